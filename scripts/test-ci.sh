@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The one test command (README "Test"; .ci/run calls it). Run as root on a fresh machine:
+# installs the real peers the tests use, installs the npm dependencies, builds, runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+command -v tini >/dev/null 2>&1 || need+=(tini)
+command -v git >/dev/null 2>&1 || need+=(git)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test-ci: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+npm ci --no-audit --no-fund
+npx vitest run "$@"

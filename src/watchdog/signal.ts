@@ -1,0 +1,43 @@
+export const FAMILIES = [
+  'orch_down',
+  'agent_hung',
+  'job_failed',
+  'host_mem',
+  'disk_crit',
+  'container',
+  'dep_down',
+  'proc_blocking',
+  'proc_reaped',
+  'merge_gate_exhausted',
+] as const;
+
+export type Family = (typeof FAMILIES)[number];
+export type Severity = 'critical' | 'warning';
+
+/** Families that fire once per event and keep no AlertState (CONTRACT §4, §6). */
+export const EDGE_FAMILIES: ReadonlySet<Family> = new Set(['job_failed', 'proc_reaped', 'merge_gate_exhausted']);
+
+/** What /signals serves; `key` is `family` or `family:entity`. */
+export interface Signal {
+  key: string;
+  family: Family;
+  entity: string | null;
+  active: boolean;
+  severity: Severity;
+  title: string;
+  detail: string;
+  /** Per-signal re-alert cooldown; falls back to WATCHDOG_COOLDOWN_S. Not served. */
+  cooldownS?: number;
+}
+
+export function signalKey(family: Family, entity: string | null): string {
+  return entity === null ? family : `${family}:${entity}`;
+}
+
+export function makeSignal(fields: Omit<Signal, 'key'>): Signal {
+  return { key: signalKey(fields.family, fields.entity), ...fields };
+}
+
+export function isEdge(signal: Pick<Signal, 'family'>): boolean {
+  return EDGE_FAMILIES.has(signal.family);
+}
