@@ -1,0 +1,65 @@
+/** The fields of /proc/<pid>/stat the watchdog uses (proc(5) numbering in comments). */
+export interface ProcStat {
+  pid: number;
+  /** (2) the executable name, up to 15 bytes; may hold spaces and parentheses. */
+  comm: string;
+  /** (3) R, S, D, Z, T, ... */
+  state: string;
+  /** (4) */
+  ppid: number;
+  /** (5) process group id */
+  pgrp: number;
+  /** (6) session id */
+  session: number;
+  /** (14) user-mode CPU time in clock ticks */
+  utimeTicks: number;
+  /** (15) kernel-mode CPU time in clock ticks */
+  stimeTicks: number;
+  /** (22) start time in clock ticks after boot; with the pid it identifies the process */
+  startTicks: number;
+}
+
+/** Fields after the closing `)`: state is field 3, so field n sits at index n - 3. */
+const IDX = { state: 0, ppid: 1, pgrp: 2, session: 3, utime: 11, stime: 12, starttime: 19 } as const;
+
+function int(text: string | undefined): number | null {
+  if (text === undefined || !/^-?\d+$/.test(text)) return null;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/**
+ * Parses /proc/<pid>/stat the way the kernel writes it. comm sits between the FIRST `(` and the
+ * LAST `)` because a process may name itself `a b ) ( c`. Returns null for anything malformed.
+ */
+export function parseStat(text: string): ProcStat | null {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return null;
+  const pid = int(text.slice(0, open).trim());
+  const rest = text
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/);
+  const state = rest[IDX.state];
+  const ppid = int(rest[IDX.ppid]);
+  const pgrp = int(rest[IDX.pgrp]);
+  const session = int(rest[IDX.session]);
+  const utimeTicks = int(rest[IDX.utime]);
+  const stimeTicks = int(rest[IDX.stime]);
+  const startTicks = int(rest[IDX.starttime]);
+  if (
+    pid === null ||
+    state === undefined ||
+    !/^[A-Za-z]$/.test(state) ||
+    ppid === null ||
+    pgrp === null ||
+    session === null ||
+    utimeTicks === null ||
+    stimeTicks === null ||
+    startTicks === null
+  ) {
+    return null;
+  }
+  return { pid, comm: text.slice(open + 1, close), state, ppid, pgrp, session, utimeTicks, stimeTicks, startTicks };
+}
