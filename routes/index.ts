@@ -1,0 +1,14 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../src/app-context.js';
+import { alertStatesRoutes } from './alert-states.js';
+import { healthzRoutes } from './healthz.js';
+import { metricsRoutes } from './metrics.js';
+import { signalsRoutes } from './signals.js';
+
+/** One plugin per resource; each gets the app's shared context. */
+export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  await app.register(healthzRoutes, { ctx });
+  await app.register(signalsRoutes, { ctx });
+  await app.register(alertStatesRoutes, { ctx });
+  await app.register(metricsRoutes, { ctx });
+}

@@ -1,0 +1,18 @@
+import type { Logger } from 'pino';
+import type { Clock } from './clock.js';
+import type { Config, ConfigWarning } from './config.js';
+import type { CoreMetrics } from './metrics.js';
+import type { Delivery } from './notify/delivery.js';
+import type { Watchdog } from './watchdog/tick.js';
+
+/** What route plugins and services share inside one app instance. */
+export interface AppContext {
+  config: Config;
+  configWarnings: ConfigWarning[];
+  clock: Clock;
+  log: Logger;
+  metrics: CoreMetrics;
+  watchdog: Watchdog;
+  delivery: Delivery;
+  hostname: string;
+}

@@ -1,0 +1,95 @@
+import { hostname as osHostname } from 'node:os';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import { registerErrorHandlers } from '../routes/errors.js';
+import { registerRoutes } from '../routes/index.js';
+import type { AppContext } from './app-context.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Collector } from './collectors/collector.js';
+import { buildCollectors } from './collectors/index.js';
+import type { Config, ConfigWarning } from './config.js';
+import { createLogger } from './logger.js';
+import { createCoreMetrics } from './metrics.js';
+import { createDelivery } from './notify/delivery.js';
+import { buildNotifiers } from './notify/index.js';
+import type { Notifier } from './notify/notifier.js';
+import { Watchdog } from './watchdog/tick.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    ctx: AppContext;
+  }
+}
+
+/** The collaborators a test (or another host) may replace; everything else is built from config. */
+export interface AppDeps {
+  clock?: Clock;
+  log?: Logger;
+  collectors?: Collector[];
+  notifiers?: Notifier[];
+  hostname?: string;
+  configWarnings?: ConfigWarning[];
+}
+
+export const API_VERSION = '0.1.0';
+
+/** An unlistened app: routes, metrics, watchdog (not ticking until `ctx.watchdog.start()`). */
+export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const log = deps.log ?? createLogger();
+  const clock = deps.clock ?? systemClock;
+  const hostname = deps.hostname ?? osHostname();
+  const configWarnings = deps.configWarnings ?? [];
+  const metrics = createCoreMetrics();
+  metrics.configWarnings.set(configWarnings.length);
+
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // Scrapes and polls would flood the log; every write (terminate, re-test) is logged for audit.
+    logController: new LogController({ disableRequestLogging: (req) => req.method === 'GET' }),
+    forceCloseConnections: true,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandlers(app);
+
+  const notifiers = deps.notifiers ?? buildNotifiers(config, { log });
+  const delivery = createDelivery(notifiers, { log, registry: metrics.registry });
+  const collectors = deps.collectors ?? buildCollectors(config, {});
+  const watchdog = new Watchdog(
+    {
+      tickS: config.tickS,
+      cooldownS: config.cooldownS,
+      // A collector gets its HTTP budget plus slack, but never more than the tick interval allows.
+      collectorTimeoutMs: Math.max(1000, Math.min(config.httpTimeoutS * 1000 + 2000, config.tickS * 3000)),
+      hostname,
+    },
+    { collectors, delivery, metrics, clock, log },
+  );
+
+  const ctx: AppContext = { config, configWarnings, clock, log, metrics, watchdog, delivery, hostname };
+  app.decorate('ctx', ctx);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'orch-watchdog',
+        description: 'Watchdog for an orchestrator of dev-pipeline agents, and the merge-gate re-test runner.',
+        version: API_VERSION,
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await registerRoutes(app, ctx);
+
+  app.addHook('onClose', async () => {
+    await watchdog.stop();
+    await delivery.flush(5000);
+  });
+  return app;
+}

@@ -1,0 +1,29 @@
+import type { Logger } from 'pino';
+import type { AlertEvent, Notifier, NotifyResult } from './notifier.js';
+
+/** The always-available integration: one structured log line per alert decision. */
+export class LogNotifier implements Notifier {
+  readonly name = 'log';
+
+  constructor(private readonly log: Logger) {}
+
+  async notify(event: AlertEvent): Promise<NotifyResult> {
+    const { signal } = event;
+    const fields = {
+      alert: {
+        action: event.action,
+        key: signal.key,
+        family: signal.family,
+        entity: signal.entity,
+        severity: signal.severity,
+        title: signal.title,
+        detail: signal.detail,
+        host: event.host,
+      },
+    };
+    const line = `${event.action} ${signal.key}: ${signal.title}`;
+    if (event.action === 'RECOVERY') this.log.info(fields, line);
+    else this.log.warn(fields, line);
+    return { ok: true };
+  }
+}

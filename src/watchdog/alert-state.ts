@@ -1,0 +1,62 @@
+import type { AlertAction } from '../notify/notifier.js';
+import { decide } from './decision.js';
+import { isEdge, type Family, type Signal } from './signal.js';
+
+export interface AlertState {
+  key: string;
+  family: Family;
+  entity: string | null;
+  alerting: boolean;
+  lastAlertAt: number | null;
+  /** The signal as last seen, so a vanished one can still be described in its RECOVERY. */
+  lastSignal: Signal;
+}
+
+export interface Decision {
+  action: AlertAction;
+  signal: Signal;
+}
+
+/**
+ * The in-memory AlertState of every non-edge signal (CONTRACT §5). A key that was alerting
+ * and no longer appears in the signal set counts as inactive: it gets exactly one RECOVERY and
+ * its state is then forgotten, so a vanished process never leaks state.
+ */
+export class AlertStates {
+  private readonly states = new Map<string, AlertState>();
+
+  constructor(private readonly defaultCooldownS: number) {}
+
+  apply(signals: readonly Signal[], nowMs: number): Decision[] {
+    const decisions: Decision[] = [];
+    const seen = new Set<string>();
+    for (const signal of signals) {
+      if (isEdge(signal)) {
+        if (signal.active) decisions.push({ action: 'ALERT', signal });
+        continue;
+      }
+      seen.add(signal.key);
+      this.step(signal, nowMs, decisions);
+    }
+    for (const state of [...this.states.values()]) {
+      if (seen.has(state.key)) continue;
+      if (state.alerting) this.step({ ...state.lastSignal, active: false }, nowMs, decisions);
+      this.states.delete(state.key);
+    }
+    return decisions;
+  }
+
+  list(): AlertState[] {
+    return [...this.states.values()].sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  private step(signal: Signal, nowMs: number, out: Decision[]): void {
+    const prev = this.states.get(signal.key);
+    const action = decide(signal.active, prev, nowMs, signal.cooldownS ?? this.defaultCooldownS);
+    if (action !== null) out.push({ action, signal });
+    const alerting = action === 'ALERT' || action === 'REALERT' ? true : action === 'RECOVERY' ? false : (prev?.alerting ?? false);
+    const lastAlertAt = action === 'ALERT' || action === 'REALERT' ? nowMs : (prev?.lastAlertAt ?? null);
+    if (!alerting && !signal.active && action !== 'RECOVERY' && prev === undefined) return;
+    this.states.set(signal.key, { key: signal.key, family: signal.family, entity: signal.entity, alerting, lastAlertAt, lastSignal: signal });
+  }
+}
