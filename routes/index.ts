@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../src/app-context.js';
 import { alertStatesRoutes } from './alert-states.js';
+import { docsRoutes } from './docs.js';
 import { healthzRoutes } from './healthz.js';
 import { metricsRoutes } from './metrics.js';
 import { signalsRoutes } from './signals.js';
@@ -11,4 +12,5 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
   await app.register(signalsRoutes, { ctx });
   await app.register(alertStatesRoutes, { ctx });
   await app.register(metricsRoutes, { ctx });
+  await app.register(docsRoutes);
 }
