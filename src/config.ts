@@ -141,6 +141,7 @@ const KEYS = {
   WATCHDOG_MERGE_INFRA_RETRY_MAX: [intText(0, 1000), '3'],
   WATCHDOG_MERGE_SKIP_WHEN_CURRENT: [boolText, 'true'],
   WATCHDOG_MERGE_MAX_PARALLEL: [intText(1, 64), '1'],
+  WATCHDOG_MERGE_LOCK_PATTERNS: [regexList, String.raw`index\.lock.*File exists,database is locked,Timeout.*acquir.*lock,lock .* could not be acquired`],
 } as const satisfies Record<string, readonly [z.ZodType<unknown, string>, string] | readonly [z.ZodType<unknown, string>, string, true]>;
 
 export type ConfigKey = keyof typeof KEYS;
@@ -195,6 +196,7 @@ export interface Config {
   mergeInfraRetryMax: number;
   mergeSkipWhenCurrent: boolean;
   mergeMaxParallel: number;
+  mergeLockPatterns: string[];
 }
 
 export interface LoadedConfig {
@@ -293,6 +295,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     mergeInfraRetryMax: raw.WATCHDOG_MERGE_INFRA_RETRY_MAX,
     mergeSkipWhenCurrent: raw.WATCHDOG_MERGE_SKIP_WHEN_CURRENT,
     mergeMaxParallel: raw.WATCHDOG_MERGE_MAX_PARALLEL,
+    mergeLockPatterns: raw.WATCHDOG_MERGE_LOCK_PATTERNS,
   };
   crossCheck(config, warnings);
   return { config, warnings };
