@@ -19,4 +19,5 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 npm ci --no-audit --no-fund
+npm run typecheck
 npx vitest run "$@"

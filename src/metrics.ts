@@ -17,6 +17,11 @@ export interface CoreMetrics {
 /** One registry per app instance (never prom-client's global), so two apps in a process never collide. */
 export function createCoreMetrics(registry = new Registry()): CoreMetrics {
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  // prom-client names these gauges *_total, which promtool rejects; the per-type gauges without
+  // the suffix carry the same numbers.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(`${METRIC_PREFIX}${name}`);
+  }
   const m: CoreMetrics = {
     registry,
     tickDuration: new Histogram({

@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp, type AppDeps } from '../../src/app.js';
+import { testConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import type { AlertEvent, Notifier } from '../../src/notify/notifier.js';
+
+/** A notifier that records what it was asked to send (the app's delivery still runs for real). */
+export class RecordingNotifier implements Notifier {
+  readonly name = 'recording';
+  readonly events: AlertEvent[] = [];
+  async notify(event: AlertEvent) {
+    this.events.push(event);
+    return { ok: true as const };
+  }
+  actions(): string[] {
+    return this.events.map((e) => `${e.action} ${e.signal.key}`);
+  }
+}
+
+/** A manual clock for ticks, cooldowns and staleness without sleeping. */
+export function manualClock(startMs = Date.parse('2026-11-22T12:00:00Z')) {
+  let now = startMs;
+  const clock = () => now;
+  clock.advance = (ms: number) => {
+    now += ms;
+  };
+  return clock;
+}
+
+export async function testApp(config: Partial<Config> = {}, deps: AppDeps = {}): Promise<FastifyInstance> {
+  return buildApp(testConfig(config), { log: createLogger({ level: 'silent' }), hostname: 'test-host', collectors: [], ...deps });
+}
