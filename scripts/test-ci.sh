@@ -11,6 +11,8 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertman
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v tini >/dev/null 2>&1 || need+=(tini)
 command -v git >/dev/null 2>&1 || need+=(git)
+# Compose v1 from Debian validates docker-compose.yml (the v2 plugin is not packaged here).
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-ci: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
