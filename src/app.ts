@@ -54,7 +54,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandlers(app);
 
-  const notifiers = deps.notifiers ?? buildNotifiers(config, { log });
+  const notifiers = deps.notifiers ?? buildNotifiers(config, { log, clock });
   const delivery = createDelivery(notifiers, { log, registry: metrics.registry });
   const collectors = deps.collectors ?? buildCollectors(config, {});
   const watchdog = new Watchdog(
@@ -90,6 +90,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.addHook('onClose', async () => {
     await watchdog.stop();
     await delivery.flush(5000);
+    await delivery.close();
   });
   return app;
 }

@@ -1,40 +1,101 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { DEFAULT_QUEUE_OPTIONS, IntegrationQueue, type QueueOptions } from './delivery-queue.js';
+import { createNotifyMetrics, reasonLabel } from './metrics.js';
 import type { AlertEvent, Notifier } from './notifier.js';
 
 export interface Delivery {
   /** Never blocks and never throws: the tick hands events over and moves on. */
   enqueue(event: AlertEvent): void;
-  /** Waits for pending deliveries, at most `timeoutMs` (shutdown). */
+  /** Waits for pending deliveries, at most `timeoutMs` (shutdown); backoff waits are cut short once. */
   flush(timeoutMs: number): Promise<void>;
+}
+
+/** What the app owns: the queues can also be closed and inspected. */
+export interface QueuedDelivery extends Delivery {
+  /** Stops every queue (what is left counts as dropped) and the integrations' own timers. */
+  close(): Promise<void>;
+  /** Events waiting per integration. */
+  depths(): Map<string, number>;
 }
 
 export interface DeliveryDeps {
   log: Logger;
   registry: Registry;
+  /** Tests shorten backoff and capacity; production uses the defaults. */
+  queue?: Partial<QueueOptions>;
 }
 
-/** Fan-out without queueing: each notifier is called on its own, failures are logged. */
-export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDeps): Delivery {
-  const pending = new Set<Promise<void>>();
+function eventFields(integration: string, event: AlertEvent): Record<string, unknown> {
+  return { integration, action: event.action, key: event.signal.key, family: event.signal.family };
+}
+
+/**
+ * Fan-out to one bounded, ordered, retrying queue per integration (see delivery-queue.ts), so
+ * a failing integration never delays the others and the tick never waits on any of them.
+ */
+export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDeps): QueuedDelivery {
+  const { log } = deps;
+  const opts: QueueOptions = { ...DEFAULT_QUEUE_OPTIONS, ...deps.queue };
+  const queues: IntegrationQueue[] = [];
+  const metrics = createNotifyMetrics(deps.registry, () => queues.map((q) => [q.notifier.name, q.depth]));
+
+  for (const notifier of notifiers) {
+    const integration = notifier.name;
+    queues.push(
+      new IntegrationQueue(notifier, opts, {
+        sent(event) {
+          metrics.sent.inc({ integration, action: event.action });
+          log.debug(eventFields(integration, event), 'notification delivered');
+        },
+        failed(event, failure, retryInMs, attempt) {
+          metrics.failures.inc({ integration, reason: reasonLabel(failure.reason) });
+          const fields = { ...eventFields(integration, event), reason: failure.reason, detail: failure.detail, attempt };
+          if (retryInMs === null) log.error(fields, 'notification rejected; not retried');
+          else log.warn({ ...fields, retry_in_s: retryInMs / 1000 }, 'notification failed; will retry');
+        },
+        dropped(event, why) {
+          metrics.dropped.inc({ integration });
+          log.error({ ...eventFields(integration, event), why }, why === 'overflow' ? 'notification dropped: queue full' : 'notification dropped: not delivered before shutdown');
+        },
+        crashed(event, err) {
+          log.error({ ...eventFields(integration, event), err }, 'notifier threw (a bug); notification given up');
+        },
+      }),
+    );
+  }
+
+  let isClosed = false;
   return {
     enqueue(event) {
-      for (const notifier of notifiers) {
-        const p = notifier
-          .notify(event, new AbortController().signal)
-          .then((result) => {
-            if (!result.ok) deps.log.warn({ integration: notifier.name, key: event.signal.key, reason: result.reason }, 'notification failed');
-          })
-          .catch((err: unknown) => deps.log.error({ err, integration: notifier.name }, 'notifier threw'))
-          .finally(() => pending.delete(p));
-        pending.add(p);
-      }
+      for (const q of queues) q.enqueue(event);
     },
     async flush(timeoutMs) {
+      for (const q of queues) q.retryNow();
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-      await Promise.race([Promise.allSettled([...pending]), timeout]);
+      const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+      const outcome = await Promise.race([Promise.all(queues.map((q) => q.idle())), timeout]);
       clearTimeout(timer);
+      if (outcome === 'timeout') {
+        for (const q of queues) {
+          if (q.depth > 0) log.warn({ integration: q.notifier.name, pending: q.depth, timeout_s: timeoutMs / 1000 }, 'notifications still pending after flush');
+        }
+      }
     },
+    async close() {
+      if (isClosed) return;
+      isClosed = true;
+      await Promise.all(queues.map((q) => q.close()));
+      await Promise.all(
+        notifiers.map(async (n) => {
+          try {
+            await n.close?.();
+          } catch (err) {
+            log.error({ err, integration: n.name }, 'notifier close failed');
+          }
+        }),
+      );
+    },
+    depths: () => new Map(queues.map((q) => [q.notifier.name, q.depth])),
   };
 }

@@ -1,0 +1,106 @@
+import { t, type Locale } from '../i18n.js';
+import { redactSecrets } from '../redact.js';
+import type { AlertAction, AlertEvent } from './notifier.js';
+
+/** Telegram's sendMessage limit; we hold the raw HTML to it, which is stricter than the parsed text. */
+export const TELEGRAM_MAX_CHARS = 4096;
+
+// Caps on the escaped forms keep the fixed parts well under 4096, so the detail always has room.
+const TITLE_MAX_CHARS = 1024;
+const HOST_MAX_CHARS = 253;
+const KEY_MAX_CHARS = 256;
+const ELLIPSIS = '…';
+
+const PREFIX: Record<AlertAction, string> = { ALERT: '🔴', REALERT: '🔁', RECOVERY: '🟢' };
+
+export function actionPrefix(action: AlertAction): string {
+  return PREFIX[action];
+}
+
+export function actionWord(action: AlertAction, locale: Locale): string {
+  switch (action) {
+    case 'ALERT':
+      return t(locale, { en: 'ALERT', ru: 'ТРЕВОГА' });
+    case 'REALERT':
+      return t(locale, { en: 'STILL ACTIVE', ru: 'ВСЁ ЕЩЁ АКТИВНО' });
+    case 'RECOVERY':
+      return t(locale, { en: 'RECOVERED', ru: 'ВОССТАНОВЛЕНО' });
+  }
+}
+
+/** Telegram's HTML mode needs exactly these three escaped in text. */
+export function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * The longest prefix of `text` whose rendering (through `render`, per code point) fits
+ * `budget` chars, with an ellipsis when cut: never splits an escape or a surrogate pair.
+ */
+export function fitText(text: string, budget: number, render: (s: string) => string = (s) => s): string {
+  if (render(text).length <= budget) return text;
+  const room = budget - ELLIPSIS.length;
+  if (room <= 0) return budget >= ELLIPSIS.length ? ELLIPSIS : '';
+  let used = 0;
+  let end = 0;
+  for (const ch of text) {
+    const size = render(ch).length;
+    if (used + size > room) break;
+    used += size;
+    end += ch.length;
+  }
+  return `${text.slice(0, end)}${ELLIPSIS}`;
+}
+
+/** The dynamic parts of an alert, secrets redacted (the collectors redact too; this is the last gate). */
+export interface AlertFields {
+  title: string;
+  detail: string;
+  host: string;
+}
+
+export function alertFields(event: AlertEvent): AlertFields {
+  return {
+    title: fitText(redactSecrets(event.signal.title), TITLE_MAX_CHARS, escapeHtml),
+    detail: redactSecrets(event.signal.detail),
+    host: fitText(event.host, HOST_MAX_CHARS, escapeHtml),
+  };
+}
+
+function severityWord(event: AlertEvent, locale: Locale): string {
+  return event.signal.severity === 'critical'
+    ? t(locale, { en: 'critical', ru: 'критично' })
+    : t(locale, { en: 'warning', ru: 'предупреждение' });
+}
+
+export interface AlertText {
+  /** For Telegram's parse_mode HTML: every dynamic part escaped. */
+  html: string;
+  /** The same message without markup (webhook `text`, Telegram's fallback). */
+  plain: string;
+}
+
+/**
+ * "🔴 ALERT · critical\n<b>title</b>\ndetail\nhost: <code>h</code> · <code>key</code>", each
+ * variant at most `maxChars`; only the detail is shortened, so the markup always stays whole.
+ */
+export function formatAlert(event: AlertEvent, locale: Locale, maxChars = TELEGRAM_MAX_CHARS): AlertText {
+  const f = alertFields(event);
+  const head = `${actionPrefix(event.action)} ${actionWord(event.action, locale)} · ${severityWord(event, locale)}`;
+  const hostWord = t(locale, { en: 'host', ru: 'хост' });
+  const key = fitText(event.signal.key, KEY_MAX_CHARS, escapeHtml);
+
+  const build = (title: string, detail: string, footer: string): ((d: string) => string) => (d) =>
+    detail === '' ? `${head}\n${title}\n${footer}` : `${head}\n${title}\n${d}\n${footer}`;
+
+  const htmlTitle = `<b>${escapeHtml(f.title)}</b>`;
+  const htmlFooter = `${hostWord}: <code>${escapeHtml(f.host)}</code> · <code>${escapeHtml(key)}</code>`;
+  const htmlOf = build(htmlTitle, f.detail, htmlFooter);
+  const htmlRoom = maxChars - htmlOf('').length;
+  const html = htmlOf(escapeHtml(fitText(f.detail, htmlRoom, escapeHtml)));
+
+  const plainOf = build(f.title, f.detail, `${hostWord}: ${f.host} · ${key}`);
+  const plain = plainOf(fitText(f.detail, maxChars - plainOf('').length));
+
+  return { html, plain };
+}

@@ -1,0 +1,74 @@
+import type { Locale } from '../i18n.js';
+import { formatAlert } from './format.js';
+import { bodySnippet, parseRetryAfter, postJson, scrubber, statusFailure, transportFailure } from './http-post.js';
+import type { AlertEvent, Notifier, NotifyResult } from './notifier.js';
+
+export interface TelegramOptions {
+  apiUrl: string;
+  token: string;
+  chatId: string;
+  locale: Locale;
+  timeoutMs: number;
+  /** Telegram allows about one message per second in one chat. */
+  minIntervalMs?: number;
+}
+
+/** The Bot API's answer: `{ok:true,result}` or `{ok:false,error_code,description,parameters}`. */
+interface BotAnswer {
+  ok?: boolean;
+  description?: string;
+  parameters?: { retry_after?: number };
+}
+
+function parseAnswer(text: string): BotAnswer | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null ? (v as BotAnswer) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bot API sendMessage with parse_mode HTML; a message Telegram cannot parse is re-sent once as plain text. */
+export class TelegramNotifier implements Notifier {
+  readonly name = 'telegram';
+  readonly minIntervalMs: number;
+  private readonly url: string;
+  private readonly scrub: (text: string) => string;
+
+  constructor(private readonly opts: TelegramOptions) {
+    this.minIntervalMs = opts.minIntervalMs ?? 1000;
+    this.url = `${opts.apiUrl.replace(/\/+$/, '')}/bot${opts.token}/sendMessage`;
+    this.scrub = scrubber(opts.token);
+  }
+
+  async notify(event: AlertEvent, abortSignal: AbortSignal): Promise<NotifyResult> {
+    const text = formatAlert(event, this.opts.locale);
+    const first = await this.send({ text: text.html, parse_mode: 'HTML' }, abortSignal);
+    if (!first.parseError) return first.result;
+    return (await this.send({ text: text.plain }, abortSignal)).result;
+  }
+
+  private async send(
+    message: { text: string; parse_mode?: 'HTML' },
+    abortSignal: AbortSignal,
+  ): Promise<{ result: NotifyResult; parseError: boolean }> {
+    const body = JSON.stringify({ chat_id: this.opts.chatId, ...message, link_preview_options: { is_disabled: true } });
+    let answer;
+    try {
+      answer = await postJson(this.url, body, { timeoutMs: this.opts.timeoutMs, signal: abortSignal });
+    } catch (err) {
+      return { result: transportFailure(err, this.scrub), parseError: false };
+    }
+    const bot = parseAnswer(answer.text);
+    if (answer.status >= 200 && answer.status < 300) {
+      if (bot?.ok === true) return { result: { ok: true }, parseError: false };
+      const detail = this.scrub(`HTTP ${answer.status} without {"ok":true}: ${bodySnippet(answer.text)}`);
+      return { result: { ok: false, retry: false, reason: 'bad_response', detail }, parseError: false };
+    }
+    const description = this.scrub(bot?.description ?? bodySnippet(answer.text));
+    const afterS = bot?.parameters?.retry_after ?? parseRetryAfter(answer.headers['retry-after'], Date.now());
+    const result = statusFailure(answer.status, `HTTP ${answer.status}: ${description}`, afterS);
+    return { result, parseError: answer.status === 400 && /can't parse entities/i.test(description) };
+  }
+}

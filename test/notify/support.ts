@@ -1,0 +1,71 @@
+import pino, { type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type { AlertEvent, Notifier, NotifyResult } from '../../src/notify/notifier.js';
+
+/** A pino logger whose JSON lines are kept, to assert what reached the log (and what never did). */
+export function capturedLog(): { log: Logger; lines: string[]; records: () => Array<Record<string, unknown>> } {
+  const lines: string[] = [];
+  const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
+  return { log, lines, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+export type Step = NotifyResult | 'hang' | 'throw';
+
+/**
+ * An integration whose answers the test scripts (steps are consumed per call; then it succeeds).
+ * 'hang' waits until `release()` or until delivery aborts the send.
+ */
+export class ScriptedNotifier implements Notifier {
+  readonly calls: Array<{ what: string; atMs: number }> = [];
+  readonly delivered: string[] = [];
+  readonly steps: Step[];
+  isClosed = false;
+  private releases: Array<() => void> = [];
+
+  constructor(
+    readonly name: string,
+    steps: Step[] = [],
+    readonly minIntervalMs?: number,
+  ) {
+    this.steps = [...steps];
+  }
+
+  async notify(event: AlertEvent, abortSignal: AbortSignal): Promise<NotifyResult> {
+    const what = `${event.action} ${event.signal.key}`;
+    this.calls.push({ what, atMs: performance.now() });
+    const step = this.steps.shift() ?? { ok: true };
+    if (step === 'throw') throw new Error('bug in notifier');
+    if (step === 'hang') {
+      const isReleased = await new Promise<boolean>((resolve) => {
+        this.releases.push(() => resolve(true));
+        abortSignal.addEventListener('abort', () => resolve(false), { once: true });
+      });
+      if (!isReleased) return { ok: false, retry: true, reason: 'aborted' };
+    } else if (!step.ok) return step;
+    this.delivered.push(what);
+    return { ok: true };
+  }
+
+  /** Lets every hanging send finish successfully. */
+  release(): void {
+    for (const r of this.releases.splice(0)) r();
+  }
+
+  async close(): Promise<void> {
+    this.isClosed = true;
+  }
+}
+
+export async function metricLines(registry: Registry, name: string): Promise<string[]> {
+  return (await registry.metrics()).split('\n').filter((l) => l.startsWith(name));
+}
+
+export async function waitFor(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export { Registry };

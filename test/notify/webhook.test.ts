@@ -1,0 +1,130 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DELIVERY_HEADER, SIGNATURE_HEADER, WebhookNotifier, type WebhookPayload } from '../../src/notify/webhook.js';
+import { alertEvent } from './events.js';
+
+const SECRET = 'webhook-signing-secret-42';
+const NOW = Date.UTC(2026, 0, 2, 3, 5, 0);
+const never = new AbortController().signal;
+
+interface Hit {
+  headers: IncomingHttpHeaders;
+  raw: string;
+  isSignatureValid: boolean;
+}
+
+/** A receiver as an operator would write one: it verifies the HMAC of the raw body before trusting it. */
+let server: Server;
+let url: string;
+let hits: Hit[];
+let answers: Array<{ status: number; headers?: Record<string, string> }>;
+
+beforeEach(async () => {
+  hits = [];
+  answers = [];
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const expected = Buffer.from(`sha256=${createHmac('sha256', SECRET).update(raw).digest('hex')}`);
+      const given = Buffer.from(String(req.headers[SIGNATURE_HEADER] ?? ''));
+      const isSignatureValid = given.length === expected.length && timingSafeEqual(given, expected);
+      hits.push({ headers: req.headers, raw, isSignatureValid });
+      const answer = answers.shift() ?? { status: isSignatureValid ? 204 : 401 };
+      res.writeHead(answer.status, answer.headers);
+      res.end(answer.status >= 400 ? 'nope: signature or payload rejected' : '');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/watchdog`;
+});
+afterEach(async () => {
+  await new Promise<void>((r) => server.close(() => r()));
+});
+
+function notifier(secret = SECRET): WebhookNotifier {
+  return new WebhookNotifier({ url, secret, locale: 'en', timeoutMs: 2_000, clock: () => NOW });
+}
+
+describe('webhook payload', () => {
+  it('posts the contract fields as JSON, signed with HMAC-SHA256 of the raw body', async () => {
+    const event = alertEvent('RECOVERY', { family: 'dep_down', entity: 'redis', severity: 'warning', title: 'redis is back', detail: 'GET http://redis:8080/health answered 200' });
+    expect(await notifier().notify(event, never)).toEqual({ ok: true });
+    const [hit] = hits;
+    expect(hit!.isSignatureValid).toBe(true);
+    expect(hit!.headers['content-type']).toBe('application/json');
+    const body = JSON.parse(hit!.raw) as WebhookPayload;
+    expect(body).toEqual({
+      version: 1,
+      action: 'RECOVERY',
+      key: 'dep_down:redis',
+      family: 'dep_down',
+      entity: 'redis',
+      severity: 'warning',
+      title: 'redis is back',
+      detail: 'GET http://redis:8080/health answered 200',
+      text: '🟢 RECOVERED · warning\nredis is back\nGET http://redis:8080/health answered 200\nhost: build-01 · dep_down:redis',
+      sent_at: '2026-01-02T03:05:00.000Z',
+    });
+  });
+
+  it('a receiver with the wrong secret rejects the body (the signature really covers it)', async () => {
+    expect(await notifier('another-secret').notify(alertEvent('ALERT'), never)).toMatchObject({ ok: false, retry: false, reason: 'client_error' });
+    expect(hits[0]!.isSignatureValid).toBe(false);
+  });
+
+  it('without WATCHDOG_WEBHOOK_SECRET no signature header is sent', async () => {
+    answers.push({ status: 200 });
+    await notifier('').notify(alertEvent('ALERT'), never);
+    expect(hits[0]!.headers[SIGNATURE_HEADER]).toBeUndefined();
+  });
+
+  it('every attempt of one event carries the same delivery id, so a receiver can drop duplicates', async () => {
+    answers.push({ status: 503 });
+    const event = alertEvent('ALERT');
+    await notifier().notify(event, never);
+    await notifier().notify(event, never);
+    await notifier().notify(alertEvent('RECOVERY'), never);
+    const ids = hits.map((h) => h.headers[DELIVERY_HEADER]);
+    expect(ids[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(ids[1]).toBe(ids[0]);
+    expect(ids[2]).not.toBe(ids[0]);
+  });
+});
+
+describe('webhook retry rules (same as Telegram)', () => {
+  it('503 is retried with backoff', async () => {
+    answers.push({ status: 503 });
+    expect(await notifier().notify(alertEvent('ALERT'), never)).toEqual({
+      ok: false,
+      retry: true,
+      reason: 'server_error',
+      detail: 'HTTP 503: nope: signature or payload rejected',
+    });
+  });
+
+  it('429 with Retry-After waits the server-given seconds', async () => {
+    answers.push({ status: 429, headers: { 'retry-after': '3' } });
+    expect(await notifier().notify(alertEvent('ALERT'), never)).toMatchObject({ ok: false, retry: true, reason: 'rate_limited', afterS: 3 });
+  });
+
+  it('a redirect is not followed and not retried (a webhook URL must be exact)', async () => {
+    answers.push({ status: 301, headers: { location: 'http://elsewhere.invalid/' } });
+    expect(await notifier().notify(alertEvent('ALERT'), never)).toMatchObject({ ok: false, retry: false, reason: 'redirect' });
+  });
+
+  it('the secret never appears in a failure detail even when the receiver echoes it', async () => {
+    const echo = createServer((_req, res) => {
+      res.writeHead(500);
+      res.end(`bad secret ${SECRET}`);
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    const echoUrl = `http://127.0.0.1:${(echo.address() as AddressInfo).port}/`;
+    const result = await new WebhookNotifier({ url: echoUrl, secret: SECRET, locale: 'en', timeoutMs: 2_000, clock: () => NOW }).notify(alertEvent('ALERT'), never);
+    await new Promise<void>((r) => echo.close(() => r()));
+    expect(result).toMatchObject({ ok: false, retry: true, detail: 'HTTP 500: bad secret <redacted>' });
+  });
+});
