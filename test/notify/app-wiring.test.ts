@@ -1,0 +1,95 @@
+import { createHmac } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Collector } from '../../src/collectors/collector.js';
+import { testConfig } from '../../src/config.js';
+import { buildNotifiers } from '../../src/notify/index.js';
+import { SIGNATURE_HEADER } from '../../src/notify/webhook.js';
+import { makeSignal } from '../../src/watchdog/signal.js';
+import { startAlertmanager, type RunningAlertmanager } from '../support/alertmanager.js';
+import { manualClock, testApp } from '../support/app.js';
+import { startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';
+import { capturedLog } from './support.js';
+
+let am: RunningAlertmanager;
+let tg: FakeTelegram;
+let hook: Server;
+let hookUrl: string;
+const hookBodies: Array<{ body: Record<string, unknown>; isSigned: boolean }> = [];
+
+beforeAll(async () => {
+  [am, tg] = await Promise.all([startAlertmanager(), startFakeTelegram()]);
+  hook = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString()));
+    req.on('end', () => {
+      const expected = `sha256=${createHmac('sha256', 'hook-secret').update(raw).digest('hex')}`;
+      hookBodies.push({ body: JSON.parse(raw) as Record<string, unknown>, isSigned: req.headers[SIGNATURE_HEADER] === expected });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+});
+afterAll(async () => {
+  await new Promise<void>((r) => hook.close(() => r()));
+  await Promise.all([am?.stop(), tg?.close()]);
+});
+
+describe('WATCHDOG_NOTIFIERS wires every integration into the app', () => {
+  it('one tick fans an ALERT out to log, Telegram, webhook and Alertmanager; the next resolves it everywhere', async () => {
+    let isMemHigh = true;
+    const mem: Collector = {
+      name: 'mem',
+      collect: async () => [makeSignal({ family: 'host_mem', entity: null, active: isMemHigh, severity: 'critical', title: 'memory 97 % used', detail: '31.0 of 32 GiB' })],
+    };
+    const { log, records } = capturedLog();
+    const app = await testApp(
+      {
+        notifiers: ['log', 'telegram', 'webhook', 'alertmanager'],
+        tgApiUrl: tg.url,
+        tgBotToken: tg.token,
+        tgChatId: '-100777',
+        webhookUrl: hookUrl,
+        webhookSecret: 'hook-secret',
+        alertmanagerUrl: am.url,
+        locale: 'ru',
+      },
+      { collectors: [mem], clock: manualClock(Date.now()), log, hostname: 'wiring-host' },
+    );
+
+    await app.ctx.watchdog.tick();
+    await app.ctx.delivery.flush(5_000);
+    expect(tg.delivered().map((m) => m.text.split('\n')[0])).toEqual(['🔴 ТРЕВОГА · критично']);
+    expect(hookBodies.map((h) => [h.body.action, h.body.key, h.isSigned])).toEqual([['ALERT', 'host_mem', true]]);
+    expect((await am.alerts()).find((a) => a.labels.instance === 'wiring-host')?.labels).toEqual({
+      alertname: 'host_mem',
+      severity: 'critical',
+      instance: 'wiring-host',
+    });
+    expect(records().some((r) => r.msg === 'ALERT host_mem: memory 97 % used')).toBe(true);
+
+    isMemHigh = false;
+    await app.ctx.watchdog.tick();
+    await app.ctx.delivery.flush(5_000);
+    expect(tg.delivered().map((m) => m.text.split('\n')[0])).toEqual(['🔴 ТРЕВОГА · критично', '🟢 ВОССТАНОВЛЕНО · критично']);
+    expect(hookBodies.map((h) => h.body.action)).toEqual(['ALERT', 'RECOVERY']);
+    expect((await am.alerts()).find((a) => a.labels.instance === 'wiring-host')).toBeUndefined();
+
+    const metrics = (await app.inject('/metrics')).body;
+    for (const integration of ['log', 'telegram', 'webhook', 'alertmanager']) {
+      expect(metrics).toContain(`orch_watchdog_notifications_sent_total{integration="${integration}",action="RECOVERY"} 1`);
+      expect(metrics).toContain(`orch_watchdog_notification_queue_depth{integration="${integration}"} 0`);
+    }
+    await app.close();
+  });
+});
+
+describe('an integration named but not configured', () => {
+  it('is left out (config.ts already warned about the empty key)', () => {
+    const { log } = capturedLog();
+    const config = testConfig({ notifiers: ['log', 'telegram', 'webhook', 'alertmanager'], tgBotToken: '123:abc', tgChatId: '' });
+    expect(buildNotifiers(config, { log }).map((n) => n.name)).toEqual(['log']);
+  });
+});

@@ -1,0 +1,136 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { testConfig } from '../../src/config.js';
+import { createDelivery, type QueuedDelivery } from '../../src/notify/delivery.js';
+import { buildNotifiers } from '../../src/notify/index.js';
+import type { AlertEvent } from '../../src/notify/notifier.js';
+import { parseTelegramHtml, startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';
+import { alertEvent } from './events.js';
+import { capturedLog, metricLines, Registry, waitFor } from './support.js';
+
+const TOKEN = '7012345678:AAE-outage_test_token_abcdefghijklmnopqr';
+const hugeCommandLine = `python -m pytest --token s3cr3t-value ${'tests/integration/test_merge_gate.py::test_requeue '.repeat(500)}`.slice(0, 20_000);
+
+let tg: FakeTelegram;
+let delivery: QueuedDelivery | undefined;
+
+beforeEach(async () => {
+  tg = await startFakeTelegram(TOKEN);
+});
+afterEach(async () => {
+  await delivery?.close();
+  delivery = undefined;
+  await tg.close();
+});
+
+function telegramDelivery(apiUrl: string, timeoutS = 2) {
+  const captured = capturedLog();
+  const registry = new Registry();
+  const config = testConfig({ notifiers: ['telegram'], tgApiUrl: apiUrl, tgBotToken: TOKEN, tgChatId: '-1001234567890', httpTimeoutS: timeoutS });
+  delivery = createDelivery(buildNotifiers(config, { log: captured.log }), {
+    log: captured.log,
+    registry,
+    // Seconds, not minutes: the retry rules are the same, only the base is shorter.
+    queue: { backoffBaseMs: 50, backoffMaxMs: 300 },
+  });
+  return { delivery, registry, ...captured };
+}
+
+describe('done when: a Telegram outage loses nothing', () => {
+  it('ALERTs and RECOVERYs raised during a 502 outage arrive after it, in order, exactly once, 429 honoured, hostile texts well-formed', async () => {
+    const { delivery, registry, lines } = telegramDelivery(tg.url);
+    const events: AlertEvent[] = [
+      alertEvent('ALERT', { entity: '101', title: '#1 <script>alert(1)</script> & friends' }),
+      alertEvent('ALERT', { entity: '202', title: '#2 huge command line', detail: hugeCommandLine }),
+      alertEvent('RECOVERY', { entity: '101', title: '#3 recovered' }),
+      alertEvent('REALERT', { entity: '202', title: '#4 still there' }),
+      alertEvent('RECOVERY', { entity: '202', title: '#5 recovered' }),
+    ];
+
+    tg.outage(true);
+    delivery.enqueue(events[0]!);
+    delivery.enqueue(events[1]!);
+    await waitFor(() => tg.received.length >= 2);
+    delivery.enqueue(events[2]!);
+    await waitFor(() => tg.received.length >= 3);
+    delivery.enqueue(events[3]!);
+    delivery.enqueue(events[4]!);
+    // Telegram comes back rate-limiting: the first answer after the outage is a 429.
+    tg.script({ kind: 'retry_after', seconds: 1 });
+    tg.outage(false);
+    await delivery.flush(20_000);
+
+    const delivered = tg.delivered();
+    expect(delivered.map((m) => /#\d/.exec(m.text)?.[0])).toEqual(['#1', '#2', '#3', '#4', '#5']);
+    expect(tg.received.filter((r) => r.status === 502).length).toBeGreaterThanOrEqual(3);
+
+    const rateLimited = tg.received.findIndex((r) => r.status === 429);
+    expect(tg.received.filter((r) => r.status === 429)).toHaveLength(1);
+    expect(tg.received[rateLimited + 1]!.atMs - tg.received[rateLimited]!.atMs).toBeGreaterThanOrEqual(990);
+    const gaps = delivered.slice(1).map((m, i) => m.atMs - delivered[i]!.atMs);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(990);
+
+    for (const m of delivered) {
+      expect(m.parseMode).toBe('HTML');
+      expect(m.linkPreviewDisabled).toBe(true);
+      expect(m.text.length).toBeLessThanOrEqual(4096);
+      expect('error' in parseTelegramHtml(m.text)).toBe(false);
+    }
+    expect(delivered[0]!.text).toContain('#1 &lt;script&gt;alert(1)&lt;/script&gt; &amp; friends');
+    expect(delivered[1]!.text.length).toBeGreaterThan(4000);
+    expect(delivered[1]!.text).toContain('…\nhost: <code>build-01</code>');
+    expect(delivered[1]!.text).not.toContain('s3cr3t-value');
+
+    expect(await metricLines(registry, 'orch_watchdog_notifications_sent_total')).toEqual([
+      'orch_watchdog_notifications_sent_total{integration="telegram",action="ALERT"} 2',
+      'orch_watchdog_notifications_sent_total{integration="telegram",action="RECOVERY"} 2',
+      'orch_watchdog_notifications_sent_total{integration="telegram",action="REALERT"} 1',
+    ]);
+    expect(await metricLines(registry, 'orch_watchdog_notification_failures_total{integration="telegram",reason="rate_limited"}')).toEqual([
+      'orch_watchdog_notification_failures_total{integration="telegram",reason="rate_limited"} 1',
+    ]);
+    expect(await metricLines(registry, 'orch_watchdog_notifications_dropped_total{')).toEqual([]);
+
+    const log = lines.join('');
+    expect(log).toContain('"reason":"server_error"');
+    expect(log).not.toContain(TOKEN);
+    expect(log).not.toContain(TOKEN.split(':')[1]);
+  }, 30_000);
+});
+
+describe('the bot token never reaches a log line', () => {
+  let echo: Server;
+  beforeEach(async () => {
+    // A misconfigured proxy that echoes the request path (with the token) in its error page.
+    echo = createServer((req, res) => {
+      res.writeHead(req.url?.includes('slow') ? 200 : 404, { 'content-type': 'text/plain' });
+      if (!req.url?.includes('slow')) res.end(`no route for POST ${req.url} (token ${TOKEN})`);
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+  });
+  afterEach(async () => {
+    echo.closeAllConnections();
+    await new Promise<void>((r) => echo.close(() => r()));
+  });
+
+  it('not when the peer echoes it, times out, or refuses the connection', async () => {
+    const base = `http://127.0.0.1:${(echo.address() as AddressInfo).port}`;
+    const cases: Array<[string, string]> = [
+      [base, 'client_error'],
+      [`${base}/slow`, 'timeout'],
+      ['http://127.0.0.1:9', 'connection'],
+    ];
+    for (const [apiUrl, reason] of cases) {
+      const { delivery, lines, records } = telegramDelivery(apiUrl, 0.2);
+      delivery.enqueue(alertEvent('ALERT'));
+      await waitFor(() => records().some((r) => typeof r.reason === 'string'));
+      await delivery.close();
+      const log = lines.join('');
+      expect(log).toContain(`"reason":"${reason}"`);
+      expect(log).not.toContain(TOKEN.split(':')[1]);
+      // The echoing proxy really did put the token in its answer; it was scrubbed by value.
+      if (reason === 'client_error') expect(log).toContain('token <redacted>');
+    }
+  });
+});
