@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { redactSecrets } from '../redact.js';
 import { DEFAULT_QUEUE_OPTIONS, IntegrationQueue, type QueueOptions } from './delivery-queue.js';
 import { createNotifyMetrics, reasonLabel } from './metrics.js';
 import type { AlertEvent, Notifier } from './notifier.js';
@@ -68,7 +69,9 @@ export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDep
   let isClosed = false;
   return {
     enqueue(event) {
-      for (const q of queues) q.enqueue(event);
+      // One gate for every integration, the log one included: collectors redact too, this is the last chance.
+      const safe: AlertEvent = { ...event, signal: { ...event.signal, title: redactSecrets(event.signal.title), detail: redactSecrets(event.signal.detail) } };
+      for (const q of queues) q.enqueue(safe);
     },
     async flush(timeoutMs) {
       for (const q of queues) q.retryNow();

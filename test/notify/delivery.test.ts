@@ -107,6 +107,18 @@ describe('fan-out: one failing integration never delays the others or the tick',
   });
 });
 
+describe('secrets', () => {
+  it('every integration, the log one included, gets title and detail with secrets redacted', async () => {
+    const n = new ScriptedNotifier('log');
+    const { delivery } = setup([n]);
+    delivery.enqueue(alertEvent('ALERT', { title: 'deploy --api-key=k3y', detail: 'pytest --password hunter2 https://bob:pw1@git.example/x' }));
+    await delivery.flush(5_000);
+    const { title, detail } = n.events[0]!.signal;
+    expect(`${title} ${detail}`).not.toMatch(/k3y|hunter2|pw1/);
+    expect(detail).toContain('--password ***');
+  });
+});
+
 describe('pacing', () => {
   it('leaves minIntervalMs between two sends of one integration', async () => {
     const n = new ScriptedNotifier('tg', [], 150);

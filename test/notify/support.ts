@@ -18,6 +18,7 @@ export type Step = NotifyResult | 'hang' | 'throw';
 export class ScriptedNotifier implements Notifier {
   readonly calls: Array<{ what: string; atMs: number }> = [];
   readonly delivered: string[] = [];
+  readonly events: AlertEvent[] = [];
   readonly steps: Step[];
   isClosed = false;
   private releases: Array<() => void> = [];
@@ -33,6 +34,7 @@ export class ScriptedNotifier implements Notifier {
   async notify(event: AlertEvent, abortSignal: AbortSignal): Promise<NotifyResult> {
     const what = `${event.action} ${event.signal.key}`;
     this.calls.push({ what, atMs: performance.now() });
+    this.events.push(event);
     const step = this.steps.shift() ?? { ok: true };
     if (step === 'throw') throw new Error('bug in notifier');
     if (step === 'hang') {
