@@ -19,28 +19,28 @@ export interface ProcStat {
   startTicks: number;
 }
 
-/** Fields after the closing `)`: state is field 3, so field n sits at index n - 3. */
-const IDX = { state: 0, ppid: 1, pgrp: 2, session: 3, utime: 11, stime: 12, starttime: 19 } as const;
-
-function int(text: string | undefined): number | null {
-  if (text === undefined || !/^-?\d+$/.test(text)) return null;
-  const n = Number(text);
-  return Number.isSafeInteger(n) ? n : null;
-}
-
 /**
  * Parses /proc/<pid>/stat the way the kernel writes it. comm sits between the FIRST `(` and the
  * LAST `)` because a process may name itself `a b ) ( c`. Returns null for anything malformed.
+ * Self-contained (no module-level references): the scan worker runs its source text.
  */
 export function parseStat(text: string): ProcStat | null {
+  const int = (field: string | undefined): number | null => {
+    if (field === undefined || !/^-?\d+$/.test(field)) return null;
+    const n = Number(field);
+    return Number.isSafeInteger(n) ? n : null;
+  };
+  // fields after the closing `)`: state is field 3, so field n sits at index n - 3
+  const IDX = { state: 0, ppid: 1, pgrp: 2, session: 3, utime: 11, stime: 12, starttime: 19 } as const;
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) return null;
   const pid = int(text.slice(0, open).trim());
+  // the kernel separates fields with single spaces; stop splitting after starttime
   const rest = text
     .slice(close + 1)
     .trim()
-    .split(/\s+/);
+    .split(' ', IDX.starttime + 1);
   const state = rest[IDX.state];
   const ppid = int(rest[IDX.ppid]);
   const pgrp = int(rest[IDX.pgrp]);

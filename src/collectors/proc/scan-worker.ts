@@ -1,0 +1,99 @@
+import { Worker } from 'node:worker_threads';
+import { parseStat } from './parse-stat.js';
+import { createScanner, type ScanResult, type ScannerOptions } from './scanner.js';
+
+/**
+ * The worker runs the scanner's own source text (both functions are self-contained), so the
+ * same code runs from dist/ and under vitest without a TypeScript loader for workers.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const parseStat = ${parseStat.toString()};
+const createScanner = ${createScanner.toString()};
+const scanner = createScanner({ fs, parseStat, now: Date.now, random: Math.random }, workerData);
+parentPort.on('message', (id) => {
+  try {
+    parentPort.postMessage({ id, result: scanner.scan() });
+  } catch (err) {
+    parentPort.postMessage({ id, error: String(err && err.message || err) });
+  }
+});
+`;
+
+interface Reply {
+  id: number;
+  result?: ScanResult;
+  error?: string;
+}
+
+/**
+ * Owns one scan thread and its (pid, starttime) cache. A scan that outlives its abort signal
+ * (a /proc read stuck on a hung process) terminates the thread; the next scan starts a new one.
+ */
+export class ScanWorker {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private pending = new Map<number, { resolve: (r: ScanResult) => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly opts: ScannerOptions) {}
+
+  private start(): Worker {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: this.opts, name: 'proc-scan' });
+    worker.unref();
+    worker.on('message', (reply: Reply) => {
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.pending.delete(reply.id);
+      if (reply.result) waiter.resolve(reply.result);
+      else waiter.reject(new Error(reply.error ?? 'proc scan failed'));
+    });
+    const fail = (err: Error): void => {
+      if (this.worker === worker) this.worker = null;
+      for (const waiter of this.pending.values()) waiter.reject(err);
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`proc scan worker exited with code ${code}`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  scan(abortSignal?: AbortSignal): Promise<ScanResult> {
+    if (abortSignal?.aborted) return Promise.reject(new Error('proc scan aborted before it started'));
+    const worker = this.worker ?? this.start();
+    const id = this.nextId++;
+    worker.ref();
+    return new Promise<ScanResult>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.pending.delete(id);
+        // a read stuck in the kernel cannot be cancelled; drop the thread and its cache
+        if (this.worker === worker) this.worker = null;
+        void worker.terminate();
+        reject(new Error('proc scan timed out; the scan thread was replaced'));
+      };
+      abortSignal?.addEventListener('abort', onAbort, { once: true });
+      const settle = (): void => {
+        abortSignal?.removeEventListener('abort', onAbort);
+        if (this.pending.size === 0) worker.unref();
+      };
+      this.pending.set(id, {
+        resolve: (r) => {
+          settle();
+          resolve(r);
+        },
+        reject: (e) => {
+          settle();
+          reject(e);
+        },
+      });
+      worker.postMessage(id);
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    if (worker) await worker.terminate();
+  }
+}

@@ -1,0 +1,197 @@
+import type * as NodeFs from 'node:fs';
+import type { ProcStat } from './parse-stat.js';
+
+export interface ScannerOptions {
+  /** WATCHDOG_PROC_ROOT */
+  root: string;
+  /** WATCHDOG_PROC_PATTERNS, as regex sources */
+  patterns: string[];
+  /** A cached cmdline match is re-read at most this long after it was read (jittered 50–100 %). */
+  recheckMs: number;
+  /** Bytes of /proc/<pid>/cmdline read; the rest of a huge command line is ignored. */
+  cmdlineMaxBytes: number;
+}
+
+export interface ScannerDeps {
+  fs: Pick<typeof NodeFs, 'readdirSync' | 'openSync' | 'readSync' | 'closeSync'>;
+  parseStat: (text: string) => ProcStat | null;
+  /** ms; only drives the cmdline re-check, never an age */
+  now: () => number;
+  random: () => number;
+}
+
+/** A process whose cmdline matched a pattern, as read; redaction happens before it leaves the app. */
+export interface RawCandidate extends ProcStat {
+  argv: string[];
+  /** comm of the parent process, null when the parent could not be read */
+  parentComm: string | null;
+}
+
+export type ReadErrorKind = 'eacces' | 'parse' | 'other';
+
+export interface ScanResult {
+  candidates: RawCandidate[];
+  /** pid directories whose stat parsed */
+  processes: number;
+  /** pid directories that disappeared while being read (not errors) */
+  vanished: number;
+  /** cmdline files read this scan (the rest came from the (pid, starttime) cache) */
+  cmdlineReads: number;
+  errors: Record<ReadErrorKind, number>;
+  durationMs: number;
+}
+
+export interface Scanner {
+  scan(): ScanResult;
+}
+
+/**
+ * The /proc walk, synchronous and allocation-light: it runs inside the scan worker so a read
+ * that blocks (cmdline takes the target's mmap lock) never stalls the event loop.
+ * Self-contained (no module-level references): the worker runs `createScanner.toString()`.
+ */
+export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner {
+  const { fs, parseStat, now, random } = deps;
+  const regexes = opts.patterns.map((p) => new RegExp(p));
+  const statBuf = Buffer.allocUnsafe(4096);
+  const cmdBuf = Buffer.allocUnsafe(Math.max(256, opts.cmdlineMaxBytes));
+
+  interface CacheEntry {
+    startTicks: number;
+    comm: string;
+    execMark: string;
+    isMatch: boolean;
+    argv: string[];
+    recheckAtMs: number;
+    generation: number;
+  }
+  // keyed by pid; a different starttime under the same pid is a different process
+  const cache = new Map<number, CacheEntry>();
+  let generation = 0;
+
+  type ReadOutcome = { bytes: number } | { error: 'vanished' | ReadErrorKind };
+
+  const classify = (err: unknown): 'vanished' | ReadErrorKind => {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return 'vanished';
+    if (code === 'EACCES' || code === 'EPERM') return 'eacces';
+    return 'other';
+  };
+
+  // one read: procfs fills the buffer in a single call, a second read would only return 0
+  const readInto = (path: string, buf: Buffer, limit: number): ReadOutcome => {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (err) {
+      return { error: classify(err) };
+    }
+    try {
+      return { bytes: fs.readSync(fd, buf, 0, limit, 0) };
+    } catch (err) {
+      return { error: classify(err) };
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+
+  // startcode and endcode (stat fields 26, 27) change on every exec: a cheap exec detector
+  const execMarkOf = (statText: string): string => {
+    const rest = statText.slice(statText.lastIndexOf(')') + 2).split(' ', 25);
+    return `${rest[23] ?? ''}:${rest[24] ?? ''}`;
+  };
+
+  const scan = (): ScanResult => {
+    const startedMs = now();
+    const nowMs = startedMs;
+    generation += 1;
+    const errors: Record<ReadErrorKind, number> = { eacces: 0, parse: 0, other: 0 };
+    let processes = 0;
+    let vanished = 0;
+    let cmdlineReads = 0;
+    const commByPid = new Map<number, string>();
+    const matched: { stat: ProcStat; argv: string[] }[] = [];
+
+    let names: string[];
+    try {
+      names = fs.readdirSync(opts.root);
+    } catch (err) {
+      throw new Error(`cannot list WATCHDOG_PROC_ROOT ${opts.root}: ${(err as Error).message}`);
+    }
+
+    for (const name of names) {
+      const first = name.charCodeAt(0);
+      if (first < 48 || first > 57 || !/^\d+$/.test(name)) continue;
+      const dir = `${opts.root}/${name}`;
+      const statRead = readInto(`${dir}/stat`, statBuf, statBuf.length);
+      if ('error' in statRead) {
+        if (statRead.error === 'vanished') vanished += 1;
+        else errors[statRead.error] += 1;
+        continue;
+      }
+      const statText = statBuf.toString('latin1', 0, statRead.bytes);
+      const stat = parseStat(statText);
+      if (stat === null) {
+        errors.parse += 1;
+        continue;
+      }
+      processes += 1;
+      commByPid.set(stat.pid, stat.comm);
+      const execMark = execMarkOf(statText);
+      let entry = cache.get(stat.pid);
+      if (
+        entry === undefined ||
+        entry.startTicks !== stat.startTicks ||
+        entry.comm !== stat.comm ||
+        entry.execMark !== execMark ||
+        nowMs >= entry.recheckAtMs
+      ) {
+        cmdlineReads += 1;
+        const cmdRead = readInto(`${dir}/cmdline`, cmdBuf, opts.cmdlineMaxBytes);
+        let argv: string[] = [];
+        if ('error' in cmdRead) {
+          if (cmdRead.error === 'vanished') {
+            vanished += 1;
+            processes -= 1;
+            cache.delete(stat.pid);
+            continue;
+          }
+          errors[cmdRead.error] += 1;
+        } else {
+          // NUL-separated argv; invalid UTF-8 becomes U+FFFD instead of failing the scan
+          let end = cmdRead.bytes;
+          while (end > 0 && cmdBuf[end - 1] === 0) end -= 1;
+          argv = end === 0 ? [] : cmdBuf.toString('utf8', 0, end).split('\0');
+        }
+        const line = argv.join(' ');
+        const isMatch = argv.length > 0 && regexes.some((re) => re.test(line));
+        entry = {
+          startTicks: stat.startTicks,
+          comm: stat.comm,
+          execMark,
+          isMatch,
+          argv: isMatch ? argv : [],
+          recheckAtMs: nowMs + opts.recheckMs * (0.5 + random() * 0.5),
+          generation,
+        };
+        cache.set(stat.pid, entry);
+      }
+      entry.generation = generation;
+      if (entry.isMatch) matched.push({ stat, argv: entry.argv });
+    }
+
+    for (const [pid, entry] of cache) if (entry.generation !== generation) cache.delete(pid);
+
+    const candidates: RawCandidate[] = matched.map(({ stat, argv }) => {
+      let parentComm = commByPid.get(stat.ppid) ?? null;
+      if (parentComm === null && stat.ppid > 0) {
+        const r = readInto(`${opts.root}/${stat.ppid}/stat`, statBuf, statBuf.length);
+        if (!('error' in r)) parentComm = parseStat(statBuf.toString('latin1', 0, r.bytes))?.comm ?? null;
+      }
+      return { ...stat, argv, parentComm };
+    });
+    return { candidates, processes, vanished, cmdlineReads, errors, durationMs: now() - startedMs };
+  };
+
+  return { scan };
+}
