@@ -3,7 +3,9 @@ import type { AppContext } from '../src/app-context.js';
 import { alertStatesRoutes } from './alert-states.js';
 import { docsRoutes } from './docs.js';
 import { healthzRoutes } from './healthz.js';
+import { mergeGateRoutes } from './merge-gate.js';
 import { metricsRoutes } from './metrics.js';
+import { queueRoutes } from './queue.js';
 import { signalsRoutes } from './signals.js';
 
 /** One plugin per resource; each gets the app's shared context. */
@@ -12,5 +14,7 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
   await app.register(signalsRoutes, { ctx });
   await app.register(alertStatesRoutes, { ctx });
   await app.register(metricsRoutes, { ctx });
+  await app.register(queueRoutes, { ctx });
+  await app.register(mergeGateRoutes, { ctx });
   await app.register(docsRoutes);
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { Config, ConfigWarning } from './config.js';
+import type { MergeGate } from './merge-gate/queue.js';
 import type { CoreMetrics } from './metrics.js';
 import type { Delivery } from './notify/delivery.js';
 import type { Watchdog } from './watchdog/tick.js';
@@ -15,4 +16,6 @@ export interface AppContext {
   watchdog: Watchdog;
   delivery: Delivery;
   hostname: string;
+  /** The merge-gate re-test queue behind /merge-gate/retests and /queue. */
+  mergeGate: MergeGate;
 }

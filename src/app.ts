@@ -9,6 +9,7 @@ import type { AppContext } from './app-context.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Collector } from './collectors/collector.js';
 import { buildCollectors } from './collectors/index.js';
+import { MergeGate, mergeGateOptionsFrom } from './merge-gate/queue.js';
 import type { Config, ConfigWarning } from './config.js';
 import { createLogger } from './logger.js';
 import { createCoreMetrics } from './metrics.js';
@@ -31,6 +32,8 @@ export interface AppDeps {
   notifiers?: Notifier[];
   hostname?: string;
   configWarnings?: ConfigWarning[];
+  /** The merge-gate queue; built from config when absent. */
+  mergeGate?: MergeGate;
 }
 
 export const API_VERSION = '0.1.0';
@@ -68,7 +71,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     { collectors, delivery, metrics, clock, log },
   );
 
-  const ctx: AppContext = { config, configWarnings, clock, log, metrics, watchdog, delivery, hostname };
+  const mergeGate =
+    deps.mergeGate ??
+    new MergeGate(mergeGateOptionsFrom(config), { clock, log, registry: metrics.registry, onExhausted: (s) => watchdog.emitEdge(s) });
+
+  const ctx: AppContext = { config, configWarnings, clock, log, metrics, watchdog, delivery, hostname, mergeGate };
   app.decorate('ctx', ctx);
 
   await app.register(fastifySwagger, {
@@ -89,6 +96,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   app.addHook('onClose', async () => {
     await watchdog.stop();
+    // Running re-tests are killed, whole tree, before the notifiers flush.
+    await mergeGate.close();
     await delivery.flush(5000);
     await delivery.close();
   });

@@ -5,6 +5,7 @@ import { buildCollectors } from './collectors/index.js';
 import { loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createCoreMetrics } from './metrics.js';
+import { runCommand } from './merge-gate/run-command.js';
 import type { Delivery } from './notify/delivery.js';
 import { Watchdog } from './watchdog/tick.js';
 
@@ -37,6 +38,9 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       return tickCommand(rest, io);
     case 'check-config':
       return checkConfigCommand(io);
+    case 'run':
+      // The command's output passes through as raw bytes, so run writes to the real streams.
+      return runCommand(rest, { env: io.env });
     case 'help':
     case '--help':
     case '-h':

@@ -1,0 +1,193 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Undoes the octal escapes /proc/self/mountinfo uses for spaces, tabs, newlines and `\`. */
+function unescapeMountPath(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/**
+ * The cgroup2 mount point from /proc/self/mountinfo text: `/sys/fs/cgroup` on a pure v2 host,
+ * `/sys/fs/cgroup/unified` on a hybrid one, absent on v1-only hosts. Read-only mounts are skipped.
+ */
+export function parseCgroup2Mount(mountinfo: string): string | null {
+  for (const line of mountinfo.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const [fsType] = line.slice(sep + 3).split(' ');
+    if (fsType !== 'cgroup2') continue;
+    const fields = line.slice(0, sep).split(' ');
+    const mountPoint = fields[4];
+    const options = (fields[5] ?? '').split(',');
+    if (mountPoint && !options.includes('ro')) return unescapeMountPath(mountPoint);
+  }
+  return null;
+}
+
+/** Our own v2 cgroup path from /proc/self/cgroup text (the `0::/path` line). */
+export function parseOwnCgroup(procSelfCgroup: string): string | null {
+  for (const line of procSelfCgroup.split('\n')) {
+    if (line.startsWith('0::')) return line.slice(3).trim() || '/';
+  }
+  return null;
+}
+
+export interface RunCgroup {
+  path: string;
+  procsFile: string;
+  pids(): number[];
+  /** SIGKILLs every member at once, atomically against forks (kernel ≥ 5.14). */
+  kill(): void;
+  /** Best effort; a cgroup that still holds a task stays and is retried by the next cleanup. */
+  remove(): Promise<boolean>;
+}
+
+export type CgroupSupport = { ok: true; parent: string } | { ok: false; reason: string };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One child cgroup per run under `<our cgroup>/orch-watchdog-<pid>`, a parent this process owns.
+ * No controllers are enabled, so the "no internal processes" rule never bites: the watchdog may
+ * stay in its own (even root) cgroup while its runs live in leaves below it.
+ */
+export class CgroupManager {
+  private support: Promise<CgroupSupport> | null = null;
+  private seq = 0;
+
+  constructor(
+    private readonly procRoot = '/proc',
+    private readonly selfPid = process.pid,
+  ) {}
+
+  detect(): Promise<CgroupSupport> {
+    this.support ??= this.probe().catch((err: unknown) => ({ ok: false as const, reason: String(err) }));
+    return this.support;
+  }
+
+  private async probe(): Promise<CgroupSupport> {
+    const mount = parseCgroup2Mount(readFileSync(`${this.procRoot}/self/mountinfo`, 'utf8'));
+    if (!mount) return { ok: false, reason: 'no writable cgroup2 mount' };
+    const own = parseOwnCgroup(readFileSync(`${this.procRoot}/self/cgroup`, 'utf8'));
+    if (own === null) return { ok: false, reason: 'no cgroup v2 membership in /proc/self/cgroup' };
+    const base = join(mount, own);
+    if (!existsSync(join(base, 'cgroup.procs'))) return { ok: false, reason: `${base} is not visible (cgroup namespace)` };
+    this.removeStaleParents(base);
+    const parent = join(base, `orch-watchdog-${this.selfPid}`);
+    try {
+      mkdirSync(parent, { recursive: true });
+    } catch (err) {
+      return { ok: false, reason: `cannot create ${parent}: ${(err as Error).message}` };
+    }
+    if (!existsSync(join(parent, 'cgroup.kill'))) {
+      this.tryRmdir(parent);
+      return { ok: false, reason: 'cgroup.kill missing (kernel older than 5.14)' };
+    }
+    // Prove a child can really move itself in before exec, as every run will.
+    const probe = join(parent, 'probe');
+    try {
+      mkdirSync(probe, { recursive: true });
+      await new Promise<void>((resolve, reject) =>
+        execFile('/bin/sh', ['-c', 'echo 0 > "$0"', join(probe, 'cgroup.procs')], { timeout: 5000 }, (err) =>
+          err ? reject(err) : resolve(),
+        ),
+      );
+    } catch (err) {
+      this.tryRmdir(probe);
+      this.tryRmdir(parent);
+      return { ok: false, reason: `cannot move a process into ${probe}: ${(err as Error).message.trim()}` };
+    }
+    await this.rmdirRetry(probe);
+    return { ok: true, parent };
+  }
+
+  /** A fresh leaf cgroup for one run, or null when cgroups are not usable here. */
+  async create(): Promise<RunCgroup | null> {
+    const support = await this.detect();
+    if (!support.ok) return null;
+    const path = join(support.parent, `run-${++this.seq}`);
+    try {
+      // recursive: the parent may have been removed by dispose() while another app lives on
+      mkdirSync(path, { recursive: true });
+    } catch {
+      return null;
+    }
+    const procsFile = join(path, 'cgroup.procs');
+    return {
+      path,
+      procsFile,
+      pids: () => {
+        try {
+          return readFileSync(procsFile, 'utf8')
+            .split('\n')
+            .filter((l) => /^\d+$/.test(l))
+            .map(Number);
+        } catch {
+          return [];
+        }
+      },
+      kill: () => {
+        try {
+          writeFileSync(join(path, 'cgroup.kill'), '1');
+        } catch {
+          // gone already, or the kernel refused: the /proc sweep still runs
+        }
+      },
+      remove: () => this.rmdirRetry(path),
+    };
+  }
+
+  /** Removes the parent; call on shutdown after every run has finished. */
+  async dispose(): Promise<void> {
+    const support = await this.support;
+    if (support?.ok) this.tryRmdir(support.parent);
+  }
+
+  private async rmdirRetry(path: string): Promise<boolean> {
+    // A killed task leaves its cgroup a moment after it is reaped.
+    for (let attempt = 0; attempt < 50; attempt++) {
+      if (this.tryRmdir(path)) return true;
+      await sleep(10);
+    }
+    return false;
+  }
+
+  private tryRmdir(path: string): boolean {
+    try {
+      rmdirSync(path);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    }
+  }
+
+  /** Parents left by a watchdog that died: removed when empty, kept (and harmless) otherwise. */
+  private removeStaleParents(base: string): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(base);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const m = /^orch-watchdog-(\d+)$/.exec(name);
+      if (!m || Number(m[1]) === this.selfPid || existsSync(`${this.procRoot}/${m[1]}`)) continue;
+      const parent = join(base, name);
+      try {
+        for (const child of readdirSync(parent, { withFileTypes: true })) {
+          if (child.isDirectory()) this.tryRmdir(join(parent, child.name));
+        }
+      } catch {
+        continue;
+      }
+      this.tryRmdir(parent);
+    }
+  }
+}
+
+/** The wrapper that puts itself into the run's cgroup, then becomes the command. */
+export function cgroupWrapperArgv(procsFile: string, command: string[]): string[] {
+  // A failed join is not fatal: the /proc sweep still covers the run.
+  return ['/bin/sh', '-c', '{ echo 0 > "$0"; } 2>/dev/null; exec "$@"', procsFile, ...command];
+}

@@ -1,0 +1,24 @@
+import { OUTCOMES, type MergeGateCounters, type OutcomeCounts } from './types.js';
+
+export function zeroOutcomes(): OutcomeCounts {
+  return Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as OutcomeCounts;
+}
+
+/** The running totals behind GET /queue (CONTRACT §6 MergeGateCounters). */
+export class GateCounters {
+  runsTotal = 0;
+  infraRequeues = 0;
+  infraExhausted = 0;
+  readonly outcomes = zeroOutcomes();
+
+  snapshot(running: number, queued: number): MergeGateCounters {
+    return {
+      runs_total: this.runsTotal,
+      running,
+      queued,
+      outcomes: { ...this.outcomes },
+      infra_requeues: this.infraRequeues,
+      infra_exhausted: this.infraExhausted,
+    };
+  }
+}

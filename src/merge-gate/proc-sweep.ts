@@ -1,0 +1,122 @@
+import type { ProcStat } from '../collectors/proc/parse-stat.js';
+import { isRunningState, type ProcIdentity, type ProcTable } from './proc-table.js';
+
+/** Every process below `rootPid` by parent links (the root itself excluded). */
+export function descendantsOf(table: ProcTable, rootPid: number): ProcStat[] {
+  const children = new Map<number, ProcStat[]>();
+  for (const stat of table.values()) {
+    const list = children.get(stat.ppid);
+    if (list) list.push(stat);
+    else children.set(stat.ppid, [stat]);
+  }
+  const found: ProcStat[] = [];
+  const stack = [rootPid];
+  const seen = new Set<number>([rootPid]);
+  while (stack.length > 0) {
+    for (const child of children.get(stack.pop()!) ?? []) {
+      if (seen.has(child.pid)) continue;
+      seen.add(child.pid);
+      found.push(child);
+      stack.push(child.pid);
+    }
+  }
+  return found;
+}
+
+/** Ids the watchdog must never signal: init, itself, its ancestors, its own group and session. */
+export interface Protected {
+  pids: ReadonlySet<number>;
+  groups: ReadonlySet<number>;
+}
+
+export function protectedIds(table: ProcTable, selfPid: number): Protected {
+  const pids = new Set<number>([0, 1, selfPid]);
+  const groups = new Set<number>([0, 1]);
+  let cursor = table.get(selfPid);
+  if (cursor) {
+    groups.add(cursor.pgrp);
+    groups.add(cursor.session);
+  }
+  for (let hops = 0; cursor && hops < 4096; hops++) {
+    pids.add(cursor.pid);
+    cursor = table.get(cursor.ppid);
+  }
+  return { pids, groups };
+}
+
+export function isSignallable(pid: number, guard: Protected): boolean {
+  return pid > 1 && !guard.pids.has(pid);
+}
+
+export function isSignallableGroup(pgid: number, guard: Protected): boolean {
+  return pgid > 1 && !guard.groups.has(pgid) && !guard.pids.has(pgid);
+}
+
+/**
+ * Remembers every process that ever belonged to one run's tree by (pid, starttime), plus the
+ * process groups and sessions they led or joined. A member that double-forks is reparented to
+ * init and leaves the parent links, but it stays in this memory (if it was seen once) and in
+ * its group/session (unless it left both): that is what a bare killpg misses.
+ */
+export class TreeTracker {
+  private readonly members = new Map<number, number>();
+  readonly groups = new Set<number>();
+  readonly sessions = new Set<number>();
+
+  constructor(
+    readonly rootPid: number,
+    private readonly guard: Protected,
+    /** The root is a helper (subreaper) that is killed last, not with the tree. */
+    private readonly rootIsHelper = false,
+  ) {}
+
+  /** The root was spawned detached (setsid): whoever is in its session or group is ours. */
+  seedLeader(): void {
+    if (isSignallableGroup(this.rootPid, this.guard)) {
+      this.groups.add(this.rootPid);
+      this.sessions.add(this.rootPid);
+    }
+  }
+
+  /** Adds what `table` shows of the tree, plus `extraPids` (e.g. a cgroup's members). */
+  observe(table: ProcTable, extraPids: Iterable<number> = []): void {
+    const root = table.get(this.rootPid);
+    if (root && !this.rootIsHelper) this.add(root);
+    for (const stat of descendantsOf(table, this.rootPid)) this.add(stat);
+    for (const pid of extraPids) {
+      const stat = table.get(pid);
+      if (stat) this.add(stat);
+    }
+    // Anyone sharing a group or session a member created was forked inside the tree.
+    for (const stat of table.values()) {
+      if (this.members.get(stat.pid) === stat.startTicks) continue;
+      if (this.groups.has(stat.pgrp) || this.sessions.has(stat.session)) this.add(stat);
+    }
+  }
+
+  private add(stat: ProcStat): void {
+    if (!isSignallable(stat.pid, this.guard)) return;
+    if (this.rootIsHelper && stat.pid === this.rootPid) return;
+    this.members.set(stat.pid, stat.startTicks);
+    if (isSignallableGroup(stat.pgrp, this.guard) && !(this.rootIsHelper && stat.pgrp === this.rootPid)) {
+      this.groups.add(stat.pgrp);
+    }
+    if (isSignallableGroup(stat.session, this.guard) && !(this.rootIsHelper && stat.session === this.rootPid)) {
+      this.sessions.add(stat.session);
+    }
+  }
+
+  /** Members still running in `table` (same starttime, not a zombie). */
+  alive(table: ProcTable): ProcIdentity[] {
+    const out: ProcIdentity[] = [];
+    for (const [pid, startTicks] of this.members) {
+      const stat = table.get(pid);
+      if (stat && stat.startTicks === startTicks && isRunningState(stat.state)) out.push({ pid, startTicks });
+    }
+    return out;
+  }
+
+  get size(): number {
+    return this.members.size;
+  }
+}

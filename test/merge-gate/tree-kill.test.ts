@@ -1,0 +1,145 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultKillEnvironment, KillEnvironment, runProcess, type RunOptions, type RunReport } from '../../src/merge-gate/runner.js';
+import { EXPECTED_BEFORE_READY, killRecorded, newTreeRound, recordedPids, survivors, type TreeRound } from './adversarial.js';
+
+const GRACE_MS = 300;
+const rounds: TreeRound[] = [];
+afterEach(() => {
+  for (const round of rounds.splice(0)) {
+    killRecorded(round.outDir);
+    round.cleanup();
+  }
+});
+
+/** Runs the adversarial tree; aborts it (same kill path as a timeout) once every member is up. */
+async function runTreeUntilReady(opts: Partial<RunOptions>): Promise<{ round: TreeRound; report: RunReport }> {
+  const round = newTreeRound();
+  rounds.push(round);
+  const abort = new AbortController();
+  const poll = setInterval(() => {
+    if (existsSync(join(round.outDir, 'ready'))) abort.abort();
+  }, 20);
+  try {
+    const report = await runProcess({ command: round.command, timeoutMs: 20_000, graceMs: GRACE_MS, abortSignal: abort.signal, ...opts });
+    return { round, report };
+  } finally {
+    clearInterval(poll);
+  }
+}
+
+function expectWholeTreeDead(round: TreeRound, report: RunReport): void {
+  expect(existsSync(join(round.outDir, 'ready')), 'the tree was fully up before the kill').toBe(true);
+  const pids = recordedPids(round.outDir);
+  expect(pids.size).toBeGreaterThanOrEqual(EXPECTED_BEFORE_READY);
+  expect(survivors(round.outDir)).toEqual([]);
+  expect(report.kill?.survivors).toEqual([]);
+}
+
+describe('a timed-out re-test leaves no process of its tree alive (cgroup v2 cgroup.kill)', () => {
+  it('kills the grandchild, the TERM-ignorer, setsid escapees, the double-forked daemon, the 12-deep chain, the successor and the burst', async () => {
+    const round = newTreeRound();
+    rounds.push(round);
+    const report = await runProcess({ command: round.command, timeoutMs: 3_000, graceMs: GRACE_MS, strategy: 'cgroup' });
+    expect(report.strategy).toBe('cgroup');
+    expect(report.result.timed_out).toBe(true);
+    expectWholeTreeDead(round, report);
+    // The successor is spawned only by SIGTERM: proof the TERM phase reached it and KILL still followed.
+    expect(recordedPids(round.outDir).has('successor')).toBe(true);
+    // grace + 250 ms is the benchmark's target; the test allows scheduling noise on a busy CI host.
+    expect(report.kill!.killS).toBeLessThan(GRACE_MS / 1000 + 1.5);
+    expect(report.result.duration_s).toBeGreaterThanOrEqual(3);
+  });
+
+  it('removes its per-run cgroup afterwards, so runs do not pile up cgroups', async () => {
+    const { report } = await runTreeUntilReady({ strategy: 'cgroup' });
+    expect(report.strategy).toBe('cgroup');
+    const support = await defaultKillEnvironment().cgroups.detect();
+    if (!support.ok) throw new Error(support.reason);
+    expect(readdirSync(support.parent).filter((n) => n.startsWith('run-'))).toEqual([]);
+  });
+});
+
+describe('without a usable cgroup the subreaper helper still leaves nothing alive', () => {
+  it('compiled C helper: double-forked and setsid orphans are re-parented to it and killed', async () => {
+    const round = newTreeRound();
+    rounds.push(round);
+    const report = await runProcess({ command: round.command, timeoutMs: 3_000, graceMs: GRACE_MS, strategy: 'subreaper' });
+    expect(report.strategy).toBe('subreaper');
+    expect(report.subreaperKind).toBe('c');
+    expect(report.result.timed_out).toBe(true);
+    expectWholeTreeDead(round, report);
+    expect(report.kill!.killS).toBeLessThan(GRACE_MS / 1000 + 1.5);
+  });
+
+  it('python3 helper (hosts without a C compiler) does the same', async () => {
+    const { round, report } = await runTreeUntilReady({ strategy: 'subreaper', killEnv: new KillEnvironment('/proc', 'python') });
+    expect(report.subreaperKind).toBe('python');
+    expect(report.aborted).toBe(true);
+    expectWholeTreeDead(round, report);
+  });
+
+  it('a host whose cgroup2 is missing or read-only (a container) degrades to the helper and says why', async () => {
+    const fakeProc = mkdtempSync(join(tmpdir(), 'owd-fake-proc-'));
+    mkdirSync(join(fakeProc, 'self'));
+    writeFileSync(join(fakeProc, 'self', 'mountinfo'), '41 31 0:38 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 ro\n'.replace('rw,relatime', 'ro,relatime'));
+    writeFileSync(join(fakeProc, 'self', 'cgroup'), '0::/\n');
+    const { round, report } = await runTreeUntilReady({ killEnv: new KillEnvironment(fakeProc) });
+    expect(report.strategy).toBe('subreaper');
+    expect(report.degradedReason).toMatch(/cgroup: no writable cgroup2 mount/);
+    expectWholeTreeDead(round, report);
+  });
+});
+
+describe('the /proc sweep alone (no cgroup, no helper)', () => {
+  it('kills every member it could see: group, session, TERM-ignorer, chain, successor', async () => {
+    const { round, report } = await runTreeUntilReady({ strategy: 'proc-sweep' });
+    expect(report.strategy).toBe('proc-sweep');
+    const alive = survivors(round.outDir).map((s) => s.replace(/\(\d+\)$/, ''));
+    // Only a member that double-forks out of sight before the first poll can escape this path;
+    // that is why it comes last, after cgroup.kill and the subreaper.
+    for (const name of ['leader', 'grandchild', 'term-ignorer', 'setsid-escapee', 'own-pgrp', 'successor-spawner', ...Array.from({ length: 12 }, (_, i) => `chain-${i + 1}`)]) {
+      expect(alive).not.toContain(name);
+    }
+  });
+});
+
+describe('WATCHDOG_TREE_KILL_ENABLED=false keeps the old single-child kill', () => {
+  it('signals the leader only: its grandchildren survive (the incident this issue fixes)', async () => {
+    const { round, report } = await runTreeUntilReady({ treeKill: false });
+    expect(report.strategy).toBe('single');
+    const pids = recordedPids(round.outDir);
+    const alive = survivors(round.outDir);
+    expect(alive.some((s) => s.startsWith('leader('))).toBe(false);
+    expect(alive.some((s) => s.startsWith('grandchild('))).toBe(true);
+    expect(pids.size).toBeGreaterThanOrEqual(EXPECTED_BEFORE_READY);
+  });
+});
+
+describe('the SIGKILL step happens even when the leader exits on SIGTERM', () => {
+  it('a child that ignores SIGTERM is killed although the leader died at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'owd-term-'));
+    const script = `sh -c 'trap "" TERM; echo $$ > ${dir}/ignorer.pid; while :; do sleep 0.05; done' & sleep 30`;
+    const report = await runProcess({ command: ['/bin/sh', '-c', script], timeoutMs: 800, graceMs: 300, strategy: 'proc-sweep' });
+    expect(report.result.timed_out).toBe(true);
+    expect(report.result.signal).toBe('SIGTERM');
+    expect(report.kill!.survivors).toEqual([]);
+    expect(survivors(dir)).toEqual([]);
+  });
+});
+
+describe('children left running after a normal exit are killed too', () => {
+  for (const strategy of ['cgroup', 'subreaper', 'proc-sweep'] as const) {
+    it(`${strategy}: a suite that exits 0 but leaves a background server does not starve the next run`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'owd-left-'));
+      const script = `sh -c 'echo $$ > ${dir}/server.pid; exec sleep 60' & while [ ! -s ${dir}/server.pid ]; do sleep 0.01; done; echo done`;
+      const report = await runProcess({ command: ['/bin/sh', '-c', script], timeoutMs: 10_000, graceMs: 300, strategy });
+      expect(report.result).toMatchObject({ returncode: 0, signal: null, timed_out: false, stdout: 'done\n' });
+      expect(report.leftoverCount).toBe(1);
+      expect(report.kill?.survivors).toEqual([]);
+      expect(survivors(dir)).toEqual([]);
+    });
+  }
+});
