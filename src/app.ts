@@ -9,6 +9,7 @@ import type { AppContext } from './app-context.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Collector } from './collectors/collector.js';
 import { buildCollectors } from './collectors/index.js';
+import type { DockerReader } from './collectors/docker-client.js';
 import { MergeGate, mergeGateOptionsFrom } from './merge-gate/queue.js';
 import type { Config, ConfigWarning } from './config.js';
 import { createLogger } from './logger.js';
@@ -32,6 +33,8 @@ export interface AppDeps {
   notifiers?: Notifier[];
   hostname?: string;
   configWarnings?: ConfigWarning[];
+  /** The read-only Docker adapter; dockerode over WATCHDOG_DOCKER_SOCK when absent. */
+  docker?: DockerReader;
   /** The merge-gate queue; built from config when absent. */
   mergeGate?: MergeGate;
 }
@@ -59,7 +62,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   const notifiers = deps.notifiers ?? buildNotifiers(config, { log, clock });
   const delivery = createDelivery(notifiers, { log, registry: metrics.registry });
-  const collectors = deps.collectors ?? buildCollectors(config, {});
+  const collectors = deps.collectors ?? buildCollectors(config, { registry: metrics.registry, docker: deps.docker });
   const watchdog = new Watchdog(
     {
       tickS: config.tickS,

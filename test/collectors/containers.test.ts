@@ -13,6 +13,7 @@ import { testConfig, type Config } from '../../src/config.js';
 import { AlertStates } from '../../src/watchdog/alert-state.js';
 import { CRASH_LOOP_WINDOW_S, ContainerSignals, ENGINE_ENTITY, HEALTH_OUTPUT_MAX_CHARS } from '../../src/watchdog/signals/containers.js';
 import type { Signal } from '../../src/watchdog/signal.js';
+import { testApp } from '../support/app.js';
 import { importBusyboxImage } from '../support/busybox-image.js';
 import { startDockerd, type Dockerd } from '../support/dockerd.js';
 
@@ -333,6 +334,23 @@ describe('a real Docker Engine (private dockerd)', () => {
     expect(got.get(`container:${idPrefix}`)).toMatchObject({ active: true, title: `Container ${idPrefix} not found` });
 
     expect(await registry.metrics()).toContain('orch_watchdog_docker_up 1');
+  });
+
+  it('WATCHDOG_CONTAINERS is wired into the app: GET /signals and orch_watchdog_docker_up after a tick', async () => {
+    const app = await testApp({ containers: ['web', 'stopped'], dockerSock: dockerd.socketPath, httpTimeoutS: 5 }, { collectors: undefined });
+    try {
+      await app.ctx.watchdog.tick();
+      const body = (await app.inject('/signals')).json() as { signals: { key: string; active: boolean }[] };
+      const containers = body.signals.filter((s) => s.key.startsWith('container:')).map((s) => [s.key, s.active]);
+      expect(containers).toEqual([
+        [ENGINE_KEY, false],
+        ['container:web', false],
+        ['container:stopped', true],
+      ]);
+      expect((await app.inject('/metrics')).body).toContain('orch_watchdog_docker_up 1');
+    } finally {
+      await app.close();
+    }
   });
 
   it('a restart loop (--restart always on a command that exits 3) is active once its restart count keeps rising', async () => {

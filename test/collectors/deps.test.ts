@@ -8,6 +8,7 @@ import type { CollectContext } from '../../src/collectors/collector.js';
 import { createDepMetrics } from '../../src/collectors/dep-metrics.js';
 import { DepCollector, pingDependency } from '../../src/collectors/deps.js';
 import { testConfig } from '../../src/config.js';
+import { testApp } from '../support/app.js';
 
 const TIMEOUT_S = 0.4;
 
@@ -218,5 +219,37 @@ describe('dependency metrics are labelled by name, never by URL', () => {
     expect(text).toContain('orch_watchdog_dep_up{dep="search"} 0');
     expect(text).toMatch(/orch_watchdog_dep_latency_seconds_count\{dep="api"\} 1/);
     expect(text).not.toContain('127.0.0.1');
+  });
+});
+
+describe('WATCHDOG_DEPS is wired into the app', () => {
+  it('a configured dependency shows in GET /signals and GET /metrics after a tick', async () => {
+    const app = await testApp(
+      { deps: [{ name: 'api', url: `${peer.url}/ok` }, { name: 'search', url: `${peer.url}/fail` }], depDownAfter: 1, httpTimeoutS: TIMEOUT_S },
+      { collectors: undefined },
+    );
+    try {
+      await app.ctx.watchdog.tick();
+      const body = (await app.inject('/signals')).json() as { signals: { key: string; active: boolean }[] };
+      const deps = body.signals.filter((s) => s.key.startsWith('dep_down:')).map((s) => [s.key, s.active]);
+      expect(deps).toEqual([
+        ['dep_down:api', false],
+        ['dep_down:search', true],
+      ]);
+      const metrics = (await app.inject('/metrics')).body;
+      expect(metrics).toContain('orch_watchdog_dep_up{dep="search"} 0');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('without WATCHDOG_DEPS no dependency is pinged and no dep_down signal exists', async () => {
+    const app = await testApp({}, { collectors: undefined });
+    try {
+      const tick = await app.ctx.watchdog.tick();
+      expect(tick.signals.filter((s) => s.family === 'dep_down')).toEqual([]);
+    } finally {
+      await app.close();
+    }
   });
 });
