@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createNetServer, type Socket } from 'node:net';
@@ -348,6 +349,8 @@ describe('a real Docker Engine (private dockerd)', () => {
         ['container:stopped', true],
       ]);
       expect((await app.inject('/metrics')).body).toContain('orch_watchdog_docker_up 1');
+      const lint = spawnSync('promtool', ['check', 'metrics'], { input: (await app.inject('/metrics')).body, encoding: 'utf8' });
+      expect(lint.stdout + lint.stderr).toBe('');
     } finally {
       await app.close();
     }
