@@ -5,6 +5,7 @@ import { docsRoutes } from './docs.js';
 import { healthzRoutes } from './healthz.js';
 import { mergeGateRoutes } from './merge-gate.js';
 import { metricsRoutes } from './metrics.js';
+import { procRoutes } from './proc.js';
 import { queueRoutes } from './queue.js';
 import { signalsRoutes } from './signals.js';
 
@@ -14,6 +15,7 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
   await app.register(signalsRoutes, { ctx });
   await app.register(alertStatesRoutes, { ctx });
   await app.register(metricsRoutes, { ctx });
+  await app.register(procRoutes, { ctx });
   await app.register(queueRoutes, { ctx });
   await app.register(mergeGateRoutes, { ctx });
   await app.register(docsRoutes);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
+import type { ProcCollector } from './collectors/proc/collector.js';
 import type { Config, ConfigWarning } from './config.js';
 import type { MergeGate } from './merge-gate/queue.js';
 import type { CoreMetrics } from './metrics.js';
@@ -16,6 +17,8 @@ export interface AppContext {
   watchdog: Watchdog;
   delivery: Delivery;
   hostname: string;
+  /** The /proc scan (always present; answers `enabled: false` when WATCHDOG_PROC_ENABLED is off). */
+  proc: ProcCollector;
   /** The merge-gate re-test queue behind /merge-gate/retests and /queue. */
   mergeGate: MergeGate;
 }

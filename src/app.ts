@@ -10,6 +10,7 @@ import { systemClock, type Clock } from './clock.js';
 import type { Collector } from './collectors/collector.js';
 import { buildCollectors } from './collectors/index.js';
 import type { DockerReader } from './collectors/docker-client.js';
+import { ProcCollector } from './collectors/proc/collector.js';
 import { MergeGate, mergeGateOptionsFrom } from './merge-gate/queue.js';
 import type { Config, ConfigWarning } from './config.js';
 import { createLogger } from './logger.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
   configWarnings?: ConfigWarning[];
   /** The read-only Docker adapter; dockerode over WATCHDOG_DOCKER_SOCK when absent. */
   docker?: DockerReader;
+  /** The /proc scan behind GET /proc/candidates; built from config when absent. */
+  proc?: ProcCollector;
   /** The merge-gate queue; built from config when absent. */
   mergeGate?: MergeGate;
 }
@@ -62,7 +65,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   const notifiers = deps.notifiers ?? buildNotifiers(config, { log, clock });
   const delivery = createDelivery(notifiers, { log, registry: metrics.registry });
-  const collectors = deps.collectors ?? buildCollectors(config, { registry: metrics.registry, docker: deps.docker });
+  const proc = deps.proc ?? new ProcCollector(config, { registry: metrics.registry, log, emitEdge: (s) => watchdog.emitEdge(s) });
+  const collectors = deps.collectors ?? buildCollectors(config, { proc, registry: metrics.registry, docker: deps.docker });
   const watchdog = new Watchdog(
     {
       tickS: config.tickS,
@@ -78,7 +82,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     deps.mergeGate ??
     new MergeGate(mergeGateOptionsFrom(config), { clock, log, registry: metrics.registry, onExhausted: (s) => watchdog.emitEdge(s) });
 
-  const ctx: AppContext = { config, configWarnings, clock, log, metrics, watchdog, delivery, hostname, mergeGate };
+  const ctx: AppContext = { config, configWarnings, clock, log, metrics, watchdog, delivery, hostname, proc, mergeGate };
   app.decorate('ctx', ctx);
 
   await app.register(fastifySwagger, {
@@ -101,6 +105,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     await watchdog.stop();
     // Running re-tests are killed, whole tree, before the notifiers flush.
     await mergeGate.close();
+    await proc.close();
     await delivery.flush(5000);
     await delivery.close();
   });

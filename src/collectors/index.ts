@@ -8,6 +8,7 @@ import { ContainerCollector } from './containers.js';
 import { createDepMetrics } from './dep-metrics.js';
 import { DepCollector } from './deps.js';
 import { DockerodeReader, type DockerReader } from './docker-client.js';
+import { ProcCollector } from './proc/collector.js';
 
 export interface CollectorDeps {
   /** Reserved for adapters that tests replace (docker client, proc reader…). */
@@ -24,6 +25,8 @@ export function buildCollectors(config: Config, _deps: CollectorDeps = {}): Coll
   if (config.metricsUrl !== '') collectors.push(new OrchestratorCollector(config));
   collectors.push(new MemoryCollector(config));
   if (config.diskCritEnabled) collectors.push(new DiskCollector(config));
+  // Without the app's instance (the one-shot CLI tick) the scan runs but never reaps.
+  if (config.procEnabled) collectors.push(_deps.proc instanceof ProcCollector ? _deps.proc : new ProcCollector(config, { allowReap: false }));
   if (config.containers.length > 0) {
     const docker = _deps.docker ?? new DockerodeReader(config.dockerSock);
     collectors.push(new ContainerCollector(config, docker, { metrics: _deps.registry && createContainerMetrics(_deps.registry) }));

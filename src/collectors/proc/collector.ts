@@ -65,6 +65,8 @@ export class ProcCollector implements Collector {
   private last: { scannedAt: number; candidates: Candidate[] } | null = null;
   /** (pid:starttime) the reaper refused once: logged once, not every tick */
   private readonly refusedReaps = new Set<string>();
+  /** reaps from their first check to their last signal, so a tick never starts a second one */
+  private readonly reaping = new Map<number, Promise<unknown>>();
 
   constructor(
     private readonly config: Config,
@@ -176,14 +178,22 @@ export class ProcCollector implements Collector {
   /** Orphaned matching processes past WATCHDOG_PROC_REAP_AGE_MIN get SIGTERM → grace → SIGKILL. */
   private reap(candidates: Candidate[], boot: Boot, log: Logger): void {
     const reapAgeS = this.config.procReapAgeMin * 60;
+    const current = new Set(candidates.map((c) => `${c.pid}:${c.startTicks}`));
+    for (const id of this.refusedReaps) if (!current.has(id)) this.refusedReaps.delete(id);
     for (const c of candidates) {
-      if (!c.isOrphaned || c.ageS < reapAgeS || boot.terminator.isInFlight(c.pid)) continue;
-      void this.terminateCandidate(c, 'reaper', boot).then((answer) => {
-        const id = `${c.pid}:${c.startTicks}`;
-        if (answer.ok || this.refusedReaps.has(id)) return;
-        this.refusedReaps.add(id);
-        log.warn({ pid: c.pid, code: answer.code }, `reaper skipped pid ${c.pid}: ${answer.message}`);
-      });
+      if (!c.isOrphaned || c.ageS < reapAgeS || this.reaping.has(c.pid) || boot.terminator.isInFlight(c.pid)) continue;
+      const id = `${c.pid}:${c.startTicks}`;
+      if (this.refusedReaps.has(id)) continue;
+      const run = this.terminateCandidate(c, 'reaper', boot)
+        .then(async (answer) => {
+          if (answer.ok) return answer.done;
+          this.refusedReaps.add(id);
+          log.warn({ pid: c.pid, code: answer.code }, `reaper skipped pid ${c.pid}: ${answer.message}`);
+          return undefined;
+        })
+        .catch(() => undefined) // logged where it happened
+        .finally(() => this.reaping.delete(c.pid));
+      this.reaping.set(c.pid, run);
     }
   }
 
@@ -240,6 +250,7 @@ export class ProcCollector implements Collector {
 
   /** Resolves when reaps/terminations in flight have finished (tests, graceful shutdown). */
   async settle(): Promise<void> {
+    await Promise.allSettled([...this.reaping.values()]);
     const boot = await this.boot?.catch(() => null);
     await boot?.terminator.settle();
   }
