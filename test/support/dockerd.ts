@@ -196,6 +196,38 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * A detached shell that outlives the test process: vitest ends its fork workers without an
+ * 'exit' event (and a worker can be SIGKILLed), so this is what guarantees no daemon, shim,
+ * container or mount stays behind. It exits early once stop() has removed the dir.
+ */
+const GUARDIAN = `
+owner=$1; dir=$2
+while kill -0 "$owner" 2>/dev/null && [ -d "$dir" ]; do sleep 1; done
+[ -d "$dir" ] || exit 0
+export DOCKER_CONFIG="$dir/cli"
+pid=$(cat "$dir/dockerd.pid" 2>/dev/null)
+if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  ids=$(timeout 10 docker -H "unix://$dir/s" ps -aq 2>/dev/null)
+  [ -n "$ids" ] && timeout 30 docker -H "unix://$dir/s" rm -f $ids >/dev/null 2>&1
+  kill -TERM "$pid" 2>/dev/null
+  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+  kill -KILL "$pid" 2>/dev/null
+fi
+for p in /proc/[0-9]*; do
+  n=\${p#/proc/}
+  [ "$n" = "$$" ] && continue
+  tr '\\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF "$dir" && kill -KILL "$n" 2>/dev/null
+done
+awk -v d="$dir/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+rm -rf "$dir"
+`;
+
+function startGuardian(dir: string): void {
+  const guard = spawn('sh', ['-c', GUARDIAN, 'owd-dockerd-guard', String(process.pid), dir], { detached: true, stdio: 'ignore' });
+  guard.unref();
+}
+
 /** Daemons whose test process died without cleanup (SIGKILL, OOM): removed on the next start. */
 function sweepStale(): void {
   let entries: string[] = [];
@@ -294,6 +326,7 @@ export async function startDockerd(): Promise<Dockerd> {
   mkdirSync(join(dir, 'cli'));
   const inst: Instance = { dir, pidFile: join(dir, 'dockerd.pid'), socketPath: join(dir, 's'), child: null, stopped: false };
   live.add(inst);
+  startGuardian(dir);
   try {
     await launch(inst);
   } catch (err) {
