@@ -107,8 +107,9 @@ describe('a real Prometheus scraping a running watchdog every second', () => {
   const marker = `owd-deploy-probe-${process.pid}`;
 
   beforeAll(async () => {
-    // A watchdog with its sources switched on, so its metrics have samples: an orchestrator that
-    // answers 500 (orch_down alerts), a dependency, the /proc scan with a matching process.
+    // A watchdog with every source switched on, so every metric is registered and most have samples:
+    // an orchestrator that answers 500 (orch_down alerts), a dependency, the /proc scan with a
+    // matching process, a watched container.
     envelope = await startHttpServer((_req, res) => {
       res.statusCode = 500;
       res.end('down for the test');
@@ -122,6 +123,9 @@ describe('a real Prometheus scraping a running watchdog every second', () => {
         deps: [{ name: 'envelope', url: `${envelope.url}/ping` }],
         procEnabled: true,
         procPatterns: [marker],
+        // Watched, but with no engine behind the socket: docker_up is 0, which the dashboard shows.
+        containers: ['orchestrator'],
+        dockerSock: '/nonexistent/docker.sock',
         notifiers: ['log'],
       }),
       { log: createLogger({ level: 'silent' }), hostname: 'deploy-test' },
