@@ -23,9 +23,11 @@ FROM ${NODE_BASE} AS runtime
 RUN command -v tini >/dev/null 2>&1 \
  || (apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*)
 WORKDIR /app
+# XDG_CACHE_HOME: the root filesystem may be read-only (compose read_only); caches go to the /tmp tmpfs.
 ENV NODE_ENV=production \
     WATCHDOG_HOST=0.0.0.0 \
-    WATCHDOG_PORT=8787
+    WATCHDOG_PORT=8787 \
+    XDG_CACHE_HOME=/tmp/.cache
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

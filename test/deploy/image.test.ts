@@ -203,6 +203,11 @@ describe('the container, run with pid: host semantics', () => {
     expect(readFileSync(`/proc/${children[0]}/cmdline`, 'utf8').split('\0')).toEqual(['node', 'dist/src/server.js', '']);
   });
 
+  it('carries the CLI: check-config inside the container exits 0 on its environment', async () => {
+    const r = await dockerd.docker(['exec', NAME, 'node', 'bin/orch-watchdog.js', 'check-config']);
+    expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
+  });
+
   it('stops on docker stop within seconds and exits 0 (tini forwards SIGTERM to the graceful shutdown)', async () => {
     const started = Date.now();
     await dockerd.dockerOk(['stop', '--time', '15', NAME], { timeoutMs: 30_000 });
