@@ -10,6 +10,8 @@ export interface ScannerOptions {
   recheckMs: number;
   /** Bytes of /proc/<pid>/cmdline read; the rest of a huge command line is ignored. */
   cmdlineMaxBytes: number;
+  /** This scanner reads only pids with `pid % count === index` (one shard per thread). */
+  shard?: { index: number; count: number };
 }
 
 export interface ScannerDeps {
@@ -53,13 +55,14 @@ export interface Scanner {
 export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner {
   const { fs, parseStat, now, random } = deps;
   const regexes = opts.patterns.map((p) => new RegExp(p));
+  const shard = opts.shard && opts.shard.count > 1 ? opts.shard : null;
   const statBuf = Buffer.allocUnsafe(4096);
   const cmdBuf = Buffer.allocUnsafe(Math.max(256, opts.cmdlineMaxBytes));
 
   interface CacheEntry {
-    startTicks: number;
+    /** see identityOf: a new process or an exec changes it */
+    identity: string;
     comm: string;
-    execMark: string;
     isMatch: boolean;
     argv: string[];
     recheckAtMs: number;
@@ -95,10 +98,30 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
     }
   };
 
-  // startcode and endcode (stat fields 26, 27) change on every exec: a cheap exec detector
-  const execMarkOf = (statText: string): string => {
-    const rest = statText.slice(statText.lastIndexOf(')') + 2).split(' ', 25);
-    return `${rest[23] ?? ''}:${rest[24] ?? ''}`;
+  /**
+   * comm + starttime (field 22) + startcode/endcode (fields 26, 27, which change on every exec),
+   * cut from the stat text without splitting it: the cache check for the ~98 % of processes
+   * that do not match. null when the line is malformed.
+   */
+  const identityOf = (text: string): string | null => {
+    const open = text.indexOf('(');
+    const close = text.lastIndexOf(')');
+    if (open < 0 || close < open) return null;
+    let pos = close + 2; // field 3
+    let startOf22 = -1;
+    let startOf26 = -1;
+    for (let field = 3; field <= 27; field += 1) {
+      if (field === 22) startOf22 = pos;
+      if (field === 26) startOf26 = pos;
+      if (field === 27) break;
+      const space = text.indexOf(' ', pos);
+      if (space < 0) return null;
+      pos = space + 1;
+    }
+    const endOf22 = text.indexOf(' ', startOf22);
+    let endOf27 = text.indexOf(' ', pos);
+    if (endOf27 < 0) endOf27 = text.length;
+    return `${text.slice(open, close + 1)}${text.slice(startOf22 - 1, endOf22)}${text.slice(startOf26 - 1, endOf27)}`;
   };
 
   const scan = (): ScanResult => {
@@ -122,6 +145,8 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
     for (const name of names) {
       const first = name.charCodeAt(0);
       if (first < 48 || first > 57 || !/^\d+$/.test(name)) continue;
+      const pid = Number(name);
+      if (shard && pid % shard.count !== shard.index) continue;
       const dir = `${opts.root}/${name}`;
       const statRead = readInto(`${dir}/stat`, statBuf, statBuf.length);
       if ('error' in statRead) {
@@ -130,54 +155,54 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
         continue;
       }
       const statText = statBuf.toString('latin1', 0, statRead.bytes);
+      const identity = identityOf(statText);
+      let entry = identity === null ? undefined : cache.get(pid);
+      if (entry !== undefined && entry.identity === identity && nowMs < entry.recheckAtMs) {
+        processes += 1;
+        commByPid.set(pid, entry.comm);
+        entry.generation = generation;
+        if (entry.isMatch) {
+          const stat = parseStat(statText);
+          if (stat) matched.push({ stat, argv: entry.argv });
+        }
+        continue;
+      }
       const stat = parseStat(statText);
-      if (stat === null) {
+      if (stat === null || identity === null) {
         errors.parse += 1;
         continue;
       }
       processes += 1;
-      commByPid.set(stat.pid, stat.comm);
-      const execMark = execMarkOf(statText);
-      let entry = cache.get(stat.pid);
-      if (
-        entry === undefined ||
-        entry.startTicks !== stat.startTicks ||
-        entry.comm !== stat.comm ||
-        entry.execMark !== execMark ||
-        nowMs >= entry.recheckAtMs
-      ) {
-        cmdlineReads += 1;
-        const cmdRead = readInto(`${dir}/cmdline`, cmdBuf, opts.cmdlineMaxBytes);
-        let argv: string[] = [];
-        if ('error' in cmdRead) {
-          if (cmdRead.error === 'vanished') {
-            vanished += 1;
-            processes -= 1;
-            cache.delete(stat.pid);
-            continue;
-          }
-          errors[cmdRead.error] += 1;
-        } else {
-          // NUL-separated argv; invalid UTF-8 becomes U+FFFD instead of failing the scan
-          let end = cmdRead.bytes;
-          while (end > 0 && cmdBuf[end - 1] === 0) end -= 1;
-          argv = end === 0 ? [] : cmdBuf.toString('utf8', 0, end).split('\0');
+      commByPid.set(pid, stat.comm);
+      cmdlineReads += 1;
+      const cmdRead = readInto(`${dir}/cmdline`, cmdBuf, opts.cmdlineMaxBytes);
+      let argv: string[] = [];
+      if ('error' in cmdRead) {
+        if (cmdRead.error === 'vanished') {
+          vanished += 1;
+          processes -= 1;
+          cache.delete(pid);
+          continue;
         }
-        const line = argv.join(' ');
-        const isMatch = argv.length > 0 && regexes.some((re) => re.test(line));
-        entry = {
-          startTicks: stat.startTicks,
-          comm: stat.comm,
-          execMark,
-          isMatch,
-          argv: isMatch ? argv : [],
-          recheckAtMs: nowMs + opts.recheckMs * (0.5 + random() * 0.5),
-          generation,
-        };
-        cache.set(stat.pid, entry);
+        errors[cmdRead.error] += 1;
+      } else {
+        // NUL-separated argv; invalid UTF-8 becomes U+FFFD instead of failing the scan
+        let end = cmdRead.bytes;
+        while (end > 0 && cmdBuf[end - 1] === 0) end -= 1;
+        argv = end === 0 ? [] : cmdBuf.toString('utf8', 0, end).split('\0');
       }
-      entry.generation = generation;
-      if (entry.isMatch) matched.push({ stat, argv: entry.argv });
+      const line = argv.join(' ');
+      const isMatch = argv.length > 0 && regexes.some((re) => re.test(line));
+      entry = {
+        identity,
+        comm: stat.comm,
+        isMatch,
+        argv: isMatch ? argv : [],
+        recheckAtMs: nowMs + opts.recheckMs * (0.5 + random() * 0.5),
+        generation,
+      };
+      cache.set(pid, entry);
+      if (isMatch) matched.push({ stat, argv });
     }
 
     for (const [pid, entry] of cache) if (entry.generation !== generation) cache.delete(pid);

@@ -176,3 +176,27 @@ describe('the (pid, starttime) cache', () => {
     expect(s.scan().cmdlineReads).toBe(1);
   });
 });
+
+describe('sharding across scan threads', () => {
+  it('each shard reads only its pids; together (two real worker threads) they find every candidate and resolve parents across shards', async () => {
+    const { ScanWorker } = await import('../../../src/collectors/proc/scan-worker.js');
+    const t = tree()
+      .add({ pid: 10, comm: 'tini', startTicks: 1, argv: ['tini'] })
+      .add({ pid: 11, ppid: 10, startTicks: 2, argv: ['pytest', 'a'] })
+      .add({ pid: 12, ppid: 11, startTicks: 3, argv: ['pytest', 'b'] })
+      .add({ pid: 13, startTicks: 4, argv: ['sleep'] });
+    expect(scanner(t.root, { shard: { index: 0, count: 2 } }).scan().candidates.map((c) => c.pid)).toEqual([12]);
+    expect(scanner(t.root, { shard: { index: 1, count: 2 } }).scan().candidates.map((c) => c.pid)).toEqual([11]);
+    const pool = new ScanWorker({ root: t.root, patterns: ['pytest'], recheckMs: 60_000, cmdlineMaxBytes: 4096 }, 2);
+    try {
+      const r = await pool.scan();
+      expect(r.processes).toBe(4);
+      expect(r.candidates.map((c) => [c.pid, c.parentComm]).sort()).toEqual([
+        [11, 'tini'],
+        [12, 'proc'],
+      ]);
+    } finally {
+      await pool.close();
+    }
+  });
+});
