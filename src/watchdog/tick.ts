@@ -59,6 +59,8 @@ export class Watchdog {
   ) {
     this.states = new AlertStates(opts.cooldownS);
     this.startedAt = deps.clock();
+    // Zero series from the start, so rate() and dashboards see 0 rather than "no data".
+    for (const c of deps.collectors) deps.metrics.collectorErrors.inc({ collector: c.name }, 0);
   }
 
   /** Runs one tick, or joins the one in flight. */
