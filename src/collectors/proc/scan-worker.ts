@@ -1,3 +1,4 @@
+import { readFileSync, statfsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { parseStat } from './parse-stat.js';
@@ -14,6 +15,11 @@ const parseStat = ${parseStat.toString()};
 const createScanner = ${createScanner.toString()};
 const scanner = createScanner({ fs, parseStat, now: Date.now, random: Math.random }, workerData);
 parentPort.on('message', (id) => {
+  if (id === 'close') {
+    scanner.close();
+    parentPort.postMessage({ id: 'close' });
+    return;
+  }
   try {
     parentPort.postMessage({ id, result: scanner.scan() });
   } catch (err) {
@@ -23,7 +29,7 @@ parentPort.on('message', (id) => {
 `;
 
 interface Reply {
-  id: number;
+  id: number | 'close';
   result?: ScanResult;
   error?: string;
 }
@@ -43,6 +49,7 @@ class ScanThread {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: this.opts, name: 'proc-scan' });
     worker.unref();
     worker.on('message', (reply: Reply) => {
+      if (reply.id === 'close') return;
       const waiter = this.pending.get(reply.id);
       if (!waiter) return;
       this.pending.delete(reply.id);
@@ -92,10 +99,43 @@ class ScanThread {
     });
   }
 
+  /** Lets the thread close the stat files it keeps open (fds are process-wide), then ends it. */
   async close(): Promise<void> {
     const worker = this.worker;
     this.worker = null;
-    if (worker) await worker.terminate();
+    if (!worker) return;
+    if (this.pending.size === 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        worker.on('message', (reply: Reply) => {
+          if (reply.id !== 'close') return;
+          clearTimeout(timer);
+          resolve();
+        });
+        worker.postMessage('close');
+      });
+    }
+    await worker.terminate();
+  }
+}
+
+/** A quarter of this process's open-file limit, at most 16,384: room for every socket the app needs. */
+export function heldFdBudget(limitsText: string): number {
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(limitsText);
+  if (!m?.[1]) return 0;
+  const soft = m[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m[1]);
+  return Math.min(16_384, Math.floor(soft / 4));
+}
+
+const PROC_SUPER_MAGIC = 0x9fa0;
+
+/** Only procfs fds go stale with their process (ESRCH); a fixture tree's files would not. */
+function readHeldFdBudget(root: string): number {
+  try {
+    if (statfsSync(root).type !== PROC_SUPER_MAGIC) return 0;
+    return heldFdBudget(readFileSync('/proc/self/limits', 'utf8'));
+  } catch {
+    return 0;
   }
 }
 
@@ -116,15 +156,17 @@ export function mergeScans(parts: readonly ScanResult[]): ScanResult {
 }
 
 /**
- * The /proc scan on up to two threads, each owning the pids of its shard (pid % threads) and
- * their cache: /proc reads are syscall-bound, so two cores halve the wall time of a scan.
+ * The /proc scan on one thread by default; more threads each own the pids of a shard
+ * (pid % threads) with their cache and kept-open fds. On a busy 2-core host a second thread
+ * did not pay off (docs/benchmarks.md), so it is opt-in.
  */
 export class ScanWorker {
   private readonly threads: ScanThread[];
 
-  constructor(opts: ScannerOptions, threads = Math.min(2, availableParallelism())) {
-    const count = Math.max(1, threads);
-    this.threads = Array.from({ length: count }, (_, index) => new ScanThread(count > 1 ? { ...opts, shard: { index, count } } : opts));
+  constructor(opts: ScannerOptions, threads = 1) {
+    const count = Math.max(1, Math.min(threads, availableParallelism()));
+    const maxHeldFds = Math.floor((opts.maxHeldFds ?? readHeldFdBudget(opts.root)) / count);
+    this.threads = Array.from({ length: count }, (_, index) => new ScanThread({ ...opts, maxHeldFds, ...(count > 1 ? { shard: { index, count } } : {}) }));
   }
 
   async scan(abortSignal?: AbortSignal): Promise<ScanResult> {

@@ -12,6 +12,12 @@ export interface ScannerOptions {
   cmdlineMaxBytes: number;
   /** This scanner reads only pids with `pid % count === index` (one shard per thread). */
   shard?: { index: number; count: number };
+  /**
+   * stat files kept open between scans (0 = open/read/close every time). A kept fd is re-read
+   * with one pread instead of open+read+close, and answers ESRCH once its process is gone, so
+   * it can never be mistaken for a newcomer that reuses the pid.
+   */
+  maxHeldFds?: number;
 }
 
 export interface ScannerDeps {
@@ -45,6 +51,8 @@ export interface ScanResult {
 
 export interface Scanner {
   scan(): ScanResult;
+  /** Closes the stat files kept open between scans. */
+  close(): void;
 }
 
 /**
@@ -58,6 +66,23 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
   const shard = opts.shard && opts.shard.count > 1 ? opts.shard : null;
   const statBuf = Buffer.allocUnsafe(4096);
   const cmdBuf = Buffer.allocUnsafe(Math.max(256, opts.cmdlineMaxBytes));
+
+  // kept-open stat fds by pid; closed when the pid leaves the listing or answers ESRCH
+  const heldFds = new Map<number, number>();
+  let fdBudget = Math.max(0, opts.maxHeldFds ?? 0);
+  const release = (pid: number): void => {
+    const fd = heldFds.get(pid);
+    if (fd === undefined) return;
+    heldFds.delete(pid);
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // already closed
+    }
+  };
+  const releaseAll = (): void => {
+    for (const pid of [...heldFds.keys()]) release(pid);
+  };
 
   interface CacheEntry {
     /** see identityOf: a new process or an exec changes it */
@@ -95,6 +120,43 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
       return { error: classify(err) };
     } finally {
       fs.closeSync(fd);
+    }
+  };
+
+  const readStatOf = (pid: number, path: string): ReadOutcome => {
+    const held = heldFds.get(pid);
+    if (held !== undefined) {
+      try {
+        return { bytes: fs.readSync(held, statBuf, 0, statBuf.length, 0) };
+      } catch (err) {
+        release(pid);
+        const kind = classify(err);
+        // ESRCH: the process behind the fd is gone; the pid, if listed, is a newcomer: open afresh
+        if (kind !== 'vanished') return { error: kind };
+      }
+    }
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'EMFILE' || code === 'ENFILE') {
+        // never starve the process (sockets!) of descriptors: stop keeping any open
+        fdBudget = 0;
+        releaseAll();
+      }
+      return { error: classify(err) };
+    }
+    let keep = false;
+    try {
+      const bytes = fs.readSync(fd, statBuf, 0, statBuf.length, 0);
+      keep = heldFds.size < fdBudget;
+      if (keep) heldFds.set(pid, fd);
+      return { bytes };
+    } catch (err) {
+      return { error: classify(err) };
+    } finally {
+      if (!keep) fs.closeSync(fd);
     }
   };
 
@@ -148,7 +210,7 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
       const pid = Number(name);
       if (shard && pid % shard.count !== shard.index) continue;
       const dir = `${opts.root}/${name}`;
-      const statRead = readInto(`${dir}/stat`, statBuf, statBuf.length);
+      const statRead = readStatOf(pid, `${dir}/stat`);
       if ('error' in statRead) {
         if (statRead.error === 'vanished') vanished += 1;
         else errors[statRead.error] += 1;
@@ -170,6 +232,7 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
       const stat = parseStat(statText);
       if (stat === null || identity === null) {
         errors.parse += 1;
+        release(pid);
         continue;
       }
       processes += 1;
@@ -182,6 +245,7 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
           vanished += 1;
           processes -= 1;
           cache.delete(pid);
+          release(pid);
           continue;
         }
         errors[cmdRead.error] += 1;
@@ -206,6 +270,7 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
     }
 
     for (const [pid, entry] of cache) if (entry.generation !== generation) cache.delete(pid);
+    for (const pid of heldFds.keys()) if (cache.get(pid)?.generation !== generation) release(pid);
 
     const candidates: RawCandidate[] = matched.map(({ stat, argv }) => {
       let parentComm = commByPid.get(stat.ppid) ?? null;
@@ -218,5 +283,5 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
     return { candidates, processes, vanished, cmdlineReads, errors, durationMs: now() - startedMs };
   };
 
-  return { scan };
+  return { scan, close: releaseAll };
 }

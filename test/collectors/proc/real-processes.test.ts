@@ -151,10 +151,13 @@ describe('POST /proc/candidates/:pid/terminate on real processes', () => {
   });
 
   it('409 when the pid exec-ed into something that no longer matches, and leaves it alone', async () => {
-    const child = start('sleep 0.3; exec sleep 30', [], true);
+    // the test decides when the exec happens: SIGUSR1 makes the shell exec a non-matching sleep
+    const child = start("trap 'exec sleep 30' USR1; while :; do sleep 0.05; done", [], true);
     await settleAge();
-    const { tick, terminate } = await app();
+    const { tick, terminate, app: a } = await app();
     await tick();
+    expect(a.ctx.proc.view().candidates.map((c) => c.pid)).toContain(child.pid);
+    process.kill(child.pid!, 'SIGUSR1');
     await waitFor(() => !readFileSync(`/proc/${child.pid}/cmdline`, 'latin1').includes(MARKER));
     const res = await terminate(child.pid!);
     expect(res.statusCode).toBe(409);

@@ -200,3 +200,56 @@ describe('sharding across scan threads', () => {
     }
   });
 });
+
+describe('stat files kept open between scans (real /proc)', () => {
+  const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
+
+  it('re-reads through the kept fd, drops it when the process is gone, and closes every fd on close()', async () => {
+    const { spawn } = await import('node:child_process');
+    const marker = `held-fd-${process.pid}-${Date.now()}`;
+    const child = spawn('sh', ['-c', 'sleep 30; :', marker], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      const before = openFds();
+      const s = createScanner({ fs, parseStat, now: Date.now, random: Math.random }, { root: '/proc', patterns: [marker], recheckMs: 60_000, cmdlineMaxBytes: 4096, maxHeldFds: 100_000 });
+      const first = s.scan();
+      expect(first.candidates.map((c) => c.pid)).toEqual([child.pid]);
+      expect(openFds() - before).toBeGreaterThanOrEqual(first.processes - 5); // one per process, give or take exits
+      const second = s.scan();
+      expect(second.cmdlineReads).toBeLessThan(5);
+      expect(second.candidates.map((c) => c.pid)).toEqual([child.pid]);
+
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      const third = s.scan();
+      expect(third.candidates).toEqual([]);
+      expect(third.errors).toEqual({ eacces: 0, parse: 0, other: 0 });
+
+      s.close();
+      expect(openFds()).toBeLessThanOrEqual(before);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('keeps at most maxHeldFds open', () => {
+    const before = openFds();
+    const s = createScanner({ fs, parseStat, now: Date.now, random: Math.random }, { root: '/proc', patterns: ['x^'], recheckMs: 60_000, cmdlineMaxBytes: 4096, maxHeldFds: 3 });
+    s.scan();
+    expect(openFds() - before).toBeLessThanOrEqual(3);
+    s.close();
+    expect(openFds()).toBeLessThanOrEqual(before);
+  });
+});
+
+describe('heldFdBudget', () => {
+  it('takes a quarter of the soft open-files limit, capped', async () => {
+    const { heldFdBudget } = await import('../../../src/collectors/proc/scan-worker.js');
+    const limits = (soft: string) => `Limit                     Soft Limit           Hard Limit           Units\nMax open files            ${soft}                20000                files\n`;
+    expect(heldFdBudget(limits('20000'))).toBe(5000);
+    expect(heldFdBudget(limits('1024'))).toBe(256);
+    expect(heldFdBudget(limits('1048576'))).toBe(16_384);
+    expect(heldFdBudget(limits('unlimited'))).toBe(16_384);
+    expect(heldFdBudget('garbage')).toBe(0);
+  });
+});
