@@ -216,7 +216,8 @@ describe('stat files kept open between scans (real /proc)', () => {
       expect(first.candidates.map((c) => c.pid)).toEqual([child.pid]);
       expect(openFds() - before).toBeGreaterThanOrEqual(first.processes - 5); // one per process, give or take exits
       const second = s.scan();
-      expect(second.cmdlineReads).toBeLessThan(5);
+      // only processes born since the first scan are read again (other tests may be spawning some)
+      expect(second.cmdlineReads).toBeLessThan(first.cmdlineReads / 2);
       expect(second.candidates.map((c) => c.pid)).toEqual([child.pid]);
 
       child.kill('SIGKILL');
