@@ -9,8 +9,10 @@ import { delimiter, join } from 'node:path';
  * the subreaper is a tiny helper process: it marks itself subreaper, forks the command, reports
  * the command's wait status on fd 3 and keeps reaping every orphan of the tree until none is
  * left. Orphans (double-forked daemons, setsid escapees whose parent died) are re-parented to
- * it instead of init, so a walk of its descendants finds the whole tree. It ignores SIGTERM,
- * SIGINT and SIGHUP so it outlives the TERM phase; the runner SIGKILLs it last.
+ * it instead of init, so a walk of its descendants finds the whole tree. The command leads its
+ * own session and group (setsid), so killpg reaches the command's group without touching the
+ * helper. The helper ignores SIGTERM, SIGINT and SIGHUP so it outlives the TERM phase; the
+ * runner kills it last.
  */
 export const SUBREAPER_C = String.raw`#define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +32,7 @@ int main(int argc, char **argv) {
   pid_t child = fork();
   if (child < 0) { perror("orch-watchdog subreaper: fork"); return 125; }
   if (child == 0) {
+    setsid();
     signal(SIGTERM, SIG_DFL); signal(SIGINT, SIG_DFL); signal(SIGHUP, SIG_DFL);
     execvp(argv[1], argv + 1);
     fprintf(stderr, "orch-watchdog subreaper: %s: %s\n", argv[1], strerror(errno));
@@ -53,6 +56,7 @@ os.set_inheritable(3, False)
 for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP): signal.signal(s, signal.SIG_IGN)
 child = os.fork()
 if child == 0:
+    os.setsid()
     # python itself ignores SIGPIPE and SIGXFSZ; the command must not inherit that
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ): signal.signal(s, signal.SIG_DFL)
     try: os.execvp(sys.argv[1], sys.argv[1:])

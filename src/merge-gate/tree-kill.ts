@@ -1,11 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import type { RunCgroup } from './cgroup.js';
 import { protectedIds, TreeTracker } from './proc-sweep.js';
-import { readProcTable, type ProcIdentity } from './proc-table.js';
+import { readProcTable, type ProcIdentity, type ProcTable } from './proc-table.js';
 import type { KillStrategy } from './types.js';
 
 const TERM_POLL_MS = 20;
 const KILL_POLL_MS = 5;
+const FULL_SCAN_MS = 100;
 /** After SIGKILL the kernel needs a moment; past this the run reports survivors instead of hanging. */
 const KILL_CONFIRM_MS = 3_000;
 const HELPER_EXIT_WAIT_MS = 300;
@@ -28,7 +29,7 @@ export interface TreeHandle {
 }
 
 export interface KillReport {
-  /** From the first signal to every member confirmed dead by /proc state. */
+  /** From the first signal to every member confirmed dead by /proc state (the helper's own exit not included). */
   killS: number;
   /** Members still running at the end (0 is the target). */
   survivors: ProcIdentity[];
@@ -55,8 +56,11 @@ export function newTracker(rootPid: number, rootIsHelper: boolean, procRoot: str
 /**
  * SIGTERM to the whole tree, poll /proc for the grace, SIGKILL whatever is left (always, even
  * when the leader already exited on SIGTERM: its children may not have), then confirm every
- * member dead by /proc state. Members are found three ways at every poll: the cgroup's member
- * list, the parent links under the root, and the groups/sessions a member ever belonged to.
+ * member dead by /proc state. Members are found three ways: the cgroup's member list, the
+ * parent links under the root, and the groups/sessions a member ever belonged to. Full /proc
+ * scans are few (start, every FULL_SCAN_MS without a cgroup, one final check) because on a
+ * host with thousands of processes each costs tens of ms; polls in between re-read only the
+ * members' own stat files.
  */
 export async function killTree(handle: TreeHandle, graceMs: number): Promise<KillReport> {
   const started = performance.now();
@@ -65,15 +69,17 @@ export async function killTree(handle: TreeHandle, graceMs: number): Promise<Kil
   const termed = new Set<string>();
   const termedGroups = new Set<number>();
 
-  const liveNow = (): ProcIdentity[] => {
-    const table = readProcTable(handle.procRoot);
-    tracker.observe(table, handle.cgroup?.pids() ?? []);
-    return tracker.alive(table);
+  let fullScanMs = 0;
+  let lastTable: ProcTable = new Map();
+  const fullScan = (): ProcIdentity[] => {
+    const scanStart = performance.now();
+    lastTable = readProcTable(handle.procRoot);
+    tracker.observe(lastTable, handle.cgroup?.pids() ?? []);
+    fullScanMs = performance.now() - scanStart;
+    return tracker.alive(lastTable);
   };
-
-  const graceEnd = started + graceMs;
-  for (;;) {
-    const live = liveNow();
+  const quickScan = (): ProcIdentity[] => tracker.aliveByReads(handle.cgroup?.pids() ?? [], handle.procRoot);
+  const terminate = (live: ProcIdentity[]): void => {
     for (const id of live) {
       const key = `${id.pid}:${id.startTicks}`;
       if (termed.has(key)) continue;
@@ -86,27 +92,63 @@ export async function killTree(handle: TreeHandle, graceMs: number): Promise<Kil
       termedGroups.add(pgid);
       send(-pgid, 'SIGTERM');
     }
-    if (live.length === 0 || performance.now() >= graceEnd) break;
+  };
+
+  const graceEnd = started + graceMs;
+  // Only the wrapper moves processes into the run's cgroup, and everything it forks after that
+  // stays there: a populated cgroup is the whole tree. An empty one (join failed, or not yet
+  // done) falls back to full scans.
+  const cgroupHoldsTree = (handle.cgroup?.pids().length ?? 0) > 0;
+  let live = cgroupHoldsTree ? quickScan() : fullScan();
+  let lastFullScan = performance.now();
+  terminate(live);
+  while (live.length > 0 && performance.now() < graceEnd) {
     await sleep(Math.min(TERM_POLL_MS, Math.max(1, graceEnd - performance.now())));
+    // A cgroup lists newcomers (a successor spawned on TERM) by itself; without one, look again now and then.
+    const now = performance.now();
+    // ...but not when the scan would run past the grace: SIGKILL must not wait for it.
+    if (!cgroupHoldsTree && now - lastFullScan >= FULL_SCAN_MS && graceEnd - now > 2 * fullScanMs) {
+      live = fullScan();
+      lastFullScan = performance.now();
+    } else {
+      live = quickScan();
+    }
+    terminate(live);
   }
 
   const killEnd = performance.now() + KILL_CONFIRM_MS;
-  let survivors: ProcIdentity[] = [];
+  const killedGroups = new Set<number>();
+  let checkedByFullScan = cgroupHoldsTree;
   for (;;) {
     handle.cgroup?.kill();
-    survivors = liveNow();
-    for (const id of survivors) send(id.pid, 'SIGKILL');
-    for (const pgid of tracker.groups) send(-pgid, 'SIGKILL');
-    if (survivors.length === 0 || performance.now() >= killEnd) break;
+    live = quickScan();
+    for (const id of live) send(id.pid, 'SIGKILL');
+    for (const pgid of tracker.groups) {
+      send(-pgid, 'SIGKILL');
+      killedGroups.add(pgid);
+    }
+    if (live.length === 0) {
+      if (checkedByFullScan) break;
+      // The tree looks dead: one full look for anything forked since the last scan.
+      live = fullScan();
+      for (const id of live) send(id.pid, 'SIGKILL');
+      // Members of a group that already got SIGKILL are only still dying (a busy CPU delays
+      // that): they cannot fork any more, so they need no further full scan, just the polls.
+      checkedByFullScan = live.every((id) => killedGroups.has(lastTable.get(id.pid)?.pgrp ?? -1));
+      if (live.length === 0) break;
+    }
+    if (performance.now() >= killEnd) break;
     await sleep(KILL_POLL_MS);
   }
+  const survivors = live;
+  const killS = (performance.now() - started) / 1000;
 
   if (handle.strategy === 'subreaper' && !handle.isRootReaped()) {
     // The helper exits by itself once it has reaped the last orphan; SIGKILL only a stuck one.
     const exited = await handle.waitRootExit(HELPER_EXIT_WAIT_MS);
     if (!exited && !handle.isRootReaped() && handle.rootPid > 1) send(handle.rootPid, 'SIGKILL');
   }
-  return { killS: (performance.now() - started) / 1000, survivors, signalledCount: termed.size };
+  return { killS, survivors, signalledCount: termed.size };
 }
 
 /** WATCHDOG_TREE_KILL_ENABLED=false: the old behaviour, the leader alone. */
