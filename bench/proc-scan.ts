@@ -3,7 +3,8 @@
  * pytest-like argv) and measures, interleaved so machine noise hits every contender alike:
  *   - the reference: a Python loop reading /proc/<pid>/stat once per pid (timed in-process);
  *   - a naive Node readFileSync scan;
- *   - our scan (worker thread, warm (pid, starttime) cache; and the cold first scan);
+ *   - our scan (worker thread, warm cache, kept stat fds; the cold first scan; variants without
+ *     kept fds and with two threads);
  *   - prometheus-process-exporter's /metrics scrape with a pytest matcher (if installed);
  *   - event-loop delay p99 of the main thread while the collector scans every second.
  * Prints the three ratios of the issue. Run with `bash bench/proc-scan.sh` (as root).
@@ -137,7 +138,8 @@ interface StepResult {
   naive: number;
   oursCold: number;
   ours: number;
-  oursOneThread: number;
+  oursTwoThreads: number;
+  oursNoKeptFds: number;
   exporter: number | null;
 }
 
@@ -145,25 +147,39 @@ async function measure(hasExporter: boolean): Promise<StepResult> {
   const processes = pidCount();
   const opts = { root: '/proc', patterns: ['pytest'], recheckMs: 60_000, cmdlineMaxBytes: 4096 };
   const worker = new ScanWorker(opts);
-  const single = new ScanWorker(opts, 1);
+  const two = new ScanWorker(opts, 2);
+  const noKept = new ScanWorker({ ...opts, maxHeldFds: 0 });
   const oursCold = await timeOurs(worker);
-  await timeOurs(single);
+  await timeOurs(two);
+  await timeOurs(noKept);
   const ref: number[] = [];
   const ours: number[] = [];
-  const ours1: number[] = [];
+  const ours2: number[] = [];
+  const oursNk: number[] = [];
   const naive: number[] = [];
   const exp: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     // interleaved: each round runs every contender once, back to back
     ref.push(...pythonReference(1));
     ours.push(await timeOurs(worker));
-    ours1.push(await timeOurs(single));
+    ours2.push(await timeOurs(two));
+    oursNk.push(await timeOurs(noKept));
     naive.push(naiveNode());
     if (hasExporter && r < 5) exp.push(await scrapeExporter());
   }
   await worker.close();
-  await single.close();
-  return { processes, reference: median(ref), naive: median(naive), oursCold, ours: median(ours), oursOneThread: median(ours1), exporter: exp.length ? median(exp) : null };
+  await two.close();
+  await noKept.close();
+  return {
+    processes,
+    reference: median(ref),
+    naive: median(naive),
+    oursCold,
+    ours: median(ours),
+    oursTwoThreads: median(ours2),
+    oursNoKeptFds: median(oursNk),
+    exporter: exp.length ? median(exp) : null,
+  };
 }
 
 /** The main thread while the app's collector scans every second (worker scan + candidates + signals). */
@@ -204,18 +220,18 @@ async function main(): Promise<void> {
     const r = await measure(hasExporter);
     results.push(r);
     console.log(
-      `${r.processes} processes: reference(python) ${fmt(r.reference)} ms, naive readFileSync ${fmt(r.naive)} ms, ours ${fmt(r.ours)} ms (one thread ${fmt(r.oursOneThread)} ms, cold ${fmt(r.oursCold)} ms)` +
+      `${r.processes} processes: reference(python) ${fmt(r.reference)} ms, naive readFileSync ${fmt(r.naive)} ms, ours ${fmt(r.ours)} ms (cold ${fmt(r.oursCold)} ms; without kept fds ${fmt(r.oursNoKeptFds)} ms; two threads ${fmt(r.oursTwoThreads)} ms)` +
         (r.exporter === null ? '' : `, process-exporter ${fmt(r.exporter)} ms`),
     );
   }
   const last = results.at(-1)!;
   const first = results[0]!;
-  const perK = (a: StepResult, b: StepResult, key: 'ours' | 'oursOneThread' | 'reference'): number => ((b[key] - a[key]) / (b.processes - a.processes)) * 1000;
-  console.log(`cost per 1000 extra processes: ours ${fmt(perK(first, last, 'ours'))} ms (one thread ${fmt(perK(first, last, 'oursOneThread'))} ms), reference ${fmt(perK(first, last, 'reference'))} ms`);
+  const perK = (a: StepResult, b: StepResult, key: 'ours' | 'oursNoKeptFds' | 'reference'): number => ((b[key] - a[key]) / (b.processes - a.processes)) * 1000;
+  console.log(`cost per 1000 extra processes: ours ${fmt(perK(first, last, 'ours'))} ms (without kept fds ${fmt(perK(first, last, 'oursNoKeptFds'))} ms), reference ${fmt(perK(first, last, 'reference'))} ms`);
   const loop = await eventLoopWhileScanning();
   console.log(`event loop while scanning ${pidCount()} processes every second for ${LOOP_S} s: p99 ${fmt(loop.p99)} ms, max ${fmt(loop.max)} ms (${loop.scans} scans, median collect ${fmt(loop.scanMedian)} ms)`);
   console.log('--- ratios ---');
-  console.log(`ours / reference loop   = ${(last.ours / last.reference).toFixed(2)}  (target <= 1.3; one thread ${(last.oursOneThread / last.reference).toFixed(2)})`);
+  console.log(`ours / reference loop   = ${(last.ours / last.reference).toFixed(2)}  (target <= 1.3)`);
   if (last.exporter !== null) console.log(`process-exporter / ours = ${(last.exporter / last.ours).toFixed(1)}  (target >= 20)`);
   console.log(`event-loop delay p99    = ${fmt(loop.p99)} ms  (target <= 20 ms)`);
 }
