@@ -28,6 +28,11 @@ parentPort.on('message', (id) => {
 });
 `;
 
+interface Running {
+  worker: Worker;
+  pending: Map<number, { resolve: (r: ScanResult) => void; reject: (e: Error) => void }>;
+}
+
 interface Reply {
   id: number | 'close';
   result?: ScanResult;
@@ -39,53 +44,56 @@ interface Reply {
  * (a /proc read stuck on a hung process) terminates the thread; the next scan starts a new one.
  */
 class ScanThread {
-  private worker: Worker | null = null;
+  private current: Running | null = null;
   private nextId = 1;
-  private pending = new Map<number, { resolve: (r: ScanResult) => void; reject: (e: Error) => void }>();
 
   constructor(private readonly opts: ScannerOptions) {}
 
-  private start(): Worker {
+  private start(): Running {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: this.opts, name: 'proc-scan' });
     worker.unref();
+    // waiters belong to their thread: a replaced thread's exit must not fail the new one's scans
+    const running: Running = { worker, pending: new Map() };
     worker.on('message', (reply: Reply) => {
       if (reply.id === 'close') return;
-      const waiter = this.pending.get(reply.id);
+      const waiter = running.pending.get(reply.id);
       if (!waiter) return;
-      this.pending.delete(reply.id);
+      running.pending.delete(reply.id);
       if (reply.result) waiter.resolve(reply.result);
       else waiter.reject(new Error(reply.error ?? 'proc scan failed'));
     });
     const fail = (err: Error): void => {
-      if (this.worker === worker) this.worker = null;
-      for (const waiter of this.pending.values()) waiter.reject(err);
-      this.pending.clear();
+      if (this.current === running) this.current = null;
+      for (const waiter of running.pending.values()) waiter.reject(err);
+      running.pending.clear();
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`proc scan worker exited with code ${code}`)));
-    this.worker = worker;
-    return worker;
+    this.current = running;
+    return running;
   }
 
   scan(abortSignal?: AbortSignal): Promise<ScanResult> {
     if (abortSignal?.aborted) return Promise.reject(new Error('proc scan aborted before it started'));
-    const worker = this.worker ?? this.start();
+    const running = this.current ?? this.start();
+    const { worker, pending } = running;
     const id = this.nextId++;
     worker.ref();
     return new Promise<ScanResult>((resolve, reject) => {
       const onAbort = (): void => {
-        this.pending.delete(id);
-        // a read stuck in the kernel cannot be cancelled; drop the thread and its cache
-        if (this.worker === worker) this.worker = null;
+        pending.delete(id);
+        // a read stuck in the kernel cannot be cancelled; drop the thread and its cache (its kept
+        // fds stay open until exit: only a hung /proc read gets here)
+        if (this.current === running) this.current = null;
         void worker.terminate();
         reject(new Error('proc scan timed out; the scan thread was replaced'));
       };
       abortSignal?.addEventListener('abort', onAbort, { once: true });
       const settle = (): void => {
         abortSignal?.removeEventListener('abort', onAbort);
-        if (this.pending.size === 0) worker.unref();
+        if (pending.size === 0) worker.unref();
       };
-      this.pending.set(id, {
+      pending.set(id, {
         resolve: (r) => {
           settle();
           resolve(r);
@@ -101,10 +109,11 @@ class ScanThread {
 
   /** Lets the thread close the stat files it keeps open (fds are process-wide), then ends it. */
   async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = null;
-    if (!worker) return;
-    if (this.pending.size === 0) {
+    const running = this.current;
+    this.current = null;
+    if (!running) return;
+    const { worker } = running;
+    if (running.pending.size === 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 1000);
         worker.on('message', (reply: Reply) => {

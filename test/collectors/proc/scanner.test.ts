@@ -254,3 +254,22 @@ describe('heldFdBudget', () => {
     expect(heldFdBudget('garbage')).toBe(0);
   });
 });
+
+describe('a scan that outlives the tick budget', () => {
+  // A /proc read can hang (cmdline takes the target's mmap lock); the tick must get on with its life.
+  it('rejects when aborted and the next scan runs on a fresh thread', async () => {
+    const { ScanWorker } = await import('../../../src/collectors/proc/scan-worker.js');
+    const t = tree().add({ pid: 5, startTicks: 1, argv: ['pytest'] });
+    const pool = new ScanWorker({ root: t.root, patterns: ['pytest'], recheckMs: 60_000, cmdlineMaxBytes: 4096 });
+    try {
+      const abort = new AbortController();
+      const first = pool.scan(abort.signal);
+      abort.abort();
+      await expect(first).rejects.toThrow(/timed out; the scan thread was replaced/);
+      await expect(pool.scan(AbortSignal.abort())).rejects.toThrow(/aborted before it started/);
+      expect((await pool.scan()).candidates.map((c) => c.pid)).toEqual([5]);
+    } finally {
+      await pool.close();
+    }
+  });
+});
