@@ -44,6 +44,11 @@ interface Job {
 
 const DEFAULT_HISTORY_MAX = 1000;
 
+/** The watchdog's own settings hold secrets (API token, bot token, webhook secret): a test suite gets none of them. */
+export function retestEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('WATCHDOG_')));
+}
+
 /**
  * The merge-gate queue: FIFO per repo, one re-test at a time per repo, at most `maxParallel`
  * across repos (default 1: CPU starvation is the very problem). Infra outcomes re-enqueue the
@@ -158,6 +163,7 @@ export class MergeGate {
       report = await (this.deps.run ?? runProcess)({
         command: request.command,
         cwd: request.cwd,
+        env: retestEnv(),
         timeoutMs: (request.timeout_s ?? this.opts.defaultTimeoutS) * 1000,
         graceMs: this.opts.graceS * 1000,
         treeKill: this.opts.treeKill,

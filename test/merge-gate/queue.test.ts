@@ -99,6 +99,23 @@ describe('queue order: FIFO per repo, one run per repo, WATCHDOG_MERGE_MAX_PARAL
     expect(runner.maxRunning()).toBe(2);
   });
 
+  it('a re-test never sees the watchdog\'s secrets (WATCHDOG_* are not passed on)', async () => {
+    process.env.WATCHDOG_API_TOKEN = 'sekret-token';
+    try {
+      const runner = manualRunner();
+      const gate = new MergeGate(options(), { clock, log, run: runner.run });
+      gate.enqueue(request('a'));
+      await tick();
+      runner.started[0]!.finish(report({}));
+      await gate.idle();
+      const env = runner.started[0]!.opts.env!;
+      expect(Object.keys(env).filter((k) => k.startsWith('WATCHDOG_'))).toEqual([]);
+      expect(env.PATH).toBe(process.env.PATH);
+    } finally {
+      delete process.env.WATCHDOG_API_TOKEN;
+    }
+  });
+
   it('each run gets its own timeout (or the default) and the configured grace', async () => {
     const runner = manualRunner();
     const gate = new MergeGate(options({ defaultTimeoutS: 900, graceS: 5 }), { clock, log, run: runner.run });
