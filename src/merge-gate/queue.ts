@@ -65,6 +65,7 @@ export class MergeGate {
   private seq = 0;
   private queuedCount = 0;
   private closing = false;
+  private degradationLogged = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -182,6 +183,10 @@ export class MergeGate {
       run.strategy = report.strategy;
     }
     const fields = { run_id: run.id, repo: run.repo, branch: run.branch, attempt: run.attempt, outcome, strategy: run.strategy, duration_s: run.duration_s };
+    if (report?.degradedReason && !this.degradationLogged) {
+      this.degradationLogged = true;
+      log.warn({ strategy: report.strategy, reason: report.degradedReason }, `merge gate: tree kill uses ${report.strategy}`);
+    }
     if (report?.kill && report.kill.survivors.length > 0) {
       log.error({ ...fields, survivors: report.kill.survivors.map((s) => s.pid) }, 'merge gate: processes survived the tree kill');
     }

@@ -290,6 +290,8 @@ async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunRep
     startKill();
   };
   opts.abortSignal?.addEventListener('abort', onAbort, { once: true });
+  // Aborted while the strategy was being chosen or the process spawned: the listener came too late.
+  if (opts.abortSignal?.aborted) onAbort();
 
   const leader = await leaderExited;
   clearTimeout(timer);

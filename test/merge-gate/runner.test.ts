@@ -84,6 +84,26 @@ describe('timeout', () => {
   });
 });
 
+describe('abort (server shutdown, CLI signal)', () => {
+  it('an abort that arrives while the run is still starting kills it all the same', async () => {
+    const abort = new AbortController();
+    const pending = runProcess({ command: ['sleep', '30'], timeoutMs: 20_000, graceMs: 200, abortSignal: abort.signal });
+    abort.abort();
+    const report = await pending;
+    expect(report.aborted).toBe(true);
+    expect(report.result.signal).toBe('SIGTERM');
+    expect(report.result.timed_out).toBe(false);
+    expect(report.result.duration_s).toBeLessThan(5);
+  });
+
+  it('an abort before the call starts nothing', async () => {
+    const abort = new AbortController();
+    abort.abort();
+    const report = await runProcess({ command: ['sleep', '30'], timeoutMs: 20_000, graceMs: 200, abortSignal: abort.signal });
+    expect(report.spawnError).toBe('EABORTED');
+  });
+});
+
 describe('wait status decoding (subreaper helper report)', () => {
   it('exit codes and signals', () => {
     expect(decodeWaitStatus(0)).toEqual({ code: 0, signal: null });

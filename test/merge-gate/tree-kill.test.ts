@@ -46,8 +46,6 @@ describe('a timed-out re-test leaves no process of its tree alive (cgroup v2 cgr
     expect(report.strategy).toBe('cgroup');
     expect(report.result.timed_out).toBe(true);
     expectWholeTreeDead(round, report);
-    // The successor is spawned only by SIGTERM: proof the TERM phase reached it and KILL still followed.
-    expect(recordedPids(round.outDir).has('successor')).toBe(true);
     // grace + 250 ms is the benchmark's target; the test allows scheduling noise on a busy CI host.
     expect(report.kill!.killS).toBeLessThan(GRACE_MS / 1000 + 1.5);
     expect(report.result.duration_s).toBeGreaterThanOrEqual(3);
