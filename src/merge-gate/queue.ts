@@ -9,7 +9,7 @@ import { classify, compileLockPatterns } from './classify.js';
 import { GateCounters } from './counters.js';
 import { createMergeGateMetrics, type MergeGateMetrics } from './metrics.js';
 import { InfraRequeueLedger } from './policy.js';
-import { runProcess, type RunOptions, type RunReport } from './runner.js';
+import { defaultKillEnvironment, runProcess, type KillEnvironment, type RunOptions, type RunReport } from './runner.js';
 import { isHeadValidated } from './skip-when-current.js';
 import type { MergeGateCounters, Outcome, RetestRequest, RetestRun } from './types.js';
 
@@ -33,6 +33,7 @@ export interface MergeGateDeps {
   onExhausted?: (signal: Signal) => void;
   registry?: Registry;
   run?: (opts: RunOptions) => Promise<RunReport>;
+  killEnv?: KillEnvironment;
   isHeadValidated?: (cwd: string, validatedSha: string | undefined) => Promise<boolean>;
 }
 
@@ -116,6 +117,8 @@ export class MergeGate {
     this.closing = true;
     for (const { abort } of this.inFlight.values()) abort.abort();
     await Promise.all([...this.inFlight.values()].map((f) => f.done));
+    // Removes this process's (now empty) cgroup parent; a later run would simply recreate it.
+    await (this.deps.killEnv ?? defaultKillEnvironment()).dispose();
   }
 
   private pump(): void {
@@ -169,8 +172,10 @@ export class MergeGate {
         graceMs: this.opts.graceS * 1000,
         treeKill: this.opts.treeKill,
         abortSignal,
+        ...(this.deps.killEnv ? { killEnv: this.deps.killEnv } : {}),
       });
-      outcome = classify(report.result, this.opts.lockPatterns);
+      // Shutdown cut the budget: infra, not the branch's fault (handled below, never counted).
+      outcome = report.aborted ? 'timeout' : classify(report.result, this.opts.lockPatterns);
     }
 
     run.status = 'done';
@@ -192,7 +197,7 @@ export class MergeGate {
     }
 
     if (report?.aborted) {
-      // Shutdown cut the budget: not the branch's fault, and not counted against it. The caller re-posts.
+      // Not counted against the branch; the caller re-posts.
       run.decision = 'requeue';
       log.warn(fields, 'merge gate: re-test killed by shutdown; re-post it');
       return;

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { compileLockPatterns } from '../../src/merge-gate/classify.js';
 import { MergeGate, type MergeGateOptions } from '../../src/merge-gate/queue.js';
-import type { RunOptions, RunReport } from '../../src/merge-gate/runner.js';
+import { defaultKillEnvironment, type RunOptions, type RunReport } from '../../src/merge-gate/runner.js';
 import type { ProcResult, RetestRequest } from '../../src/merge-gate/types.js';
 import type { Signal } from '../../src/watchdog/signal.js';
 import { survivors } from './adversarial.js';
@@ -238,9 +238,13 @@ describe('shutdown', () => {
     const queued = gate.enqueue(request('b'));
     for (let i = 0; i < 200 && !existsSync(join(dir, 'child.pid')); i++) await tick();
     await gate.close();
-    expect(gate.get(running.id)).toMatchObject({ status: 'done', decision: 'requeue' });
+    expect(gate.get(running.id)).toMatchObject({ status: 'done', outcome: 'timeout', decision: 'requeue' });
     expect(gate.get(queued.id)?.status).toBe('queued');
     expect(survivors(dir)).toEqual([]);
     expect(gate.counters().infra_requeues).toBe(0);
+    // no cgroup left behind by this process
+    const support = await defaultKillEnvironment().cgroups.detect();
+    if (!support.ok) throw new Error(support.reason);
+    expect(existsSync(support.parent)).toBe(false);
   });
 });
