@@ -34,9 +34,20 @@ export interface RunIo {
   signals: Pick<NodeJS.Process, 'on' | 'off'>;
 }
 
+// A reader that went away (`run ... --json | head -c1`) must not crash run before the tree is dead.
+const ignoreEpipe = (err: NodeJS.ErrnoException): void => {
+  if (err.code !== 'EPIPE') throw err;
+};
+
 const defaultIo = (): RunIo => ({
-  stdout: (c) => process.stdout.write(c),
-  stderr: (c) => process.stderr.write(c),
+  stdout: (c) => {
+    if (process.stdout.listenerCount('error') === 0) process.stdout.on('error', ignoreEpipe);
+    process.stdout.write(c);
+  },
+  stderr: (c) => {
+    if (process.stderr.listenerCount('error') === 0) process.stderr.on('error', ignoreEpipe);
+    process.stderr.write(c);
+  },
   env: process.env,
   signals: process,
 });
@@ -138,7 +149,7 @@ export async function runCommand(argv: string[], ioOverrides: Partial<RunIo> = {
       graceMs: (parsed.graceS ?? config.killGraceS) * 1000,
       treeKill: config.treeKillEnabled,
       abortSignal: abort.signal,
-      ...(parsed.json ? {} : { onStdout: io.stdout, onStderr: io.stderr }),
+      inheritStdio: !parsed.json,
     });
   } finally {
     for (const s of forwarded) io.signals.off(s, onSignal);

@@ -29,8 +29,11 @@ export interface RunOptions {
   /** Aborting kills the tree exactly like a timeout (server shutdown, CLI SIGINT). */
   abortSignal?: AbortSignal;
   outputCapBytes?: number;
-  onStdout?: (chunk: Buffer) => void;
-  onStderr?: (chunk: Buffer) => void;
+  /**
+   * The CLI: the command gets the caller's own stdin, stdout and stderr, as under timeout(1):
+   * a tty stays a tty, a closed pipe is the command's own SIGPIPE. Nothing is captured.
+   */
+  inheritStdio?: boolean;
   /** Which process table to read; tests of the sweep logic never need another. */
   procRoot?: string;
   killEnv?: KillEnvironment;
@@ -201,7 +204,7 @@ async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunRep
       cwd,
       env,
       detached: true,
-      stdio: usesHelper ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
+      stdio: [...(opts.inheritStdio ? (['inherit', 'inherit', 'inherit'] as const) : (['ignore', 'pipe', 'pipe'] as const)), ...(usesHelper ? (['pipe'] as const) : [])],
     });
   } catch (err) {
     await chosen.cgroup?.remove();
@@ -226,7 +229,6 @@ async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunRep
           if (!stream) return res();
           stream.on('data', (chunk: Buffer) => {
             (i === 0 ? stdout : stderr).push(chunk);
-            (i === 0 ? opts.onStdout : opts.onStderr)?.(chunk);
           });
           stream.once('close', () => res());
           stream.once('error', () => res());

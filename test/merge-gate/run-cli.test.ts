@@ -24,6 +24,13 @@ describe('orch-watchdog run: a drop-in for timeout(1)', () => {
     expect([r.status, r.stdout, r.stderr]).toEqual([7, 'out\n', 'err\n']);
   });
 
+  it('the command gets the caller\'s stdin and stdout as they are: a reader that goes away is its own SIGPIPE (141), not a crash of run', () => {
+    const pipeline = `printf 'from stdin' | "${process.execPath}" "${BIN}" run --timeout 10 -- cat; echo; "${process.execPath}" "${BIN}" run --timeout 10 -- yes | head -c 2 >/dev/null; echo "status \${PIPESTATUS[0]}"`;
+    const r = spawnSync('bash', ['-c', pipeline], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stdout).toBe('from stdin\nstatus 141\n');
+    expect(r.stderr).not.toMatch(/EPIPE/);
+  });
+
   it('exits 0 for a passing command; the command may follow the flags without --', () => {
     const r = run(['--timeout', '10', 'true']);
     expect(r.status).toBe(0);
