@@ -39,7 +39,7 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     case 'check-config':
       return checkConfigCommand(io);
     case 'run':
-      // The command's output passes through as raw bytes, so run writes to the real streams.
+      // The command inherits the real stdin/stdout/stderr (as under timeout(1)); only env is injected.
       return runCommand(rest, { env: io.env });
     case 'help':
     case '--help':
