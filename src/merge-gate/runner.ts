@@ -10,8 +10,10 @@ import { killTree, liveMembers, newTracker, type KillReport, type TreeHandle } f
 import { readProcTable } from './proc-table.js';
 import type { KillStrategy, ProcResult } from './types.js';
 
-/** How often the proc-sweep strategy records the tree while the command runs. */
+/** How often the proc-sweep strategy records the tree while the command runs... */
 const TRACK_INTERVAL_MS = 100;
+/** ...but never more than ~1/10 of a core: CPU starvation is what the merge gate exists to avoid. */
+const TRACK_COST_FACTOR = 10;
 /** Pipes close when the last holder dies; a holder outside the tree must not hang the run. */
 const PIPE_DRAIN_MS = 2_000;
 
@@ -271,10 +273,15 @@ async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunRep
   let tracking: NodeJS.Timeout | null = null;
   if (chosen.strategy === 'proc-sweep' && handle.tracker) {
     const tracker = handle.tracker;
-    tracker.observe(readProcTable(procRoot));
     // Without a cgroup or subreaper, a member is only findable later if it was seen while alive.
-    tracking = setInterval(() => tracker.observe(readProcTable(procRoot)), TRACK_INTERVAL_MS);
-    tracking.unref();
+    const track = (): void => {
+      const scanStart = performance.now();
+      tracker.observe(readProcTable(procRoot));
+      const costMs = performance.now() - scanStart;
+      tracking = setTimeout(track, Math.max(TRACK_INTERVAL_MS, costMs * TRACK_COST_FACTOR));
+      tracking.unref();
+    };
+    track();
   }
 
   let timedOut = false;
@@ -306,7 +313,7 @@ async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunRep
     if (leftoverCount > 0) startKill();
   }
   const kill = killing ? await (killing as Promise<KillReport>) : null;
-  if (tracking) clearInterval(tracking);
+  if (tracking) clearTimeout(tracking);
   if (usesHelper && !(await handle.waitRootExit(1_000)) && rootExit === null) {
     try {
       process.kill(rootPid, 'SIGKILL');
