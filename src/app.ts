@@ -18,7 +18,7 @@ import { createCoreMetrics } from './metrics.js';
 import { createDelivery } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
 import type { Notifier } from './notify/notifier.js';
-import { Watchdog } from './watchdog/tick.js';
+import { collectorBudgetMs, Watchdog } from './watchdog/tick.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -71,8 +71,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     {
       tickS: config.tickS,
       cooldownS: config.cooldownS,
-      // A collector gets its HTTP budget plus slack, but never more than the tick interval allows.
-      collectorTimeoutMs: Math.max(1000, Math.min(config.httpTimeoutS * 1000 + 2000, config.tickS * 3000)),
+      collectorTimeoutMs: collectorBudgetMs(config),
       hostname,
     },
     { collectors, delivery, metrics, clock, log },

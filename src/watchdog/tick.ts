@@ -32,6 +32,11 @@ export interface TickResult {
   failed: string[];
 }
 
+/** A collector gets its HTTP budget plus slack, but never more than three tick intervals. */
+export function collectorBudgetMs(config: { httpTimeoutS: number; tickS: number }): number {
+  return Math.max(1000, Math.min(config.httpTimeoutS * 1000 + 2000, config.tickS * 3000));
+}
+
 class CollectorTimeout extends Error {
   constructor(name: string, ms: number) {
     super(`collector ${name} did not finish within ${ms} ms`);
