@@ -14,7 +14,7 @@ command -v git >/dev/null 2>&1 || need+=(git)
 # Compose v1 from Debian validates docker-compose.yml (the v2 plugin is not packaged here).
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 # The merge gate's subreaper helper is tested in both forms: compiled C and python3 ctypes.
-command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+{ command -v cc && dpkg -s libc6-dev; } >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-ci: installing ${need[*]}"
