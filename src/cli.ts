@@ -3,7 +3,7 @@ import { loadConfig } from './config.js';
 const USAGE = `usage: orch-watchdog <command>
 
 commands:
-  tick [--json]       run one watchdog tick with the current environment, print the signals, exit
+  tick [--json]       run one watchdog tick with the WATCHDOG_* settings, print the signals, exit
   run --timeout S [--grace S] [--json] -- CMD ARGS...
                       run CMD; on timeout kill its whole process tree (exit 124)
   check-config        validate every WATCHDOG_* variable; exit 1 listing each problem

@@ -9,7 +9,7 @@ import { createCoreMetrics } from './metrics.js';
 import type { Delivery } from './notify/delivery.js';
 import { collectorBudgetMs, Watchdog } from './watchdog/tick.js';
 
-/** `orch-watchdog tick [--json]`: one tick with the current environment; nothing is sent or reaped. */
+/** `orch-watchdog tick [--json]`: one tick with the WATCHDOG_* settings of this shell; nothing is sent or reaped. */
 export async function tickCommand(args: string[], io: CliIo): Promise<number> {
   const unknown = args.filter((a) => a !== '--json');
   if (unknown.length > 0) {
