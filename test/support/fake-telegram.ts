@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { startHttpServer } from './http-server.js';
 
 /**
  * A loopback stand-in for the Telegram Bot API (Telegram itself cannot be reached from CI).
@@ -100,9 +100,7 @@ export async function startFakeTelegram(token = '123456789:AAHfake-Token_for_tes
   const received: Received[] = [];
   let isDown = false;
   let messageId = 0;
-  const sockets = new Set<import('node:net').Socket>();
-
-  const server: Server = createServer(async (req, res) => {
+  const server = await startHttpServer(async (req, res) => {
     const raw = await readBody(req);
     const match = /^\/bot([^/]+)\/(\w+)$/.exec(req.url ?? '');
     if (!match) return fail(res, 404, 'Not Found');
@@ -163,24 +161,14 @@ export async function startFakeTelegram(token = '123456789:AAHfake-Token_for_tes
       answer(res, 200, { ok: true, result: { message_id: messageId, date: Math.floor(Date.now() / 1000), chat: { id: body.chat_id }, text: visible } }),
     );
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     token,
     received,
     delivered: () => received.filter((r) => r.status === 200),
     script: (...r) => replies.push(...r),
     outage: (down) => (isDown = down),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close: () => server.close(),
   };
 }
