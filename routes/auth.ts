@@ -5,7 +5,7 @@ import { HttpError } from './errors.js';
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 /**
- * preHandler for every non-GET route: 403 when WATCHDOG_API_TOKEN is empty (writes are off),
+ * onRequest hook of every non-GET route (added by registerRoutes): 403 when WATCHDOG_API_TOKEN is empty (writes are off),
  * 401 when the bearer token is missing or wrong. Compared in constant time.
  */
 export function requireBearer(apiToken: string) {

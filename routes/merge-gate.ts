@@ -5,7 +5,6 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { DECISIONS, KILL_STRATEGIES, OUTCOMES } from '../src/merge-gate/types.js';
-import { requireBearer } from './auth.js';
 import { errorSchema, HttpError } from './errors.js';
 import { isoTimestamp } from './schemas.js';
 
@@ -71,7 +70,6 @@ export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
   r.post(
     '/merge-gate/retests',
     {
-      preHandler: requireBearer(ctx.config.apiToken),
       schema: {
         summary: 'Queue a merge-gate re-test',
         description:
