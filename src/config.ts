@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LOCALES } from './i18n.js';
+import { redactSecrets } from './redact.js';
 
 /**
  * Every WATCHDOG_* key (CONTRACT §2) in one schema. Each key parses on its own so a bad value
@@ -219,8 +220,9 @@ function parseKey<K extends ConfigKey>(key: K, raw: string | undefined, warnings
     if (result.success) return result.data as Parsed<K>;
     warnings.push({
       key,
-      value: isSecretKey(key) ? '<redacted>' : raw,
-      message: `${result.error.issues.map((i) => i.message).join('; ')}; using the default "${fallback}"`,
+      // a malformed URL may still carry user:pass@ or ?token=: shown in /healthz and the log
+      value: isSecretKey(key) ? '<redacted>' : redactSecrets(raw),
+      message: redactSecrets(`${result.error.issues.map((i) => i.message).join('; ')}; using the default "${fallback}"`),
     });
   }
   return schema.parse(fallback) as Parsed<K>;

@@ -1,4 +1,5 @@
 import { request } from 'undici';
+import { redactSecrets } from './redact.js';
 
 export interface HttpText {
   status: number;
@@ -37,5 +38,6 @@ export function describeHttpError(err: unknown): string {
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'DNS lookup failed';
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
-  return e.message ?? String(err);
+  // any other message may quote the URL (user:pass@, ?token=): it reaches /signals and the log
+  return redactSecrets(e.message ?? String(err));
 }

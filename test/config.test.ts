@@ -101,3 +101,18 @@ describe('config: one schema for every WATCHDOG_* key', () => {
     expect(warnings.map((w) => w.key)).toEqual(['WATCHDOG_TG_BOT_TOKEN', 'WATCHDOG_TG_CHAT_ID']);
   });
 });
+
+// Incident guarded: a malformed URL key was echoed verbatim, credentials included, into /healthz and the log.
+describe('config warnings never echo a secret', () => {
+  it('a malformed URL or dependency list is reported with user:pass@ and ?token= redacted', () => {
+    const { warnings } = loadConfig({
+      WATCHDOG_DEPS: 'api=http://svc:depPassSecret@db:5432/health,broken=ftp://u:ftpPassSecret@h/',
+      WATCHDOG_WEBHOOK_URL: 'hxxp://hooks.example/x?token=hookTokenSecret',
+      WATCHDOG_METRICS_URL: 'not a url user:pw@ http://o:orchPassSecret@h/m',
+    });
+    expect(warnings.map((w) => w.key).sort()).toEqual(['WATCHDOG_DEPS', 'WATCHDOG_METRICS_URL', 'WATCHDOG_WEBHOOK_URL']);
+    const shown = JSON.stringify(warnings);
+    for (const secret of ['depPassSecret', 'ftpPassSecret', 'hookTokenSecret', 'orchPassSecret']) expect(shown).not.toContain(secret);
+    expect(warnings.find((w) => w.key === 'WATCHDOG_DEPS')?.value).toContain('http://svc:***@db:5432/health');
+  });
+});
