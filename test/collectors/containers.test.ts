@@ -409,3 +409,28 @@ describe('a real Docker Engine (private dockerd)', () => {
     expect(await registry.metrics()).toContain('orch_watchdog_docker_up 1');
   });
 });
+
+// The socket is root on the host: a watchdog that only observes must never send a write to it.
+describe('on the wire, the Docker adapter only reads', () => {
+  it('a full pass (ping, inspects, a missing name that triggers the list) sends nothing but GET', async () => {
+    const seen: string[] = [];
+    const engine = await fakeEngine((req, res) => {
+      seen.push(`${req.method} ${(req.url ?? '').replace(/^\/v[\d.]+/, '')}`);
+      res.setHeader('content-type', 'application/json');
+      if (req.url?.endsWith('/_ping')) return void res.end('OK');
+      if (req.url?.includes('/containers/json')) return void res.end(JSON.stringify([{ Names: ['/web'] }]));
+      const name = decodeURIComponent(/\/containers\/([^/]+)\/json/.exec(req.url ?? '')?.[1] ?? '');
+      if (name !== 'web') return void res.writeHead(404).end(JSON.stringify({ message: `No such container: ${name}` }));
+      res.end(JSON.stringify(inspectJson(name)));
+    });
+    try {
+      const { collector } = collectorFor(engine.socketPath, { containers: ['web', 'gone'], httpTimeoutS: 2 });
+      for (let i = 0; i < 3; i += 1) await collector.collect(ctxAt(T0 + i * 30_000));
+      expect(seen.some((s) => s.includes('/containers/json'))).toBe(true);
+      expect(seen.length).toBeGreaterThanOrEqual(9);
+      expect(seen.filter((s) => !s.startsWith('GET ') && !s.startsWith('HEAD '))).toEqual([]);
+    } finally {
+      await engine.close();
+    }
+  });
+});
