@@ -37,6 +37,15 @@ export function collectorBudgetMs(config: { httpTimeoutS: number; tickS: number 
   return Math.max(1000, Math.min(config.httpTimeoutS * 1000 + 2000, config.tickS * 3000));
 }
 
+/** String(x) itself throws for an object without a usable toString (Object.create(null)): never let that escape the guard. */
+function describeThrown(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
 class CollectorTimeout extends Error {
   constructor(name: string, ms: number) {
     super(`collector ${name} did not finish within ${ms} ms`);
@@ -172,7 +181,7 @@ export class Watchdog {
       metrics.collectorErrors.inc({ collector: collector.name });
       if (err instanceof CollectorTimeout) log.warn({ collector: collector.name }, err.message);
       else log.error({ err, collector: collector.name }, 'collector failed; keeping its previous signals');
-      return err instanceof Error ? err : new Error(String(err));
+      return err instanceof Error ? err : new Error(`collector ${collector.name} rejected with a non-Error: ${describeThrown(err)}`);
     } finally {
       clearTimeout(timer);
     }

@@ -82,6 +82,19 @@ describe('the tick', () => {
     await app.close();
   });
 
+  it('a collector that rejects with a non-Error (undefined, a string, an object without toString) degrades only itself', async () => {
+    const odd = [undefined, 'plain string', Object.create(null) as object, { toString: () => { throw new Error('no'); } }];
+    for (const value of odd) {
+      const weird: Collector = { name: 'weird', collect: () => Promise.reject(value) };
+      const fine = scripted('fine', [async () => [mem(true)]]);
+      const app = await testApp({}, { collectors: [weird, fine] });
+      const result = await app.ctx.watchdog.tick();
+      expect(result.failed).toEqual(['weird']);
+      expect(result.signals.map((s) => [s.key, s.active])).toEqual([['host_mem', true]]);
+      await app.close();
+    }
+  });
+
   it('ticks never overlap: a tick requested during a slow one joins it', async () => {
     let release!: () => void;
     let running = 0;
