@@ -51,7 +51,9 @@ export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDep
         },
         failed(event, failure, retryInMs, attempt) {
           metrics.failures.inc({ integration, reason: reasonLabel(failure.reason) });
-          const fields = { ...eventFields(integration, event), reason: failure.reason, detail: failure.detail, attempt };
+          // integrations scrub their own secrets; this catches what a peer's body or a thrown message quoted
+          const detail = failure.detail === undefined ? undefined : redactSecrets(failure.detail);
+          const fields = { ...eventFields(integration, event), reason: failure.reason, detail, attempt };
           if (retryInMs === null) log.error(fields, 'notification rejected; not retried');
           else log.warn({ ...fields, retry_in_s: retryInMs / 1000 }, 'notification failed; will retry');
         },

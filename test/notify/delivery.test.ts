@@ -75,6 +75,18 @@ describe('ordered, exactly-once delivery through failures', () => {
     ]);
   });
 
+  it('a failure detail quoting a URL with credentials or a bot token is redacted in the log', async () => {
+    const detail = 'HTTP 403 from http://hook:hookPassSecret@h/x?token=qSecret via /bot123456:AAHbotTokenSecretbotTokenSecret0123/sendMessage';
+    const n = new ScriptedNotifier('tg', [{ ok: false, retry: false, reason: 'client_error', detail }, 'throw']);
+    const { delivery, lines } = setup([n]);
+    delivery.enqueue(ev('ALERT', 'a'));
+    delivery.enqueue(ev('ALERT', 'b'));
+    await delivery.flush(5_000);
+    const all = lines.join('');
+    expect(all).toContain('notification rejected; not retried');
+    expect(all).not.toMatch(/hookPassSecret|qSecret|AAHbotTokenSecret/);
+  });
+
   it('a notifier that throws (a bug) is logged and given up instead of looping', async () => {
     const n = new ScriptedNotifier('tg', ['throw']);
     const { delivery, registry, records } = setup([n]);
