@@ -30,6 +30,7 @@ parentPort.on('message', (id) => {
 
 interface Running {
   worker: Worker;
+  exited: Promise<void>;
   pending: Map<number, { resolve: (r: ScanResult) => void; reject: (e: Error) => void }>;
 }
 
@@ -45,6 +46,8 @@ interface Reply {
  */
 class ScanThread {
   private current: Running | null = null;
+  /** A replaced thread that has not exited: its read is blocked in the kernel, where terminate() cannot reach. */
+  private stuck: Running | null = null;
   private nextId = 1;
 
   constructor(private readonly opts: ScannerOptions) {}
@@ -53,7 +56,7 @@ class ScanThread {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: this.opts, name: 'proc-scan' });
     worker.unref();
     // waiters belong to their thread: a replaced thread's exit must not fail the new one's scans
-    const running: Running = { worker, pending: new Map() };
+    const running: Running = { worker, exited: new Promise((resolve) => worker.once('exit', () => resolve())), pending: new Map() };
     worker.on('message', (reply: Reply) => {
       if (reply.id === 'close') return;
       const waiter = running.pending.get(reply.id);
@@ -68,13 +71,19 @@ class ScanThread {
       running.pending.clear();
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`proc scan worker exited with code ${code}`)));
+    worker.on('exit', (code) => {
+      if (this.stuck === running) this.stuck = null;
+      fail(new Error(`proc scan worker exited with code ${code}`));
+    });
     this.current = running;
     return running;
   }
 
   scan(abortSignal?: AbortSignal): Promise<ScanResult> {
     if (abortSignal?.aborted) return Promise.reject(new Error('proc scan aborted before it started'));
+    // One thread stuck on a hung process is enough: a fresh one would block on the same read, every tick
+    // (threads, memory and kept fds grew without bound). Wait for it to exit, at most until this scan's budget ends.
+    if (this.stuck) return this.afterStuck(this.stuck, abortSignal).then(() => this.scan(abortSignal));
     const running = this.current ?? this.start();
     const { worker, pending } = running;
     const id = this.nextId++;
@@ -85,6 +94,7 @@ class ScanThread {
         // a read stuck in the kernel cannot be cancelled; drop the thread and its cache (its kept
         // fds stay open until exit: only a hung /proc read gets here)
         if (this.current === running) this.current = null;
+        this.stuck = running;
         void worker.terminate();
         reject(new Error('proc scan timed out; the scan thread was replaced'));
       };
@@ -104,6 +114,17 @@ class ScanThread {
         },
       });
       worker.postMessage(id);
+    });
+  }
+
+  private afterStuck(stuck: Running, abortSignal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(new Error('proc scan skipped: the previous scan thread is still blocked in a /proc read'));
+      abortSignal?.addEventListener('abort', onAbort, { once: true });
+      void stuck.exited.then(() => {
+        abortSignal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
     });
   }
 

@@ -272,4 +272,43 @@ describe('a scan that outlives the tick budget', () => {
       await pool.close();
     }
   });
+
+  // Incident guarded: a cmdline read that never returns made every tick start one more thread
+  // (in a soak: +4 threads, +25 MB RSS and +12 fds every 5 s, and SIGTERM could not exit).
+  it('a read blocked in the kernel holds one thread, not one more per tick; scanning resumes once it returns', async () => {
+    const { ScanWorker } = await import('../../../src/collectors/proc/scan-worker.js');
+    const { execFileSync } = await import('node:child_process');
+    const t = tree().add({ pid: 7, startTicks: 1, argv: ['pytest'] });
+    const fifo = `${t.root}/7/cmdline`;
+    fs.rmSync(fifo);
+    execFileSync('mkfifo', [fifo]); // opening it for reading blocks until a writer comes: a hung /proc read
+    const threads = (): number => fs.readdirSync('/proc/self/task').length;
+    const pool = new ScanWorker({ root: t.root, patterns: ['pytest'], recheckMs: 60_000, cmdlineMaxBytes: 4096 });
+    try {
+      const before = threads();
+      const errors: string[] = [];
+      for (let i = 0; i < 8; i += 1) {
+        await pool.scan(AbortSignal.timeout(150)).catch((err: Error) => errors.push(err.message));
+      }
+      expect(errors[0]).toMatch(/timed out; the scan thread was replaced/);
+      expect(errors.slice(1).every((m) => /still blocked in a \/proc read/.test(m))).toBe(true);
+      expect(errors).toHaveLength(8);
+      expect(threads() - before).toBeLessThanOrEqual(2);
+      // the hung process recovers (a plain cmdline again) and the blocked read returns: the stuck thread
+      // exits and the next scan runs on a fresh one
+      const writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      fs.rmSync(fifo);
+      fs.writeFileSync(fifo, 'pytest\0');
+      fs.closeSync(writer);
+      const r = await pool.scan(AbortSignal.timeout(5_000));
+      expect(r.candidates.map((c) => c.pid)).toEqual([7]);
+    } finally {
+      try {
+        fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+      } catch {
+        // no reader left, or no longer a FIFO
+      }
+      await pool.close();
+    }
+  });
 });
