@@ -60,7 +60,7 @@ export class ContainerCollector implements Collector {
       await this.docker.ping(deadline);
     } catch (err) {
       const reason = describe(err);
-      ctx.log.warn({ collector: this.name, reason }, 'docker engine unreachable');
+      ctx.log.warn({ reason }, 'docker engine unreachable');
       this.opts.metrics?.dockerUp.set(0);
       return this.signals.next({ ok: false, reason }, ctx.now);
     }
@@ -85,12 +85,12 @@ export class ContainerCollector implements Collector {
         const all = await this.docker.listContainerNames(callSignal);
         for (const name of missing) lookups.set(name, { kind: 'missing', similar: similarNames(name, all) });
       } catch (err) {
-        ctx.log.debug({ collector: this.name, reason: describe(err) }, 'container list for name hints failed');
+        ctx.log.debug({ reason: describe(err) }, 'container list for name hints failed');
       }
     }
 
     const failed = [...lookups.values()].some((l) => l.kind === 'error');
-    if (failed) ctx.log.warn({ collector: this.name }, 'some containers could not be inspected');
+    if (failed) ctx.log.warn('some containers could not be inspected');
     this.opts.metrics?.dockerUp.set(failed ? 0 : 1);
     return this.signals.next({ ok: true, lookups }, ctx.now);
   }

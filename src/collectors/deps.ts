@@ -53,7 +53,7 @@ export class DepCollector implements Collector {
         const outcome = await pingDependency(dep.url, { timeoutMs, signal: ctx.abortSignal, dispatcher: this.opts.dispatcher });
         this.opts.metrics?.up.set({ dep: dep.name }, outcome.ok ? 1 : 0);
         this.opts.metrics?.latency.observe({ dep: dep.name }, outcome.latencyMs / 1000);
-        if (!outcome.ok) ctx.log.warn({ collector: this.name, dep: dep.name, reason: outcome.reason }, 'dependency ping failed');
+        if (!outcome.ok) ctx.log.warn({ dep: dep.name, reason: outcome.reason }, 'dependency ping failed');
         return this.signals.next(dep, outcome);
       }),
     );

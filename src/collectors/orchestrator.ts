@@ -15,7 +15,7 @@ export class OrchestratorCollector implements Collector {
 
   async collect(ctx: CollectContext): Promise<Signal[]> {
     const outcome = await this.fetchEnvelope(ctx);
-    if (!outcome.ok) ctx.log.warn({ collector: this.name, reason: outcome.reason }, 'orchestrator envelope fetch failed');
+    if (!outcome.ok) ctx.log.warn({ reason: outcome.reason }, 'orchestrator envelope fetch failed');
     return this.signals.next(outcome, ctx.now);
   }
 
