@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Config } from '../config.js';
 import { ContainerSignals, type ContainerLookup } from '../watchdog/signals/containers.js';
 import type { Signal } from '../watchdog/signal.js';
@@ -68,6 +69,8 @@ export class ContainerCollector implements Collector {
     // The first transport failure stops the remaining inspects: the engine is the problem, not N containers.
     const giveUp = new AbortController();
     const callSignal = AbortSignal.any([deadline, giveUp.signal]);
+    // Each inspect in flight listens on this signal twice (dockerode and our bound); all are removed when it settles.
+    setMaxListeners(2 * this.concurrency + 4, callSignal);
     const found = await mapLimit(this.config.containers, this.concurrency, async (name): Promise<ContainerLookup> => {
       try {
         const state = await this.docker.inspectContainer(name, callSignal);
