@@ -3,7 +3,7 @@ import fastifySwagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { registerErrorHandlers } from '../routes/errors.js';
+import { frameworkErrors, registerErrorHandlers } from '../routes/errors.js';
 import { registerRoutes } from '../routes/index.js';
 import type { AppContext } from './app-context.js';
 import { systemClock, type Clock } from './clock.js';
@@ -58,10 +58,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     // Scrapes and polls would flood the log; every write (terminate, re-test) is logged for audit.
     logController: new LogController({ disableRequestLogging: (req) => req.method === 'GET' }),
     forceCloseConnections: true,
+    frameworkErrors,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandlers(app);
+  // Every body is JSON: a text/plain one is a 415 naming the right type, not a 400 "expected object, received string".
+  app.removeContentTypeParser('text/plain');
 
   const notifiers = deps.notifiers ?? buildNotifiers(config, { log, clock });
   const delivery = createDelivery(notifiers, { log, registry: metrics.registry });
