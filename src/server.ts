@@ -1,10 +1,12 @@
+import pino from 'pino';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 
 /** The only file that listens. SIGTERM/SIGINT: stop ticking, finish the tick, close, exit 0 within 10 s. */
 async function main(): Promise<void> {
-  const log = createLogger();
+  // Synchronous writes: the last lines before an exit (or a forced kill) are never lost.
+  const log = createLogger({ destination: pino.destination({ dest: 1, sync: true }) });
   const { config, warnings } = loadConfig(process.env);
   for (const w of warnings) log.warn({ key: w.key, value: w.value }, `config: ${w.key} ${w.message}`);
   const app = await buildApp(config, { log, configWarnings: warnings });
@@ -15,13 +17,17 @@ async function main(): Promise<void> {
     closing = true;
     log.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
-      log.error('shutdown took longer than 10 s; exiting');
-      process.exit(1);
+      log.error('shutdown took longer than 10 s; killing the process');
+      // process.exit() itself can hang on a worker thread stuck in a /proc read; SIGKILL cannot.
+      process.kill(process.pid, 'SIGKILL');
     }, 10_000);
     force.unref();
     app.close().then(
       () => {
         log.info('stopped');
+        // Node's exit joins every thread, and one blocked in a /proc read of a hung process never
+        // returns: end at once instead of hanging until the supervisor's SIGKILL.
+        if (app.ctx.proc.hasStuckScan) process.kill(process.pid, 'SIGKILL');
         process.exit(0);
       },
       (err: unknown) => {

@@ -1,6 +1,8 @@
 import { spawn, execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { FakeProc } from './fixtures/proc/fake-proc.js';
 
 const SERVER = new URL('../dist/src/server.js', import.meta.url).pathname;
 
@@ -53,5 +55,34 @@ describe('the real server process', () => {
     child.kill('SIGINT');
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);
+  });
+
+  // Incident guarded: a /proc read blocked on a hung process kept the server from exiting after
+  // SIGTERM (Node's exit joins every thread) until the supervisor's SIGKILL, 30 s later under Docker.
+  it('exits promptly on SIGTERM even while a /proc scan thread is blocked in a read', async () => {
+    const fake = new FakeProc(Math.floor(Date.now() / 1000) - 100).add({ pid: 7, startTicks: 1, argv: ['pytest'] });
+    writeFileSync(`${fake.root}/meminfo`, 'MemTotal: 1000 kB\nMemAvailable: 900 kB\n');
+    rmSync(`${fake.root}/7/cmdline`);
+    execFileSync('mkfifo', [`${fake.root}/7/cmdline`]); // reading it blocks until a writer comes, like a hung process
+    const child = spawn(process.execPath, [SERVER], {
+      env: { ...process.env, WATCHDOG_PORT: '0', WATCHDOG_TICK_S: '0.3', WATCHDOG_PROC_ENABLED: 'true', WATCHDOG_PROC_ROOT: fake.root },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no scan timed out:\n${out}`)), 20_000);
+        child.stdout.on('data', () => /collector proc did not finish/.test(out) && (clearTimeout(timer), resolve()));
+      });
+      const started = Date.now();
+      child.kill('SIGTERM');
+      const [code, signal] = await once(child, 'exit');
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect({ code, signal, tail: out.split('\n').slice(-4).join('\n') }).toMatchObject({ code: null, signal: 'SIGKILL', tail: expect.stringMatching(/"msg":"stopped"/) });
+    } finally {
+      child.kill('SIGKILL');
+      fake.cleanup();
+    }
   });
 });

@@ -255,6 +255,11 @@ export class ProcCollector implements Collector {
     await boot?.terminator.settle();
   }
 
+  /** See ScanWorker.hasStuckThread: the server must not wait for such a thread at exit. */
+  get hasStuckScan(): boolean {
+    return this.worker.hasStuckThread;
+  }
+
   async close(): Promise<void> {
     await this.worker.close();
   }

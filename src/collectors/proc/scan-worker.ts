@@ -117,6 +117,10 @@ class ScanThread {
     });
   }
 
+  get hasStuckThread(): boolean {
+    return this.stuck !== null;
+  }
+
   private afterStuck(stuck: Running, abortSignal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => reject(new Error('proc scan skipped: the previous scan thread is still blocked in a /proc read'));
@@ -201,6 +205,11 @@ export class ScanWorker {
 
   async scan(abortSignal?: AbortSignal): Promise<ScanResult> {
     return mergeScans(await Promise.all(this.threads.map((t) => t.scan(abortSignal))));
+  }
+
+  /** A thread blocked in a /proc read: the process cannot exit normally until the read returns. */
+  get hasStuckThread(): boolean {
+    return this.threads.some((t) => t.hasStuckThread);
   }
 
   async close(): Promise<void> {
