@@ -180,7 +180,7 @@ export class MergeGate {
 
     run.status = 'done';
     run.finished_at = isoUtc(this.deps.clock());
-    run.duration_s = report ? report.result.duration_s : Math.max(0, (this.deps.clock() - started) / 1000);
+    run.duration_s = report ? report.result.duration_s : Math.max(0, this.deps.clock() - started) / 1000;
     run.outcome = outcome;
     if (report) {
       run.returncode = report.result.returncode;

@@ -10,6 +10,11 @@ import { killTree, liveMembers, newTracker, type KillReport, type TreeHandle } f
 import { readProcTable } from './proc-table.js';
 import type { KillStrategy, ProcResult } from './types.js';
 
+/** Seconds since `startedAtMs` (performance clock), to the microsecond: no float noise in the API. */
+function elapsedS(startedAtMs: number): number {
+  return Math.round((performance.now() - startedAtMs) * 1000) / 1_000_000;
+}
+
 /** How often the proc-sweep strategy records the tree while the command runs... */
 const TRACK_INTERVAL_MS = 100;
 /** ...but never more than ~1/10 of a core: CPU starvation is what the merge gate exists to avoid. */
@@ -149,7 +154,7 @@ function failedStart(message: string, code: string, startedAt: number, strategy:
       stdout: '',
       stderr: `orch-watchdog: ${message}\n`,
       timed_out: false,
-      duration_s: (performance.now() - startedAt) / 1000,
+      duration_s: elapsedS(startedAt),
     },
     strategy,
     subreaperKind: null,
@@ -340,7 +345,7 @@ async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunRep
       stdout: stdout.text(),
       stderr: stderr.text(),
       timed_out: timedOut,
-      duration_s: (performance.now() - startedAt) / 1000,
+      duration_s: elapsedS(startedAt),
     },
     strategy: chosen.strategy,
     subreaperKind: chosen.helper?.kind ?? null,

@@ -14,6 +14,8 @@ describe('ProcResult of a command that finishes', () => {
       expect(report.strategy).toBe(strategy);
       expect(report.result).toMatchObject({ returncode: 3, signal: null, stdout: 'out\n', stderr: 'err\n', timed_out: false });
       expect(report.result.duration_s).toBeGreaterThan(0);
+      // seconds to the microsecond, never float noise like 0.017648542000000815 in the API
+      expect(String(report.result.duration_s)).toMatch(/^\d+(\.\d{1,6})?$/);
     });
 
     it(`${strategy}: a command killed by a signal reports the signal, no exit code`, async () => {
