@@ -62,7 +62,7 @@ export class IntegrationQueue {
   private sendAbort: AbortController | undefined;
   private wakeSleep: (() => void) | undefined;
   private isSleepWakeable = false;
-  private lastAttemptMs = Number.NEGATIVE_INFINITY;
+  private lastSendEndMs = Number.NEGATIVE_INFINITY;
   private isClosed = false;
 
   constructor(
@@ -113,12 +113,11 @@ export class IntegrationQueue {
 
   private async run(): Promise<void> {
     while (!this.isClosed && this.items.length > 0) {
-      await this.sleep(this.lastAttemptMs + (this.notifier.minIntervalMs ?? 0) - performance.now(), false);
+      await this.sleep(this.lastSendEndMs + (this.notifier.minIntervalMs ?? 0) - performance.now(), false);
       const entry = this.items[0];
       if (this.isClosed || !entry) break;
       this.isSending = true;
       this.sendAbort = new AbortController();
-      this.lastAttemptMs = performance.now();
       let result: NotifyResult;
       try {
         result = await this.notifier.notify(entry.event, this.sendAbort.signal);
@@ -129,6 +128,8 @@ export class IntegrationQueue {
       } finally {
         this.isSending = false;
         this.sendAbort = undefined;
+        // Paced from the end of a send: the peer never sees two inside the interval, whatever the network's jitter.
+        this.lastSendEndMs = performance.now();
       }
       if (result.ok) {
         this.remove(entry);
