@@ -62,7 +62,8 @@ describe('GET /healthz', () => {
 
 describe('GET /signals and /alert-states', () => {
   it('serve the last tick’s signals (internal fields stripped) and the alert states', async () => {
-    const app = await testApp({}, { collectors: [proc] });
+    const clock = manualClock();
+    const app = await testApp({}, { clock, collectors: [proc] });
     expect((await app.inject('/signals')).json()).toEqual({ generated_at: null, signals: [] });
     await app.ctx.watchdog.tick();
     const signals = (await app.inject('/signals')).json();
@@ -72,7 +73,7 @@ describe('GET /signals and /alert-states', () => {
     ]);
     const states = (await app.inject('/alert-states')).json();
     expect(states.states).toEqual([
-      { key: 'proc_blocking:4242', family: 'proc_blocking', entity: '4242', alerting: true, last_alert_at: signals.generated_at },
+      { key: 'proc_blocking:4242', family: 'proc_blocking', entity: '4242', alerting: true, last_alert_at: new Date(clock()).toISOString() },
     ]);
     await app.close();
   });
