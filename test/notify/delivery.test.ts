@@ -110,7 +110,7 @@ describe('fan-out: one failing integration never delays the others or the tick',
     const started = performance.now();
     delivery.enqueue(ev('ALERT', 'a'));
     delivery.enqueue(ev('RECOVERY', 'a'));
-    expect(performance.now() - started).toBeLessThan(50);
+    expect(performance.now() - started).toBeLessThan(250);
     await waitFor(() => ok.delivered.length === 2);
     expect(hung.delivered).toEqual([]);
     hung.release();
