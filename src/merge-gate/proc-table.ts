@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { parseStat, type ProcStat } from '../collectors/proc/parse-stat.js';
+import { isRunningState, parseStat, type ProcStat } from '../collectors/proc/parse-stat.js';
 
 /** A process as the kernel names it: a pid alone may be reused, (pid, starttime) is not. */
 export interface ProcIdentity {
@@ -37,10 +37,6 @@ export function readStat(pid: number, procRoot = '/proc'): ProcStat | null {
   }
 }
 
-/** Zombies (Z) and dying tasks (X) are dead even though `kill(pid, 0)` still answers for them. */
-export function isRunningState(state: string): boolean {
-  return state !== 'Z' && state !== 'X' && state !== 'x';
-}
 
 /** True while that very process (same starttime) exists and is not a zombie. */
 export function isAlive(id: ProcIdentity, table?: ProcTable, procRoot = '/proc'): boolean {

@@ -63,3 +63,8 @@ export function parseStat(text: string): ProcStat | null {
   }
   return { pid, comm: text.slice(open + 1, close), state, ppid, pgrp, session, utimeTicks, stimeTicks, startTicks };
 }
+
+/** Zombies (Z) and dying tasks (X, x) are dead even though `kill(pid, 0)` still answers for them. */
+export function isRunningState(state: string): boolean {
+  return state !== 'Z' && state !== 'X' && state !== 'x';
+}

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { open, readdir, readFile, readlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { parseStat, type ProcStat } from './parse-stat.js';
+import { isRunningState, parseStat, type ProcStat } from './parse-stat.js';
 
 /** One process re-read right before it is signalled (async: the event loop keeps serving). */
 export interface ProcessSnapshot {
@@ -43,7 +43,7 @@ export async function readCmdline(root: string, pid: number, maxBytes: number): 
 /** null when the process is gone (or a zombie: it no longer runs anything). */
 export async function readProcess(root: string, pid: number, cmdlineMaxBytes: number): Promise<ProcessSnapshot | null> {
   const stat = await readStat(root, pid);
-  if (stat === null || stat.state === 'Z' || stat.state === 'X') return null;
+  if (stat === null || !isRunningState(stat.state)) return null;
   const argv = await readCmdline(root, pid, cmdlineMaxBytes);
   if (argv === null) return null;
   return { stat, argv };
@@ -58,7 +58,7 @@ export async function groupMembers(root: string, pgrp: number): Promise<ProcStat
     while (next < names.length) {
       const pid = Number(names[next++]);
       const stat = await readStat(root, pid).catch(() => null);
-      if (stat && stat.pgrp === pgrp && stat.state !== 'Z' && stat.state !== 'X') members.push(stat);
+      if (stat && stat.pgrp === pgrp && isRunningState(stat.state)) members.push(stat);
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
