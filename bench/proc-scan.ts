@@ -12,8 +12,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { ProcCollector } from '../src/collectors/proc/collector.js';
-import { ScanWorker } from '../src/collectors/proc/scan-worker.js';
+import { ProcCollector } from '../src/sources/proc/collector.js';
+import { ScanWorker } from '../src/sources/proc/scan-worker.js';
 import { testConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 

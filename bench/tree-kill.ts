@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { KillEnvironment, runProcess, type RunOptions } from '../src/merge-gate/runner.js';
-import { killRecorded, newTreeRound, recordedPids, survivors } from '../test/merge-gate/adversarial.js';
+import { killRecorded, newTreeRound, recordedPids, survivors } from '../test/support/adversarial.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 200);
 const GRACE_MS = Number(process.env.BENCH_GRACE_MS ?? 300);

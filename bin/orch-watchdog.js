@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/src/cli/index.js', import.meta.url));
 if (!existsSync(cli)) {
   console.error('orch-watchdog: not built yet; run `npm run build` (or `npm ci`) in the project first');
   process.exit(2);

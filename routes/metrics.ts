@@ -13,7 +13,7 @@ export async function metricsRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
       },
     },
     async (_req, reply) => {
-      const registry = ctx.metrics.registry;
+      const registry = ctx.registry;
       const body = await registry.metrics();
       return reply.type(registry.contentType).send(body);
     },

@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Clock } from './clock.js';
-import type { ProcCollector } from './collectors/proc/collector.js';
+import type { ProcCollector } from './sources/proc/collector.js';
 import type { Config, ConfigWarning } from './config.js';
-import type { MergeGate } from './merge-gate/queue.js';
-import type { CoreMetrics } from './metrics.js';
-import type { Delivery } from './notify/delivery.js';
+import type { MergeGate } from './merge-gate/gate.js';
+import type { QueuedDelivery } from './notify/delivery.js';
+import type { AlertSink } from './watchdog/alert-sink.js';
 import type { Watchdog } from './watchdog/tick.js';
 
 /** What route plugins and services share inside one app instance. */
@@ -13,9 +14,12 @@ export interface AppContext {
   configWarnings: ConfigWarning[];
   clock: Clock;
   log: Logger;
-  metrics: CoreMetrics;
+  /** The app's one metrics registry, served at /metrics. */
+  registry: Registry;
   watchdog: Watchdog;
-  delivery: Delivery;
+  /** Every alert (tick, reaper, merge gate) leaves through it. */
+  alerts: AlertSink;
+  delivery: QueuedDelivery;
   hostname: string;
   /** The /proc scan (always present; answers `enabled: false` when WATCHDOG_PROC_ENABLED is off). */
   proc: ProcCollector;

@@ -7,17 +7,19 @@ import { frameworkErrors, registerErrorHandlers } from '../routes/errors.js';
 import { registerRoutes } from '../routes/index.js';
 import type { AppContext } from './app-context.js';
 import { systemClock, type Clock } from './clock.js';
-import type { Collector } from './collectors/collector.js';
-import { buildCollectors } from './collectors/index.js';
-import type { DockerReader } from './collectors/docker-client.js';
-import { ProcCollector } from './collectors/proc/collector.js';
-import { MergeGate, mergeGateOptionsFrom } from './merge-gate/queue.js';
+import { buildCollectors } from './sources/index.js';
+import type { DockerReader } from './sources/containers/docker-client.js';
+import { ProcCollector } from './sources/proc/collector.js';
+import { MergeGate, mergeGateOptionsFrom } from './merge-gate/gate.js';
 import type { Config, ConfigWarning } from './config.js';
 import { createLogger } from './logger.js';
-import { createCoreMetrics } from './metrics.js';
+import { createRegistry, exposeConfigWarnings } from './metrics.js';
 import { createDelivery } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
 import type { Notifier } from './notify/notifier.js';
+import { AlertSink } from './watchdog/alert-sink.js';
+import type { Collector } from './watchdog/collector.js';
+import { createWatchdogMetrics } from './watchdog/metrics.js';
 import { collectorBudgetMs, Watchdog } from './watchdog/tick.js';
 
 declare module 'fastify' {
@@ -50,8 +52,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const clock = deps.clock ?? systemClock;
   const hostname = deps.hostname ?? osHostname();
   const configWarnings = deps.configWarnings ?? [];
-  const metrics = createCoreMetrics();
-  metrics.configWarnings.set(configWarnings.length);
+  const registry = createRegistry();
+  exposeConfigWarnings(registry, configWarnings.length);
+  const watchdogMetrics = createWatchdogMetrics(registry);
 
   const app: FastifyInstance = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -67,24 +70,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.removeContentTypeParser('text/plain');
 
   const notifiers = deps.notifiers ?? buildNotifiers(config, { log, clock });
-  const delivery = createDelivery(notifiers, { log, registry: metrics.registry });
-  const proc = deps.proc ?? new ProcCollector(config, { registry: metrics.registry, log, emitEdge: (s) => watchdog.emitEdge(s) });
-  const collectors = deps.collectors ?? buildCollectors(config, { proc, registry: metrics.registry, docker: deps.docker });
+  const delivery = createDelivery(notifiers, { log, registry });
+  const alerts = new AlertSink(delivery, { clock, log, metrics: watchdogMetrics, hostname });
+  const proc = deps.proc ?? new ProcCollector(config, { registry, log, emitEdge: (s) => alerts.emitEdge(s) });
+  const collectors = deps.collectors ?? buildCollectors(config, { proc, registry, docker: deps.docker });
   const watchdog = new Watchdog(
-    {
-      tickS: config.tickS,
-      cooldownS: config.cooldownS,
-      collectorTimeoutMs: collectorBudgetMs(config),
-      hostname,
-    },
-    { collectors, delivery, metrics, clock, log },
+    { tickS: config.tickS, cooldownS: config.cooldownS, collectorTimeoutMs: collectorBudgetMs(config) },
+    { collectors, sink: alerts, metrics: watchdogMetrics, clock, log },
   );
-
   const mergeGate =
-    deps.mergeGate ??
-    new MergeGate(mergeGateOptionsFrom(config), { clock, log, registry: metrics.registry, onExhausted: (s) => watchdog.emitEdge(s) });
+    deps.mergeGate ?? new MergeGate(mergeGateOptionsFrom(config), { clock, log, registry, onExhausted: (s) => alerts.emitEdge(s) });
 
-  const ctx: AppContext = { config, configWarnings, clock, log, metrics, watchdog, delivery, hostname, proc, mergeGate };
+  const ctx: AppContext = { config, configWarnings, clock, log, registry, watchdog, alerts, delivery, hostname, proc, mergeGate };
   app.decorate('ctx', ctx);
 
   await app.register(fastifySwagger, {

@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Collector } from '../src/collectors/collector.js';
+import type { Collector } from '../src/watchdog/collector.js';
 import { createLogger } from '../src/logger.js';
 import { makeSignal } from '../src/watchdog/signal.js';
 import { manualClock, testApp } from './support/app.js';

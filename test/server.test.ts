@@ -2,7 +2,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { FakeProc } from './fixtures/proc/fake-proc.js';
+import { FakeProc } from './support/fake-proc.js';
 
 const SERVER = new URL('../dist/src/server.js', import.meta.url).pathname;
 

@@ -1,6 +1,6 @@
-import type { ProcStat } from '../collectors/proc/parse-stat.js';
-import { isRunningState } from '../collectors/proc/parse-stat.js';
-import { readStat, type ProcIdentity, type ProcTable } from './proc-table.js';
+import type { ProcStat } from '../proc/parse-stat.js';
+import { isRunningState } from '../proc/parse-stat.js';
+import { readStat, type ProcIdentity, type ProcTable } from '../proc/proc-table.js';
 
 /** Every process below `rootPid` by parent links (the root itself excluded). */
 export function descendantsOf(table: ProcTable, rootPid: number): ProcStat[] {

@@ -7,7 +7,7 @@ import { CgroupManager, cgroupWrapperArgv, type RunCgroup } from './cgroup.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, TailBuffer } from './output-cap.js';
 import { findOnPath, findSubreaperHelper, type SubreaperHelper, type SubreaperKind } from './subreaper.js';
 import { killTree, liveMembers, newTracker, type KillReport, type TreeHandle } from './tree-kill.js';
-import { readProcTable } from './proc-table.js';
+import { readProcTable } from '../proc/proc-table.js';
 import type { KillStrategy, ProcResult } from './types.js';
 
 /** Seconds since `startedAtMs` (performance clock), to the microsecond: no float noise in the API. */

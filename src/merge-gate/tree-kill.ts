@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { RunCgroup } from './cgroup.js';
 import { protectedIds, TreeTracker } from './proc-sweep.js';
-import { readProcTable, type ProcIdentity, type ProcTable } from './proc-table.js';
+import { readProcTable, type ProcIdentity, type ProcTable } from '../proc/proc-table.js';
 import type { KillStrategy } from './types.js';
 
 const TERM_POLL_MS = 20;

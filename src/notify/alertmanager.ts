@@ -5,7 +5,8 @@ import { redactSecrets } from '../redact.js';
 import { isEdge } from '../watchdog/signal.js';
 import { alertFields, fitText } from './format.js';
 import { bodySnippet, parseRetryAfter, postJson, statusFailure, transportFailure } from './http-post.js';
-import type { AlertEvent, Notifier, NotifyResult } from './notifier.js';
+import type { Notifier, NotifyResult } from './notifier.js';
+import type { AlertEvent } from '../watchdog/alert-event.js';
 
 /** One element of the body of Alertmanager's `POST /api/v2/alerts`. */
 export interface AmAlert {

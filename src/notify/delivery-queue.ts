@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import type { AlertEvent, Notifier, NotifyResult } from './notifier.js';
+import type { Notifier, NotifyResult } from './notifier.js';
+import type { AlertEvent } from '../watchdog/alert-event.js';
 
 export interface QueueOptions {
   /** Events held per integration; beyond it the oldest REALERT goes first. */

@@ -3,17 +3,12 @@ import type { Registry } from 'prom-client';
 import { redactSecrets } from '../redact.js';
 import { DEFAULT_QUEUE_OPTIONS, IntegrationQueue, type QueueOptions } from './delivery-queue.js';
 import { createNotifyMetrics, reasonLabel } from './metrics.js';
-import type { AlertEvent, Notifier } from './notifier.js';
+import type { Notifier } from './notifier.js';
+import type { AlertEvent } from '../watchdog/alert-event.js';
+import type { AlertOutlet } from '../watchdog/alert-sink.js';
 
-export interface Delivery {
-  /** Never blocks and never throws: the tick hands events over and moves on. */
-  enqueue(event: AlertEvent): void;
-  /** Waits for pending deliveries, at most `timeoutMs` (shutdown); backoff waits are cut short once. */
-  flush(timeoutMs: number): Promise<void>;
-}
-
-/** What the app owns: the queues can also be closed and inspected. */
-export interface QueuedDelivery extends Delivery {
+/** What the app owns: the watchdog's outlet, whose queues can also be closed and inspected. */
+export interface QueuedDelivery extends AlertOutlet {
   /** Stops every queue (what is left counts as dropped) and the integrations' own timers. */
   close(): Promise<void>;
   /** Events waiting per integration. */

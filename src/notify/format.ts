@@ -1,6 +1,6 @@
 import { t, type Locale } from '../i18n.js';
 import { redactSecrets } from '../redact.js';
-import type { AlertAction, AlertEvent } from './notifier.js';
+import type { AlertAction, AlertEvent } from '../watchdog/alert-event.js';
 
 /** Telegram's sendMessage limit; we hold the raw HTML to it, which is stricter than the parsed text. */
 export const TELEGRAM_MAX_CHARS = 4096;

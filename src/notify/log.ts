@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { AlertEvent, Notifier, NotifyResult } from './notifier.js';
+import type { Notifier, NotifyResult } from './notifier.js';
+import type { AlertEvent } from '../watchdog/alert-event.js';
 
 /** The always-available integration: one structured log line per alert decision. */
 export class LogNotifier implements Notifier {

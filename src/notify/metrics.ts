@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { METRIC_PREFIX } from '../metrics.js';
 
 export interface NotifyMetrics {
   sent: Counter<'integration' | 'action'>;
@@ -9,7 +10,7 @@ export interface NotifyMetrics {
 /** Registers the delivery metrics on the app's registry; queue depth is read at scrape time. */
 export function createNotifyMetrics(registry: Registry, queueDepths: () => Iterable<[integration: string, depth: number]>): NotifyMetrics {
   new Gauge({
-    name: 'orch_watchdog_notification_queue_depth',
+    name: `${METRIC_PREFIX}notification_queue_depth`,
     help: 'Notifications waiting (or being retried) per integration.',
     labelNames: ['integration'],
     registers: [registry],
@@ -19,19 +20,19 @@ export function createNotifyMetrics(registry: Registry, queueDepths: () => Itera
   });
   return {
     sent: new Counter({
-      name: 'orch_watchdog_notifications_sent_total',
+      name: `${METRIC_PREFIX}notifications_sent_total`,
       help: 'Notifications the integration accepted, by integration and action.',
       labelNames: ['integration', 'action'],
       registers: [registry],
     }),
     failures: new Counter({
-      name: 'orch_watchdog_notification_failures_total',
+      name: `${METRIC_PREFIX}notification_failures_total`,
       help: 'Failed send attempts (retried or given up), by integration and reason.',
       labelNames: ['integration', 'reason'],
       registers: [registry],
     }),
     dropped: new Counter({
-      name: 'orch_watchdog_notifications_dropped_total',
+      name: `${METRIC_PREFIX}notifications_dropped_total`,
       help: 'Notifications never delivered: dropped on queue overflow or left over at shutdown.',
       labelNames: ['integration'],
       registers: [registry],

@@ -1,14 +1,4 @@
-import type { Signal } from '../watchdog/signal.js';
-
-export type AlertAction = 'ALERT' | 'REALERT' | 'RECOVERY';
-
-export interface AlertEvent {
-  action: AlertAction;
-  signal: Signal;
-  /** ms since epoch when the decision was taken. */
-  at: number;
-  host: string;
-}
+import type { AlertEvent } from '../watchdog/alert-event.js';
 
 /**
  * `reason` is a short code used as a metric label (`rate_limited`, `server_error`, `timeout`,

@@ -1,7 +1,8 @@
 import type { Locale } from '../i18n.js';
 import { formatAlert } from './format.js';
 import { bodySnippet, parseRetryAfter, postJson, scrubber, statusFailure, transportFailure } from './http-post.js';
-import type { AlertEvent, Notifier, NotifyResult } from './notifier.js';
+import type { Notifier, NotifyResult } from './notifier.js';
+import type { AlertEvent } from '../watchdog/alert-event.js';
 
 export interface TelegramOptions {
   apiUrl: string;

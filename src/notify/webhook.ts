@@ -4,7 +4,8 @@ import { isoUtc } from '../clock.js';
 import type { Locale } from '../i18n.js';
 import { alertFields, fitText, formatAlert } from './format.js';
 import { bodySnippet, parseRetryAfter, postJson, scrubber, statusFailure, transportFailure } from './http-post.js';
-import type { AlertEvent, Notifier, NotifyResult } from './notifier.js';
+import type { Notifier, NotifyResult } from './notifier.js';
+import type { AlertEvent } from '../watchdog/alert-event.js';
 
 export const WEBHOOK_VERSION = 1;
 export const SIGNATURE_HEADER = 'x-watchdog-signature';

@@ -1,4 +1,4 @@
-import type { AlertAction } from '../notify/notifier.js';
+import type { AlertAction } from './alert-event.js';
 import { decide } from './decision.js';
 import { isEdge, type Family, type Signal } from './signal.js';
 

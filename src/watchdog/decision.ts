@@ -1,4 +1,4 @@
-import type { AlertAction } from '../notify/notifier.js';
+import type { AlertAction } from './alert-event.js';
 
 export interface PrevState {
   alerting: boolean;

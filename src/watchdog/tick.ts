@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
-import type { Collector } from '../collectors/collector.js';
-import type { CoreMetrics } from '../metrics.js';
-import type { Delivery } from '../notify/delivery.js';
-import type { AlertAction, AlertEvent } from '../notify/notifier.js';
+import type { AlertAction } from './alert-event.js';
+import type { AlertSink } from './alert-sink.js';
+import type { Collector } from './collector.js';
+import type { WatchdogMetrics } from './metrics.js';
 import { AlertStates, type AlertState } from './alert-state.js';
 import { FAMILIES, type Signal } from './signal.js';
 
@@ -12,13 +12,12 @@ export interface WatchdogOptions {
   cooldownS: number;
   /** Budget of one collector in one tick; past it the collector is abandoned for this tick. */
   collectorTimeoutMs: number;
-  hostname: string;
 }
 
 export interface WatchdogDeps {
   collectors: readonly Collector[];
-  delivery: Delivery;
-  metrics: CoreMetrics;
+  sink: AlertSink;
+  metrics: WatchdogMetrics;
   clock: Clock;
   log: Logger;
 }
@@ -107,11 +106,6 @@ export class Watchdog {
     if (this.inFlight) await this.inFlight;
   }
 
-  /** Edge signals raised outside the tick (merge gate, reaper): straight to the notifiers. */
-  emitEdge(signal: Signal): void {
-    this.dispatch([{ action: 'ALERT', signal }], this.deps.clock());
-  }
-
   lastTick(): TickResult | null {
     return this.last;
   }
@@ -145,7 +139,7 @@ export class Watchdog {
       }
       const now = clock();
       const made = this.states.apply(signals, now);
-      this.dispatch(made, now);
+      this.deps.sink.dispatch(made, now);
       decisions = made.map((d) => ({ action: d.action, key: d.signal.key }));
     } catch (err) {
       // Only a bug gets here: log it with its stack and keep serving the last good signals.
@@ -184,18 +178,6 @@ export class Watchdog {
       return err instanceof Error ? err : new Error(`collector ${collector.name} rejected with a non-Error: ${describeThrown(err)}`);
     } finally {
       clearTimeout(timer);
-    }
-  }
-
-  private dispatch(decisions: { action: AlertAction; signal: Signal }[], at: number): void {
-    for (const { action, signal } of decisions) {
-      this.deps.metrics.alerts.inc({ family: signal.family, action });
-      const event: AlertEvent = { action, signal, at, host: this.opts.hostname };
-      try {
-        this.deps.delivery.enqueue(event);
-      } catch (err) {
-        this.deps.log.error({ err, key: signal.key }, 'delivery rejected an alert');
-      }
     }
   }
 }

@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseDurationS, parseRunArgs } from '../../src/merge-gate/run-command.js';
-import { killRecorded, newTreeRound, recordedPids, survivors, type TreeRound } from './adversarial.js';
+import { parseDurationS, parseRunArgs } from '../../src/cli/run.js';
+import { killRecorded, newTreeRound, recordedPids, survivors, type TreeRound } from '../support/adversarial.js';
 
 const BIN = new URL('../../bin/orch-watchdog.js', import.meta.url).pathname;
 const run = (args: string[], env: Record<string, string> = {}) =>

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultKillEnvironment, KillEnvironment, runProcess, type RunOptions, type RunReport } from '../../src/merge-gate/runner.js';
-import { EXPECTED_BEFORE_READY, killRecorded, newTreeRound, recordedPids, survivors, type TreeRound } from './adversarial.js';
+import { EXPECTED_BEFORE_READY, killRecorded, newTreeRound, recordedPids, survivors, type TreeRound } from '../support/adversarial.js';
 
 const GRACE_MS = 300;
 const rounds: TreeRound[] = [];

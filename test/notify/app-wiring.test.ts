@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Collector } from '../../src/collectors/collector.js';
+import type { Collector } from '../../src/watchdog/collector.js';
 import { testConfig } from '../../src/config.js';
 import { buildNotifiers } from '../../src/notify/index.js';
 import { SIGNATURE_HEADER } from '../../src/notify/webhook.js';

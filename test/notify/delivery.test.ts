@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backoffMs, overflowVictim, type QueueOptions } from '../../src/notify/delivery-queue.js';
 import { createDelivery } from '../../src/notify/delivery.js';
-import type { AlertEvent } from '../../src/notify/notifier.js';
+import type { AlertEvent } from '../../src/watchdog/alert-event.js';
 import { alertEvent } from './events.js';
 import { capturedLog, metricLines, Registry, ScriptedNotifier, waitFor } from './support.js';
 

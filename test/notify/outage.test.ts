@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testConfig } from '../../src/config.js';
 import { createDelivery, type QueuedDelivery } from '../../src/notify/delivery.js';
 import { buildNotifiers } from '../../src/notify/index.js';
-import type { AlertEvent } from '../../src/notify/notifier.js';
+import type { AlertEvent } from '../../src/watchdog/alert-event.js';
 import { parseTelegramHtml, startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';
 import { alertEvent } from './events.js';
 import { capturedLog, metricLines, Registry, waitFor } from './support.js';

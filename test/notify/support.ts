@@ -1,6 +1,7 @@
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
-import type { AlertEvent, Notifier, NotifyResult } from '../../src/notify/notifier.js';
+import type { Notifier, NotifyResult } from '../../src/notify/notifier.js';
+import type { AlertEvent } from '../../src/watchdog/alert-event.js';
 
 /** A pino logger whose JSON lines are kept, to assert what reached the log (and what never did). */
 export function capturedLog(): { log: Logger; lines: string[]; records: () => Array<Record<string, unknown>> } {

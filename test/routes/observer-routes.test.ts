@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Collector } from '../../src/collectors/collector.js';
+import type { Collector } from '../../src/watchdog/collector.js';
 import { makeSignal } from '../../src/watchdog/signal.js';
 import { manualClock, testApp } from '../support/app.js';
 

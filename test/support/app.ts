@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppDeps } from '../../src/app.js';
 import { testConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import type { AlertEvent, Notifier } from '../../src/notify/notifier.js';
+import type { Notifier } from '../../src/notify/notifier.js';
+import type { AlertEvent } from '../../src/watchdog/alert-event.js';
 
 /** A notifier that records what it was asked to send (the app's delivery still runs for real). */
 export class RecordingNotifier implements Notifier {

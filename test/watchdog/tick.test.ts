@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Collector } from '../../src/collectors/collector.js';
+import type { Collector } from '../../src/watchdog/collector.js';
 import { makeSignal, type Signal } from '../../src/watchdog/signal.js';
 import { manualClock, RecordingNotifier, testApp } from '../support/app.js';
 
@@ -136,7 +136,7 @@ describe('the tick', () => {
   it('edge signals raised outside the tick go straight to the notifiers', async () => {
     const rec = new RecordingNotifier();
     const app = await testApp({}, { notifiers: [rec] });
-    app.ctx.watchdog.emitEdge(
+    app.ctx.alerts.emitEdge(
       makeSignal({ family: 'merge_gate_exhausted', entity: 'repo@main', active: true, severity: 'critical', title: 't', detail: 'd' }),
     );
     await app.ctx.delivery.flush(1000);

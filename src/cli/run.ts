@@ -1,0 +1,145 @@
+import { constants as osConstants } from 'node:os';
+import { loadConfig } from '../config.js';
+import { classify, compileLockPatterns } from '../merge-gate/classify.js';
+import { runProcess, type RunReport } from '../merge-gate/runner.js';
+import { processIo, type CliIo } from './io.js';
+
+export const RUN_USAGE = `usage: orch-watchdog run [--timeout DURATION] [--grace DURATION] [--json] [--] CMD [ARGS...]
+
+Runs CMD (argv, no shell) as the leader of a new session. When DURATION passes, or this
+command gets SIGINT/SIGTERM/SIGHUP, the WHOLE process tree gets SIGTERM, then SIGKILL after
+the grace; descendants that called setsid or double-forked die too. Children left running
+after CMD exits are killed the same way.
+
+  --timeout DURATION  budget; default WATCHDOG_MERGE_RETEST_TIMEOUT_S (900)
+  --grace DURATION    SIGTERM -> SIGKILL grace; default WATCHDOG_KILL_GRACE_S (5)
+  --json              print one JSON object (returncode, signal, stdout, stderr, timed_out,
+                      duration_s, outcome, strategy) instead of passing the output through
+
+DURATION is a number of seconds with an optional suffix s, m, h or d (as timeout(1)).
+Exit status: CMD's own; 128+N if CMD died of signal N; 124 on timeout; 125 for a bad
+invocation; 126 if CMD cannot be executed; 127 if CMD is not found.
+`;
+
+const EXIT_TIMEOUT = 124;
+const EXIT_USAGE = 125;
+const EXIT_CANNOT_EXECUTE = 126;
+const EXIT_NOT_FOUND = 127;
+const MAX_DURATION_S = 7 * 86_400;
+
+/** "90", "1.5m", "2h" -> seconds; null when malformed. */
+export function parseDurationS(text: string): number | null {
+  const m = /^(\d+(?:\.\d*)?|\.\d+)([smhd]?)$/.exec(text.trim());
+  if (!m) return null;
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+export interface RunArgs {
+  timeoutS: number | null;
+  graceS: number | null;
+  json: boolean;
+  help: boolean;
+  command: string[];
+}
+
+/** Parses the flags; a string is the usage error to print. */
+export function parseRunArgs(argv: string[]): RunArgs | string {
+  const args: RunArgs = { timeoutS: null, graceS: null, json: false, help: false, command: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      args.command = argv.slice(i + 1);
+      break;
+    }
+    if (arg === '--json') {
+      args.json = true;
+      continue;
+    }
+    if (arg === '--help' || arg === '-h') {
+      args.help = true;
+      return args;
+    }
+    const flag = /^(--timeout|--grace)(?:=(.*))?$/.exec(arg);
+    if (flag) {
+      const value = flag[2] ?? argv[++i];
+      if (value === undefined) return `${flag[1]} needs a duration`;
+      const seconds = parseDurationS(value);
+      const isTimeout = flag[1] === '--timeout';
+      if (seconds === null) return `${flag[1]}: "${value}" is not a duration (seconds, or a number with s, m, h or d)`;
+      if (isTimeout && seconds <= 0) return '--timeout must be greater than 0';
+      if (seconds > MAX_DURATION_S) return `${flag[1]} must be at most ${MAX_DURATION_S} s (7 d)`;
+      if (isTimeout) args.timeoutS = seconds;
+      else args.graceS = seconds;
+      continue;
+    }
+    if (arg.startsWith('-')) return `unknown option ${arg}`;
+    args.command = argv.slice(i);
+    break;
+  }
+  if (args.command.length === 0) return 'no command given (put it after --)';
+  return args;
+}
+
+/** The shell convention: the command's code, 128+N for a signal, 124 for a timeout. */
+export function exitCodeOf(report: RunReport): number {
+  const { result, spawnError } = report;
+  if (result.timed_out) return EXIT_TIMEOUT;
+  if (spawnError === 'ENOENT') return EXIT_NOT_FOUND;
+  if (spawnError === 'EACCES' || spawnError === 'ENOTDIR') return EXIT_CANNOT_EXECUTE;
+  if (spawnError) return EXIT_USAGE;
+  if (result.signal) return 128 + (osConstants.signals[result.signal as NodeJS.Signals] ?? 0);
+  return result.returncode ?? EXIT_USAGE;
+}
+
+/** `orch-watchdog run`: the drop-in for timeout(1) that also kills the grandchildren. */
+export async function runCommand(argv: string[], ioOverrides: Partial<CliIo> = {}): Promise<number> {
+  const io = { ...processIo(), ...ioOverrides };
+  const parsed = parseRunArgs(argv);
+  if (typeof parsed === 'string') {
+    io.stderr(`orch-watchdog run: ${parsed}\n\n${RUN_USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (parsed.help) {
+    io.stdout(RUN_USAGE);
+    return 0;
+  }
+  const { config, warnings } = loadConfig(io.env);
+  for (const w of warnings) io.stderr(`orch-watchdog run: config ${w.key}: ${w.message}\n`);
+
+  const abort = new AbortController();
+  let received: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    received ??= signal;
+    abort.abort();
+  };
+  const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of forwarded) io.signals.on(s, onSignal);
+  let report: RunReport;
+  try {
+    report = await runProcess({
+      command: parsed.command,
+      env: io.env,
+      timeoutMs: (parsed.timeoutS ?? config.mergeRetestTimeoutS) * 1000,
+      graceMs: (parsed.graceS ?? config.killGraceS) * 1000,
+      treeKill: config.treeKillEnabled,
+      abortSignal: abort.signal,
+      inheritStdio: !parsed.json,
+    });
+  } finally {
+    for (const s of forwarded) io.signals.off(s, onSignal);
+  }
+
+  if (parsed.json) {
+    const outcome = classify(report.result, compileLockPatterns(config.mergeLockPatterns));
+    io.stdout(`${JSON.stringify({ ...report.result, outcome, strategy: report.strategy })}\n`);
+  } else if (report.spawnError) {
+    io.stderr(report.result.stderr);
+  }
+  const survivors = report.kill?.survivors ?? [];
+  if (survivors.length > 0) {
+    io.stderr(`orch-watchdog run: ${survivors.length} process(es) survived the kill: ${survivors.map((s) => s.pid).join(' ')}\n`);
+  }
+  if (received) return 128 + (osConstants.signals[received] ?? 0);
+  return exitCodeOf(report);
+}

@@ -1,0 +1,40 @@
+import { hostname } from 'node:os';
+import pino from 'pino';
+import type { CliIo } from './io.js';
+import { systemClock } from '../clock.js';
+import { buildCollectors } from '../sources/index.js';
+import { loadConfig } from '../config.js';
+import { createLogger } from '../logger.js';
+import { AlertSink } from '../watchdog/alert-sink.js';
+import { createWatchdogMetrics } from '../watchdog/metrics.js';
+import { collectorBudgetMs, Watchdog } from '../watchdog/tick.js';
+
+/** `orch-watchdog tick [--json]`: one tick with the WATCHDOG_* settings of this shell; nothing is sent or reaped. */
+export async function tickCommand(args: string[], io: CliIo): Promise<number> {
+  const unknown = args.filter((a) => a !== '--json');
+  if (unknown.length > 0) {
+    io.stderr(`orch-watchdog tick: unknown argument ${unknown[0]}\n`);
+    return 2;
+  }
+  const json = args.includes('--json');
+  // Logs go to stderr so stdout stays machine-readable.
+  const log = createLogger({ level: io.env.LOG_LEVEL ?? 'warn', destination: pino.destination(2) });
+  const { config, warnings } = loadConfig(io.env);
+  for (const w of warnings) log.warn({ key: w.key }, `config: ${w.key} ${w.message}`);
+  const metrics = createWatchdogMetrics();
+  const nothingSent = new AlertSink({ enqueue: () => undefined, flush: async () => undefined }, { clock: systemClock, log, metrics, hostname: hostname() });
+  const watchdog = new Watchdog(
+    { tickS: config.tickS, cooldownS: config.cooldownS, collectorTimeoutMs: collectorBudgetMs(config) },
+    { collectors: buildCollectors(config, {}), sink: nothingSent, metrics, clock: systemClock, log },
+  );
+  const result = await watchdog.tick();
+  if (json) {
+    const body = { generated_at: new Date(result.at).toISOString(), failed_collectors: result.failed, signals: result.signals.map(({ cooldownS: _c, ...s }) => s) };
+    io.stdout(`${JSON.stringify(body, null, 2)}\n`);
+  } else {
+    for (const s of result.signals) io.stdout(`${s.active ? 'ACTIVE  ' : 'ok      '} ${s.severity.padEnd(8)} ${s.key}  ${s.title}: ${s.detail}\n`);
+    if (result.signals.length === 0) io.stdout('no signals (every source is off)\n');
+    for (const f of result.failed) io.stdout(`FAILED   collector ${f}\n`);
+  }
+  return 0;
+}

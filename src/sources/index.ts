@@ -1,0 +1,35 @@
+import type { Registry } from 'prom-client';
+import type { Config } from '../config.js';
+import type { Collector } from '../watchdog/collector.js';
+import { DiskCollector, MemoryCollector } from './host/collector.js';
+import { OrchestratorCollector } from './orchestrator/collector.js';
+import { createContainerMetrics } from './containers/metrics.js';
+import { ContainerCollector } from './containers/collector.js';
+import { createDepMetrics } from './deps/metrics.js';
+import { DepCollector } from './deps/collector.js';
+import { DockerodeReader, type DockerReader } from './containers/docker-client.js';
+import { ProcCollector } from './proc/collector.js';
+
+export interface CollectorDeps {
+  /** The app's scan (it reaps and serves /proc/candidates); absent (CLI tick): a scan-only instance. */
+  proc?: ProcCollector;
+  /** The app's registry; collectors register their own metrics in it. Absent (CLI tick): no metrics. */
+  registry?: Registry;
+  /** Replaces the dockerode adapter over WATCHDOG_DOCKER_SOCK. */
+  docker?: DockerReader;
+}
+
+/** The sources the tick runs, in the order their signals are listed. Opt-in sources are off by default. */
+export function buildCollectors(config: Config, deps: CollectorDeps = {}): Collector[] {
+  const collectors: Collector[] = [];
+  if (config.metricsUrl !== '') collectors.push(new OrchestratorCollector(config));
+  collectors.push(new MemoryCollector(config));
+  if (config.diskCritEnabled) collectors.push(new DiskCollector(config));
+  if (config.procEnabled) collectors.push(deps.proc ?? new ProcCollector(config, { allowReap: false }));
+  if (config.containers.length > 0) {
+    const docker = deps.docker ?? new DockerodeReader(config.dockerSock);
+    collectors.push(new ContainerCollector(config, docker, { metrics: deps.registry && createContainerMetrics(deps.registry) }));
+  }
+  if (config.deps.length > 0) collectors.push(new DepCollector(config, { metrics: deps.registry && createDepMetrics(deps.registry) }));
+  return collectors;
+}

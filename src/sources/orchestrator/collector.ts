@@ -1,0 +1,43 @@
+import type { Config } from '../../config.js';
+import { describeHttpError, getText } from '../../http.js';
+import { envelopeSchema, OrchestratorSignals, type FetchOutcome } from './signals.js';
+import type { Signal } from '../../watchdog/signal.js';
+import type { CollectContext, Collector } from '../../watchdog/collector.js';
+
+/** Fetches the orchestrator's JSON envelope (CONTRACT §4); every kind of failure is a failed fetch. */
+export class OrchestratorCollector implements Collector {
+  readonly name = 'orchestrator';
+  private readonly signals: OrchestratorSignals;
+
+  constructor(private readonly config: Pick<Config, 'metricsUrl' | 'httpTimeoutS' | 'orchDownAfter' | 'agentHungS' | 'locale'>) {
+    this.signals = new OrchestratorSignals({ downAfter: config.orchDownAfter, agentHungS: config.agentHungS, locale: config.locale });
+  }
+
+  async collect(ctx: CollectContext): Promise<Signal[]> {
+    const outcome = await this.fetchEnvelope(ctx);
+    if (!outcome.ok) ctx.log.warn({ reason: outcome.reason }, 'orchestrator envelope fetch failed');
+    return this.signals.next(outcome, ctx.now);
+  }
+
+  private async fetchEnvelope(ctx: CollectContext): Promise<FetchOutcome> {
+    let body: { status: number; text: string };
+    try {
+      body = await getText(this.config.metricsUrl, { timeoutMs: this.config.httpTimeoutS * 1000, signal: ctx.abortSignal });
+    } catch (err) {
+      return { ok: false, reason: describeHttpError(err) };
+    }
+    if (body.status < 200 || body.status >= 300) return { ok: false, reason: `HTTP ${body.status}` };
+    let json: unknown;
+    try {
+      json = JSON.parse(body.text);
+    } catch {
+      return { ok: false, reason: 'response is not valid JSON' };
+    }
+    const parsed = envelopeSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return { ok: false, reason: `invalid envelope: ${issue?.path.join('.') || '(root)'}: ${issue?.message}` };
+    }
+    return { ok: true, envelope: parsed.data };
+  }
+}
