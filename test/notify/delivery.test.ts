@@ -3,7 +3,8 @@ import { backoffMs, overflowVictim, type QueueOptions } from '../../src/notify/d
 import { createDelivery } from '../../src/notify/delivery.js';
 import type { AlertEvent } from '../../src/watchdog/alert-event.js';
 import { alertEvent } from './events.js';
-import { capturedLog, metricLines, Registry, ScriptedNotifier, waitFor } from './support.js';
+import { capturedLog, metricLines, Registry, ScriptedNotifier } from './support.js';
+import { waitFor } from '../support/wait-for.js';
 
 const fast: Partial<QueueOptions> = { backoffBaseMs: 20, backoffMaxMs: 100, random: () => 0.5 };
 const retry = (reason = 'server_error') => ({ ok: false as const, retry: true as const, reason });
@@ -42,7 +43,7 @@ describe('ordered, exactly-once delivery through failures', () => {
     const n = new ScriptedNotifier('tg', [retry(), retry(), retry(), retry()]);
     const { delivery } = setup([n]);
     delivery.enqueue(ev('ALERT', 'x'));
-    await waitFor(() => n.calls.length >= 2);
+    await waitFor('n.calls.length >= 2', () => n.calls.length >= 2);
     delivery.enqueue(ev('RECOVERY', 'x'));
     await delivery.flush(5_000);
     expect(n.delivered).toEqual(['ALERT proc_blocking:x', 'RECOVERY proc_blocking:x']);
@@ -111,7 +112,7 @@ describe('fan-out: one failing integration never delays the others or the tick',
     delivery.enqueue(ev('ALERT', 'a'));
     delivery.enqueue(ev('RECOVERY', 'a'));
     expect(performance.now() - started).toBeLessThan(250);
-    await waitFor(() => ok.delivered.length === 2);
+    await waitFor('ok.delivered.length === 2', () => ok.delivered.length === 2);
     expect(hung.delivered).toEqual([]);
     hung.release();
     await delivery.flush(5_000);
@@ -147,7 +148,7 @@ describe('overflow: bounded queue drops the oldest REALERT first', () => {
     const n = new ScriptedNotifier('tg', ['hang']);
     const { delivery, registry, records } = setup([n], { capacity: 3 });
     delivery.enqueue(ev('ALERT', 'a')); // in flight
-    await waitFor(() => n.calls.length === 1);
+    await waitFor('n.calls.length === 1', () => n.calls.length === 1);
     delivery.enqueue(ev('REALERT', 'b'));
     delivery.enqueue(ev('ALERT', 'c'));
     delivery.enqueue(ev('REALERT', 'd')); // full: REALERT b goes
@@ -184,7 +185,7 @@ describe('shutdown', () => {
     const n = new ScriptedNotifier('tg', [retry()]);
     const { delivery } = setup([n], { backoffBaseMs: 60_000, backoffMaxMs: 60_000 });
     delivery.enqueue(ev('ALERT', 'a'));
-    await waitFor(() => n.calls.length === 1);
+    await waitFor('n.calls.length === 1', () => n.calls.length === 1);
     const started = performance.now();
     await delivery.flush(5_000);
     expect(performance.now() - started).toBeLessThan(1_000);

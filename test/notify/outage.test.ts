@@ -7,7 +7,8 @@ import { buildNotifiers } from '../../src/notify/index.js';
 import type { AlertEvent } from '../../src/watchdog/alert-event.js';
 import { parseTelegramHtml, startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';
 import { alertEvent } from './events.js';
-import { capturedLog, metricLines, Registry, waitFor } from './support.js';
+import { capturedLog, metricLines, Registry } from './support.js';
+import { waitFor } from '../support/wait-for.js';
 
 const TOKEN = '7012345678:AAE-outage_test_token_abcdefghijklmnopqr';
 const hugeCommandLine = `python -m pytest --token s3cr3t-value ${'tests/integration/test_merge_gate.py::test_requeue '.repeat(500)}`.slice(0, 20_000);
@@ -51,9 +52,9 @@ describe('done when: a Telegram outage loses nothing', () => {
     tg.outage(true);
     delivery.enqueue(events[0]!);
     delivery.enqueue(events[1]!);
-    await waitFor(() => tg.received.length >= 2);
+    await waitFor('tg.received.length >= 2', () => tg.received.length >= 2);
     delivery.enqueue(events[2]!);
-    await waitFor(() => tg.received.length >= 3);
+    await waitFor('tg.received.length >= 3', () => tg.received.length >= 3);
     delivery.enqueue(events[3]!);
     delivery.enqueue(events[4]!);
     // Telegram comes back rate-limiting: the first answer after the outage is a 429.
@@ -124,7 +125,7 @@ describe('the bot token never reaches a log line', () => {
     for (const [apiUrl, reason] of cases) {
       const { delivery, lines, records } = telegramDelivery(apiUrl, 0.2);
       delivery.enqueue(alertEvent('ALERT'));
-      await waitFor(() => records().some((r) => typeof r.reason === 'string'));
+      await waitFor('a failure reason in the log', () => records().some((r) => typeof r.reason === 'string'));
       await delivery.close();
       const log = lines.join('');
       expect(log).toContain(`"reason":"${reason}"`);

@@ -63,12 +63,4 @@ export async function metricLines(registry: Registry, name: string): Promise<str
   return (await registry.metrics()).split('\n').filter((l) => l.startsWith(name));
 }
 
-export async function waitFor(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 export { Registry };

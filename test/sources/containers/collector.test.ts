@@ -17,6 +17,7 @@ import type { Signal } from '../../../src/watchdog/signal.js';
 import { testApp } from '../../support/app.js';
 import { importBusyboxImage } from '../../support/busybox-image.js';
 import { startDockerd, type Dockerd } from '../../support/dockerd.js';
+import { waitFor } from '../../support/wait-for.js';
 
 const silent = pino({ level: 'silent' });
 const T0 = Date.parse('2026-11-22T12:00:00Z');
@@ -274,14 +275,8 @@ describe('a real Docker Engine (private dockerd)', () => {
   let image: string;
   let webId: string;
 
-  const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> => {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await check()) return;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`timed out waiting for ${what}\n${dockerd.logTail(20)}`);
-  };
+  const waitForDocker = (what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> =>
+    waitFor(what, check, { timeoutMs, intervalMs: 200, describe: () => dockerd.logTail(20) });
   const state = async (name: string, format: string) => (await dockerd.docker(['inspect', '-f', format, name])).stdout.trim();
 
   beforeAll(async () => {
@@ -299,7 +294,7 @@ describe('a real Docker Engine (private dockerd)', () => {
     ]);
     await dockerd.docker(['run', '--network', 'none', '--name', 'stopped', image, 'sh', '-c', 'exit 7']);
     await dockerd.dockerOk(['create', '--network', 'none', '--name', 'proj-ghost-1', image, 'true']);
-    await waitFor('web healthy and sick unhealthy', async () =>
+    await waitForDocker('web healthy and sick unhealthy', async () =>
       (await state('web', '{{.State.Health.Status}}')) === 'healthy' && (await state('sick', '{{.State.Health.Status}}')) === 'unhealthy',
     );
   });
@@ -364,7 +359,7 @@ describe('a real Docker Engine (private dockerd)', () => {
     for (let i = 0; i < 3; i += 1) {
       const before = await restarts();
       ticks.push(byKey(await collector.collect(ctxAt(Date.now()))).get('container:loop2'));
-      if (i < 2) await waitFor('another restart', async () => (await restarts()) > before);
+      if (i < 2) await waitForDocker('another restart', async () => (await restarts()) > before);
     }
     const last = ticks[2];
     expect(last?.active).toBe(true);
@@ -398,7 +393,7 @@ describe('a real Docker Engine (private dockerd)', () => {
     expect((await tick()).actions).toEqual([`REALERT ${ENGINE_KEY}`]);
 
     await dockerd.restart();
-    await waitFor('web running again (restart policy)', async () => (await state('web', '{{.State.Status}}')) === 'running');
+    await waitForDocker('web running again (restart policy)', async () => (await state('web', '{{.State.Status}}')) === 'running');
     now += 30_000;
     const back = await tick();
     // The reminders held back during the outage come due now; nothing is a new ALERT.

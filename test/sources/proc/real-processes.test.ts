@@ -8,6 +8,7 @@ import { Terminator } from '../../../src/sources/proc/terminate.js';
 import type { Collector } from '../../../src/watchdog/collector.js';
 import type { Config } from '../../../src/config.js';
 import { RecordingNotifier, testApp } from '../../support/app.js';
+import { waitFor } from '../../support/wait-for.js';
 
 // A marker no other process on the machine carries: the pattern matches only this file's processes.
 const MARKER = `pytest-fake-${process.pid}-${Date.now()}`;
@@ -54,13 +55,6 @@ const exited = (child: ChildProcess): Promise<NodeJS.Signals | number | null> =>
     ? Promise.resolve(child.signalCode ?? child.exitCode)
     : new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
 
-async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function stat(pid: number) {
   try {
@@ -158,7 +152,7 @@ describe('POST /proc/candidates/:pid/terminate on real processes', () => {
     await tick();
     expect(a.ctx.proc.view().candidates.map((c) => c.pid)).toContain(child.pid);
     process.kill(child.pid!, 'SIGUSR1');
-    await waitFor(() => !readFileSync(`/proc/${child.pid}/cmdline`, 'latin1').includes(MARKER));
+    await waitFor('the marker to leave the cmdline', () => !readFileSync(`/proc/${child.pid}/cmdline`, 'latin1').includes(MARKER));
     const res = await terminate(child.pid!);
     expect(res.statusCode).toBe(409);
     expect(res.json()).toEqual({ error: 'changed', message: expect.stringContaining('no longer matches') });
@@ -188,7 +182,7 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
     spawnOrphans();
     const attached = start('sleep 30; :');
     let orphans: number[] = [];
-    await waitFor(() => {
+    await waitFor('the condition', () => {
       orphans = markedPids().filter((pid) => pid !== attached.pid && stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
       return orphans.length === 2;
     });
@@ -209,7 +203,7 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
   it('does nothing when reaping is off', async () => {
     spawnOrphans();
     let orphans: number[] = [];
-    await waitFor(() => {
+    await waitFor('the condition', () => {
       orphans = markedPids().filter((pid) => stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
       return orphans.length === 2;
     });
