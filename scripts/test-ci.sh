@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README "Test"; .ci/run calls it). Run as root on a fresh machine:
-# installs the real peers the tests use, installs the npm dependencies, builds, runs every test.
+# installs the real peers the tests use, installs the npm dependencies, builds, type-checks, lints
+# (ESLint, Prettier, dependency-cruiser layer rules), runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,4 +26,6 @@ fi
 
 npm ci --no-audit --no-fund
 npm run typecheck
+# ESLint (typescript-eslint, type-aware), Prettier --check and the dependency-cruiser layer rules.
+npm run lint
 npx vitest run "$@"
