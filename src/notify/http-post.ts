@@ -1,5 +1,6 @@
 import { request } from 'undici';
 import { describeHttpError } from '../http.js';
+import { REDACTED } from '../redact.js';
 import type { NotifyResult } from './notifier.js';
 
 export interface PostAnswer {
@@ -71,8 +72,8 @@ export function bodySnippet(text: string, maxChars = 200): string {
   return line.length > maxChars ? `${line.slice(0, maxChars)}…` : line;
 }
 
-/** Replaces every occurrence of each secret by `<redacted>`, by value (a bot token sits in the URL path). */
+/** Replaces every occurrence of each secret by the one redaction marker, by value (a bot token sits in the URL path). */
 export function scrubber(...secrets: string[]): (text: string) => string {
   const present = secrets.filter((s) => s.length > 0);
-  return (text) => present.reduce((out, s) => out.split(s).join('<redacted>'), text);
+  return (text) => present.reduce((out, s) => out.split(s).join(REDACTED), text);
 }

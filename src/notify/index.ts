@@ -33,8 +33,9 @@ export function buildNotifiers(config: Config, deps: NotifierDeps): Notifier[] {
         }
         break;
       case 'alertmanager':
-        if (config.alertmanagerUrl !== '') {
-          notifiers.push(new AlertmanagerNotifier({ url: config.alertmanagerUrl, timeoutMs, clock, log: deps.log }));
+        // the first peer until the notify side sends to every peer (WATCHDOG_ALERTMANAGER_URL lists them all)
+        if (config.alertmanagerUrls[0] !== undefined) {
+          notifiers.push(new AlertmanagerNotifier({ url: config.alertmanagerUrls[0], timeoutMs, clock, log: deps.log }));
         }
         break;
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classify, compileLockPatterns } from '../../src/merge-gate/classify.js';
-import { testConfig } from '../../src/config.js';
+import { testConfig } from '../support/app.js';
 import type { ProcResult } from '../../src/merge-gate/types.js';
 
 const patterns = compileLockPatterns(testConfig().mergeLockPatterns);

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Collector } from '../../src/watchdog/collector.js';
-import { testConfig } from '../../src/config.js';
+import { testConfig } from '../support/app.js';
 import { buildNotifiers } from '../../src/notify/index.js';
 import { SIGNATURE_HEADER } from '../../src/notify/webhook.js';
 import { makeSignal } from '../../src/watchdog/signal.js';
@@ -53,7 +53,7 @@ describe('WATCHDOG_NOTIFIERS wires every integration into the app', () => {
         tgChatId: '-100777',
         webhookUrl: hookUrl,
         webhookSecret: 'hook-secret',
-        alertmanagerUrl: am.url,
+        alertmanagerUrls: [am.url],
         locale: 'ru',
       },
       { collectors: [mem], clock: manualClock(Date.now()), log, hostname: 'wiring-host' },
