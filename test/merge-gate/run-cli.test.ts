@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseDurationS, parseRunArgs } from '../../src/cli/run.js';
+import { waitFor } from '../support/wait-for.js';
 import { killRecorded, newTreeRound, recordedPids, survivors, type TreeRound } from '../support/adversarial.js';
 
 const BIN = new URL('../../bin/orch-watchdog.js', import.meta.url).pathname;
@@ -103,15 +104,14 @@ describe('SIGINT/SIGTERM to the CLI kill the whole tree too', () => {
     it(`${signal}: the adversarial tree dies with the CLI, which exits 128+N`, async () => {
       const round = newTreeRound();
       rounds.push(round);
-      const cli = spawn(process.execPath, [BIN, 'run', '--timeout', '60', '--grace', '0.3', '--', ...round.command], { stdio: 'ignore' });
+      const cli = spawn(process.execPath, [BIN, 'run', '--timeout', '300', '--grace', '0.3', '--', ...round.command], { stdio: 'ignore' });
       const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
-      for (let i = 0; i < 500 && !existsSync(join(round.outDir, 'ready')); i++) await new Promise((r) => setTimeout(r, 20));
-      expect(existsSync(join(round.outDir, 'ready'))).toBe(true);
+      await waitFor('the whole tree to be up', () => existsSync(join(round.outDir, 'ready')), { timeoutMs: 90_000 });
       cli.kill(signal);
       expect(await exited).toBe(signal === 'SIGTERM' ? 143 : 130);
       expect(recordedPids(round.outDir).size).toBeGreaterThanOrEqual(24);
       expect(survivors(round.outDir)).toEqual([]);
-    });
+    }, 150_000);
   }
 });
 

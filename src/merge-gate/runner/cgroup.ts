@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 
 /** Undoes the octal escapes /proc/self/mountinfo uses for spaces, tabs, newlines and `\`. */
 function unescapeMountPath(path: string): string {
@@ -37,6 +38,10 @@ export interface RunCgroup {
   path: string;
   procsFile: string;
   pids(): number[];
+  /** Moves `pid` in from outside (the runner's own privileges), for a wrapper that could not join. */
+  moveIn(pid: number): boolean;
+  /** `oom_kill` of memory.events: 0 where the memory controller is not enabled for the run cgroup. */
+  oomKills(): number;
   /** SIGKILLs every member at once, atomically against forks (kernel ≥ 5.14). */
   kill(): void;
   /** Best effort; a cgroup that still holds a task stays and is retried by the next cleanup. */
@@ -44,8 +49,6 @@ export interface RunCgroup {
 }
 
 export type CgroupSupport = { ok: true; parent: string } | { ok: false; reason: string };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * One child cgroup per run under `<our cgroup>/orch-watchdog-<pid>`, a parent this process owns.
@@ -59,6 +62,8 @@ export class CgroupManager {
   constructor(
     private readonly procRoot = '/proc',
     private readonly selfPid = process.pid,
+    /** Tests only: the file the wrapper and moveIn write to, to force a failed join. */
+    private readonly joinFileOf: (runPath: string) => string = (runPath) => join(runPath, 'cgroup.procs'),
   ) {}
 
   detect(): Promise<CgroupSupport> {
@@ -113,18 +118,33 @@ export class CgroupManager {
     } catch {
       return null;
     }
-    const procsFile = join(path, 'cgroup.procs');
+    const procsFile = this.joinFileOf(path);
     return {
       path,
       procsFile,
       pids: () => {
         try {
-          return readFileSync(procsFile, 'utf8')
+          return readFileSync(join(path, 'cgroup.procs'), 'utf8')
             .split('\n')
             .filter((l) => /^\d+$/.test(l))
             .map(Number);
         } catch {
           return [];
+        }
+      },
+      moveIn: (pid) => {
+        try {
+          writeFileSync(procsFile, String(pid));
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      oomKills: () => {
+        try {
+          return Number(/^oom_kill (\d+)$/m.exec(readFileSync(join(path, 'memory.events'), 'utf8'))?.[1] ?? 0);
+        } catch {
+          return 0;
         }
       },
       kill: () => {
@@ -148,7 +168,7 @@ export class CgroupManager {
     // A killed task leaves its cgroup a moment after it is reaped.
     for (let attempt = 0; attempt < 50; attempt++) {
       if (this.tryRmdir(path)) return true;
-      await sleep(10);
+      await delay(10);
     }
     return false;
   }
@@ -186,8 +206,25 @@ export class CgroupManager {
   }
 }
 
-/** The wrapper that puts itself into the run's cgroup, then becomes the command. */
+/** What the wrapper says on fd 3 after its join attempt. */
+export const JOINED = 'joined';
+export const JOIN_FAILED = 'join-failed';
+/** What the runner answers: start the command, or give up (the runner retries with another strategy). */
+export const GO = 'go';
+export const STOP = 'stop';
+
+/**
+ * The wrapper that puts itself into the run's cgroup, says on fd 3 whether that worked, and
+ * becomes the command only when the runner (which checks the cgroup's member list itself)
+ * answers `go`: a failed join must never leave the command running outside the cgroup.
+ */
 export function cgroupWrapperArgv(procsFile: string, command: string[]): string[] {
-  // A failed join is not fatal: the /proc sweep still covers the run.
-  return ['/bin/sh', '-c', '{ echo 0 > "$0"; } 2>/dev/null; exec "$@"', procsFile, ...command];
+  const script = [
+    `if { echo 0 > "$0"; } 2>/dev/null; then echo ${JOINED} >&3; else echo ${JOIN_FAILED} >&3; fi`,
+    `read -r answer <&3 || exit 125`,
+    `[ "$answer" = ${GO} ] || exit 125`,
+    'exec 3>&-',
+    'exec "$@"',
+  ].join('\n');
+  return ['/bin/sh', '-c', script, procsFile, ...command];
 }
