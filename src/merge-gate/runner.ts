@@ -139,10 +139,11 @@ async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunRep
 }
 
 function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch, procRoot: string): TreeHandle {
-  const usesHelper = chosen.strategy === 'subreaper';
+  const usesHelper = chosen.helper !== null;
   return {
     strategy: chosen.strategy,
     rootPid: spawned.pid,
+    rootIsHelper: usesHelper,
     isRootReaped: watch.isRootReaped,
     waitRootExit: (ms) => Promise.race([watch.rootExited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]),
     cgroup: chosen.cgroup,
@@ -153,7 +154,7 @@ function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch, procRo
 
 /** Budget, abort, leader status, and the kill: the run from spawn to the last member confirmed gone. */
 async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, startedAt: number): Promise<RunReport> {
-  const watch = watchLeader(spawned.child, chosen.strategy === 'subreaper' ? spawned.control : null);
+  const watch = watchLeader(spawned.child, chosen.helper ? spawned.controls[0]! : null);
   const handle = treeHandle(chosen, spawned, watch, opts.procRoot ?? '/proc');
   const stopTracking = trackWhileRunning(handle);
   let killing: Promise<KillReport> | null = null;
@@ -180,9 +181,9 @@ async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, sta
   let killedByGate = killing !== null;
   const status: ExitStatus = end.kind === 'exited' ? end.status : { code: null, signal: null };
   if (end.kind === 'helper-died') {
-    // The command killed its own helper: its orphans now belong to init. Kill the tree by the next strategy.
-    chosen.reasons.push(`subreaper: the helper died (${end.helperStatus.signal ?? `exit ${end.helperStatus.code}`}) before the command; the tree was killed by proc-sweep`);
-    handle.strategy = 'proc-sweep';
+    // The command killed its own helper: its orphans now belong to init. Kill the tree at once, by the cgroup or the sweep.
+    if (handle.strategy === 'subreaper') handle.strategy = 'proc-sweep';
+    chosen.reasons.push(`subreaper: the helper died (${end.helperStatus.signal ?? `exit ${end.helperStatus.code}`}) before the command; the tree was killed by ${handle.strategy}`);
     if (end.commandPid !== null) handle.tracker?.seedSession(end.commandPid);
     killedByGate = true;
     startKill();
@@ -212,7 +213,7 @@ async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, sta
 
 /** The root reaped by Node (a stuck helper SIGKILLed), and the pipes drained or cut. */
 async function reap(chosen: Chosen, handle: TreeHandle, spawned: Spawned, watch: LeaderWatch): Promise<void> {
-  if (chosen.strategy === 'subreaper' && !(await handle.waitRootExit(HELPER_REAP_MS)) && !watch.isRootReaped()) {
+  if (handle.rootIsHelper && !(await handle.waitRootExit(HELPER_REAP_MS)) && !watch.isRootReaped()) {
     try {
       process.kill(spawned.pid, 'SIGKILL');
     } catch {
@@ -220,7 +221,7 @@ async function reap(chosen: Chosen, handle: TreeHandle, spawned: Spawned, watch:
     }
   }
   await watch.rootExited;
-  spawned.control?.destroy();
+  for (const control of spawned.controls) control.destroy();
   const drained = await Promise.race([spawned.pipesClosed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), PIPE_DRAIN_MS).unref())]);
   if (!drained) {
     spawned.child.stdout?.destroy();

@@ -50,6 +50,9 @@ export interface RunCgroup {
 
 export type CgroupSupport = { ok: true; parent: string } | { ok: false; reason: string };
 
+/** Shared by every manager of this process: two managers (a test's and the default) never share a leaf. */
+let runSeq = 0;
+
 /**
  * One child cgroup per run under `<our cgroup>/orch-watchdog-<pid>`, a parent this process owns.
  * No controllers are enabled, so the "no internal processes" rule never bites: the watchdog may
@@ -57,7 +60,6 @@ export type CgroupSupport = { ok: true; parent: string } | { ok: false; reason: 
  */
 export class CgroupManager {
   private support: Promise<CgroupSupport> | null = null;
-  private seq = 0;
 
   constructor(
     private readonly procRoot = '/proc',
@@ -111,7 +113,7 @@ export class CgroupManager {
   async create(): Promise<RunCgroup | null> {
     const support = await this.detect();
     if (!support.ok) return null;
-    const path = join(support.parent, `run-${++this.seq}`);
+    const path = join(support.parent, `run-${++runSeq}`);
     try {
       // recursive: the parent may have been removed by dispose() while another app lives on
       mkdirSync(path, { recursive: true });
@@ -214,16 +216,18 @@ export const GO = 'go';
 export const STOP = 'stop';
 
 /**
- * The wrapper that puts itself into the run's cgroup, says on fd 3 whether that worked, and
- * becomes the command only when the runner (which checks the cgroup's member list itself)
- * answers `go`: a failed join must never leave the command running outside the cgroup.
+ * The wrapper that puts itself into the run's cgroup, says on fd `controlFd` whether that
+ * worked (with its pid), and becomes the command only when the runner (which checks the
+ * cgroup's member list itself) answers `go`: a failed join never leaves the command running
+ * outside the cgroup.
  */
-export function cgroupWrapperArgv(procsFile: string, command: string[]): string[] {
+export function cgroupWrapperArgv(procsFile: string, controlFd: 3 | 4, command: string[]): string[] {
+  const fd = String(controlFd);
   const script = [
-    `if { echo 0 > "$0"; } 2>/dev/null; then echo ${JOINED} >&3; else echo ${JOIN_FAILED} >&3; fi`,
-    `read -r answer <&3 || exit 125`,
+    `if { echo 0 > "$0"; } 2>/dev/null; then echo "${JOINED} $$" >&${fd}; else echo "${JOIN_FAILED} $$" >&${fd}; fi`,
+    `read -r answer <&${fd} || exit 125`,
     `[ "$answer" = ${GO} ] || exit 125`,
-    'exec 3>&-',
+    `exec ${fd}>&-`,
     'exec "$@"',
   ].join('\n');
   return ['/bin/sh', '-c', script, procsFile, ...command];

@@ -4,7 +4,7 @@ import { chooseStrategy, type Chosen, type KillEnvironment } from './strategy.js
 import type { KillStrategy } from '../types.js';
 
 /** A wrapper that has not reported its join by then is treated as a failed join. */
-const JOIN_REPORT_MS = 10_000;
+const JOIN_REPORT_MS = 30_000;
 const WRAPPER_EXIT_MS = 2_000;
 
 export interface LaunchRequest {
@@ -13,7 +13,7 @@ export interface LaunchRequest {
   dropPrefix: string[];
   start: KillStrategy;
   killEnv: KillEnvironment;
-  spawn: Omit<SpawnOptions, 'withControl'>;
+  spawn: Omit<SpawnOptions, 'controlFds'>;
 }
 
 export interface Launched {
@@ -21,10 +21,12 @@ export interface Launched {
   spawned: Spawned;
 }
 
+/** helper -> cgroup wrapper -> setpriv -> command; each part only when chosen. */
 function argvFor(chosen: Chosen, command: string[]): string[] {
-  if (chosen.cgroup) return cgroupWrapperArgv(chosen.cgroup.procsFile, command);
-  if (chosen.helper) return [...chosen.helper.prefix, ...command];
-  return command;
+  let argv = command;
+  if (chosen.cgroup) argv = cgroupWrapperArgv(chosen.cgroup.procsFile, chosen.helper ? 4 : 3, argv);
+  if (chosen.helper) argv = [...chosen.helper.prefix, ...argv];
+  return argv;
 }
 
 /**
@@ -38,12 +40,9 @@ export async function launch(req: LaunchRequest): Promise<Launched | StartError>
   const reasons: string[] = [];
   for (;;) {
     const chosen: Chosen =
-      req.start === 'single'
-        ? { strategy: 'single', cgroup: null, helper: null, reasons }
-        : await chooseStrategy(req.start, req.killEnv, excluded, reasons);
+      req.start === 'single' ? { strategy: 'single', cgroup: null, helper: null, reasons } : await chooseStrategy(req.start, req.killEnv, excluded, reasons);
     const argv = argvFor(chosen, [...req.dropPrefix, ...req.command]);
-    const withControl = chosen.strategy === 'cgroup' || chosen.strategy === 'subreaper';
-    const spawned = await spawnDetached(argv, { ...req.spawn, withControl });
+    const spawned = await spawnDetached(argv, { ...req.spawn, controlFds: (chosen.helper ? 1 : 0) + (chosen.cgroup ? 1 : 0) });
     if (isStartError(spawned)) {
       await chosen.cgroup?.remove();
       return spawned;
@@ -60,39 +59,39 @@ export async function launch(req: LaunchRequest): Promise<Launched | StartError>
 
 /** null when the wrapper is in the run cgroup and was told to go on; else why not. */
 async function confirmJoin(spawned: Spawned, cgroup: RunCgroup): Promise<string | null> {
-  const control = spawned.control!;
+  const control = spawned.controls.at(-1)!;
   const report = await control.next(JOIN_REPORT_MS);
-  if (report === null) return 'the wrapper did not report its join';
-  const listed = (): boolean => cgroup.pids().includes(spawned.pid);
-  if (report === JOINED && listed()) {
+  const m = report === null ? null : /^(\S+) (\d+)$/.exec(report);
+  if (!m) return 'the wrapper did not report its join';
+  const wrapperPid = Number(m[2]);
+  const listed = (): boolean => cgroup.pids().includes(wrapperPid);
+  if ((m[1] === JOINED && listed()) || (cgroup.moveIn(wrapperPid) && listed())) {
+    // moveIn: the wrapper may lack the rights (another user, a delegated subtree); we may not.
     control.send(GO);
     return null;
   }
-  // The wrapper may lack the rights (another user, a delegated subtree): move it from outside.
-  if (cgroup.moveIn(spawned.pid) && listed()) {
-    control.send(GO);
-    return null;
-  }
-  return report === JOINED ? 'the wrapper said it joined, but the run cgroup does not list it' : `join failed: cannot write ${cgroup.procsFile}`;
+  return m[1] === JOINED ? 'the wrapper said it joined, but the run cgroup does not list it' : `join failed: cannot write ${cgroup.procsFile}`;
 }
 
 /** The wrapper exits 125 on STOP without running the command; SIGKILL if it does not. */
 async function stopWrapper(spawned: Spawned): Promise<void> {
+  const { child } = spawned;
+  const hasExited = (): boolean => child.exitCode !== null || child.signalCode !== null;
   const exited = new Promise<boolean>((res) => {
-    if (spawned.child.exitCode !== null || spawned.child.signalCode !== null) return res(true);
-    spawned.child.once('exit', () => res(true));
+    if (hasExited()) return res(true);
+    child.once('exit', () => res(true));
     setTimeout(() => res(false), WRAPPER_EXIT_MS).unref();
   });
-  spawned.control!.send(STOP);
+  spawned.controls.at(-1)!.send(STOP);
   if (!(await exited)) {
     try {
       process.kill(spawned.pid, 'SIGKILL');
     } catch {
       // gone meanwhile
     }
-    await new Promise<void>((res) => (spawned.child.exitCode !== null || spawned.child.signalCode !== null ? res() : spawned.child.once('exit', () => res())));
+    await new Promise<void>((res) => (hasExited() ? res() : child.once('exit', () => res())));
   }
-  spawned.control!.destroy();
-  spawned.child.stdout?.destroy();
-  spawned.child.stderr?.destroy();
+  for (const control of spawned.controls) control.destroy();
+  child.stdout?.destroy();
+  child.stderr?.destroy();
 }

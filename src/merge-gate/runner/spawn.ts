@@ -42,15 +42,16 @@ export interface SpawnOptions {
   env: NodeJS.ProcessEnv;
   /** The CLI: the caller's own stdio, nothing captured. */
   inheritStdio: boolean;
-  /** fd 3 as a socketpair: the cgroup wrapper's join handshake, the subreaper helper's reports. */
-  withControl: boolean;
+  /** fds 3, 4, ... as socketpairs: the subreaper helper's reports, the cgroup wrapper's join handshake. */
+  controlFds: number;
   outputCapBytes: number;
 }
 
 export interface Spawned {
   child: ChildProcess;
   pid: number;
-  control: ControlChannel | null;
+  /** One per control fd, fd 3 first. */
+  controls: ControlChannel[];
   stdout: TailBuffer;
   stderr: TailBuffer;
   /** Resolves when both pipes closed (every holder of them is gone). */
@@ -62,7 +63,7 @@ export async function spawnDetached(argv: string[], opts: SpawnOptions): Promise
   let child: ChildProcess;
   const stdio = opts.inheritStdio ? (['inherit', 'inherit', 'inherit'] as const) : (['ignore', 'pipe', 'pipe'] as const);
   try {
-    child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env, detached: true, stdio: [...stdio, ...(opts.withControl ? (['pipe'] as const) : [])] });
+    child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env, detached: true, stdio: [...stdio, ...Array.from({ length: opts.controlFds }, () => 'pipe' as const)] });
   } catch (err) {
     return { code: (err as NodeJS.ErrnoException).code ?? 'ESPAWN', message: `cannot spawn ${argv[0]}: ${(err as Error).message}` };
   }
@@ -76,8 +77,8 @@ export async function spawnDetached(argv: string[], opts: SpawnOptions): Promise
   const stdout = new TailBuffer(opts.outputCapBytes);
   const stderr = new TailBuffer(opts.outputCapBytes);
   const pipesClosed = Promise.all([collect(child.stdout, stdout), collect(child.stderr, stderr)]).then(() => undefined);
-  const control = opts.withControl ? new ControlChannel(child.stdio[3] as Duplex) : null;
-  return { child, pid: child.pid, control, stdout, stderr, pipesClosed };
+  const controls = Array.from({ length: opts.controlFds }, (_, i) => new ControlChannel(child.stdio[3 + i] as Duplex));
+  return { child, pid: child.pid, controls, stdout, stderr, pipesClosed };
 }
 
 function collect(stream: NodeJS.ReadableStream | null, into: TailBuffer): Promise<void> {

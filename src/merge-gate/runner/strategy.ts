@@ -56,7 +56,9 @@ export async function chooseStrategy(
   if (start === 'cgroup' && !excluded.has('cgroup')) {
     const support = await killEnv.cgroups.detect();
     const cgroup = support.ok ? await killEnv.cgroups.create() : null;
-    if (cgroup) return { strategy: 'cgroup', cgroup, helper: null, reasons };
+    // The helper stays outside the cgroup: cgroup.kill spares it, so it still reports the command's status,
+    // and an escapee that left the cgroup is still its descendant.
+    if (cgroup) return { strategy: 'cgroup', cgroup, helper: excluded.has('subreaper') ? null : await killEnv.subreaper(), reasons };
     reasons.push(support.ok ? 'cgroup: could not create the run cgroup' : `cgroup: ${support.reason}`);
   }
   if ((start === 'cgroup' || start === 'subreaper') && !excluded.has('subreaper')) {

@@ -16,8 +16,10 @@ const HELPER_EXIT_WAIT_MS = 300;
 /** Everything the killer knows about one run's tree. */
 export interface TreeHandle {
   strategy: KillStrategy;
-  /** The command (cgroup, proc-sweep, single) or the subreaper helper. */
+  /** The command, or the subreaper helper that forked it. */
   rootPid: number;
+  /** The root is the subreaper helper: killed last, never with the tree. */
+  rootIsHelper: boolean;
   /** True once Node has reaped the root: its pid may be reused, never signal it then. */
   isRootReaped: () => boolean;
   /** Resolves true when the root exits within `ms`. */
@@ -111,7 +113,7 @@ export async function killTree(handle: TreeHandle, graceMs: number): Promise<Kil
   await termPhase(sweep, started + graceMs);
   const survivors = await killPhase(sweep, performance.now() + KILL_CONFIRM_MS);
   const killS = (performance.now() - started) / 1000;
-  if (handle.strategy === 'subreaper' && !handle.isRootReaped()) {
+  if (handle.rootIsHelper && !handle.isRootReaped()) {
     // The helper exits by itself once it has reaped the last orphan; SIGKILL only a stuck one.
     const exited = await handle.waitRootExit(HELPER_EXIT_WAIT_MS);
     if (!exited && !handle.isRootReaped() && handle.rootPid > 1) sweep.book.signalPid(handle.rootPid, 'SIGKILL');
