@@ -73,6 +73,20 @@ describe('orch-watchdog run: a drop-in for timeout(1)', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ timed_out: true, outcome: 'timeout', signal: 'SIGTERM', returncode: null });
   });
 
+  it("the command never sees the watchdog's settings and secrets (WATCHDOG_*, their _FILE paths)", () => {
+    const r = run(['--timeout', '10', '--', 'sh', '-c', 'env | grep ^WATCHDOG_ || echo none'], { WATCHDOG_API_TOKEN: 'tok-123', WATCHDOG_WEBHOOK_SECRET_FILE: '/run/secrets/hook' });
+    expect(r.stdout).toBe('none\n');
+  });
+
+  it('--json carries the kill receipt: strategy, each process signalled, the count confirmed dead', () => {
+    const r = run(['--timeout=0.5', '--grace=0.2', '--json', '--', 'sh', '-c', 'trap "" TERM; sleep 30 & wait; while :; do sleep 0.05; done']);
+    const { receipt } = JSON.parse(r.stdout);
+    expect(receipt.processes.length).toBeGreaterThanOrEqual(2);
+    for (const p of receipt.processes) expect(p).toEqual({ pid: expect.any(Number), comm: expect.any(String), signal: expect.stringMatching(/^SIG(TERM|KILL)$/), at: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/) });
+    expect(receipt).toMatchObject({ confirmed_dead: receipt.processes.length, survivors: [] });
+    expect(['cgroup', 'subreaper', 'proc-sweep']).toContain(receipt.strategy);
+  });
+
   it('WATCHDOG_TREE_KILL_ENABLED=false falls back to the single-child kill', () => {
     const r = run(['--timeout', '10', '--json', '--', 'true'], { WATCHDOG_TREE_KILL_ENABLED: 'false' });
     expect(JSON.parse(r.stdout).strategy).toBe('single');
