@@ -123,6 +123,9 @@ const KEYS = {
   WATCHDOG_PROC_ENABLED: [boolText, 'false'],
   WATCHDOG_PROC_AGE_MIN: [numText(0, 525_600), '60'],
   WATCHDOG_PROC_PATTERNS: [regexList, 'pytest'],
+  WATCHDOG_PROC_MATCH: [z.enum(['program', 'cmdline'], 'expected program or cmdline'), 'program'],
+  WATCHDOG_PROC_EXCLUDE: [regexList, ''],
+  WATCHDOG_PROC_LEFTOVER_GRACE_S: [numText(0, 7 * 86_400), '120'],
   WATCHDOG_PROC_COOLDOWN_S: [numText(0, 7 * 86_400), '1800'],
   WATCHDOG_PROC_ROOT: [z.string().trim().startsWith('/', 'expected an absolute path'), '/proc'],
   WATCHDOG_PROC_REAP_ENABLED: [boolText, 'false'],
@@ -178,6 +181,9 @@ export interface Config {
   procEnabled: boolean;
   procAgeMin: number;
   procPatterns: string[];
+  procMatch: 'program' | 'cmdline';
+  procExclude: string[];
+  procLeftoverGraceS: number;
   procCooldownS: number;
   procRoot: string;
   procReapEnabled: boolean;
@@ -278,6 +284,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     procEnabled: raw.WATCHDOG_PROC_ENABLED,
     procAgeMin: raw.WATCHDOG_PROC_AGE_MIN,
     procPatterns: raw.WATCHDOG_PROC_PATTERNS,
+    procMatch: raw.WATCHDOG_PROC_MATCH,
+    procExclude: raw.WATCHDOG_PROC_EXCLUDE,
+    procLeftoverGraceS: raw.WATCHDOG_PROC_LEFTOVER_GRACE_S,
     procCooldownS: raw.WATCHDOG_PROC_COOLDOWN_S,
     procRoot: raw.WATCHDOG_PROC_ROOT,
     procReapEnabled: raw.WATCHDOG_PROC_REAP_ENABLED,
