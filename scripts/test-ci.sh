@@ -17,6 +17,8 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 # The merge gate's subreaper helper is tested in both forms: compiled C and python3 ctypes.
 { command -v cc && dpkg -s libc6-dev; } >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# The /proc scan's tests run Debian's real pytest (program matching, leftovers, locks, ports).
+dpkg -s python3-pytest >/dev/null 2>&1 || need+=(python3-pytest)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-ci: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
