@@ -72,6 +72,8 @@ export class AlertmanagerNotifier implements Notifier {
   private readonly closing = new AbortController();
   private isResendQueued = false;
   private isResendFailing = false;
+  /** Re-sends posted so far, so a test can wait for one instead of sleeping. */
+  resendCount = 0;
 
   constructor(private readonly opts: AlertmanagerOptions) {
     this.endpoint = `${opts.url.replace(/\/+$/, '')}/api/v2/alerts`;
@@ -139,6 +141,7 @@ export class AlertmanagerNotifier implements Notifier {
       const batch = this.resendBatch(this.opts.clock());
       if (batch.length === 0) return;
       const result = await this.post(batch, this.closing.signal);
+      this.resendCount += 1;
       if (!result.ok && !this.isResendFailing) {
         this.opts.log.warn({ integration: this.name, reason: result.reason, detail: result.detail, alerts: batch.length }, 're-send of active alerts to Alertmanager failed');
       } else if (result.ok && this.isResendFailing) {

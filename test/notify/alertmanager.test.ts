@@ -2,6 +2,8 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertmanagerNotifier, type AlertmanagerOptions } from '../../src/notify/alertmanager.js';
 import { startAlertmanager, type AmApiAlert, type RunningAlertmanager } from '../support/alertmanager.js';
+import { refusedUrl } from '../support/http-server.js';
+import { waitFor } from '../support/wait-for.js';
 import { alertEvent } from './events.js';
 
 let am: RunningAlertmanager;
@@ -25,8 +27,6 @@ function notifier(overrides: Partial<AlertmanagerOptions> = {}): AlertmanagerNot
 async function firing(entity: string): Promise<AmApiAlert | undefined> {
   return (await am.alerts()).find((a) => a.labels.entity === entity);
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('the real Alertmanager shows the alert firing, then resolved', () => {
   it('ALERT fires with alertname/entity/severity/instance labels; RECOVERY resolves it', async () => {
@@ -61,10 +61,13 @@ describe('re-send while active: Alertmanager never resolves a live alert', () =>
     const n = notifier({ resendMs: 250, holdMs: 1_000 });
     await n.notify(alertEvent('ALERT', { entity: 'resend-live' }), never);
     const first = await firing('resend-live');
-    await sleep(2_000);
-    const later = await firing('resend-live');
-    expect(later).toBeDefined();
-    expect(Date.parse(later!.endsAt)).toBeGreaterThan(Date.parse(first!.endsAt) + 500);
+    const firstEndsAtMs = Date.parse(first!.endsAt);
+    let later: AmApiAlert | undefined;
+    // Past the first endsAt the alert is still there, with an endsAt pushed ahead by the re-sends.
+    await waitFor('the alert outliving its first endsAt', async () => {
+      later = await firing('resend-live');
+      return Date.now() > firstEndsAtMs + 200 && later !== undefined && Date.parse(later.endsAt) > firstEndsAtMs + 500;
+    });
     expect(later!.startsAt).toBe(first!.startsAt);
   });
 
@@ -72,17 +75,19 @@ describe('re-send while active: Alertmanager never resolves a live alert', () =>
     const n = notifier({ resendMs: 250, holdMs: 1_000 });
     await n.notify(alertEvent('ALERT', { entity: 'resend-dead' }), never);
     await n.close();
-    expect(await firing('resend-dead')).toBeDefined();
-    await sleep(1_500);
-    expect(await firing('resend-dead')).toBeUndefined();
+    const alert = await firing('resend-dead');
+    expect(alert).toBeDefined();
+    await waitFor('the unrefreshed alert to time out', async () => (await firing('resend-dead')) === undefined);
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(alert!.endsAt));
   });
 
   it('a resolved alert is not revived by a later re-send', async () => {
     const n = notifier({ resendMs: 100, holdMs: 2_000 });
     await n.notify(alertEvent('ALERT', { entity: 'no-revive' }), never);
-    await sleep(150);
+    await waitFor('a first re-send', () => n.resendCount >= 1);
     await n.notify(alertEvent('RECOVERY', { entity: 'no-revive' }), never);
-    await sleep(400);
+    const resends = n.resendCount;
+    await waitFor('two re-sends after the RECOVERY', () => n.resendCount >= resends + 2);
     expect(await firing('no-revive')).toBeUndefined();
   });
 });
@@ -93,14 +98,13 @@ describe('edge families resolve on their own', () => {
     await n.notify(alertEvent('ALERT', { family: 'job_failed', entity: 'edge-1', title: 'a job failed' }), never);
     expect(await firing('edge-1')).toBeDefined();
     expect(n.firingKeys).toEqual([]);
-    await sleep(1_300);
-    expect(await firing('edge-1')).toBeUndefined();
+    await waitFor('the edge alert to resolve on its own', async () => (await firing('edge-1')) === undefined);
   });
 });
 
 describe('Alertmanager unreachable', () => {
   it('is a retryable connection failure', async () => {
-    const n = new AlertmanagerNotifier({ url: 'http://127.0.0.1:9', timeoutMs: 1_000, clock: Date.now, log: pino({ level: 'silent' }) });
+    const n = new AlertmanagerNotifier({ url: await refusedUrl(), timeoutMs: 1_000, clock: Date.now, log: pino({ level: 'silent' }) });
     expect(await n.notify(alertEvent('ALERT'), never)).toMatchObject({ ok: false, retry: true, reason: 'connection' });
     await n.close();
   });

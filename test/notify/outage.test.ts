@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testConfig } from '../../src/config.js';
 import { createDelivery, type QueuedDelivery } from '../../src/notify/delivery.js';
@@ -8,6 +6,7 @@ import type { AlertEvent } from '../../src/watchdog/alert-event.js';
 import { parseTelegramHtml, startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';
 import { alertEvent } from './events.js';
 import { capturedLog, metricLines, Registry } from './support.js';
+import { refusedUrl, startHttpServer, type LoopbackServer } from '../support/http-server.js';
 import { waitFor } from '../support/wait-for.js';
 
 const TOKEN = '7012345678:AAE-outage_test_token_abcdefghijklmnopqr';
@@ -101,26 +100,24 @@ describe('done when: a Telegram outage loses nothing', () => {
 });
 
 describe('the bot token never reaches a log line', () => {
-  let echo: Server;
+  let echo: LoopbackServer;
   beforeEach(async () => {
     // A misconfigured proxy that echoes the request path (with the token) in its error page.
-    echo = createServer((req, res) => {
+    echo = await startHttpServer((req, res) => {
       res.writeHead(req.url?.includes('slow') ? 200 : 404, { 'content-type': 'text/plain' });
       if (!req.url?.includes('slow')) res.end(`no route for POST ${req.url} (token ${TOKEN})`);
     });
-    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   });
   afterEach(async () => {
-    echo.closeAllConnections();
-    await new Promise<void>((r) => echo.close(() => r()));
+    await echo.close();
   });
 
   it('not when the peer echoes it, times out, or refuses the connection', async () => {
-    const base = `http://127.0.0.1:${(echo.address() as AddressInfo).port}`;
+    const base = echo.url;
     const cases: Array<[string, string]> = [
       [base, 'client_error'],
       [`${base}/slow`, 'timeout'],
-      ['http://127.0.0.1:9', 'connection'],
+      [await refusedUrl(), 'connection'],
     ];
     for (const [apiUrl, reason] of cases) {
       const { delivery, lines, records } = telegramDelivery(apiUrl, 0.2);
