@@ -67,6 +67,8 @@ const regexList = csv.pipe(
   ),
 );
 
+const urlList = csv.pipe(z.array(httpUrl.transform((u) => u.replace(/\/+$/, ''))));
+
 const absPaths = csv.pipe(z.array(z.string().startsWith('/', 'paths must be absolute')));
 
 const containerNames = csv.pipe(
@@ -133,7 +135,8 @@ const KEYS = {
   WATCHDOG_TG_API_URL: [httpUrl, 'https://api.telegram.org'],
   WATCHDOG_WEBHOOK_URL: [optionalUrl, ''],
   WATCHDOG_WEBHOOK_SECRET: [z.string(), '', true],
-  WATCHDOG_ALERTMANAGER_URL: [optionalUrl, ''],
+  WATCHDOG_ALERTMANAGER_URL: [urlList, ''],
+  WATCHDOG_STATE_FILE: [z.union([z.literal(''), z.string().trim().startsWith('/', 'expected an absolute path')]), ''],
   WATCHDOG_LOCALE: [z.enum(LOCALES, 'expected en or ru'), 'en'],
   WATCHDOG_API_TOKEN: [z.string().trim(), '', true],
   WATCHDOG_MERGE_RETEST_TIMEOUT_S: [numText(1, 86_400), '900'],
@@ -188,7 +191,10 @@ export interface Config {
   tgApiUrl: string;
   webhookUrl: string;
   webhookSecret: string;
-  alertmanagerUrl: string;
+  /** Every Alertmanager peer; each gets every alert (they dedup through gossip). */
+  alertmanagerUrls: string[];
+  /** Empty: memory only. */
+  stateFile: string;
   locale: (typeof LOCALES)[number];
   apiToken: string;
   mergeRetestTimeoutS: number;
@@ -243,7 +249,7 @@ function crossCheck(c: Config, warnings: ConfigWarning[]): void {
     ['WATCHDOG_TG_CHAT_ID', c.tgChatId],
   ]);
   need('webhook', [['WATCHDOG_WEBHOOK_URL', c.webhookUrl]]);
-  need('alertmanager', [['WATCHDOG_ALERTMANAGER_URL', c.alertmanagerUrl]]);
+  need('alertmanager', [['WATCHDOG_ALERTMANAGER_URL', c.alertmanagerUrls.join(',')]]);
   if (c.procReapEnabled && c.procReapAgeMin < c.procAgeMin) {
     warnings.push({
       key: 'WATCHDOG_PROC_REAP_AGE_MIN',
@@ -288,7 +294,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     tgApiUrl: raw.WATCHDOG_TG_API_URL.replace(/\/+$/, ''),
     webhookUrl: raw.WATCHDOG_WEBHOOK_URL,
     webhookSecret: raw.WATCHDOG_WEBHOOK_SECRET,
-    alertmanagerUrl: raw.WATCHDOG_ALERTMANAGER_URL.replace(/\/+$/, ''),
+    alertmanagerUrls: [...new Set(raw.WATCHDOG_ALERTMANAGER_URL)],
+    stateFile: raw.WATCHDOG_STATE_FILE,
     locale: raw.WATCHDOG_LOCALE,
     apiToken: raw.WATCHDOG_API_TOKEN,
     mergeRetestTimeoutS: raw.WATCHDOG_MERGE_RETEST_TIMEOUT_S,

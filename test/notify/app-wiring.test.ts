@@ -51,7 +51,7 @@ describe('WATCHDOG_NOTIFIERS wires every integration into the app', () => {
         tgChatId: '-100777',
         webhookUrl: hookUrl,
         webhookSecret: 'hook-secret',
-        alertmanagerUrl: am.url,
+        alertmanagerUrls: [am.url],
         locale: 'ru',
       },
       { collectors: [mem], clock: manualClock(Date.now()), log, hostname: 'wiring-host' },

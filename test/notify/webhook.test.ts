@@ -125,3 +125,14 @@ describe('webhook retry rules (same as Telegram)', () => {
     expect(result).toMatchObject({ ok: false, retry: true, detail: 'HTTP 500: bad secret <redacted>' });
   });
 });
+
+describe('webhook URL credentials', () => {
+  it('user:pass@ goes as Authorization: Basic, not in the request line, and never in a failure detail', async () => {
+    answers.push({ status: 500 });
+    const withAuth = url.replace('://', '://hookuser:hookPass%2F9@');
+    const n = new WebhookNotifier({ url: withAuth, secret: SECRET, locale: 'en', timeoutMs: 2_000, clock: () => NOW });
+    const result = await n.notify(alertEvent('ALERT'), never);
+    expect(hits[0]!.headers.authorization).toBe(`Basic ${Buffer.from('hookuser:hookPass/9').toString('base64')}`);
+    expect(JSON.stringify(result)).not.toMatch(/hookPass/);
+  });
+});
