@@ -17,6 +17,27 @@ export interface PostOptions {
   maxBytes?: number;
 }
 
+/** A URL's `user:pass@` as the `Authorization: Basic` header, and the URL without it (for requests, logs and alerts). */
+export interface UrlTarget {
+  url: string;
+  headers: Record<string, string>;
+}
+
+export function splitCredentials(raw: string): UrlTarget {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return { url: raw, headers: {} };
+  }
+  if (u.username === '' && u.password === '') return { url: raw, headers: {} };
+  const user = decodeURIComponent(u.username);
+  const pass = decodeURIComponent(u.password);
+  u.username = '';
+  u.password = '';
+  return { url: u.toString(), headers: { authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` } };
+}
+
 /** POST a JSON body with one overall deadline; throws only on transport errors (refused, timeout, abort). */
 export async function postJson(url: string, body: string, opts: PostOptions): Promise<PostAnswer> {
   const maxBytes = opts.maxBytes ?? 64 * 1024;
