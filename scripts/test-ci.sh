@@ -17,8 +17,13 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 # The merge gate's subreaper helper is tested in both forms: compiled C and python3 ctypes.
 { command -v cc && dpkg -s libc6-dev; } >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
-# The /proc scan's tests run Debian's real pytest (program matching, leftovers, locks, ports).
+# Real pytest: the /proc scan's detection tests, and the deploy tests' orchestrator-like test image.
 dpkg -s python3-pytest >/dev/null 2>&1 || need+=(python3-pytest)
+command -v pgrep >/dev/null 2>&1 || need+=(procps)
+# systemd-analyze verify / security check deploy/systemd/orch-watchdog.service.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# A real headless browser renders /docs (Swagger UI).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-ci: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
