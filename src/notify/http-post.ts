@@ -1,4 +1,3 @@
-import { request } from 'undici';
 import { describeHttpError } from '../http.js';
 import { REDACTED } from '../redact.js';
 import type { NotifyResult } from './notifier.js';
@@ -42,6 +41,8 @@ export function splitCredentials(raw: string): UrlTarget {
 export async function postJson(url: string, body: string, opts: PostOptions): Promise<PostAnswer> {
   const maxBytes = opts.maxBytes ?? 64 * 1024;
   const signal = AbortSignal.any([AbortSignal.timeout(opts.timeoutMs), opts.signal]);
+  // Loaded on first use: undici costs ~10 MB of RSS that the log-only default never needs.
+  const { request } = await import('undici');
   const res = await request(url, {
     method: 'POST',
     body,
