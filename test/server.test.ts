@@ -1,59 +1,77 @@
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import type { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
 import { FakeProc } from './support/fake-proc.js';
+import { waitFor } from './support/wait-for.js';
 
 const SERVER = new URL('../dist/src/server.js', import.meta.url).pathname;
 
-describe('the real server process', () => {
+type Child = ChildProcessByStdio<null, Readable, Readable>;
+
+interface ServerProcess {
+  child: Child;
+  /** Everything the server wrote to stdout so far (JSON log lines). */
+  out(): string;
+  /** Waits (30 s: a start took 14 s on a loaded 2-core host) until stdout matches `pattern`; returns the match. */
+  waitForLog(what: string, pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+}
+
+const running: Child[] = [];
+afterEach(() => {
+  // A failed assertion must not leave a server behind (it would keep ticking into the next file).
+  for (const child of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+function startServer(env: Record<string, string>): ServerProcess {
+  const child = spawn(process.execPath, [SERVER], { env: { ...process.env, WATCHDOG_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.push(child);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const tail = () => `--- stdout ---\n${out.split('\n').slice(-20).join('\n')}\n--- stderr ---\n${err}`;
+  return {
+    child,
+    out: () => out,
+    async waitForLog(what, pattern, timeoutMs = 30_000) {
+      await waitFor(what, () => pattern.test(out), { timeoutMs, describe: tail });
+      return pattern.exec(out)!;
+    },
+  };
+}
+
+async function healthz(address: string): Promise<{ tick_count: number }> {
+  return (await (await fetch(`${address}/healthz`)).json()) as { tick_count: number };
+}
+
+// Each step waits for its condition (up to 30 s on a loaded CI host), so the test limit is raised above that.
+describe('the real server process', { timeout: 60_000 }, () => {
   it('listens, answers every GET route, ticks, and exits 0 on SIGTERM within 10 s', async () => {
-    const child = spawn(process.execPath, [SERVER], {
-      env: { ...process.env, WATCHDOG_PORT: '0', WATCHDOG_TICK_S: '0.2', LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const address = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 15_000);
-      child.stdout.on('data', () => {
-        const m = /"address":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
-        if (m?.[1]) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-    });
-    await new Promise((r) => setTimeout(r, 500));
+    const server = startServer({ WATCHDOG_TICK_S: '0.2', LOG_LEVEL: 'info' });
+    const [, address = ''] = await server.waitForLog('the listening line', /"address":"(http:\/\/127\.0\.0\.1:\d+)"/);
+    // Two ticks at 0.2 s: the loop runs, not only the first tick at start.
+    await waitFor('two finished ticks', async () => (await healthz(address)).tick_count >= 2, { timeoutMs: 20_000 });
     for (const path of ['/healthz', '/signals', '/alert-states', '/metrics', '/openapi.json']) {
       const status = execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${address}${path}`], { encoding: 'utf8' });
       expect(status, path).toBe('200');
     }
-    const health = JSON.parse(execFileSync('curl', ['-s', `${address}/healthz`], { encoding: 'utf8' }));
-    expect(health.tick_count).toBeGreaterThanOrEqual(2);
 
     const started = Date.now();
-    child.kill('SIGTERM');
-    const [code] = await once(child, 'exit');
+    server.child.kill('SIGTERM');
+    const [code] = await once(server.child, 'exit');
     expect(code).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(out).toMatch(/"msg":"stopped"/);
+    expect(server.out()).toMatch(/"msg":"stopped"/);
   });
 
   it('a malformed value does not crash the server: it falls back and says so', async () => {
-    const child = spawn(process.execPath, [SERVER], {
-      env: { ...process.env, WATCHDOG_PORT: '0', WATCHDOG_TICK_S: 'soon' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(out)), 15_000);
-      child.stdout.on('data', () => out.includes('listening') && (clearTimeout(timer), resolve()));
-    });
-    expect(out).toMatch(/config: WATCHDOG_TICK_S expected a non-negative number; using the default \\"30\\"/);
-    child.kill('SIGINT');
-    const [code] = await once(child, 'exit');
+    const server = startServer({ WATCHDOG_TICK_S: 'soon' });
+    await server.waitForLog('the listening line', /listening/);
+    expect(server.out()).toMatch(/config: WATCHDOG_TICK_S expected a non-negative number; using the default \\"30\\"/);
+    server.child.kill('SIGINT');
+    const [code] = await once(server.child, 'exit');
     expect(code).toBe(0);
   });
 
@@ -64,24 +82,16 @@ describe('the real server process', () => {
     writeFileSync(`${fake.root}/meminfo`, 'MemTotal: 1000 kB\nMemAvailable: 900 kB\n');
     rmSync(`${fake.root}/7/cmdline`);
     execFileSync('mkfifo', [`${fake.root}/7/cmdline`]); // reading it blocks until a writer comes, like a hung process
-    const child = spawn(process.execPath, [SERVER], {
-      env: { ...process.env, WATCHDOG_PORT: '0', WATCHDOG_TICK_S: '0.3', WATCHDOG_PROC_ENABLED: 'true', WATCHDOG_PROC_ROOT: fake.root },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const server = startServer({ WATCHDOG_TICK_S: '0.3', WATCHDOG_PROC_ENABLED: 'true', WATCHDOG_PROC_ROOT: fake.root });
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no scan timed out:\n${out}`)), 20_000);
-        child.stdout.on('data', () => /collector proc did not finish/.test(out) && (clearTimeout(timer), resolve()));
-      });
+      await server.waitForLog('a /proc scan that timed out', /collector proc did not finish/);
       const started = Date.now();
-      child.kill('SIGTERM');
-      const [code, signal] = await once(child, 'exit');
+      server.child.kill('SIGTERM');
+      const [code, signal] = await once(server.child, 'exit');
       expect(Date.now() - started).toBeLessThan(10_000);
-      expect({ code, signal, tail: out.split('\n').slice(-4).join('\n') }).toMatchObject({ code: null, signal: 'SIGKILL', tail: expect.stringMatching(/"msg":"stopped"/) });
+      expect({ code, signal, tail: server.out().split('\n').slice(-4).join('\n') }).toMatchObject({ code: null, signal: 'SIGKILL', tail: expect.stringMatching(/"msg":"stopped"/) });
     } finally {
-      child.kill('SIGKILL');
+      server.child.kill('SIGKILL');
       fake.cleanup();
     }
   });
