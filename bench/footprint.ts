@@ -30,6 +30,7 @@ const { values: flags } = parseArgs({
     'soak-procs': { type: 'string', default: '1000' },
     'soak-tick-s': { type: 'string', default: '0.05' },
     sleepers: { type: 'string', default: 'dist/bench-build/sleepers' },
+    phases: { type: 'string', default: 'start,idle,scan,soak' },
   },
 });
 const quick = flags.quick;
@@ -246,10 +247,11 @@ async function main(): Promise<void> {
   const nodeFlags = launchFlags();
   console.log(`node ${process.version}, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, load average ${load}, ${quick ? 'QUICK mode (figures indicative only)' : 'full mode'}`);
   console.log(`launch command flags (from npm start): ${nodeFlags.length ? nodeFlags.join(' ') : 'none'}; the scan, /signals and soak figures use them`);
-  await measureStart();
-  await measureIdle();
-  await measureScan();
-  await measureSoak();
+  const phases = flags.phases.split(',');
+  if (phases.includes('start')) await measureStart();
+  if (phases.includes('idle')) await measureIdle();
+  if (phases.includes('scan')) await measureScan();
+  if (phases.includes('soak')) await measureSoak();
 }
 
 try {
