@@ -22,13 +22,18 @@ export async function docsRoutes(app: FastifyInstance): Promise<void> {
       reply.callNotFound();
       return reply;
     }
-    for (const [name, value] of Object.entries(res.headers)) if (value !== undefined && !FRAMING_HEADERS.has(name)) reply.header(name, value);
+    for (const [name, value] of Object.entries(res.headers))
+      if (value !== undefined && !FRAMING_HEADERS.has(name)) reply.header(name, value);
     return reply.code(res.statusCode).send(res.rawPayload);
   };
   app.get('/docs', { schema: { hide: true } }, forward);
   app.get('/docs/*', { schema: { hide: true } }, forward);
   app.addHook('onClose', async () => {
-    if (ui) await ui.then((i) => i.close(), () => undefined);
+    if (ui)
+      await ui.then(
+        (i) => i.close(),
+        () => undefined,
+      );
   });
 }
 
