@@ -190,7 +190,7 @@ async function measureIdle(): Promise<void> {
 async function startSleepers(n: number, churn: number): Promise<ChildProcess> {
   const c = launch(flags.sleepers, [String(n), String(churn), ' '.repeat(96)]);
   const ready = new Promise<void>((resolve) => c.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
-  if ((await Promise.race([ready, delay(120_000, 'late')])) === 'late') throw new Error(`sleepers: ${n} processes not ready within 120 s`);
+  if ((await Promise.race([ready, delay(300_000, 'late')])) === 'late') throw new Error(`sleepers: ${n} processes not ready within 300 s`);
   return c;
 }
 
