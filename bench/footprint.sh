@@ -3,7 +3,8 @@
 # builds the server (npm run build, so `npm start` then finds dist/ current), the bench and
 # bench/sleepers.c, runs bench/footprint.ts. Flags (passed through): --quick (about 3 minutes,
 # indicative), --procs 5000, --churn 250, --scan-s 240, --wrk-s 10, --wrk-rounds 3,
-# --start-rounds 5, --soak-ticks 10000, --soak-procs 1000, --soak-tick-s 0.05.
+# --start-rounds 5, --soak-ticks 10000, --soak-procs 1000, --soak-tick-s 0.05,
+# --phases start,idle,scan,soak (a subset runs only those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null 2>&1; then
