@@ -134,6 +134,7 @@ const KEYS = {
   WATCHDOG_WEBHOOK_URL: [optionalUrl, ''],
   WATCHDOG_WEBHOOK_SECRET: [z.string(), '', true],
   WATCHDOG_ALERTMANAGER_URL: [optionalUrl, ''],
+  WATCHDOG_STATE_FILE: [z.string().trim().refine((p) => p === '' || p.startsWith('/'), 'expected an absolute path'), ''],
   WATCHDOG_LOCALE: [z.enum(LOCALES, 'expected en or ru'), 'en'],
   WATCHDOG_API_TOKEN: [z.string().trim(), '', true],
   WATCHDOG_MERGE_RETEST_TIMEOUT_S: [numText(1, 86_400), '900'],
@@ -189,6 +190,7 @@ export interface Config {
   webhookUrl: string;
   webhookSecret: string;
   alertmanagerUrl: string;
+  stateFile: string;
   locale: (typeof LOCALES)[number];
   apiToken: string;
   mergeRetestTimeoutS: number;
@@ -289,6 +291,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     webhookUrl: raw.WATCHDOG_WEBHOOK_URL,
     webhookSecret: raw.WATCHDOG_WEBHOOK_SECRET,
     alertmanagerUrl: raw.WATCHDOG_ALERTMANAGER_URL.replace(/\/+$/, ''),
+    stateFile: raw.WATCHDOG_STATE_FILE,
     locale: raw.WATCHDOG_LOCALE,
     apiToken: raw.WATCHDOG_API_TOKEN,
     mergeRetestTimeoutS: raw.WATCHDOG_MERGE_RETEST_TIMEOUT_S,
