@@ -1,9 +1,17 @@
 # orch-watchdog container image.
 #   docker build -t orch-watchdog .
 #   docker run --pid host -v /var/run/docker.sock:/var/run/docker.sock:ro -p 127.0.0.1:8787:8787 orch-watchdog
-# NODE_BASE must be a Debian-like Node 20 image (node:20-slim), or any base that already
-# carries node, npm, /bin/sh, tini and a `node` user (uid 1000).
+# On top of the orchestrator's own test image, so merge-gate re-tests find pytest (or whatever
+# the suite needs) inside the container, and `orch-watchdog run` works there too:
+#   docker build --build-arg BASE_IMAGE=registry.example/orchestrator-tests:latest --build-arg NODE_FROM=copy -t orch-watchdog:tests .
+# NODE_BASE must be a Node 20 image (node:20-slim), or any base that carries node, npm and /bin/sh.
+# BASE_IMAGE (default: NODE_BASE itself) needs glibc >= 2.28, libstdc++ and /bin/sh: any
+# Debian, Ubuntu or RHEL-family image has them (apt and dnf need libstdc++ themselves).
 ARG NODE_BASE=node:20-slim
+ARG BASE_IMAGE=${NODE_BASE}
+# `copy`: put NODE_BASE's node into BASE_IMAGE (a test image without Node, or with another one);
+# `base`: BASE_IMAGE's own node, so the default image does not carry a second 100 MB copy.
+ARG NODE_FROM=base
 
 FROM ${NODE_BASE} AS build
 WORKDIR /app
@@ -17,11 +25,25 @@ COPY scripts ./scripts
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
-FROM ${NODE_BASE} AS runtime
+# Node and tini as two files, so the runtime stage can drop them onto any glibc base.
+FROM ${NODE_BASE} AS node
+RUN mkdir -p /out \
+ && cp "$(command -v node)" /out/node \
+ && if ! command -v tini-static >/dev/null 2>&1 && ! command -v tini >/dev/null 2>&1; then \
+      apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && cp "$(command -v tini-static || command -v tini)" /out/tini
+
+FROM ${BASE_IMAGE} AS runtime-node-base
+FROM ${BASE_IMAGE} AS runtime-node-copy
+COPY --from=node /out/node /usr/local/bin/node
+
+FROM runtime-node-${NODE_FROM} AS runtime
 # tini forwards SIGTERM and, as a subreaper (-s), reaps what merge-gate re-tests orphan even
-# under pid: host where this process is not PID 1; bases that already carry it skip apt.
-RUN command -v tini >/dev/null 2>&1 \
- || (apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*)
+# under pid: host where this process is not PID 1.
+COPY --from=node /out/tini /usr/local/bin/tini
+RUN node --version >/dev/null 2>&1 \
+ || { echo "orch-watchdog: no working node on BASE_IMAGE: build with NODE_FROM=copy (the base needs glibc >= 2.28 and libstdc++)" >&2; exit 1; }
 WORKDIR /app
 # XDG_CACHE_HOME: the root filesystem may be read-only (compose read_only); caches go to the /tmp tmpfs.
 ENV NODE_ENV=production \
@@ -33,16 +55,23 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY deploy/docker/healthcheck.mjs ./healthcheck.mjs
-USER node
+# `orch-watchdog run --timeout 900 -- pytest -q` on PATH; the state file's home (WATCHDOG_STATE_FILE),
+# readable by the watchdog alone.
+RUN ln -s /app/bin/orch-watchdog.js /usr/local/bin/orch-watchdog \
+ && mkdir -p /var/lib/orch-watchdog && chmod 0700 /var/lib/orch-watchdog
+# Root in the container, so re-tests can run as the owner of their checkout (WATCHDOG_MERGE_RUN_AS)
+# and never as the watchdog: switching uid needs CAP_SETUID, which a non-root user cannot hold
+# across exec under no-new-privileges. The deployments drop every other capability (README).
+USER 0:0
 EXPOSE 8787
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 CMD ["node", "/app/healthcheck.mjs"]
-ENTRYPOINT ["/usr/bin/tini", "-s", "--"]
+ENTRYPOINT ["/usr/local/bin/tini", "-s", "--"]
 CMD ["node", "dist/src/server.js"]
 
-ARG NODE_BASE
+ARG BASE_IMAGE
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="orch-watchdog" \
       org.opencontainers.image.description="Watchdog sidecar for an orchestrator of dev-pipeline agents: alerts on hung agents, host pressure and orphaned test processes; runs merge-gate re-tests that leave no process behind." \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.base.name="${NODE_BASE}"
+      org.opencontainers.image.base.name="${BASE_IMAGE}"

@@ -27,8 +27,10 @@ interface Service {
   environment?: Record<string, string>;
   volumes?: string[];
   ports?: string[];
-  group_add?: Array<string | number>;
+  user?: string;
   cap_drop?: string[];
+  cap_add?: string[];
+  security_opt?: string[];
   read_only?: boolean;
 }
 interface ComposeFile {
@@ -87,6 +89,24 @@ describe('the watchdog service', () => {
     expect(svc.privileged ?? false).toBe(false);
     expect(svc.cap_drop).toEqual(['ALL']);
     expect(svc.read_only).toBe(true);
+    expect(svc.security_opt).toEqual(['no-new-privileges:true']);
+  });
+
+  it('keeps only the capabilities run-as needs, so a re-test never runs with the watchdog identity (root in the container, three caps)', () => {
+    expect(svc.user).toBe('0:0');
+    expect([...(svc.cap_add ?? [])].sort()).toEqual(['KILL', 'SETGID', 'SETUID']);
+  });
+
+  it('keeps the state file on a named volume, so a restart or an image upgrade does not forget alerts or queued re-tests', () => {
+    const state = svc.environment?.WATCHDOG_STATE_FILE;
+    expect(state).toBe('/var/lib/orch-watchdog/state.json');
+    const mount = (svc.volumes ?? []).find((v) => v.endsWith(':/var/lib/orch-watchdog') || v.includes(':/var/lib/orch-watchdog:'));
+    expect(mount?.split(':')[0]).toMatch(/^[a-z0-9_-]+$/);
+  });
+
+  it("mounts the orchestrator's checkouts at the same path inside, so a re-test's cwd means the same in both", () => {
+    const ws = (svc.volumes ?? []).filter((v) => v.includes('/srv/orchestrator'));
+    expect(ws).toEqual(['/srv/orchestrator:/srv/orchestrator:rw']);
   });
 
   it('mounts the Docker socket read-only, at the path WATCHDOG_DOCKER_SOCK defaults to', () => {
@@ -108,9 +128,9 @@ describe('the watchdog service', () => {
     expect(unknown).toEqual([]);
   });
 
-  it('restarts by itself and is built from this repo with a Node 20 slim base by default', () => {
+  it('restarts by itself and is built from this repo with a Node 20 slim base by default (BASE_IMAGE names a test image instead)', () => {
     expect(svc.restart).toBe('unless-stopped');
-    expect(svc.build).toMatchObject({ args: { NODE_BASE: 'node:20-slim' } });
+    expect(svc.build).toMatchObject({ args: { NODE_BASE: 'node:20-slim', BASE_IMAGE: 'node:20-slim', NODE_FROM: 'base' } });
   });
 });
 

@@ -15,13 +15,14 @@ interface Panel {
   title: string;
   gridPos: GridPos;
   datasource?: { type: string; uid: string };
-  targets?: Array<{ expr: string; refId: string; datasource?: { uid: string } }>;
+  targets?: Array<{ expr: string; refId: string; datasource?: { uid: string }; format?: string; instant?: boolean }>;
+  transformations?: Array<{ id: string; options: Record<string, unknown> }>;
 }
 interface Dashboard {
   uid: string;
   title: string;
   panels: Panel[];
-  templating: { list: Array<{ name: string; type: string; query: unknown }> };
+  templating: { list: Array<{ name: string; type: string; query: unknown; includeAll?: boolean; multi?: boolean; allValue?: string; current?: { value?: unknown } }> };
 }
 
 const dashboard = JSON.parse(readFileSync(new URL('../../deploy/grafana/orch-watchdog.json', import.meta.url), 'utf8')) as Dashboard;
@@ -80,5 +81,32 @@ describe('the orch-watchdog Grafana dashboard', () => {
       }),
     );
     expect(clashes).toEqual([]);
+  });
+});
+
+describe('the dashboard across a fleet', () => {
+  it('has an instance variable with All (every host, the default) and multi-select', () => {
+    const instance = dashboard.templating.list.find((v) => v.name === 'instance');
+    expect(instance).toMatchObject({ type: 'query', includeAll: true, multi: true, allValue: '.+' });
+    expect(instance?.current?.value).toEqual(['$__all']);
+  });
+
+  it('opens with a table of hosts, one row per instance, sorted by blocking runs, with the oldest age beside', () => {
+    expect(panels[0]?.type).toBe('table');
+    const table = panels[0]!;
+    expect(table.title).toBe('Hosts by blocking test processes');
+    const exprs = table.targets!.map((t) => t.expr);
+    expect(exprs[0]).toMatch(/^sum by \(instance\) \(orch_watchdog_proc_blocking\{/);
+    expect(exprs[1]).toMatch(/^max by \(instance\) \(orch_watchdog_proc_oldest_age_seconds\{/);
+    // One row per host: every query is an instant table aggregated by instance, merged on it.
+    for (const t of table.targets!) {
+      expect(t.expr, t.refId).toContain('by (instance)');
+      expect({ ref: t.refId, format: t.format, instant: t.instant }).toEqual({ ref: t.refId, format: 'table', instant: true });
+    }
+    const ids = table.transformations!.map((t) => t.id);
+    expect(ids).toEqual(['merge', 'organize', 'sortBy']);
+    expect(table.transformations![2]!.options).toMatchObject({ sort: [{ field: 'Blocking runs', desc: true }] });
+    const renamed = (table.transformations![1]!.options as { renameByName: Record<string, string> }).renameByName;
+    expect(renamed).toMatchObject({ instance: 'Host', 'Value #A': 'Blocking runs', 'Value #B': 'Oldest test process' });
   });
 });
