@@ -25,6 +25,8 @@ export interface RunViewInput {
   cmdlineMaxBytes: number;
   agents?: AgentDirectory;
   retests?: RetestRegistry;
+  /** candidates whose locks and ports are read (default MAX_RESOURCE_READS; the bench sets 0) */
+  maxResourceReads?: number;
 }
 
 /** One alert unit: its entity is the run's top pid, its identity the top's starttime. */
@@ -101,10 +103,11 @@ async function leftoverCandidates(f: FinishedRun, input: RunViewInput): Promise<
 const resourcePriority = (c: Candidate): number => (c.match === 'leftover' ? 0 : c.isRunTop ? 1 : 2);
 
 /** Under a flood of candidates the bounded reads go to leftovers first (what holds locks), then run tops. */
-function readResources(candidates: Candidate[], procRoot: string): void {
+function readResources(candidates: Candidate[], procRoot: string, max: number): void {
+  if (max <= 0) return;
   const pids = [...candidates]
     .sort((a, b) => resourcePriority(a) - resourcePriority(b))
-    .slice(0, MAX_RESOURCE_READS)
+    .slice(0, max)
     .map((c) => c.pid);
   const locks = readHeldLocks(pids, procRoot);
   const ports = readListeningPorts(pids, procRoot);
@@ -147,7 +150,7 @@ export async function buildRunView(input: RunViewInput): Promise<RunView> {
   const members = step.members.map((m) => ({ m, c: memberCandidate(m, input.clock) }));
   const finished = await Promise.all(step.finished.map(async (f) => ({ f, cs: await leftoverCandidates(f, input) })));
   const candidates = [...members.map((x) => x.c), ...finished.flatMap((x) => x.cs)].sort((a, b) => b.ageS - a.ageS || a.pid - b.pid);
-  readResources(candidates, input.procRoot);
+  readResources(candidates, input.procRoot, input.maxResourceReads ?? MAX_RESOURCE_READS);
   const byRun = new Map<RunMember['run'], Candidate[]>();
   for (const { m, c } of members) byRun.set(m.run, [...(byRun.get(m.run) ?? []), c]);
   const units: RunUnit[] = [];
