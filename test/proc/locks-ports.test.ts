@@ -34,7 +34,7 @@ async function holder(family: '4' | '6') {
   dirs.push(dir);
   const child = spawn('python3', ['-c', HOLDER, dir, family], { stdio: 'ignore' });
   children.push(child);
-  await waitFor('the holder to lock and listen', () => existsSync(join(dir, 'ready')) && readFileSync(join(dir, 'ready'), 'utf8').includes(' '));
+  await waitFor('the holder to lock and listen', () => existsSync(join(dir, 'ready')) && readFileSync(join(dir, 'ready'), 'utf8').includes(' '), { timeoutMs: 60_000 });
   const [port, forked] = readFileSync(join(dir, 'ready'), 'utf8').split(' ').map(Number);
   return { dir, pid: child.pid!, port: port!, forked: forked! };
 }

@@ -31,6 +31,8 @@ export interface Matcher {
 export function programOf(argv: readonly string[]): string {
   const base = (s: string): string => s.slice(s.lastIndexOf('/') + 1);
   const normal = (name: string): string => (/^(py\.test|pytest-\d[\d.]*)$/.test(name) ? 'pytest' : name);
+  // setproctitle writes one string with spaces into argv[0] (`npm exec vitest run …`): its first word is the program
+  if (argv.length === 1 && /\s/.test(argv[0]!)) argv = argv[0]!.trim().split(/\s+/);
   const first = base(argv[0] ?? '').replace(/^-/, '');
   if (!/^(python|pypy)(\d+(\.\d+)*)?$/.test(first)) return normal(first);
   for (let i = 1; i < argv.length; i += 1) {

@@ -25,6 +25,8 @@ export interface RunViewInput {
   cmdlineMaxBytes: number;
   agents?: AgentDirectory;
   retests?: RetestRegistry;
+  /** candidates whose locks and ports are read (default MAX_RESOURCE_READS; the bench sets 0) */
+  maxResourceReads?: number;
 }
 
 /** One alert unit: its entity is the run's top pid, its identity the top's starttime. */
@@ -98,8 +100,15 @@ async function leftoverCandidates(f: FinishedRun, input: RunViewInput): Promise<
   return out;
 }
 
-function readResources(candidates: Candidate[], procRoot: string): void {
-  const pids = candidates.slice(0, MAX_RESOURCE_READS).map((c) => c.pid);
+const resourcePriority = (c: Candidate): number => (c.match === 'leftover' ? 0 : c.isRunTop ? 1 : 2);
+
+/** Under a flood of candidates the bounded reads go to leftovers first (what holds locks), then run tops. */
+function readResources(candidates: Candidate[], procRoot: string, max: number): void {
+  if (max <= 0) return;
+  const pids = [...candidates]
+    .sort((a, b) => resourcePriority(a) - resourcePriority(b))
+    .slice(0, max)
+    .map((c) => c.pid);
   const locks = readHeldLocks(pids, procRoot);
   const ports = readListeningPorts(pids, procRoot);
   for (const c of candidates) {
@@ -141,12 +150,12 @@ export async function buildRunView(input: RunViewInput): Promise<RunView> {
   const members = step.members.map((m) => ({ m, c: memberCandidate(m, input.clock) }));
   const finished = await Promise.all(step.finished.map(async (f) => ({ f, cs: await leftoverCandidates(f, input) })));
   const candidates = [...members.map((x) => x.c), ...finished.flatMap((x) => x.cs)].sort((a, b) => b.ageS - a.ageS || a.pid - b.pid);
-  readResources(candidates, input.procRoot);
+  readResources(candidates, input.procRoot, input.maxResourceReads ?? MAX_RESOURCE_READS);
+  const byRun = new Map<RunMember['run'], Candidate[]>();
+  for (const { m, c } of members) byRun.set(m.run, [...(byRun.get(m.run) ?? []), c]);
   const units: RunUnit[] = [];
   for (const { m, c } of members) {
-    if (!m.isTop) continue;
-    const own = members.filter((x) => x.m.run === m.run).map((x) => x.c);
-    units.push(unitOf(c, own, input.runs.processesOf(m.run, tree), null, input.agents));
+    if (m.isTop) units.push(unitOf(c, byRun.get(m.run)!, input.runs.processesOf(m.run, tree), null, input.agents));
   }
   for (const { f, cs } of finished) {
     if (cs.length > 0) units.push(unitOf(cs[0]!, cs, input.runs.processesOf(f.run, tree), f, input.agents));

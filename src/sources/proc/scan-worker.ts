@@ -4,7 +4,8 @@ import { Worker } from 'node:worker_threads';
 import { parseStat } from '../../proc/parse-stat.js';
 import { enableLinearRegExp } from './linear-regexp.js';
 import { createMatcher, programOf } from './program.js';
-import { createScanner, type ScanResult, type ScannerOptions } from './scanner.js';
+import { classifyReadError, createStatReader, readFileInto, statIdentity } from './scan-reads.js';
+import { createScanner, readArgv, scanOnce, visitPid, type ScanResult, type ScannerOptions } from './scanner.js';
 
 /**
  * The worker runs the scanner's own source text (both functions are self-contained), so the
@@ -17,8 +18,15 @@ require('node:v8').setFlagsFromString('--enable-experimental-regexp-engine');
 const parseStat = ${parseStat.toString()};
 const programOf = ${programOf.toString()};
 const createMatcher = ${createMatcher.toString()};
+const statIdentity = ${statIdentity.toString()};
+const classifyReadError = ${classifyReadError.toString()};
+const readFileInto = ${readFileInto.toString()};
+const createStatReader = ${createStatReader.toString()};
 const createScanner = ${createScanner.toString()};
-const scanner = createScanner({ fs, parseStat, programOf, createMatcher, now: Date.now, random: Math.random }, workerData);
+const scanOnce = ${scanOnce.toString()};
+const visitPid = ${visitPid.toString()};
+const readArgv = ${readArgv.toString()};
+const scanner = createScanner({ fs, parseStat, programOf, createMatcher, statIdentity, createStatReader, now: Date.now, random: Math.random }, workerData);
 parentPort.on('message', (id) => {
   if (id === 'close') {
     scanner.close();

@@ -24,6 +24,7 @@ describe('programOf: the program a process runs, not the text of its command lin
     [['vim', 'pytest-notes.md'], 'vim'],
     [['-bash'], 'bash'],
     [[], ''],
+    [['npm exec vitest run test/pytest-runs.test.ts'], 'npm'],
   ])('%j -> %s', (argv, program) => {
     expect(programOf(argv)).toBe(program);
   });

@@ -75,7 +75,7 @@ async function app(over: Partial<Config> = {}) {
   const instance = await testApp(
     // 0.0005 min = 30 ms: a process spawned by the test is "old" almost at once
     // the marker is an argument of `sh -c`: the whole-line rule (WATCHDOG_PROC_MATCH=cmdline) finds it
-    { procEnabled: true, procRoot: '/proc', procPatterns: [MARKER], procMatch: 'cmdline', procAgeMin: 0.0005, killGraceS: 0.4, apiToken: 'tok', ...over },
+    { procEnabled: true, procRoot: '/proc', procPatterns: [MARKER], procMatch: 'cmdline', procAgeMin: 0.0005, killGraceS: 0.4, apiToken: 'tok', httpTimeoutS: 60, ...over },
     { collectors: [viaApp], notifiers: [notifier] },
   );
   apps.push(instance);
