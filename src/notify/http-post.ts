@@ -1,14 +1,9 @@
-import { request } from 'undici';
-import { describeHttpError } from '../http.js';
+import { describeHttpError, httpRequest, type HttpAnswer } from '../http.js';
 import { REDACTED } from '../redact.js';
 import type { NotifyResult } from './notifier.js';
 
-export interface PostAnswer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  /** The first `maxBytes` of the body; the rest is read and discarded so the socket is reused. */
-  text: string;
-}
+/** The first `maxBytes` of the body in `text`; a short rest is drained so the socket is reused. */
+export type PostAnswer = HttpAnswer;
 
 export interface PostOptions {
   timeoutMs: number;
@@ -19,24 +14,8 @@ export interface PostOptions {
 
 /** POST a JSON body with one overall deadline; throws only on transport errors (refused, timeout, abort). */
 export async function postJson(url: string, body: string, opts: PostOptions): Promise<PostAnswer> {
-  const maxBytes = opts.maxBytes ?? 64 * 1024;
-  const signal = AbortSignal.any([AbortSignal.timeout(opts.timeoutMs), opts.signal]);
-  const res = await request(url, {
-    method: 'POST',
-    body,
-    headers: { 'content-type': 'application/json', 'user-agent': 'orch-watchdog', ...opts.headers },
-    signal,
-    headersTimeout: opts.timeoutMs,
-    bodyTimeout: opts.timeoutMs,
-  });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    if (size < maxBytes) chunks.push(chunk);
-    size += chunk.length;
-  }
-  const text = Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
-  return { status: res.statusCode, headers: res.headers, text };
+  const headers = { 'content-type': 'application/json', ...opts.headers };
+  return httpRequest(url, { method: 'POST', body, headers, timeoutMs: opts.timeoutMs, signal: opts.signal, maxBytes: opts.maxBytes ?? 64 * 1024, oversize: 'cut' });
 }
 
 /** Retry-After as seconds (delta or HTTP date); undefined when absent or unreadable. */
