@@ -1,5 +1,5 @@
 import { describeHttpError, httpRequest, type HttpAnswer } from '../http.js';
-import { REDACTED } from '../redact.js';
+import { REDACTED, truncate } from '../redact.js';
 import type { NotifyResult } from './notifier.js';
 
 /** The first `maxBytes` of the body in `text`; a short rest is drained so the socket is reused. */
@@ -47,8 +47,7 @@ export function statusFailure(status: number, detail: string, afterS?: number): 
 
 /** The first line of an error body, short enough for a log field. */
 export function bodySnippet(text: string, maxChars = 200): string {
-  const line = text.trim().split('\n')[0] ?? '';
-  return line.length > maxChars ? `${line.slice(0, maxChars)}…` : line;
+  return truncate(text.trim().split('\n')[0] ?? '', maxChars + 1);
 }
 
 /** Replaces every occurrence of each secret by the one redaction marker, by value (a bot token sits in the URL path). */

@@ -1,7 +1,7 @@
 import { redactArgv, truncate } from '../../redact.js';
 import type { RawCandidate } from './scanner.js';
 
-/** CONTRACT §3: the cmdline served and alerted is redacted, then cut to this many characters. */
+/** docs/api.md, /proc/candidates: the cmdline served and alerted is redacted, then cut to this many characters. */
 export const CMDLINE_MAX_CHARS = 512;
 
 /**
