@@ -145,7 +145,7 @@ interface StepResult {
 
 async function measure(hasExporter: boolean): Promise<StepResult> {
   const processes = pidCount();
-  const opts = { root: '/proc', patterns: ['pytest'], recheckMs: 60_000, cmdlineMaxBytes: 4096 };
+  const opts = { root: '/proc', patterns: ['pytest'], exclude: [], mode: 'program' as const, lineage: true, recheckMs: 60_000, cmdlineMaxBytes: 4096 };
   const worker = new ScanWorker(opts);
   const two = new ScanWorker(opts, 2);
   const noKept = new ScanWorker({ ...opts, maxHeldFds: 0 });

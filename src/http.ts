@@ -1,4 +1,4 @@
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { redactSecrets } from './redact.js';
 
 export interface HttpAnswer {
@@ -55,9 +55,15 @@ export function callTimeoutMs(timeoutMs: number, deadline?: number, nowMs: numbe
   return Math.max(1, Math.min(timeoutMs, Math.floor(leftMs - slackMs)));
 }
 
+/** undici, loaded on first use: ~10 MB of RSS that a configuration without HTTP peers never needs. */
+export function loadUndici(): Promise<typeof import('undici')> {
+  return import('undici');
+}
+
 /** One HTTP call with one overall deadline (connect + headers + body) and a bounded body; throws on transport errors. */
 export async function httpRequest(url: string, opts: HttpOptions): Promise<HttpAnswer> {
   const maxBytes = opts.maxBytes ?? 4 * 1024 * 1024;
+  const { request } = await loadUndici();
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
   const target = splitUrlCredentials(url);

@@ -1,9 +1,13 @@
-import { describeHttpError, httpRequest, type HttpAnswer } from '../http.js';
-import { REDACTED, truncate } from '../redact.js';
+import { describeHttpError } from '../http.js';
+import { REDACTED } from '../redact.js';
 import type { NotifyResult } from './notifier.js';
 
-/** The first `maxBytes` of the body in `text`; a short rest is drained so the socket is reused. */
-export type PostAnswer = HttpAnswer;
+export interface PostAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The first `maxBytes` of the body; the rest is read and discarded so the socket is reused. */
+  text: string;
+}
 
 export interface PostOptions {
   timeoutMs: number;
@@ -12,10 +16,49 @@ export interface PostOptions {
   maxBytes?: number;
 }
 
+/** A URL's `user:pass@` as the `Authorization: Basic` header, and the URL without it (for requests, logs and alerts). */
+export interface UrlTarget {
+  url: string;
+  headers: Record<string, string>;
+}
+
+export function splitCredentials(raw: string): UrlTarget {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return { url: raw, headers: {} };
+  }
+  if (u.username === '' && u.password === '') return { url: raw, headers: {} };
+  const user = decodeURIComponent(u.username);
+  const pass = decodeURIComponent(u.password);
+  u.username = '';
+  u.password = '';
+  return { url: u.toString(), headers: { authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` } };
+}
+
 /** POST a JSON body with one overall deadline; throws only on transport errors (refused, timeout, abort). */
 export async function postJson(url: string, body: string, opts: PostOptions): Promise<PostAnswer> {
-  const headers = { 'content-type': 'application/json', ...opts.headers };
-  return httpRequest(url, { method: 'POST', body, headers, timeoutMs: opts.timeoutMs, signal: opts.signal, maxBytes: opts.maxBytes ?? 64 * 1024, oversize: 'cut' });
+  const maxBytes = opts.maxBytes ?? 64 * 1024;
+  const signal = AbortSignal.any([AbortSignal.timeout(opts.timeoutMs), opts.signal]);
+  // Loaded on first use: undici costs ~10 MB of RSS that the log-only default never needs.
+  const { request } = await import('undici');
+  const res = await request(url, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', 'user-agent': 'orch-watchdog', ...opts.headers },
+    signal,
+    headersTimeout: opts.timeoutMs,
+    bodyTimeout: opts.timeoutMs,
+  });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    if (size < maxBytes) chunks.push(chunk);
+    size += chunk.length;
+  }
+  const text = Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
+  return { status: res.statusCode, headers: res.headers, text };
 }
 
 /** Retry-After as seconds (delta or HTTP date); undefined when absent or unreadable. */
@@ -47,7 +90,8 @@ export function statusFailure(status: number, detail: string, afterS?: number): 
 
 /** The first line of an error body, short enough for a log field. */
 export function bodySnippet(text: string, maxChars = 200): string {
-  return truncate(text.trim().split('\n')[0] ?? '', maxChars + 1);
+  const line = text.trim().split('\n')[0] ?? '';
+  return line.length > maxChars ? `${line.slice(0, maxChars)}…` : line;
 }
 
 /** Replaces every occurrence of each secret by the one redaction marker, by value (a bot token sits in the URL path). */

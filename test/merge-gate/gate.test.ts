@@ -39,6 +39,9 @@ const report = (fields: Partial<ProcResult>): RunReport => ({
   spawnError: null,
   kill: null,
   leftoverCount: 0,
+  killedByGate: false,
+  oomKilled: false,
+  receipt: { strategy: 'cgroup', processes: [], confirmedDead: 0, survivors: [] },
 });
 
 /** A runner the test finishes by hand: the order and overlap of runs become observable. */

@@ -1,6 +1,6 @@
-import { Agent } from 'undici';
+import type { Dispatcher } from 'undici';
 import { z } from 'zod';
-import { httpRequest } from '../../http.js';
+import { httpRequest, loadUndici } from '../../http.js';
 
 /** What the watchdog needs to know about one container, whatever the Engine API version. */
 export interface ContainerState {
@@ -127,14 +127,17 @@ const engineMessage = z.object({ message: z.string() }).partial().catch({});
  * DOCKER_ANSWER_MAX_BYTES (dockerode buffered whole answers: a hostile or broken engine took RSS to 470 MB).
  */
 export class EngineApiReader implements DockerReader {
-  // Private field: the socket's dispatcher never leaves this class, and only #get uses it.
-  readonly #agent: Agent;
+  // Private fields: the socket's dispatcher never leaves this class, and only #get uses it.
+  readonly #socketPath: string;
+  #agent: Dispatcher | undefined;
 
   constructor(socketPath: string) {
-    this.#agent = new Agent({ connect: { socketPath } });
+    this.#socketPath = socketPath;
   }
 
   async #get(path: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
+    // undici loads on first use (~10 MB of RSS), only when WATCHDOG_CONTAINERS is set
+    this.#agent ??= new (await loadUndici()).Agent({ connect: { socketPath: this.#socketPath } });
     const res = await httpRequest(`http://docker${path}`, { timeoutMs: CALL_MAX_MS, signal, dispatcher: this.#agent, maxBytes: DOCKER_ANSWER_MAX_BYTES });
     if (res.status >= 400) {
       let json: unknown = {};
