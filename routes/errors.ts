@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
-/** The one error shape of every route (CONTRACT §3). */
+/** The one error shape of every route (docs/api.md, "Errors"). */
 export const errorSchema = z.object({ error: z.string(), message: z.string() }).meta({ id: 'Error' });
 
 export type ErrorBody = z.infer<typeof errorSchema>;

@@ -39,7 +39,7 @@ export interface AppDeps {
   notifiers?: Notifier[];
   hostname?: string;
   configWarnings?: ConfigWarning[];
-  /** The read-only Docker adapter; dockerode over WATCHDOG_DOCKER_SOCK when absent. */
+  /** The read-only Docker adapter; the Engine API reader over WATCHDOG_DOCKER_SOCK when absent. */
   docker?: DockerReader;
   /** The /proc scan behind GET /proc/candidates; built from config when absent. */
   proc?: ProcCollector;

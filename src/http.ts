@@ -1,33 +1,115 @@
+import type { Dispatcher } from 'undici';
 import { redactSecrets } from './redact.js';
 
-export interface HttpText {
+export interface HttpAnswer {
   status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The body as text, at most `maxBytes` of it. */
   text: string;
 }
 
+export interface HttpOptions {
+  method?: 'GET' | 'POST';
+  body?: string;
+  headers?: Record<string, string>;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Body bytes kept; default 4 MiB. */
+  maxBytes?: number;
+  /** `throw` (the body must be whole, e.g. a JSON envelope) or `cut` (keep the head, drop the rest). */
+  oversize?: 'throw' | 'cut';
+  dispatcher?: Dispatcher;
+}
+
+/** Read past `maxBytes` at most this much more, so a small overflow still lets the socket be reused. */
+const DRAIN_LIMIT_BYTES = 64 * 1024;
+
 /**
- * GET with one overall deadline (connect + headers + body) and a bounded body, so a slow or
- * endless peer can neither stall a tick nor exhaust memory.
+ * `user:pass@` in a URL becomes `Authorization: Basic` (undici would otherwise send nothing and
+ * a peer behind basic auth answers 401); the URL sent, and so every error quoting it, has none.
  */
-export async function getText(url: string, opts: { timeoutMs: number; signal?: AbortSignal; maxBytes?: number }): Promise<HttpText> {
+export function splitUrlCredentials(url: string): { url: string; authorization?: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { url };
+  }
+  if (u.username === '' && u.password === '') return { url };
+  const user = decodeURIComponent(u.username);
+  const password = decodeURIComponent(u.password);
+  u.username = '';
+  u.password = '';
+  return { url: u.toString(), authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+}
+
+/**
+ * The timeout of one outbound call: the configured one, cut to what is left before `deadline`
+ * (ms since epoch, the collector's budget) minus a little slack, so the call fails as a call —
+ * a failed fetch the source counts — instead of the collector being abandoned mid-call.
+ */
+export function callTimeoutMs(timeoutMs: number, deadline?: number, nowMs: number = Date.now()): number {
+  if (deadline === undefined) return timeoutMs;
+  const leftMs = deadline - nowMs;
+  const slackMs = Math.min(250, leftMs * 0.1);
+  return Math.max(1, Math.min(timeoutMs, Math.floor(leftMs - slackMs)));
+}
+
+/** undici, loaded on first use: ~10 MB of RSS that a configuration without HTTP peers never needs. */
+export function loadUndici(): Promise<typeof import('undici')> {
+  return import('undici');
+}
+
+/** One HTTP call with one overall deadline (connect + headers + body) and a bounded body; throws on transport errors. */
+export async function httpRequest(url: string, opts: HttpOptions): Promise<HttpAnswer> {
   const maxBytes = opts.maxBytes ?? 4 * 1024 * 1024;
-  const deadline = AbortSignal.timeout(opts.timeoutMs);
-  const signal = opts.signal ? AbortSignal.any([deadline, opts.signal]) : deadline;
-  // Loaded on first use: undici costs ~10 MB of RSS that a configuration without HTTP peers never needs.
-  const { request } = await import('undici');
+  const { request } = await loadUndici();
+  const timeout = AbortSignal.timeout(opts.timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
+  const target = splitUrlCredentials(url);
+  const headers: Record<string, string> = { 'user-agent': 'orch-watchdog', ...(target.authorization ? { authorization: target.authorization } : {}), ...opts.headers };
   // undici's request() never follows redirects: a 3xx answer is returned as it is.
-  const res = await request(url, { method: 'GET', signal, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
+  const res = await request(target.url, {
+    method: opts.method ?? 'GET',
+    ...(opts.body !== undefined ? { body: opts.body } : {}),
+    headers,
+    signal,
+    headersTimeout: opts.timeoutMs,
+    bodyTimeout: opts.timeoutMs,
+    ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+  });
+  return { status: res.statusCode, headers: res.headers, text: await readBody(res.body, maxBytes, opts.oversize ?? 'throw') };
+}
+
+/** The first `maxBytes` of a body; past them `throw` fails, `cut` drains a little more (socket reuse), then drops it. */
+async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number, oversize: 'throw' | 'cut'): Promise<string> {
+  if (maxBytes === 0) {
+    // dump() reads a little and then destroys the socket: an unread body would pin the connection
+    await body.dump({ limit: DRAIN_LIMIT_BYTES }).catch(() => undefined);
+    return '';
+  }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    const room = maxBytes - size;
     size += chunk.length;
-    if (size > maxBytes) {
-      res.body.destroy();
+    if (room > 0) chunks.push(room >= chunk.length ? chunk : chunk.subarray(0, room));
+    if (size <= maxBytes) continue;
+    if (oversize === 'throw') {
+      body.destroy();
       throw new Error(`response body exceeds ${maxBytes} bytes`);
     }
-    chunks.push(chunk);
+    if (size > maxBytes + DRAIN_LIMIT_BYTES) {
+      body.destroy();
+      break;
+    }
   }
-  return { status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') };
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** GET whose body must arrive whole (a JSON envelope): over `maxBytes` is an error. */
+export async function getText(url: string, opts: Omit<HttpOptions, 'method' | 'body' | 'oversize'>): Promise<HttpAnswer> {
+  return httpRequest(url, { ...opts, method: 'GET', oversize: 'throw' });
 }
 
 /** A short, operator-readable reason for a failed HTTP call (refused, timeout, DNS, …). */

@@ -63,6 +63,14 @@ describe('orch-watchdog check-config', () => {
     expect(r.stderr + r.stdout).not.toContain('sup3rsecret');
   });
 
+  // Incident guarded: a ReDoS-prone or non-linear pattern and a tick shorter than the HTTP timeout both passed check-config.
+  it('exits 1 on a pattern that cannot run linear-time and on a timeout longer than three ticks', async () => {
+    const r = await cli(['check-config'], { WATCHDOG_PROC_PATTERNS: String.raw`(py)\1`, WATCHDOG_TICK_S: '1', WATCHDOG_HTTP_TIMEOUT_S: '5' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/WATCHDOG_PROC_PATTERNS=.*backreference.*cannot run in linear time/);
+    expect(r.stderr).toMatch(/WATCHDOG_HTTP_TIMEOUT_S="5": is longer than 3 × WATCHDOG_TICK_S/);
+  });
+
   it('an unknown command exits 2 with the usage', async () => {
     const r = await cli(['frobnicate']);
     expect(r.status).toBe(2);

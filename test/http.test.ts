@@ -1,6 +1,11 @@
-import { describe, expect, it } from 'vitest';
-import { describeHttpError, getText } from '../src/http.js';
-import { refusedUrl } from './support/http-server.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { callTimeoutMs, describeHttpError, getText, splitUrlCredentials } from '../src/http.js';
+import { createLogger } from '../src/logger.js';
+import { DepCollector } from '../src/sources/deps/collector.js';
+import { OrchestratorCollector } from '../src/sources/orchestrator/collector.js';
+import { refusedUrl, startHttpServer, type LoopbackServer } from './support/http-server.js';
+
+const log = createLogger({ level: 'silent' });
 
 // The reason lands in /signals, the log and alert details: an unmapped error message may quote the URL.
 describe('describeHttpError', () => {
@@ -14,5 +19,62 @@ describe('describeHttpError', () => {
     const text = describeHttpError(new Error('invalid response from http://orch:orchPassSecret@h:1/m?access_token=qTokSecret'));
     expect(text).not.toMatch(/orchPassSecret|qTokSecret/);
     expect(text).toContain('http://orch:***@h:1/m?access_token=***');
+  });
+});
+
+// Incident guarded: user:pass@ in a URL was accepted and silently not sent; a peer behind basic auth
+// answered 401 and raised a false orch_down / dep_down.
+describe('URL credentials are sent as Authorization: Basic and never shown', () => {
+  const peers: LoopbackServer[] = [];
+  afterEach(async () => {
+    for (const p of peers.splice(0)) await p.close();
+  });
+
+  async function basicAuthPeer(body: string): Promise<LoopbackServer & { seen: (string | undefined)[]; urls: string[] }> {
+    const seen: (string | undefined)[] = [];
+    const urls: string[] = [];
+    const peer = await startHttpServer((req, res) => {
+      seen.push(req.headers.authorization);
+      urls.push(req.url ?? '');
+      const ok = req.headers.authorization === `Basic ${Buffer.from('orch user:p@ss:w0rd').toString('base64')}`;
+      res.statusCode = ok ? 200 : 401;
+      res.end(ok ? body : 'unauthorized');
+    });
+    peers.push(peer);
+    return Object.assign(peer, { seen, urls });
+  }
+  const withCredentials = (url: string) => url.replace('://', '://orch%20user:p%40ss%3Aw0rd@');
+
+  it('the orchestrator envelope behind basic auth is fetched', async () => {
+    const envelope = JSON.stringify({ schema_version: 1, generated_at: 1, queue: { counts: { failed: 0 } }, agents: [] });
+    const peer = await basicAuthPeer(envelope);
+    const collector = new OrchestratorCollector({ metricsUrl: `${withCredentials(peer.url)}/envelope`, httpTimeoutS: 2, orchDownAfter: 1, agentHungS: 900, locale: 'en' });
+    const [down] = await collector.collect({ abortSignal: new AbortController().signal, now: Date.now(), log });
+    expect(down).toMatchObject({ key: 'orch_down', active: false });
+    expect(peer.urls).toEqual(['/envelope']);
+  });
+
+  it('a dependency behind basic auth is up, and its detail shows neither the password nor a ?sig=', async () => {
+    const peer = await basicAuthPeer('ok');
+    const url = `${withCredentials(peer.url)}/health?sig=depSigSecret`;
+    const collector = new DepCollector({ deps: [{ name: 'api', url }], httpTimeoutS: 2, depDownAfter: 1, locale: 'en' });
+    const [dep] = await collector.collect({ abortSignal: new AbortController().signal, now: Date.now(), log });
+    expect(dep).toMatchObject({ key: 'dep_down:api', active: false });
+    expect(JSON.stringify(dep)).not.toMatch(/w0rd|depSigSecret/);
+  });
+
+  it('splitUrlCredentials leaves a URL without credentials alone', () => {
+    expect(splitUrlCredentials('http://h:1/x?y=1')).toEqual({ url: 'http://h:1/x?y=1' });
+    expect(splitUrlCredentials('http://u:p@h:1/x')).toEqual({ url: 'http://h:1/x', authorization: `Basic ${Buffer.from('u:p').toString('base64')}` });
+  });
+});
+
+describe('callTimeoutMs: the configured timeout, cut to the collector budget', () => {
+  it('keeps the configured timeout while the budget allows it, and cuts it with a little slack otherwise', () => {
+    expect(callTimeoutMs(5_000)).toBe(5_000);
+    expect(callTimeoutMs(5_000, 10_000 + 20_000, 10_000)).toBe(5_000);
+    expect(callTimeoutMs(5_000, 10_000 + 3_000, 10_000)).toBe(2_750);
+    expect(callTimeoutMs(5_000, 10_000 + 100, 10_000)).toBe(90);
+    expect(callTimeoutMs(5_000, 10_000 - 50, 10_000)).toBe(1);
   });
 });

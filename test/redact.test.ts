@@ -37,6 +37,44 @@ describe('redactSecrets hides secrets and keeps their names', () => {
   });
 });
 
+// Incident guarded: each of these reached the unauthenticated /proc/candidates, the log or Telegram in clear.
+describe('hostile command lines: every known secret shape is hidden', () => {
+  it.each([
+    ['redis URL with an empty user', 'redis-cli -u redis://:R3disPW@cache:6379/0', 'redis-cli -u redis://:***@cache:6379/0'],
+    ['mysql -pPW', 'mysql -h db -u app -pMyS3cretPW appdb', 'mysql -h db -u app -p*** appdb'],
+    ['mysqldump -pPW', '/usr/bin/mysqldump -pDumpPW x', '/usr/bin/mysqldump -p*** x'],
+    ['sshpass -p PW', 'sshpass -p SshPW ssh deploy@host', 'sshpass -p *** ssh deploy@host'],
+    ['sshpass -pPW', 'sshpass -pSshPW ssh host', 'sshpass -p*** ssh host'],
+    ['curl -u user:PW', 'curl -u admin:CurlPW https://h/api', 'curl -u admin:*** https://h/api'],
+    ['curl --user=user:PW', 'curl --user=admin:CurlPW https://h', 'curl --user=admin:*** https://h'],
+    ['--pw=PW', 'tool --pw=FlagPW run', 'tool --pw=*** run'],
+    ['--pw PW', 'tool --pw FlagPW run', 'tool --pw *** run'],
+    ['DB_PASS=PW', 'DB_PASS=EnvPW pytest', 'DB_PASS=*** pytest'],
+    ['MYSQL_PWD=PW', 'env MYSQL_PWD=EnvPW mysql', 'env MYSQL_PWD=*** mysql'],
+    ['a GitHub token alone', 'git push https://x-access-token@github.com ghp_abcdefghijklmnopqrstuvwxyz0123456789', 'git push https://x-access-token@github.com ***'],
+    ['a fine-grained GitHub token', 'gh auth github_pat_11ABCDEFG0123456789_abcdefghijklmnop', 'gh auth ***'],
+    ['a Sentry DSN', 'SENTRY=https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/42 run', 'SENTRY=https://***@o1.ingest.sentry.io/42 run'],
+    ['?sig= (Azure SAS)', 'curl https://acct.blob.core.windows.net/c/f?sv=2020&sig=AzSigPW%3D&se=1', 'curl https://acct.blob.core.windows.net/c/f?sv=2020&sig=***&se=1'],
+    ['X-Amz-Signature=', 'wget "https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIAX%2F1&X-Amz-Signature=abc123def"', 'wget "https://b.s3.amazonaws.com/k?X-Amz-Credential=***&X-Amz-Signature=***"'],
+    ['--cookie', 'curl --cookie "session=CookiePW; theme=dark" https://h', 'curl --cookie "***" https://h'],
+    ['a Cookie header', "curl -H 'Cookie: session=CookiePW; a=b' https://h", "curl -H 'Cookie: ***' https://h"],
+    ['a JWT', 'client --header x-jwt:eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl go', 'client --header x-jwt:*** go'],
+    ['openssl -k PW', 'openssl enc -aes-256-cbc -k OsslPW -in f', 'openssl enc -aes-256-cbc -k *** -in f'],
+    ['openssl -pass pass:PW', 'openssl enc -pass pass:OsslPW -in f', 'openssl enc -pass *** -in f'],
+  ])('%s', (_name, input, expected) => {
+    expect(redactSecrets(input)).toBe(expected);
+    expect(redactSecrets(expected)).toBe(expected);
+  });
+
+  it.each([
+    [['sshpass', '-p', 'two word PW', 'ssh', 'h'], 'sshpass -p *** ssh h'],
+    [['/usr/bin/openssl', 'enc', '-k', 'pass phrase', '-in', 'f'], '/usr/bin/openssl enc -k *** -in f'],
+    [['curl', '-u', 'admin:Curl PW', 'https://h'], 'curl -u admin:*** https://h'],
+  ])('argv %j', (argv, expected) => {
+    expect(redactArgv(argv)).toBe(expected);
+  });
+});
+
 describe('redactSecrets leaves ordinary command lines alone', () => {
   it.each([
     'python3 -m pytest tests/test_api.py -k "slow and not net" -x',
@@ -47,6 +85,10 @@ describe('redactSecrets leaves ordinary command lines alone', () => {
     'pytest --keyword fast --monkey=banana',
     'KEYBOARD=us PWD=/home/bob make',
     'http://localhost:8080/healthz',
+    'pytest -p no:cacheprovider -k "slow and not net"',
+    'curl -k https://self-signed.local/',
+    'ssh -p 2222 deploy@host',
+    'OLDPWD=/tmp make',
   ])('%s', (input) => {
     expect(redactSecrets(input)).toBe(input);
   });

@@ -4,7 +4,7 @@ export function zeroOutcomes(): OutcomeCounts {
   return Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as OutcomeCounts;
 }
 
-/** The running totals behind GET /queue (CONTRACT §6 MergeGateCounters). */
+/** The running totals behind GET /queue (docs/api.md, MergeGateCounters). */
 export class GateCounters {
   runsTotal = 0;
   infraRequeues = 0;

@@ -1,7 +1,7 @@
 import type { Decision, Outcome } from './types.js';
 
 /**
- * CONTRACT §6: pass/skipped merge, red/other roll back, timeout/lock_busy re-queue while
+ * docs/behaviour.md, "Merge gate": pass/skipped merge, red/other roll back, timeout/lock_busy re-queue while
  * fewer than `retryMax` infra re-queues happened for the branch, then `exhausted`.
  */
 export function decide(outcome: Outcome, infraRequeuesSoFar: number, retryMax: number): Decision {

@@ -1,4 +1,4 @@
-/** What one run of a command produced (CONTRACT §6); field names are the wire names. */
+/** What one run of a command produced (docs/api.md, ProcResult); field names are the wire names. */
 export interface ProcResult {
   returncode: number | null;
   signal: string | null;

@@ -8,7 +8,7 @@ import { createContainerMetrics } from './containers/metrics.js';
 import { ContainerCollector } from './containers/collector.js';
 import { createDepMetrics } from './deps/metrics.js';
 import { DepCollector } from './deps/collector.js';
-import { DockerodeReader, type DockerReader } from './containers/docker-client.js';
+import { EngineApiReader, type DockerReader } from './containers/docker-client.js';
 import { ProcCollector } from './proc/collector.js';
 
 export interface CollectorDeps {
@@ -16,7 +16,7 @@ export interface CollectorDeps {
   proc?: ProcCollector;
   /** The app's registry; collectors register their own metrics in it. Absent (CLI tick): no metrics. */
   registry?: Registry;
-  /** Replaces the dockerode adapter over WATCHDOG_DOCKER_SOCK. */
+  /** Replaces the Engine API reader over WATCHDOG_DOCKER_SOCK. */
   docker?: DockerReader;
   /** Filled from each good envelope; the /proc scan reads it. */
   agents?: AgentDirectory;
@@ -30,7 +30,7 @@ export function buildCollectors(config: Config, deps: CollectorDeps = {}): Colle
   if (config.diskCritEnabled) collectors.push(new DiskCollector(config));
   if (config.procEnabled) collectors.push(deps.proc ?? new ProcCollector(config, { allowReap: false }));
   if (config.containers.length > 0) {
-    const docker = deps.docker ?? new DockerodeReader(config.dockerSock);
+    const docker = deps.docker ?? new EngineApiReader(config.dockerSock);
     collectors.push(new ContainerCollector(config, docker, { metrics: deps.registry && createContainerMetrics(deps.registry) }));
   }
   if (config.deps.length > 0) collectors.push(new DepCollector(config, { metrics: deps.registry && createDepMetrics(deps.registry) }));

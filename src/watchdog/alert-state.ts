@@ -18,7 +18,7 @@ export interface Decision {
 }
 
 /**
- * The in-memory AlertState of every non-edge signal (CONTRACT §5). A key that was alerting
+ * The in-memory AlertState of every non-edge signal (docs/behaviour.md, "Decision"). A key that was alerting
  * and no longer appears in the signal set counts as inactive: it gets exactly one RECOVERY and
  * its state is then forgotten, so a vanished process never leaks state.
  */

@@ -4,6 +4,11 @@ import type { Signal } from './signal.js';
 export interface CollectContext {
   /** Aborted when the collector's time budget in this tick runs out. */
   abortSignal: AbortSignal;
+  /**
+   * The budget's end, ms since epoch on the real clock (Date.now()): outbound calls cut their
+   * timeout to it, so a hung peer is a failed call the source counts, not an abandoned collector.
+   */
+  deadline?: number;
   /** ms since epoch, from the injected clock. */
   now: number;
   log: Logger;

@@ -7,7 +7,7 @@ export interface PrevState {
 }
 
 /**
- * CONTRACT §5: active & not alerting → ALERT; active & alerting & cooldown elapsed → REALERT;
+ * docs/behaviour.md, "Decision": active & not alerting → ALERT; active & alerting & cooldown elapsed → REALERT;
  * not active & alerting → RECOVERY; else nothing. `prev` undefined means no state yet.
  */
 export function decide(active: boolean, prev: PrevState | undefined, nowMs: number, cooldownS: number): AlertAction | null {

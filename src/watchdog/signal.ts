@@ -14,7 +14,7 @@ export const FAMILIES = [
 export type Family = (typeof FAMILIES)[number];
 export type Severity = 'critical' | 'warning';
 
-/** Families that fire once per event and keep no AlertState (CONTRACT §4, §6). */
+/** Families that fire once per event and keep no AlertState (docs/behaviour.md, "Families"). */
 export const EDGE_FAMILIES: ReadonlySet<Family> = new Set(['job_failed', 'proc_reaped', 'merge_gate_exhausted']);
 
 /** What /signals serves; `key` is `family` or `family:entity`. */

@@ -170,7 +170,7 @@ export class Watchdog {
     });
     try {
       const childLog = log.child({ collector: collector.name });
-      return await Promise.race([collector.collect({ abortSignal: abort.signal, now, log: childLog }), timeout]);
+      return await Promise.race([collector.collect({ abortSignal: abort.signal, deadline: Date.now() + ms, now, log: childLog }), timeout]);
     } catch (err) {
       metrics.collectorErrors.inc({ collector: collector.name });
       if (err instanceof CollectorTimeout) log.warn({ collector: collector.name }, err.message);

@@ -1,6 +1,6 @@
-import { createRequire } from 'node:module';
-import type Docker from 'dockerode';
+import type { Dispatcher } from 'undici';
 import { z } from 'zod';
+import { httpRequest, loadUndici } from '../../http.js';
 
 /** What the watchdog needs to know about one container, whatever the Engine API version. */
 export interface ContainerState {
@@ -103,55 +103,73 @@ export function toContainerState(json: unknown): ContainerState {
   };
 }
 
-/** Rejects as soon as `signal` aborts, even if the underlying call never settles. */
-function bounded<T>(call: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    call.catch(() => undefined);
-    return Promise.reject(signal.reason);
+/** Engine answers beyond this are refused: an inspect is a few KB, a list of 1,000 containers about 2 MB. */
+export const DOCKER_ANSWER_MAX_BYTES = 8 * 1024 * 1024;
+
+/** A backstop only: every call is bounded by the collector's signal (WATCHDOG_HTTP_TIMEOUT_S within the tick budget). */
+const CALL_MAX_MS = 60_000;
+
+/** An Engine API error answer, shaped as dockerode's were (statusCode, json.message). */
+class EngineError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly json: { message?: string },
+  ) {
+    super(`engine answered HTTP ${statusCode}`);
+    this.name = 'EngineError';
   }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    call.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
-function statusCodeOf(err: unknown): number | undefined {
-  return (err as { statusCode?: number }).statusCode;
-}
+const engineMessage = z.object({ message: z.string() }).partial().catch({});
 
-/** dockerode over a unix socket, wrapped so only reads are reachable. */
-export class DockerodeReader implements DockerReader {
-  // Private field: the full dockerode client (with its write calls) never leaves this class.
-  readonly #docker: Docker;
+/**
+ * The Engine API over its unix socket with undici: GET only, and every answer capped at
+ * DOCKER_ANSWER_MAX_BYTES (dockerode buffered whole answers: a hostile or broken engine took RSS to 470 MB).
+ */
+export class EngineApiReader implements DockerReader {
+  // Private fields: the socket's dispatcher never leaves this class, and only #get uses it.
+  readonly #socketPath: string;
+  #agent: Dispatcher | undefined;
 
   constructor(socketPath: string) {
-    // Required here, not imported: dockerode costs ~11 MB of RSS, paid only when WATCHDOG_CONTAINERS is set.
-    const DockerClient = createRequire(import.meta.url)('dockerode') as typeof Docker;
-    this.#docker = new DockerClient({ socketPath });
+    this.#socketPath = socketPath;
+  }
+
+  async #get(path: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
+    // undici loads on first use (~10 MB of RSS), only when WATCHDOG_CONTAINERS is set
+    this.#agent ??= new (await loadUndici()).Agent({ connect: { socketPath: this.#socketPath } });
+    const res = await httpRequest(`http://docker${path}`, { timeoutMs: CALL_MAX_MS, signal, dispatcher: this.#agent, maxBytes: DOCKER_ANSWER_MAX_BYTES });
+    if (res.status >= 400) {
+      let json: unknown = {};
+      try {
+        json = JSON.parse(res.text);
+      } catch {
+        // a non-JSON error body: the status says enough
+      }
+      throw new EngineError(res.status, engineMessage.parse(json));
+    }
+    return res;
+  }
+
+  async #getJson(path: string, signal: AbortSignal): Promise<unknown> {
+    const { text } = await this.#get(path, signal);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new Error(`engine answer to ${path.split('?')[0]} is not JSON`);
+    }
   }
 
   async ping(signal: AbortSignal): Promise<void> {
-    // dockerode's typings omit ping's options, though it passes abortSignal through like every call.
-    const ping = this.#docker.ping.bind(this.#docker) as unknown as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
-    await bounded(ping({ abortSignal: signal }), signal);
+    await this.#get('/_ping', signal);
   }
 
   async inspectContainer(name: string, signal: AbortSignal): Promise<ContainerState | null> {
     let json: unknown;
     try {
-      json = await bounded(this.#docker.getContainer(name).inspect({ abortSignal: signal }), signal);
+      json = await this.#getJson(`/containers/${encodeURIComponent(name)}/json`, signal);
     } catch (err) {
-      if (statusCodeOf(err) === 404) return null;
+      if (err instanceof EngineError && err.statusCode === 404) return null;
       throw err;
     }
     const state = toContainerState(json);
@@ -160,7 +178,7 @@ export class DockerodeReader implements DockerReader {
   }
 
   async listContainerNames(signal: AbortSignal): Promise<string[]> {
-    const list = await bounded(this.#docker.listContainers({ all: true, abortSignal: signal }), signal);
+    const list = z.array(z.object({ Names: z.array(z.string()).nullish() })).parse(await this.#getJson('/containers/json?all=1', signal));
     return list.flatMap((c) => (c.Names ?? []).map((n) => n.replace(/^\//, '')));
   }
 }

@@ -1,42 +1,32 @@
 import type { Dispatcher } from 'undici';
 import type { Config, Dependency } from '../../config.js';
-import { describeHttpError } from '../../http.js';
+import { callTimeoutMs, describeHttpError, httpRequest, loadUndici } from '../../http.js';
 import { DepSignals, isUpStatus, type PingOutcome } from './signals.js';
 import type { Signal } from '../../watchdog/signal.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
 import type { DepMetrics } from './metrics.js';
 
-/** Read at most this much of a body before dropping the connection: a ping only needs the status. */
-const BODY_DUMP_LIMIT_BYTES = 64 * 1024;
-
 /** One GET, never throws: the outcome says up or why not, with the time to the answer. */
 export async function pingDependency(url: string, opts: { timeoutMs: number; signal?: AbortSignal; dispatcher?: Dispatcher }): Promise<PingOutcome> {
-  const deadline = AbortSignal.timeout(opts.timeoutMs);
-  const signal = opts.signal ? AbortSignal.any([deadline, opts.signal]) : deadline;
-  // Loaded on first use (~10 MB of RSS), before the clock starts so the first latency is the peer's.
-  const { request } = await import('undici');
+  // undici loads on first use (~10 MB of RSS): before the clock starts, so the first latency is the peer's
+  await loadUndici();
   const started = performance.now();
   try {
-    // undici's request() never follows redirects, so a 3xx is judged as it is.
-    const res = await request(url, {
-      method: 'GET',
-      signal,
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs,
-      dispatcher: opts.dispatcher,
-    });
+    // A ping only needs the status: no body is kept; a 3xx is judged as it is (never followed).
+    const res = await httpRequest(url, { timeoutMs: opts.timeoutMs, signal: opts.signal, dispatcher: opts.dispatcher, maxBytes: 0, oversize: 'cut' });
     const latencyMs = performance.now() - started;
-    // An unread body pins the connection; dump() reads a little and then destroys the socket.
-    await res.body.dump({ limit: BODY_DUMP_LIMIT_BYTES }).catch(() => undefined);
-    return isUpStatus(res.statusCode)
-      ? { ok: true, status: res.statusCode, latencyMs }
-      : { ok: false, reason: `HTTP ${res.statusCode}`, latencyMs };
+    return isUpStatus(res.status)
+      ? { ok: true, status: res.status, latencyMs }
+      : { ok: false, reason: `HTTP ${res.status}`, latencyMs };
   } catch (err) {
     return { ok: false, reason: describeHttpError(err), latencyMs: performance.now() - started };
   }
 }
 
-/** WATCHDOG_DEPS: every dependency pinged in parallel each tick, so the pass takes one timeout at most. */
+/**
+ * WATCHDOG_DEPS: every dependency pinged in parallel each tick, each with its own result; every
+ * ping ends before the tick budget does, so one hung dependency never hides the others.
+ */
 export class DepCollector implements Collector {
   readonly name = 'deps';
   private readonly signals: DepSignals;
@@ -49,7 +39,7 @@ export class DepCollector implements Collector {
   }
 
   async collect(ctx: CollectContext): Promise<Signal[]> {
-    const timeoutMs = this.config.httpTimeoutS * 1000;
+    const timeoutMs = callTimeoutMs(this.config.httpTimeoutS * 1000, ctx.deadline);
     return Promise.all(
       this.config.deps.map(async (dep: Dependency) => {
         const outcome = await pingDependency(dep.url, { timeoutMs, signal: ctx.abortSignal, dispatcher: this.opts.dispatcher });

@@ -1,11 +1,14 @@
 import type { Config } from '../../config.js';
-import { describeHttpError, getText } from '../../http.js';
+import { callTimeoutMs, describeHttpError, getText } from '../../http.js';
 import { envelopeSchema, OrchestratorSignals, type FetchOutcome } from './signals.js';
 import type { Signal } from '../../watchdog/signal.js';
 import type { AgentDirectory } from '../../watchdog/agent-directory.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
 
-/** Fetches the orchestrator's JSON envelope (CONTRACT §4); every kind of failure is a failed fetch. */
+/**
+ * Fetches the orchestrator's JSON envelope (docs/behaviour.md, "The orchestrator envelope"); every
+ * kind of failure is a failed fetch, a call cut short by the tick budget included.
+ */
 export class OrchestratorCollector implements Collector {
   readonly name = 'orchestrator';
   private readonly signals: OrchestratorSignals;
@@ -27,7 +30,8 @@ export class OrchestratorCollector implements Collector {
   private async fetchEnvelope(ctx: CollectContext): Promise<FetchOutcome> {
     let body: { status: number; text: string };
     try {
-      body = await getText(this.config.metricsUrl, { timeoutMs: this.config.httpTimeoutS * 1000, signal: ctx.abortSignal });
+      const timeoutMs = callTimeoutMs(this.config.httpTimeoutS * 1000, ctx.deadline);
+      body = await getText(this.config.metricsUrl, { timeoutMs, signal: ctx.abortSignal });
     } catch (err) {
       return { ok: false, reason: describeHttpError(err) };
     }

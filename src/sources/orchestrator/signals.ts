@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { formatDuration, t, type Locale } from '../../i18n.js';
 import { makeSignal, type Signal } from '../../watchdog/signal.js';
 
-/** CONTRACT §4. Unknown extra fields are ignored (zod strips them). */
+/** docs/behaviour.md, "The orchestrator envelope". Unknown extra fields are ignored (zod strips them). */
 export const envelopeSchema = z.object({
   schema_version: z.literal(1),
   generated_at: z.number(),

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CollectContext } from '../../../src/watchdog/collector.js';
 import { createContainerMetrics } from '../../../src/sources/containers/metrics.js';
 import { ContainerCollector } from '../../../src/sources/containers/collector.js';
-import { DockerodeReader, toContainerState, type ContainerState } from '../../../src/sources/containers/docker-client.js';
+import { DOCKER_ANSWER_MAX_BYTES, EngineApiReader, toContainerState, type ContainerState } from '../../../src/sources/containers/docker-client.js';
 import { type Config } from '../../../src/config.js';
 import { testConfig } from '../../support/app.js';
 import { AlertStates } from '../../../src/watchdog/alert-state.js';
@@ -125,9 +125,9 @@ describe('container verdicts (pure)', () => {
 
 describe('the Docker adapter', () => {
   it('offers reads only: ping, inspect, list — nothing that starts, stops, execs or writes', () => {
-    const methods = Object.getOwnPropertyNames(DockerodeReader.prototype).filter((m) => m !== 'constructor');
+    const methods = Object.getOwnPropertyNames(EngineApiReader.prototype).filter((m) => m !== 'constructor');
     expect(methods.sort()).toEqual(['inspectContainer', 'listContainerNames', 'ping']);
-    const reader = new DockerodeReader('/nonexistent.sock') as unknown as Record<string, unknown>;
+    const reader = new EngineApiReader('/nonexistent.sock') as unknown as Record<string, unknown>;
     expect(Object.keys(reader)).toEqual([]);
   });
 
@@ -171,7 +171,7 @@ function collectorFor(socketPath: string, overrides: Partial<Config>, concurrenc
   const config = testConfig({ dockerSock: socketPath, httpTimeoutS: 0.5, ...overrides });
   const registry = new Registry();
   const metrics = createContainerMetrics(registry);
-  const collector = new ContainerCollector(config, new DockerodeReader(socketPath), { metrics, inspectConcurrency: concurrency });
+  const collector = new ContainerCollector(config, new EngineApiReader(socketPath), { metrics, inspectConcurrency: concurrency });
   return { collector, registry };
 }
 
@@ -234,6 +234,31 @@ describe('an engine that cannot be read never stalls the tick', () => {
     }
   });
 
+  // Incident guarded: Docker answers had no size cap (an endless inspect answer took RSS to ~470 MB).
+  it('an endless inspect answer is cut at the cap and reported, not buffered', async () => {
+    let sentBytes = 0;
+    const engine = await fakeEngine((req, res) => {
+      if (req.url?.endsWith('/_ping')) return void res.end('OK');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(256 * 1024, 0x20);
+      const pump = (): void => {
+        while (!res.destroyed && sentBytes < 64 * 1024 * 1024 && res.write(chunk)) sentBytes += chunk.length;
+        if (!res.destroyed && sentBytes < 64 * 1024 * 1024) res.once('drain', pump);
+      };
+      res.write('{"Id":"');
+      pump();
+    });
+    try {
+      const { collector } = collectorFor(engine.socketPath, { containers: ['web'], httpTimeoutS: 5 });
+      const signals = await collector.collect(ctxAt(T0));
+      expect(signals.map((s) => [s.key, s.active])).toEqual([[ENGINE_KEY, true]]);
+      expect(signals[0]?.detail).toMatch(`response body exceeds ${DOCKER_ANSWER_MAX_BYTES} bytes`);
+      expect(sentBytes).toBeLessThan(32 * 1024 * 1024);
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('no socket at the configured path says so', async () => {
     const { collector } = collectorFor('/tmp/owd-none/docker.sock', { containers: ['web'] });
     const [engine] = await collector.collect(ctxAt(T0));
@@ -258,6 +283,9 @@ describe('an engine that cannot be read never stalls the tick', () => {
     try {
       const names = Array.from({ length: 20 }, (_, i) => `svc-${i}`);
       const { collector } = collectorFor(engine.socketPath, { containers: names, httpTimeoutS: 5 }, 4);
+      // the first pass also compiles undici's HTTP parser (WebAssembly): a one-off, not what is measured
+      await collector.collect(ctxAt(T0));
+      peak = 0;
       const started = Date.now();
       const signals = await collector.collect(ctxAt(T0));
       expect(signals.filter((s) => s.active)).toEqual([]);
