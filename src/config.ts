@@ -142,6 +142,12 @@ const KEYS = {
   WATCHDOG_MERGE_INFRA_RETRY_MAX: [intText(0, 1000), '3'],
   WATCHDOG_MERGE_SKIP_WHEN_CURRENT: [boolText, 'true'],
   WATCHDOG_MERGE_MAX_PARALLEL: [intText(1, 64), '1'],
+  WATCHDOG_MERGE_MAX_CPU_PRESSURE: [numText(0, 100), '50'],
+  WATCHDOG_MERGE_PRESSURE_WAIT_S: [numText(0, 86_400), '600'],
+  WATCHDOG_MERGE_REQUEUE_DELAY_S: [numText(0, 86_400), '60'],
+  WATCHDOG_MERGE_INFRA_REQUEUE: [boolText, 'true'],
+  WATCHDOG_MERGE_RUN_AS: [z.string().trim().regex(/^([a-z_][a-z0-9_.-]*\$?|\d+)?$/i, 'expected a user name or a uid'), ''],
+  WATCHDOG_MERGE_ALLOW_ROOT: [boolText, 'false'],
   WATCHDOG_MERGE_LOCK_PATTERNS: [regexList, String.raw`index\.lock.*File exists,database is locked,Timeout.*acquir.*lock,lock .* could not be acquired`],
 } as const satisfies Record<string, readonly [z.ZodType<unknown, string>, string] | readonly [z.ZodType<unknown, string>, string, true]>;
 
@@ -198,6 +204,12 @@ export interface Config {
   mergeSkipWhenCurrent: boolean;
   mergeMaxParallel: number;
   mergeLockPatterns: string[];
+  mergeMaxCpuPressure: number;
+  mergePressureWaitS: number;
+  mergeRequeueDelayS: number;
+  mergeInfraRequeue: boolean;
+  mergeRunAs: string;
+  mergeAllowRoot: boolean;
 }
 
 export interface LoadedConfig {
@@ -298,6 +310,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     mergeSkipWhenCurrent: raw.WATCHDOG_MERGE_SKIP_WHEN_CURRENT,
     mergeMaxParallel: raw.WATCHDOG_MERGE_MAX_PARALLEL,
     mergeLockPatterns: raw.WATCHDOG_MERGE_LOCK_PATTERNS,
+    mergeMaxCpuPressure: raw.WATCHDOG_MERGE_MAX_CPU_PRESSURE,
+    mergePressureWaitS: raw.WATCHDOG_MERGE_PRESSURE_WAIT_S,
+    mergeRequeueDelayS: raw.WATCHDOG_MERGE_REQUEUE_DELAY_S,
+    mergeInfraRequeue: raw.WATCHDOG_MERGE_INFRA_REQUEUE,
+    mergeRunAs: raw.WATCHDOG_MERGE_RUN_AS,
+    mergeAllowRoot: raw.WATCHDOG_MERGE_ALLOW_ROOT,
   };
   crossCheck(config, warnings);
   return { config, warnings };

@@ -1,6 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { loadConfig } from '../config.js';
-import { classify, compileLockPatterns } from '../merge-gate/classify.js';
+import { classify } from '../merge-gate/classify.js';
+import { compileLockPatterns, scanOutput } from '../merge-gate/output-scan.js';
 import { runProcess, type RunReport } from '../merge-gate/runner.js';
 import { processIo, type CliIo } from './io.js';
 
@@ -131,7 +132,8 @@ export async function runCommand(argv: string[], ioOverrides: Partial<CliIo> = {
   }
 
   if (parsed.json) {
-    const outcome = classify(report.result, compileLockPatterns(config.mergeLockPatterns));
+    const facts = scanOutput(report.result, compileLockPatterns(config.mergeLockPatterns).sources);
+    const outcome = classify(report, { ...facts, holderFound: false });
     io.stdout(`${JSON.stringify({ ...report.result, outcome, strategy: report.strategy })}\n`);
   } else if (report.spawnError) {
     io.stderr(report.result.stderr);
