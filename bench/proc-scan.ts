@@ -14,7 +14,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ProcCollector } from '../src/sources/proc/collector.js';
 import { ScanWorker } from '../src/sources/proc/scan-worker.js';
-import { testConfig } from '../src/config.js';
+import { defaultConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 
 const TARGET = Number(process.env.BENCH_PROCS ?? 5000);
@@ -145,7 +145,7 @@ interface StepResult {
 
 async function measure(hasExporter: boolean): Promise<StepResult> {
   const processes = pidCount();
-  const opts = { root: '/proc', patterns: ['pytest'], recheckMs: 60_000, cmdlineMaxBytes: 4096 };
+  const opts = { root: '/proc', patterns: ['pytest'], exclude: [], mode: 'program' as const, lineage: true, recheckMs: 60_000, cmdlineMaxBytes: 4096 };
   const worker = new ScanWorker(opts);
   const two = new ScanWorker(opts, 2);
   const noKept = new ScanWorker({ ...opts, maxHeldFds: 0 });
@@ -184,7 +184,7 @@ async function measure(hasExporter: boolean): Promise<StepResult> {
 
 /** The main thread while the app's collector scans every second (worker scan + candidates + signals). */
 async function eventLoopWhileScanning(): Promise<{ p99: number; max: number; scans: number; scanMedian: number }> {
-  const config = testConfig({ procEnabled: true, procPatterns: ['pytest'], procAgeMin: 0 });
+  const config = { ...defaultConfig(), procEnabled: true, procPatterns: ['pytest'], procAgeMin: 0 };
   const collector = new ProcCollector(config, { log: createLogger({ level: 'silent' }) });
   const log = createLogger({ level: 'silent' });
   await collector.collect({ abortSignal: new AbortController().signal, now: Date.now(), log }); // cold scan outside the window

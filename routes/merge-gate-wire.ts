@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { isoUtc } from '../src/clock.js';
-import { DECISIONS, KILL_STRATEGIES, OUTCOMES, type MergeGateCounters, type RetestRequest, type RetestRun } from '../src/merge-gate/types.js';
+import { DECISIONS, KILL_STRATEGIES, OUTCOMES, receiptToJson, type MergeGateCounters, type RetestRequest, type RetestRun } from '../src/merge-gate/types.js';
 import { isoTimestamp } from './schemas.js';
 
 /** The merge gate's wire shapes (snake_case) and their mapping from the gate's camelCase models. */
@@ -100,6 +100,7 @@ export const retestRunSchema = z
         strategy: z.enum(KILL_STRATEGIES),
         processes: z.array(z.object({ pid: z.number().int(), comm: z.string(), signal: z.string(), at: z.string() })),
         confirmed_dead: z.number().int(),
+        survivors: z.array(z.object({ pid: z.number().int(), comm: z.string() })).describe('members that could not be killed: never silent'),
       })
       .optional()
       .describe('the tree kill: every process signalled, and how many were confirmed gone'),
@@ -141,7 +142,7 @@ export function toWire(run: RetestRun): RetestRunBody {
       cpu_some_avg10_peak: pressure.cpuSomeAvg10Peak,
     },
     lock_holders: lockHolders?.map((h) => ({ pid: h.pid, cmdline: h.cmdline, age_s: h.ageS, known_as: h.knownAs, via: h.via })),
-    receipt: receipt && { strategy: receipt.strategy, processes: receipt.processes, confirmed_dead: receipt.confirmedDead },
+    receipt: receipt && receiptToJson(receipt),
     run_as: run.runAs,
   };
   return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)) as RetestRunBody;

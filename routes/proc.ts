@@ -3,19 +3,36 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
+import type { Owner } from '../src/sources/proc/run-tracker.js';
 import { errorSchema, HttpError } from './errors.js';
 import { isoTimestamp } from './schemas.js';
+
+const ownerSchema = z
+  .union([
+    z.object({ kind: z.literal('agent'), run_id: z.string(), task: z.string().nullable(), stage: z.string().nullable() }),
+    z.object({ kind: z.literal('retest'), id: z.string() }),
+    z.null(),
+  ])
+  .describe('the orchestrator agent (from the envelope) or merge-gate re-test that started the run, remembered after it is gone; null when unknown')
+  .meta({ id: 'ProcOwner' });
 
 const candidateSchema = z
   .object({
     pid: z.number().int(),
     ppid: z.number().int(),
-    pgid: z.number().int().describe('process group; `kill -TERM -- -<pgid>` stops the whole test run'),
+    pgid: z.number().int().describe('process group (informational: terminate stops the run by pid, never a whole group)'),
     age_s: z.number(),
     cpu_s: z.number().describe('user + system CPU time'),
     cmdline: z.string().describe('secrets redacted, at most 512 characters'),
     orphaned: z.boolean().describe('parent is pid 1 or an init/subreaper (tini, dumb-init, docker-init, systemd…)'),
-    blocking: z.boolean().describe('older than WATCHDOG_PROC_AGE_MIN'),
+    blocking: z.boolean().describe('older than WATCHDOG_PROC_AGE_MIN; a leftover: its run gone for WATCHDOG_PROC_LEFTOVER_GRACE_S'),
+    match: z
+      .enum(['program', 'cmdline', 'leftover'])
+      .describe('`program`/`cmdline`: matched WATCHDOG_PROC_PATTERNS (per WATCHDOG_PROC_MATCH); `leftover`: survived its test run'),
+    run_pid: z.number().int().describe("the run's top test process (itself for the top); an alert is raised per run"),
+    owner: ownerSchema,
+    locks: z.array(z.object({ path: z.string(), kind: z.string().describe('e.g. `flock write`, `posix read`') })).describe('file locks it holds'),
+    ports: z.array(z.number().int()).describe('TCP ports it listens on'),
   })
   .meta({ id: 'ProcCandidate' });
 
@@ -28,11 +45,19 @@ const candidatesSchema = z.object({
 
 const terminatedSchema = z.object({
   pid: z.number().int(),
-  signalled: z.literal('SIGTERM').describe('sent now; SIGKILL follows after WATCHDOG_KILL_GRACE_S if it is still running'),
-  target: z.enum(['group', 'process']).describe('the process group, or the pid alone when its group is the watchdog\'s own'),
-  pgid: z.number().int(),
+  signalled: z.literal('SIGTERM').describe('sent now; SIGKILL follows after WATCHDOG_KILL_GRACE_S to whatever still runs'),
+  run_pid: z.number().int(),
+  processes: z
+    .array(z.object({ pid: z.number().int(), comm: z.string(), signal: z.enum(['SIGTERM', 'SIGKILL']), at: isoTimestamp }))
+    .describe("exactly the run's processes that got SIGTERM, each re-checked (pid, start time) first"),
   kill_after_s: z.number(),
 });
+
+function ownerJson(owner: Owner): z.infer<typeof ownerSchema> {
+  if (owner === null) return null;
+  if (owner.kind === 'retest') return { kind: 'retest', id: owner.id };
+  return { kind: 'agent', run_id: owner.runId, task: owner.task, stage: owner.stage };
+}
 
 export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -60,6 +85,11 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
           cmdline: c.cmdline,
           orphaned: c.isOrphaned,
           blocking: c.isBlocking,
+          match: c.match,
+          run_pid: c.runPid,
+          owner: ownerJson(c.owner),
+          locks: c.locks,
+          ports: c.ports,
         })),
       };
     },
@@ -69,10 +99,11 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
     '/proc/candidates/:pid/terminate',
     {
       schema: {
-        summary: 'SIGTERM → grace → SIGKILL the process group of a current candidate',
+        summary: 'SIGTERM → grace → SIGKILL the run of a current candidate',
         description:
-          'Answers 202 as soon as SIGTERM is sent; SIGKILL follows in the background after WATCHDOG_KILL_GRACE_S. ' +
-          'The pid is re-checked (same start time, still matching) before each signal.',
+          "Stops exactly the run's processes (its top test process, its descendants, or a finished run's leftovers), never a shell " +
+          'or agent that started it, the watchdog or pid ≤ 1. Answers 202 as soon as SIGTERM is sent; SIGKILL follows in the ' +
+          'background after WATCHDOG_KILL_GRACE_S. Every process is re-checked (same start time, not protected, the top still matching) before each signal; 409 says why not.',
         security: [{ bearerAuth: [] }],
         params: z.object({ pid: z.string().regex(/^\d{1,10}$/, 'pid must be a positive whole number') }),
         response: { 202: terminatedSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema },
@@ -85,8 +116,14 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
         if (answer.code === 'not_candidate') throw new HttpError(404, 'not_found', answer.message);
         throw new HttpError(409, answer.code, answer.message);
       }
-      req.log.warn({ pid, pgid: answer.pgrp, target: answer.target }, 'terminate requested over the API');
-      return reply.code(202).send({ pid, signalled: 'SIGTERM' as const, target: answer.target, pgid: answer.pgrp, kill_after_s: ctx.config.killGraceS });
+      req.log.warn({ pid, runPid: answer.runPid, pids: answer.terminated.map((p) => p.pid) }, 'terminate requested over the API');
+      return reply.code(202).send({
+        pid,
+        signalled: 'SIGTERM' as const,
+        run_pid: answer.runPid,
+        processes: answer.terminated.map((p) => ({ ...p, at: isoUtc(p.at) })),
+        kill_after_s: ctx.config.killGraceS,
+      });
     },
   );
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README "Test"; .ci/run calls it). Run as root on a fresh machine:
-# installs the real peers the tests use, installs the npm dependencies, builds, runs every test.
+# installs the real peers the tests use, installs the npm dependencies, builds, type-checks, lints
+# (ESLint, Prettier, dependency-cruiser layer rules), runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,13 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 # The merge gate's subreaper helper is tested in both forms: compiled C and python3 ctypes.
 { command -v cc && dpkg -s libc6-dev; } >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# Real pytest: the /proc scan's detection tests, and the deploy tests' orchestrator-like test image.
+dpkg -s python3-pytest >/dev/null 2>&1 || need+=(python3-pytest)
+command -v pgrep >/dev/null 2>&1 || need+=(procps)
+# systemd-analyze verify / security check deploy/systemd/orch-watchdog.service.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# A real headless browser renders /docs (Swagger UI).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-ci: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -25,4 +33,6 @@ fi
 
 npm ci --no-audit --no-fund
 npm run typecheck
+# ESLint (typescript-eslint, type-aware), Prettier --check and the dependency-cruiser layer rules.
+npm run lint
 npx vitest run "$@"

@@ -5,7 +5,9 @@ import type { ProcCollector } from './sources/proc/collector.js';
 import type { Config, ConfigWarning } from './config.js';
 import type { MergeGate } from './merge-gate/gate.js';
 import type { QueuedDelivery } from './notify/delivery.js';
+import type { AgentDirectory } from './watchdog/agent-directory.js';
 import type { AlertSink } from './watchdog/alert-sink.js';
+import type { RetestRegistry } from './watchdog/retest-registry.js';
 import type { Watchdog } from './watchdog/tick.js';
 
 /** What route plugins and services share inside one app instance. */
@@ -25,4 +27,8 @@ export interface AppContext {
   proc: ProcCollector;
   /** The merge-gate re-test queue behind /merge-gate/retests and /queue. */
   mergeGate: MergeGate;
+  /** The latest envelope's agents (filled by the orchestrator collector). */
+  agents: AgentDirectory;
+  /** Re-tests in flight: the merge gate registers (pid, starttime, id, deadline), the /proc scan reads them. */
+  retests: RetestRegistry;
 }

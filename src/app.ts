@@ -1,10 +1,11 @@
 import { hostname as osHostname } from 'node:os';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { frameworkErrors, registerErrorHandlers } from '../routes/errors.js';
 import { registerRoutes } from '../routes/index.js';
+import { transformDocument, transformRoute } from '../routes/openapi-document.js';
 import type { AppContext } from './app-context.js';
 import { systemClock, type Clock } from './clock.js';
 import { buildCollectors } from './sources/index.js';
@@ -19,9 +20,11 @@ import { createRegistry, exposeConfigWarnings } from './metrics.js';
 import { createDelivery } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
 import type { Notifier } from './notify/notifier.js';
+import { AgentDirectory } from './watchdog/agent-directory.js';
 import { AlertSink } from './watchdog/alert-sink.js';
 import type { Collector } from './watchdog/collector.js';
 import { createWatchdogMetrics } from './watchdog/metrics.js';
+import { RetestRegistry } from './watchdog/retest-registry.js';
 import { collectorBudgetMs, Watchdog } from './watchdog/tick.js';
 
 declare module 'fastify' {
@@ -74,8 +77,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const notifiers = deps.notifiers ?? buildNotifiers(config, { log, clock });
   const delivery = createDelivery(notifiers, { log, registry });
   const alerts = new AlertSink(delivery, { clock, log, metrics: watchdogMetrics, hostname });
-  const proc = deps.proc ?? new ProcCollector(config, { registry, log, emitEdge: (s) => alerts.emitEdge(s) });
-  const collectors = deps.collectors ?? buildCollectors(config, { proc, registry, docker: deps.docker });
+  // the orchestrator collector fills it, the /proc scan reads it: owners and never-signalled pids
+  const agents = new AgentDirectory();
+  // the merge gate registers its re-tests here, the /proc scan names them as owners
+  const retests = new RetestRegistry();
+  const proc = deps.proc ?? new ProcCollector(config, { registry, log, emitEdge: (s) => alerts.emitEdge(s), agents, retests });
+  const collectors = deps.collectors ?? buildCollectors(config, { proc, registry, docker: deps.docker, agents });
   const watchdog = new Watchdog(
     { tickS: config.tickS, cooldownS: config.cooldownS, collectorTimeoutMs: collectorBudgetMs(config) },
     { collectors, sink: alerts, metrics: watchdogMetrics, clock, log },
@@ -84,7 +91,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     deps.mergeGate ??
     new MergeGate(mergeGateOptionsFrom(config), { clock, log, registry, onExhausted: (s) => alerts.emitEdge(s), knownAs: procKnownAs(proc) });
 
-  const ctx: AppContext = { config, configWarnings, clock, log, registry, watchdog, alerts, delivery, hostname, proc, mergeGate };
+  const ctx: AppContext = { config, configWarnings, clock, log, registry, watchdog, alerts, delivery, hostname, proc, mergeGate, agents, retests };
   app.decorate('ctx', ctx);
 
   await app.register(fastifySwagger, {
@@ -97,8 +104,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
     },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    // Routes grouped by tag, each zod schema once (not as X and XInput).
+    transform: transformRoute,
+    transformObject: transformDocument,
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await registerRoutes(app, ctx);
@@ -107,6 +115,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     await watchdog.stop();
     // Running re-tests are killed, whole tree, before the notifiers flush.
     await mergeGate.close();
+    // a termination still in its grace must still get its SIGKILL before the process exits
+    await proc.settle();
     await proc.close();
     await delivery.flush(5000);
     await delivery.close();

@@ -1,4 +1,3 @@
-import { request } from 'undici';
 import { redactSecrets } from './redact.js';
 
 export interface HttpText {
@@ -14,6 +13,8 @@ export async function getText(url: string, opts: { timeoutMs: number; signal?: A
   const maxBytes = opts.maxBytes ?? 4 * 1024 * 1024;
   const deadline = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([deadline, opts.signal]) : deadline;
+  // Loaded on first use: undici costs ~10 MB of RSS that a configuration without HTTP peers never needs.
+  const { request } = await import('undici');
   // undici's request() never follows redirects: a 3xx answer is returned as it is.
   const res = await request(url, { method: 'GET', signal, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
   const chunks: Buffer[] = [];

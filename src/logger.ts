@@ -1,5 +1,5 @@
 import pino, { type Logger } from 'pino';
-import { redactSecrets } from './redact.js';
+import { REDACTED, redactSecrets } from './redact.js';
 
 export type { Logger };
 
@@ -24,7 +24,7 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
     level: options.level ?? process.env.LOG_LEVEL ?? 'info',
     base: { service: 'orch-watchdog' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: REDACT_PATHS, censor: '<redacted>' },
+    redact: { paths: REDACT_PATHS, censor: REDACTED },
     serializers: { req: serializeRequest, err: serializeError },
   };
   return options.destination ? pino(opts, options.destination) : pino(opts);

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { buildApp } from './app.js';
-import { loadConfig } from './config.js';
+import { loadConfig, logConfigWarnings } from './config.js';
 import { createLogger } from './logger.js';
 
 /** The only file that listens. SIGTERM/SIGINT: stop ticking, finish the tick, close, exit 0 within 10 s. */
@@ -8,7 +8,7 @@ async function main(): Promise<void> {
   // Synchronous writes: the last lines before an exit (or a forced kill) are never lost.
   const log = createLogger({ destination: pino.destination({ dest: 1, sync: true }) });
   const { config, warnings } = loadConfig(process.env);
-  for (const w of warnings) log.warn({ key: w.key, value: w.value }, `config: ${w.key} ${w.message}`);
+  logConfigWarnings(log, warnings);
   const app = await buildApp(config, { log, configWarnings: warnings });
 
   let closing = false;

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { CONFIG_KEYS, defaultValue, loadConfig } from '../src/config.js';
 
 describe('config: one schema for every WATCHDOG_* key', () => {
@@ -54,7 +57,8 @@ describe('config: one schema for every WATCHDOG_* key', () => {
     });
     expect(config.port).toBe(8787);
     expect(config.tickS).toBe(30);
-    expect(config.procPatterns).toEqual(['pytest']);
+    // a broken list must not widen back to the default: matching (and so the reaper) is off
+    expect(config.procPatterns).toEqual([]);
     expect(config.diskCritEnabled).toBe(false);
     expect(config.locale).toBe('en');
     expect(config.deps).toEqual([]);
@@ -72,7 +76,7 @@ describe('config: one schema for every WATCHDOG_* key', () => {
     const { warnings } = loadConfig({ WATCHDOG_TG_BOT_TOKEN: 'not a token s3cr3t' });
     expect(warnings).toHaveLength(1);
     expect(JSON.stringify(warnings)).not.toContain('s3cr3t');
-    expect(warnings[0]?.value).toBe('<redacted>');
+    expect(warnings[0]?.value).toBe('***');
   });
 
   it('parses lists, booleans and numbers', () => {
@@ -113,6 +117,151 @@ describe('config warnings never echo a secret', () => {
     expect(warnings.map((w) => w.key).sort()).toEqual(['WATCHDOG_DEPS', 'WATCHDOG_METRICS_URL', 'WATCHDOG_WEBHOOK_URL']);
     const shown = JSON.stringify(warnings);
     for (const secret of ['depPassSecret', 'ftpPassSecret', 'hookTokenSecret', 'orchPassSecret']) expect(shown).not.toContain(secret);
-    expect(warnings.find((w) => w.key === 'WATCHDOG_DEPS')?.value).toContain('http://svc:***@db:5432/health');
+    // URL keys show scheme and host only: no user, password, path or query
+    expect(warnings.find((w) => w.key === 'WATCHDOG_DEPS')?.value).toBe('api=http://db:5432,broken=ftp://h');
+    expect(warnings.find((w) => w.key === 'WATCHDOG_WEBHOOK_URL')?.value).toBe('hxxp://hooks.example');
+  });
+});
+
+describe('config: the keys added for the proc, gate, notify and state work', () => {
+  it('defaults to the documented values', () => {
+    const { config, warnings } = loadConfig({});
+    expect(warnings).toEqual([]);
+    expect(config).toMatchObject({
+      procMatch: 'program',
+      procExclude: [],
+      procLeftoverGraceS: 120,
+      stateFile: '',
+      mergeMaxCpuPressure: 50,
+      mergePressureWaitS: 600,
+      mergeRequeueDelayS: 60,
+      mergeInfraRequeue: true,
+      mergeRunAs: '',
+      mergeAllowRoot: false,
+      alertmanagerUrls: [],
+    });
+  });
+
+  it('parses and validates them', () => {
+    const ok = loadConfig({
+      WATCHDOG_PROC_MATCH: 'cmdline',
+      WATCHDOG_PROC_EXCLUDE: 'pytest --collect-only, ^/usr/bin/tox',
+      WATCHDOG_STATE_FILE: '/var/lib/orch-watchdog/state.json',
+      WATCHDOG_MERGE_RUN_AS: 'ci',
+      WATCHDOG_MERGE_ALLOW_ROOT: 'yes',
+      WATCHDOG_ALERTMANAGER_URL: 'http://am-0:9093/, http://am-1:9093',
+    });
+    expect(ok.warnings).toEqual([]);
+    expect(ok.config).toMatchObject({
+      procMatch: 'cmdline',
+      procExclude: ['pytest --collect-only', '^/usr/bin/tox'],
+      stateFile: '/var/lib/orch-watchdog/state.json',
+      mergeRunAs: 'ci',
+      mergeAllowRoot: true,
+      alertmanagerUrls: ['http://am-0:9093', 'http://am-1:9093'],
+      notifiers: ['log', 'alertmanager'],
+    });
+    const bad = loadConfig({ WATCHDOG_PROC_MATCH: 'argv', WATCHDOG_STATE_FILE: 'state.json', WATCHDOG_MERGE_RUN_AS: 'not a user', WATCHDOG_MERGE_MAX_CPU_PRESSURE: '120' });
+    expect(bad.warnings.map((w) => w.key).sort()).toEqual(['WATCHDOG_MERGE_MAX_CPU_PRESSURE', 'WATCHDOG_MERGE_RUN_AS', 'WATCHDOG_PROC_MATCH', 'WATCHDOG_STATE_FILE']);
+    expect(bad.config).toMatchObject({ procMatch: 'program', stateFile: '', mergeRunAs: '', mergeMaxCpuPressure: 50 });
+  });
+});
+
+// Incident guarded: WATCHDOG_PROC_PATTERNS=(a+)+$ passed check-config, and one bad pattern fell back to pytest.
+describe('config: patterns must run in linear time, and a broken list never widens', () => {
+  it.each([['(a+)+$'], ['[a-z]+']])('%s is accepted (it runs linear-time)', (pattern) => {
+    const { config, warnings } = loadConfig({ WATCHDOG_PROC_PATTERNS: pattern });
+    expect(warnings).toEqual([]);
+    expect(config.procPatterns).toEqual([pattern]);
+  });
+
+  it('a pattern that cannot run linear-time is rejected with the reason, and matching is off', () => {
+    const { config, warnings } = loadConfig({ WATCHDOG_PROC_PATTERNS: String.raw`pytest,(py)\1` });
+    expect(config.procPatterns).toEqual([]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toMatch(/backreference.*linear time.*using "" \(not the default/);
+  });
+
+  it('a broken exclusion list turns matching off too (without it the scan would take what it protects)', () => {
+    const { config, warnings } = loadConfig({ WATCHDOG_PROC_EXCLUDE: '(?!keep)' });
+    expect(config.procPatterns).toEqual([]);
+    expect(warnings.map((w) => w.key)).toEqual(['WATCHDOG_PROC_EXCLUDE', 'WATCHDOG_PROC_PATTERNS']);
+  });
+
+  it('a lock pattern with lookaround falls back to the default list', () => {
+    const { config, warnings } = loadConfig({ WATCHDOG_MERGE_LOCK_PATTERNS: '(?<=x)lock' });
+    expect(warnings.map((w) => w.key)).toEqual(['WATCHDOG_MERGE_LOCK_PATTERNS']);
+    expect(config.mergeLockPatterns).toContain('database is locked');
+  });
+});
+
+describe('config: secrets from <KEY>_FILE and without stray whitespace', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'watchdog-secrets-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads each secret from its _FILE, without the trailing newline', () => {
+    const file = (name: string, text: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      return path;
+    };
+    const { config, warnings } = loadConfig({
+      WATCHDOG_API_TOKEN_FILE: file('api', 'api-token-1\n'),
+      WATCHDOG_TG_BOT_TOKEN_FILE: file('tg', '123456:ABCdef_ghi-jkl\r\n'),
+      WATCHDOG_WEBHOOK_SECRET_FILE: file('hook', 'hook secret with spaces inside'),
+      WATCHDOG_TG_CHAT_ID: '-100123',
+    });
+    expect(warnings).toEqual([]);
+    expect(config).toMatchObject({ apiToken: 'api-token-1', tgBotToken: '123456:ABCdef_ghi-jkl', webhookSecret: 'hook secret with spaces inside' });
+  });
+
+  it('an unreadable _FILE is a warning naming the file, and the secret stays empty', () => {
+    const { config, warnings } = loadConfig({ WATCHDOG_API_TOKEN_FILE: join(dir, 'missing') });
+    expect(config.apiToken).toBe('');
+    expect(warnings).toEqual([{ key: 'WATCHDOG_API_TOKEN_FILE', value: join(dir, 'missing'), message: expect.stringMatching(/ENOENT/) }]);
+  });
+
+  // Incident guarded: a token with a trailing newline could never authenticate, and nothing said why.
+  it('a token with surrounding whitespace is trimmed with a warning that does not show it', () => {
+    const { config, warnings } = loadConfig({ WATCHDOG_API_TOKEN: '  tok-123\n' });
+    expect(config.apiToken).toBe('tok-123');
+    expect(warnings).toEqual([{ key: 'WATCHDOG_API_TOKEN', value: '***', message: expect.stringMatching(/whitespace.*trimmed/) }]);
+    expect(JSON.stringify(loadConfig({ WATCHDOG_API_TOKEN: 'tok 123' }).warnings)).not.toContain('tok');
+    expect(loadConfig({ WATCHDOG_API_TOKEN: 'tok 123' }).config.apiToken).toBe('');
+  });
+});
+
+// Incident guarded: Telegram token and chat id were set, WATCHDOG_NOTIFIERS did not name telegram, nothing was sent.
+describe('config: WATCHDOG_NOTIFIERS follows the settings that are present', () => {
+  const telegram = { WATCHDOG_TG_BOT_TOKEN: '123:abc', WATCHDOG_TG_CHAT_ID: '-100123' };
+
+  it('empty: log plus every integration whose settings are all present', () => {
+    const { config, warnings } = loadConfig({ ...telegram, WATCHDOG_WEBHOOK_URL: 'http://hook.local/x' });
+    expect(warnings).toEqual([]);
+    expect(config.notifiers).toEqual(['log', 'telegram', 'webhook']);
+  });
+
+  it('empty with half the telegram settings: log only, and the missing key is named', () => {
+    const { config, warnings } = loadConfig({ WATCHDOG_TG_BOT_TOKEN: '123:abc' });
+    expect(config.notifiers).toEqual(['log']);
+    expect(warnings.map((w) => w.key)).toEqual(['WATCHDOG_TG_CHAT_ID']);
+  });
+
+  it('an explicit list wins, and settings it leaves out are a warning', () => {
+    const { config, warnings } = loadConfig({ ...telegram, WATCHDOG_NOTIFIERS: 'log' });
+    expect(config.notifiers).toEqual(['log']);
+    expect(warnings).toEqual([{ key: 'WATCHDOG_NOTIFIERS', value: 'log', message: expect.stringMatching(/telegram settings are present/) }]);
+  });
+});
+
+// Incident guarded: tick 1 s with the 5 s HTTP timeout never raised orch_down, and check-config accepted it.
+describe('config: settings that cannot work together', () => {
+  it('an HTTP timeout longer than three ticks is a warning', () => {
+    const { warnings } = loadConfig({ WATCHDOG_TICK_S: '1', WATCHDOG_HTTP_TIMEOUT_S: '5' });
+    expect(warnings).toEqual([{ key: 'WATCHDOG_HTTP_TIMEOUT_S', value: '5', message: expect.stringMatching(/3 × WATCHDOG_TICK_S \(3 s\)/) }]);
+  });
+
+  it('a kill grace not shorter than the re-test timeout is a warning', () => {
+    expect(loadConfig({ WATCHDOG_MERGE_RETEST_TIMEOUT_S: '5', WATCHDOG_KILL_GRACE_S: '5' }).warnings.map((w) => w.key)).toEqual(['WATCHDOG_KILL_GRACE_S']);
   });
 });

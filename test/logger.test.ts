@@ -72,7 +72,7 @@ describe('tokens and secrets never reach the log, on failing and on succeeding c
         tgChatId: '-100777',
         webhookUrl: `${hook.url.replace('://', '://hook:hookPassNeverLogged@')}/hook?token=hookQueryNeverLogged`,
         webhookSecret: WEBHOOK_SECRET,
-        alertmanagerUrl: am.url.replace('://', '://am:amPassNeverLogged@'),
+        alertmanagerUrls: [am.url.replace('://', '://am:amPassNeverLogged@')],
         httpTimeoutS: 1,
       },
       { collectors: [broken, proc], clock: manualClock(Date.now()), log },

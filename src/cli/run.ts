@@ -2,7 +2,8 @@ import { constants as osConstants } from 'node:os';
 import { loadConfig } from '../config.js';
 import { classify } from '../merge-gate/classify.js';
 import { compileLockPatterns, scanOutput } from '../merge-gate/output-scan.js';
-import { runProcess, type RunReport } from '../merge-gate/runner.js';
+import { commandEnv, runProcess, type RunReport } from '../merge-gate/runner.js';
+import { receiptToJson } from '../merge-gate/types.js';
 import { processIo, type CliIo } from './io.js';
 
 export const RUN_USAGE = `usage: orch-watchdog run [--timeout DURATION] [--grace DURATION] [--json] [--] CMD [ARGS...]
@@ -15,7 +16,9 @@ after CMD exits are killed the same way.
   --timeout DURATION  budget; default WATCHDOG_MERGE_RETEST_TIMEOUT_S (900)
   --grace DURATION    SIGTERM -> SIGKILL grace; default WATCHDOG_KILL_GRACE_S (5)
   --json              print one JSON object (returncode, signal, stdout, stderr, timed_out,
-                      duration_s, outcome, strategy) instead of passing the output through
+                      duration_s, outcome, strategy, receipt) instead of passing the output through
+
+CMD gets this environment without WATCHDOG_* (the watchdog's settings and secrets).
 
 DURATION is a number of seconds with an optional suffix s, m, h or d (as timeout(1)).
 Exit status: CMD's own; 128+N if CMD died of signal N; 124 on timeout; 125 for a bad
@@ -120,7 +123,8 @@ export async function runCommand(argv: string[], ioOverrides: Partial<CliIo> = {
   try {
     report = await runProcess({
       command: parsed.command,
-      env: io.env,
+      // The watchdog's own settings and secrets (WATCHDOG_*, their _FILE paths) stay ours.
+      env: commandEnv(io.env),
       timeoutMs: (parsed.timeoutS ?? config.mergeRetestTimeoutS) * 1000,
       graceMs: (parsed.graceS ?? config.killGraceS) * 1000,
       treeKill: config.treeKillEnabled,
@@ -134,13 +138,14 @@ export async function runCommand(argv: string[], ioOverrides: Partial<CliIo> = {
   if (parsed.json) {
     const facts = scanOutput(report.result, compileLockPatterns(config.mergeLockPatterns).sources);
     const outcome = classify(report, { ...facts, holderFound: false });
-    io.stdout(`${JSON.stringify({ ...report.result, outcome, strategy: report.strategy })}\n`);
+    const json = { ...report.result, outcome, strategy: report.strategy, receipt: receiptToJson(report.receipt) };
+    io.stdout(`${JSON.stringify(json)}\n`);
   } else if (report.spawnError) {
     io.stderr(report.result.stderr);
   }
-  const survivors = report.kill?.survivors ?? [];
+  const { survivors } = report.receipt;
   if (survivors.length > 0) {
-    io.stderr(`orch-watchdog run: ${survivors.length} process(es) survived the kill: ${survivors.map((s) => s.pid).join(' ')}\n`);
+    io.stderr(`orch-watchdog run: ${survivors.length} process(es) survived the kill: ${survivors.map((s) => `${s.pid} (${s.comm})`).join(', ')}\n`);
   }
   if (received) return 128 + (osConstants.signals[received] ?? 0);
   return exitCodeOf(report);

@@ -3,7 +3,7 @@ import pino from 'pino';
 import type { CliIo } from './io.js';
 import { systemClock } from '../clock.js';
 import { buildCollectors } from '../sources/index.js';
-import { loadConfig } from '../config.js';
+import { loadConfig, logConfigWarnings } from '../config.js';
 import { createLogger } from '../logger.js';
 import { AlertSink } from '../watchdog/alert-sink.js';
 import { createWatchdogMetrics } from '../watchdog/metrics.js';
@@ -20,7 +20,7 @@ export async function tickCommand(args: string[], io: CliIo): Promise<number> {
   // Logs go to stderr so stdout stays machine-readable.
   const log = createLogger({ level: io.env.LOG_LEVEL ?? 'warn', destination: pino.destination(2) });
   const { config, warnings } = loadConfig(io.env);
-  for (const w of warnings) log.warn({ key: w.key }, `config: ${w.key} ${w.message}`);
+  logConfigWarnings(log, warnings);
   const metrics = createWatchdogMetrics();
   const nothingSent = new AlertSink({ enqueue: () => undefined, flush: async () => undefined }, { clock: systemClock, log, metrics, hostname: hostname() });
   const watchdog = new Watchdog(

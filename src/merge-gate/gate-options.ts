@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import type { Locale } from '../i18n.js';
 import type { RunOptions, RunReport } from './runner.js';
-import type { RetestRun, RunEvidence } from './types.js';
+import type { RetestRun } from './types.js';
 
 export interface MergeGateOptions {
   maxParallel: number;
@@ -29,9 +29,9 @@ export interface MergeGateOptions {
   /** How often a held re-test looks at the pressure again, and a running one samples it. */
   pressurePollMs?: number;
 }
-/** Run options plus the identity the runner drops to. */
-export type GateRunOptions = RunOptions & { uid?: number; gid?: number };
-export type GateRunReport = RunReport & Omit<RunEvidence, 'result'>;
+/** What the gate hands its runner, and what it gets back (the runner's own types). */
+export type GateRunOptions = RunOptions;
+export type GateRunReport = RunReport;
 
 export const DEFAULT_MAX_QUEUED_PER_REPO = 20;
 export const DEFAULT_MAX_QUEUED = 100;

@@ -18,7 +18,7 @@ import { resolveRunAs } from './run-as.js';
 import { defaultKillEnvironment, runProcess, type KillEnvironment } from './runner.js';
 import { isHeadValidated } from './skip-when-current.js';
 import { exhaustedSignal } from './texts.js';
-import type { KnownAs, MergeGateCounters, Outcome, RetestRequest, RetestRun, RunAs } from './types.js';
+import type { KnownAs, MergeGateCounters, Outcome, RetestRequest, RetestRun, RunAsUser } from './types.js';
 
 export interface MergeGateDeps {
   clock: Clock;
@@ -40,7 +40,7 @@ export interface MergeGateDeps {
 interface Job {
   run: RetestRun;
   request: RetestRequest;
-  runAs: RunAs;
+  runAs: RunAsUser;
   seq: number;
   /** When the pressure first held this job back (ms, the gate's clock). */
   heldSince?: number;
@@ -144,7 +144,7 @@ export class MergeGate {
     await (this.deps.killEnv ?? defaultKillEnvironment()).dispose();
   }
 
-  private add(request: RetestRequest, runAs: RunAs, attempt: number, previous?: RetestRun): RetestRun {
+  private add(request: RetestRequest, runAs: RunAsUser, attempt: number, previous?: RetestRun): RetestRun {
     const now = this.deps.clock();
     const run: RetestRun = { id: randomUUID(), repo: request.repo, branch: request.branch, status: 'queued', attempt, queuedAt: now, waiting: null };
     if (previous) {
@@ -232,8 +232,7 @@ export class MergeGate {
         graceMs: this.opts.graceS * 1000,
         treeKill: this.opts.treeKill,
         abortSignal: flight.abort.signal,
-        uid: job.runAs.uid,
-        gid: job.runAs.gid,
+        runAs: { uid: job.runAs.uid, gid: job.runAs.gid },
         ...(this.deps.killEnv ? { killEnv: this.deps.killEnv } : {}),
       });
     } finally {

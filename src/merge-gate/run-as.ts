@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import type { RunAs } from './types.js';
+import type { RunAsUser } from './types.js';
 
 export interface RunAsPolicy {
   /** WATCHDOG_MERGE_RUN_AS: a user name or uid; empty = the owner of cwd. */
@@ -36,7 +36,7 @@ function readPasswd(file: string): PasswdEntry[] {
   });
 }
 
-function fromSpec(spec: string, passwd: PasswdEntry[]): RunAs {
+function fromSpec(spec: string, passwd: PasswdEntry[]): RunAsUser {
   if (/^\d+$/.test(spec)) {
     const uid = Number(spec);
     const entry = passwd.find((e) => e.uid === uid);
@@ -47,7 +47,7 @@ function fromSpec(spec: string, passwd: PasswdEntry[]): RunAs {
   return { uid: entry.uid, gid: entry.gid, user: entry.user };
 }
 
-function ownerOf(cwd: string, passwd: PasswdEntry[]): RunAs {
+function ownerOf(cwd: string, passwd: PasswdEntry[]): RunAsUser {
   const st = statSync(cwd);
   const entry = passwd.find((e) => e.uid === st.uid);
   return { uid: st.uid, gid: entry?.gid ?? st.gid, user: entry?.user ?? String(st.uid) };
@@ -57,7 +57,7 @@ function ownerOf(cwd: string, passwd: PasswdEntry[]): RunAs {
  * Whom a re-test runs as: WATCHDOG_MERGE_RUN_AS, else the owner of its checkout. Root only with
  * WATCHDOG_MERGE_ALLOW_ROOT; never the watchdog's own (non-root) uid, whose secrets it could read.
  */
-export function resolveRunAs(cwd: string, policy: RunAsPolicy): RunAs {
+export function resolveRunAs(cwd: string, policy: RunAsPolicy): RunAsUser {
   const passwd = readPasswd(policy.passwdFile ?? '/etc/passwd');
   const runAs = policy.spec.trim() === '' ? ownerOf(cwd, passwd) : fromSpec(policy.spec.trim(), passwd);
   if (runAs.uid === 0 && !policy.allowRoot) {

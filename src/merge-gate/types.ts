@@ -23,13 +23,6 @@ export type MergeDecision = (typeof DECISIONS)[number];
 export const KILL_STRATEGIES = ['cgroup', 'subreaper', 'proc-sweep', 'single'] as const;
 export type KillStrategy = (typeof KILL_STRATEGIES)[number];
 
-/** The runner's account of a kill: every process signalled, and how many were confirmed gone. */
-export interface KillReceipt {
-  strategy: KillStrategy;
-  processes: { pid: number; comm: string; signal: string; at: string }[];
-  confirmedDead: number;
-}
-
 /**
  * What classify needs from a finished run beyond its ProcResult. The runner's report carries
  * these fields; each is optional here so an older report (or the CLI's) still classifies.
@@ -56,10 +49,8 @@ export interface RetestRequest {
   validatedSha?: string;
 }
 
-/** Whom the command runs as (never the watchdog itself). */
-export interface RunAs {
-  uid: number;
-  gid: number;
+/** RunAs with the account name, for RetestRun and messages. */
+export interface RunAsUser extends RunAs {
   user: string;
 }
 
@@ -129,4 +120,59 @@ export interface MergeGateCounters {
   outcomes: OutcomeCounts;
   infraRequeues: number;
   infraExhausted: number;
+}
+
+/** One process the runner signalled, in the runner's own (camelCase) model. */
+export interface SignalledProcess {
+  pid: number;
+  comm: string;
+  /** The strongest signal it got (SIGKILL once the grace ran out). */
+  signal: string;
+  /** Epoch ms of that signal. */
+  atMs: number;
+}
+
+/** What the kill did: every process signalled, and how many of them are confirmed gone. */
+export interface KillReceipt {
+  strategy: KillStrategy;
+  processes: SignalledProcess[];
+  confirmedDead: number;
+  /** Members that could not be killed (a task stuck in D state, a pid we may not signal): never silent. */
+  survivors: { pid: number; comm: string }[];
+}
+
+/** The receipt at the JSON edge (`run --json`, RetestRun.receipt). */
+export interface ReceiptJson {
+  strategy: KillStrategy;
+  processes: { pid: number; comm: string; signal: string; at: string }[];
+  confirmed_dead: number;
+  survivors: { pid: number; comm: string }[];
+}
+
+export function receiptToJson(receipt: KillReceipt): ReceiptJson {
+  return {
+    strategy: receipt.strategy,
+    processes: receipt.processes.map((p) => ({ pid: p.pid, comm: p.comm, signal: p.signal, at: new Date(p.atMs).toISOString() })),
+    confirmed_dead: receipt.confirmedDead,
+    survivors: receipt.survivors.map((s) => ({ pid: s.pid, comm: s.comm })),
+  };
+}
+
+/**
+ * The facts about a run that are not a verdict on the branch (the `infra` outcome): classify
+ * reads them beside the ProcResult.
+ */
+export interface RunnerFacts {
+  /** Set when the command could not start: ENOENT, EACCES, EINVAL, ... (null once it ran). */
+  spawnError: string | null;
+  /** The runner itself signalled the command (timeout, abort, the helper's death): its SIGKILL is ours. */
+  killedByGate: boolean;
+  /** The run cgroup's memory.events counted an oom_kill (only where the memory controller is on). */
+  oomKilled: boolean;
+}
+
+/** Who a re-test runs as (resolved by the gate; never the watchdog's own identity). */
+export interface RunAs {
+  uid: number;
+  gid: number;
 }

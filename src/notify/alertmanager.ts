@@ -1,12 +1,12 @@
-import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { isoUtc } from '../clock.js';
 import { redactSecrets } from '../redact.js';
-import { isEdge } from '../watchdog/signal.js';
-import { alertFields, fitText } from './format.js';
-import { bodySnippet, parseRetryAfter, postJson, statusFailure, transportFailure } from './http-post.js';
-import type { Notifier, NotifyResult } from './notifier.js';
 import type { AlertEvent } from '../watchdog/alert-event.js';
+import { isEdge } from '../watchdog/signal.js';
+import type { Batching } from './delivery-order.js';
+import { alertFields, fitText } from './format.js';
+import { bodySnippet, parseRetryAfter, postJson, scrubber, splitCredentials, statusFailure, transportFailure } from './http-post.js';
+import type { Notifier, NotifyResult } from './notifier.js';
 
 /** One element of the body of Alertmanager's `POST /api/v2/alerts`. */
 export interface AmAlert {
@@ -19,12 +19,16 @@ export interface AmAlert {
 const DESCRIPTION_MAX_CHARS = 4096;
 
 /** Labels identify the alert (Alertmanager dedups and groups on them); annotations only describe it. */
-export function amAlert(event: AlertEvent, startsAtMs: number | undefined, endsAtMs: number): AmAlert {
+export function amLabels(event: AlertEvent): Record<string, string> {
   const { signal } = event;
-  const f = alertFields(event);
   const labels: Record<string, string> = { alertname: signal.family, severity: signal.severity, instance: event.host };
   // An empty label value means "no label" to Alertmanager, so a family without entity simply has none.
   if (signal.entity !== null && signal.entity !== '') labels.entity = signal.entity;
+  return labels;
+}
+
+export function amAlert(event: AlertEvent, startsAtMs: number | undefined, endsAtMs: number, labels = amLabels(event)): AmAlert {
+  const f = alertFields(event);
   return {
     labels,
     annotations: { summary: f.title, description: fitText(f.detail, DESCRIPTION_MAX_CHARS) },
@@ -33,50 +37,68 @@ export function amAlert(event: AlertEvent, startsAtMs: number | undefined, endsA
   };
 }
 
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
 export interface AlertmanagerOptions {
   url: string;
+  /** The integration name (metric label); `alertmanager-2` etc. when several peers are configured. */
+  name?: string;
   timeoutMs: number;
   clock: Clock;
-  log: Logger;
   /** How often alerts still active are re-posted. */
   resendMs?: number;
   /** endsAt of an active alert = now + this; Prometheus uses 4 × its re-send interval, so three lost re-sends resolve nothing. */
   holdMs?: number;
   /** Edge families (job_failed, proc_reaped, merge_gate_exhausted) have no RECOVERY: they resolve on their own after this. */
   edgeHoldMs?: number;
-  /** Resolved alerts are re-posted this long, as Prometheus does, so every peer behind a balancer learns of it. */
+  /** Resolved alerts are re-posted this long, as Prometheus does, so a peer that missed the resolve still learns of it. */
   resolvedRetentionMs?: number;
 }
 
-interface Firing {
+/** What this peer was told is firing, per signal key: the exact label set, so a RECOVERY resolves that one. */
+export interface FiringAlert {
   event: AlertEvent;
+  labels: Record<string, string>;
   startsAtMs: number;
 }
 
+export interface AlertmanagerSnapshot {
+  firing: FiringAlert[];
+  resolved: { alert: AmAlert; untilMs: number }[];
+}
+
 /**
- * Alertmanager API v2. Keeps what it told Alertmanager is firing and re-posts it on its own
- * unref()ed timer with a fresh endsAt, so a live alert never times out there; a RECOVERY
- * posts endsAt = now. Posts are serialized so a re-send can never land after a RECOVERY.
+ * Alertmanager API v2, one instance per peer (every peer gets every alert; the peers dedup
+ * through gossip). Delivery batches queued events into one POST and runs the re-send of what
+ * fires (fresh endsAt) in the queue's order, so a re-send can never land after a RECOVERY.
  */
 export class AlertmanagerNotifier implements Notifier {
-  readonly name = 'alertmanager';
-  private readonly endpoint: string;
-  private readonly resendMs: number;
+  readonly name: string;
+  readonly batching: Batching = { key: () => 'all', min: 1, max: 500 };
+  readonly resendEveryMs: number;
+  /** Where it posts, credentials removed (they go as Authorization: Basic). */
+  readonly endpoint: string;
+  private readonly headers: Record<string, string>;
+  private readonly scrub: (text: string) => string;
   private readonly holdMs: number;
   private readonly edgeHoldMs: number;
   private readonly resolvedRetentionMs: number;
-  private readonly firing = new Map<string, Firing>();
+  private readonly firing = new Map<string, FiringAlert>();
   private readonly resolved = new Map<string, { alert: AmAlert; untilMs: number }>();
-  private chain: Promise<unknown> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
-  private readonly closing = new AbortController();
-  private isResendQueued = false;
-  private isResendFailing = false;
+  /** Re-sends posted so far, so a test can wait for one instead of sleeping. */
+  resendCount = 0;
 
   constructor(private readonly opts: AlertmanagerOptions) {
-    this.endpoint = `${opts.url.replace(/\/+$/, '')}/api/v2/alerts`;
-    this.resendMs = opts.resendMs ?? 60_000;
-    this.holdMs = opts.holdMs ?? 4 * this.resendMs;
+    const target = splitCredentials(opts.url);
+    this.endpoint = `${target.url.replace(/\/+$/, '')}/api/v2/alerts`;
+    this.headers = target.headers;
+    this.scrub = scrubber(...Object.values(target.headers).map((h) => h.replace(/^Basic /, '')));
+    this.name = opts.name ?? 'alertmanager';
+    this.resendEveryMs = opts.resendMs ?? 60_000;
+    this.holdMs = opts.holdMs ?? 4 * this.resendEveryMs;
     this.edgeHoldMs = opts.edgeHoldMs ?? 5 * 60_000;
     this.resolvedRetentionMs = opts.resolvedRetentionMs ?? 15 * 60_000;
   }
@@ -86,38 +108,61 @@ export class AlertmanagerNotifier implements Notifier {
     return [...this.firing.keys()];
   }
 
-  async notify(event: AlertEvent, abortSignal: AbortSignal): Promise<NotifyResult> {
-    const now = this.opts.clock();
-    const key = event.signal.key;
-    let alert: AmAlert;
-    if (isEdge(event.signal)) {
-      alert = amAlert(event, event.at, now + this.edgeHoldMs);
-    } else if (event.action === 'RECOVERY') {
-      // Unknown start (e.g. after a restart): Alertmanager then takes startsAt = endsAt.
-      alert = amAlert(event, this.firing.get(key)?.startsAtMs, now);
-      this.firing.delete(key);
-      this.resolved.set(key, { alert, untilMs: now + this.resolvedRetentionMs });
-    } else {
-      const startsAtMs = this.firing.get(key)?.startsAtMs ?? event.at;
-      this.firing.set(key, { event, startsAtMs });
-      this.resolved.delete(key);
-      alert = amAlert(event, startsAtMs, now + this.holdMs);
-    }
-    this.startTimer();
-    return this.serial(() => this.post([alert], abortSignal));
+  notify(event: AlertEvent, abortSignal: AbortSignal): Promise<NotifyResult> {
+    return this.notifyBatch([event], abortSignal);
   }
 
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    this.closing.abort();
-    await this.chain.catch(() => undefined);
+  /** One POST for the batch; what fires is only updated once the peer accepted it (a retry recomputes). */
+  async notifyBatch(events: readonly AlertEvent[], abortSignal: AbortSignal): Promise<NotifyResult> {
+    const now = this.opts.clock();
+    const firing = new Map(this.firing);
+    const resolved = new Map<string, { alert: AmAlert; untilMs: number }>();
+    const alerts: AmAlert[] = [];
+    const refired: string[] = [];
+    const resolve = (alert: AmAlert): void => {
+      alerts.push(alert);
+      resolved.set(JSON.stringify(alert.labels), { alert, untilMs: now + this.resolvedRetentionMs });
+    };
+    for (const event of events) {
+      const key = event.signal.key;
+      const prev = firing.get(key);
+      if (isEdge(event.signal)) {
+        alerts.push(amAlert(event, event.at, now + this.edgeHoldMs));
+      } else if (event.action === 'RECOVERY') {
+        // Exactly the label set that fired (its severity, not the RECOVERY's); unknown start: Alertmanager takes endsAt.
+        resolve(amAlert(prev?.event ?? event, prev?.startsAtMs, now, prev?.labels));
+        firing.delete(key);
+      } else {
+        const labels = amLabels(event);
+        if (prev && !sameLabels(prev.labels, labels)) resolve(amAlert(prev.event, prev.startsAtMs, now, prev.labels));
+        const startsAtMs = prev && sameLabels(prev.labels, labels) ? prev.startsAtMs : event.at;
+        firing.set(key, { event, labels, startsAtMs });
+        refired.push(JSON.stringify(labels));
+        alerts.push(amAlert(event, startsAtMs, now + this.holdMs, labels));
+      }
+    }
+    const result = await this.post(alerts, abortSignal);
+    if (result.ok) {
+      this.firing.clear();
+      for (const [k, v] of firing) this.firing.set(k, v);
+      for (const [k, v] of resolved) this.resolved.set(k, v);
+      for (const k of refired) this.resolved.delete(k);
+    }
+    return result;
+  }
+
+  async resend(abortSignal: AbortSignal): Promise<NotifyResult> {
+    const batch = this.resendBatch(this.opts.clock());
+    if (batch.length === 0) return { ok: true };
+    const result = await this.post(batch, abortSignal);
+    this.resendCount += 1;
+    return result;
   }
 
   /** The alerts a re-send posts now: active ones with a fresh endsAt, recently resolved ones as they were. */
   resendBatch(now: number): AmAlert[] {
     const batch: AmAlert[] = [];
-    for (const f of this.firing.values()) batch.push(amAlert(f.event, f.startsAtMs, now + this.holdMs));
+    for (const f of this.firing.values()) batch.push(amAlert(f.event, f.startsAtMs, now + this.holdMs, f.labels));
     for (const [key, r] of this.resolved) {
       if (r.untilMs <= now) this.resolved.delete(key);
       else batch.push(r.alert);
@@ -125,44 +170,24 @@ export class AlertmanagerNotifier implements Notifier {
     return batch;
   }
 
-  private startTimer(): void {
-    if (this.timer || this.closing.signal.aborted) return;
-    this.timer = setInterval(() => this.resend(), this.resendMs);
-    this.timer.unref();
+  snapshot(): AlertmanagerSnapshot {
+    return { firing: [...this.firing.values()], resolved: [...this.resolved.values()] };
   }
 
-  private resend(): void {
-    if (this.isResendQueued) return;
-    this.isResendQueued = true;
-    void this.serial(async () => {
-      this.isResendQueued = false;
-      const batch = this.resendBatch(this.opts.clock());
-      if (batch.length === 0) return;
-      const result = await this.post(batch, this.closing.signal);
-      if (!result.ok && !this.isResendFailing) {
-        this.opts.log.warn({ integration: this.name, reason: result.reason, detail: result.detail, alerts: batch.length }, 're-send of active alerts to Alertmanager failed');
-      } else if (result.ok && this.isResendFailing) {
-        this.opts.log.info({ integration: this.name, alerts: batch.length }, 're-send of active alerts to Alertmanager works again');
-      }
-      this.isResendFailing = !result.ok;
-    });
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn);
-    this.chain = run.catch(() => undefined);
-    return run;
+  restore(data: AlertmanagerSnapshot): void {
+    for (const f of data.firing) this.firing.set(f.event.signal.key, f);
+    for (const r of data.resolved) this.resolved.set(JSON.stringify(r.alert.labels), r);
   }
 
   private async post(alerts: AmAlert[], abortSignal: AbortSignal): Promise<NotifyResult> {
     let answer;
     try {
-      answer = await postJson(this.endpoint, JSON.stringify(alerts), { timeoutMs: this.opts.timeoutMs, signal: abortSignal });
+      answer = await postJson(this.endpoint, JSON.stringify(alerts), { timeoutMs: this.opts.timeoutMs, signal: abortSignal, headers: this.headers });
     } catch (err) {
-      return transportFailure(err, redactSecrets);
+      return transportFailure(err, (s) => redactSecrets(this.scrub(s)));
     }
     if (answer.status >= 200 && answer.status < 300) return { ok: true };
-    const detail = redactSecrets(`HTTP ${answer.status}: ${bodySnippet(answer.text)}`);
+    const detail = redactSecrets(this.scrub(`HTTP ${answer.status}: ${bodySnippet(answer.text)}`));
     return statusFailure(answer.status, detail, parseRetryAfter(answer.headers['retry-after'], this.opts.clock()));
   }
 }

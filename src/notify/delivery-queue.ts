@@ -1,9 +1,9 @@
-import { performance } from 'node:perf_hooks';
-import type { Notifier, NotifyResult } from './notifier.js';
 import type { AlertEvent } from '../watchdog/alert-event.js';
+import { batchFor, coalesce, overflowVictim, pickNext, type Entry } from './delivery-order.js';
+import type { Notifier, NotifyResult } from './notifier.js';
 
 export interface QueueOptions {
-  /** Events held per integration; beyond it the oldest REALERT goes first. */
+  /** Events held per integration (the log is never capped); beyond it the lowest priority goes. */
   capacity: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
@@ -14,7 +14,7 @@ export interface QueueOptions {
 }
 
 export const DEFAULT_QUEUE_OPTIONS: QueueOptions = {
-  capacity: 500,
+  capacity: 10_000,
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,
   maxRetryAfterMs: 3_600_000,
@@ -25,9 +25,12 @@ export type Failure = Exclude<NotifyResult, { ok: true }>;
 
 export interface QueueHooks {
   sent(event: AlertEvent): void;
-  failed(event: AlertEvent, failure: Failure, retryInMs: number | null, attempt: number): void;
+  failed(events: readonly AlertEvent[], failure: Failure, retryInMs: number | null, attempt: number): void;
   dropped(event: AlertEvent, why: 'overflow' | 'shutdown'): void;
-  crashed(event: AlertEvent, err: unknown): void;
+  /** An ALERT/RECOVERY pair (or a superseded reminder) left the queue unsent because it no longer says anything. */
+  coalesced(event: AlertEvent): void;
+  crashed(events: readonly AlertEvent[], err: unknown): void;
+  resent(result: NotifyResult): void;
 }
 
 /** Exponential, capped, with jitter in [50 %, 100 %] so a fleet does not retry in lockstep. */
@@ -37,43 +40,45 @@ export function backoffMs(attempt: number, opts: Pick<QueueOptions, 'backoffBase
 }
 
 /**
- * Which queued event overflow removes: the oldest REALERT (a reminder; the next one comes),
- * else the oldest event. `skipFirst` protects the event being sent right now.
- */
-export function overflowVictim(actions: readonly AlertEvent['action'][], skipFirst: boolean): number {
-  const from = skipFirst ? 1 : 0;
-  const realert = actions.indexOf('REALERT', from);
-  return realert >= 0 ? realert : from;
-}
-
-interface Entry {
-  event: AlertEvent;
-  attempts: number;
-}
-
-/**
- * One integration's delivery: a bounded FIFO worked by a single loop, so events leave in the
- * order they came (a RECOVERY never overtakes its ALERT) and a failing integration only ever
- * holds up itself.
+ * One integration's delivery, worked by a single loop: the best-ranked eligible event goes
+ * next (critical first, each key in order), a burst goes as one batch where the integration
+ * can, and a failing integration only ever holds up itself.
  */
 export class IntegrationQueue {
   private readonly items: Entry[] = [];
-  private isSending = false;
   private worker: Promise<void> | undefined;
   private sendAbort: AbortController | undefined;
   private wakeSleep: (() => void) | undefined;
   private isSleepWakeable = false;
+  /** On the global `performance` clock (not node:perf_hooks'), so fake timers drive pacing in tests. */
   private lastSendEndMs = Number.NEGATIVE_INFINITY;
   private isClosed = false;
+  private isResendDue = false;
+  private readonly resendTimer: NodeJS.Timeout | undefined;
+  /** Drops since the last delivered message, told to the reader in the next one. */
+  private droppedUntold = 0;
 
   constructor(
     readonly notifier: Notifier,
     private readonly opts: QueueOptions,
     private readonly hooks: QueueHooks,
-  ) {}
+  ) {
+    if (notifier.resend && notifier.resendEveryMs) {
+      this.resendTimer = setInterval(() => {
+        this.isResendDue = true;
+        this.kick();
+      }, notifier.resendEveryMs);
+      this.resendTimer.unref();
+    }
+  }
 
   get depth(): number {
     return this.items.length;
+  }
+
+  /** The events not delivered yet (the one in flight included), oldest first: what a state file keeps. */
+  pending(): AlertEvent[] {
+    return this.items.map((e) => e.event);
   }
 
   enqueue(event: AlertEvent): void {
@@ -81,16 +86,29 @@ export class IntegrationQueue {
       this.hooks.dropped(event, 'shutdown');
       return;
     }
-    this.items.push({ event, attempts: 0 });
-    while (this.items.length > Math.max(1, this.opts.capacity)) {
-      const victim = overflowVictim(
-        this.items.map((e) => e.event.action),
-        this.isSending,
-      );
-      const [entry] = this.items.splice(victim, 1);
-      if (entry) this.hooks.dropped(entry.event, 'overflow');
+    const c = coalesce(this.items, event);
+    if (c.kind === 'merged') {
+      c.into.event = c.into.event.action === 'ALERT' ? { ...c.into.event, signal: event.signal } : event;
+      this.hooks.coalesced(event);
+      return;
     }
-    this.worker ??= this.run().finally(() => (this.worker = undefined));
+    for (const entry of c.removed) {
+      this.remove(entry);
+      this.hooks.coalesced(entry.event);
+    }
+    if (c.kind === 'cancelled') {
+      this.hooks.coalesced(event);
+      return;
+    }
+    this.items.push({ event, attempts: 0, isInFlight: false });
+    while (!this.notifier.isUnbounded && this.items.length > Math.max(1, this.opts.capacity)) {
+      const victim = overflowVictim(this.items);
+      if (!victim) break;
+      this.remove(victim);
+      this.droppedUntold += 1;
+      this.hooks.dropped(victim.event, 'overflow');
+    }
+    this.kick();
   }
 
   /** Resolves once nothing is queued (immediately when idle). */
@@ -106,52 +124,89 @@ export class IntegrationQueue {
   /** Stops sending: aborts the request in flight; whatever is left is reported as dropped. */
   async close(): Promise<void> {
     this.isClosed = true;
+    clearInterval(this.resendTimer);
     this.sendAbort?.abort();
     this.wakeSleep?.();
     await this.idle();
     for (const entry of this.items.splice(0)) this.hooks.dropped(entry.event, 'shutdown');
   }
 
+  private kick(): void {
+    this.worker ??= this.run().finally(() => (this.worker = undefined));
+  }
+
   private async run(): Promise<void> {
-    while (!this.isClosed && this.items.length > 0) {
+    while (!this.isClosed && (this.items.length > 0 || this.isResendDue)) {
       await this.sleep(this.lastSendEndMs + (this.notifier.minIntervalMs ?? 0) - performance.now(), false);
-      const entry = this.items[0];
-      if (this.isClosed || !entry) break;
-      this.isSending = true;
-      this.sendAbort = new AbortController();
-      let result: NotifyResult;
-      try {
-        result = await this.notifier.notify(entry.event, this.sendAbort.signal);
-      } catch (err) {
-        // A throwing notifier is a bug, not an outage: retrying would loop on it forever.
-        this.hooks.crashed(entry.event, err);
-        result = { ok: false, retry: false, reason: 'internal_error', detail: err instanceof Error ? err.message : String(err) };
-      } finally {
-        this.isSending = false;
-        this.sendAbort = undefined;
-        // Paced from the end of a send: the peer never sees two inside the interval, whatever the network's jitter.
-        this.lastSendEndMs = performance.now();
+      if (this.isClosed) break;
+      if (this.isResendDue) {
+        this.isResendDue = false;
+        this.hooks.resent(await this.send(() => this.notifier.resend!(this.sendAbort!.signal), []));
+        continue;
       }
-      if (result.ok) {
-        this.remove(entry);
-        this.hooks.sent(entry.event);
-      } else if (result.retry && !this.isClosed) {
-        entry.attempts += 1;
-        const isServerPause = result.afterS !== undefined;
-        const waitMs = isServerPause ? Math.min(Math.max(0, result.afterS! * 1000), this.opts.maxRetryAfterMs) : backoffMs(entry.attempts, this.opts);
-        this.hooks.failed(entry.event, result, waitMs, entry.attempts);
-        await this.sleep(waitMs, !isServerPause);
-      } else if (!result.retry) {
-        this.remove(entry);
-        this.hooks.failed(entry.event, result, null, entry.attempts + 1);
-      }
+      const head = pickNext(this.items);
+      if (!head) break;
+      const batch = this.notifier.notifyBatch ? batchFor(this.items, head, this.notifier.batching) : [head];
+      for (const entry of batch) entry.isInFlight = true;
+      const events = this.withDropNote(batch.map((e) => e.event));
+      const result = await this.send(
+        () => (batch.length > 1 ? this.notifier.notifyBatch!(events, this.sendAbort!.signal) : this.notifier.notify(events[0]!, this.sendAbort!.signal)),
+        events,
+      );
+      for (const entry of batch) entry.isInFlight = false;
+      await this.settle(batch, events, result);
     }
   }
 
-  /** Overflow may have removed the entry while it was being sent. */
+  private async send(call: () => Promise<NotifyResult>, events: readonly AlertEvent[]): Promise<NotifyResult> {
+    this.sendAbort = new AbortController();
+    try {
+      return await call();
+    } catch (err) {
+      // A throwing notifier is a bug, not an outage: retrying would loop on it forever.
+      this.hooks.crashed(events, err);
+      return { ok: false, retry: false, reason: 'internal_error', detail: err instanceof Error ? err.message : String(err) };
+    } finally {
+      this.sendAbort = undefined;
+      // Paced from the end of a send: the peer never sees two inside the interval, whatever the network's jitter.
+      this.lastSendEndMs = performance.now();
+    }
+  }
+
+  private async settle(batch: Entry[], events: readonly AlertEvent[], result: NotifyResult): Promise<void> {
+    if (result.ok) {
+      if (events[0]?.droppedBefore) this.droppedUntold = Math.max(0, this.droppedUntold - events[0].droppedBefore);
+      this.removeAll(batch);
+      for (const entry of batch) this.hooks.sent(entry.event);
+    } else if (result.retry && !this.isClosed) {
+      const attempts = Math.max(...batch.map((e) => (e.attempts += 1)));
+      const isServerPause = result.afterS !== undefined;
+      const waitMs = isServerPause ? Math.min(Math.max(0, result.afterS! * 1000), this.opts.maxRetryAfterMs) : backoffMs(attempts, this.opts);
+      this.hooks.failed(events, result, waitMs, attempts);
+      await this.sleep(waitMs, !isServerPause);
+    } else if (!result.retry) {
+      this.removeAll(batch);
+      this.hooks.failed(events, result, null, Math.max(...batch.map((e) => e.attempts + 1)));
+    }
+  }
+
+  /** The first event of a send tells how many were dropped since the last one that arrived. */
+  private withDropNote(events: AlertEvent[]): AlertEvent[] {
+    if (this.droppedUntold === 0 || events.length === 0) return events;
+    return [{ ...events[0]!, droppedBefore: this.droppedUntold }, ...events.slice(1)];
+  }
+
+  /** Coalescing or overflow may have removed the entry while it was being sent. */
   private remove(entry: Entry): void {
     const i = this.items.indexOf(entry);
     if (i >= 0) this.items.splice(i, 1);
+  }
+
+  private removeAll(entries: readonly Entry[]): void {
+    if (entries.length === 1) return this.remove(entries[0]!);
+    const gone = new Set(entries);
+    const kept = this.items.filter((e) => !gone.has(e));
+    this.items.splice(0, this.items.length, ...kept);
   }
 
   private sleep(ms: number, isWakeable: boolean): Promise<void> {

@@ -13,6 +13,10 @@ export interface QueuedDelivery extends AlertOutlet {
   close(): Promise<void>;
   /** Events waiting per integration. */
   depths(): Map<string, number>;
+  /** The undelivered events per integration (for the state file). */
+  pending(): Record<string, AlertEvent[]>;
+  /** Puts events a previous run left undelivered back into their integration's queue. */
+  restore(pending: Record<string, AlertEvent[]>): void;
 }
 
 export interface DeliveryDeps {
@@ -24,6 +28,12 @@ export interface DeliveryDeps {
 
 function eventFields(integration: string, event: AlertEvent): Record<string, unknown> {
   return { integration, action: event.action, key: event.signal.key, family: event.signal.family };
+}
+
+function batchFields(integration: string, events: readonly AlertEvent[]): Record<string, unknown> {
+  const [first] = events;
+  if (events.length === 1 && first) return eventFields(integration, first);
+  return { integration, batch: events.length, action: first?.action, family: first?.signal.family };
 }
 
 /**
@@ -38,17 +48,18 @@ export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDep
 
   for (const notifier of notifiers) {
     const integration = notifier.name;
+    let isResendFailing = false;
     queues.push(
       new IntegrationQueue(notifier, opts, {
         sent(event) {
           metrics.sent.inc({ integration, action: event.action });
           log.debug(eventFields(integration, event), 'notification delivered');
         },
-        failed(event, failure, retryInMs, attempt) {
+        failed(events, failure, retryInMs, attempt) {
           metrics.failures.inc({ integration, reason: reasonLabel(failure.reason) });
           // integrations scrub their own secrets; this catches what a peer's body or a thrown message quoted
           const detail = failure.detail === undefined ? undefined : redactSecrets(failure.detail);
-          const fields = { ...eventFields(integration, event), reason: failure.reason, detail, attempt };
+          const fields = { ...batchFields(integration, events), reason: failure.reason, detail, attempt };
           if (retryInMs === null) log.error(fields, 'notification rejected; not retried');
           else log.warn({ ...fields, retry_in_s: retryInMs / 1000 }, 'notification failed; will retry');
         },
@@ -56,8 +67,18 @@ export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDep
           metrics.dropped.inc({ integration });
           log.error({ ...eventFields(integration, event), why }, why === 'overflow' ? 'notification dropped: queue full' : 'notification dropped: not delivered before shutdown');
         },
-        crashed(event, err) {
-          log.error({ ...eventFields(integration, event), err }, 'notifier threw (a bug); notification given up');
+        coalesced(event) {
+          metrics.coalesced.inc({ integration });
+          log.debug(eventFields(integration, event), 'notification coalesced before sending');
+        },
+        crashed(events, err) {
+          log.error({ ...batchFields(integration, events), err }, 'notifier threw (a bug); notification given up');
+        },
+        resent(result) {
+          // One line per change, not per interval: a dead peer would otherwise log every minute.
+          if (!result.ok && !isResendFailing) log.warn({ integration, reason: result.reason, detail: result.detail && redactSecrets(result.detail) }, 're-send of active alerts failed');
+          else if (result.ok && isResendFailing) log.info({ integration }, 're-send of active alerts works again');
+          isResendFailing = !result.ok;
         },
       }),
     );
@@ -97,5 +118,9 @@ export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDep
       );
     },
     depths: () => new Map(queues.map((q) => [q.notifier.name, q.depth])),
+    pending: () => Object.fromEntries(queues.map((q) => [q.notifier.name, q.pending()])),
+    restore(pending) {
+      for (const q of queues) for (const event of pending[q.notifier.name] ?? []) q.enqueue(event);
+    },
   };
 }

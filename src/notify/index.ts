@@ -12,7 +12,7 @@ export interface NotifierDeps {
   clock?: Clock;
 }
 
-/** The integrations WATCHDOG_NOTIFIERS names; one missing its URL/token is left out (config warns). */
+/** The integrations the resolved WATCHDOG_NOTIFIERS list names; one missing its URL/token is left out (config warns). */
 export function buildNotifiers(config: Config, deps: NotifierDeps): Notifier[] {
   const notifiers: Notifier[] = [];
   const timeoutMs = config.httpTimeoutS * 1000;
@@ -33,8 +33,10 @@ export function buildNotifiers(config: Config, deps: NotifierDeps): Notifier[] {
         }
         break;
       case 'alertmanager':
-        if (config.alertmanagerUrl !== '') {
-          notifiers.push(new AlertmanagerNotifier({ url: config.alertmanagerUrl, timeoutMs, clock, log: deps.log }));
+        // One integration (own ordered queue) per peer, so a dead peer delays nothing for the others.
+        for (const [i, url] of config.alertmanagerUrls.entries()) {
+          const name = config.alertmanagerUrls.length === 1 ? 'alertmanager' : `alertmanager-${i + 1}`;
+          notifiers.push(new AlertmanagerNotifier({ url, name, timeoutMs, clock }));
         }
         break;
     }

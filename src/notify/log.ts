@@ -5,6 +5,8 @@ import type { AlertEvent } from '../watchdog/alert-event.js';
 /** The always-available integration: one structured log line per alert decision. */
 export class LogNotifier implements Notifier {
   readonly name = 'log';
+  /** The log is the record of last resort: never capped, every event its own line. */
+  readonly isUnbounded = true;
 
   constructor(private readonly log: Logger) {}
 
@@ -21,6 +23,7 @@ export class LogNotifier implements Notifier {
         detail: signal.detail,
         host: event.host,
       },
+      ...(event.droppedBefore ? { dropped_before: event.droppedBefore } : {}),
     };
     const line = `${event.action} ${signal.key}: ${signal.title}`;
     if (event.action === 'RECOVERY') this.log.info(fields, line);

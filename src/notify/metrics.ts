@@ -5,6 +5,7 @@ export interface NotifyMetrics {
   sent: Counter<'integration' | 'action'>;
   failures: Counter<'integration' | 'reason'>;
   dropped: Counter<'integration'>;
+  coalesced: Counter<'integration'>;
 }
 
 /** Registers the delivery metrics on the app's registry; queue depth is read at scrape time. */
@@ -34,6 +35,12 @@ export function createNotifyMetrics(registry: Registry, queueDepths: () => Itera
     dropped: new Counter({
       name: `${METRIC_PREFIX}notifications_dropped_total`,
       help: 'Notifications never delivered: dropped on queue overflow or left over at shutdown.',
+      labelNames: ['integration'],
+      registers: [registry],
+    }),
+    coalesced: new Counter({
+      name: `${METRIC_PREFIX}notifications_coalesced_total`,
+      help: 'Queued notifications left unsent because a later one made them moot (an ALERT/RECOVERY pair, a superseded reminder).',
       labelNames: ['integration'],
       registers: [registry],
     }),

@@ -1,5 +1,7 @@
 import type { Locale } from '../i18n.js';
-import { formatAlert } from './format.js';
+import type { Batching } from './delivery-order.js';
+import { formatAlert, TELEGRAM_MAX_CHARS, type AlertText } from './format.js';
+import { dropNote, formatGroup } from './format-group.js';
 import { bodySnippet, parseRetryAfter, postJson, scrubber, statusFailure, transportFailure } from './http-post.js';
 import type { Notifier, NotifyResult } from './notifier.js';
 import type { AlertEvent } from '../watchdog/alert-event.js';
@@ -34,6 +36,8 @@ function parseAnswer(text: string): BotAnswer | undefined {
 export class TelegramNotifier implements Notifier {
   readonly name = 'telegram';
   readonly minIntervalMs: number;
+  /** At one message a second a burst of one family would take minutes (and bury what follows): it goes as one message. */
+  readonly batching: Batching = { key: (e) => `${e.signal.family}\n${e.action}`, min: 3, max: 100_000 };
   private readonly url: string;
   private readonly scrub: (text: string) => string;
 
@@ -44,7 +48,17 @@ export class TelegramNotifier implements Notifier {
   }
 
   async notify(event: AlertEvent, abortSignal: AbortSignal): Promise<NotifyResult> {
-    const text = formatAlert(event, this.opts.locale);
+    const note = dropNote(event, this.opts.locale);
+    if (note === '') return this.sendText(formatAlert(event, this.opts.locale), abortSignal);
+    const text = formatAlert(event, this.opts.locale, TELEGRAM_MAX_CHARS - note.length - 1);
+    return this.sendText({ html: `${text.html}\n${note}`, plain: `${text.plain}\n${note}` }, abortSignal);
+  }
+
+  notifyBatch(events: readonly AlertEvent[], abortSignal: AbortSignal): Promise<NotifyResult> {
+    return this.sendText(formatGroup(events, this.opts.locale), abortSignal);
+  }
+
+  private async sendText(text: AlertText, abortSignal: AbortSignal): Promise<NotifyResult> {
     const first = await this.send({ text: text.html, parse_mode: 'HTML' }, abortSignal);
     if (!first.parseError) return first.result;
     return (await this.send({ text: text.plain }, abortSignal)).result;

@@ -2,8 +2,9 @@ import { createHash, createHmac } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { isoUtc } from '../clock.js';
 import type { Locale } from '../i18n.js';
+import { redactSecrets } from '../redact.js';
 import { alertFields, fitText, formatAlert } from './format.js';
-import { bodySnippet, parseRetryAfter, postJson, scrubber, statusFailure, transportFailure } from './http-post.js';
+import { bodySnippet, parseRetryAfter, postJson, scrubber, splitCredentials, statusFailure, transportFailure, type UrlTarget } from './http-post.js';
 import type { Notifier, NotifyResult } from './notifier.js';
 import type { AlertEvent } from '../watchdog/alert-event.js';
 
@@ -24,6 +25,8 @@ export interface WebhookPayload {
   detail: string;
   text: string;
   sent_at: string;
+  /** Present after the queue had to drop notifications: how many never went out. */
+  dropped_before?: number;
 }
 
 export function webhookPayload(event: AlertEvent, locale: Locale, sentAtMs: number): WebhookPayload {
@@ -40,6 +43,7 @@ export function webhookPayload(event: AlertEvent, locale: Locale, sentAtMs: numb
     detail: fitText(f.detail, DETAIL_MAX_CHARS),
     text: formatAlert(event, locale).plain,
     sent_at: isoUtc(sentAtMs),
+    ...(event.droppedBefore ? { dropped_before: event.droppedBefore } : {}),
   };
 }
 
@@ -64,19 +68,23 @@ export interface WebhookOptions {
 export class WebhookNotifier implements Notifier {
   readonly name = 'webhook';
   private readonly scrub: (text: string) => string;
+  /** `user:pass@` in the URL is sent as Authorization: Basic, never as part of the URL. */
+  private readonly target: UrlTarget;
 
   constructor(private readonly opts: WebhookOptions) {
-    this.scrub = scrubber(opts.secret);
+    this.target = splitCredentials(opts.url);
+    const basic = this.target.headers.authorization?.replace(/^Basic /, '') ?? '';
+    this.scrub = (text) => redactSecrets(scrubber(opts.secret, basic)(text));
   }
 
   async notify(event: AlertEvent, abortSignal: AbortSignal): Promise<NotifyResult> {
     const now = this.opts.clock();
     const body = JSON.stringify(webhookPayload(event, this.opts.locale, now));
-    const headers: Record<string, string> = { [DELIVERY_HEADER]: deliveryId(event) };
+    const headers: Record<string, string> = { ...this.target.headers, [DELIVERY_HEADER]: deliveryId(event) };
     if (this.opts.secret !== '') headers[SIGNATURE_HEADER] = signBody(body, this.opts.secret);
     let answer;
     try {
-      answer = await postJson(this.opts.url, body, { timeoutMs: this.opts.timeoutMs, signal: abortSignal, headers });
+      answer = await postJson(this.target.url, body, { timeoutMs: this.opts.timeoutMs, signal: abortSignal, headers });
     } catch (err) {
       return transportFailure(err, this.scrub);
     }

@@ -1,11 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { isRunningState, parseStat, type ProcStat } from './parse-stat.js';
+import { readdirSync } from 'node:fs';
+import type { ProcStat } from './parse-stat.js';
+import { readStat } from './read-proc.js';
 
-/** A process as the kernel names it: a pid alone may be reused, (pid, starttime) is not. */
-export interface ProcIdentity {
-  pid: number;
-  startTicks: number;
-}
+export type { ProcIdentity } from './identity.js';
+// merge-gate still imports readStat from here; the runner branch switches to read-proc.js
+export { readStat } from './read-proc.js';
 
 export type ProcTable = Map<number, ProcStat>;
 
@@ -29,17 +28,68 @@ export function readProcTable(procRoot = '/proc'): ProcTable {
   return table;
 }
 
-export function readStat(pid: number, procRoot = '/proc'): ProcStat | null {
-  try {
-    return parseStat(readFileSync(`${procRoot}/${pid}/stat`, 'utf8'));
-  } catch {
-    return null;
+/** What the tree needs of a process: its parent link and identity. */
+export interface LinkedProcess {
+  pid: number;
+  ppid: number;
+  startTicks: number;
+}
+
+/** Parent links of one table, indexed once: children, descendants, ancestors, group and session members. */
+export class ProcTree<T extends LinkedProcess = ProcStat> {
+  private readonly byParent = new Map<number, T[]>();
+
+  constructor(readonly table: ReadonlyMap<number, T>) {
+    for (const stat of table.values()) {
+      if (stat.ppid === stat.pid) continue;
+      const list = this.byParent.get(stat.ppid);
+      if (list) list.push(stat);
+      else this.byParent.set(stat.ppid, [stat]);
+    }
+  }
+
+  children(pid: number): readonly T[] {
+    return this.byParent.get(pid) ?? [];
+  }
+
+  /** Every process below `pid` by parent links, `pid` itself excluded. */
+  descendants(pid: number): T[] {
+    const found: T[] = [];
+    const stack = [pid];
+    const seen = new Set<number>([pid]);
+    while (stack.length > 0) {
+      for (const child of this.children(stack.pop()!)) {
+        if (seen.has(child.pid)) continue;
+        seen.add(child.pid);
+        found.push(child);
+        stack.push(child.pid);
+      }
+    }
+    return found;
+  }
+
+  /** Parent first, up to the root of the table; bounded against a corrupt (cyclic) table. */
+  ancestors(pid: number): T[] {
+    const out: T[] = [];
+    let cursor = this.table.get(this.table.get(pid)?.ppid ?? -1);
+    for (let hops = 0; cursor && hops < 4096; hops++) {
+      out.push(cursor);
+      if (cursor.ppid === cursor.pid) break;
+      cursor = this.table.get(cursor.ppid);
+    }
+    return out;
+  }
+
+  groupMembers(this: ProcTree<ProcStat>, pgrp: number): ProcStat[] {
+    return [...this.table.values()].filter((s) => s.pgrp === pgrp);
+  }
+
+  sessionMembers(this: ProcTree<ProcStat>, session: number): ProcStat[] {
+    return [...this.table.values()].filter((s) => s.session === session);
   }
 }
 
-
-/** True while that very process (same starttime) exists and is not a zombie. */
-export function isAlive(id: ProcIdentity, table?: ProcTable, procRoot = '/proc'): boolean {
-  const stat = table ? table.get(id.pid) : readStat(id.pid, procRoot);
-  return stat !== undefined && stat !== null && stat.startTicks === id.startTicks && isRunningState(stat.state);
+/** Every process below `rootPid` by parent links (the root itself excluded). */
+export function descendantsOf<T extends LinkedProcess>(table: ReadonlyMap<number, T>, rootPid: number): T[] {
+  return new ProcTree(table).descendants(rootPid);
 }

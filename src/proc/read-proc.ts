@@ -1,12 +1,32 @@
 import { execFile } from 'node:child_process';
-import { open, readdir, readFile, readlink } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { open, readFile, readlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { isRunningState, parseStat, type ProcStat } from './parse-stat.js';
 
-/** One process re-read right before it is signalled (async: the event loop keeps serving). */
-export interface ProcessSnapshot {
-  stat: ProcStat;
-  argv: string[];
+/**
+ * stat is decoded byte for byte: the kernel cuts comm at 15 bytes, possibly inside a UTF-8
+ * sequence, and the scan worker decodes the same way, so comm compares equal everywhere.
+ */
+export const STAT_ENCODING = 'latin1';
+
+/**
+ * The one stat reader: null when the process is gone or its line is unreadable. Synchronous on
+ * purpose: a stat read never takes the target's mmap lock (cmdline does), and the kill loops poll it
+ * every few ms, where a thread-pool round trip costs more than the read.
+ */
+export function readStat(pid: number, procRoot = '/proc'): ProcStat | null {
+  try {
+    return parseStat(readFileSync(`${procRoot}/${pid}/stat`, STAT_ENCODING));
+  } catch {
+    return null;
+  }
+}
+
+/** A live (not zombie) process's stat, or null. */
+export function readLiveStat(pid: number, procRoot = '/proc'): ProcStat | null {
+  const stat = readStat(pid, procRoot);
+  return stat !== null && isRunningState(stat.state) ? stat : null;
 }
 
 const isGone = (err: unknown): boolean => {
@@ -14,19 +34,14 @@ const isGone = (err: unknown): boolean => {
   return code === 'ENOENT' || code === 'ESRCH';
 };
 
-export async function readStat(root: string, pid: number): Promise<ProcStat | null> {
-  try {
-    return parseStat(await readFile(`${root}/${pid}/stat`, 'latin1'));
-  } catch (err) {
-    if (isGone(err)) return null;
-    throw err;
-  }
-}
-
-export async function readCmdline(root: string, pid: number, maxBytes: number): Promise<string[] | null> {
+/**
+ * argv of a process, at most `maxBytes` read; null when it is gone. Asynchronous: reading cmdline
+ * takes the target's mmap lock, which a hung process may hold for a long time.
+ */
+export async function readCmdline(pid: number, procRoot = '/proc', maxBytes = 4096): Promise<string[] | null> {
   let fh;
   try {
-    fh = await open(`${root}/${pid}/cmdline`, 'r');
+    fh = await open(`${procRoot}/${pid}/cmdline`, 'r');
     const buf = Buffer.alloc(maxBytes);
     const { bytesRead } = await fh.read(buf, 0, maxBytes, 0);
     let end = bytesRead;
@@ -40,38 +55,13 @@ export async function readCmdline(root: string, pid: number, maxBytes: number): 
   }
 }
 
-/** null when the process is gone (or a zombie: it no longer runs anything). */
-export async function readProcess(root: string, pid: number, cmdlineMaxBytes: number): Promise<ProcessSnapshot | null> {
-  const stat = await readStat(root, pid);
-  if (stat === null || !isRunningState(stat.state)) return null;
-  const argv = await readCmdline(root, pid, cmdlineMaxBytes);
-  if (argv === null) return null;
-  return { stat, argv };
-}
-
-/** Every live process of a group (zombies excluded), read with bounded concurrency. */
-export async function groupMembers(root: string, pgrp: number): Promise<ProcStat[]> {
-  const names = (await readdir(root)).filter((n) => /^\d+$/.test(n));
-  const members: ProcStat[] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < names.length) {
-      const pid = Number(names[next++]);
-      const stat = await readStat(root, pid).catch(() => null);
-      if (stat && stat.pgrp === pgrp && isRunningState(stat.state)) members.push(stat);
-    }
-  };
-  await Promise.all(Array.from({ length: 16 }, worker));
-  return members;
-}
-
 /** `btime` of <root>/stat: the boot time every starttime counts from. */
-export async function readBootTimeS(root: string): Promise<number> {
-  const text = await readFile(`${root}/stat`, 'utf8').catch((err: Error) => {
-    throw new Error(`cannot read ${root}/stat for the boot time: ${err.message}`);
+export async function readBootTimeS(procRoot = '/proc'): Promise<number> {
+  const text = await readFile(`${procRoot}/stat`, 'utf8').catch((err: Error) => {
+    throw new Error(`cannot read ${procRoot}/stat for the boot time: ${err.message}`);
   });
   const m = /^btime\s+(\d+)\s*$/m.exec(text);
-  if (!m?.[1]) throw new Error(`${root}/stat has no btime line`);
+  if (!m?.[1]) throw new Error(`${procRoot}/stat has no btime line`);
   return Number(m[1]);
 }
 
@@ -86,26 +76,16 @@ export async function readClockTicks(): Promise<number> {
   }
 }
 
-/** True when `root` is the /proc of this process's pid namespace, so its pids can be signalled. */
-export async function isOwnProcRoot(root: string, selfPid: number): Promise<boolean> {
+/** True when `procRoot` is the /proc of this process's pid namespace, so its pids can be signalled. */
+export async function isOwnProcRoot(procRoot: string, selfPid = process.pid): Promise<boolean> {
   try {
-    return (await readlink(`${root}/self`)) === String(selfPid);
+    return (await readlink(`${procRoot}/self`)) === String(selfPid);
   } catch {
     return false;
   }
 }
 
-/** The watchdog and its ancestors (pids and process groups): never signalled. */
-export async function protectedSet(root: string, selfPid: number): Promise<{ pids: Set<number>; pgrps: Set<number> }> {
-  const pids = new Set<number>([selfPid]);
-  const pgrps = new Set<number>();
-  let pid = selfPid;
-  for (let depth = 0; depth < 64 && pid > 0; depth += 1) {
-    const stat = await readStat(root, pid).catch(() => null);
-    if (stat === null) break;
-    pids.add(stat.pid);
-    pgrps.add(stat.pgrp);
-    pid = stat.ppid;
-  }
-  return { pids, pgrps };
+/** Seconds a process has been running, from its starttime. */
+export function processAgeS(startTicks: number, clock: { btimeS: number; clkTck: number; nowMs: number }): number {
+  return Math.max(0, clock.nowMs / 1000 - (clock.btimeS + startTicks / clock.clkTck));
 }

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
+import type { AgentDirectory } from '../watchdog/agent-directory.js';
 import type { Collector } from '../watchdog/collector.js';
 import { DiskCollector, MemoryCollector } from './host/collector.js';
 import { OrchestratorCollector } from './orchestrator/collector.js';
@@ -17,12 +18,14 @@ export interface CollectorDeps {
   registry?: Registry;
   /** Replaces the dockerode adapter over WATCHDOG_DOCKER_SOCK. */
   docker?: DockerReader;
+  /** Filled from each good envelope; the /proc scan reads it. */
+  agents?: AgentDirectory;
 }
 
 /** The sources the tick runs, in the order their signals are listed. Opt-in sources are off by default. */
 export function buildCollectors(config: Config, deps: CollectorDeps = {}): Collector[] {
   const collectors: Collector[] = [];
-  if (config.metricsUrl !== '') collectors.push(new OrchestratorCollector(config));
+  if (config.metricsUrl !== '') collectors.push(new OrchestratorCollector(config, { agents: deps.agents }));
   collectors.push(new MemoryCollector(config));
   if (config.diskCritEnabled) collectors.push(new DiskCollector(config));
   if (config.procEnabled) collectors.push(deps.proc ?? new ProcCollector(config, { allowReap: false }));

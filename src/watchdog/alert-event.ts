@@ -8,4 +8,6 @@ export interface AlertEvent {
   /** ms since epoch when the decision was taken. */
   at: number;
   host: string;
+  /** Set by delivery on the first message after its queue had to drop some: how many never went out. */
+  droppedBefore?: number;
 }

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_KEYS, defaultValue, loadConfig } from '../../src/config.js';
+import { CONFIG_KEYS, defaultValue, KEY_SPECS, loadConfig } from '../../src/config.js';
 import { parseEnvFile, readmeConfigTable } from './text-files.js';
 
 const envExample = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const docOf = (key: string) => KEY_SPECS.find((s) => s.key === key)?.doc;
 
 describe('.env.example matches the config schema', () => {
   const entries = parseEnvFile(envExample);
@@ -21,9 +22,10 @@ describe('.env.example matches the config schema', () => {
     }
   });
 
-  it('explains each key with a comment line right above it', () => {
+  it('explains each key with a comment line right above it: its declared meaning', () => {
     const undocumented = entries.filter((e) => e.comment.trim().length === 0).map((e) => e.key);
     expect(undocumented).toEqual([]);
+    for (const entry of entries) expect({ key: entry.key, doc: entry.comment }).toEqual({ key: entry.key, doc: docOf(entry.key) });
   });
 
   it('loads without a single config warning (an operator copying it gets a clean check-config)', () => {
@@ -47,8 +49,9 @@ describe("README's Configuration table matches the config schema", () => {
     }
   });
 
-  it('says what each key means', () => {
+  it('says what each key means: its declared meaning (npm run config-docs rewrites both files)', () => {
     expect(rows.filter((r) => r.meaning.length < 10).map((r) => r.key)).toEqual([]);
+    for (const row of rows) expect({ key: row.key, doc: row.meaning }).toEqual({ key: row.key, doc: docOf(row.key) });
   });
 });
 

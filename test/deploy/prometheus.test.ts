@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { buildApp } from '../../src/app.js';
-import { testConfig } from '../../src/config.js';
+import { testConfig } from '../support/app.js';
 import { createLogger } from '../../src/logger.js';
 import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
 import { startPrometheus, type Prometheus } from '../support/prometheus.js';

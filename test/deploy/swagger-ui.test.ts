@@ -1,7 +1,13 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_TAGS } from '../../routes/openapi-document.js';
 import { buildApp } from '../../src/app.js';
-import { testConfig } from '../../src/config.js';
+import { testConfig } from '../support/app.js';
 import { createLogger } from '../../src/logger.js';
 
 let app: FastifyInstance;
@@ -47,5 +53,85 @@ describe('Swagger UI at /docs', () => {
     const res = await app.inject({ url: '/docs/static/no-such-file.js' });
     expect(res.statusCode).toBe(404);
     expect(res.json()).toMatchObject({ error: expect.any(String), message: expect.any(String) });
+  });
+});
+
+interface OpenApiDoc {
+  paths: Record<string, Record<string, { tags?: string[] }>>;
+  components: { schemas: Record<string, unknown> };
+  tags: Array<{ name: string }>;
+}
+
+describe('the OpenAPI document behind /docs', () => {
+  let doc: OpenApiDoc;
+  beforeAll(async () => {
+    doc = (await app.inject({ url: '/openapi.json' })).json() as OpenApiDoc;
+  });
+
+  it('puts every operation in exactly one of the four groups (observe, processes, merge gate, operations), none untagged', () => {
+    expect(doc.tags.map((t) => t.name)).toEqual(['observe', 'processes', 'merge gate', 'operations']);
+    const wrong = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops)
+        .filter(([, op]) => op.tags?.length !== 1 || !API_TAGS.some((t) => t.name === op.tags![0]))
+        .map(([method]) => `${method} ${path}: ${JSON.stringify(ops[method]!.tags)}`),
+    );
+    expect(wrong).toEqual([]);
+  });
+
+  it('lists each schema once: no XInput twin of X, nothing unreferenced', () => {
+    const names = Object.keys(doc.components.schemas);
+    expect(names.filter((n) => n.endsWith('Input'))).toEqual([]);
+    expect(names).toEqual(expect.arrayContaining(['Error', 'Health', 'RetestRequest', 'RetestRun', 'Signal']));
+    const text = JSON.stringify(doc.paths) + JSON.stringify(doc.components.schemas);
+    const referenced = new Set([...text.matchAll(/#\/components\/schemas\/(\w+)/g)].map((m) => m[1]));
+    expect(names.filter((n) => !referenced.has(n))).toEqual([]);
+    expect([...referenced].filter((n) => !names.includes(n!))).toEqual([]);
+  });
+});
+
+/** Swagger UI renders in the browser only: the page as Debian's chromium draws it, JavaScript run. */
+describe('/docs in a real headless browser', () => {
+  let dom: string;
+  let doc: OpenApiDoc;
+  let profile: string;
+
+  beforeAll(async () => {
+    doc = (await app.inject({ url: '/openapi.json' })).json() as OpenApiDoc;
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    profile = mkdtempSync(join(tmpdir(), 'owd-chromium-'));
+    const args = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', `--user-data-dir=${profile}`];
+    // Virtual time lets the page fetch /docs/json and render before the DOM is dumped.
+    args.push('--virtual-time-budget=15000', '--dump-dom', `http://127.0.0.1:${port}/docs`);
+    // Asynchronously: the server answering the browser runs on this very event loop.
+    dom = await new Promise<string>((resolve, reject) =>
+      execFile('chromium', args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`chromium failed: ${err.message}\n${stderr.slice(-2000)}`)) : resolve(stdout),
+      ),
+    );
+  }, 150_000);
+  afterAll(() => {
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  it('shows every route of the OpenAPI document, under its own tag', () => {
+    const sections = dom.split('<h3 class="opblock-tag"').slice(1);
+    const rendered = sections.flatMap((section) => {
+      const tag = /data-tag="([^"]*)"/.exec(section)?.[1];
+      return [...section.matchAll(/opblock-summary-method">([A-Z]+)<\/span>.*?data-path="([^"]+)"/g)].map((m) => `${tag} ${m[1]} ${m[2]}`);
+    });
+    const expected = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => `${op.tags![0]} ${method.toUpperCase()} ${path}`));
+    expect(expected.length).toBeGreaterThanOrEqual(9);
+    expect(rendered.sort()).toEqual(expected.sort());
+  });
+
+  it('draws the four groups in order, and no "default" group', () => {
+    const tags = [...dom.matchAll(/<h3 class="opblock-tag"[^>]*data-tag="([^"]*)"/g)].map((m) => m[1]);
+    expect(tags).toEqual(['observe', 'processes', 'merge gate', 'operations']);
+  });
+
+  it('draws each schema once in the Schemas section', () => {
+    const models = [...dom.matchAll(/id="model-([^"]+)"/g)].map((m) => m[1]!);
+    expect(models.sort()).toEqual(Object.keys(doc.components.schemas).sort());
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classify, NO_LOCK_FACTS, type LockFacts } from '../../src/merge-gate/classify.js';
 import { compileLockPatterns, scanOutput } from '../../src/merge-gate/output-scan.js';
-import { testConfig } from '../../src/config.js';
+import { testConfig } from '../support/app.js';
 import type { ProcResult, RunEvidence } from '../../src/merge-gate/types.js';
 
 const patterns = compileLockPatterns(testConfig().mergeLockPatterns).sources;

@@ -87,7 +87,7 @@ describe('run-as: a re-test never runs with the watchdog identity (issue 14: it 
     const runner = manualRunner();
     const gate = new MergeGate(options({ allowRoot: false }), { clock, log, run: runner.run });
     const run = gate.enqueue(request('a', 'main', { cwd: userOwnedDir() }));
-    expect(runner.started[0]!.opts).toMatchObject({ uid: 65534, gid: 65534 });
+    expect(runner.started[0]!.opts.runAs).toEqual({ uid: 65534, gid: 65534 });
     expect(run.runAs).toEqual({ uid: 65534, user: 'nobody' });
     runner.started[0]!.finish(report({}));
     await gate.idle();
@@ -99,7 +99,7 @@ describe('run-as: a re-test never runs with the watchdog identity (issue 14: it 
     byName.enqueue(request('a'));
     const byUid = new MergeGate(options({ allowRoot: false, runAs: '65534' }), { clock, log, run: runner.run });
     byUid.enqueue(request('b'));
-    expect(runner.started.map((s) => [s.opts.uid, s.opts.gid])).toEqual([
+    expect(runner.started.map((s) => [s.opts.runAs?.uid, s.opts.runAs?.gid])).toEqual([
       [65534, 65534],
       [65534, 65534],
     ]);

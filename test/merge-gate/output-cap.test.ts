@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TailBuffer } from '../../src/merge-gate/output-cap.js';
+import { TailBuffer } from '../../src/merge-gate/runner/output-cap.js';
 import { runProcess } from '../../src/merge-gate/runner.js';
 
 describe('output is capped to the last bytes of each stream', () => {

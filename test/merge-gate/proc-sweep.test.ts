@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ProcStat } from '../../src/proc/parse-stat.js';
-import { parseCgroup2Mount, parseOwnCgroup } from '../../src/merge-gate/cgroup.js';
-import { descendantsOf, protectedIds, TreeTracker } from '../../src/merge-gate/proc-sweep.js';
+import { parseCgroup2Mount, parseOwnCgroup } from '../../src/merge-gate/runner/cgroup.js';
+import { descendantsOf, protectedIds, TreeTracker } from '../../src/merge-gate/runner/proc-sweep.js';
 import type { ProcTable } from '../../src/proc/proc-table.js';
 
 const proc = (pid: number, ppid: number, pgrp = pid, session = pgrp, state = 'S', startTicks = pid * 10): ProcStat => ({

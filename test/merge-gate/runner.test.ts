@@ -114,3 +114,32 @@ describe('wait status decoding (subreaper helper report)', () => {
     expect(decodeWaitStatus(9 | 0x80)).toEqual({ code: null, signal: 'SIGKILL' });
   });
 });
+
+describe('the facts classify needs for infra, on the report', () => {
+  it('a SIGKILL the gate did not send (the OOM killer, say) is not ours: killedByGate false', async () => {
+    const report = await sh('kill -KILL $$');
+    expect(report.result.signal).toBe('SIGKILL');
+    expect(report.killedByGate).toBe(false);
+    expect(report.oomKilled).toBe(false);
+    expect(report.spawnError).toBeNull();
+  });
+
+  it('a timeout kill is ours: killedByGate true, and the receipt names the leader', async () => {
+    const report = await sh('trap "" TERM; while :; do sleep 0.05; done', { timeoutMs: 300, graceMs: 200 });
+    expect(report.result.signal).toBe('SIGKILL');
+    expect(report.killedByGate).toBe(true);
+    expect(report.receipt.processes.some((p) => p.comm === 'sh' && p.signal === 'SIGKILL')).toBe(true);
+    expect(report.receipt.confirmedDead).toBe(report.receipt.processes.length);
+  });
+
+  it('exit 126 and 127 from inside the command pass through as return codes', async () => {
+    expect((await sh('exit 127')).result.returncode).toBe(127);
+    expect((await sh('exit 126')).result.returncode).toBe(126);
+  });
+
+  it('a command that cannot be spawned says so in spawnError, with an empty receipt', async () => {
+    const report = await runProcess({ command: ['no-such-program-xyz'], timeoutMs: 1000, graceMs: 100 });
+    expect(report.spawnError).toBe('ENOENT');
+    expect(report.receipt).toEqual({ strategy: 'single', processes: [], confirmedDead: 0, survivors: [] });
+  });
+});

@@ -1,26 +1,25 @@
 import { createHmac } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Collector } from '../../src/watchdog/collector.js';
-import { testConfig } from '../../src/config.js';
+import { testConfig } from '../support/app.js';
 import { buildNotifiers } from '../../src/notify/index.js';
 import { SIGNATURE_HEADER } from '../../src/notify/webhook.js';
 import { makeSignal } from '../../src/watchdog/signal.js';
 import { startAlertmanager, type RunningAlertmanager } from '../support/alertmanager.js';
 import { manualClock, testApp } from '../support/app.js';
 import { startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';
+import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
 import { capturedLog } from './support.js';
 
 let am: RunningAlertmanager;
 let tg: FakeTelegram;
-let hook: Server;
+let hook: LoopbackServer;
 let hookUrl: string;
 const hookBodies: Array<{ body: Record<string, unknown>; isSigned: boolean }> = [];
 
 beforeAll(async () => {
   [am, tg] = await Promise.all([startAlertmanager(), startFakeTelegram()]);
-  hook = createServer((req, res) => {
+  hook = await startHttpServer((req, res) => {
     let raw = '';
     req.on('data', (c: Buffer) => (raw += c.toString()));
     req.on('end', () => {
@@ -29,11 +28,10 @@ beforeAll(async () => {
       res.writeHead(204).end();
     });
   });
-  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-  hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+  hookUrl = `${hook.url}/hook`;
 });
 afterAll(async () => {
-  await new Promise<void>((r) => hook.close(() => r()));
+  await hook.close();
   await Promise.all([am?.stop(), tg?.close()]);
 });
 
@@ -53,7 +51,7 @@ describe('WATCHDOG_NOTIFIERS wires every integration into the app', () => {
         tgChatId: '-100777',
         webhookUrl: hookUrl,
         webhookSecret: 'hook-secret',
-        alertmanagerUrl: am.url,
+        alertmanagerUrls: [am.url],
         locale: 'ru',
       },
       { collectors: [mem], clock: manualClock(Date.now()), log, hostname: 'wiring-host' },

@@ -1,7 +1,7 @@
-import { createServer, type AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TelegramNotifier } from '../../src/notify/telegram.js';
 import { startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';
+import { refusedUrl } from '../support/http-server.js';
 import { alertEvent } from './events.js';
 
 let tg: FakeTelegram;
@@ -58,11 +58,7 @@ describe('telegram answers that ask for a retry', () => {
   });
 
   it('a refused connection is retried', async () => {
-    const srv = createServer();
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    const { port } = srv.address() as AddressInfo;
-    await new Promise<void>((r) => srv.close(() => r()));
-    const result = await notifier({ apiUrl: `http://127.0.0.1:${port}` }).notify(alertEvent('ALERT'), never);
+    const result = await notifier({ apiUrl: await refusedUrl() }).notify(alertEvent('ALERT'), never);
     expect(result).toMatchObject({ ok: false, retry: true, reason: 'connection', detail: 'connection refused' });
   });
 });

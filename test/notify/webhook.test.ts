@@ -1,8 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DELIVERY_HEADER, SIGNATURE_HEADER, WebhookNotifier, type WebhookPayload } from '../../src/notify/webhook.js';
+import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
 import { alertEvent } from './events.js';
 
 const SECRET = 'webhook-signing-secret-42';
@@ -16,7 +16,7 @@ interface Hit {
 }
 
 /** A receiver as an operator would write one: it verifies the HMAC of the raw body before trusting it. */
-let server: Server;
+let server: LoopbackServer;
 let url: string;
 let hits: Hit[];
 let answers: Array<{ status: number; headers?: Record<string, string> }>;
@@ -24,7 +24,7 @@ let answers: Array<{ status: number; headers?: Record<string, string> }>;
 beforeEach(async () => {
   hits = [];
   answers = [];
-  server = createServer((req, res) => {
+  server = await startHttpServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -38,11 +38,10 @@ beforeEach(async () => {
       res.end(answer.status >= 400 ? 'nope: signature or payload rejected' : '');
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/watchdog`;
+  url = `${server.url}/hooks/watchdog`;
 });
 afterEach(async () => {
-  await new Promise<void>((r) => server.close(() => r()));
+  await server.close();
 });
 
 function notifier(secret = SECRET): WebhookNotifier {
@@ -117,14 +116,23 @@ describe('webhook retry rules (same as Telegram)', () => {
   });
 
   it('the secret never appears in a failure detail even when the receiver echoes it', async () => {
-    const echo = createServer((_req, res) => {
+    const echo = await startHttpServer((_req, res) => {
       res.writeHead(500);
       res.end(`bad secret ${SECRET}`);
     });
-    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
-    const echoUrl = `http://127.0.0.1:${(echo.address() as AddressInfo).port}/`;
-    const result = await new WebhookNotifier({ url: echoUrl, secret: SECRET, locale: 'en', timeoutMs: 2_000, clock: () => NOW }).notify(alertEvent('ALERT'), never);
-    await new Promise<void>((r) => echo.close(() => r()));
-    expect(result).toMatchObject({ ok: false, retry: true, detail: 'HTTP 500: bad secret <redacted>' });
+    const result = await new WebhookNotifier({ url: `${echo.url}/`, secret: SECRET, locale: 'en', timeoutMs: 2_000, clock: () => NOW }).notify(alertEvent('ALERT'), never);
+    await echo.close();
+    expect(result).toMatchObject({ ok: false, retry: true, detail: 'HTTP 500: bad secret ***' });
+  });
+});
+
+describe('webhook URL credentials', () => {
+  it('user:pass@ goes as Authorization: Basic, not in the request line, and never in a failure detail', async () => {
+    answers.push({ status: 500 });
+    const withAuth = url.replace('://', '://hookuser:hookPass%2F9@');
+    const n = new WebhookNotifier({ url: withAuth, secret: SECRET, locale: 'en', timeoutMs: 2_000, clock: () => NOW });
+    const result = await n.notify(alertEvent('ALERT'), never);
+    expect(hits[0]!.headers.authorization).toBe(`Basic ${Buffer.from('hookuser:hookPass/9').toString('base64')}`);
+    expect(JSON.stringify(result)).not.toMatch(/hookPass/);
   });
 });

@@ -17,12 +17,14 @@ export interface AmApiAlert {
 
 export interface RunningAlertmanager {
   url: string;
+  /** The gossip address (127.0.0.1:port) when clustering is on. */
+  clusterAddress?: string;
   /** GET /api/v2/alerts: the alerts Alertmanager holds as firing right now. */
   alerts(): Promise<AmApiAlert[]>;
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const srv = createServer();
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
   const { port } = srv.address() as AddressInfo;
@@ -30,30 +32,51 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-// A receiver without integrations: the test asserts on Alertmanager's own API, nothing leaves the host.
-const CONFIG = `route:
-  receiver: blackhole
-  group_by: [alertname, instance]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: blackhole
-`;
+// Without a receiver URL, a receiver without integrations: the test asserts on Alertmanager's own API, nothing leaves the host.
+function configYaml(receiverUrl: string | undefined): string {
+  const receiver = receiverUrl
+    ? `  - name: blackhole\n    webhook_configs:\n      - url: ${receiverUrl}\n        send_resolved: true\n`
+    : '  - name: blackhole\n';
+  return `route:\n  receiver: blackhole\n  group_by: ['...']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n${receiver}`;
+}
 
-/** Starts a real Alertmanager on a free loopback port, HA clustering off, with its own temp storage. */
-export async function startAlertmanager(): Promise<RunningAlertmanager> {
+export interface AlertmanagerOptions {
+  /** Requires HTTP basic auth (--web.config.file); `bcrypt` is the hash of `password`. */
+  basicAuth?: { user: string; password: string; bcrypt: string };
+  /** Gossip on this loopback port, joining these peers (127.0.0.1:port). */
+  cluster?: { port: number; peers: string[] };
+  /** A webhook receiver every notification (and resolve) goes to. */
+  receiverUrl?: string;
+  /** Keep the HTTP port across a restart of one cluster peer. */
+  port?: number;
+}
+
+/** Starts a real Alertmanager on a free loopback port (clustering off unless asked), with its own temp storage. */
+export async function startAlertmanager(opts: AlertmanagerOptions = {}): Promise<RunningAlertmanager> {
   const dir = await mkdtemp(join(tmpdir(), 'orch-watchdog-am-'));
   const config = join(dir, 'alertmanager.yml');
-  await writeFile(config, CONFIG);
+  await writeFile(config, configYaml(opts.receiverUrl));
+  const extra: string[] = [];
+  if (opts.basicAuth) {
+    await writeFile(join(dir, 'web.yml'), `basic_auth_users:\n  ${opts.basicAuth.user}: ${opts.basicAuth.bcrypt}\n`);
+    extra.push(`--web.config.file=${join(dir, 'web.yml')}`);
+  }
+  if (opts.cluster) {
+    // Short timers: a peer waits peer-timeout × its position before notifying, so dedup is visible in seconds.
+    extra.push(`--cluster.listen-address=127.0.0.1:${opts.cluster.port}`, '--cluster.peer-timeout=3s', '--cluster.gossip-interval=100ms', '--cluster.pushpull-interval=2s');
+    extra.push(...opts.cluster.peers.map((p) => `--cluster.peer=${p}`));
+  } else {
+    extra.push('--cluster.listen-address=');
+  }
+  const authHeader = opts.basicAuth ? { authorization: `Basic ${Buffer.from(`${opts.basicAuth.user}:${opts.basicAuth.password}`).toString('base64')}` } : undefined;
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+    const port = opts.port ?? (await freePort());
     const url = `http://127.0.0.1:${port}`;
     const output: string[] = [];
     const child: ChildProcess = spawn(
       ALERTMANAGER_BIN,
-      [`--config.file=${config}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'],
+      [`--config.file=${config}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', ...extra],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout?.on('data', (c: Buffer) => output.push(c.toString()));
@@ -72,11 +95,12 @@ export async function startAlertmanager(): Promise<RunningAlertmanager> {
       await exited;
     };
     try {
-      await waitReady(url, child, output);
+      await waitReady(url, child, output, authHeader);
       return {
         url,
+        ...(opts.cluster ? { clusterAddress: `127.0.0.1:${opts.cluster.port}` } : {}),
         alerts: async () => {
-          const res = await fetch(`${url}/api/v2/alerts`);
+          const res = await fetch(`${url}/api/v2/alerts`, { headers: authHeader });
           if (!res.ok) throw new Error(`GET /api/v2/alerts answered ${res.status}`);
           return (await res.json()) as AmApiAlert[];
         },
@@ -94,12 +118,12 @@ export async function startAlertmanager(): Promise<RunningAlertmanager> {
   throw lastError;
 }
 
-async function waitReady(url: string, child: ChildProcess, output: string[]): Promise<void> {
+async function waitReady(url: string, child: ChildProcess, output: string[], headers?: Record<string, string>): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`alertmanager exited with ${child.exitCode}: ${output.join('')}`);
     try {
-      const res = await fetch(`${url}/-/ready`);
+      const res = await fetch(`${url}/-/ready`, { headers });
       if (res.ok) return;
     } catch {
       // not listening yet

@@ -41,6 +41,9 @@ export const runReport = (fields: Partial<ProcResult>, extra: Partial<GateRunRep
   spawnError: null,
   kill: null,
   leftoverCount: 0,
+  killedByGate: false,
+  oomKilled: false,
+  receipt: { strategy: 'cgroup', processes: [], confirmedDead: 0, survivors: [] },
   ...extra,
 });
 

@@ -1,7 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Collector } from '../../src/watchdog/collector.js';
 import { makeSignal, type Signal } from '../../src/watchdog/signal.js';
 import { manualClock, RecordingNotifier, testApp } from '../support/app.js';
+import { waitFor } from '../support/wait-for.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 const mem = (active: boolean): Signal =>
   makeSignal({ family: 'host_mem', entity: null, active, severity: 'critical', title: 'mem', detail: 'd' });
@@ -112,7 +117,7 @@ describe('the tick', () => {
     const app = await testApp({ httpTimeoutS: 10 }, { collectors: [slow] });
     const a = app.ctx.watchdog.tick();
     const b = app.ctx.watchdog.tick();
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the slow collector to be running', () => running === 1);
     release();
     expect(await a).toBe(await b);
     expect(maxRunning).toBe(1);
@@ -123,13 +128,18 @@ describe('the tick', () => {
   it('start() ticks on the interval and stop() waits for the in-flight tick', async () => {
     const c = scripted('count', [async () => [mem(false)]]);
     const app = await testApp({ tickS: 0.05 }, { collectors: [c] });
+    // Only the timers the loop uses: the interval is tested without sleeping.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     app.ctx.watchdog.start();
-    await new Promise((r) => setTimeout(r, 300));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.calls).toBe(1);
+    await vi.advanceTimersByTimeAsync(50);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(c.calls).toBe(3);
     await app.ctx.watchdog.stop();
-    const calls = c.calls;
-    expect(calls).toBeGreaterThanOrEqual(3);
-    await new Promise((r) => setTimeout(r, 150));
-    expect(c.calls).toBe(calls);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(c.calls).toBe(3);
+    vi.useRealTimers();
     await app.close();
   });
 

@@ -1,4 +1,4 @@
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Config, Dependency } from '../../config.js';
 import { describeHttpError } from '../../http.js';
 import { DepSignals, isUpStatus, type PingOutcome } from './signals.js';
@@ -13,6 +13,8 @@ const BODY_DUMP_LIMIT_BYTES = 64 * 1024;
 export async function pingDependency(url: string, opts: { timeoutMs: number; signal?: AbortSignal; dispatcher?: Dispatcher }): Promise<PingOutcome> {
   const deadline = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([deadline, opts.signal]) : deadline;
+  // Loaded on first use (~10 MB of RSS), before the clock starts so the first latency is the peer's.
+  const { request } = await import('undici');
   const started = performance.now();
   try {
     // undici's request() never follows redirects, so a 3xx is judged as it is.

@@ -2,6 +2,7 @@ import type { Config } from '../../config.js';
 import { describeHttpError, getText } from '../../http.js';
 import { envelopeSchema, OrchestratorSignals, type FetchOutcome } from './signals.js';
 import type { Signal } from '../../watchdog/signal.js';
+import type { AgentDirectory } from '../../watchdog/agent-directory.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
 
 /** Fetches the orchestrator's JSON envelope (CONTRACT §4); every kind of failure is a failed fetch. */
@@ -9,13 +10,17 @@ export class OrchestratorCollector implements Collector {
   readonly name = 'orchestrator';
   private readonly signals: OrchestratorSignals;
 
-  constructor(private readonly config: Pick<Config, 'metricsUrl' | 'httpTimeoutS' | 'orchDownAfter' | 'agentHungS' | 'locale'>) {
+  constructor(
+    private readonly config: Pick<Config, 'metricsUrl' | 'httpTimeoutS' | 'orchDownAfter' | 'agentHungS' | 'locale'>,
+    private readonly deps: { agents?: AgentDirectory } = {},
+  ) {
     this.signals = new OrchestratorSignals({ downAfter: config.orchDownAfter, agentHungS: config.agentHungS, locale: config.locale });
   }
 
   async collect(ctx: CollectContext): Promise<Signal[]> {
     const outcome = await this.fetchEnvelope(ctx);
     if (!outcome.ok) ctx.log.warn({ reason: outcome.reason }, 'orchestrator envelope fetch failed');
+    else this.deps.agents?.update(outcome.envelope.agents.map((a) => ({ runId: a.run_id, pid: a.pid ?? null, task: a.task ?? null, stage: a.stage ?? null })), ctx.now);
     return this.signals.next(outcome, ctx.now);
   }
 

@@ -1,9 +1,15 @@
-import type { Candidate } from './candidates.js';
 import type { GoneReason } from './texts.js';
 
-export interface TrackStep {
-  /** blocking processes whose signal is active this tick */
-  active: Candidate[];
+/** What the tracker needs of an alert: its entity pid, the identity behind it, and whether it blocks. */
+export interface TrackedUnit {
+  pid: number;
+  startTicks: number;
+  isBlocking: boolean;
+}
+
+export interface TrackStep<T extends TrackedUnit> {
+  /** blocking units whose signal is active this tick */
+  active: T[];
   /** pids whose earlier active signal is emitted inactive this tick (one RECOVERY each) */
   gone: { pid: number; reason: GoneReason }[];
 }
@@ -22,12 +28,12 @@ export class BlockingTracker {
     return [...this.activeStart.keys()];
   }
 
-  step(candidates: readonly Candidate[], startByPid: ReadonlyMap<number, number>): TrackStep {
+  step<T extends TrackedUnit>(units: readonly T[], startByPid: ReadonlyMap<number, number>): TrackStep<T> {
     const next = new Map<number, number>();
-    const active: Candidate[] = [];
-    const gone: TrackStep['gone'] = [];
+    const active: T[] = [];
+    const gone: TrackStep<T>['gone'] = [];
     const handled = new Set<number>();
-    for (const c of candidates) {
+    for (const c of units) {
       if (!c.isBlocking) continue;
       const prevStart = this.activeStart.get(c.pid);
       if (prevStart !== undefined && prevStart !== c.startTicks) {
@@ -42,7 +48,7 @@ export class BlockingTracker {
     for (const [pid, start] of this.activeStart) {
       if (handled.has(pid)) continue;
       const nowStart = startByPid.get(pid);
-      // still there with the same identity but not a candidate any more: its cmdline changed
+      // still there with the same identity but not blocking any more: its cmdline changed or its run ended
       const reason: GoneReason = nowStart === undefined ? 'exited' : nowStart === start ? 'not_matching' : 'reused';
       gone.push({ pid, reason });
     }

@@ -1,7 +1,10 @@
+import type { HeldLock } from '../../proc/locks.js';
+import type { ProcStat } from '../../proc/parse-stat.js';
+import { processAgeS } from '../../proc/read-proc.js';
 import { redactArgv, truncate } from '../../redact.js';
-import type { RawCandidate } from './scanner.js';
+import type { Owner } from './run-tracker.js';
 
-/** CONTRACT §3: the cmdline served and alerted is redacted, then cut to this many characters. */
+/** The cmdline served and alerted is redacted, then cut to this many characters (docs/api.md). */
 export const CMDLINE_MAX_CHARS = 512;
 
 /**
@@ -22,7 +25,9 @@ export const REAPER_PARENTS: ReadonlySet<string> = new Set([
   'containerd-shim',
 ]);
 
-/** A matching process as the API, the alerts and the reaper see it. */
+export type CandidateMatch = 'program' | 'cmdline' | 'leftover';
+
+/** A candidate process as the API, the alerts and the reaper see it. */
 export interface Candidate {
   pid: number;
   ppid: number;
@@ -36,6 +41,15 @@ export interface Candidate {
   cmdline: string;
   isOrphaned: boolean;
   isBlocking: boolean;
+  match: CandidateMatch;
+  /** the run's top matching process (itself for a run's top) */
+  runPid: number;
+  runStartTicks: number;
+  /** true for the process that raises the run's alert */
+  isRunTop: boolean;
+  owner: Owner;
+  locks: HeldLock[];
+  ports: number[];
 }
 
 export interface CandidateClock {
@@ -48,17 +62,26 @@ export interface CandidateClock {
   thresholdS: number;
 }
 
+/** What the run tracker and the owner lookup add to a process. */
+export interface CandidateFacts {
+  match: CandidateMatch;
+  runPid: number;
+  runStartTicks: number;
+  isRunTop: boolean;
+  owner: Owner;
+  /** overrides the age rule (a leftover's grace, a re-test inside its timeout) */
+  isBlocking?: boolean;
+}
+
 export function isOrphaned(ppid: number, parentComm: string | null): boolean {
   return ppid === 1 || (parentComm !== null && REAPER_PARENTS.has(parentComm));
 }
 
-export function ageSeconds(startTicks: number, c: Pick<CandidateClock, 'btimeS' | 'clkTck' | 'nowMs'>): number {
-  return Math.max(0, c.nowMs / 1000 - (c.btimeS + startTicks / c.clkTck));
-}
+export const ageSeconds = processAgeS;
 
 const round2 = (n: number): number => Math.round(n * 100) / 100;
 
-export function toCandidate(raw: RawCandidate, c: CandidateClock): Candidate {
+export function toCandidate(raw: ProcStat & { argv: string[]; parentComm: string | null }, c: CandidateClock, facts: CandidateFacts): Candidate {
   const ageS = round2(ageSeconds(raw.startTicks, c));
   return {
     pid: raw.pid,
@@ -71,6 +94,13 @@ export function toCandidate(raw: RawCandidate, c: CandidateClock): Candidate {
     cpuS: round2((raw.utimeTicks + raw.stimeTicks) / c.clkTck),
     cmdline: truncate(redactArgv(raw.argv), CMDLINE_MAX_CHARS),
     isOrphaned: isOrphaned(raw.ppid, raw.parentComm),
-    isBlocking: ageS >= c.thresholdS,
+    isBlocking: facts.isBlocking ?? ageS >= c.thresholdS,
+    match: facts.match,
+    runPid: facts.runPid,
+    runStartTicks: facts.runStartTicks,
+    isRunTop: facts.isRunTop,
+    owner: facts.owner,
+    locks: [],
+    ports: [],
   };
 }

@@ -1,15 +1,26 @@
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../config.js';
-import { makeSignal, type Signal } from '../../watchdog/signal.js';
+import { readBootTimeS, readClockTicks, readStat } from '../../proc/read-proc.js';
+import type { GraceSignal } from '../../proc/signal-with-grace.js';
+import type { AgentDirectory } from '../../watchdog/agent-directory.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
+import type { RetestRegistry } from '../../watchdog/retest-registry.js';
+import { makeSignal, type Signal } from '../../watchdog/signal.js';
 import { BlockingTracker } from './blocking-tracker.js';
-import { toCandidate, type Candidate } from './candidates.js';
+import type { Candidate } from './candidates.js';
+import { enableLinearRegExp } from './linear-regexp.js';
 import { createProcMetrics, type ProcMetrics } from './metrics.js';
-import { isOwnProcRoot, protectedSet, readBootTimeS, readClockTicks, readStat } from '../../proc/read-proc.js';
+import { createMatcher, programOf, type Matcher } from './program.js';
+import { Reaper } from './reaper.js';
+import { RunTracker } from './run-tracker.js';
+import { buildRunView, type RunUnit } from './run-view.js';
 import { ScanWorker } from './scan-worker.js';
-import { Terminator, type RefusalCode, type TerminationResult, type Trigger } from './terminate.js';
-import { blockingTexts, reapedTexts, recoveredTexts } from './texts.js';
+import { StopService, type TerminateAnswer } from './stop-service.js';
+import { Terminator } from './terminate.js';
+import { blockingTexts, recoveredTexts } from './texts.js';
+
+export type { TerminateAnswer } from './stop-service.js';
 
 /** Enough of the command line to match on; a huge argv (xdist node ids) is cut here. */
 export const CMDLINE_READ_BYTES = 4096;
@@ -24,8 +35,12 @@ export interface ProcCollectorDeps {
   /** false turns the reaper off whatever WATCHDOG_PROC_REAP_ENABLED says (the one-shot CLI tick). */
   allowReap?: boolean;
   selfPid?: number;
+  /** The latest envelope's agents: owners, and pids that are never signalled. */
+  agents?: AgentDirectory;
+  /** Merge-gate re-tests in flight: owners, never blocking inside their timeout. */
+  retests?: RetestRegistry;
   /** Test seam: signal delivery (process.kill). */
-  kill?: (pid: number, signal: NodeJS.Signals | 0) => void;
+  kill?: (pid: number, signal: GraceSignal | 0) => void;
   /** Test seam: grace-loop poll interval. */
   pollMs?: number;
 }
@@ -38,80 +53,77 @@ export interface CandidatesView {
   candidates: Candidate[];
 }
 
-export type TerminateAnswer =
-  | { ok: true; pid: number; pgrp: number; target: 'group' | 'process'; done: Promise<TerminationResult> }
-  | { ok: false; code: RefusalCode | 'not_candidate'; message: string };
-
 interface Boot {
   btimeS: number;
   clkTck: number;
-  terminator: Terminator;
-  /** process groups that must never be signalled as a group (the watchdog's and its ancestors') */
-  unsafePgrps: Set<number>;
 }
 
 /**
- * proc_blocking: matching processes older than WATCHDOG_PROC_AGE_MIN. Scans in a worker thread,
- * keeps the last scan for GET /proc/candidates, and (opt-in) reaps old orphans.
+ * proc_blocking: test runs older than WATCHDOG_PROC_AGE_MIN and what finished runs left behind.
+ * Scans in a worker thread and keeps the last view for GET /proc/candidates; stopping runs is
+ * the StopService's, reaping the Reaper's.
  */
 export class ProcCollector implements Collector {
   readonly name = 'proc';
   private readonly worker: ScanWorker;
-  private readonly tracker = new BlockingTracker();
+  private readonly blocking = new BlockingTracker();
+  private readonly runs = new RunTracker();
+  private readonly matcher: Matcher;
   private readonly metrics: ProcMetrics | null;
   private readonly log: Logger;
-  private readonly selfPid: number;
+  private readonly terminator: Terminator;
+  private readonly stops: StopService;
+  private readonly reaper: Reaper;
   private boot: Promise<Boot> | null = null;
-  private last: { scannedAt: number; candidates: Candidate[] } | null = null;
-  /** (pid:starttime) the reaper refused once: logged once, not every tick */
-  private readonly refusedReaps = new Set<string>();
-  /** reaps from their first check to their last signal, so a tick never starts a second one */
-  private readonly reaping = new Map<number, Promise<unknown>>();
+  private last: { scannedAt: number; candidates: Candidate[]; units: RunUnit[] } | null = null;
 
   constructor(
     private readonly config: Config,
     private readonly deps: ProcCollectorDeps = {},
   ) {
-    this.worker = new ScanWorker({
-      root: config.procRoot,
-      patterns: config.procPatterns,
-      recheckMs: CMDLINE_RECHECK_MS,
-      cmdlineMaxBytes: CMDLINE_READ_BYTES,
-    });
-    this.metrics = deps.registry ? createProcMetrics(deps.registry) : null;
+    enableLinearRegExp();
+    const matcherOpts = { patterns: config.procPatterns, exclude: config.procExclude, mode: config.procMatch };
+    this.matcher = createMatcher(matcherOpts, programOf);
     this.log = deps.log ?? pino({ level: 'silent' });
-    this.selfPid = deps.selfPid ?? process.pid;
+    if (this.matcher.broken.length > 0) {
+      this.log.warn({ patterns: this.matcher.broken }, 'WATCHDOG_PROC_PATTERNS/EXCLUDE hold patterns that cannot run in linear time; matching and the reaper are off');
+    }
+    this.worker = new ScanWorker({ root: config.procRoot, ...matcherOpts, lineage: true, recheckMs: CMDLINE_RECHECK_MS, cmdlineMaxBytes: CMDLINE_READ_BYTES });
+    this.metrics = deps.registry ? createProcMetrics(deps.registry) : null;
+    this.terminator = new Terminator({
+      procRoot: config.procRoot,
+      graceMs: config.killGraceS * 1000,
+      selfPid: deps.selfPid ?? process.pid,
+      matcher: this.matcher,
+      agentPids: () => deps.agents?.pids() ?? [],
+      cmdlineMaxBytes: CMDLINE_READ_BYTES,
+      pollMs: deps.pollMs,
+      kill: deps.kill,
+    });
+    this.stops = new StopService({ terminator: this.terminator, log: this.log, locale: config.locale, metrics: this.metrics, emitEdge: deps.emitEdge });
+    this.reaper = new Reaper(this.stops, config.procReapAgeMin * 60);
   }
 
   get thresholdS(): number {
     return this.config.procAgeMin * 60;
   }
 
+  /** Patterns that could not be compiled linear-time: matching (and so the reaper) is off. */
+  get brokenPatterns(): string[] {
+    return this.matcher.broken;
+  }
+
   private get reapEnabled(): boolean {
-    return this.config.procReapEnabled && this.deps.allowReap !== false;
+    return this.config.procReapEnabled && this.deps.allowReap !== false && this.matcher.broken.length === 0;
   }
 
   private loadBoot(): Promise<Boot> {
-    this.boot ??= (async (): Promise<Boot> => {
-      const root = this.config.procRoot;
-      const [btimeS, clkTck] = await Promise.all([readBootTimeS(root), readClockTicks()]);
-      const terminator = new Terminator({
-        root,
-        patterns: this.config.procPatterns,
-        graceMs: this.config.killGraceS * 1000,
-        selfPid: this.selfPid,
-        btimeS,
-        clkTck,
-        cmdlineMaxBytes: CMDLINE_READ_BYTES,
-        pollMs: this.deps.pollMs,
-        kill: this.deps.kill,
+    this.boot ??= Promise.all([readBootTimeS(this.config.procRoot), readClockTicks()])
+      .then(([btimeS, clkTck]) => ({ btimeS, clkTck }))
+      .catch((err: unknown) => {
+        this.boot = null; // retried next tick
+        throw err;
       });
-      const unsafePgrps = (await isOwnProcRoot(root, this.selfPid)) ? (await protectedSet(root, this.selfPid)).pgrps : new Set<number>();
-      return { btimeS, clkTck, terminator, unsafePgrps };
-    })().catch((err: unknown) => {
-      this.boot = null; // retried next tick
-      throw err;
-    });
     return this.boot;
   }
 
@@ -120,48 +132,43 @@ export class ProcCollector implements Collector {
     const boot = await this.loadBoot();
     const scan = await this.worker.scan(ctx.abortSignal);
     const clock = { btimeS: boot.btimeS, clkTck: boot.clkTck, nowMs: ctx.now, thresholdS: this.thresholdS };
-    const candidates = scan.candidates.map((raw) => toCandidate(raw, clock)).sort((a, b) => b.ageS - a.ageS || a.pid - b.pid);
-    this.last = { scannedAt: ctx.now, candidates };
-    this.observe(scan.durationMs, scan.errors, candidates);
+    const view = await buildRunView({
+      scan,
+      runs: this.runs,
+      clock,
+      procRoot: this.config.procRoot,
+      matcher: this.matcher,
+      leftoverGraceS: this.config.procLeftoverGraceS,
+      cmdlineMaxBytes: CMDLINE_READ_BYTES,
+      agents: this.deps.agents,
+      retests: this.deps.retests,
+    });
+    this.last = { scannedAt: ctx.now, ...view };
+    this.observe(scan.durationMs, scan.errors, view.candidates);
     if (scan.errors.eacces + scan.errors.other > 0) ctx.log.debug({ errors: scan.errors }, 'some /proc entries could not be read');
+    const signals = this.signalsOf(view.units);
+    if (this.reapEnabled) this.reaper.reap(view.units, ctx.log);
+    return signals;
+  }
 
-    const listed = new Map(candidates.map((c) => [c.pid, c.startTicks]));
-    const startByPid = new Map(listed);
-    for (const pid of this.tracker.activePids()) {
-      if (listed.has(pid)) continue;
-      const stat = await readStat(this.config.procRoot, pid).catch(() => null);
+  private signalsOf(units: RunUnit[]): Signal[] {
+    const startByPid = new Map(units.map((u) => [u.pid, u.startTicks]));
+    for (const pid of this.blocking.activePids()) {
+      if (startByPid.has(pid)) continue;
+      const stat = readStat(pid, this.config.procRoot);
       if (stat) startByPid.set(pid, stat.startTicks);
     }
-    const step = this.tracker.step(candidates, startByPid);
-    const locale = this.config.locale;
+    const step = this.blocking.step(units, startByPid);
+    const { locale, procCooldownS: cooldownS } = this.config;
     const signals: Signal[] = [];
-    for (const c of step.active) {
-      const canSignalGroup = c.pgrp > 1 && !boot.unsafePgrps.has(c.pgrp);
-      signals.push(
-        makeSignal({
-          family: 'proc_blocking',
-          entity: String(c.pid),
-          active: true,
-          // four times the alert age is the default reap age: by then it is surely stuck
-          severity: c.ageS >= 4 * this.thresholdS ? 'critical' : 'warning',
-          ...blockingTexts(c, locale, canSignalGroup),
-          cooldownS: this.config.procCooldownS,
-        }),
-      );
+    for (const u of step.active) {
+      // four times the alert age is the default reap age: by then it is surely stuck
+      const severity = u.goneForS === null && u.lead.ageS < 4 * this.thresholdS ? 'warning' : 'critical';
+      signals.push(makeSignal({ family: 'proc_blocking', entity: String(u.pid), active: true, severity, ...blockingTexts(u, locale), cooldownS }));
     }
     for (const g of step.gone) {
-      signals.push(
-        makeSignal({
-          family: 'proc_blocking',
-          entity: String(g.pid),
-          active: false,
-          severity: 'warning',
-          ...recoveredTexts(g.pid, g.reason, locale),
-          cooldownS: this.config.procCooldownS,
-        }),
-      );
+      signals.push(makeSignal({ family: 'proc_blocking', entity: String(g.pid), active: false, severity: 'warning', ...recoveredTexts(g.pid, g.reason, locale), cooldownS }));
     }
-    if (this.reapEnabled) this.reap(candidates, boot, ctx.log);
     return signals;
   }
 
@@ -175,68 +182,15 @@ export class ProcCollector implements Collector {
     m.oldestAge.set(candidates[0]?.ageS ?? 0);
   }
 
-  /** Orphaned matching processes past WATCHDOG_PROC_REAP_AGE_MIN get SIGTERM → grace → SIGKILL. */
-  private reap(candidates: Candidate[], boot: Boot, log: Logger): void {
-    const reapAgeS = this.config.procReapAgeMin * 60;
-    const current = new Set(candidates.map((c) => `${c.pid}:${c.startTicks}`));
-    for (const id of this.refusedReaps) if (!current.has(id)) this.refusedReaps.delete(id);
-    for (const c of candidates) {
-      if (!c.isOrphaned || c.ageS < reapAgeS || this.reaping.has(c.pid) || boot.terminator.isInFlight(c.pid)) continue;
-      const id = `${c.pid}:${c.startTicks}`;
-      if (this.refusedReaps.has(id)) continue;
-      const run = this.terminateCandidate(c, 'reaper', boot)
-        .then(async (answer) => {
-          if (answer.ok) return answer.done;
-          this.refusedReaps.add(id);
-          log.warn({ pid: c.pid, code: answer.code }, `reaper skipped pid ${c.pid}: ${answer.message}`);
-          return undefined;
-        })
-        .catch(() => undefined) // logged where it happened
-        .finally(() => this.reaping.delete(c.pid));
-      this.reaping.set(c.pid, run);
-    }
-  }
-
-  private async terminateCandidate(c: Candidate, trigger: Trigger, boot: Boot): Promise<TerminateAnswer> {
-    let started;
-    try {
-      started = await boot.terminator.start(c.pid, c.startTicks);
-    } catch (err) {
-      this.log.error({ err, pid: c.pid }, 'terminate failed before any signal');
-      return { ok: false, code: 'signal_failed', message: `pid ${c.pid} could not be checked: ${(err as Error).message}` };
-    }
-    if (!started.ok) return started;
-    this.log.warn({ pid: c.pid, pgrp: started.pgrp, target: started.target, trigger, cmdline: c.cmdline }, `SIGTERM sent to ${started.target} of pid ${c.pid}`);
-    const done = started.done.then((result) => {
-      this.metrics?.reaped.inc({ trigger });
-      const texts = reapedTexts({ ...result, trigger, ageS: c.ageS, cmdline: c.cmdline }, this.config.locale);
-      const signal = makeSignal({
-        family: 'proc_reaped',
-        entity: String(c.pid),
-        active: true,
-        severity: result.outcome === 'survived' ? 'critical' : 'warning',
-        ...texts,
-      });
-      this.log.warn({ pid: c.pid, outcome: result.outcome, signals: result.signals, trigger }, texts.title);
-      try {
-        this.deps.emitEdge?.(signal);
-      } catch (err) {
-        this.log.error({ err }, 'could not dispatch proc_reaped');
-      }
-      return result;
-    });
-    done.catch((err: unknown) => this.log.error({ err, pid: c.pid }, 'terminate failed after SIGTERM'));
-    return { ...started, done };
-  }
-
-  /** POST /proc/candidates/:pid/terminate: only a pid of the last scan, re-checked before SIGTERM. */
+  /** POST /proc/candidates/:pid/terminate: only a pid of the last scan; its run is re-checked before every signal. */
   async terminate(pid: number): Promise<TerminateAnswer> {
     if (!this.config.procEnabled) {
       return { ok: false, code: 'not_candidate', message: 'the /proc scan is off (WATCHDOG_PROC_ENABLED=false), so there are no candidates' };
     }
     const c = this.last?.candidates.find((x) => x.pid === pid);
-    if (!c) return { ok: false, code: 'not_candidate', message: `pid ${pid} is not a candidate of the last scan; see GET /proc/candidates` };
-    return this.terminateCandidate(c, 'api', await this.loadBoot());
+    const unit = c && this.last?.units.find((u) => u.pid === c.runPid && u.startTicks === c.runStartTicks);
+    if (!c || !unit) return { ok: false, code: 'not_candidate', message: `pid ${pid} is not a candidate of the last scan; see GET /proc/candidates` };
+    return this.stops.stop(unit, pid, 'api');
   }
 
   view(): CandidatesView {
@@ -250,9 +204,8 @@ export class ProcCollector implements Collector {
 
   /** Resolves when reaps/terminations in flight have finished (tests, graceful shutdown). */
   async settle(): Promise<void> {
-    await Promise.allSettled([...this.reaping.values()]);
-    const boot = await this.boot?.catch(() => null);
-    await boot?.terminator.settle();
+    await this.reaper.settle();
+    await this.terminator.settle();
   }
 
   /** See ScanWorker.hasStuckThread: the server must not wait for such a thread at exit. */

@@ -2,6 +2,8 @@ import { readFileSync, statfsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { parseStat } from '../../proc/parse-stat.js';
+import { enableLinearRegExp } from './linear-regexp.js';
+import { createMatcher, programOf } from './program.js';
 import { createScanner, type ScanResult, type ScannerOptions } from './scanner.js';
 
 /**
@@ -11,9 +13,12 @@ import { createScanner, type ScanResult, type ScannerOptions } from './scanner.j
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
+require('node:v8').setFlagsFromString('--enable-experimental-regexp-engine');
 const parseStat = ${parseStat.toString()};
+const programOf = ${programOf.toString()};
+const createMatcher = ${createMatcher.toString()};
 const createScanner = ${createScanner.toString()};
-const scanner = createScanner({ fs, parseStat, now: Date.now, random: Math.random }, workerData);
+const scanner = createScanner({ fs, parseStat, programOf, createMatcher, now: Date.now, random: Math.random }, workerData);
 parentPort.on('message', (id) => {
   if (id === 'close') {
     scanner.close();
@@ -175,9 +180,10 @@ function readHeldFdBudget(root: string): number {
 
 /** Merges shard results: counts add up, the scan took as long as its slowest shard. */
 export function mergeScans(parts: readonly ScanResult[]): ScanResult {
-  const out: ScanResult = { candidates: [], processes: 0, vanished: 0, cmdlineReads: 0, errors: { eacces: 0, parse: 0, other: 0 }, durationMs: 0 };
+  const out: ScanResult = { candidates: [], processes: 0, vanished: 0, cmdlineReads: 0, errors: { eacces: 0, parse: 0, other: 0 }, durationMs: 0, lineage: [] };
   for (const p of parts) {
     out.candidates.push(...p.candidates);
+    for (const n of p.lineage) out.lineage.push(n);
     out.processes += p.processes;
     out.vanished += p.vanished;
     out.cmdlineReads += p.cmdlineReads;
@@ -198,6 +204,7 @@ export class ScanWorker {
   private readonly threads: ScanThread[];
 
   constructor(opts: ScannerOptions, threads = 1) {
+    enableLinearRegExp();
     const count = Math.max(1, Math.min(threads, availableParallelism()));
     const maxHeldFds = Math.floor((opts.maxHeldFds ?? readHeldFdBudget(opts.root)) / count);
     this.threads = Array.from({ length: count }, (_, index) => new ScanThread({ ...opts, maxHeldFds, ...(count > 1 ? { shard: { index, count } } : {}) }));

@@ -1,11 +1,18 @@
 import type * as NodeFs from 'node:fs';
 import type { ProcStat } from '../../proc/parse-stat.js';
+import type { createMatcher as CreateMatcher, MatchMode } from './program.js';
 
 export interface ScannerOptions {
   /** WATCHDOG_PROC_ROOT */
   root: string;
   /** WATCHDOG_PROC_PATTERNS, as regex sources */
   patterns: string[];
+  /** WATCHDOG_PROC_EXCLUDE, as regex sources */
+  exclude: string[];
+  /** WATCHDOG_PROC_MATCH */
+  mode: MatchMode;
+  /** Report every process's (pid, ppid, starttime) for run and leftover tracking (off: the bench's reference). */
+  lineage: boolean;
   /** A cached cmdline match is re-read at most this long after it was read (jittered 50–100 %). */
   recheckMs: number;
   /** Bytes of /proc/<pid>/cmdline read; the rest of a huge command line is ignored. */
@@ -23,6 +30,8 @@ export interface ScannerOptions {
 export interface ScannerDeps {
   fs: Pick<typeof NodeFs, 'readdirSync' | 'openSync' | 'readSync' | 'closeSync'>;
   parseStat: (text: string) => ProcStat | null;
+  programOf: (argv: readonly string[]) => string;
+  createMatcher: typeof CreateMatcher;
   /** ms; only drives the cmdline re-check, never an age */
   now: () => number;
   random: () => number;
@@ -31,6 +40,7 @@ export interface ScannerDeps {
 /** A process whose cmdline matched a pattern, as read; redaction happens before it leaves the app. */
 export interface RawCandidate extends ProcStat {
   argv: string[];
+  match: MatchMode;
   /** comm of the parent process, null when the parent could not be read */
   parentComm: string | null;
 }
@@ -47,6 +57,8 @@ export interface ScanResult {
   cmdlineReads: number;
   errors: Record<ReadErrorKind, number>;
   durationMs: number;
+  /** (pid, ppid, starttime) of every process read, flat; empty without `lineage` */
+  lineage: number[];
 }
 
 export interface Scanner {
@@ -62,7 +74,7 @@ export interface Scanner {
  */
 export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner {
   const { fs, parseStat, now, random } = deps;
-  const regexes = opts.patterns.map((p) => new RegExp(p));
+  const matcher = deps.createMatcher(opts, deps.programOf);
   const shard = opts.shard && opts.shard.count > 1 ? opts.shard : null;
   const statBuf = Buffer.allocUnsafe(4096);
   const cmdBuf = Buffer.allocUnsafe(Math.max(256, opts.cmdlineMaxBytes));
@@ -88,7 +100,7 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
     /** see identityOf: a new process or an exec changes it */
     identity: string;
     comm: string;
-    isMatch: boolean;
+    match: MatchMode | null;
     argv: string[];
     recheckAtMs: number;
     generation: number;
@@ -165,14 +177,18 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
    * cut from the stat text without splitting it: the cache check for the ~98 % of processes
    * that do not match. null when the line is malformed.
    */
+  let seenPpid = 0;
+  let seenStart = 0;
   const identityOf = (text: string): string | null => {
     const open = text.indexOf('(');
     const close = text.lastIndexOf(')');
     if (open < 0 || close < open) return null;
     let pos = close + 2; // field 3
+    let startOf4 = -1;
     let startOf22 = -1;
     let startOf26 = -1;
     for (let field = 3; field <= 27; field += 1) {
+      if (field === 4) startOf4 = pos;
       if (field === 22) startOf22 = pos;
       if (field === 26) startOf26 = pos;
       if (field === 27) break;
@@ -181,6 +197,8 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
       pos = space + 1;
     }
     const endOf22 = text.indexOf(' ', startOf22);
+    seenPpid = Number(text.slice(startOf4, text.indexOf(' ', startOf4)));
+    seenStart = Number(text.slice(startOf22, endOf22));
     let endOf27 = text.indexOf(' ', pos);
     if (endOf27 < 0) endOf27 = text.length;
     return `${text.slice(open, close + 1)}${text.slice(startOf22 - 1, endOf22)}${text.slice(startOf26 - 1, endOf27)}`;
@@ -195,7 +213,8 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
     let vanished = 0;
     let cmdlineReads = 0;
     const commByPid = new Map<number, string>();
-    const matched: { stat: ProcStat; argv: string[] }[] = [];
+    const matched: { stat: ProcStat; argv: string[]; match: MatchMode }[] = [];
+    const lineage: number[] = [];
 
     let names: string[];
     try {
@@ -218,14 +237,15 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
       }
       const statText = statBuf.toString('latin1', 0, statRead.bytes);
       const identity = identityOf(statText);
+      if (identity !== null && opts.lineage) lineage.push(pid, seenPpid, seenStart);
       let entry = identity === null ? undefined : cache.get(pid);
       if (entry !== undefined && entry.identity === identity && nowMs < entry.recheckAtMs) {
         processes += 1;
         commByPid.set(pid, entry.comm);
         entry.generation = generation;
-        if (entry.isMatch) {
+        if (entry.match !== null) {
           const stat = parseStat(statText);
-          if (stat) matched.push({ stat, argv: entry.argv });
+          if (stat) matched.push({ stat, argv: entry.argv, match: entry.match });
         }
         continue;
       }
@@ -255,32 +275,31 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
         while (end > 0 && cmdBuf[end - 1] === 0) end -= 1;
         argv = end === 0 ? [] : cmdBuf.toString('utf8', 0, end).split('\0');
       }
-      const line = argv.join(' ');
-      const isMatch = argv.length > 0 && regexes.some((re) => re.test(line));
+      const match = matcher.match(argv);
       entry = {
         identity,
         comm: stat.comm,
-        isMatch,
-        argv: isMatch ? argv : [],
+        match,
+        argv: match !== null ? argv : [],
         recheckAtMs: nowMs + opts.recheckMs * (0.5 + random() * 0.5),
         generation,
       };
       cache.set(pid, entry);
-      if (isMatch) matched.push({ stat, argv });
+      if (match !== null) matched.push({ stat, argv, match });
     }
 
     for (const [pid, entry] of cache) if (entry.generation !== generation) cache.delete(pid);
     for (const pid of heldFds.keys()) if (cache.get(pid)?.generation !== generation) release(pid);
 
-    const candidates: RawCandidate[] = matched.map(({ stat, argv }) => {
+    const candidates: RawCandidate[] = matched.map(({ stat, argv, match }) => {
       let parentComm = commByPid.get(stat.ppid) ?? null;
       if (parentComm === null && stat.ppid > 0) {
         const r = readInto(`${opts.root}/${stat.ppid}/stat`, statBuf, statBuf.length);
         if (!('error' in r)) parentComm = parseStat(statBuf.toString('latin1', 0, r.bytes))?.comm ?? null;
       }
-      return { ...stat, argv, parentComm };
+      return { ...stat, argv, match, parentComm };
     });
-    return { candidates, processes, vanished, cmdlineReads, errors, durationMs: now() - startedMs };
+    return { candidates, processes, vanished, cmdlineReads, errors, durationMs: now() - startedMs, lineage };
   };
 
   return { scan, close: releaseAll };

@@ -1,14 +1,34 @@
 import { formatDuration, t, type Locale } from '../../i18n.js';
+import type { HeldLock } from '../../proc/locks.js';
 import type { Candidate } from './candidates.js';
+import type { Owner } from './run-tracker.js';
 
 export interface Texts {
   title: string;
   detail: string;
 }
 
-/** The command an operator runs: the whole process group unless that group is unsafe to signal. */
-export function killCommand(pid: number, pgrp: number, canSignalGroup: boolean): string {
-  return canSignalGroup ? `kill -TERM -- -${pgrp}` : `kill -TERM ${pid}`;
+/** What one alert is about: a run (its top plus the processes below it) or a finished run's leftovers. */
+export interface RunAlert {
+  /** the run's top (a live run) or the first leftover (a finished run) */
+  lead: Candidate;
+  runPid: number;
+  /** every live process of the run, the top included: what the stop command stops */
+  processPids: number[];
+  /** listed leftovers of a finished run (empty for a live run) */
+  leftovers: Candidate[];
+  /** seconds since the run's top process is gone (finished runs) */
+  goneForS: number | null;
+  owner: Owner;
+  /** the owner is an agent no longer in the envelope */
+  isOwnerGone: boolean;
+  locks: HeldLock[];
+  ports: number[];
+}
+
+/** The command an operator runs: exactly the run's processes, never a shell or agent that started it. */
+export function killCommand(pids: readonly number[]): string {
+  return `kill -TERM ${[...pids].sort((a, b) => a - b).join(' ')}`;
 }
 
 function parentText(c: Candidate, locale: Locale): string {
@@ -20,20 +40,66 @@ function parentText(c: Candidate, locale: Locale): string {
   return t(locale, { en: `parent ${c.ppid}${name}`, ru: `родитель ${c.ppid}${name}` });
 }
 
-export function blockingTexts(c: Candidate, locale: Locale, canSignalGroup: boolean): Texts {
+export function ownerText(owner: Owner, isGone: boolean, locale: Locale): string {
+  if (owner === null) return t(locale, { en: 'owner unknown', ru: 'владелец неизвестен' });
+  if (owner.kind === 'retest') return t(locale, { en: `merge-gate re-test ${owner.id}`, ru: `повторный прогон merge-gate ${owner.id}` });
+  const who = [`${owner.runId}`, owner.task, owner.stage].filter((x) => x !== null).join(', ');
+  return isGone
+    ? t(locale, { en: `started by agent run ${who}, which is gone`, ru: `запущен агентом ${who}, которого больше нет` })
+    : t(locale, { en: `started by agent run ${who}`, ru: `запущен агентом ${who}` });
+}
+
+function resourcesText(a: Pick<RunAlert, 'locks' | 'ports'>, locale: Locale): string {
+  const parts: string[] = [];
+  if (a.locks.length > 0) {
+    const list = a.locks.map((l) => `${l.path} (${l.kind})`).join(', ');
+    parts.push(t(locale, { en: `holds locks: ${list}`, ru: `держит блокировки: ${list}` }));
+  }
+  if (a.ports.length > 0) {
+    const list = a.ports.join(', ');
+    parts.push(t(locale, { en: `listens on TCP ${list}`, ru: `слушает TCP ${list}` }));
+  }
+  return parts.length > 0 ? ` ${parts.join('; ')}.` : '';
+}
+
+function liveRunTexts(a: RunAlert, locale: Locale): Texts {
+  const c = a.lead;
   const age = formatDuration(c.ageS, locale);
   const cpu = formatDuration(c.cpuS, locale);
-  const kill = killCommand(c.pid, c.pgrp, canSignalGroup);
+  const below = a.processPids.length - 1;
+  const run = below > 0 ? t(locale, { en: ` It has ${below} live descendant process(es).`, ru: ` У него ${below} живых дочерних процесс(ов).` }) : '';
+  const facts = `PID ${c.pid}, ${t(locale, { en: 'age', ru: 'возраст' })} ${age}, CPU ${cpu}, ${parentText(c, locale)}, ${ownerText(a.owner, a.isOwnerGone, locale)}.`;
+  return {
+    title: t(locale, { en: `Test process ${c.pid} has been running for ${age}`, ru: `Тестовый процесс ${c.pid} работает уже ${age}` }),
+    detail:
+      facts +
+      run +
+      resourcesText(a, locale) +
+      t(locale, { en: ` Command: ${c.cmdline}. Stop it: ${killCommand(a.processPids)}`, ru: ` Команда: ${c.cmdline}. Остановить: ${killCommand(a.processPids)}` }),
+  };
+}
+
+function leftoverTexts(a: RunAlert, locale: Locale): Texts {
+  const gone = formatDuration(a.goneForS ?? 0, locale);
+  const list = a.leftovers.map((l) => `${l.pid} ${l.cmdline}`).join('; ');
+  const n = a.leftovers.length;
   return {
     title: t(locale, {
-      en: `Test process ${c.pid} has been running for ${age}`,
-      ru: `Тестовый процесс ${c.pid} работает уже ${age}`,
+      en: `Test run ${a.runPid} left ${n} process(es) behind`,
+      ru: `Тестовый прогон ${a.runPid} оставил после себя процессов: ${n}`,
     }),
-    detail: t(locale, {
-      en: `PID ${c.pid}, age ${age}, CPU ${cpu}, ${parentText(c, locale)}. Command: ${c.cmdline}. Stop it: ${kill}`,
-      ru: `PID ${c.pid}, возраст ${age}, CPU ${cpu}, ${parentText(c, locale)}. Команда: ${c.cmdline}. Остановить: ${kill}`,
-    }),
+    detail:
+      t(locale, {
+        en: `The test process ${a.runPid} is gone since ${gone}, ${ownerText(a.owner, a.isOwnerGone, locale)}. Leftovers: ${list}.`,
+        ru: `Тестового процесса ${a.runPid} нет уже ${gone}, ${ownerText(a.owner, a.isOwnerGone, locale)}. Оставшиеся процессы: ${list}.`,
+      }) +
+      resourcesText(a, locale) +
+      t(locale, { en: ` Stop them: ${killCommand(a.processPids)}`, ru: ` Остановить: ${killCommand(a.processPids)}` }),
   };
+}
+
+export function blockingTexts(a: RunAlert, locale: Locale): Texts {
+  return a.goneForS === null ? liveRunTexts(a, locale) : leftoverTexts(a, locale);
 }
 
 export type GoneReason = 'exited' | 'reused' | 'not_matching';
@@ -42,7 +108,10 @@ export function recoveredTexts(pid: number, reason: GoneReason, locale: Locale):
   const why = {
     exited: t(locale, { en: 'the process exited', ru: 'процесс завершился' }),
     reused: t(locale, { en: 'the process exited and its pid now belongs to another process', ru: 'процесс завершился, его pid занят другим процессом' }),
-    not_matching: t(locale, { en: 'its command line no longer matches WATCHDOG_PROC_PATTERNS', ru: 'его командная строка больше не совпадает с WATCHDOG_PROC_PATTERNS' }),
+    not_matching: t(locale, {
+      en: 'its command line no longer matches WATCHDOG_PROC_PATTERNS, or its run ended and what it left is within WATCHDOG_PROC_LEFTOVER_GRACE_S',
+      ru: 'его командная строка больше не совпадает с WATCHDOG_PROC_PATTERNS, или прогон завершён и оставшиеся процессы ещё в WATCHDOG_PROC_LEFTOVER_GRACE_S',
+    }),
   }[reason];
   return {
     title: t(locale, { en: `Test process ${pid} is gone`, ru: `Тестового процесса ${pid} больше нет` }),
@@ -51,9 +120,8 @@ export function recoveredTexts(pid: number, reason: GoneReason, locale: Locale):
 }
 
 export interface ReapFacts {
-  pid: number;
-  pgrp: number;
-  target: 'group' | 'process';
+  runPid: number;
+  pids: number[];
   trigger: 'reaper' | 'api';
   outcome: 'terminated' | 'killed' | 'survived';
   ageS: number;
@@ -62,7 +130,7 @@ export interface ReapFacts {
 
 export function reapedTexts(r: ReapFacts, locale: Locale): Texts {
   const age = formatDuration(r.ageS, locale);
-  const whom = r.target === 'group' ? t(locale, { en: `process group ${r.pgrp}`, ru: `группа процессов ${r.pgrp}` }) : `PID ${r.pid}`;
+  const whom = t(locale, { en: `the run's processes ${r.pids.join(', ')}`, ru: `процессы прогона ${r.pids.join(', ')}` });
   const how = {
     terminated: t(locale, { en: 'exited after SIGTERM', ru: 'завершение по SIGTERM' }),
     killed: t(locale, { en: 'ignored SIGTERM and was killed with SIGKILL', ru: 'SIGTERM проигнорирован, добит SIGKILL' }),
@@ -73,9 +141,9 @@ export function reapedTexts(r: ReapFacts, locale: Locale): Texts {
     api: t(locale, { en: 'an API request', ru: 'запрос через API' }),
   }[r.trigger];
   return {
-    title: t(locale, { en: `Test process ${r.pid} terminated after ${age}`, ru: `Тестовый процесс ${r.pid} остановлен через ${age}` }),
+    title: t(locale, { en: `Test process ${r.runPid} terminated after ${age}`, ru: `Тестовый процесс ${r.runPid} остановлен через ${age}` }),
     detail: t(locale, {
-      en: `Terminated by ${by}: ${whom} ${how}. Command: ${r.cmdline}`,
+      en: `Terminated by ${by}: ${whom}: ${how}. Command: ${r.cmdline}`,
       ru: `Остановлен (${by}): ${whom}: ${how}. Команда: ${r.cmdline}`,
     }),
   };

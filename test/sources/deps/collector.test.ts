@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CollectContext } from '../../../src/watchdog/collector.js';
 import { createDepMetrics } from '../../../src/sources/deps/metrics.js';
 import { DepCollector, pingDependency } from '../../../src/sources/deps/collector.js';
-import { testConfig } from '../../../src/config.js';
+import { testConfig } from '../../support/app.js';
 import { testApp } from '../../support/app.js';
 
 const TIMEOUT_S = 0.4;

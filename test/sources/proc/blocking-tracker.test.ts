@@ -1,22 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { BlockingTracker } from '../../../src/sources/proc/blocking-tracker.js';
-import type { Candidate } from '../../../src/sources/proc/candidates.js';
+import type { TrackedUnit } from '../../../src/sources/proc/blocking-tracker.js';
 
-const cand = (pid: number, startTicks: number, isBlocking = true): Candidate => ({
-  pid,
-  ppid: 1,
-  pgrp: pid,
-  startTicks,
-  comm: 'pytest',
-  parentComm: null,
-  ageS: 7200,
-  cpuS: 1,
-  cmdline: 'pytest',
-  isOrphaned: true,
-  isBlocking,
-});
+const cand = (pid: number, startTicks: number, isBlocking = true): TrackedUnit => ({ pid, startTicks, isBlocking });
 
-const starts = (...cs: Candidate[]) => new Map(cs.map((c) => [c.pid, c.startTicks]));
+const starts = (...cs: TrackedUnit[]) => new Map(cs.map((c) => [c.pid, c.startTicks]));
 
 describe('BlockingTracker keeps the (pid, starttime) identity behind each alert', () => {
   it('keeps a blocking process active tick after tick', () => {

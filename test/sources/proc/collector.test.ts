@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Collector } from '../../../src/watchdog/collector.js';
-import { testConfig, type Config } from '../../../src/config.js';
+import { type Config } from '../../../src/config.js';
+import { testConfig } from '../../support/app.js';
 import { FakeProc } from '../../support/fake-proc.js';
 import { manualClock, RecordingNotifier, testApp } from '../../support/app.js';
 
@@ -44,7 +45,7 @@ describe('proc_blocking through the tick', () => {
     const alert = notifier.events[0]!.signal;
     expect(alert).toMatchObject({ family: 'proc_blocking', entity: '4242', severity: 'warning', cooldownS: 1800 });
     expect(alert.title).toBe('Test process 4242 has been running for 2 h 14 min');
-    expect(alert.detail).toContain('kill -TERM -- -4240');
+    expect(alert.detail).toContain('Stop it: kill -TERM 4242');
     expect(alert.detail).not.toContain('s3cret');
 
     clock.advance(60_000);

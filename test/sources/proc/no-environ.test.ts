@@ -3,7 +3,7 @@ import { closeSync, constants, openSync, readdirSync, readFileSync } from 'node:
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Collector } from '../../../src/watchdog/collector.js';
-import { testConfig } from '../../../src/config.js';
+import { testConfig } from '../../support/app.js';
 import { FakeProc } from '../../support/fake-proc.js';
 import { manualClock, testApp } from '../../support/app.js';
 

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseStat } from '../../../src/proc/parse-stat.js';
-import { readBootTimeS, readClockTicks } from '../../../src/proc/read-proc.js';
+import { createMatcher, programOf } from '../../../src/sources/proc/program.js';
 import { Terminator } from '../../../src/sources/proc/terminate.js';
 import type { Collector } from '../../../src/watchdog/collector.js';
 import type { Config } from '../../../src/config.js';
@@ -74,7 +74,8 @@ async function app(over: Partial<Config> = {}) {
   const viaApp: Collector = { name: 'proc', collect: (ctx) => instance.ctx.proc.collect(ctx) };
   const instance = await testApp(
     // 0.0005 min = 30 ms: a process spawned by the test is "old" almost at once
-    { procEnabled: true, procRoot: '/proc', procPatterns: [MARKER], procAgeMin: 0.0005, killGraceS: 0.4, apiToken: 'tok', ...over },
+    // the marker is an argument of `sh -c`: the whole-line rule (WATCHDOG_PROC_MATCH=cmdline) finds it
+    { procEnabled: true, procRoot: '/proc', procPatterns: [MARKER], procMatch: 'cmdline', procAgeMin: 0.0005, killGraceS: 0.4, apiToken: 'tok', ...over },
     { collectors: [viaApp], notifiers: [notifier] },
   );
   apps.push(instance);
@@ -113,7 +114,7 @@ describe('real processes end to end', () => {
 });
 
 describe('POST /proc/candidates/:pid/terminate on real processes', () => {
-  it('SIGTERMs the whole process group and answers 202 without waiting for the grace', async () => {
+  it("SIGTERMs exactly the run's processes (the shell and its sleep) and answers 202 without waiting for the grace", async () => {
     const child = start('sleep 30; :', [], true);
     await settleAge();
     const { notifier, tick, terminate, app: a } = await app({ killGraceS: 5 });
@@ -122,16 +123,19 @@ describe('POST /proc/candidates/:pid/terminate on real processes', () => {
     const res = await terminate(child.pid!);
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(res.statusCode).toBe(202);
-    expect(res.json()).toEqual({ pid: child.pid, signalled: 'SIGTERM', target: 'group', pgid: child.pid, kill_after_s: 5 });
+    const body = res.json();
+    expect(body).toMatchObject({ pid: child.pid, signalled: 'SIGTERM', run_pid: child.pid, kill_after_s: 5 });
+    expect(body.processes[0]).toMatchObject({ pid: child.pid, comm: 'sh', signal: 'SIGTERM', at: expect.stringMatching(/Z$/) });
+    expect(body.processes.map((p: { comm: string }) => p.comm).sort()).toEqual(['sh', 'sleep']);
     expect(await exited(child)).toBe('SIGTERM');
     await a.ctx.proc.settle();
     await a.ctx.delivery.flush(2000);
     expect(notifier.actions()).toContain(`ALERT proc_reaped:${child.pid}`);
-    expect(notifier.events.at(-1)!.signal.detail).toContain('Terminated by an API request: process group');
+    expect(notifier.events.at(-1)!.signal.detail).toContain("Terminated by an API request: the run's processes");
   });
 
   // The incident: test processes that ignore SIGTERM lived for days. SIGKILL must follow the grace.
-  it('SIGKILLs a group that ignores SIGTERM once the grace is over', async () => {
+  it('SIGKILLs a run that ignores SIGTERM once the grace is over', async () => {
     const child = start('trap "" TERM; sleep 30; :', [], true);
     await settleAge();
     const { tick, terminate, notifier, app: a } = await app({ killGraceS: 0.4 });
@@ -221,17 +225,17 @@ describe('the terminator never signals pid 1, the watchdog or its ancestors', ()
   it('refuses them before any signal', async () => {
     const sent: [number, string | number][] = [];
     const t = new Terminator({
-      root: '/proc',
-      patterns: ['.'],
+      procRoot: '/proc',
+      matcher: createMatcher({ patterns: ['.'], exclude: [], mode: 'cmdline' }, programOf),
       graceMs: 100,
       selfPid: process.pid,
-      btimeS: await readBootTimeS('/proc'),
-      clkTck: await readClockTicks(),
+      agentPids: () => [],
       cmdlineMaxBytes: 4096,
       kill: (pid, signal) => void sent.push([pid, signal]),
     });
     for (const pid of [0, 1, process.pid, process.ppid]) {
-      const r = await t.start(pid, stat(pid)?.startTicks ?? 0);
+      const id = { pid, startTicks: stat(pid)?.startTicks ?? 0 };
+      const r = await t.start({ candidate: id, top: id, topMatch: 'cmdline', processes: [id] });
       expect(r).toMatchObject({ ok: false, code: 'protected' });
     }
     expect(sent).toEqual([]);

@@ -1,9 +1,19 @@
-import type { ProcStat } from '../proc/parse-stat.js';
-import { isRunningState } from '../proc/parse-stat.js';
-import { readStat, type ProcIdentity, type ProcTable } from '../proc/proc-table.js';
+import type { ProcStat } from '../../proc/parse-stat.js';
+import { isRunningState } from '../../proc/parse-stat.js';
+import { readStat, type ProcIdentity, type ProcTable } from '../../proc/proc-table.js';
+
+/** A member as the receipt names it. */
+export interface TrackedProcess extends ProcIdentity {
+  comm: string;
+}
 
 /** Every process below `rootPid` by parent links (the root itself excluded). */
 export function descendantsOf(table: ProcTable, rootPid: number): ProcStat[] {
+  return descendantsOfAny(table, [rootPid]);
+}
+
+/** Every process below any of `roots` by parent links (the roots themselves excluded). */
+export function descendantsOfAny(table: ProcTable, roots: Iterable<number>): ProcStat[] {
   const children = new Map<number, ProcStat[]>();
   for (const stat of table.values()) {
     const list = children.get(stat.ppid);
@@ -11,8 +21,8 @@ export function descendantsOf(table: ProcTable, rootPid: number): ProcStat[] {
     else children.set(stat.ppid, [stat]);
   }
   const found: ProcStat[] = [];
-  const stack = [rootPid];
-  const seen = new Set<number>([rootPid]);
+  const stack = [...roots];
+  const seen = new Set<number>(stack);
   while (stack.length > 0) {
     for (const child of children.get(stack.pop()!) ?? []) {
       if (seen.has(child.pid)) continue;
@@ -60,7 +70,7 @@ export function isSignallableGroup(pgid: number, guard: Protected): boolean {
  * its group/session (unless it left both): that is what a bare killpg misses.
  */
 export class TreeTracker {
-  private readonly members = new Map<number, number>();
+  private readonly members = new Map<number, TrackedProcess>();
   readonly groups = new Set<number>();
   readonly sessions = new Set<number>();
 
@@ -79,18 +89,30 @@ export class TreeTracker {
     }
   }
 
-  /** Adds what `table` shows of the tree, plus `extraPids` (e.g. a cgroup's members). */
+  /** The command's own session and group (the subreaper helper setsid's it; its death leaves only these). */
+  seedSession(pid: number): void {
+    if (isSignallableGroup(pid, this.guard)) {
+      this.groups.add(pid);
+      this.sessions.add(pid);
+    }
+  }
+
+  /**
+   * Adds what `table` shows of the tree: the root's descendants, `extraPids` (e.g. a cgroup's
+   * members), the descendants of every member still alive (a member that left the cgroup keeps
+   * its parent link), and whoever shares a group or session a member ever had.
+   */
   observe(table: ProcTable, extraPids: Iterable<number> = []): void {
     const root = table.get(this.rootPid);
     if (root && !this.rootIsHelper) this.add(root);
-    for (const stat of descendantsOf(table, this.rootPid)) this.add(stat);
     for (const pid of extraPids) {
       const stat = table.get(pid);
       if (stat) this.add(stat);
     }
-    // Anyone sharing a group or session a member created was forked inside the tree.
+    const roots = [this.rootPid, ...this.alive(table).map((m) => m.pid)];
+    for (const stat of descendantsOfAny(table, roots)) this.add(stat);
     for (const stat of table.values()) {
-      if (this.members.get(stat.pid) === stat.startTicks) continue;
+      if (this.members.get(stat.pid)?.startTicks === stat.startTicks) continue;
       if (this.groups.has(stat.pgrp) || this.sessions.has(stat.session)) this.add(stat);
     }
   }
@@ -100,16 +122,16 @@ export class TreeTracker {
    * cgroup's list, adopted as members). A full table scan costs ~1 ms per 50 processes on a
    * busy host; this costs one read per member.
    */
-  aliveByReads(extraPids: Iterable<number>, procRoot: string): ProcIdentity[] {
-    const out: ProcIdentity[] = [];
+  aliveByReads(extraPids: Iterable<number>, procRoot: string): TrackedProcess[] {
+    const out: TrackedProcess[] = [];
     for (const pid of extraPids) {
       if (this.members.has(pid)) continue;
       const stat = readStat(pid, procRoot);
       if (stat) this.add(stat);
     }
-    for (const [pid, startTicks] of this.members) {
-      const stat = readStat(pid, procRoot);
-      if (stat && stat.startTicks === startTicks && isRunningState(stat.state)) out.push({ pid, startTicks });
+    for (const member of this.members.values()) {
+      const stat = readStat(member.pid, procRoot);
+      if (stat && stat.startTicks === member.startTicks && isRunningState(stat.state)) out.push(member);
     }
     return out;
   }
@@ -117,7 +139,9 @@ export class TreeTracker {
   private add(stat: ProcStat): void {
     if (!isSignallable(stat.pid, this.guard)) return;
     if (this.rootIsHelper && stat.pid === this.rootPid) return;
-    this.members.set(stat.pid, stat.startTicks);
+    const known = this.members.get(stat.pid);
+    // A reused pid is another process: the newer one is the one that can still be signalled.
+    if (!known || known.startTicks !== stat.startTicks) this.members.set(stat.pid, { pid: stat.pid, startTicks: stat.startTicks, comm: stat.comm });
     if (isSignallableGroup(stat.pgrp, this.guard) && !(this.rootIsHelper && stat.pgrp === this.rootPid)) {
       this.groups.add(stat.pgrp);
     }
@@ -127,11 +151,11 @@ export class TreeTracker {
   }
 
   /** Members still running in `table` (same starttime, not a zombie). */
-  alive(table: ProcTable): ProcIdentity[] {
-    const out: ProcIdentity[] = [];
-    for (const [pid, startTicks] of this.members) {
-      const stat = table.get(pid);
-      if (stat && stat.startTicks === startTicks && isRunningState(stat.state)) out.push({ pid, startTicks });
+  alive(table: ProcTable): TrackedProcess[] {
+    const out: TrackedProcess[] = [];
+    for (const member of this.members.values()) {
+      const stat = table.get(member.pid);
+      if (stat && stat.startTicks === member.startTicks && isRunningState(stat.state)) out.push(member);
     }
     return out;
   }

@@ -7,7 +7,7 @@ import { delimiter, join } from 'node:path';
 /**
  * Node cannot call prctl(PR_SET_CHILD_SUBREAPER) and libuv does not reap adopted children, so
  * the subreaper is a tiny helper process: it marks itself subreaper, forks the command, reports
- * the command's wait status on fd 3 and keeps reaping every orphan of the tree until none is
+ * the command's pid and then its wait status on fd 3 (`pid N`, `status S`) and keeps reaping every orphan of the tree until none is
  * left. Orphans (double-forked daemons, setsid escapees whose parent died) are re-parented to
  * it instead of init, so a walk of its descendants finds the whole tree. The command leads its
  * own session and group (setsid), so killpg reaches the command's group without touching the
@@ -38,11 +38,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "orch-watchdog subreaper: %s: %s\n", argv[1], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
   }
+  dprintf(3, "pid %d\n", child);
   for (;;) {
     int status;
     pid_t pid = waitpid(-1, &status, 0);
     if (pid < 0) { if (errno == EINTR) continue; break; }
-    if (pid == child) { dprintf(3, "%d\n", status); close(3); }
+    if (pid == child) { dprintf(3, "status %d\n", status); close(3); }
   }
   return 0;
 }
@@ -61,11 +62,12 @@ if child == 0:
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ): signal.signal(s, signal.SIG_DFL)
     try: os.execvp(sys.argv[1], sys.argv[1:])
     except OSError as e: sys.stderr.write("orch-watchdog subreaper: %s: %s\\n" % (sys.argv[1], e.strerror)); os._exit(127 if e.errno == 2 else 126)
+os.write(3, b"pid %d\\n" % child)
 while True:
     try: pid, status = os.waitpid(-1, 0)
     except InterruptedError: continue
     except ChildProcessError: break
-    if pid == child: os.write(3, b"%d\\n" % status); os.close(3)
+    if pid == child: os.write(3, b"status %d\\n" % status); os.close(3)
 `;
 
 export type SubreaperKind = 'c' | 'python';

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 
 /** Undoes the octal escapes /proc/self/mountinfo uses for spaces, tabs, newlines and `\`. */
 function unescapeMountPath(path: string): string {
@@ -37,6 +38,10 @@ export interface RunCgroup {
   path: string;
   procsFile: string;
   pids(): number[];
+  /** Moves `pid` in from outside (the runner's own privileges), for a wrapper that could not join. */
+  moveIn(pid: number): boolean;
+  /** `oom_kill` of memory.events: 0 where the memory controller is not enabled for the run cgroup. */
+  oomKills(): number;
   /** SIGKILLs every member at once, atomically against forks (kernel ≥ 5.14). */
   kill(): void;
   /** Best effort; a cgroup that still holds a task stays and is retried by the next cleanup. */
@@ -45,7 +50,8 @@ export interface RunCgroup {
 
 export type CgroupSupport = { ok: true; parent: string } | { ok: false; reason: string };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Shared by every manager of this process: two managers (a test's and the default) never share a leaf. */
+let runSeq = 0;
 
 /**
  * One child cgroup per run under `<our cgroup>/orch-watchdog-<pid>`, a parent this process owns.
@@ -54,11 +60,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class CgroupManager {
   private support: Promise<CgroupSupport> | null = null;
-  private seq = 0;
 
   constructor(
     private readonly procRoot = '/proc',
     private readonly selfPid = process.pid,
+    /** Tests only: the file the wrapper and moveIn write to, to force a failed join. */
+    private readonly joinFileOf: (runPath: string) => string = (runPath) => join(runPath, 'cgroup.procs'),
   ) {}
 
   detect(): Promise<CgroupSupport> {
@@ -106,25 +113,40 @@ export class CgroupManager {
   async create(): Promise<RunCgroup | null> {
     const support = await this.detect();
     if (!support.ok) return null;
-    const path = join(support.parent, `run-${++this.seq}`);
+    const path = join(support.parent, `run-${++runSeq}`);
     try {
       // recursive: the parent may have been removed by dispose() while another app lives on
       mkdirSync(path, { recursive: true });
     } catch {
       return null;
     }
-    const procsFile = join(path, 'cgroup.procs');
+    const procsFile = this.joinFileOf(path);
     return {
       path,
       procsFile,
       pids: () => {
         try {
-          return readFileSync(procsFile, 'utf8')
+          return readFileSync(join(path, 'cgroup.procs'), 'utf8')
             .split('\n')
             .filter((l) => /^\d+$/.test(l))
             .map(Number);
         } catch {
           return [];
+        }
+      },
+      moveIn: (pid) => {
+        try {
+          writeFileSync(procsFile, String(pid));
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      oomKills: () => {
+        try {
+          return Number(/^oom_kill (\d+)$/m.exec(readFileSync(join(path, 'memory.events'), 'utf8'))?.[1] ?? 0);
+        } catch {
+          return 0;
         }
       },
       kill: () => {
@@ -148,7 +170,7 @@ export class CgroupManager {
     // A killed task leaves its cgroup a moment after it is reaped.
     for (let attempt = 0; attempt < 50; attempt++) {
       if (this.tryRmdir(path)) return true;
-      await sleep(10);
+      await delay(10);
     }
     return false;
   }
@@ -186,8 +208,27 @@ export class CgroupManager {
   }
 }
 
-/** The wrapper that puts itself into the run's cgroup, then becomes the command. */
-export function cgroupWrapperArgv(procsFile: string, command: string[]): string[] {
-  // A failed join is not fatal: the /proc sweep still covers the run.
-  return ['/bin/sh', '-c', '{ echo 0 > "$0"; } 2>/dev/null; exec "$@"', procsFile, ...command];
+/** What the wrapper says on fd 3 after its join attempt. */
+export const JOINED = 'joined';
+export const JOIN_FAILED = 'join-failed';
+/** What the runner answers: start the command, or give up (the runner retries with another strategy). */
+export const GO = 'go';
+export const STOP = 'stop';
+
+/**
+ * The wrapper that puts itself into the run's cgroup, says on fd `controlFd` whether that
+ * worked (with its pid), and becomes the command only when the runner (which checks the
+ * cgroup's member list itself) answers `go`: a failed join never leaves the command running
+ * outside the cgroup.
+ */
+export function cgroupWrapperArgv(procsFile: string, controlFd: 3 | 4, command: string[]): string[] {
+  const fd = String(controlFd);
+  const script = [
+    `if { echo 0 > "$0"; } 2>/dev/null; then echo "${JOINED} $$" >&${fd}; else echo "${JOIN_FAILED} $$" >&${fd}; fi`,
+    `read -r answer <&${fd} || exit 125`,
+    `[ "$answer" = ${GO} ] || exit 125`,
+    `exec ${fd}>&-`,
+    'exec "$@"',
+  ].join('\n');
+  return ['/bin/sh', '-c', script, procsFile, ...command];
 }

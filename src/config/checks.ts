@@ -1,0 +1,84 @@
+import type { Config } from './keys.js';
+import type { NotifierName } from './parsers.js';
+
+export interface ConfigWarning {
+  key: string;
+  /** The offending value as it may be shown: `***` for secrets, scheme and host only for URLs. */
+  value: string;
+  message: string;
+}
+
+type Integration = Exclude<NotifierName, 'log'>;
+
+/** Each integration's required settings, with whether each is set. */
+function requiredSettings(c: Config): Record<Integration, [string, boolean][]> {
+  return {
+    telegram: [
+      ['WATCHDOG_TG_BOT_TOKEN', c.tgBotToken !== ''],
+      ['WATCHDOG_TG_CHAT_ID', c.tgChatId !== ''],
+    ],
+    webhook: [['WATCHDOG_WEBHOOK_URL', c.webhookUrl !== '']],
+    alertmanager: [['WATCHDOG_ALERTMANAGER_URL', c.alertmanagerUrls.length > 0]],
+  };
+}
+
+/**
+ * WATCHDOG_NOTIFIERS: empty = log plus every integration whose settings are all present; an
+ * explicit list wins. Either way a half-configured or left-out integration is a warning, since
+ * "Telegram is set up but silent" was an incident.
+ */
+export function resolveNotifiers(c: Config, warnings: ConfigWarning[]): NotifierName[] {
+  const explicit = c.notifiers.length > 0;
+  const chosen: NotifierName[] = explicit ? [...c.notifiers] : ['log'];
+  for (const [name, settings] of Object.entries(requiredSettings(c)) as [Integration, [string, boolean][]][]) {
+    const missing = settings.filter(([, isSet]) => !isSet).map(([key]) => key);
+    const anySet = missing.length < settings.length;
+    if (explicit && c.notifiers.includes(name)) {
+      for (const key of missing) warnings.push({ key, value: '', message: `WATCHDOG_NOTIFIERS names ${name} but ${key} is empty; ${name} is off` });
+    } else if (explicit && anySet) {
+      warnings.push({
+        key: 'WATCHDOG_NOTIFIERS',
+        value: c.notifiers.join(','),
+        message: `${name} settings are present but the list leaves ${name} out; nothing is sent to ${name} (add it, or leave WATCHDOG_NOTIFIERS empty)`,
+      });
+    } else if (!explicit && missing.length === 0) {
+      chosen.push(name);
+    } else if (!explicit && anySet) {
+      for (const key of missing) warnings.push({ key, value: '', message: `${name} is partly set up but ${key} is empty; ${name} is off` });
+    }
+  }
+  return chosen;
+}
+
+/** Settings that parse on their own but do not fit together: reported, never fatal. */
+export function crossCheck(c: Config, failedKeys: ReadonlySet<string>, warnings: ConfigWarning[]): void {
+  if (c.procReapEnabled && c.procReapAgeMin < c.procAgeMin) {
+    warnings.push({
+      key: 'WATCHDOG_PROC_REAP_AGE_MIN',
+      value: String(c.procReapAgeMin),
+      message: 'is below WATCHDOG_PROC_AGE_MIN: processes would be reaped before anyone is alerted',
+    });
+  }
+  // Without its exclusions the list would take processes the operator meant to protect.
+  if (failedKeys.has('WATCHDOG_PROC_EXCLUDE') && c.procPatterns.length > 0) {
+    c.procPatterns = [];
+    warnings.push({ key: 'WATCHDOG_PROC_PATTERNS', value: '', message: 'matching is off because WATCHDOG_PROC_EXCLUDE is broken; the scan matches nothing and the reaper is off' });
+  } else if (c.procEnabled && c.procPatterns.length === 0 && !failedKeys.has('WATCHDOG_PROC_PATTERNS')) {
+    warnings.push({ key: 'WATCHDOG_PROC_PATTERNS', value: '', message: 'is empty: the /proc scan matches nothing and the reaper is off' });
+  }
+  // A collector gets at most three tick intervals (docs/behaviour.md): a longer timeout can never be reached.
+  if (c.httpTimeoutS > 3 * c.tickS) {
+    warnings.push({
+      key: 'WATCHDOG_HTTP_TIMEOUT_S',
+      value: String(c.httpTimeoutS),
+      message: `is longer than 3 × WATCHDOG_TICK_S (${3 * c.tickS} s), the most a collector may take: outbound calls are cut to what is left of that budget`,
+    });
+  }
+  if (c.killGraceS >= c.mergeRetestTimeoutS) {
+    warnings.push({
+      key: 'WATCHDOG_KILL_GRACE_S',
+      value: String(c.killGraceS),
+      message: 'is not shorter than WATCHDOG_MERGE_RETEST_TIMEOUT_S: a timed-out re-test would wait longer for its kill than it ran',
+    });
+  }
+}

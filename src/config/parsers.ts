@@ -1,0 +1,124 @@
+import { z } from 'zod';
+import { whyNotLinear } from '../safe-regex.js';
+
+/** Value parsers for WATCHDOG_* strings: each takes the raw environment string and yields the typed value. */
+
+export const boolText = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'].includes(v), 'expected true or false')
+  .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+
+export const numText = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^[+]?(\d+(\.\d*)?|\.\d+)$/, 'expected a non-negative number')
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+export const intText = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^[+]?\d+$/, 'expected a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+export function isHttpUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/** `https://hooks.example` of a URL; a path (a Slack webhook's is its secret), a query or user:pass@ never shows. */
+export function urlOrigin(text: string): string {
+  try {
+    const u = new URL(text.trim());
+    return u.host === '' ? '<not a URL>' : `${u.protocol}//${u.host}`;
+  } catch {
+    return '<not a URL>';
+  }
+}
+
+const withoutTrailingSlash = (v: string) => v.replace(/\/+$/, '');
+
+export const httpUrl = z.string().trim().refine(isHttpUrl, 'expected an http(s) URL');
+export const baseUrl = httpUrl.transform(withoutTrailingSlash);
+export const optionalUrl = z.union([z.literal(''), httpUrl]);
+
+export const csv = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
+
+export const baseUrlList = csv.pipe(z.array(z.string().refine(isHttpUrl, 'expected comma-separated http(s) URLs').transform(withoutTrailingSlash)));
+
+/** Regular expressions compiled by the linear-time engine later on: refuse here what it cannot run. */
+export const linearRegexList = (flags = '') =>
+  csv.pipe(
+    z.array(
+      z.string().superRefine((p, ctx) => {
+        const why = whyNotLinear(p, flags);
+        if (why !== null) ctx.addIssue({ code: 'custom', message: `/${p}/: ${why}` });
+      }),
+    ),
+  );
+
+export const absPath = (what: string) => z.string().trim().startsWith('/', `expected an absolute ${what}`);
+export const optionalAbsPath = z.union([z.literal(''), absPath('path')]);
+export const absPaths = csv.pipe(z.array(z.string().startsWith('/', 'paths must be absolute')));
+
+export const containerNames = csv.pipe(
+  z.array(
+    z
+      .string()
+      .regex(/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'not a valid container name')
+      .transform((n) => n.replace(/^\//, '')),
+  ),
+);
+
+export interface Dependency {
+  name: string;
+  url: string;
+}
+
+export const depList = csv
+  .pipe(
+    z.array(
+      z.string().transform((pair, ctx): Dependency => {
+        const eq = pair.indexOf('=');
+        const name = eq > 0 ? pair.slice(0, eq).trim() : '';
+        const url = eq > 0 ? pair.slice(eq + 1).trim() : '';
+        if (!/^[A-Za-z0-9_.-]+$/.test(name) || !isHttpUrl(url)) {
+          const shown = eq > 0 ? `${name}=${urlOrigin(url)}` : /[:/@]/.test(pair) ? urlOrigin(pair) : pair;
+          ctx.addIssue({ code: 'custom', message: `"${shown}" is not name=http(s)://url` });
+          return z.NEVER;
+        }
+        return { name, url };
+      }),
+    ),
+  )
+  .refine((deps) => new Set(deps.map((d) => d.name)).size === deps.length, 'dependency names must be unique');
+
+export const NOTIFIER_NAMES = ['log', 'telegram', 'webhook', 'alertmanager'] as const;
+export type NotifierName = (typeof NOTIFIER_NAMES)[number];
+
+export const notifierList = csv.pipe(z.array(z.enum(NOTIFIER_NAMES, 'expected log, telegram, webhook or alertmanager'))).transform((l) => [...new Set(l)]);
+
+export const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+/** A user name or a numeric uid, as useradd(8) accepts them; empty = decided per re-test. */
+export const userOrUid = z.string().trim().regex(/^([a-z_][a-z0-9_-]*\$?|\d+)?$/, 'expected a user name or a numeric uid');
+
+/**
+ * A secret as given; surrounding whitespace (a pasted newline, a trailing space) is trimmed by
+ * the loader with a warning, since a bearer token with it could never authenticate.
+ */
+export const secretText = (pattern?: RegExp, message = '') => (pattern ? z.string().regex(pattern, message) : z.string());

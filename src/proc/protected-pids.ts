@@ -1,0 +1,78 @@
+import type { ProcStat } from './parse-stat.js';
+import { ProcTree } from './proc-table.js';
+
+export type ProtectedReason = 'init' | 'watchdog' | 'watchdog_ancestor' | 'agent' | 'agent_ancestor';
+
+/** Pids (and the groups/sessions they are in) that nothing in the watchdog may ever signal. */
+export interface ProtectedPids {
+  /** every protected pid, with why */
+  reasons: ReadonlyMap<number, ProtectedReason>;
+  /** process groups and sessions holding a protected pid: never signalled as a whole */
+  groups: ReadonlySet<number>;
+}
+
+export interface ProtectedInput {
+  selfPid?: number;
+  /** orchestrator agents' pids (the envelope's agents[].pid): they and their ancestors are protected */
+  agentPids?: Iterable<number>;
+}
+
+/**
+ * The one protected-pid rule: pid <= 1, the watchdog, its ancestors, every agent and every
+ * ancestor of an agent. A process group or session that holds any of them is protected too,
+ * because signalling it would reach that process.
+ */
+export function protectedPids(table: ReadonlyMap<number, ProcStat>, input: ProtectedInput = {}): ProtectedPids {
+  const tree = new ProcTree(table);
+  const reasons = new Map<number, ProtectedReason>([
+    [0, 'init'],
+    [1, 'init'],
+  ]);
+  const mark = (pid: number, reason: ProtectedReason): void => {
+    if (!reasons.has(pid)) reasons.set(pid, reason);
+  };
+  const selfPid = input.selfPid ?? process.pid;
+  mark(selfPid, 'watchdog');
+  for (const a of tree.ancestors(selfPid)) mark(a.pid, 'watchdog_ancestor');
+  for (const pid of input.agentPids ?? []) {
+    if (!Number.isSafeInteger(pid) || pid <= 1) continue;
+    mark(pid, 'agent');
+    for (const a of tree.ancestors(pid)) mark(a.pid, 'agent_ancestor');
+  }
+  const groups = new Set<number>([0, 1]);
+  for (const pid of reasons.keys()) {
+    groups.add(pid);
+    const stat = table.get(pid);
+    if (stat) {
+      groups.add(stat.pgrp);
+      groups.add(stat.session);
+    }
+  }
+  return { reasons, groups };
+}
+
+/** Why `pid` must not be signalled, or null when it may be. */
+export function whyProtected(pid: number, guard: ProtectedPids): ProtectedReason | null {
+  if (!Number.isSafeInteger(pid) || pid <= 1) return 'init';
+  return guard.reasons.get(pid) ?? null;
+}
+
+export function isSignallable(pid: number, guard: ProtectedPids): boolean {
+  return whyProtected(pid, guard) === null;
+}
+
+export function isSignallableGroup(pgrp: number, guard: ProtectedPids): boolean {
+  return pgrp > 1 && !guard.groups.has(pgrp);
+}
+
+const WORDS: Record<ProtectedReason, string> = {
+  init: 'pid 0 or 1 (init) is never signalled',
+  watchdog: 'it is the watchdog itself',
+  watchdog_ancestor: 'it is an ancestor of the watchdog',
+  agent: 'it is an orchestrator agent (listed in the envelope)',
+  agent_ancestor: 'it is an ancestor of an orchestrator agent',
+};
+
+export function describeProtected(pid: number, reason: ProtectedReason): string {
+  return `pid ${pid}: ${WORDS[reason]}`;
+}

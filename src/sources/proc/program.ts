@@ -1,0 +1,85 @@
+import { enableLinearRegExp } from './linear-regexp.js';
+
+// createMatcher compiles with the `l` flag, which exists only once the engine is on
+enableLinearRegExp();
+
+export type MatchMode = 'program' | 'cmdline';
+
+export interface MatcherOptions {
+  /** WATCHDOG_PROC_PATTERNS, as regex sources */
+  patterns: string[];
+  /** WATCHDOG_PROC_EXCLUDE: over the whole command line; a match is never a candidate */
+  exclude: string[];
+  /** WATCHDOG_PROC_MATCH */
+  mode: MatchMode;
+}
+
+export interface Matcher {
+  /** 'program' / 'cmdline' (how it matched), or null */
+  match(argv: readonly string[]): MatchMode | null;
+  isExcluded(argv: readonly string[]): boolean;
+  /** the pattern sources that could not be compiled linear-time; non-empty = matching is off */
+  broken: string[];
+}
+
+/**
+ * The program a process runs: argv[0]'s basename; for a Python interpreter the module after
+ * `-m` or the script's basename (`python3 /usr/bin/pytest` -> `pytest`); `py.test` and
+ * `pytest-3` are pytest. Self-contained (no module-level references): the scan worker runs its
+ * source text.
+ */
+export function programOf(argv: readonly string[]): string {
+  const base = (s: string): string => s.slice(s.lastIndexOf('/') + 1);
+  const normal = (name: string): string => (/^(py\.test|pytest-\d[\d.]*)$/.test(name) ? 'pytest' : name);
+  const first = base(argv[0] ?? '').replace(/^-/, '');
+  if (!/^(python|pypy)(\d+(\.\d+)*)?$/.test(first)) return normal(first);
+  for (let i = 1; i < argv.length; i += 1) {
+    const arg = argv[i]!;
+    if (arg === '--') return normal(base(argv[i + 1] ?? first));
+    if (arg.startsWith('--') || arg === '-') continue;
+    if (!arg.startsWith('-')) return normal(base(arg));
+    // short flags may be bundled (`-um pytest`); m, c, W and X take the rest or the next argument
+    for (let k = 1; k < arg.length; k += 1) {
+      const flag = arg[k];
+      if (flag !== 'm' && flag !== 'c' && flag !== 'W' && flag !== 'X') continue;
+      const value = k + 1 < arg.length ? arg.slice(k + 1) : (argv[++i] ?? '');
+      if (flag === 'm') return normal(value);
+      if (flag === 'c') return first;
+      break;
+    }
+  }
+  return first;
+}
+
+/**
+ * Compiles the patterns with V8's linear-time engine (the `l` flag), so no pattern can
+ * backtrack on a hostile command line. A pattern it cannot run linear-time (backreferences,
+ * lookaround) or that is invalid turns matching off instead of widening to a default.
+ * Self-contained: the scan worker runs its source text with `programOf` in scope.
+ */
+export function createMatcher(opts: MatcherOptions, program: (argv: readonly string[]) => string): Matcher {
+  const broken: string[] = [];
+  const compile = (src: string): RegExp | null => {
+    try {
+      return new RegExp(src, 'l');
+    } catch {
+      broken.push(src);
+      return null;
+    }
+  };
+  const patterns = opts.patterns.map(compile).filter((r): r is RegExp => r !== null);
+  const exclude = opts.exclude.map(compile).filter((r): r is RegExp => r !== null);
+  const isOff = broken.length > 0 || patterns.length === 0;
+  const isExcluded = (argv: readonly string[]): boolean => {
+    if (exclude.length === 0) return false;
+    const line = argv.join(' ');
+    return exclude.some((re) => re.test(line));
+  };
+  const match = (argv: readonly string[]): MatchMode | null => {
+    if (isOff || argv.length === 0) return null;
+    const subject = opts.mode === 'cmdline' ? argv.join(' ') : program(argv);
+    if (!patterns.some((re) => re.test(subject))) return null;
+    return isExcluded(argv) ? null : opts.mode;
+  };
+  return { match, isExcluded, broken };
+}

@@ -1,0 +1,51 @@
+import type { Logger } from 'pino';
+import { identityKey } from '../../proc/identity.js';
+import type { RunUnit } from './run-view.js';
+import type { StopService } from './stop-service.js';
+
+/**
+ * Opt-in (WATCHDOG_PROC_REAP_ENABLED): stops orphaned runs older than the reap age and the
+ * leftovers of finished runs once they are blocking. Never a re-test inside its timeout (not
+ * blocking), never a protected pid (the terminator refuses, logged once per run).
+ */
+export class Reaper {
+  /** runs the terminator refused once: logged once, not every tick */
+  private readonly refused = new Set<string>();
+  /** stops from their first check to their last signal, so a tick never starts a second one */
+  private readonly reaping = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly stops: StopService,
+    private readonly reapAgeS: number,
+  ) {}
+
+  isDue(u: RunUnit): boolean {
+    if (!u.isBlocking) return false;
+    if (u.goneForS !== null) return true;
+    return u.lead.isOrphaned && u.lead.ageS >= this.reapAgeS;
+  }
+
+  reap(units: readonly RunUnit[], log: Logger): void {
+    const current = new Set(units.map((u) => identityKey(u)));
+    for (const key of this.refused) if (!current.has(key)) this.refused.delete(key);
+    for (const u of units) {
+      const key = identityKey(u);
+      if (!this.isDue(u) || this.reaping.has(key) || this.refused.has(key)) continue;
+      const run = this.stops
+        .stop(u, u.lead.pid, 'reaper')
+        .then(async (answer) => {
+          if (answer.ok) return answer.done;
+          this.refused.add(key);
+          log.warn({ pid: u.runPid, code: answer.code }, `reaper skipped the run of pid ${u.runPid}: ${answer.message}`);
+          return undefined;
+        })
+        .catch(() => undefined) // logged where it happened
+        .finally(() => this.reaping.delete(key));
+      this.reaping.set(key, run);
+    }
+  }
+
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.reaping.values()]);
+  }
+}

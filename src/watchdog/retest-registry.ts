@@ -1,0 +1,35 @@
+/** A merge-gate re-test process the watchdog itself runs, registered by the gate. */
+export interface RetestProcess {
+  pid: number;
+  startTicks: number;
+  id: string;
+  /** ms since the epoch: the re-test's own timeout ends here */
+  deadlineMs: number;
+}
+
+/**
+ * Re-tests in flight, by (pid, starttime) of their root process. The /proc scan names them as
+ * owners and never calls one blocking while it is inside its own timeout (the gate kills it then).
+ */
+export class RetestRegistry {
+  private readonly byKey = new Map<string, RetestProcess>();
+
+  /** The gate's hook; returns the matching unregister. */
+  register(pid: number, startTicks: number, id: string, deadlineMs: number): () => void {
+    const key = `${pid}:${startTicks}`;
+    this.byKey.set(key, { pid, startTicks, id, deadlineMs });
+    return () => this.unregister(pid, startTicks);
+  }
+
+  unregister(pid: number, startTicks: number): void {
+    this.byKey.delete(`${pid}:${startTicks}`);
+  }
+
+  find(pid: number, startTicks: number): RetestProcess | undefined {
+    return this.byKey.get(`${pid}:${startTicks}`);
+  }
+
+  list(): RetestProcess[] {
+    return [...this.byKey.values()];
+  }
+}

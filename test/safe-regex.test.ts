@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { compileLinear, compileLinearList, UnsafePatternError, whyNotLinear } from '../src/safe-regex.js';
+
+// Incident guarded: WATCHDOG_PROC_PATTERNS=(a+)+$ passed check-config and one process named
+// "aaaa…!" pinned a core; the default lock pattern Timeout.*acquir.*lock was cubic on a test's output.
+describe('safe-regex: user and default patterns run in linear time', () => {
+  it('a catastrophic pattern compiles and runs linearly on its worst input', () => {
+    const re = compileLinear('(a+)+$');
+    expect(re.flags).toContain('l');
+    const text = `${'a'.repeat(200_000)}!`;
+    const startedMs = performance.now();
+    expect(re.test(text)).toBe(false);
+    // the backtracking engine needs longer than the universe's age for this; linear is milliseconds
+    expect(performance.now() - startedMs).toBeLessThan(5_000);
+  });
+
+  it('the default lock patterns still match what they are for', () => {
+    expect(compileLinear('Timeout.*acquir.*lock', 'm').test('Timeout while acquiring the lock')).toBe(true);
+    expect(compileLinear(String.raw`index\.lock.*File exists`).test("fatal: Unable to create '/r/.git/index.lock': File exists.")).toBe(true);
+    expect(compileLinear('pytest').test('/usr/bin/python3 -m pytest -q')).toBe(true);
+  });
+
+  it.each([
+    [String.raw`(a)\1`, /backreference \(\\1\)/],
+    [String.raw`(?<n>a)\k<n>`, /named backreference/],
+    ['(?=a)a', /lookahead/],
+    ['(?!a)b', /lookahead/],
+    ['(?<=a)b', /lookbehind/],
+    ['(?<!a)b', /lookbehind/],
+    ['a{0,100}', /counted repetition above \{16\} \(\{0,100\}\)/],
+    ['([', /not a valid regular expression: Unterminated/],
+  ])('/%s/ is rejected with the reason', (source, reason) => {
+    expect(whyNotLinear(source)).toMatch(reason);
+    expect(() => compileLinear(source)).toThrow(UnsafePatternError);
+  });
+
+  it('escaped and bracketed look-alikes are not mistaken for the constructs', () => {
+    for (const source of [String.raw`\(\?=x`, '[(?=]', String.raw`\\1`, 'a{16}', String.raw`\{100\}`]) expect(whyNotLinear(source)).toBeNull();
+  });
+
+  it('a flag the engine lacks is named', () => {
+    expect(whyNotLinear('pytest', 'i')).toMatch(/"i" flag/);
+  });
+
+  it('a list keeps every usable pattern and returns each rejected one with its reason', () => {
+    const { regexes, rejected } = compileLinearList(['pytest', String.raw`(x)\1`, 'tox']);
+    expect(regexes.map((r) => r.source)).toEqual(['pytest', 'tox']);
+    expect(rejected).toEqual([{ source: String.raw`(x)\1`, reason: expect.stringMatching(/backreference/) }]);
+  });
+});

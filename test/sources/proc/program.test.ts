@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { createMatcher, programOf } from '../../../src/sources/proc/program.js';
+
+describe('programOf: the program a process runs, not the text of its command line', () => {
+  it.each([
+    [['pytest', '-q'], 'pytest'],
+    [['/usr/bin/pytest', 'tests/'], 'pytest'],
+    [['python3', '/usr/bin/pytest', '-q'], 'pytest'],
+    [['/usr/bin/python3', '-m', 'pytest', '-x'], 'pytest'],
+    [['python3.12', '-u', '-m', 'pytest'], 'pytest'],
+    [['python', '-um', 'pytest'], 'pytest'],
+    [['python3', '-mpytest'], 'pytest'],
+    [['python3', '-W', 'ignore', '-m', 'pytest'], 'pytest'],
+    [['python3', '-X', 'dev', 'run_tests.py'], 'run_tests.py'],
+    [['py.test', 'tests'], 'pytest'],
+    [['pytest-3', 'tests'], 'pytest'],
+    [['python3', '/usr/bin/py.test'], 'pytest'],
+    [['python3', '-c', 'import pytest; pytest.main()'], 'python3'],
+    [['python3'], 'python3'],
+    [['claude', '-p', 'fix-the-failing-pytest-in-tests'], 'claude'],
+    [['bash', '-c', 'cd /repo && pytest -q'], 'bash'],
+    [['grep', '-r', 'pytest', '.'], 'grep'],
+    [['tail', '-f', 'pytest.log'], 'tail'],
+    [['vim', 'pytest-notes.md'], 'vim'],
+    [['-bash'], 'bash'],
+    [[], ''],
+  ])('%j -> %s', (argv, program) => {
+    expect(programOf(argv)).toBe(program);
+  });
+});
+
+describe('the matcher', () => {
+  const argvOf = (line: string) => line.split(' ');
+
+  it('program mode matches the program only; cmdline mode keeps the old whole-line rule', () => {
+    const program = createMatcher({ patterns: ['pytest'], exclude: [], mode: 'program' }, programOf);
+    const cmdline = createMatcher({ patterns: ['pytest'], exclude: [], mode: 'cmdline' }, programOf);
+    for (const line of ['claude -p fix-the-failing-pytest', 'grep -r pytest .', 'tail -f pytest.log', 'bash -c pytest']) {
+      expect(program.match(argvOf(line))).toBeNull();
+      expect(cmdline.match(argvOf(line))).toBe('cmdline');
+    }
+    expect(program.match(argvOf('python3 /usr/bin/pytest -q'))).toBe('program');
+  });
+
+  it('WATCHDOG_PROC_EXCLUDE removes a known exception by its whole command line', () => {
+    const m = createMatcher({ patterns: ['pytest'], exclude: ['--collect-only'], mode: 'program' }, programOf);
+    expect(m.match(argvOf('pytest --collect-only'))).toBeNull();
+    expect(m.isExcluded(argvOf('sleep 5 --collect-only'))).toBe(true);
+    expect(m.match(argvOf('pytest -q'))).toBe('program');
+  });
+
+  // Issue 14: `(a+)+$` on a process named `aaaa…!` pinned a core; a broken list must never widen to the default.
+  it('runs a catastrophic-backtracking pattern in linear time', () => {
+    const m = createMatcher({ patterns: ['(a+)+$'], exclude: [], mode: 'cmdline' }, programOf);
+    const t0 = performance.now();
+    expect(m.match([`${'a'.repeat(4000)}!`])).toBeNull();
+    expect(m.match(['aaaa'])).toBe('cmdline');
+    expect(performance.now() - t0).toBeLessThan(500);
+  });
+
+  it('a pattern that cannot run linear-time turns matching off instead of widening', () => {
+    const m = createMatcher({ patterns: ['pytest', '(a)\\1'], exclude: [], mode: 'program' }, programOf);
+    expect(m.broken).toEqual(['(a)\\1']);
+    expect(m.match(['pytest'])).toBeNull();
+  });
+});
