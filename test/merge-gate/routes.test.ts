@@ -143,7 +143,7 @@ describe('a re-test through the API', () => {
     expect(res.json()).toMatchObject({ error: 'not_found' });
   });
 
-  it('repeated infra timeouts: re-queued WATCHDOG_MERGE_INFRA_RETRY_MAX times, then exactly one merge_gate_exhausted alert; counters on /queue and /metrics', async () => {
+  it('repeated infra timeouts: re-queued WATCHDOG_MERGE_INFRA_RETRY_MAX times, then exactly one merge_gate_exhausted alert; counters on /queue and /metrics', { timeout: 120_000 }, async () => {
     const notifier = new RecordingNotifier();
     const a = await app({ mergeInfraRetryMax: 2 }, notifier);
     const res = await a.inject({ method: 'POST', url: '/merge-gate/retests', payload: body({ command: ['sleep', '30'], timeout_s: 0.2 }), headers: auth });
