@@ -11,7 +11,9 @@ import { systemClock, type Clock } from './clock.js';
 import { buildCollectors } from './sources/index.js';
 import type { DockerReader } from './sources/containers/docker-client.js';
 import { ProcCollector } from './sources/proc/collector.js';
-import { MergeGate, mergeGateOptionsFrom } from './merge-gate/gate.js';
+import { MergeGate } from './merge-gate/gate.js';
+import { mergeGateOptionsFrom } from './merge-gate/gate-options.js';
+import type { KnownAs } from './merge-gate/types.js';
 import type { Config, ConfigWarning } from './config.js';
 import { createLogger } from './logger.js';
 import { createRegistry, exposeConfigWarnings } from './metrics.js';
@@ -86,7 +88,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     { collectors, sink: alerts, metrics: watchdogMetrics, clock, log },
   );
   const mergeGate =
-    deps.mergeGate ?? new MergeGate(mergeGateOptionsFrom(config), { clock, log, registry, onExhausted: (s) => alerts.emitEdge(s) });
+    deps.mergeGate ??
+    new MergeGate(mergeGateOptionsFrom(config), { clock, log, registry, onExhausted: (s) => alerts.emitEdge(s), knownAs: procKnownAs(proc) });
 
   const ctx: AppContext = { config, configWarnings, clock, log, registry, watchdog, alerts, delivery, hostname, proc, mergeGate, agents, retests };
   app.decorate('ctx', ctx);
@@ -119,4 +122,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     await delivery.close();
   });
   return app;
+}
+
+/** What the /proc scan knows about a pid: the merge gate names it beside a lock holder. */
+function procKnownAs(proc: ProcCollector): (pid: number) => KnownAs | null {
+  return (pid) => {
+    const c = proc.view().candidates.find((x) => x.pid === pid);
+    if (!c) return null;
+    if ((c as { match?: string }).match === 'leftover') return 'leftover';
+    return c.isBlocking ? 'blocking' : 'candidate';
+  };
 }

@@ -1,6 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { loadConfig } from '../config.js';
-import { classify, compileLockPatterns } from '../merge-gate/classify.js';
+import { classify } from '../merge-gate/classify.js';
+import { compileLockPatterns, scanOutput } from '../merge-gate/output-scan.js';
 import { commandEnv, runProcess, type RunReport } from '../merge-gate/runner.js';
 import { receiptToJson } from '../merge-gate/types.js';
 import { processIo, type CliIo } from './io.js';
@@ -135,7 +136,8 @@ export async function runCommand(argv: string[], ioOverrides: Partial<CliIo> = {
   }
 
   if (parsed.json) {
-    const outcome = classify(report.result, compileLockPatterns(config.mergeLockPatterns));
+    const facts = scanOutput(report.result, compileLockPatterns(config.mergeLockPatterns).sources);
+    const outcome = classify(report, { ...facts, holderFound: false });
     const json = { ...report.result, outcome, strategy: report.strategy, receipt: receiptToJson(report.receipt) };
     io.stdout(`${JSON.stringify(json)}\n`);
   } else if (report.spawnError) {

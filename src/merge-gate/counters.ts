@@ -4,7 +4,7 @@ export function zeroOutcomes(): OutcomeCounts {
   return Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as OutcomeCounts;
 }
 
-/** The running totals behind GET /queue (docs/api.md, MergeGateCounters). */
+/** The running totals behind GET /queue (MergeGateCounters in docs/api.md). */
 export class GateCounters {
   runsTotal = 0;
   infraRequeues = 0;
@@ -13,12 +13,12 @@ export class GateCounters {
 
   snapshot(running: number, queued: number): MergeGateCounters {
     return {
-      runs_total: this.runsTotal,
+      runsTotal: this.runsTotal,
       running,
       queued,
       outcomes: { ...this.outcomes },
-      infra_requeues: this.infraRequeues,
-      infra_exhausted: this.infraExhausted,
+      infraRequeues: this.infraRequeues,
+      infraExhausted: this.infraExhausted,
     };
   }
 }

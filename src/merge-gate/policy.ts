@@ -1,30 +1,35 @@
-import type { Decision, Outcome } from './types.js';
+import type { MergeDecision, Outcome } from './types.js';
 
-/**
- * docs/behaviour.md, "Merge gate": pass/skipped merge, red/other roll back, timeout/lock_busy re-queue while
- * fewer than `retryMax` infra re-queues happened for the branch, then `exhausted`.
- */
-export function decide(outcome: Outcome, infraRequeuesSoFar: number, retryMax: number): Decision {
-  switch (outcome) {
-    case 'pass':
-    case 'skipped':
-      return 'merge';
-    case 'red':
-    case 'other':
-      return 'rollback';
-    case 'timeout':
-    case 'lock_busy':
-      return infraRequeuesSoFar < retryMax ? 'requeue' : 'exhausted';
-  }
+export interface DecisionPolicy {
+  retryMax: number;
+  /** WATCHDOG_MERGE_INFRA_REQUEUE=false: every failure rolls back (the first design's behaviour). */
+  infraRequeue: boolean;
 }
 
-export const isInfraOutcome = (outcome: Outcome): boolean => outcome === 'timeout' || outcome === 'lock_busy';
+export const isInfraOutcome = (outcome: Outcome): boolean => outcome === 'timeout' || outcome === 'lock_busy' || outcome === 'infra';
+
+/**
+ * docs/merge-gate.md: pass/skipped merge, red/other roll back, timeout/lock_busy/infra re-queue
+ * while fewer than `retryMax` infra re-queues happened for the branch, then `exhausted`. A
+ * cancelled run has no decision: whoever cancelled it decides.
+ */
+export function mergeDecision(outcome: Outcome, infraRequeuesSoFar: number, policy: DecisionPolicy): MergeDecision | null {
+  if (outcome === 'pass' || outcome === 'skipped') return 'merge';
+  if (outcome === 'cancelled') return null;
+  if (!isInfraOutcome(outcome) || !policy.infraRequeue) return 'rollback';
+  return infraRequeuesSoFar < policy.retryMax ? 'requeue' : 'exhausted';
+}
+
+/** How long an infra re-queue waits after attempt `attempt` failed: delay × 2^(attempt−1). */
+export function requeueDelayMs(attempt: number, requeueDelayS: number): number {
+  return requeueDelayS * 1000 * 2 ** Math.max(0, attempt - 1);
+}
 
 /** Infra re-queue counts per (repo, branch): reset by a pass or a red, and by exhaustion. */
 export class InfraRequeueLedger {
   private readonly counts = new Map<string, number>();
 
-  constructor(private readonly retryMax: number) {}
+  constructor(private readonly policy: DecisionPolicy) {}
 
   private static key(repo: string, branch: string): string {
     return JSON.stringify([repo, branch]);
@@ -35,10 +40,10 @@ export class InfraRequeueLedger {
   }
 
   /** Decides for one finished attempt and updates the count. */
-  record(repo: string, branch: string, outcome: Outcome): Decision {
+  record(repo: string, branch: string, outcome: Outcome): MergeDecision | null {
     const key = InfraRequeueLedger.key(repo, branch);
     const sofar = this.counts.get(key) ?? 0;
-    const decision = decide(outcome, sofar, this.retryMax);
+    const decision = mergeDecision(outcome, sofar, this.policy);
     if (outcome === 'pass' || outcome === 'red') this.counts.delete(key);
     else if (decision === 'requeue') this.counts.set(key, sofar + 1);
     // The exhausted chain is over: a fresh request for the branch starts with fresh retries.

@@ -1,4 +1,4 @@
-/** What one run of a command produced (docs/api.md, ProcResult); field names are the wire names. */
+/** What one run of a command produced (docs/api.md); field names are the wire names, shared with `run --json`. */
 export interface ProcResult {
   returncode: number | null;
   signal: string | null;
@@ -8,11 +8,12 @@ export interface ProcResult {
   duration_s: number;
 }
 
-export const OUTCOMES = ['pass', 'red', 'timeout', 'lock_busy', 'other', 'skipped'] as const;
+export const OUTCOMES = ['pass', 'red', 'timeout', 'lock_busy', 'infra', 'other', 'skipped', 'cancelled'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-export const DECISIONS = ['merge', 'rollback', 'requeue', 'exhausted'] as const;
-export type Decision = (typeof DECISIONS)[number];
+/** `repost`: shutdown cut the run and nothing re-queues it; the caller posts it again. */
+export const DECISIONS = ['merge', 'rollback', 'requeue', 'exhausted', 'repost'] as const;
+export type MergeDecision = (typeof DECISIONS)[number];
 
 /**
  * How the tree is killed, best first: a cgroup v2 `cgroup.kill`; a child-subreaper helper that
@@ -22,16 +23,59 @@ export type Decision = (typeof DECISIONS)[number];
 export const KILL_STRATEGIES = ['cgroup', 'subreaper', 'proc-sweep', 'single'] as const;
 export type KillStrategy = (typeof KILL_STRATEGIES)[number];
 
+/**
+ * What classify needs from a finished run beyond its ProcResult. The runner's report carries
+ * these fields; each is optional here so an older report (or the CLI's) still classifies.
+ */
+export interface RunEvidence {
+  result: ProcResult;
+  /** The command could not start (ENOENT, EACCES, ...). */
+  spawnError?: string | null;
+  /** The runner (timeout, cancel, shutdown) sent the signal that ended the command. */
+  killedByGate?: boolean;
+  /** The kernel's OOM killer ended a member (cgroup memory.events oom_kill). */
+  oomKilled?: boolean;
+  aborted?: boolean;
+  receipt?: KillReceipt | null;
+}
+
+/** A re-test as the gate holds it; routes/merge-gate.ts maps it to the snake_case wire body. */
 export interface RetestRequest {
   repo: string;
   branch: string;
   cwd: string;
   command: string[];
-  timeout_s?: number;
-  validated_sha?: string;
+  timeoutS?: number;
+  validatedSha?: string;
+}
+
+/** RunAs with the account name, for RetestRun and messages. */
+export interface RunAsUser extends RunAs {
+  user: string;
 }
 
 export type RetestStatus = 'queued' | 'running' | 'done';
+export type WaitingFor = 'cpu_pressure' | 'backoff';
+
+/** The pressure a run ran under: stalled shares of its wall time (0..1) and the peak PSI cpu some avg10 (percent). */
+export interface PressureEvidence {
+  cpuStalledShare: number | null;
+  memoryStalledShare: number | null;
+  cpuSomeAvg10Peak: number | null;
+}
+
+export type KnownAs = 'blocking' | 'leftover' | 'candidate';
+
+export interface LockHolder {
+  pid: number;
+  /** redacted and truncated */
+  cmdline: string;
+  ageS: number;
+  /** How the /proc scan knows the process, if it does. */
+  knownAs: KnownAs | null;
+  /** Why it counts: it holds the named lock file open or locked, or works inside the re-test's cwd. */
+  via: 'lock' | 'open' | 'cwd';
+}
 
 export interface RetestRun {
   id: string;
@@ -39,30 +83,43 @@ export interface RetestRun {
   branch: string;
   status: RetestStatus;
   outcome?: Outcome;
-  decision?: Decision;
+  decision?: MergeDecision;
   returncode?: number | null;
-  duration_s?: number;
-  attempt: number;
-  started_at?: string;
-  finished_at?: string;
-  queued_at: string;
   signal?: string | null;
+  durationS?: number;
+  attempt: number;
+  /** ms since the epoch */
+  queuedAt: number;
+  startedAt?: number;
+  finishedAt?: number;
   strategy?: KillStrategy;
-  /** Set on a `requeue`d run: the id of the attempt that follows it. */
-  requeued_as?: string;
-  /** Set on attempts after the first: the id of the attempt before. */
-  previous_id?: string;
+  /** With decision requeue: the id of the attempt that follows it. */
+  requeuedAs?: string;
+  /** On attempts after the first: the id of the attempt before. */
+  previousId?: string;
+  /** Why a queued run has not started yet. */
+  waiting?: WaitingFor | null;
+  /** With waiting cpu_pressure: the cpu pressure seen last (percent). */
+  waitingValue?: number;
+  /** ms since the epoch: the back-off of a re-queue ends here. */
+  notBefore?: number;
+  /** Set when the run started although the CPU was still starved (the pressure wait ran out). */
+  startedUnderPressure?: boolean;
+  pressure?: PressureEvidence;
+  lockHolders?: LockHolder[];
+  receipt?: KillReceipt;
+  runAs?: { uid: number; user: string };
 }
 
 export type OutcomeCounts = Record<Outcome, number>;
 
 export interface MergeGateCounters {
-  runs_total: number;
+  runsTotal: number;
   running: number;
   queued: number;
   outcomes: OutcomeCounts;
-  infra_requeues: number;
-  infra_exhausted: number;
+  infraRequeues: number;
+  infraExhausted: number;
 }
 
 /** One process the runner signalled, in the runner's own (camelCase) model. */

@@ -33,6 +33,12 @@ export function manualClock(startMs = Date.parse('2026-11-22T12:00:00Z')) {
   return clock;
 }
 
+/**
+ * Merge-gate settings for app tests: /tmp (root-owned) may be a cwd, no back-off, and no CPU-pressure hold
+ * (this shared 2-core CI host sits at PSI ~100 %; the hold itself is tested in test/merge-gate/).
+ */
+const MERGE_GATE_TEST_DEFAULTS: Partial<Config> = { mergeAllowRoot: true, mergeRequeueDelayS: 0, mergeMaxCpuPressure: 100 };
+
 export async function testApp(config: Partial<Config> = {}, deps: AppDeps = {}): Promise<FastifyInstance> {
-  return buildApp(testConfig(config), { log: createLogger({ level: 'silent' }), hostname: 'test-host', collectors: [], ...deps });
+  return buildApp(testConfig({ ...MERGE_GATE_TEST_DEFAULTS, ...config }), { log: createLogger({ level: 'silent' }), hostname: 'test-host', collectors: [], ...deps });
 }

@@ -1,0 +1,164 @@
+import { statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { z } from 'zod';
+import { isoUtc } from '../src/clock.js';
+import { DECISIONS, KILL_STRATEGIES, OUTCOMES, receiptToJson, type MergeGateCounters, type RetestRequest, type RetestRun } from '../src/merge-gate/types.js';
+import { isoTimestamp } from './schemas.js';
+
+/** The merge gate's wire shapes (snake_case) and their mapping from the gate's camelCase models. */
+
+const MAX_TIMEOUT_S = 86_400;
+const noNul = (s: string) => !s.includes('\0');
+
+const isDirectory = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+export const retestRequestSchema = z
+  .strictObject({
+    repo: z.string().trim().min(1, 'must be a non-empty string').max(200).refine(noNul, 'must not contain NUL'),
+    branch: z.string().trim().min(1, 'must be a non-empty string').max(255).refine(noNul, 'must not contain NUL'),
+    cwd: z
+      .string()
+      .refine((p) => isAbsolute(p) && noNul(p), 'must be an absolute path')
+      .refine(isDirectory, 'must be an existing directory')
+      .describe('absolute path of the checkout to test in; its owner runs the test unless WATCHDOG_MERGE_RUN_AS is set'),
+    command: z
+      .array(z.string().max(64 * 1024).refine(noNul, 'must not contain NUL'))
+      .min(1, 'must be a non-empty argv array')
+      .max(4096)
+      .refine((argv) => (argv[0] ?? '') !== '', 'command[0] (the program) must not be empty')
+      .describe('argv, run without a shell, e.g. ["npm", "test"]'),
+    timeout_s: z.number().gt(0, 'must be greater than 0').max(MAX_TIMEOUT_S, `must be at most ${MAX_TIMEOUT_S}`).optional().describe('default WATCHDOG_MERGE_RETEST_TIMEOUT_S'),
+    validated_sha: z
+      .string()
+      .regex(/^[0-9a-fA-F]{7,64}$/, 'must be a 7..64 character hex commit id')
+      .optional()
+      .describe('skip the run when this is the full hash of HEAD in cwd (WATCHDOG_MERGE_SKIP_WHEN_CURRENT)'),
+  })
+  .meta({ id: 'RetestRequest' });
+
+export type RetestRequestBody = z.infer<typeof retestRequestSchema>;
+
+export function fromWire(body: RetestRequestBody): RetestRequest {
+  return {
+    repo: body.repo,
+    branch: body.branch,
+    cwd: body.cwd,
+    command: body.command,
+    ...(body.timeout_s !== undefined ? { timeoutS: body.timeout_s } : {}),
+    ...(body.validated_sha !== undefined ? { validatedSha: body.validated_sha } : {}),
+  };
+}
+
+const share = z.number().min(0).max(1).nullable();
+
+export const retestRunSchema = z
+  .object({
+    id: z.string(),
+    repo: z.string(),
+    branch: z.string(),
+    status: z.enum(['queued', 'running', 'done']),
+    outcome: z.enum(OUTCOMES).optional(),
+    decision: z.enum(DECISIONS).optional().describe('see the outcome -> decision table in docs/merge-gate.md; absent for cancelled'),
+    returncode: z.number().int().nullable().optional(),
+    signal: z.string().nullable().optional().describe('the signal that ended the command, e.g. SIGTERM after a timeout'),
+    duration_s: z.number().optional(),
+    attempt: z.number().int().describe('1 for the first run; infra re-queues count up'),
+    queued_at: isoTimestamp,
+    started_at: isoTimestamp.optional(),
+    finished_at: isoTimestamp.optional(),
+    strategy: z.enum(KILL_STRATEGIES).optional().describe('how the process tree was contained'),
+    requeued_as: z.string().optional().describe('with decision requeue: the id of the next attempt, queued by the gate itself'),
+    previous_id: z.string().optional().describe('the attempt this one re-queues'),
+    waiting: z.enum(['cpu_pressure', 'backoff']).nullable().optional().describe('why a queued run has not started'),
+    waiting_cpu_pressure: z.number().optional().describe('with waiting cpu_pressure: PSI cpu some avg10 now, percent'),
+    not_before: isoTimestamp.optional().describe('an infra re-queue does not start before this (the back-off)'),
+    started_under_pressure: z.boolean().optional().describe('true when the pressure wait ran out and the run started on a starved CPU'),
+    pressure: z
+      .object({ cpu_stalled_share: share, memory_stalled_share: share, cpu_some_avg10_peak: z.number().nullable() })
+      .optional()
+      .describe('share of the run wall time stalled on CPU / memory (PSI totals), and the peak cpu some avg10 (percent)'),
+    lock_holders: z
+      .array(
+        z.object({
+          pid: z.number().int(),
+          cmdline: z.string(),
+          age_s: z.number(),
+          known_as: z.enum(['blocking', 'leftover', 'candidate']).nullable(),
+          via: z.enum(['lock', 'open', 'cwd']),
+        }),
+      )
+      .optional()
+      .describe('with outcome lock_busy: who holds the lock file named in the output, or works in cwd'),
+    receipt: z
+      .object({
+        strategy: z.enum(KILL_STRATEGIES),
+        processes: z.array(z.object({ pid: z.number().int(), comm: z.string(), signal: z.string(), at: z.string() })),
+        confirmed_dead: z.number().int(),
+        survivors: z.array(z.object({ pid: z.number().int(), comm: z.string() })).describe('members that could not be killed: never silent'),
+      })
+      .optional()
+      .describe('the tree kill: every process signalled, and how many were confirmed gone'),
+    run_as: z.object({ uid: z.number().int(), user: z.string() }).optional().describe('whom the command runs as'),
+  })
+  .meta({ id: 'RetestRun' });
+
+export type RetestRunBody = z.infer<typeof retestRunSchema>;
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : isoUtc(ms));
+
+/** The gate's model -> the wire body; undefined fields are dropped by the serializer. */
+export function toWire(run: RetestRun): RetestRunBody {
+  const { pressure, lockHolders, receipt } = run;
+  const body = {
+    id: run.id,
+    repo: run.repo,
+    branch: run.branch,
+    status: run.status,
+    outcome: run.outcome,
+    decision: run.decision,
+    returncode: run.returncode,
+    signal: run.signal,
+    duration_s: run.durationS,
+    attempt: run.attempt,
+    queued_at: isoUtc(run.queuedAt),
+    started_at: iso(run.startedAt),
+    finished_at: iso(run.finishedAt),
+    strategy: run.strategy,
+    requeued_as: run.requeuedAs,
+    previous_id: run.previousId,
+    waiting: run.waiting,
+    waiting_cpu_pressure: run.waitingValue,
+    not_before: iso(run.notBefore),
+    started_under_pressure: run.startedUnderPressure,
+    pressure: pressure && {
+      cpu_stalled_share: pressure.cpuStalledShare,
+      memory_stalled_share: pressure.memoryStalledShare,
+      cpu_some_avg10_peak: pressure.cpuSomeAvg10Peak,
+    },
+    lock_holders: lockHolders?.map((h) => ({ pid: h.pid, cmdline: h.cmdline, age_s: h.ageS, known_as: h.knownAs, via: h.via })),
+    receipt: receipt && receiptToJson(receipt),
+    run_as: run.runAs,
+  };
+  return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)) as RetestRunBody;
+}
+
+export const countersSchema = z
+  .object({
+    runs_total: z.number().int().describe('re-test attempts finished (skipped and cancelled included)'),
+    running: z.number().int(),
+    queued: z.number().int(),
+    outcomes: z.object(Object.fromEntries(OUTCOMES.map((o) => [o, z.number().int()])) as Record<(typeof OUTCOMES)[number], z.ZodNumber>),
+    infra_requeues: z.number().int(),
+    infra_exhausted: z.number().int(),
+  })
+  .meta({ id: 'MergeGateCounters' });
+
+export function countersToWire(c: MergeGateCounters): z.infer<typeof countersSchema> {
+  return { runs_total: c.runsTotal, running: c.running, queued: c.queued, outcomes: c.outcomes, infra_requeues: c.infraRequeues, infra_exhausted: c.infraExhausted };
+}

@@ -1,0 +1,96 @@
+import { chownSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { GateRunOptions, GateRunReport, MergeGateOptions } from '../../src/merge-gate/gate-options.js';
+import type { PressureProbe, PressureSample } from '../../src/merge-gate/pressure.js';
+import type { ProcResult, RetestRequest } from '../../src/merge-gate/types.js';
+
+/** Gate options for tests: no pressure hold, no back-off, and /tmp (root-owned) allowed as cwd. */
+export const gateOptions = (o: Partial<MergeGateOptions> = {}): MergeGateOptions => ({
+  maxParallel: 1,
+  retryMax: 3,
+  infraRequeue: true,
+  skipWhenCurrent: true,
+  defaultTimeoutS: 900,
+  graceS: 0.3,
+  treeKill: true,
+  lockPatterns: ['database is locked'],
+  locale: 'en',
+  maxCpuPressure: 100,
+  pressureWaitS: 600,
+  requeueDelayS: 0,
+  runAs: '',
+  allowRoot: true,
+  ...o,
+});
+
+export const retestRequest = (repo: string, branch = 'main', extra: Partial<RetestRequest> = {}): RetestRequest => ({
+  repo,
+  branch,
+  cwd: tmpdir(),
+  command: ['true', repo],
+  ...extra,
+});
+
+export const runReport = (fields: Partial<ProcResult>, extra: Partial<GateRunReport> = {}): GateRunReport => ({
+  result: { returncode: 0, signal: null, stdout: '', stderr: '', timed_out: false, duration_s: 0.1, ...fields },
+  strategy: 'cgroup',
+  subreaperKind: null,
+  degradedReason: null,
+  aborted: false,
+  spawnError: null,
+  kill: null,
+  leftoverCount: 0,
+  killedByGate: false,
+  oomKilled: false,
+  receipt: { strategy: 'cgroup', processes: [], confirmedDead: 0, survivors: [] },
+  ...extra,
+});
+
+/** A runner the test finishes by hand: the order and overlap of runs become observable. An abort (close, cancel) finishes it. */
+export function manualRunner() {
+  const started: { opts: GateRunOptions; finish: (r: GateRunReport) => void }[] = [];
+  let running = 0;
+  let maxRunning = 0;
+  const run = (opts: GateRunOptions) =>
+    new Promise<GateRunReport>((resolve) => {
+      running += 1;
+      maxRunning = Math.max(maxRunning, running);
+      let settled = false;
+      const finish = (r: GateRunReport) => {
+        if (settled) return;
+        settled = true;
+        running -= 1;
+        resolve(r);
+      };
+      started.push({ opts, finish });
+      opts.abortSignal?.addEventListener('abort', () => finish(runReport({ returncode: null, signal: 'SIGTERM' }, { aborted: true })), { once: true });
+    });
+  return { run, started, maxRunning: () => maxRunning, names: () => started.map((s) => s.opts.command[1]) };
+}
+
+/**
+ * A pressure probe the test turns by hand: `cpu` is the avg10 it reports; each sample moves the
+ * PSI totals by `stalledShare` of one simulated second, so a run's stalled share is exactly that.
+ */
+export function manualPressure(cpu: number | null = 0, stalledShare = 0) {
+  let atMs = 0;
+  let cpuTotalUs = 0;
+  const probe: PressureProbe & { cpu: number | null; stalledShare: number } = {
+    cpu,
+    stalledShare,
+    sample(): PressureSample {
+      atMs += 1000;
+      cpuTotalUs += this.stalledShare * 1_000_000;
+      return { atMs, cpuSomeAvg10: this.cpu, cpuSomeTotalUs: cpuTotalUs, memorySomeTotalUs: 0, source: 'psi' };
+    },
+  };
+  return probe;
+}
+
+/** A checkout owned by an ordinary user (nobody), as the orchestrator's are. */
+export function userOwnedDir(prefix = 'owd-checkout-', uid = 65534, gid = 65534): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chownSync(dir, uid, gid);
+  return dir;
+}
