@@ -5,6 +5,7 @@ import type { ProcCollector } from './sources/proc/collector.js';
 import type { Config, ConfigWarning } from './config.js';
 import type { MergeGate } from './merge-gate/gate.js';
 import type { QueuedDelivery } from './notify/delivery.js';
+import type { StateStore } from './state/state-store.js';
 import type { AlertSink } from './watchdog/alert-sink.js';
 import type { Watchdog } from './watchdog/tick.js';
 
@@ -25,4 +26,6 @@ export interface AppContext {
   proc: ProcCollector;
   /** The merge-gate re-test queue behind /merge-gate/retests and /queue. */
   mergeGate: MergeGate;
+  /** WATCHDOG_STATE_FILE's sections (absent = memory only); the merge gate registers its own here. */
+  state?: StateStore;
 }
