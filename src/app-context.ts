@@ -5,6 +5,7 @@ import type { ProcCollector } from './sources/proc/collector.js';
 import type { Config, ConfigWarning } from './config.js';
 import type { MergeGate } from './merge-gate/gate.js';
 import type { QueuedDelivery } from './notify/delivery.js';
+import type { StateStore } from './state/state-store.js';
 import type { AgentDirectory } from './watchdog/agent-directory.js';
 import type { AlertSink } from './watchdog/alert-sink.js';
 import type { RetestRegistry } from './watchdog/retest-registry.js';
@@ -31,4 +32,6 @@ export interface AppContext {
   agents: AgentDirectory;
   /** Re-tests in flight: the merge gate registers (pid, starttime, id, deadline), the /proc scan reads them. */
   retests: RetestRegistry;
+  /** WATCHDOG_STATE_FILE's sections (absent = memory only). */
+  state?: StateStore;
 }

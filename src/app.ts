@@ -19,6 +19,8 @@ import { createLogger } from './logger.js';
 import { createRegistry, exposeConfigWarnings } from './metrics.js';
 import { createDelivery } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
+import { alertmanagerSection, deliverySection } from './notify/state-sections.js';
+import { StateStore } from './state/state-store.js';
 import type { Notifier } from './notify/notifier.js';
 import { AgentDirectory } from './watchdog/agent-directory.js';
 import { AlertSink } from './watchdog/alert-sink.js';
@@ -91,7 +93,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     deps.mergeGate ??
     new MergeGate(mergeGateOptionsFrom(config), { clock, log, registry, onExhausted: (s) => alerts.emitEdge(s), knownAs: procKnownAs(proc) });
 
-  const ctx: AppContext = { config, configWarnings, clock, log, registry, watchdog, alerts, delivery, hostname, proc, mergeGate, agents, retests };
+  // Restored in registration order: what Alertmanager fires before the undelivered events that refer to it.
+  const state = config.stateFile === '' ? undefined : new StateStore({ path: config.stateFile, clock, log });
+  if (state) {
+    state.register(watchdog.stateSection());
+    state.register(alertmanagerSection(notifiers));
+    state.register(deliverySection(delivery));
+  }
+
+  const ctx: AppContext = { config, configWarnings, clock, log, registry, watchdog, alerts, delivery, hostname, proc, mergeGate, agents, retests, state };
   app.decorate('ctx', ctx);
 
   await app.register(fastifySwagger, {
@@ -110,6 +120,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await registerRoutes(app, ctx);
+  if (state) {
+    configWarnings.push(...(await state.load()));
+    state.start();
+  }
 
   app.addHook('onClose', async () => {
     await watchdog.stop();
@@ -119,6 +133,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     await proc.settle();
     await proc.close();
     await delivery.flush(5000);
+    // What is still undelivered is kept for the next start instead of being lost.
+    await state?.close();
     await delivery.close();
   });
   return app;

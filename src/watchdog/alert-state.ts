@@ -24,10 +24,27 @@ export interface Decision {
  */
 export class AlertStates {
   private readonly states = new Map<string, AlertState>();
+  /** Restored from the state file and not seen since: a source that failed its first tick must not recover them. */
+  private readonly unconfirmed = new Set<string>();
 
   constructor(private readonly defaultCooldownS: number) {}
 
-  apply(signals: readonly Signal[], nowMs: number): Decision[] {
+  /** What the state file keeps: only alerting states matter after a restart. */
+  snapshot(): AlertState[] {
+    return this.list().filter((s) => s.alerting);
+  }
+
+  restore(data: unknown): void {
+    if (!Array.isArray(data)) throw new Error('alert states: expected a list');
+    for (const s of data as AlertState[]) {
+      if (typeof s?.key !== 'string' || typeof s.alerting !== 'boolean' || typeof s.lastSignal?.key !== 'string') throw new Error('alert states: malformed entry');
+      this.states.set(s.key, s);
+      this.unconfirmed.add(s.key);
+    }
+  }
+
+  /** `isComplete` false: some source failed this tick, so a restored key it did not report is kept, not recovered. */
+  apply(signals: readonly Signal[], nowMs: number, isComplete = true): Decision[] {
     const decisions: Decision[] = [];
     const seen = new Set<string>();
     for (const signal of signals) {
@@ -36,10 +53,13 @@ export class AlertStates {
         continue;
       }
       seen.add(signal.key);
+      this.unconfirmed.delete(signal.key);
       this.step(signal, nowMs, decisions);
     }
     for (const state of [...this.states.values()]) {
       if (seen.has(state.key)) continue;
+      if (!isComplete && this.unconfirmed.has(state.key)) continue;
+      this.unconfirmed.delete(state.key);
       if (state.alerting) this.step({ ...state.lastSignal, active: false }, nowMs, decisions);
       this.states.delete(state.key);
     }

@@ -118,6 +118,11 @@ export class Watchdog {
     return this.states.list();
   }
 
+  /** The alert states as a state-file section: a restart neither repeats an ALERT nor forgets a RECOVERY. */
+  stateSection(): { name: string; snapshot(): unknown; restore(data: unknown): void } {
+    return { name: 'alert-states', snapshot: () => this.states.snapshot(), restore: (data) => this.states.restore(data) };
+  }
+
   private async runTick(): Promise<TickResult> {
     const { clock, log, metrics } = this.deps;
     const started = clock();
@@ -138,7 +143,7 @@ export class Watchdog {
         }
       }
       const now = clock();
-      const made = this.states.apply(signals, now);
+      const made = this.states.apply(signals, now, failed.length === 0);
       this.deps.sink.dispatch(made, now);
       decisions = made.map((d) => ({ action: d.action, key: d.signal.key }));
     } catch (err) {
