@@ -52,7 +52,7 @@ describe('a timed-out re-test leaves no process of its tree alive (cgroup v2 cgr
     expect(report.aborted).toBe(true);
     expectWholeTreeDead(round, report);
     // grace + 250 ms is the benchmark's target; the test allows scheduling noise on a busy CI host.
-    expect(report.kill!.killS).toBeLessThan(GRACE_MS / 1000 + 3);
+    expect(report.kill!.killS).toBeLessThan(GRACE_MS / 1000 + 10);
   });
 
   it('removes its per-run cgroup afterwards, so runs do not pile up cgroups', async () => {
@@ -71,7 +71,7 @@ describe('without a usable cgroup the subreaper helper still leaves nothing aliv
     expect(report.subreaperKind).toBe('c');
     expect(report.aborted).toBe(true);
     expectWholeTreeDead(round, report);
-    expect(report.kill!.killS).toBeLessThan(GRACE_MS / 1000 + 3);
+    expect(report.kill!.killS).toBeLessThan(GRACE_MS / 1000 + 10);
   });
 
   it('python3 helper (hosts without a C compiler) does the same', async () => {
