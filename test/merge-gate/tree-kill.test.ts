@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,4 +143,24 @@ describe('children left running after a normal exit are killed too', () => {
       expect(survivors(dir)).toEqual([]);
     });
   }
+});
+
+describe('torture, small version (bench/tree-kill-torture.sh runs 500 rounds with 5,000 extra processes)', () => {
+  it('rounds of the escape tree on a host with extra idle processes and a busy loop: no member alive once run returns', async () => {
+    // Its own process group, so one kill of the group ends the load.
+    const load = spawn('/bin/sh', ['-c', 'for i in $(seq 300); do sleep 600 & done; while :; do :; done'], { detached: true, stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const round = newTreeRound();
+        rounds.push(round);
+        const report = await runProcess({ command: round.command, timeoutMs: 700, graceMs: GRACE_MS });
+        // Looked up the moment run returned.
+        expect(survivors(round.outDir)).toEqual([]);
+        expect(report.receipt.survivors).toEqual([]);
+        expect(report.receipt.confirmedDead).toBe(report.receipt.processes.length);
+      }
+    } finally {
+      process.kill(-load.pid!, 'SIGKILL');
+    }
+  });
 });

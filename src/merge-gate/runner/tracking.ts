@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { readProcTable } from '../../proc/proc-table.js';
+import { walkChildren } from './child-links.js';
 import type { TreeHandle } from './tree-kill.js';
 
 /** How often the tree is recorded while the command runs (children links and the cgroup list: cheap)... */
@@ -9,39 +9,6 @@ const TRACK_INTERVAL_MS = 100;
 const FULL_SCAN_INTERVAL_MS = 1_000;
 /** ...and never more than ~1/10 of a core: CPU starvation is what the merge gate exists to avoid. */
 const TRACK_COST_FACTOR = 10;
-const MAX_WALK = 100_000;
-
-/** The tree below `roots` by the kernel's own child lists (/proc/<pid>/task/<tid>/children): one read per member. */
-export function walkChildren(roots: Iterable<number>, procRoot: string): number[] {
-  const found: number[] = [];
-  const seen = new Set<number>();
-  const stack = [...roots];
-  while (stack.length > 0 && found.length < MAX_WALK) {
-    const pid = stack.pop()!;
-    let tasks: string[];
-    try {
-      tasks = readdirSync(`${procRoot}/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tasks) {
-      let text = '';
-      try {
-        text = readFileSync(`${procRoot}/${pid}/task/${tid}/children`, 'latin1');
-      } catch {
-        continue;
-      }
-      for (const child of text.split(' ')) {
-        const n = Number(child);
-        if (!Number.isInteger(n) || n <= 1 || seen.has(n)) continue;
-        seen.add(n);
-        found.push(n);
-        stack.push(n);
-      }
-    }
-  }
-  return found;
-}
 
 /**
  * Records the tree while the command runs, so a member that later leaves every link (the run

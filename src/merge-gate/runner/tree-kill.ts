@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { RunCgroup } from './cgroup.js';
 import { TreeTracker, type TrackedProcess } from './proc-sweep.js';
 import { ReceiptBook } from './receipt.js';
+import { walkChildren } from './child-links.js';
 import { identityKey } from '../../proc/identity.js';
 import { readProcTable, type ProcTable } from '../../proc/proc-table.js';
 import { protectedPids } from '../../proc/protected-pids.js';
@@ -44,9 +45,19 @@ export interface KillReport {
   receipt: KillReceipt;
 }
 
+/** The watchdog and its ancestors only: the protected rule needs no full table (tens of ms at 5,000 processes). */
+function ancestryTable(procRoot: string): ProcTable {
+  const table: ProcTable = new Map();
+  for (let stat = readStat(process.pid, procRoot); stat && !table.has(stat.pid) && table.size < 4096; stat = readStat(stat.ppid, procRoot)) {
+    table.set(stat.pid, stat);
+    if (stat.ppid <= 0) break;
+  }
+  return table;
+}
+
 /** Builds the tracker for a freshly spawned root. */
 export function newTracker(rootPid: number, rootIsHelper: boolean, procRoot: string): TreeTracker {
-  const tracker = new TreeTracker(rootPid, protectedPids(readProcTable(procRoot), { selfPid: process.pid }), rootIsHelper);
+  const tracker = new TreeTracker(rootPid, protectedPids(ancestryTable(procRoot), { selfPid: process.pid }), rootIsHelper);
   // The root was spawned detached: it leads a new session and group, so their members are ours.
   if (!rootIsHelper) tracker.seedLeader();
   return tracker;
@@ -80,6 +91,12 @@ class Sweep {
   /** The members' own stat files plus the cgroup's list: cheap enough for every poll. */
   quickScan(): TrackedProcess[] {
     return this.remember(this.tracker.aliveByReads(this.handle.cgroup?.pids() ?? [], this.handle.procRoot));
+  }
+
+  /** quickScan plus the kernel's child links below the root: the opening look when a cgroup or helper holds the tree. */
+  linkScan(): TrackedProcess[] {
+    const linked = walkChildren([this.handle.rootPid], this.handle.procRoot);
+    return this.remember(this.tracker.aliveByReads([...(this.handle.cgroup?.pids() ?? []), ...linked], this.handle.procRoot));
   }
 
   private remember(live: TrackedProcess[]): TrackedProcess[] {
@@ -151,18 +168,21 @@ export async function killTree(handle: TreeHandle, graceMs: number): Promise<Kil
 }
 
 async function termPhase(sweep: Sweep, graceEnd: number): Promise<void> {
-  let live = sweep.fullScan();
+  // A cgroup or a helper holds the tree (orphans stay below the helper): links suffice to start;
+  // the closing full scan still sweeps groups, sessions and every identity seen.
+  const held = sweep.handle.cgroup !== null || sweep.handle.rootIsHelper;
+  let live = held ? sweep.linkScan() : sweep.fullScan();
   let lastFullScan = performance.now();
   await sweep.terminate(live, graceEnd);
   while (live.length > 0 && performance.now() < graceEnd) {
     await delay(Math.min(TERM_POLL_MS, Math.max(1, graceEnd - performance.now())));
     const now = performance.now();
     // Look again now and then for newcomers (a successor spawned on TERM), unless the scan would run past the grace.
-    if (now - lastFullScan >= FULL_SCAN_MS && graceEnd - now > 2 * sweep.fullScanMs) {
+    if (!held && now - lastFullScan >= FULL_SCAN_MS && graceEnd - now > 2 * sweep.fullScanMs) {
       live = sweep.fullScan();
       lastFullScan = performance.now();
     } else {
-      live = sweep.quickScan();
+      live = held ? sweep.linkScan() : sweep.quickScan();
     }
     await sweep.terminate(live, graceEnd);
   }
