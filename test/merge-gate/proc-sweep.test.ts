@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { ProcStat } from '../../src/proc/parse-stat.js';
 import { parseCgroup2Mount, parseOwnCgroup } from '../../src/merge-gate/runner/cgroup.js';
-import { descendantsOf, protectedIds, TreeTracker } from '../../src/merge-gate/runner/proc-sweep.js';
-import type { ProcTable } from '../../src/proc/proc-table.js';
+import { TreeTracker } from '../../src/merge-gate/runner/proc-sweep.js';
+import { descendantsOf, type ProcTable } from '../../src/proc/proc-table.js';
+import { protectedPids } from '../../src/proc/protected-pids.js';
+
+const protectedIds = (t: ProcTable, selfPid: number) => protectedPids(t, { selfPid });
 
 const proc = (pid: number, ppid: number, pgrp = pid, session = pgrp, state = 'S', startTicks = pid * 10): ProcStat => ({
   pid,
@@ -28,7 +31,7 @@ describe('what the watchdog must never signal', () => {
   it('protects init, itself, its ancestors, and its own group and session', () => {
     const t = table(proc(1, 0), proc(50, 1, 50, 50), proc(60, 50, 60, 50), proc(70, 60, 60, 50));
     const guard = protectedIds(t, 70);
-    expect([...guard.pids].sort((a, b) => a - b)).toEqual([0, 1, 50, 60, 70]);
+    expect([...guard.reasons.keys()].sort((a, b) => a - b)).toEqual([0, 1, 50, 60, 70]);
     expect(guard.groups.has(60) && guard.groups.has(50)).toBe(true);
   });
 

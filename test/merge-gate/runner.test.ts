@@ -76,7 +76,8 @@ describe('timeout', () => {
     const report = await runProcess({ command: ['sleep', '30'], timeoutMs: 500, graceMs: 300 });
     expect(report.result).toMatchObject({ timed_out: true, returncode: null, signal: 'SIGTERM' });
     expect(report.result.duration_s).toBeGreaterThanOrEqual(0.5);
-    expect(report.result.duration_s).toBeLessThan(3);
+    // Far below the 30 s sleep; the margin is for a 2-core CI host under heavy load.
+    expect(report.result.duration_s).toBeLessThan(15);
   });
 
   it('a leader that ignores SIGTERM gets SIGKILL after the grace', async () => {
@@ -95,7 +96,7 @@ describe('abort (server shutdown, CLI signal)', () => {
     expect(report.aborted).toBe(true);
     expect(report.result.signal).toBe('SIGTERM');
     expect(report.result.timed_out).toBe(false);
-    expect(report.result.duration_s).toBeLessThan(5);
+    expect(report.result.duration_s).toBeLessThan(15);
   });
 
   it('an abort before the call starts nothing', async () => {

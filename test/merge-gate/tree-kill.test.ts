@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,7 +53,7 @@ describe('a timed-out re-test leaves no process of its tree alive (cgroup v2 cgr
     expect(report.aborted).toBe(true);
     expectWholeTreeDead(round, report);
     // grace + 250 ms is the benchmark's target; the test allows scheduling noise on a busy CI host.
-    expect(report.kill!.killS).toBeLessThan(GRACE_MS / 1000 + 3);
+    expect(report.kill!.killS).toBeLessThan(GRACE_MS / 1000 + 10);
   });
 
   it('removes its per-run cgroup afterwards, so runs do not pile up cgroups', async () => {
@@ -71,7 +72,7 @@ describe('without a usable cgroup the subreaper helper still leaves nothing aliv
     expect(report.subreaperKind).toBe('c');
     expect(report.aborted).toBe(true);
     expectWholeTreeDead(round, report);
-    expect(report.kill!.killS).toBeLessThan(GRACE_MS / 1000 + 3);
+    expect(report.kill!.killS).toBeLessThan(GRACE_MS / 1000 + 10);
   });
 
   it('python3 helper (hosts without a C compiler) does the same', async () => {
@@ -122,7 +123,8 @@ describe('the SIGKILL step happens even when the leader exits on SIGTERM', () =>
   it('a child that ignores SIGTERM is killed although the leader died at once', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'owd-term-'));
     const script = `sh -c 'trap "" TERM; echo $$ > ${dir}/ignorer.pid; while :; do sleep 0.05; done' & sleep 30`;
-    const report = await runProcess({ command: ['/bin/sh', '-c', script], timeoutMs: 800, graceMs: 300, strategy: 'proc-sweep' });
+    // A grace long enough for the leader to act on SIGTERM even on a loaded host.
+    const report = await runProcess({ command: ['/bin/sh', '-c', script], timeoutMs: 800, graceMs: 3_000, strategy: 'proc-sweep' });
     expect(report.result.timed_out).toBe(true);
     expect(report.result.signal).toBe('SIGTERM');
     expect(report.kill!.survivors).toEqual([]);
@@ -142,4 +144,24 @@ describe('children left running after a normal exit are killed too', () => {
       expect(survivors(dir)).toEqual([]);
     });
   }
+});
+
+describe('torture, small version (bench/tree-kill-torture.sh runs 500 rounds with 5,000 extra processes)', () => {
+  it('rounds of the escape tree on a host with extra idle processes and a busy loop: no member alive once run returns', async () => {
+    // Its own process group, so one kill of the group ends the load.
+    const load = spawn('/bin/sh', ['-c', 'for i in $(seq 300); do sleep 600 & done; while :; do :; done'], { detached: true, stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const round = newTreeRound();
+        rounds.push(round);
+        const report = await runProcess({ command: round.command, timeoutMs: 700, graceMs: GRACE_MS });
+        // Looked up the moment run returned.
+        expect(survivors(round.outDir)).toEqual([]);
+        expect(report.receipt.survivors).toEqual([]);
+        expect(report.receipt.confirmedDead).toBe(report.receipt.processes.length);
+      }
+    } finally {
+      process.kill(-load.pid!, 'SIGKILL');
+    }
+  });
 });

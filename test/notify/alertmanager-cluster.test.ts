@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../../src/config.js';
+import { testConfig } from '../support/app.js';
 import { createDelivery, type QueuedDelivery } from '../../src/notify/delivery.js';
 import { buildNotifiers } from '../../src/notify/index.js';
 import { freePort, startAlertmanager, type RunningAlertmanager } from '../support/alertmanager.js';

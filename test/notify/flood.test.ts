@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { testConfig } from '../../src/config.js';
+import { testConfig } from '../support/app.js';
 import { buildApp } from '../../src/app.js';
 import { startFakeTelegram } from '../support/fake-telegram.js';
 import { startHttpServer } from '../support/http-server.js';

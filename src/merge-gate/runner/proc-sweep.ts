@@ -1,66 +1,12 @@
-import type { ProcStat } from '../../proc/parse-stat.js';
-import { isRunningState } from '../../proc/parse-stat.js';
-import { readStat, type ProcIdentity, type ProcTable } from '../../proc/proc-table.js';
+import { isSameProcess, type ProcIdentity } from '../../proc/identity.js';
+import { isRunningState, type ProcStat } from '../../proc/parse-stat.js';
+import { ProcTree, type ProcTable } from '../../proc/proc-table.js';
+import { isSignallable, isSignallableGroup, type ProtectedPids } from '../../proc/protected-pids.js';
+import { readStat } from '../../proc/read-proc.js';
 
 /** A member as the receipt names it. */
 export interface TrackedProcess extends ProcIdentity {
   comm: string;
-}
-
-/** Every process below `rootPid` by parent links (the root itself excluded). */
-export function descendantsOf(table: ProcTable, rootPid: number): ProcStat[] {
-  return descendantsOfAny(table, [rootPid]);
-}
-
-/** Every process below any of `roots` by parent links (the roots themselves excluded). */
-export function descendantsOfAny(table: ProcTable, roots: Iterable<number>): ProcStat[] {
-  const children = new Map<number, ProcStat[]>();
-  for (const stat of table.values()) {
-    const list = children.get(stat.ppid);
-    if (list) list.push(stat);
-    else children.set(stat.ppid, [stat]);
-  }
-  const found: ProcStat[] = [];
-  const stack = [...roots];
-  const seen = new Set<number>(stack);
-  while (stack.length > 0) {
-    for (const child of children.get(stack.pop()!) ?? []) {
-      if (seen.has(child.pid)) continue;
-      seen.add(child.pid);
-      found.push(child);
-      stack.push(child.pid);
-    }
-  }
-  return found;
-}
-
-/** Ids the watchdog must never signal: init, itself, its ancestors, its own group and session. */
-export interface Protected {
-  pids: ReadonlySet<number>;
-  groups: ReadonlySet<number>;
-}
-
-export function protectedIds(table: ProcTable, selfPid: number): Protected {
-  const pids = new Set<number>([0, 1, selfPid]);
-  const groups = new Set<number>([0, 1]);
-  let cursor = table.get(selfPid);
-  if (cursor) {
-    groups.add(cursor.pgrp);
-    groups.add(cursor.session);
-  }
-  for (let hops = 0; cursor && hops < 4096; hops++) {
-    pids.add(cursor.pid);
-    cursor = table.get(cursor.ppid);
-  }
-  return { pids, groups };
-}
-
-export function isSignallable(pid: number, guard: Protected): boolean {
-  return pid > 1 && !guard.pids.has(pid);
-}
-
-export function isSignallableGroup(pgid: number, guard: Protected): boolean {
-  return pgid > 1 && !guard.groups.has(pgid) && !guard.pids.has(pgid);
 }
 
 /**
@@ -76,7 +22,7 @@ export class TreeTracker {
 
   constructor(
     readonly rootPid: number,
-    private readonly guard: Protected,
+    private readonly guard: ProtectedPids,
     /** The root is a helper (subreaper) that is killed last, not with the tree. */
     private readonly rootIsHelper = false,
   ) {}
@@ -109,8 +55,10 @@ export class TreeTracker {
       const stat = table.get(pid);
       if (stat) this.add(stat);
     }
-    const roots = [this.rootPid, ...this.alive(table).map((m) => m.pid)];
-    for (const stat of descendantsOfAny(table, roots)) this.add(stat);
+    const tree = new ProcTree(table);
+    for (const rootPid of [this.rootPid, ...this.alive(table).map((m) => m.pid)]) {
+      for (const stat of tree.descendants(rootPid)) this.add(stat);
+    }
     for (const stat of table.values()) {
       if (this.members.get(stat.pid)?.startTicks === stat.startTicks) continue;
       if (this.groups.has(stat.pgrp) || this.sessions.has(stat.session)) this.add(stat);
@@ -131,7 +79,7 @@ export class TreeTracker {
     }
     for (const member of this.members.values()) {
       const stat = readStat(member.pid, procRoot);
-      if (stat && stat.startTicks === member.startTicks && isRunningState(stat.state)) out.push(member);
+      if (isSameProcess(stat, member) && isRunningState(stat.state)) out.push(member);
     }
     return out;
   }
@@ -155,7 +103,7 @@ export class TreeTracker {
     const out: TrackedProcess[] = [];
     for (const member of this.members.values()) {
       const stat = table.get(member.pid);
-      if (stat && stat.startTicks === member.startTicks && isRunningState(stat.state)) out.push(member);
+      if (isSameProcess(stat, member) && isRunningState(stat.state)) out.push(member);
     }
     return out;
   }

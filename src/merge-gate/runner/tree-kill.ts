@@ -1,9 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RunCgroup } from './cgroup.js';
-import { protectedIds, TreeTracker, type TrackedProcess } from './proc-sweep.js';
+import { TreeTracker, type TrackedProcess } from './proc-sweep.js';
 import { ReceiptBook } from './receipt.js';
+import { walkChildren } from './child-links.js';
+import { identityKey } from '../../proc/identity.js';
 import { readProcTable, type ProcTable } from '../../proc/proc-table.js';
+import { protectedPids } from '../../proc/protected-pids.js';
+import { readStat } from '../../proc/read-proc.js';
+import { signalWithGrace, startSignalWithGrace, type GraceReceipt } from '../../proc/signal-with-grace.js';
 import type { KillReceipt, KillStrategy } from '../types.js';
 
 const TERM_POLL_MS = 20;
@@ -40,17 +45,30 @@ export interface KillReport {
   receipt: KillReceipt;
 }
 
+/** The watchdog and its ancestors only: the protected rule needs no full table (tens of ms at 5,000 processes). */
+function ancestryTable(procRoot: string): ProcTable {
+  const table: ProcTable = new Map();
+  for (let stat = readStat(process.pid, procRoot); stat && !table.has(stat.pid) && table.size < 4096; stat = readStat(stat.ppid, procRoot)) {
+    table.set(stat.pid, stat);
+    if (stat.ppid <= 0) break;
+  }
+  return table;
+}
+
 /** Builds the tracker for a freshly spawned root. */
 export function newTracker(rootPid: number, rootIsHelper: boolean, procRoot: string): TreeTracker {
-  const tracker = new TreeTracker(rootPid, protectedIds(readProcTable(procRoot), process.pid), rootIsHelper);
+  const tracker = new TreeTracker(rootPid, protectedPids(ancestryTable(procRoot), { selfPid: process.pid }), rootIsHelper);
   // The root was spawned detached: it leads a new session and group, so their members are ours.
   if (!rootIsHelper) tracker.seedLeader();
   return tracker;
 }
 
-/** One kill in progress: the scans, and the book of what was signalled. */
+/** One kill in progress: the scans, the graces under way, and the book of what was signalled. */
 class Sweep {
   readonly book = new ReceiptBook();
+  private readonly graces: Promise<GraceReceipt>[] = [];
+  private readonly inGrace = new Set<string>();
+  private readonly members = new Map<number, TrackedProcess>();
   private readonly termedGroups = new Set<number>();
   readonly killedGroups = new Set<number>();
   fullScanMs = 0;
@@ -67,16 +85,35 @@ class Sweep {
     this.lastTable = readProcTable(this.handle.procRoot);
     this.tracker.observe(this.lastTable, this.handle.cgroup?.pids() ?? []);
     this.fullScanMs = performance.now() - started;
-    return this.tracker.alive(this.lastTable);
+    return this.remember(this.tracker.alive(this.lastTable));
   }
 
   /** The members' own stat files plus the cgroup's list: cheap enough for every poll. */
   quickScan(): TrackedProcess[] {
-    return this.tracker.aliveByReads(this.handle.cgroup?.pids() ?? [], this.handle.procRoot);
+    return this.remember(this.tracker.aliveByReads(this.handle.cgroup?.pids() ?? [], this.handle.procRoot));
   }
 
-  terminate(live: TrackedProcess[]): void {
-    for (const member of live) if (!this.book.has(member)) this.book.signal(member, 'SIGTERM');
+  /** quickScan plus the kernel's child links below the root: the opening look when a cgroup or helper holds the tree. */
+  linkScan(): TrackedProcess[] {
+    const linked = walkChildren([this.handle.rootPid], this.handle.procRoot);
+    return this.remember(this.tracker.aliveByReads([...(this.handle.cgroup?.pids() ?? []), ...linked], this.handle.procRoot));
+  }
+
+  private remember(live: TrackedProcess[]): TrackedProcess[] {
+    for (const member of live) this.members.set(member.pid, member);
+    return live;
+  }
+
+  /** Newcomers get the /proc library's SIGTERM -> grace -> SIGKILL, their grace ending with the run's. */
+  async terminate(live: TrackedProcess[], graceEnd: number): Promise<void> {
+    const fresh = live.filter((m) => !this.inGrace.has(identityKey(m)));
+    for (const member of fresh) this.inGrace.add(identityKey(member));
+    if (fresh.length > 0) {
+      const graceMs = Math.max(0, graceEnd - performance.now());
+      const started = await startSignalWithGrace(fresh, { graceMs, procRoot: this.handle.procRoot, pollMs: TERM_POLL_MS, killWaitMs: 0 });
+      this.book.record(started.terminated, this.members);
+      this.graces.push(started.done.then((receipt) => (this.book.record(receipt.processes, this.members), receipt)));
+    }
     // Once per group: a member that traps TERM and spawns a successor must not get a stream of them.
     for (const pgid of this.tracker.groups) {
       if (this.termedGroups.has(pgid)) continue;
@@ -85,12 +122,21 @@ class Sweep {
     }
   }
 
-  kill(live: TrackedProcess[]): void {
-    if (this.handle.cgroup) {
+  /** Waits for every grace under way to have sent its SIGKILLs. */
+  async graceOver(): Promise<void> {
+    await Promise.all(this.graces);
+  }
+
+  /** SIGKILL now: the whole cgroup at once, every member still itself, every group. */
+  async kill(live: TrackedProcess[]): Promise<void> {
+    if (this.handle.cgroup && live.length > 0) {
       for (const member of live) this.book.note(member, 'SIGKILL');
       this.handle.cgroup.kill();
     }
-    for (const member of live) this.book.signal(member, 'SIGKILL');
+    if (live.length > 0) {
+      const receipt = await signalWithGrace(live, { graceMs: 0, procRoot: this.handle.procRoot, killWaitMs: 0 });
+      this.book.record(receipt.processes, this.members);
+    }
     for (const pgid of this.tracker.groups) {
       this.book.signalGroup(pgid, 'SIGKILL');
       this.killedGroups.add(pgid);
@@ -116,27 +162,31 @@ export async function killTree(handle: TreeHandle, graceMs: number): Promise<Kil
   if (handle.rootIsHelper && !handle.isRootReaped()) {
     // The helper exits by itself once it has reaped the last orphan; SIGKILL only a stuck one.
     const exited = await handle.waitRootExit(HELPER_EXIT_WAIT_MS);
-    if (!exited && !handle.isRootReaped() && handle.rootPid > 1) sweep.book.signalPid(handle.rootPid, 'SIGKILL');
+    if (!exited && !handle.isRootReaped() && handle.rootPid > 1) sweep.book.signalChild(handle.rootPid, 'SIGKILL');
   }
   return { killS, survivors, signalledCount: sweep.book.size, receipt: sweep.book.receipt(handle.strategy, survivors) };
 }
 
 async function termPhase(sweep: Sweep, graceEnd: number): Promise<void> {
-  let live = sweep.fullScan();
+  // A cgroup or a helper holds the tree (orphans stay below the helper): links suffice to start;
+  // the closing full scan still sweeps groups, sessions and every identity seen.
+  const held = sweep.handle.cgroup !== null || sweep.handle.rootIsHelper;
+  let live = held ? sweep.linkScan() : sweep.fullScan();
   let lastFullScan = performance.now();
-  sweep.terminate(live);
+  await sweep.terminate(live, graceEnd);
   while (live.length > 0 && performance.now() < graceEnd) {
     await delay(Math.min(TERM_POLL_MS, Math.max(1, graceEnd - performance.now())));
     const now = performance.now();
     // Look again now and then for newcomers (a successor spawned on TERM), unless the scan would run past the grace.
-    if (now - lastFullScan >= FULL_SCAN_MS && graceEnd - now > 2 * sweep.fullScanMs) {
+    if (!held && now - lastFullScan >= FULL_SCAN_MS && graceEnd - now > 2 * sweep.fullScanMs) {
       live = sweep.fullScan();
       lastFullScan = performance.now();
     } else {
-      live = sweep.quickScan();
+      live = held ? sweep.linkScan() : sweep.quickScan();
     }
-    sweep.terminate(live);
+    await sweep.terminate(live, graceEnd);
   }
+  await sweep.graceOver();
 }
 
 /** SIGKILL until a full scan finds nobody; returns who is still running when time is up. */
@@ -144,13 +194,13 @@ async function killPhase(sweep: Sweep, killEnd: number): Promise<TrackedProcess[
   let live = sweep.quickScan();
   let checkedByFullScan = false;
   for (;;) {
-    sweep.kill(live);
+    await sweep.kill(live);
     live = sweep.quickScan();
     if (live.length === 0) {
       if (checkedByFullScan) return [];
       // The tree looks dead: one full look for anything forked or escaped since the last scan.
       live = sweep.fullScan();
-      sweep.kill(live);
+      await sweep.kill(live);
       // Members of a group that already got SIGKILL are only still dying (a busy CPU delays
       // that): they cannot fork any more, so they need no further full scan, just the polls.
       checkedByFullScan = live.every((m) => sweep.killedGroups.has(sweep.lastTable.get(m.pid)?.pgrp ?? -1));
@@ -163,16 +213,15 @@ async function killPhase(sweep: Sweep, killEnd: number): Promise<TrackedProcess[
 
 /** WATCHDOG_TREE_KILL_ENABLED=false: the old behaviour, the leader alone. */
 async function killSingle(handle: TreeHandle, graceMs: number, started: number): Promise<KillReport> {
-  const pid = handle.rootPid;
   const book = new ReceiptBook();
-  if (!handle.isRootReaped() && pid > 1) {
-    book.signalPid(pid, 'SIGTERM');
-    if (!(await handle.waitRootExit(graceMs)) && !handle.isRootReaped()) {
-      book.signalPid(pid, 'SIGKILL');
-      await handle.waitRootExit(KILL_CONFIRM_MS);
-    }
-  }
+  const stat = handle.isRootReaped() ? null : readStat(handle.rootPid, handle.procRoot);
   const survivors: TrackedProcess[] = [];
+  if (stat) {
+    const leader: TrackedProcess = { pid: stat.pid, startTicks: stat.startTicks, comm: stat.comm };
+    const receipt = await signalWithGrace([leader], { graceMs, procRoot: handle.procRoot, pollMs: TERM_POLL_MS, killWaitMs: KILL_CONFIRM_MS });
+    book.record(receipt.processes, new Map([[leader.pid, leader]]));
+    if (!receipt.confirmedDead) survivors.push(leader);
+  }
   return { killS: (performance.now() - started) / 1000, survivors, signalledCount: book.size, receipt: book.receipt('single', survivors) };
 }
 
