@@ -61,7 +61,17 @@ async function main(): Promise<void> {
   const clockOf = async () => ({ btimeS: await readBootTimeS(), clkTck: await readClockTicks(), nowMs: Date.now(), thresholdS: 3600 });
   const clock = await clockOf();
   const view = (scan: Awaited<ReturnType<ScanWorker['scan']>>, resources: boolean) =>
-    buildRunView({ scan, runs, clock: { ...clock, nowMs: Date.now() }, procRoot: '/proc', matcher, leftoverGraceS: 120, cmdlineMaxBytes: 4096, agents, maxResourceReads: resources ? MAX_RESOURCE_READS : 0 });
+    buildRunView({
+      scan,
+      runs,
+      clock: { ...clock, nowMs: Date.now() },
+      procRoot: '/proc',
+      matcher,
+      leftoverGraceS: 120,
+      cmdlineMaxBytes: 4096,
+      agents,
+      maxResourceReads: resources ? MAX_RESOURCE_READS : 0,
+    });
   await plain.scan();
   await view(await lineage.scan(), true); // cold scans outside the measurement
   const t = { plain: [] as number[], lineage: [] as number[], runsOwners: [] as number[], withResources: [] as number[] };
@@ -85,9 +95,16 @@ async function main(): Promise<void> {
   }
   await plain.close();
   await lineage.close();
-  const m = { plain: median(t.plain), lineage: median(t.lineage), runsOwners: median(t.runsOwners), withResources: median(t.withResources) };
+  const m = {
+    plain: median(t.plain),
+    lineage: median(t.lineage),
+    runsOwners: median(t.runsOwners),
+    withResources: median(t.withResources),
+  };
   const pct = (x: number): string => `${(((x - m.plain) / m.plain) * 100).toFixed(1)} %`;
-  console.log(`${pidCount()} processes, ${candidates} candidates (${owned} owned by the agent-like shell), ${ROUNDS} interleaved rounds, medians:`);
+  console.log(
+    `${pidCount()} processes, ${candidates} candidates (${owned} owned by the agent-like shell), ${ROUNDS} interleaved rounds, medians:`,
+  );
   console.log(`warm scan without lineage (reference)      ${m.plain.toFixed(1)} ms`);
   console.log(`warm scan with lineage                     ${m.lineage.toFixed(1)} ms  (+${pct(m.lineage)})`);
   console.log(`+ runs, leftovers, owners (run view)       ${m.runsOwners.toFixed(1)} ms  (+${pct(m.runsOwners)})  target <= +10 %`);

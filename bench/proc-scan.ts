@@ -145,7 +145,15 @@ interface StepResult {
 
 async function measure(hasExporter: boolean): Promise<StepResult> {
   const processes = pidCount();
-  const opts = { root: '/proc', patterns: ['pytest'], exclude: [], mode: 'program' as const, lineage: true, recheckMs: 60_000, cmdlineMaxBytes: 4096 };
+  const opts = {
+    root: '/proc',
+    patterns: ['pytest'],
+    exclude: [],
+    mode: 'program' as const,
+    lineage: true,
+    recheckMs: 60_000,
+    cmdlineMaxBytes: 4096,
+  };
   const worker = new ScanWorker(opts);
   const two = new ScanWorker(opts, 2);
   const noKept = new ScanWorker({ ...opts, maxHeldFds: 0 });
@@ -208,7 +216,9 @@ const fmt = (n: number): string => n.toFixed(1);
 async function main(): Promise<void> {
   const base = pidCount();
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  console.log(`node ${process.version}, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, CLK_TCK ${execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()}, ${base} processes before spawning, load average ${load}`);
+  console.log(
+    `node ${process.version}, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, CLK_TCK ${execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()}, ${base} processes before spawning, load average ${load}`,
+  );
   const hasExporter = await startExporter();
   if (!hasExporter) console.log('prometheus-process-exporter not installed: run bench/proc-scan.sh (apt-get installs it)');
   const results: StepResult[] = [];
@@ -226,10 +236,15 @@ async function main(): Promise<void> {
   }
   const last = results.at(-1)!;
   const first = results[0]!;
-  const perK = (a: StepResult, b: StepResult, key: 'ours' | 'oursNoKeptFds' | 'reference'): number => ((b[key] - a[key]) / (b.processes - a.processes)) * 1000;
-  console.log(`cost per 1000 extra processes: ours ${fmt(perK(first, last, 'ours'))} ms (without kept fds ${fmt(perK(first, last, 'oursNoKeptFds'))} ms), reference ${fmt(perK(first, last, 'reference'))} ms`);
+  const perK = (a: StepResult, b: StepResult, key: 'ours' | 'oursNoKeptFds' | 'reference'): number =>
+    ((b[key] - a[key]) / (b.processes - a.processes)) * 1000;
+  console.log(
+    `cost per 1000 extra processes: ours ${fmt(perK(first, last, 'ours'))} ms (without kept fds ${fmt(perK(first, last, 'oursNoKeptFds'))} ms), reference ${fmt(perK(first, last, 'reference'))} ms`,
+  );
   const loop = await eventLoopWhileScanning();
-  console.log(`event loop while scanning ${pidCount()} processes every second for ${LOOP_S} s: p99 ${fmt(loop.p99)} ms, max ${fmt(loop.max)} ms (${loop.scans} scans, median collect ${fmt(loop.scanMedian)} ms)`);
+  console.log(
+    `event loop while scanning ${pidCount()} processes every second for ${LOOP_S} s: p99 ${fmt(loop.p99)} ms, max ${fmt(loop.max)} ms (${loop.scans} scans, median collect ${fmt(loop.scanMedian)} ms)`,
+  );
   console.log('--- ratios ---');
   console.log(`ours / reference loop   = ${(last.ours / last.reference).toFixed(2)}  (target <= 1.3)`);
   if (last.exporter !== null) console.log(`process-exporter / ours = ${(last.exporter / last.ours).toFixed(1)}  (target >= 20)`);

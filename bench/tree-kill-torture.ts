@@ -48,10 +48,17 @@ interface Round {
 
 async function runOnce(command: string[]): Promise<{ stdout: string; status: number | null }> {
   if (VIA === 'cli') {
-    return spawnSync(process.execPath, [BIN, 'run', '--timeout', String(TIMEOUT_S), '--grace', String(GRACE_S), '--json', '--', ...command], { encoding: 'utf8', timeout: 120_000 });
+    return spawnSync(
+      process.execPath,
+      [BIN, 'run', '--timeout', String(TIMEOUT_S), '--grace', String(GRACE_S), '--json', '--', ...command],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
   }
   const report = await runProcess({ command, timeoutMs: TIMEOUT_S * 1000, graceMs: GRACE_S * 1000 });
-  return { stdout: JSON.stringify({ strategy: report.strategy, receipt: receiptToJson(report.receipt) }), status: report.result.timed_out ? 124 : report.result.returncode };
+  return {
+    stdout: JSON.stringify({ strategy: report.strategy, receipt: receiptToJson(report.receipt) }),
+    status: report.result.timed_out ? 124 : report.result.returncode,
+  };
 }
 
 async function oneRound(): Promise<Round> {
@@ -88,8 +95,13 @@ async function main(): Promise<void> {
   const benchStart = performance.now();
   const loadPid = await startLoad();
   const procs = spawnSync('sh', ['-c', 'ls /proc | grep -c "^[0-9]"'], { encoding: 'utf8' }).stdout.trim();
-  const via = VIA === 'cli' ? `\`orch-watchdog run --timeout ${TIMEOUT_S} --grace ${GRACE_S} --json\`` : `runProcess (timeout ${TIMEOUT_S} s, grace ${GRACE_S} s)`;
-  console.log(`tree-kill torture: ${ROUNDS} rounds through ${via}; +${EXTRA} idle processes and ${HOGS} busy loops (${procs} processes on the host); ${cpus().length} cores, load ${loadavg()[0]!.toFixed(1)}, node ${process.version}`);
+  const via =
+    VIA === 'cli'
+      ? `\`orch-watchdog run --timeout ${TIMEOUT_S} --grace ${GRACE_S} --json\``
+      : `runProcess (timeout ${TIMEOUT_S} s, grace ${GRACE_S} s)`;
+  console.log(
+    `tree-kill torture: ${ROUNDS} rounds through ${via}; +${EXTRA} idle processes and ${HOGS} busy loops (${procs} processes on the host); ${cpus().length} cores, load ${loadavg()[0]!.toFixed(1)}, node ${process.version}`,
+  );
   const rounds: Round[] = [];
   try {
     for (let i = 0; i < ROUNDS; i++) {
@@ -104,12 +116,16 @@ async function main(): Promise<void> {
   const strategies = [...new Set(rounds.map((r) => r.strategy))].join(', ');
   const f = (n: number) => n.toFixed(0);
   console.log('');
-  console.log('| rounds | strategy | members/round (max) | not ready at timeout | survivors after run returned | rounds with survivors | receipts not all confirmed dead | exit 124 | run wall p50 ms | p95 ms | max ms |');
+  console.log(
+    '| rounds | strategy | members/round (max) | not ready at timeout | survivors after run returned | rounds with survivors | receipts not all confirmed dead | exit 124 | run wall p50 ms | p95 ms | max ms |',
+  );
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   console.log(
     `| ${rounds.length} | ${strategies} | ${Math.max(...rounds.map((r) => r.members))} | ${rounds.filter((r) => !r.ready).length} | ${survivorsTotal} | ${rounds.filter((r) => r.survivors > 0).length} | ${rounds.filter((r) => r.confirmedDead !== r.signalled).length} | ${rounds.filter((r) => r.exit === 124).length} | ${f(pct(walls, 50))} | ${f(pct(walls, 95))} | ${f(walls.at(-1) ?? NaN)} |`,
   );
-  console.log(`\nwall time ${((performance.now() - benchStart) / 1000).toFixed(0)} s; target ${survivorsTotal === 0 ? 'MET' : 'NOT MET'} (zero survivors)`);
+  console.log(
+    `\nwall time ${((performance.now() - benchStart) / 1000).toFixed(0)} s; target ${survivorsTotal === 0 ? 'MET' : 'NOT MET'} (zero survivors)`,
+  );
   process.exitCode = survivorsTotal === 0 ? 0 : 1;
 }
 

@@ -39,7 +39,17 @@ function pct(sorted: number[], p: number): number {
 }
 
 async function benchRunner(name: string, rounds: number, opts: Partial<RunOptions>): Promise<PathResult> {
-  const r: PathResult = { name, rounds, notReady: 0, roundsWithSurvivors: 0, survivorsTotal: 0, processesPerRound: 0, killMs: [], overTarget: 0, strategies: new Set() };
+  const r: PathResult = {
+    name,
+    rounds,
+    notReady: 0,
+    roundsWithSurvivors: 0,
+    survivorsTotal: 0,
+    processesPerRound: 0,
+    killMs: [],
+    overTarget: 0,
+    strategies: new Set(),
+  };
   for (let i = 0; i < rounds; i++) {
     const round = newTreeRound();
     try {
@@ -64,7 +74,17 @@ async function benchRunner(name: string, rounds: number, opts: Partial<RunOption
 
 /** coreutils `timeout -k GRACE TIMEOUT`: the leader's group only, the usual CI setup. */
 async function benchCoreutils(rounds: number): Promise<PathResult> {
-  const r: PathResult = { name: 'coreutils timeout -k', rounds, notReady: 0, roundsWithSurvivors: 0, survivorsTotal: 0, processesPerRound: 0, killMs: [], overTarget: 0, strategies: new Set(['timeout(1)']) };
+  const r: PathResult = {
+    name: 'coreutils timeout -k',
+    rounds,
+    notReady: 0,
+    roundsWithSurvivors: 0,
+    survivorsTotal: 0,
+    processesPerRound: 0,
+    killMs: [],
+    overTarget: 0,
+    strategies: new Set(['timeout(1)']),
+  };
   for (let i = 0; i < rounds; i++) {
     const round = newTreeRound();
     try {
@@ -91,7 +111,9 @@ function row(r: PathResult): string {
 }
 
 async function main(): Promise<void> {
-  console.log(`tree-kill benchmark: ${ROUNDS} rounds per path, timeout ${TIMEOUT_MS} ms, grace ${GRACE_MS} ms, target: 0 survivors and every member dead within ${TARGET_MS} ms; ${cpus().length} cores, node ${process.version}`);
+  console.log(
+    `tree-kill benchmark: ${ROUNDS} rounds per path, timeout ${TIMEOUT_MS} ms, grace ${GRACE_MS} ms, target: 0 survivors and every member dead within ${TARGET_MS} ms; ${cpus().length} cores, node ${process.version}`,
+  );
   const cgroupEnv = new KillEnvironment();
   const support = await cgroupEnv.cgroups.detect();
   if (!support.ok) console.log(`cgroup path unavailable here: ${support.reason} (it will degrade)`);
@@ -99,19 +121,28 @@ async function main(): Promise<void> {
   results.push(await benchRunner('cgroup v2 cgroup.kill', ROUNDS, { strategy: 'cgroup', killEnv: cgroupEnv }));
   results.push(await benchRunner('fallback: subreaper helper', ROUNDS, { strategy: 'subreaper' }));
   if (BASELINE_ROUNDS > 0) {
-    results.push(await benchRunner('fallback: subreaper (python3)', BASELINE_ROUNDS, { strategy: 'subreaper', killEnv: new KillEnvironment('/proc', 'python') }));
+    results.push(
+      await benchRunner('fallback: subreaper (python3)', BASELINE_ROUNDS, {
+        strategy: 'subreaper',
+        killEnv: new KillEnvironment('/proc', 'python'),
+      }),
+    );
     results.push(await benchRunner('/proc sweep alone', BASELINE_ROUNDS, { strategy: 'proc-sweep' }));
     results.push(await benchRunner('leader only (tree kill off)', BASELINE_ROUNDS, { treeKill: false }));
     results.push(await benchCoreutils(BASELINE_ROUNDS));
   }
   await cgroupEnv.dispose();
   console.log('');
-  console.log('| path | strategy | rounds | processes/round | survivors (total) | rounds with survivors | kill p50 ms | kill p95 ms | kill max ms | over target | not ready at timeout |');
+  console.log(
+    '| path | strategy | rounds | processes/round | survivors (total) | rounds with survivors | kill p50 ms | kill p95 ms | kill max ms | over target | not ready at timeout |',
+  );
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results) console.log(row(r));
   const [cg, fb] = results;
   const ok = (r: PathResult | undefined) => r !== undefined && r.survivorsTotal === 0 && r.overTarget === 0;
-  console.log(`\ntarget ${ok(cg) && ok(fb) ? 'MET' : 'NOT MET'} (cgroup: ${ok(cg) ? 'ok' : 'missed'}, fallback: ${ok(fb) ? 'ok' : 'missed'})`);
+  console.log(
+    `\ntarget ${ok(cg) && ok(fb) ? 'MET' : 'NOT MET'} (cgroup: ${ok(cg) ? 'ok' : 'missed'}, fallback: ${ok(fb) ? 'ok' : 'missed'})`,
+  );
   process.exitCode = ok(cg) && ok(fb) ? 0 : 1;
 }
 

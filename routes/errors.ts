@@ -52,7 +52,10 @@ export function registerErrorHandlers(app: FastifyInstance): void {
     if (hasZodFastifySchemaValidationErrors(err)) {
       const where = err.validationContext ?? 'request';
       const issues = err.validation.map((v) => {
-        const field = v.instancePath.replace(/^\//, '').replace(/\//g, '.') || (v.params as { issue?: { path?: unknown[] } }).issue?.path?.join('.') || '';
+        const field =
+          v.instancePath.replace(/^\//, '').replace(/\//g, '.') ||
+          (v.params as { issue?: { path?: unknown[] } }).issue?.path?.join('.') ||
+          '';
         return `${where}${field ? `.${field}` : ''}: ${v.message}`;
       });
       return reply.code(400).send({ error: 'bad_request', message: issues.join('; ') });

@@ -2,7 +2,15 @@ import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { isoUtc } from '../src/clock.js';
-import { DECISIONS, KILL_STRATEGIES, OUTCOMES, receiptToJson, type MergeGateCounters, type RetestRequest, type RetestRun } from '../src/merge-gate/types.js';
+import {
+  DECISIONS,
+  KILL_STRATEGIES,
+  OUTCOMES,
+  receiptToJson,
+  type MergeGateCounters,
+  type RetestRequest,
+  type RetestRun,
+} from '../src/merge-gate/types.js';
 import { isoTimestamp } from './schemas.js';
 
 /** The merge gate's wire shapes (snake_case) and their mapping from the gate's camelCase models. */
@@ -28,12 +36,22 @@ export const retestRequestSchema = z
       .refine(isDirectory, 'must be an existing directory')
       .describe('absolute path of the checkout to test in; its owner runs the test unless WATCHDOG_MERGE_RUN_AS is set'),
     command: z
-      .array(z.string().max(64 * 1024).refine(noNul, 'must not contain NUL'))
+      .array(
+        z
+          .string()
+          .max(64 * 1024)
+          .refine(noNul, 'must not contain NUL'),
+      )
       .min(1, 'must be a non-empty argv array')
       .max(4096)
       .refine((argv) => (argv[0] ?? '') !== '', 'command[0] (the program) must not be empty')
       .describe('argv, run without a shell, e.g. ["npm", "test"]'),
-    timeout_s: z.number().gt(0, 'must be greater than 0').max(MAX_TIMEOUT_S, `must be at most ${MAX_TIMEOUT_S}`).optional().describe('default WATCHDOG_MERGE_RETEST_TIMEOUT_S'),
+    timeout_s: z
+      .number()
+      .gt(0, 'must be greater than 0')
+      .max(MAX_TIMEOUT_S, `must be at most ${MAX_TIMEOUT_S}`)
+      .optional()
+      .describe('default WATCHDOG_MERGE_RETEST_TIMEOUT_S'),
     validated_sha: z
       .string()
       .regex(/^[0-9a-fA-F]{7,64}$/, 'must be a 7..64 character hex commit id')
@@ -100,7 +118,9 @@ export const retestRunSchema = z
         strategy: z.enum(KILL_STRATEGIES),
         processes: z.array(z.object({ pid: z.number().int(), comm: z.string(), signal: z.string(), at: z.string() })),
         confirmed_dead: z.number().int(),
-        survivors: z.array(z.object({ pid: z.number().int(), comm: z.string() })).describe('members that could not be killed: never silent'),
+        survivors: z
+          .array(z.object({ pid: z.number().int(), comm: z.string() }))
+          .describe('members that could not be killed: never silent'),
       })
       .optional()
       .describe('the tree kill: every process signalled, and how many were confirmed gone'),
@@ -160,5 +180,12 @@ export const countersSchema = z
   .meta({ id: 'MergeGateCounters' });
 
 export function countersToWire(c: MergeGateCounters): z.infer<typeof countersSchema> {
-  return { runs_total: c.runsTotal, running: c.running, queued: c.queued, outcomes: c.outcomes, infra_requeues: c.infraRequeues, infra_exhausted: c.infraExhausted };
+  return {
+    runs_total: c.runsTotal,
+    running: c.running,
+    queued: c.queued,
+    outcomes: c.outcomes,
+    infra_requeues: c.infraRequeues,
+    infra_exhausted: c.infraExhausted,
+  };
 }

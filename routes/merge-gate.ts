@@ -85,8 +85,14 @@ export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
     },
     async (req) => {
       const answer = await ctx.mergeGate.cancel(req.params.id);
-      if (answer.kind === 'unknown') throw new HttpError(404, 'not_found', `no re-test ${req.params.id} (unknown, or older than the kept history)`);
-      if (answer.kind === 'done') throw new HttpError(409, 'already_done', `re-test ${req.params.id} already finished with outcome ${answer.run.outcome ?? 'unknown'}`);
+      if (answer.kind === 'unknown')
+        throw new HttpError(404, 'not_found', `no re-test ${req.params.id} (unknown, or older than the kept history)`);
+      if (answer.kind === 'done')
+        throw new HttpError(
+          409,
+          'already_done',
+          `re-test ${req.params.id} already finished with outcome ${answer.run.outcome ?? 'unknown'}`,
+        );
       req.log.info({ run_id: answer.run.id, repo: answer.run.repo, branch: answer.run.branch }, 'merge gate: re-test cancelled');
       return toWire(answer.run);
     },

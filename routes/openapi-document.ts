@@ -53,7 +53,9 @@ function refsIn(value: unknown, found = new Set<string>()): Set<string> {
 
 function renameRefs<T>(value: T, rename: Map<string, string>): T {
   return JSON.parse(JSON.stringify(value), (key, v: unknown) =>
-    key === '$ref' && typeof v === 'string' && v.startsWith(REF_PREFIX) ? REF_PREFIX + (rename.get(v.slice(REF_PREFIX.length)) ?? v.slice(REF_PREFIX.length)) : v,
+    key === '$ref' && typeof v === 'string' && v.startsWith(REF_PREFIX)
+      ? REF_PREFIX + (rename.get(v.slice(REF_PREFIX.length)) ?? v.slice(REF_PREFIX.length))
+      : v,
   ) as T;
 }
 

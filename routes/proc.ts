@@ -13,7 +13,9 @@ const ownerSchema = z
     z.object({ kind: z.literal('retest'), id: z.string() }),
     z.null(),
   ])
-  .describe('the orchestrator agent (from the envelope) or merge-gate re-test that started the run, remembered after it is gone; null when unknown')
+  .describe(
+    'the orchestrator agent (from the envelope) or merge-gate re-test that started the run, remembered after it is gone; null when unknown',
+  )
   .meta({ id: 'ProcOwner' });
 
 const candidateSchema = z
@@ -31,7 +33,9 @@ const candidateSchema = z
       .describe('`program`/`cmdline`: matched WATCHDOG_PROC_PATTERNS (per WATCHDOG_PROC_MATCH); `leftover`: survived its test run'),
     run_pid: z.number().int().describe("the run's top test process (itself for the top); an alert is raised per run"),
     owner: ownerSchema,
-    locks: z.array(z.object({ path: z.string(), kind: z.string().describe('e.g. `flock write`, `posix read`') })).describe('file locks it holds'),
+    locks: z
+      .array(z.object({ path: z.string(), kind: z.string().describe('e.g. `flock write`, `posix read`') }))
+      .describe('file locks it holds'),
     ports: z.array(z.number().int()).describe('TCP ports it listens on'),
   })
   .meta({ id: 'ProcCandidate' });

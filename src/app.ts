@@ -91,7 +91,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   );
   const mergeGate =
     deps.mergeGate ??
-    new MergeGate(mergeGateOptionsFrom(config), { clock, log, registry, onExhausted: (s) => alerts.emitEdge(s), knownAs: procKnownAs(proc) });
+    new MergeGate(mergeGateOptionsFrom(config), {
+      clock,
+      log,
+      registry,
+      onExhausted: (s) => alerts.emitEdge(s),
+      knownAs: procKnownAs(proc),
+    });
 
   // Restored in registration order: what Alertmanager fires before the undelivered events that refer to it.
   const state = config.stateFile === '' ? undefined : new StateStore({ path: config.stateFile, clock, log });
@@ -101,7 +107,22 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     state.register(deliverySection(delivery));
   }
 
-  const ctx: AppContext = { config, configWarnings, clock, log, registry, watchdog, alerts, delivery, hostname, proc, mergeGate, agents, retests, state };
+  const ctx: AppContext = {
+    config,
+    configWarnings,
+    clock,
+    log,
+    registry,
+    watchdog,
+    alerts,
+    delivery,
+    hostname,
+    proc,
+    mergeGate,
+    agents,
+    retests,
+    state,
+  };
   app.decorate('ctx', ctx);
 
   await app.register(fastifySwagger, {

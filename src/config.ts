@@ -37,7 +37,13 @@ export function isSecretKey(key: ConfigKey): boolean {
 }
 
 /** Keys whose value is a URL or a list holding URLs: a warning shows them as scheme and host only. */
-const URL_KEYS = new Set(['WATCHDOG_METRICS_URL', 'WATCHDOG_TG_API_URL', 'WATCHDOG_WEBHOOK_URL', 'WATCHDOG_ALERTMANAGER_URL', 'WATCHDOG_DEPS']);
+const URL_KEYS = new Set([
+  'WATCHDOG_METRICS_URL',
+  'WATCHDOG_TG_API_URL',
+  'WATCHDOG_WEBHOOK_URL',
+  'WATCHDOG_ALERTMANAGER_URL',
+  'WATCHDOG_DEPS',
+]);
 
 function shownValue(spec: KeySpec, raw: string): string {
   if (spec.secret) return REDACTED;
@@ -57,12 +63,17 @@ function readSecret(spec: KeySpec, env: NodeJS.ProcessEnv, warnings: ConfigWarni
   const path = env[fileKey];
   let raw = env[spec.key];
   if (path !== undefined && path !== '') {
-    if (raw !== undefined && raw !== '') warnings.push({ key: fileKey, value: path, message: `both ${spec.key} and ${fileKey} are set; using the file` });
+    if (raw !== undefined && raw !== '')
+      warnings.push({ key: fileKey, value: path, message: `both ${spec.key} and ${fileKey} are set; using the file` });
     try {
       // a file written by `echo` or an editor ends with a newline that is not part of the secret
       raw = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
-      warnings.push({ key: fileKey, value: path, message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'}); ${spec.key} stays empty` });
+      warnings.push({
+        key: fileKey,
+        value: path,
+        message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'}); ${spec.key} stays empty`,
+      });
       return undefined;
     }
   }
@@ -79,7 +90,8 @@ function parseKey(spec: KeySpec, raw: string | undefined, warnings: ConfigWarnin
     const result = spec.schema.safeParse(raw);
     if (result.success) return { value: result.data, failed: false };
     const fallback = spec.onInvalid ?? spec.default;
-    const using = spec.onInvalid !== undefined ? `using "${fallback}" (not the default, which would widen it)` : `using the default "${fallback}"`;
+    const using =
+      spec.onInvalid !== undefined ? `using "${fallback}" (not the default, which would widen it)` : `using the default "${fallback}"`;
     const problems = result.error.issues.map((i) => i.message).join('; ');
     warnings.push({
       key: spec.key,

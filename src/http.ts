@@ -67,7 +67,11 @@ export async function httpRequest(url: string, opts: HttpOptions): Promise<HttpA
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
   const target = splitUrlCredentials(url);
-  const headers: Record<string, string> = { 'user-agent': 'orch-watchdog', ...(target.authorization ? { authorization: target.authorization } : {}), ...opts.headers };
+  const headers: Record<string, string> = {
+    'user-agent': 'orch-watchdog',
+    ...(target.authorization ? { authorization: target.authorization } : {}),
+    ...opts.headers,
+  };
   // undici's request() never follows redirects: a 3xx answer is returned as it is.
   const res = await request(target.url, {
     method: opts.method ?? 'GET',
@@ -116,7 +120,13 @@ export async function getText(url: string, opts: Omit<HttpOptions, 'method' | 'b
 export function describeHttpError(err: unknown): string {
   const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
   const code = e.code ?? e.cause?.code;
-  if (e.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout';
+  if (
+    e.name === 'TimeoutError' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT'
+  )
+    return 'timeout';
   if (e.name === 'AbortError') return 'aborted';
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'DNS lookup failed';

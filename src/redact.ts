@@ -45,7 +45,10 @@ const RULES: Rule[] = [
   // JSON Web Tokens: header.payload.signature, both first parts base64url JSON ("eyJ")
   [/\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, () => REDACTED],
   // provider tokens recognisable by their prefix (GitHub, GitLab, Slack, Stripe)
-  [/\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_live_[A-Za-z0-9]{16,})/g, () => REDACTED],
+  [
+    /\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_live_[A-Za-z0-9]{16,})/g,
+    () => REDACTED,
+  ],
   // Cookie: / Set-Cookie: headers, every cookie up to the end of the header value
   [/(\b(?:set-)?cookie["']?\s*:\s*)([^\r\n"']+)/gi, (_m, head) => `${head}${REDACTED}`],
   // curl -u user:pass, --user user:pass, --proxy-user user:pass (the user stays)
@@ -77,10 +80,7 @@ const RULES: Rule[] = [
     (m, pre, flag, space, value) => (isSecretFlag(flag) ? `${pre}${flag}${space}${mask(value)}` : m),
   ],
   // ?access_token=xxx&... (a query value ends at & or #)
-  [
-    /([?&;])([A-Za-z_][\w.-]*)=([^\s&#"']*)/g,
-    (m, pre, name) => (isSecretName(name) ? `${pre}${name}=${REDACTED}` : m),
-  ],
+  [/([?&;])([A-Za-z_][\w.-]*)=([^\s&#"']*)/g, (m, pre, name) => (isSecretName(name) ? `${pre}${name}=${REDACTED}` : m)],
   // NAME=value (env assignments, key=value output)
   [
     new RegExp(`(^|[\\s,{(\\[])([A-Za-z_][\\w.-]*)=(${QUOTED_OR_WORD})`, 'g'),
@@ -89,13 +89,11 @@ const RULES: Rule[] = [
   // "password": "xxx" (JSON) and `token: xxx` (YAML-ish) in health-check output
   [
     /(["'])([A-Za-z_][\w.-]*)\1(\s*:\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;}\]]+)/g,
-    (m, q, name, sep, value) =>
-      isSecretName(name) && !/^authorization$/i.test(name) ? `${q}${name}${q}${sep}${mask(value)}` : m,
+    (m, q, name, sep, value) => (isSecretName(name) && !/^authorization$/i.test(name) ? `${q}${name}${q}${sep}${mask(value)}` : m),
   ],
   [
     /(^|[\s,{])([A-Za-z_][\w.-]*)(:[ \t]+)("[^"]*"|'[^']*'|[^\s,;}\]]+)/g,
-    (m, pre, name, sep, value) =>
-      isSecretName(name) && !/^authorization$/i.test(name) ? `${pre}${name}${sep}${mask(value)}` : m,
+    (m, pre, name, sep, value) => (isSecretName(name) && !/^authorization$/i.test(name) ? `${pre}${name}${sep}${mask(value)}` : m),
   ],
 ];
 

@@ -9,15 +9,20 @@ const BIN = new URL('../bin/orch-watchdog.js', import.meta.url).pathname;
 // Asynchronous on purpose: the loopback orchestrator lives in this process and must keep answering.
 const cli = (args: string[], env: Record<string, string> = {}) =>
   new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 20_000 }, (err, stdout, stderr) =>
-      resolve({ status: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 20_000 },
+      (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
     );
   });
 
 let orchestrator: LoopbackServer;
 beforeAll(async () => {
   orchestrator = await startHttpServer((_req, res) =>
-    res.end(JSON.stringify({ schema_version: 1, generated_at: 1, queue: { counts: { failed: 0 } }, agents: [{ run_id: '9', cpu_ticks: 5 }] })),
+    res.end(
+      JSON.stringify({ schema_version: 1, generated_at: 1, queue: { counts: { failed: 0 } }, agents: [{ run_id: '9', cpu_ticks: 5 }] }),
+    ),
   );
 });
 afterAll(() => orchestrator.close());
@@ -65,7 +70,11 @@ describe('orch-watchdog check-config', () => {
 
   // Incident guarded: a ReDoS-prone or non-linear pattern and a tick shorter than the HTTP timeout both passed check-config.
   it('exits 1 on a pattern that cannot run linear-time and on a timeout longer than three ticks', async () => {
-    const r = await cli(['check-config'], { WATCHDOG_PROC_PATTERNS: String.raw`(py)\1`, WATCHDOG_TICK_S: '1', WATCHDOG_HTTP_TIMEOUT_S: '5' });
+    const r = await cli(['check-config'], {
+      WATCHDOG_PROC_PATTERNS: String.raw`(py)\1`,
+      WATCHDOG_TICK_S: '1',
+      WATCHDOG_HTTP_TIMEOUT_S: '5',
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/WATCHDOG_PROC_PATTERNS=.*backreference.*cannot run in linear time/);
     expect(r.stderr).toMatch(/WATCHDOG_HTTP_TIMEOUT_S="5": is longer than 3 × WATCHDOG_TICK_S/);

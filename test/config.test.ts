@@ -65,7 +65,15 @@ describe('config: one schema for every WATCHDOG_* key', () => {
     expect(config.metricsUrl).toBe('');
     const byKey = Object.fromEntries(warnings.map((w) => [w.key, w]));
     expect(Object.keys(byKey).sort()).toEqual(
-      ['WATCHDOG_DEPS', 'WATCHDOG_DISK_CRIT_ENABLED', 'WATCHDOG_LOCALE', 'WATCHDOG_METRICS_URL', 'WATCHDOG_PORT', 'WATCHDOG_PROC_PATTERNS', 'WATCHDOG_TICK_S'].sort(),
+      [
+        'WATCHDOG_DEPS',
+        'WATCHDOG_DISK_CRIT_ENABLED',
+        'WATCHDOG_LOCALE',
+        'WATCHDOG_METRICS_URL',
+        'WATCHDOG_PORT',
+        'WATCHDOG_PROC_PATTERNS',
+        'WATCHDOG_TICK_S',
+      ].sort(),
     );
     expect(byKey.WATCHDOG_PORT?.message).toMatch(/whole number.*default "8787"/);
     expect(byKey.WATCHDOG_PROC_PATTERNS?.message).toMatch(/regular expression/);
@@ -161,8 +169,18 @@ describe('config: the keys added for the proc, gate, notify and state work', () 
       alertmanagerUrls: ['http://am-0:9093', 'http://am-1:9093'],
       notifiers: ['log', 'alertmanager'],
     });
-    const bad = loadConfig({ WATCHDOG_PROC_MATCH: 'argv', WATCHDOG_STATE_FILE: 'state.json', WATCHDOG_MERGE_RUN_AS: 'not a user', WATCHDOG_MERGE_MAX_CPU_PRESSURE: '120' });
-    expect(bad.warnings.map((w) => w.key).sort()).toEqual(['WATCHDOG_MERGE_MAX_CPU_PRESSURE', 'WATCHDOG_MERGE_RUN_AS', 'WATCHDOG_PROC_MATCH', 'WATCHDOG_STATE_FILE']);
+    const bad = loadConfig({
+      WATCHDOG_PROC_MATCH: 'argv',
+      WATCHDOG_STATE_FILE: 'state.json',
+      WATCHDOG_MERGE_RUN_AS: 'not a user',
+      WATCHDOG_MERGE_MAX_CPU_PRESSURE: '120',
+    });
+    expect(bad.warnings.map((w) => w.key).sort()).toEqual([
+      'WATCHDOG_MERGE_MAX_CPU_PRESSURE',
+      'WATCHDOG_MERGE_RUN_AS',
+      'WATCHDOG_PROC_MATCH',
+      'WATCHDOG_STATE_FILE',
+    ]);
     expect(bad.config).toMatchObject({ procMatch: 'program', stateFile: '', mergeRunAs: '', mergeMaxCpuPressure: 50 });
   });
 });
@@ -212,7 +230,11 @@ describe('config: secrets from <KEY>_FILE and without stray whitespace', () => {
       WATCHDOG_TG_CHAT_ID: '-100123',
     });
     expect(warnings).toEqual([]);
-    expect(config).toMatchObject({ apiToken: 'api-token-1', tgBotToken: '123456:ABCdef_ghi-jkl', webhookSecret: 'hook secret with spaces inside' });
+    expect(config).toMatchObject({
+      apiToken: 'api-token-1',
+      tgBotToken: '123456:ABCdef_ghi-jkl',
+      webhookSecret: 'hook secret with spaces inside',
+    });
   });
 
   it('an unreadable _FILE is a warning naming the file, and the secret stays empty', () => {
@@ -250,7 +272,9 @@ describe('config: WATCHDOG_NOTIFIERS follows the settings that are present', () 
   it('an explicit list wins, and settings it leaves out are a warning', () => {
     const { config, warnings } = loadConfig({ ...telegram, WATCHDOG_NOTIFIERS: 'log' });
     expect(config.notifiers).toEqual(['log']);
-    expect(warnings).toEqual([{ key: 'WATCHDOG_NOTIFIERS', value: 'log', message: expect.stringMatching(/telegram settings are present/) }]);
+    expect(warnings).toEqual([
+      { key: 'WATCHDOG_NOTIFIERS', value: 'log', message: expect.stringMatching(/telegram settings are present/) },
+    ]);
   });
 });
 
@@ -258,10 +282,14 @@ describe('config: WATCHDOG_NOTIFIERS follows the settings that are present', () 
 describe('config: settings that cannot work together', () => {
   it('an HTTP timeout longer than three ticks is a warning', () => {
     const { warnings } = loadConfig({ WATCHDOG_TICK_S: '1', WATCHDOG_HTTP_TIMEOUT_S: '5' });
-    expect(warnings).toEqual([{ key: 'WATCHDOG_HTTP_TIMEOUT_S', value: '5', message: expect.stringMatching(/3 × WATCHDOG_TICK_S \(3 s\)/) }]);
+    expect(warnings).toEqual([
+      { key: 'WATCHDOG_HTTP_TIMEOUT_S', value: '5', message: expect.stringMatching(/3 × WATCHDOG_TICK_S \(3 s\)/) },
+    ]);
   });
 
   it('a kill grace not shorter than the re-test timeout is a warning', () => {
-    expect(loadConfig({ WATCHDOG_MERGE_RETEST_TIMEOUT_S: '5', WATCHDOG_KILL_GRACE_S: '5' }).warnings.map((w) => w.key)).toEqual(['WATCHDOG_KILL_GRACE_S']);
+    expect(loadConfig({ WATCHDOG_MERGE_RETEST_TIMEOUT_S: '5', WATCHDOG_KILL_GRACE_S: '5' }).warnings.map((w) => w.key)).toEqual([
+      'WATCHDOG_KILL_GRACE_S',
+    ]);
   });
 });

@@ -48,7 +48,13 @@ describe('URL credentials are sent as Authorization: Basic and never shown', () 
   it('the orchestrator envelope behind basic auth is fetched', async () => {
     const envelope = JSON.stringify({ schema_version: 1, generated_at: 1, queue: { counts: { failed: 0 } }, agents: [] });
     const peer = await basicAuthPeer(envelope);
-    const collector = new OrchestratorCollector({ metricsUrl: `${withCredentials(peer.url)}/envelope`, httpTimeoutS: 2, orchDownAfter: 1, agentHungS: 900, locale: 'en' });
+    const collector = new OrchestratorCollector({
+      metricsUrl: `${withCredentials(peer.url)}/envelope`,
+      httpTimeoutS: 2,
+      orchDownAfter: 1,
+      agentHungS: 900,
+      locale: 'en',
+    });
     const [down] = await collector.collect({ abortSignal: new AbortController().signal, now: Date.now(), log });
     expect(down).toMatchObject({ key: 'orch_down', active: false });
     expect(peer.urls).toEqual(['/envelope']);
@@ -65,7 +71,10 @@ describe('URL credentials are sent as Authorization: Basic and never shown', () 
 
   it('splitUrlCredentials leaves a URL without credentials alone', () => {
     expect(splitUrlCredentials('http://h:1/x?y=1')).toEqual({ url: 'http://h:1/x?y=1' });
-    expect(splitUrlCredentials('http://u:p@h:1/x')).toEqual({ url: 'http://h:1/x', authorization: `Basic ${Buffer.from('u:p').toString('base64')}` });
+    expect(splitUrlCredentials('http://u:p@h:1/x')).toEqual({
+      url: 'http://h:1/x',
+      authorization: `Basic ${Buffer.from('u:p').toString('base64')}`,
+    });
   });
 });
 

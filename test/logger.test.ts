@@ -59,7 +59,14 @@ describe('tokens and secrets never reach the log, on failing and on succeeding c
     const proc: Collector = {
       name: 'proc',
       collect: async () => [
-        makeSignal({ family: 'host_mem', entity: null, active: true, severity: 'critical', title: 'hot', detail: 'pytest --password=cmdPassNeverLogged' }),
+        makeSignal({
+          family: 'host_mem',
+          entity: null,
+          active: true,
+          severity: 'critical',
+          title: 'hot',
+          detail: 'pytest --password=cmdPassNeverLogged',
+        }),
       ],
     };
     tg.script({ kind: 'bad_gateway' });
@@ -80,10 +87,20 @@ describe('tokens and secrets never reach the log, on failing and on succeeding c
     const auth = (token: string) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
     const retest = JSON.stringify({ repo: 'r', branch: 'b', cwd: tmpdir(), command: ['true'] });
 
-    expect((await app.inject({ method: 'POST', url: '/merge-gate/retests', headers: auth(API_TOKEN), payload: retest })).statusCode).toBe(202);
-    expect((await app.inject({ method: 'POST', url: '/merge-gate/retests', headers: auth(WRONG_TOKEN), payload: retest })).statusCode).toBe(401);
-    expect((await app.inject({ method: 'POST', url: '/merge-gate/retests', headers: auth(API_TOKEN), payload: '{not json' })).statusCode).toBe(400);
-    const terminate = await app.inject({ method: 'POST', url: '/proc/candidates/1/terminate?token=urlQueryNeverLogged', headers: { authorization: `Bearer ${API_TOKEN}` } });
+    expect((await app.inject({ method: 'POST', url: '/merge-gate/retests', headers: auth(API_TOKEN), payload: retest })).statusCode).toBe(
+      202,
+    );
+    expect((await app.inject({ method: 'POST', url: '/merge-gate/retests', headers: auth(WRONG_TOKEN), payload: retest })).statusCode).toBe(
+      401,
+    );
+    expect(
+      (await app.inject({ method: 'POST', url: '/merge-gate/retests', headers: auth(API_TOKEN), payload: '{not json' })).statusCode,
+    ).toBe(400);
+    const terminate = await app.inject({
+      method: 'POST',
+      url: '/proc/candidates/1/terminate?token=urlQueryNeverLogged',
+      headers: { authorization: `Bearer ${API_TOKEN}` },
+    });
     expect(terminate.statusCode).toBe(404);
     await app.ctx.mergeGate.idle();
     await app.ctx.watchdog.tick();

@@ -16,7 +16,9 @@ describe('safe-regex: user and default patterns run in linear time', () => {
 
   it('the default lock patterns still match what they are for', () => {
     expect(compileLinear('Timeout.*acquir.*lock', 'm').test('Timeout while acquiring the lock')).toBe(true);
-    expect(compileLinear(String.raw`index\.lock.*File exists`).test("fatal: Unable to create '/r/.git/index.lock': File exists.")).toBe(true);
+    expect(compileLinear(String.raw`index\.lock.*File exists`).test("fatal: Unable to create '/r/.git/index.lock': File exists.")).toBe(
+      true,
+    );
     expect(compileLinear('pytest').test('/usr/bin/python3 -m pytest -q')).toBe(true);
   });
 
@@ -35,7 +37,8 @@ describe('safe-regex: user and default patterns run in linear time', () => {
   });
 
   it('escaped and bracketed look-alikes are not mistaken for the constructs', () => {
-    for (const source of [String.raw`\(\?=x`, '[(?=]', String.raw`\\1`, 'a{16}', String.raw`\{100\}`]) expect(whyNotLinear(source)).toBeNull();
+    for (const source of [String.raw`\(\?=x`, '[(?=]', String.raw`\\1`, 'a{16}', String.raw`\{100\}`])
+      expect(whyNotLinear(source)).toBeNull();
   });
 
   it('a flag the engine lacks is named', () => {

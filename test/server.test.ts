@@ -25,7 +25,10 @@ afterEach(() => {
 });
 
 function startServer(env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, [SERVER], { env: { ...process.env, WATCHDOG_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [SERVER], {
+    env: { ...process.env, WATCHDOG_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   running.push(child);
   let out = '';
   let err = '';
@@ -89,7 +92,11 @@ describe('the real server process', { timeout: 60_000 }, () => {
       server.child.kill('SIGTERM');
       const [code, signal] = await once(server.child, 'exit');
       expect(Date.now() - started).toBeLessThan(10_000);
-      expect({ code, signal, tail: server.out().split('\n').slice(-4).join('\n') }).toMatchObject({ code: null, signal: 'SIGKILL', tail: expect.stringMatching(/"msg":"stopped"/) });
+      expect({ code, signal, tail: server.out().split('\n').slice(-4).join('\n') }).toMatchObject({
+        code: null,
+        signal: 'SIGKILL',
+        tail: expect.stringMatching(/"msg":"stopped"/),
+      });
     } finally {
       server.child.kill('SIGKILL');
       fake.cleanup();

@@ -145,7 +145,9 @@ export async function runCommand(argv: string[], ioOverrides: Partial<CliIo> = {
   }
   const { survivors } = report.receipt;
   if (survivors.length > 0) {
-    io.stderr(`orch-watchdog run: ${survivors.length} process(es) survived the kill: ${survivors.map((s) => `${s.pid} (${s.comm})`).join(', ')}\n`);
+    io.stderr(
+      `orch-watchdog run: ${survivors.length} process(es) survived the kill: ${survivors.map((s) => `${s.pid} (${s.comm})`).join(', ')}\n`,
+    );
   }
   if (received) return 128 + (osConstants.signals[received] ?? 0);
   return exitCodeOf(report);

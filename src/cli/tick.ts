@@ -22,17 +22,25 @@ export async function tickCommand(args: string[], io: CliIo): Promise<number> {
   const { config, warnings } = loadConfig(io.env);
   logConfigWarnings(log, warnings);
   const metrics = createWatchdogMetrics();
-  const nothingSent = new AlertSink({ enqueue: () => undefined, flush: async () => undefined }, { clock: systemClock, log, metrics, hostname: hostname() });
+  const nothingSent = new AlertSink(
+    { enqueue: () => undefined, flush: async () => undefined },
+    { clock: systemClock, log, metrics, hostname: hostname() },
+  );
   const watchdog = new Watchdog(
     { tickS: config.tickS, cooldownS: config.cooldownS, collectorTimeoutMs: collectorBudgetMs(config) },
     { collectors: buildCollectors(config, {}), sink: nothingSent, metrics, clock: systemClock, log },
   );
   const result = await watchdog.tick();
   if (json) {
-    const body = { generated_at: new Date(result.at).toISOString(), failed_collectors: result.failed, signals: result.signals.map(({ cooldownS: _c, ...s }) => s) };
+    const body = {
+      generated_at: new Date(result.at).toISOString(),
+      failed_collectors: result.failed,
+      signals: result.signals.map(({ cooldownS: _c, ...s }) => s),
+    };
     io.stdout(`${JSON.stringify(body, null, 2)}\n`);
   } else {
-    for (const s of result.signals) io.stdout(`${s.active ? 'ACTIVE  ' : 'ok      '} ${s.severity.padEnd(8)} ${s.key}  ${s.title}: ${s.detail}\n`);
+    for (const s of result.signals)
+      io.stdout(`${s.active ? 'ACTIVE  ' : 'ok      '} ${s.severity.padEnd(8)} ${s.key}  ${s.title}: ${s.detail}\n`);
     if (result.signals.length === 0) io.stdout('no signals (every source is off)\n');
     for (const f of result.failed) io.stdout(`FAILED   collector ${f}\n`);
   }

@@ -34,7 +34,8 @@ export function resolveNotifiers(c: Config, warnings: ConfigWarning[]): Notifier
     const missing = settings.filter(([, isSet]) => !isSet).map(([key]) => key);
     const anySet = missing.length < settings.length;
     if (explicit && c.notifiers.includes(name)) {
-      for (const key of missing) warnings.push({ key, value: '', message: `WATCHDOG_NOTIFIERS names ${name} but ${key} is empty; ${name} is off` });
+      for (const key of missing)
+        warnings.push({ key, value: '', message: `WATCHDOG_NOTIFIERS names ${name} but ${key} is empty; ${name} is off` });
     } else if (explicit && anySet) {
       warnings.push({
         key: 'WATCHDOG_NOTIFIERS',
@@ -62,7 +63,11 @@ export function crossCheck(c: Config, failedKeys: ReadonlySet<string>, warnings:
   // Without its exclusions the list would take processes the operator meant to protect.
   if (failedKeys.has('WATCHDOG_PROC_EXCLUDE') && c.procPatterns.length > 0) {
     c.procPatterns = [];
-    warnings.push({ key: 'WATCHDOG_PROC_PATTERNS', value: '', message: 'matching is off because WATCHDOG_PROC_EXCLUDE is broken; the scan matches nothing and the reaper is off' });
+    warnings.push({
+      key: 'WATCHDOG_PROC_PATTERNS',
+      value: '',
+      message: 'matching is off because WATCHDOG_PROC_EXCLUDE is broken; the scan matches nothing and the reaper is off',
+    });
   } else if (c.procEnabled && c.procPatterns.length === 0 && !failedKeys.has('WATCHDOG_PROC_PATTERNS')) {
     warnings.push({ key: 'WATCHDOG_PROC_PATTERNS', value: '', message: 'is empty: the /proc scan matches nothing and the reaper is off' });
   }

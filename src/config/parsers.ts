@@ -58,7 +58,9 @@ export const csv = z.string().transform((v) =>
     .filter((s) => s.length > 0),
 );
 
-export const baseUrlList = csv.pipe(z.array(z.string().refine(isHttpUrl, 'expected comma-separated http(s) URLs').transform(withoutTrailingSlash)));
+export const baseUrlList = csv.pipe(
+  z.array(z.string().refine(isHttpUrl, 'expected comma-separated http(s) URLs').transform(withoutTrailingSlash)),
+);
 
 /** Regular expressions compiled by the linear-time engine later on: refuse here what it cannot run. */
 export const linearRegexList = (flags = '') =>
@@ -110,12 +112,17 @@ export const depList = csv
 export const NOTIFIER_NAMES = ['log', 'telegram', 'webhook', 'alertmanager'] as const;
 export type NotifierName = (typeof NOTIFIER_NAMES)[number];
 
-export const notifierList = csv.pipe(z.array(z.enum(NOTIFIER_NAMES, 'expected log, telegram, webhook or alertmanager'))).transform((l) => [...new Set(l)]);
+export const notifierList = csv
+  .pipe(z.array(z.enum(NOTIFIER_NAMES, 'expected log, telegram, webhook or alertmanager')))
+  .transform((l) => [...new Set(l)]);
 
 export const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
 /** A user name or a numeric uid, as useradd(8) accepts them; empty = decided per re-test. */
-export const userOrUid = z.string().trim().regex(/^([a-z_][a-z0-9_-]*\$?|\d+)?$/, 'expected a user name or a numeric uid');
+export const userOrUid = z
+  .string()
+  .trim()
+  .regex(/^([a-z_][a-z0-9_-]*\$?|\d+)?$/, 'expected a user name or a numeric uid');
 
 /**
  * A secret as given; surrounding whitespace (a pasted newline, a trailing space) is trimmed by

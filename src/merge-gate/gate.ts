@@ -82,7 +82,8 @@ export class MergeGate {
     this.metrics = deps.registry ? createMergeGateMetrics(deps.registry, () => this.counters()) : null;
     this.pressure = deps.pressure ?? hostPressureProbe();
     const patterns = compileLockPatterns(opts.lockPatterns);
-    for (const r of patterns.rejected) deps.log.warn({ pattern: r.source, reason: r.reason }, 'merge gate: lock pattern ignored (it cannot run in linear time)');
+    for (const r of patterns.rejected)
+      deps.log.warn({ pattern: r.source, reason: r.reason }, 'merge gate: lock pattern ignored (it cannot run in linear time)');
     this.judge = judgeRun({
       lockPatterns: patterns.sources,
       findLockHolders: deps.findLockHolders ?? procLockHolderFinder(),
@@ -95,10 +96,16 @@ export class MergeGate {
   enqueue(request: RetestRequest): RetestRun {
     const maxPerRepo = this.opts.maxQueuedPerRepo ?? DEFAULT_MAX_QUEUED_PER_REPO;
     const max = this.opts.maxQueued ?? DEFAULT_MAX_QUEUED;
-    if (this.queued.length >= max) throw new QueueFull(`${this.queued.length} re-tests are queued (at most ${max}); retry later or cancel one`);
+    if (this.queued.length >= max)
+      throw new QueueFull(`${this.queued.length} re-tests are queued (at most ${max}); retry later or cancel one`);
     const ofRepo = this.queued.filter((j) => j.request.repo === request.repo).length;
-    if (ofRepo >= maxPerRepo) throw new QueueFull(`${ofRepo} re-tests of ${request.repo} are queued (at most ${maxPerRepo} per repo); retry later or cancel one`);
-    const runAs = resolveRunAs(request.cwd, { spec: this.opts.runAs, allowRoot: this.opts.allowRoot, selfUid: this.deps.selfUid ?? process.getuid?.() ?? -1 });
+    if (ofRepo >= maxPerRepo)
+      throw new QueueFull(`${ofRepo} re-tests of ${request.repo} are queued (at most ${maxPerRepo} per repo); retry later or cancel one`);
+    const runAs = resolveRunAs(request.cwd, {
+      spec: this.opts.runAs,
+      allowRoot: this.opts.allowRoot,
+      selfUid: this.deps.selfUid ?? process.getuid?.() ?? -1,
+    });
     return structuredClone(this.add(request, runAs, 1));
   }
 
@@ -146,7 +153,15 @@ export class MergeGate {
 
   private add(request: RetestRequest, runAs: RunAsUser, attempt: number, previous?: RetestRun): RetestRun {
     const now = this.deps.clock();
-    const run: RetestRun = { id: randomUUID(), repo: request.repo, branch: request.branch, status: 'queued', attempt, queuedAt: now, waiting: null };
+    const run: RetestRun = {
+      id: randomUUID(),
+      repo: request.repo,
+      branch: request.branch,
+      status: 'queued',
+      attempt,
+      queuedAt: now,
+      waiting: null,
+    };
     if (previous) {
       run.previousId = previous.id;
       const delayMs = requeueDelayMs(previous.attempt, this.opts.requeueDelayS);
@@ -184,7 +199,10 @@ export class MergeGate {
           continue;
         }
         job.run.startedUnderPressure = true;
-        this.deps.log.warn({ run_id: job.run.id, cpu_some_avg10: cpu }, 'merge gate: the CPU is still starved; starting the re-test anyway (pressure wait over)');
+        this.deps.log.warn(
+          { run_id: job.run.id, cpu_some_avg10: cpu },
+          'merge gate: the CPU is still starved; starting the re-test anyway (pressure wait over)',
+        );
       }
       this.queued = this.queued.filter((j) => j !== job);
       this.start(job);
@@ -265,7 +283,10 @@ export class MergeGate {
       this.deps.log.warn({ strategy: report.strategy, reason: report.degradedReason }, `merge gate: tree kill uses ${report.strategy}`);
     }
     if (report.kill && report.kill.survivors.length > 0) {
-      this.deps.log.error({ run_id: run.id, survivors: report.kill.survivors.map((s) => s.pid) }, 'merge gate: processes survived the tree kill');
+      this.deps.log.error(
+        { run_id: run.id, survivors: report.kill.survivors.map((s) => s.pid) },
+        'merge gate: processes survived the tree kill',
+      );
     }
   }
 
@@ -277,7 +298,16 @@ export class MergeGate {
     this.totals.runsTotal += 1;
     this.totals.outcomes[outcome] += 1;
     this.metrics?.finished(outcome, run.durationS ?? 0);
-    const fields = { run_id: run.id, repo: run.repo, branch: run.branch, attempt: run.attempt, outcome, decision, strategy: run.strategy, duration_s: run.durationS };
+    const fields = {
+      run_id: run.id,
+      repo: run.repo,
+      branch: run.branch,
+      attempt: run.attempt,
+      outcome,
+      decision,
+      strategy: run.strategy,
+      duration_s: run.durationS,
+    };
     this.deps.log.info(fields, `merge gate: ${run.repo}@${run.branch} ${outcome} -> ${decision ?? 'none'}`);
     if (run.decision === 'requeue' && job) {
       this.totals.infraRequeues += 1;

@@ -27,7 +27,7 @@ export class RunHistory {
   /** The attempts that led to `run`, oldest first, as far as history still holds them. */
   chain(run: RetestRun): RetestRun[] {
     const chain = [run];
-    for (let prev = run.previousId; prev; ) {
+    for (let prev = run.previousId; prev;) {
       const before = this.runs.get(prev);
       if (!before) break;
       chain.unshift(before);

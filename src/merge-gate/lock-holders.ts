@@ -75,7 +75,16 @@ parentPort.postMessage(out);
 export function procLockHolderFinder(procRoot = '/proc'): LockHolderFinder {
   return async (query) => {
     const [btimeS, clkTck] = await Promise.all([readBootTimeS(procRoot), readClockTicks()]);
-    const workerData = { root: procRoot, paths: query.paths, cwd: query.cwd, selfPid: process.pid, btimeS, clkTck, nowMs: Date.now(), max: HOLDERS_MAX };
+    const workerData = {
+      root: procRoot,
+      paths: query.paths,
+      cwd: query.cwd,
+      selfPid: process.pid,
+      btimeS,
+      clkTck,
+      nowMs: Date.now(),
+      max: HOLDERS_MAX,
+    };
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, name: 'merge-gate-lock-holders' });
     try {
       return await new Promise<RawHolder[]>((resolve, reject) => {

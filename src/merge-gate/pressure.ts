@@ -64,10 +64,22 @@ export function hostPressureProbe(files: PsiFiles = {}): PressureProbe {
       const cpu = readPsi(cpuFile);
       const memory = readPsi(memoryFile);
       if (cpu) {
-        return { atMs: performance.now(), cpuSomeAvg10: cpu.avg10, cpuSomeTotalUs: cpu.totalUs, memorySomeTotalUs: memory?.totalUs ?? null, source: 'psi' };
+        return {
+          atMs: performance.now(),
+          cpuSomeAvg10: cpu.avg10,
+          cpuSomeTotalUs: cpu.totalUs,
+          memorySomeTotalUs: memory?.totalUs ?? null,
+          source: 'psi',
+        };
       }
       const cores = availableParallelism();
-      return { atMs: performance.now(), cpuSomeAvg10: loadStallPercent(loadavg()[0] ?? 0, cores), cpuSomeTotalUs: null, memorySomeTotalUs: null, source: 'loadavg' };
+      return {
+        atMs: performance.now(),
+        cpuSomeAvg10: loadStallPercent(loadavg()[0] ?? 0, cores),
+        cpuSomeTotalUs: null,
+        memorySomeTotalUs: null,
+        source: 'loadavg',
+      };
     },
   };
 }

@@ -62,10 +62,14 @@ export function resolveRunAs(cwd: string, policy: RunAsPolicy): RunAsUser {
   const runAs = policy.spec.trim() === '' ? ownerOf(cwd, passwd) : fromSpec(policy.spec.trim(), passwd);
   if (runAs.uid === 0 && !policy.allowRoot) {
     const why = policy.spec.trim() === '' ? `${cwd} is owned by root` : 'WATCHDOG_MERGE_RUN_AS is root';
-    throw new RunAsRefused(`${why}: re-tests do not run as root; chown the checkout to the test user, set WATCHDOG_MERGE_RUN_AS, or set WATCHDOG_MERGE_ALLOW_ROOT=true`);
+    throw new RunAsRefused(
+      `${why}: re-tests do not run as root; chown the checkout to the test user, set WATCHDOG_MERGE_RUN_AS, or set WATCHDOG_MERGE_ALLOW_ROOT=true`,
+    );
   }
   if (runAs.uid === policy.selfUid && runAs.uid !== 0) {
-    throw new RunAsRefused(`the re-test would run as uid ${runAs.uid}, the watchdog's own: run the watchdog as another user, or set WATCHDOG_MERGE_RUN_AS`);
+    throw new RunAsRefused(
+      `the re-test would run as uid ${runAs.uid}, the watchdog's own: run the watchdog as another user, or set WATCHDOG_MERGE_RUN_AS`,
+    );
   }
   return runAs;
 }

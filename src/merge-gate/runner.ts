@@ -72,7 +72,14 @@ const emptyReceipt = (strategy: KillStrategy): KillReceipt => ({ strategy, proce
 
 function failedStart(message: string, code: string, startedAt: number, strategy: KillStrategy): RunReport {
   return {
-    result: { returncode: null, signal: null, stdout: '', stderr: `orch-watchdog: ${message}\n`, timed_out: false, duration_s: elapsedS(startedAt) },
+    result: {
+      returncode: null,
+      signal: null,
+      stdout: '',
+      stderr: `orch-watchdog: ${message}\n`,
+      timed_out: false,
+      duration_s: elapsedS(startedAt),
+    },
     strategy,
     subreaperKind: null,
     degradedReason: null,
@@ -132,7 +139,12 @@ async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunRep
     dropPrefix: prepared.dropPrefix,
     start: opts.treeKill === false ? 'single' : (opts.strategy ?? 'cgroup'),
     killEnv: opts.killEnv ?? defaultKillEnvironment(),
-    spawn: { cwd: prepared.cwd, env: prepared.env, inheritStdio: opts.inheritStdio ?? false, outputCapBytes: opts.outputCapBytes ?? DEFAULT_OUTPUT_CAP_BYTES },
+    spawn: {
+      cwd: prepared.cwd,
+      env: prepared.env,
+      inheritStdio: opts.inheritStdio ?? false,
+      outputCapBytes: opts.outputCapBytes ?? DEFAULT_OUTPUT_CAP_BYTES,
+    },
   });
   if ('code' in launched) return failedStart(launched.message, launched.code, startedAt, 'single');
   return supervise(opts, launched.chosen, launched.spawned, startedAt);
@@ -145,7 +157,8 @@ function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch, procRo
     rootPid: spawned.pid,
     rootIsHelper: usesHelper,
     isRootReaped: watch.isRootReaped,
-    waitRootExit: (ms) => Promise.race([watch.rootExited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]),
+    waitRootExit: (ms) =>
+      Promise.race([watch.rootExited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]),
     cgroup: chosen.cgroup,
     tracker: chosen.strategy === 'single' ? null : newTracker(spawned.pid, usesHelper, procRoot),
     procRoot,
@@ -183,7 +196,9 @@ async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, sta
   if (end.kind === 'helper-died') {
     // The command killed its own helper: its orphans now belong to init. Kill the tree at once, by the cgroup or the sweep.
     if (handle.strategy === 'subreaper') handle.strategy = 'proc-sweep';
-    chosen.reasons.push(`subreaper: the helper died (${end.helperStatus.signal ?? `exit ${end.helperStatus.code}`}) before the command; the tree was killed by ${handle.strategy}`);
+    chosen.reasons.push(
+      `subreaper: the helper died (${end.helperStatus.signal ?? `exit ${end.helperStatus.code}`}) before the command; the tree was killed by ${handle.strategy}`,
+    );
     if (end.commandPid !== null) handle.tracker?.seedSession(end.commandPid);
     killedByGate = true;
     startKill();
@@ -197,7 +212,14 @@ async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, sta
   const oomKilled = (chosen.cgroup?.oomKills() ?? 0) > 0;
   await chosen.cgroup?.remove();
   return {
-    result: { returncode: status.code, signal: status.signal, stdout: spawned.stdout.text(), stderr: spawned.stderr.text(), timed_out: timedOut, duration_s: elapsedS(startedAt) },
+    result: {
+      returncode: status.code,
+      signal: status.signal,
+      stdout: spawned.stdout.text(),
+      stderr: spawned.stderr.text(),
+      timed_out: timedOut,
+      duration_s: elapsedS(startedAt),
+    },
     strategy: handle.strategy,
     subreaperKind: chosen.helper?.kind ?? null,
     degradedReason: chosen.reasons.join('; ') || null,
@@ -222,7 +244,10 @@ async function reap(chosen: Chosen, handle: TreeHandle, spawned: Spawned, watch:
   }
   await watch.rootExited;
   for (const control of spawned.controls) control.destroy();
-  const drained = await Promise.race([spawned.pipesClosed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), PIPE_DRAIN_MS).unref())]);
+  const drained = await Promise.race([
+    spawned.pipesClosed.then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), PIPE_DRAIN_MS).unref()),
+  ]);
   if (!drained) {
     spawned.child.stdout?.destroy();
     spawned.child.stderr?.destroy();

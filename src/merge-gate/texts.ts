@@ -4,7 +4,11 @@ import type { LockHolder, Outcome, RetestRun } from './types.js';
 
 const OUTCOME_WORDS: Record<Locale, Partial<Record<Outcome, [string, string]>>> = {
   en: { timeout: ['timeout', 'timeouts'], lock_busy: ['busy lock', 'busy locks'], infra: ['infra failure', 'infra failures'] },
-  ru: { timeout: ['тайм-аут', 'тайм-аутов'], lock_busy: ['занятая блокировка', 'занятых блокировок'], infra: ['сбой инфраструктуры', 'сбоев инфраструктуры'] },
+  ru: {
+    timeout: ['тайм-аут', 'тайм-аутов'],
+    lock_busy: ['занятая блокировка', 'занятых блокировок'],
+    infra: ['сбой инфраструктуры', 'сбоев инфраструктуры'],
+  },
 };
 
 /** "3 timeouts, 1 busy lock" over the attempts of one chain. */
@@ -34,7 +38,9 @@ export function chainCpuStalledShare(chain: readonly RetestRun[]): number | null
 
 function holdersText(holders: readonly LockHolder[], locale: Locale): string {
   if (holders.length === 0) return '';
-  const shown = holders.slice(0, 5).map((h) => `${h.pid} (${h.cmdline}, ${formatDuration(h.ageS, locale)}${h.knownAs ? `, ${h.knownAs}` : ''})`);
+  const shown = holders
+    .slice(0, 5)
+    .map((h) => `${h.pid} (${h.cmdline}, ${formatDuration(h.ageS, locale)}${h.knownAs ? `, ${h.knownAs}` : ''})`);
   const pids = holders.map((h) => h.pid).join(' ');
   const known = holders.filter((h) => h.knownAs !== null).map((h) => h.pid);
   const stop = known.length > 0 ? `POST /proc/candidates/${known[0]}/terminate, ` : '';
@@ -50,7 +56,12 @@ export function exhaustedSignal(chain: readonly RetestRun[], retryMax: number, l
   const where = `${last.repo}@${last.branch}`;
   const share = chainCpuStalledShare(chain);
   const stalled =
-    share === null ? '' : t(locale, { en: `; CPU stalled ${Math.round(share * 100)}% of the time`, ru: `; CPU простаивал в ожидании ${Math.round(share * 100)}% времени` });
+    share === null
+      ? ''
+      : t(locale, {
+          en: `; CPU stalled ${Math.round(share * 100)}% of the time`,
+          ru: `; CPU простаивал в ожидании ${Math.round(share * 100)}% времени`,
+        });
   const holders = [...chain].reverse().find((r) => r.lockHolders && r.lockHolders.length > 0)?.lockHolders ?? [];
   const tally = outcomeTally(chain, locale);
   return makeSignal({

@@ -182,7 +182,11 @@ export class AlertmanagerNotifier implements Notifier {
   private async post(alerts: AmAlert[], abortSignal: AbortSignal): Promise<NotifyResult> {
     let answer;
     try {
-      answer = await postJson(this.endpoint, JSON.stringify(alerts), { timeoutMs: this.opts.timeoutMs, signal: abortSignal, headers: this.headers });
+      answer = await postJson(this.endpoint, JSON.stringify(alerts), {
+        timeoutMs: this.opts.timeoutMs,
+        signal: abortSignal,
+        headers: this.headers,
+      });
     } catch (err) {
       return transportFailure(err, (s) => redactSecrets(this.scrub(s)));
     }

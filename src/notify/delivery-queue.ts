@@ -150,7 +150,10 @@ export class IntegrationQueue {
       for (const entry of batch) entry.isInFlight = true;
       const events = this.withDropNote(batch.map((e) => e.event));
       const result = await this.send(
-        () => (batch.length > 1 ? this.notifier.notifyBatch!(events, this.sendAbort!.signal) : this.notifier.notify(events[0]!, this.sendAbort!.signal)),
+        () =>
+          batch.length > 1
+            ? this.notifier.notifyBatch!(events, this.sendAbort!.signal)
+            : this.notifier.notify(events[0]!, this.sendAbort!.signal),
         events,
       );
       for (const entry of batch) entry.isInFlight = false;
@@ -181,7 +184,9 @@ export class IntegrationQueue {
     } else if (result.retry && !this.isClosed) {
       const attempts = Math.max(...batch.map((e) => (e.attempts += 1)));
       const isServerPause = result.afterS !== undefined;
-      const waitMs = isServerPause ? Math.min(Math.max(0, result.afterS! * 1000), this.opts.maxRetryAfterMs) : backoffMs(attempts, this.opts);
+      const waitMs = isServerPause
+        ? Math.min(Math.max(0, result.afterS! * 1000), this.opts.maxRetryAfterMs)
+        : backoffMs(attempts, this.opts);
       this.hooks.failed(events, result, waitMs, attempts);
       await this.sleep(waitMs, !isServerPause);
     } else if (!result.retry) {

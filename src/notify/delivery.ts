@@ -65,7 +65,10 @@ export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDep
         },
         dropped(event, why) {
           metrics.dropped.inc({ integration });
-          log.error({ ...eventFields(integration, event), why }, why === 'overflow' ? 'notification dropped: queue full' : 'notification dropped: not delivered before shutdown');
+          log.error(
+            { ...eventFields(integration, event), why },
+            why === 'overflow' ? 'notification dropped: queue full' : 'notification dropped: not delivered before shutdown',
+          );
         },
         coalesced(event) {
           metrics.coalesced.inc({ integration });
@@ -76,7 +79,11 @@ export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDep
         },
         resent(result) {
           // One line per change, not per interval: a dead peer would otherwise log every minute.
-          if (!result.ok && !isResendFailing) log.warn({ integration, reason: result.reason, detail: result.detail && redactSecrets(result.detail) }, 're-send of active alerts failed');
+          if (!result.ok && !isResendFailing)
+            log.warn(
+              { integration, reason: result.reason, detail: result.detail && redactSecrets(result.detail) },
+              're-send of active alerts failed',
+            );
           else if (result.ok && isResendFailing) log.info({ integration }, 're-send of active alerts works again');
           isResendFailing = !result.ok;
         },
@@ -88,7 +95,10 @@ export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDep
   return {
     enqueue(event) {
       // One gate for every integration, the log one included: collectors redact too, this is the last chance.
-      const safe: AlertEvent = { ...event, signal: { ...event.signal, title: redactSecrets(event.signal.title), detail: redactSecrets(event.signal.detail) } };
+      const safe: AlertEvent = {
+        ...event,
+        signal: { ...event.signal, title: redactSecrets(event.signal.title), detail: redactSecrets(event.signal.detail) },
+      };
       for (const q of queues) q.enqueue(safe);
     },
     async flush(timeoutMs) {
@@ -99,7 +109,11 @@ export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDep
       clearTimeout(timer);
       if (outcome === 'timeout') {
         for (const q of queues) {
-          if (q.depth > 0) log.warn({ integration: q.notifier.name, pending: q.depth, timeout_s: timeoutMs / 1000 }, 'notifications still pending after flush');
+          if (q.depth > 0)
+            log.warn(
+              { integration: q.notifier.name, pending: q.depth, timeout_s: timeoutMs / 1000 },
+              'notifications still pending after flush',
+            );
         }
       }
     },

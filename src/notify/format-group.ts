@@ -59,7 +59,15 @@ export function formatGroup(events: readonly AlertEvent[], locale: Locale, maxCh
     return fitText(body, maxChars);
   };
   return {
-    html: build(escapeHtml, (s) => `<b>${s}</b>`, (s) => `<code>${s}</code>`),
-    plain: build((s) => s, (s) => s, (s) => s),
+    html: build(
+      escapeHtml,
+      (s) => `<b>${s}</b>`,
+      (s) => `<code>${s}</code>`,
+    ),
+    plain: build(
+      (s) => s,
+      (s) => s,
+      (s) => s,
+    ),
   };
 }

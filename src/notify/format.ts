@@ -90,8 +90,10 @@ export function formatAlert(event: AlertEvent, locale: Locale, maxChars = TELEGR
   const hostWord = t(locale, { en: 'host', ru: 'хост' });
   const key = fitText(event.signal.key, KEY_MAX_CHARS, escapeHtml);
 
-  const build = (title: string, detail: string, footer: string): ((d: string) => string) => (d) =>
-    detail === '' ? `${head}\n${title}\n${footer}` : `${head}\n${title}\n${d}\n${footer}`;
+  const build =
+    (title: string, detail: string, footer: string): ((d: string) => string) =>
+    (d) =>
+      detail === '' ? `${head}\n${title}\n${footer}` : `${head}\n${title}\n${d}\n${footer}`;
 
   const htmlTitle = `<b>${escapeHtml(f.title)}</b>`;
   const htmlFooter = `${hostWord}: <code>${escapeHtml(f.host)}</code> · <code>${escapeHtml(key)}</code>`;

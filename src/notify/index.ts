@@ -24,12 +24,22 @@ export function buildNotifiers(config: Config, deps: NotifierDeps): Notifier[] {
         break;
       case 'telegram':
         if (config.tgBotToken !== '' && config.tgChatId !== '') {
-          notifiers.push(new TelegramNotifier({ apiUrl: config.tgApiUrl, token: config.tgBotToken, chatId: config.tgChatId, locale: config.locale, timeoutMs }));
+          notifiers.push(
+            new TelegramNotifier({
+              apiUrl: config.tgApiUrl,
+              token: config.tgBotToken,
+              chatId: config.tgChatId,
+              locale: config.locale,
+              timeoutMs,
+            }),
+          );
         }
         break;
       case 'webhook':
         if (config.webhookUrl !== '') {
-          notifiers.push(new WebhookNotifier({ url: config.webhookUrl, secret: config.webhookSecret, locale: config.locale, timeoutMs, clock }));
+          notifiers.push(
+            new WebhookNotifier({ url: config.webhookUrl, secret: config.webhookSecret, locale: config.locale, timeoutMs, clock }),
+          );
         }
         break;
       case 'alertmanager':

@@ -4,7 +4,16 @@ import { isoUtc } from '../clock.js';
 import type { Locale } from '../i18n.js';
 import { redactSecrets } from '../redact.js';
 import { alertFields, fitText, formatAlert } from './format.js';
-import { bodySnippet, parseRetryAfter, postJson, scrubber, splitCredentials, statusFailure, transportFailure, type UrlTarget } from './http-post.js';
+import {
+  bodySnippet,
+  parseRetryAfter,
+  postJson,
+  scrubber,
+  splitCredentials,
+  statusFailure,
+  transportFailure,
+  type UrlTarget,
+} from './http-post.js';
 import type { Notifier, NotifyResult } from './notifier.js';
 import type { AlertEvent } from '../watchdog/alert-event.js';
 

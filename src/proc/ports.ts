@@ -51,7 +51,9 @@ export function readListeningPorts(pids: Iterable<number>, procRoot = '/proc'): 
       listening = readListening(`${procRoot}/${pid}/net`);
       byNamespace.set(ns, listening);
     }
-    const ports = [...new Set(sockets.map((s) => listening.get(Number(s))).filter((p): p is number => p !== undefined))].sort((a, b) => a - b);
+    const ports = [...new Set(sockets.map((s) => listening.get(Number(s))).filter((p): p is number => p !== undefined))].sort(
+      (a, b) => a - b,
+    );
     if (ports.length > 0) out.set(pid, ports);
   }
   return out;

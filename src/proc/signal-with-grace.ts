@@ -65,7 +65,11 @@ function isAlive(id: ProcIdentity, procRoot?: string): boolean {
 }
 
 /** Sends `signal` to every target that is still itself and passes `check`; the rest are skipped. */
-async function signalEach(targets: readonly ProcIdentity[], signal: GraceSignal, opts: GraceOptions): Promise<{ sent: SignalledProcess[]; skipped: SkippedProcess[] }> {
+async function signalEach(
+  targets: readonly ProcIdentity[],
+  signal: GraceSignal,
+  opts: GraceOptions,
+): Promise<{ sent: SignalledProcess[]; skipped: SkippedProcess[] }> {
   const kill = opts.kill ?? ((pid, sig) => process.kill(pid, sig));
   const now = opts.now ?? Date.now;
   const sent: SignalledProcess[] = [];

@@ -37,7 +37,8 @@ export class AlertStates {
   restore(data: unknown): void {
     if (!Array.isArray(data)) throw new Error('alert states: expected a list');
     for (const s of data as AlertState[]) {
-      if (typeof s?.key !== 'string' || typeof s.alerting !== 'boolean' || typeof s.lastSignal?.key !== 'string') throw new Error('alert states: malformed entry');
+      if (typeof s?.key !== 'string' || typeof s.alerting !== 'boolean' || typeof s.lastSignal?.key !== 'string')
+        throw new Error('alert states: malformed entry');
       this.states.set(s.key, s);
       this.unconfirmed.add(s.key);
     }
@@ -77,6 +78,13 @@ export class AlertStates {
     const alerting = action === 'ALERT' || action === 'REALERT' ? true : action === 'RECOVERY' ? false : (prev?.alerting ?? false);
     const lastAlertAt = action === 'ALERT' || action === 'REALERT' ? nowMs : (prev?.lastAlertAt ?? null);
     if (!alerting && !signal.active && action !== 'RECOVERY' && prev === undefined) return;
-    this.states.set(signal.key, { key: signal.key, family: signal.family, entity: signal.entity, alerting, lastAlertAt, lastSignal: signal });
+    this.states.set(signal.key, {
+      key: signal.key,
+      family: signal.family,
+      entity: signal.entity,
+      alerting,
+      lastAlertAt,
+      lastSignal: signal,
+    });
   }
 }

@@ -22,7 +22,17 @@ interface Dashboard {
   uid: string;
   title: string;
   panels: Panel[];
-  templating: { list: Array<{ name: string; type: string; query: unknown; includeAll?: boolean; multi?: boolean; allValue?: string; current?: { value?: unknown } }> };
+  templating: {
+    list: Array<{
+      name: string;
+      type: string;
+      query: unknown;
+      includeAll?: boolean;
+      multi?: boolean;
+      allValue?: string;
+      current?: { value?: unknown };
+    }>;
+  };
 }
 
 const dashboard = JSON.parse(readFileSync(new URL('../../deploy/grafana/orch-watchdog.json', import.meta.url), 'utf8')) as Dashboard;
@@ -44,7 +54,11 @@ describe('the orch-watchdog Grafana dashboard', () => {
         'Re-test outcomes',
       ]),
     );
-    const exprOf = (title: string) => panels.find((p) => p.title === title)!.targets!.map((t) => t.expr).join(' ');
+    const exprOf = (title: string) =>
+      panels
+        .find((p) => p.title === title)!
+        .targets!.map((t) => t.expr)
+        .join(' ');
     expect(exprOf('Tick duration')).toContain('orch_watchdog_tick_duration_seconds_bucket');
     expect(exprOf('Active signals by family')).toMatch(/sum by \(family\) \(orch_watchdog_signals_active/);
     expect(exprOf('Test-process candidates')).toContain('orch_watchdog_proc_candidates');
@@ -55,7 +69,9 @@ describe('the orch-watchdog Grafana dashboard', () => {
 
   it('queries through its datasource variable, so an import works with any Prometheus datasource', () => {
     expect(dashboard.templating.list.find((v) => v.name === 'datasource')).toMatchObject({ type: 'datasource', query: 'prometheus' });
-    const fixed = panels.filter((p) => p.datasource?.uid !== '${datasource}' || (p.targets ?? []).some((t) => t.datasource?.uid !== '${datasource}'));
+    const fixed = panels.filter(
+      (p) => p.datasource?.uid !== '${datasource}' || (p.targets ?? []).some((t) => t.datasource?.uid !== '${datasource}'),
+    );
     expect(fixed.map((p) => p.title)).toEqual([]);
   });
 

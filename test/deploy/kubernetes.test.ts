@@ -107,7 +107,11 @@ describe('the DaemonSet', () => {
     const text = texts['daemonset.yaml']!;
     for (const cap of added) {
       // The comment block right above the capability's list entry (or its group's) names its use.
-      const above = text.slice(0, text.indexOf(`- ${cap}\n`)).split('\n').slice(-4).join('\n');
+      const above = text
+        .slice(0, text.indexOf(`- ${cap}\n`))
+        .split('\n')
+        .slice(-4)
+        .join('\n');
       expect(above, `why ${cap}?`).toMatch(new RegExp(`# .*${cap}\\b[\\s\\S]*${ALLOWED_CAPS[cap]!.source}`));
     }
     // Root only so that run-as can switch uid; with no capability that is what the three give.
@@ -145,7 +149,11 @@ describe('the Service, the ServiceMonitor and the PrometheusRule', () => {
   const monitor = byKind('ServiceMonitor')[0]!;
 
   it('the Service selects the pods, names the http port, and keeps each client on its own node', () => {
-    const spec = service.spec as { selector: Record<string, string>; internalTrafficPolicy: string; ports: Array<{ name: string; targetPort: string }> };
+    const spec = service.spec as {
+      selector: Record<string, string>;
+      internalTrafficPolicy: string;
+      ports: Array<{ name: string; targetPort: string }>;
+    };
     expect(podLabels).toMatchObject(spec.selector);
     expect(spec.internalTrafficPolicy).toBe('Local');
     expect(spec.ports).toEqual([expect.objectContaining({ name: 'http', targetPort: 'http' })]);
@@ -178,7 +186,8 @@ describe('the Service, the ServiceMonitor and the PrometheusRule', () => {
   });
 
   it('scrape annotations on the pods, for a Prometheus without the Operator, point at the same port and path', () => {
-    const annotations = (daemonSet.spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations;
+    const annotations = (daemonSet.spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata
+      .annotations;
     expect(annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8787', 'prometheus.io/path': '/metrics' });
   });
 });

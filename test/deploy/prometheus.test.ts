@@ -154,7 +154,9 @@ describe('a real Prometheus scraping a running watchdog every second', () => {
   it('stores a watchdog series as the watchdog counts it (ticks_total grows)', async () => {
     const answer = await prometheus.waitFor('orch_watchdog_ticks_total{job="orch-watchdog"} > 0');
     expect(Number(answer.data!.result[0]!.value[1])).toBeGreaterThan(0);
-    expect(await prometheus.metricNames()).toEqual(expect.arrayContaining(['orch_watchdog_ticks_total', 'orch_watchdog_tick_duration_seconds_bucket']));
+    expect(await prometheus.metricNames()).toEqual(
+      expect.arrayContaining(['orch_watchdog_ticks_total', 'orch_watchdog_tick_duration_seconds_bucket']),
+    );
   });
 
   it('loads deploy/prometheus/rules.yml and evaluates every rule without error against the live series', async () => {
@@ -171,7 +173,11 @@ describe('a real Prometheus scraping a running watchdog every second', () => {
   });
 
   it('rule expressions name only series the watchdog exposes', () => {
-    const unknown = rules.flatMap((r) => metricNamesIn(r.expr).filter((n) => n !== 'up' && !exposition.declared.has(n)).map((n) => `${r.alert}: ${n}`));
+    const unknown = rules.flatMap((r) =>
+      metricNamesIn(r.expr)
+        .filter((n) => n !== 'up' && !exposition.declared.has(n))
+        .map((n) => `${r.alert}: ${n}`),
+    );
     expect(unknown).toEqual([]);
   });
 

@@ -1,12 +1,24 @@
 /** Just enough PromQL and exposition-format reading for the deploy tests: which metric names a query uses, which a scrape exposes. */
 
-const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
+const KEYWORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'inf',
+  'nan',
+]);
 
 /** Grafana's built-in and dashboard variables, replaced by values Prometheus accepts. */
 export function substituteGrafanaVariables(expr: string): string {
-  return expr
-    .replace(/\$__rate_interval|\$__interval|\$__range/g, '1m')
-    .replace(/\$\{?[A-Za-z_][A-Za-z0-9_]*\}?/g, '.+');
+  return expr.replace(/\$__rate_interval|\$__interval|\$__range/g, '1m').replace(/\$\{?[A-Za-z_][A-Za-z0-9_]*\}?/g, '.+');
 }
 
 /** Metric names a PromQL expression selects (identifiers that are not functions, keywords or label names). */

@@ -125,7 +125,9 @@ describe('/docs in a real headless browser', () => {
       const tag = /data-tag="([^"]*)"/.exec(section)?.[1];
       return [...section.matchAll(/opblock-summary-method">([A-Z]+)<\/span>.*?data-path="([^"]+)"/g)].map((m) => `${tag} ${m[1]} ${m[2]}`);
     });
-    const expected = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => `${op.tags![0]} ${method.toUpperCase()} ${path}`));
+    const expected = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]) => `${op.tags![0]} ${method.toUpperCase()} ${path}`),
+    );
     expect(expected.length).toBeGreaterThanOrEqual(9);
     expect(rendered.sort()).toEqual(expected.sort());
   });

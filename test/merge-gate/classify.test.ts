@@ -24,12 +24,37 @@ describe('classify: an infra failure is never read as a code failure', () => {
   const table: [string, Partial<ProcResult>, Partial<RunEvidence>, string][] = [
     ['exit 0 is pass', { returncode: 0 }, {}, 'pass'],
     ['exit 1 (tests failed) is red', { returncode: 1, stdout: '3 failed, 12 passed' }, {}, 'red'],
-    ['a timeout is timeout, not red (the rolled-back green branch)', { returncode: null, signal: 'SIGTERM', timed_out: true }, { killedByGate: true }, 'timeout'],
+    [
+      'a timeout is timeout, not red (the rolled-back green branch)',
+      { returncode: null, signal: 'SIGTERM', timed_out: true },
+      { killedByGate: true },
+      'timeout',
+    ],
     ['a timeout whose leader trapped TERM and exited 1 is still timeout', { returncode: 1, timed_out: true }, {}, 'timeout'],
-    ["git's index.lock (no test ran) is lock_busy", { returncode: 128, stderr: "fatal: Unable to create '/r/.git/index.lock': File exists." }, {}, 'lock_busy'],
-    ['sqlite "database is locked" before any test ran is lock_busy, not red', { returncode: 1, stdout: 'sqlite3.OperationalError: database is locked' }, {}, 'lock_busy'],
-    ['filelock Timeout is lock_busy', { returncode: 1, stderr: "filelock._error.Timeout: The file lock '/tmp/x.lock' could not be acquired." }, {}, 'lock_busy'],
-    ['"Timeout ... acquiring lock" is lock_busy', { returncode: 2, stderr: 'Timeout 30s while acquiring lock on /var/lib/x' }, {}, 'lock_busy'],
+    [
+      "git's index.lock (no test ran) is lock_busy",
+      { returncode: 128, stderr: "fatal: Unable to create '/r/.git/index.lock': File exists." },
+      {},
+      'lock_busy',
+    ],
+    [
+      'sqlite "database is locked" before any test ran is lock_busy, not red',
+      { returncode: 1, stdout: 'sqlite3.OperationalError: database is locked' },
+      {},
+      'lock_busy',
+    ],
+    [
+      'filelock Timeout is lock_busy',
+      { returncode: 1, stderr: "filelock._error.Timeout: The file lock '/tmp/x.lock' could not be acquired." },
+      {},
+      'lock_busy',
+    ],
+    [
+      '"Timeout ... acquiring lock" is lock_busy',
+      { returncode: 2, stderr: 'Timeout 30s while acquiring lock on /var/lib/x' },
+      {},
+      'lock_busy',
+    ],
     [
       'a red suite that merely prints "database is locked" in one test is red (issue 14: it was re-queued)',
       { returncode: 1, stdout: 'E   AssertionError: expected "database is locked" to be retried\n=== 1 failed, 40 passed in 3.2s ===' },
@@ -42,10 +67,25 @@ describe('classify: an infra failure is never read as a code failure', () => {
     ['exit 126 (not executable) is infra', { returncode: 126 }, {}, 'infra'],
     ['exit 127 (command not found) is infra', { returncode: 127, stderr: 'sh: 1: pytset: not found' }, {}, 'infra'],
     ['a SIGSEGV crash is other (a verdict on the code)', { returncode: null, signal: 'SIGSEGV' }, {}, 'other'],
-    ['a SIGKILL the gate did not send (the OOM killer) is infra', { returncode: null, signal: 'SIGKILL' }, { killedByGate: false }, 'infra'],
+    [
+      'a SIGKILL the gate did not send (the OOM killer) is infra',
+      { returncode: null, signal: 'SIGKILL' },
+      { killedByGate: false },
+      'infra',
+    ],
     ['an OOM kill reported by the cgroup is infra whatever the exit', { returncode: 1 }, { oomKilled: true }, 'infra'],
-    ['a spawn failure is infra', { returncode: null, signal: null, stderr: 'orch-watchdog: nope: command not found' }, { spawnError: 'ENOENT' }, 'infra'],
-    ['a spawn failure mentioning a lock is still infra', { returncode: null, signal: null, stderr: 'database is locked' }, { spawnError: 'EACCES' }, 'infra'],
+    [
+      'a spawn failure is infra',
+      { returncode: null, signal: null, stderr: 'orch-watchdog: nope: command not found' },
+      { spawnError: 'ENOENT' },
+      'infra',
+    ],
+    [
+      'a spawn failure mentioning a lock is still infra',
+      { returncode: null, signal: null, stderr: 'database is locked' },
+      { spawnError: 'EACCES' },
+      'infra',
+    ],
   ];
   for (const [name, fields, extra, expected] of table) {
     it(name, () => expect(verdict(fields, extra)).toBe(expected));
@@ -89,7 +129,10 @@ describe('the output scan runs in bounded time whatever a test printed (issue 14
   });
 
   it('names the lock files on the lines that mention a lock', () => {
-    const facts = scanOutput({ stdout: '', stderr: "sqlite3.OperationalError: database is locked: '/srv/app/state.db'\nok /srv/other/readme.txt" }, patterns);
+    const facts = scanOutput(
+      { stdout: '', stderr: "sqlite3.OperationalError: database is locked: '/srv/app/state.db'\nok /srv/other/readme.txt" },
+      patterns,
+    );
     expect(facts).toMatchObject({ lockMentioned: true, lockPaths: ['/srv/app/state.db'], testsRan: false });
   });
 });

@@ -1,7 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { MergeGate } from '../../src/merge-gate/gate.js';
-import { gateOptions as options, manualPressure, manualRunner, retestRequest as request, runReport as report } from '../support/merge-gate.js';
+import {
+  gateOptions as options,
+  manualPressure,
+  manualRunner,
+  retestRequest as request,
+  runReport as report,
+} from '../support/merge-gate.js';
 
 const log = createLogger({ level: 'silent' });
 // Fake timers fake Date too: the gate's injected clock and its wake-up timer move together.
@@ -54,7 +60,12 @@ describe('pressure-aware start: nothing starts while the CPU is starved (issue 1
   it('a queued re-test waits with waiting cpu_pressure and the value, and starts when the pressure falls', async () => {
     const runner = manualRunner();
     const pressure = manualPressure(87.5);
-    const gate = new MergeGate(options({ maxCpuPressure: 50, pressureWaitS: 600, pressurePollMs: 2 * S }), { clock, log, run: runner.run, pressure });
+    const gate = new MergeGate(options({ maxCpuPressure: 50, pressureWaitS: 600, pressurePollMs: 2 * S }), {
+      clock,
+      log,
+      run: runner.run,
+      pressure,
+    });
     const run = gate.enqueue(request('api'));
     expect(gate.get(run.id)).toMatchObject({ status: 'queued', waiting: 'cpu_pressure', waitingValue: 87.5 });
     pressure.cpu = 64;
@@ -71,7 +82,12 @@ describe('pressure-aware start: nothing starts while the CPU is starved (issue 1
 
   it('after WATCHDOG_MERGE_PRESSURE_WAIT_S it starts anyway and records that it did', async () => {
     const runner = manualRunner();
-    const gate = new MergeGate(options({ maxCpuPressure: 50, pressureWaitS: 600 }), { clock, log, run: runner.run, pressure: manualPressure(95) });
+    const gate = new MergeGate(options({ maxCpuPressure: 50, pressureWaitS: 600 }), {
+      clock,
+      log,
+      run: runner.run,
+      pressure: manualPressure(95),
+    });
     const run = gate.enqueue(request('api'));
     await vi.advanceTimersByTimeAsync(599 * S);
     expect(runner.started).toHaveLength(0);
@@ -85,7 +101,12 @@ describe('pressure-aware start: nothing starts while the CPU is starved (issue 1
   it('the pressure wait starts after the back-off, not before it', async () => {
     const runner = manualRunner();
     const pressure = manualPressure(0);
-    const gate = new MergeGate(options({ requeueDelayS: 60, maxCpuPressure: 50, pressureWaitS: 30 }), { clock, log, run: runner.run, pressure });
+    const gate = new MergeGate(options({ requeueDelayS: 60, maxCpuPressure: 50, pressureWaitS: 30 }), {
+      clock,
+      log,
+      run: runner.run,
+      pressure,
+    });
     const first = gate.enqueue(request('api'));
     pressure.cpu = 99;
     runner.started[0]!.finish(timedOut());

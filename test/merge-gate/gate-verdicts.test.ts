@@ -21,7 +21,11 @@ async function verdict(command: string[], cwd = tmpdir()) {
 
 describe('infra verdicts with real processes (issue 12: none of these is a verdict on the branch)', () => {
   it('exit 127 (command not found) is infra', async () => {
-    expect(await verdict(['/bin/sh', '-c', 'no-such-command-owd'])).toMatchObject({ returncode: 127, outcome: 'infra', decision: 'exhausted' });
+    expect(await verdict(['/bin/sh', '-c', 'no-such-command-owd'])).toMatchObject({
+      returncode: 127,
+      outcome: 'infra',
+      decision: 'exhausted',
+    });
   });
 
   it('exit 126 (not executable) is infra', async () => {
@@ -50,10 +54,18 @@ describe('lock_busy names who holds the lock (issue 12), and needs more than a m
     try {
       const inode = statSync(db).ino;
       await waitFor('flock holds the lock', () => readFileSync('/proc/locks', 'utf8').includes(`:${inode} `));
-      const red = ['/bin/sh', '-c', `echo "sqlite3.OperationalError: database is locked: ${db}"; echo "=== 1 failed, 12 passed ==="; exit 1`];
+      const red = [
+        '/bin/sh',
+        '-c',
+        `echo "sqlite3.OperationalError: database is locked: ${db}"; echo "=== 1 failed, 12 passed ==="; exit 1`,
+      ];
       const busy = await verdict(red, dir);
       expect(busy.outcome).toBe('lock_busy');
-      expect(busy.lockHolders).toEqual(expect.arrayContaining([expect.objectContaining({ pid: holder.pid, via: 'lock', cmdline: `flock ${db} sleep 120`, knownAs: null })]));
+      expect(busy.lockHolders).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ pid: holder.pid, via: 'lock', cmdline: `flock ${db} sleep 120`, knownAs: null }),
+        ]),
+      );
       expect(busy.lockHolders!.every((h) => h.ageS >= 0)).toBe(true);
       process.kill(-holder.pid!, 'SIGKILL');
       await waitFor('the lock is free', () => !readFileSync('/proc/locks', 'utf8').includes(`:${inode} `));

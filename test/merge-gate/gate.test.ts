@@ -9,7 +9,14 @@ import { RunAsRefused } from '../../src/merge-gate/run-as.js';
 import { defaultKillEnvironment } from '../../src/merge-gate/runner.js';
 import type { Signal } from '../../src/watchdog/signal.js';
 import { survivors } from '../support/adversarial.js';
-import { gateOptions as options, manualPressure, manualRunner, retestRequest as request, runReport as report, userOwnedDir } from '../support/merge-gate.js';
+import {
+  gateOptions as options,
+  manualPressure,
+  manualRunner,
+  retestRequest as request,
+  runReport as report,
+  userOwnedDir,
+} from '../support/merge-gate.js';
 import { waitFor } from '../support/wait-for.js';
 
 const log = createLogger({ level: 'silent' });
@@ -109,7 +116,9 @@ describe('run-as: a re-test never runs with the watchdog identity (issue 14: it 
     const runner = manualRunner();
     const strict = new MergeGate(options({ allowRoot: false }), { clock, log, run: runner.run });
     expect(() => strict.enqueue(request('a', 'main', { cwd: '/' }))).toThrow(/owned by root.*WATCHDOG_MERGE_ALLOW_ROOT=true/);
-    expect(() => new MergeGate(options({ runAs: 'no-such-user-x' }), { clock, log, run: runner.run }).enqueue(request('a'))).toThrow(RunAsRefused);
+    expect(() => new MergeGate(options({ runAs: 'no-such-user-x' }), { clock, log, run: runner.run }).enqueue(request('a'))).toThrow(
+      RunAsRefused,
+    );
     const asSelf = new MergeGate(options({ allowRoot: false }), { clock, log, run: runner.run, selfUid: 65534 });
     expect(() => asSelf.enqueue(request('a', 'main', { cwd: userOwnedDir() }))).toThrow(/the watchdog's own/);
     expect(runner.started).toHaveLength(0);
@@ -152,7 +161,13 @@ describe('decisions and re-queues', () => {
     expect(chain[1]!.previousId).toBe(chain[0]!.id);
     expect(chain[0]!.pressure).toEqual({ cpuStalledShare: 0.71, memoryStalledShare: 0, cpuSomeAvg10Peak: 0 });
     expect(alerts).toHaveLength(1);
-    expect(alerts[0]).toMatchObject({ family: 'merge_gate_exhausted', entity: 'api@feat-x', key: 'merge_gate_exhausted:api@feat-x', active: true, severity: 'critical' });
+    expect(alerts[0]).toMatchObject({
+      family: 'merge_gate_exhausted',
+      entity: 'api@feat-x',
+      key: 'merge_gate_exhausted:api@feat-x',
+      active: true,
+      severity: 'critical',
+    });
     expect(alerts[0]!.detail).toContain('api@feat-x: 3 timeouts; CPU stalled 71% of the time');
     expect(gate.counters()).toMatchObject({ runsTotal: 3, infraRequeues: 2, infraExhausted: 1, outcomes: { timeout: 3 } });
   });
@@ -167,7 +182,9 @@ describe('decisions and re-queues', () => {
     const run1 = gate.get(first.id)!;
     const second = gate.get(run1.requeuedAs!)!;
     expect([run1.outcome, run1.decision, second.outcome, second.decision]).toEqual(['lock_busy', 'requeue', 'pass', 'merge']);
-    expect(run1.lockHolders).toEqual([{ pid: 4242, cmdline: 'python -m pytest --token=***', ageS: 7300, knownAs: 'leftover', via: 'lock' }]);
+    expect(run1.lockHolders).toEqual([
+      { pid: 4242, cmdline: 'python -m pytest --token=***', ageS: 7300, knownAs: 'leftover', via: 'lock' },
+    ]);
 
     const alerts: Signal[] = [];
     const locked = new MergeGate(options({ retryMax: 1 }), {
@@ -184,7 +201,11 @@ describe('decisions and re-queues', () => {
   });
 
   it('WATCHDOG_MERGE_INFRA_REQUEUE=false: a timeout rolls back and nothing is re-queued', async () => {
-    const gate = new MergeGate(options({ infraRequeue: false }), { clock, log, run: async () => report({ returncode: null, signal: 'SIGTERM', timed_out: true }) });
+    const gate = new MergeGate(options({ infraRequeue: false }), {
+      clock,
+      log,
+      run: async () => report({ returncode: null, signal: 'SIGTERM', timed_out: true }),
+    });
     const run = gate.enqueue(request('api'));
     await gate.idle();
     expect(gate.get(run.id)).toMatchObject({ outcome: 'timeout', decision: 'rollback' });
@@ -206,7 +227,11 @@ describe('decisions and re-queues', () => {
     const skipped = gate.enqueue(request('a', 'main', { validatedSha: 'a'.repeat(40) }));
     const ran = gate.enqueue(request('b', 'main', { validatedSha: 'b'.repeat(40) }));
     await gate.idle();
-    expect([gate.get(skipped.id)!.outcome, gate.get(skipped.id)!.decision, gate.get(ran.id)!.outcome]).toEqual(['skipped', 'merge', 'pass']);
+    expect([gate.get(skipped.id)!.outcome, gate.get(skipped.id)!.decision, gate.get(ran.id)!.outcome]).toEqual([
+      'skipped',
+      'merge',
+      'pass',
+    ]);
     expect(runs).toBe(1);
     expect(gate.counters().outcomes.skipped).toBe(1);
   });
@@ -270,7 +295,12 @@ describe('cancel', () => {
     runner.started[0]!.finish(report({}));
     await gate.idle();
     expect(runner.names()).toEqual(['a']);
-    expect(gate.counters()).toMatchObject({ runsTotal: 2, queued: 0, infraRequeues: 0, outcomes: { pass: 1, cancelled: 1, timeout: 0, infra: 0 } });
+    expect(gate.counters()).toMatchObject({
+      runsTotal: 2,
+      queued: 0,
+      infraRequeues: 0,
+      outcomes: { pass: 1, cancelled: 1, timeout: 0, infra: 0 },
+    });
   });
 
   it('a running re-test is killed, whole tree, like a timeout: outcome cancelled', async () => {

@@ -21,11 +21,14 @@ describe('mergeDecision (the outcome -> decision table of docs/merge-gate.md)', 
     ['cancelled', 0, 3, null],
   ];
   for (const [outcome, sofar, max, expected] of table) {
-    it(`${outcome} after ${sofar} of ${max} infra re-queues -> ${expected}`, () => expect(mergeDecision(outcome, sofar, policy(max))).toBe(expected));
+    it(`${outcome} after ${sofar} of ${max} infra re-queues -> ${expected}`, () =>
+      expect(mergeDecision(outcome, sofar, policy(max))).toBe(expected));
   }
 
   it('WATCHDOG_MERGE_INFRA_REQUEUE=false: every failure rolls back (the original behaviour)', () => {
-    expect((['timeout', 'lock_busy', 'infra', 'red', 'other'] as Outcome[]).map((o) => mergeDecision(o, 0, policy(3, false)))).toEqual(Array(5).fill('rollback'));
+    expect((['timeout', 'lock_busy', 'infra', 'red', 'other'] as Outcome[]).map((o) => mergeDecision(o, 0, policy(3, false)))).toEqual(
+      Array(5).fill('rollback'),
+    );
     expect(mergeDecision('pass', 0, policy(3, false))).toBe('merge');
   });
 });

@@ -14,7 +14,9 @@ const log = createLogger({ level: 'silent' });
 
 describe('pressure readings', () => {
   it('parses the PSI some line; the load average per core stands in where PSI is missing', () => {
-    expect(parsePsiSome('some avg10=71.25 avg60=40.00 avg300=10.00 total=123456\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n')).toEqual({ avg10: 71.25, totalUs: 123456 });
+    expect(
+      parsePsiSome('some avg10=71.25 avg60=40.00 avg300=10.00 total=123456\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n'),
+    ).toEqual({ avg10: 71.25, totalUs: 123456 });
     expect(parsePsiSome('garbage')).toBeNull();
     expect([loadStallPercent(1.5, 2), loadStallPercent(4, 2), loadStallPercent(8, 2)]).toEqual([0, 50, 75]);
   });
@@ -39,7 +41,9 @@ async function startHog(perCore: number): Promise<Hog> {
   // A sibling of the runner's own parent cgroup: its runs never clean it up (or kill it).
   const cgroup = join(dirname(support.parent), `owd-hog-${process.pid}-${Date.now()}`);
   mkdirSync(cgroup);
-  const procs = Array.from({ length: perCore * availableParallelism() }, () => spawn('/bin/sh', ['-c', 'while :; do :; done'], { detached: true, stdio: 'ignore' }));
+  const procs = Array.from({ length: perCore * availableParallelism() }, () =>
+    spawn('/bin/sh', ['-c', 'while :; do :; done'], { detached: true, stdio: 'ignore' }),
+  );
   for (const p of procs) writeFileSync(join(cgroup, 'cgroup.procs'), String(p.pid));
   return { procs, cgroup };
 }
@@ -62,34 +66,45 @@ function stopHog(hog: Hog): void {
 }
 
 describe('a real CPU hog holds a queued re-test until it stops', () => {
-  it('waiting cpu_pressure with the PSI value while the hog runs; starts after it is killed; a run under the hog records it', { timeout: 240_000 }, async () => {
-    expect(hostPressureProbe().sample().source).toBe('psi');
-    const threshold = 85;
-    const hog = await startHog(3);
-    const probe = hostPressureProbe({ cpu: join(hog.cgroup, 'cpu.pressure'), memory: join(hog.cgroup, 'memory.pressure') });
-    try {
-      await waitFor('PSI cpu some avg10 above the threshold', () => (probe.sample().cpuSomeAvg10 ?? 0) > threshold + 3, { timeoutMs: 90_000, intervalMs: 500 });
-      const held = new MergeGate(options({ maxCpuPressure: threshold, pressureWaitS: 600, pressurePollMs: 500 }), { clock: Date.now, log, pressure: probe });
-      const evidence = new MergeGate(options({ maxCpuPressure: 100, pressurePollMs: 250 }), { clock: Date.now, log, pressure: probe });
-      const waiting = held.enqueue(request('api', 'main', { command: ['true'] }));
-      const underHog = evidence.enqueue(request('web', 'main', { command: ['sleep', '2'] }));
-      await evidence.idle();
-      expect(held.get(waiting.id)).toMatchObject({ status: 'queued', waiting: 'cpu_pressure' });
-      expect(held.get(waiting.id)!.waitingValue).toBeGreaterThan(threshold);
-      const recorded = evidence.get(underHog.id)!.pressure!;
-      expect(recorded.cpuStalledShare).toBeGreaterThan(0.5);
-      expect(recorded.cpuSomeAvg10Peak).toBeGreaterThan(threshold);
+  it(
+    'waiting cpu_pressure with the PSI value while the hog runs; starts after it is killed; a run under the hog records it',
+    { timeout: 240_000 },
+    async () => {
+      expect(hostPressureProbe().sample().source).toBe('psi');
+      const threshold = 85;
+      const hog = await startHog(3);
+      const probe = hostPressureProbe({ cpu: join(hog.cgroup, 'cpu.pressure'), memory: join(hog.cgroup, 'memory.pressure') });
+      try {
+        await waitFor('PSI cpu some avg10 above the threshold', () => (probe.sample().cpuSomeAvg10 ?? 0) > threshold + 3, {
+          timeoutMs: 90_000,
+          intervalMs: 500,
+        });
+        const held = new MergeGate(options({ maxCpuPressure: threshold, pressureWaitS: 600, pressurePollMs: 500 }), {
+          clock: Date.now,
+          log,
+          pressure: probe,
+        });
+        const evidence = new MergeGate(options({ maxCpuPressure: 100, pressurePollMs: 250 }), { clock: Date.now, log, pressure: probe });
+        const waiting = held.enqueue(request('api', 'main', { command: ['true'] }));
+        const underHog = evidence.enqueue(request('web', 'main', { command: ['sleep', '2'] }));
+        await evidence.idle();
+        expect(held.get(waiting.id)).toMatchObject({ status: 'queued', waiting: 'cpu_pressure' });
+        expect(held.get(waiting.id)!.waitingValue).toBeGreaterThan(threshold);
+        const recorded = evidence.get(underHog.id)!.pressure!;
+        expect(recorded.cpuStalledShare).toBeGreaterThan(0.5);
+        expect(recorded.cpuSomeAvg10Peak).toBeGreaterThan(threshold);
 
-      stopHog(hog);
-      const stoppedAt = Date.now();
-      await waitFor('the held re-test ran', () => held.get(waiting.id)!.status === 'done', { timeoutMs: 120_000, intervalMs: 200 });
-      const run = held.get(waiting.id)!;
-      expect(run.startedAt!).toBeGreaterThanOrEqual(stoppedAt);
-      expect(run).toMatchObject({ outcome: 'pass', decision: 'merge' });
-      expect(run.startedUnderPressure).toBeUndefined();
-    } finally {
-      stopHog(hog);
-      await removeHogCgroup(hog);
-    }
-  });
+        stopHog(hog);
+        const stoppedAt = Date.now();
+        await waitFor('the held re-test ran', () => held.get(waiting.id)!.status === 'done', { timeoutMs: 120_000, intervalMs: 200 });
+        const run = held.get(waiting.id)!;
+        expect(run.startedAt!).toBeGreaterThanOrEqual(stoppedAt);
+        expect(run).toMatchObject({ outcome: 'pass', decision: 'merge' });
+        expect(run.startedUnderPressure).toBeUndefined();
+      } finally {
+        stopHog(hog);
+        await removeHogCgroup(hog);
+      }
+    },
+  );
 });

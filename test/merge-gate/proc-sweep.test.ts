@@ -23,7 +23,11 @@ const table = (...procs: ProcStat[]): ProcTable => new Map(procs.map((p) => [p.p
 describe('descendants by parent links', () => {
   it('walks a deep chain and siblings, not the root itself or strangers', () => {
     const t = table(proc(1, 0), proc(100, 1), proc(101, 100, 100), proc(102, 101, 100), proc(103, 102, 100), proc(200, 1));
-    expect(descendantsOf(t, 100).map((p) => p.pid).sort()).toEqual([101, 102, 103]);
+    expect(
+      descendantsOf(t, 100)
+        .map((p) => p.pid)
+        .sort(),
+    ).toEqual([101, 102, 103]);
   });
 });
 
@@ -35,7 +39,7 @@ describe('what the watchdog must never signal', () => {
     expect(guard.groups.has(60) && guard.groups.has(50)).toBe(true);
   });
 
-  it('a tree member in the watchdog\'s own group is tracked, but the group is never killpg\'d', () => {
+  it("a tree member in the watchdog's own group is tracked, but the group is never killpg'd", () => {
     const t = table(proc(1, 0), proc(60, 1, 60, 60), proc(70, 60, 60, 60), proc(80, 70, 60, 60));
     const tracker = new TreeTracker(80, protectedIds(t, 70));
     tracker.seedLeader();
@@ -55,7 +59,7 @@ describe('the tracker remembers escapees by (pid, starttime)', () => {
     expect(tracker.alive(later).map((p) => p.pid)).toEqual([101]);
   });
 
-  it('a stranger that reuses a dead member\'s pid is not a member', () => {
+  it("a stranger that reuses a dead member's pid is not a member", () => {
     const tracker = new TreeTracker(100, guard);
     tracker.observe(table(proc(100, 10), proc(101, 100)));
     const reused = table(proc(101, 1, 101, 101, 'S', 999_999));
@@ -79,7 +83,12 @@ describe('the tracker remembers escapees by (pid, starttime)', () => {
   it('with a subreaper helper as root, the helper and its group are left for last', () => {
     const tracker = new TreeTracker(100, guard, true);
     tracker.observe(table(proc(100, 10, 100, 100), proc(101, 100, 100, 100), proc(102, 100, 102, 102)));
-    expect(tracker.alive(table(proc(100, 10, 100, 100), proc(101, 100, 100, 100), proc(102, 100, 102, 102))).map((p) => p.pid).sort()).toEqual([101, 102]);
+    expect(
+      tracker
+        .alive(table(proc(100, 10, 100, 100), proc(101, 100, 100, 100), proc(102, 100, 102, 102)))
+        .map((p) => p.pid)
+        .sort(),
+    ).toEqual([101, 102]);
     expect([...tracker.groups]).toEqual([102]);
   });
 
@@ -100,12 +109,14 @@ describe('finding the cgroup2 mount and our cgroup', () => {
     expect(parseCgroup2Mount(mountinfo)).toBe('/sys/fs/cgroup/unified');
   });
 
-  it('a container\'s read-only cgroup2 does not count', () => {
+  it("a container's read-only cgroup2 does not count", () => {
     expect(parseCgroup2Mount('30 29 0:27 / /sys/fs/cgroup ro,nosuid - cgroup2 cgroup rw\n')).toBeNull();
   });
 
   it('optional fields and escaped spaces in the mount point are handled', () => {
-    expect(parseCgroup2Mount('30 29 0:27 / /mnt/my\\040cg rw,nosuid shared:9 master:2 - cgroup2 cgroup2 rw,nsdelegate\n')).toBe('/mnt/my cg');
+    expect(parseCgroup2Mount('30 29 0:27 / /mnt/my\\040cg rw,nosuid shared:9 master:2 - cgroup2 cgroup2 rw,nsdelegate\n')).toBe(
+      '/mnt/my cg',
+    );
   });
 
   it('v1-only host: none', () => {

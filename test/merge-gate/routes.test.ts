@@ -45,7 +45,10 @@ describe('POST /merge-gate/retests needs the bearer token', () => {
   it('401 without or with a wrong token; nothing is queued', async () => {
     const a = await app();
     expect((await a.inject({ method: 'POST', url: '/merge-gate/retests', payload: body() })).statusCode).toBe(401);
-    expect((await a.inject({ method: 'POST', url: '/merge-gate/retests', payload: body(), headers: { authorization: 'Bearer nope' } })).statusCode).toBe(401);
+    expect(
+      (await a.inject({ method: 'POST', url: '/merge-gate/retests', payload: body(), headers: { authorization: 'Bearer nope' } }))
+        .statusCode,
+    ).toBe(401);
     expect((await a.inject('/queue')).json().merge_gate).toMatchObject({ queued: 0, running: 0, runs_total: 0 });
   });
 });
@@ -79,7 +82,12 @@ describe('every bad request body gets a 400 naming the field', () => {
 
   it('a body that is not JSON', async () => {
     const a = await app();
-    const res = await a.inject({ method: 'POST', url: '/merge-gate/retests', payload: '{nope', headers: { ...auth, 'content-type': 'application/json' } });
+    const res = await a.inject({
+      method: 'POST',
+      url: '/merge-gate/retests',
+      payload: '{nope',
+      headers: { ...auth, 'content-type': 'application/json' },
+    });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toHaveProperty('message');
   });
@@ -88,11 +96,24 @@ describe('every bad request body gets a 400 naming the field', () => {
 describe('a re-test through the API', () => {
   it('202 {id, status: queued}; then GET shows the finished RetestRun and /queue counts it', async () => {
     const a = await app();
-    const res = await a.inject({ method: 'POST', url: '/merge-gate/retests', payload: body({ command: ['/bin/sh', '-c', 'echo ok'] }), headers: auth });
+    const res = await a.inject({
+      method: 'POST',
+      url: '/merge-gate/retests',
+      payload: body({ command: ['/bin/sh', '-c', 'echo ok'] }),
+      headers: auth,
+    });
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ id: expect.any(String), status: 'queued' });
     const run = await finalRun(a, res.json().id);
-    expect(run).toMatchObject({ repo: 'api', branch: 'feat-x', status: 'done', outcome: 'pass', decision: 'merge', returncode: 0, attempt: 1 });
+    expect(run).toMatchObject({
+      repo: 'api',
+      branch: 'feat-x',
+      status: 'done',
+      outcome: 'pass',
+      decision: 'merge',
+      returncode: 0,
+      attempt: 1,
+    });
     expect(run.started_at).toMatch(/Z$/);
     expect(run.finished_at).toMatch(/Z$/);
     expect(run.duration_s).toBeGreaterThan(0);
@@ -110,13 +131,19 @@ describe('a re-test through the API', () => {
 
   it('a red run is rolled back', async () => {
     const a = await app();
-    const res = await a.inject({ method: 'POST', url: '/merge-gate/retests', payload: body({ command: ['/bin/sh', '-c', 'exit 1'] }), headers: auth });
+    const res = await a.inject({
+      method: 'POST',
+      url: '/merge-gate/retests',
+      payload: body({ command: ['/bin/sh', '-c', 'exit 1'] }),
+      headers: auth,
+    });
     expect(await finalRun(a, res.json().id)).toMatchObject({ outcome: 'red', decision: 'rollback', returncode: 1 });
   });
 
   it('HEAD already validated in a real checkout -> skipped, merged, nothing run', async () => {
     const repo = mkdtempSync(join(tmpdir(), 'owd-api-git-'));
-    const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { cwd: repo, encoding: 'utf8' }).trim();
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { cwd: repo, encoding: 'utf8' }).trim();
     git('init', '-q');
     writeFileSync(join(repo, 'f'), 'x');
     git('add', 'f');
@@ -143,27 +170,45 @@ describe('a re-test through the API', () => {
     expect(res.json()).toMatchObject({ error: 'not_found' });
   });
 
-  it('repeated infra timeouts: re-queued WATCHDOG_MERGE_INFRA_RETRY_MAX times, then exactly one merge_gate_exhausted alert; counters on /queue and /metrics', { timeout: 120_000 }, async () => {
-    const notifier = new RecordingNotifier();
-    const a = await app({ mergeInfraRetryMax: 2 }, notifier);
-    const res = await a.inject({ method: 'POST', url: '/merge-gate/retests', payload: body({ command: ['sleep', '30'], timeout_s: 0.2 }), headers: auth });
-    const last = await finalRun(a, res.json().id);
-    expect(last).toMatchObject({ attempt: 3, outcome: 'timeout', decision: 'exhausted', signal: 'SIGTERM' });
-    expect(last.pressure).toEqual({ cpu_stalled_share: expect.any(Number), memory_stalled_share: expect.any(Number), cpu_some_avg10_peak: expect.any(Number) });
-    // Flushing delivery, not waiting: every alert raised so far has reached the notifier.
-    await a.ctx.delivery.flush(10_000);
-    expect(notifier.actions()).toEqual(['ALERT merge_gate_exhausted:api@feat-x']);
-    expect(notifier.events[0]!.signal.detail).toMatch(/^api@feat-x: 3 timeouts(; CPU stalled \d+% of the time)? — 2 infra re-queue/);
-    expect((await a.inject('/queue')).json().merge_gate).toMatchObject({ runs_total: 3, infra_requeues: 2, infra_exhausted: 1, outcomes: { timeout: 3 } });
-    const metrics = (await a.inject('/metrics')).body;
-    expect(metrics).toMatch(/^orch_watchdog_merge_gate_runs_total\{outcome="timeout"\} 3$/m);
-    expect(metrics).toMatch(/^orch_watchdog_merge_gate_runs_total\{outcome="pass"\} 0$/m);
-    expect(metrics).toMatch(/^orch_watchdog_merge_gate_infra_requeues_total 2$/m);
-    expect(metrics).toMatch(/^orch_watchdog_merge_gate_infra_exhausted_total 1$/m);
-    expect(metrics).toMatch(/^orch_watchdog_merge_gate_running 0$/m);
-    expect(metrics).toMatch(/^orch_watchdog_merge_gate_queued 0$/m);
-    expect(metrics).toMatch(/^orch_watchdog_merge_gate_duration_seconds_count 3$/m);
-  });
+  it(
+    'repeated infra timeouts: re-queued WATCHDOG_MERGE_INFRA_RETRY_MAX times, then exactly one merge_gate_exhausted alert; counters on /queue and /metrics',
+    { timeout: 120_000 },
+    async () => {
+      const notifier = new RecordingNotifier();
+      const a = await app({ mergeInfraRetryMax: 2 }, notifier);
+      const res = await a.inject({
+        method: 'POST',
+        url: '/merge-gate/retests',
+        payload: body({ command: ['sleep', '30'], timeout_s: 0.2 }),
+        headers: auth,
+      });
+      const last = await finalRun(a, res.json().id);
+      expect(last).toMatchObject({ attempt: 3, outcome: 'timeout', decision: 'exhausted', signal: 'SIGTERM' });
+      expect(last.pressure).toEqual({
+        cpu_stalled_share: expect.any(Number),
+        memory_stalled_share: expect.any(Number),
+        cpu_some_avg10_peak: expect.any(Number),
+      });
+      // Flushing delivery, not waiting: every alert raised so far has reached the notifier.
+      await a.ctx.delivery.flush(10_000);
+      expect(notifier.actions()).toEqual(['ALERT merge_gate_exhausted:api@feat-x']);
+      expect(notifier.events[0]!.signal.detail).toMatch(/^api@feat-x: 3 timeouts(; CPU stalled \d+% of the time)? — 2 infra re-queue/);
+      expect((await a.inject('/queue')).json().merge_gate).toMatchObject({
+        runs_total: 3,
+        infra_requeues: 2,
+        infra_exhausted: 1,
+        outcomes: { timeout: 3 },
+      });
+      const metrics = (await a.inject('/metrics')).body;
+      expect(metrics).toMatch(/^orch_watchdog_merge_gate_runs_total\{outcome="timeout"\} 3$/m);
+      expect(metrics).toMatch(/^orch_watchdog_merge_gate_runs_total\{outcome="pass"\} 0$/m);
+      expect(metrics).toMatch(/^orch_watchdog_merge_gate_infra_requeues_total 2$/m);
+      expect(metrics).toMatch(/^orch_watchdog_merge_gate_infra_exhausted_total 1$/m);
+      expect(metrics).toMatch(/^orch_watchdog_merge_gate_running 0$/m);
+      expect(metrics).toMatch(/^orch_watchdog_merge_gate_queued 0$/m);
+      expect(metrics).toMatch(/^orch_watchdog_merge_gate_duration_seconds_count 3$/m);
+    },
+  );
 });
 
 describe('run-as at the edge: a root-owned checkout is refused (issue 14: a re-test read every watchdog secret)', () => {
@@ -171,9 +216,17 @@ describe('run-as at the edge: a root-owned checkout is refused (issue 14: a re-t
     const strict = await app({ mergeAllowRoot: false });
     const refused = await strict.inject({ method: 'POST', url: '/merge-gate/retests', payload: body({ cwd: '/' }), headers: auth });
     expect(refused.statusCode).toBe(400);
-    expect(refused.json()).toMatchObject({ error: 'run_as_refused', message: expect.stringMatching(/owned by root.*WATCHDOG_MERGE_ALLOW_ROOT=true/) });
+    expect(refused.json()).toMatchObject({
+      error: 'run_as_refused',
+      message: expect.stringMatching(/owned by root.*WATCHDOG_MERGE_ALLOW_ROOT=true/),
+    });
     expect((await strict.inject('/queue')).json().merge_gate).toMatchObject({ queued: 0, running: 0 });
-    const queued = await strict.inject({ method: 'POST', url: '/merge-gate/retests', payload: body({ cwd: userOwnedDir() }), headers: auth });
+    const queued = await strict.inject({
+      method: 'POST',
+      url: '/merge-gate/retests',
+      payload: body({ cwd: userOwnedDir() }),
+      headers: auth,
+    });
     expect(queued.statusCode).toBe(202);
     const run = await finalRun(strict, queued.json().id);
     expect(run.run_as).toEqual({ uid: 65534, user: 'nobody' });
@@ -188,7 +241,8 @@ describe('bounded queue and cancel (issue 14: unbounded, and no way to cancel)',
     apps.push(a);
     return { a, runner };
   }
-  const post = (a: FastifyInstance, repo = 'api') => a.inject({ method: 'POST', url: '/merge-gate/retests', payload: body({ repo }), headers: auth });
+  const post = (a: FastifyInstance, repo = 'api') =>
+    a.inject({ method: 'POST', url: '/merge-gate/retests', payload: body({ repo }), headers: auth });
 
   it('429 {error: queue_full} when the repo or the whole queue is full', async () => {
     const { a } = await gatedApp({ maxQueuedPerRepo: 1, maxQueued: 2 });
@@ -216,17 +270,26 @@ describe('bounded queue and cancel (issue 14: unbounded, and no way to cancel)',
     expect([unknown.statusCode, unknown.json().error]).toEqual([404, 'not_found']);
     runner.started[0]!.finish(runReport({}));
     await a.ctx.mergeGate.idle();
-    expect((await a.inject('/queue')).json().merge_gate).toMatchObject({ runs_total: 2, outcomes: { pass: 1, cancelled: 1 }, infra_requeues: 0 });
+    expect((await a.inject('/queue')).json().merge_gate).toMatchObject({
+      runs_total: 2,
+      outcomes: { pass: 1, cancelled: 1 },
+      infra_requeues: 0,
+    });
   });
 
   it('DELETE of a running re-test kills it like a timeout', async () => {
     const a = await app();
-    const id = (await a.inject({ method: 'POST', url: '/merge-gate/retests', payload: body({ command: ['sleep', '60'] }), headers: auth })).json().id;
+    const id = (
+      await a.inject({ method: 'POST', url: '/merge-gate/retests', payload: body({ command: ['sleep', '60'] }), headers: auth })
+    ).json().id;
     await waitFor('the re-test runs', async () => (await a.inject(`/merge-gate/retests/${id}`)).json().status === 'running');
     const res = await a.inject({ method: 'DELETE', url: `/merge-gate/retests/${id}`, headers: auth });
     expect(res.json()).toMatchObject({ status: 'done', outcome: 'cancelled', signal: 'SIGTERM' });
     expect(res.json().duration_s).toBeLessThan(30);
-    expect((await a.inject('/queue')).json().merge_gate).toMatchObject({ outcomes: { cancelled: 1, timeout: 0, infra: 0 }, infra_requeues: 0 });
+    expect((await a.inject('/queue')).json().merge_gate).toMatchObject({
+      outcomes: { cancelled: 1, timeout: 0, infra: 0 },
+      infra_requeues: 0,
+    });
     expect((await a.inject('/metrics')).body).toMatch(/^orch_watchdog_merge_gate_runs_total\{outcome="cancelled"\} 1$/m);
   });
 });
@@ -270,7 +333,12 @@ describe('audit: a POST log line carries the command and the cwd, redacted', () 
     const log = createLogger({ level: 'info', destination: { write: (l: string) => void lines.push(l) } });
     const a = await testApp({ apiToken: TOKEN, mergeAllowRoot: true, mergeMaxCpuPressure: 100 }, { log });
     apps.push(a);
-    await a.inject({ method: 'POST', url: '/merge-gate/retests', payload: body({ command: ['pytest', '--password=hunter2', '-q'] }), headers: auth });
+    await a.inject({
+      method: 'POST',
+      url: '/merge-gate/retests',
+      payload: body({ command: ['pytest', '--password=hunter2', '-q'] }),
+      headers: auth,
+    });
     await a.ctx.mergeGate.idle();
     const queued = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'merge gate: re-test queued');
     expect(queued).toMatchObject({ repo: 'api', branch: 'feat-x', cwd: tmpdir(), command: 'pytest --password=*** -q' });

@@ -28,7 +28,7 @@ describe('orch-watchdog run: a drop-in for timeout(1)', () => {
     expect([r.status, r.stdout, r.stderr]).toEqual([7, 'out\n', 'err\n']);
   });
 
-  it('the command gets the caller\'s stdin and stdout as they are: a reader that goes away is its own SIGPIPE (141), not a crash of run', () => {
+  it("the command gets the caller's stdin and stdout as they are: a reader that goes away is its own SIGPIPE (141), not a crash of run", () => {
     const pipeline = `printf 'from stdin' | "${process.execPath}" "${BIN}" run --timeout 10 -- cat; echo; "${process.execPath}" "${BIN}" run --timeout 10 -- yes | head -c 2 >/dev/null; echo "status \${PIPESTATUS[0]}"`;
     const r = spawnSync('bash', ['-c', pipeline], { encoding: 'utf8', timeout: 120_000 });
     expect(r.stdout).toBe('from stdin\nstatus 141\n');
@@ -64,7 +64,14 @@ describe('orch-watchdog run: a drop-in for timeout(1)', () => {
     const r = run(['--timeout', '10', '--json', '--', 'sh', '-c', 'echo hi; echo "database is locked" >&2; exit 1']);
     expect(r.status).toBe(1);
     const out = JSON.parse(r.stdout);
-    expect(out).toMatchObject({ returncode: 1, signal: null, stdout: 'hi\n', stderr: 'database is locked\n', timed_out: false, outcome: 'lock_busy' });
+    expect(out).toMatchObject({
+      returncode: 1,
+      signal: null,
+      stdout: 'hi\n',
+      stderr: 'database is locked\n',
+      timed_out: false,
+      outcome: 'lock_busy',
+    });
     expect(out.duration_s).toBeGreaterThan(0);
     expect(['cgroup', 'subreaper', 'proc-sweep']).toContain(out.strategy);
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
@@ -77,15 +84,32 @@ describe('orch-watchdog run: a drop-in for timeout(1)', () => {
   });
 
   it("the command never sees the watchdog's settings and secrets (WATCHDOG_*, their _FILE paths)", () => {
-    const r = run(['--timeout', '10', '--', 'sh', '-c', 'env | grep ^WATCHDOG_ || echo none'], { WATCHDOG_API_TOKEN: 'tok-123', WATCHDOG_WEBHOOK_SECRET_FILE: '/run/secrets/hook' });
+    const r = run(['--timeout', '10', '--', 'sh', '-c', 'env | grep ^WATCHDOG_ || echo none'], {
+      WATCHDOG_API_TOKEN: 'tok-123',
+      WATCHDOG_WEBHOOK_SECRET_FILE: '/run/secrets/hook',
+    });
     expect(r.stdout).toBe('none\n');
   });
 
   it('--json carries the kill receipt: strategy, each process signalled, the count confirmed dead', () => {
-    const r = run(['--timeout=0.5', '--grace=0.2', '--json', '--', 'sh', '-c', 'trap "" TERM; sleep 30 & wait; while :; do sleep 0.05; done']);
+    const r = run([
+      '--timeout=0.5',
+      '--grace=0.2',
+      '--json',
+      '--',
+      'sh',
+      '-c',
+      'trap "" TERM; sleep 30 & wait; while :; do sleep 0.05; done',
+    ]);
     const { receipt } = JSON.parse(r.stdout);
     expect(receipt.processes.length).toBeGreaterThanOrEqual(2);
-    for (const p of receipt.processes) expect(p).toEqual({ pid: expect.any(Number), comm: expect.any(String), signal: expect.stringMatching(/^SIG(TERM|KILL)$/), at: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/) });
+    for (const p of receipt.processes)
+      expect(p).toEqual({
+        pid: expect.any(Number),
+        comm: expect.any(String),
+        signal: expect.stringMatching(/^SIG(TERM|KILL)$/),
+        at: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/),
+      });
     expect(receipt).toMatchObject({ confirmed_dead: receipt.processes.length, survivors: [] });
     expect(['cgroup', 'subreaper', 'proc-sweep']).toContain(receipt.strategy);
   });
@@ -134,11 +158,16 @@ describe('SIGINT/SIGTERM to the CLI kill the whole tree too', () => {
 
 describe('argument parsing', () => {
   it('durations: seconds, fractions and the s/m/h/d suffixes of timeout(1)', () => {
-    expect([parseDurationS('90'), parseDurationS('1.5m'), parseDurationS('2h'), parseDurationS('1d'), parseDurationS('.5s')]).toEqual([90, 90, 7200, 86_400, 0.5]);
+    expect([parseDurationS('90'), parseDurationS('1.5m'), parseDurationS('2h'), parseDurationS('1d'), parseDurationS('.5s')]).toEqual([
+      90, 90, 7200, 86_400, 0.5,
+    ]);
     expect([parseDurationS(''), parseDurationS('1x'), parseDurationS('-3'), parseDurationS('1e3')]).toEqual([null, null, null, null]);
   });
 
   it('options after the command belong to the command', () => {
-    expect(parseRunArgs(['--timeout', '5', 'pytest', '--timeout', '3', '-x'])).toMatchObject({ timeoutS: 5, command: ['pytest', '--timeout', '3', '-x'] });
+    expect(parseRunArgs(['--timeout', '5', 'pytest', '--timeout', '3', '-x'])).toMatchObject({
+      timeoutS: 5,
+      command: ['pytest', '--timeout', '3', '-x'],
+    });
   });
 });

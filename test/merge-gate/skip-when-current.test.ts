@@ -6,7 +6,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { gitHead, isHeadValidated } from '../../src/merge-gate/skip-when-current.js';
 
 const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'commit.gpgsign=false', ...args], { cwd, encoding: 'utf8' }).trim();
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'commit.gpgsign=false', ...args], {
+    cwd,
+    encoding: 'utf8',
+  }).trim();
 
 let repo: string;
 let first: string;

@@ -85,7 +85,10 @@ describe('without a usable cgroup the subreaper helper still leaves nothing aliv
   it('a host whose cgroup2 is missing or read-only (a container) degrades to the helper and says why', async () => {
     const fakeProc = mkdtempSync(join(tmpdir(), 'owd-fake-proc-'));
     mkdirSync(join(fakeProc, 'self'));
-    writeFileSync(join(fakeProc, 'self', 'mountinfo'), '41 31 0:38 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 ro\n'.replace('rw,relatime', 'ro,relatime'));
+    writeFileSync(
+      join(fakeProc, 'self', 'mountinfo'),
+      '41 31 0:38 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 ro\n'.replace('rw,relatime', 'ro,relatime'),
+    );
     writeFileSync(join(fakeProc, 'self', 'cgroup'), '0::/\n');
     const { round, report } = await runTreeUntilReady({ killEnv: new KillEnvironment(fakeProc) });
     expect(report.strategy).toBe('subreaper');
@@ -101,7 +104,15 @@ describe('the /proc sweep alone (no cgroup, no helper)', () => {
     const alive = survivors(round.outDir).map((s) => s.replace(/\(\d+\)$/, ''));
     // Only a member that double-forks out of sight before the first poll can escape this path;
     // that is why it comes last, after cgroup.kill and the subreaper.
-    for (const name of ['leader', 'grandchild', 'term-ignorer', 'setsid-escapee', 'own-pgrp', 'successor-spawner', ...Array.from({ length: 12 }, (_, i) => `chain-${i + 1}`)]) {
+    for (const name of [
+      'leader',
+      'grandchild',
+      'term-ignorer',
+      'setsid-escapee',
+      'own-pgrp',
+      'successor-spawner',
+      ...Array.from({ length: 12 }, (_, i) => `chain-${i + 1}`),
+    ]) {
       expect(alive).not.toContain(name);
     }
   });
@@ -149,7 +160,10 @@ describe('children left running after a normal exit are killed too', () => {
 describe('torture, small version (bench/tree-kill-torture.sh runs 500 rounds with 5,000 extra processes)', () => {
   it('rounds of the escape tree on a host with extra idle processes and a busy loop: no member alive once run returns', async () => {
     // Its own process group, so one kill of the group ends the load.
-    const load = spawn('/bin/sh', ['-c', 'for i in $(seq 300); do sleep 600 & done; while :; do :; done'], { detached: true, stdio: 'ignore' });
+    const load = spawn('/bin/sh', ['-c', 'for i in $(seq 300); do sleep 600 & done; while :; do :; done'], {
+      detached: true,
+      stdio: 'ignore',
+    });
     try {
       for (let i = 0; i < 3; i++) {
         const round = newTreeRound();

@@ -43,7 +43,10 @@ async function clusterSize(p: RunningAlertmanager): Promise<number> {
 
 /** Dedup needs the gossip mesh: both peers must see each other before an alert is sent. */
 async function waitForMesh(): Promise<void> {
-  await waitFor('both peers in one cluster', async () => (await Promise.all(peers.map(clusterSize))).every((n) => n === 2), { timeoutMs: 30_000, intervalMs: 200 });
+  await waitFor('both peers in one cluster', async () => (await Promise.all(peers.map(clusterSize))).every((n) => n === 2), {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+  });
 }
 
 beforeAll(async () => {
@@ -74,10 +77,11 @@ afterAll(async () => {
 
 describe('a two-peer Alertmanager cluster (gossip on loopback) gets every alert at every peer', () => {
   it('one notification per alert at the receiver, resolved once', async () => {
-    expect(buildNotifiers(testConfig({ notifiers: ['alertmanager'], alertmanagerUrls: peers.map((p) => p.url) }), { log: capturedLog().log }).map((n) => n.name)).toEqual([
-      'alertmanager-1',
-      'alertmanager-2',
-    ]);
+    expect(
+      buildNotifiers(testConfig({ notifiers: ['alertmanager'], alertmanagerUrls: peers.map((p) => p.url) }), {
+        log: capturedLog().log,
+      }).map((n) => n.name),
+    ).toEqual(['alertmanager-1', 'alertmanager-2']);
     delivery.enqueue(alertEvent('ALERT', { entity: 'c1' }));
     await delivery.flush(10_000);
     for (const p of peers) expect((await p.alerts()).some((a) => a.labels.entity === 'c1')).toBe(true);

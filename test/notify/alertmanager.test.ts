@@ -37,7 +37,13 @@ async function firing(entity: string): Promise<AmApiAlert | undefined> {
 describe('the real Alertmanager shows the alert firing, then resolved', () => {
   it('ALERT fires with alertname/entity/severity/instance labels; RECOVERY resolves it', async () => {
     const n = notifier();
-    const event = alertEvent('ALERT', { family: 'container', entity: 'redis-1', severity: 'critical', title: 'container redis-1 is restarting', detail: 'restarts: 5' });
+    const event = alertEvent('ALERT', {
+      family: 'container',
+      entity: 'redis-1',
+      severity: 'critical',
+      title: 'container redis-1 is restarting',
+      detail: 'restarts: 5',
+    });
     expect(await n.notify(event, never)).toEqual({ ok: true });
 
     const alert = await firing('redis-1');

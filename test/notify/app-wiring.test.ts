@@ -40,7 +40,16 @@ describe('WATCHDOG_NOTIFIERS wires every integration into the app', () => {
     let isMemHigh = true;
     const mem: Collector = {
       name: 'mem',
-      collect: async () => [makeSignal({ family: 'host_mem', entity: null, active: isMemHigh, severity: 'critical', title: 'memory 97 % used', detail: '31.0 of 32 GiB' })],
+      collect: async () => [
+        makeSignal({
+          family: 'host_mem',
+          entity: null,
+          active: isMemHigh,
+          severity: 'critical',
+          title: 'memory 97 % used',
+          detail: '31.0 of 32 GiB',
+        }),
+      ],
     };
     const { log, records } = capturedLog();
     const app = await testApp(

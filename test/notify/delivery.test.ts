@@ -81,7 +81,9 @@ describe('ordered, exactly-once delivery through failures', () => {
   });
 
   it('a rejected event (4xx) is logged with its reason, counted, and does not block the next', async () => {
-    const n = new ScriptedNotifier('tg', [{ ok: false, retry: false, reason: 'client_error', detail: 'HTTP 400: Bad Request: chat not found' }]);
+    const n = new ScriptedNotifier('tg', [
+      { ok: false, retry: false, reason: 'client_error', detail: 'HTTP 400: Bad Request: chat not found' },
+    ]);
     const { delivery, registry, records } = setup([n]);
     delivery.enqueue(ev('ALERT', 'a'));
     delivery.enqueue(ev('ALERT', 'b'));
@@ -99,7 +101,8 @@ describe('ordered, exactly-once delivery through failures', () => {
   });
 
   it('a failure detail quoting a URL with credentials or a bot token is redacted in the log', async () => {
-    const detail = 'HTTP 403 from http://hook:hookPassSecret@h/x?token=qSecret via /bot123456:AAHbotTokenSecretbotTokenSecret0123/sendMessage';
+    const detail =
+      'HTTP 403 from http://hook:hookPassSecret@h/x?token=qSecret via /bot123456:AAHbotTokenSecretbotTokenSecret0123/sendMessage';
     const n = new ScriptedNotifier('tg', [{ ok: false, retry: false, reason: 'client_error', detail }, 'throw']);
     const { delivery, lines } = setup([n]);
     delivery.enqueue(ev('ALERT', 'a'));
@@ -146,7 +149,9 @@ describe('secrets', () => {
   it('every integration, the log one included, gets title and detail with secrets redacted', async () => {
     const n = new ScriptedNotifier('log');
     const { delivery } = setup([n]);
-    delivery.enqueue(alertEvent('ALERT', { title: 'deploy --api-key=k3y', detail: 'pytest --password hunter2 https://bob:pw1@git.example/x' }));
+    delivery.enqueue(
+      alertEvent('ALERT', { title: 'deploy --api-key=k3y', detail: 'pytest --password hunter2 https://bob:pw1@git.example/x' }),
+    );
     await delivery.flush(5_000);
     const { title, detail } = n.events[0]!.signal;
     expect(`${title} ${detail}`).not.toMatch(/k3y|hunter2|pw1/);
@@ -178,12 +183,16 @@ describe('overflow: a bounded queue drops the lowest priority first, never silen
     delivery.enqueue(ev('ALERT', 'd')); // full: REALERT b goes
     delivery.enqueue(ev('ALERT', 'e')); // full: the warning c goes, never the one in flight
     expect(delivery.depths().get('tg')).toBe(3);
-    expect(await metricLines(registry, 'orch_watchdog_notification_queue_depth')).toEqual(['orch_watchdog_notification_queue_depth{integration="tg"} 3']);
+    expect(await metricLines(registry, 'orch_watchdog_notification_queue_depth')).toEqual([
+      'orch_watchdog_notification_queue_depth{integration="tg"} 3',
+    ]);
     n.release();
     await delivery.flush(5_000);
     expect(n.delivered).toEqual(['ALERT proc_blocking:a', 'ALERT proc_blocking:d', 'ALERT proc_blocking:e']);
     expect(n.events.map((e) => e.droppedBefore)).toEqual([undefined, 2, undefined]);
-    expect(await metricLines(registry, 'orch_watchdog_notifications_dropped_total')).toEqual(['orch_watchdog_notifications_dropped_total{integration="tg"} 2']);
+    expect(await metricLines(registry, 'orch_watchdog_notifications_dropped_total')).toEqual([
+      'orch_watchdog_notifications_dropped_total{integration="tg"} 2',
+    ]);
     const drops = records().filter((r) => r.msg === 'notification dropped: queue full');
     expect(drops.map((r) => `${String(r.action)} ${String(r.key)}`)).toEqual(['REALERT proc_blocking:b', 'ALERT proc_blocking:c']);
   });
@@ -240,7 +249,9 @@ describe('coalescing: no lone RECOVERY, no stale reminder', () => {
     n.release();
     await delivery.flush(5_000);
     expect(n.delivered).toEqual(['ALERT proc_blocking:sent', 'RECOVERY proc_blocking:sent']);
-    expect(await metricLines(registry, 'orch_watchdog_notifications_coalesced_total')).toEqual(['orch_watchdog_notifications_coalesced_total{integration="tg"} 2']);
+    expect(await metricLines(registry, 'orch_watchdog_notifications_coalesced_total')).toEqual([
+      'orch_watchdog_notifications_coalesced_total{integration="tg"} 2',
+    ]);
   });
 
   it('a REALERT refreshes the queued ALERT of its key instead of queueing a second message', async () => {
@@ -315,7 +326,9 @@ describe('shutdown', () => {
     await delivery.close();
     expect(n.isClosed).toBe(true);
     expect(n.delivered).toEqual([]);
-    expect(await metricLines(registry, 'orch_watchdog_notifications_dropped_total')).toEqual(['orch_watchdog_notifications_dropped_total{integration="tg"} 2']);
+    expect(await metricLines(registry, 'orch_watchdog_notifications_dropped_total')).toEqual([
+      'orch_watchdog_notifications_dropped_total{integration="tg"} 2',
+    ]);
     delivery.enqueue(ev('ALERT', 'late'));
     expect(n.calls).toHaveLength(1);
   });

@@ -2,7 +2,11 @@ import type { AlertAction, AlertEvent } from '../../src/watchdog/alert-event.js'
 import { makeSignal, type Family, type Signal } from '../../src/watchdog/signal.js';
 
 /** An alert event for tests; the signal fields default to a blocking pytest process. */
-export function alertEvent(action: AlertAction, overrides: Partial<Omit<Signal, 'key'>> = {}, at = Date.UTC(2026, 0, 2, 3, 4, 5)): AlertEvent {
+export function alertEvent(
+  action: AlertAction,
+  overrides: Partial<Omit<Signal, 'key'>> = {},
+  at = Date.UTC(2026, 0, 2, 3, 4, 5),
+): AlertEvent {
   const family: Family = overrides.family ?? 'proc_blocking';
   const signal = makeSignal({
     family,

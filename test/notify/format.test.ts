@@ -92,7 +92,13 @@ describe('fitText', () => {
 describe('a burst of one family as one grouped message', () => {
   it('"612 test processes blocking", the first 20 titles, the rest counted, within Telegram\'s limit and well-formed', async () => {
     const { formatGroup } = await import('../../src/notify/format-group.js');
-    const events = Array.from({ length: 612 }, (_, i) => alertEvent('ALERT', { entity: String(1000 + i), severity: 'warning', title: `pytest <pid ${1000 + i}> running for ${'x'.repeat(300)}` }));
+    const events = Array.from({ length: 612 }, (_, i) =>
+      alertEvent('ALERT', {
+        entity: String(1000 + i),
+        severity: 'warning',
+        title: `pytest <pid ${1000 + i}> running for ${'x'.repeat(300)}`,
+      }),
+    );
     const { html, plain } = formatGroup(events, 'en');
     const lines = plain.split('\n');
     expect(lines[0]).toBe('🔴 ALERT · warning');
@@ -101,6 +107,8 @@ describe('a burst of one family as one grouped message', () => {
     expect(plain).toContain('… and 592 more');
     expect(html.length).toBeLessThanOrEqual(TELEGRAM_MAX_CHARS);
     expect('error' in parseTelegramHtml(html)).toBe(false);
-    expect(formatGroup([{ ...events[0]!, droppedBefore: 7 }, ...events.slice(1, 3)], 'ru').plain).toContain('⚠ 7 предыдущих уведомлений отброшено');
+    expect(formatGroup([{ ...events[0]!, droppedBefore: 7 }, ...events.slice(1, 3)], 'ru').plain).toContain(
+      '⚠ 7 предыдущих уведомлений отброшено',
+    );
   });
 });

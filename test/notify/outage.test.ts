@@ -10,7 +10,10 @@ import { refusedUrl, startHttpServer, type LoopbackServer } from '../support/htt
 import { waitFor } from '../support/wait-for.js';
 
 const TOKEN = '7012345678:AAE-outage_test_token_abcdefghijklmnopqr';
-const hugeCommandLine = `python -m pytest --token s3cr3t-value ${'tests/integration/test_merge_gate.py::test_requeue '.repeat(500)}`.slice(0, 20_000);
+const hugeCommandLine = `python -m pytest --token s3cr3t-value ${'tests/integration/test_merge_gate.py::test_requeue '.repeat(500)}`.slice(
+  0,
+  20_000,
+);
 
 let tg: FakeTelegram;
 let delivery: QueuedDelivery | undefined;
@@ -27,7 +30,13 @@ afterEach(async () => {
 function telegramDelivery(apiUrl: string, timeoutS = 2) {
   const captured = capturedLog();
   const registry = new Registry();
-  const config = testConfig({ notifiers: ['telegram'], tgApiUrl: apiUrl, tgBotToken: TOKEN, tgChatId: '-1001234567890', httpTimeoutS: timeoutS });
+  const config = testConfig({
+    notifiers: ['telegram'],
+    tgApiUrl: apiUrl,
+    tgBotToken: TOKEN,
+    tgChatId: '-1001234567890',
+    httpTimeoutS: timeoutS,
+  });
   delivery = createDelivery(buildNotifiers(config, { log: captured.log }), {
     log: captured.log,
     registry,

@@ -90,7 +90,11 @@ describe('telegram answers that must not be retried', () => {
 
 describe("400 can't parse entities", () => {
   it('is retried once as plain text, which arrives', async () => {
-    tg.script({ kind: 'status', status: 400, description: "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 3" });
+    tg.script({
+      kind: 'status',
+      status: 400,
+      description: 'Bad Request: can\'t parse entities: Unsupported start tag "x" at byte offset 3',
+    });
     const event = alertEvent('ALERT', { title: 'a <x> b' });
     expect(await notifier().notify(event, never)).toEqual({ ok: true });
     expect(tg.received.map((r) => r.parseMode)).toEqual(['HTML', undefined]);

@@ -50,7 +50,13 @@ function notifier(secret = SECRET): WebhookNotifier {
 
 describe('webhook payload', () => {
   it('posts the contract fields as JSON, signed with HMAC-SHA256 of the raw body', async () => {
-    const event = alertEvent('RECOVERY', { family: 'dep_down', entity: 'redis', severity: 'warning', title: 'redis is back', detail: 'GET http://redis:8080/health answered 200' });
+    const event = alertEvent('RECOVERY', {
+      family: 'dep_down',
+      entity: 'redis',
+      severity: 'warning',
+      title: 'redis is back',
+      detail: 'GET http://redis:8080/health answered 200',
+    });
     expect(await notifier().notify(event, never)).toEqual({ ok: true });
     const [hit] = hits;
     expect(hit!.isSignatureValid).toBe(true);
@@ -71,7 +77,11 @@ describe('webhook payload', () => {
   });
 
   it('a receiver with the wrong secret rejects the body (the signature really covers it)', async () => {
-    expect(await notifier('another-secret').notify(alertEvent('ALERT'), never)).toMatchObject({ ok: false, retry: false, reason: 'client_error' });
+    expect(await notifier('another-secret').notify(alertEvent('ALERT'), never)).toMatchObject({
+      ok: false,
+      retry: false,
+      reason: 'client_error',
+    });
     expect(hits[0]!.isSignatureValid).toBe(false);
   });
 
@@ -107,7 +117,12 @@ describe('webhook retry rules (same as Telegram)', () => {
 
   it('429 with Retry-After waits the server-given seconds', async () => {
     answers.push({ status: 429, headers: { 'retry-after': '3' } });
-    expect(await notifier().notify(alertEvent('ALERT'), never)).toMatchObject({ ok: false, retry: true, reason: 'rate_limited', afterS: 3 });
+    expect(await notifier().notify(alertEvent('ALERT'), never)).toMatchObject({
+      ok: false,
+      retry: true,
+      reason: 'rate_limited',
+      afterS: 3,
+    });
   });
 
   it('a redirect is not followed and not retried (a webhook URL must be exact)', async () => {
@@ -120,7 +135,13 @@ describe('webhook retry rules (same as Telegram)', () => {
       res.writeHead(500);
       res.end(`bad secret ${SECRET}`);
     });
-    const result = await new WebhookNotifier({ url: `${echo.url}/`, secret: SECRET, locale: 'en', timeoutMs: 2_000, clock: () => NOW }).notify(alertEvent('ALERT'), never);
+    const result = await new WebhookNotifier({
+      url: `${echo.url}/`,
+      secret: SECRET,
+      locale: 'en',
+      timeoutMs: 2_000,
+      clock: () => NOW,
+    }).notify(alertEvent('ALERT'), never);
     await echo.close();
     expect(result).toMatchObject({ ok: false, retry: true, detail: 'HTTP 500: bad secret ***' });
   });

@@ -34,7 +34,11 @@ async function holder(family: '4' | '6') {
   dirs.push(dir);
   const child = spawn('python3', ['-c', HOLDER, dir, family], { stdio: 'ignore' });
   children.push(child);
-  await waitFor('the holder to lock and listen', () => existsSync(join(dir, 'ready')) && readFileSync(join(dir, 'ready'), 'utf8').includes(' '), { timeoutMs: 60_000 });
+  await waitFor(
+    'the holder to lock and listen',
+    () => existsSync(join(dir, 'ready')) && readFileSync(join(dir, 'ready'), 'utf8').includes(' '),
+    { timeoutMs: 60_000 },
+  );
   const [port, forked] = readFileSync(join(dir, 'ready'), 'utf8').split(' ').map(Number);
   return { dir, pid: child.pid!, port: port!, forked: forked! };
 }
@@ -53,7 +57,9 @@ describe('locks of the pids asked for', () => {
   });
 
   it('parses /proc/locks rows and leaves blocked waiters out', () => {
-    const rows = parseLocks('1: FLOCK  ADVISORY  WRITE 18401 fe:00:2146817 0 EOF\n1: -> FLOCK  ADVISORY  WRITE 18500 fe:00:2146817 0 EOF\n2: POSIX  ADVISORY  READ 77 00:2f:12 0 EOF\n');
+    const rows = parseLocks(
+      '1: FLOCK  ADVISORY  WRITE 18401 fe:00:2146817 0 EOF\n1: -> FLOCK  ADVISORY  WRITE 18500 fe:00:2146817 0 EOF\n2: POSIX  ADVISORY  READ 77 00:2f:12 0 EOF\n',
+    );
     expect(rows).toEqual([
       { type: 'FLOCK', access: 'WRITE', pid: 18401, majMin: 'fe:00', inode: 2146817 },
       { type: 'POSIX', access: 'READ', pid: 77, majMin: '00:2f', inode: 12 },

@@ -16,7 +16,9 @@ const p = (pid: number, ppid: number, pgrp = pid, session = pgrp): ProcStat => (
 });
 
 // 1 init -> 10 sshd -> 20 watchdog -> 21 its child; 1 -> 30 orchestrator -> 40 agent -> 50 pytest (same group as the agent)
-const table = new Map([p(1, 0), p(10, 1), p(20, 10), p(21, 20, 20), p(30, 1), p(40, 30), p(50, 40, 40), p(60, 50, 60)].map((s) => [s.pid, s]));
+const table = new Map(
+  [p(1, 0), p(10, 1), p(20, 10), p(21, 20, 20), p(30, 1), p(40, 30), p(50, 40, 40), p(60, 50, 60)].map((s) => [s.pid, s]),
+);
 
 describe('the one protected-pid rule', () => {
   const guard = protectedPids(table, { selfPid: 20, agentPids: [40] });
@@ -51,7 +53,12 @@ describe('ProcTree', () => {
   const tree = new ProcTree(table);
   it('walks children, descendants, ancestors, groups and sessions', () => {
     expect(tree.children(40).map((s) => s.pid)).toEqual([50]);
-    expect(tree.descendants(30).map((s) => s.pid).sort()).toEqual([40, 50, 60]);
+    expect(
+      tree
+        .descendants(30)
+        .map((s) => s.pid)
+        .sort(),
+    ).toEqual([40, 50, 60]);
     expect(tree.ancestors(50).map((s) => s.pid)).toEqual([40, 30, 1]);
     expect(tree.groupMembers(40).map((s) => s.pid)).toEqual([40, 50]);
     expect(tree.sessionMembers(60).map((s) => s.pid)).toEqual([60]);

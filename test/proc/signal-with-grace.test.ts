@@ -16,7 +16,8 @@ async function start(script: string): Promise<{ child: ChildProcess; id: { pid: 
   return { child, id: { pid: child.pid!, startTicks: readStat(child.pid!)!.startTicks } };
 }
 
-const exited = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve(c.signalCode) : new Promise((r) => c.once('exit', (_code, sig) => r(sig))));
+const exited = (c: ChildProcess) =>
+  c.exitCode !== null || c.signalCode !== null ? Promise.resolve(c.signalCode) : new Promise((r) => c.once('exit', (_code, sig) => r(sig)));
 
 describe('signal-with-grace', () => {
   it('SIGTERM, then SIGKILL after the grace for a process that ignores SIGTERM; the receipt lists pid, comm, signal, at', async () => {

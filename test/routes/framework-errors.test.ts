@@ -32,19 +32,31 @@ function expectErrorShape(body: Record<string, unknown>, error: string): void {
 
 describe("fastify's own 4xx answer in the one {error, message} shape with stable codes (not FST_ERR_* internals)", () => {
   it('a body that is not JSON is 400 bad_request', async () => {
-    const { status, body } = await call('/merge-gate/retests', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{nope' });
+    const { status, body } = await call('/merge-gate/retests', {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: '{nope',
+    });
     expect(status).toBe(400);
     expectErrorShape(body, 'bad_request');
   });
 
   it('an empty JSON body is 400 bad_request', async () => {
-    const { status, body } = await call('/merge-gate/retests', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '' });
+    const { status, body } = await call('/merge-gate/retests', {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: '',
+    });
     expect(status).toBe(400);
     expectErrorShape(body, 'bad_request');
   });
 
   it('text/plain is 415 naming application/json (it used to be a confusing 400 "expected object, received string")', async () => {
-    const { status, body } = await call('/merge-gate/retests', { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: '{"repo": "api"}' });
+    const { status, body } = await call('/merge-gate/retests', {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'text/plain' },
+      body: '{"repo": "api"}',
+    });
     expect(status).toBe(415);
     expectErrorShape(body, 'unsupported_media_type');
     expect(body.message).toMatch(/application\/json/);
@@ -52,14 +64,22 @@ describe("fastify's own 4xx answer in the one {error, message} shape with stable
   });
 
   it('a form body is 415 unsupported_media_type', async () => {
-    const { status, body } = await call('/merge-gate/retests', { method: 'POST', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'repo=api' });
+    const { status, body } = await call('/merge-gate/retests', {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'repo=api',
+    });
     expect(status).toBe(415);
     expectErrorShape(body, 'unsupported_media_type');
   });
 
   it('a body over the limit is 413 payload_too_large and says the limit', async () => {
     const huge = JSON.stringify({ repo: 'api', branch: 'b', cwd: '/tmp', command: ['x'.repeat(2 * 1024 * 1024)] });
-    const { status, body } = await call('/merge-gate/retests', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: huge });
+    const { status, body } = await call('/merge-gate/retests', {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: huge,
+    });
     expect(status).toBe(413);
     expectErrorShape(body, 'payload_too_large');
     expect(body.message).toMatch(/1048576 bytes/);

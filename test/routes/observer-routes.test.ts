@@ -7,7 +7,15 @@ const proc: Collector = {
   name: 'fake-proc',
   async collect() {
     return [
-      makeSignal({ family: 'proc_blocking', entity: '4242', active: true, severity: 'warning', title: 'pytest', detail: 'd', cooldownS: 5 }),
+      makeSignal({
+        family: 'proc_blocking',
+        entity: '4242',
+        active: true,
+        severity: 'warning',
+        title: 'pytest',
+        detail: 'd',
+        cooldownS: 5,
+      }),
       makeSignal({ family: 'host_mem', entity: null, active: false, severity: 'critical', title: 'mem', detail: 'ok' }),
     ];
   },
@@ -68,12 +76,26 @@ describe('GET /signals and /alert-states', () => {
     await app.ctx.watchdog.tick();
     const signals = (await app.inject('/signals')).json();
     expect(signals.signals).toEqual([
-      { key: 'proc_blocking:4242', family: 'proc_blocking', entity: '4242', active: true, severity: 'warning', title: 'pytest', detail: 'd' },
+      {
+        key: 'proc_blocking:4242',
+        family: 'proc_blocking',
+        entity: '4242',
+        active: true,
+        severity: 'warning',
+        title: 'pytest',
+        detail: 'd',
+      },
       { key: 'host_mem', family: 'host_mem', entity: null, active: false, severity: 'critical', title: 'mem', detail: 'ok' },
     ]);
     const states = (await app.inject('/alert-states')).json();
     expect(states.states).toEqual([
-      { key: 'proc_blocking:4242', family: 'proc_blocking', entity: '4242', alerting: true, last_alert_at: new Date(clock()).toISOString() },
+      {
+        key: 'proc_blocking:4242',
+        family: 'proc_blocking',
+        entity: '4242',
+        alerting: true,
+        last_alert_at: new Date(clock()).toISOString(),
+      },
     ]);
     await app.close();
   });

@@ -34,12 +34,21 @@ function writeRoutes(a: FastifyInstance): string[] {
   return [...found].sort();
 }
 
-const concrete = (path: string): string => path.replace(/:pid\b/g, '42').replace(/:[A-Za-z_]+/g, 'x').replace(/\*/g, 'x');
+const concrete = (path: string): string =>
+  path
+    .replace(/:pid\b/g, '42')
+    .replace(/:[A-Za-z_]+/g, 'x')
+    .replace(/\*/g, 'x');
 
 async function call(a: FastifyInstance, route: string, headers: Record<string, string> = {}) {
   const [method, path] = route.split(' ') as [string, string];
   // a body that fails every schema: auth must answer before validation looks at it
-  return a.inject({ method: method as 'POST', url: concrete(path ?? ''), headers: { 'content-type': 'application/json', ...headers }, payload: '{"cwd": "/nonexistent"}' });
+  return a.inject({
+    method: method as 'POST',
+    url: concrete(path ?? ''),
+    headers: { 'content-type': 'application/json', ...headers },
+    payload: '{"cwd": "/nonexistent"}',
+  });
 }
 
 // Incident guarded: the token check ran as a preHandler, after body validation, so an unauthenticated
@@ -79,7 +88,9 @@ describe('every non-GET route needs the bearer token, found by enumerating the r
     });
     expect(writeRoutes(a)).toContain('DELETE /audit-added/:id');
     expect((await a.inject({ method: 'DELETE', url: '/audit-added/1' })).statusCode).toBe(401);
-    expect((await a.inject({ method: 'DELETE', url: '/audit-added/1', headers: { authorization: `Bearer ${TOKEN}` } })).json()).toEqual({ deleted: true });
+    expect((await a.inject({ method: 'DELETE', url: '/audit-added/1', headers: { authorization: `Bearer ${TOKEN}` } })).json()).toEqual({
+      deleted: true,
+    });
   });
 
   it('the right token passes to validation, which then names the field', async () => {

@@ -26,7 +26,10 @@ describe('every outbound deadline fits inside the tick', () => {
   it('a never-answering orchestrator at tick 1 s with the 5 s timeout raises orch_down after WATCHDOG_ORCH_DOWN_AFTER ticks', async () => {
     const orchestrator = await neverAnswers();
     const notifier = new RecordingNotifier();
-    app = await testApp({ tickS: 1, httpTimeoutS: 5, metricsUrl: `${orchestrator.url}/envelope`, orchDownAfter: 3 }, { collectors: undefined, notifiers: [notifier] });
+    app = await testApp(
+      { tickS: 1, httpTimeoutS: 5, metricsUrl: `${orchestrator.url}/envelope`, orchDownAfter: 3 },
+      { collectors: undefined, notifiers: [notifier] },
+    );
     app.ctx.watchdog.start();
     await waitFor('the orch_down ALERT', () => notifier.actions().includes('ALERT orch_down'), { timeoutMs: 40_000 });
     const last = app.ctx.watchdog.lastTick();
@@ -39,7 +42,15 @@ describe('every outbound deadline fits inside the tick', () => {
   it('a hung dependency next to a refused one: both get their own result in the same tick', async () => {
     const hung = await neverAnswers();
     app = await testApp(
-      { tickS: 1, httpTimeoutS: 5, depDownAfter: 1, deps: [{ name: 'hung', url: `${hung.url}/health` }, { name: 'refused', url: `${await refusedUrl()}/health` }] },
+      {
+        tickS: 1,
+        httpTimeoutS: 5,
+        depDownAfter: 1,
+        deps: [
+          { name: 'hung', url: `${hung.url}/health` },
+          { name: 'refused', url: `${await refusedUrl()}/health` },
+        ],
+      },
       { collectors: undefined, notifiers: [] },
     );
     const started = Date.now();

@@ -43,7 +43,10 @@ async function startServer(): Promise<Running> {
   running.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor('the server to listen', () => /"address":"http:\/\/127\.0\.0\.1:\d+"/.test(out), { timeoutMs: 60_000, describe: () => out });
+  await waitFor('the server to listen', () => /"address":"http:\/\/127\.0\.0\.1:\d+"/.test(out), {
+    timeoutMs: 60_000,
+    describe: () => out,
+  });
   const address = /"address":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)![1]!;
   return { child, address, out: () => out };
 }
@@ -92,7 +95,11 @@ describe('WATCHDOG_STATE_FILE across real restarts of the server', () => {
   it('SIGTERM keeps the undelivered ALERT, which the next start delivers once; no duplicate ALERT; kill -9 then the RECOVERY of what ended meanwhile', async () => {
     // 1. The orchestrator is down and the receiver answers 503: the ALERT cannot be delivered.
     const a = await startServer();
-    await waitFor('the undelivered ALERT in the state file', async () => JSON.stringify((await stateSections()).undelivered ?? {}).includes('"key":"orch_down"'), { timeoutMs: 20_000 });
+    await waitFor(
+      'the undelivered ALERT in the state file',
+      async () => JSON.stringify((await stateSections()).undelivered ?? {}).includes('"key":"orch_down"'),
+      { timeoutMs: 20_000 },
+    );
     a.child.kill('SIGTERM');
     expect((await once(a.child, 'exit'))[0]).toBe(0);
     expect(orchEvents('ALERT')).toBe(0);
@@ -104,17 +111,26 @@ describe('WATCHDOG_STATE_FILE across real restarts of the server', () => {
     const ticks = (await health(b)).tick_count;
     await waitFor('five more ticks', async () => (await health(b)).tick_count >= ticks + 5, { timeoutMs: 20_000 });
     expect(orchEvents('ALERT')).toBe(1);
-    await waitFor('the delivery recorded in the state file', async () => {
-      const s = await stateSections();
-      return !JSON.stringify(s.undelivered ?? {}).includes('orch_down') && JSON.stringify(s['alert-states'] ?? []).includes('"alerting":true');
-    }, { timeoutMs: 20_000 });
+    await waitFor(
+      'the delivery recorded in the state file',
+      async () => {
+        const s = await stateSections();
+        return (
+          !JSON.stringify(s.undelivered ?? {}).includes('orch_down') && JSON.stringify(s['alert-states'] ?? []).includes('"alerting":true')
+        );
+      },
+      { timeoutMs: 20_000 },
+    );
 
     // 3. kill -9, the orchestrator comes back meanwhile: the next start sends its RECOVERY, exactly once.
     b.child.kill('SIGKILL');
     await once(b.child, 'exit');
     isOrchUp = true;
     const c = await startServer();
-    await waitFor('the RECOVERY of the outage that ended while down', () => orchEvents('RECOVERY') === 1, { timeoutMs: 20_000, describe: c.out });
+    await waitFor('the RECOVERY of the outage that ended while down', () => orchEvents('RECOVERY') === 1, {
+      timeoutMs: 20_000,
+      describe: c.out,
+    });
     const ticksC = (await health(c)).tick_count;
     await waitFor('five more ticks', async () => (await health(c)).tick_count >= ticksC + 5, { timeoutMs: 20_000 });
     expect([orchEvents('ALERT'), orchEvents('RECOVERY')]).toEqual([1, 1]);
@@ -127,15 +143,21 @@ describe('WATCHDOG_STATE_FILE across real restarts of the server', () => {
     ['corrupt', '{"format":"orch-watchdog-state","version":1,"sections":{"alert-st'],
     ['foreign-version', JSON.stringify({ format: 'orch-watchdog-state', version: 99, sections: {} })],
     ['foreign file', JSON.stringify({ hello: 'world' })],
-  ])('a %s file is a warning, is moved aside, and the server starts fresh (no crash loop)', async (_kind, content) => {
-    await writeFile(stateFile, content);
-    const d = await startServer();
-    const h = await health(d);
-    expect(h.config_warnings.map((w) => w.key)).toContain('WATCHDOG_STATE_FILE');
-    expect((await readdir(dir)).some((f) => f.startsWith('state.json.unusable-'))).toBe(true);
-    await waitFor('a fresh state file written', async () => JSON.stringify(await stateSections()).includes('alert-states'), { timeoutMs: 20_000 });
-    d.child.kill('SIGTERM');
-    expect((await once(d.child, 'exit'))[0]).toBe(0);
-    for (const f of await readdir(dir)) if (f.startsWith('state.json.unusable-')) await rm(join(dir, f));
-  }, 120_000);
+  ])(
+    'a %s file is a warning, is moved aside, and the server starts fresh (no crash loop)',
+    async (_kind, content) => {
+      await writeFile(stateFile, content);
+      const d = await startServer();
+      const h = await health(d);
+      expect(h.config_warnings.map((w) => w.key)).toContain('WATCHDOG_STATE_FILE');
+      expect((await readdir(dir)).some((f) => f.startsWith('state.json.unusable-'))).toBe(true);
+      await waitFor('a fresh state file written', async () => JSON.stringify(await stateSections()).includes('alert-states'), {
+        timeoutMs: 20_000,
+      });
+      d.child.kill('SIGTERM');
+      expect((await once(d.child, 'exit'))[0]).toBe(0);
+      for (const f of await readdir(dir)) if (f.startsWith('state.json.unusable-')) await rm(join(dir, f));
+    },
+    120_000,
+  );
 });

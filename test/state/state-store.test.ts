@@ -48,7 +48,13 @@ describe('the state store', () => {
     await writeFile(path, JSON.stringify({ format: 'orch-watchdog-state', version: 1, saved_at: '', sections: { bad: 1, good: 2 } }));
     const b = store();
     const good = section('good');
-    b.register({ name: 'bad', snapshot: () => null, restore: () => { throw new Error('malformed'); } });
+    b.register({
+      name: 'bad',
+      snapshot: () => null,
+      restore: () => {
+        throw new Error('malformed');
+      },
+    });
     b.register(good);
     const warnings = await b.load();
     expect(warnings.map((w) => w.message)).toEqual(['section bad could not be restored (malformed); it starts fresh']);
@@ -58,7 +64,7 @@ describe('the state store', () => {
   it.each([
     ['truncated', '{"format":"orch-watchdog-state","vers', /not valid JSON/],
     ['foreign version', JSON.stringify({ format: 'orch-watchdog-state', version: 2, sections: {} }), /version 2/],
-    ['another program\'s file', '[1,2,3]', /not an orch-watchdog state file/],
+    ["another program's file", '[1,2,3]', /not an orch-watchdog state file/],
   ])('a %s file is a warning and moved aside', async (_what, content, why) => {
     await writeFile(path, content);
     const warnings = await store().load();

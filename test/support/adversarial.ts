@@ -6,9 +6,10 @@ import { fileURLToPath } from 'node:url';
 const FIXTURE = 'test/fixtures/merge-gate/adversarial-tree.sh';
 
 /** The adversarial tree of issue 6, next to this file or (compiled bench) under the project root. */
-export const ADVERSARIAL_TREE = [fileURLToPath(new URL('../fixtures/merge-gate/adversarial-tree.sh', import.meta.url)), join(process.cwd(), FIXTURE)].find(
-  (path) => existsSync(path),
-) ?? FIXTURE;
+export const ADVERSARIAL_TREE =
+  [fileURLToPath(new URL('../fixtures/merge-gate/adversarial-tree.sh', import.meta.url)), join(process.cwd(), FIXTURE)].find((path) =>
+    existsSync(path),
+  ) ?? FIXTURE;
 
 /** Names of the pid files the fixture writes before `ready` (the leader and its 23 descendants). */
 export const EXPECTED_BEFORE_READY = 24;

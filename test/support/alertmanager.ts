@@ -63,12 +63,19 @@ export async function startAlertmanager(opts: AlertmanagerOptions = {}): Promise
   }
   if (opts.cluster) {
     // Short timers: a peer waits peer-timeout × its position before notifying, so dedup is visible in seconds.
-    extra.push(`--cluster.listen-address=127.0.0.1:${opts.cluster.port}`, '--cluster.peer-timeout=3s', '--cluster.gossip-interval=100ms', '--cluster.pushpull-interval=2s');
+    extra.push(
+      `--cluster.listen-address=127.0.0.1:${opts.cluster.port}`,
+      '--cluster.peer-timeout=3s',
+      '--cluster.gossip-interval=100ms',
+      '--cluster.pushpull-interval=2s',
+    );
     extra.push(...opts.cluster.peers.map((p) => `--cluster.peer=${p}`));
   } else {
     extra.push('--cluster.listen-address=');
   }
-  const authHeader = opts.basicAuth ? { authorization: `Basic ${Buffer.from(`${opts.basicAuth.user}:${opts.basicAuth.password}`).toString('base64')}` } : undefined;
+  const authHeader = opts.basicAuth
+    ? { authorization: `Basic ${Buffer.from(`${opts.basicAuth.user}:${opts.basicAuth.password}`).toString('base64')}` }
+    : undefined;
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = opts.port ?? (await freePort());
@@ -76,7 +83,13 @@ export async function startAlertmanager(opts: AlertmanagerOptions = {}): Promise
     const output: string[] = [];
     const child: ChildProcess = spawn(
       ALERTMANAGER_BIN,
-      [`--config.file=${config}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', ...extra],
+      [
+        `--config.file=${config}`,
+        `--storage.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+        ...extra,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout?.on('data', (c: Buffer) => output.push(c.toString()));

@@ -40,5 +40,10 @@ export function manualClock(startMs = Date.parse('2026-11-22T12:00:00Z')) {
 const MERGE_GATE_TEST_DEFAULTS: Partial<Config> = { mergeAllowRoot: true, mergeRequeueDelayS: 0, mergeMaxCpuPressure: 100 };
 
 export async function testApp(config: Partial<Config> = {}, deps: AppDeps = {}): Promise<FastifyInstance> {
-  return buildApp(testConfig({ ...MERGE_GATE_TEST_DEFAULTS, ...config }), { log: createLogger({ level: 'silent' }), hostname: 'test-host', collectors: [], ...deps });
+  return buildApp(testConfig({ ...MERGE_GATE_TEST_DEFAULTS, ...config }), {
+    log: createLogger({ level: 'silent' }),
+    hostname: 'test-host',
+    collectors: [],
+    ...deps,
+  });
 }

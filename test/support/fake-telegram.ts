@@ -43,7 +43,8 @@ export function parseTelegramHtml(html: string): { text: string } | { error: str
       const [, close, name] = m;
       if (!TAGS.has(name!)) return { error: `Unsupported start tag "${name}" at byte offset ${i}` };
       if (close) {
-        if (stack.pop() !== name) return { error: `Unmatched end tag at byte offset ${i}, expected "</${stack.at(-1) ?? ''}>", found "</${name}>"` };
+        if (stack.pop() !== name)
+          return { error: `Unmatched end tag at byte offset ${i}, expected "</${stack.at(-1) ?? ''}>", found "</${name}>"` };
       } else stack.push(name!);
       i = end + 1;
     } else if (ch === '&') {
@@ -137,9 +138,7 @@ export async function startFakeTelegram(token = '123456789:AAHfake-Token_for_tes
       case 'status':
         return respond(reply.status, () => fail(res, reply.status, reply.description));
       case 'retry_after':
-        return respond(429, () =>
-          fail(res, 429, `Too Many Requests: retry after ${reply.seconds}`, { retry_after: reply.seconds }),
-        );
+        return respond(429, () => fail(res, 429, `Too Many Requests: retry after ${reply.seconds}`, { retry_after: reply.seconds }));
       case 'slow':
         // Like Telegram, the message still goes out even when the client gave up waiting.
         await new Promise((r) => setTimeout(r, reply.delayMs));
@@ -158,7 +157,10 @@ export async function startFakeTelegram(token = '123456789:AAHfake-Token_for_tes
     if (visible.length > 4096) return respond(400, () => fail(res, 400, 'Bad Request: message is too long'));
     messageId += 1;
     respond(200, () =>
-      answer(res, 200, { ok: true, result: { message_id: messageId, date: Math.floor(Date.now() / 1000), chat: { id: body.chat_id }, text: visible } }),
+      answer(res, 200, {
+        ok: true,
+        result: { message_id: messageId, date: Math.floor(Date.now() / 1000), chat: { id: body.chat_id }, text: visible },
+      }),
     );
   });
 

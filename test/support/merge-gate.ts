@@ -64,7 +64,9 @@ export function manualRunner() {
         resolve(r);
       };
       started.push({ opts, finish });
-      opts.abortSignal?.addEventListener('abort', () => finish(runReport({ returncode: null, signal: 'SIGTERM' }, { aborted: true })), { once: true });
+      opts.abortSignal?.addEventListener('abort', () => finish(runReport({ returncode: null, signal: 'SIGTERM' }, { aborted: true })), {
+        once: true,
+      });
     });
   return { run, started, maxRunning: () => maxRunning, names: () => started.map((s) => s.opts.command[1]) };
 }

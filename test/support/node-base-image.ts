@@ -1,5 +1,17 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BUSYBOX_PATH } from './busybox-image.js';
 import type { Dockerd } from './dockerd.js';
@@ -37,11 +49,13 @@ function copyInto(rootfs: string, hostPath: string, target = hostPath): void {
 export async function importNodeBaseImage(dockerd: Dockerd, name = NODE_BASE_IMAGE): Promise<string> {
   if ((await dockerd.docker(['image', 'inspect', name])).code === 0) return name;
   for (const needed of [BUSYBOX_PATH, TINI_STATIC, NPM_DIR, CA_BUNDLE]) {
-    if (!existsSync(needed)) throw new Error(`${needed} is missing (Debian busybox-static, tini, ca-certificates; npm): scripts/test-ci.sh installs them`);
+    if (!existsSync(needed))
+      throw new Error(`${needed} is missing (Debian busybox-static, tini, ca-certificates; npm): scripts/test-ci.sh installs them`);
   }
   const rootfs = mkdtempSync(join(dockerd.dir, 'nb-'));
   try {
-    for (const sub of ['bin', 'usr/bin', 'etc/ssl/certs', 'proc', 'sys', 'dev', 'root', 'app']) mkdirSync(join(rootfs, sub), { recursive: true });
+    for (const sub of ['bin', 'usr/bin', 'etc/ssl/certs', 'proc', 'sys', 'dev', 'root', 'app'])
+      mkdirSync(join(rootfs, sub), { recursive: true });
     mkdirSync(join(rootfs, 'tmp'), { mode: 0o1777 });
     chmodSync(join(rootfs, 'tmp'), 0o1777);
     const node = realpathSync(process.execPath);
@@ -60,7 +74,10 @@ export async function importNodeBaseImage(dockerd: Dockerd, name = NODE_BASE_IMA
     symlinkSync('/bin/busybox', join(rootfs, 'usr/bin/env'));
     // This machine reaches the npm registry through its own CA bundle; the image's npm must trust it too.
     copyInto(rootfs, CA_BUNDLE);
-    writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+    writeFileSync(
+      join(rootfs, 'etc/passwd'),
+      'root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
+    );
     writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nnode:x:1000:\nnogroup:x:65534:\n');
     writeFileSync(join(rootfs, 'etc/nsswitch.conf'), 'passwd: files\ngroup: files\nhosts: files dns\n');
     mkdirSync(join(rootfs, 'home/node'), { recursive: true });

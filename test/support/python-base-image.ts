@@ -31,7 +31,10 @@ function installedDeps(pkg: string): string[] | null {
   const chosen: string[] = [];
   for (const group of deps.split(',')) {
     // `a | b`: the first alternative that is installed, as dpkg itself would have satisfied it.
-    const names = group.split('|').map((alt) => alt.trim().split(/[\s(:]/)[0]!).filter(Boolean);
+    const names = group
+      .split('|')
+      .map((alt) => alt.trim().split(/[\s(:]/)[0]!)
+      .filter(Boolean);
     const installed = names.find((n) => dpkgQuery(['-W', '-f=${Status}', n]).out.endsWith(' installed'));
     if (installed) chosen.push(installed);
   }
@@ -76,7 +79,9 @@ function copyPackageFiles(rootfs: string, files: string[]): void {
   const list = join(rootfs, '..', `files-${process.pid}.txt`);
   // Relative names, so the extraction lands in rootfs and through its own merged-/usr symlinks.
   writeFileSync(list, files.map((f) => f.slice(1)).join('\n') + '\n');
-  const r = spawnSync('sh', ['-c', 'tar -C / --no-recursion -cf - -T "$1" | tar -C "$2" -xf -', 'copy', list, rootfs], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', 'tar -C / --no-recursion -cf - -T "$1" | tar -C "$2" -xf -', 'copy', list, rootfs], {
+    encoding: 'utf8',
+  });
   rmSync(list, { force: true });
   if (r.status !== 0) throw new Error(`copying package files failed: ${r.stderr}`);
 }
@@ -92,7 +97,8 @@ export async function importPythonBaseImage(dockerd: Dockerd, name = PYTHON_BASE
       mkdirSync(join(rootfs, 'usr', dir), { recursive: true });
       symlinkSync(`usr/${dir}`, join(rootfs, dir));
     }
-    for (const sub of ['etc', 'proc', 'sys', 'dev', 'root', 'home', 'var/tmp', 'usr/local/bin']) mkdirSync(join(rootfs, sub), { recursive: true });
+    for (const sub of ['etc', 'proc', 'sys', 'dev', 'root', 'home', 'var/tmp', 'usr/local/bin'])
+      mkdirSync(join(rootfs, sub), { recursive: true });
     mkdirSync(join(rootfs, 'tmp'));
     chmodSync(join(rootfs, 'tmp'), 0o1777);
     copyPackageFiles(rootfs, packageFiles(packageClosure(ROOT_PACKAGES)));
@@ -102,7 +108,13 @@ export async function importPythonBaseImage(dockerd: Dockerd, name = PYTHON_BASE
     // Applets as links in /usr/local/bin, never over a file a package installed; sh and env where scripts name them.
     const install = spawnSync(
       'chroot',
-      [rootfs, '/usr/local/lib/busybox/busybox', 'sh', '-c', 'for a in $(/usr/local/lib/busybox/busybox --list); do [ -e "/usr/bin/$a" ] || ln -s ../lib/busybox/busybox "/usr/local/bin/$a"; done; for a in sh env; do [ -e "/usr/bin/$a" ] || ln -s /usr/local/lib/busybox/busybox "/usr/bin/$a"; done'],
+      [
+        rootfs,
+        '/usr/local/lib/busybox/busybox',
+        'sh',
+        '-c',
+        'for a in $(/usr/local/lib/busybox/busybox --list); do [ -e "/usr/bin/$a" ] || ln -s ../lib/busybox/busybox "/usr/local/bin/$a"; done; for a in sh env; do [ -e "/usr/bin/$a" ] || ln -s /usr/local/lib/busybox/busybox "/usr/bin/$a"; done',
+      ],
       { encoding: 'utf8' },
     );
     if (install.status !== 0) throw new Error(`busybox applets failed: ${install.stderr}`);
@@ -112,7 +124,15 @@ export async function importPythonBaseImage(dockerd: Dockerd, name = PYTHON_BASE
 
     const tar = spawn('tar', ['-C', rootfs, '--numeric-owner', '-c', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const imported = await dockerd.docker(
-      ['import', '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '--change', 'CMD ["python3"]', '-', name],
+      [
+        'import',
+        '--change',
+        'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        '--change',
+        'CMD ["python3"]',
+        '-',
+        name,
+      ],
       { stdin: tar.stdout, timeoutMs: 120_000 },
     );
     if (imported.code !== 0) throw new Error(`docker import ${name} failed: ${imported.stderr.trim()}`);

@@ -14,7 +14,8 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${opts.describe ? `\n${opts.describe()}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${opts.describe ? `\n${opts.describe()}` : ''}`);
     await delay(intervalMs);
   }
 }

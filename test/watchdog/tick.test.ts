@@ -88,7 +88,16 @@ describe('the tick', () => {
   });
 
   it('a collector that rejects with a non-Error (undefined, a string, an object without toString) degrades only itself', async () => {
-    const odd = [undefined, 'plain string', Object.create(null) as object, { toString: () => { throw new Error('no'); } }];
+    const odd = [
+      undefined,
+      'plain string',
+      Object.create(null) as object,
+      {
+        toString: () => {
+          throw new Error('no');
+        },
+      },
+    ];
     for (const value of odd) {
       const weird: Collector = { name: 'weird', collect: () => Promise.reject(value) };
       const fine = scripted('fine', [async () => [mem(true)]]);

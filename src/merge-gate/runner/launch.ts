@@ -40,7 +40,9 @@ export async function launch(req: LaunchRequest): Promise<Launched | StartError>
   const reasons: string[] = [];
   for (;;) {
     const chosen: Chosen =
-      req.start === 'single' ? { strategy: 'single', cgroup: null, helper: null, reasons } : await chooseStrategy(req.start, req.killEnv, excluded, reasons);
+      req.start === 'single'
+        ? { strategy: 'single', cgroup: null, helper: null, reasons }
+        : await chooseStrategy(req.start, req.killEnv, excluded, reasons);
     const argv = argvFor(chosen, [...req.dropPrefix, ...req.command]);
     const spawned = await spawnDetached(argv, { ...req.spawn, controlFds: (chosen.helper ? 1 : 0) + (chosen.cgroup ? 1 : 0) });
     if (isStartError(spawned)) {
@@ -70,7 +72,9 @@ async function confirmJoin(spawned: Spawned, cgroup: RunCgroup): Promise<string 
     control.send(GO);
     return null;
   }
-  return m[1] === JOINED ? 'the wrapper said it joined, but the run cgroup does not list it' : `join failed: cannot write ${cgroup.procsFile}`;
+  return m[1] === JOINED
+    ? 'the wrapper said it joined, but the run cgroup does not list it'
+    : `join failed: cannot write ${cgroup.procsFile}`;
 }
 
 /** The wrapper exits 125 on STOP without running the command; SIGKILL if it does not. */

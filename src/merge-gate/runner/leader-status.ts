@@ -108,7 +108,14 @@ export function watchLeader(child: ChildProcess, helper: ControlChannel | null):
     }),
   );
   let commandPid: number | null = helper ? null : (child.pid ?? null);
-  const end = helper ? helperEnd(helper, rootExited, () => rootStatus, (pid) => (commandPid = pid)) : rootExited.then(() => ({ kind: 'exited' as const, status: rootStatus! }));
+  const end = helper
+    ? helperEnd(
+        helper,
+        rootExited,
+        () => rootStatus,
+        (pid) => (commandPid = pid),
+      )
+    : rootExited.then(() => ({ kind: 'exited' as const, status: rootStatus! }));
   return { end, rootExited, isRootReaped: () => rootStatus !== null, commandPid: () => commandPid };
 }
 

@@ -56,6 +56,11 @@ export class ReceiptBook {
     const processes = [...this.entries.values()].sort((a, b) => a.atMs - b.atMs || a.pid - b.pid);
     const confirmedDead = [...this.entries.keys()].filter((k) => !alive.has(k)).length;
     const comms = new Map(processes.map((p) => [p.pid, p.comm]));
-    return { strategy, processes, confirmedDead, survivors: survivors.map((s) => ({ pid: s.pid, comm: comms.get(s.pid) ?? (s as TrackedProcess).comm ?? '' })) };
+    return {
+      strategy,
+      processes,
+      confirmedDead,
+      survivors: survivors.map((s) => ({ pid: s.pid, comm: comms.get(s.pid) ?? (s as TrackedProcess).comm ?? '' })),
+    };
   }
 }

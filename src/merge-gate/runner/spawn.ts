@@ -63,7 +63,12 @@ export async function spawnDetached(argv: string[], opts: SpawnOptions): Promise
   let child: ChildProcess;
   const stdio = opts.inheritStdio ? (['inherit', 'inherit', 'inherit'] as const) : (['ignore', 'pipe', 'pipe'] as const);
   try {
-    child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env, detached: true, stdio: [...stdio, ...Array.from({ length: opts.controlFds }, () => 'pipe' as const)] });
+    child = spawn(argv[0]!, argv.slice(1), {
+      cwd: opts.cwd,
+      env: opts.env,
+      detached: true,
+      stdio: [...stdio, ...Array.from({ length: opts.controlFds }, () => 'pipe' as const)],
+    });
   } catch (err) {
     return { code: (err as NodeJS.ErrnoException).code ?? 'ESPAWN', message: `cannot spawn ${argv[0]}: ${(err as Error).message}` };
   }

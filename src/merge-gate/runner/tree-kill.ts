@@ -48,7 +48,11 @@ export interface KillReport {
 /** The watchdog and its ancestors only: the protected rule needs no full table (tens of ms at 5,000 processes). */
 function ancestryTable(procRoot: string): ProcTable {
   const table: ProcTable = new Map();
-  for (let stat = readStat(process.pid, procRoot); stat && !table.has(stat.pid) && table.size < 4096; stat = readStat(stat.ppid, procRoot)) {
+  for (
+    let stat = readStat(process.pid, procRoot);
+    stat && !table.has(stat.pid) && table.size < 4096;
+    stat = readStat(stat.ppid, procRoot)
+  ) {
     table.set(stat.pid, stat);
     if (stat.ppid <= 0) break;
   }
@@ -218,7 +222,12 @@ async function killSingle(handle: TreeHandle, graceMs: number, started: number):
   const survivors: TrackedProcess[] = [];
   if (stat) {
     const leader: TrackedProcess = { pid: stat.pid, startTicks: stat.startTicks, comm: stat.comm };
-    const receipt = await signalWithGrace([leader], { graceMs, procRoot: handle.procRoot, pollMs: TERM_POLL_MS, killWaitMs: KILL_CONFIRM_MS });
+    const receipt = await signalWithGrace([leader], {
+      graceMs,
+      procRoot: handle.procRoot,
+      pollMs: TERM_POLL_MS,
+      killWaitMs: KILL_CONFIRM_MS,
+    });
     book.record(receipt.processes, new Map([[leader.pid, leader]]));
     if (!receipt.confirmedDead) survivors.push(leader);
   }

@@ -138,7 +138,12 @@ export class EngineApiReader implements DockerReader {
   async #get(path: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
     // undici loads on first use (~10 MB of RSS), only when WATCHDOG_CONTAINERS is set
     this.#agent ??= new (await loadUndici()).Agent({ connect: { socketPath: this.#socketPath } });
-    const res = await httpRequest(`http://docker${path}`, { timeoutMs: CALL_MAX_MS, signal, dispatcher: this.#agent, maxBytes: DOCKER_ANSWER_MAX_BYTES });
+    const res = await httpRequest(`http://docker${path}`, {
+      timeoutMs: CALL_MAX_MS,
+      signal,
+      dispatcher: this.#agent,
+      maxBytes: DOCKER_ANSWER_MAX_BYTES,
+    });
     if (res.status >= 400) {
       let json: unknown = {};
       try {

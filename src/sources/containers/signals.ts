@@ -15,9 +15,7 @@ export const HEALTH_OUTPUT_MAX_CHARS = 300;
 export const ENGINE_ERROR_MAX_CHARS = 300;
 
 export type ContainerLookup =
-  | { kind: 'found'; state: ContainerState }
-  | { kind: 'missing'; similar: string[] }
-  | { kind: 'error'; reason: string };
+  { kind: 'found'; state: ContainerState } | { kind: 'missing'; similar: string[] } | { kind: 'error'; reason: string };
 
 /** One pass over the engine: either it did not answer at all, or each watched name was looked up. */
 export type EngineOutcome = { ok: false; reason: string } | { ok: true; lookups: ReadonlyMap<string, ContainerLookup> };
@@ -73,7 +71,9 @@ export class ContainerSignals {
     }
     const { locale } = this.s;
     for (const [reason, names] of inspectFailures) {
-      failures.push(t(locale, { en: `inspect of ${names.join(', ')} failed: ${reason}`, ru: `не удалось прочитать ${names.join(', ')}: ${reason}` }));
+      failures.push(
+        t(locale, { en: `inspect of ${names.join(', ')} failed: ${reason}`, ru: `не удалось прочитать ${names.join(', ')}: ${reason}` }),
+      );
     }
     return [this.engineSignal(failures, outcome.ok ? outcome.lookups.size : 0), ...signals];
   }
@@ -166,7 +166,9 @@ export class ContainerSignals {
       en: `exit code ${c.exitCode}${c.oomKilled ? ' (OOM-killed)' : ''}`,
       ru: `код выхода ${c.exitCode}${c.oomKilled ? ' (убит по OOM)' : ''}`,
     });
-    const engineError = c.error ? `; ${t(locale, { en: 'engine error', ru: 'ошибка Docker' })}: ${truncate(redactSecrets(c.error), ENGINE_ERROR_MAX_CHARS)}` : '';
+    const engineError = c.error
+      ? `; ${t(locale, { en: 'engine error', ru: 'ошибка Docker' })}: ${truncate(redactSecrets(c.error), ENGINE_ERROR_MAX_CHARS)}`
+      : '';
     const problem = (severity: Severity, en: string, ru: string, detail: string): Verdict => ({
       active: true,
       severity,
@@ -176,9 +178,19 @@ export class ContainerSignals {
 
     switch (c.status) {
       case 'dead':
-        return problem('critical', 'is dead', 'мёртв (dead)', `dead, ${exit}, ${t(locale, { en: 'since', ru: 'с' })} ${since(c.finishedAt)}; ${restarts}${engineError}`);
+        return problem(
+          'critical',
+          'is dead',
+          'мёртв (dead)',
+          `dead, ${exit}, ${t(locale, { en: 'since', ru: 'с' })} ${since(c.finishedAt)}; ${restarts}${engineError}`,
+        );
       case 'exited':
-        return problem('critical', 'has exited', 'остановлен', `exited, ${exit}, ${t(locale, { en: 'at', ru: 'в' })} ${since(c.finishedAt)}; ${restarts}${engineError}`);
+        return problem(
+          'critical',
+          'has exited',
+          'остановлен',
+          `exited, ${exit}, ${t(locale, { en: 'at', ru: 'в' })} ${since(c.finishedAt)}; ${restarts}${engineError}`,
+        );
       case 'restarting':
         return {
           ...problem(
@@ -190,9 +202,19 @@ export class ContainerSignals {
           restartTrouble: true,
         };
       case 'paused':
-        return problem('warning', 'is paused', 'приостановлен', `paused; ${t(locale, { en: 'running since', ru: 'запущен с' })} ${since(c.startedAt)}`);
+        return problem(
+          'warning',
+          'is paused',
+          'приостановлен',
+          `paused; ${t(locale, { en: 'running since', ru: 'запущен с' })} ${since(c.startedAt)}`,
+        );
       case 'created':
-        return problem('warning', 'was never started', 'не запускался', `${t(locale, { en: 'created, never started', ru: 'создан, но не запущен' })}${engineError}`);
+        return problem(
+          'warning',
+          'was never started',
+          'не запускался',
+          `${t(locale, { en: 'created, never started', ru: 'создан, но не запущен' })}${engineError}`,
+        );
       case 'removing':
         return problem('warning', 'is being removed', 'удаляется', 'removing');
       case 'running':
@@ -224,7 +246,12 @@ export class ContainerSignals {
     // Once looping, any restart left in the window keeps it active, so sampling it between crashes cannot flap.
     if (recent >= CRASH_LOOP_RESTARTS || (recent > 0 && this.looping.has(name))) {
       return {
-        ...problem('critical', 'is crash-looping', 'падает и перезапускается по кругу', `${restarts}; ${t(locale, { en: 'last', ru: 'последний' })} ${exit}; ${runningSince}`),
+        ...problem(
+          'critical',
+          'is crash-looping',
+          'падает и перезапускается по кругу',
+          `${restarts}; ${t(locale, { en: 'last', ru: 'последний' })} ${exit}; ${runningSince}`,
+        ),
         restartTrouble: true,
       };
     }

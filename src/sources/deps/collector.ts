@@ -7,17 +7,24 @@ import type { CollectContext, Collector } from '../../watchdog/collector.js';
 import type { DepMetrics } from './metrics.js';
 
 /** One GET, never throws: the outcome says up or why not, with the time to the answer. */
-export async function pingDependency(url: string, opts: { timeoutMs: number; signal?: AbortSignal; dispatcher?: Dispatcher }): Promise<PingOutcome> {
+export async function pingDependency(
+  url: string,
+  opts: { timeoutMs: number; signal?: AbortSignal; dispatcher?: Dispatcher },
+): Promise<PingOutcome> {
   // undici loads on first use (~10 MB of RSS): before the clock starts, so the first latency is the peer's
   await loadUndici();
   const started = performance.now();
   try {
     // A ping only needs the status: no body is kept; a 3xx is judged as it is (never followed).
-    const res = await httpRequest(url, { timeoutMs: opts.timeoutMs, signal: opts.signal, dispatcher: opts.dispatcher, maxBytes: 0, oversize: 'cut' });
+    const res = await httpRequest(url, {
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      dispatcher: opts.dispatcher,
+      maxBytes: 0,
+      oversize: 'cut',
+    });
     const latencyMs = performance.now() - started;
-    return isUpStatus(res.status)
-      ? { ok: true, status: res.status, latencyMs }
-      : { ok: false, reason: `HTTP ${res.status}`, latencyMs };
+    return isUpStatus(res.status) ? { ok: true, status: res.status, latencyMs } : { ok: false, reason: `HTTP ${res.status}`, latencyMs };
   } catch (err) {
     return { ok: false, reason: describeHttpError(err), latencyMs: performance.now() - started };
   }

@@ -3,9 +3,7 @@ import { redactSecrets } from '../../redact.js';
 import { makeSignal, type Signal } from '../../watchdog/signal.js';
 
 /** One GET of a dependency: up (2xx/3xx), or down with the reason an operator acts on. */
-export type PingOutcome =
-  | { ok: true; status: number; latencyMs: number }
-  | { ok: false; reason: string; latencyMs: number };
+export type PingOutcome = { ok: true; status: number; latencyMs: number } | { ok: false; reason: string; latencyMs: number };
 
 export interface DepSettings {
   downAfter: number;
@@ -36,7 +34,10 @@ export class DepSignals {
     const active = failures >= downAfter;
     let detail: string;
     if (outcome.ok) {
-      detail = t(locale, { en: `GET ${url}: HTTP ${outcome.status} in ${ms(outcome.latencyMs)}`, ru: `GET ${url}: HTTP ${outcome.status} за ${ms(outcome.latencyMs)}` });
+      detail = t(locale, {
+        en: `GET ${url}: HTTP ${outcome.status} in ${ms(outcome.latencyMs)}`,
+        ru: `GET ${url}: HTTP ${outcome.status} за ${ms(outcome.latencyMs)}`,
+      });
     } else {
       detail = t(locale, {
         en: `GET ${url}: ${outcome.reason} after ${ms(outcome.latencyMs)}; ${failures} consecutive failure(s), down after ${downAfter}`,

@@ -23,7 +23,11 @@ export class OrchestratorCollector implements Collector {
   async collect(ctx: CollectContext): Promise<Signal[]> {
     const outcome = await this.fetchEnvelope(ctx);
     if (!outcome.ok) ctx.log.warn({ reason: outcome.reason }, 'orchestrator envelope fetch failed');
-    else this.deps.agents?.update(outcome.envelope.agents.map((a) => ({ runId: a.run_id, pid: a.pid ?? null, task: a.task ?? null, stage: a.stage ?? null })), ctx.now);
+    else
+      this.deps.agents?.update(
+        outcome.envelope.agents.map((a) => ({ runId: a.run_id, pid: a.pid ?? null, task: a.task ?? null, stage: a.stage ?? null })),
+        ctx.now,
+      );
     return this.signals.next(outcome, ctx.now);
   }
 

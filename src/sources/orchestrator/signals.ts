@@ -107,7 +107,13 @@ export class OrchestratorSignals {
       present.add(agent.run_id);
       const prev = this.agents.get(agent.run_id);
       const moved = prev === undefined || prev.cpuTicks !== agent.cpu_ticks;
-      const sample: AgentSample = { cpuTicks: agent.cpu_ticks, sinceMs: moved ? nowMs : prev.sinceMs, stage: agent.stage, task: agent.task, pid: agent.pid };
+      const sample: AgentSample = {
+        cpuTicks: agent.cpu_ticks,
+        sinceMs: moved ? nowMs : prev.sinceMs,
+        stage: agent.stage,
+        task: agent.task,
+        pid: agent.pid,
+      };
       this.agents.set(agent.run_id, sample);
       signals.push(this.agentHung(agent.run_id, sample, nowMs));
     }

@@ -81,7 +81,11 @@ export const ageSeconds = processAgeS;
 
 const round2 = (n: number): number => Math.round(n * 100) / 100;
 
-export function toCandidate(raw: ProcStat & { argv: string[]; parentComm: string | null }, c: CandidateClock, facts: CandidateFacts): Candidate {
+export function toCandidate(
+  raw: ProcStat & { argv: string[]; parentComm: string | null },
+  c: CandidateClock,
+  facts: CandidateFacts,
+): Candidate {
   const ageS = round2(ageSeconds(raw.startTicks, c));
   return {
     pid: raw.pid,

@@ -86,9 +86,18 @@ export class ProcCollector implements Collector {
     this.matcher = createMatcher(matcherOpts, programOf);
     this.log = deps.log ?? pino({ level: 'silent' });
     if (this.matcher.broken.length > 0) {
-      this.log.warn({ patterns: this.matcher.broken }, 'WATCHDOG_PROC_PATTERNS/EXCLUDE hold patterns that cannot run in linear time; matching and the reaper are off');
+      this.log.warn(
+        { patterns: this.matcher.broken },
+        'WATCHDOG_PROC_PATTERNS/EXCLUDE hold patterns that cannot run in linear time; matching and the reaper are off',
+      );
     }
-    this.worker = new ScanWorker({ root: config.procRoot, ...matcherOpts, lineage: true, recheckMs: CMDLINE_RECHECK_MS, cmdlineMaxBytes: CMDLINE_READ_BYTES });
+    this.worker = new ScanWorker({
+      root: config.procRoot,
+      ...matcherOpts,
+      lineage: true,
+      recheckMs: CMDLINE_RECHECK_MS,
+      cmdlineMaxBytes: CMDLINE_READ_BYTES,
+    });
     this.metrics = deps.registry ? createProcMetrics(deps.registry) : null;
     this.terminator = new Terminator({
       procRoot: config.procRoot,
@@ -100,7 +109,13 @@ export class ProcCollector implements Collector {
       pollMs: deps.pollMs,
       kill: deps.kill,
     });
-    this.stops = new StopService({ terminator: this.terminator, log: this.log, locale: config.locale, metrics: this.metrics, emitEdge: deps.emitEdge });
+    this.stops = new StopService({
+      terminator: this.terminator,
+      log: this.log,
+      locale: config.locale,
+      metrics: this.metrics,
+      emitEdge: deps.emitEdge,
+    });
     this.reaper = new Reaper(this.stops, config.procReapAgeMin * 60);
   }
 
@@ -164,10 +179,21 @@ export class ProcCollector implements Collector {
     for (const u of step.active) {
       // four times the alert age is the default reap age: by then it is surely stuck
       const severity = u.goneForS === null && u.lead.ageS < 4 * this.thresholdS ? 'warning' : 'critical';
-      signals.push(makeSignal({ family: 'proc_blocking', entity: String(u.pid), active: true, severity, ...blockingTexts(u, locale), cooldownS }));
+      signals.push(
+        makeSignal({ family: 'proc_blocking', entity: String(u.pid), active: true, severity, ...blockingTexts(u, locale), cooldownS }),
+      );
     }
     for (const g of step.gone) {
-      signals.push(makeSignal({ family: 'proc_blocking', entity: String(g.pid), active: false, severity: 'warning', ...recoveredTexts(g.pid, g.reason, locale), cooldownS }));
+      signals.push(
+        makeSignal({
+          family: 'proc_blocking',
+          entity: String(g.pid),
+          active: false,
+          severity: 'warning',
+          ...recoveredTexts(g.pid, g.reason, locale),
+          cooldownS,
+        }),
+      );
     }
     return signals;
   }
@@ -185,11 +211,16 @@ export class ProcCollector implements Collector {
   /** POST /proc/candidates/:pid/terminate: only a pid of the last scan; its run is re-checked before every signal. */
   async terminate(pid: number): Promise<TerminateAnswer> {
     if (!this.config.procEnabled) {
-      return { ok: false, code: 'not_candidate', message: 'the /proc scan is off (WATCHDOG_PROC_ENABLED=false), so there are no candidates' };
+      return {
+        ok: false,
+        code: 'not_candidate',
+        message: 'the /proc scan is off (WATCHDOG_PROC_ENABLED=false), so there are no candidates',
+      };
     }
     const c = this.last?.candidates.find((x) => x.pid === pid);
     const unit = c && this.last?.units.find((u) => u.pid === c.runPid && u.startTicks === c.runStartTicks);
-    if (!c || !unit) return { ok: false, code: 'not_candidate', message: `pid ${pid} is not a candidate of the last scan; see GET /proc/candidates` };
+    if (!c || !unit)
+      return { ok: false, code: 'not_candidate', message: `pid ${pid} is not a candidate of the last scan; see GET /proc/candidates` };
     return this.stops.stop(unit, pid, 'api');
   }
 

@@ -4,9 +4,7 @@ import type { RawCandidate } from './scanner.js';
 
 /** Who started a run: an orchestrator agent, a merge-gate re-test, or nobody known. */
 export type Owner =
-  | { kind: 'agent'; runId: string; task: string | null; stage: string | null }
-  | { kind: 'retest'; id: string; deadlineMs: number }
-  | null;
+  { kind: 'agent'; runId: string; task: string | null; stage: string | null } | { kind: 'retest'; id: string; deadlineMs: number } | null;
 
 /** Processes remembered per run: a fork bomb must not grow the memory without bound. */
 export const MAX_REMEMBERED_PER_RUN = 2048;
@@ -72,7 +70,9 @@ export class RunTracker {
         continue;
       }
       run.goneAtMs ??= nowMs;
-      const leftovers = [...run.members.values()].filter((id) => isLive(tree, id) && !(id.pid === run.top.pid && id.startTicks === run.top.startTicks));
+      const leftovers = [...run.members.values()].filter(
+        (id) => isLive(tree, id) && !(id.pid === run.top.pid && id.startTicks === run.top.startTicks),
+      );
       if (leftovers.length === 0) {
         this.forget(key, run);
         continue;

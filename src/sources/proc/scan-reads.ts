@@ -20,7 +20,11 @@ export interface StatReader {
  * open+read+close; a kept fd answers ESRCH once its process is gone, so it is never mistaken
  * for a newcomer that reuses the pid). Self-contained: the scan worker runs its source text.
  */
-export function createStatReader(fs: Pick<typeof NodeFs, 'openSync' | 'readSync' | 'closeSync'>, maxHeldFds: number, statBuf: Buffer): StatReader {
+export function createStatReader(
+  fs: Pick<typeof NodeFs, 'openSync' | 'readSync' | 'closeSync'>,
+  maxHeldFds: number,
+  statBuf: Buffer,
+): StatReader {
   // kept-open stat fds by pid; closed when the pid leaves the listing or answers ESRCH
   const heldFds = new Map<number, number>();
   let fdBudget = Math.max(0, maxHeldFds);
@@ -37,8 +41,6 @@ export function createStatReader(fs: Pick<typeof NodeFs, 'openSync' | 'readSync'
   const releaseAll = (): void => {
     for (const pid of [...heldFds.keys()]) release(pid);
   };
-
-
 
   const readInto = (path: string, buf: Buffer, limit: number): ReadOutcome => readFileInto(fs, path, buf, limit);
   const classify = classifyReadError;
@@ -128,7 +130,12 @@ export function classifyReadError(err: unknown): 'vanished' | ReadErrorKind {
 }
 
 /** One read: procfs fills the buffer in a single call, a second read would only return 0. Self-contained. */
-export function readFileInto(fs: Pick<typeof NodeFs, 'openSync' | 'readSync' | 'closeSync'>, path: string, buf: Buffer, limit: number): ReadOutcome {
+export function readFileInto(
+  fs: Pick<typeof NodeFs, 'openSync' | 'readSync' | 'closeSync'>,
+  path: string,
+  buf: Buffer,
+  limit: number,
+): ReadOutcome {
   let fd: number;
   try {
     fd = fs.openSync(path, 'r');

@@ -188,7 +188,15 @@ function readHeldFdBudget(root: string): number {
 
 /** Merges shard results: counts add up, the scan took as long as its slowest shard. */
 export function mergeScans(parts: readonly ScanResult[]): ScanResult {
-  const out: ScanResult = { candidates: [], processes: 0, vanished: 0, cmdlineReads: 0, errors: { eacces: 0, parse: 0, other: 0 }, durationMs: 0, lineage: [] };
+  const out: ScanResult = {
+    candidates: [],
+    processes: 0,
+    vanished: 0,
+    cmdlineReads: 0,
+    errors: { eacces: 0, parse: 0, other: 0 },
+    durationMs: 0,
+    lineage: [],
+  };
   for (const p of parts) {
     out.candidates.push(...p.candidates);
     for (const n of p.lineage) out.lineage.push(n);
@@ -215,7 +223,10 @@ export class ScanWorker {
     enableLinearRegExp();
     const count = Math.max(1, Math.min(threads, availableParallelism()));
     const maxHeldFds = Math.floor((opts.maxHeldFds ?? readHeldFdBudget(opts.root)) / count);
-    this.threads = Array.from({ length: count }, (_, index) => new ScanThread({ ...opts, maxHeldFds, ...(count > 1 ? { shard: { index, count } } : {}) }));
+    this.threads = Array.from(
+      { length: count },
+      (_, index) => new ScanThread({ ...opts, maxHeldFds, ...(count > 1 ? { shard: { index, count } } : {}) }),
+    );
   }
 
   async scan(abortSignal?: AbortSignal): Promise<ScanResult> {

@@ -51,7 +51,6 @@ export interface RawCandidate extends ProcStat {
   parentComm: string | null;
 }
 
-
 export interface ScanResult {
   candidates: RawCandidate[];
   /** pid directories whose stat parsed */
@@ -132,7 +131,16 @@ export function scanOnce(state: ScanState): ScanResult {
   const { deps, opts, cache, reader, statBuf } = state;
   const startedMs = deps.now();
   state.generation += 1;
-  const pass: ScanPass = { nowMs: startedMs, errors: { eacces: 0, parse: 0, other: 0 }, processes: 0, vanished: 0, cmdlineReads: 0, commByPid: new Map(), matched: [], lineage: [] };
+  const pass: ScanPass = {
+    nowMs: startedMs,
+    errors: { eacces: 0, parse: 0, other: 0 },
+    processes: 0,
+    vanished: 0,
+    cmdlineReads: 0,
+    commByPid: new Map(),
+    matched: [],
+    lineage: [],
+  };
   let names: string[];
   try {
     names = deps.fs.readdirSync(opts.root);
@@ -200,7 +208,14 @@ export function visitPid(state: ScanState, pass: ScanPass, pid: number): void {
   pass.commByPid.set(pid, stat.comm);
   const match = state.matcher.match(argv);
   const recheckAtMs = pass.nowMs + opts.recheckMs * (0.5 + deps.random() * 0.5);
-  cache.set(pid, { identity: seen.identity, comm: stat.comm, match, argv: match !== null ? argv : [], recheckAtMs, generation: state.generation });
+  cache.set(pid, {
+    identity: seen.identity,
+    comm: stat.comm,
+    match,
+    argv: match !== null ? argv : [],
+    recheckAtMs,
+    generation: state.generation,
+  });
   if (match !== null) pass.matched.push({ stat, argv, match });
 }
 

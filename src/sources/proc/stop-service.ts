@@ -41,7 +41,10 @@ export class StopService {
     }
     if (!started.ok) return started;
     const pids = started.terminated.map((p) => p.pid);
-    log.warn({ pid: candidatePid, runPid: unit.runPid, pids, trigger, cmdline: unit.lead.cmdline }, `SIGTERM sent to the run of pid ${unit.runPid}`);
+    log.warn(
+      { pid: candidatePid, runPid: unit.runPid, pids, trigger, cmdline: unit.lead.cmdline },
+      `SIGTERM sent to the run of pid ${unit.runPid}`,
+    );
     const done = started.done.then((result) => {
       this.report(result, unit, trigger);
       return result;
@@ -54,7 +57,10 @@ export class StopService {
     const { log, metrics } = this.deps;
     metrics?.reaped.inc({ trigger });
     const pids = [...new Set(result.receipt.processes.map((p) => p.pid))];
-    const texts = reapedTexts({ runPid: unit.runPid, pids, trigger, outcome: result.outcome, ageS: unit.lead.ageS, cmdline: unit.lead.cmdline }, this.deps.locale);
+    const texts = reapedTexts(
+      { runPid: unit.runPid, pids, trigger, outcome: result.outcome, ageS: unit.lead.ageS, cmdline: unit.lead.cmdline },
+      this.deps.locale,
+    );
     const signal = makeSignal({
       family: 'proc_reaped',
       entity: String(unit.runPid),

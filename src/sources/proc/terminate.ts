@@ -75,13 +75,16 @@ export class Terminator {
   private async refusal(target: RunTarget, table: Map<number, ProcStat>, guard: ProtectedPids): Promise<StartOutcome | null> {
     const { candidate, top, topMatch } = target;
     const reason = whyProtected(candidate.pid, guard) ?? whyProtected(top.pid, guard);
-    if (reason !== null) return refuse('protected', describeProtected(whyProtected(candidate.pid, guard) ? candidate.pid : top.pid, reason));
+    if (reason !== null)
+      return refuse('protected', describeProtected(whyProtected(candidate.pid, guard) ? candidate.pid : top.pid, reason));
     const stat = table.get(candidate.pid);
     if (!stat || !isRunningState(stat.state)) return refuse('not_running', `pid ${candidate.pid} is no longer running`);
-    if (!isSameProcess(stat, candidate)) return refuse('changed', `pid ${candidate.pid} now belongs to a different process (start time changed)`);
+    if (!isSameProcess(stat, candidate))
+      return refuse('changed', `pid ${candidate.pid} now belongs to a different process (start time changed)`);
     if (topMatch !== null) {
       const topStat = table.get(top.pid);
-      if (!isSameProcess(topStat, top)) return refuse('changed', `the run's test process ${top.pid} is gone or was replaced since the scan`);
+      if (!isSameProcess(topStat, top))
+        return refuse('changed', `the run's test process ${top.pid} is gone or was replaced since the scan`);
       if (!(await this.stillMatches(topStat, topMatch))) {
         return refuse('changed', `pid ${top.pid} no longer matches WATCHDOG_PROC_PATTERNS (its command line changed)`);
       }
@@ -92,9 +95,13 @@ export class Terminator {
 
   async start(target: RunTarget): Promise<StartOutcome> {
     const { procRoot, selfPid } = this.opts;
-    if (!Number.isSafeInteger(target.candidate.pid) || target.candidate.pid <= 1) return refuse('protected', describeProtected(target.candidate.pid, 'init'));
+    if (!Number.isSafeInteger(target.candidate.pid) || target.candidate.pid <= 1)
+      return refuse('protected', describeProtected(target.candidate.pid, 'init'));
     if (!(await isOwnProcRoot(procRoot, selfPid))) {
-      return refuse('foreign_root', `WATCHDOG_PROC_ROOT ${procRoot} is not the /proc of the watchdog's pid namespace; its pids cannot be signalled from here`);
+      return refuse(
+        'foreign_root',
+        `WATCHDOG_PROC_ROOT ${procRoot} is not the /proc of the watchdog's pid namespace; its pids cannot be signalled from here`,
+      );
     }
     const table = readProcTable(procRoot);
     const guard = protectedPids(table, { selfPid, agentPids: this.opts.agentPids() });

@@ -67,7 +67,8 @@ function liveRunTexts(a: RunAlert, locale: Locale): Texts {
   const age = formatDuration(c.ageS, locale);
   const cpu = formatDuration(c.cpuS, locale);
   const below = a.processPids.length - 1;
-  const run = below > 0 ? t(locale, { en: ` It has ${below} live descendant process(es).`, ru: ` У него ${below} живых дочерних процесс(ов).` }) : '';
+  const run =
+    below > 0 ? t(locale, { en: ` It has ${below} live descendant process(es).`, ru: ` У него ${below} живых дочерних процесс(ов).` }) : '';
   const facts = `PID ${c.pid}, ${t(locale, { en: 'age', ru: 'возраст' })} ${age}, CPU ${cpu}, ${parentText(c, locale)}, ${ownerText(a.owner, a.isOwnerGone, locale)}.`;
   return {
     title: t(locale, { en: `Test process ${c.pid} has been running for ${age}`, ru: `Тестовый процесс ${c.pid} работает уже ${age}` }),
@@ -75,7 +76,10 @@ function liveRunTexts(a: RunAlert, locale: Locale): Texts {
       facts +
       run +
       resourcesText(a, locale) +
-      t(locale, { en: ` Command: ${c.cmdline}. Stop it: ${killCommand(a.processPids)}`, ru: ` Команда: ${c.cmdline}. Остановить: ${killCommand(a.processPids)}` }),
+      t(locale, {
+        en: ` Command: ${c.cmdline}. Stop it: ${killCommand(a.processPids)}`,
+        ru: ` Команда: ${c.cmdline}. Остановить: ${killCommand(a.processPids)}`,
+      }),
   };
 }
 
@@ -107,7 +111,10 @@ export type GoneReason = 'exited' | 'reused' | 'not_matching';
 export function recoveredTexts(pid: number, reason: GoneReason, locale: Locale): Texts {
   const why = {
     exited: t(locale, { en: 'the process exited', ru: 'процесс завершился' }),
-    reused: t(locale, { en: 'the process exited and its pid now belongs to another process', ru: 'процесс завершился, его pid занят другим процессом' }),
+    reused: t(locale, {
+      en: 'the process exited and its pid now belongs to another process',
+      ru: 'процесс завершился, его pid занят другим процессом',
+    }),
     not_matching: t(locale, {
       en: 'its command line no longer matches WATCHDOG_PROC_PATTERNS, or its run ended and what it left is within WATCHDOG_PROC_LEFTOVER_GRACE_S',
       ru: 'его командная строка больше не совпадает с WATCHDOG_PROC_PATTERNS, или прогон завершён и оставшиеся процессы ещё в WATCHDOG_PROC_LEFTOVER_GRACE_S',
@@ -141,7 +148,10 @@ export function reapedTexts(r: ReapFacts, locale: Locale): Texts {
     api: t(locale, { en: 'an API request', ru: 'запрос через API' }),
   }[r.trigger];
   return {
-    title: t(locale, { en: `Test process ${r.runPid} terminated after ${age}`, ru: `Тестовый процесс ${r.runPid} остановлен через ${age}` }),
+    title: t(locale, {
+      en: `Test process ${r.runPid} terminated after ${age}`,
+      ru: `Тестовый процесс ${r.runPid} остановлен через ${age}`,
+    }),
     detail: t(locale, {
       en: `Terminated by ${by}: ${whom}: ${how}. Command: ${r.cmdline}`,
       ru: `Остановлен (${by}): ${whom}: ${how}. Команда: ${r.cmdline}`,

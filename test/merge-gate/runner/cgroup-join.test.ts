@@ -21,7 +21,11 @@ describe('the runner knows whether the command really runs inside the run cgroup
     // A directory where cgroup.procs should be: no writer, root included, can join through it.
     const unwritable = mkdtempSync(join(tmpdir(), 'owd-join-'));
     mkdirSync(join(unwritable, 'cgroup.procs'));
-    const killEnv = new KillEnvironment('/proc', undefined, new CgroupManager('/proc', process.pid, () => join(unwritable, 'cgroup.procs')));
+    const killEnv = new KillEnvironment(
+      '/proc',
+      undefined,
+      new CgroupManager('/proc', process.pid, () => join(unwritable, 'cgroup.procs')),
+    );
     const round = newTreeRound();
     const starts = join(round.outDir, 'starts');
     const abort = new AbortController();
@@ -34,7 +38,9 @@ describe('the runner knows whether the command really runs inside the run cgroup
         killEnv,
         abortSignal: abort.signal,
       });
-      await waitFor('the tree to be up', () => recordedPids(round.outDir).size >= 24 && survivors(round.outDir).length >= 24, { timeoutMs: 120_000 });
+      await waitFor('the tree to be up', () => recordedPids(round.outDir).size >= 24 && survivors(round.outDir).length >= 24, {
+        timeoutMs: 120_000,
+      });
       abort.abort();
       const report = await pending;
       expect(report.strategy).toBe('subreaper');

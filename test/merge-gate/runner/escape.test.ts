@@ -44,7 +44,12 @@ async function elsewhereCgroup(): Promise<string> {
 }
 
 /** Runs `script OUT ...extra` and aborts it (the timeout's kill path) once OUT/ready exists or `until` holds. */
-async function runUntil(script: string, extra: string[], opts: Partial<RunOptions>, until?: (outDir: string) => boolean): Promise<{ round: TreeRound; report: RunReport }> {
+async function runUntil(
+  script: string,
+  extra: string[],
+  opts: Partial<RunOptions>,
+  until?: (outDir: string) => boolean,
+): Promise<{ round: TreeRound; report: RunReport }> {
   const round = newTreeRound();
   rounds.push(round);
   const abort = new AbortController();
@@ -66,7 +71,8 @@ describe('cgroup strategy: a member that moves itself into another cgroup and ca
     const other = await elsewhereCgroup();
     const othersMembers = (): number => readFileSync(join(other, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).length;
     let escapedBeforeKill = 0;
-    const escaped = (dir: string): boolean => existsSync(join(dir, 'ready')) && (escapedBeforeKill = Math.max(escapedBeforeKill, othersMembers())) >= 2;
+    const escaped = (dir: string): boolean =>
+      existsSync(join(dir, 'ready')) && (escapedBeforeKill = Math.max(escapedBeforeKill, othersMembers())) >= 2;
     const { round, report } = await runUntil('cgroup-escape.sh', [other], { strategy: 'cgroup' }, escaped);
     // They really escaped: the other cgroup held both before the kill, and holds nothing after.
     expect(escapedBeforeKill).toBeGreaterThanOrEqual(2);

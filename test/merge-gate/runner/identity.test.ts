@@ -20,7 +20,18 @@ const sh = (cmd: string[]) => {
 
 beforeAll(() => {
   sh(['groupadd', EXTRA_GROUP]);
-  sh(['useradd', '--no-create-home', '--home-dir', `/nonexistent/${USER}`, '--shell', '/bin/sh', '--user-group', '--groups', EXTRA_GROUP, USER]);
+  sh([
+    'useradd',
+    '--no-create-home',
+    '--home-dir',
+    `/nonexistent/${USER}`,
+    '--shell',
+    '/bin/sh',
+    '--user-group',
+    '--groups',
+    EXTRA_GROUP,
+    USER,
+  ]);
   uid = Number(sh(['id', '-u', USER]));
   gid = Number(sh(['id', '-g', USER]));
   extraGid = Number(sh(['getent', 'group', EXTRA_GROUP]).split(':')[2]);
@@ -63,7 +74,11 @@ describe('a re-test never runs with the watchdog identity', () => {
 
   it('a re-test as that user that tries to kill its helper is refused and its tree still dies on timeout', async () => {
     const report = await runProcess({
-      command: ['/bin/sh', '-c', '(setsid sh -c "while :; do sleep 0.05; done" &); kill -KILL $PPID; echo "kill: $?"; while :; do sleep 0.05; done'],
+      command: [
+        '/bin/sh',
+        '-c',
+        '(setsid sh -c "while :; do sleep 0.05; done" &); kill -KILL $PPID; echo "kill: $?"; while :; do sleep 0.05; done',
+      ],
       cwd: '/tmp',
       env: commandEnv(process.env),
       runAs: { uid, gid },
@@ -81,7 +96,10 @@ describe('a re-test never runs with the watchdog identity', () => {
 
 describe('the environment a command gets', () => {
   it('WATCHDOG_* (tokens, secrets, their _FILE paths) are stripped', () => {
-    expect(commandEnv({ PATH: '/bin', WATCHDOG_API_TOKEN: 't', WATCHDOG_TG_BOT_TOKEN_FILE: '/run/secrets/x', HOME: '/h' })).toEqual({ PATH: '/bin', HOME: '/h' });
+    expect(commandEnv({ PATH: '/bin', WATCHDOG_API_TOKEN: 't', WATCHDOG_TG_BOT_TOKEN_FILE: '/run/secrets/x', HOME: '/h' })).toEqual({
+      PATH: '/bin',
+      HOME: '/h',
+    });
   });
 
   it('the account of a uid comes from passwd; an unknown uid has none', () => {

@@ -9,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CollectContext } from '../../../src/watchdog/collector.js';
 import { createContainerMetrics } from '../../../src/sources/containers/metrics.js';
 import { ContainerCollector } from '../../../src/sources/containers/collector.js';
-import { DOCKER_ANSWER_MAX_BYTES, EngineApiReader, toContainerState, type ContainerState } from '../../../src/sources/containers/docker-client.js';
+import {
+  DOCKER_ANSWER_MAX_BYTES,
+  EngineApiReader,
+  toContainerState,
+  type ContainerState,
+} from '../../../src/sources/containers/docker-client.js';
 import { type Config } from '../../../src/config.js';
 import { testConfig } from '../../support/app.js';
 import { AlertStates } from '../../../src/watchdog/alert-state.js';
@@ -65,7 +70,10 @@ describe('container verdicts (pure)', () => {
     const s = new ContainerSignals(settings);
     const web = (state: Partial<ContainerState>, at: number) => byKey(s.next(found(running(state)), at)).get('container:web');
     expect(web({ status: 'restarting', restartCount: 3, exitCode: 3 }, T0)?.active).toBe(true);
-    expect(web({ status: 'running', restartCount: 4, exitCode: 3 }, T0 + 30_000)).toMatchObject({ active: true, title: 'Container web is crash-looping' });
+    expect(web({ status: 'running', restartCount: 4, exitCode: 3 }, T0 + 30_000)).toMatchObject({
+      active: true,
+      title: 'Container web is crash-looping',
+    });
     expect(web({ status: 'running', restartCount: 4 }, T0 + 30_000 + CRASH_LOOP_WINDOW_S * 1000)?.active).toBe(false);
   });
 
@@ -79,7 +87,9 @@ describe('container verdicts (pure)', () => {
   it('health-check output is flattened, redacted and cut to a bounded size', () => {
     const s = new ContainerSignals(settings);
     const output = `check failed\nDB_PASSWORD=hunter2 Authorization: Bearer abc.def.ghi ${'x'.repeat(2000)}`;
-    const state = running({ health: { status: 'unhealthy', failingStreak: 3, lastCheck: { at: '2026-11-22T11:59:58Z', exitCode: 1, output } } });
+    const state = running({
+      health: { status: 'unhealthy', failingStreak: 3, lastCheck: { at: '2026-11-22T11:59:58Z', exitCode: 1, output } },
+    });
     const sig = byKey(s.next(found(state), T0)).get('container:web');
     expect(sig?.active).toBe(true);
     expect(sig?.detail).toContain('3 failed check(s) in a row');
@@ -93,14 +103,35 @@ describe('container verdicts (pure)', () => {
   it('exited, dead, paused and never-started containers are active with status, exit code and since when', () => {
     const s = new ContainerSignals({ ...settings, names: ['a', 'b', 'c', 'd'] });
     const lookups = new Map([
-      ['a', { kind: 'found' as const, state: running({ name: 'a', status: 'exited', exitCode: 137, oomKilled: true, finishedAt: '2026-11-22T11:50:00Z', restartCount: 3 }) }],
+      [
+        'a',
+        {
+          kind: 'found' as const,
+          state: running({
+            name: 'a',
+            status: 'exited',
+            exitCode: 137,
+            oomKilled: true,
+            finishedAt: '2026-11-22T11:50:00Z',
+            restartCount: 3,
+          }),
+        },
+      ],
       ['b', { kind: 'found' as const, state: running({ name: 'b', status: 'dead', exitCode: 1, finishedAt: '2026-11-22T11:00:00Z' }) }],
       ['c', { kind: 'found' as const, state: running({ name: 'c', status: 'paused' }) }],
-      ['d', { kind: 'found' as const, state: running({ name: 'd', status: 'created', startedAt: null, error: 'OCI runtime create failed: token=abc' }) }],
+      [
+        'd',
+        {
+          kind: 'found' as const,
+          state: running({ name: 'd', status: 'created', startedAt: null, error: 'OCI runtime create failed: token=abc' }),
+        },
+      ],
     ]);
     const got = byKey(s.next({ ok: true, lookups }, T0));
     expect(got.get('container:a')).toMatchObject({ active: true, severity: 'critical', title: 'Container a has exited' });
-    expect(got.get('container:a')?.detail).toBe('exited, exit code 137 (OOM-killed), at 2026-11-22T11:50:00Z (10 min ago); restarted 3 time(s)');
+    expect(got.get('container:a')?.detail).toBe(
+      'exited, exit code 137 (OOM-killed), at 2026-11-22T11:50:00Z (10 min ago); restarted 3 time(s)',
+    );
     expect(got.get('container:b')).toMatchObject({ active: true, title: 'Container b is dead' });
     expect(got.get('container:c')).toMatchObject({ active: true, severity: 'warning', title: 'Container c is paused' });
     expect(got.get('container:d')?.detail).toBe('created, never started; engine error: OCI runtime create failed: token=***');
@@ -136,7 +167,14 @@ describe('the Docker adapter', () => {
       Id: 'abc',
       Name: '/web',
       RestartCount: 0,
-      State: { Status: 'created', ExitCode: 0, Error: '', OOMKilled: false, StartedAt: '0001-01-01T00:00:00Z', FinishedAt: '0001-01-01T00:00:00Z' },
+      State: {
+        Status: 'created',
+        ExitCode: 0,
+        Error: '',
+        OOMKilled: false,
+        StartedAt: '0001-01-01T00:00:00Z',
+        FinishedAt: '0001-01-01T00:00:00Z',
+      },
     });
     expect(state).toMatchObject({ name: 'web', startedAt: null, finishedAt: null, health: null });
     expect(() => toContainerState({ message: 'page not found' })).toThrow(/unexpected inspect answer/);
@@ -144,7 +182,9 @@ describe('the Docker adapter', () => {
 });
 
 /** A unix socket speaking HTTP like the Engine API, for the failure modes a real daemon will not show on demand. */
-async function fakeEngine(handler: Parameters<typeof createServer>[1]): Promise<{ socketPath: string; server: Server; close(): Promise<void> }> {
+async function fakeEngine(
+  handler: Parameters<typeof createServer>[1],
+): Promise<{ socketPath: string; server: Server; close(): Promise<void> }> {
   const dir = mkdtempSync('/tmp/owd-fake-');
   const socketPath = join(dir, 'docker.sock');
   const server = createServer(handler);
@@ -164,7 +204,14 @@ const inspectJson = (name: string) => ({
   Id: `${name}-id`,
   Name: `/${name}`,
   RestartCount: 0,
-  State: { Status: 'running', ExitCode: 0, Error: '', OOMKilled: false, StartedAt: '2026-11-22T11:00:00Z', FinishedAt: '0001-01-01T00:00:00Z' },
+  State: {
+    Status: 'running',
+    ExitCode: 0,
+    Error: '',
+    OOMKilled: false,
+    StartedAt: '2026-11-22T11:00:00Z',
+    FinishedAt: '0001-01-01T00:00:00Z',
+  },
 });
 
 function collectorFor(socketPath: string, overrides: Partial<Config>, concurrency?: number) {
@@ -314,17 +361,41 @@ describe('a real Docker Engine (private dockerd)', () => {
     const run = (args: string[]) => dockerd.dockerOk(['run', '-d', '--network', 'none', ...args]);
     // --init: the host's docker-init forwards SIGTERM, so halting the daemon takes ~1 s, not 10.
     webId = (
-      await run(['--name', 'web', '--init', '--restart', 'always', '--health-cmd', 'true', '--health-interval', '1s', image, 'sleep', '1000'])
+      await run([
+        '--name',
+        'web',
+        '--init',
+        '--restart',
+        'always',
+        '--health-cmd',
+        'true',
+        '--health-interval',
+        '1s',
+        image,
+        'sleep',
+        '1000',
+      ])
     ).trim();
     await run([
-      '--name', 'sick', '--init', '--health-interval', '1s', '--health-retries', '1',
-      '--health-cmd', `echo "db check failed password=hunter2 $(printf 'x%.0s' $(seq 1 600))"; exit 1`,
-      image, 'sleep', '1000',
+      '--name',
+      'sick',
+      '--init',
+      '--health-interval',
+      '1s',
+      '--health-retries',
+      '1',
+      '--health-cmd',
+      `echo "db check failed password=hunter2 $(printf 'x%.0s' $(seq 1 600))"; exit 1`,
+      image,
+      'sleep',
+      '1000',
     ]);
     await dockerd.docker(['run', '--network', 'none', '--name', 'stopped', image, 'sh', '-c', 'exit 7']);
     await dockerd.dockerOk(['create', '--network', 'none', '--name', 'proj-ghost-1', image, 'true']);
-    await waitForDocker('web healthy and sick unhealthy', async () =>
-      (await state('web', '{{.State.Health.Status}}')) === 'healthy' && (await state('sick', '{{.State.Health.Status}}')) === 'unhealthy',
+    await waitForDocker(
+      'web healthy and sick unhealthy',
+      async () =>
+        (await state('web', '{{.State.Health.Status}}')) === 'healthy' && (await state('sick', '{{.State.Health.Status}}')) === 'unhealthy',
     );
   });
 
@@ -362,7 +433,10 @@ describe('a real Docker Engine (private dockerd)', () => {
   });
 
   it('WATCHDOG_CONTAINERS is wired into the app: GET /signals and orch_watchdog_docker_up after a tick', async () => {
-    const app = await testApp({ containers: ['web', 'stopped'], dockerSock: dockerd.socketPath, httpTimeoutS: 5 }, { collectors: undefined });
+    const app = await testApp(
+      { containers: ['web', 'stopped'], dockerSock: dockerd.socketPath, httpTimeoutS: 5 },
+      { collectors: undefined },
+    );
     try {
       await app.ctx.watchdog.tick();
       const body = (await app.inject('/signals')).json() as { signals: { key: string; active: boolean }[] };

@@ -195,7 +195,10 @@ describe('dep_down goes active only after WATCHDOG_DEP_DOWN_AFTER consecutive fa
   });
 
   it('a password or token in the URL never reaches the detail', async () => {
-    const config = testConfig({ deps: [{ name: 'db', url: `http://admin:hunter2@127.0.0.1:1/health?access_token=s3cr3t` }], depDownAfter: 1 });
+    const config = testConfig({
+      deps: [{ name: 'db', url: `http://admin:hunter2@127.0.0.1:1/health?access_token=s3cr3t` }],
+      depDownAfter: 1,
+    });
     const [signal] = await new DepCollector(config).collect(ctx());
     expect(signal?.active).toBe(true);
     expect(signal?.detail).not.toMatch(/hunter2|s3cr3t/);
@@ -226,7 +229,14 @@ describe('dependency metrics are labelled by name, never by URL', () => {
 describe('WATCHDOG_DEPS is wired into the app', () => {
   it('a configured dependency shows in GET /signals and GET /metrics after a tick', async () => {
     const app = await testApp(
-      { deps: [{ name: 'api', url: `${peer.url}/ok` }, { name: 'search', url: `${peer.url}/fail` }], depDownAfter: 1, httpTimeoutS: TIMEOUT_S },
+      {
+        deps: [
+          { name: 'api', url: `${peer.url}/ok` },
+          { name: 'search', url: `${peer.url}/fail` },
+        ],
+        depDownAfter: 1,
+        httpTimeoutS: TIMEOUT_S,
+      },
       { collectors: undefined },
     );
     try {

@@ -36,11 +36,38 @@ describe('orchestrator envelope over real HTTP', () => {
   const bad: [string, (res: import('node:http').ServerResponse) => void, RegExp][] = [
     ['garbage', (res) => res.end('<html>oops</html>'), /not valid JSON/],
     ['truncated JSON', (res) => res.end(GOOD.slice(0, 40)), /not valid JSON/],
-    ['wrong-typed failed count', (res) => res.end(GOOD.replace('"failed":7', '"failed":"seven"')), /invalid envelope: queue\.counts\.failed/],
-    ['missing agents', (res) => res.end(JSON.stringify({ schema_version: 1, generated_at: 1, queue: { counts: { failed: 0 } } })), /invalid envelope: agents/],
-    ['unsupported schema_version', (res) => res.end(GOOD.replace('"schema_version":1', '"schema_version":2')), /invalid envelope: schema_version/],
-    ['HTTP 500', (res) => { res.statusCode = 500; res.end('{}'); }, /HTTP 500/],
-    ['a redirect (not followed)', (res) => { res.statusCode = 302; res.setHeader('location', '/elsewhere'); res.end(); }, /HTTP 302/],
+    [
+      'wrong-typed failed count',
+      (res) => res.end(GOOD.replace('"failed":7', '"failed":"seven"')),
+      /invalid envelope: queue\.counts\.failed/,
+    ],
+    [
+      'missing agents',
+      (res) => res.end(JSON.stringify({ schema_version: 1, generated_at: 1, queue: { counts: { failed: 0 } } })),
+      /invalid envelope: agents/,
+    ],
+    [
+      'unsupported schema_version',
+      (res) => res.end(GOOD.replace('"schema_version":1', '"schema_version":2')),
+      /invalid envelope: schema_version/,
+    ],
+    [
+      'HTTP 500',
+      (res) => {
+        res.statusCode = 500;
+        res.end('{}');
+      },
+      /HTTP 500/,
+    ],
+    [
+      'a redirect (not followed)',
+      (res) => {
+        res.statusCode = 302;
+        res.setHeader('location', '/elsewhere');
+        res.end();
+      },
+      /HTTP 302/,
+    ],
   ];
 
   it.each(bad)('%s is a failed fetch with a clear reason', async (_name, answer, reason) => {

@@ -44,7 +44,13 @@ describe('BlockingTracker keeps the (pid, starttime) identity behind each alert'
     const a = cand(42, 100);
     const b = cand(43, 200);
     t.step([a, b], starts(a, b));
-    const step = t.step([], new Map([[42, 100], [43, 999]]));
+    const step = t.step(
+      [],
+      new Map([
+        [42, 100],
+        [43, 999],
+      ]),
+    );
     expect(step.gone).toEqual([
       { pid: 42, reason: 'not_matching' },
       { pid: 43, reason: 'reused' },

@@ -25,7 +25,10 @@ async function setup(over: Partial<Config> = {}) {
   // the app's own ProcCollector (its registry, its edge dispatch), run by the tick through this shim
   const viaApp: Collector = { name: 'proc', collect: (ctx) => app.ctx.proc.collect(ctx) };
   const app = await testApp(config, { clock, collectors: [viaApp], notifiers: [notifier] });
-  cleanups.push(() => tree.cleanup(), () => app.close());
+  cleanups.push(
+    () => tree.cleanup(),
+    () => app.close(),
+  );
   const tick = async () => {
     notifier.events.length = 0;
     const result = await app.ctx.watchdog.tick();
@@ -39,7 +42,15 @@ async function setup(over: Partial<Config> = {}) {
 describe('proc_blocking through the tick', () => {
   it('alerts on an old matching process, re-alerts after WATCHDOG_PROC_COOLDOWN_S, recovers exactly once when it exits', async () => {
     const { tree, clock, tick, notifier } = await setup();
-    tree.add({ pid: 4242, comm: 'python3', ppid: 1, pgrp: 4240, startTicks: startedAgo(2 * 3600 + 14 * 60), utimeTicks: 100, argv: ['python3', '-m', 'pytest', '--token', 's3cret'] });
+    tree.add({
+      pid: 4242,
+      comm: 'python3',
+      ppid: 1,
+      pgrp: 4240,
+      startTicks: startedAgo(2 * 3600 + 14 * 60),
+      utimeTicks: 100,
+      argv: ['python3', '-m', 'pytest', '--token', 's3cret'],
+    });
     tree.add({ pid: 5000, comm: 'python3', startTicks: startedAgo(60), argv: ['python3', '-m', 'pytest'] }); // young: a candidate, not blocking
     expect(await tick()).toEqual(['ALERT proc_blocking:4242']);
     const alert = notifier.events[0]!.signal;
@@ -84,7 +95,15 @@ describe('GET /proc/candidates', () => {
   it('lists every matching process oldest first with redacted, truncated cmdlines', async () => {
     const { tree, app, tick } = await setup();
     tree.add({ pid: 10, comm: 'tini', startTicks: startedAgo(9000), argv: ['tini', '--', 'sh'] });
-    tree.add({ pid: 42, ppid: 10, pgrp: 42, startTicks: startedAgo(7200), utimeTicks: 1500, stimeTicks: 500, argv: ['pytest', '--password=hunter2', ...Array.from({ length: 100 }, (_, i) => `t${i}.py`)] });
+    tree.add({
+      pid: 42,
+      ppid: 10,
+      pgrp: 42,
+      startTicks: startedAgo(7200),
+      utimeTicks: 1500,
+      stimeTicks: 500,
+      argv: ['pytest', '--password=hunter2', ...Array.from({ length: 100 }, (_, i) => `t${i}.py`)],
+    });
     tree.add({ pid: 43, ppid: 300, startTicks: startedAgo(30), argv: ['python3', '-m', 'pytest'] });
     await tick();
     const res = await app.inject('/proc/candidates');
@@ -123,7 +142,11 @@ describe('GET /proc/candidates', () => {
 
 describe('POST /proc/candidates/:pid/terminate checks before it signals', () => {
   const post = (app: Awaited<ReturnType<typeof setup>>['app'], pid: string, token: string | null = 'tok') =>
-    app.inject({ method: 'POST', url: `/proc/candidates/${pid}/terminate`, headers: token === null ? {} : { authorization: `Bearer ${token}` } });
+    app.inject({
+      method: 'POST',
+      url: `/proc/candidates/${pid}/terminate`,
+      headers: token === null ? {} : { authorization: `Bearer ${token}` },
+    });
 
   it('400 for a pid that is not a number', async () => {
     const { app } = await setup();
@@ -150,7 +173,7 @@ describe('POST /proc/candidates/:pid/terminate checks before it signals', () => 
   });
 
   // Pids read from a fixture or a foreign namespace's /proc are not our pids: never signal them.
-  it('409 when WATCHDOG_PROC_ROOT is not this process\'s /proc', async () => {
+  it("409 when WATCHDOG_PROC_ROOT is not this process's /proc", async () => {
     const { tree, app, tick } = await setup();
     tree.add({ pid: 42, startTicks: startedAgo(7200), argv: ['pytest'] });
     await tick();

@@ -50,7 +50,14 @@ describe('the /proc scan never reads /proc/<pid>/environ', () => {
       execFileSync('mkfifo', [fifo]);
       fifos.push(fifo);
     }
-    const config = testConfig({ procEnabled: true, procRoot: tree.root, procAgeMin: 1, procReapEnabled: true, procReapAgeMin: 1, apiToken: 'tok' });
+    const config = testConfig({
+      procEnabled: true,
+      procRoot: tree.root,
+      procAgeMin: 1,
+      procReapEnabled: true,
+      procReapAgeMin: 1,
+      apiToken: 'tok',
+    });
     const viaApp: Collector = { name: 'proc', collect: (ctx) => app.ctx.proc.collect(ctx) };
     const app = await testApp(config, { clock: manualClock(T0), collectors: [viaApp] });
     cleanups.push(

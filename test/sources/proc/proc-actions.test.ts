@@ -23,28 +23,47 @@ afterEach(async () => {
   lab.cleanup();
 });
 
-const BASE: Partial<Config> = { procEnabled: true, procRoot: '/proc', procPatterns: ['pytest'], procAgeMin: 0.0005, killGraceS: 0.5, apiToken: 'tok', httpTimeoutS: 60 };
+const BASE: Partial<Config> = {
+  procEnabled: true,
+  procRoot: '/proc',
+  procPatterns: ['pytest'],
+  procAgeMin: 0.0005,
+  killGraceS: 0.5,
+  apiToken: 'tok',
+  httpTimeoutS: 60,
+};
 
 async function watchdog(over: Partial<Config> = {}, withSources = false) {
   const notifier = new RecordingNotifier();
   const clock = manualClock(Date.now() + 1000);
   const viaApp: Collector = { name: 'proc', collect: (ctx) => app.ctx.proc.collect(ctx) };
-  const app = await testApp({ ...BASE, ...over }, { notifiers: [notifier], clock, ...(withSources ? { collectors: undefined } : { collectors: [viaApp] }) });
+  const app = await testApp(
+    { ...BASE, ...over },
+    { notifiers: [notifier], clock, ...(withSources ? { collectors: undefined } : { collectors: [viaApp] }) },
+  );
   apps.push(app);
   const tick = async () => {
     await app.ctx.watchdog.tick();
     await app.ctx.delivery.flush(2000);
   };
-  const candidate = async (pid: number) => ((await app.inject('/proc/candidates')).json().candidates as { pid: number; owner: unknown; orphaned: boolean }[]).find((c) => c.pid === pid);
-  const terminate = (pid: number) => app.inject({ method: 'POST', url: `/proc/candidates/${pid}/terminate`, headers: { authorization: 'Bearer tok' } });
-  const signal = async (key: string) => ((await app.inject('/signals')).json().signals as { key: string; detail: string }[]).find((s) => s.key === key);
+  const candidate = async (pid: number) =>
+    ((await app.inject('/proc/candidates')).json().candidates as { pid: number; owner: unknown; orphaned: boolean }[]).find(
+      (c) => c.pid === pid,
+    );
+  const terminate = (pid: number) =>
+    app.inject({ method: 'POST', url: `/proc/candidates/${pid}/terminate`, headers: { authorization: 'Bearer tok' } });
+  const signal = async (key: string) =>
+    ((await app.inject('/signals')).json().signals as { key: string; detail: string }[]).find((s) => s.key === key);
   return { app, clock, tick, candidate, terminate, signal };
 }
 
 describe('owners from the orchestrator envelope', () => {
   it('an agent that starts a pytest and exits stays its owner, and the alert says the agent is gone', { timeout: 180_000 }, async () => {
     const dir = lab.suite({ 'test_slow.py': SLOW_TEST });
-    const agent = lab.spawn('bash', ['-c', `cd ${dir} && { /usr/bin/pytest -q -p no:cacheprovider & } ; while [ ! -e ${dir}/go ]; do sleep 0.05; done`]);
+    const agent = lab.spawn('bash', [
+      '-c',
+      `cd ${dir} && { /usr/bin/pytest -q -p no:cacheprovider & } ; while [ ! -e ${dir}/go ]; do sleep 0.05; done`,
+    ]);
     const pytest = await lab.pytestBelow(agent.pid!);
     let agents = [{ run_id: '678', pid: agent.pid, cpu_ticks: 1, stage: 'tester', task: 'ORCH-111' }];
     const orchestrator = await startHttpServer((_req, res) => {

@@ -38,7 +38,17 @@ async function watchdog(over: Partial<Config> = {}) {
   const viaApp: Collector = { name: 'proc', collect: (ctx) => app.ctx.proc.collect(ctx) };
   const app = await testApp(
     // a cold first scan of a loaded CI host can outlast the default 7 s collector budget
-    { procEnabled: true, procRoot: '/proc', procPatterns: ['pytest'], procMatch: 'program', procAgeMin: 0.0005, killGraceS: 0.5, apiToken: 'tok', httpTimeoutS: 60, ...over },
+    {
+      procEnabled: true,
+      procRoot: '/proc',
+      procPatterns: ['pytest'],
+      procMatch: 'program',
+      procAgeMin: 0.0005,
+      killGraceS: 0.5,
+      apiToken: 'tok',
+      httpTimeoutS: 60,
+      ...over,
+    },
     { collectors: [viaApp], notifiers: [notifier], clock },
   );
   apps.push(app);
@@ -57,33 +67,47 @@ async function watchdog(over: Partial<Config> = {}) {
 }
 
 describe('program matching with a real pytest (Debian python3-pytest)', () => {
-  it('a bash -c wrapper and its pytest are one candidate and one alert; an agent, grep, tail and an editor mentioning pytest are none', { timeout: 180_000 }, async () => {
-    const dir = lab.suite({ 'test_slow.py': SLOW_TEST, 'pytest.log': 'pytest log\n', 'pytest-notes.md': '# notes\n' });
-    const wrapper = lab.wrapped(dir);
-    const agent = lab.spawn('bash', ['-c', "exec -a claude bash -c 'sleep 120; :' -p fix-the-failing-pytest-in-tests"]);
-    const grep = lab.spawn('grep', ['-r', 'pytest', '-'], { stdin: 'pipe' });
-    const tail = lab.spawn('tail', ['-f', join(dir, 'pytest.log')]);
-    const editor = lab.spawn('bash', ['-c', `exec -a vim bash -c 'sleep 120; :' ${join(dir, 'pytest-notes.md')}`]);
-    const pytest = await lab.pytestBelow(wrapper.pid!);
-    const others = [wrapper, agent, grep, tail, editor].map((c) => c.pid!);
-    await waitFor('the look-alikes to run', () => others.every(isLive));
+  it(
+    'a bash -c wrapper and its pytest are one candidate and one alert; an agent, grep, tail and an editor mentioning pytest are none',
+    { timeout: 180_000 },
+    async () => {
+      const dir = lab.suite({ 'test_slow.py': SLOW_TEST, 'pytest.log': 'pytest log\n', 'pytest-notes.md': '# notes\n' });
+      const wrapper = lab.wrapped(dir);
+      const agent = lab.spawn('bash', ['-c', "exec -a claude bash -c 'sleep 120; :' -p fix-the-failing-pytest-in-tests"]);
+      const grep = lab.spawn('grep', ['-r', 'pytest', '-'], { stdin: 'pipe' });
+      const tail = lab.spawn('tail', ['-f', join(dir, 'pytest.log')]);
+      const editor = lab.spawn('bash', ['-c', `exec -a vim bash -c 'sleep 120; :' ${join(dir, 'pytest-notes.md')}`]);
+      const pytest = await lab.pytestBelow(wrapper.pid!);
+      const others = [wrapper, agent, grep, tail, editor].map((c) => c.pid!);
+      await waitFor('the look-alikes to run', () => others.every(isLive));
 
-    const w = await watchdog();
-    await w.tick();
-    const listed = (await w.candidates()).filter((c) => [pytest.pid, ...others].includes(c.pid));
-    expect(listed).toEqual([expect.objectContaining({ pid: pytest.pid, match: 'program', run_pid: pytest.pid, blocking: true, owner: null, locks: [], ports: [] })]);
-    expect(await w.activeOf([pytest.pid, ...others])).toEqual([`proc_blocking:${pytest.pid}`]);
+      const w = await watchdog();
+      await w.tick();
+      const listed = (await w.candidates()).filter((c) => [pytest.pid, ...others].includes(c.pid));
+      expect(listed).toEqual([
+        expect.objectContaining({
+          pid: pytest.pid,
+          match: 'program',
+          run_pid: pytest.pid,
+          blocking: true,
+          owner: null,
+          locks: [],
+          ports: [],
+        }),
+      ]);
+      expect(await w.activeOf([pytest.pid, ...others])).toEqual([`proc_blocking:${pytest.pid}`]);
 
-    // WATCHDOG_PROC_MATCH=cmdline keeps the first design's rule: every look-alike matches; EXCLUDE removes one
-    const old = await watchdog({ procMatch: 'cmdline', procExclude: ['fix-the-failing'] });
-    await old.tick();
-    const oldPids = (await old.candidates()).map((c) => c.pid);
-    for (const pid of [wrapper.pid!, pytest.pid, grep.pid!, tail.pid!, editor.pid!]) expect(oldPids).toContain(pid);
-    expect(oldPids).not.toContain(agent.pid);
-    // the wrapper and its pytest are still one run: one alert, for the wrapper (the run's top)
-    expect(await old.activeOf([wrapper.pid!, pytest.pid])).toEqual([`proc_blocking:${wrapper.pid}`]);
-    expect((await old.candidates()).find((c) => c.pid === pytest.pid)?.run_pid).toBe(wrapper.pid);
-  });
+      // WATCHDOG_PROC_MATCH=cmdline keeps the first design's rule: every look-alike matches; EXCLUDE removes one
+      const old = await watchdog({ procMatch: 'cmdline', procExclude: ['fix-the-failing'] });
+      await old.tick();
+      const oldPids = (await old.candidates()).map((c) => c.pid);
+      for (const pid of [wrapper.pid!, pytest.pid, grep.pid!, tail.pid!, editor.pid!]) expect(oldPids).toContain(pid);
+      expect(oldPids).not.toContain(agent.pid);
+      // the wrapper and its pytest are still one run: one alert, for the wrapper (the run's top)
+      expect(await old.activeOf([wrapper.pid!, pytest.pid])).toEqual([`proc_blocking:${wrapper.pid}`]);
+      expect((await old.candidates()).find((c) => c.pid === pytest.pid)?.run_pid).toBe(wrapper.pid);
+    },
+  );
 });
 
 const LEAVES_BEHIND = `
@@ -107,46 +131,65 @@ def test_uses_services(services):
 `;
 
 describe('leftovers of a killed pytest', () => {
-  it('the fixture server and the setsid flock holder outlive a SIGKILLed pytest: listed with locks and ports, blocking after the grace, stopped exactly', { timeout: 180_000 }, async () => {
-    const dir = lab.suite({ 'test_leaves.py': LEAVES_BEHIND });
-    const wrapper = lab.wrapped(dir, '-q -p no:cacheprovider -s');
-    const pytest = await lab.pytestBelow(wrapper.pid!);
-    await waitFor('the fixture to start its services', () => ['port', 'suite.lock.ready', 'pids'].every((f) => existsSync(join(dir, f)) && readFileSync(join(dir, f), 'utf8') !== ''), { timeoutMs: 30_000 });
-    const port = Number(readFileSync(join(dir, 'port'), 'utf8'));
-    const [server, locker] = readFileSync(join(dir, 'pids'), 'utf8').split(' ').map(Number) as [number, number];
-    lab.track(server);
-    lab.track(locker);
+  it(
+    'the fixture server and the setsid flock holder outlive a SIGKILLed pytest: listed with locks and ports, blocking after the grace, stopped exactly',
+    { timeout: 180_000 },
+    async () => {
+      const dir = lab.suite({ 'test_leaves.py': LEAVES_BEHIND });
+      const wrapper = lab.wrapped(dir, '-q -p no:cacheprovider -s');
+      const pytest = await lab.pytestBelow(wrapper.pid!);
+      await waitFor(
+        'the fixture to start its services',
+        () => ['port', 'suite.lock.ready', 'pids'].every((f) => existsSync(join(dir, f)) && readFileSync(join(dir, f), 'utf8') !== ''),
+        { timeoutMs: 30_000 },
+      );
+      const port = Number(readFileSync(join(dir, 'port'), 'utf8'));
+      const [server, locker] = readFileSync(join(dir, 'pids'), 'utf8').split(' ').map(Number) as [number, number];
+      lab.track(server);
+      lab.track(locker);
 
-    const w = await watchdog({ procLeftoverGraceS: 120 });
-    await w.tick(); // the run is alive: its descendants are remembered
-    expect((await w.candidates()).filter((c) => [server, locker].includes(c.pid))).toEqual([]);
-    process.kill(pytest.pid, 'SIGKILL');
-    await waitFor('pytest to be gone', () => !isLive(pytest.pid));
+      const w = await watchdog({ procLeftoverGraceS: 120 });
+      await w.tick(); // the run is alive: its descendants are remembered
+      expect((await w.candidates()).filter((c) => [server, locker].includes(c.pid))).toEqual([]);
+      process.kill(pytest.pid, 'SIGKILL');
+      await waitFor('pytest to be gone', () => !isLive(pytest.pid));
 
-    await w.tick();
-    let left = (await w.candidates()).filter((c) => c.run_pid === pytest.pid);
-    expect(left.map((c) => c.pid).sort()).toEqual([server, locker].sort());
-    expect(left.every((c) => c.match === 'leftover' && !c.blocking)).toBe(true);
-    expect(left.find((c) => c.pid === server)?.ports).toEqual([port]);
-    expect(left.find((c) => c.pid === locker)?.locks).toEqual([{ path: join(dir, 'suite.lock'), kind: 'flock write' }]);
+      await w.tick();
+      let left = (await w.candidates()).filter((c) => c.run_pid === pytest.pid);
+      expect(left.map((c) => c.pid).sort()).toEqual([server, locker].sort());
+      expect(left.every((c) => c.match === 'leftover' && !c.blocking)).toBe(true);
+      expect(left.find((c) => c.pid === server)?.ports).toEqual([port]);
+      expect(left.find((c) => c.pid === locker)?.locks).toEqual([{ path: join(dir, 'suite.lock'), kind: 'flock write' }]);
 
-    w.clock.advance(121_000); // past WATCHDOG_PROC_LEFTOVER_GRACE_S
-    await w.tick();
-    left = (await w.candidates()).filter((c) => c.run_pid === pytest.pid);
-    expect(left.every((c) => c.blocking)).toBe(true);
-    expect(await w.activeOf([pytest.pid])).toEqual([`proc_blocking:${pytest.pid}`]);
-    const alert = ((await w.app.inject('/signals')).json().signals as { key: string; title: string; detail: string }[]).find((s) => s.key === `proc_blocking:${pytest.pid}`)!;
-    expect(alert.title).toBe(`Test run ${pytest.pid} left 2 process(es) behind`);
-    expect(alert.detail).toContain(`listens on TCP ${port}`);
-    expect(alert.detail).toContain(`${join(dir, 'suite.lock')} (flock write)`);
-    expect(alert.detail).toContain(`Stop them: kill -TERM ${[server, locker].sort((a, b) => a - b).join(' ')}`);
+      w.clock.advance(121_000); // past WATCHDOG_PROC_LEFTOVER_GRACE_S
+      await w.tick();
+      left = (await w.candidates()).filter((c) => c.run_pid === pytest.pid);
+      expect(left.every((c) => c.blocking)).toBe(true);
+      expect(await w.activeOf([pytest.pid])).toEqual([`proc_blocking:${pytest.pid}`]);
+      const alert = ((await w.app.inject('/signals')).json().signals as { key: string; title: string; detail: string }[]).find(
+        (s) => s.key === `proc_blocking:${pytest.pid}`,
+      )!;
+      expect(alert.title).toBe(`Test run ${pytest.pid} left 2 process(es) behind`);
+      expect(alert.detail).toContain(`listens on TCP ${port}`);
+      expect(alert.detail).toContain(`${join(dir, 'suite.lock')} (flock write)`);
+      expect(alert.detail).toContain(`Stop them: kill -TERM ${[server, locker].sort((a, b) => a - b).join(' ')}`);
 
-    const res = await w.app.inject({ method: 'POST', url: `/proc/candidates/${server}/terminate`, headers: { authorization: 'Bearer tok' } });
-    expect(res.statusCode).toBe(202);
-    expect(res.json().processes.map((p: { pid: number }) => p.pid).sort()).toEqual([server, locker].sort());
-    await waitFor('both leftovers to be gone', () => !isLive(server) && !isLive(locker));
-    expect(isLive(wrapper.pid!) || wrapper.exitCode !== null).toBe(true);
-  });
+      const res = await w.app.inject({
+        method: 'POST',
+        url: `/proc/candidates/${server}/terminate`,
+        headers: { authorization: 'Bearer tok' },
+      });
+      expect(res.statusCode).toBe(202);
+      expect(
+        res
+          .json()
+          .processes.map((p: { pid: number }) => p.pid)
+          .sort(),
+      ).toEqual([server, locker].sort());
+      await waitFor('both leftovers to be gone', () => !isLive(server) && !isLive(locker));
+      expect(isLive(wrapper.pid!) || wrapper.exitCode !== null).toBe(true);
+    },
+  );
 });
 
 describe('a merge-gate re-test', () => {
@@ -158,7 +201,10 @@ describe('a merge-gate re-test', () => {
     const rootStart = readStat(wrapper.pid!)!.startTicks;
     w.app.ctx.retests.register(wrapper.pid!, rootStart, 'r-1', w.clock() + 900_000);
     await w.tick();
-    expect((await w.candidates()).find((c) => c.pid === pytest.pid)).toMatchObject({ owner: { kind: 'retest', id: 'r-1' }, blocking: false });
+    expect((await w.candidates()).find((c) => c.pid === pytest.pid)).toMatchObject({
+      owner: { kind: 'retest', id: 'r-1' },
+      blocking: false,
+    });
     expect(await w.activeOf([pytest.pid])).toEqual([]);
     // the gate should have killed it at its timeout: from then on it is a blocking test process like any other
     w.clock.advance(900_001);

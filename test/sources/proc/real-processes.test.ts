@@ -55,7 +55,6 @@ const exited = (child: ChildProcess): Promise<NodeJS.Signals | number | null> =>
     ? Promise.resolve(child.signalCode ?? child.exitCode)
     : new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
 
-
 function stat(pid: number) {
   try {
     return parseStat(readFileSync(`/proc/${pid}/stat`, 'latin1'));
@@ -75,7 +74,17 @@ async function app(over: Partial<Config> = {}) {
   const instance = await testApp(
     // 0.0005 min = 30 ms: a process spawned by the test is "old" almost at once
     // the marker is an argument of `sh -c`: the whole-line rule (WATCHDOG_PROC_MATCH=cmdline) finds it
-    { procEnabled: true, procRoot: '/proc', procPatterns: [MARKER], procMatch: 'cmdline', procAgeMin: 0.0005, killGraceS: 0.4, apiToken: 'tok', httpTimeoutS: 60, ...over },
+    {
+      procEnabled: true,
+      procRoot: '/proc',
+      procPatterns: [MARKER],
+      procMatch: 'cmdline',
+      procAgeMin: 0.0005,
+      killGraceS: 0.4,
+      apiToken: 'tok',
+      httpTimeoutS: 60,
+      ...over,
+    },
     { collectors: [viaApp], notifiers: [notifier] },
   );
   apps.push(instance);

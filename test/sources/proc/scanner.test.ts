@@ -30,12 +30,30 @@ describe('the scan finds matching processes in a /proc tree', () => {
   it('returns only processes whose cmdline matches, with the stat fields and the parent comm', () => {
     const t = tree()
       .add({ pid: 10, comm: 'bash', startTicks: 5, argv: ['bash'] })
-      .add({ pid: 42, comm: 'python3', ppid: 10, pgrp: 40, startTicks: 900, utimeTicks: 250, stimeTicks: 50, argv: ['python3', '-m', 'pytest', 'tests/'] })
+      .add({
+        pid: 42,
+        comm: 'python3',
+        ppid: 10,
+        pgrp: 40,
+        startTicks: 900,
+        utimeTicks: 250,
+        stimeTicks: 50,
+        argv: ['python3', '-m', 'pytest', 'tests/'],
+      })
       .add({ pid: 43, comm: 'sleep', ppid: 10, startTicks: 901, argv: ['sleep', '60'] });
     const r = scanner(t.root).scan();
     expect(r.processes).toBe(3);
     expect(r.candidates).toEqual([
-      expect.objectContaining({ pid: 42, ppid: 10, pgrp: 40, startTicks: 900, utimeTicks: 250, stimeTicks: 50, argv: ['python3', '-m', 'pytest', 'tests/'], parentComm: 'bash' }),
+      expect.objectContaining({
+        pid: 42,
+        ppid: 10,
+        pgrp: 40,
+        startTicks: 900,
+        utimeTicks: 250,
+        stimeTicks: 50,
+        argv: ['python3', '-m', 'pytest', 'tests/'],
+        parentComm: 'bash',
+      }),
     ]);
   });
 
@@ -91,7 +109,9 @@ describe('bad entries are skipped, counted, never thrown', () => {
 
   // The process exited between readdir and reading its stat: skip silently, it is not an error.
   it('a pid directory whose stat vanished mid-scan is skipped without an error', () => {
-    const t = tree().add({ pid: 11, startTicks: 1, withoutStat: true, argv: ['pytest'] }).add({ pid: 12, startTicks: 2, argv: ['pytest'] });
+    const t = tree()
+      .add({ pid: 11, startTicks: 1, withoutStat: true, argv: ['pytest'] })
+      .add({ pid: 12, startTicks: 2, argv: ['pytest'] });
     const r = scanner(t.root).scan();
     expect(r.vanished).toBe(1);
     expect(r.errors).toEqual({ eacces: 0, parse: 0, other: 0 });
@@ -99,7 +119,9 @@ describe('bad entries are skipped, counted, never thrown', () => {
   });
 
   it('EACCES is counted by kind and the process is skipped', () => {
-    const t = tree().add({ pid: 21, startTicks: 1, argv: ['pytest'] }).add({ pid: 22, startTicks: 2, argv: ['pytest'] });
+    const t = tree()
+      .add({ pid: 21, startTicks: 1, argv: ['pytest'] })
+      .add({ pid: 22, startTicks: 2, argv: ['pytest'] });
     const denied = `${t.root}/21/cmdline`;
     const guarded = {
       ...fs,
@@ -120,7 +142,9 @@ describe('bad entries are skipped, counted, never thrown', () => {
 
 describe('the (pid, starttime) cache', () => {
   it('does not re-read an unchanged cmdline on the next scan', () => {
-    const t = tree().add({ pid: 30, startTicks: 1, argv: ['pytest'] }).add({ pid: 31, startTicks: 2, argv: ['sleep', '9'] });
+    const t = tree()
+      .add({ pid: 30, startTicks: 1, argv: ['pytest'] })
+      .add({ pid: 31, startTicks: 2, argv: ['sleep', '9'] });
     const s = scanner(t.root);
     expect(s.scan().cmdlineReads).toBe(2);
     const second = s.scan();
@@ -186,9 +210,20 @@ describe('sharding across scan threads', () => {
       .add({ pid: 11, ppid: 10, startTicks: 2, argv: ['pytest', 'a'] })
       .add({ pid: 12, ppid: 11, startTicks: 3, argv: ['pytest', 'b'] })
       .add({ pid: 13, startTicks: 4, argv: ['sleep'] });
-    expect(scanner(t.root, { shard: { index: 0, count: 2 } }).scan().candidates.map((c) => c.pid)).toEqual([12]);
-    expect(scanner(t.root, { shard: { index: 1, count: 2 } }).scan().candidates.map((c) => c.pid)).toEqual([11]);
-    const pool = new ScanWorker({ root: t.root, patterns: ['pytest'], exclude: [], mode: 'cmdline', lineage: true, recheckMs: 60_000, cmdlineMaxBytes: 4096 }, 2);
+    expect(
+      scanner(t.root, { shard: { index: 0, count: 2 } })
+        .scan()
+        .candidates.map((c) => c.pid),
+    ).toEqual([12]);
+    expect(
+      scanner(t.root, { shard: { index: 1, count: 2 } })
+        .scan()
+        .candidates.map((c) => c.pid),
+    ).toEqual([11]);
+    const pool = new ScanWorker(
+      { root: t.root, patterns: ['pytest'], exclude: [], mode: 'cmdline', lineage: true, recheckMs: 60_000, cmdlineMaxBytes: 4096 },
+      2,
+    );
     try {
       const r = await pool.scan();
       expect(r.processes).toBe(4);
@@ -212,7 +247,19 @@ describe('stat files kept open between scans (real /proc)', () => {
     try {
       await new Promise((r) => setTimeout(r, 50));
       const before = openFds();
-      const s = createScanner({ fs, parseStat, programOf, createMatcher, now: Date.now, random: Math.random }, { root: '/proc', exclude: [], mode: 'cmdline', lineage: true, patterns: [marker], recheckMs: 60_000, cmdlineMaxBytes: 4096, maxHeldFds: 100_000 });
+      const s = createScanner(
+        { fs, parseStat, programOf, createMatcher, now: Date.now, random: Math.random },
+        {
+          root: '/proc',
+          exclude: [],
+          mode: 'cmdline',
+          lineage: true,
+          patterns: [marker],
+          recheckMs: 60_000,
+          cmdlineMaxBytes: 4096,
+          maxHeldFds: 100_000,
+        },
+      );
       const first = s.scan();
       expect(first.candidates.map((c) => c.pid)).toEqual([child.pid]);
       expect(openFds() - before).toBeGreaterThanOrEqual(first.processes - 5); // one per process, give or take exits
@@ -236,7 +283,19 @@ describe('stat files kept open between scans (real /proc)', () => {
 
   it('keeps at most maxHeldFds open', () => {
     const before = openFds();
-    const s = createScanner({ fs, parseStat, programOf, createMatcher, now: Date.now, random: Math.random }, { root: '/proc', exclude: [], mode: 'cmdline', lineage: true, patterns: ['x^'], recheckMs: 60_000, cmdlineMaxBytes: 4096, maxHeldFds: 3 });
+    const s = createScanner(
+      { fs, parseStat, programOf, createMatcher, now: Date.now, random: Math.random },
+      {
+        root: '/proc',
+        exclude: [],
+        mode: 'cmdline',
+        lineage: true,
+        patterns: ['x^'],
+        recheckMs: 60_000,
+        cmdlineMaxBytes: 4096,
+        maxHeldFds: 3,
+      },
+    );
     s.scan();
     expect(openFds() - before).toBeLessThanOrEqual(3);
     s.close();
@@ -247,7 +306,8 @@ describe('stat files kept open between scans (real /proc)', () => {
 describe('heldFdBudget', () => {
   it('takes a quarter of the soft open-files limit, capped', async () => {
     const { heldFdBudget } = await import('../../../src/sources/proc/scan-worker.js');
-    const limits = (soft: string) => `Limit                     Soft Limit           Hard Limit           Units\nMax open files            ${soft}                20000                files\n`;
+    const limits = (soft: string) =>
+      `Limit                     Soft Limit           Hard Limit           Units\nMax open files            ${soft}                20000                files\n`;
     expect(heldFdBudget(limits('20000'))).toBe(5000);
     expect(heldFdBudget(limits('1024'))).toBe(256);
     expect(heldFdBudget(limits('1048576'))).toBe(16_384);
@@ -261,7 +321,15 @@ describe('a scan that outlives the tick budget', () => {
   it('rejects when aborted and the next scan runs on a fresh thread', async () => {
     const { ScanWorker } = await import('../../../src/sources/proc/scan-worker.js');
     const t = tree().add({ pid: 5, startTicks: 1, argv: ['pytest'] });
-    const pool = new ScanWorker({ root: t.root, patterns: ['pytest'], exclude: [], mode: 'cmdline', lineage: true, recheckMs: 60_000, cmdlineMaxBytes: 4096 });
+    const pool = new ScanWorker({
+      root: t.root,
+      patterns: ['pytest'],
+      exclude: [],
+      mode: 'cmdline',
+      lineage: true,
+      recheckMs: 60_000,
+      cmdlineMaxBytes: 4096,
+    });
     try {
       const abort = new AbortController();
       const first = pool.scan(abort.signal);
@@ -282,7 +350,15 @@ describe('a scan that outlives the tick budget', () => {
     const t = tree().add({ pid: 6, startTicks: 1, argv: ['sleep'] });
     const fifo = `${t.root}/7/cmdline`;
     const threads = (): number => fs.readdirSync('/proc/self/task').length;
-    const pool = new ScanWorker({ root: t.root, patterns: ['pytest'], exclude: [], mode: 'cmdline', lineage: true, recheckMs: 60_000, cmdlineMaxBytes: 4096 });
+    const pool = new ScanWorker({
+      root: t.root,
+      patterns: ['pytest'],
+      exclude: [],
+      mode: 'cmdline',
+      lineage: true,
+      recheckMs: 60_000,
+      cmdlineMaxBytes: 4096,
+    });
     try {
       // the thread is up before the budget counts: on a loaded CI host starting one took > 150 ms
       await pool.scan();

@@ -55,7 +55,9 @@ describe('the proc_blocking alert is actionable', () => {
   });
 
   it('names the parent when the process is not orphaned, and the subreaper when adopted by one', () => {
-    expect(blockingTexts(alert({ lead: { ...c, ppid: 300, parentComm: 'make', isOrphaned: false } }), 'en').detail).toContain('parent 300 make');
+    expect(blockingTexts(alert({ lead: { ...c, ppid: 300, parentComm: 'make', isOrphaned: false } }), 'en').detail).toContain(
+      'parent 300 make',
+    );
     expect(blockingTexts(alert({ lead: { ...c, ppid: 7, parentComm: 'tini' } }), 'en').detail).toContain('orphaned (tini 7)');
   });
 
@@ -93,7 +95,11 @@ describe('recovery and reap texts', () => {
   it('says who terminated what and whether SIGKILL was needed', () => {
     const r = reapedTexts({ runPid: 42, pids: [42, 43], trigger: 'reaper', outcome: 'killed', ageS: 5 * 3600, cmdline: 'pytest' }, 'en');
     expect(r.title).toBe('Test process 42 terminated after 5 h 0 min');
-    expect(r.detail).toBe("Terminated by the reaper (WATCHDOG_PROC_REAP_ENABLED): the run's processes 42, 43: ignored SIGTERM and was killed with SIGKILL. Command: pytest");
-    expect(reapedTexts({ runPid: 42, pids: [42], trigger: 'api', outcome: 'survived', ageS: 60, cmdline: 'pytest' }, 'ru').detail).toContain('ВСЁ ЕЩЁ жив');
+    expect(r.detail).toBe(
+      "Terminated by the reaper (WATCHDOG_PROC_REAP_ENABLED): the run's processes 42, 43: ignored SIGTERM and was killed with SIGKILL. Command: pytest",
+    );
+    expect(
+      reapedTexts({ runPid: 42, pids: [42], trigger: 'api', outcome: 'survived', ageS: 60, cmdline: 'pytest' }, 'ru').detail,
+    ).toContain('ВСЁ ЕЩЁ жив');
   });
 });
