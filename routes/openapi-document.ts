@@ -12,7 +12,7 @@ export const API_TAGS = [
 export type ApiTag = (typeof API_TAGS)[number]['name'];
 
 // By path, in one place, so a route added to a plugin later is grouped without remembering to tag it.
-const TAG_BY_PATH: ReadonlyArray<readonly [string, ApiTag]> = [
+const TAG_BY_PATH: readonly (readonly [string, ApiTag])[] = [
   ['/signals', 'observe'],
   ['/alert-states', 'observe'],
   ['/proc', 'processes'],
@@ -29,7 +29,7 @@ export function tagFor(url: string): ApiTag | undefined {
 
 /** The zod transform, plus the route's group when it names none itself. */
 export const transformRoute: SwaggerTransform = (input) => {
-  const out = jsonSchemaTransform(input as Parameters<typeof jsonSchemaTransform>[0]);
+  const out = jsonSchemaTransform(input);
   const schema = out.schema as { hide?: boolean; tags?: string[] };
   const tag = tagFor(out.url);
   if (!schema.hide && schema.tags === undefined && tag !== undefined) schema.tags = [tag];

@@ -64,6 +64,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const watchdogMetrics = createWatchdogMetrics(registry);
 
   const app: FastifyInstance = Fastify({
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- selects Fastify's logger type parameter
     loggerInstance: log as FastifyBaseLogger,
     // Scrapes and polls would flood the log; every write (terminate, re-test) is logged for audit.
     logController: new LogController({ disableRequestLogging: (req) => req.method === 'GET' }),

@@ -25,7 +25,7 @@ export const CONFIG_KEYS: ConfigKey[] = KEY_SPECS.map((s) => s.key);
 const SPEC_BY_KEY = new Map<string, KeySpec>(KEY_SPECS.map((s) => [s.key, s as KeySpec]));
 
 function specOf(key: ConfigKey): KeySpec {
-  return SPEC_BY_KEY.get(key) as KeySpec;
+  return SPEC_BY_KEY.get(key)!;
 }
 
 export function defaultValue(key: ConfigKey): string {

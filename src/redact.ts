@@ -29,9 +29,8 @@ function isSecretFlag(flag: string): boolean {
 
 /** Keeps surrounding quotes so the shape of the command line survives. */
 function mask(value: string): string {
-  if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0])) {
-    return `${value[0]}${REDACTED}${value[0]}`;
-  }
+  const quote = value[0];
+  if (value.length >= 2 && (quote === '"' || quote === "'") && value.endsWith(quote)) return `${quote}${REDACTED}${quote}`;
   return REDACTED;
 }
 

@@ -157,8 +157,8 @@ describe('the monitoring profile', () => {
 
   it('Prometheus scrapes the watchdog service and alerts to the alertmanager service by their compose names', () => {
     const prom = parseYaml(readFileSync(join(repo, 'deploy/prometheus/prometheus.yml'), 'utf8')) as {
-      scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
-      alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }> };
+      scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+      alerting: { alertmanagers: { static_configs: { targets: string[] }[] }[] };
       rule_files: string[];
     };
     const job = prom.scrape_configs.find((c) => c.job_name === 'orch-watchdog');
@@ -172,14 +172,14 @@ describe('the monitoring profile', () => {
 
   it('Grafana gets the dashboard where its provisioning looks, and a datasource pointing at the prometheus service', () => {
     const provider = parseYaml(readFileSync(join(repo, 'deploy/grafana/provisioning/dashboards/orch-watchdog.yml'), 'utf8')) as {
-      providers: Array<{ options: { path: string } }>;
+      providers: { options: { path: string } }[];
     };
     const dir = provider.providers[0]!.options.path;
     expect(services.grafana?.volumes).toEqual(
       expect.arrayContaining([expect.stringMatching(new RegExp(`deploy/grafana/orch-watchdog\\.json:${dir}/orch-watchdog\\.json:ro$`))]),
     );
     const ds = parseYaml(readFileSync(join(repo, 'deploy/grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as {
-      datasources: Array<{ type: string; url: string }>;
+      datasources: { type: string; url: string }[];
     };
     expect(ds.datasources).toEqual([expect.objectContaining({ type: 'prometheus', url: 'http://prometheus:9090' })]);
   });

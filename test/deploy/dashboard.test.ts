@@ -15,15 +15,15 @@ interface Panel {
   title: string;
   gridPos: GridPos;
   datasource?: { type: string; uid: string };
-  targets?: Array<{ expr: string; refId: string; datasource?: { uid: string }; format?: string; instant?: boolean }>;
-  transformations?: Array<{ id: string; options: Record<string, unknown> }>;
+  targets?: { expr: string; refId: string; datasource?: { uid: string }; format?: string; instant?: boolean }[];
+  transformations?: { id: string; options: Record<string, unknown> }[];
 }
 interface Dashboard {
   uid: string;
   title: string;
   panels: Panel[];
   templating: {
-    list: Array<{
+    list: {
       name: string;
       type: string;
       query: unknown;
@@ -31,7 +31,7 @@ interface Dashboard {
       multi?: boolean;
       allValue?: string;
       current?: { value?: unknown };
-    }>;
+    }[];
   };
 }
 

@@ -23,8 +23,8 @@ interface Probe {
 }
 interface Container {
   name: string;
-  ports?: Array<{ name: string; containerPort: number }>;
-  env?: Array<{ name: string; value?: string }>;
+  ports?: { name: string; containerPort: number }[];
+  env?: { name: string; value?: string }[];
   securityContext?: {
     runAsUser?: number;
     privileged?: boolean;
@@ -36,7 +36,7 @@ interface Container {
   livenessProbe?: Probe;
   readinessProbe?: Probe;
   startupProbe?: Probe;
-  volumeMounts?: Array<{ name: string; mountPath: string }>;
+  volumeMounts?: { name: string; mountPath: string }[];
 }
 interface PodSpec {
   hostPID?: boolean;
@@ -45,7 +45,7 @@ interface PodSpec {
   automountServiceAccountToken?: boolean;
   containers: Container[];
   initContainers?: Container[];
-  volumes?: Array<{ name: string; hostPath?: { path: string } }>;
+  volumes?: { name: string; hostPath?: { path: string } }[];
 }
 interface Manifest {
   apiVersion: string;
@@ -152,7 +152,7 @@ describe('the Service, the ServiceMonitor and the PrometheusRule', () => {
     const spec = service.spec as {
       selector: Record<string, string>;
       internalTrafficPolicy: string;
-      ports: Array<{ name: string; targetPort: string }>;
+      ports: { name: string; targetPort: string }[];
     };
     expect(podLabels).toMatchObject(spec.selector);
     expect(spec.internalTrafficPolicy).toBe('Local');
@@ -162,7 +162,7 @@ describe('the Service, the ServiceMonitor and the PrometheusRule', () => {
   it('the ServiceMonitor scrapes /metrics through that port, labels each target with its node, and job is the Service name', () => {
     const spec = monitor.spec as {
       selector: { matchLabels: Record<string, string> };
-      endpoints: Array<{ port: string; path: string; relabelings: Array<{ sourceLabels: string[]; targetLabel: string }> }>;
+      endpoints: { port: string; path: string; relabelings: { sourceLabels: string[]; targetLabel: string }[] }[];
     };
     expect(service.metadata.labels).toMatchObject(spec.selector.matchLabels);
     expect(spec.endpoints[0]).toMatchObject({ port: 'http', path: '/metrics' });

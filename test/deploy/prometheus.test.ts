@@ -21,18 +21,18 @@ function run(cmd: string, args: string[]): { code: number; output: string } {
 }
 
 interface RuleFile {
-  groups: Array<{ name: string; rules: Array<{ alert?: string; expr: string; for?: string }> }>;
+  groups: { name: string; rules: { alert?: string; expr: string; for?: string }[] }[];
 }
 const rules = (parseYaml(readFileSync(RULES, 'utf8')) as RuleFile).groups.flatMap((g) => g.rules);
 
 interface Panel {
   title: string;
   type: string;
-  targets?: Array<{ expr: string; refId: string }>;
+  targets?: { expr: string; refId: string }[];
 }
 const dashboard = JSON.parse(readFileSync(deployFile('grafana/orch-watchdog.json'), 'utf8')) as {
   panels: Panel[];
-  templating: { list: Array<{ name: string; definition?: string }> };
+  templating: { list: { name: string; definition?: string }[] };
 };
 const panelQueries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
 
@@ -161,7 +161,7 @@ describe('a real Prometheus scraping a running watchdog every second', () => {
 
   it('loads deploy/prometheus/rules.yml and evaluates every rule without error against the live series', async () => {
     const res = await fetch(`${prometheus.url}/api/v1/rules`);
-    const body = (await res.json()) as { data: { groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> } };
+    const body = (await res.json()) as { data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] } };
     const loaded = body.data.groups.flatMap((g) => g.rules);
     expect(loaded.map((r) => r.name).sort()).toEqual(rules.map((r) => r.alert).sort());
     expect(loaded.filter((r) => r.health !== 'ok')).toEqual([]);

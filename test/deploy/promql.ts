@@ -31,7 +31,7 @@ export function metricNamesIn(expr: string): string[] {
   const names = new Set<string>();
   for (const m of stripped.matchAll(/([A-Za-z_:][A-Za-z0-9_:]*)(\s*\()?/g)) {
     const [, ident, call] = m as unknown as [string, string, string | undefined];
-    const before = stripped[m.index! - 1];
+    const before = stripped[m.index - 1];
     if (call !== undefined || KEYWORDS.has(ident.toLowerCase())) continue;
     // digits glued to a letter belong to a number or duration (1e3, 5m), not to a name
     if (before !== undefined && /[0-9.]/.test(before)) continue;

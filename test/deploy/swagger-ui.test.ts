@@ -59,7 +59,7 @@ describe('Swagger UI at /docs', () => {
 interface OpenApiDoc {
   paths: Record<string, Record<string, { tags?: string[] }>>;
   components: { schemas: Record<string, unknown> };
-  tags: Array<{ name: string }>;
+  tags: { name: string }[];
 }
 
 describe('the OpenAPI document behind /docs', () => {

@@ -52,7 +52,7 @@ async function waitForMesh(): Promise<void> {
 beforeAll(async () => {
   receiver = await startHttpServer((req, res) => {
     void readBody(req).then((raw) => {
-      const body = JSON.parse(raw) as { alerts: Array<{ status: Notification['status']; labels: Record<string, string> }> };
+      const body = JSON.parse(raw) as { alerts: { status: Notification['status']; labels: Record<string, string> }[] };
       for (const a of body.alerts) notifications.push({ entity: a.labels.entity ?? '', status: a.status });
       res.writeHead(200).end();
     });

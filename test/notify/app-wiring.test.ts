@@ -15,7 +15,7 @@ let am: RunningAlertmanager;
 let tg: FakeTelegram;
 let hook: LoopbackServer;
 let hookUrl: string;
-const hookBodies: Array<{ body: Record<string, unknown>; isSigned: boolean }> = [];
+const hookBodies: { body: Record<string, unknown>; isSigned: boolean }[] = [];
 
 beforeAll(async () => {
   [am, tg] = await Promise.all([startAlertmanager(), startFakeTelegram()]);

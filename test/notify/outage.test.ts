@@ -127,7 +127,7 @@ describe('the bot token never reaches a log line', () => {
 
   it('not when the peer echoes it, times out, or refuses the connection', async () => {
     const base = echo.url;
-    const cases: Array<[string, string]> = [
+    const cases: [string, string][] = [
       [base, 'client_error'],
       [`${base}/slow`, 'timeout'],
       [await refusedUrl(), 'connection'],

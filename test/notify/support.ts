@@ -4,7 +4,7 @@ import type { Notifier, NotifyResult } from '../../src/notify/notifier.js';
 import type { AlertEvent } from '../../src/watchdog/alert-event.js';
 
 /** A pino logger whose JSON lines are kept, to assert what reached the log (and what never did). */
-export function capturedLog(): { log: Logger; lines: string[]; records: () => Array<Record<string, unknown>> } {
+export function capturedLog(): { log: Logger; lines: string[]; records: () => Record<string, unknown>[] } {
   const lines: string[] = [];
   const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
   return { log, lines, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
@@ -17,12 +17,12 @@ export type Step = NotifyResult | 'hang' | 'throw';
  * 'hang' waits until `release()` or until delivery aborts the send.
  */
 export class ScriptedNotifier implements Notifier {
-  readonly calls: Array<{ what: string; atMs: number }> = [];
+  readonly calls: { what: string; atMs: number }[] = [];
   readonly delivered: string[] = [];
   readonly events: AlertEvent[] = [];
   readonly steps: Step[];
   isClosed = false;
-  private releases: Array<() => void> = [];
+  private releases: (() => void)[] = [];
 
   constructor(
     readonly name: string,

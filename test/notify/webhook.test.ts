@@ -19,7 +19,7 @@ interface Hit {
 let server: LoopbackServer;
 let url: string;
 let hits: Hit[];
-let answers: Array<{ status: number; headers?: Record<string, string> }>;
+let answers: { status: number; headers?: Record<string, string> }[];
 
 beforeEach(async () => {
   hits = [];

@@ -42,7 +42,7 @@ async function startServer(): Promise<Running> {
   });
   running.push(child);
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   await waitFor('the server to listen', () => /"address":"http:\/\/127\.0\.0\.1:\d+"/.test(out), {
     timeoutMs: 60_000,
     describe: () => out,
@@ -51,7 +51,7 @@ async function startServer(): Promise<Running> {
   return { child, address, out: () => out };
 }
 
-async function health(r: Running): Promise<{ tick_count: number; config_warnings: Array<{ key: string; message: string }> }> {
+async function health(r: Running): Promise<{ tick_count: number; config_warnings: { key: string; message: string }[] }> {
   return (await (await fetch(`${r.address}/healthz`)).json()) as never;
 }
 

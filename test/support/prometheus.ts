@@ -22,7 +22,7 @@ export interface QueryAnswer {
   status: 'success' | 'error';
   errorType?: string;
   error?: string;
-  data?: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+  data?: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] };
 }
 
 export interface Prometheus {

@@ -81,7 +81,7 @@ export class ContainerCollector implements Collector {
         return { kind: 'error', reason: describe(giveUp.signal.aborted ? giveUp.signal.reason : err) };
       }
     });
-    const lookups = new Map(this.config.containers.map((name, i) => [name, found[i] as ContainerLookup]));
+    const lookups = new Map(this.config.containers.map((name, i) => [name, found[i]!]));
 
     const missing = [...lookups].filter(([, l]) => l.kind === 'missing').map(([name]) => name);
     if (missing.length > 0 && !callSignal.aborted) {

@@ -46,7 +46,7 @@ const ZERO_TIME = /^0001-01-01/;
 const isoOrNull = z
   .string()
   .optional()
-  .transform((v) => (v === undefined || v === '' || ZERO_TIME.test(v) ? null : v));
+  .transform((v) => (v === undefined || v === '' || v.startsWith("0001-01-01") ? null : v));
 
 const inspectSchema = z.object({
   Id: z.string(),

@@ -15,7 +15,7 @@ import {
   toContainerState,
   type ContainerState,
 } from '../../../src/sources/containers/docker-client.js';
-import { type Config } from '../../../src/config.js';
+import type { Config } from '../../../src/config.js';
 import { testConfig } from '../../support/app.js';
 import { AlertStates } from '../../../src/watchdog/alert-state.js';
 import { CRASH_LOOP_WINDOW_S, ContainerSignals, ENGINE_ENTITY, HEALTH_OUTPUT_MAX_CHARS } from '../../../src/sources/containers/signals.js';

@@ -3,7 +3,7 @@ import { OrchestratorSignals, type Envelope, type FetchOutcome } from '../../../
 
 const env = (failed: number, agents: { run_id: string; cpu_ticks: number }[] = []): FetchOutcome => ({
   ok: true,
-  envelope: { schema_version: 1, generated_at: 0, queue: { counts: { failed } }, agents } as Envelope,
+  envelope: { schema_version: 1, generated_at: 0, queue: { counts: { failed } }, agents },
 });
 const fail: FetchOutcome = { ok: false, reason: 'connection refused' };
 const settings = { downAfter: 3, agentHungS: 900, locale: 'en' as const };

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Collector } from '../../../src/watchdog/collector.js';
-import { type Config } from '../../../src/config.js';
+import type { Config } from '../../../src/config.js';
 import { testConfig } from '../../support/app.js';
 import { FakeProc } from '../../support/fake-proc.js';
 import { manualClock, RecordingNotifier, testApp } from '../../support/app.js';
