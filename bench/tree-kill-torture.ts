@@ -71,7 +71,7 @@ async function oneRound(): Promise<Round> {
     const alive = survivors(round.outDir);
     let out: { strategy?: string; receipt?: { confirmed_dead: number; processes: unknown[] } } = {};
     try {
-      out = JSON.parse(r.stdout);
+      out = JSON.parse(r.stdout) as typeof out;
     } catch {
       // counted below as a broken round
     }

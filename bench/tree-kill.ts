@@ -139,7 +139,7 @@ async function main(): Promise<void> {
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results) console.log(row(r));
   const [cg, fb] = results;
-  const ok = (r: PathResult | undefined) => r !== undefined && r.survivorsTotal === 0 && r.overTarget === 0;
+  const ok = (r: PathResult | undefined) => r?.survivorsTotal === 0 && r.overTarget === 0;
   console.log(
     `\ntarget ${ok(cg) && ok(fb) ? 'MET' : 'NOT MET'} (cgroup: ${ok(cg) ? 'ok' : 'missed'}, fallback: ${ok(fb) ? 'ok' : 'missed'})`,
   );

@@ -1,3 +1,4 @@
+import type * as Undici from 'undici';
 import type { Dispatcher } from 'undici';
 import { redactSecrets } from './redact.js';
 
@@ -56,7 +57,7 @@ export function callTimeoutMs(timeoutMs: number, deadline?: number, nowMs: numbe
 }
 
 /** undici, loaded on first use: ~10 MB of RSS that a configuration without HTTP peers never needs. */
-export function loadUndici(): Promise<typeof import('undici')> {
+export function loadUndici(): Promise<typeof Undici> {
   return import('undici');
 }
 

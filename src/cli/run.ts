@@ -112,7 +112,7 @@ export async function runCommand(argv: string[], ioOverrides: Partial<CliIo> = {
   for (const w of warnings) io.stderr(`orch-watchdog run: config ${w.key}: ${w.message}\n`);
 
   const abort = new AbortController();
-  let received: NodeJS.Signals | null = null;
+  let received = null as NodeJS.Signals | null;
   const onSignal = (signal: NodeJS.Signals): void => {
     received ??= signal;
     abort.abort();

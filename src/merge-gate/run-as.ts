@@ -23,7 +23,7 @@ interface PasswdEntry {
 }
 
 function readPasswd(file: string): PasswdEntry[] {
-  let text = '';
+  let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {

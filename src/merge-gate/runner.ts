@@ -156,7 +156,7 @@ function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch, procRo
     strategy: chosen.strategy,
     rootPid: spawned.pid,
     rootIsHelper: usesHelper,
-    isRootReaped: watch.isRootReaped,
+    isRootReaped: () => watch.isRootReaped(),
     waitRootExit: (ms) =>
       Promise.race([watch.rootExited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]),
     cgroup: chosen.cgroup,

@@ -26,7 +26,7 @@ interface BotAnswer {
 function parseAnswer(text: string): BotAnswer | undefined {
   try {
     const v: unknown = JSON.parse(text);
-    return typeof v === 'object' && v !== null ? (v) : undefined;
+    return typeof v === 'object' && v !== null ? v : undefined;
   } catch {
     return undefined;
   }

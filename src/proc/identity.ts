@@ -12,5 +12,5 @@ export function identityKey(id: ProcIdentity): string {
 }
 
 export function isSameProcess(stat: ProcStat | null | undefined, id: ProcIdentity): stat is ProcStat {
-  return stat !== null && stat !== undefined && stat.pid === id.pid && stat.startTicks === id.startTicks;
+  return stat?.pid === id.pid && stat.startTicks === id.startTicks;
 }

@@ -29,8 +29,7 @@ export async function readStateFile(path: string): Promise<ReadResult> {
   } catch {
     return { kind: 'unusable', why: `is not valid JSON (${text.length} bytes; truncated or corrupt)` };
   }
-  if (typeof doc !== 'object' || doc === null || doc.format !== STATE_FORMAT)
-    return { kind: 'unusable', why: 'is not an orch-watchdog state file' };
+  if (typeof doc !== 'object' || doc?.format !== STATE_FORMAT) return { kind: 'unusable', why: 'is not an orch-watchdog state file' };
   if (doc.version !== STATE_VERSION)
     return { kind: 'unusable', why: `has version ${String(doc.version)}, this watchdog reads ${STATE_VERSION}` };
   if (typeof doc.sections !== 'object' || doc.sections === null) return { kind: 'unusable', why: 'has no sections' };

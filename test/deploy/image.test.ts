@@ -185,7 +185,10 @@ describe('the container, run with pid: host semantics', () => {
   });
 
   it('sees a test process of the host, outside the container, in GET /proc/candidates', async () => {
-    interface Candidates { enabled: boolean; candidates: { pid: number; cmdline: string }[] }
+    interface Candidates {
+      enabled: boolean;
+      candidates: { pid: number; cmdline: string }[];
+    }
     const found = await waitUntil(
       'the host process listed',
       async () => {

@@ -84,7 +84,7 @@ describe('deploy/kubernetes/ as a whole', () => {
   it('gives hostPID to the DaemonSet alone, and hostNetwork, hostIPC and privileged to nothing', () => {
     const pods = manifests.flatMap((m) => podSpecsOf(m).map((spec) => ({ kind: m.kind, spec })));
     expect(pods.filter((p) => p.spec.hostPID).map((p) => p.kind)).toEqual(['DaemonSet']);
-    expect(pods.filter((p) => p.spec.hostNetwork || p.spec.hostIPC).map((p) => p.kind)).toEqual([]);
+    expect(pods.filter((p) => (p.spec.hostNetwork ?? false) || (p.spec.hostIPC ?? false)).map((p) => p.kind)).toEqual([]);
     const containers = pods.flatMap((p) => [...p.spec.containers, ...(p.spec.initContainers ?? [])]);
     expect(containers.filter((c) => c.securityContext?.privileged !== false).map((c) => c.name)).toEqual([]);
   });

@@ -44,7 +44,7 @@ describe('Swagger UI at /docs', () => {
   });
 
   it('keeps its own routes out of the OpenAPI document, so openapi/openapi.json does not change', async () => {
-    const doc = (await app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, unknown> };
+    const doc = (await app.inject({ url: '/openapi.json' })).json<{ paths: Record<string, unknown> }>();
     expect(Object.keys(doc.paths).filter((p) => p.startsWith('/docs'))).toEqual([]);
     expect(Object.keys(doc.paths)).toContain('/healthz');
   });
@@ -65,7 +65,7 @@ interface OpenApiDoc {
 describe('the OpenAPI document behind /docs', () => {
   let doc: OpenApiDoc;
   beforeAll(async () => {
-    doc = (await app.inject({ url: '/openapi.json' })).json() as OpenApiDoc;
+    doc = (await app.inject({ url: '/openapi.json' })).json<OpenApiDoc>();
   });
 
   it('puts every operation in exactly one of the four groups (observe, processes, merge gate, operations), none untagged', () => {
@@ -96,7 +96,7 @@ describe('/docs in a real headless browser', () => {
   let profile: string;
 
   beforeAll(async () => {
-    doc = (await app.inject({ url: '/openapi.json' })).json() as OpenApiDoc;
+    doc = (await app.inject({ url: '/openapi.json' })).json<OpenApiDoc>();
     await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as AddressInfo;
     profile = mkdtempSync(join(tmpdir(), 'owd-chromium-'));

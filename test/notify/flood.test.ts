@@ -110,10 +110,10 @@ describe.each((process.env.FLOOD_COUNTS ?? '600').split(',').map(Number))(
           if (key && t.startsWith('🔴')) alerted.add(key);
           if (key && t.startsWith('🟢')) expect(alerted.has(key), `lone RECOVERY for ${key}`).toBe(true);
         }
-        expect(chat.filter((t) => t.startsWith("🟢") && t.includes('no longer blocking')).length).toBeGreaterThanOrEqual(1);
+        expect(chat.filter((t) => t.startsWith('🟢') && t.includes('no longer blocking')).length).toBeGreaterThanOrEqual(1);
         expect(orchAlertDelayMs).toBeLessThan(30_000);
 
-        const logged = records().filter((r) => typeof r.msg === 'string' && r.msg.startsWith("ALERT proc_blocking:"));
+        const logged = records().filter((r) => typeof r.msg === 'string' && r.msg.startsWith('ALERT proc_blocking:'));
         expect(logged.length).toBeGreaterThanOrEqual(count);
         expect(records().filter((r) => r.msg === 'notification dropped: queue full')).toEqual([]);
       } finally {

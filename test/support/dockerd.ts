@@ -144,7 +144,7 @@ function pidsMentioning(dir: string): number[] {
 }
 
 function unmountUnder(dir: string): void {
-  let mounts: string[] = [];
+  let mounts: string[];
   try {
     mounts = readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
@@ -230,7 +230,7 @@ function startGuardian(dir: string): void {
 
 /** Daemons whose test process died without cleanup (SIGKILL, OOM): removed on the next start. */
 function sweepStale(): void {
-  let entries: string[] = [];
+  let entries: string[];
   try {
     entries = readdirSync('/tmp').filter((e) => e.startsWith('owd-'));
   } catch {
@@ -272,7 +272,7 @@ async function launch(inst: Instance): Promise<void> {
 async function terminate(inst: Instance): Promise<void> {
   const child = inst.child;
   inst.child = null;
-  if (child === null || child.exitCode !== null || child.signalCode !== null) return;
+  if (child?.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
   const timedOut = await Promise.race([gone.then(() => false), sleep(HALT_TIMEOUT_MS).then(() => true)]);

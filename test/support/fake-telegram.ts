@@ -117,7 +117,7 @@ export async function startFakeTelegram(token = '123456789:AAHfake-Token_for_tes
     const rec: Received = {
       atMs: Date.now(),
       chatId: body.chat_id,
-      text: String(body.text ?? ''),
+      text: typeof body.text === 'string' ? body.text : '',
       parseMode: typeof body.parse_mode === 'string' ? body.parse_mode : undefined,
       linkPreviewDisabled: preview?.is_disabled === true || body.disable_web_page_preview === true,
       status: 0,

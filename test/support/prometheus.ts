@@ -110,7 +110,7 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<Promethe
   );
   closeSync(logFd);
   live.set(child, dir);
-  let exited: string | null = null;
+  let exited = null as string | null;
   child.once('exit', (code, signal) => (exited = `prometheus exited (${signal ?? code})`));
   child.once('error', (err) => (exited = `prometheus could not start: ${err.message}`));
 

@@ -2,6 +2,9 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 /** Undoes the octal escapes /proc/self/mountinfo uses for spaces, tabs, newlines and `\`. */
 function unescapeMountPath(path: string): string {
@@ -95,11 +98,7 @@ export class CgroupManager {
     const probe = join(parent, 'probe');
     try {
       mkdirSync(probe, { recursive: true });
-      await new Promise<void>((resolve, reject) =>
-        execFile('/bin/sh', ['-c', 'echo 0 > "$0"', join(probe, 'cgroup.procs')], { timeout: 5000 }, (err) =>
-          err ? reject(err) : resolve(),
-        ),
-      );
+      await execFileAsync('/bin/sh', ['-c', 'echo 0 > "$0"', join(probe, 'cgroup.procs')], { timeout: 5000 });
     } catch (err) {
       this.tryRmdir(probe);
       this.tryRmdir(parent);
@@ -186,7 +185,7 @@ export class CgroupManager {
 
   /** Parents left by a watchdog that died: removed when empty, kept (and harmless) otherwise. */
   private removeStaleParents(base: string): void {
-    let names: string[] = [];
+    let names: string[];
     try {
       names = readdirSync(base);
     } catch {

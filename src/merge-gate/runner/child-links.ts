@@ -16,7 +16,7 @@ export function walkChildren(roots: Iterable<number>, procRoot: string): number[
       continue;
     }
     for (const tid of tasks) {
-      let text = '';
+      let text: string;
       try {
         text = readFileSync(`${procRoot}/${pid}/task/${tid}/children`, 'latin1');
       } catch {

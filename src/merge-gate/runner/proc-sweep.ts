@@ -89,8 +89,7 @@ export class TreeTracker {
     if (this.rootIsHelper && stat.pid === this.rootPid) return;
     const known = this.members.get(stat.pid);
     // A reused pid is another process: the newer one is the one that can still be signalled.
-    if (!known || known.startTicks !== stat.startTicks)
-      this.members.set(stat.pid, { pid: stat.pid, startTicks: stat.startTicks, comm: stat.comm });
+    if (known?.startTicks !== stat.startTicks) this.members.set(stat.pid, { pid: stat.pid, startTicks: stat.startTicks, comm: stat.comm });
     if (isSignallableGroup(stat.pgrp, this.guard) && !(this.rootIsHelper && stat.pgrp === this.rootPid)) {
       this.groups.add(stat.pgrp);
     }

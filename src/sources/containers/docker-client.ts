@@ -40,13 +40,10 @@ export interface DockerReader {
   listContainerNames(signal: AbortSignal): Promise<string[]>;
 }
 
-/** Docker's zero time, used for "never". */
-const ZERO_TIME = /^0001-01-01/;
-
 const isoOrNull = z
   .string()
   .optional()
-  .transform((v) => (v === undefined || v === '' || v.startsWith("0001-01-01") ? null : v));
+  .transform((v) => (v === undefined || v === '' || v.startsWith('0001-01-01') ? null : v));
 
 const inspectSchema = z.object({
   Id: z.string(),

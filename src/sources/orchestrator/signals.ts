@@ -106,7 +106,7 @@ export class OrchestratorSignals {
     for (const agent of envelope.agents) {
       present.add(agent.run_id);
       const prev = this.agents.get(agent.run_id);
-      const moved = prev === undefined || prev.cpuTicks !== agent.cpu_ticks;
+      const moved = prev?.cpuTicks !== agent.cpu_ticks;
       const sample: AgentSample = {
         cpuTicks: agent.cpu_ticks,
         sinceMs: moved ? nowMs : prev.sinceMs,

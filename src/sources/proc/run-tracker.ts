@@ -87,7 +87,7 @@ export class RunTracker {
     let top: ProcIdentity = { pid: raw.pid, startTicks: raw.startTicks };
     for (const a of tree.ancestors(raw.pid)) {
       const m = matching.get(a.pid);
-      if (m && m.startTicks === a.startTicks) top = { pid: m.pid, startTicks: m.startTicks };
+      if (m?.startTicks === a.startTicks) top = { pid: m.pid, startTicks: m.startTicks };
     }
     return top;
   }
@@ -98,8 +98,8 @@ export class RunTracker {
     if (!run) {
       run = { top, owner: ownerOf(top), members: new Map(), goneAtMs: null };
       this.runs.set(key, run);
-    } else if (run.owner === null) {
-      run.owner = ownerOf(top);
+    } else {
+      run.owner ??= ownerOf(top);
     }
     return run;
   }

@@ -124,7 +124,7 @@ export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner 
     cache: new Map(),
     generation: 0,
   };
-  return { scan: () => scanOnce(state), close: state.reader.releaseAll };
+  return { scan: () => scanOnce(state), close: () => state.reader.releaseAll() };
 }
 
 export function scanOnce(state: ScanState): ScanResult {
@@ -145,7 +145,7 @@ export function scanOnce(state: ScanState): ScanResult {
   try {
     names = deps.fs.readdirSync(opts.root);
   } catch (err) {
-    throw new Error(`cannot list WATCHDOG_PROC_ROOT ${opts.root}: ${(err as Error).message}`);
+    throw new Error(`cannot list WATCHDOG_PROC_ROOT ${opts.root}: ${(err as Error).message}`, { cause: err });
   }
   const shard = opts.shard && opts.shard.count > 1 ? opts.shard : null;
   for (const name of names) {

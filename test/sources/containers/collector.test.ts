@@ -439,7 +439,7 @@ describe('a real Docker Engine (private dockerd)', () => {
     );
     try {
       await app.ctx.watchdog.tick();
-      const body = (await app.inject('/signals')).json() as { signals: { key: string; active: boolean }[] };
+      const body = (await app.inject('/signals')).json<{ signals: { key: string; active: boolean }[] }>();
       const containers = body.signals.filter((s) => s.key.startsWith('container:')).map((s) => [s.key, s.active]);
       expect(containers).toEqual([
         [ENGINE_KEY, false],

@@ -241,7 +241,7 @@ describe('WATCHDOG_DEPS is wired into the app', () => {
     );
     try {
       await app.ctx.watchdog.tick();
-      const body = (await app.inject('/signals')).json() as { signals: { key: string; active: boolean }[] };
+      const body = (await app.inject('/signals')).json<{ signals: { key: string; active: boolean }[] }>();
       const deps = body.signals.filter((s) => s.key.startsWith('dep_down:')).map((s) => [s.key, s.active]);
       expect(deps).toEqual([
         ['dep_down:api', false],

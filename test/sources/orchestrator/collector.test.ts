@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OrchestratorCollector } from '../../../src/sources/orchestrator/collector.js';
 import { createLogger } from '../../../src/logger.js';
@@ -33,7 +34,7 @@ describe('orchestrator envelope over real HTTP', () => {
     ]);
   });
 
-  const bad: [string, (res: import('node:http').ServerResponse) => void, RegExp][] = [
+  const bad: [string, (res: ServerResponse) => void, RegExp][] = [
     ['garbage', (res) => res.end('<html>oops</html>'), /not valid JSON/],
     ['truncated JSON', (res) => res.end(GOOD.slice(0, 40)), /not valid JSON/],
     [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OrchestratorSignals, type Envelope, type FetchOutcome } from '../../../src/sources/orchestrator/signals.js';
+import { OrchestratorSignals, type FetchOutcome } from '../../../src/sources/orchestrator/signals.js';
 
 const env = (failed: number, agents: { run_id: string; cpu_ticks: number }[] = []): FetchOutcome => ({
   ok: true,
