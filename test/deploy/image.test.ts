@@ -79,7 +79,8 @@ beforeAll(async () => {
   console.log(describeImage(await buildWatchdogImage(dockerd, IMAGE, { NODE_BASE: NODE_BASE_IMAGE })));
 
   // A long-running "test process" on the host, outside the container, that the /proc scan must see.
-  hostTestProcess = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 600000)', marker], { stdio: 'ignore' });
+  // Matched by program (argv[0]), as a real pytest would be: the marker is what this process runs as.
+  hostTestProcess = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 600000)'], { argv0: marker, stdio: 'ignore' });
   port = await freePort();
   await dockerd.dockerOk([
     'run',
@@ -109,6 +110,9 @@ beforeAll(async () => {
     `WATCHDOG_PORT=${port}`,
     '-e',
     'WATCHDOG_TICK_S=1',
+    '-e',
+    // Fits inside three ticks, so the configuration has nothing to warn about.
+    'WATCHDOG_HTTP_TIMEOUT_S=2',
     '-e',
     'WATCHDOG_PROC_ENABLED=true',
     '-e',
