@@ -76,7 +76,7 @@ export function crossCheck(c: Config, failedKeys: ReadonlySet<string>, warnings:
     warnings.push({
       key: 'WATCHDOG_HTTP_TIMEOUT_S',
       value: String(c.httpTimeoutS),
-      message: `is longer than 3 × WATCHDOG_TICK_S (${3 * c.tickS} s), the most a collector may take: outbound calls are cut to what is left of that budget`,
+      message: `is longer than 3 × WATCHDOG_TICK_S (${Number((3 * c.tickS).toFixed(3))} s), the most a collector may take: outbound calls are cut to what is left of that budget`,
     });
   }
   if (c.killGraceS >= c.mergeRetestTimeoutS) {

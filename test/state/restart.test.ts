@@ -29,7 +29,7 @@ async function startServer(): Promise<Running> {
     env: {
       ...process.env,
       WATCHDOG_PORT: '0',
-      WATCHDOG_TICK_S: '0.3',
+      WATCHDOG_TICK_S: '0.5',
       WATCHDOG_HTTP_TIMEOUT_S: '1',
       WATCHDOG_METRICS_URL: `${envelope.url}/envelope`,
       WATCHDOG_ORCH_DOWN_AFTER: '1',
