@@ -66,7 +66,7 @@ USER 0:0
 EXPOSE 8787
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 CMD ["node", "/app/healthcheck.mjs"]
 ENTRYPOINT ["/usr/local/bin/tini", "-s", "--"]
-CMD ["node", "dist/src/server.js"]
+CMD ["node", "--max-semi-space-size=2", "dist/src/server.js"]
 
 ARG BASE_IMAGE
 ARG VERSION=0.1.0

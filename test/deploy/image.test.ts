@@ -138,7 +138,7 @@ describe('the image as built', () => {
     expect(config.User).toBe('0:0');
     expect(Object.keys(config.ExposedPorts)).toEqual(['8787/tcp']);
     expect(config.Entrypoint).toEqual(['/usr/local/bin/tini', '-s', '--']);
-    expect(config.Cmd).toEqual(['node', 'dist/src/server.js']);
+    expect(config.Cmd).toEqual(['node', '--max-semi-space-size=2', 'dist/src/server.js']);
     expect(config.Env).toEqual(expect.arrayContaining(['WATCHDOG_HOST=0.0.0.0', 'WATCHDOG_PORT=8787', 'NODE_ENV=production']));
   });
 
@@ -214,7 +214,7 @@ describe('the container, run with pid: host semantics', () => {
     const mask = (set: string) => BigInt(`0x${new RegExp(`^${set}:\\s+([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
     expect(['CapEff', 'CapPrm', 'CapBnd'].map(mask)).toEqual([COMPOSE_CAP_MASK, COMPOSE_CAP_MASK, COMPOSE_CAP_MASK]);
     expect(/^NoNewPrivs:\s+(\d)/m.exec(status)?.[1]).toBe('1');
-    expect(readFileSync(`/proc/${children[0]}/cmdline`, 'utf8').split('\0')).toEqual(['node', 'dist/src/server.js', '']);
+    expect(readFileSync(`/proc/${children[0]}/cmdline`, 'utf8').split('\0')).toEqual(['node', '--max-semi-space-size=2', 'dist/src/server.js', '']);
   });
 
   it('carries the CLI: check-config inside the container exits 0 on its environment', async () => {
