@@ -10,9 +10,12 @@ afterEach(() => {
 });
 
 async function start(script: string): Promise<{ child: ChildProcess; id: { pid: number; startTicks: number } }> {
-  const child = spawn('sh', ['-c', script], { stdio: 'ignore' });
+  // The script says "ready" once its traps are set: a signal before that would test nothing.
+  const child = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'ignore'] });
   children.push(child);
-  await waitFor('the shell to run', () => readStat(child.pid!) !== null);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await waitFor('the shell to be ready', () => out.includes('ready') && readStat(child.pid!) !== null);
   return { child, id: { pid: child.pid!, startTicks: readStat(child.pid!)!.startTicks } };
 }
 
@@ -21,7 +24,7 @@ const exited = (c: ChildProcess) =>
 
 describe('signal-with-grace', () => {
   it('SIGTERM, then SIGKILL after the grace for a process that ignores SIGTERM; the receipt lists pid, comm, signal, at', async () => {
-    const { child, id } = await start('trap "" TERM; while :; do sleep 0.05; done');
+    const { child, id } = await start('trap "" TERM; echo ready; while :; do sleep 0.05; done');
     const receipt = await signalWithGrace([id], { graceMs: 300, pollMs: 20 });
     expect(await exited(child)).toBe('SIGKILL');
     expect(receipt.processes.map((p) => [p.pid, p.comm, p.signal])).toEqual([
@@ -33,7 +36,7 @@ describe('signal-with-grace', () => {
   });
 
   it('sends no SIGKILL to a process that exited on SIGTERM', async () => {
-    const { child, id } = await start('sleep 30; :');
+    const { child, id } = await start('echo ready; sleep 30; :');
     const started = await startSignalWithGrace([id], { graceMs: 5_000, pollMs: 20 });
     expect(started.terminated.map((p) => p.signal)).toEqual(['SIGTERM']);
     expect(await exited(child)).toBe('SIGTERM');
@@ -43,7 +46,7 @@ describe('signal-with-grace', () => {
 
   // A pid reused between the scan and the signal belongs to someone else now.
   it('never signals a pid whose start time changed, nor one the check refuses', async () => {
-    const { child, id } = await start('sleep 30; :');
+    const { child, id } = await start('echo ready; sleep 30; :');
     const sent: number[] = [];
     const kill = (pid: number) => void sent.push(pid);
     const reused = await signalWithGrace([{ pid: id.pid, startTicks: id.startTicks - 1 }], { graceMs: 50, kill });
