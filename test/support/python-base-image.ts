@@ -14,7 +14,8 @@ import type { Dockerd } from './dockerd.js';
  */
 
 export const PYTHON_BASE_IMAGE = 'owd-python-base';
-const ROOT_PACKAGES = ['python3', 'python3-pytest', 'libstdc++6'];
+// util-linux is essential in every Debian-based image; its setpriv is how a re-test becomes its user.
+const ROOT_PACKAGES = ['python3', 'python3-pytest', 'libstdc++6', 'util-linux'];
 // Installed as dependencies of the above but not needed to run pytest; a slim image lacks them too.
 const SKIPPED_PACKAGES = new Set(['dpkg', 'tar', 'perl-base', 'debconf']);
 const SKIPPED_PATHS = /^\/usr\/share\/(?:doc|man|info|lintian|locale)\//;

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { basename } from 'node:path';
 import { findOnPath } from './subreaper.js';
 import type { RunAs } from '../types.js';
 
@@ -42,7 +43,8 @@ export function accountEnv(env: NodeJS.ProcessEnv, uid: number, account: Account
  */
 export function dropPrivilegesArgv(runAs: RunAs, account: Account | null): string[] | null {
   const setpriv = findOnPath('setpriv', `${process.env.PATH ?? ''}:/usr/bin:/bin`);
-  if (!setpriv) return null;
+  // BusyBox's setpriv knows no --init-groups and exits 1: that must be a refused run, not a red suite.
+  if (!setpriv || basename(realpathSync(setpriv)) === 'busybox') return null;
   const groups = account ? '--init-groups' : '--clear-groups';
   return [setpriv, `--reuid=${runAs.uid}`, `--regid=${runAs.gid}`, groups, '--'];
 }
