@@ -14,7 +14,7 @@ async function start(script: string): Promise<{ child: ChildProcess; id: { pid: 
   const child = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'ignore'] });
   children.push(child);
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   await waitFor('the shell to be ready', () => out.includes('ready') && readStat(child.pid!) !== null);
   return { child, id: { pid: child.pid!, startTicks: readStat(child.pid!)!.startTicks } };
 }
