@@ -214,7 +214,12 @@ describe('the container, run with pid: host semantics', () => {
     const mask = (set: string) => BigInt(`0x${new RegExp(`^${set}:\\s+([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
     expect(['CapEff', 'CapPrm', 'CapBnd'].map(mask)).toEqual([COMPOSE_CAP_MASK, COMPOSE_CAP_MASK, COMPOSE_CAP_MASK]);
     expect(/^NoNewPrivs:\s+(\d)/m.exec(status)?.[1]).toBe('1');
-    expect(readFileSync(`/proc/${children[0]}/cmdline`, 'utf8').split('\0')).toEqual(['node', '--max-semi-space-size=2', 'dist/src/server.js', '']);
+    expect(readFileSync(`/proc/${children[0]}/cmdline`, 'utf8').split('\0')).toEqual([
+      'node',
+      '--max-semi-space-size=2',
+      'dist/src/server.js',
+      '',
+    ]);
   });
 
   it('carries the CLI: check-config inside the container exits 0 on its environment', async () => {
