@@ -121,7 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   return { config, warnings };
 }
 
-/** The built-in defaults (an empty environment): for tools such as scripts/write-openapi.ts. */
+/** The built-in defaults (no WATCHDOG_* set): for tools such as scripts/write-openapi.ts. */
 export function defaultConfig(): Config {
   return loadConfig({}).config;
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { whyNotLinear } from '../safe-regex.js';
 
-/** Value parsers for WATCHDOG_* strings: each takes the raw environment string and yields the typed value. */
+/** Value parsers for WATCHDOG_* strings: each takes the raw WATCHDOG_* string and yields the typed value. */
 
 export const boolText = z
   .string()

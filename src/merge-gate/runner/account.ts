@@ -30,7 +30,7 @@ export function commandEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('WATCHDOG_')));
 }
 
-/** The environment a re-test sees when it runs as `account`: its own HOME, USER and LOGNAME. */
+/** The env a re-test sees when it runs as `account`: its own HOME, USER and LOGNAME. */
 export function accountEnv(env: NodeJS.ProcessEnv, uid: number, account: Account | null): NodeJS.ProcessEnv {
   const name = account?.name ?? String(uid);
   return { ...env, HOME: account?.home ?? '/', USER: name, LOGNAME: name };
