@@ -18,7 +18,7 @@ after CMD exits are killed the same way.
   --json              print one JSON object (returncode, signal, stdout, stderr, timed_out,
                       duration_s, outcome, strategy, receipt) instead of passing the output through
 
-CMD gets this environment without WATCHDOG_* (the watchdog's settings and secrets).
+CMD gets this env without WATCHDOG_* (the watchdog's settings and secrets).
 
 DURATION is a number of seconds with an optional suffix s, m, h or d (as timeout(1)).
 Exit status: CMD's own; 128+N if CMD died of signal N; 124 on timeout; 125 for a bad
