@@ -82,7 +82,12 @@ export const retestRunSchema = z
     branch: z.string(),
     status: z.enum(['queued', 'running', 'done']),
     outcome: z.enum(OUTCOMES).optional(),
-    decision: z.enum(DECISIONS).optional().describe('see the outcome -> decision table in docs/merge-gate.md; absent for cancelled'),
+    decision: z
+      .enum(DECISIONS)
+      .optional()
+      .describe(
+        'see the outcome -> decision table in docs/merge-gate.md; absent for cancelled (repost when a saved re-test may no longer run as its account after a restart)',
+      ),
     returncode: z.number().int().nullable().optional(),
     signal: z.string().nullable().optional().describe('the signal that ended the command, e.g. SIGTERM after a timeout'),
     duration_s: z.number().optional(),

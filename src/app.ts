@@ -106,6 +106,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     state.register(watchdog.stateSection());
     state.register(alertmanagerSection(notifiers));
     state.register(deliverySection(delivery));
+    // last: restoring it starts the queued re-tests
+    state.register(mergeGate.stateSection());
   }
 
   const ctx: AppContext = {

@@ -1,8 +1,17 @@
 import { setFlagsFromString } from 'node:v8';
 
-// V8's automaton engine: a regex compiled with the `l` flag never backtracks, so `(a+)+$` on
-// "aaaa…!" costs time linear in the text instead of freezing the event loop (docs/behaviour.md).
-setFlagsFromString('--enable-experimental-regexp-engine');
+let linearEngine = false;
+
+/**
+ * Turns on V8's automaton engine for the whole process, worker threads started later included: a
+ * regex compiled with the `l` flag never backtracks, so `(a+)+$` on "aaaa…!" costs time linear
+ * in the text instead of freezing the event loop (docs/behaviour.md). Idempotent.
+ */
+export function enableLinearEngine(): void {
+  if (linearEngine) return;
+  setFlagsFromString('--enable-experimental-regexp-engine');
+  linearEngine = true;
+}
 
 /** A counted repetition above this is refused by the linear engine (V8's replication limit). */
 export const MAX_LINEAR_COUNT = 16;
@@ -24,6 +33,7 @@ export interface RejectedPattern {
 
 /** Why a source cannot run linear-time, or null when it can (the pattern then compiles with `l`). */
 export function whyNotLinear(source: string, flags = ''): string | null {
+  enableLinearEngine();
   try {
     new RegExp(source, `${flags}l`);
     return null;
@@ -34,6 +44,7 @@ export function whyNotLinear(source: string, flags = ''): string | null {
 
 /** Compile a user or default pattern for the linear-time engine; throws UnsafePatternError with the reason. */
 export function compileLinear(source: string, flags = ''): RegExp {
+  enableLinearEngine();
   try {
     return new RegExp(source, `${flags}l`);
   } catch (err) {

@@ -11,6 +11,23 @@ export class GateCounters {
   infraExhausted = 0;
   readonly outcomes = zeroOutcomes();
 
+  /** What the state file keeps (running and queued are counted again from the restored queue). */
+  persisted(): Pick<MergeGateCounters, 'runsTotal' | 'infraRequeues' | 'infraExhausted' | 'outcomes'> {
+    return {
+      runsTotal: this.runsTotal,
+      infraRequeues: this.infraRequeues,
+      infraExhausted: this.infraExhausted,
+      outcomes: { ...this.outcomes },
+    };
+  }
+
+  restore(saved: { runsTotal: number; infraRequeues: number; infraExhausted: number; outcomes: Partial<OutcomeCounts> }): void {
+    this.runsTotal = saved.runsTotal;
+    this.infraRequeues = saved.infraRequeues;
+    this.infraExhausted = saved.infraExhausted;
+    Object.assign(this.outcomes, saved.outcomes);
+  }
+
   snapshot(running: number, queued: number): MergeGateCounters {
     return {
       runsTotal: this.runsTotal,

@@ -1,7 +1,13 @@
+import type { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import type { Signal } from '../watchdog/signal.js';
+import type { LockHolderFinder } from './lock-holders.js';
+import type { PressureProbe } from './pressure.js';
 import type { Locale } from '../i18n.js';
-import type { RunOptions, RunReport } from './runner.js';
-import type { RetestRun } from './types.js';
+import type { KillEnvironment, RunOptions, RunReport } from './runner.js';
+import type { KnownAs, RetestRun } from './types.js';
 
 export interface MergeGateOptions {
   maxParallel: number;
@@ -33,6 +39,23 @@ export interface MergeGateOptions {
 export type GateRunOptions = RunOptions;
 export type GateRunReport = RunReport;
 
+export interface MergeGateDeps {
+  clock: Clock;
+  log: Logger;
+  /** The alert sink's edge path: called exactly once per exhaustion. */
+  onExhausted?: (signal: Signal) => void;
+  registry?: Registry;
+  run?: (opts: GateRunOptions) => Promise<GateRunReport>;
+  killEnv?: KillEnvironment;
+  isHeadValidated?: (cwd: string, validatedSha: string | undefined) => Promise<boolean>;
+  pressure?: PressureProbe;
+  findLockHolders?: LockHolderFinder;
+  /** What the /proc scan knows about a pid (blocking, leftover). */
+  knownAs?: (pid: number) => KnownAs | null;
+  /** The watchdog's own uid; re-tests never run as it. */
+  selfUid?: number;
+}
+
 export const DEFAULT_MAX_QUEUED_PER_REPO = 20;
 export const DEFAULT_MAX_QUEUED = 100;
 export const DEFAULT_PRESSURE_POLL_MS = 2_000;
@@ -40,6 +63,18 @@ export const DEFAULT_PRESSURE_POLL_MS = 2_000;
 /** POST answers 429 {error: "queue_full"}. */
 export class QueueFull extends Error {
   readonly code = 'queue_full';
+}
+
+/** Throws QueueFull (429) when the queue, or the repo's share of it, is full. */
+export function assertQueueRoom(queued: readonly { request: { repo: string } }[], repo: string, opts: MergeGateOptions): void {
+  const queuedRepos = queued.map((j) => j.request.repo);
+  const max = opts.maxQueued ?? DEFAULT_MAX_QUEUED;
+  if (queuedRepos.length >= max)
+    throw new QueueFull(`${queuedRepos.length} re-tests are queued (at most ${max}); retry later or cancel one`);
+  const maxPerRepo = opts.maxQueuedPerRepo ?? DEFAULT_MAX_QUEUED_PER_REPO;
+  const ofRepo = queuedRepos.filter((r) => r === repo).length;
+  if (ofRepo >= maxPerRepo)
+    throw new QueueFull(`${ofRepo} re-tests of ${repo} are queued (at most ${maxPerRepo} per repo); retry later or cancel one`);
 }
 
 export type CancelAnswer = { kind: 'cancelled'; run: RetestRun } | { kind: 'unknown' } | { kind: 'done'; run: RetestRun };

@@ -1,52 +1,25 @@
 import { randomUUID } from 'node:crypto';
-import type { Registry } from 'prom-client';
-import type { Logger } from 'pino';
-import type { Clock } from '../clock.js';
-import type { Signal } from '../watchdog/signal.js';
+import type { StateSection } from '../state/state-store.js';
 import { GateCounters } from './counters.js';
 import { RunHistory } from './history.js';
-import { DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_PER_REPO, DEFAULT_PRESSURE_POLL_MS, QueueFull } from './gate-options.js';
-import type { CancelAnswer, GateRunOptions, GateRunReport, MergeGateOptions } from './gate-options.js';
-import { judgeRun, type Judge } from './judge.js';
-import { procLockHolderFinder, type LockHolderFinder } from './lock-holders.js';
+import { assertQueueRoom, DEFAULT_PRESSURE_POLL_MS } from './gate-options.js';
+import type { CancelAnswer, GateRunReport, MergeGateDeps, MergeGateOptions } from './gate-options.js';
+import { admit, type QueuedJob } from './admission.js';
+import { KillReporter, recordDone, runAttempt } from './attempt.js';
+import { parseGateSnapshot, type GateSnapshot } from './gate-state.js';
+import { gateJudge, type Judge } from './judge.js';
+import { procLockHolderFinder } from './lock-holders.js';
 import { createMergeGateMetrics, type MergeGateMetrics } from './metrics.js';
-import { compileLockPatterns } from './output-scan.js';
 import { InfraRequeueLedger, requeueDelayMs } from './policy.js';
-import { hostPressureProbe, PressureRecorder, type PressureProbe } from './pressure.js';
-import { retestEnv } from './retest-env.js';
+import { hostPressureProbe, type PressureProbe } from './pressure.js';
 import { resolveRunAs } from './run-as.js';
-import { defaultKillEnvironment, runProcess, type KillEnvironment } from './runner.js';
+import { defaultKillEnvironment, runProcess } from './runner.js';
 import { isHeadValidated } from './skip-when-current.js';
 import { exhaustedSignal } from './texts.js';
-import type { KnownAs, MergeGateCounters, Outcome, RetestRequest, RetestRun, RunAsUser } from './types.js';
-
-export interface MergeGateDeps {
-  clock: Clock;
-  log: Logger;
-  /** The alert sink's edge path: called exactly once per exhaustion. */
-  onExhausted?: (signal: Signal) => void;
-  registry?: Registry;
-  run?: (opts: GateRunOptions) => Promise<GateRunReport>;
-  killEnv?: KillEnvironment;
-  isHeadValidated?: (cwd: string, validatedSha: string | undefined) => Promise<boolean>;
-  pressure?: PressureProbe;
-  findLockHolders?: LockHolderFinder;
-  /** What the /proc scan knows about a pid (blocking, leftover). */
-  knownAs?: (pid: number) => KnownAs | null;
-  /** The watchdog's own uid; re-tests never run as it. */
-  selfUid?: number;
-}
-
-interface Job {
-  run: RetestRun;
-  request: RetestRequest;
-  runAs: RunAsUser;
-  seq: number;
-  /** When the pressure first held this job back (ms, the gate's clock). */
-  heldSince?: number;
-}
+import type { MergeGateCounters, Outcome, RetestRequest, RetestRun, RunAsUser } from './types.js';
 
 interface InFlight {
+  job: QueuedJob;
   abort: AbortController;
   done: Promise<void>;
   cancelled: boolean;
@@ -59,7 +32,7 @@ interface InFlight {
  */
 export class MergeGate {
   private readonly history: RunHistory;
-  private queued: Job[] = [];
+  private queued: QueuedJob[] = [];
   private readonly runningRepos = new Set<string>();
   private readonly inFlight = new Map<string, InFlight>();
   private readonly ledger: InfraRequeueLedger;
@@ -67,9 +40,10 @@ export class MergeGate {
   private readonly metrics: MergeGateMetrics | null;
   private readonly judge: Judge;
   private readonly pressure: PressureProbe;
-  private seq = 0;
+  private readonly kills: KillReporter;
   private closing = false;
-  private degradationLogged = false;
+  /** A state file keeps the queue: shutdown re-queues instead of asking for a repost. */
+  private persistent = false;
   private wake: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
 
@@ -81,11 +55,8 @@ export class MergeGate {
     this.ledger = new InfraRequeueLedger(opts);
     this.metrics = deps.registry ? createMergeGateMetrics(deps.registry, () => this.counters()) : null;
     this.pressure = deps.pressure ?? hostPressureProbe();
-    const patterns = compileLockPatterns(opts.lockPatterns);
-    for (const r of patterns.rejected)
-      deps.log.warn({ pattern: r.source, reason: r.reason }, 'merge gate: lock pattern ignored (it cannot run in linear time)');
-    this.judge = judgeRun({
-      lockPatterns: patterns.sources,
+    this.kills = new KillReporter(deps.log);
+    this.judge = gateJudge(opts.lockPatterns, {
       findLockHolders: deps.findLockHolders ?? procLockHolderFinder(),
       knownAs: deps.knownAs ?? (() => null),
       log: deps.log,
@@ -94,19 +65,8 @@ export class MergeGate {
 
   /** Queues a fresh request; throws RunAsRefused (400) or QueueFull (429). */
   enqueue(request: RetestRequest): RetestRun {
-    const maxPerRepo = this.opts.maxQueuedPerRepo ?? DEFAULT_MAX_QUEUED_PER_REPO;
-    const max = this.opts.maxQueued ?? DEFAULT_MAX_QUEUED;
-    if (this.queued.length >= max)
-      throw new QueueFull(`${this.queued.length} re-tests are queued (at most ${max}); retry later or cancel one`);
-    const ofRepo = this.queued.filter((j) => j.request.repo === request.repo).length;
-    if (ofRepo >= maxPerRepo)
-      throw new QueueFull(`${ofRepo} re-tests of ${request.repo} are queued (at most ${maxPerRepo} per repo); retry later or cancel one`);
-    const runAs = resolveRunAs(request.cwd, {
-      spec: this.opts.runAs,
-      allowRoot: this.opts.allowRoot,
-      selfUid: this.deps.selfUid ?? process.getuid?.() ?? -1,
-    });
-    return structuredClone(this.add(request, runAs, 1));
+    assertQueueRoom(this.queued, request.repo, this.opts);
+    return structuredClone(this.add(request, this.resolveRunAs(request), 1));
   }
 
   get(id: string): RetestRun | undefined {
@@ -151,7 +111,51 @@ export class MergeGate {
     await (this.deps.killEnv ?? defaultKillEnvironment()).dispose();
   }
 
-  private add(request: RetestRequest, runAs: RunAsUser, attempt: number, previous?: RetestRun): RetestRun {
+  /** WATCHDOG_STATE_FILE: queued and interrupted re-tests run after a restart; history and counters carry on. */
+  stateSection(): StateSection {
+    this.persistent = true;
+    return { name: 'merge-gate', snapshot: () => this.snapshot(), restore: (data) => this.restore(parseGateSnapshot(data)) };
+  }
+
+  private snapshot(): GateSnapshot {
+    const jobs = [...[...this.inFlight.values()].map((f) => f.job), ...this.queued].map((j) => ({ runId: j.run.id, request: j.request }));
+    return { jobs, history: this.history.list(), counters: this.totals.persisted(), ledger: this.ledger.entries() };
+  }
+
+  /**
+   * Before the first pump. A run saved as running was cut by a crash: it ends like one cut by
+   * shutdown and its attempt is queued again. Each job's account is resolved again (the
+   * checkout's owner or WATCHDOG_MERGE_RUN_AS may have changed); a refused one ends `repost`.
+   */
+  private restore(snap: GateSnapshot): void {
+    this.history.restore(snap.history);
+    this.totals.restore(snap.counters);
+    this.ledger.restore(snap.ledger);
+    for (const { runId, request } of snap.jobs) {
+      const run = this.history.live(runId)!;
+      let runAs: RunAsUser;
+      try {
+        runAs = this.resolveRunAs(request);
+      } catch (err) {
+        this.record(run, 'cancelled', null);
+        run.decision = 'repost';
+        this.deps.log.warn({ run_id: run.id, err }, 'merge gate: a saved re-test can no longer run as its account; post it again');
+        continue;
+      }
+      if (run.status === 'running') this.interrupted({ run, request, runAs }, null);
+      else this.queued.push({ run, request, runAs });
+    }
+    this.deps.log.info({ queued: this.queued.length, history: snap.history.length }, 'merge gate: queue restored');
+    this.pump();
+  }
+
+  private resolveRunAs(request: RetestRequest): RunAsUser {
+    const { runAs: spec, allowRoot } = this.opts;
+    return resolveRunAs(request.cwd, { spec, allowRoot, selfUid: this.deps.selfUid ?? process.getuid?.() ?? -1 });
+  }
+
+  /** `resumed`: the same attempt after an interruption: no back-off, and it goes first, as it was running. */
+  private add(request: RetestRequest, runAs: RunAsUser, attempt: number, previous?: RetestRun, resumed = false): RetestRun {
     const now = this.deps.clock();
     const run: RetestRun = {
       id: randomUUID(),
@@ -164,12 +168,13 @@ export class MergeGate {
     };
     if (previous) {
       run.previousId = previous.id;
-      const delayMs = requeueDelayMs(previous.attempt, this.opts.requeueDelayS);
+      const delayMs = resumed ? 0 : requeueDelayMs(previous.attempt, this.opts.requeueDelayS);
       if (delayMs > 0) Object.assign(run, { notBefore: now + delayMs, waiting: 'backoff' });
     }
     run.runAs = { uid: runAs.uid, user: runAs.user };
     this.history.add(run);
-    this.queued.push({ run, request, runAs, seq: ++this.seq });
+    if (resumed) this.queued.unshift({ run, request, runAs });
+    else this.queued.push({ run, request, runAs });
     this.pump();
     return run;
   }
@@ -179,34 +184,19 @@ export class MergeGate {
     if (this.wake) clearTimeout(this.wake);
     this.wake = null;
     if (this.closing) return;
-    const now = this.deps.clock();
-    const pollMs = this.opts.pressurePollMs ?? DEFAULT_PRESSURE_POLL_MS;
-    let cpu: number | null | undefined;
-    let nextMs = Infinity;
-    for (const job of [...this.queued]) {
-      if (this.inFlight.size >= this.opts.maxParallel) break;
-      if (this.runningRepos.has(job.run.repo)) continue;
-      if (job.run.notBefore !== undefined && now < job.run.notBefore) {
-        nextMs = Math.min(nextMs, job.run.notBefore - now);
-        continue;
-      }
-      cpu = cpu === undefined ? this.pressure.sample().cpuSomeAvg10 : cpu;
-      if (cpu !== null && cpu > this.opts.maxCpuPressure) {
-        job.heldSince ??= now;
-        if (now - job.heldSince < this.opts.pressureWaitS * 1000) {
-          Object.assign(job.run, { waiting: 'cpu_pressure', waitingValue: cpu });
-          nextMs = Math.min(nextMs, pollMs, job.heldSince + this.opts.pressureWaitS * 1000 - now);
-          continue;
-        }
-        job.run.startedUnderPressure = true;
-        this.deps.log.warn(
-          { run_id: job.run.id, cpu_some_avg10: cpu },
-          'merge gate: the CPU is still starved; starting the re-test anyway (pressure wait over)',
-        );
-      }
-      this.queued = this.queued.filter((j) => j !== job);
-      this.start(job);
-    }
+    const { start, nextMs } = admit(this.queued, {
+      now: this.deps.clock(),
+      running: this.inFlight.size,
+      runningRepos: this.runningRepos,
+      maxParallel: this.opts.maxParallel,
+      sampleCpu: () => this.pressure.sample().cpuSomeAvg10,
+      maxCpuPressure: this.opts.maxCpuPressure,
+      pressureWaitS: this.opts.pressureWaitS,
+      pollMs: this.opts.pressurePollMs ?? DEFAULT_PRESSURE_POLL_MS,
+      log: this.deps.log,
+    });
+    this.queued = this.queued.filter((j) => !start.includes(j));
+    for (const job of start) this.start(job);
     if (nextMs < Infinity) {
       this.wake = setTimeout(() => this.pump(), Math.max(1, nextMs));
       this.wake.unref();
@@ -216,11 +206,11 @@ export class MergeGate {
     }
   }
 
-  private start(job: Job): void {
+  private start(job: QueuedJob): void {
     const { run } = job;
     Object.assign(run, { status: 'running', startedAt: this.deps.clock(), waiting: null, waitingValue: undefined });
     this.runningRepos.add(run.repo);
-    const flight: InFlight = { abort: new AbortController(), done: Promise.resolve(), cancelled: false };
+    const flight: InFlight = { job, abort: new AbortController(), done: Promise.resolve(), cancelled: false };
     flight.done = this.execute(job, flight)
       .catch((err: unknown) => this.deps.log.error({ err, run_id: run.id }, 'merge gate: re-test failed internally'))
       .finally(() => {
@@ -231,70 +221,54 @@ export class MergeGate {
     this.inFlight.set(run.id, flight);
   }
 
-  private async execute(job: Job, flight: InFlight): Promise<void> {
+  private async execute(job: QueuedJob, flight: InFlight): Promise<void> {
     const { run, request } = job;
     const headCheck = this.deps.isHeadValidated ?? isHeadValidated;
     if (this.opts.skipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha))) {
       return this.finish(run, flight.cancelled ? 'cancelled' : 'skipped', null);
     }
-    const recorder = new PressureRecorder(this.pressure);
-    const sampling = setInterval(() => recorder.observe(), this.opts.pressurePollMs ?? DEFAULT_PRESSURE_POLL_MS);
-    sampling.unref();
-    let report: GateRunReport;
-    try {
-      report = await (this.deps.run ?? runProcess)({
-        command: request.command,
-        cwd: request.cwd,
-        env: retestEnv(),
-        timeoutMs: (request.timeoutS ?? this.opts.defaultTimeoutS) * 1000,
-        graceMs: this.opts.graceS * 1000,
-        treeKill: this.opts.treeKill,
-        abortSignal: flight.abort.signal,
-        runAs: { uid: job.runAs.uid, gid: job.runAs.gid },
-        ...(this.deps.killEnv ? { killEnv: this.deps.killEnv } : {}),
-      });
-    } finally {
-      clearInterval(sampling);
-    }
-    run.pressure = recorder.finish();
+    const { report, pressure } = await runAttempt(request, job.runAs, flight.abort.signal, {
+      opts: this.opts,
+      run: this.deps.run ?? runProcess,
+      pressure: this.pressure,
+      ...(this.deps.killEnv ? { killEnv: this.deps.killEnv } : {}),
+    });
+    run.pressure = pressure;
     if (flight.cancelled) return this.finish(run, 'cancelled', report);
-    if (report.aborted) return this.interrupted(run, report);
+    if (report.aborted) return this.interrupted(job, report);
     const verdict = await this.judge(report, request.cwd);
     if (verdict.lockHolders.length > 0) run.lockHolders = verdict.lockHolders;
     this.finish(run, verdict.outcome, report, job);
   }
 
-  /** Shutdown cut the budget: not the branch's fault and not counted; the caller posts it again. */
-  private interrupted(run: RetestRun, report: GateRunReport): void {
+  /**
+   * Shutdown cut the budget: not the branch's fault and not counted. With a state file the same
+   * attempt is queued again and runs at the next start (`requeue`); without one the caller posts it again.
+   */
+  private interrupted(job: QueuedJob, report: GateRunReport | null): void {
+    const { run } = job;
     this.record(run, 'timeout', report);
-    run.decision = 'repost';
-    this.deps.log.warn({ run_id: run.id, repo: run.repo, branch: run.branch }, 'merge gate: re-test killed by shutdown; post it again');
+    const fields = { run_id: run.id, repo: run.repo, branch: run.branch };
+    if (!this.persistent) {
+      run.decision = 'repost';
+      this.deps.log.warn(fields, 'merge gate: re-test killed by shutdown; post it again');
+      return;
+    }
+    run.decision = 'requeue';
+    run.requeuedAs = this.add(job.request, job.runAs, run.attempt, run, true).id;
+    this.deps.log.warn({ ...fields, requeued_as: run.requeuedAs }, 'merge gate: re-test interrupted; queued again for the next start');
   }
 
   private record(run: RetestRun, outcome: Outcome, report: GateRunReport | null): void {
-    const now = this.deps.clock();
-    Object.assign(run, { status: 'done', finishedAt: now, outcome, waiting: null, waitingValue: undefined });
-    run.durationS = report ? report.result.duration_s : Math.max(0, now - (run.startedAt ?? now)) / 1000;
-    if (!report) return;
-    Object.assign(run, { returncode: report.result.returncode, signal: report.result.signal, strategy: report.strategy });
-    if (report.receipt) run.receipt = report.receipt;
-    if (report.degradedReason && !this.degradationLogged) {
-      this.degradationLogged = true;
-      this.deps.log.warn({ strategy: report.strategy, reason: report.degradedReason }, `merge gate: tree kill uses ${report.strategy}`);
-    }
-    if (report.kill && report.kill.survivors.length > 0) {
-      this.deps.log.error(
-        { run_id: run.id, survivors: report.kill.survivors.map((s) => s.pid) },
-        'merge gate: processes survived the tree kill',
-      );
-    }
+    recordDone(run, outcome, report, this.deps.clock());
+    if (report) this.kills.report(run, report);
   }
 
-  private finish(run: RetestRun, outcome: Outcome, report: GateRunReport | null, job?: Job): void {
+  private finish(run: RetestRun, outcome: Outcome, report: GateRunReport | null, job?: QueuedJob): void {
     this.record(run, outcome, report);
     const decision = this.ledger.record(run.repo, run.branch, outcome);
-    // Nothing re-queues during shutdown: the caller must post it again.
-    if (decision) run.decision = decision === 'requeue' && this.closing ? 'repost' : decision;
+    // Without a state file nothing re-queues during shutdown: the caller must post it again.
+    if (decision) run.decision = decision === 'requeue' && this.closing && !this.persistent ? 'repost' : decision;
     this.totals.runsTotal += 1;
     this.totals.outcomes[outcome] += 1;
     this.metrics?.finished(outcome, run.durationS ?? 0);

@@ -24,6 +24,17 @@ export class RunHistory {
     return run ? structuredClone(run) : undefined;
   }
 
+  /** Every run, oldest first (the state file's copy). */
+  list(): RetestRun[] {
+    return [...this.runs.values()];
+  }
+
+  /** Runs from the state file, oldest first, added before anything new. */
+  restore(runs: readonly RetestRun[]): void {
+    for (const run of runs) this.runs.set(run.id, run);
+    this.trim();
+  }
+
   /** The attempts that led to `run`, oldest first, as far as history still holds them. */
   chain(run: RetestRun): RetestRun[] {
     const chain = [run];

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { classify, type ClassifiedOutcome } from './classify.js';
 import { toLockHolders, type LockHolderFinder } from './lock-holders.js';
-import { scanOutputOffThread, type OutputFacts } from './output-scan.js';
+import { compileLockPatterns, scanOutputOffThread, type OutputFacts } from './output-scan.js';
 import type { KnownAs, LockHolder, RunEvidence } from './types.js';
 
 export interface Verdict {
@@ -43,4 +43,12 @@ export function judgeRun(deps: JudgeDeps): Judge {
     const outcome = classify(evidence, { ...facts, holderFound: lockHolders.length > 0 });
     return { outcome, lockHolders: outcome === 'lock_busy' ? lockHolders : [] };
   };
+}
+
+/** The gate's judge: a lock pattern the linear-time engine cannot run is logged once and left out. */
+export function gateJudge(lockPatterns: readonly string[], deps: Omit<JudgeDeps, 'lockPatterns'>): Judge {
+  const patterns = compileLockPatterns(lockPatterns);
+  for (const r of patterns.rejected)
+    deps.log.warn({ pattern: r.source, reason: r.reason }, 'merge gate: lock pattern ignored (it cannot run in linear time)');
+  return judgeRun({ ...deps, lockPatterns: patterns.sources });
 }

@@ -1,5 +1,5 @@
-import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
+import { enableLinearEngine, whyNotLinear, type RejectedPattern } from '../safe-regex.js';
 import type { ProcResult } from './types.js';
 
 /**
@@ -22,25 +22,14 @@ export const SCAN_WINDOW_CHARS = 256;
 export const SCAN_INLINE_MAX_CHARS = 16 * 1024;
 const SCAN_WORKER_TIMEOUT_MS = 10_000;
 
-let linearEngine = false;
-function enableLinearEngine(): void {
-  if (linearEngine) return;
-  setFlagsFromString('--enable-experimental-regexp-engine');
-  linearEngine = true;
-}
-
 /** Compiles lock patterns for the linear engine; a pattern it cannot run (backreference, lookaround) is rejected. */
-export function compileLockPatterns(sources: readonly string[]): { sources: string[]; rejected: { source: string; reason: string }[] } {
-  enableLinearEngine();
+export function compileLockPatterns(sources: readonly string[]): { sources: string[]; rejected: RejectedPattern[] } {
   const ok: string[] = [];
-  const rejected: { source: string; reason: string }[] = [];
+  const rejected: RejectedPattern[] = [];
   for (const source of sources) {
-    try {
-      new RegExp(source, 'l');
-      ok.push(source);
-    } catch (err) {
-      rejected.push({ source, reason: (err as Error).message });
-    }
+    const reason = whyNotLinear(source);
+    if (reason === null) ok.push(source);
+    else rejected.push({ source, reason });
   }
   return { sources: ok, rejected };
 }

@@ -39,6 +39,18 @@ export class InfraRequeueLedger {
     return this.counts.get(InfraRequeueLedger.key(repo, branch)) ?? 0;
   }
 
+  /** [repo, branch, count] for the state file. */
+  entries(): [string, string, number][] {
+    return [...this.counts].map(([key, n]) => {
+      const [repo, branch] = JSON.parse(key) as [string, string];
+      return [repo, branch, n];
+    });
+  }
+
+  restore(entries: readonly [string, string, number][]): void {
+    for (const [repo, branch, n] of entries) this.counts.set(InfraRequeueLedger.key(repo, branch), n);
+  }
+
   /** Decides for one finished attempt and updates the count. */
   record(repo: string, branch: string, outcome: Outcome): MergeDecision | null {
     const key = InfraRequeueLedger.key(repo, branch);

@@ -11,7 +11,7 @@ export interface ProcResult {
 export const OUTCOMES = ['pass', 'red', 'timeout', 'lock_busy', 'infra', 'other', 'skipped', 'cancelled'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-/** `repost`: shutdown cut the run and nothing re-queues it; the caller posts it again. */
+/** `repost`: shutdown cut the run and, without a state file, nothing re-queues it; the caller posts it again. */
 export const DECISIONS = ['merge', 'rollback', 'requeue', 'exhausted', 'repost'] as const;
 export type MergeDecision = (typeof DECISIONS)[number];
 

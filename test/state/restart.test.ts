@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
+import { userOwnedDir } from '../support/merge-gate.js';
 import { waitFor } from '../support/wait-for.js';
 
 const SERVER = new URL('../../dist/src/server.js', import.meta.url).pathname;
@@ -24,6 +25,8 @@ let isOrchUp = false;
 let isReceiverUp = false;
 const received: string[] = [];
 
+const TOKEN = 'restart-test-token';
+
 async function startServer(): Promise<Running> {
   const child = spawn(process.execPath, [SERVER], {
     env: {
@@ -36,6 +39,9 @@ async function startServer(): Promise<Running> {
       WATCHDOG_NOTIFIERS: 'log,webhook',
       WATCHDOG_WEBHOOK_URL: `${receiver.url}/hook`,
       WATCHDOG_STATE_FILE: stateFile,
+      WATCHDOG_API_TOKEN: TOKEN,
+      // the suite itself loads the machine: the gate must not hold these re-tests for pressure
+      WATCHDOG_MERGE_MAX_CPU_PRESSURE: '100',
       LOG_LEVEL: 'info',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -62,6 +68,36 @@ async function stateSections(): Promise<Record<string, unknown>> {
     return {};
   }
 }
+
+interface WireRun {
+  status: string;
+  outcome?: string;
+  decision?: string;
+  requeued_as?: string;
+  attempt: number;
+}
+
+async function postRetest(r: Running, body: object): Promise<string> {
+  const res = await fetch(`${r.address}/merge-gate/retests`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { id: string }).id;
+}
+
+const getRun = async (r: Running, id: string): Promise<WireRun> =>
+  (await (await fetch(`${r.address}/merge-gate/retests/${id}`)).json()) as WireRun;
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const orchEvents = (action: string): number => received.filter((r) => r === `${action} orch_down`).length;
 
@@ -137,6 +173,71 @@ describe('WATCHDOG_STATE_FILE across real restarts of the server', () => {
     expect((await health(c)).config_warnings).toEqual([]);
     c.child.kill('SIGTERM');
     expect((await once(c.child, 'exit'))[0]).toBe(0);
+  }, 240_000);
+
+  it('merge gate: SIGTERM re-queues the running re-test (its tree gone) and keeps the queue; the next start runs both; after kill -9 the cut attempt runs again', async () => {
+    const cwd = userOwnedDir('owd-restart-gate-');
+    // Sleeps until the test writes "go" into the checkout, then passes like a small suite.
+    const suite = (name: string) => ['/bin/sh', '-c', `echo $$ >> ${name}.pids; while [ ! -e go ]; do sleep 0.2; done; echo "1 passed"`];
+    const a = await startServer();
+    const cutId = await postRetest(a, { repo: 'r1', branch: 'feat', cwd, command: suite('r1'), timeout_s: 600 });
+    const queuedId = await postRetest(a, { repo: 'r2', branch: 'main', cwd, command: suite('r2'), timeout_s: 600 });
+    await waitFor('the first re-test running', async () => (await getRun(a, cutId)).status === 'running', { timeoutMs: 60_000 });
+    await waitFor('its pid written', () =>
+      readFile(join(cwd, 'r1.pids'), 'utf8').then(
+        (t) => t.trim() !== '',
+        () => false,
+      ),
+    );
+    const firstPid = Number((await readFile(join(cwd, 'r1.pids'), 'utf8')).trim());
+    a.child.kill('SIGTERM');
+    expect((await once(a.child, 'exit'))[0]).toBe(0);
+    expect(alive(firstPid)).toBe(false);
+    const saved = (await stateSections())['merge-gate'] as { jobs: { runId: string }[] };
+    expect(saved.jobs).toHaveLength(2);
+
+    await writeFile(join(cwd, 'go'), '');
+    const b = await startServer();
+    const cut = await getRun(b, cutId);
+    expect(cut).toMatchObject({ status: 'done', outcome: 'timeout', decision: 'requeue' });
+    await waitFor(
+      'the re-queued attempt and the queued one pass',
+      async () => {
+        const [again, queued] = await Promise.all([getRun(b, cut.requeued_as!), getRun(b, queuedId)]);
+        return again.outcome === 'pass' && queued.outcome === 'pass';
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(await getRun(b, cut.requeued_as!)).toMatchObject({ decision: 'merge', attempt: 1 });
+    const queue = (await (await fetch(`${b.address}/queue`)).json()) as { merge_gate: { runs_total: number; queued: number } };
+    expect(queue.merge_gate).toMatchObject({ runs_total: 2, queued: 0 });
+
+    // kill -9 while a re-test runs: the periodic write saw it running; the next start runs that attempt again.
+    await rm(join(cwd, 'go'));
+    const crashedId = await postRetest(b, { repo: 'r3', branch: 'feat', cwd, command: suite('r3'), timeout_s: 600 });
+    await waitFor(
+      'the running re-test in the state file',
+      async () => {
+        const history = ((await stateSections())['merge-gate'] as { history: { id: string; status: string }[] } | undefined)?.history ?? [];
+        return history.some((r) => r.id === crashedId && r.status === 'running');
+      },
+      { timeoutMs: 30_000 },
+    );
+    b.child.kill('SIGKILL');
+    await once(b.child, 'exit');
+    // a kill -9 leaves the tree behind (the proc scan reports it as a leftover); this test removes it itself
+    for (const pid of (await readFile(join(cwd, 'r3.pids'), 'utf8')).trim().split('\n').map(Number))
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    await writeFile(join(cwd, 'go'), '');
+    const c = await startServer();
+    const crashed = await getRun(c, crashedId);
+    expect(crashed).toMatchObject({ status: 'done', outcome: 'timeout', decision: 'requeue' });
+    await waitFor('the cut attempt passes after the restart', async () => (await getRun(c, crashed.requeued_as!)).outcome === 'pass', {
+      timeoutMs: 60_000,
+    });
+    c.child.kill('SIGTERM');
+    expect((await once(c.child, 'exit'))[0]).toBe(0);
+    await rm(cwd, { recursive: true, force: true });
   }, 240_000);
 
   it.each([

@@ -9,7 +9,7 @@ import type { RetestRegistry } from '../../watchdog/retest-registry.js';
 import { makeSignal, type Signal } from '../../watchdog/signal.js';
 import { BlockingTracker } from './blocking-tracker.js';
 import type { Candidate } from './candidates.js';
-import { enableLinearRegExp } from './linear-regexp.js';
+import { enableLinearEngine } from '../../safe-regex.js';
 import { createProcMetrics, type ProcMetrics } from './metrics.js';
 import { createMatcher, programOf, type Matcher } from './program.js';
 import { Reaper } from './reaper.js';
@@ -81,7 +81,7 @@ export class ProcCollector implements Collector {
     private readonly config: Config,
     private readonly deps: ProcCollectorDeps = {},
   ) {
-    enableLinearRegExp();
+    enableLinearEngine();
     const matcherOpts = { patterns: config.procPatterns, exclude: config.procExclude, mode: config.procMatch };
     this.matcher = createMatcher(matcherOpts, programOf);
     this.log = deps.log ?? pino({ level: 'silent' });

@@ -1,7 +1,7 @@
-import { enableLinearRegExp } from './linear-regexp.js';
+import { enableLinearEngine } from '../../safe-regex.js';
 
 // createMatcher compiles with the `l` flag, which exists only once the engine is on
-enableLinearRegExp();
+enableLinearEngine();
 
 export type MatchMode = 'program' | 'cmdline';
 

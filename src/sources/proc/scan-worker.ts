@@ -2,7 +2,7 @@ import { readFileSync, statfsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { parseStat } from '../../proc/parse-stat.js';
-import { enableLinearRegExp } from './linear-regexp.js';
+import { enableLinearEngine } from '../../safe-regex.js';
 import { createMatcher, programOf } from './program.js';
 import { classifyReadError, createStatReader, readFileInto, statIdentity } from './scan-reads.js';
 import { createScanner, readArgv, scanOnce, visitPid, type ScanResult, type ScannerOptions } from './scanner.js';
@@ -220,7 +220,7 @@ export class ScanWorker {
   private readonly threads: ScanThread[];
 
   constructor(opts: ScannerOptions, threads = 1) {
-    enableLinearRegExp();
+    enableLinearEngine();
     const count = Math.max(1, Math.min(threads, availableParallelism()));
     const maxHeldFds = Math.floor((opts.maxHeldFds ?? readHeldFdBudget(opts.root)) / count);
     this.threads = Array.from(

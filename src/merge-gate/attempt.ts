@@ -1,0 +1,71 @@
+import type { Logger } from 'pino';
+import { DEFAULT_PRESSURE_POLL_MS, type GateRunOptions, type GateRunReport, type MergeGateOptions } from './gate-options.js';
+import { PressureRecorder, type PressureProbe } from './pressure.js';
+import { retestEnv } from './retest-env.js';
+import type { KillEnvironment } from './runner.js';
+import type { Outcome, PressureEvidence, RetestRequest, RetestRun, RunAs } from './types.js';
+
+export interface AttemptContext {
+  opts: MergeGateOptions;
+  run: (opts: GateRunOptions) => Promise<GateRunReport>;
+  pressure: PressureProbe;
+  killEnv?: KillEnvironment;
+}
+
+/** Runs one attempt's command (whole-tree kill on timeout or abort) while sampling the pressure it runs under. */
+export async function runAttempt(
+  request: RetestRequest,
+  runAs: RunAs,
+  abortSignal: AbortSignal,
+  ctx: AttemptContext,
+): Promise<{ report: GateRunReport; pressure: PressureEvidence }> {
+  const { opts } = ctx;
+  const recorder = new PressureRecorder(ctx.pressure);
+  const sampling = setInterval(() => recorder.observe(), opts.pressurePollMs ?? DEFAULT_PRESSURE_POLL_MS);
+  sampling.unref();
+  try {
+    const report = await ctx.run({
+      command: request.command,
+      cwd: request.cwd,
+      env: retestEnv(),
+      timeoutMs: (request.timeoutS ?? opts.defaultTimeoutS) * 1000,
+      graceMs: opts.graceS * 1000,
+      treeKill: opts.treeKill,
+      abortSignal,
+      runAs: { uid: runAs.uid, gid: runAs.gid },
+      ...(ctx.killEnv ? { killEnv: ctx.killEnv } : {}),
+    });
+    return { report, pressure: recorder.finish() };
+  } finally {
+    clearInterval(sampling);
+  }
+}
+
+/** Logs a degraded tree-kill strategy once per gate, and every survivor of a tree kill. */
+export class KillReporter {
+  private degradationLogged = false;
+
+  constructor(private readonly log: Logger) {}
+
+  report(run: RetestRun, report: GateRunReport): void {
+    if (report.degradedReason && !this.degradationLogged) {
+      this.degradationLogged = true;
+      this.log.warn({ strategy: report.strategy, reason: report.degradedReason }, `merge gate: tree kill uses ${report.strategy}`);
+    }
+    if (report.kill && report.kill.survivors.length > 0) {
+      this.log.error(
+        { run_id: run.id, survivors: report.kill.survivors.map((s) => s.pid) },
+        'merge gate: processes survived the tree kill',
+      );
+    }
+  }
+}
+
+/** Marks `run` done with `outcome` and what the report says about it (none: it never ran, or a crash cut it). */
+export function recordDone(run: RetestRun, outcome: Outcome, report: GateRunReport | null, nowMs: number): void {
+  Object.assign(run, { status: 'done', finishedAt: nowMs, outcome, waiting: null, waitingValue: undefined });
+  run.durationS = report ? report.result.duration_s : Math.max(0, nowMs - (run.startedAt ?? nowMs)) / 1000;
+  if (!report) return;
+  Object.assign(run, { returncode: report.result.returncode, signal: report.result.signal, strategy: report.strategy });
+  if (report.receipt) run.receipt = report.receipt;
+}

@@ -1,0 +1,126 @@
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.js';
+import { MergeGate } from '../../src/merge-gate/gate.js';
+import { parseGateSnapshot } from '../../src/merge-gate/gate-state.js';
+import { survivors } from '../support/adversarial.js';
+import { gateOptions as options, manualRunner, retestRequest as request, runReport as report } from '../support/merge-gate.js';
+import { waitFor } from '../support/wait-for.js';
+
+const log = createLogger({ level: 'silent' });
+const clock = () => Date.parse('2026-12-01T12:00:00Z');
+
+/** What the state store does: snapshot, through JSON (the file), into a fresh gate. */
+const carry = (from: MergeGate, to: MergeGate): void => {
+  const saved = JSON.parse(JSON.stringify(from.stateSection().snapshot())) as unknown;
+  to.stateSection().restore(saved);
+};
+
+describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
+  it('shutdown kills the running re-test (whole tree), re-queues that attempt (requeue + requeued_as), and the next start runs it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'owd-gate-state-'));
+    const first = new MergeGate(options(), { clock, log });
+    first.stateSection();
+    const script = `sh -c 'echo $$ > ${dir}/child.pid; exec sleep 60' & echo $$ > ${dir}/leader.pid; wait`;
+    const cut = first.enqueue(request('a', 'main', { command: ['/bin/sh', '-c', script] }));
+    const waiting = first.enqueue(request('b'));
+    await waitFor('the tree is up', () => existsSync(join(dir, 'child.pid')) && existsSync(join(dir, 'leader.pid')));
+    await first.close();
+    const cutRun = first.get(cut.id)!;
+    expect(cutRun).toMatchObject({ status: 'done', outcome: 'timeout', decision: 'requeue' });
+    expect(cutRun.requeuedAs).toEqual(expect.any(String));
+    expect(first.get(cutRun.requeuedAs!)).toMatchObject({ status: 'queued', attempt: 1, previousId: cut.id });
+    expect(survivors(dir)).toEqual([]);
+    // not a verdict on the branch: nothing counted
+    expect(first.counters()).toMatchObject({ runsTotal: 0, infraRequeues: 0, queued: 2 });
+
+    const runner = manualRunner();
+    const second = new MergeGate(options(), { clock, log, run: runner.run });
+    carry(first, second);
+    await waitFor('the re-queued attempt started', () => runner.started.length === 1);
+    expect(runner.started[0]!.opts.command).toEqual(['/bin/sh', '-c', script]);
+    runner.started[0]!.finish(report({}));
+    await waitFor('the queued one started', () => runner.started.length === 2);
+    expect(runner.names()[1]).toBe('b');
+    runner.started[1]!.finish(report({ returncode: 1 }));
+    await second.idle();
+    // the old ids still answer, and the chain reads through the restart
+    expect(second.get(cut.id)).toMatchObject({ decision: 'requeue', requeuedAs: cutRun.requeuedAs });
+    expect(second.get(cutRun.requeuedAs!)).toMatchObject({ status: 'done', outcome: 'pass', decision: 'merge' });
+    expect(second.get(waiting.id)).toMatchObject({ status: 'done', outcome: 'red', decision: 'rollback' });
+    expect(second.counters()).toMatchObject({ runsTotal: 2, queued: 0, running: 0, outcomes: { pass: 1, red: 1 } });
+    await second.close();
+  });
+
+  it('a run saved while running (the watchdog was killed -9) ends as interrupted and its attempt runs again', async () => {
+    const held = manualRunner();
+    const crashed = new MergeGate(options(), { clock, log, run: held.run });
+    crashed.stateSection();
+    const run = crashed.enqueue(request('a'));
+    await waitFor('it runs', () => held.started.length === 1);
+    // the periodic write while it ran is all a kill -9 leaves
+    const runner = manualRunner();
+    const next = new MergeGate(options(), { clock, log, run: runner.run });
+    carry(crashed, next);
+    expect(next.get(run.id)).toMatchObject({ status: 'done', outcome: 'timeout', decision: 'requeue' });
+    const again = next.get(run.id)!.requeuedAs!;
+    await waitFor('the attempt runs again', () => runner.started.length === 1);
+    runner.started[0]!.finish(report({}));
+    await next.idle();
+    expect(next.get(again)).toMatchObject({ outcome: 'pass', attempt: 1, previousId: run.id });
+    held.started[0]!.finish(report({}));
+    await crashed.idle();
+  });
+
+  it('counters and the infra re-queue ledger carry over: the retry budget is not reset by a restart', async () => {
+    const runner = manualRunner();
+    const first = new MergeGate(options({ retryMax: 2 }), { clock, log, run: runner.run });
+    first.stateSection();
+    first.enqueue(request('a', 'feat'));
+    for (let i = 0; i < 2; i++) {
+      await waitFor(`attempt ${i + 1}`, () => runner.started.length === i + 1);
+      runner.started[i]!.finish(report({ returncode: null, signal: 'SIGKILL', timed_out: true }, { killedByGate: true }));
+    }
+    await waitFor('attempt 3 started', () => runner.started.length === 3);
+    await first.close(); // attempt 3 is cut by the shutdown: re-queued for the next start
+    const runner2 = manualRunner();
+    const exhausted: string[] = [];
+    const second = new MergeGate(options({ retryMax: 2 }), { clock, log, run: runner2.run, onExhausted: (s) => exhausted.push(s.key) });
+    carry(first, second);
+    expect(second.counters()).toMatchObject({ runsTotal: 2, infraRequeues: 2, outcomes: { timeout: 2 } });
+    await waitFor('attempt 3 runs after the restart', () => runner2.started.length === 1);
+    runner2.started[0]!.finish(report({ returncode: null, signal: 'SIGKILL', timed_out: true }, { killedByGate: true }));
+    await second.idle();
+    // two re-queues were spent before the restart: the third timeout exhausts the branch
+    expect(exhausted).toHaveLength(1);
+    expect(second.counters()).toMatchObject({ runsTotal: 3, infraExhausted: 1 });
+  });
+
+  it('a saved re-test whose account is refused now ends repost instead of running as the watchdog', async () => {
+    const runner = manualRunner();
+    const first = new MergeGate(options(), { clock, log, run: runner.run });
+    first.stateSection();
+    first.enqueue(request('a'));
+    const queued = first.enqueue(request('b'));
+    await first.close();
+    // restarted with root refused: /tmp is root-owned, so b may no longer run
+    const second = new MergeGate(options({ allowRoot: false }), { clock, log, run: manualRunner().run });
+    carry(first, second);
+    expect(second.get(queued.id)).toMatchObject({ status: 'done', outcome: 'cancelled', decision: 'repost' });
+    expect(second.counters().queued).toBe(0);
+  });
+
+  it('a malformed section is refused with the field that is wrong (the store then starts the gate fresh)', () => {
+    const good = { jobs: [], history: [], counters: { runsTotal: 0, infraRequeues: 0, infraExhausted: 0, outcomes: {} }, ledger: [] };
+    expect(parseGateSnapshot(good)).toEqual(good);
+    expect(() => parseGateSnapshot(null)).toThrow(/merge gate/);
+    expect(() => parseGateSnapshot({ ...good, counters: { ...good.counters, runsTotal: -1 } })).toThrow(/counters\.runsTotal/);
+    const request = { repo: 'a', branch: 'main', cwd: '/tmp', command: [] };
+    expect(() => parseGateSnapshot({ ...good, jobs: [{ runId: 'x', request }] })).toThrow(/jobs\.0\.request\.command/);
+    const job = { runId: 'x', request: { ...request, command: ['true'] } };
+    expect(() => parseGateSnapshot({ ...good, jobs: [job] })).toThrow(/job x has no run/);
+    expect(() => parseGateSnapshot({ ...good, counters: { ...good.counters, outcomes: { bogus: 1 } } })).toThrow(/outcomes/);
+  });
+});
