@@ -1,0 +1,43 @@
+import type { z } from 'zod';
+
+/**
+ * One declaration per WATCHDOG_* key: the Config field, its parser, its default (as the string
+ * an operator would write), the one-line meaning the README table and .env.example carry, and
+ * whether it is a secret (redacted in warnings, also readable from `<KEY>_FILE`).
+ */
+export interface KeySpec<
+  K extends `WATCHDOG_${string}` = `WATCHDOG_${string}`,
+  F extends string = string,
+  S extends z.ZodType<unknown, string> = z.ZodType<unknown, string>,
+> {
+  key: K;
+  field: F;
+  schema: S;
+  default: string;
+  doc: string;
+  group: string;
+  secret: boolean;
+  /** Raw value used when the given one is malformed, instead of the default (where the default would widen). */
+  onInvalid?: string;
+}
+
+export function spec<const K extends `WATCHDOG_${string}`, const F extends string, S extends z.ZodType<unknown, string>>(
+  group: string,
+  key: K,
+  field: F,
+  schema: S,
+  dflt: string,
+  doc: string,
+  extra: { secret?: boolean; onInvalid?: string } = {},
+): KeySpec<K, F, S> {
+  return {
+    key,
+    field,
+    schema,
+    default: dflt,
+    doc,
+    group,
+    secret: extra.secret ?? false,
+    ...(extra.onInvalid !== undefined ? { onInvalid: extra.onInvalid } : {}),
+  };
+}
