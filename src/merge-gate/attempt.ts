@@ -69,3 +69,23 @@ export function recordDone(run: RetestRun, outcome: Outcome, report: GateRunRepo
   Object.assign(run, { returncode: report.result.returncode, signal: report.result.signal, strategy: report.strategy });
   if (report.receipt) run.receipt = report.receipt;
 }
+
+/**
+ * Ends the trees of re-tests a dead watchdog left in its run cgroups (see CgroupManager.killStaleRuns);
+ * logs each one; never throws.
+ */
+export async function endStaleRuns(killEnv: KillEnvironment, log: Logger): Promise<void> {
+  try {
+    for (const s of await killEnv.cgroups.killStaleRuns()) {
+      if (s.killed)
+        log.warn({ cgroup: s.path, pids: s.pids }, 'merge gate: killed the tree of a re-test left running by a watchdog that died');
+      else
+        log.error(
+          { cgroup: s.path, pids: s.pids },
+          'merge gate: a dead watchdog left a run cgroup holding this watchdog or an ancestor; nothing signalled',
+        );
+    }
+  } catch (err) {
+    log.error({ err }, 'merge gate: stale run cgroups could not be read');
+  }
+}

@@ -5,7 +5,7 @@ import { RunHistory } from './history.js';
 import { assertQueueRoom, DEFAULT_PRESSURE_POLL_MS } from './gate-options.js';
 import type { CancelAnswer, GateRunReport, MergeGateDeps, MergeGateOptions } from './gate-options.js';
 import { admit, type QueuedJob } from './admission.js';
-import { KillReporter, recordDone, runAttempt } from './attempt.js';
+import { endStaleRuns, KillReporter, recordDone, runAttempt } from './attempt.js';
 import { parseGateSnapshot, type GateSnapshot } from './gate-state.js';
 import { gateJudge, type Judge } from './judge.js';
 import { procLockHolderFinder } from './lock-holders.js';
@@ -146,7 +146,8 @@ export class MergeGate {
       else this.queued.push({ run, request, runAs });
     }
     this.deps.log.info({ queued: this.queued.length, history: snap.history.length }, 'merge gate: queue restored');
-    this.pump();
+    // A watchdog killed -9 leaves its running re-test's tree in its run cgroup: end it before the attempt runs again.
+    void endStaleRuns(this.deps.killEnv ?? defaultKillEnvironment(), this.deps.log).finally(() => this.pump());
   }
 
   private resolveRunAs(request: RetestRequest): RunAsUser {

@@ -1,16 +1,33 @@
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { MergeGate } from '../../src/merge-gate/gate.js';
 import { parseGateSnapshot } from '../../src/merge-gate/gate-state.js';
+import { CgroupManager } from '../../src/merge-gate/runner/cgroup.js';
+import { KillEnvironment } from '../../src/merge-gate/runner.js';
 import { survivors } from '../support/adversarial.js';
+import { privateCgroupBase } from '../support/cgroup.js';
 import { gateOptions as options, manualRunner, retestRequest as request, runReport as report } from '../support/merge-gate.js';
 import { waitFor } from '../support/wait-for.js';
 
 const log = createLogger({ level: 'silent' });
 const clock = () => Date.parse('2026-12-01T12:00:00Z');
+
+// Runs and the stale-run cleanup at restore stay in a private cgroup: another test file's
+// watchdog killed -9 is that file's to clean up.
+let killEnv: KillEnvironment;
+let removeCgroup: (() => void) | undefined;
+beforeAll(async () => {
+  const { base, remove } = await privateCgroupBase();
+  removeCgroup = remove;
+  killEnv = new KillEnvironment('/proc', undefined, new CgroupManager('/proc', process.pid, undefined, base));
+});
+afterAll(async () => {
+  await killEnv.dispose();
+  removeCgroup?.();
+});
 
 /** What the state store does: snapshot, through JSON (the file), into a fresh gate. */
 const carry = (from: MergeGate, to: MergeGate): void => {
@@ -21,7 +38,7 @@ const carry = (from: MergeGate, to: MergeGate): void => {
 describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
   it('shutdown kills the running re-test (whole tree), re-queues that attempt (requeue + requeued_as), and the next start runs it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'owd-gate-state-'));
-    const first = new MergeGate(options(), { clock, log });
+    const first = new MergeGate(options(), { clock, log, killEnv });
     first.stateSection();
     const script = `sh -c 'echo $$ > ${dir}/child.pid; exec sleep 60' & echo $$ > ${dir}/leader.pid; wait`;
     const cut = first.enqueue(request('a', 'main', { command: ['/bin/sh', '-c', script] }));
@@ -37,7 +54,7 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
     expect(first.counters()).toMatchObject({ runsTotal: 0, infraRequeues: 0, queued: 2 });
 
     const runner = manualRunner();
-    const second = new MergeGate(options(), { clock, log, run: runner.run });
+    const second = new MergeGate(options(), { clock, log, killEnv, run: runner.run });
     carry(first, second);
     await waitFor('the re-queued attempt started', () => runner.started.length === 1);
     expect(runner.started[0]!.opts.command).toEqual(['/bin/sh', '-c', script]);
@@ -56,13 +73,13 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
 
   it('a run saved while running (the watchdog was killed -9) ends as interrupted and its attempt runs again', async () => {
     const held = manualRunner();
-    const crashed = new MergeGate(options(), { clock, log, run: held.run });
+    const crashed = new MergeGate(options(), { clock, log, killEnv, run: held.run });
     crashed.stateSection();
     const run = crashed.enqueue(request('a'));
     await waitFor('it runs', () => held.started.length === 1);
     // the periodic write while it ran is all a kill -9 leaves
     const runner = manualRunner();
-    const next = new MergeGate(options(), { clock, log, run: runner.run });
+    const next = new MergeGate(options(), { clock, log, killEnv, run: runner.run });
     carry(crashed, next);
     expect(next.get(run.id)).toMatchObject({ status: 'done', outcome: 'timeout', decision: 'requeue' });
     const again = next.get(run.id)!.requeuedAs!;
@@ -76,7 +93,7 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
 
   it('counters and the infra re-queue ledger carry over: the retry budget is not reset by a restart', async () => {
     const runner = manualRunner();
-    const first = new MergeGate(options({ retryMax: 2 }), { clock, log, run: runner.run });
+    const first = new MergeGate(options({ retryMax: 2 }), { clock, log, killEnv, run: runner.run });
     first.stateSection();
     first.enqueue(request('a', 'feat'));
     for (let i = 0; i < 2; i++) {
@@ -87,7 +104,13 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
     await first.close(); // attempt 3 is cut by the shutdown: re-queued for the next start
     const runner2 = manualRunner();
     const exhausted: string[] = [];
-    const second = new MergeGate(options({ retryMax: 2 }), { clock, log, run: runner2.run, onExhausted: (s) => exhausted.push(s.key) });
+    const second = new MergeGate(options({ retryMax: 2 }), {
+      clock,
+      log,
+      killEnv,
+      run: runner2.run,
+      onExhausted: (s) => exhausted.push(s.key),
+    });
     carry(first, second);
     expect(second.counters()).toMatchObject({ runsTotal: 2, infraRequeues: 2, outcomes: { timeout: 2 } });
     await waitFor('attempt 3 runs after the restart', () => runner2.started.length === 1);
@@ -100,13 +123,13 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
 
   it('a saved re-test whose account is refused now ends repost instead of running as the watchdog', async () => {
     const runner = manualRunner();
-    const first = new MergeGate(options(), { clock, log, run: runner.run });
+    const first = new MergeGate(options(), { clock, log, killEnv, run: runner.run });
     first.stateSection();
     first.enqueue(request('a'));
     const queued = first.enqueue(request('b'));
     await first.close();
     // restarted with root refused: /tmp is root-owned, so b may no longer run
-    const second = new MergeGate(options({ allowRoot: false }), { clock, log, run: manualRunner().run });
+    const second = new MergeGate(options({ allowRoot: false }), { clock, log, killEnv, run: manualRunner().run });
     carry(first, second);
     expect(second.get(queued.id)).toMatchObject({ status: 'done', outcome: 'cancelled', decision: 'repost' });
     expect(second.counters().queued).toBe(0);

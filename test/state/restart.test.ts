@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,10 +91,10 @@ async function postRetest(r: Running, body: object): Promise<string> {
 const getRun = async (r: Running, id: string): Promise<WireRun> =>
   (await (await fetch(`${r.address}/merge-gate/retests/${id}`)).json()) as WireRun;
 
+/** Running (a zombie waiting for its reaper counts as gone). */
 const alive = (pid: number): boolean => {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -225,11 +226,16 @@ describe('WATCHDOG_STATE_FILE across real restarts of the server', () => {
     );
     b.child.kill('SIGKILL');
     await once(b.child, 'exit');
-    // a kill -9 leaves the tree behind (the proc scan reports it as a leftover); this test removes it itself
-    for (const pid of (await readFile(join(cwd, 'r3.pids'), 'utf8')).trim().split('\n').map(Number))
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
-    await writeFile(join(cwd, 'go'), '');
+    // a kill -9 leaves the tree behind in the dead watchdog's run cgroup: the next start ends it before re-running
+    const orphans = (await readFile(join(cwd, 'r3.pids'), 'utf8')).trim().split('\n').map(Number);
+    expect(orphans.filter(alive)).toEqual(orphans);
     const c = await startServer();
+    await waitFor('the orphaned tree ended by the restarted watchdog', () => orphans.every((pid) => !alive(pid)), {
+      timeoutMs: 30_000,
+      describe: c.out,
+    });
+    expect(c.out()).toContain('killed the tree of a re-test left running by a watchdog that died');
+    await writeFile(join(cwd, 'go'), '');
     const crashed = await getRun(c, crashedId);
     expect(crashed).toMatchObject({ status: 'done', outcome: 'timeout', decision: 'requeue' });
     await waitFor('the cut attempt passes after the restart', async () => (await getRun(c, crashed.requeued_as!)).outcome === 'pass', {

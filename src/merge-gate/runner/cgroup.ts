@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileS
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { isSignallable, watchdogGuard } from '../../proc/protected-pids.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -53,6 +54,14 @@ export interface RunCgroup {
 
 export type CgroupSupport = { ok: true; parent: string } | { ok: false; reason: string };
 
+/** A run cgroup left by a watchdog that died, and what was done with its members. */
+export interface StaleRun {
+  path: string;
+  pids: number[];
+  /** false: a member is the watchdog or one of its ancestors, so nothing was signalled. */
+  killed: boolean;
+}
+
 /** Shared by every manager of this process: two managers (a test's and the default) never share a leaf. */
 let runSeq = 0;
 
@@ -69,7 +78,42 @@ export class CgroupManager {
     private readonly selfPid = process.pid,
     /** Tests only: the file the wrapper and moveIn write to, to force a failed join. */
     private readonly joinFileOf: (runPath: string) => string = (runPath) => join(runPath, 'cgroup.procs'),
+    /** Tests only: an existing cgroup directory to use instead of this process's own cgroup. */
+    private readonly baseOverride?: string,
   ) {}
+
+  private base: string | null = null;
+
+  /**
+   * The trees of re-tests whose watchdog died (kill -9, a crash): every member of a run cgroup
+   * under a dead watchdog's `orch-watchdog-<pid>` parent is that run's tree — only the runner's
+   * wrapper moves processes there — so one `cgroup.kill` ends it, unless a member is this
+   * watchdog or one of its ancestors. Empty leftovers are removed.
+   */
+  async killStaleRuns(): Promise<StaleRun[]> {
+    const support = await this.detect();
+    if (!support.ok || this.base === null) return [];
+    const out: StaleRun[] = [];
+    for (const parent of this.staleParents(this.base)) {
+      for (const run of this.childDirs(parent)) {
+        const pids = this.membersOf(run);
+        if (pids.length === 0) continue;
+        const guard = watchdogGuard(this.procRoot, this.selfPid);
+        const killed = pids.every((pid) => isSignallable(pid, guard));
+        if (killed) {
+          try {
+            writeFileSync(join(run, 'cgroup.kill'), '1');
+          } catch {
+            // the kernel refused or it emptied meanwhile: rmdir below tells
+          }
+          await this.rmdirRetry(run);
+        }
+        out.push({ path: run, pids, killed });
+      }
+      this.removeIfEmpty(parent);
+    }
+    return out;
+  }
 
   detect(): Promise<CgroupSupport> {
     this.support ??= this.probe().catch((err: unknown) => ({ ok: false as const, reason: String(err) }));
@@ -81,9 +125,10 @@ export class CgroupManager {
     if (!mount) return { ok: false, reason: 'no writable cgroup2 mount' };
     const own = parseOwnCgroup(readFileSync(`${this.procRoot}/self/cgroup`, 'utf8'));
     if (own === null) return { ok: false, reason: 'no cgroup v2 membership in /proc/self/cgroup' };
-    const base = join(mount, own);
+    const base = this.baseOverride ?? join(mount, own);
     if (!existsSync(join(base, 'cgroup.procs'))) return { ok: false, reason: `${base} is not visible (cgroup namespace)` };
-    this.removeStaleParents(base);
+    this.base = base;
+    for (const stale of this.staleParents(base)) this.removeIfEmpty(stale);
     const parent = join(base, `orch-watchdog-${this.selfPid}`);
     try {
       mkdirSync(parent, { recursive: true });
@@ -123,16 +168,7 @@ export class CgroupManager {
     return {
       path,
       procsFile,
-      pids: () => {
-        try {
-          return readFileSync(join(path, 'cgroup.procs'), 'utf8')
-            .split('\n')
-            .filter((l) => /^\d+$/.test(l))
-            .map(Number);
-        } catch {
-          return [];
-        }
-      },
+      pids: () => this.membersOf(path),
       moveIn: (pid) => {
         try {
           writeFileSync(procsFile, String(pid));
@@ -183,27 +219,47 @@ export class CgroupManager {
     }
   }
 
-  /** Parents left by a watchdog that died: removed when empty, kept (and harmless) otherwise. */
-  private removeStaleParents(base: string): void {
+  /** `orch-watchdog-<pid>` parents under `base` whose watchdog is gone. */
+  private staleParents(base: string): string[] {
     let names: string[];
     try {
       names = readdirSync(base);
     } catch {
-      return;
+      return [];
     }
-    for (const name of names) {
-      const m = /^orch-watchdog-(\d+)$/.exec(name);
-      if (!m || Number(m[1]) === this.selfPid || existsSync(`${this.procRoot}/${m[1]}`)) continue;
-      const parent = join(base, name);
-      try {
-        for (const child of readdirSync(parent, { withFileTypes: true })) {
-          if (child.isDirectory()) this.tryRmdir(join(parent, child.name));
-        }
-      } catch {
-        continue;
-      }
-      this.tryRmdir(parent);
+    return names
+      .filter((name) => {
+        const m = /^orch-watchdog-(\d+)$/.exec(name);
+        return m !== null && Number(m[1]) !== this.selfPid && !existsSync(`${this.procRoot}/${m[1]}`);
+      })
+      .map((name) => join(base, name));
+  }
+
+  private childDirs(parent: string): string[] {
+    try {
+      return readdirSync(parent, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => join(parent, d.name));
+    } catch {
+      return [];
     }
+  }
+
+  private membersOf(path: string): number[] {
+    try {
+      return readFileSync(join(path, 'cgroup.procs'), 'utf8')
+        .split('\n')
+        .filter((l) => /^\d+$/.test(l))
+        .map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  /** A stale parent and its empty runs go; one still holding a task stays (killStaleRuns ends those). */
+  private removeIfEmpty(parent: string): void {
+    for (const run of this.childDirs(parent)) this.tryRmdir(run);
+    this.tryRmdir(parent);
   }
 }
 

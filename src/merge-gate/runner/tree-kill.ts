@@ -6,7 +6,7 @@ import { ReceiptBook } from './receipt.js';
 import { walkChildren } from './child-links.js';
 import { identityKey } from '../../proc/identity.js';
 import { readProcTable, type ProcTable } from '../../proc/proc-table.js';
-import { protectedPids } from '../../proc/protected-pids.js';
+import { watchdogGuard } from '../../proc/protected-pids.js';
 import { readStat } from '../../proc/read-proc.js';
 import { signalWithGrace, startSignalWithGrace, type GraceReceipt } from '../../proc/signal-with-grace.js';
 import type { KillReceipt, KillStrategy } from '../types.js';
@@ -45,23 +45,9 @@ export interface KillReport {
   receipt: KillReceipt;
 }
 
-/** The watchdog and its ancestors only: the protected rule needs no full table (tens of ms at 5,000 processes). */
-function ancestryTable(procRoot: string): ProcTable {
-  const table: ProcTable = new Map();
-  for (
-    let stat = readStat(process.pid, procRoot);
-    stat && !table.has(stat.pid) && table.size < 4096;
-    stat = readStat(stat.ppid, procRoot)
-  ) {
-    table.set(stat.pid, stat);
-    if (stat.ppid <= 0) break;
-  }
-  return table;
-}
-
 /** Builds the tracker for a freshly spawned root. */
 export function newTracker(rootPid: number, rootIsHelper: boolean, procRoot: string): TreeTracker {
-  const tracker = new TreeTracker(rootPid, protectedPids(ancestryTable(procRoot), { selfPid: process.pid }), rootIsHelper);
+  const tracker = new TreeTracker(rootPid, watchdogGuard(procRoot), rootIsHelper);
   // The root was spawned detached: it leads a new session and group, so their members are ours.
   if (!rootIsHelper) tracker.seedLeader();
   return tracker;
