@@ -120,6 +120,8 @@ beforeAll(async () => {
     '-e', `WATCHDOG_API_TOKEN=${TOKEN}`, '-e', 'WATCHDOG_KILL_GRACE_S=1',
     // A timeout is then final (decision exhausted) instead of re-queued, so no second attempt respawns the tree.
     '-e', 'WATCHDOG_MERGE_INFRA_RETRY_MAX=0',
+    // CI may run this beside a CPU hog: the gate would rightly hold the re-tests for pressure (up to 600 s).
+    '-e', 'WATCHDOG_MERGE_MAX_CPU_PRESSURE=100',
     IMAGE,
   ]);
   await waitFor('GET /healthz answering', async () => (await api('/healthz').catch(() => null))?.status === 200, {
