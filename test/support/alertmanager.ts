@@ -32,12 +32,25 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * Timing of a clustered peer. Alertmanager HA: the peer at position N takes the group's alerts at a
+ * group tick, waits N × peer timeout, then checks the gossiped notification log. If in that wait the
+ * peer at position 0 has already notified a resolve, the waiting peer's older "firing" snapshot is no
+ * longer a subset of what was notified and it sends a stale "firing" (then, a tick later, a second
+ * "resolved"). So the peer timeout must stay well under group_interval (with 3 s against 1 s every
+ * alert reached the receiver twice, firing and resolved); 1 s is still ten gossip rounds on loopback.
+ * HA stays at-least-once: a change landing within one peer timeout between the two peers' ticks can
+ * still repeat (about (1 s / 10 s)² / 2 of resolves when the groups' ticks are out of phase).
+ */
+export const CLUSTER_TIMING = { peerTimeoutMs: 1_000, groupWaitMs: 1_000, groupIntervalMs: 10_000 } as const;
+
 // Without a receiver URL, a receiver without integrations: the test asserts on Alertmanager's own API, nothing leaves the host.
-function configYaml(receiverUrl: string | undefined): string {
+function configYaml(receiverUrl: string | undefined, groupIntervalMs: number): string {
   const receiver = receiverUrl
     ? `  - name: blackhole\n    webhook_configs:\n      - url: ${receiverUrl}\n        send_resolved: true\n`
     : '  - name: blackhole\n';
-  return `route:\n  receiver: blackhole\n  group_by: ['...']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n${receiver}`;
+  const groupWait = `${CLUSTER_TIMING.groupWaitMs}ms`;
+  return `route:\n  receiver: blackhole\n  group_by: ['...']\n  group_wait: ${groupWait}\n  group_interval: ${groupIntervalMs}ms\n  repeat_interval: 1h\nreceivers:\n${receiver}`;
 }
 
 export interface AlertmanagerOptions {
@@ -55,17 +68,17 @@ export interface AlertmanagerOptions {
 export async function startAlertmanager(opts: AlertmanagerOptions = {}): Promise<RunningAlertmanager> {
   const dir = await mkdtemp(join(tmpdir(), 'orch-watchdog-am-'));
   const config = join(dir, 'alertmanager.yml');
-  await writeFile(config, configYaml(opts.receiverUrl));
+  await writeFile(config, configYaml(opts.receiverUrl, opts.cluster ? CLUSTER_TIMING.groupIntervalMs : 1_000));
   const extra: string[] = [];
   if (opts.basicAuth) {
     await writeFile(join(dir, 'web.yml'), `basic_auth_users:\n  ${opts.basicAuth.user}: ${opts.basicAuth.bcrypt}\n`);
     extra.push(`--web.config.file=${join(dir, 'web.yml')}`);
   }
   if (opts.cluster) {
-    // Short timers: a peer waits peer-timeout × its position before notifying, so dedup is visible in seconds.
+    // Short timers so dedup is visible in seconds, in the ratio CLUSTER_TIMING explains.
     extra.push(
       `--cluster.listen-address=127.0.0.1:${opts.cluster.port}`,
-      '--cluster.peer-timeout=3s',
+      `--cluster.peer-timeout=${CLUSTER_TIMING.peerTimeoutMs}ms`,
       '--cluster.gossip-interval=100ms',
       '--cluster.pushpull-interval=2s',
     );
