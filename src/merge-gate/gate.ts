@@ -42,6 +42,8 @@ export class MergeGate {
   private readonly pressure: PressureProbe;
   private readonly kills: KillReporter;
   private closing = false;
+  /** While a restore ends the trees of a dead watchdog, nothing starts. */
+  private held = false;
   /** A state file keeps the queue: shutdown re-queues instead of asking for a repost. */
   private persistent = false;
   private wake: NodeJS.Timeout | null = null;
@@ -122,12 +124,9 @@ export class MergeGate {
     return { jobs, history: this.history.list(), counters: this.totals.persisted(), ledger: this.ledger.entries() };
   }
 
-  /**
-   * Before the first pump. A run saved as running was cut by a crash: it ends like one cut by
-   * shutdown and its attempt is queued again. Each job's account is resolved again (the
-   * checkout's owner or WATCHDOG_MERGE_RUN_AS may have changed); a refused one ends `repost`.
-   */
+  /** A run saved as running was cut by a crash: ends like a shutdown's. Accounts are resolved again (refused: `repost`). */
   private restore(snap: GateSnapshot): void {
+    this.held = true;
     this.history.restore(snap.history);
     this.totals.restore(snap.counters);
     this.ledger.restore(snap.ledger);
@@ -147,7 +146,10 @@ export class MergeGate {
     }
     this.deps.log.info({ queued: this.queued.length, history: snap.history.length }, 'merge gate: queue restored');
     // A watchdog killed -9 leaves its running re-test's tree in its run cgroup: end it before the attempt runs again.
-    void endStaleRuns(this.deps.killEnv ?? defaultKillEnvironment(), this.deps.log).finally(() => this.pump());
+    void endStaleRuns(this.deps.killEnv ?? defaultKillEnvironment(), this.deps.log).finally(() => {
+      this.held = false;
+      this.pump();
+    });
   }
 
   private resolveRunAs(request: RetestRequest): RunAsUser {
@@ -184,7 +186,7 @@ export class MergeGate {
   private pump(): void {
     if (this.wake) clearTimeout(this.wake);
     this.wake = null;
-    if (this.closing) return;
+    if (this.closing || this.held) return;
     const { start, nextMs } = admit(this.queued, {
       now: this.deps.clock(),
       running: this.inFlight.size,

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defaultKillEnvironment, KillEnvironment, runProcess, type RunOptions, type RunReport } from '../../src/merge-gate/runner.js';
 import { EXPECTED_BEFORE_READY, killRecorded, newTreeRound, recordedPids, survivors, type TreeRound } from '../support/adversarial.js';
+import { waitFor } from '../support/wait-for.js';
 
 const GRACE_MS = 300;
 // Each test waits for its tree to be up, which a loaded 2-core host may take long to do.
@@ -134,10 +135,23 @@ describe('the SIGKILL step happens even when the leader exits on SIGTERM', () =>
   it('a child that ignores SIGTERM is killed although the leader died at once', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'owd-term-'));
     const script = `sh -c 'trap "" TERM; echo $$ > ${dir}/ignorer.pid; while :; do sleep 0.05; done' & sleep 30`;
-    // A grace long enough for the leader to act on SIGTERM even on a loaded host.
-    const report = await runProcess({ command: ['/bin/sh', '-c', script], timeoutMs: 800, graceMs: 3_000, strategy: 'proc-sweep' });
-    expect(report.result.timed_out).toBe(true);
+    // The kill starts once the ignorer is up (an abort kills like a timeout), so a loaded host cannot
+    // catch the leader still starting; a grace long enough for the leader to act on SIGTERM.
+    const abort = new AbortController();
+    const pending = runProcess({
+      command: ['/bin/sh', '-c', script],
+      timeoutMs: 120_000,
+      graceMs: 3_000,
+      strategy: 'proc-sweep',
+      abortSignal: abort.signal,
+    });
+    await waitFor('the SIGTERM ignorer up', () => existsSync(join(dir, 'ignorer.pid')));
+    abort.abort();
+    const report = await pending;
+    expect(report.aborted).toBe(true);
     expect(report.result.signal).toBe('SIGTERM');
+    const ignorer = Number(readFileSync(join(dir, 'ignorer.pid'), 'utf8'));
+    expect(report.receipt.processes.find((p) => p.pid === ignorer)?.signal, JSON.stringify(report.receipt)).toBe('SIGKILL');
     expect(report.kill!.survivors).toEqual([]);
     expect(survivors(dir)).toEqual([]);
   });

@@ -234,7 +234,15 @@ describe('WATCHDOG_STATE_FILE across real restarts of the server', () => {
       timeoutMs: 30_000,
       describe: c.out,
     });
-    expect(c.out()).toContain('killed the tree of a re-test left running by a watchdog that died');
+    // logged once the stale cgroup is removed too, a moment after its members died
+    await waitFor(
+      'the stale-run kill logged',
+      () => c.out().includes('killed the tree of a re-test left running by a watchdog that died'),
+      {
+        timeoutMs: 30_000,
+        describe: c.out,
+      },
+    );
     await writeFile(join(cwd, 'go'), '');
     const crashed = await getRun(c, crashedId);
     expect(crashed).toMatchObject({ status: 'done', outcome: 'timeout', decision: 'requeue' });
