@@ -149,7 +149,8 @@ describe('the SIGKILL step happens even when the leader exits on SIGTERM', () =>
     abort.abort();
     const report = await pending;
     expect(report.aborted).toBe(true);
-    expect(report.result.signal).toBe('SIGTERM');
+    // The leader ended on the SIGTERM: killed by it, or (its sleep signalled first) exiting 143 just before.
+    expect(report.result.signal === 'SIGTERM' || report.result.returncode === 143, JSON.stringify(report.result)).toBe(true);
     const ignorer = Number(readFileSync(join(dir, 'ignorer.pid'), 'utf8'));
     expect(report.receipt.processes.find((p) => p.pid === ignorer)?.signal, JSON.stringify(report.receipt)).toBe('SIGKILL');
     expect(report.kill!.survivors).toEqual([]);
