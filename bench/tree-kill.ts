@@ -38,18 +38,13 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+function emptyResult(name: string, rounds: number, strategies: string[] = []): PathResult {
+  const zero = { notReady: 0, roundsWithSurvivors: 0, survivorsTotal: 0, processesPerRound: 0, overTarget: 0 };
+  return { name, rounds, ...zero, killMs: [], strategies: new Set(strategies) };
+}
+
 async function benchRunner(name: string, rounds: number, opts: Partial<RunOptions>): Promise<PathResult> {
-  const r: PathResult = {
-    name,
-    rounds,
-    notReady: 0,
-    roundsWithSurvivors: 0,
-    survivorsTotal: 0,
-    processesPerRound: 0,
-    killMs: [],
-    overTarget: 0,
-    strategies: new Set(),
-  };
+  const r = emptyResult(name, rounds);
   for (let i = 0; i < rounds; i++) {
     const round = newTreeRound();
     try {
@@ -74,17 +69,7 @@ async function benchRunner(name: string, rounds: number, opts: Partial<RunOption
 
 /** coreutils `timeout -k GRACE TIMEOUT`: the leader's group only, the usual CI setup. */
 async function benchCoreutils(rounds: number): Promise<PathResult> {
-  const r: PathResult = {
-    name: 'coreutils timeout -k',
-    rounds,
-    notReady: 0,
-    roundsWithSurvivors: 0,
-    survivorsTotal: 0,
-    processesPerRound: 0,
-    killMs: [],
-    overTarget: 0,
-    strategies: new Set(['timeout(1)']),
-  };
+  const r = emptyResult('coreutils timeout -k', rounds, ['timeout(1)']);
   for (let i = 0; i < rounds; i++) {
     const round = newTreeRound();
     try {
