@@ -1,4 +1,5 @@
 import type { ContainerState } from './docker-client.js';
+import { exitText, lastExitWhileRunning, type SeenExit } from './last-exit.js';
 import { formatDuration, t, type Locale } from '../../i18n.js';
 import { redactSecrets, truncate } from '../../redact.js';
 import { makeSignal, type Severity, type Signal } from '../../watchdog/signal.js';
@@ -49,6 +50,8 @@ export class ContainerSignals {
   private readonly last = new Map<string, { signal: Signal; atMs: number }>();
   /** Names last judged restarting or crash-looping: a loop caught between restarts stays active. */
   private readonly looping = new Set<string>();
+  /** The last exit seen per name: a loop sampled while briefly running still quotes the real code, never the reset 0. */
+  private readonly exits = new Map<string, SeenExit>();
 
   constructor(private readonly s: ContainerSettings) {}
 
@@ -115,7 +118,10 @@ export class ContainerSignals {
 
   private containerSignal(name: string, lookup: Exclude<ContainerLookup, { kind: 'error' }>, nowMs: number): Signal {
     const verdict = lookup.kind === 'missing' ? this.missing(name, lookup.similar) : this.assess(name, lookup.state, nowMs);
-    if (lookup.kind === 'missing') this.restarts.delete(name);
+    if (lookup.kind === 'missing') {
+      this.restarts.delete(name);
+      this.exits.delete(name);
+    }
     if (verdict.restartTrouble) this.looping.add(name);
     else this.looping.delete(name);
     delete verdict.restartTrouble;
@@ -162,10 +168,10 @@ export class ContainerSignals {
       en: `restarted ${c.restartCount} time(s)${recent > 0 ? `, ${recent} in the last ${windowMin} min` : ''}`,
       ru: `перезапусков: ${c.restartCount}${recent > 0 ? `, за последние ${windowMin} мин: ${recent}` : ''}`,
     });
-    const exit = t(locale, {
-      en: `exit code ${c.exitCode}${c.oomKilled ? ' (OOM-killed)' : ''}`,
-      ru: `код выхода ${c.exitCode}${c.oomKilled ? ' (убит по OOM)' : ''}`,
-    });
+    if (c.status === 'exited' || c.status === 'dead' || c.status === 'restarting') {
+      this.exits.set(name, { exitCode: c.exitCode, oomKilled: c.oomKilled, finishedAt: c.finishedAt });
+    }
+    const exit = exitText(c, locale);
     const engineError = c.error
       ? `; ${t(locale, { en: 'engine error', ru: 'ошибка Docker' })}: ${truncate(redactSecrets(c.error), ENGINE_ERROR_MAX_CHARS)}`
       : '';
@@ -250,7 +256,7 @@ export class ContainerSignals {
           'critical',
           'is crash-looping',
           'падает и перезапускается по кругу',
-          `${restarts}; ${t(locale, { en: 'last', ru: 'последний' })} ${exit}; ${runningSince}`,
+          `${restarts}; ${lastExitWhileRunning(this.exits.get(name), c.finishedAt, locale, since)}; ${runningSince}`,
         ),
         restartTrouble: true,
       };

@@ -69,12 +69,30 @@ describe('container verdicts (pure)', () => {
   it('a restart loop sampled while briefly running stays active instead of flapping to RECOVERY', () => {
     const s = new ContainerSignals(settings);
     const web = (state: Partial<ContainerState>, at: number) => byKey(s.next(found(running(state)), at)).get('container:web');
-    expect(web({ status: 'restarting', restartCount: 3, exitCode: 3 }, T0)?.active).toBe(true);
-    expect(web({ status: 'running', restartCount: 4, exitCode: 3 }, T0 + 30_000)).toMatchObject({
-      active: true,
-      title: 'Container web is crash-looping',
-    });
+    const crashed = '2026-11-22T11:59:59Z';
+    expect(web({ status: 'restarting', restartCount: 3, exitCode: 3, finishedAt: crashed }, T0)?.active).toBe(true);
+    // Docker zeroes State.ExitCode on start: the running sample still quotes the exit it followed.
+    const between = web({ status: 'running', restartCount: 4, exitCode: 0, finishedAt: crashed }, T0 + 30_000);
+    expect(between).toMatchObject({ active: true, title: 'Container web is crash-looping' });
+    expect(between?.detail).toContain(`last exit code 3 at ${crashed}`);
+    expect(between?.detail).not.toContain('exit code 0');
     expect(web({ status: 'running', restartCount: 4 }, T0 + 30_000 + CRASH_LOOP_WINDOW_S * 1000)?.active).toBe(false);
+  });
+
+  it('a crash loop only ever seen running never reports the exit code 0 that Docker resets on start', () => {
+    const s = new ContainerSignals(settings);
+    const web = (state: Partial<ContainerState>, at: number) => byKey(s.next(found(running(state)), at)).get('container:web');
+    web({ restartCount: 1 }, T0);
+    const unseen = web({ restartCount: 3, finishedAt: '2026-11-22T12:00:01Z' }, T0 + 2000);
+    expect(unseen?.title).toBe('Container web is crash-looping');
+    expect(unseen?.detail).toContain('last exited at 2026-11-22T12:00:01Z');
+    expect(unseen?.detail).toContain('exit code not seen (Docker clears it on restart)');
+    expect(unseen?.detail).not.toMatch(/exit code \d/);
+    // Seen down once with 137 (OOM), then a newer exit only seen from the running side.
+    web({ status: 'restarting', restartCount: 4, exitCode: 137, oomKilled: true, finishedAt: '2026-11-22T12:00:05Z' }, T0 + 6000);
+    const newer = web({ restartCount: 5, finishedAt: '2026-11-22T12:00:09Z' }, T0 + 10_000);
+    expect(newer?.detail).toContain('last exited at 2026-11-22T12:00:09Z');
+    expect(newer?.detail).toContain('exit code 137 (OOM-killed) when last seen down, at 2026-11-22T12:00:05Z');
   });
 
   it('a restart count that drops (container recreated) starts a new history instead of hiding restarts', () => {
@@ -457,18 +475,25 @@ describe('a real Docker Engine (private dockerd)', () => {
   it('a restart loop (--restart always on a command that exits 3) is active once its restart count keeps rising', async () => {
     await dockerd.dockerOk(['run', '-d', '--network', 'none', '--name', 'loop2', '--restart', 'always', image, 'sh', '-c', 'exit 3']);
     const { collector } = collectorFor(dockerd.socketPath, { containers: ['loop2'], httpTimeoutS: 5 });
-    const restarts = async () => Number(await state('loop2', '{{.RestartCount}}'));
-    const ticks: (Signal | undefined)[] = [];
-    for (let i = 0; i < 3; i += 1) {
-      const before = await restarts();
-      ticks.push(byKey(await collector.collect(ctxAt(Date.now()))).get('container:loop2'));
-      if (i < 2) await waitForDocker('another restart', async () => (await restarts()) > before);
-    }
-    const last = ticks[2];
+    // Tick until a tick has caught the container down (the only time Docker holds its exit code)
+    // and the count has risen twice in the window; every tick, running or not, is kept.
+    const ticks: Signal[] = [];
+    await waitForDocker(
+      'a tick that saw the loop down, after two restarts',
+      async () => {
+        const sig = byKey(await collector.collect(ctxAt(Date.now()))).get('container:loop2');
+        if (sig !== undefined) ticks.push(sig);
+        return /exit code \d/.test(sig?.detail ?? '') && /, [2-9]\d* in the last 15 min/.test(sig?.detail ?? '');
+      },
+      60_000,
+    );
+    const last = ticks.at(-1);
     expect(last?.active).toBe(true);
     expect(last?.title).toMatch(/^Container loop2 (is restarting|is crash-looping)$/);
     expect(last?.detail).toContain('exit code 3');
     expect(last?.detail).toMatch(/restarted [2-9]\d* time\(s\), [2-9]\d* in the last 15 min/);
+    // Docker zeroes State.ExitCode on each start; no tick may pass that 0 on as the exit code.
+    expect(ticks.filter((t) => /exit code (?!3\b)\d/.test(t.detail)).map((t) => t.detail)).toEqual([]);
   });
 
   it('the daemon stopped mid-run: one engine alert, no container flapping, no crash; recovery after restart', async () => {
