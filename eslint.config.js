@@ -60,6 +60,14 @@ export default tseslint.config(
     },
   },
   {
+    // Small parts (issue #10): a file a newcomer reads in one sitting, a function that fits a screen.
+    files: ['src/**/*.ts', 'routes/**/*.ts'],
+    rules: {
+      'max-lines': ['error', { max: 300 }],
+      'max-lines-per-function': ['error', { max: 80 }],
+    },
+  },
+  {
     // Plain JavaScript (launcher, healthcheck, these configs) is not in a tsconfig project.
     files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
@@ -9,6 +9,27 @@ import { errorSchema, HttpError } from './errors.js';
 import { fromWire, retestRequestSchema, retestRunSchema, toWire } from './merge-gate-wire.js';
 
 const idParams = z.object({ id: z.string().min(1).max(100) });
+
+/** Queues the re-test and writes the audit line; a refusal becomes its 400 or 429 answer. */
+function enqueueAudited(ctx: AppContext, request: ReturnType<typeof fromWire>, log: FastifyBaseLogger): string {
+  const audit = { repo: request.repo, branch: request.branch, cwd: redactSecrets(request.cwd), command: redactArgv(request.command) };
+  let id: string;
+  try {
+    id = ctx.mergeGate.enqueue(request).id;
+  } catch (err) {
+    if (err instanceof RunAsRefused) {
+      log.warn({ ...audit, reason: err.message }, 'merge gate: re-test refused');
+      throw new HttpError(400, err.code, err.message);
+    }
+    if (err instanceof QueueFull) {
+      log.warn({ ...audit, reason: err.message }, 'merge gate: queue full');
+      throw new HttpError(429, err.code, err.message);
+    }
+    throw err;
+  }
+  log.info({ run_id: id, ...audit }, 'merge gate: re-test queued');
+  return id;
+}
 
 export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -35,23 +56,7 @@ export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
       },
     },
     async (req, reply) => {
-      const request = fromWire(req.body);
-      const audit = { repo: request.repo, branch: request.branch, cwd: redactSecrets(request.cwd), command: redactArgv(request.command) };
-      let id: string;
-      try {
-        id = ctx.mergeGate.enqueue(request).id;
-      } catch (err) {
-        if (err instanceof RunAsRefused) {
-          req.log.warn({ ...audit, reason: err.message }, 'merge gate: re-test refused');
-          throw new HttpError(400, err.code, err.message);
-        }
-        if (err instanceof QueueFull) {
-          req.log.warn({ ...audit, reason: err.message }, 'merge gate: queue full');
-          throw new HttpError(429, err.code, err.message);
-        }
-        throw err;
-      }
-      req.log.info({ run_id: id, ...audit }, 'merge gate: re-test queued');
+      const id = enqueueAudited(ctx, fromWire(req.body), req.log);
       return reply.code(202).send({ id, status: 'queued' as const });
     },
   );

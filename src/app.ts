@@ -63,19 +63,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   exposeConfigWarnings(registry, configWarnings.length);
   const watchdogMetrics = createWatchdogMetrics(registry);
 
-  const app: FastifyInstance = Fastify({
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- selects Fastify's logger type parameter
-    loggerInstance: log as FastifyBaseLogger,
-    // Scrapes and polls would flood the log; every write (terminate, re-test) is logged for audit.
-    logController: new LogController({ disableRequestLogging: (req) => req.method === 'GET' }),
-    forceCloseConnections: true,
-    frameworkErrors,
-  });
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  registerErrorHandlers(app);
-  // Every body is JSON: a text/plain one is a 415 naming the right type, not a 400 "expected object, received string".
-  app.removeContentTypeParser('text/plain');
+  const app = createFastify(log);
 
   const notifiers = deps.notifiers ?? buildNotifiers(config, { log, clock });
   const delivery = createDelivery(notifiers, { log, registry });
@@ -128,6 +116,37 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   };
   app.decorate('ctx', ctx);
 
+  await registerOpenApi(app);
+  await registerRoutes(app, ctx);
+  if (state) {
+    configWarnings.push(...(await state.load()));
+    state.start();
+  }
+
+  app.addHook('onClose', () => shutDown(ctx));
+  return app;
+}
+
+/** Fastify with the zod compilers, the error answers and JSON-only bodies. */
+function createFastify(log: Logger): FastifyInstance {
+  const app = Fastify({
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- selects Fastify's logger type parameter
+    loggerInstance: log as FastifyBaseLogger,
+    // Scrapes and polls would flood the log; every write (terminate, re-test) is logged for audit.
+    logController: new LogController({ disableRequestLogging: (req) => req.method === 'GET' }),
+    forceCloseConnections: true,
+    frameworkErrors,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandlers(app);
+  // Every body is JSON: a text/plain one is a 415 naming the right type, not a 400 "expected object, received string".
+  app.removeContentTypeParser('text/plain');
+  return app;
+}
+
+/** The OpenAPI document (GET /openapi.json), routes grouped by tag, each zod schema once. */
+async function registerOpenApi(app: FastifyInstance): Promise<void> {
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.0.3',
@@ -143,25 +162,20 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     transformObject: transformDocument,
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await registerRoutes(app, ctx);
-  if (state) {
-    configWarnings.push(...(await state.load()));
-    state.start();
-  }
+}
 
-  app.addHook('onClose', async () => {
-    await watchdog.stop();
-    // Running re-tests are killed, whole tree, before the notifiers flush.
-    await mergeGate.close();
-    // a termination still in its grace must still get its SIGKILL before the process exits
-    await proc.settle();
-    await proc.close();
-    await delivery.flush(5000);
-    // What is still undelivered is kept for the next start instead of being lost.
-    await state?.close();
-    await delivery.close();
-  });
-  return app;
+/** Shutdown order: stop ticking, kill running re-tests, end terminations, flush, save state. */
+async function shutDown(ctx: AppContext): Promise<void> {
+  await ctx.watchdog.stop();
+  // Running re-tests are killed, whole tree, before the notifiers flush.
+  await ctx.mergeGate.close();
+  // a termination still in its grace must still get its SIGKILL before the process exits
+  await ctx.proc.settle();
+  await ctx.proc.close();
+  await ctx.delivery.flush(5000);
+  // What is still undelivered is kept for the next start instead of being lost.
+  await ctx.state?.close();
+  await ctx.delivery.close();
 }
 
 /** What the /proc scan knows about a pid: the merge gate names it beside a lock holder. */

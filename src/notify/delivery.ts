@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { redactSecrets } from '../redact.js';
-import { DEFAULT_QUEUE_OPTIONS, IntegrationQueue, type QueueOptions } from './delivery-queue.js';
-import { createNotifyMetrics, reasonLabel } from './metrics.js';
+import { DEFAULT_QUEUE_OPTIONS, IntegrationQueue, type QueueHooks, type QueueOptions } from './delivery-queue.js';
+import { createNotifyMetrics, reasonLabel, type NotifyMetrics } from './metrics.js';
 import type { Notifier } from './notifier.js';
 import type { AlertEvent } from '../watchdog/alert-event.js';
 import type { AlertOutlet } from '../watchdog/alert-sink.js';
@@ -36,6 +36,49 @@ function batchFields(integration: string, events: readonly AlertEvent[]): Record
   return { integration, batch: events.length, action: first?.action, family: first?.signal.family };
 }
 
+/** Metrics and log lines for one integration's queue; a failing re-send logs once per change. */
+function queueHooks(integration: string, log: Logger, metrics: NotifyMetrics): QueueHooks {
+  let isResendFailing = false;
+  return {
+    sent(event) {
+      metrics.sent.inc({ integration, action: event.action });
+      log.debug(eventFields(integration, event), 'notification delivered');
+    },
+    failed(events, failure, retryInMs, attempt) {
+      metrics.failures.inc({ integration, reason: reasonLabel(failure.reason) });
+      // integrations scrub their own secrets; this catches what a peer's body or a thrown message quoted
+      const detail = failure.detail === undefined ? undefined : redactSecrets(failure.detail);
+      const fields = { ...batchFields(integration, events), reason: failure.reason, detail, attempt };
+      if (retryInMs === null) log.error(fields, 'notification rejected; not retried');
+      else log.warn({ ...fields, retry_in_s: retryInMs / 1000 }, 'notification failed; will retry');
+    },
+    dropped(event, why) {
+      metrics.dropped.inc({ integration });
+      log.error(
+        { ...eventFields(integration, event), why },
+        why === 'overflow' ? 'notification dropped: queue full' : 'notification dropped: not delivered before shutdown',
+      );
+    },
+    coalesced(event) {
+      metrics.coalesced.inc({ integration });
+      log.debug(eventFields(integration, event), 'notification coalesced before sending');
+    },
+    crashed(events, err) {
+      log.error({ ...batchFields(integration, events), err }, 'notifier threw (a bug); notification given up');
+    },
+    resent(result) {
+      // One line per change, not per interval: a dead peer would otherwise log every minute.
+      if (!result.ok && !isResendFailing)
+        log.warn(
+          { integration, reason: result.reason, detail: result.detail && redactSecrets(result.detail) },
+          're-send of active alerts failed',
+        );
+      else if (result.ok && isResendFailing) log.info({ integration }, 're-send of active alerts works again');
+      isResendFailing = !result.ok;
+    },
+  };
+}
+
 /**
  * Fan-out to one bounded, ordered, retrying queue per integration (see delivery-queue.ts), so
  * a failing integration never delays the others and the tick never waits on any of them.
@@ -46,50 +89,7 @@ export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDep
   const queues: IntegrationQueue[] = [];
   const metrics = createNotifyMetrics(deps.registry, () => queues.map((q) => [q.notifier.name, q.depth]));
 
-  for (const notifier of notifiers) {
-    const integration = notifier.name;
-    let isResendFailing = false;
-    queues.push(
-      new IntegrationQueue(notifier, opts, {
-        sent(event) {
-          metrics.sent.inc({ integration, action: event.action });
-          log.debug(eventFields(integration, event), 'notification delivered');
-        },
-        failed(events, failure, retryInMs, attempt) {
-          metrics.failures.inc({ integration, reason: reasonLabel(failure.reason) });
-          // integrations scrub their own secrets; this catches what a peer's body or a thrown message quoted
-          const detail = failure.detail === undefined ? undefined : redactSecrets(failure.detail);
-          const fields = { ...batchFields(integration, events), reason: failure.reason, detail, attempt };
-          if (retryInMs === null) log.error(fields, 'notification rejected; not retried');
-          else log.warn({ ...fields, retry_in_s: retryInMs / 1000 }, 'notification failed; will retry');
-        },
-        dropped(event, why) {
-          metrics.dropped.inc({ integration });
-          log.error(
-            { ...eventFields(integration, event), why },
-            why === 'overflow' ? 'notification dropped: queue full' : 'notification dropped: not delivered before shutdown',
-          );
-        },
-        coalesced(event) {
-          metrics.coalesced.inc({ integration });
-          log.debug(eventFields(integration, event), 'notification coalesced before sending');
-        },
-        crashed(events, err) {
-          log.error({ ...batchFields(integration, events), err }, 'notifier threw (a bug); notification given up');
-        },
-        resent(result) {
-          // One line per change, not per interval: a dead peer would otherwise log every minute.
-          if (!result.ok && !isResendFailing)
-            log.warn(
-              { integration, reason: result.reason, detail: result.detail && redactSecrets(result.detail) },
-              're-send of active alerts failed',
-            );
-          else if (result.ok && isResendFailing) log.info({ integration }, 're-send of active alerts works again');
-          isResendFailing = !result.ok;
-        },
-      }),
-    );
-  }
+  for (const notifier of notifiers) queues.push(new IntegrationQueue(notifier, opts, queueHooks(notifier.name, log, metrics)));
 
   let isClosed = false;
   return {

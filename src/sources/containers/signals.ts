@@ -32,6 +32,17 @@ interface RestartSample {
   count: number;
 }
 
+/** One inspect of one container, with the texts every verdict shares. */
+interface Reading {
+  name: string;
+  c: ContainerState;
+  /** Restarts within the crash-loop window. */
+  recent: number;
+  since: (iso: string | null) => string;
+  restarts: string;
+  problem: (severity: Severity, en: string, ru: string, detail: string) => Verdict;
+}
+
 interface Verdict {
   active: boolean;
   severity: Severity;
@@ -159,29 +170,39 @@ export class ContainerSignals {
     const { locale } = this.s;
     const recent = this.restartsInWindow(name, c.restartCount, nowMs);
     const windowMin = CRASH_LOOP_WINDOW_S / 60;
-    const since = (iso: string | null): string => {
-      if (iso === null) return '-';
-      const ageS = (nowMs - Date.parse(iso)) / 1000;
-      return Number.isFinite(ageS) ? `${iso} (${formatDuration(ageS, locale)} ${t(locale, { en: 'ago', ru: 'назад' })})` : iso;
+    const reading: Reading = {
+      name,
+      c,
+      recent,
+      since: (iso) => {
+        if (iso === null) return '-';
+        const ageS = (nowMs - Date.parse(iso)) / 1000;
+        return Number.isFinite(ageS) ? `${iso} (${formatDuration(ageS, locale)} ${t(locale, { en: 'ago', ru: 'назад' })})` : iso;
+      },
+      restarts: t(locale, {
+        en: `restarted ${c.restartCount} time(s)${recent > 0 ? `, ${recent} in the last ${windowMin} min` : ''}`,
+        ru: `перезапусков: ${c.restartCount}${recent > 0 ? `, за последние ${windowMin} мин: ${recent}` : ''}`,
+      }),
+      problem: (severity, en, ru, detail) => ({
+        active: true,
+        severity,
+        title: t(locale, { en: `Container ${name} ${en}`, ru: `Контейнер ${name} ${ru}` }),
+        detail,
+      }),
     };
-    const restarts = t(locale, {
-      en: `restarted ${c.restartCount} time(s)${recent > 0 ? `, ${recent} in the last ${windowMin} min` : ''}`,
-      ru: `перезапусков: ${c.restartCount}${recent > 0 ? `, за последние ${windowMin} мин: ${recent}` : ''}`,
-    });
     if (c.status === 'exited' || c.status === 'dead' || c.status === 'restarting') {
       this.exits.set(name, { exitCode: c.exitCode, oomKilled: c.oomKilled, finishedAt: c.finishedAt });
     }
+    return c.status === 'running' ? this.whileRunning(reading) : this.notRunning(reading);
+  }
+
+  /** Docker's own state says what is wrong; its exit code is valid here (the container is down). */
+  private notRunning({ c, since, restarts, problem }: Reading): Verdict {
+    const { locale } = this.s;
     const exit = exitText(c, locale);
     const engineError = c.error
       ? `; ${t(locale, { en: 'engine error', ru: 'ошибка Docker' })}: ${truncate(redactSecrets(c.error), ENGINE_ERROR_MAX_CHARS)}`
       : '';
-    const problem = (severity: Severity, en: string, ru: string, detail: string): Verdict => ({
-      active: true,
-      severity,
-      title: t(locale, { en: `Container ${name} ${en}`, ru: `Контейнер ${name} ${ru}` }),
-      detail,
-    });
-
     switch (c.status) {
       case 'dead':
         return problem(
@@ -223,12 +244,14 @@ export class ContainerSignals {
         );
       case 'removing':
         return problem('warning', 'is being removed', 'удаляется', 'removing');
-      case 'running':
-        break;
       default:
         return problem('warning', `is in state "${c.status}"`, `в состоянии "${c.status}"`, `${c.status}; ${restarts}`);
     }
+  }
 
+  /** Running: unhealthy, crash-looping (restarts in the window), or fine. */
+  private whileRunning({ name, c, recent, since, restarts, problem }: Reading): Verdict {
+    const { locale } = this.s;
     const runningSince = `${t(locale, { en: 'running since', ru: 'запущен с' })} ${since(c.startedAt)}`;
     if (c.health?.status === 'unhealthy') {
       const check = c.health.lastCheck;
