@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { QueueFull } from '../src/merge-gate/gate-options.js';
 import { RunAsRefused } from '../src/merge-gate/run-as.js';
+import type { RetestRequest } from '../src/merge-gate/types.js';
 import { redactArgv, redactSecrets } from '../src/redact.js';
 import { errorSchema, HttpError } from './errors.js';
 import { fromWire, retestRequestSchema, retestRunSchema, toWire } from './merge-gate-wire.js';
@@ -11,7 +12,7 @@ import { fromWire, retestRequestSchema, retestRunSchema, toWire } from './merge-
 const idParams = z.object({ id: z.string().min(1).max(100) });
 
 /** Queues the re-test and writes the audit line; a refusal becomes its 400 or 429 answer. */
-function enqueueAudited(ctx: AppContext, request: ReturnType<typeof fromWire>, log: FastifyBaseLogger): string {
+function enqueueAudited(ctx: AppContext, request: RetestRequest, log: FastifyBaseLogger): string {
   const audit = { repo: request.repo, branch: request.branch, cwd: redactSecrets(request.cwd), command: redactArgv(request.command) };
   let id: string;
   try {
