@@ -13,6 +13,14 @@ const healthSchema = z
     last_tick_duration_s: z.number().nullable(),
     config_warnings: z.array(z.object({ key: z.string(), value: z.string(), message: z.string() })),
     failed_collectors: z.array(z.string()).describe('collectors that threw or timed out in the last tick'),
+    state: z
+      .object({
+        ok: z.boolean().describe('false: the file was refused at start (memory only), or the last save failed'),
+        last_saved_at: isoTimestamp.nullable().describe('the file last held the current state (written, or found unchanged)'),
+        error: z.string().nullable().describe('why the file was refused, or why the last save failed (retried with the next save)'),
+      })
+      .nullable()
+      .describe('WATCHDOG_STATE_FILE; null when it is not set (memory only by choice)'),
   })
   .meta({ id: 'Health' });
 
@@ -30,13 +38,18 @@ export async function healthzRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
       const since = last?.at ?? ctx.watchdog.startedAt;
       const stale = ctx.clock() - since > 3 * ctx.config.tickS * 1000;
       const failed = last?.failed ?? [];
+      const state = ctx.state?.health();
+      const isDegraded = stale || failed.length > 0 || ctx.configWarnings.length > 0 || state?.ok === false;
       const body = {
-        status: stale || failed.length > 0 || ctx.configWarnings.length > 0 ? ('degraded' as const) : ('ok' as const),
+        status: isDegraded ? ('degraded' as const) : ('ok' as const),
         last_tick_at: last ? isoUtc(last.at) : null,
         tick_count: ctx.watchdog.ticks(),
         last_tick_duration_s: last ? Number(last.durationS.toFixed(6)) : null,
         config_warnings: ctx.configWarnings,
         failed_collectors: failed,
+        state: state
+          ? { ok: state.ok, last_saved_at: state.lastSavedAt === null ? null : isoUtc(state.lastSavedAt), error: state.error }
+          : null,
       };
       return reply.code(stale ? 503 : 200).send(body);
     },

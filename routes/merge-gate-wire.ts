@@ -1,5 +1,3 @@
-import { statSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { isoUtc } from '../src/clock.js';
 import {
@@ -11,50 +9,21 @@ import {
   type RetestRequest,
   type RetestRun,
 } from '../src/merge-gate/types.js';
+import { requestFields } from '../src/merge-gate/request-fields.js';
 import { isoTimestamp } from './schemas.js';
 
 /** The merge gate's wire shapes (snake_case) and their mapping from the gate's camelCase models. */
 
-const MAX_TIMEOUT_S = 86_400;
-const noNul = (s: string) => !s.includes('\0');
-
-const isDirectory = (path: string): boolean => {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-};
-
 export const retestRequestSchema = z
   .strictObject({
-    repo: z.string().trim().min(1, 'must be a non-empty string').max(200).refine(noNul, 'must not contain NUL'),
-    branch: z.string().trim().min(1, 'must be a non-empty string').max(255).refine(noNul, 'must not contain NUL'),
-    cwd: z
-      .string()
-      .refine((p) => isAbsolute(p) && noNul(p), 'must be an absolute path')
-      .refine(isDirectory, 'must be an existing directory')
-      .describe('absolute path of the checkout to test in; its owner runs the test unless WATCHDOG_MERGE_RUN_AS is set'),
-    command: z
-      .array(
-        z
-          .string()
-          .max(64 * 1024)
-          .refine(noNul, 'must not contain NUL'),
-      )
-      .min(1, 'must be a non-empty argv array')
-      .max(4096)
-      .refine((argv) => (argv[0] ?? '') !== '', 'command[0] (the program) must not be empty')
-      .describe('argv, run without a shell, e.g. ["npm", "test"]'),
-    timeout_s: z
-      .number()
-      .gt(0, 'must be greater than 0')
-      .max(MAX_TIMEOUT_S, `must be at most ${MAX_TIMEOUT_S}`)
-      .optional()
-      .describe('default WATCHDOG_MERGE_RETEST_TIMEOUT_S'),
-    validated_sha: z
-      .string()
-      .regex(/^[0-9a-fA-F]{7,64}$/, 'must be a 7..64 character hex commit id')
+    repo: requestFields.repo,
+    branch: requestFields.branch,
+    cwd: requestFields.cwd.describe(
+      'absolute path of the checkout to test in; its owner runs the test unless WATCHDOG_MERGE_RUN_AS is set',
+    ),
+    command: requestFields.command.describe('argv, run without a shell, e.g. ["npm", "test"]'),
+    timeout_s: requestFields.timeoutS.optional().describe('default WATCHDOG_MERGE_RETEST_TIMEOUT_S'),
+    validated_sha: requestFields.validatedSha
       .optional()
       .describe('skip the run when this is the full hash of HEAD in cwd (WATCHDOG_MERGE_SKIP_WHEN_CURRENT)'),
   })

@@ -7,7 +7,7 @@ import { frameworkErrors, registerErrorHandlers } from '../routes/errors.js';
 import { registerRoutes } from '../routes/index.js';
 import { transformDocument, transformRoute } from '../routes/openapi-document.js';
 import type { AppContext } from './app-context.js';
-import { systemClock, type Clock } from './clock.js';
+import { isoUtc, systemClock, type Clock } from './clock.js';
 import { buildCollectors } from './sources/index.js';
 import type { DockerReader } from './sources/containers/docker-client.js';
 import { ProcCollector } from './sources/proc/collector.js';
@@ -89,11 +89,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     });
 
   // Restored in registration order: what Alertmanager fires before the undelivered events that refer to it.
-  const state = config.stateFile === '' ? undefined : new StateStore({ path: config.stateFile, clock, log });
+  const state = config.stateFile === '' ? undefined : new StateStore({ path: config.stateFile, clock, log, registry });
   if (state) {
     state.register(watchdog.stateSection());
-    state.register(alertmanagerSection(notifiers));
-    state.register(deliverySection(delivery));
+    state.register(alertmanagerSection(notifiers, log));
+    state.register(deliverySection(delivery, log));
     // last: restoring it starts the queued re-tests
     state.register(mergeGate.stateSection());
   }
@@ -119,7 +119,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await registerOpenApi(app);
   await registerRoutes(app, ctx);
   if (state) {
-    configWarnings.push(...(await state.load()));
+    try {
+      configWarnings.push(...(await state.load()));
+    } catch (err) {
+      // another watchdog holds the state file: nothing of this one may run
+      await shutDown(ctx);
+      throw err;
+    }
     state.start();
   }
 
@@ -174,8 +180,21 @@ async function shutDown(ctx: AppContext): Promise<void> {
   await ctx.proc.close();
   await ctx.delivery.flush(5000);
   // What is still undelivered is kept for the next start instead of being lost.
-  await ctx.state?.close();
+  if (ctx.state && !(await ctx.state.close())) reportUnsaved(ctx, ctx.state);
   await ctx.delivery.close();
+}
+
+/** The final save failed (or the file was refused at start): say what this shutdown loses. */
+function reportUnsaved(ctx: AppContext, state: StateStore): void {
+  const { queued } = ctx.mergeGate.counters();
+  const undelivered = Object.values(ctx.delivery.pending()).reduce((n, events) => n + events.length, 0);
+  const { error, lastSavedAt } = state.health();
+  const savedAt = lastSavedAt === null ? null : isoUtc(lastSavedAt);
+  ctx.log.error(
+    { path: state.path, error, last_saved_at: savedAt, queued_retests: queued, undelivered_alerts: undelivered },
+    `state file not saved at shutdown (${error ?? 'unknown'}): it holds the state of ${savedAt ?? 'no save by this process'}; ` +
+      `of ${queued} queued re-tests and ${undelivered} undelivered alerts, whatever came later is lost: post those re-tests again`,
+  );
 }
 
 /** What the /proc scan knows about a pid: the merge gate names it beside a lock holder. */

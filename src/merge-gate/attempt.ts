@@ -2,14 +2,17 @@ import type { Logger } from 'pino';
 import { DEFAULT_PRESSURE_POLL_MS, type GateRunOptions, type GateRunReport, type MergeGateOptions } from './gate-options.js';
 import { PressureRecorder, type PressureProbe } from './pressure.js';
 import { retestEnv } from './retest-env.js';
+import { readLiveStat } from '../proc/read-proc.js';
 import type { KillEnvironment } from './runner.js';
-import type { Outcome, PressureEvidence, RetestRequest, RetestRun, RunAs } from './types.js';
+import { killOrphanTree } from './runner/tree-kill.js';
+import type { Outcome, PressureEvidence, RetestRequest, RetestRun, RunAs, StartedTree } from './types.js';
 
 export interface AttemptContext {
   opts: MergeGateOptions;
   run: (opts: GateRunOptions) => Promise<GateRunReport>;
   pressure: PressureProbe;
   killEnv?: KillEnvironment;
+  onStarted?: (tree: StartedTree) => void;
 }
 
 /** Runs one attempt's command (whole-tree kill on timeout or abort) while sampling the pressure it runs under. */
@@ -33,6 +36,7 @@ export async function runAttempt(
       treeKill: opts.treeKill,
       abortSignal,
       runAs: { uid: runAs.uid, gid: runAs.gid },
+      ...(ctx.onStarted ? { onStarted: ctx.onStarted } : {}),
       ...(ctx.killEnv ? { killEnv: ctx.killEnv } : {}),
     });
     return { report, pressure: recorder.finish() };
@@ -70,13 +74,30 @@ export function recordDone(run: RetestRun, outcome: Outcome, report: GateRunRepo
   if (report.receipt) run.receipt = report.receipt;
 }
 
+/** What a restart knows of the watchdog that ran before it (WATCHDOG_STATE_FILE). */
+export interface StaleRunsHint {
+  /** Watchdogs that held the state file before: gone, since this one holds its lock (a zombie at most). */
+  deadPids: readonly number[];
+  /** The trees the state file saw running. */
+  trees: readonly StartedTree[];
+  graceMs: number;
+}
+
 /**
- * Ends the trees of re-tests a dead watchdog left in its run cgroups (see CgroupManager.killStaleRuns);
- * logs each one; never throws.
+ * Ends the trees of re-tests a dead watchdog left: its run cgroups (see CgroupManager.killStaleRuns),
+ * then each saved tree whose root is still that very process (pid, starttime) — the only trace a run
+ * without a cgroup leaves. Logs each one; never throws.
  */
-export async function endStaleRuns(killEnv: KillEnvironment, log: Logger): Promise<void> {
+export async function endStaleRuns(killEnv: KillEnvironment, log: Logger, hint?: StaleRunsHint): Promise<void> {
   try {
-    for (const s of await killEnv.cgroups.killStaleRuns()) {
+    for (const pid of hint?.deadPids ?? []) {
+      if (readLiveStat(pid) !== null)
+        log.warn(
+          { pid },
+          'merge gate: the watchdog that held the state file before has a live pid (reused, or that watchdog still exiting); its run cgroups are left alone',
+        );
+    }
+    for (const s of await killEnv.cgroups.killStaleRuns(hint?.deadPids)) {
       if (s.killed)
         log.warn({ cgroup: s.path, pids: s.pids }, 'merge gate: killed the tree of a re-test left running by a watchdog that died');
       else
@@ -85,7 +106,15 @@ export async function endStaleRuns(killEnv: KillEnvironment, log: Logger): Promi
           'merge gate: a dead watchdog left a run cgroup holding this watchdog or an ancestor; nothing signalled',
         );
     }
+    for (const { root } of hint?.trees ?? []) {
+      const kill = root && (await killOrphanTree(root, hint!.graceMs));
+      if (kill)
+        log.warn(
+          { root_pid: root.pid, pids: kill.receipt.processes.map((p) => p.pid), survivors: kill.survivors.map((p) => p.pid) },
+          'merge gate: killed the tree of a re-test left running by a watchdog that died',
+        );
+    }
   } catch (err) {
-    log.error({ err }, 'merge gate: stale run cgroups could not be read');
+    log.error({ err }, 'merge gate: the runs of a dead watchdog could not all be ended');
   }
 }

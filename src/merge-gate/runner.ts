@@ -8,7 +8,8 @@ import { defaultKillEnvironment, type Chosen, type KillEnvironment } from './run
 import type { SubreaperKind } from './runner/subreaper.js';
 import { trackWhileRunning } from './runner/tracking.js';
 import { killTree, liveMembers, newTracker, type KillReport, type TreeHandle } from './runner/tree-kill.js';
-import type { KillReceipt, KillStrategy, ProcResult, RunAs, RunnerFacts } from './types.js';
+import { readStat } from '../proc/read-proc.js';
+import type { KillReceipt, KillStrategy, ProcResult, RunAs, RunnerFacts, StartedTree } from './types.js';
 import type { Spawned } from './runner/spawn.js';
 
 export { KillEnvironment, defaultKillEnvironment } from './runner/strategy.js';
@@ -50,6 +51,8 @@ export interface RunOptions {
   killEnv?: KillEnvironment;
   /** The user the command runs as (supplementary groups, HOME, USER, LOGNAME its own); default: ours. */
   runAs?: RunAs;
+  /** Called once the tree exists: where it lives (the gate saves it for a restart after a crash). */
+  onStarted?: (tree: StartedTree) => void;
 }
 
 export interface RunReport extends RunnerFacts {
@@ -169,6 +172,8 @@ function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch, procRo
 async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, startedAt: number): Promise<RunReport> {
   const watch = watchLeader(spawned.child, chosen.helper ? spawned.controls[0]! : null);
   const handle = treeHandle(chosen, spawned, watch, opts.procRoot ?? '/proc');
+  const rootStat = readStat(spawned.pid, handle.procRoot);
+  opts.onStarted?.({ cgroup: chosen.cgroup?.path ?? null, root: rootStat && { pid: rootStat.pid, startTicks: rootStat.startTicks } });
   const stopTracking = trackWhileRunning(handle);
   let killing: Promise<KillReport> | null = null;
   let timedOut = false;

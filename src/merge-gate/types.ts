@@ -171,6 +171,17 @@ export interface RunnerFacts {
   oomKilled: boolean;
 }
 
+/**
+ * A running attempt's tree as the runner started it: saved with the queue, so a restart after
+ * kill -9 ends exactly what the dead watchdog left before it runs the attempt again.
+ */
+export interface StartedTree {
+  /** The run cgroup (strategy `cgroup`), or null. */
+  cgroup: string | null;
+  /** The process the runner spawned (the command, or the subreaper helper over it) by (pid, starttime); null when already gone. */
+  root: { pid: number; startTicks: number } | null;
+}
+
 /** Who a re-test runs as (resolved by the gate; never the watchdog's own identity). */
 export interface RunAs {
   uid: number;

@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { MergeGate } from '../../src/merge-gate/gate.js';
 import { parseGateSnapshot } from '../../src/merge-gate/gate-state.js';
+import { DropLog } from '../../src/watchdog/restore-entries.js';
+import { capturedLog } from '../notify/support.js';
 import { CgroupManager } from '../../src/merge-gate/runner/cgroup.js';
 import { KillEnvironment } from '../../src/merge-gate/runner.js';
 import { survivors } from '../support/adversarial.js';
@@ -32,7 +34,7 @@ afterAll(async () => {
 /** What the state store does: snapshot, through JSON (the file), into a fresh gate. */
 const carry = (from: MergeGate, to: MergeGate): void => {
   const saved = JSON.parse(JSON.stringify(from.stateSection().snapshot())) as unknown;
-  to.stateSection().restore(saved);
+  to.stateSection().restore(saved, { stalePids: [] });
 };
 
 describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
@@ -135,15 +137,41 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
     expect(second.counters().queued).toBe(0);
   });
 
-  it('a malformed section is refused with the field that is wrong (the store then starts the gate fresh)', () => {
+  it('a section that is not one at all is refused (the store starts the gate fresh); within one, each malformed entry is dropped with its reason', () => {
+    const { log, records } = capturedLog();
+    const drops = new DropLog('merge-gate', log);
     const good = { jobs: [], history: [], counters: { runsTotal: 0, infraRequeues: 0, infraExhausted: 0, outcomes: {} }, ledger: [] };
-    expect(parseGateSnapshot(good)).toEqual(good);
-    expect(() => parseGateSnapshot(null)).toThrow(/merge gate/);
-    expect(() => parseGateSnapshot({ ...good, counters: { ...good.counters, runsTotal: -1 } })).toThrow(/counters\.runsTotal/);
-    const request = { repo: 'a', branch: 'main', cwd: '/tmp', command: [] };
-    expect(() => parseGateSnapshot({ ...good, jobs: [{ runId: 'x', request }] })).toThrow(/jobs\.0\.request\.command/);
-    const job = { runId: 'x', request: { ...request, command: ['true'] } };
-    expect(() => parseGateSnapshot({ ...good, jobs: [job] })).toThrow(/job x has no run/);
-    expect(() => parseGateSnapshot({ ...good, counters: { ...good.counters, outcomes: { bogus: 1 } } })).toThrow(/outcomes/);
+    expect(parseGateSnapshot(good, drops)).toEqual({ ...good, trees: [] });
+    expect(() => parseGateSnapshot(null, drops)).toThrow(/merge gate/);
+    expect(() => parseGateSnapshot([], drops)).toThrow(/merge gate/);
+    const run = { id: 'x', repo: 'a', branch: 'main', status: 'queued', attempt: 1, queuedAt: clock() };
+    const request = { repo: 'a', branch: 'main', cwd: '/tmp', command: ['true'] };
+    const parsed = parseGateSnapshot(
+      {
+        ...good,
+        counters: { ...good.counters, runsTotal: -1 },
+        history: [run, { ...run, id: 'y', queuedAt: 1e20 }],
+        jobs: [
+          { runId: 'x', request: { ...request, command: [] } },
+          { runId: 'z', request },
+        ],
+        ledger: [
+          ['a', 'main', 1],
+          ['a', 'b', 'many'],
+        ],
+      },
+      drops,
+    );
+    expect(parsed.history.map((r) => r.id)).toEqual(['x']);
+    expect(parsed.counters).toBeNull();
+    expect(parsed.jobs).toEqual([]);
+    expect(parsed.ledger).toEqual([['a', 'main', 1]]);
+    expect(records().map((r) => [r.entry, r.reason])).toEqual([
+      ['history[1]', expect.stringMatching(/^queuedAt: /)],
+      ['counters', expect.stringMatching(/^runsTotal: .*start at zero/)],
+      ['ledger[1]', expect.stringMatching(/^2: /)],
+      ['jobs[0]', expect.stringMatching(/^request\.command: must be a non-empty argv array/)],
+      ['job z', 'it has no run in the history'],
+    ]);
   });
 });
