@@ -93,6 +93,28 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
     await crashed.idle();
   });
 
+  it('a tree saved without a cgroup (the subreaper holds it, as in most containers) is ended by its root (pid, starttime), the setsid member too, before the attempt runs again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'owd-gate-orphan-'));
+    const noCgroup = new KillEnvironment('/proc', undefined, new CgroupManager('/proc', process.pid, undefined, join(dir, 'no-cgroup')));
+    // the crashed watchdog's own verdict on its run must not start it again (no infra re-queue)
+    const crashed = new MergeGate(options({ infraRequeue: false }), { clock, log, killEnv: noCgroup });
+    crashed.stateSection();
+    const script = `setsid sh -c 'echo $$ > ${dir}/escaped.pid; exec sleep 600' & echo $$ > ${dir}/leader.pid; wait`;
+    crashed.enqueue(request('a', 'main', { command: ['/bin/sh', '-c', script] }));
+    await waitFor('the tree is up', () => existsSync(join(dir, 'escaped.pid')) && existsSync(join(dir, 'leader.pid')));
+    // the periodic write while it ran is all a kill -9 leaves
+    const saved = JSON.parse(JSON.stringify(crashed.stateSection().snapshot())) as { jobs: { tree?: unknown }[] };
+    const runner = manualRunner();
+    const next = new MergeGate(options(), { clock, log, killEnv: noCgroup, run: runner.run });
+    next.stateSection().restore(saved, { stalePids: [] });
+    await waitFor('the attempt runs again', () => runner.started.length === 1, { timeoutMs: 30_000 });
+    expect(survivors(dir)).toEqual([]);
+    expect(saved.jobs[0]!.tree).toEqual({ cgroup: null, root: { pid: expect.any(Number), startTicks: expect.any(Number) } });
+    runner.started[0]!.finish(report({}));
+    await next.idle();
+    await crashed.close();
+  });
+
   it('counters and the infra re-queue ledger carry over: the retry budget is not reset by a restart', async () => {
     const runner = manualRunner();
     const first = new MergeGate(options({ retryMax: 2 }), { clock, log, killEnv, run: runner.run });
