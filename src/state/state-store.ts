@@ -1,3 +1,4 @@
+import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
@@ -73,6 +74,8 @@ export class StateStore {
   private refusedWhy: string | null = null;
   /** The lock was taken (it stays true after close releases it). */
   private isLoaded = false;
+  /** The path with its directory resolved once it was checked: a symlink on the way is never followed again. */
+  private filePath: string;
   private saveError: string | null = null;
   private failuresInARow = 0;
   private lastSavedAt: number | null = null;
@@ -80,6 +83,7 @@ export class StateStore {
   readonly warnings: ConfigWarning[] = [];
 
   constructor(private readonly opts: StateStoreOptions) {
+    this.filePath = opts.path;
     this.metrics = opts.registry ? createStateMetrics(opts.registry, () => this.health().ok) : null;
   }
 
@@ -88,7 +92,7 @@ export class StateStore {
   }
 
   get lockPath(): string {
-    return `${this.opts.path}.lock`;
+    return `${this.filePath}.lock`;
   }
 
   register(section: StateSection): void {
@@ -110,12 +114,13 @@ export class StateStore {
     const uid = this.opts.selfUid ?? process.getuid?.() ?? 0;
     const verdict = checkStatePath(path, uid, [this.lockPath]);
     if (!verdict.ok) return [this.refuse(verdict.why)];
+    this.filePath = join(verdict.dir, basename(path));
     const locked = await lockStateFile(this.lockPath, uid);
     if (locked.kind === 'busy') throw new StateLocked(path, locked.holderPid);
     if (locked.kind === 'refused') return [this.refuse(locked.why)];
     this.lock = locked.lock;
     this.isLoaded = true;
-    const read = await readStateFile(path, uid);
+    const read = await readStateFile(this.filePath, uid);
     if (read.kind === 'absent') return [];
     if (read.kind === 'refused') {
       this.lock.release();
@@ -124,7 +129,7 @@ export class StateStore {
       return [this.refuse(read.why)];
     }
     if (read.kind === 'unusable') {
-      const aside = await moveAside(path, clock());
+      const aside = await moveAside(this.filePath, clock());
       return [this.warn(`${read.why}; ${aside ? `moved aside to ${aside}` : 'could not be moved aside'}; starting fresh`)];
     }
     const stalePids = [...new Set([read.pid, locked.previousPid])].filter((p): p is number => p !== null && p !== process.pid);
@@ -177,7 +182,7 @@ export class StateStore {
     const now = this.opts.clock();
     if (text !== this.lastWritten) {
       try {
-        await writeStateFile(this.opts.path, sections, now);
+        await writeStateFile(this.filePath, sections, now);
       } catch (err) {
         this.failed(err);
         return false;

@@ -153,6 +153,24 @@ describe('a state file that anyone could have written is refused (sshd StrictMod
     expect(await readFile(target, 'utf8')).toBe(planted);
   });
 
+  it('a symlinked directory on the way is resolved once, at the check: re-pointing the link later changes nothing', async () => {
+    const mine = join(dir, 'mine');
+    const theirs = join(dir, 'theirs');
+    await mkdir(mine, { mode: 0o700 });
+    await mkdir(theirs, { mode: 0o700 });
+    const link = join(dir, 'link');
+    await symlink(mine, link);
+    const s = store(join(link, 'state.json'));
+    const one = section('one', 'kept');
+    s.register(one);
+    expect(await s.load()).toEqual([]);
+    await rm(link);
+    await symlink(theirs, link);
+    expect(await s.close()).toBe(true);
+    expect((await readdir(mine)).sort()).toEqual(['state.json', 'state.json.lock']);
+    expect(await readdir(theirs)).toEqual([]);
+  });
+
   it('a path that names a directory is refused, not renamed aside', async () => {
     await mkdir(path);
     await writeFile(join(path, 'keep'), 'x');
