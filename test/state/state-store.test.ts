@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -227,7 +228,11 @@ describe('a full disk', () => {
       expect(await s.save()).toBe(true);
       expect(JSON.parse(await readFile(at, 'utf8'))).toMatchObject({ sections: { one: 'x'.repeat(8192) } });
       expect(s.health()).toMatchObject({ ok: true, error: null, lastSavedAt: expect.any(Number) });
-      expect(await registry.metrics()).toMatch(/^orch_watchdog_state_ok 1$/m);
+      const after = await registry.metrics();
+      expect(after).toMatch(/^orch_watchdog_state_ok 1$/m);
+      expect(after).toMatch(/^orch_watchdog_state_last_saved_timestamp_seconds \d{10}/m);
+      const promtool = spawnSync('promtool', ['check', 'metrics'], { input: after, encoding: 'utf8' });
+      expect(promtool.stdout + promtool.stderr).toBe('');
       await s.close();
     } finally {
       disk.unmount();
