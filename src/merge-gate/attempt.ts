@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import { DEFAULT_PRESSURE_POLL_MS, type GateRunOptions, type GateRunReport, type MergeGateOptions } from './gate-options.js';
 import { PressureRecorder, type PressureProbe } from './pressure.js';
 import { retestEnv } from './retest-env.js';
-import { readLiveStat } from '../proc/read-proc.js';
+import { isSameProcess } from '../proc/identity.js';
+import { readBootId, readLiveStat } from '../proc/read-proc.js';
 import type { KillEnvironment } from './runner.js';
 import { killOrphanTree } from './runner/tree-kill.js';
 import type { Outcome, PressureEvidence, RetestRequest, RetestRun, RunAs, StartedTree } from './types.js';
@@ -106,15 +107,26 @@ export async function endStaleRuns(killEnv: KillEnvironment, log: Logger, hint?:
           'merge gate: a dead watchdog left a run cgroup holding this watchdog or an ancestor; nothing signalled',
         );
     }
-    for (const { root } of hint?.trees ?? []) {
-      const kill = root && (await killOrphanTree(root, hint!.graceMs));
+    const boot = readBootId();
+    for (const tree of hint?.trees ?? []) {
+      const kill = isOrphanRoot(tree, boot) && (await killOrphanTree(tree.root!, hint!.graceMs));
       if (kill)
         log.warn(
-          { root_pid: root.pid, pids: kill.receipt.processes.map((p) => p.pid), survivors: kill.survivors.map((p) => p.pid) },
+          { root_pid: tree.root!.pid, pids: kill.receipt.processes.map((p) => p.pid), survivors: kill.survivors.map((p) => p.pid) },
           'merge gate: killed the tree of a re-test left running by a watchdog that died',
         );
     }
   } catch (err) {
     log.error({ err }, 'merge gate: the runs of a dead watchdog could not all be ended');
   }
+}
+
+/**
+ * The saved root is still the process the runner spawned: this boot, the same (pid, starttime),
+ * and still the leader of the session it was spawned into (a re-test root always is).
+ */
+function isOrphanRoot(tree: StartedTree, boot: string | null): boolean {
+  if (!tree.root || (tree.boot !== null && boot !== null && tree.boot !== boot)) return false;
+  const stat = readLiveStat(tree.root.pid);
+  return isSameProcess(stat, tree.root) && stat.session === tree.root.pid;
 }

@@ -64,6 +64,11 @@ const requestSchema = z.strictObject({
 const treeSchema = z.object({
   cgroup: z.string().startsWith('/').max(4096).nullable(),
   root: z.object({ pid: pid.min(2), startTicks: count }).nullable(),
+  boot: z
+    .string()
+    .regex(/^[0-9a-f-]{36}$/)
+    .nullable()
+    .default(null),
 });
 
 const jobSchema = z.object({ runId, request: requestSchema, tree: treeSchema.optional() });

@@ -8,7 +8,7 @@ import { defaultKillEnvironment, type Chosen, type KillEnvironment } from './run
 import type { SubreaperKind } from './runner/subreaper.js';
 import { trackWhileRunning } from './runner/tracking.js';
 import { killTree, liveMembers, newTracker, type KillReport, type TreeHandle } from './runner/tree-kill.js';
-import { readStat } from '../proc/read-proc.js';
+import { readBootId, readStat } from '../proc/read-proc.js';
 import type { KillReceipt, KillStrategy, ProcResult, RunAs, RunnerFacts, StartedTree } from './types.js';
 import type { Spawned } from './runner/spawn.js';
 
@@ -173,7 +173,8 @@ async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, sta
   const watch = watchLeader(spawned.child, chosen.helper ? spawned.controls[0]! : null);
   const handle = treeHandle(chosen, spawned, watch, opts.procRoot ?? '/proc');
   const rootStat = readStat(spawned.pid, handle.procRoot);
-  opts.onStarted?.({ cgroup: chosen.cgroup?.path ?? null, root: rootStat && { pid: rootStat.pid, startTicks: rootStat.startTicks } });
+  const root = rootStat && { pid: rootStat.pid, startTicks: rootStat.startTicks };
+  opts.onStarted?.({ cgroup: chosen.cgroup?.path ?? null, root, boot: readBootId(handle.procRoot) });
   const stopTracking = trackWhileRunning(handle);
   let killing: Promise<KillReport> | null = null;
   let timedOut = false;

@@ -180,6 +180,8 @@ export interface StartedTree {
   cgroup: string | null;
   /** The process the runner spawned (the command, or the subreaper helper over it) by (pid, starttime); null when already gone. */
   root: { pid: number; startTicks: number } | null;
+  /** /proc/sys/kernel/random/boot_id when it started: after a reboot the root names nothing. */
+  boot: string | null;
 }
 
 /** Who a re-test runs as (resolved by the gate; never the watchdog's own identity). */

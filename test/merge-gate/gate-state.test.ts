@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import { DropLog } from '../../src/watchdog/restore-entries.js';
 import { capturedLog } from '../notify/support.js';
 import { CgroupManager } from '../../src/merge-gate/runner/cgroup.js';
 import { KillEnvironment } from '../../src/merge-gate/runner.js';
-import { survivors } from '../support/adversarial.js';
+import { procState, survivors } from '../support/adversarial.js';
 import { privateCgroupBase } from '../support/cgroup.js';
 import { gateOptions as options, manualRunner, retestRequest as request, runReport as report } from '../support/merge-gate.js';
 import { waitFor } from '../support/wait-for.js';
@@ -30,6 +31,8 @@ afterAll(async () => {
   await killEnv.dispose();
   removeCgroup?.();
 });
+
+const survivorState = (pid: number): string => (['Z', 'X', null].includes(procState(pid)) ? 'gone' : 'alive');
 
 /** What the state store does: snapshot, through JSON (the file), into a fresh gate. */
 const carry = (from: MergeGate, to: MergeGate): void => {
@@ -109,10 +112,47 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
     next.stateSection().restore(saved, { stalePids: [] });
     await waitFor('the attempt runs again', () => runner.started.length === 1, { timeoutMs: 30_000 });
     expect(survivors(dir)).toEqual([]);
-    expect(saved.jobs[0]!.tree).toEqual({ cgroup: null, root: { pid: expect.any(Number), startTicks: expect.any(Number) } });
+    expect(saved.jobs[0]!.tree).toEqual({
+      cgroup: null,
+      root: { pid: expect.any(Number), startTicks: expect.any(Number) },
+      boot: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+    });
     runner.started[0]!.finish(report({}));
     await next.idle();
     await crashed.close();
+  });
+
+  it.each([
+    [
+      'is not the leader of its own session (a re-test root always is)',
+      false,
+      () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+    ],
+    ['was saved in another boot (same pid and starttime, another process)', true, () => '00000000-0000-4000-8000-000000000000'],
+  ])('a saved tree whose root %s is left alone', async (_why, detached, boot) => {
+    const bystander = spawn('sleep', ['600'], { detached, stdio: 'ignore' });
+    try {
+      const stat = readFileSync(`/proc/${bystander.pid}/stat`, 'utf8');
+      const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+      const runner = manualRunner();
+      const first = new MergeGate(options(), { clock, log, killEnv, run: runner.run });
+      first.stateSection();
+      const run = first.enqueue(request('a'));
+      await waitFor('it runs', () => runner.started.length === 1);
+      const saved = JSON.parse(JSON.stringify(first.stateSection().snapshot())) as { jobs: { runId: string; tree?: unknown }[] };
+      saved.jobs[0]!.tree = { cgroup: null, root: { pid: bystander.pid, startTicks }, boot: boot() };
+      const runner2 = manualRunner();
+      const next = new MergeGate(options(), { clock, log, killEnv, run: runner2.run });
+      next.stateSection().restore(saved, { stalePids: [] });
+      await waitFor('the attempt runs again', () => runner2.started.length === 1);
+      expect(next.get(run.id)).toMatchObject({ outcome: 'timeout', decision: 'requeue' });
+      expect(survivorState(bystander.pid!)).toBe('alive');
+      runner.started[0]!.finish(report({}));
+      runner2.started[0]!.finish(report({}));
+      await Promise.all([first.idle(), next.idle()]);
+    } finally {
+      bystander.kill('SIGKILL');
+    }
   });
 
   it('counters and the infra re-queue ledger carry over: the retry budget is not reset by a restart', async () => {
