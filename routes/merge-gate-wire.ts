@@ -12,6 +12,7 @@ import {
   type RetestRun,
 } from '../src/merge-gate/types.js';
 import { isoTimestamp } from './schemas.js';
+import { RESERVED_PREFIX, REQUEST_ENV_LIMITS, requestEnvProblem } from '../src/merge-gate/runner/account.js';
 
 /** The merge gate's wire shapes (snake_case) and their mapping from the gate's camelCase models. */
 
@@ -57,6 +58,19 @@ export const retestRequestSchema = z
       .regex(/^[0-9a-fA-F]{7,64}$/, 'must be a 7..64 character hex commit id')
       .optional()
       .describe('skip the run when this is the full hash of HEAD in cwd (WATCHDOG_MERGE_SKIP_WHEN_CURRENT)'),
+    env: z
+      .record(z.string(), z.string())
+      .superRefine((env, ctx) => {
+        const problem = requestEnvProblem(env);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional()
+      .describe(
+        `variables added to the account's own environment (PATH from /etc/login.defs, HOME, USER, LOGNAME, SHELL from passwd, ` +
+          `the watchdog's LANG, LC_*, TZ, TERM), applied only once the command runs as the account; may replace PATH and the locale, ` +
+          `never HOME, USER, LOGNAME or SHELL; names [A-Za-z_][A-Za-z0-9_]*, not starting with ${RESERVED_PREFIX}; ` +
+          `at most ${REQUEST_ENV_LIMITS.count} variables, ${REQUEST_ENV_LIMITS.valueBytes} bytes a value, ${REQUEST_ENV_LIMITS.totalBytes} in all`,
+      ),
   })
   .meta({ id: 'RetestRequest' });
 
@@ -70,6 +84,7 @@ export function fromWire(body: RetestRequestBody): RetestRequest {
     command: body.command,
     ...(body.timeout_s !== undefined ? { timeoutS: body.timeout_s } : {}),
     ...(body.validated_sha !== undefined ? { validatedSha: body.validated_sha } : {}),
+    ...(body.env !== undefined ? { env: body.env } : {}),
   };
 }
 

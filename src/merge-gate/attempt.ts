@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import { DEFAULT_PRESSURE_POLL_MS, type GateRunOptions, type GateRunReport, type MergeGateOptions } from './gate-options.js';
 import { PressureRecorder, type PressureProbe } from './pressure.js';
-import { retestEnv } from './retest-env.js';
 import type { KillEnvironment } from './runner.js';
 import type { Outcome, PressureEvidence, RetestRequest, RetestRun, RunAs } from './types.js';
 
@@ -27,7 +26,7 @@ export async function runAttempt(
     const report = await ctx.run({
       command: request.command,
       cwd: request.cwd,
-      env: retestEnv(),
+      env: request.env ?? {},
       timeoutMs: (request.timeoutS ?? opts.defaultTimeoutS) * 1000,
       graceMs: opts.graceS * 1000,
       treeKill: opts.treeKill,

@@ -47,6 +47,8 @@ export interface RetestRequest {
   command: string[];
   timeoutS?: number;
   validatedSha?: string;
+  /** Added to the account's own environment (accountEnv); checked by requestEnvProblem. */
+  env?: Record<string, string>;
 }
 
 /** RunAs with the account name, for RetestRun and messages. */
