@@ -101,7 +101,7 @@ export const retestRunSchema = z
       .enum(DECISIONS)
       .optional()
       .describe(
-        'see the outcome -> decision table in docs/merge-gate.md; absent for cancelled (repost when a saved re-test may no longer run as its account after a restart)',
+        'see the outcome -> decision table in docs/merge-gate.md; absent for cancelled, except repost when the gate cancelled it itself (see reason)',
       ),
     returncode: z.number().int().nullable().optional(),
     signal: z.string().nullable().optional().describe('the signal that ended the command, e.g. SIGTERM after a timeout'),
@@ -145,6 +145,12 @@ export const retestRunSchema = z
       .optional()
       .describe('the tree kill: every process signalled, and how many were confirmed gone'),
     run_as: z.object({ uid: z.number().int(), user: z.string() }).optional().describe('whom the command runs as'),
+    reason: z
+      .string()
+      .optional()
+      .describe(
+        'with outcome cancelled and decision repost: why the gate cancelled it itself (cwd swapped or re-owned since the POST, the account gone after a restart)',
+      ),
   })
   .meta({ id: 'RetestRun' });
 
@@ -184,6 +190,7 @@ export function toWire(run: RetestRun): RetestRunBody {
     lock_holders: lockHolders?.map((h) => ({ pid: h.pid, cmdline: h.cmdline, age_s: h.ageS, known_as: h.knownAs, via: h.via })),
     receipt: receipt && receiptToJson(receipt),
     run_as: run.runAs,
+    reason: run.reason,
   };
   return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)) as RetestRunBody;
 }
