@@ -18,6 +18,7 @@ means the code is bad, so none of them should roll a branch back. See docs/adopt
 import enum
 import http.client
 import json
+import os
 import socket
 import time
 import urllib.error
@@ -25,7 +26,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Sequence, TypedDict
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypedDict, Union
 
 __all__ = [
     "Action",
@@ -50,6 +51,9 @@ DEFAULT_POLL_S = 2.0
 # not_before comes from the watchdog's clock: a skewed client still looks again within a minute.
 MAX_BACKOFF_SLEEP_S = 60.0
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
+# What subprocess.run takes for an argument or a cwd.
+StrPath = Union[str, "os.PathLike[str]"]
 
 
 class Action(str, enum.Enum):
@@ -288,8 +292,8 @@ class Client:
         self,
         repo: str,
         branch: str,
-        cwd: str,
-        command: Sequence[str],
+        cwd: StrPath,
+        command: Sequence[StrPath],
         *,
         timeout_s: Optional[float] = None,
         validated_sha: Optional[str] = None,
@@ -297,7 +301,8 @@ class Client:
         """Queues a re-test and returns its id. Not retried: a retry could queue it twice."""
         if isinstance(command, str):
             raise TypeError("command is an argv list, e.g. ['python3', '-m', 'pytest'], not a shell string")
-        body: RetestRequest = {"repo": repo, "branch": branch, "cwd": cwd, "command": list(command)}
+        argv = [os.fspath(arg) for arg in command]
+        body: RetestRequest = {"repo": repo, "branch": branch, "cwd": os.fspath(cwd), "command": argv}
         if timeout_s is not None:
             body["timeout_s"] = timeout_s
         if validated_sha is not None:
@@ -319,8 +324,8 @@ class Client:
         self,
         repo: str,
         branch: str,
-        cwd: str,
-        command: Sequence[str],
+        cwd: StrPath,
+        command: Sequence[StrPath],
         *,
         timeout_s: Optional[float] = None,
         validated_sha: Optional[str] = None,

@@ -11,6 +11,10 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const CLIENT_DIR = join(ROOT, 'clients/python');
 const TOKEN = 'python-client-test-token';
 const REQUEUE_DELAY_S = '2';
+/** Debian's interpreter with python3-pytest (scripts/test-ci.sh installs it), whatever python3 comes first in PATH. */
+const PYTHON = '/usr/bin/python3';
+// A service's PATH: re-tests run as an ordinary user, who cannot run an interpreter under /root (a pyenv shim: exit 126, infra).
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 // No plugins from the host's site-packages (pytest-benchmark writes .benchmarks/ into the rootdir), no bytecode in the tree.
 const PYTHON_ENV = { PYTHONDONTWRITEBYTECODE: '1', PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1' };
 
@@ -25,6 +29,7 @@ beforeAll(async () => {
   const [a, b] = await Promise.allSettled([
     startServerProcess({
       WATCHDOG_API_TOKEN: TOKEN,
+      PATH: SYSTEM_PATH,
       // the suite loads the machine itself: the gate must not hold these re-tests for CPU pressure
       WATCHDOG_MERGE_MAX_CPU_PRESSURE: '100',
       WATCHDOG_MERGE_REQUEUE_DELAY_S: REQUEUE_DELAY_S,
@@ -46,7 +51,7 @@ afterAll(async () => {
 
 function python(args: string[], env: Record<string, string>, cwd: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('python3', args, { cwd, env: { ...process.env, ...PYTHON_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(PYTHON, args, { cwd, env: { ...process.env, ...PYTHON_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -83,7 +88,7 @@ describe('the Python client (clients/python/orch_watchdog.py) against the real s
       const suite = /<testsuite\b[^>]*>/.exec(xml)?.[0] ?? '';
       const counts = Object.fromEntries(['tests', 'failures', 'errors', 'skipped'].map((k) => [k, attribute(suite, k)]));
       expect(counts).toEqual({ tests: expect.any(Number), failures: 0, errors: 0, skipped: 0 });
-      expect(counts.tests).toBeGreaterThanOrEqual(15);
+      expect(counts.tests).toBeGreaterThanOrEqual(19);
       const ran = [...xml.matchAll(/<testcase\b[^>]*\bname="([^"]+)"/g)].map((m) => m[1]);
       expect(ran).toEqual(
         expect.arrayContaining([
@@ -98,6 +103,8 @@ describe('the Python client (clients/python/orch_watchdog.py) against the real s
           'test_a_wrong_token_is_an_auth_error_that_never_shows_the_token',
           'test_a_full_queue_is_queue_full_so_the_caller_can_back_off',
           'test_a_closed_port_is_unreachable',
+          'test_the_diff_applies_to_the_code_shown_before_it',
+          'test_the_adopted_retest_branch_merges_a_green_branch_and_rolls_back_a_red_one',
         ]),
       );
       // The run leaves nothing in the repository tree.

@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Tuple
 
 import pytest
@@ -60,7 +61,9 @@ def test_a_passing_suite_merges(client: Client, checkout: Checkout, repo: str) -
 
 
 def test_a_red_suite_rolls_back(client: Client, checkout: Checkout, repo: str) -> None:
-    run = client.run(repo, "feat-x", checkout(RED), PYTEST, timeout_s=120, deadline_s=120)
+    # Paths are taken where subprocess.run takes them: the program and the cwd.
+    command = [Path(sys.executable)] + PYTEST[1:]
+    run = client.run(repo, "feat-x", Path(checkout(RED)), command, timeout_s=120, deadline_s=120)
     assert (run.outcome, run.returncode, run.action) == ("red", 1, Action.ROLLBACK)
 
 
