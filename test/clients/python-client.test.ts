@@ -10,7 +10,7 @@ import { startServerProcess, type ServerProcess } from '../support/server-proces
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CLIENT_DIR = join(ROOT, 'clients/python');
 const TOKEN = 'python-client-test-token';
-const REQUEUE_DELAY_S = '2';
+const REQUEUE_DELAY_S = '3';
 /** Debian's interpreter with python3-pytest (scripts/test-ci.sh installs it), whatever python3 comes first in PATH. */
 const PYTHON = '/usr/bin/python3';
 // A service's PATH: re-tests run as an ordinary user, who cannot run an interpreter under /root (a pyenv shim: exit 126, infra).

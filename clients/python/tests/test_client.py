@@ -73,7 +73,7 @@ def test_a_timeout_is_followed_through_requeued_as_to_the_final_decision(
     # The first attempt leaves a mark and hangs past its budget; the gate's own re-queue passes.
     hang_once = ["sh", "-c", "if [ -e attempted ]; then exit 0; fi; touch attempted; exec sleep 60"]
     seen: List[RetestRun] = []
-    run = client.run(repo, "feat-x", checkout({}), hang_once, timeout_s=3, deadline_s=90, on_update=seen.append)
+    run = client.run(repo, "feat-x", checkout({}), hang_once, timeout_s=5, deadline_s=90, on_update=seen.append)
 
     assert (run.outcome, run.action, run.attempt) == ("pass", Action.MERGE, 2)
     first = client.get(run.previous_id or "")
@@ -172,7 +172,7 @@ def test_a_full_queue_is_queue_full_so_the_caller_can_back_off(client: Client, c
         assert (full.value.status, full.value.code) == (429, "queue_full")
         assert "retry later" in full.value.message
     finally:
-        for run_id in ids:
+        for run_id in reversed(ids):  # the queued ones first: the running one last, so none starts in between
             try:
                 client.cancel(run_id)
             except Conflict:
