@@ -6,7 +6,7 @@ Standard library only, Python >= 3.9. Copy this one file next to the orchestrato
 
     gate = Client("http://127.0.0.1:8787", token)
     run = gate.run(repo="api", branch="feat-x", cwd="/srv/checkouts/api",
-                   command=["python3", "-m", "pytest", "-q"], timeout_s=600)
+                   command=["/usr/bin/python3", "-m", "pytest", "-q"], timeout_s=600)
     if run.action is Action.MERGE:
         ...
 
@@ -281,7 +281,10 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.poll_s = poll_s
-        self._token = token or ""
+        self._token = (token or "").strip()  # a token read from a file keeps its newline
+        # http.client would refuse the header with a ValueError that quotes the value: the token.
+        if any(ch.isspace() or not ch.isprintable() for ch in self._token):
+            raise ValueError("token must be one word without spaces or control characters (WATCHDOG_API_TOKEN)")
         # Direct connections only: an http_proxy from the environment would see the token.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 

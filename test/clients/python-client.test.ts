@@ -88,7 +88,7 @@ describe('the Python client (clients/python/orch_watchdog.py) against the real s
       const suite = /<testsuite\b[^>]*>/.exec(xml)?.[0] ?? '';
       const counts = Object.fromEntries(['tests', 'failures', 'errors', 'skipped'].map((k) => [k, attribute(suite, k)]));
       expect(counts).toEqual({ tests: expect.any(Number), failures: 0, errors: 0, skipped: 0 });
-      expect(counts.tests).toBeGreaterThanOrEqual(19);
+      expect(counts.tests).toBeGreaterThanOrEqual(20);
       const ran = [...xml.matchAll(/<testcase\b[^>]*\bname="([^"]+)"/g)].map((m) => m[1]);
       expect(ran).toEqual(
         expect.arrayContaining([
@@ -101,6 +101,7 @@ describe('the Python client (clients/python/orch_watchdog.py) against the real s
           'test_a_bad_body_is_a_bad_request_with_the_servers_code_and_message',
           'test_a_root_owned_checkout_is_refused_as_run_as_refused',
           'test_a_wrong_token_is_an_auth_error_that_never_shows_the_token',
+          'test_a_token_read_from_a_file_works_and_a_malformed_one_is_refused_without_showing_it',
           'test_a_full_queue_is_queue_full_so_the_caller_can_back_off',
           'test_a_closed_port_is_unreachable',
           'test_the_diff_applies_to_the_code_shown_before_it',

@@ -153,6 +153,17 @@ def test_a_wrong_token_is_an_auth_error_that_never_shows_the_token(url: str, che
     assert secret not in shown(denied.value) and secret not in repr(client)
 
 
+def test_a_token_read_from_a_file_works_and_a_malformed_one_is_refused_without_showing_it(
+    client: Client, url: str, token: str, checkout: Checkout, repo: str
+) -> None:
+    run = Client(url, token + "\n", poll_s=0.2).run(repo, "feat-x", checkout(GREEN), PYTEST, timeout_s=120, deadline_s=120)
+    assert run.action is Action.MERGE
+    two_words = "secret-part other-part"
+    with pytest.raises(ValueError) as malformed:
+        Client(url, two_words)
+    assert "secret-part" not in shown(malformed.value)
+
+
 def test_a_watchdog_without_a_token_refuses_writes_with_403(url_without_token: str, token: str, checkout: Checkout) -> None:
     with pytest.raises(AuthError) as off:
         Client(url_without_token, token).submit("py-no-token", "feat-x", checkout({}), PYTEST)
