@@ -3,7 +3,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sta
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountPath } from '../../src/merge-gate/runner/account.js';
-import { killServers, startServer } from '../support/server-process.js';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -26,6 +26,7 @@ let uid = -1;
 let root: string;
 let checkout: string;
 let shims: string;
+let server: ServerProcess;
 let address: string;
 
 const sh = (cmd: string[]) => {
@@ -79,7 +80,7 @@ beforeAll(async () => {
   writeFileSync(join(shims, 'python3'), '#!/bin/sh\necho "root-only shim" >&2\nexit 126\n', { mode: 0o755 });
 
   const extra = Array.from({ length: INHERITED_FD - 2 }, (_, i) => (i + 3 === INHERITED_FD ? 'pipe' : 'ignore'));
-  const server = startServer(
+  server = await startServerProcess(
     {
       ...SECRETS,
       PATH: `${shims}:${process.env.PATH ?? '/usr/bin:/bin'}`,
@@ -88,16 +89,17 @@ beforeAll(async () => {
       TERM: 'dumb',
       WATCHDOG_API_TOKEN: TOKEN,
       WATCHDOG_TICK_S: '5',
+      LOG_LEVEL: 'info',
       WATCHDOG_MERGE_MAX_CPU_PRESSURE: '100',
       WATCHDOG_MERGE_INFRA_RETRY_MAX: '0',
     },
     extra,
   );
-  address = await server.address();
+  address = server.address;
 }, 90_000);
 
-afterAll(() => {
-  killServers();
+afterAll(async () => {
+  await server?.stop();
   spawnSync('pkill', ['-KILL', '-u', USER]);
   spawnSync('userdel', ['--remove', USER]);
   rmSync(root, { recursive: true, force: true });
