@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, type ChildProcessByStdio, type IOType } from 'node:child_process';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { waitFor } from './wait-for.js';
@@ -16,12 +16,15 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts the server with `env` over this process's environment; waits (60 s: a loaded 2-core host) until it logs that it listens (LOG_LEVEL info or lower). */
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+/**
+ * Starts the server with `env` over this process's environment; waits (60 s: a loaded 2-core host) until it logs that it listens (LOG_LEVEL info or lower).
+ * `extraStdio`: fds 3, 4, ... the server inherits without knowing, as from a careless parent.
+ */
+export async function startServerProcess(env: Record<string, string>, extraStdio: IOType[] = []): Promise<ServerProcess> {
   const child = spawn(process.execPath, [SERVER], {
     env: { ...process.env, WATCHDOG_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+    stdio: ['ignore', 'pipe', 'pipe', ...extraStdio],
+  }) as ChildProcessByStdio<null, Readable, Readable>;
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
