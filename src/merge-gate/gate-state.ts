@@ -59,6 +59,7 @@ const requestSchema = z.strictObject({
   command: requestFields.command,
   timeoutS: requestFields.timeoutS.optional(),
   validatedSha: requestFields.validatedSha.optional(),
+  env: requestFields.env.optional(),
 });
 
 const treeSchema = z.object({

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { requestEnvProblem } from './runner/account.js';
 
 /**
  * What a RetestRequest may hold, field by field: POST /merge-gate/retests (snake_case, with its
@@ -37,4 +38,8 @@ export const requestFields = {
     .refine((argv) => (argv[0] ?? '') !== '', 'command[0] (the program) must not be empty'),
   timeoutS: z.number().gt(0, 'must be greater than 0').max(MAX_TIMEOUT_S, `must be at most ${MAX_TIMEOUT_S}`),
   validatedSha: z.string().regex(/^[0-9a-fA-F]{7,64}$/, 'must be a 7..64 character hex commit id'),
+  env: z.record(z.string(), z.string()).superRefine((env, ctx) => {
+    const problem = requestEnvProblem(env);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
 };

@@ -8,7 +8,7 @@ import type { Config } from '../../src/config.js';
 import { capturedLog } from '../notify/support.js';
 import { RecordingNotifier, testApp } from '../support/app.js';
 import { userOwnedDir } from '../support/merge-gate.js';
-import { killServer, listening, spawnServer, type ServerProcess } from '../support/server-process.js';
+import { killServer, listening, spawnServer, type SpawnedServer } from '../support/server-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 const NOW = Date.parse('2026-12-01T12:00:00Z');
@@ -16,7 +16,7 @@ const NOW = Date.parse('2026-12-01T12:00:00Z');
 const dir = mkdtempSync(join(tmpdir(), 'owd-crafted-'));
 const checkout = userOwnedDir('owd-crafted-checkout-');
 const apps: FastifyInstance[] = [];
-const servers: ServerProcess[] = [];
+const servers: SpawnedServer[] = [];
 
 afterEach(async () => {
   for (const a of apps.splice(0)) await a.close();
@@ -154,6 +154,7 @@ const CASES: Case[] = [
       ],
       ['an empty repo', { repo: ' ' }, /^request\.repo: must be a non-empty string/],
       ['a field POST does not know', { shell: true }, /^request: /],
+      ['an env that sets HOME', { env: { HOME: '/root' } }, /^request\.env: HOME is the account's own/],
     ] as const
   ).map(([what, field, why]): Case => ({
     name: `a saved request with ${what}: dropped as POST would refuse it; its run ends cancelled / repost`,

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { procState } from '../support/adversarial.js';
 import { userOwnedDir } from '../support/merge-gate.js';
-import { isAlive, killServer, killWorkingIn, listening, spawnServer, type ServerProcess } from '../support/server-process.js';
+import { isAlive, killServer, killWorkingIn, listening, spawnServer, type SpawnedServer } from '../support/server-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 const TOKEN = 'crash-restart-token';
-const servers: ServerProcess[] = [];
+const servers: SpawnedServer[] = [];
 let dir: string;
 let stateFile: string;
 
@@ -23,7 +23,7 @@ const env = (): Record<string, string> => ({
   WATCHDOG_MERGE_MAX_CPU_PRESSURE: '100',
 });
 
-async function start(opts: { keepZombie?: boolean } = {}): Promise<ServerProcess> {
+async function start(opts: { keepZombie?: boolean } = {}): Promise<SpawnedServer> {
   const server = await spawnServer(env(), opts);
   servers.push(server);
   return server;
@@ -46,8 +46,11 @@ afterAll(async () => {
 });
 
 /** Starts, or ends on its own first (a refusal): which came first. */
-async function listensOrExits(server: ServerProcess): Promise<'listening' | number | null> {
-  return Promise.race([listening(server).then(() => 'listening' as const), server.exited]);
+async function listensOrExits(server: SpawnedServer): Promise<'listening' | number | null> {
+  return listening(server).then(
+    () => 'listening' as const,
+    () => server.exited,
+  );
 }
 
 describe('one state file, one watchdog', () => {

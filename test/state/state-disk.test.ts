@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { userOwnedDir } from '../support/merge-gate.js';
-import { killServer, killWorkingIn, listening, spawnServer, type ServerProcess } from '../support/server-process.js';
+import { killServer, killWorkingIn, listening, spawnServer, type SpawnedServer } from '../support/server-process.js';
 import { mountTmpfs } from '../support/tmpfs.js';
 import { waitFor } from '../support/wait-for.js';
 
 const TOKEN = 'state-disk-token';
-const servers: ServerProcess[] = [];
+const servers: SpawnedServer[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
 
 afterAll(async () => {
@@ -17,7 +17,7 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function start(stateFile: string): Promise<{ server: ServerProcess; address: string }> {
+async function start(stateFile: string): Promise<{ server: SpawnedServer; address: string }> {
   const server = await spawnServer({
     WATCHDOG_PORT: '0',
     WATCHDOG_TICK_S: '1',

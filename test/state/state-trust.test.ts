@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
-import { killServer, killWorkingIn, listening, spawnServer, type ServerProcess } from '../support/server-process.js';
+import { killServer, killWorkingIn, listening, spawnServer, type SpawnedServer } from '../support/server-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 const NOBODY = '65534';
@@ -14,7 +14,7 @@ const victim = `owd-victim-${randomBytes(3).toString('hex')}`;
 const victimHome = `/home/${victim}`;
 let shared: string;
 let receiver: LoopbackServer;
-const servers: ServerProcess[] = [];
+const servers: SpawnedServer[] = [];
 
 beforeAll(async () => {
   // A third user with a private home: the planted re-test would run as them (the owner of its cwd).

@@ -1,6 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcessByStdio, type IOType } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readlinkSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { procState } from './adversarial.js';
 import { waitFor } from './wait-for.js';
 
@@ -17,44 +18,83 @@ const ZOMBIE_KEEPER = [
   'time.sleep(3600)',
 ].join('\n');
 
-export interface ServerProcess {
+/** The real server process (`node dist/src/server.js`), listening or not. */
+export interface SpawnedServer {
+  /** The process spawned: the server, or the zombie keeper above it. */
+  child: ChildProcessByStdio<null, Readable, Readable>;
   /** The server's own pid. */
   pid: number;
-  /** The process spawned: the server, or the zombie keeper above it. */
-  child: ChildProcess;
-  out: () => string;
-  /** Resolves with the server's exit code (or the keeper's). */
+  /** stdout then stderr so far. */
+  out(): string;
+  /** The last lines of stdout and stderr, for a failure message. */
+  tail(): string;
+  /** Resolves with the exit code of the process spawned. */
   exited: Promise<number | null>;
+  /** SIGTERM, then SIGKILL when it has not exited within 10 s. */
+  stop(): Promise<void>;
 }
 
-export interface StartOptions {
+/** A server that listens. */
+export interface ServerProcess extends SpawnedServer {
+  /** `http://127.0.0.1:PORT`, read from the listening log line. */
+  address: string;
+}
+
+export interface SpawnOptions {
+  /** fds 3, 4, ... the server inherits without knowing, as from a careless parent. */
+  extraStdio?: IOType[];
   /** Start it below a parent that keeps it a zombie once it dies. */
   keepZombie?: boolean;
 }
 
-/** `node dist/src/server.js` with `env` on top of ours; stdout and stderr collected. */
-export async function spawnServer(env: Record<string, string>, opts: StartOptions = {}): Promise<ServerProcess> {
+/** Starts the server with `env` over this process's environment (a free loopback port, LOG_LEVEL info); does not wait. */
+export async function spawnServer(env: Record<string, string>, opts: SpawnOptions = {}): Promise<SpawnedServer> {
   const argv = opts.keepZombie ? ['/usr/bin/python3', '-c', ZOMBIE_KEEPER, process.execPath, SERVER] : [process.execPath, SERVER];
-  const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(argv[0]!, argv.slice(1), {
+    env: { ...process.env, WATCHDOG_PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe', ...(opts.extraStdio ?? [])],
+  }) as ChildProcessByStdio<null, Readable, Readable>;
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = once(child, 'exit').then(([code]) => code as number | null);
+  const tail = () => `--- stdout ---\n${out.split('\n').slice(-20).join('\n')}\n--- stderr ---\n${err.slice(-4000)}`;
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
   let pid = child.pid!;
   if (opts.keepZombie) {
-    await waitFor('the keeper to name the server pid', () => /server-pid \d+/.test(out), { timeoutMs: 30_000, describe: () => out });
-    pid = Number(/server-pid (\d+)/.exec(out)![1]);
+    await waitFor('the keeper to name the server pid', () => /server-pid \d+/.test(err), { timeoutMs: 30_000, describe: tail });
+    pid = Number(/server-pid (\d+)/.exec(err)![1]);
   }
-  return { pid, child, out: () => out, exited };
+  return { child, pid, out: () => out + err, tail, exited, stop };
 }
 
-/** The address once the server listens. */
-export async function listening(server: ServerProcess): Promise<string> {
-  await waitFor('the server to listen', () => /"address":"http:\/\/127\.0\.0\.1:\d+"/.test(server.out()), {
-    timeoutMs: 60_000,
-    describe: server.out,
-  });
-  return /"address":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(server.out())![1]!;
+const LISTENING = /"address":"(http:\/\/127\.0\.0\.1:\d+)"/;
+
+/** The address once the server listens (60 s: a loaded 2-core host); throws when it exits first. */
+export async function listening(server: SpawnedServer): Promise<string> {
+  const hasExited = () => server.child.exitCode !== null || server.child.signalCode !== null;
+  await waitFor('the server to listen', () => LISTENING.test(server.out()) || hasExited(), { timeoutMs: 60_000, describe: server.tail });
+  const address = LISTENING.exec(server.out())?.[1];
+  if (!address) throw new Error(`the server exited before it listened\n${server.tail()}`);
+  return address;
+}
+
+/** Starts the server and waits until it listens (LOG_LEVEL info or lower); stopped again when it does not. */
+export async function startServerProcess(env: Record<string, string>, extraStdio: IOType[] = []): Promise<ServerProcess> {
+  const server = await spawnServer(env, { extraStdio });
+  try {
+    return { ...server, address: await listening(server) };
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
 }
 
 /** Running (a zombie waiting for its reaper counts as gone). */
@@ -64,7 +104,7 @@ export const isAlive = (pid: number): boolean => {
 };
 
 /** Test cleanup: the server (below a keeper too) and its keeper, whatever state the test left them in. */
-export function killServer(server: ServerProcess): void {
+export function killServer(server: SpawnedServer): void {
   if (server.pid !== server.child.pid && isAlive(server.pid)) process.kill(server.pid, 'SIGKILL');
   if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
 }
