@@ -103,7 +103,7 @@ describe('kill -9 while a re-test runs, and a restart while the dead watchdog is
       'the state file saw it running, with its tree',
       async () => {
         const text = await readFile(stateFile, 'utf8').catch(() => '');
-        return text.includes(`"id":"${id}"`) && /"status":"running"/.test(text) && text.includes('"tree"');
+        return text.includes(`"id":"${id}"`) && text.includes('"status":"running"') && text.includes('"tree"');
       },
       { timeoutMs: 30_000 },
     );

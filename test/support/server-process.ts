@@ -25,13 +25,13 @@ export interface SpawnedServer {
   /** The server's own pid. */
   pid: number;
   /** stdout then stderr so far. */
-  out(): string;
+  out: () => string;
   /** The last lines of stdout and stderr, for a failure message. */
-  tail(): string;
+  tail: () => string;
   /** Resolves with the exit code of the process spawned. */
   exited: Promise<number | null>;
   /** SIGTERM, then SIGKILL when it has not exited within 10 s. */
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 /** A server that listens. */
