@@ -3,6 +3,7 @@ import { DropLog } from '../watchdog/restore-entries.js';
 import type { QueuedJob } from './admission.js';
 import { DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_PER_REPO, type MergeGateOptions } from './gate-options.js';
 import { parseGateSnapshot, type RestoredGate } from './gate-state.js';
+import { recheckCwd } from './run-as.js';
 import type { Outcome, RetestRequest, RetestRun, RunAsUser } from './types.js';
 
 /** A restored run that cannot run again: it ends with `outcome` and decision `repost` (its caller posts it again). */
@@ -44,13 +45,19 @@ export function planRestore(saved: RestoredGate, resolveRunAs: (request: RetestR
   }
   const runs = new Map(saved.history.map((r) => [r.id, r]));
   const perRepo = new Map<string, number>();
-  for (const { runId, request } of saved.jobs) {
+  for (const { runId, request, cwdUid } of saved.jobs) {
     const run = runs.get(runId)!;
     let runAs: RunAsUser;
     try {
       runAs = resolveRunAs(request);
     } catch (err) {
       plan.ended.push({ run, outcome: 'cancelled', why: `it can no longer run as its account: ${(err as Error).message}` });
+      continue;
+    }
+    // the account stays the one fixed at POST: a checkout swapped while the watchdog was down is refused as at start
+    const swapped = cwdUid === undefined ? null : recheckCwd(request.cwd, { ...runAs, cwdUid });
+    if (swapped) {
+      plan.ended.push({ run, outcome: 'cancelled', why: swapped });
       continue;
     }
     if (run.status === 'running') {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { epochMs, issueText, type DropLog } from '../watchdog/restore-entries.js';
+import type { QueuedJob } from './admission.js';
 import { requestFields } from './request-fields.js';
 import { DECISIONS, KILL_STRATEGIES, OUTCOMES, type RetestRequest, type RetestRun, type StartedTree } from './types.js';
 
@@ -20,6 +21,8 @@ export interface GateSnapshot {
 export interface SavedJob {
   runId: string;
   request: RetestRequest;
+  /** The owner of cwd when the re-test was posted: a restart keeps refusing a checkout swapped since. */
+  cwdUid?: number;
   /** Where the running attempt's processes live. */
   tree?: StartedTree;
 }
@@ -32,14 +35,9 @@ export interface SavedCounters {
 }
 
 /** The jobs as saved: running ones first, each with its tree, then the queue in order. */
-export function savedJobs(
-  running: readonly { job: { run: RetestRun; request: RetestRequest }; tree?: StartedTree }[],
-  queued: readonly { run: RetestRun; request: RetestRequest }[],
-): SavedJob[] {
-  return [
-    ...running.map(({ job, tree }) => ({ runId: job.run.id, request: job.request, ...(tree && { tree }) })),
-    ...queued.map((j) => ({ runId: j.run.id, request: j.request })),
-  ];
+export function savedJobs(running: readonly { job: QueuedJob; tree?: StartedTree }[], queued: readonly QueuedJob[]): SavedJob[] {
+  const saved = (j: QueuedJob): SavedJob => ({ runId: j.run.id, request: j.request, cwdUid: j.runAs.cwdUid });
+  return [...running.map(({ job, tree }) => ({ ...saved(job), ...(tree && { tree }) })), ...queued.map(saved)];
 }
 
 const runId = z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be a run id (1..100 letters, digits, . _ -)');
@@ -72,7 +70,17 @@ const treeSchema = z.object({
     .default(null),
 });
 
-const jobSchema = z.object({ runId, request: requestSchema, tree: treeSchema.optional() });
+const jobSchema = z.object({
+  runId,
+  request: requestSchema,
+  cwdUid: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .optional(),
+  tree: treeSchema.optional(),
+});
 
 const lockHolderSchema = z.object({
   pid,

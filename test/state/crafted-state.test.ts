@@ -163,6 +163,17 @@ const CASES: Case[] = [
     crafted_run: { status: 'done', outcome: 'cancelled', decision: 'repost' },
   })),
   {
+    name: 'a checkout whose owner changed since the POST (saved cwdUid 0, now nobody): cancelled / repost, as at start',
+    crafted: { history: [queuedRun('crafted')], jobs: [{ runId: 'crafted', request: request(), cwdUid: 0 }] },
+    dropped: null,
+    crafted_run: {
+      status: 'done',
+      outcome: 'cancelled',
+      decision: 'repost',
+      reason: expect.stringMatching(/now owned by uid 65534, not uid 0/),
+    },
+  },
+  {
     name: 'a saved request whose cwd is root-owned while root is refused: cancelled / repost',
     crafted: { history: [queuedRun('crafted')], jobs: [{ runId: 'crafted', request: request({ cwd: dir }) }] },
     dropped: null,
