@@ -21,14 +21,17 @@ export async function healthzRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     '/healthz',
     {
       schema: {
-        summary: 'Liveness: 503 when no tick finished within 3 × WATCHDOG_TICK_S',
+        summary: 'Liveness: 503 until the first tick finished, and when none finished within 3 × WATCHDOG_TICK_S',
+        description:
+          'A watchdog that has not looked at anything yet is not healthy: right after start the answer is 503 with tick_count 0 ' +
+          'until the first tick (which starts at once) finishes. Probes allow for it: the image HEALTHCHECK has a start period, ' +
+          'the Kubernetes DaemonSet a startup probe.',
         response: { 200: healthSchema, 503: healthSchema },
       },
     },
     async (_req, reply) => {
       const last = ctx.watchdog.lastTick();
-      const since = last?.at ?? ctx.watchdog.startedAt;
-      const stale = ctx.clock() - since > 3 * ctx.config.tickS * 1000;
+      const stale = last === null || ctx.clock() - last.at > 3 * ctx.config.tickS * 1000;
       const failed = last?.failed ?? [];
       const body = {
         status: stale || failed.length > 0 || ctx.configWarnings.length > 0 ? ('degraded' as const) : ('ok' as const),

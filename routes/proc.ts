@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
 import type { Owner } from '../src/sources/proc/run-tracker.js';
-import { errorSchema, HttpError } from './errors.js';
+import { errorResponses, HttpError } from './errors.js';
 import { isoTimestamp } from './schemas.js';
 
 const ownerSchema = z
@@ -56,6 +56,21 @@ const terminatedSchema = z.object({
     .describe("exactly the run's processes that got SIGTERM, each re-checked (pid, start time) first"),
   kill_after_s: z.number(),
 });
+
+const TERMINATE_ERRORS = errorResponses(
+  'bad_request',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'not_running',
+  'changed',
+  'protected',
+  'foreign_root',
+  'in_progress',
+  'signal_failed',
+  'payload_too_large',
+  'unsupported_media_type',
+);
 
 function ownerJson(owner: Owner): z.infer<typeof ownerSchema> {
   if (owner === null) return null;
@@ -110,15 +125,18 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
           'background after WATCHDOG_KILL_GRACE_S. Every process is re-checked (same start time, not protected, the top still matching) before each signal; 409 says why not.',
         security: [{ bearerAuth: [] }],
         params: z.object({ pid: z.string().regex(/^\d{1,10}$/, 'pid must be a positive whole number') }),
-        response: { 202: terminatedSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema },
+        response: {
+          202: terminatedSchema,
+          ...TERMINATE_ERRORS,
+        },
       },
     },
     async (req, reply) => {
       const pid = Number(req.params.pid);
       const answer = await ctx.proc.terminate(pid);
       if (!answer.ok) {
-        if (answer.code === 'not_candidate') throw new HttpError(404, 'not_found', answer.message);
-        throw new HttpError(409, answer.code, answer.message);
+        if (answer.code === 'not_candidate') throw new HttpError('not_found', answer.message);
+        throw new HttpError(answer.code, answer.message);
       }
       req.log.warn({ pid, runPid: answer.runPid, pids: answer.terminated.map((p) => p.pid) }, 'terminate requested over the API');
       return reply.code(202).send({

@@ -46,6 +46,17 @@ describe('GET /healthz', () => {
     await app.close();
   });
 
+  it('answers 503 with tick_count 0 until the first tick finished, then 200 (it said 200 "ok" before anything was checked)', async () => {
+    const clock = manualClock();
+    const app = await testApp({ tickS: 30 }, { clock, collectors: [proc] });
+    const before = await app.inject('/healthz');
+    expect(before.statusCode).toBe(503);
+    expect(before.json()).toMatchObject({ status: 'degraded', tick_count: 0, last_tick_at: null });
+    await app.ctx.watchdog.tick();
+    expect((await app.inject('/healthz')).statusCode).toBe(200);
+    await app.close();
+  });
+
   it('answers 503 when the first tick never finished', async () => {
     const clock = manualClock();
     const app = await testApp({ tickS: 1 }, { clock });
