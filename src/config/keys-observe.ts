@@ -157,7 +157,7 @@ export const OBSERVE_KEYS = [
     'procMatch',
     z.enum(['program', 'cmdline'], 'expected program or cmdline'),
     'program',
-    "program: argv[0]'s basename, or for an interpreter the -m module or the script's basename; cmdline: the whole command line (the first design's rule).",
+    "program: argv[0]'s basename, or for an interpreter (Python, or a shell running a script file) the -m module or the script's basename; cmdline: the whole command line (the first design's rule).",
   ),
   spec(
     'test processes (/proc scan)',
