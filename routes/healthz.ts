@@ -7,11 +7,19 @@ import { isoTimestamp } from './schemas.js';
 
 const healthSchema = z
   .object({
-    status: z.enum(['ok', 'degraded']),
-    last_tick_at: isoTimestamp.nullable(),
-    tick_count: z.number().int(),
-    last_tick_duration_s: z.number().nullable(),
-    config_warnings: z.array(z.object({ key: z.string(), value: z.string(), message: z.string() })),
+    status: z.enum(['ok', 'degraded']).describe('degraded: no tick yet or a stale one, a failed collector, or a configuration problem'),
+    last_tick_at: isoTimestamp.nullable().describe('when the last tick finished; null before the first'),
+    tick_count: z.number().int().describe('ticks finished since start'),
+    last_tick_duration_s: z.number().nullable().describe('how long the last tick took'),
+    config_warnings: z
+      .array(
+        z.object({
+          key: z.string().describe('the WATCHDOG_* variable'),
+          value: z.string().describe('as given: *** for secrets and unknown keys, scheme and host only for URLs'),
+          message: z.string().describe('the problem, and what is used instead'),
+        }),
+      )
+      .describe('every configuration problem: malformed values, unknown keys, missing privileges (docs/behaviour.md, Configuration)'),
     failed_collectors: z.array(z.string()).describe('collectors that threw or timed out in the last tick'),
   })
   .meta({ id: 'Health' });

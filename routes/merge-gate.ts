@@ -67,7 +67,7 @@ export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
         security: [{ bearerAuth: [] }],
         body: retestRequestSchema,
         response: {
-          202: z.object({ id: z.string(), status: z.literal('queued') }),
+          202: z.object({ id: z.string().describe('GET /merge-gate/retests/{id} follows it'), status: z.literal('queued') }),
           ...POST_ERRORS,
         },
       },
