@@ -12,7 +12,7 @@ export const ERROR_CODES = {
   bad_request: { status: 400, when: 'the request is malformed: not JSON, a field or path parameter invalid (the message names it)' },
   run_as_refused: {
     status: 400,
-    when: "the re-test would run as root without WATCHDOG_MERGE_ALLOW_ROOT, as the watchdog's own user, or as a WATCHDOG_MERGE_RUN_AS user who does not exist",
+    when: "the re-test would run as root without WATCHDOG_MERGE_ALLOW_ROOT, as the watchdog's own user, or as a WATCHDOG_MERGE_RUN_AS user who does not exist; or cwd is a symbolic link",
   },
   unauthorized: { status: 401, when: 'no bearer token, or a wrong one' },
   forbidden: { status: 403, when: 'write routes are disabled: WATCHDOG_API_TOKEN is empty' },

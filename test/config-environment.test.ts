@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig, type Config } from '../src/config.js';
 import { isHiddenProcMount, privilegeWarnings, type Capability, type ProcessFacts } from '../src/config/privileges.js';
-import { startServer, type ServerProcess } from './support/server-process.js';
+import { startServerProcess, type ServerProcess } from './support/server-process.js';
 
 const BIN = new URL('../bin/orch-watchdog.js', import.meta.url).pathname;
 const NOBODY = { uid: 65534, gid: 65534 };
@@ -118,8 +118,8 @@ describe('the real server keeps running on a WATCHDOG_HOST it cannot listen on',
   ])(
     'WATCHDOG_HOST=%s: listens on 127.0.0.1 and lists the problem in /healthz and the config_warnings metric (it died with ENOTFOUND)',
     async (host, why) => {
-      server = startServer({ WATCHDOG_HOST: host, WATCHDOG_TICK_S: '2' });
-      const address = await server.address();
+      server = await startServerProcess({ WATCHDOG_HOST: host, WATCHDOG_TICK_S: '2' });
+      const { address } = server;
       expect(address).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const health = (await (await fetch(`${address}/healthz`)).json()) as {
         status: string;
@@ -132,8 +132,8 @@ describe('the real server keeps running on a WATCHDOG_HOST it cannot listen on',
   );
 
   it('as nobody with write routes on, /healthz config_warnings says re-tests cannot switch users', async () => {
-    server = startServer({ WATCHDOG_API_TOKEN: 'x', WATCHDOG_TICK_S: '2' }, { asUser: NOBODY });
-    const address = await server.address();
+    server = await startServerProcess({ WATCHDOG_API_TOKEN: 'x', WATCHDOG_TICK_S: '2' }, [], { asUser: NOBODY });
+    const { address } = server;
     const health = (await (await fetch(`${address}/healthz`)).json()) as { config_warnings: { key: string }[] };
     expect(health.config_warnings.map((w) => w.key)).toEqual(['WATCHDOG_MERGE_RUN_AS']);
   });

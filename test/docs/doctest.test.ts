@@ -1,8 +1,17 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DocSession, freePort, outputMatches, parseBlocks, parseSteps, RUNNABLE_LANGS, type DocBlock } from '../support/doctest.js';
+import {
+  DocSession,
+  freePort,
+  markdownFiles,
+  outputMatches,
+  parseBlocks,
+  parseSteps,
+  RUNNABLE_LANGS,
+  type DocBlock,
+} from '../support/doctest.js';
 import { schemaErrors, type Schema } from '../support/json-schema.js';
 
 /**
@@ -11,12 +20,7 @@ import { schemaErrors, type Schema } from '../support/json-schema.js';
  */
 
 const REPO = new URL('../../', import.meta.url).pathname;
-const FILES = [
-  'README.md',
-  ...readdirSync(join(REPO, 'docs'))
-    .filter((f) => f.endsWith('.md'))
-    .map((f) => `docs/${f}`),
-];
+const FILES = markdownFiles(REPO);
 const blocksOf = (file: string): DocBlock[] => parseBlocks(file, readFileSync(join(REPO, file), 'utf8'));
 const ALL = FILES.flatMap(blocksOf);
 

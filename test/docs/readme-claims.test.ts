@@ -1,20 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseBlocks, RUNNABLE_LANGS } from '../support/doctest.js';
+import { markdownFiles, parseBlocks, RUNNABLE_LANGS } from '../support/doctest.js';
 
 /** What the docs say about commands the doctest cannot run here (they are marked skip): checked another way. */
 
 const REPO = new URL('../../', import.meta.url).pathname;
 const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
-const FILES = [
-  'README.md',
-  ...readdirSync(join(REPO, 'docs'))
-    .filter((f) => f.endsWith('.md'))
-    .map((f) => `docs/${f}`),
-];
+const FILES = markdownFiles(REPO);
 const shellBlocks = FILES.flatMap((f) => parseBlocks(f, readFileSync(join(REPO, f), 'utf8'))).filter((b) => RUNNABLE_LANGS.has(b.lang));
 
 describe('commands that would not work as written', () => {

@@ -51,6 +51,12 @@ export interface DocStep {
   output: string | null;
 }
 
+/** Every Markdown file git tracks (README.md, docs/, clients/…), each once: a new page is run as soon as it exists. */
+export function markdownFiles(repo: string): string[] {
+  const listed = spawnSync('git', ['ls-files', '*.md'], { cwd: repo, encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  return [...new Set(listed)];
+}
+
 export const RUNNABLE_LANGS = new Set(['sh', 'bash', 'shell']);
 const EXPECT = /^\s*# → ?(.*)$/;
 

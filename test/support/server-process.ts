@@ -1,59 +1,59 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, type ChildProcessByStdio, type IOType } from 'node:child_process';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { waitFor } from './wait-for.js';
 
-/** The compiled server (test/global-setup.ts builds dist/ before any test). */
-export const SERVER = new URL('../../dist/src/server.js', import.meta.url).pathname;
+const SERVER = new URL('../../dist/src/server.js', import.meta.url).pathname;
 
+/** The real server process (`node dist/src/server.js`) on a free loopback port. */
 export interface ServerProcess {
   child: ChildProcessByStdio<null, Readable, Readable>;
-  /** Everything the server wrote to stdout so far (JSON log lines). */
-  out(): string;
-  /** Waits (30 s: a start took 14 s on a loaded 2-core host) until stdout matches `pattern`; returns the match. */
-  waitForLog(what: string, pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
-  /** The base URL from the "listening" log line, once it is there. */
-  address(): Promise<string>;
-  /** SIGTERM, then the exit code (SIGKILL when it does not end within 15 s). */
-  stop(): Promise<number | null>;
+  /** `http://127.0.0.1:PORT`, read from the listening log line. */
+  address: string;
+  /** The last lines of stdout and stderr, for a failure message. */
+  tail(): string;
+  /** SIGTERM, then SIGKILL when it has not exited within 10 s. */
+  stop(): Promise<void>;
 }
 
 /**
- * `node dist/src/server.js` with `env` on top of this process's environment (WATCHDOG_PORT 0 unless
- * given); `asUser` runs it through util-linux setpriv as that uid:gid, with no supplementary groups.
+ * Starts the server with `env` over this process's environment; waits (60 s: a loaded 2-core host) until it logs that it listens (LOG_LEVEL info or lower).
+ * `extraStdio`: fds 3, 4, ... the server inherits without knowing, as from a careless parent.
+ * `asUser`: runs it through util-linux setpriv as that uid:gid, with no supplementary groups (an ordinary user's `npm start`).
  */
-export function startServer(env: Record<string, string>, opts: { asUser?: { uid: number; gid: number } } = {}): ServerProcess {
+export async function startServerProcess(
+  env: Record<string, string>,
+  extraStdio: IOType[] = [],
+  opts: { asUser?: { uid: number; gid: number } } = {},
+): Promise<ServerProcess> {
   const argv = opts.asUser
     ? ['setpriv', `--reuid=${opts.asUser.uid}`, `--regid=${opts.asUser.gid}`, '--clear-groups', '--', process.execPath, SERVER]
     : [process.execPath, SERVER];
   const child = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, WATCHDOG_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+    stdio: ['ignore', 'pipe', 'pipe', ...extraStdio],
+  }) as ChildProcessByStdio<null, Readable, Readable>;
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const tail = () => `--- stdout ---\n${out.split('\n').slice(-20).join('\n')}\n--- stderr ---\n${err}`;
-  const server: ServerProcess = {
-    child,
-    out: () => out,
-    async waitForLog(what, pattern, timeoutMs = 30_000) {
-      await waitFor(what, () => pattern.test(out), { timeoutMs, describe: tail });
-      return pattern.exec(out)!;
-    },
-    async address() {
-      return (await server.waitForLog('the listening line', /"address":"(http:\/\/[^"]+)"/))[1]!;
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      const [code] = (await exited) as [number | null];
-      clearTimeout(force);
-      return code;
-    },
+  const tail = () => `--- stdout ---\n${out.split('\n').slice(-20).join('\n')}\n--- stderr ---\n${err.slice(-4000)}`;
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
   };
-  return server;
+  const listening = /"address":"(http:\/\/127\.0\.0\.1:\d+)"/;
+  try {
+    await waitFor('the server to listen', () => listening.test(out) || child.exitCode !== null, { timeoutMs: 60_000, describe: tail });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const address = listening.exec(out)?.[1];
+  if (!address) throw new Error(`the server exited before it listened\n${tail()}`);
+  return { child, address, tail, stop };
 }
