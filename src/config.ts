@@ -8,7 +8,7 @@ import { REDACTED, redactSecrets } from './redact.js';
 
 /**
  * Every WATCHDOG_* key (docs/behaviour.md, "Configuration") from one declaration list
- * (src/config/keys.ts). Each key parses on its own so a bad value falls back to its default and
+ * (src/config/keys-observe.ts, keys-act.ts). Each key parses on its own so a bad value falls back to its default and
  * becomes a warning instead of crashing the running server; `check-config` reports the same
  * warnings and exits 1.
  */
