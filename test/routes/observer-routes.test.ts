@@ -79,6 +79,16 @@ describe('GET /healthz', () => {
   });
 });
 
+describe('GET /metrics', () => {
+  it('describes proc_candidates by the program rule it counts (its help still said "command line matches")', async () => {
+    const app = await testApp();
+    const help = /^# HELP orch_watchdog_proc_candidates (.*)$/m.exec((await app.inject('/metrics')).body)?.[1];
+    expect(help).toMatch(/program \(WATCHDOG_PROC_MATCH\) matches WATCHDOG_PROC_PATTERNS/);
+    expect(help).not.toMatch(/command line matches/);
+    await app.close();
+  });
+});
+
 describe('GET /signals and /alert-states', () => {
   it('serve the last tick’s signals (internal fields stripped) and the alert states', async () => {
     const clock = manualClock();
