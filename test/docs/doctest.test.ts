@@ -96,7 +96,7 @@ for (const file of FILES) {
     });
 
     for (const block of blocks) {
-      it(`${file}:${block.line}`, { timeout: 240_000 }, async () => {
+      it(`${file}:${block.line}`, { timeout: 600_000 }, async () => {
         if (block.directive.kind === 'server') {
           await session.startServer(block.code);
           return;

@@ -243,7 +243,7 @@ export class DocSession {
     );
     const done = new RegExp(`__doctest_done ${n} (\\d+)`);
     await waitFor(`step ${n} to finish`, () => done.test(this.stdout) || this.bash.exitCode !== null, {
-      timeoutMs: opts.timeoutMs ?? 90_000,
+      timeoutMs: opts.timeoutMs ?? 180_000,
       intervalMs: 50,
       describe: () => `output so far:\n${readFileSync(`${this.dir}/out-${n}`, 'utf8').slice(-2000)}`,
     });
