@@ -1,15 +1,59 @@
-import { loadConfig } from '../config.js';
+import { lookup } from 'node:dns/promises';
+import { networkInterfaces } from 'node:os';
+import { checkPrivileges, defaultValue, loadConfig, type ConfigWarning } from '../config.js';
 import { checkStatePath } from '../state/state-path.js';
 import type { CliIo } from './io.js';
 
-/** `orch-watchdog check-config`: strict where the server is lenient — exit 1 listing every problem. */
-export function checkConfigCommand(io: CliIo): number {
-  const { config, warnings } = loadConfig(io.env);
-  if (config.stateFile !== '') {
-    // the server would refuse it and run with memory only
-    const verdict = checkStatePath(config.stateFile, process.getuid?.() ?? 0, [`${config.stateFile}.lock`]);
-    if (!verdict.ok) warnings.push({ key: 'WATCHDOG_STATE_FILE', value: config.stateFile, message: `would be refused: ${verdict.why}` });
+export const CHECK_CONFIG_USAGE = `usage: orch-watchdog check-config
+
+Validates every WATCHDOG_* variable of this shell as the server would read it, and what this
+user may do of what they turn on: malformed values, unknown (misspelled) keys, settings that
+cannot work together, a WATCHDOG_HOST the server cannot listen on, a WATCHDOG_STATE_FILE it
+would refuse (one others could have written), and privileges the enabled features need (switching to a re-test's user, signalling other users' processes, the Docker
+socket). Run it as the user the server runs as.
+Exit status: 0 and "configuration OK"; 1 with every problem listed on stderr; 2 for a bad
+invocation.
+`;
+
+/** A WATCHDOG_HOST that is well-formed but not this host's: the server would fall back to the default. */
+async function hostWarning(host: string): Promise<ConfigWarning | null> {
+  const fallback = `the server falls back to the default "${defaultValue('WATCHDOG_HOST')}"`;
+  let addresses: string[];
+  try {
+    addresses = (await lookup(host, { all: true })).map((a) => a.address);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    return { key: 'WATCHDOG_HOST', value: host, message: `does not resolve (${code}); ${fallback}` };
   }
+  const own = new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
+  const isOwn = (a: string) => a === '0.0.0.0' || a === '::' || a.startsWith('127.') || own.has(a);
+  if (addresses.some(isOwn)) return null;
+  return { key: 'WATCHDOG_HOST', value: host, message: `is ${addresses.join(', ')}, an address of no interface of this host; ${fallback}` };
+}
+
+/** A WATCHDOG_STATE_FILE the server would refuse (StrictModes) and run without. */
+function stateFileWarning(stateFile: string): ConfigWarning | null {
+  if (stateFile === '') return null;
+  const verdict = checkStatePath(stateFile, process.getuid?.() ?? 0, [`${stateFile}.lock`]);
+  return verdict.ok ? null : { key: 'WATCHDOG_STATE_FILE', value: stateFile, message: `would be refused: ${verdict.why}` };
+}
+
+/** `orch-watchdog check-config`: strict where the server is lenient — exit 1 listing every problem. */
+export async function checkConfigCommand(args: string[], io: CliIo): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    io.stdout(CHECK_CONFIG_USAGE);
+    return 0;
+  }
+  if (args.length > 0) {
+    io.stderr(`orch-watchdog check-config: unknown argument ${args[0]}\n\n${CHECK_CONFIG_USAGE}`);
+    return 2;
+  }
+  const { config, warnings } = loadConfig(io.env);
+  const host = await hostWarning(config.host);
+  if (host) warnings.push(host);
+  const state = stateFileWarning(config.stateFile);
+  if (state) warnings.push(state);
+  warnings.push(...checkPrivileges(config));
   if (warnings.length === 0) {
     io.stdout('configuration OK\n');
     return 0;

@@ -45,11 +45,15 @@ export interface SpawnOptions {
   extraStdio?: IOType[];
   /** Start it below a parent that keeps it a zombie once it dies. */
   keepZombie?: boolean;
+  /** Run it through util-linux setpriv as that uid:gid, with no supplementary groups (an ordinary user's `npm start`). */
+  asUser?: { uid: number; gid: number };
 }
 
 /** Starts the server with `env` over this process's environment (a free loopback port, LOG_LEVEL info); does not wait. */
 export async function spawnServer(env: Record<string, string>, opts: SpawnOptions = {}): Promise<SpawnedServer> {
-  const argv = opts.keepZombie ? ['/usr/bin/python3', '-c', ZOMBIE_KEEPER, process.execPath, SERVER] : [process.execPath, SERVER];
+  let argv = [process.execPath, SERVER];
+  if (opts.asUser) argv = ['setpriv', `--reuid=${opts.asUser.uid}`, `--regid=${opts.asUser.gid}`, '--clear-groups', '--', ...argv];
+  if (opts.keepZombie) argv = ['/usr/bin/python3', '-c', ZOMBIE_KEEPER, ...argv];
   const child = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, WATCHDOG_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe', ...(opts.extraStdio ?? [])],
@@ -87,8 +91,12 @@ export async function listening(server: SpawnedServer): Promise<string> {
 }
 
 /** Starts the server and waits until it listens (LOG_LEVEL info or lower); stopped again when it does not. */
-export async function startServerProcess(env: Record<string, string>, extraStdio: IOType[] = []): Promise<ServerProcess> {
-  const server = await spawnServer(env, { extraStdio });
+export async function startServerProcess(
+  env: Record<string, string>,
+  extraStdio: IOType[] = [],
+  opts: { asUser?: { uid: number; gid: number } } = {},
+): Promise<ServerProcess> {
+  const server = await spawnServer(env, { extraStdio, ...opts });
   try {
     return { ...server, address: await listening(server) };
   } catch (e) {
