@@ -244,10 +244,11 @@ describe('crafted state that passes the envelope: every restored value is checke
     const crafted = await app.inject('/merge-gate/retests/crafted');
     if (typeof c.crafted_run === 'number') expect(crafted.statusCode).toBe(c.crafted_run);
     else expect(crafted.json()).toMatchObject(c.crafted_run);
-    for (const url of ['/healthz', '/signals', '/alert-states', '/queue', '/metrics', '/proc/candidates'])
-      expect([url, (await app.inject(url)).statusCode]).toEqual([url, 200]);
     const tick = await app.ctx.watchdog.tick();
     expect(tick.failed).toEqual([]);
+    // after the first tick (before it /healthz is 503 by design)
+    for (const url of ['/healthz', '/signals', '/alert-states', '/queue', '/metrics', '/proc/candidates'])
+      expect([url, (await app.inject(url)).statusCode]).toEqual([url, 200]);
     await app.ctx.delivery.flush(5000);
     // the restored ALERT is delivered; host_mem, no longer reported by any source, recovers once
     expect(notifier.actions().sort()).toEqual(['ALERT dep_down:api', 'RECOVERY host_mem']);
@@ -291,6 +292,10 @@ describe('crafted state through the real server', () => {
     servers.push(server);
     const address = await listening(server);
     const status = async (url: string): Promise<number> => (await fetch(`${address}${url}`)).status;
+    const ticks = async (): Promise<{ tick_count: number; failed_collectors: string[] }> =>
+      (await fetch(`${address}/healthz`)).json() as never;
+    // /healthz is 503 until the first tick finished, by design
+    await waitFor('the first tick', async () => (await ticks()).tick_count >= 1, { timeoutMs: 30_000, describe: server.out });
     for (const url of [
       '/healthz',
       '/signals',
@@ -306,8 +311,6 @@ describe('crafted state through the real server', () => {
       outcome: 'timeout',
       decision: 'repost',
     });
-    const ticks = async (): Promise<{ tick_count: number; failed_collectors: string[] }> =>
-      (await fetch(`${address}/healthz`)).json() as never;
     await waitFor('four ticks', async () => (await ticks()).tick_count >= 4, { timeoutMs: 30_000, describe: server.out });
     expect((await ticks()).failed_collectors).toEqual([]);
     expect(server.out().match(/state file: dropped a malformed entry/g)).toHaveLength(3);

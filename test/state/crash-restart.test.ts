@@ -61,7 +61,8 @@ describe('one state file, one watchdog', () => {
     expect(await listensOrExits(second)).toBe(75);
     expect(second.out()).toMatch(new RegExp(`locked by another orch-watchdog \\(pid ${first.pid}\\)`));
     expect((await readFile(`${stateFile}.lock`, 'utf8')).trim()).toBe(String(first.pid));
-    expect((await fetch(`${address}/healthz`)).status).toBe(200);
+    // the first one goes on working (/healthz turns 200 once its first tick finished)
+    await waitFor('the first server healthy', async () => (await fetch(`${address}/healthz`)).status === 200, { timeoutMs: 30_000 });
 
     first.child.kill('SIGKILL');
     await first.exited;
