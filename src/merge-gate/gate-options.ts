@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import type { RetestRegistry } from '../watchdog/retest-registry.js';
 import type { Signal } from '../watchdog/signal.js';
 import type { LockHolderFinder } from './lock-holders.js';
 import type { PressureProbe } from './pressure.js';
@@ -54,6 +55,8 @@ export interface MergeGateDeps {
   knownAs?: (pid: number) => KnownAs | null;
   /** The watchdog's own uid; re-tests never run as it. */
   selfUid?: number;
+  /** Where each running attempt's root process is registered, so the /proc scan names it as its owner. */
+  retests?: RetestRegistry;
 }
 
 export const DEFAULT_MAX_QUEUED_PER_REPO = 20;

@@ -5,7 +5,7 @@ import { RunHistory } from './history.js';
 import { assertQueueRoom, DEFAULT_PRESSURE_POLL_MS } from './gate-options.js';
 import type { CancelAnswer, GateRunReport, MergeGateDeps, MergeGateOptions } from './gate-options.js';
 import { admit, type QueuedJob } from './admission.js';
-import { endStaleRuns, KillReporter, recordDone, runAttempt } from './attempt.js';
+import { endStaleRuns, KillReporter, recordDone, retestRegistration, runAttempt } from './attempt.js';
 import { parseGateSnapshot, type GateSnapshot } from './gate-state.js';
 import { gateJudge, type Judge } from './judge.js';
 import { procLockHolderFinder } from './lock-holders.js';
@@ -235,6 +235,7 @@ export class MergeGate {
       run: this.deps.run ?? runProcess,
       pressure: this.pressure,
       ...(this.deps.killEnv ? { killEnv: this.deps.killEnv } : {}),
+      register: retestRegistration(this.deps.retests, run.id, this.deps.clock),
     });
     run.pressure = pressure;
     if (flight.cancelled) return this.finish(run, 'cancelled', report);

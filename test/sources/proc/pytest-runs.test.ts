@@ -211,4 +211,28 @@ describe('a merge-gate re-test', () => {
     await w.tick();
     expect(await w.activeOf([pytest.pid])).toEqual([`proc_blocking:${pytest.pid}`]);
   });
+
+  it(
+    'what outlives the run (the gate unregistered it) is judged by the usual rules even before the deadline',
+    { timeout: 180_000 },
+    async () => {
+      const dir = lab.suite({ 'test_slow.py': SLOW_TEST });
+      const wrapper = lab.wrapped(dir);
+      const pytest = await lab.pytestBelow(wrapper.pid!);
+      const w = await watchdog();
+      const unregister = w.app.ctx.retests.register(wrapper.pid!, readStat(wrapper.pid!)!.startTicks, 'r-2', w.clock() + 900_000);
+      await w.tick();
+      expect((await w.candidates()).find((c) => c.pid === pytest.pid)).toMatchObject({
+        owner: { kind: 'retest', id: 'r-2' },
+        blocking: false,
+      });
+      unregister();
+      await w.tick();
+      expect((await w.candidates()).find((c) => c.pid === pytest.pid)).toMatchObject({
+        owner: { kind: 'retest', id: 'r-2' },
+        blocking: true,
+      });
+      expect(await w.activeOf([pytest.pid])).toEqual([`proc_blocking:${pytest.pid}`]);
+    },
+  );
 });
