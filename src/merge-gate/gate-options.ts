@@ -8,7 +8,7 @@ import type { LockHolderFinder } from './lock-holders.js';
 import type { PressureProbe } from './pressure.js';
 import type { Locale } from '../i18n.js';
 import type { KillEnvironment, RunOptions, RunReport } from './runner.js';
-import type { KnownAs, RetestRun } from './types.js';
+import type { KnownAs, RetestRun, RunAs } from './types.js';
 
 export interface MergeGateOptions {
   maxParallel: number;
@@ -48,7 +48,8 @@ export interface MergeGateDeps {
   registry?: Registry;
   run?: (opts: GateRunOptions) => Promise<GateRunReport>;
   killEnv?: KillEnvironment;
-  isHeadValidated?: (cwd: string, validatedSha: string | undefined) => Promise<boolean>;
+  /** Reads HEAD in cwd as the re-test's own account. */
+  isHeadValidated?: (cwd: string, validatedSha: string | undefined, runAs: RunAs) => Promise<boolean>;
   pressure?: PressureProbe;
   findLockHolders?: LockHolderFinder;
   /** What the /proc scan knows about a pid (blocking, leftover). */

@@ -227,7 +227,7 @@ export class MergeGate {
   private async execute(job: QueuedJob, flight: InFlight): Promise<void> {
     const { run, request } = job;
     const headCheck = this.deps.isHeadValidated ?? isHeadValidated;
-    if (this.opts.skipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha))) {
+    if (this.opts.skipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha, job.runAs))) {
       return this.finish(run, flight.cancelled ? 'cancelled' : 'skipped', null);
     }
     const { report, pressure } = await runAttempt(request, job.runAs, flight.abort.signal, {

@@ -1,13 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLive, PYTEST, PytestLab } from '../support/pytest-suite.js';
 import { userOwnedDir } from '../support/merge-gate.js';
+import { startRealServer, type RealServer } from '../support/real-server.js';
 import { waitFor } from '../support/wait-for.js';
 
-const SERVER = new URL('../../dist/src/server.js', import.meta.url).pathname;
-const TOKEN = 'retest-owner-token';
 /** 0.02 min = 1.2 s: the re-test is older than the alert age within seconds */
 const AGE_MIN = '0.02';
 const TIMEOUT_S = 20;
@@ -32,58 +30,36 @@ interface Candidate {
   owner: { kind: string; id?: string } | null;
 }
 
-let server: ChildProcess;
-let address = '';
-let out = '';
+let server: RealServer;
 let checkout = '';
 const lab = new PytestLab();
 
-const get = async <T>(path: string): Promise<T> => (await (await fetch(`${address}${path}`)).json()) as T;
-const post = (path: string, body?: object): Promise<Response> =>
-  fetch(`${address}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-const candidates = async (): Promise<Candidate[]> => (await get<{ candidates: Candidate[] }>('/proc/candidates')).candidates;
+const candidates = async (): Promise<Candidate[]> => (await server.get<{ candidates: Candidate[] }>('/proc/candidates')).candidates;
 const activeKeys = async (): Promise<string[]> =>
-  (await get<{ signals: { key: string; active: boolean }[] }>('/signals')).signals.filter((s) => s.active).map((s) => s.key);
+  (await server.get<{ signals: { key: string; active: boolean }[] }>('/signals')).signals.filter((s) => s.active).map((s) => s.key);
 const alertingKeys = async (): Promise<string[]> =>
-  (await get<{ states: { key: string; alerting: boolean }[] }>('/alert-states')).states.filter((s) => s.alerting).map((s) => s.key);
-const tickCount = async (): Promise<number> => (await get<{ tick_count: number }>('/healthz')).tick_count;
+  (await server.get<{ states: { key: string; alerting: boolean }[] }>('/alert-states')).states.filter((s) => s.alerting).map((s) => s.key);
+const tickCount = async (): Promise<number> => (await server.get<{ tick_count: number }>('/healthz')).tick_count;
+const runOf = (id: string): Promise<{ status: string; outcome?: string }> => server.get(`/merge-gate/retests/${id}`);
 
 beforeAll(async () => {
   // a checkout owned by an ordinary user: the re-test runs as that user, as the orchestrator's do
   checkout = userOwnedDir('owd-retest-owner-');
   writeFileSync(join(checkout, 'test_holds.py'), HOLDING_TEST);
-  server = spawn(process.execPath, [SERVER], {
-    env: {
-      ...process.env,
-      WATCHDOG_PORT: '0',
-      WATCHDOG_TICK_S: '0.5',
-      WATCHDOG_PROC_ENABLED: 'true',
-      WATCHDOG_PROC_AGE_MIN: AGE_MIN,
-      WATCHDOG_KILL_GRACE_S: String(GRACE_S),
-      WATCHDOG_API_TOKEN: TOKEN,
-      WATCHDOG_NOTIFIERS: 'log',
-      // the suite itself loads the machine: the gate must not hold the re-test for pressure
-      WATCHDOG_MERGE_MAX_CPU_PRESSURE: '100',
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  server = await startRealServer({
+    WATCHDOG_TICK_S: '0.5',
+    WATCHDOG_PROC_ENABLED: 'true',
+    WATCHDOG_PROC_AGE_MIN: AGE_MIN,
+    WATCHDOG_KILL_GRACE_S: String(GRACE_S),
+    WATCHDOG_NOTIFIERS: 'log',
+    // the suite itself loads the machine: the gate must not hold the re-test for pressure
+    WATCHDOG_MERGE_MAX_CPU_PRESSURE: '100',
   });
-  server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  server.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor('the server to listen', () => /"address":"http:\/\/127\.0\.0\.1:\d+"/.test(out), {
-    timeoutMs: 60_000,
-    describe: () => out,
-  });
-  address = /"address":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)![1]!;
 });
 
-afterAll(() => {
+afterAll(async () => {
   lab.cleanup();
-  if (server?.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+  await server?.stop();
   if (checkout) rmSync(checkout, { recursive: true, force: true });
 });
 
@@ -92,7 +68,7 @@ describe("the merge gate's own re-test, seen by the /proc scan of the real serve
     'inside its timeout it is owned by the re-test, never blocking, never alerted, never terminated; past its timeout the usual rules apply',
     { timeout: 240_000 },
     async () => {
-      const posted = await post('/merge-gate/retests', {
+      const posted = await server.post('/merge-gate/retests', {
         repo: 'owner-repo',
         branch: 'main',
         cwd: checkout,
@@ -103,7 +79,7 @@ describe("the merge gate's own re-test, seen by the /proc scan of the real serve
       const id = ((await posted.json()) as { id: string }).id;
 
       // 1. Inside the timeout and older than WATCHDOG_PROC_AGE_MIN: listed with its owner, not blocking.
-      const ownPid = (await lab.pytestBelow(server.pid!)).pid;
+      const ownPid = (await lab.pytestBelow(server.child.pid!)).pid;
       const thresholdS = Number(AGE_MIN) * 60;
       let seen: Candidate[] = [];
       await waitFor(
@@ -114,7 +90,7 @@ describe("the merge gate's own re-test, seen by the /proc scan of the real serve
         },
         { timeoutMs: 60_000, describe: () => JSON.stringify(seen) },
       );
-      expect((await get<{ status: string }>(`/merge-gate/retests/${id}`)).status).toBe('running');
+      expect((await runOf(id)).status).toBe('running');
       const ticksThen = await tickCount();
       await waitFor('three more ticks', async () => (await tickCount()) >= ticksThen + 3, { timeoutMs: 30_000 });
       const insideRun = (await candidates()).filter((c) => c.run_pid === ownPid);
@@ -124,13 +100,13 @@ describe("the merge gate's own re-test, seen by the /proc scan of the real serve
       expect(await alertingKeys()).not.toContain(`proc_blocking:${ownPid}`);
 
       // 2. Terminate is refused with the reason; the re-test goes on.
-      const refused = await post(`/proc/candidates/${ownPid}/terminate`);
+      const refused = await server.post(`/proc/candidates/${ownPid}/terminate`);
       expect(refused.status).toBe(409);
       const why = (await refused.json()) as { error: string; message: string };
       expect(why.error).toBe('retest_running');
       expect(why.message).toContain(id);
       expect(isLive(ownPid)).toBe(true);
-      expect((await get<{ status: string }>(`/merge-gate/retests/${id}`)).status).toBe('running');
+      expect((await runOf(id)).status).toBe('running');
 
       // 3. Past its timeout it ignores the SIGTERM and lives through the grace: blocking, alerted like any other.
       await waitFor(
@@ -144,10 +120,10 @@ describe("the merge gate's own re-test, seen by the /proc scan of the real serve
       expect(isLive(ownPid)).toBe(true);
 
       // 4. The gate's SIGKILL ends it: a timeout, and nothing of it survives.
-      await waitFor('the run to end', async () => (await get<{ status: string }>(`/merge-gate/retests/${id}`)).status === 'done', {
+      await waitFor('the run to end', async () => (await runOf(id)).status === 'done', {
         timeoutMs: (GRACE_S + 60) * 1000,
       });
-      expect(await get(`/merge-gate/retests/${id}`)).toMatchObject({ outcome: 'timeout' });
+      expect(await runOf(id)).toMatchObject({ outcome: 'timeout' });
       expect(isLive(ownPid)).toBe(false);
     },
   );

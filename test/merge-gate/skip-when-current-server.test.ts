@@ -1,0 +1,80 @@
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userOwnedDir } from '../support/merge-gate.js';
+import { PYTEST } from '../support/pytest-suite.js';
+import { startRealServer, type RealServer } from '../support/real-server.js';
+import { waitFor } from '../support/wait-for.js';
+
+/** The test's own git, as root in the user's directory while it builds the checkout. */
+const git = (cwd: string, ...args: string[]): string =>
+  execFileSync(
+    'git',
+    ['-c', `safe.directory=${cwd}`, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'commit.gpgsign=false', ...args],
+    {
+      cwd,
+      encoding: 'utf8',
+    },
+  ).trim();
+
+interface WireRun {
+  status: string;
+  outcome?: string;
+  decision?: string;
+  returncode?: number | null;
+  run_as?: { uid: number };
+}
+
+let server: RealServer;
+let checkout = '';
+let validated = '';
+let older = '';
+
+beforeAll(async () => {
+  // the orchestrator's checkout belongs to an ordinary user (nobody), not to the watchdog's root
+  checkout = userOwnedDir('owd-skip-current-');
+  git(checkout, 'init', '-q', '-b', 'main');
+  writeFileSync(join(checkout, 'test_ok.py'), 'def test_ok():\n    assert True\n');
+  git(checkout, 'add', 'test_ok.py');
+  git(checkout, 'commit', '-q', '-m', 'one');
+  older = git(checkout, 'rev-parse', 'HEAD');
+  git(checkout, 'commit', '-q', '--allow-empty', '-m', 'two');
+  validated = git(checkout, 'rev-parse', 'HEAD');
+  execFileSync('chown', ['-R', '65534:65534', checkout]);
+  server = await startRealServer({ WATCHDOG_TICK_S: '5', WATCHDOG_MERGE_MAX_CPU_PRESSURE: '100' });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  if (checkout) rmSync(checkout, { recursive: true, force: true });
+});
+
+async function retest(validatedSha: string): Promise<WireRun> {
+  const res = await server.post('/merge-gate/retests', {
+    repo: 'skip-repo',
+    branch: 'main',
+    cwd: checkout,
+    command: [PYTEST, '-q', '-p', 'no:cacheprovider'],
+    validated_sha: validatedSha,
+  });
+  expect(res.status).toBe(202);
+  const { id } = (await res.json()) as { id: string };
+  let run: WireRun = { status: 'queued' };
+  await waitFor(
+    'the re-test to finish',
+    async () => {
+      run = await server.get<WireRun>(`/merge-gate/retests/${id}`);
+      return run.status === 'done';
+    },
+    { timeoutMs: 120_000, describe: () => JSON.stringify(run) },
+  );
+  return run;
+}
+
+describe('skip-when-current on a checkout owned by another user, through the real server', () => {
+  it('validated_sha = HEAD is skipped (HEAD read as the checkout owner); another sha runs the suite', { timeout: 300_000 }, async () => {
+    expect(await retest(validated)).toMatchObject({ outcome: 'skipped', decision: 'merge', run_as: { uid: 65534 } });
+    expect(await retest(older)).toMatchObject({ outcome: 'pass', decision: 'merge', returncode: 0, run_as: { uid: 65534 } });
+  });
+});
