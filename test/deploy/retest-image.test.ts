@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDockerd, type Dockerd } from '../support/dockerd.js';
+import { commitTwice } from '../support/git-checkout.js';
 import { importNodeBaseImage, NODE_BASE_IMAGE } from '../support/node-base-image.js';
 import { freePort } from '../support/prometheus.js';
 import { importPythonBaseImage, PYTHON_BASE_IMAGE } from '../support/python-base-image.js';
@@ -82,25 +83,8 @@ function markedPids(): number[] {
   return pids;
 }
 
-/** The host's git, as root in the checkout while the test builds it (before it is handed to its owner). */
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', `safe.directory=${cwd}`, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], {
-    cwd,
-    encoding: 'utf8',
-  }).trim();
-
 let validatedSha = '';
 let olderSha = '';
-
-/** The checkout is a repository with two commits; HEAD is the one the orchestrator validated. */
-function commitCheckout(dir: string): void {
-  git(dir, 'init', '-q', '-b', 'main');
-  git(dir, 'add', 'test_ok.py');
-  git(dir, 'commit', '-q', '-m', 'one');
-  olderSha = git(dir, 'rev-parse', 'HEAD');
-  git(dir, 'commit', '-q', '--allow-empty', '-m', 'two');
-  validatedSha = git(dir, 'rev-parse', 'HEAD');
-}
 
 function writeCheckout(dir: string): void {
   writeFileSync(join(dir, 'test_ok.py'), 'def test_arithmetic():\n    assert 1 + 1 == 2\n');
@@ -130,7 +114,8 @@ beforeAll(async () => {
 
   checkout = mkdtempSync('/tmp/owdws-');
   writeCheckout(checkout);
-  commitCheckout(checkout);
+  // a repository with two commits; HEAD is the one the orchestrator validated
+  ({ older: olderSha, head: validatedSha } = commitTwice(checkout, ['test_ok.py']));
   execFileSync('chown', ['-R', `${CHECKOUT_UID}:${CHECKOUT_UID}`, checkout]);
   chmodSync(checkout, 0o755);
 

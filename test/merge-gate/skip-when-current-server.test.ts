@@ -2,21 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commitTwice } from '../support/git-checkout.js';
 import { userOwnedDir } from '../support/merge-gate.js';
 import { PYTEST } from '../support/pytest-suite.js';
 import { startRealServer, type RealServer } from '../support/real-server.js';
 import { waitFor } from '../support/wait-for.js';
-
-/** The test's own git, as root in the user's directory while it builds the checkout. */
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync(
-    'git',
-    ['-c', `safe.directory=${cwd}`, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'commit.gpgsign=false', ...args],
-    {
-      cwd,
-      encoding: 'utf8',
-    },
-  ).trim();
 
 interface WireRun {
   status: string;
@@ -34,13 +24,8 @@ let older = '';
 beforeAll(async () => {
   // the orchestrator's checkout belongs to an ordinary user (nobody), not to the watchdog's root
   checkout = userOwnedDir('owd-skip-current-');
-  git(checkout, 'init', '-q', '-b', 'main');
   writeFileSync(join(checkout, 'test_ok.py'), 'def test_ok():\n    assert True\n');
-  git(checkout, 'add', 'test_ok.py');
-  git(checkout, 'commit', '-q', '-m', 'one');
-  older = git(checkout, 'rev-parse', 'HEAD');
-  git(checkout, 'commit', '-q', '--allow-empty', '-m', 'two');
-  validated = git(checkout, 'rev-parse', 'HEAD');
+  ({ older, head: validated } = commitTwice(checkout, ['test_ok.py']));
   execFileSync('chown', ['-R', '65534:65534', checkout]);
   server = await startRealServer({ WATCHDOG_TICK_S: '5', WATCHDOG_MERGE_MAX_CPU_PRESSURE: '100' });
 });

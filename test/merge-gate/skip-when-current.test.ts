@@ -4,12 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gitHead, isHeadValidated } from '../../src/merge-gate/skip-when-current.js';
-
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'commit.gpgsign=false', ...args], {
-    cwd,
-    encoding: 'utf8',
-  }).trim();
+import { commitTwice, git } from '../support/git-checkout.js';
 
 /** The re-test's account: the checkout's owner, an ordinary user (nobody), as the orchestrator's are. */
 const OWNER = { uid: 65534, gid: 65534 };
@@ -23,14 +18,8 @@ let second: string;
 beforeAll(() => {
   repo = mkdtempSync(join(tmpdir(), 'owd-git-'));
   chmodSync(repo, 0o755);
-  git(repo, 'init', '-q', '-b', 'main');
   writeFileSync(join(repo, 'a.txt'), 'one\n');
-  git(repo, 'add', 'a.txt');
-  git(repo, 'commit', '-q', '-m', 'one');
-  first = git(repo, 'rev-parse', 'HEAD');
-  writeFileSync(join(repo, 'a.txt'), 'two\n');
-  git(repo, 'commit', '-q', '-am', 'two');
-  second = git(repo, 'rev-parse', 'HEAD');
+  ({ older: first, head: second } = commitTwice(repo, ['a.txt']));
   mkdirSync(join(repo, 'sub'));
   chownTree(repo);
 });
