@@ -1,32 +1,27 @@
 import { execFile } from 'node:child_process';
-import { accountEnv, dropPrivilegesArgv, lookupAccount } from './runner/account.js';
-import { findOnPath } from './runner/subreaper.js';
-import { retestEnv } from './retest-env.js';
+import { enterAs } from './runner/enter.js';
+import { defaultKillEnvironment, type KillEnvironment } from './runner/strategy.js';
+import { findOnPath, type SubreaperHelper } from './runner/subreaper.js';
 import type { RunAs } from './types.js';
 
 const GIT_TIMEOUT_MS = 10_000;
 
-/** The re-test's environment without any GIT_* (GIT_DIR, GIT_CONFIG_PARAMETERS… would steer which repo or config is read). */
-function gitEnv(runAs: RunAs): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(retestEnv()).filter(([key]) => !key.startsWith('GIT_')));
-  return { ...accountEnv(env, runAs.uid, lookupAccount(runAs.uid)), GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' };
-}
-
 /**
- * `git rev-parse HEAD` in `cwd`, run as the re-test's own account through the runner's setpriv:
- * the repo's config (core.fsmonitor, includes…) is that account's to set, and runs with no more
- * rights than the re-test itself, never as root. git enters `cwd` itself (`-C`), after the drop,
- * and `safe.directory` names exactly `cwd` (the owner check still guards every other path).
- * null on any error, timeout or odd output.
+ * `git rev-parse HEAD` in `cwd`, run the way the runner starts a re-test (enter.ts): setpriv
+ * drops to the re-test's own account, which enters `cwd` itself, in the account's allowlisted
+ * environment, every inherited fd above 2 closed by the helper. Whatever the repo's config makes git run (core.fsmonitor, includes…) runs with
+ * no more rights than the re-test's suite, never as root. `safe.directory` names exactly `cwd`
+ * (a WATCHDOG_MERGE_RUN_AS user who does not own it); git's owner check still guards every
+ * other path. null on any error, timeout or odd output.
  */
-export function gitHead(cwd: string, runAs: RunAs, timeoutMs = GIT_TIMEOUT_MS): Promise<string | null> {
+export function gitHead(cwd: string, runAs: RunAs, helper: SubreaperHelper | null, timeoutMs = GIT_TIMEOUT_MS): Promise<string | null> {
   const git = findOnPath('git');
-  const drop = dropPrivilegesArgv(runAs, lookupAccount(runAs.uid));
-  if (!git || !drop) return Promise.resolve(null);
-  const argv = [...drop, git, '-C', cwd, '-c', `safe.directory=${cwd}`, 'rev-parse', '--verify', '--quiet', 'HEAD'];
+  const entry = git && enterAs(runAs, cwd, { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' }, helper);
+  if (!git || !entry || 'code' in entry) return Promise.resolve(null);
+  const argv = [...entry.prefix, git, '-c', `safe.directory=${cwd}`, 'rev-parse', '--verify', '--quiet', 'HEAD'];
   return new Promise((resolve) => {
     try {
-      execFile(argv[0]!, argv.slice(1), { cwd: '/', timeout: timeoutMs, env: gitEnv(runAs), maxBuffer: 64 * 1024 }, (err, stdout) => {
+      execFile(argv[0]!, argv.slice(1), { cwd: '/', timeout: timeoutMs, env: entry.env, maxBuffer: 64 * 1024 }, (err, stdout) => {
         const head = String(stdout).trim().toLowerCase();
         resolve(!err && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(head) ? head : null);
       });
@@ -45,9 +40,10 @@ export async function isHeadValidated(
   cwd: string,
   validatedSha: string | undefined,
   runAs: RunAs,
+  killEnv: KillEnvironment = defaultKillEnvironment(),
   timeoutMs = GIT_TIMEOUT_MS,
 ): Promise<boolean> {
   if (!validatedSha) return false;
-  const head = await gitHead(cwd, runAs, timeoutMs);
+  const head = await gitHead(cwd, runAs, await killEnv.subreaper(), timeoutMs);
   return head !== null && head === validatedSha.toLowerCase();
 }

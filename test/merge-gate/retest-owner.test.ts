@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLive, PYTEST, PytestLab } from '../support/pytest-suite.js';
 import { userOwnedDir } from '../support/merge-gate.js';
-import { startRealServer, type RealServer } from '../support/real-server.js';
+import { getJson, postJson, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 /** 0.02 min = 1.2 s: the re-test is older than the alert age within seconds */
@@ -30,23 +30,28 @@ interface Candidate {
   owner: { kind: string; id?: string } | null;
 }
 
-let server: RealServer;
+const TOKEN = 'retest-owner-token';
+let server: ServerProcess;
 let checkout = '';
 const lab = new PytestLab();
 
-const candidates = async (): Promise<Candidate[]> => (await server.get<{ candidates: Candidate[] }>('/proc/candidates')).candidates;
+const candidates = async (): Promise<Candidate[]> => (await getJson<{ candidates: Candidate[] }>(server, '/proc/candidates')).candidates;
 const activeKeys = async (): Promise<string[]> =>
-  (await server.get<{ signals: { key: string; active: boolean }[] }>('/signals')).signals.filter((s) => s.active).map((s) => s.key);
+  (await getJson<{ signals: { key: string; active: boolean }[] }>(server, '/signals')).signals.filter((s) => s.active).map((s) => s.key);
 const alertingKeys = async (): Promise<string[]> =>
-  (await server.get<{ states: { key: string; alerting: boolean }[] }>('/alert-states')).states.filter((s) => s.alerting).map((s) => s.key);
-const tickCount = async (): Promise<number> => (await server.get<{ tick_count: number }>('/healthz')).tick_count;
-const runOf = (id: string): Promise<{ status: string; outcome?: string }> => server.get(`/merge-gate/retests/${id}`);
+  (await getJson<{ states: { key: string; alerting: boolean }[] }>(server, '/alert-states')).states
+    .filter((s) => s.alerting)
+    .map((s) => s.key);
+const tickCount = async (): Promise<number> => (await getJson<{ tick_count: number }>(server, '/healthz')).tick_count;
+const runOf = (id: string): Promise<{ status: string; outcome?: string }> => getJson(server, `/merge-gate/retests/${id}`);
 
 beforeAll(async () => {
   // a checkout owned by an ordinary user: the re-test runs as that user, as the orchestrator's do
   checkout = userOwnedDir('owd-retest-owner-');
   writeFileSync(join(checkout, 'test_holds.py'), HOLDING_TEST);
-  server = await startRealServer({
+  server = await startServerProcess({
+    LOG_LEVEL: 'info',
+    WATCHDOG_API_TOKEN: TOKEN,
     WATCHDOG_TICK_S: '0.5',
     WATCHDOG_PROC_ENABLED: 'true',
     WATCHDOG_PROC_AGE_MIN: AGE_MIN,
@@ -68,7 +73,7 @@ describe("the merge gate's own re-test, seen by the /proc scan of the real serve
     'inside its timeout it is owned by the re-test, never blocking, never alerted, never terminated; past its timeout the usual rules apply',
     { timeout: 240_000 },
     async () => {
-      const posted = await server.post('/merge-gate/retests', {
+      const posted = await postJson(server, '/merge-gate/retests', TOKEN, {
         repo: 'owner-repo',
         branch: 'main',
         cwd: checkout,
@@ -100,7 +105,7 @@ describe("the merge gate's own re-test, seen by the /proc scan of the real serve
       expect(await alertingKeys()).not.toContain(`proc_blocking:${ownPid}`);
 
       // 2. Terminate is refused with the reason; the re-test goes on.
-      const refused = await server.post(`/proc/candidates/${ownPid}/terminate`);
+      const refused = await postJson(server, `/proc/candidates/${ownPid}/terminate`, TOKEN);
       expect(refused.status).toBe(409);
       const why = (await refused.json()) as { error: string; message: string };
       expect(why.error).toBe('retest_running');

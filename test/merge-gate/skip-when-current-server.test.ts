@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitTwice } from '../support/git-checkout.js';
 import { userOwnedDir } from '../support/merge-gate.js';
 import { PYTEST } from '../support/pytest-suite.js';
-import { startRealServer, type RealServer } from '../support/real-server.js';
+import { getJson, postJson, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 interface WireRun {
@@ -16,7 +16,8 @@ interface WireRun {
   run_as?: { uid: number };
 }
 
-let server: RealServer;
+const TOKEN = 'skip-current-token';
+let server: ServerProcess;
 let checkout = '';
 let validated = '';
 let older = '';
@@ -27,7 +28,12 @@ beforeAll(async () => {
   writeFileSync(join(checkout, 'test_ok.py'), 'def test_ok():\n    assert True\n');
   ({ older, head: validated } = commitTwice(checkout, ['test_ok.py']));
   execFileSync('chown', ['-R', '65534:65534', checkout]);
-  server = await startRealServer({ WATCHDOG_TICK_S: '5', WATCHDOG_MERGE_MAX_CPU_PRESSURE: '100' });
+  server = await startServerProcess({
+    LOG_LEVEL: 'info',
+    WATCHDOG_API_TOKEN: TOKEN,
+    WATCHDOG_TICK_S: '5',
+    WATCHDOG_MERGE_MAX_CPU_PRESSURE: '100',
+  });
 });
 
 afterAll(async () => {
@@ -36,7 +42,7 @@ afterAll(async () => {
 });
 
 async function retest(validatedSha: string): Promise<WireRun> {
-  const res = await server.post('/merge-gate/retests', {
+  const res = await postJson(server, '/merge-gate/retests', TOKEN, {
     repo: 'skip-repo',
     branch: 'main',
     cwd: checkout,
@@ -49,7 +55,7 @@ async function retest(validatedSha: string): Promise<WireRun> {
   await waitFor(
     'the re-test to finish',
     async () => {
-      run = await server.get<WireRun>(`/merge-gate/retests/${id}`);
+      run = await getJson<WireRun>(server, `/merge-gate/retests/${id}`);
       return run.status === 'done';
     },
     { timeoutMs: 120_000, describe: () => JSON.stringify(run) },

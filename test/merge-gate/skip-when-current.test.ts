@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gitHead, isHeadValidated } from '../../src/merge-gate/skip-when-current.js';
+import { defaultKillEnvironment } from '../../src/merge-gate/runner.js';
+import type { SubreaperHelper } from '../../src/merge-gate/runner/subreaper.js';
 import { commitTwice, git } from '../support/git-checkout.js';
 
 /** The re-test's account: the checkout's owner, an ordinary user (nobody), as the orchestrator's are. */
@@ -12,10 +14,13 @@ const OWNER = { uid: 65534, gid: 65534 };
 /** chown -R: the checkout belongs to OWNER, as it does on the orchestrator's host. */
 const chownTree = (dir: string): void => void execFileSync('chown', ['-R', `${OWNER.uid}:${OWNER.gid}`, dir]);
 
+/** The runner's own fd-closing helper, as the gate passes it. */
+let HELPER: SubreaperHelper | null;
 let repo: string;
 let first: string;
 let second: string;
-beforeAll(() => {
+beforeAll(async () => {
+  HELPER = await defaultKillEnvironment().subreaper();
   repo = mkdtempSync(join(tmpdir(), 'owd-git-'));
   chmodSync(repo, 0o755);
   writeFileSync(join(repo, 'a.txt'), 'one\n');
@@ -29,15 +34,15 @@ describe('skip-when-current: skip only when HEAD is, beyond doubt, the validated
     const asRoot = spawnSync('git', ['-C', repo, 'rev-parse', 'HEAD'], { encoding: 'utf8', env: { ...process.env, HOME: '/nonexistent' } });
     expect(asRoot.status).not.toBe(0);
     expect(asRoot.stderr).toContain('dubious ownership');
-    expect(await gitHead(repo, OWNER)).toBe(second);
+    expect(await gitHead(repo, OWNER, HELPER)).toBe(second);
   });
 
   it('as WATCHDOG_MERGE_RUN_AS, a user who does not own it: safe.directory names exactly cwd, not a directory below it', async () => {
     const other = { uid: 4242, gid: 4242 };
-    expect(await gitHead(repo, other)).toBe(second);
-    expect(await gitHead(join(repo, 'sub'), other)).toBeNull();
+    expect(await gitHead(repo, other, HELPER)).toBe(second);
+    expect(await gitHead(join(repo, 'sub'), other, HELPER)).toBeNull();
     // the owner reads it from anywhere in it
-    expect(await gitHead(join(repo, 'sub'), OWNER)).toBe(second);
+    expect(await gitHead(join(repo, 'sub'), OWNER, HELPER)).toBe(second);
   });
 
   it('HEAD equal to validated_sha -> skip (upper case accepted)', async () => {
@@ -60,7 +65,7 @@ describe('skip-when-current: skip only when HEAD is, beyond doubt, the validated
   it('not a git repository -> run', async () => {
     const plain = mkdtempSync(join(tmpdir(), 'owd-nogit-'));
     chownTree(plain);
-    expect(await gitHead(plain, OWNER)).toBeNull();
+    expect(await gitHead(plain, OWNER, HELPER)).toBeNull();
     expect(await isHeadValidated(plain, second, OWNER)).toBe(false);
   });
 
@@ -83,7 +88,7 @@ describe('skip-when-current: skip only when HEAD is, beyond doubt, the validated
     process.env.PATH = `${bin}:${path}`;
     try {
       const started = Date.now();
-      expect(await isHeadValidated(repo, second, OWNER, 300)).toBe(false);
+      expect(await isHeadValidated(repo, second, OWNER, undefined, 300)).toBe(false);
       expect(Date.now() - started).toBeLessThan(3000);
       expect(readFileSync(join(bin, 'ran-as'), 'utf8').trim()).toBe(String(OWNER.uid));
     } finally {
