@@ -16,6 +16,11 @@ import { isoTimestamp } from './schemas.js';
 /** The merge gate's wire shapes (snake_case) and their mapping from the gate's camelCase models. */
 
 const MAX_TIMEOUT_S = 86_400;
+/** PATH_MAX: the kernel would refuse a longer path anyway. */
+const MAX_CWD_CHARS = 4096;
+/** Per argument and for the whole argv: every byte of it is logged (redacted) and kept in the state file. */
+const MAX_ARG_CHARS = 64 * 1024;
+const MAX_COMMAND_CHARS = 256 * 1024;
 const noNul = (s: string) => !s.includes('\0');
 
 const isDirectory = (path: string): boolean => {
@@ -32,19 +37,19 @@ export const retestRequestSchema = z
     branch: z.string().trim().min(1, 'must be a non-empty string').max(255).refine(noNul, 'must not contain NUL'),
     cwd: z
       .string()
+      .max(MAX_CWD_CHARS, `must be at most ${MAX_CWD_CHARS} characters`)
       .refine((p) => isAbsolute(p) && noNul(p), 'must be an absolute path')
       .refine(isDirectory, 'must be an existing directory')
       .describe('absolute path of the checkout to test in; its owner runs the test unless WATCHDOG_MERGE_RUN_AS is set'),
     command: z
-      .array(
-        z
-          .string()
-          .max(64 * 1024)
-          .refine(noNul, 'must not contain NUL'),
-      )
+      .array(z.string().max(MAX_ARG_CHARS, `an argument must be at most ${MAX_ARG_CHARS} characters`).refine(noNul, 'must not contain NUL'))
       .min(1, 'must be a non-empty argv array')
       .max(4096)
       .refine((argv) => (argv[0] ?? '') !== '', 'command[0] (the program) must not be empty')
+      .refine(
+        (argv) => argv.reduce((sum, arg) => sum + arg.length, 0) <= MAX_COMMAND_CHARS,
+        `the arguments must total at most ${MAX_COMMAND_CHARS} characters`,
+      )
       .describe('argv, run without a shell, e.g. ["npm", "test"]'),
     timeout_s: z
       .number()
