@@ -1,6 +1,7 @@
 import { hostname as osHostname } from 'node:os';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { frameworkErrors, registerErrorHandlers } from '../routes/errors.js';
@@ -15,6 +16,7 @@ import { MergeGate } from './merge-gate/gate.js';
 import { mergeGateOptionsFrom } from './merge-gate/gate-options.js';
 import type { KnownAs } from './merge-gate/types.js';
 import type { Config, ConfigWarning } from './config.js';
+import { apiServerFactory } from './http-server.js';
 import { createLogger } from './logger.js';
 import { createRegistry, exposeConfigWarnings } from './metrics.js';
 import { createDelivery } from './notify/delivery.js';
@@ -63,7 +65,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   exposeConfigWarnings(registry, configWarnings.length);
   const watchdogMetrics = createWatchdogMetrics(registry);
 
-  const app = createFastify(log);
+  const app = createFastify(log, apiServerFactory({ maxParallelRetests: config.mergeMaxParallel, registry, log }));
 
   const notifiers = deps.notifiers ?? buildNotifiers(config, { log, clock });
   const delivery = createDelivery(notifiers, { log, registry });
@@ -127,9 +129,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   return app;
 }
 
-/** Fastify with the zod compilers, the error answers and JSON-only bodies. */
-function createFastify(log: Logger): FastifyInstance {
+/** Fastify with the zod compilers, the error answers, JSON-only bodies and the listening socket's limits. */
+function createFastify(log: Logger, serverFactory: FastifyServerFactory<Server>): FastifyInstance {
   const app = Fastify({
+    serverFactory,
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- selects Fastify's logger type parameter
     loggerInstance: log as FastifyBaseLogger,
     // Scrapes and polls would flood the log; every write (terminate, re-test) is logged for audit.

@@ -1,49 +1,15 @@
-import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeProc } from './support/fake-proc.js';
+import { killAll, startServer } from './support/server-process.js';
 import { waitFor } from './support/wait-for.js';
 
-const SERVER = new URL('../dist/src/server.js', import.meta.url).pathname;
-
-type Child = ChildProcessByStdio<null, Readable, Readable>;
-
-interface ServerProcess {
-  child: Child;
-  /** Everything the server wrote to stdout so far (JSON log lines). */
-  out(): string;
-  /** Waits (30 s: a start took 14 s on a loaded 2-core host) until stdout matches `pattern`; returns the match. */
-  waitForLog(what: string, pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
-}
-
-const running: Child[] = [];
 afterEach(() => {
   // A failed assertion must not leave a server behind (it would keep ticking into the next file).
-  for (const child of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  killAll();
 });
-
-function startServer(env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, [SERVER], {
-    env: { ...process.env, WATCHDOG_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.push(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const tail = () => `--- stdout ---\n${out.split('\n').slice(-20).join('\n')}\n--- stderr ---\n${err}`;
-  return {
-    child,
-    out: () => out,
-    async waitForLog(what, pattern, timeoutMs = 30_000) {
-      await waitFor(what, () => pattern.test(out), { timeoutMs, describe: tail });
-      return pattern.exec(out)!;
-    },
-  };
-}
 
 async function healthz(address: string): Promise<{ tick_count: number }> {
   return (await (await fetch(`${address}/healthz`)).json()) as { tick_count: number };
@@ -53,7 +19,7 @@ async function healthz(address: string): Promise<{ tick_count: number }> {
 describe('the real server process', { timeout: 60_000 }, () => {
   it('listens, answers every GET route, ticks, and exits 0 on SIGTERM within 10 s', async () => {
     const server = startServer({ WATCHDOG_TICK_S: '0.2', LOG_LEVEL: 'info' });
-    const [, address = ''] = await server.waitForLog('the listening line', /"address":"(http:\/\/127\.0\.0\.1:\d+)"/);
+    const address = await server.address();
     // Two ticks at 0.2 s: the loop runs, not only the first tick at start.
     await waitFor('two finished ticks', async () => (await healthz(address)).tick_count >= 2, { timeoutMs: 20_000 });
     for (const path of ['/healthz', '/signals', '/alert-states', '/metrics', '/openapi.json']) {
