@@ -35,7 +35,7 @@ export async function runAttempt(
       runAs: { uid: runAs.uid, gid: runAs.gid },
       ...(ctx.killEnv ? { killEnv: ctx.killEnv } : {}),
     });
-    return { report, pressure: recorder.finish() };
+    return { report, pressure: await recorder.finish() };
   } finally {
     clearInterval(sampling);
   }
