@@ -18,6 +18,8 @@ import type { KnownAs } from './merge-gate/types.js';
 import type { Config, ConfigWarning } from './config.js';
 import { apiServerFactory } from './http-server.js';
 import { createLogger } from './logger.js';
+import { registerSecretValues } from './redact.js';
+import { secretValuesOf } from './config/secret-values.js';
 import { createRegistry, exposeConfigWarnings } from './metrics.js';
 import { createDelivery } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
@@ -57,6 +59,8 @@ export const API_VERSION = '0.1.0';
 
 /** An unlistened app: routes, metrics, watchdog (not ticking until `ctx.watchdog.start()`). */
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+  // whatever a peer echoes back (a receiver's 404 quoting its URL) is hidden before it is logged or kept
+  registerSecretValues(secretValuesOf(config));
   const log = deps.log ?? createLogger();
   const clock = deps.clock ?? systemClock;
   const hostname = deps.hostname ?? osHostname();

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { crossCheck, resolveNotifiers, type ConfigWarning } from './config/checks.js';
 import { KEY_SPECS, type Config, type ConfigKey, type KeySpec } from './config/keys.js';
 import { urlOrigin } from './config/parsers.js';
-import { REDACTED, redactSecrets } from './redact.js';
+import { REDACTED, redactSecrets, registerSecretValues } from './redact.js';
+import { secretValuesOf } from './config/secret-values.js';
 
 /**
  * Every WATCHDOG_* key (docs/behaviour.md, "Configuration") from one declaration list
@@ -118,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const config = values as Config;
   config.notifiers = resolveNotifiers(config, warnings);
   crossCheck(config, failedKeys, warnings);
+  registerSecretValues(secretValuesOf(config));
   return { config, warnings };
 }
 

@@ -24,16 +24,29 @@ function serializeRequest(req: { method?: string; url?: string; host?: string; i
   };
 }
 
-/** An error's message and stack may quote a URL or a command line: the same redaction as everything else. */
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+
+/** Every string in a log object (plain objects and arrays, two levels deep) redacted and bounded. */
+function redactFields(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return redactBounded(value, LOGGED_TEXT_MAX_CHARS);
+  if (depth === 0) return value;
+  if (Array.isArray(value)) return value.map((v) => redactFields(v, depth - 1));
+  if (!isPlainObject(value)) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactFields(v, depth - 1)]));
+}
+
+/**
+ * An error's fields may quote a URL, a command line or what a peer answered (its message, stack,
+ * causes, any field a library set): the same redaction as everything else.
+ */
 function serializeError(err: unknown): unknown {
   const out = pino.stdSerializers.err(err as Error) as unknown;
-  if (typeof out !== 'object' || out === null) return typeof out === 'string' ? redactBounded(out, LOGGED_TEXT_MAX_CHARS) : out;
+  if (typeof out !== 'object' || out === null) return redactFields(out, 0);
   const o = out as Record<string, unknown>;
-  return {
-    ...o,
-    ...(typeof o.message === 'string' ? { message: redactBounded(o.message, LOGGED_TEXT_MAX_CHARS) } : {}),
-    ...(typeof o.stack === 'string' ? { stack: redactBounded(o.stack, LOGGED_TEXT_MAX_CHARS) } : {}),
-  };
+  const fields: Record<string, unknown> = {};
+  for (const key of Object.keys(o)) fields[key] = key === 'aggregateErrors' ? redactFields(o[key], 3) : redactFields(o[key], 2);
+  return fields;
 }
 
 export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
@@ -43,6 +56,8 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: REDACTED },
     serializers: { req: serializeRequest, err: serializeError },
+    // the last gate for every other field: a peer's answer or a URL quoted in a warning
+    formatters: { log: (obj) => redactFields(obj, 3) as Record<string, unknown> },
   };
   return options.destination ? pino(opts, options.destination) : pino(opts);
 }

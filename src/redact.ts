@@ -39,8 +39,35 @@ const RULES: Rule[] = [
   YAML_KEYS,
 ];
 
-function redactMetered(text: string, meter: Meter): string {
+/** Shorter configured values are not hidden by value: "42" would be cut out of every number. */
+export const MIN_SECRET_VALUE_CHARS = 4;
+/** Longest first, so a secret that contains another is hidden whole. */
+let secretValues: string[] = [];
+
+/**
+ * Values this process was configured with (tokens, a chat id, URL credentials, a webhook's path):
+ * hidden by value wherever they appear, whatever a peer quoted them in. Process-wide and only ever
+ * added to: over-redaction is preferred to a leak.
+ */
+export function registerSecretValues(values: Iterable<string>): void {
+  const all = new Set(secretValues);
+  for (const value of values) {
+    for (const form of [value, encodeURIComponent(value)]) if (form.length >= MIN_SECRET_VALUE_CHARS) all.add(form);
+  }
+  secretValues = [...all].sort((a, b) => b.length - a.length);
+}
+
+function hideSecretValues(text: string, meter: Meter): string {
   let out = text;
+  for (const value of secretValues) {
+    meter.steps += out.length;
+    if (out.includes(value)) out = out.split(value).join(REDACTED);
+  }
+  return out;
+}
+
+function redactMetered(text: string, meter: Meter): string {
+  let out = hideSecretValues(text, meter);
   for (const rule of RULES) {
     meter.steps += out.length;
     if (rule.mayApply(out)) out = rule.apply(out, meter);
