@@ -50,7 +50,7 @@ export const retestRequestSchema = z
         (argv) => argv.reduce((sum, arg) => sum + arg.length, 0) <= MAX_COMMAND_CHARS,
         `the arguments must total at most ${MAX_COMMAND_CHARS} characters`,
       )
-      .describe('argv, run without a shell, e.g. ["npm", "test"]'),
+      .describe('argv, run without a shell, e.g. ["npm", "test"]; at most 4096 arguments of 64 KiB each and 256 KiB in all'),
     timeout_s: z
       .number()
       .gt(0, 'must be greater than 0')
