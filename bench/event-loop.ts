@@ -15,6 +15,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
+import { get } from './http-get.js';
+import { launchGroup } from './process-group.js';
 
 const HOSTILE_PROCS = Number(process.env.BENCH_PROCS ?? 400);
 const ARG_LETTERS = 4070;
@@ -24,31 +26,13 @@ const MEASURE_S = Number(process.env.BENCH_MEASURE_S ?? 60);
 const HEALTHZ_TIMEOUT_MS = 30_000;
 const EXIT_WAIT_MS = 30_000;
 
-const children = new Set<ChildProcess>();
-function killAll(): void {
-  for (const c of children) {
-    try {
-      process.kill(-c.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-process.on('exit', killAll);
 process.on('SIGINT', () => process.exit(130));
-
-function launch(cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const c = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-  children.add(c);
-  c.once('exit', () => children.delete(c));
-  return c;
-}
 
 /** The hostile user's processes, in one process group; resolves once all are up. */
 async function startHostileProcesses(): Promise<ChildProcess> {
   const letters = 'a'.repeat(ARG_LETTERS);
   const script = `for i in $(seq ${HOSTILE_PROCS}); do (exec -a pytest dash -c 'sleep 3600; :' ${letters}) & done; wait`;
-  const group = launch('bash', ['-c', script]);
+  const group = launchGroup('bash', ['-c', script]);
   group.stdout!.resume();
   const deadline = Date.now() + 120_000;
   for (;;) {
@@ -70,7 +54,7 @@ function run(cmd: string, args: string[]): Promise<{ stdout: string }> {
 
 /** `node <dist>/src/server.js` on a free port; resolves with the port once it listens. */
 async function startServer(dist: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = launch(process.execPath, [`${dist}/src/server.js`], {
+  const child = launchGroup(process.execPath, [`${dist}/src/server.js`], {
     WATCHDOG_PORT: '0',
     WATCHDOG_PROC_ENABLED: 'true',
     WATCHDOG_TICK_S: '5',
@@ -92,20 +76,6 @@ async function startServer(dist: string): Promise<{ child: ChildProcess; port: n
     child.stdout!.on('data', onData);
   });
   return { child, port };
-}
-
-function get(port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, timeout: timeoutMs, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /** This file in flood mode: `FLOOD_CLIENTS` loops of POST /<letters>, until killed. */
@@ -144,7 +114,7 @@ const percentile = (xs: number[], p: number): number => {
 
 async function measure(dist: string): Promise<Figures> {
   const { child, port } = await startServer(dist);
-  const flooder = launch(process.execPath, [process.argv[1]!, '--flood', String(port)]);
+  const flooder = launchGroup(process.execPath, [process.argv[1]!, '--flood', String(port)]);
   flooder.stdout!.resume();
   const latencies: number[] = [];
   const ticks = new Map<number, number>();

@@ -3,13 +3,14 @@ import type { Rule } from './rule.js';
 import {
   code,
   find,
-  findPattern,
+  nextLiteral,
+  nextMatch,
+  scanTriggers,
   isLetter,
   isNameChar,
   isNameStart,
   isSpace,
   quotedOrWordEnd,
-  Rewriter,
   runEnd,
   runStart,
   type CharTest,
@@ -43,29 +44,10 @@ function secretName(name: string, meter: Meter, authorizationToo = true): boolea
   return isSecretName(name) && (authorizationToo || name.toLowerCase() !== 'authorization');
 }
 
-/** At each `trigger` from `next`, `at` returns the end of what it consumed (a replacement spliced into `out`), or -1. */
-function scanTriggers(
-  next: (text: string, from: number, meter: Meter) => number,
-  at: (text: string, trigger: number, consumedTo: number, out: Rewriter, meter: Meter) => number,
-): (text: string, meter: Meter) => string {
-  return (text, meter) => {
-    const out = new Rewriter(text);
-    let consumedTo = 0;
-    for (let from = 0; ;) {
-      const trigger = next(text, from, meter);
-      if (trigger < 0) break;
-      const end = at(text, trigger, consumedTo, out, meter);
-      if (end > trigger) consumedTo = end;
-      from = end > trigger ? end : trigger + 1;
-    }
-    return out.result();
-  };
-}
-
-const nextDash = (text: string, from: number, meter: Meter): number => find(text, '-', from, meter);
+const nextDash = nextLiteral('-');
 
 /** --password=xxx, -token=xxx */
-const flagEquals = scanTriggers(nextDash, (text, i, _consumedTo, out, meter) => {
+const flagEquals = scanTriggers(nextDash, (text, i, _floor, out, meter) => {
   if (!wordStart(text, i)) return -1;
   const nameEnd = flagEnd(text, i, meter);
   if (nameEnd < 0 || code(text, nameEnd) !== 61) return -1;
@@ -77,7 +59,7 @@ const flagEquals = scanTriggers(nextDash, (text, i, _consumedTo, out, meter) => 
 });
 
 /** --password xxx: the next word is the value unless it is itself a long flag. */
-const flagSpace = scanTriggers(nextDash, (text, i, _consumedTo, out, meter) => {
+const flagSpace = scanTriggers(nextDash, (text, i, _floor, out, meter) => {
   if (!wordStart(text, i)) return -1;
   const nameEnd = flagEnd(text, i, meter);
   if (nameEnd < 0) return -1;
@@ -94,44 +76,38 @@ const isQueryValueChar: CharTest = (c) => c >= 0 && !isSpace(c) && c !== 38 && c
 const QUERY_SEPARATOR = /[?&;]/g;
 
 /** ?access_token=xxx&… (a query value ends at & or #) */
-const queryParameters = scanTriggers(
-  (text, from, meter) => findPattern(text, QUERY_SEPARATOR, from, meter),
-  (text, i, _consumedTo, out, meter) => {
-    if (!isNameStart(code(text, i + 1))) return -1;
-    const nameEnd = runEnd(text, i + 2, isNameChar, meter);
-    if (code(text, nameEnd) !== 61) return -1;
-    const end = runEnd(text, nameEnd + 1, isQueryValueChar, meter);
-    const name = text.slice(i + 1, nameEnd);
-    if (secretName(name, meter)) out.replace(i + 1, end, `${name}=${REDACTED}`);
-    return end;
-  },
-);
+const queryParameters = scanTriggers(nextMatch(QUERY_SEPARATOR), (text, i, _floor, out, meter) => {
+  if (!isNameStart(code(text, i + 1))) return -1;
+  const nameEnd = runEnd(text, i + 2, isNameChar, meter);
+  if (code(text, nameEnd) !== 61) return -1;
+  const end = runEnd(text, nameEnd + 1, isQueryValueChar, meter);
+  const name = text.slice(i + 1, nameEnd);
+  if (secretName(name, meter)) out.replace(i + 1, end, `${name}=${REDACTED}`);
+  return end;
+});
 
 /**
  * The name that ends at `end` (an `=` or `:`): it starts the text or follows one of `separators`
  * that no earlier match consumed; -1 when there is none. The name runs before two triggers never overlap.
  */
-function nameBefore(text: string, end: number, consumedTo: number, separators: CharTest, meter: Meter): number {
-  const start = runStart(text, end, consumedTo, isNameChar, meter);
+function nameBefore(text: string, end: number, floor: number, separators: CharTest, meter: Meter): number {
+  const start = runStart(text, end, floor, isNameChar, meter);
   if (start === end || !isNameStart(code(text, start))) return -1;
-  return start === 0 || (start - 1 >= consumedTo && separators(code(text, start - 1))) ? start : -1;
+  return start === 0 || (start - 1 >= floor && separators(code(text, start - 1))) ? start : -1;
 }
 
 const isAssignmentSeparator: CharTest = (c) => isSpace(c) || c === 44 || c === 123 || c === 40 || c === 91;
 
 /** NAME=value (env assignments, key=value output) */
-const assignments = scanTriggers(
-  (text, from, meter) => find(text, '=', from, meter),
-  (text, equals, consumedTo, out, meter) => {
-    const i = nameBefore(text, equals, consumedTo, isAssignmentSeparator, meter);
-    if (i < 0) return -1;
-    const end = quotedOrWordEnd(text, equals + 1, meter);
-    if (end < 0) return -1;
-    const name = text.slice(i, equals);
-    if (secretName(name, meter)) out.replace(i, end, `${name}=${mask(text.slice(equals + 1, end))}`);
-    return end;
-  },
-);
+const assignments = scanTriggers(nextLiteral('='), (text, equals, floor, out, meter) => {
+  const i = nameBefore(text, equals, floor, isAssignmentSeparator, meter);
+  if (i < 0) return -1;
+  const end = quotedOrWordEnd(text, equals + 1, meter);
+  if (end < 0) return -1;
+  const name = text.slice(i, equals);
+  if (secretName(name, meter)) out.replace(i, end, `${name}=${mask(text.slice(equals + 1, end))}`);
+  return end;
+});
 
 const isBareValueChar: CharTest = (c) => c >= 0 && !isSpace(c) && c !== 44 && c !== 59 && c !== 125 && c !== 93;
 
@@ -165,16 +141,16 @@ function mappingValueEnd(text: string, at: number, json: boolean, meter: Meter):
   return end > at ? end : -1;
 }
 
-const nextColon = (text: string, from: number, meter: Meter): number => find(text, ':', from, meter);
+const nextColon = nextLiteral(':');
 
 /** "password": "xxx" (JSON) in health-check output; `"authorization"` is the Authorization rule's. */
-const quotedKeys = scanTriggers(nextColon, (text, colon, consumedTo, out, meter) => {
-  const close = runStart(text, colon, consumedTo, isSpace, meter) - 1;
+const quotedKeys = scanTriggers(nextColon, (text, colon, floor, out, meter) => {
+  const close = runStart(text, colon, floor, isSpace, meter) - 1;
   const quote = code(text, close);
-  if (close < consumedTo || (quote !== 34 && quote !== 39)) return -1;
-  const nameStart = runStart(text, close, consumedTo, isNameChar, meter);
+  if (close < floor || (quote !== 34 && quote !== 39)) return -1;
+  const nameStart = runStart(text, close, floor, isNameChar, meter);
   const i = nameStart - 1;
-  if (nameStart === close || !isNameStart(code(text, nameStart)) || i < consumedTo || code(text, i) !== quote) return -1;
+  if (nameStart === close || !isNameStart(code(text, nameStart)) || i < floor || code(text, i) !== quote) return -1;
   const valueStart = runEnd(text, colon + 1, isSpace, meter);
   const end = mappingValueEnd(text, valueStart, true, meter);
   if (end < 0) return -1;
@@ -187,8 +163,8 @@ const isBlank: CharTest = (c) => c === 32 || c === 9;
 const isYamlSeparator: CharTest = (c) => isSpace(c) || c === 44 || c === 123;
 
 /** `token: xxx` (YAML-ish) */
-const yamlKeys = scanTriggers(nextColon, (text, colon, consumedTo, out, meter) => {
-  const i = nameBefore(text, colon, consumedTo, isYamlSeparator, meter);
+const yamlKeys = scanTriggers(nextColon, (text, colon, floor, out, meter) => {
+  const i = nameBefore(text, colon, floor, isYamlSeparator, meter);
   if (i < 0) return -1;
   const valueStart = runEnd(text, colon + 1, isBlank, meter);
   if (valueStart === colon + 1) return -1;

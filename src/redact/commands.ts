@@ -3,13 +3,15 @@ import type { Rule } from './rule.js';
 import {
   code,
   find,
-  findPattern,
+  nextLiteral,
+  nextMatch,
   isNonSpace,
   isSpace,
   isWord,
   quotedOrWordEnd,
   Rewriter,
   runEnd,
+  scanTriggers,
   startsWithCaseless,
   type CharTest,
   type Meter,
@@ -22,16 +24,9 @@ const isCurlUserChar: CharTest = (c) => c >= 0 && !isSpace(c) && c !== 58 && c !
 const isCurlPassChar: CharTest = (c) => c >= 0 && !isSpace(c) && c !== 34 && c !== 39;
 
 /** curl -u user:pass, --user=user:pass, --proxy-user 'user:pass': the user stays. */
-function curlUser(text: string, meter: Meter): string {
-  const out = new Rewriter(text);
-  for (let from = 0; ;) {
-    const i = find(text, '-', from, meter);
-    if (i < 0) break;
-    const end = i === 0 || isSpace(code(text, i - 1)) ? curlUserAt(text, i, out, meter) : -1;
-    from = end > i ? end : i + 1;
-  }
-  return out.result();
-}
+const curlUser = scanTriggers(nextLiteral('-'), (text, i, _floor, out, meter) =>
+  i === 0 || isSpace(code(text, i - 1)) ? curlUserAt(text, i, out, meter) : -1,
+);
 
 function curlUserAt(text: string, i: number, out: Rewriter, meter: Meter): number {
   const flag = USER_FLAGS.find((f) => text.startsWith(f, i));
@@ -140,37 +135,23 @@ function spacedValue(leastSpaces: number): ProgramFlag['value'] {
     return end < 0 ? null : { spaceEnd, end };
   };
 }
-const SSHPASS: ProgramFlag = {
-  name: 'sshpass',
-  program: programWord('sshpass', () => false),
-  flag: '-p',
-  value: spacedValue(0),
+const spacedFlag = (name: string, flag: string, leastSpaces: number): ProgramFlag => ({
+  name,
+  program: programWord(name, () => false),
+  flag,
+  value: spacedValue(leastSpaces),
   hide: mask,
-};
-const OPENSSL: ProgramFlag = {
-  name: 'openssl',
-  program: programWord('openssl', () => false),
-  flag: '-k',
-  value: spacedValue(1),
-  hide: mask,
-};
+});
+const SSHPASS = spacedFlag('sshpass', '-p', 0);
+const OPENSSL = spacedFlag('openssl', '-k', 1);
 
 const AUTH_SCHEMES = ['bearer', 'basic', 'token', 'digest', 'negotiate'];
 const isAuthValueChar: CharTest = (c) => c >= 0 && !isSpace(c) && c !== 34 && c !== 39 && c !== 44 && c !== 59;
 
 /** Authorization: Bearer xxx / Authorization=Basic xxx / "authorization": "xxx" (the scheme word stays). */
-const AUTHORIZATION_WORD = /authorization/gi;
-
-function authorizationHeaders(text: string, meter: Meter): string {
-  const out = new Rewriter(text);
-  for (let from = 0; ;) {
-    const i = findPattern(text, AUTHORIZATION_WORD, from, meter);
-    if (i < 0) break;
-    const end = authorizationAt(text, i, out, meter);
-    from = end > i ? end : i + 1;
-  }
-  return out.result();
-}
+const authorizationHeaders = scanTriggers(nextMatch(/authorization/gi), (text, i, _floor, out, meter) =>
+  authorizationAt(text, i, out, meter),
+);
 
 function authorizationAt(text: string, i: number, out: Rewriter, meter: Meter): number {
   let at = i + 13;
@@ -199,23 +180,14 @@ function authorizationAt(text: string, i: number, out: Rewriter, meter: Meter): 
 const isBearerChar: CharTest = (c) => isWord(c) || c === 46 || c === 126 || c === 43 || c === 47 || c === 61 || c === 45;
 
 /** `bearer xxx` anywhere (a log line, an error message). */
-const BEARER_WORD = /bearer/gi;
-
-function bearerTokens(text: string, meter: Meter): string {
-  const out = new Rewriter(text);
-  for (let from = 0; ;) {
-    const i = findPattern(text, BEARER_WORD, from, meter);
-    if (i < 0) break;
-    from = i + 1;
-    if (isWord(code(text, i - 1))) continue;
-    const valueStart = runEnd(text, i + 6, isSpace, meter);
-    const valueEnd = runEnd(text, valueStart, isBearerChar, meter);
-    if (valueStart === i + 6 || valueEnd === valueStart) continue;
-    out.replace(i, valueEnd, `${text.slice(i, valueStart)}${REDACTED}`);
-    from = valueEnd;
-  }
-  return out.result();
-}
+const bearerTokens = scanTriggers(nextMatch(/bearer/gi), (text, i, _floor, out, meter) => {
+  if (isWord(code(text, i - 1))) return -1;
+  const valueStart = runEnd(text, i + 6, isSpace, meter);
+  const valueEnd = runEnd(text, valueStart, isBearerChar, meter);
+  if (valueStart === i + 6 || valueEnd === valueStart) return -1;
+  out.replace(i, valueEnd, `${text.slice(i, valueStart)}${REDACTED}`);
+  return valueEnd;
+});
 
 export const CURL_USER: Rule = { name: 'curl -u', mayApply: (t) => t.includes('-u') || t.includes('-U'), apply: curlUser };
 export const MYSQL_PASSWORD: Rule[] = MYSQL.map((spec, k) => ({

@@ -114,3 +114,39 @@ export class Rewriter {
     return this.parts.join('');
   }
 }
+
+/** Where the next candidate of a rule is at or after `from` (a native literal search), or -1. */
+export type NextTrigger = (text: string, from: number, meter: Meter) => number;
+
+/**
+ * Tries a rule at `trigger` (splicing any replacement into `out`); returns where the search
+ * resumes (past a match, or past a stretch no start inside can match), or -1 for "after the
+ * trigger". `floor` is where the last resume put the search: a regular expression's lastIndex.
+ */
+export type TriggerRule = (text: string, trigger: number, floor: number, out: Rewriter, meter: Meter) => number;
+
+/** A rule as one left-to-right pass: from trigger to trigger, never back before `floor`. */
+export function scanTriggers(next: NextTrigger, at: TriggerRule): (text: string, meter: Meter) => string {
+  return (text, meter) => {
+    const out = new Rewriter(text);
+    let floor = 0;
+    for (let from = 0; ;) {
+      const trigger = next(text, from, meter);
+      if (trigger < 0) break;
+      const resume = at(text, trigger, floor, out, meter);
+      if (resume > trigger) floor = resume;
+      from = resume > trigger ? resume : trigger + 1;
+    }
+    return out.result();
+  };
+}
+
+export const nextLiteral =
+  (literal: string): NextTrigger =>
+  (text, from, meter) =>
+    find(text, literal, from, meter);
+
+export const nextMatch =
+  (pattern: RegExp): NextTrigger =>
+  (text, from, meter) =>
+    findPattern(text, pattern, from, meter);

@@ -2,8 +2,8 @@ import { REDACTED } from './names.js';
 import type { Rule } from './rule.js';
 import {
   code,
-  find,
-  findPattern,
+  nextLiteral,
+  nextMatch,
   isAlnum,
   isDigit,
   isLetter,
@@ -12,6 +12,7 @@ import {
   Rewriter,
   runEnd,
   runStart,
+  scanTriggers,
   startsWithCaseless,
   type CharTest,
   type Meter,
@@ -29,19 +30,12 @@ const isKeyChar: CharTest = (c) => isWord(c) || c === 45;
  * `scheme://user:pass@` keeps the user (`redis://:pass@` too), `scheme://<16+ key chars>@` (a
  * Sentry DSN) hides the whole userinfo; `git@` and `ssh://git@host` stay.
  */
-function urlCredentials(text: string, meter: Meter): string {
-  const out = new Rewriter(text);
-  for (let from = 0; ;) {
-    const separator = find(text, '://', from, meter);
-    if (separator < 0) break;
-    // the leftmost letter of the scheme run before `://`: every start inside the run fails or matches alike
-    let start = runStart(text, separator, from, isSchemeChar, meter);
-    while (start < separator && !isLetter(code(text, start))) start += 1;
-    const end = start < separator ? userinfoEnd(text, start, separator + 3, out, meter) : -1;
-    from = end >= 0 ? end : separator + 1;
-  }
-  return out.result();
-}
+const urlCredentials = scanTriggers(nextLiteral('://'), (text, separator, floor, out, meter) => {
+  // the leftmost letter of the scheme run before `://`: every start inside the run fails or matches alike
+  let start = runStart(text, separator, floor, isSchemeChar, meter);
+  while (start < separator && !isLetter(code(text, start))) start += 1;
+  return start < separator ? userinfoEnd(text, start, separator + 3, out, meter) : -1;
+});
 
 function userinfoEnd(text: string, start: number, info: number, out: Rewriter, meter: Meter): number {
   const userEnd = runEnd(text, info, isUserChar, meter);
@@ -61,24 +55,19 @@ function userinfoEnd(text: string, start: number, info: number, out: Rewriter, m
 }
 
 /** JSON Web Tokens: `eyJ…` header `.` `eyJ…` payload `.` signature, both first parts base64url JSON. */
-function jsonWebTokens(text: string, meter: Meter): string {
-  const out = new Rewriter(text);
-  for (let from = 0; ;) {
-    const i = find(text, 'eyJ', from, meter);
-    if (i < 0) break;
-    from = i + 1;
-    if (isWord(code(text, i - 1))) continue;
-    const headerEnd = runEnd(text, i + 3, isKeyChar, meter);
-    // an `eyJ` later in the same header run shares its end, and fails the same way
-    from = headerEnd;
-    if (headerEnd - i < 7 || code(text, headerEnd) !== 46 || !text.startsWith('eyJ', headerEnd + 1)) continue;
-    const payloadEnd = runEnd(text, headerEnd + 4, isKeyChar, meter);
-    if (payloadEnd - headerEnd < 8 || code(text, payloadEnd) !== 46) continue;
-    from = runEnd(text, payloadEnd + 1, isKeyChar, meter);
-    out.replace(i, from, REDACTED);
-  }
-  return out.result();
-}
+const jsonWebTokens = scanTriggers(nextLiteral('eyJ'), (text, i, _floor, out, meter) => {
+  if (isWord(code(text, i - 1))) return -1;
+  const headerEnd = runEnd(text, i + 3, isKeyChar, meter);
+  const payloadEnd =
+    headerEnd - i >= 7 && code(text, headerEnd) === 46 && text.startsWith('eyJ', headerEnd + 1)
+      ? runEnd(text, headerEnd + 4, isKeyChar, meter)
+      : -1;
+  // a failed look resumes after the header run: an `eyJ` later in it shares its end, and fails the same way
+  if (payloadEnd - headerEnd < 8 || code(text, payloadEnd) !== 46) return headerEnd;
+  const end = runEnd(text, payloadEnd + 1, isKeyChar, meter);
+  out.replace(i, end, REDACTED);
+  return end;
+});
 
 /** Provider tokens by prefix: GitHub, GitLab, Slack, Stripe. `[prefix test, body characters, least body length]` */
 const PROVIDER_TOKENS: [(text: string, at: number) => number, CharTest, number][] = [
@@ -95,45 +84,29 @@ const PROVIDER_TOKENS: [(text: string, at: number) => number, CharTest, number][
 
 const PROVIDER_PREFIX = /gh[pousr]_|github_pat_|glpat-|xox[abposr]-|[sr]k_live_/g;
 
-function providerTokens(text: string, meter: Meter): string {
-  const out = new Rewriter(text);
-  for (let from = 0; ;) {
-    const i = findPattern(text, PROVIDER_PREFIX, from, meter);
-    if (i < 0) break;
-    from = i + 1;
-    if (isWord(code(text, i - 1))) continue;
-    for (const [prefix, body, least] of PROVIDER_TOKENS) {
-      const head = prefix(text, i);
-      if (head === 0) continue;
-      // a body shorter than `least` is all a failed look reads
-      const bodyEnd = runEnd(text, i + head, body, meter);
-      if (bodyEnd - (i + head) >= least) {
-        out.replace(i, bodyEnd, REDACTED);
-        from = bodyEnd;
-      }
-      break;
-    }
+const providerTokens = scanTriggers(nextMatch(PROVIDER_PREFIX), (text, i, _floor, out, meter) => {
+  if (isWord(code(text, i - 1))) return -1;
+  for (const [prefix, body, least] of PROVIDER_TOKENS) {
+    const head = prefix(text, i);
+    if (head === 0) continue;
+    // a body shorter than `least` is all a failed look reads
+    const bodyEnd = runEnd(text, i + head, body, meter);
+    if (bodyEnd - (i + head) < least) return -1;
+    out.replace(i, bodyEnd, REDACTED);
+    return bodyEnd;
   }
-  return out.result();
-}
+  return -1;
+});
 
 const isCookieValueChar: CharTest = (c) => c >= 0 && c !== 10 && c !== 13 && c !== 34 && c !== 39;
-
-/** `Cookie:` / `Set-Cookie:` headers: every cookie up to the end of the header value. */
 const COOKIE = /cookie/gi;
 
-function cookieHeaders(text: string, meter: Meter): string {
-  const out = new Rewriter(text);
-  for (let from = 0; ;) {
-    const at = findPattern(text, COOKIE, from, meter);
-    if (at < 0) break;
-    // `set-cookie` is one header name; its `cookie` alone would read the same value
-    const start = at - 4 >= from && startsWithCaseless(text, at - 4, 'set-') && !isWord(code(text, at - 5)) ? at - 4 : at;
-    const end = isWord(code(text, start - 1)) ? -1 : cookieAt(text, start, out, meter);
-    from = end > at ? end : at + 1;
-  }
-  return out.result();
-}
+/** `Cookie:` / `Set-Cookie:` headers: every cookie up to the end of the header value. */
+const cookieHeaders = scanTriggers(nextMatch(COOKIE), (text, at, floor, out, meter) => {
+  // `set-cookie` is one header name; its `cookie` alone would read the same value
+  const start = at - 4 >= floor && startsWithCaseless(text, at - 4, 'set-') && !isWord(code(text, at - 5)) ? at - 4 : at;
+  return isWord(code(text, start - 1)) ? -1 : cookieAt(text, start, out, meter);
+});
 
 function cookieAt(text: string, i: number, out: Rewriter, meter: Meter): number {
   let at = startsWithCaseless(text, i, 'set-cookie') ? i + 10 : startsWithCaseless(text, i, 'cookie') ? i + 6 : -1;
@@ -153,22 +126,15 @@ function cookieAt(text: string, i: number, out: Rewriter, meter: Meter): number 
 }
 
 /** Telegram bot tokens: `<bot id>:<30+ chars>`, also inside `/bot<id>:<token>/` URLs (the id stays). */
-function botTokens(text: string, meter: Meter): string {
-  const out = new Rewriter(text);
-  for (let from = 0; ;) {
-    const colon = find(text, ':', from, meter);
-    if (colon < 0) break;
-    // a digit run cut by `from` starts before it: the regex's (?<!\d) refused every start inside
-    const idStart = runStart(text, colon, from, isDigit, meter);
-    from = colon + 1;
-    if (idStart === colon || isDigit(code(text, idStart - 1))) continue;
-    const tokenEnd = runEnd(text, colon + 1, isKeyChar, meter);
-    if (tokenEnd - colon <= 30) continue;
-    out.replace(idStart, tokenEnd, `${text.slice(idStart, colon)}:${REDACTED}`);
-    from = tokenEnd;
-  }
-  return out.result();
-}
+const botTokens = scanTriggers(nextLiteral(':'), (text, colon, floor, out, meter) => {
+  // a digit run cut by `floor` starts before it: the regex's (?<!\d) refused every start inside
+  const idStart = runStart(text, colon, floor, isDigit, meter);
+  if (idStart === colon || isDigit(code(text, idStart - 1))) return -1;
+  const tokenEnd = runEnd(text, colon + 1, isKeyChar, meter);
+  if (tokenEnd - colon <= 30) return -1;
+  out.replace(idStart, tokenEnd, `${text.slice(idStart, colon)}:${REDACTED}`);
+  return tokenEnd;
+});
 
 export const URL_CREDENTIALS: Rule = { name: 'url credentials', mayApply: (t) => t.includes('://'), apply: urlCredentials };
 export const JSON_WEB_TOKENS: Rule = { name: 'JSON web tokens', mayApply: (t) => t.includes('eyJ'), apply: jsonWebTokens };
