@@ -35,7 +35,8 @@ describe('the configured values that are secrets', () => {
         'dbPw',
       ]),
     );
-    for (const notSecret of ['hook', 'am', 'orch', '/health', '/metrics', 'https://api.telegram.org']) expect(values).not.toContain(notSecret);
+    for (const notSecret of ['hook', 'am', 'orch', '/health', '/metrics', 'https://api.telegram.org'])
+      expect(values).not.toContain(notSecret);
   });
 
   it('a registered value is hidden wherever it stands, URL-encoded too; shorter than 4 characters it is left alone', () => {
