@@ -2,20 +2,20 @@ import { REDACTED } from './names.js';
 import type { Rule } from './rule.js';
 import {
   code,
-  nextLiteral,
-  nextMatch,
   isAlnum,
   isDigit,
   isLetter,
   isSpace,
   isWord,
-  Rewriter,
+  nextLiteral,
+  nextMatch,
   runEnd,
   runStart,
   scanTriggers,
   startsWithCaseless,
   type CharTest,
   type Meter,
+  type Rewriter,
 } from './scan.js';
 
 /** Secrets recognisable by their shape wherever they stand: URL credentials, JWTs, provider and bot tokens, cookies. */
