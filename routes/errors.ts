@@ -33,7 +33,7 @@ export const ERROR_CODES = {
   in_progress: { status: 409, when: 'terminate: a termination of that run is already under way' },
   signal_failed: { status: 409, when: 'terminate: the kernel refused the signal (another user without CAP_KILL)' },
   payload_too_large: { status: 413, when: 'the body exceeds 1 MiB' },
-  uri_too_long: { status: 414, when: 'a path segment is longer than 100 characters' },
+  uri_too_long: { status: 414, when: 'the request target is over 2,048 characters, or a path segment over 100' },
   unsupported_media_type: { status: 415, when: 'a body that is not content-type: application/json' },
   queue_full: { status: 429, when: 'the merge-gate queue is full (20 queued per repo, 100 overall)' },
   header_too_large: { status: 431, when: 'the request line and headers exceed 16 KiB (the connection is closed)' },

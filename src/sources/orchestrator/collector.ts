@@ -1,9 +1,12 @@
 import type { Config } from '../../config.js';
 import { callTimeoutMs, describeHttpError, getText } from '../../http.js';
+import { boundForRedaction, redactSecrets } from '../../redact.js';
 import { envelopeSchema, OrchestratorSignals, type FetchOutcome } from './signals.js';
 import type { Signal } from '../../watchdog/signal.js';
 import type { AgentDirectory } from '../../watchdog/agent-directory.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
+
+const ENVELOPE_PATH_MAX_CHARS = 200;
 
 /**
  * Fetches the orchestrator's JSON envelope (docs/behaviour.md, "The orchestrator envelope"); every
@@ -49,7 +52,9 @@ export class OrchestratorCollector implements Collector {
     const parsed = envelopeSchema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return { ok: false, reason: `invalid envelope: ${issue?.path.join('.') || '(root)'}: ${issue?.message}` };
+      // the path is the peer's own keys: bounded and redacted like any other text it sent
+      const where = redactSecrets(boundForRedaction(issue?.path.join('.') || '(root)', ENVELOPE_PATH_MAX_CHARS));
+      return { ok: false, reason: `invalid envelope: ${where}: ${issue?.message}` };
     }
     return { ok: true, envelope: parsed.data };
   }

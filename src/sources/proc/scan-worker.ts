@@ -1,6 +1,7 @@
 import { readFileSync, statfsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { openFilesSoftLimit } from '../../proc/open-files.js';
 import { parseStat } from '../../proc/parse-stat.js';
 import { enableLinearEngine } from '../../safe-regex.js';
 import { createMatcher, programOf } from './program.js';
@@ -168,10 +169,12 @@ class ScanThread {
 
 /** A quarter of this process's open-file limit, at most 16,384: room for every socket the app needs. */
 export function heldFdBudget(limitsText: string): number {
-  const m = /^Max open files\s+(\d+|unlimited)/m.exec(limitsText);
-  if (!m?.[1]) return 0;
-  const soft = m[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m[1]);
-  return Math.min(16_384, Math.floor(soft / 4));
+  return heldFdBudgetOf(openFilesSoftLimit(limitsText));
+}
+
+/** The same from the soft limit itself (null: unknown, nothing is kept open). */
+export function heldFdBudgetOf(softLimit: number | null): number {
+  return softLimit === null ? 0 : Math.min(16_384, Math.floor(softLimit / 4));
 }
 
 const PROC_SUPER_MAGIC = 0x9fa0;
