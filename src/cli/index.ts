@@ -1,4 +1,3 @@
-import { checkConfigCommand } from './check-config.js';
 import { processIo, type CliIo } from './io.js';
 
 const USAGE = `usage: orch-watchdog <command>
@@ -18,7 +17,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     case 'tick':
       return (await import('./tick.js')).tickCommand(rest, io);
     case 'check-config':
-      return checkConfigCommand(io);
+      return (await import('./check-config.js')).checkConfigCommand(io);
     case 'run':
       // The command inherits the real stdin/stdout/stderr (as under timeout(1)); only env is injected.
       return (await import('./run.js')).runCommand(rest, io);

@@ -22,6 +22,11 @@ export interface CollectorDeps {
   agents?: AgentDirectory;
 }
 
+/** The read-only Engine client, built when something reads the Engine: WATCHDOG_CONTAINERS or WATCHDOG_ORCH_CONTAINER. */
+export function dockerReaderFor(config: Pick<Config, 'containers' | 'orchContainer' | 'dockerSock'>): DockerReader | undefined {
+  return config.containers.length > 0 || config.orchContainer !== '' ? new EngineApiReader(config.dockerSock) : undefined;
+}
+
 /** The sources the tick runs, in the order their signals are listed. Opt-in sources are off by default. */
 export function buildCollectors(config: Config, deps: CollectorDeps = {}): Collector[] {
   const collectors: Collector[] = [];

@@ -16,6 +16,8 @@ export interface ContainerState {
   startedAt: string | null;
   finishedAt: string | null;
   restartCount: number;
+  /** Host pid of the container's init (State.Pid); 0 while it is not running. */
+  initPid: number;
   /** null when the image and the run define no health check. */
   health: HealthState | null;
 }
@@ -51,6 +53,7 @@ const inspectSchema = z.object({
   RestartCount: z.number().int().nonnegative().catch(0),
   State: z.object({
     Status: z.string(),
+    Pid: z.number().int().nonnegative().catch(0),
     ExitCode: z.number().int().catch(0),
     Error: z.string().catch(''),
     OOMKilled: z.boolean().catch(false),
@@ -89,6 +92,7 @@ export function toContainerState(json: unknown): ContainerState {
     startedAt: c.State.StartedAt,
     finishedAt: c.State.FinishedAt,
     restartCount: c.RestartCount,
+    initPid: c.State.Pid,
     health:
       health === null || health === undefined || health.Status === 'none'
         ? null

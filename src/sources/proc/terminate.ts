@@ -39,6 +39,8 @@ export interface TerminatorOptions {
   matcher: Matcher;
   /** the envelope's agent pids right now: they and their ancestors are never signalled */
   agentPids: () => Iterable<number>;
+  /** why the agents cannot be told apart from other host processes right now (then nothing is signalled), or null */
+  agentsUnlocated?: () => string | null;
   cmdlineMaxBytes: number;
   pollMs?: number;
   killWaitMs?: number;
@@ -97,6 +99,9 @@ export class Terminator {
     const { procRoot, selfPid } = this.opts;
     if (!Number.isSafeInteger(target.candidate.pid) || target.candidate.pid <= 1)
       return refuse('protected', describeProtected(target.candidate.pid, 'init'));
+    const unlocated = this.opts.agentsUnlocated?.() ?? null;
+    if (unlocated !== null)
+      return refuse('protected', `the orchestrator's agents cannot be located (${unlocated}); nothing is signalled until they can`);
     if (!(await isOwnProcRoot(procRoot, selfPid))) {
       return refuse(
         'foreign_root',

@@ -43,6 +43,7 @@ function running(overrides: Partial<ContainerState> = {}): ContainerState {
     startedAt: '2026-11-22T11:00:00Z',
     finishedAt: null,
     restartCount: 0,
+    initPid: 4242,
     health: null,
     ...overrides,
   };
