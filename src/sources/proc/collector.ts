@@ -4,7 +4,7 @@ import type { Config } from '../../config.js';
 import { readBootTimeS, readClockTicks, readStat } from '../../proc/read-proc.js';
 import type { GraceSignal } from '../../proc/signal-with-grace.js';
 import type { AgentDirectory, AgentPidWarning } from '../../watchdog/agent-directory.js';
-import { callTimeoutMs } from '../../http.js';
+import { callTimeoutMs, withTimeout } from '../../http.js';
 import { describeDockerError, type DockerReader } from '../containers/docker-client.js';
 import { locateOrchestrator, placeAgents, WarningDebounce, type OrchLocation } from './agent-pids.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
@@ -190,7 +190,7 @@ export class ProcCollector implements Collector {
 
   private locateOrchestrator(ctx: CollectContext): Promise<OrchLocation> {
     const { orchContainer, dockerSock, httpTimeoutS } = this.config;
-    const signal = AbortSignal.any([ctx.abortSignal, AbortSignal.timeout(callTimeoutMs(httpTimeoutS * 1000, ctx.deadline))]);
+    const signal = withTimeout(ctx.abortSignal, callTimeoutMs(httpTimeoutS * 1000, ctx.deadline));
     return locateOrchestrator(orchContainer, this.deps.docker, signal, (err) => describeDockerError(err, dockerSock, httpTimeoutS));
   }
 
