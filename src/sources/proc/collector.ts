@@ -81,6 +81,7 @@ export class ProcCollector implements Collector {
   private readonly stops: StopService;
   private readonly reaper: Reaper;
   private readonly pidWarnings = new WarningDebounce(2);
+  private reaperPausedFor: string | null = null;
   private boot: Promise<Boot> | null = null;
   private last: { scannedAt: number; candidates: Candidate[]; units: RunUnit[] } | null = null;
 
@@ -170,8 +171,17 @@ export class ProcCollector implements Collector {
     this.observe(scan.durationMs, scan.errors, view.candidates);
     if (scan.errors.eacces + scan.errors.other > 0) ctx.log.debug({ errors: scan.errors }, 'some /proc entries could not be read');
     const signals = this.signalsOf(view.units);
-    if (this.reapEnabled) this.reaper.reap(view.units, ctx.log);
+    if (this.reapEnabled) this.reapUnlessAgentsUnlocated(view.units, ctx.log);
     return signals;
+  }
+
+  /** While no host process can be told to be an agent the reaper waits (said once, not every tick). */
+  private reapUnlessAgentsUnlocated(units: RunUnit[], log: Logger): void {
+    const unlocated = this.deps.agents?.unlocatedReason() ?? null;
+    if (unlocated !== null && unlocated !== this.reaperPausedFor)
+      log.warn({ reason: unlocated }, "reaper paused: the orchestrator's agents cannot be located");
+    this.reaperPausedFor = unlocated;
+    if (unlocated === null) this.reaper.reap(units, log);
   }
 
   /** One scan, which also places the envelope's agent pids on this host (AgentDirectory). */

@@ -8,7 +8,7 @@ import type { Matcher, MatchMode } from './program.js';
 
 export type Trigger = 'reaper' | 'api';
 
-export type RefusalCode = 'not_running' | 'changed' | 'protected' | 'foreign_root' | 'in_progress' | 'signal_failed';
+export type RefusalCode = 'not_running' | 'changed' | 'protected' | 'agents_unlocated' | 'foreign_root' | 'in_progress' | 'signal_failed';
 
 /** What to stop: a live run (its top must still match) or the leftovers of a finished one. */
 export interface RunTarget {
@@ -101,7 +101,7 @@ export class Terminator {
       return refuse('protected', describeProtected(target.candidate.pid, 'init'));
     const unlocated = this.opts.agentsUnlocated?.() ?? null;
     if (unlocated !== null)
-      return refuse('protected', `the orchestrator's agents cannot be located (${unlocated}); nothing is signalled until they can`);
+      return refuse('agents_unlocated', `the orchestrator's agents cannot be located (${unlocated}); nothing is signalled until they can`);
     if (!(await isOwnProcRoot(procRoot, selfPid))) {
       return refuse(
         'foreign_root',

@@ -63,7 +63,8 @@ function hostPidsWith(needle: string): number[] {
 
 const isAlive = (pid: number): boolean => {
   try {
-    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return !stat.slice(stat.lastIndexOf(')')).startsWith(') Z ');
   } catch {
     return false;
   }
@@ -229,6 +230,7 @@ describe('an orchestrator in its own container (WATCHDOG_ORCH_CONTAINER)', { tim
         headers: { authorization: `Bearer ${TOKEN}` },
       });
       expect(answer.statusCode).toBe(409);
+      expect(answer.json<{ error: string }>().error).toBe('agents_unlocated');
       expect(answer.json<{ message: string }>().message).toMatch(/agents cannot be located \(WATCHDOG_ORCH_CONTAINER=ghost: no container/);
       expect(isAlive(pytestPid!)).toBe(true);
     } finally {
