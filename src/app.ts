@@ -9,7 +9,7 @@ import { registerRoutes } from '../routes/index.js';
 import { transformDocument, transformRoute } from '../routes/openapi-document.js';
 import type { AppContext } from './app-context.js';
 import { systemClock, type Clock } from './clock.js';
-import { buildCollectors } from './sources/index.js';
+import { buildCollectors, dockerReaderFor } from './sources/index.js';
 import type { DockerReader } from './sources/containers/docker-client.js';
 import { ProcCollector } from './sources/proc/collector.js';
 import { MergeGate } from './merge-gate/gate.js';
@@ -77,8 +77,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const agents = new AgentDirectory();
   // the merge gate registers its re-tests here, the /proc scan names them as owners
   const retests = new RetestRegistry();
-  const proc = deps.proc ?? new ProcCollector(config, { registry, log, emitEdge: (s) => alerts.emitEdge(s), agents, retests, clock });
-  const collectors = deps.collectors ?? buildCollectors(config, { proc, registry, docker: deps.docker, agents });
+  // one Engine client for the container checks and for locating the orchestrator's container
+  const docker = deps.docker ?? dockerReaderFor(config);
+  const proc =
+    deps.proc ?? new ProcCollector(config, { registry, log, emitEdge: (s) => alerts.emitEdge(s), agents, retests, clock, docker });
+  const collectors = deps.collectors ?? buildCollectors(config, { proc, registry, docker, agents });
   const watchdog = new Watchdog(
     { tickS: config.tickS, cooldownS: config.cooldownS, collectorTimeoutMs: collectorBudgetMs(config) },
     { collectors, sink: alerts, metrics: watchdogMetrics, clock, log },
