@@ -22,7 +22,9 @@ export const retestRequestSchema = z
     cwd: requestFields.cwd.describe(
       'absolute path of the checkout to test in; its owner runs the test unless WATCHDOG_MERGE_RUN_AS is set',
     ),
-    command: requestFields.command.describe('argv, run without a shell, e.g. ["npm", "test"]'),
+    command: requestFields.command.describe(
+      'argv, run without a shell, e.g. ["npm", "test"]; at most 4096 arguments of 64 KiB each and 256 KiB in all',
+    ),
     timeout_s: requestFields.timeoutS.optional().describe('default WATCHDOG_MERGE_RETEST_TIMEOUT_S'),
     validated_sha: requestFields.validatedSha
       .optional()

@@ -77,6 +77,8 @@ const TERMINATE_ERRORS = errorResponses(
   'not_running',
   'changed',
   'protected',
+  'retest_running',
+  'agents_unlocated',
   'foreign_root',
   'in_progress',
   'signal_failed',

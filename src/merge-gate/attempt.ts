@@ -6,13 +6,24 @@ import { readBootId, readLiveStat } from '../proc/read-proc.js';
 import type { KillEnvironment } from './runner.js';
 import { killOrphanTree } from './runner/tree-kill.js';
 import type { MergeDecision, Outcome, PressureEvidence, RetestRequest, RetestRun, RunAs, StartedTree } from './types.js';
+import type { Clock } from '../clock.js';
+import type { ProcIdentity } from '../proc/identity.js';
+import type { RetestRegistry } from '../watchdog/retest-registry.js';
 
 export interface AttemptContext {
   opts: MergeGateOptions;
   run: (opts: GateRunOptions) => Promise<GateRunReport>;
   pressure: PressureProbe;
   killEnv?: KillEnvironment;
+  /** Where the attempt's processes live, once its root exists (the gate saves it for a restart after a crash). */
   onStarted?: (tree: StartedTree) => void;
+  /** Names the attempt's root process as the re-test's until the returned unregister is called. */
+  register?: (root: ProcIdentity, timeoutMs: number) => () => void;
+}
+
+/** Registers an attempt's root in `retests` as run `runId`'s, until its timeout on `clock`; nothing without a registry. */
+export function retestRegistration(retests: RetestRegistry | undefined, runId: string, clock: Clock): AttemptContext['register'] {
+  return retests && ((root, timeoutMs) => retests.register(root.pid, root.startTicks, runId, clock() + timeoutMs));
 }
 
 /** Runs one attempt's command (whole-tree kill on timeout or abort) while sampling the pressure it runs under. */
@@ -26,22 +37,29 @@ export async function runAttempt(
   const recorder = new PressureRecorder(ctx.pressure);
   const sampling = setInterval(() => recorder.observe(), opts.pressurePollMs ?? DEFAULT_PRESSURE_POLL_MS);
   sampling.unref();
+  const timeoutMs = (request.timeoutS ?? opts.defaultTimeoutS) * 1000;
+  let unregister: (() => void) | undefined;
   try {
     const report = await ctx.run({
       command: request.command,
       cwd: request.cwd,
       env: request.env ?? {},
-      timeoutMs: (request.timeoutS ?? opts.defaultTimeoutS) * 1000,
+      timeoutMs,
       graceMs: opts.graceS * 1000,
       treeKill: opts.treeKill,
       abortSignal,
       runAs: { uid: runAs.uid, gid: runAs.gid },
-      ...(ctx.onStarted ? { onStarted: ctx.onStarted } : {}),
       ...(ctx.killEnv ? { killEnv: ctx.killEnv } : {}),
+      onRoot: (root, where) => {
+        unregister = ctx.register?.(root, timeoutMs);
+        ctx.onStarted?.({ ...where, root });
+      },
     });
-    return { report, pressure: recorder.finish() };
+    return { report, pressure: await recorder.finish() };
   } finally {
     clearInterval(sampling);
+    // however the run ended (pass, timeout, cancel, shutdown, a runner error): what outlives it is no longer the gate's
+    unregister?.();
   }
 }
 
@@ -115,10 +133,10 @@ export async function endStaleRuns(killEnv: KillEnvironment, log: Logger, hint?:
     }
     const boot = readBootId();
     for (const tree of hint?.trees ?? []) {
-      const kill = isOrphanRoot(tree, boot) && (await killOrphanTree(tree.root!, hint!.graceMs));
+      const kill = isOrphanRoot(tree, boot) && (await killOrphanTree(tree.root, hint!.graceMs));
       if (kill)
         log.warn(
-          { root_pid: tree.root!.pid, pids: kill.receipt.processes.map((p) => p.pid), survivors: kill.survivors.map((p) => p.pid) },
+          { root_pid: tree.root.pid, pids: kill.receipt.processes.map((p) => p.pid), survivors: kill.survivors.map((p) => p.pid) },
           'merge gate: killed the tree of a re-test left running by a watchdog that died',
         );
     }
@@ -132,7 +150,7 @@ export async function endStaleRuns(killEnv: KillEnvironment, log: Logger, hint?:
  * and still the leader of the session it was spawned into (a re-test root always is).
  */
 function isOrphanRoot(tree: StartedTree, boot: string | null): boolean {
-  if (!tree.root || (tree.boot !== null && boot !== null && tree.boot !== boot)) return false;
+  if (tree.boot !== null && boot !== null && tree.boot !== boot) return false;
   const stat = readLiveStat(tree.root.pid);
   return isSameProcess(stat, tree.root) && stat.session === tree.root.pid;
 }

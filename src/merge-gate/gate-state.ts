@@ -62,7 +62,7 @@ const requestSchema = z.strictObject({
 
 const treeSchema = z.object({
   cgroup: z.string().startsWith('/').max(4096).nullable(),
-  root: z.object({ pid: pid.min(2), startTicks: count }).nullable(),
+  root: z.object({ pid: pid.min(2), startTicks: count }),
   boot: z
     .string()
     .regex(/^[0-9a-f-]{36}$/)

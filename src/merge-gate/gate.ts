@@ -5,14 +5,14 @@ import { RunHistory } from './history.js';
 import { assertQueueRoom, DEFAULT_PRESSURE_POLL_MS } from './gate-options.js';
 import type { CancelAnswer, GateRunReport, MergeGateDeps, MergeGateOptions } from './gate-options.js';
 import { admit, type QueuedJob } from './admission.js';
-import { endStaleRuns, KillReporter, logFinished, recordDone, runAttempt } from './attempt.js';
+import { endStaleRuns, KillReporter, logFinished, recordDone, retestRegistration, runAttempt } from './attempt.js';
 import { planRestore, readSavedGate } from './gate-restore.js';
 import { savedJobs, type GateSnapshot } from './gate-state.js';
 import { gateJudge, type Judge } from './judge.js';
 import { procLockHolderFinder } from './lock-holders.js';
 import { createMergeGateMetrics, type MergeGateMetrics } from './metrics.js';
 import { InfraRequeueLedger, requeueDelayMs } from './policy.js';
-import { hostPressureProbe, type PressureProbe } from './pressure.js';
+import { hostPressureProbe, psiFilesUnder, type PressureProbe } from './pressure.js';
 import { recheckCwd, resolveRunAs } from './run-as.js';
 import { defaultKillEnvironment, runProcess } from './runner.js';
 import { isHeadValidated } from './skip-when-current.js';
@@ -42,7 +42,7 @@ export class MergeGate {
   private readonly totals = new GateCounters();
   private readonly metrics: MergeGateMetrics | null;
   private readonly judge: Judge;
-  private readonly pressure: PressureProbe;
+  readonly pressure: PressureProbe;
   private readonly kills: KillReporter;
   private closing = false;
   /** While a restore ends the trees of a dead watchdog, nothing starts. */
@@ -59,7 +59,7 @@ export class MergeGate {
     this.history = new RunHistory(opts.historyMax);
     this.ledger = new InfraRequeueLedger(opts);
     this.metrics = deps.registry ? createMergeGateMetrics(deps.registry, () => this.counters()) : null;
-    this.pressure = deps.pressure ?? hostPressureProbe();
+    this.pressure = deps.pressure ?? hostPressureProbe(psiFilesUnder(opts.procRoot ?? '/proc'), deps.log);
     this.kills = new KillReporter(deps.log);
     this.judge = gateJudge(opts.lockPatterns, {
       findLockHolders: deps.findLockHolders ?? procLockHolderFinder(),
@@ -109,6 +109,7 @@ export class MergeGate {
   /** Server shutdown: nothing new starts, running re-tests are killed (whole tree) and awaited. */
   async close(): Promise<void> {
     this.closing = true;
+    this.pressure.close?.();
     if (this.wake) clearTimeout(this.wake);
     for (const { abort } of this.inFlight.values()) abort.abort();
     await Promise.all([...this.inFlight.values()].map((f) => f.done));
@@ -227,8 +228,8 @@ export class MergeGate {
     const { run, request } = job;
     const refusal = recheckCwd(request.cwd, job.runAs);
     if (refusal) return this.finish(run, 'cancelled', null, undefined, refusal);
-    const headCheck = this.deps.isHeadValidated ?? isHeadValidated;
-    if (this.opts.skipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha))) {
+    const headCheck = this.deps.isHeadValidated ?? ((cwd, sha, runAs) => isHeadValidated(cwd, sha, runAs, this.deps.killEnv));
+    if (this.opts.skipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha, job.runAs))) {
       return this.finish(run, flight.cancelled ? 'cancelled' : 'skipped', null);
     }
     const { report, pressure } = await runAttempt(request, job.runAs, flight.abort.signal, {
@@ -237,6 +238,7 @@ export class MergeGate {
       pressure: this.pressure,
       onStarted: (tree) => (flight.tree = tree),
       ...(this.deps.killEnv ? { killEnv: this.deps.killEnv } : {}),
+      register: retestRegistration(this.deps.retests, run.id, this.deps.clock),
     });
     run.pressure = pressure;
     if (flight.cancelled) return this.finish(run, 'cancelled', report);

@@ -8,9 +8,10 @@ import { defaultKillEnvironment, type Chosen, type KillEnvironment } from './run
 import type { SubreaperKind } from './runner/subreaper.js';
 import { trackWhileRunning } from './runner/tracking.js';
 import { killTree, liveMembers, newTracker, type KillReport, type TreeHandle } from './runner/tree-kill.js';
-import { readBootId, readStat } from '../proc/read-proc.js';
-import type { KillReceipt, KillStrategy, ProcResult, RunAs, RunnerFacts, StartedTree } from './types.js';
+import type { KillReceipt, KillStrategy, ProcResult, RunAs, RunnerFacts } from './types.js';
 import type { Spawned } from './runner/spawn.js';
+import type { ProcIdentity } from '../proc/identity.js';
+import { readBootId, readStat } from '../proc/read-proc.js';
 
 export { KillEnvironment, defaultKillEnvironment } from './runner/strategy.js';
 export { decodeWaitStatus, signalName } from './runner/leader-status.js';
@@ -56,8 +57,12 @@ export interface RunOptions {
    * `cwd` itself, and no fd above 2 reaches it. Default: ours, in our environment, as timeout(1).
    */
   runAs?: RunAs;
-  /** Called once the tree exists: where it lives (the gate saves it for a restart after a crash). */
-  onStarted?: (tree: StartedTree) => void;
+  /**
+   * Called once the run's root process exists (before the command runs, under a cgroup) with
+   * its (pid, starttime): every process of the run descends from it while the run lasts. `where`
+   * is what a restart after a crash needs to find the run again (the gate saves it).
+   */
+  onRoot?: (root: ProcIdentity, where: { cgroup: string | null; boot: string | null }) => void;
 }
 
 export interface RunReport extends RunnerFacts {
@@ -151,6 +156,7 @@ async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunRep
     enterPrefix: prepared.enterPrefix,
     start: opts.treeKill === false ? 'single' : (opts.strategy ?? 'cgroup'),
     killEnv,
+    onRoot: opts.onRoot && rootReporter(opts.onRoot, opts.procRoot ?? '/proc'),
     spawn: {
       cwd: prepared.cwd,
       env: prepared.env,
@@ -160,6 +166,14 @@ async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunRep
   });
   if ('code' in launched) return failedStart(launched.message, launched.code, startedAt, 'single');
   return supervise(opts, launched.chosen, launched.spawned, startedAt);
+}
+
+/** The root's starttime, read once it exists; only while it is still our child (not already exited, its pid reused). */
+function rootReporter(onRoot: NonNullable<RunOptions['onRoot']>, procRoot: string): (pid: number, cgroup: string | null) => void {
+  return (pid, cgroup) => {
+    const stat = readStat(pid, procRoot);
+    if (stat?.ppid === process.pid) onRoot({ pid, startTicks: stat.startTicks }, { cgroup, boot: readBootId(procRoot) });
+  };
 }
 
 function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch, procRoot: string): TreeHandle {
@@ -181,9 +195,6 @@ function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch, procRo
 async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, startedAt: number): Promise<RunReport> {
   const watch = watchLeader(spawned.child, chosen.helper ? spawned.controls[0]! : null);
   const handle = treeHandle(chosen, spawned, watch, opts.procRoot ?? '/proc');
-  const rootStat = readStat(spawned.pid, handle.procRoot);
-  const root = rootStat && { pid: rootStat.pid, startTicks: rootStat.startTicks };
-  opts.onStarted?.({ cgroup: chosen.cgroup?.path ?? null, root, boot: readBootId(handle.procRoot) });
   const stopTracking = trackWhileRunning(handle);
   let killing: Promise<KillReport> | null = null;
   let timedOut = false;

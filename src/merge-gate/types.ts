@@ -184,8 +184,8 @@ export interface RunnerFacts {
 export interface StartedTree {
   /** The run cgroup (strategy `cgroup`), or null. */
   cgroup: string | null;
-  /** The process the runner spawned (the command, or the subreaper helper over it) by (pid, starttime); null when already gone. */
-  root: { pid: number; startTicks: number } | null;
+  /** The process the runner spawned (the command, or the subreaper helper over it) by (pid, starttime). */
+  root: { pid: number; startTicks: number };
   /** /proc/sys/kernel/random/boot_id when it started: after a reboot the root names nothing. */
   boot: string | null;
 }

@@ -3,8 +3,7 @@ import type { LinkedProcess, ProcTree } from '../../proc/proc-table.js';
 import type { RawCandidate } from './scanner.js';
 
 /** Who started a run: an orchestrator agent, a merge-gate re-test, or nobody known. */
-export type Owner =
-  { kind: 'agent'; runId: string; task: string | null; stage: string | null } | { kind: 'retest'; id: string; deadlineMs: number } | null;
+export type Owner = { kind: 'agent'; runId: string; task: string | null; stage: string | null } | { kind: 'retest'; id: string } | null;
 
 /** Processes remembered per run: a fork bomb must not grow the memory without bound. */
 export const MAX_REMEMBERED_PER_RUN = 2048;
@@ -80,6 +79,14 @@ export class RunTracker {
       finished.push({ run, leftovers, goneForS: (nowMs - run.goneAtMs) / 1000 });
     }
     return { members, finished };
+  }
+
+  /**
+   * Runs whose top is one of these live processes (agents the envelope lists now, seen before it
+   * listed them) were never test runs: forgotten, so what runs below is tracked anew, owned by the agent.
+   */
+  forgetRunsToppedBy(pids: ReadonlySet<number>, tree: ProcTree<LinkedProcess>): void {
+    for (const [key, run] of this.runs) if (pids.has(run.top.pid) && isLive(tree, run.top)) this.forget(key, run);
   }
 
   /** The highest matching ancestor (or the process itself): the run's top. */
