@@ -3,9 +3,10 @@ import { DEFAULT_PRESSURE_POLL_MS, type GateRunOptions, type GateRunReport, type
 import { PressureRecorder, type PressureProbe } from './pressure.js';
 import { isSameProcess } from '../proc/identity.js';
 import { readBootId, readLiveStat } from '../proc/read-proc.js';
-import type { KillEnvironment } from './runner.js';
-import { killOrphanTree } from './runner/tree-kill.js';
-import type { MergeDecision, Outcome, PressureEvidence, RetestRequest, RetestRun, RunAs, StartedTree } from './types.js';
+import type { RunAs } from '../runner/account.js';
+import type { KillEnvironment } from '../runner/launch.js';
+import { killOrphanTree } from '../runner/tree-kill.js';
+import type { MergeDecision, Outcome, PressureEvidence, RetestRequest, RetestRun, StartedTree } from './types.js';
 import type { Clock } from '../clock.js';
 import type { ProcIdentity } from '../proc/identity.js';
 import type { RetestRegistry } from '../watchdog/retest-registry.js';

@@ -7,8 +7,10 @@ import type { Signal } from '../watchdog/signal.js';
 import type { LockHolderFinder } from './lock-holders.js';
 import type { PressureProbe } from './pressure.js';
 import type { Locale } from '../i18n.js';
-import type { KillEnvironment, RunOptions, RunReport } from './runner.js';
-import type { KnownAs, RetestRun, RunAs } from './types.js';
+import type { RunAs } from '../runner/account.js';
+import type { KillEnvironment } from '../runner/launch.js';
+import type { RunOptions, RunReport } from '../runner/run.js';
+import type { KnownAs, RetestRun } from './types.js';
 
 export interface MergeGateOptions {
   maxParallel: number;

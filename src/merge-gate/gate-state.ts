@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { epochMs, issueText, type DropLog } from '../watchdog/restore-entries.js';
 import type { QueuedJob } from './admission.js';
 import { requestFields } from './request-fields.js';
-import { DECISIONS, KILL_STRATEGIES, OUTCOMES, type RetestRequest, type RetestRun, type StartedTree } from './types.js';
+import { KILL_STRATEGIES } from '../runner/tree-tracker.js';
+import { DECISIONS, OUTCOMES, type RetestRequest, type RetestRun, type StartedTree } from './types.js';
 
 /**
  * The merge gate's part of WATCHDOG_STATE_FILE: the re-tests that were queued or running (with

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { enableLinearEngine, whyNotLinear, type RejectedPattern } from '../safe-regex.js';
-import type { ProcResult } from './types.js';
+import type { ProcResult } from '../runner/run.js';
 
 /**
  * What a re-test's output says about locks, read in bounded time whatever it printed: only the

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GateRunOptions, GateRunReport, MergeGateOptions } from '../../src/merge-gate/gate-options.js';
 import type { PressureProbe, PressureSample } from '../../src/merge-gate/pressure.js';
-import type { ProcResult, RetestRequest } from '../../src/merge-gate/types.js';
+import type { RetestRequest } from '../../src/merge-gate/types.js';
+import type { ProcResult } from '../../src/runner/run.js';
 
 /** Gate options for tests: no pressure hold, no back-off, and /tmp (root-owned) allowed as cwd. */
 export const gateOptions = (o: Partial<MergeGateOptions> = {}): MergeGateOptions => ({
@@ -35,7 +36,6 @@ export const retestRequest = (repo: string, branch = 'main', extra: Partial<Rete
 export const runReport = (fields: Partial<ProcResult>, extra: Partial<GateRunReport> = {}): GateRunReport => ({
   result: { returncode: 0, signal: null, stdout: '', stderr: '', timed_out: false, duration_s: 0.1, ...fields },
   strategy: 'cgroup',
-  subreaperKind: null,
   degradedReason: null,
   aborted: false,
   spawnError: null,

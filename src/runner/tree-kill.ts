@@ -1,16 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { RunCgroup } from './cgroup.js';
-import { TreeTracker, type TrackedProcess } from './proc-sweep.js';
-import { ReceiptBook } from './receipt.js';
-import { walkChildren } from './child-links.js';
-import { identityKey, isSameProcess, type ProcIdentity } from '../../proc/identity.js';
-import { isRunningState } from '../../proc/parse-stat.js';
-import { readProcTable, type ProcTable } from '../../proc/proc-table.js';
-import { watchdogGuard } from '../../proc/protected-pids.js';
-import { readStat } from '../../proc/read-proc.js';
-import { signalWithGrace, startSignalWithGrace, type GraceReceipt } from '../../proc/signal-with-grace.js';
-import type { KillReceipt, KillStrategy } from '../types.js';
+import { linkedMembers, newTracker, type KillStrategy, type TrackedProcess, type TreeHandle, type TreeTracker } from './tree-tracker.js';
+import { identityKey, isSameProcess, type ProcIdentity } from '../proc/identity.js';
+import { isRunningState } from '../proc/parse-stat.js';
+import { readProcTable, type ProcTable } from '../proc/proc-table.js';
+import { readStat } from '../proc/read-proc.js';
+import { signalWithGrace, startSignalWithGrace, type GraceReceipt, type SignalledProcess } from '../proc/signal-with-grace.js';
 
 const TERM_POLL_MS = 20;
 const KILL_POLL_MS = 5;
@@ -19,21 +14,24 @@ const FULL_SCAN_MS = 100;
 const KILL_CONFIRM_MS = 10_000;
 const HELPER_EXIT_WAIT_MS = 300;
 
-/** Everything the killer knows about one run's tree. */
-export interface TreeHandle {
+/** What the kill did: every process signalled, and how many of them are confirmed gone. */
+export interface KillReceipt {
   strategy: KillStrategy;
-  /** The command, or the subreaper helper that forked it. */
-  rootPid: number;
-  /** The root is the subreaper helper: killed last, never with the tree. */
-  rootIsHelper: boolean;
-  /** True once Node has reaped the root: its pid may be reused, never signal it then. */
-  isRootReaped: () => boolean;
-  /** Resolves true when the root exits within `ms`. */
-  waitRootExit: (ms: number) => Promise<boolean>;
-  cgroup: RunCgroup | null;
-  /** null for `single`. */
-  tracker: TreeTracker | null;
-  procRoot: string;
+  /** Each with the strongest signal it got (SIGKILL once the grace ran out) and when (epoch ms). */
+  processes: { pid: number; comm: string; signal: string; atMs: number }[];
+  confirmedDead: number;
+  /** Members that could not be killed (a task stuck in D state, a pid we may not signal): never silent. */
+  survivors: { pid: number; comm: string }[];
+}
+
+/** The receipt at the JSON edge (`run --json`, a re-test's `receipt`). */
+export function receiptToJson(receipt: KillReceipt) {
+  return {
+    strategy: receipt.strategy,
+    processes: receipt.processes.map((p) => ({ pid: p.pid, comm: p.comm, signal: p.signal, at: new Date(p.atMs).toISOString() })),
+    confirmed_dead: receipt.confirmedDead,
+    survivors: receipt.survivors.map((s) => ({ pid: s.pid, comm: s.comm })),
+  };
 }
 
 export interface KillReport {
@@ -41,21 +39,51 @@ export interface KillReport {
   killS: number;
   /** Members still running at the end (none is the target; any is in the receipt too). */
   survivors: TrackedProcess[];
-  /** Distinct processes signalled. */
-  signalledCount: number;
   receipt: KillReceipt;
 }
 
-/** Builds the tracker for a freshly spawned root. */
-export function newTracker(rootPid: number, rootIsHelper: boolean, procRoot: string): TreeTracker {
-  const tracker = new TreeTracker(rootPid, watchdogGuard(procRoot), rootIsHelper);
-  // The root was spawned detached: it leads a new session and group, so their members are ours.
-  if (!rootIsHelper) tracker.seedLeader();
-  return tracker;
+const STRENGTH: Record<string, number> = { SIGTERM: 1, SIGKILL: 2 };
+
+/** Every process a kill signalled, with its strongest signal and when: the run's kill receipt. */
+class ReceiptBook {
+  private readonly entries = new Map<string, KillReceipt['processes'][number]>();
+
+  /** Records `signal` to `member`, sent here or by other means (cgroup.kill), unless a stronger one is on record. */
+  note(member: TrackedProcess, signal: string, atMs = Date.now()): void {
+    const key = identityKey(member);
+    const known = this.entries.get(key);
+    if (known && (STRENGTH[known.signal] ?? 0) >= (STRENGTH[signal] ?? 0)) return;
+    this.entries.set(key, { pid: member.pid, comm: member.comm, signal, atMs });
+  }
+
+  /** What the /proc library's signal-with-grace reports it sent. */
+  record(sent: readonly SignalledProcess[], members: ReadonlyMap<number, TrackedProcess>): void {
+    for (const s of sent) {
+      const member = members.get(s.pid);
+      if (member) this.note({ ...member, comm: s.comm }, s.signal, s.at);
+    }
+  }
+
+  receipt(strategy: KillStrategy, survivors: readonly TrackedProcess[]): KillReceipt {
+    const alive = new Set(survivors.map(identityKey));
+    const processes = [...this.entries.values()].sort((a, b) => a.atMs - b.atMs || a.pid - b.pid);
+    const confirmedDead = [...this.entries.keys()].filter((k) => !alive.has(k)).length;
+    const comms = new Map(processes.map((p) => [p.pid, p.comm]));
+    return { strategy, processes, confirmedDead, survivors: survivors.map((s) => ({ pid: s.pid, comm: comms.get(s.pid) ?? s.comm })) };
+  }
+}
+
+/** killpg: its members are recorded one by one by the scans; the group itself is not a process. */
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // ESRCH: the group is empty
+  }
 }
 
 /** One kill in progress: the scans, the graces under way, and the book of what was signalled. */
-class Sweep {
+class TreeKill {
   readonly book = new ReceiptBook();
   private readonly graces: Promise<GraceReceipt>[] = [];
   private readonly inGrace = new Set<string>();
@@ -73,7 +101,7 @@ class Sweep {
   /** Every member /proc shows: parent links, groups, sessions, the cgroup, every identity seen before. */
   fullScan(): TrackedProcess[] {
     const started = performance.now();
-    this.lastTable = readProcTable(this.handle.procRoot);
+    this.lastTable = readProcTable();
     this.tracker.observe(this.lastTable, this.handle.cgroup?.pids() ?? []);
     this.fullScanMs = performance.now() - started;
     return this.remember(this.tracker.alive(this.lastTable));
@@ -81,13 +109,12 @@ class Sweep {
 
   /** The members' own stat files plus the cgroup's list: cheap enough for every poll. */
   quickScan(): TrackedProcess[] {
-    return this.remember(this.tracker.aliveByReads(this.handle.cgroup?.pids() ?? [], this.handle.procRoot));
+    return this.remember(this.tracker.aliveByReads(this.handle.cgroup?.pids() ?? []));
   }
 
   /** quickScan plus the kernel's child links below the root: the opening look when a cgroup or helper holds the tree. */
   linkScan(): TrackedProcess[] {
-    const linked = walkChildren([this.handle.rootPid], this.handle.procRoot);
-    return this.remember(this.tracker.aliveByReads([...(this.handle.cgroup?.pids() ?? []), ...linked], this.handle.procRoot));
+    return this.remember(linkedMembers(this.handle, this.tracker));
   }
 
   private remember(live: TrackedProcess[]): TrackedProcess[] {
@@ -101,7 +128,7 @@ class Sweep {
     for (const member of fresh) this.inGrace.add(identityKey(member));
     if (fresh.length > 0) {
       const graceMs = Math.max(0, graceEnd - performance.now());
-      const started = await startSignalWithGrace(fresh, { graceMs, procRoot: this.handle.procRoot, pollMs: TERM_POLL_MS, killWaitMs: 0 });
+      const started = await startSignalWithGrace(fresh, { graceMs, pollMs: TERM_POLL_MS, killWaitMs: 0 });
       this.book.record(started.terminated, this.members);
       this.graces.push(started.done.then((receipt) => (this.book.record(receipt.processes, this.members), receipt)));
     }
@@ -109,7 +136,7 @@ class Sweep {
     for (const pgid of this.tracker.groups) {
       if (this.termedGroups.has(pgid)) continue;
       this.termedGroups.add(pgid);
-      this.book.signalGroup(pgid, 'SIGTERM');
+      signalGroup(pgid, 'SIGTERM');
     }
   }
 
@@ -125,12 +152,24 @@ class Sweep {
       this.handle.cgroup.kill();
     }
     if (live.length > 0) {
-      const receipt = await signalWithGrace(live, { graceMs: 0, procRoot: this.handle.procRoot, killWaitMs: 0 });
+      const receipt = await signalWithGrace(live, { graceMs: 0, killWaitMs: 0 });
       this.book.record(receipt.processes, this.members);
     }
     for (const pgid of this.tracker.groups) {
-      this.book.signalGroup(pgid, 'SIGKILL');
+      signalGroup(pgid, 'SIGKILL');
       this.killedGroups.add(pgid);
+    }
+  }
+
+  /** Our own unreaped child (the helper): its pid cannot have been reused. */
+  killHelper(pid: number): void {
+    const stat = readStat(pid);
+    if (!stat) return;
+    try {
+      process.kill(pid, 'SIGKILL');
+      this.book.note({ pid, startTicks: stat.startTicks, comm: stat.comm }, 'SIGKILL');
+    } catch {
+      // exited meanwhile
     }
   }
 }
@@ -146,55 +185,55 @@ class Sweep {
 export async function killTree(handle: TreeHandle, graceMs: number): Promise<KillReport> {
   const started = performance.now();
   if (handle.strategy === 'single' || !handle.tracker) return killSingle(handle, graceMs, started);
-  const sweep = new Sweep(handle, handle.tracker);
-  await termPhase(sweep, started + graceMs);
-  const survivors = await killPhase(sweep, performance.now() + KILL_CONFIRM_MS);
+  const kill = new TreeKill(handle, handle.tracker);
+  await termPhase(kill, started + graceMs);
+  const survivors = await killPhase(kill, performance.now() + KILL_CONFIRM_MS);
   const killS = (performance.now() - started) / 1000;
   if (handle.rootIsHelper && !handle.isRootReaped()) {
     // The helper exits by itself once it has reaped the last orphan; SIGKILL only a stuck one.
     const exited = await handle.waitRootExit(HELPER_EXIT_WAIT_MS);
-    if (!exited && !handle.isRootReaped() && handle.rootPid > 1) sweep.book.signalChild(handle.rootPid, 'SIGKILL');
+    if (!exited && !handle.isRootReaped() && handle.rootPid > 1) kill.killHelper(handle.rootPid);
   }
-  return { killS, survivors, signalledCount: sweep.book.size, receipt: sweep.book.receipt(handle.strategy, survivors) };
+  return { killS, survivors, receipt: kill.book.receipt(handle.strategy, survivors) };
 }
 
-async function termPhase(sweep: Sweep, graceEnd: number): Promise<void> {
+async function termPhase(kill: TreeKill, graceEnd: number): Promise<void> {
   // A cgroup or a helper holds the tree (orphans stay below the helper): links suffice to start;
   // the closing full scan still sweeps groups, sessions and every identity seen.
-  const held = sweep.handle.cgroup !== null || sweep.handle.rootIsHelper;
-  let live = held ? sweep.linkScan() : sweep.fullScan();
+  const held = kill.handle.cgroup !== null || kill.handle.rootIsHelper;
+  let live = held ? kill.linkScan() : kill.fullScan();
   let lastFullScan = performance.now();
-  await sweep.terminate(live, graceEnd);
+  await kill.terminate(live, graceEnd);
   while (live.length > 0 && performance.now() < graceEnd) {
     await delay(Math.min(TERM_POLL_MS, Math.max(1, graceEnd - performance.now())));
     const now = performance.now();
     // Look again now and then for newcomers (a successor spawned on TERM), unless the scan would run past the grace.
-    if (!held && now - lastFullScan >= FULL_SCAN_MS && graceEnd - now > 2 * sweep.fullScanMs) {
-      live = sweep.fullScan();
+    if (!held && now - lastFullScan >= FULL_SCAN_MS && graceEnd - now > 2 * kill.fullScanMs) {
+      live = kill.fullScan();
       lastFullScan = performance.now();
     } else {
-      live = held ? sweep.linkScan() : sweep.quickScan();
+      live = held ? kill.linkScan() : kill.quickScan();
     }
-    await sweep.terminate(live, graceEnd);
+    await kill.terminate(live, graceEnd);
   }
-  await sweep.graceOver();
+  await kill.graceOver();
 }
 
 /** SIGKILL until a full scan finds nobody; returns who is still running when time is up. */
-async function killPhase(sweep: Sweep, killEnd: number): Promise<TrackedProcess[]> {
-  let live = sweep.quickScan();
+async function killPhase(kill: TreeKill, killEnd: number): Promise<TrackedProcess[]> {
+  let live = kill.quickScan();
   let checkedByFullScan = false;
   for (;;) {
-    await sweep.kill(live);
-    live = sweep.quickScan();
+    await kill.kill(live);
+    live = kill.quickScan();
     if (live.length === 0) {
       if (checkedByFullScan) return [];
       // The tree looks dead: one full look for anything forked or escaped since the last scan.
-      live = sweep.fullScan();
-      await sweep.kill(live);
+      live = kill.fullScan();
+      await kill.kill(live);
       // Members of a group that already got SIGKILL are only still dying (a busy CPU delays
       // that): they cannot fork any more, so they need no further full scan, just the polls.
-      checkedByFullScan = live.every((m) => sweep.killedGroups.has(sweep.lastTable.get(m.pid)?.pgrp ?? -1));
+      checkedByFullScan = live.every((m) => kill.killedGroups.has(kill.lastTable.get(m.pid)?.pgrp ?? -1));
       if (live.length === 0) return [];
     }
     if (performance.now() >= killEnd) return live;
@@ -202,53 +241,41 @@ async function killPhase(sweep: Sweep, killEnd: number): Promise<TrackedProcess[
   }
 }
 
-/** WATCHDOG_TREE_KILL_ENABLED=false: the old behaviour, the leader alone. */
+/** WATCHDOG_TREE_KILL_ENABLED=false: the leader alone. */
 async function killSingle(handle: TreeHandle, graceMs: number, started: number): Promise<KillReport> {
   const book = new ReceiptBook();
-  const stat = handle.isRootReaped() ? null : readStat(handle.rootPid, handle.procRoot);
+  const stat = handle.isRootReaped() ? null : readStat(handle.rootPid);
   const survivors: TrackedProcess[] = [];
   if (stat) {
     const leader: TrackedProcess = { pid: stat.pid, startTicks: stat.startTicks, comm: stat.comm };
-    const receipt = await signalWithGrace([leader], {
-      graceMs,
-      procRoot: handle.procRoot,
-      pollMs: TERM_POLL_MS,
-      killWaitMs: KILL_CONFIRM_MS,
-    });
+    const receipt = await signalWithGrace([leader], { graceMs, pollMs: TERM_POLL_MS, killWaitMs: KILL_CONFIRM_MS });
     book.record(receipt.processes, new Map([[leader.pid, leader]]));
     if (!receipt.confirmedDead) survivors.push(leader);
   }
-  return { killS: (performance.now() - started) / 1000, survivors, signalledCount: book.size, receipt: book.receipt('single', survivors) };
+  return { killS: (performance.now() - started) / 1000, survivors, receipt: book.receipt('single', survivors) };
 }
 
 /**
  * The tree of a run whose watchdog died (its root now belongs to init): killed like a timeout,
  * found from its root's (pid, starttime). null when that process is gone (nothing to kill).
  */
-export async function killOrphanTree(root: ProcIdentity, graceMs: number, procRoot = '/proc'): Promise<KillReport | null> {
+export async function killOrphanTree(root: ProcIdentity, graceMs: number): Promise<KillReport | null> {
   const isRoot = (): boolean => {
-    const stat = readStat(root.pid, procRoot);
+    const stat = readStat(root.pid);
     return isSameProcess(stat, root) && isRunningState(stat.state);
   };
   if (!isRoot()) return null;
-  const handle: TreeHandle = {
-    strategy: 'proc-sweep',
-    rootPid: root.pid,
-    // The root (command or subreaper helper) was spawned detached: it leads the session and group the tree is in.
-    rootIsHelper: false,
-    isRootReaped: () => !isRoot(),
-    waitRootExit: async () => !isRoot(),
-    cgroup: null,
-    tracker: newTracker(root.pid, false, procRoot),
-    procRoot,
-  };
-  return killTree(handle, graceMs);
-}
-
-/** Live members right now, without signalling: leftovers after a normal exit. */
-export function liveMembers(handle: TreeHandle): TrackedProcess[] {
-  if (!handle.tracker) return [];
-  const table = readProcTable(handle.procRoot);
-  handle.tracker.observe(table, handle.cgroup?.pids() ?? []);
-  return handle.tracker.alive(table);
+  return killTree(
+    {
+      strategy: 'proc-sweep',
+      rootPid: root.pid,
+      // The root (command or subreaper helper) was spawned detached: it leads the session and group the tree is in.
+      rootIsHelper: false,
+      isRootReaped: () => !isRoot(),
+      waitRootExit: async () => !isRoot(),
+      cgroup: null,
+      tracker: newTracker(root.pid, false),
+    },
+    graceMs,
+  );
 }
