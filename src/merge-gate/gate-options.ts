@@ -40,9 +40,6 @@ export interface MergeGateOptions {
   /** WATCHDOG_PROC_ROOT: the PSI files are read under it (default /proc). */
   procRoot?: string;
 }
-/** What the gate hands its runner, and what it gets back (the runner's own types). */
-export type GateRunOptions = RunOptions;
-export type GateRunReport = RunReport;
 
 export interface MergeGateDeps {
   clock: Clock;
@@ -50,7 +47,7 @@ export interface MergeGateDeps {
   /** The alert sink's edge path: called exactly once per exhaustion. */
   onExhausted?: (signal: Signal) => void;
   registry?: Registry;
-  run?: (opts: GateRunOptions) => Promise<GateRunReport>;
+  run?: (opts: RunOptions) => Promise<RunReport>;
   killEnv?: KillEnvironment;
   /** Reads HEAD in cwd as the re-test's own account. */
   isHeadValidated?: (cwd: string, validatedSha: string | undefined, runAs: RunAs) => Promise<boolean>;

@@ -1,5 +1,5 @@
 import type { RunAs } from '../runner/account.js';
-import type { ProcResult } from '../runner/run.js';
+import type { RunReport } from '../runner/run.js';
 import type { KillReceipt } from '../runner/tree-kill.js';
 import type { KillStrategy } from '../runner/tree-tracker.js';
 
@@ -10,21 +10,8 @@ export type Outcome = (typeof OUTCOMES)[number];
 export const DECISIONS = ['merge', 'rollback', 'requeue', 'exhausted', 'repost'] as const;
 export type MergeDecision = (typeof DECISIONS)[number];
 
-/**
- * What classify needs from a finished run beyond its ProcResult. The runner's report carries
- * these fields; each is optional here so an older report (or the CLI's) still classifies.
- */
-export interface RunEvidence {
-  result: ProcResult;
-  /** The command could not start (ENOENT, EACCES, ...). */
-  spawnError?: string | null;
-  /** The runner (timeout, cancel, shutdown) sent the signal that ended the command. */
-  killedByGate?: boolean;
-  /** The kernel's OOM killer ended a member (cgroup memory.events oom_kill). */
-  oomKilled?: boolean;
-  aborted?: boolean;
-  receipt?: KillReceipt | null;
-}
+/** What classify needs of a finished run: the runner's report (a partial one classifies too: the CLI's, a test's). */
+export type RunEvidence = Pick<RunReport, 'result'> & Partial<Pick<RunReport, 'spawnError' | 'killedByGate' | 'oomKilled' | 'aborted'>>;
 
 /** A re-test as the gate holds it; routes/merge-gate.ts maps it to the snake_case wire body. */
 export interface RetestRequest {

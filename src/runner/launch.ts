@@ -227,7 +227,7 @@ async function helperEnd(helper: ControlChannel, rootExited: Promise<void>, root
   let commandPid: number | null = null;
   for (;;) {
     // The helper writes its lines before it can exit, so a closed channel means no more lines.
-    const line = await helper.next(2 ** 31 - 1);
+    const line = await helper.next();
     if (line === null) break;
     const m = /^(pid|status) (-?\d+)$/.exec(line);
     if (m?.[1] === 'pid') commandPid = Number(m[2]);

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { Duplex } from 'node:stream';
 
 /** A chatty suite must not exhaust memory: each stream keeps only its last ~1 MiB. */
@@ -98,54 +99,27 @@ export class TailBuffer {
 
 /** Lines on one of the child's control fds (a socketpair, so both ways): the cgroup wrapper's join, the helper's reports. */
 export class ControlChannel {
-  private buffered = '';
-  private readonly lines: string[] = [];
-  private readonly waiters: ((line: string | null) => void)[] = [];
-  private closed = false;
+  private readonly lines: AsyncIterator<string>;
 
   constructor(private readonly socket: Duplex) {
-    socket.on('data', (chunk: Buffer) => {
-      this.buffered += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = this.buffered.indexOf('\n')) >= 0) {
-        const line = this.buffered.slice(0, nl);
-        this.buffered = this.buffered.slice(nl + 1);
-        const waiter = this.waiters.shift();
-        if (waiter) waiter(line);
-        else this.lines.push(line);
-      }
-    });
-    const close = (): void => {
-      this.closed = true;
-      for (const waiter of this.waiters.splice(0)) waiter(null);
-    };
-    socket.once('close', close);
-    socket.once('end', close);
-    socket.once('error', close);
+    // Iterating from the start: a line that comes before anyone asks is kept, not lost.
+    this.lines = createInterface({ input: socket, crlfDelay: Infinity })[Symbol.asyncIterator]();
+    // A peer that dies mid-write (EPIPE) just ends the lines.
+    socket.on('error', () => undefined);
   }
 
-  /** The next line; null when the other side closed it or `timeoutMs` passed. */
-  next(timeoutMs: number): Promise<string | null> {
-    const line = this.lines.shift();
-    if (line !== undefined) return Promise.resolve(line);
-    if (this.closed) return Promise.resolve(null);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        const i = this.waiters.indexOf(done);
-        if (i >= 0) this.waiters.splice(i, 1);
-        resolve(null);
-      }, timeoutMs);
-      timer.unref();
-      const done = (l: string | null): void => {
-        clearTimeout(timer);
-        resolve(l);
-      };
-      this.waiters.push(done);
-    });
+  /** The next line; null when the other side closed it or `timeoutMs` passed (the channel is not read again then). */
+  next(timeoutMs?: number): Promise<string | null> {
+    const line = this.lines.next().then(
+      (r) => (r.done ? null : r.value),
+      () => null,
+    );
+    if (timeoutMs === undefined) return line;
+    return Promise.race([line, new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs).unref())]);
   }
 
   send(line: string): void {
-    if (!this.closed) this.socket.write(`${line}\n`);
+    if (this.socket.writable) this.socket.write(`${line}\n`);
   }
 
   destroy(): void {

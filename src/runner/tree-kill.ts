@@ -2,9 +2,9 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { linkedMembers, newTracker, type KillStrategy, type TrackedProcess, type TreeHandle, type TreeTracker } from './tree-tracker.js';
 import { identityKey, isSameProcess, type ProcIdentity } from '../proc/identity.js';
-import { isRunningState } from '../proc/parse-stat.js';
+import { isRunningState, type ProcStat } from '../proc/parse-stat.js';
 import { readProcTable, type ProcTable } from '../proc/proc-table.js';
-import { readStat } from '../proc/read-proc.js';
+import { readBootId, readStat } from '../proc/read-proc.js';
 import { signalWithGrace, startSignalWithGrace, type GraceReceipt, type SignalledProcess } from '../proc/signal-with-grace.js';
 
 const TERM_POLL_MS = 20;
@@ -257,22 +257,25 @@ async function killSingle(handle: TreeHandle, graceMs: number, started: number):
 
 /**
  * The tree of a run whose watchdog died (its root now belongs to init): killed like a timeout,
- * found from its root's (pid, starttime). null when that process is gone (nothing to kill).
+ * found from its root's (pid, starttime) and `boot` id as the run reported them. null when that
+ * root is gone: another boot, another process, or no longer the leader of its session (a run's
+ * root always is).
  */
-export async function killOrphanTree(root: ProcIdentity, graceMs: number): Promise<KillReport | null> {
-  const isRoot = (): boolean => {
+export async function killOrphanTree(root: ProcIdentity, boot: string | null, graceMs: number): Promise<KillReport | null> {
+  const live = (): ProcStat | null => {
     const stat = readStat(root.pid);
-    return isSameProcess(stat, root) && isRunningState(stat.state);
+    return isSameProcess(stat, root) && isRunningState(stat.state) ? stat : null;
   };
-  if (!isRoot()) return null;
+  const bootNow = readBootId();
+  if ((boot !== null && bootNow !== null && boot !== bootNow) || live()?.session !== root.pid) return null;
   return killTree(
     {
       strategy: 'proc-sweep',
       rootPid: root.pid,
       // The root (command or subreaper helper) was spawned detached: it leads the session and group the tree is in.
       rootIsHelper: false,
-      isRootReaped: () => !isRoot(),
-      waitRootExit: async () => !isRoot(),
+      isRootReaped: () => live() === null,
+      waitRootExit: async () => live() === null,
       cgroup: null,
       tracker: newTracker(root.pid, false),
     },
