@@ -1,5 +1,4 @@
 import { t, type Locale } from '../i18n.js';
-import { redactSecrets } from '../redact.js';
 import type { AlertAction, AlertEvent } from '../watchdog/alert-event.js';
 
 /** Telegram's sendMessage limit; we hold the raw HTML to it, which is stricter than the parsed text. */
@@ -52,17 +51,11 @@ export function fitText(text: string, budget: number, render: (s: string) => str
   return `${text.slice(0, end)}${ELLIPSIS}`;
 }
 
-/** The dynamic parts of an alert, secrets redacted (the collectors redact too; this is the last gate). */
-export interface AlertFields {
-  title: string;
-  detail: string;
-  host: string;
-}
-
-export function alertFields(event: AlertEvent): AlertFields {
+/** The dynamic parts of an alert, title and host capped (delivery has redacted title and detail). */
+export function alertFields(event: AlertEvent): { title: string; detail: string; host: string } {
   return {
-    title: fitText(redactSecrets(event.signal.title), TITLE_MAX_CHARS, escapeHtml),
-    detail: redactSecrets(event.signal.detail),
+    title: fitText(event.signal.title, TITLE_MAX_CHARS, escapeHtml),
+    detail: event.signal.detail,
     host: fitText(event.host, HOST_MAX_CHARS, escapeHtml),
   };
 }

@@ -93,6 +93,61 @@ describe('WATCHDOG_NOTIFIERS wires every integration into the app', () => {
   });
 });
 
+// A source that forgot to redact (or a future one) must not be what keeps a secret in: delivery is the edge.
+describe('a secret in an alert title or detail reaches no integration', () => {
+  it('Telegram, the webhook, Alertmanager and the log get it redacted, through the assembled app', async () => {
+    const leaky: Collector = {
+      name: 'leaky',
+      collect: async () => [
+        makeSignal({
+          family: 'dep_down',
+          entity: 'leaky',
+          active: true,
+          severity: 'critical',
+          title: 'deploy --api-key=TitleK3ySecret failed',
+          detail: 'pytest --password DetailHunter2 https://bob:UrlPw1Secret@git.example/x DB_TOKEN=EnvTok3nSecret',
+        }),
+      ],
+    };
+    const { log, lines } = capturedLog();
+    const app = await testApp(
+      {
+        notifiers: ['log', 'telegram', 'webhook', 'alertmanager'],
+        tgApiUrl: tg.url,
+        tgBotToken: tg.token,
+        tgChatId: '-100778',
+        webhookUrl: hookUrl,
+        webhookSecret: 'hook-secret',
+        alertmanagerUrls: [am.url],
+      },
+      { collectors: [leaky], log, hostname: 'leaky-host' },
+    );
+    try {
+      const hooksBefore = hookBodies.length;
+      const tgBefore = tg.delivered().length;
+      await app.ctx.watchdog.tick();
+      await app.ctx.delivery.flush(5_000);
+      const amAlert = (await am.alerts()).find((a) => a.labels.instance === 'leaky-host');
+      const seen = {
+        telegram: tg
+          .delivered()
+          .slice(tgBefore)
+          .map((m) => m.text)
+          .join('\n'),
+        webhook: JSON.stringify(hookBodies.slice(hooksBefore).map((h) => h.body)),
+        alertmanager: JSON.stringify(amAlert?.annotations),
+        log: lines.join(''),
+      };
+      for (const [where, text] of Object.entries(seen)) {
+        expect(text, where).toContain('--password ***');
+        expect(text, where).not.toMatch(/TitleK3ySecret|DetailHunter2|UrlPw1Secret|EnvTok3nSecret/);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('an integration named but not configured', () => {
   it('is left out (config.ts already warned about the empty key)', () => {
     const { log } = capturedLog();
