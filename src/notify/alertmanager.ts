@@ -79,7 +79,7 @@ export class AlertmanagerNotifier implements Notifier {
   readonly name: string;
   readonly batching: Batching = { key: () => 'all', min: 1, max: 500 };
   readonly resendEveryMs: number;
-  /** Where it posts, credentials removed (they go as Authorization: Basic): the peer's name in logs and the state file. */
+  /** Where it posts, without credentials (they go as Authorization: Basic): this peer's key in the state file. */
   readonly endpoint: string;
   private readonly url: string;
   private readonly holdMs: number;

@@ -1,7 +1,7 @@
 import { t, type Locale } from '../i18n.js';
 import type { AlertAction, AlertEvent } from '../watchdog/alert-event.js';
 import type { Family } from '../watchdog/signal.js';
-import { actionPrefix, actionWord, alertFields, escapeHtml, fitText, TELEGRAM_MAX_CHARS, type AlertText } from './format.js';
+import { alertFields, escapeHtml, fitText, headLine, TELEGRAM_MAX_CHARS, type AlertText } from './format.js';
 
 /** A grouped message lists this many members; the rest is a count. */
 export const GROUP_LISTED = 20;
@@ -43,9 +43,7 @@ export function dropNote(event: AlertEvent, locale: Locale): string {
  */
 export function formatGroup(events: readonly AlertEvent[], locale: Locale, maxChars = TELEGRAM_MAX_CHARS): AlertText {
   const first = events[0]!;
-  const isCritical = events.some((e) => e.signal.severity === 'critical');
-  const severity = isCritical ? t(locale, { en: 'critical', ru: 'критично' }) : t(locale, { en: 'warning', ru: 'предупреждение' });
-  const head = `${actionPrefix(first.action)} ${actionWord(first.action, locale)} · ${severity}`;
+  const head = headLine(first.action, events.some((e) => e.signal.severity === 'critical') ? 'critical' : 'warning', locale);
   const title = groupTitle(first.signal.family, first.action, events.length, locale);
   // Each line's escaped form is bounded, so 20 of them, head and footer stay under Telegram's limit.
   const listed = events.slice(0, GROUP_LISTED).map((e) => `• ${fitText(alertFields(e).title, LINE_MAX_CHARS, escapeHtml)}`);

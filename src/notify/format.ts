@@ -1,5 +1,6 @@
 import { t, type Locale } from '../i18n.js';
 import type { AlertAction, AlertEvent } from '../watchdog/alert-event.js';
+import type { Severity } from '../watchdog/signal.js';
 
 /** Telegram's sendMessage limit; we hold the raw HTML to it, which is stricter than the parsed text. */
 export const TELEGRAM_MAX_CHARS = 4096;
@@ -12,19 +13,16 @@ const ELLIPSIS = '…';
 
 const PREFIX: Record<AlertAction, string> = { ALERT: '🔴', REALERT: '🔁', RECOVERY: '🟢' };
 
-export function actionPrefix(action: AlertAction): string {
-  return PREFIX[action];
-}
-
-export function actionWord(action: AlertAction, locale: Locale): string {
-  switch (action) {
-    case 'ALERT':
-      return t(locale, { en: 'ALERT', ru: 'ТРЕВОГА' });
-    case 'REALERT':
-      return t(locale, { en: 'STILL ACTIVE', ru: 'ВСЁ ЕЩЁ АКТИВНО' });
-    case 'RECOVERY':
-      return t(locale, { en: 'RECOVERED', ru: 'ВОССТАНОВЛЕНО' });
-  }
+/** "🔴 ALERT · critical": the first line of every message, single or grouped. */
+export function headLine(action: AlertAction, severity: Severity, locale: Locale): string {
+  const word = {
+    ALERT: t(locale, { en: 'ALERT', ru: 'ТРЕВОГА' }),
+    REALERT: t(locale, { en: 'STILL ACTIVE', ru: 'ВСЁ ЕЩЁ АКТИВНО' }),
+    RECOVERY: t(locale, { en: 'RECOVERED', ru: 'ВОССТАНОВЛЕНО' }),
+  }[action];
+  const level =
+    severity === 'critical' ? t(locale, { en: 'critical', ru: 'критично' }) : t(locale, { en: 'warning', ru: 'предупреждение' });
+  return `${PREFIX[action]} ${word} · ${level}`;
 }
 
 /** Telegram's HTML mode needs exactly these three escaped in text. */
@@ -60,12 +58,6 @@ export function alertFields(event: AlertEvent): { title: string; detail: string;
   };
 }
 
-function severityWord(event: AlertEvent, locale: Locale): string {
-  return event.signal.severity === 'critical'
-    ? t(locale, { en: 'critical', ru: 'критично' })
-    : t(locale, { en: 'warning', ru: 'предупреждение' });
-}
-
 export interface AlertText {
   /** For Telegram's parse_mode HTML: every dynamic part escaped. */
   html: string;
@@ -79,7 +71,7 @@ export interface AlertText {
  */
 export function formatAlert(event: AlertEvent, locale: Locale, maxChars = TELEGRAM_MAX_CHARS): AlertText {
   const f = alertFields(event);
-  const head = `${actionPrefix(event.action)} ${actionWord(event.action, locale)} · ${severityWord(event, locale)}`;
+  const head = headLine(event.action, event.signal.severity, locale);
   const hostWord = t(locale, { en: 'host', ru: 'хост' });
   const key = fitText(event.signal.key, KEY_MAX_CHARS, escapeHtml);
 
