@@ -11,8 +11,8 @@ import { BOT_TOKENS, COOKIE_HEADERS, JSON_WEB_TOKENS, PROVIDER_TOKEN_RULE, URL_C
  * everywhere); the name stays visible so an operator still sees what was passed. Over-redaction
  * is preferred to a leak.
  *
- * Every rule is a hand-written scan, linear in the text: the regular expressions it replaced
- * took time quadratic in a run of letters, on the event loop (15,000 letters in a URL: 0.55 s).
+ * Every rule is a hand-written scan, linear in the text: a regular expression for the same shape
+ * takes time quadratic in a run of letters, on the event loop (15,000 letters in a URL: 0.55 s).
  * Callers still bound the text (a command line, a cut health output, a capped URL).
  */
 

@@ -99,7 +99,7 @@ export const ACT_KEYS = [
     'treeKillEnabled',
     boolText,
     'true',
-    'false = kill only the direct child (the old behaviour that left grandchildren running).',
+    'false = kill only the direct child: its grandchildren survive.',
   ),
   spec('merge gate', 'WATCHDOG_KILL_GRACE_S', 'killGraceS', numText(0, 600), '5', 'Seconds between SIGTERM and SIGKILL.'),
   spec(
@@ -156,7 +156,7 @@ export const ACT_KEYS = [
     'mergeInfraRequeue',
     boolText,
     'true',
-    'false = every failure rolls back (the original behaviour).',
+    'false = every failure rolls back.',
   ),
   spec(
     'merge gate',

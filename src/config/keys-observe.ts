@@ -140,7 +140,7 @@ export const OBSERVE_KEYS = [
     'procEnabled',
     boolText,
     'false',
-    'Scan /proc for long-lived test processes (the incident: a pytest that outlived its run).',
+    'Scan /proc for long-lived test processes (a pytest that outlived its run).',
   ),
   spec(
     'test processes (/proc scan)',
@@ -166,7 +166,7 @@ export const OBSERVE_KEYS = [
     'procMatch',
     z.enum(['program', 'cmdline'], 'expected program or cmdline'),
     'program',
-    "program: argv[0]'s basename, or for an interpreter (Python, or a shell running a script file) the -m module or the script's basename; cmdline: the whole command line (the first design's rule).",
+    "program: argv[0]'s basename, or for an interpreter (Python, or a shell running a script file) the -m module or the script's basename; cmdline: the whole command line.",
   ),
   spec(
     'test processes (/proc scan)',
