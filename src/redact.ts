@@ -1,5 +1,13 @@
 import { ASSIGNMENTS, FLAG_EQUALS, FLAG_SPACE, QUERY_PARAMETERS, QUOTED_KEYS, YAML_KEYS } from './redact/assignments.js';
-import { AUTHORIZATION, BEARER, CURL_USER, MYSQL_PASSWORD, OPENSSL_PASSPHRASE, SSHPASS_PASSWORD } from './redact/commands.js';
+import {
+  AUTHORIZATION,
+  BEARER,
+  CURL_USER,
+  CURL_USER_FLAGS,
+  MYSQL_PASSWORD,
+  OPENSSL_PASSPHRASE,
+  SSHPASS_PASSWORD,
+} from './redact/commands.js';
 import { isSecretFlag, REDACTED } from './redact/names.js';
 import type { Rule } from './redact/rule.js';
 import { isSpace, type Meter } from './redact/scan.js';
@@ -90,8 +98,6 @@ export function measureRedaction(text: string): { text: string; steps: number } 
  * Redacts an argv (as read from /proc/<pid>/cmdline) and joins it with spaces. Works on the
  * elements first so `--password "two words"` hides both words, then on the joined line.
  */
-const USER_FLAGS = new Set(['-u', '-U', '--user', '--proxy-user']);
-
 export function redactArgv(argv: readonly string[]): string {
   const programs = new Set<string>();
   const masked = argv.map((arg, i) => {
@@ -101,7 +107,7 @@ export function redactArgv(argv: readonly string[]): string {
     if (!prev.includes('=') && isSecretFlag(prev) && !arg.startsWith('--')) return REDACTED;
     if ((prev === '-p' && programs.has('sshpass')) || (prev === '-k' && programs.has('openssl'))) return REDACTED;
     // curl -u 'user:pass with spaces': joining would split the value
-    if (USER_FLAGS.has(prev) && arg.includes(':') && !arg.includes('://')) return `${arg.slice(0, arg.indexOf(':'))}:${REDACTED}`;
+    if (CURL_USER_FLAGS.includes(prev) && arg.includes(':') && !arg.includes('://')) return `${arg.slice(0, arg.indexOf(':'))}:${REDACTED}`;
     return arg;
   });
   return redactSecrets(masked.join(' '));
