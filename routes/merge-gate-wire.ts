@@ -23,6 +23,8 @@ const MAX_CWD_CHARS = 4096;
 const MAX_ARG_CHARS = 64 * 1024;
 const MAX_COMMAND_CHARS = 256 * 1024;
 const noNul = (s: string) => !s.includes('\0');
+const nonEmpty = (maxChars: number) =>
+  z.string().trim().min(1, 'must be a non-empty string').max(maxChars).refine(noNul, 'must not contain NUL');
 
 const isDirectory = (path: string): boolean => {
   try {
@@ -34,20 +36,8 @@ const isDirectory = (path: string): boolean => {
 
 export const retestRequestSchema = z
   .strictObject({
-    repo: z
-      .string()
-      .trim()
-      .min(1, 'must be a non-empty string')
-      .max(200)
-      .refine(noNul, 'must not contain NUL')
-      .describe('one re-test at a time per repo'),
-    branch: z
-      .string()
-      .trim()
-      .min(1, 'must be a non-empty string')
-      .max(255)
-      .refine(noNul, 'must not contain NUL')
-      .describe('with repo, what infra re-queues are counted per'),
+    repo: nonEmpty(200).describe('one re-test at a time per repo'),
+    branch: nonEmpty(255).describe('with repo, what infra re-queues are counted per'),
     cwd: z
       .string()
       .max(MAX_CWD_CHARS, `must be at most ${MAX_CWD_CHARS} characters`)
