@@ -150,14 +150,7 @@ export const ACT_KEYS = [
     '60',
     'Back-off of an infra re-queue in seconds: this × 2^(attempt−1).',
   ),
-  spec(
-    'merge gate',
-    'WATCHDOG_MERGE_INFRA_REQUEUE',
-    'mergeInfraRequeue',
-    boolText,
-    'true',
-    'false = every failure rolls back.',
-  ),
+  spec('merge gate', 'WATCHDOG_MERGE_INFRA_REQUEUE', 'mergeInfraRequeue', boolText, 'true', 'false = every failure rolls back.'),
   spec(
     'merge gate',
     'WATCHDOG_MERGE_RUN_AS',
