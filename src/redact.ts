@@ -144,12 +144,21 @@ export function redactCommandLine(argv: readonly string[], maxChars: number): st
   return truncate(redactArgv(kept), maxChars);
 }
 
-/** Cuts to `maxChars` (an ellipsis marks the cut); redact first so no secret is half-kept. */
-export function truncate(text: string, maxChars: number): string {
-  if (text.length <= maxChars) return text;
-  let cut = Math.max(0, maxChars - 1);
-  // never split a surrogate pair (emoji, non-BMP) in half
-  const code = text.charCodeAt(cut - 1);
-  if (code >= 0xd800 && code <= 0xdbff) cut -= 1;
-  return `${text.slice(0, cut)}…`;
+/**
+ * The longest head of `text` whose rendering (through `render`, per code point: Telegram's HTML
+ * escaping, say) fits `maxChars`, an ellipsis marking a cut: never half a surrogate pair or an
+ * escape. Redact first, so no secret is half kept.
+ */
+export function truncate(text: string, maxChars: number, render: (s: string) => string = (s) => s): string {
+  if (render(text).length <= maxChars) return text;
+  const room = maxChars - 1;
+  let used = 0;
+  let end = 0;
+  for (const ch of text) {
+    const size = render(ch).length;
+    if (used + size > room) break;
+    used += size;
+    end += ch.length;
+  }
+  return room < 0 ? '' : `${text.slice(0, end)}…`;
 }

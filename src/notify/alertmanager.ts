@@ -1,10 +1,11 @@
 import type { Clock } from '../clock.js';
 import { isoUtc } from '../clock.js';
 import { splitUrlCredentials } from '../http.js';
+import { truncate } from '../redact.js';
 import type { AlertEvent } from '../watchdog/alert-event.js';
 import { isEdge } from '../watchdog/signal.js';
 import type { Batching } from './delivery-order.js';
-import { alertFields, fitText } from './format.js';
+import { alertFields } from './format.js';
 import { judgeAnswer, postJson } from './http-post.js';
 import type { Notifier, NotifyResult } from './notifier.js';
 
@@ -31,7 +32,7 @@ export function amAlert(event: AlertEvent, startsAtMs: number | undefined, endsA
   const f = alertFields(event);
   return {
     labels,
-    annotations: { summary: f.title, description: fitText(f.detail, DESCRIPTION_MAX_CHARS) },
+    annotations: { summary: f.title, description: truncate(f.detail, DESCRIPTION_MAX_CHARS) },
     ...(startsAtMs !== undefined ? { startsAt: isoUtc(startsAtMs) } : {}),
     endsAt: isoUtc(endsAtMs),
   };

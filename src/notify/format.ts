@@ -1,4 +1,5 @@
 import { t, type Locale } from '../i18n.js';
+import { truncate } from '../redact.js';
 import type { AlertAction, AlertEvent } from '../watchdog/alert-event.js';
 import type { Severity } from '../watchdog/signal.js';
 
@@ -9,7 +10,6 @@ export const TELEGRAM_MAX_CHARS = 4096;
 const TITLE_MAX_CHARS = 1024;
 const HOST_MAX_CHARS = 253;
 const KEY_MAX_CHARS = 256;
-const ELLIPSIS = '…';
 
 const PREFIX: Record<AlertAction, string> = { ALERT: '🔴', REALERT: '🔁', RECOVERY: '🟢' };
 
@@ -30,31 +30,12 @@ export function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/**
- * The longest prefix of `text` whose rendering (through `render`, per code point) fits
- * `budget` chars, with an ellipsis when cut: never splits an escape or a surrogate pair.
- */
-export function fitText(text: string, budget: number, render: (s: string) => string = (s) => s): string {
-  if (render(text).length <= budget) return text;
-  const room = budget - ELLIPSIS.length;
-  if (room <= 0) return budget >= ELLIPSIS.length ? ELLIPSIS : '';
-  let used = 0;
-  let end = 0;
-  for (const ch of text) {
-    const size = render(ch).length;
-    if (used + size > room) break;
-    used += size;
-    end += ch.length;
-  }
-  return `${text.slice(0, end)}${ELLIPSIS}`;
-}
-
 /** The dynamic parts of an alert, title and host capped (delivery has redacted title and detail). */
 export function alertFields(event: AlertEvent): { title: string; detail: string; host: string } {
   return {
-    title: fitText(event.signal.title, TITLE_MAX_CHARS, escapeHtml),
+    title: truncate(event.signal.title, TITLE_MAX_CHARS, escapeHtml),
     detail: event.signal.detail,
-    host: fitText(event.host, HOST_MAX_CHARS, escapeHtml),
+    host: truncate(event.host, HOST_MAX_CHARS, escapeHtml),
   };
 }
 
@@ -73,7 +54,7 @@ export function formatAlert(event: AlertEvent, locale: Locale, maxChars = TELEGR
   const f = alertFields(event);
   const head = headLine(event.action, event.signal.severity, locale);
   const hostWord = t(locale, { en: 'host', ru: 'хост' });
-  const key = fitText(event.signal.key, KEY_MAX_CHARS, escapeHtml);
+  const key = truncate(event.signal.key, KEY_MAX_CHARS, escapeHtml);
 
   const build =
     (title: string, detail: string, footer: string): ((d: string) => string) =>
@@ -84,10 +65,10 @@ export function formatAlert(event: AlertEvent, locale: Locale, maxChars = TELEGR
   const htmlFooter = `${hostWord}: <code>${escapeHtml(f.host)}</code> · <code>${escapeHtml(key)}</code>`;
   const htmlOf = build(htmlTitle, f.detail, htmlFooter);
   const htmlRoom = maxChars - htmlOf('').length;
-  const html = htmlOf(escapeHtml(fitText(f.detail, htmlRoom, escapeHtml)));
+  const html = htmlOf(escapeHtml(truncate(f.detail, htmlRoom, escapeHtml)));
 
   const plainOf = build(f.title, f.detail, `${hostWord}: ${f.host} · ${key}`);
-  const plain = plainOf(fitText(f.detail, maxChars - plainOf('').length));
+  const plain = plainOf(truncate(f.detail, maxChars - plainOf('').length));
 
   return { html, plain };
 }

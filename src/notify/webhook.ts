@@ -2,7 +2,8 @@ import { createHash, createHmac } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { isoUtc } from '../clock.js';
 import type { Locale } from '../i18n.js';
-import { alertFields, fitText, formatAlert } from './format.js';
+import { truncate } from '../redact.js';
+import { alertFields, formatAlert } from './format.js';
 import { judgeAnswer, postJson } from './http-post.js';
 import type { Notifier, NotifyResult } from './notifier.js';
 import type { AlertEvent } from '../watchdog/alert-event.js';
@@ -39,7 +40,7 @@ export function webhookPayload(event: AlertEvent, locale: Locale, sentAtMs: numb
     entity: signal.entity,
     severity: signal.severity,
     title: f.title,
-    detail: fitText(f.detail, DETAIL_MAX_CHARS),
+    detail: truncate(f.detail, DETAIL_MAX_CHARS),
     text: formatAlert(event, locale).plain,
     sent_at: isoUtc(sentAtMs),
     ...(event.droppedBefore ? { dropped_before: event.droppedBefore } : {}),
