@@ -6,12 +6,12 @@ import { findOnPath } from '../runner/spawn.js';
 const GIT_TIMEOUT_MS = 10_000;
 
 /**
- * `git rev-parse HEAD` in `cwd`, run the way the runner starts a re-test (enter.ts): setpriv
- * drops to the re-test's own account, which enters `cwd` itself, in the account's allowlisted
- * environment, every inherited fd above 2 closed by the helper. Whatever the repo's config makes git run (core.fsmonitor, includes…) runs with
- * no more rights than the re-test's suite, never as root. `safe.directory` names exactly `cwd`
- * (a WATCHDOG_MERGE_RUN_AS user who does not own it); git's owner check still guards every
- * other path. null on any error, timeout or odd output.
+ * `git rev-parse HEAD` in `cwd`, entered the way the runner starts a re-test (enterAs): every
+ * inherited fd above 2 closed by the helper, setpriv to the re-test's own account, which enters
+ * `cwd` itself, in the account's allowlisted environment. Whatever the repo's config makes git
+ * run (core.fsmonitor, includes…) runs with no more rights than the re-test's suite, never as
+ * root. `safe.directory` names exactly `cwd` (a WATCHDOG_MERGE_RUN_AS user who does not own it);
+ * git's owner check still guards every other path. null on any error, timeout or odd output.
  */
 export function gitHead(cwd: string, runAs: RunAs, helper: string | null, timeoutMs = GIT_TIMEOUT_MS): Promise<string | null> {
   const git = findOnPath('git');
