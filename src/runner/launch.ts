@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CgroupManager, cgroupWrapperArgv, GO, JOINED, STOP, type RunCgroup } from './cgroup.js';
 import {
@@ -25,7 +25,12 @@ const WRAPPER_EXIT_MS = 2_000;
  */
 function subreaperBinary(): string | null {
   const binary = fileURLToPath(workerModule('./subreaper', import.meta.url));
-  return existsSync(binary) ? binary : null;
+  try {
+    accessSync(binary, constants.X_OK);
+    return binary;
+  } catch {
+    return null;
+  }
 }
 
 /** What this host offers, probed once per process and shared by every run. */
