@@ -8,14 +8,8 @@
  * Run with `bash bench/incident-replay.sh` (as root).
  */
 import { removeContainers, setUpStage } from '../test/support/incident-cast.js';
-import {
-  REPLAY_SETTINGS,
-  formatTimeline,
-  measureBaseline,
-  replayWithWatchdog,
-  replayWithoutWatchdog,
-  type Mark,
-} from '../test/support/incident-replay.js';
+import { measureBaseline, replayWithoutWatchdog } from '../test/support/incident-reference.js';
+import { REPLAY_SETTINGS, formatTimeline, replayWithWatchdog, type Mark } from '../test/support/incident-replay.js';
 
 const BUDGET_RATIO = Number(process.env.BENCH_BUDGET_RATIO ?? 1.5);
 
@@ -29,7 +23,12 @@ async function main(): Promise<void> {
     const budgetS = Math.round(baselineS * BUDGET_RATIO * 10) / 10;
     console.log(`branch suite alone: ${baselineS} s; re-test budget ${budgetS} s (${BUDGET_RATIO}x)\n`);
 
-    const ref = await replayWithoutWatchdog(stage, budgetS, baselineS, REPLAY_SETTINGS.maxCpuPressure);
+    const ref = await replayWithoutWatchdog(stage, {
+      budgetS,
+      baselineS,
+      postAfterS: REPLAY_SETTINGS.procAgeMin * 60,
+      starvedAbovePct: REPLAY_SETTINGS.maxCpuPressure,
+    });
     console.log('WITHOUT the watchdog (the reference):');
     console.log(formatTimeline(ref.startedAtMs, ref.marks));
 
@@ -57,7 +56,7 @@ async function main(): Promise<void> {
       `  orphan ended                       ${`never (${ref.stillSpinning} spinning)`.padEnd(18)} ${secondsAfter(replay.startedAtMs, find(w, 4, /orphan gone/))}`,
     );
     console.log(
-      `  re-test                            ${`${ref.retest.timed_out ? 'timeout' : 'done'} ${ref.retest.duration_s} s`.padEnd(18)} ${replay.finalRun.outcome} ${replay.finalRun.duration_s} s (waited ${((started.atMs - posted.atMs) / 1000).toFixed(1)} s on CPU pressure)`,
+      `  re-test                            ${`${ref.retest.timed_out ? 'timeout' : 'done'} ${ref.retest.duration_s} s`.padEnd(18)} ${replay.finalRun.outcome} ${replay.finalRun.duration_s?.toFixed(1)} s (waited ${((started.atMs - posted.atMs) / 1000).toFixed(1)} s on CPU pressure)`,
     );
     console.log(`  decision                           ${ref.retest.decision.padEnd(18)} ${replay.finalRun.decision}`);
     console.log(`  RECOVERY in Telegram               ${'never'.padEnd(18)} ${secondsAfter(replay.startedAtMs, find(w, 6, /Telegram/))}`);

@@ -3,29 +3,26 @@ import type { AmApiAlert } from './alertmanager.js';
 import type { Received } from './fake-telegram.js';
 import {
   AGENT_RUN_ID,
+  AGENT_TASK,
   API_TOKEN,
-  FIXTURES,
   ORCH_CONTAINER,
   WATCHDOG_CONTAINER,
   cpuSomeAvg10,
   freePorts,
   markedPids,
-  removeContainers,
   startOrchestrator,
   startWatchdog,
   type Stage,
   type WatchdogSettings,
 } from './incident-cast.js';
-import { PYTHON_BASE_IMAGE } from './python-base-image.js';
 import { waitFor } from './wait-for.js';
 
 /**
  * The incident, replayed on the stage of incident-cast.ts: an agent's pytest run is orphaned
- * (the agent killed with -9) and its workers starve the CPU; then either the watchdog sees,
- * alerts, holds the re-test, reaps and recovers — or, for reference, nothing acts and the
- * orchestrator's old `subprocess.run(timeout=…)` re-test times out and rolls the branch back.
- * Every wait is for a condition, with a generous limit; each step is stamped with the time it
- * happened, taken from the part that did it wherever one records it.
+ * (the agent killed with -9) and its workers starve the CPU; the watchdog sees it, alerts,
+ * holds the re-test, reaps, lets the re-test pass and recovers (incident-reference.ts replays
+ * it with nothing acting). Every wait is for a condition, with a generous limit; each step is
+ * stamped with the time it happened, taken from the part that did it wherever one records it.
  */
 
 export interface Mark {
@@ -114,7 +111,6 @@ export interface WatchdogReplay {
  */
 export const REPLAY_SETTINGS = { procAgeMin: 0.25, reapAgeMin: 1, maxCpuPressure: 90, pressureWaitS: 90 } as const;
 
-const ORPHAN_LIMIT_MS = 60_000;
 const NOTIFY_LIMIT_MS = 60_000;
 
 /** The action and alert key of a Telegram message ("🔴 ALERT · …" … "<code>proc_blocking:42</code>"). */
@@ -149,7 +145,7 @@ function spinningRun(marker: string): { top: number; workers: number[] } | null 
 }
 
 /** Waits for the agent's pytest and every one of its workers, then kills the agent (-9) from the host. */
-async function orphanTheRun(stage: Stage, beforeKill: (top: number) => Promise<void>): Promise<{ top: number; workers: number[] }> {
+export async function orphanTheRun(stage: Stage, beforeKill: (top: number) => Promise<void>): Promise<{ top: number; workers: number[] }> {
   let run: { top: number; workers: number[] } | null = null;
   await waitFor(
     `the agent's pytest and its ${stage.workers} workers spinning`,
@@ -190,87 +186,93 @@ export function watchdogApi(port: number) {
   };
 }
 
-async function containerLogs(stage: Stage, name: string): Promise<string> {
-  const r = await stage.dockerd.docker(['logs', '--tail', '40', name]);
-  return `--- ${name} ---\n${r.stdout}${r.stderr}`;
+async function containerLogs(stage: Stage): Promise<string> {
+  let out = '';
+  for (const name of [WATCHDOG_CONTAINER, ORCH_CONTAINER]) {
+    const r = await stage.dockerd.docker(['logs', '--tail', '40', name]);
+    out += `\n--- docker logs ${name} ---\n${r.stdout}${r.stderr}`;
+  }
+  return out;
 }
 
-/**
- * The replay with the watchdog: returns what each step showed and when, and leaves both
- * containers for the caller to remove (removeContainers).
- */
-export async function replayWithWatchdog(stage: Stage, settings: Omit<WatchdogSettings, 'port' | 'orchPort'>, retestTimeoutS: number) {
-  const ports = await freePorts();
-  const s: WatchdogSettings = { ...settings, ...ports };
-  await startWatchdog(stage, s);
-  const api = watchdogApi(s.port);
-  const marks: Mark[] = [];
-  const mark = (step: number | null, what: string, atMs = Date.now()): void => void marks.push({ step, what, atMs });
-  let logs = '';
-  const describe = () => logs;
-  const refreshLogs = async () => {
-    logs = (await containerLogs(stage, WATCHDOG_CONTAINER)) + (await containerLogs(stage, ORCH_CONTAINER));
-  };
-  const telegram = () => stage.telegram.delivered().map(parseTelegram);
+/** What every step of the replay with the watchdog shares. */
+interface Scene {
+  stage: Stage;
+  s: WatchdogSettings;
+  api: ReturnType<typeof watchdogApi>;
+  marks: Mark[];
+  top: number;
+  workers: number[];
+}
 
-  await startOrchestrator(stage, s.orchPort);
-  const startedAtMs = Date.now();
-  mark(null, `orchestrator up in its own PID namespace; agent run ${AGENT_RUN_ID} starts pytest with ${stage.workers} spinning workers`);
+export const mark = (scene: Pick<Scene, 'marks'>, step: number | null, what: string, atMs = Date.now()): void =>
+  void scene.marks.push({ step, what, atMs });
+const telegramOf = (stage: Stage): TelegramMessage[] => stage.telegram.delivered().map(parseTelegram);
+const isAboutTop = (scene: Scene) => (n: AmNotification, status: string) =>
+  n.status === status && n.alerts.some((a) => a.labels.alertname === 'proc_blocking' && a.labels.entity === String(scene.top));
 
-  // The owner is learnt while the agent lives; the kill comes well before the run reaches the alert age.
-  let ownerSeen: WireCandidate | null = null;
-  const { top, workers } = await orphanTheRun(stage, async (topPid) => {
-    const killByMs = startedAtMs + (s.procAgeMin * 60 - 6) * 1000;
-    while (Date.now() < killByMs && ownerSeen === null) {
-      const c = (await api.candidates()).candidates.find((x) => x.pid === topPid && x.owner?.kind === 'agent');
-      if (c) ownerSeen = c;
-      else await new Promise((r) => setTimeout(r, 200));
+async function amHolds(scene: Scene): Promise<AmApiAlert | undefined> {
+  return (await scene.stage.alertmanager.alerts()).find(
+    (a) => a.labels.alertname === 'proc_blocking' && a.labels.entity === String(scene.top),
+  );
+}
+
+/** The owner is learnt while the agent lives; the kill comes well before the run reaches the alert age. */
+async function ownerWhileAlive(scene: Omit<Scene, 'top' | 'workers'>, top: number, startedAtMs: number): Promise<WireCandidate | null> {
+  const killByMs = startedAtMs + (scene.s.procAgeMin * 60 - 6) * 1000;
+  while (Date.now() < killByMs) {
+    const c = (await scene.api.candidates()).candidates.find((x) => x.pid === top && x.owner?.kind === 'agent');
+    if (c) {
+      mark(scene, null, `/proc/candidates: pytest ${top} owned by agent run ${AGENT_RUN_ID} (agent alive)`);
+      return c;
     }
-    if (ownerSeen) mark(null, `/proc/candidates: pytest ${topPid} owned by agent run ${AGENT_RUN_ID} (agent alive)`);
-  });
-  mark(null, `agent killed with -9; pytest ${top} and ${workers.length} workers keep spinning`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return null;
+}
 
+async function step1OrphanSeen(scene: Scene): Promise<WatchdogReplay['orphan']> {
   let orphan: WatchdogReplay['orphan'] | null = null;
   await waitFor(
     'step 1: /proc/candidates showing the run orphaned, with every worker',
     async () => {
-      const view = await api.candidates();
-      const t = view.candidates.find((c) => c.pid === top);
-      const ws = view.candidates.filter((c) => workers.includes(c.pid) && c.run_pid === top);
-      if (t?.orphaned && ws.length === workers.length) {
-        orphan = { top: t, workers: ws };
-        mark(
-          1,
-          `orphaned run seen: pytest ${top} (${t.cmdline}), ${ws.length} workers, owner ${JSON.stringify(t.owner)}`,
-          Date.parse(view.scanned_at!),
-        );
-      }
-      return orphan !== null;
+      const view = await scene.api.candidates();
+      const top = view.candidates.find((c) => c.pid === scene.top);
+      const workers = view.candidates.filter((c) => scene.workers.includes(c.pid) && c.run_pid === scene.top);
+      if (!top?.orphaned || workers.length !== scene.workers.length) return false;
+      orphan = { top, workers };
+      const what = `orphaned run seen: pytest ${scene.top} (${top.cmdline}), ${workers.length} workers, owner ${JSON.stringify(top.owner)}`;
+      mark(scene, 1, what, Date.parse(view.scanned_at!));
+      return true;
     },
-    { timeoutMs: ORPHAN_LIMIT_MS, intervalMs: 250, describe },
-  ).catch(async (err) => {
-    await refreshLogs();
-    throw err;
-  });
+    { timeoutMs: 60_000, intervalMs: 250 },
+  );
+  return orphan!;
+}
 
-  const key = `proc_blocking:${top}`;
+async function step2Alerted(scene: Scene): Promise<{ alert: TelegramMessage; amFiring: AmApiAlert }> {
+  const key = `proc_blocking:${scene.top}`;
+  const tgAlert = () => telegramOf(scene.stage).find((m) => m.action === 'ALERT' && m.key === key);
+  const amFired = () => amNotifications(scene.stage).find((n) => isAboutTop(scene)(n, 'firing'));
   let amFiring: AmApiAlert | undefined;
   await waitFor(
     'step 2: the proc_blocking ALERT in Telegram and firing in Alertmanager (and its notification)',
     async () => {
-      amFiring ??= (await stage.alertmanager.alerts()).find(
-        (a) => a.labels.alertname === 'proc_blocking' && a.labels.entity === String(top),
-      );
-      const notified = amNotifications(stage).some((n) => n.status === 'firing' && n.alerts.some((a) => a.labels.entity === String(top)));
-      return telegram().some((m) => m.action === 'ALERT' && m.key === key) && amFiring !== undefined && notified;
+      amFiring ??= await amHolds(scene);
+      return tgAlert() !== undefined && amFiring !== undefined && amFired() !== undefined;
     },
-    { timeoutMs: NOTIFY_LIMIT_MS, intervalMs: 250, describe },
+    { timeoutMs: NOTIFY_LIMIT_MS, intervalMs: 250 },
   );
-  const alert = telegram().find((m) => m.action === 'ALERT' && m.key === key)!;
-  mark(2, 'ALERT proc_blocking delivered to Telegram', alert.atMs);
-  const amFired = amNotifications(stage).find((n) => n.status === 'firing' && n.alerts.some((a) => a.labels.entity === String(top)))!;
-  mark(2, 'Alertmanager notifies firing', amFired.atMs);
+  mark(scene, 2, 'ALERT proc_blocking delivered to Telegram', tgAlert()!.atMs);
+  mark(scene, 2, 'Alertmanager notifies firing', amFired()!.atMs);
+  return { alert: tgAlert()!, amFiring: amFiring! };
+}
 
+async function step3RetestWaits(
+  scene: Scene,
+  timeoutS: number,
+): Promise<{ id: string; postedMs: number; psiAtPost: number; waitingRun: WireRun }> {
+  const { s, api, stage } = scene;
   await waitFor(`the orphan driving PSI cpu some avg10 over ${s.maxCpuPressure} %`, () => cpuSomeAvg10() > s.maxCpuPressure, {
     timeoutMs: 90_000,
     intervalMs: 250,
@@ -279,185 +281,152 @@ export async function replayWithWatchdog(stage: Stage, settings: Omit<WatchdogSe
   const postedMs = Date.now();
   const { id } = await api.post({
     repo: 'orchestrator',
-    branch: 'task/ORCH-516',
+    branch: `task/${AGENT_TASK}`,
     cwd: stage.checkout,
     command: ['pytest', '-q', '-p', 'no:cacheprovider', stage.branchSuite],
-    timeout_s: retestTimeoutS,
+    timeout_s: timeoutS,
   });
-  mark(null, `re-test ${id} posted (PSI cpu some avg10 ${psiAtPost} %)`, postedMs);
-  let waitingRun: WireRun | undefined;
+  mark(scene, null, `re-test ${id} posted (PSI cpu some avg10 ${psiAtPost} %)`, postedMs);
+  let run: WireRun | undefined;
   await waitFor(
-    'step 3: the re-test waiting on CPU pressure',
+    'step 3: the re-test out of the queue or waiting on CPU pressure',
     async () => {
-      const run = await api.run(id);
-      if (run.status === 'queued' && run.waiting === 'cpu_pressure') waitingRun = run;
-      return waitingRun !== undefined || run.status !== 'queued';
+      run = await api.run(id);
+      return run.status !== 'queued' || run.waiting === 'cpu_pressure';
     },
-    { timeoutMs: 30_000, intervalMs: 200, describe },
+    { timeoutMs: 30_000, intervalMs: 200 },
   );
-  if (!waitingRun)
-    throw new Error(`step 3: re-test ${id} left the queue without waiting on CPU pressure: ${JSON.stringify(await api.run(id))}`);
-  mark(3, `re-test ${id} queued, waiting: cpu_pressure`);
+  if (run?.waiting !== 'cpu_pressure')
+    throw new Error(`step 3: re-test ${id} started without waiting on CPU pressure: ${JSON.stringify(run)}`);
+  mark(scene, 3, `re-test ${id} queued, waiting: cpu_pressure`);
+  return { id, postedMs, psiAtPost, waitingRun: run };
+}
 
-  const orphanPids = [top, ...workers];
-  const retestCandidates: WireCandidate[] = [];
-  const watchRetest = async (): Promise<void> => {
-    for (const c of (await api.candidates()).candidates) if (c.cmdline.includes(stage.branchSuite)) retestCandidates.push(c);
+/** Keeps every candidate of the re-test's own pytest seen while the later steps wait. */
+function retestWatcher(scene: Scene): { seen: WireCandidate[]; look: () => Promise<void> } {
+  const seen: WireCandidate[] = [];
+  const look = async (): Promise<void> => {
+    for (const c of (await scene.api.candidates()).candidates) if (c.cmdline.includes(scene.stage.branchSuite)) seen.push(c);
   };
+  return { seen, look };
+}
+
+async function step4Reaped(scene: Scene, lookAtRetest: () => Promise<void>): Promise<{ survivors: number[]; reaped: TelegramMessage }> {
+  const orphanPids = [scene.top, ...scene.workers];
+  const alive = () => orphanPids.filter((pid) => markedPids(scene.stage.marker).includes(pid));
   await waitFor(
     'step 4: the reaper ending the orphan, every worker included',
     async () => {
-      await watchRetest();
-      return orphanPids.every((pid) => !markedPids(stage.marker).includes(pid));
+      await lookAtRetest();
+      return alive().length === 0;
     },
-    { timeoutMs: s.reapAgeMin * 60_000 + 60_000, intervalMs: 250, describe },
-  ).catch(async (err) => {
-    await refreshLogs();
-    throw err;
-  });
-  mark(4, `orphan gone: pytest ${top} and its ${workers.length} workers`);
-  const survivors = orphanPids.filter((pid) => markedPids(stage.marker).includes(pid));
-  await waitFor('the proc_reaped notice in Telegram', () => telegram().some((m) => m.key === `proc_reaped:${top}`), {
-    timeoutMs: NOTIFY_LIMIT_MS,
-    describe,
-  });
-  const reaped = telegram().find((m) => m.key === `proc_reaped:${top}`)!;
-  mark(4, 'proc_reaped notice delivered to Telegram', reaped.atMs);
+    { timeoutMs: scene.s.reapAgeMin * 60_000 + 60_000, intervalMs: 250 },
+  );
+  mark(scene, 4, `orphan gone: pytest ${scene.top} and its ${scene.workers.length} workers`);
+  const survivors = alive();
+  const notice = () => telegramOf(scene.stage).find((m) => m.key === `proc_reaped:${scene.top}`);
+  await waitFor('the proc_reaped notice in Telegram', () => notice() !== undefined, { timeoutMs: NOTIFY_LIMIT_MS });
+  mark(scene, 4, 'proc_reaped notice delivered to Telegram', notice()!.atMs);
+  return { survivors, reaped: notice()! };
+}
 
-  let finalRun: WireRun | undefined;
+async function step5RetestDone(scene: Scene, r: { id: string; postedMs: number }, timeoutS: number, lookAtRetest: () => Promise<void>) {
+  let run: WireRun | undefined;
   let psiAtStart: number | undefined;
   await waitFor(
     'step 5: the re-test done',
     async () => {
-      await watchRetest();
-      const run = await api.run(id);
+      await lookAtRetest();
+      run = await scene.api.run(r.id);
       if (run.status === 'running') psiAtStart ??= cpuSomeAvg10();
-      if (run.status === 'done') finalRun = run;
-      return finalRun !== undefined;
+      return run.status === 'done';
     },
-    { timeoutMs: s.pressureWaitS * 1000 + retestTimeoutS * 1000 + 60_000, intervalMs: 200, describe },
+    { timeoutMs: (scene.s.pressureWaitS + timeoutS + 60) * 1000, intervalMs: 200 },
   );
-  const startedMs = Date.parse(finalRun!.started_at!);
+  const startedMs = Date.parse(run!.started_at!);
   // Other load on the host can keep it starved after the reap: then the gate starts the run once its wait is over.
-  const why = startedMs - postedMs >= (s.pressureWaitS - 2) * 1000 ? 'the pressure wait is over' : 'the pressure fell';
-  mark(5, `re-test ${id} started: ${why} (PSI cpu some avg10 ${psiAtStart ?? '?'} %)`, startedMs);
-  mark(5, `re-test ${id} done: outcome ${finalRun!.outcome}, decision ${finalRun!.decision}`, Date.parse(finalRun!.finished_at!));
+  const why = startedMs - r.postedMs >= (scene.s.pressureWaitS - 2) * 1000 ? 'the pressure wait is over' : 'the pressure fell';
+  mark(scene, 5, `re-test ${r.id} started: ${why} (PSI cpu some avg10 ${psiAtStart ?? '?'} %)`, startedMs);
+  mark(scene, 5, `re-test ${r.id} done: outcome ${run!.outcome}, decision ${run!.decision}`, Date.parse(run!.finished_at!));
+  return run!;
+}
 
+async function step6Recovered(scene: Scene): Promise<TelegramMessage> {
+  const key = `proc_blocking:${scene.top}`;
+  const tgRecovery = () => telegramOf(scene.stage).find((m) => m.action === 'RECOVERY' && m.key === key);
+  const amResolved = () => amNotifications(scene.stage).find((n) => isAboutTop(scene)(n, 'resolved'));
   await waitFor(
     'step 6: RECOVERY in Telegram, and the alert resolved in Alertmanager (and its notification)',
-    async () => {
-      const firing = (await stage.alertmanager.alerts()).some(
-        (a) => a.labels.alertname === 'proc_blocking' && a.labels.entity === String(top),
-      );
-      const resolved = amNotifications(stage).some((n) => n.status === 'resolved' && n.alerts.some((a) => a.labels.entity === String(top)));
-      return telegram().some((m) => m.action === 'RECOVERY' && m.key === key) && !firing && resolved;
-    },
-    { timeoutMs: NOTIFY_LIMIT_MS, intervalMs: 250, describe },
+    async () => tgRecovery() !== undefined && (await amHolds(scene)) === undefined && amResolved() !== undefined,
+    { timeoutMs: NOTIFY_LIMIT_MS, intervalMs: 250 },
   );
-  const recovery = telegram().find((m) => m.action === 'RECOVERY' && m.key === key)!;
-  mark(6, 'RECOVERY proc_blocking delivered to Telegram', recovery.atMs);
-  const amResolved = amNotifications(stage).find((n) => n.status === 'resolved' && n.alerts.some((a) => a.labels.entity === String(top)))!;
-  mark(6, 'Alertmanager notifies resolved', amResolved.atMs);
-
-  const [queue, metrics, health] = await Promise.all([api.queue(), api.metrics(), api.healthz()]);
-  mark(7, '/queue and /metrics read');
-  return {
-    settings: s,
-    startedAtMs,
-    marks,
-    topPid: top,
-    workerPids: workers,
-    ownerSeen,
-    orphan: orphan!,
-    alert,
-    amFiring: amFiring!,
-    psiAtPost,
-    waitingRun,
-    retestCandidates,
-    survivors,
-    reaped,
-    finalRun: finalRun!,
-    recovery,
-    telegram: telegram(),
-    amNotifications: amNotifications(stage),
-    queue,
-    metrics,
-    configWarnings: health.config_warnings,
-  } satisfies WatchdogReplay;
-}
-
-export interface ReferenceReplay {
-  startedAtMs: number;
-  marks: Mark[];
-  baselineS: number;
-  budgetS: number;
-  psiAtRetest: number;
-  retest: LegacyResult;
-  /** The same suite under the same starvation, given all the time it needs. */
-  starvedS: number;
-  /** Orphan processes still spinning when the reference ends. */
-  stillSpinning: number;
-  telegramMessages: number;
-}
-
-interface LegacyResult {
-  returncode: number | null;
-  timed_out: boolean;
-  duration_s: number;
-  decision: string;
-}
-
-async function legacyRetest(stage: Stage, where: string[], budgetS: number): Promise<LegacyResult> {
-  const out = await stage.dockerd.dockerOk([...where, 'python3', '/orch/legacy_retest.py', stage.checkout, String(budgetS)], {
-    timeoutMs: (budgetS + 120) * 1000,
-  });
-  return JSON.parse(out.trim().split('\n').at(-1)!) as LegacyResult;
-}
-
-/** The branch's suite alone, the old way, in a throwaway container: the reference duration. */
-export async function measureBaseline(stage: Stage): Promise<number> {
-  // prettier-ignore
-  const where = ['run', '--rm', '--network', 'none', '-v', `${stage.workspaces}:${stage.workspaces}`, '-v', `${FIXTURES}:/orch:ro`, PYTHON_BASE_IMAGE];
-  const r = await legacyRetest(stage, where, 600);
-  if (r.returncode !== 0) throw new Error(`the branch suite failed alone: ${JSON.stringify(r)}`);
-  return r.duration_s;
+  mark(scene, 6, 'RECOVERY proc_blocking delivered to Telegram', tgRecovery()!.atMs);
+  mark(scene, 6, 'Alertmanager notifies resolved', amResolved()!.atMs);
+  return tgRecovery()!;
 }
 
 /**
- * The same incident with nothing acting: the orphan spins on, the orchestrator's own
- * `subprocess.run(timeout=budget)` re-test runs into the starvation, times out, and the
- * timeout reads as a red branch (rollback). Nobody is told.
+ * The replay with the watchdog: returns what each step showed and when, and leaves both
+ * containers for the caller to remove (removeContainers). A step that never comes throws with
+ * both containers' logs.
  */
-export async function replayWithoutWatchdog(
+export async function replayWithWatchdog(
   stage: Stage,
-  budgetS: number,
-  baselineS: number,
-  starvedAbovePct: number,
-): Promise<ReferenceReplay> {
-  const { orchPort } = await freePorts();
-  const before = stage.telegram.received.length;
-  const marks: Mark[] = [];
-  const mark = (step: number | null, what: string, atMs = Date.now()): void => void marks.push({ step, what, atMs });
-  await startOrchestrator(stage, orchPort);
-  const startedAtMs = Date.now();
-  mark(null, `orchestrator up; agent run ${AGENT_RUN_ID} starts pytest with ${stage.workers} spinning workers`);
-  const { top, workers } = await orphanTheRun(stage, () => Promise.resolve());
-  mark(null, `agent killed with -9; pytest ${top} and ${workers.length} workers keep spinning`);
-  await waitFor(`PSI cpu some avg10 over ${starvedAbovePct} %`, () => cpuSomeAvg10() > starvedAbovePct, {
-    timeoutMs: 90_000,
-    intervalMs: 250,
-  });
-  const psiAtRetest = cpuSomeAvg10();
-  mark(null, `re-test started the old way: subprocess.run(timeout=${budgetS}) (PSI cpu some avg10 ${psiAtRetest} %)`);
-  const retest = await legacyRetest(stage, ['exec', ORCH_CONTAINER], budgetS);
-  mark(5, `re-test ${retest.timed_out ? 'timed out' : 'finished'} after ${retest.duration_s} s: decision ${retest.decision}`);
-  const unbounded = await legacyRetest(stage, ['exec', ORCH_CONTAINER], 600);
-  mark(null, `the same suite, unbounded, under the orphan: ${unbounded.duration_s} s (${baselineS} s alone)`);
-  const stillSpinning = [top, ...workers].filter((pid) => markedPids(stage.marker).includes(pid)).length;
-  mark(null, `${stillSpinning} orphan processes still spinning; Telegram messages: ${stage.telegram.received.length - before}`);
-  const telegramMessages = stage.telegram.received.length - before;
-  await removeContainers(stage);
-  return { startedAtMs, marks, baselineS, budgetS, psiAtRetest, retest, starvedS: unbounded.duration_s, stillSpinning, telegramMessages };
+  settings: Omit<WatchdogSettings, 'port' | 'orchPort'>,
+  retestTimeoutS: number,
+): Promise<WatchdogReplay> {
+  const s: WatchdogSettings = { ...settings, ...(await freePorts()) };
+  await startWatchdog(stage, s);
+  const base = { stage, s, api: watchdogApi(s.port), marks: [] as Mark[] };
+  try {
+    await startOrchestrator(stage, s.orchPort);
+    const startedAtMs = Date.now();
+    mark(
+      base,
+      null,
+      `orchestrator up in its own PID namespace; agent run ${AGENT_RUN_ID} starts pytest with ${stage.workers} spinning workers`,
+    );
+    let ownerSeen: WireCandidate | null = null;
+    const { top, workers } = await orphanTheRun(stage, async (pid) => void (ownerSeen = await ownerWhileAlive(base, pid, startedAtMs)));
+    const scene: Scene = { ...base, top, workers };
+    mark(scene, null, `agent killed with -9; pytest ${top} and ${workers.length} workers keep spinning`);
+
+    const orphan = await step1OrphanSeen(scene);
+    const { alert, amFiring } = await step2Alerted(scene);
+    const retest = await step3RetestWaits(scene, retestTimeoutS);
+    const watcher = retestWatcher(scene);
+    const { survivors, reaped } = await step4Reaped(scene, watcher.look);
+    const finalRun = await step5RetestDone(scene, retest, retestTimeoutS, watcher.look);
+    const recovery = await step6Recovered(scene);
+    const [queue, metrics, health] = await Promise.all([base.api.queue(), base.api.metrics(), base.api.healthz()]);
+    mark(scene, 7, '/queue and /metrics read');
+    return {
+      settings: s,
+      startedAtMs,
+      marks: base.marks,
+      topPid: top,
+      workerPids: workers,
+      ownerSeen,
+      orphan,
+      alert,
+      amFiring,
+      psiAtPost: retest.psiAtPost,
+      waitingRun: retest.waitingRun,
+      retestCandidates: watcher.seen,
+      survivors,
+      reaped,
+      finalRun,
+      recovery,
+      telegram: telegramOf(stage),
+      amNotifications: amNotifications(stage),
+      queue,
+      metrics,
+      configWarnings: health.config_warnings,
+    };
+  } catch (err) {
+    if (err instanceof Error) err.message += `\n${await containerLogs(stage)}`;
+    throw err;
+  }
 }
 
 /** The timeline as the bench and the test log print it: t+seconds from the orchestrator's start. */
