@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_RUN_ID, AGENT_TASK, markedPids, removeContainers, setUpStage, type Stage } from '../support/incident-cast.js';
+import { AGENT_RUN_ID, AGENT_TASK, removeContainers, setUpStage, type Stage } from '../support/incident-cast.js';
+import { markedPids } from '../support/pytest-suite.js';
 import {
   REPLAY_SETTINGS as SETTINGS,
   formatTimeline,

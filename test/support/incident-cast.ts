@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -9,6 +9,7 @@ import { startHttpServer, type LoopbackServer } from './http-server.js';
 import { importNodeBaseImage, NODE_BASE_IMAGE } from './node-base-image.js';
 import { freePort } from './prometheus.js';
 import { importPythonBaseImage, PYTHON_BASE_IMAGE } from './python-base-image.js';
+import { markedPids } from './pytest-suite.js';
 import { repoRoot } from './repo-root.js';
 import { waitFor } from './wait-for.js';
 import { buildWatchdogImage, describeImage } from './watchdog-image.js';
@@ -227,20 +228,6 @@ export async function removeContainers(stage: Stage): Promise<void> {
 
 export async function freePorts(): Promise<{ port: number; orchPort: number }> {
   return { port: await freePort(), orchPort: await freePort() };
-}
-
-/** Host pids whose command line carries the marker, read from /proc (what `pgrep -f` sees). */
-export function markedPids(marker: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) pids.push(Number(entry));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return pids;
 }
 
 function killQuietly(pid: number): void {

@@ -4,13 +4,13 @@ import {
   ORCH_CONTAINER,
   cpuSomeAvg10,
   freePorts,
-  markedPids,
   removeContainers,
   startOrchestrator,
   type Stage,
 } from './incident-cast.js';
 import { mark, orphanTheRun, type Mark } from './incident-replay.js';
 import { PYTHON_BASE_IMAGE } from './python-base-image.js';
+import { markedPids } from './pytest-suite.js';
 import { waitFor } from './wait-for.js';
 
 /**

@@ -9,12 +9,12 @@ import {
   WATCHDOG_CONTAINER,
   cpuSomeAvg10,
   freePorts,
-  markedPids,
   startOrchestrator,
   startWatchdog,
   type Stage,
   type WatchdogSettings,
 } from './incident-cast.js';
+import { markedPids } from './pytest-suite.js';
 import { waitFor } from './wait-for.js';
 
 /**
