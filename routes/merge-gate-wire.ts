@@ -12,6 +12,7 @@ import {
   type RetestRun,
 } from '../src/merge-gate/types.js';
 import { isoTimestamp } from './schemas.js';
+import { RESERVED_PREFIX, REQUEST_ENV_LIMITS, requestEnvProblem } from '../src/merge-gate/runner/account.js';
 
 /** The merge gate's wire shapes (snake_case) and their mapping from the gate's camelCase models. */
 
@@ -57,6 +58,19 @@ export const retestRequestSchema = z
       .regex(/^[0-9a-fA-F]{7,64}$/, 'must be a 7..64 character hex commit id')
       .optional()
       .describe('skip the run when this is the full hash of HEAD in cwd (WATCHDOG_MERGE_SKIP_WHEN_CURRENT)'),
+    env: z
+      .record(z.string(), z.string())
+      .superRefine((env, ctx) => {
+        const problem = requestEnvProblem(env);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional()
+      .describe(
+        `variables added to the account's own environment (PATH from /etc/login.defs, HOME, USER, LOGNAME, SHELL from passwd, ` +
+          `the watchdog's LANG, LC_*, TZ, TERM), applied only once the command runs as the account; may replace PATH and the locale, ` +
+          `never HOME, USER, LOGNAME or SHELL; names [A-Za-z_][A-Za-z0-9_]*, not starting with ${RESERVED_PREFIX}; ` +
+          `at most ${REQUEST_ENV_LIMITS.count} variables, ${REQUEST_ENV_LIMITS.valueBytes} bytes a value, ${REQUEST_ENV_LIMITS.totalBytes} in all`,
+      ),
   })
   .meta({ id: 'RetestRequest' });
 
@@ -70,6 +84,7 @@ export function fromWire(body: RetestRequestBody): RetestRequest {
     command: body.command,
     ...(body.timeout_s !== undefined ? { timeoutS: body.timeout_s } : {}),
     ...(body.validated_sha !== undefined ? { validatedSha: body.validated_sha } : {}),
+    ...(body.env !== undefined ? { env: body.env } : {}),
   };
 }
 
@@ -86,7 +101,7 @@ export const retestRunSchema = z
       .enum(DECISIONS)
       .optional()
       .describe(
-        'see the outcome -> decision table in docs/merge-gate.md; absent for cancelled (repost when a saved re-test may no longer run as its account after a restart)',
+        'see the outcome -> decision table in docs/merge-gate.md; absent for cancelled, except repost when the gate cancelled it itself (see reason)',
       ),
     returncode: z.number().int().nullable().optional(),
     signal: z.string().nullable().optional().describe('the signal that ended the command, e.g. SIGTERM after a timeout'),
@@ -130,6 +145,12 @@ export const retestRunSchema = z
       .optional()
       .describe('the tree kill: every process signalled, and how many were confirmed gone'),
     run_as: z.object({ uid: z.number().int(), user: z.string() }).optional().describe('whom the command runs as'),
+    reason: z
+      .string()
+      .optional()
+      .describe(
+        'with outcome cancelled and decision repost: why the gate cancelled it itself (cwd swapped or re-owned since the POST, the account gone after a restart)',
+      ),
   })
   .meta({ id: 'RetestRun' });
 
@@ -169,6 +190,7 @@ export function toWire(run: RetestRun): RetestRunBody {
     lock_holders: lockHolders?.map((h) => ({ pid: h.pid, cmdline: h.cmdline, age_s: h.ageS, known_as: h.knownAs, via: h.via })),
     receipt: receipt && receiptToJson(receipt),
     run_as: run.runAs,
+    reason: run.reason,
   };
   return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)) as RetestRunBody;
 }

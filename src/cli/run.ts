@@ -2,7 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { loadConfig } from '../config.js';
 import { classify } from '../merge-gate/classify.js';
 import { compileLockPatterns, scanOutput } from '../merge-gate/output-scan.js';
-import { commandEnv, runProcess, type RunReport } from '../merge-gate/runner.js';
+import { callerEnv, runProcess, type RunReport } from '../merge-gate/runner.js';
 import { receiptToJson } from '../merge-gate/types.js';
 import { processIo, type CliIo } from './io.js';
 
@@ -124,7 +124,7 @@ export async function runCommand(argv: string[], ioOverrides: Partial<CliIo> = {
     report = await runProcess({
       command: parsed.command,
       // The watchdog's own settings and secrets (WATCHDOG_*, their _FILE paths) stay ours.
-      env: commandEnv(io.env),
+      env: callerEnv(io.env),
       timeoutMs: (parsed.timeoutS ?? config.mergeRetestTimeoutS) * 1000,
       graceMs: (parsed.graceS ?? config.killGraceS) * 1000,
       treeKill: config.treeKillEnabled,

@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
 import { DEFAULT_PRESSURE_POLL_MS, type GateRunOptions, type GateRunReport, type MergeGateOptions } from './gate-options.js';
 import { PressureRecorder, type PressureProbe } from './pressure.js';
-import { retestEnv } from './retest-env.js';
 import type { KillEnvironment } from './runner.js';
-import type { Outcome, PressureEvidence, RetestRequest, RetestRun, RunAs } from './types.js';
+import type { MergeDecision, Outcome, PressureEvidence, RetestRequest, RetestRun, RunAs } from './types.js';
 
 export interface AttemptContext {
   opts: MergeGateOptions;
@@ -27,7 +26,7 @@ export async function runAttempt(
     const report = await ctx.run({
       command: request.command,
       cwd: request.cwd,
-      env: retestEnv(),
+      env: request.env ?? {},
       timeoutMs: (request.timeoutS ?? opts.defaultTimeoutS) * 1000,
       graceMs: opts.graceS * 1000,
       treeKill: opts.treeKill,
@@ -59,6 +58,13 @@ export class KillReporter {
       );
     }
   }
+}
+
+/** One line per finished attempt; `decision` is the policy's (before a shutdown turns requeue into repost). */
+export function logFinished(log: Logger, run: RetestRun, decision: MergeDecision | null): void {
+  const { id: run_id, repo, branch, attempt, outcome, strategy, durationS: duration_s, reason } = run;
+  const fields = { run_id, repo, branch, attempt, outcome, decision, strategy, duration_s, reason };
+  log.info(fields, `merge gate: ${repo}@${branch} ${outcome ?? 'done'} -> ${decision ?? 'none'}`);
 }
 
 /** Marks `run` done with `outcome` and what the report says about it (none: it never ran, or a crash cut it). */

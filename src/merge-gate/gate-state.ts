@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { requestEnvProblem } from './runner/account.js';
 import { OUTCOMES, type RetestRequest, type RetestRun } from './types.js';
 
 /**
@@ -29,6 +30,10 @@ const requestSchema = z.object({
   command: z.array(z.string()).min(1),
   timeoutS: z.number().positive().optional(),
   validatedSha: z.string().optional(),
+  env: z
+    .record(z.string(), z.string())
+    .refine((env) => requestEnvProblem(env) === null, 'env: not what a POST accepts')
+    .optional(),
 });
 
 // The rest of a run (receipt, pressure, lock holders) is evidence shown as it was saved.

@@ -5,14 +5,14 @@ import { RunHistory } from './history.js';
 import { assertQueueRoom, DEFAULT_PRESSURE_POLL_MS } from './gate-options.js';
 import type { CancelAnswer, GateRunReport, MergeGateDeps, MergeGateOptions } from './gate-options.js';
 import { admit, type QueuedJob } from './admission.js';
-import { endStaleRuns, KillReporter, recordDone, runAttempt } from './attempt.js';
+import { endStaleRuns, KillReporter, logFinished, recordDone, runAttempt } from './attempt.js';
 import { parseGateSnapshot, type GateSnapshot } from './gate-state.js';
 import { gateJudge, type Judge } from './judge.js';
 import { procLockHolderFinder } from './lock-holders.js';
 import { createMergeGateMetrics, type MergeGateMetrics } from './metrics.js';
 import { InfraRequeueLedger, requeueDelayMs } from './policy.js';
 import { hostPressureProbe, type PressureProbe } from './pressure.js';
-import { resolveRunAs } from './run-as.js';
+import { recheckCwd, resolveRunAs } from './run-as.js';
 import { defaultKillEnvironment, runProcess } from './runner.js';
 import { isHeadValidated } from './skip-when-current.js';
 import { exhaustedSignal } from './texts.js';
@@ -137,7 +137,7 @@ export class MergeGate {
         runAs = this.resolveRunAs(request);
       } catch (err) {
         this.record(run, 'cancelled', null);
-        run.decision = 'repost';
+        Object.assign(run, { decision: 'repost', reason: (err as Error).message });
         this.deps.log.warn({ run_id: run.id, err }, 'merge gate: a saved re-test can no longer run as its account; post it again');
         continue;
       }
@@ -226,6 +226,8 @@ export class MergeGate {
 
   private async execute(job: QueuedJob, flight: InFlight): Promise<void> {
     const { run, request } = job;
+    const refusal = recheckCwd(request.cwd, job.runAs);
+    if (refusal) return this.finish(run, 'cancelled', null, undefined, refusal);
     const headCheck = this.deps.isHeadValidated ?? isHeadValidated;
     if (this.opts.skipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha))) {
       return this.finish(run, flight.cancelled ? 'cancelled' : 'skipped', null);
@@ -267,25 +269,17 @@ export class MergeGate {
     if (report) this.kills.report(run, report);
   }
 
-  private finish(run: RetestRun, outcome: Outcome, report: GateRunReport | null, job?: QueuedJob): void {
+  /** `refusal`: the gate cancelled the run itself, for this reason; the caller may post it again. */
+  private finish(run: RetestRun, outcome: Outcome, report: GateRunReport | null, job?: QueuedJob, refusal?: string): void {
     this.record(run, outcome, report);
     const decision = this.ledger.record(run.repo, run.branch, outcome);
     // Without a state file nothing re-queues during shutdown: the caller must post it again.
     if (decision) run.decision = decision === 'requeue' && this.closing && !this.persistent ? 'repost' : decision;
+    if (refusal) Object.assign(run, { decision: 'repost', reason: refusal });
     this.totals.runsTotal += 1;
     this.totals.outcomes[outcome] += 1;
     this.metrics?.finished(outcome, run.durationS ?? 0);
-    const fields = {
-      run_id: run.id,
-      repo: run.repo,
-      branch: run.branch,
-      attempt: run.attempt,
-      outcome,
-      decision,
-      strategy: run.strategy,
-      duration_s: run.durationS,
-    };
-    this.deps.log.info(fields, `merge gate: ${run.repo}@${run.branch} ${outcome} -> ${decision ?? 'none'}`);
+    logFinished(this.deps.log, run, decision);
     if (run.decision === 'requeue' && job) {
       this.totals.infraRequeues += 1;
       this.metrics?.requeued();

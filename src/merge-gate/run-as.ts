@@ -1,4 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs';
+import { readPasswd, type PasswdEntry } from './runner/account.js';
 import type { RunAsUser } from './types.js';
 
 export interface RunAsPolicy {
@@ -8,7 +9,6 @@ export interface RunAsPolicy {
   allowRoot: boolean;
   /** The watchdog's own uid (a re-test must never share it: it could read the watchdog's secrets). */
   selfUid: number;
-  passwdFile?: string;
 }
 
 /** Why a re-test is refused before it is queued (400 with the message). */
@@ -16,41 +16,53 @@ export class RunAsRefused extends Error {
   readonly code = 'run_as_refused';
 }
 
-interface PasswdEntry {
-  user: string;
-  uid: number;
-  gid: number;
-}
+// Linux's O_PATH on every architecture Node runs on (Node does not export it): fstat without read access.
+const O_PATH = 0o10000000;
 
-function readPasswd(file: string): PasswdEntry[] {
-  let text: string;
+/**
+ * The owner of the directory `cwd`, from an fd opened without following a last component that
+ * is a symbolic link (O_NOFOLLOW | O_DIRECTORY): the checks see one object, not two lookups.
+ * Throws RunAsRefused saying what `cwd` is instead.
+ */
+export function cwdOwner(cwd: string): { uid: number; gid: number } {
+  let fd: number;
   try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
+    fd = openSync(cwd, O_PATH | constants.O_NOFOLLOW | constants.O_DIRECTORY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR' && isSymlink(cwd)) throw new RunAsRefused(`cwd ${cwd} is a symbolic link: post the directory it points to`);
+    throw new RunAsRefused(`cwd ${cwd} ${code === 'ENOENT' ? 'does not exist' : `cannot be used (${code ?? 'error'})`}`);
   }
-  return text.split('\n').flatMap((line) => {
-    const [user, , uid, gid] = line.split(':');
-    if (!user || !/^\d+$/.test(uid ?? '') || !/^\d+$/.test(gid ?? '')) return [];
-    return [{ user, uid: Number(uid), gid: Number(gid) }];
-  });
+  try {
+    const { uid, gid } = fstatSync(fd);
+    return { uid, gid };
+  } finally {
+    closeSync(fd);
+  }
 }
 
-function fromSpec(spec: string, passwd: PasswdEntry[]): RunAsUser {
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+function fromSpec(spec: string, passwd: PasswdEntry[]): Omit<RunAsUser, 'cwdUid'> {
   if (/^\d+$/.test(spec)) {
     const uid = Number(spec);
     const entry = passwd.find((e) => e.uid === uid);
-    return { uid, gid: entry?.gid ?? uid, user: entry?.user ?? spec };
+    return { uid, gid: entry?.gid ?? uid, user: entry?.name ?? spec };
   }
-  const entry = passwd.find((e) => e.user === spec);
+  const entry = passwd.find((e) => e.name === spec);
   if (!entry) throw new RunAsRefused(`WATCHDOG_MERGE_RUN_AS names the user "${spec}", who does not exist on this host`);
-  return { uid: entry.uid, gid: entry.gid, user: entry.user };
+  return { uid: entry.uid, gid: entry.gid, user: entry.name };
 }
 
-function ownerOf(cwd: string, passwd: PasswdEntry[]): RunAsUser {
-  const st = statSync(cwd);
-  const entry = passwd.find((e) => e.uid === st.uid);
-  return { uid: st.uid, gid: entry?.gid ?? st.gid, user: entry?.user ?? String(st.uid) };
+function ownerAccount(owner: { uid: number; gid: number }, passwd: PasswdEntry[]): Omit<RunAsUser, 'cwdUid'> {
+  const entry = passwd.find((e) => e.uid === owner.uid);
+  return { uid: owner.uid, gid: entry?.gid ?? owner.gid, user: entry?.name ?? String(owner.uid) };
 }
 
 /**
@@ -58,10 +70,12 @@ function ownerOf(cwd: string, passwd: PasswdEntry[]): RunAsUser {
  * WATCHDOG_MERGE_ALLOW_ROOT; never the watchdog's own (non-root) uid, whose secrets it could read.
  */
 export function resolveRunAs(cwd: string, policy: RunAsPolicy): RunAsUser {
-  const passwd = readPasswd(policy.passwdFile ?? '/etc/passwd');
-  const runAs = policy.spec.trim() === '' ? ownerOf(cwd, passwd) : fromSpec(policy.spec.trim(), passwd);
+  const passwd = readPasswd();
+  const owner = cwdOwner(cwd);
+  const spec = policy.spec.trim();
+  const runAs = { ...(spec === '' ? ownerAccount(owner, passwd) : fromSpec(spec, passwd)), cwdUid: owner.uid };
   if (runAs.uid === 0 && !policy.allowRoot) {
-    const why = policy.spec.trim() === '' ? `${cwd} is owned by root` : 'WATCHDOG_MERGE_RUN_AS is root';
+    const why = spec === '' ? `${cwd} is owned by root` : 'WATCHDOG_MERGE_RUN_AS is root';
     throw new RunAsRefused(
       `${why}: re-tests do not run as root; chown the checkout to the test user, set WATCHDOG_MERGE_RUN_AS, or set WATCHDOG_MERGE_ALLOW_ROOT=true`,
     );
@@ -72,4 +86,21 @@ export function resolveRunAs(cwd: string, policy: RunAsPolicy): RunAsUser {
     );
   }
   return runAs;
+}
+
+/**
+ * At start: why the run must not go ahead in `cwd` as `runAs`, or null. The account was fixed
+ * when the re-test was posted; a checkout swapped since (for a link into another user's home,
+ * or a directory someone else owns) is refused. A cwd that is gone is left to the run, which
+ * cannot enter it.
+ */
+export function recheckCwd(cwd: string, runAs: RunAsUser): string | null {
+  let uid: number;
+  try {
+    uid = cwdOwner(cwd).uid;
+  } catch {
+    return isSymlink(cwd) ? 'cwd has been replaced by a symbolic link since the re-test was posted' : null;
+  }
+  if (uid === runAs.cwdUid) return null;
+  return `cwd is now owned by uid ${uid}, not uid ${runAs.cwdUid} as when the re-test was posted (it runs as ${runAs.user})`;
 }

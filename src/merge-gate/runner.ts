@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { accountEnv, dropPrivilegesArgv, lookupAccount } from './runner/account.js';
+import { enterAs } from './runner/enter.js';
 import { launch } from './runner/launch.js';
 import { watchLeader, type ExitStatus, type LeaderWatch } from './runner/leader-status.js';
 import { DEFAULT_OUTPUT_CAP_BYTES } from './runner/output-cap.js';
@@ -14,7 +14,8 @@ import type { Spawned } from './runner/spawn.js';
 export { KillEnvironment, defaultKillEnvironment } from './runner/strategy.js';
 export { decodeWaitStatus, signalName } from './runner/leader-status.js';
 export { checkExecutable } from './runner/spawn.js';
-export { commandEnv } from './runner/account.js';
+export { accountEnv, callerEnv } from './runner/account.js';
+export { enterAs, type Entry } from './runner/enter.js';
 export type { KillReport } from './runner/tree-kill.js';
 
 /** Pipes close when the last holder dies; a holder outside the tree must not hang the run. */
@@ -30,6 +31,7 @@ export interface RunOptions {
   /** argv, never a shell string. */
   command: string[];
   cwd?: string;
+  /** Without runAs: the command's whole environment (default ours). With runAs: what the request adds to the account's own (accountEnv). */
   env?: NodeJS.ProcessEnv;
   timeoutMs: number;
   graceMs: number;
@@ -48,7 +50,10 @@ export interface RunOptions {
   /** Which process table to read; tests of the sweep logic never need another. */
   procRoot?: string;
   killEnv?: KillEnvironment;
-  /** The user the command runs as (supplementary groups, HOME, USER, LOGNAME its own); default: ours. */
+  /**
+   * The account the command runs as (its own groups and environment, see enter.ts): it enters
+   * `cwd` itself, and no fd above 2 reaches it. Default: ours, in our environment, as timeout(1).
+   */
   runAs?: RunAs;
 }
 
@@ -109,36 +114,40 @@ export async function runProcess(opts: RunOptions): Promise<RunReport> {
 }
 
 interface Prepared {
+  /** Where the chain is spawned: `/` when it enters cwd as another account itself. */
   cwd: string;
   env: NodeJS.ProcessEnv;
-  dropPrefix: string[];
+  enterPrefix: string[];
 }
 
 /** Everything that can be refused before a process exists. */
-function prepare(opts: RunOptions): Prepared | StartError {
+async function prepare(opts: RunOptions, killEnv: KillEnvironment): Promise<Prepared | StartError> {
   const cwd = opts.cwd ?? process.cwd();
-  let env = opts.env ?? process.env;
+  if (opts.runAs) {
+    // cwd and the command are looked up by the account itself (enter.ts), never by us as root.
+    if (opts.abortSignal?.aborted) return { code: 'EABORTED', message: 'aborted before start' };
+    const extraEnv = Object.entries(opts.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined);
+    const entry = enterAs(opts.runAs, cwd, Object.fromEntries(extraEnv), await killEnv.subreaper());
+    return 'code' in entry ? entry : { cwd: '/', env: entry.env, enterPrefix: entry.prefix };
+  }
+  const env = opts.env ?? process.env;
   const badCwd = checkCwd(cwd);
   if (badCwd) return badCwd;
   const notRunnable = checkExecutable(opts.command, cwd, env);
   if (notRunnable) return notRunnable;
   if (opts.abortSignal?.aborted) return { code: 'EABORTED', message: 'aborted before start' };
-  if (!opts.runAs) return { cwd, env, dropPrefix: [] };
-  const account = lookupAccount(opts.runAs.uid);
-  env = accountEnv(env, opts.runAs.uid, account);
-  const dropPrefix = dropPrivilegesArgv(opts.runAs, account);
-  if (!dropPrefix) return { code: 'ERUNAS', message: `cannot run as uid ${opts.runAs.uid}: setpriv (util-linux) not found` };
-  return { cwd, env, dropPrefix };
+  return { cwd, env, enterPrefix: [] };
 }
 
 async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunReport> {
-  const prepared = prepare(opts);
+  const killEnv = opts.killEnv ?? defaultKillEnvironment();
+  const prepared = await prepare(opts, killEnv);
   if ('code' in prepared) return failedStart(prepared.message, prepared.code, startedAt, 'single');
   const launched = await launch({
     command: opts.command,
-    dropPrefix: prepared.dropPrefix,
+    enterPrefix: prepared.enterPrefix,
     start: opts.treeKill === false ? 'single' : (opts.strategy ?? 'cgroup'),
-    killEnv: opts.killEnv ?? defaultKillEnvironment(),
+    killEnv,
     spawn: {
       cwd: prepared.cwd,
       env: prepared.env,

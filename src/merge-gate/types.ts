@@ -47,11 +47,15 @@ export interface RetestRequest {
   command: string[];
   timeoutS?: number;
   validatedSha?: string;
+  /** Added to the account's own environment (accountEnv); checked by requestEnvProblem. */
+  env?: Record<string, string>;
 }
 
 /** RunAs with the account name, for RetestRun and messages. */
 export interface RunAsUser extends RunAs {
   user: string;
+  /** Who owned cwd when the account was fixed: at start it must still (run-as.ts recheckCwd). */
+  cwdUid: number;
 }
 
 export type RetestStatus = 'queued' | 'running' | 'done';
@@ -109,6 +113,8 @@ export interface RetestRun {
   lockHolders?: LockHolder[];
   receipt?: KillReceipt;
   runAs?: { uid: number; user: string };
+  /** Why the gate itself cancelled the run (its cwd changed owner, its account is gone). */
+  reason?: string;
 }
 
 export type OutcomeCounts = Record<Outcome, number>;

@@ -35,8 +35,8 @@ describe('infra verdicts with real processes (issue 12: none of these is a verdi
     expect(await verdict(['/bin/sh', '-c', './run-tests'], dir)).toMatchObject({ returncode: 126, outcome: 'infra' });
   });
 
-  it('a command that cannot be spawned is infra', async () => {
-    expect(await verdict(['/nonexistent/bin/pytest'])).toMatchObject({ returncode: null, outcome: 'infra' });
+  it('a command that does not exist is infra (the account looks it up itself: exit 127)', async () => {
+    expect(await verdict(['/nonexistent/bin/pytest'])).toMatchObject({ returncode: 127, outcome: 'infra' });
   });
 
   it('a SIGKILL the gate did not send (as the OOM killer would) is infra; a SIGSEGV crash is other', async () => {

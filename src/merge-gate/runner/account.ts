@@ -1,50 +1,123 @@
-import { readFileSync, realpathSync } from 'node:fs';
-import { basename } from 'node:path';
-import { findOnPath } from './subreaper.js';
-import type { RunAs } from '../types.js';
+import { readFileSync } from 'node:fs';
 
-export interface Account {
+/** One /etc/passwd line. */
+export interface PasswdEntry {
   name: string;
+  uid: number;
+  gid: number;
   home: string;
+  shell: string;
 }
 
-/** The /etc/passwd entry of `uid`, or null (a uid without an entry still runs, with HOME=/). */
+export type Account = Pick<PasswdEntry, 'name' | 'home' | 'shell'>;
+
+function readText(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** The entries of /etc/passwd (or `text`); malformed lines are skipped. */
+export function readPasswd(text: string | null = readText('/etc/passwd')): PasswdEntry[] {
+  return (text ?? '').split('\n').flatMap((line) => {
+    const [name, , uid, gid, , home, shell] = line.split(':');
+    if (!name || !/^\d+$/.test(uid ?? '') || !/^\d+$/.test(gid ?? '')) return [];
+    return [{ name, uid: Number(uid), gid: Number(gid), home: home || '/', shell: shell || '/bin/sh' }];
+  });
+}
+
+/** The passwd entry of `uid`, or null (a uid without an entry still runs, with HOME=/). */
 export function lookupAccount(uid: number, passwdText?: string): Account | null {
-  let text = passwdText;
-  if (text === undefined) {
-    try {
-      text = readFileSync('/etc/passwd', 'utf8');
-    } catch {
-      return null;
-    }
-  }
-  for (const line of text.split('\n')) {
-    const fields = line.split(':');
-    if (fields.length >= 7 && Number(fields[2]) === uid && fields[2] !== '') return { name: fields[0]!, home: fields[5] || '/' };
-  }
-  return null;
+  const entry = readPasswd(passwdText).find((e) => e.uid === uid);
+  return entry ? { name: entry.name, home: entry.home, shell: entry.shell } : null;
 }
 
-/** The watchdog's own settings (tokens, secrets, their _FILE paths) never reach a re-test. */
-export function commandEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('WATCHDOG_')));
+/** su(1)'s defaults when /etc/login.defs names none. */
+export const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
+export const DEFAULT_SUPATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The PATH su(1) gives `uid` (never the watchdog's own, which may start with root's pyenv shims):
+ * login.defs ENV_SUPATH for root, ENV_PATH for everyone else; a value that is not a list of
+ * absolute directories falls back to the default.
+ */
+export function accountPath(uid: number, loginDefsText: string | null = readText('/etc/login.defs')): string {
+  const key = uid === 0 ? 'ENV_SUPATH' : 'ENV_PATH';
+  const line = (loginDefsText ?? '').split('\n').find((l) => l.trim().split(/\s+/)[0] === key);
+  const value = line
+    ?.trim()
+    .slice(key.length)
+    .trim()
+    .replace(/^PATH=/, '');
+  const isAbsoluteList = value !== undefined && value !== '' && value.split(':').every((dir) => dir.startsWith('/'));
+  return isAbsoluteList ? value : uid === 0 ? DEFAULT_SUPATH : DEFAULT_PATH;
 }
 
-/** The env a re-test sees when it runs as `account`: its own HOME, USER and LOGNAME. */
-export function accountEnv(env: NodeJS.ProcessEnv, uid: number, account: Account | null): NodeJS.ProcessEnv {
+/** Locale and terminal settings a re-test takes from the watchdog's environment. */
+const CARRIED = /^(LANG|LANGUAGE|LC_[A-Z_]+|TZ|TERM)$/;
+/** Who the re-test is: the account's own, never the request's. */
+export const IDENTITY_NAMES = ['HOME', 'USER', 'LOGNAME', 'SHELL'] as const;
+/** Names the enter step uses for itself (see enter.ts). */
+export const RESERVED_PREFIX = 'ORCH_WATCHDOG_';
+
+/**
+ * The environment of a command run as the account `uid`, an allowlist: PATH (accountPath),
+ * HOME, USER, LOGNAME and SHELL from passwd, LANG, LANGUAGE, LC_*, TZ and TERM from `inherited`, then
+ * `extra` (the request's `env`), which may replace PATH and the locale but never the identity.
+ */
+export function accountEnv(
+  uid: number,
+  account: Account | null,
+  inherited: NodeJS.ProcessEnv = process.env,
+  extra: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  const carried = Object.entries(inherited).filter((e): e is [string, string] => CARRIED.test(e[0]) && e[1] !== undefined);
+  const requested = Object.entries(extra).filter(([name]) => !name.startsWith(RESERVED_PREFIX));
   const name = account?.name ?? String(uid);
-  return { ...env, HOME: account?.home ?? '/', USER: name, LOGNAME: name };
+  return {
+    PATH: accountPath(uid),
+    ...Object.fromEntries(carried),
+    ...Object.fromEntries(requested),
+    HOME: account?.home ?? '/',
+    USER: name,
+    LOGNAME: name,
+    SHELL: account?.shell ?? '/bin/sh',
+  };
 }
 
 /**
- * argv that becomes `runAs` right before the command (util-linux setpriv): the cgroup wrapper
- * and the subreaper helper stay the watchdog's, so the command cannot kill its helper or leave
- * the run cgroup it does not own; supplementary groups are the user's own (initgroups).
+ * `orch-watchdog run` is timeout(1) for its caller: the caller's own environment, less the
+ * watchdog's settings (tokens, secrets, their _FILE paths).
  */
-export function dropPrivilegesArgv(runAs: RunAs, account: Account | null): string[] | null {
-  const setpriv = findOnPath('setpriv', `${process.env.PATH ?? ''}:/usr/bin:/bin`);
-  // BusyBox's setpriv knows no --init-groups and exits 1: that must be a refused run, not a red suite.
-  if (!setpriv || basename(realpathSync(setpriv)) === 'busybox') return null;
-  const groups = account ? '--init-groups' : '--clear-groups';
-  return [setpriv, `--reuid=${runAs.uid}`, `--regid=${runAs.gid}`, groups, '--'];
+export function callerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('WATCHDOG_')));
+}
+
+/** Bounds of a request's `env`: far above what a test suite sets, far below execve's limits. */
+export const REQUEST_ENV_LIMITS = { count: 64, nameChars: 128, valueBytes: 32 * 1024, totalBytes: 128 * 1024 } as const;
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Why a request's `env` cannot be used, or null. Anything the account could set for itself is
+ * allowed (LD_PRELOAD too: it reaches only the account's own processes, after the drop); the
+ * identity (HOME, USER, LOGNAME, SHELL) and the enter step's own names are not.
+ */
+export function requestEnvProblem(env: Readonly<Record<string, string>>): string | null {
+  const { count, nameChars, valueBytes, totalBytes } = REQUEST_ENV_LIMITS;
+  const entries = Object.entries(env);
+  if (entries.length > count) return `at most ${count} variables`;
+  let total = 0;
+  for (const [name, value] of entries) {
+    if (name.length > nameChars || !ENV_NAME.test(name))
+      return `"${name.slice(0, 40)}" is not a variable name ([A-Za-z_][A-Za-z0-9_]*, at most ${nameChars} characters)`;
+    if ((IDENTITY_NAMES as readonly string[]).includes(name)) return `${name} is the account's own (from /etc/passwd) and cannot be set`;
+    if (name.startsWith(RESERVED_PREFIX)) return `${name}: names starting with ${RESERVED_PREFIX} are reserved`;
+    if (value.includes('\0')) return `${name} must not contain NUL`;
+    const bytes = Buffer.byteLength(value);
+    if (bytes > valueBytes) return `${name} is longer than ${valueBytes} bytes`;
+    total += name.length + bytes;
+  }
+  return total > totalBytes ? `more than ${totalBytes} bytes in all` : null;
 }

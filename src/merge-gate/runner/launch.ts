@@ -9,8 +9,8 @@ const WRAPPER_EXIT_MS = 2_000;
 
 export interface LaunchRequest {
   command: string[];
-  /** setpriv argv that becomes the run-as user right before the command, or [] to stay ourselves. */
-  dropPrefix: string[];
+  /** argv that enters the run-as account right before the command (enter.ts), or [] to stay ourselves. */
+  enterPrefix: string[];
   start: KillStrategy;
   killEnv: KillEnvironment;
   spawn: Omit<SpawnOptions, 'controlFds'>;
@@ -21,7 +21,7 @@ export interface Launched {
   spawned: Spawned;
 }
 
-/** helper -> cgroup wrapper -> setpriv -> command; each part only when chosen. */
+/** helper -> cgroup wrapper -> enter (close fds, setpriv, cd) -> command; each part only when chosen. */
 function argvFor(chosen: Chosen, command: string[]): string[] {
   let argv = command;
   if (chosen.cgroup) argv = cgroupWrapperArgv(chosen.cgroup.procsFile, chosen.helper ? 4 : 3, argv);
@@ -43,7 +43,7 @@ export async function launch(req: LaunchRequest): Promise<Launched | StartError>
       req.start === 'single'
         ? { strategy: 'single', cgroup: null, helper: null, reasons }
         : await chooseStrategy(req.start, req.killEnv, excluded, reasons);
-    const argv = argvFor(chosen, [...req.dropPrefix, ...req.command]);
+    const argv = argvFor(chosen, [...req.enterPrefix, ...req.command]);
     const spawned = await spawnDetached(argv, { ...req.spawn, controlFds: (chosen.helper ? 1 : 0) + (chosen.cgroup ? 1 : 0) });
     if (isStartError(spawned)) {
       await chosen.cgroup?.remove();

@@ -1,0 +1,51 @@
+import { spawn, type ChildProcessByStdio, type IOType } from 'node:child_process';
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
+import { waitFor } from './wait-for.js';
+
+const SERVER = new URL('../../dist/src/server.js', import.meta.url).pathname;
+
+/** The real server process (`node dist/src/server.js`) on a free loopback port. */
+export interface ServerProcess {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  /** `http://127.0.0.1:PORT`, read from the listening log line. */
+  address: string;
+  /** The last lines of stdout and stderr, for a failure message. */
+  tail(): string;
+  /** SIGTERM, then SIGKILL when it has not exited within 10 s. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the server with `env` over this process's environment; waits (60 s: a loaded 2-core host) until it logs that it listens (LOG_LEVEL info or lower).
+ * `extraStdio`: fds 3, 4, ... the server inherits without knowing, as from a careless parent.
+ */
+export async function startServerProcess(env: Record<string, string>, extraStdio: IOType[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [SERVER], {
+    env: { ...process.env, WATCHDOG_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe', ...extraStdio],
+  }) as ChildProcessByStdio<null, Readable, Readable>;
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const tail = () => `--- stdout ---\n${out.split('\n').slice(-20).join('\n')}\n--- stderr ---\n${err.slice(-4000)}`;
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const listening = /"address":"(http:\/\/127\.0\.0\.1:\d+)"/;
+  try {
+    await waitFor('the server to listen', () => listening.test(out) || child.exitCode !== null, { timeoutMs: 60_000, describe: tail });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const address = listening.exec(out)?.[1];
+  if (!address) throw new Error(`the server exited before it listened\n${tail()}`);
+  return { child, address, tail, stop };
+}
