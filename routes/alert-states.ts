@@ -7,11 +7,11 @@ import { FAMILIES } from '../src/watchdog/signal.js';
 import { isoTimestamp } from './schemas.js';
 
 const stateSchema = z.object({
-  key: z.string(),
+  key: z.string().describe("the signal's key"),
   family: z.enum(FAMILIES),
   entity: z.string().nullable(),
-  alerting: z.boolean(),
-  last_alert_at: isoTimestamp.nullable(),
+  alerting: z.boolean().describe('an ALERT went out and no RECOVERY yet'),
+  last_alert_at: isoTimestamp.nullable().describe('the last ALERT or REALERT'),
 });
 
 export async function alertStatesRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {

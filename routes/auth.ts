@@ -11,10 +11,10 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 export function requireBearer(apiToken: string) {
   const expected = digest(apiToken);
   return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    if (apiToken === '') throw new HttpError(403, 'forbidden', 'write routes are disabled: set WATCHDOG_API_TOKEN on the server');
+    if (apiToken === '') throw new HttpError('forbidden', 'write routes are disabled: set WATCHDOG_API_TOKEN on the server');
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m?.[1]) throw new HttpError(401, 'unauthorized', 'send Authorization: Bearer <WATCHDOG_API_TOKEN>');
-    if (!timingSafeEqual(digest(m[1]), expected)) throw new HttpError(401, 'unauthorized', 'the bearer token is not valid');
+    if (!m?.[1]) throw new HttpError('unauthorized', 'send Authorization: Bearer <WATCHDOG_API_TOKEN>');
+    if (!timingSafeEqual(digest(m[1]), expected)) throw new HttpError('unauthorized', 'the bearer token is not valid');
   };
 }

@@ -1,35 +1,90 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
+/**
+ * Every `error` code the server sends, with its status and when: declared once, so the OpenAPI
+ * document (the Error schema's enum) and docs/api.md's table (`npm run api-docs`) follow from it.
+ */
+export const ERROR_CODES = {
+  bad_request: { status: 400, when: 'the request is malformed: not JSON, a field or path parameter invalid (the message names it)' },
+  run_as_refused: {
+    status: 400,
+    when: "the re-test would run as root without WATCHDOG_MERGE_ALLOW_ROOT, as the watchdog's own user, or as a WATCHDOG_MERGE_RUN_AS user who does not exist; or cwd is a symbolic link",
+  },
+  unauthorized: { status: 401, when: 'no bearer token, or a wrong one' },
+  forbidden: { status: 403, when: 'write routes are disabled: WATCHDOG_API_TOKEN is empty' },
+  not_found: { status: 404, when: 'no such route, re-test id, or candidate of the last scan' },
+  request_timeout: { status: 408, when: 'the request was not received in time (the connection is closed)' },
+  already_done: { status: 409, when: 'DELETE of a re-test that already finished' },
+  not_running: { status: 409, when: 'terminate: the process exited' },
+  changed: { status: 409, when: 'terminate: the pid is no longer that process (restarted, reused, no longer a test run)' },
+  protected: {
+    status: 409,
+    when: 'terminate: the process is protected (pid ≤ 1, the watchdog, its ancestors, an agent or an ancestor of one)',
+  },
+  foreign_root: { status: 409, when: "terminate: WATCHDOG_PROC_ROOT is not the watchdog's own /proc, so its pids are not signalled" },
+  in_progress: { status: 409, when: 'terminate: a termination of that run is already under way' },
+  signal_failed: { status: 409, when: 'terminate: the kernel refused the signal (another user without CAP_KILL)' },
+  payload_too_large: { status: 413, when: 'the body exceeds 1 MiB' },
+  uri_too_long: { status: 414, when: 'a path segment is longer than 100 characters' },
+  unsupported_media_type: { status: 415, when: 'a body that is not content-type: application/json' },
+  queue_full: { status: 429, when: 'the merge-gate queue is full (20 queued per repo, 100 overall)' },
+  header_too_large: { status: 431, when: 'the request line and headers exceed 16 KiB (the connection is closed)' },
+  internal: { status: 500, when: 'a bug; the message is masked, the details are in the log' },
+} as const satisfies Record<string, { status: number; when: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+const CODES = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
+
 /** The one error shape of every route (docs/api.md, "Errors"). */
-export const errorSchema = z.object({ error: z.string(), message: z.string() }).meta({ id: 'Error' });
+export const errorSchema = z
+  .object({ error: z.enum(CODES).describe('a stable code (docs/api.md, "Errors")'), message: z.string().describe('what to fix') })
+  .meta({ id: 'Error' });
 
 export type ErrorBody = z.infer<typeof errorSchema>;
 
+/**
+ * A route's error answers, for its `response` schema: one Error entry per status, described in
+ * the OpenAPI document by the codes the route sends with it.
+ */
+export function errorResponses(...codes: ErrorCode[]): Record<number, typeof errorSchema> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) {
+    const status = ERROR_CODES[code].status;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return Object.fromEntries(
+    [...byStatus].map(([status, list]) => [status, errorSchema.describe(list.map((c) => `\`${c}\`: ${ERROR_CODES[c].when}`).join('; '))]),
+  );
+}
+
 export class HttpError extends Error {
+  readonly statusCode: number;
   constructor(
-    readonly statusCode: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
   ) {
     super(message);
+    this.statusCode = ERROR_CODES[code].status;
   }
 }
 
 // Fastify's own 4xx (body parser, router) get stable codes instead of its internal FST_ERR_* names.
-const CODE_BY_STATUS: Record<number, string> = {
-  400: 'bad_request',
+const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = {
   404: 'not_found',
-  405: 'method_not_allowed',
+  408: 'request_timeout',
   413: 'payload_too_large',
   414: 'uri_too_long',
   415: 'unsupported_media_type',
+  431: 'header_too_large',
 };
 
 function fastifyClientError(err: FastifyError, req: FastifyRequest): ErrorBody {
   const status = err.statusCode ?? 400;
-  const error = CODE_BY_STATUS[status] ?? (err.code ? err.code.toLowerCase().replace(/^fst_err_/, '') : 'bad_request');
+  const error = CODE_BY_STATUS[status] ?? 'bad_request';
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     const sent = req.headers['content-type'] ?? 'none';
     return { error, message: `send the body as JSON with content-type: application/json (got ${sent.slice(0, 100)})` };
@@ -45,10 +100,34 @@ export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: F
   void reply.code(err.statusCode ?? 400).send(fastifyClientError(err, req));
 }
 
+const PARSER_MESSAGES: Record<'header_too_large' | 'request_timeout' | 'bad_request', string> = {
+  header_too_large: 'the request line and headers exceed 16 KiB',
+  request_timeout: 'the request was not received in time',
+  bad_request: 'the request is not valid HTTP/1.1',
+};
+
+/**
+ * What Node's HTTP parser rejects before fastify sees a request (headers too large, a request
+ * timeout, broken framing) answers in the same {error, message} shape; the connection then closes.
+ */
+export function clientErrors(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: keyof typeof PARSER_MESSAGES =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 'header_too_large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'bad_request';
+  const body = JSON.stringify({ error: code, message: PARSER_MESSAGES[code] } satisfies ErrorBody);
+  const status = ERROR_CODES[code].status;
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
+}
+
 /** 4xx messages tell the caller what to fix; 5xx messages are masked (details go to the log). */
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.code, message: err.message });
+    if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.code, message: err.message } satisfies ErrorBody);
     if (hasZodFastifySchemaValidationErrors(err)) {
       const where = err.validationContext ?? 'request';
       const issues = err.validation.map((v) => {

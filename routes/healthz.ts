@@ -7,11 +7,19 @@ import { isoTimestamp } from './schemas.js';
 
 const healthSchema = z
   .object({
-    status: z.enum(['ok', 'degraded']),
-    last_tick_at: isoTimestamp.nullable(),
-    tick_count: z.number().int(),
-    last_tick_duration_s: z.number().nullable(),
-    config_warnings: z.array(z.object({ key: z.string(), value: z.string(), message: z.string() })),
+    status: z.enum(['ok', 'degraded']).describe('degraded: no tick yet or a stale one, a failed collector, or a configuration problem'),
+    last_tick_at: isoTimestamp.nullable().describe('when the last tick finished; null before the first'),
+    tick_count: z.number().int().describe('ticks finished since start'),
+    last_tick_duration_s: z.number().nullable().describe('how long the last tick took'),
+    config_warnings: z
+      .array(
+        z.object({
+          key: z.string().describe('the WATCHDOG_* variable'),
+          value: z.string().describe('as given: *** for secrets and unknown keys, scheme and host only for URLs'),
+          message: z.string().describe('the problem, and what is used instead'),
+        }),
+      )
+      .describe('every configuration problem: malformed values, unknown keys, missing privileges (docs/behaviour.md, Configuration)'),
     failed_collectors: z.array(z.string()).describe('collectors that threw or timed out in the last tick'),
   })
   .meta({ id: 'Health' });
@@ -21,14 +29,17 @@ export async function healthzRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     '/healthz',
     {
       schema: {
-        summary: 'Liveness: 503 when no tick finished within 3 × WATCHDOG_TICK_S',
+        summary: 'Liveness: 503 until the first tick finished, and when none finished within 3 × WATCHDOG_TICK_S',
+        description:
+          'A watchdog that has not looked at anything yet is not healthy: right after start the answer is 503 with tick_count 0 ' +
+          'until the first tick (which starts at once) finishes. Probes allow for it: the image HEALTHCHECK has a start period, ' +
+          'the Kubernetes DaemonSet a startup probe.',
         response: { 200: healthSchema, 503: healthSchema },
       },
     },
     async (_req, reply) => {
       const last = ctx.watchdog.lastTick();
-      const since = last?.at ?? ctx.watchdog.startedAt;
-      const stale = ctx.clock() - since > 3 * ctx.config.tickS * 1000;
+      const stale = last === null || ctx.clock() - last.at > 3 * ctx.config.tickS * 1000;
       const failed = last?.failed ?? [];
       const body = {
         status: stale || failed.length > 0 || ctx.configWarnings.length > 0 ? ('degraded' as const) : ('ok' as const),

@@ -29,8 +29,20 @@ const isDirectory = (path: string): boolean => {
 
 export const retestRequestSchema = z
   .strictObject({
-    repo: z.string().trim().min(1, 'must be a non-empty string').max(200).refine(noNul, 'must not contain NUL'),
-    branch: z.string().trim().min(1, 'must be a non-empty string').max(255).refine(noNul, 'must not contain NUL'),
+    repo: z
+      .string()
+      .trim()
+      .min(1, 'must be a non-empty string')
+      .max(200)
+      .refine(noNul, 'must not contain NUL')
+      .describe('one re-test at a time per repo'),
+    branch: z
+      .string()
+      .trim()
+      .min(1, 'must be a non-empty string')
+      .max(255)
+      .refine(noNul, 'must not contain NUL')
+      .describe('with repo, what infra re-queues are counted per'),
     cwd: z
       .string()
       .refine((p) => isAbsolute(p) && noNul(p), 'must be an absolute path')
@@ -92,20 +104,20 @@ const share = z.number().min(0).max(1).nullable();
 
 export const retestRunSchema = z
   .object({
-    id: z.string(),
+    id: z.string().describe('this attempt; a re-queue is a new id'),
     repo: z.string(),
     branch: z.string(),
     status: z.enum(['queued', 'running', 'done']),
-    outcome: z.enum(OUTCOMES).optional(),
+    outcome: z.enum(OUTCOMES).optional().describe('once done: the outcome table in docs/merge-gate.md'),
     decision: z
       .enum(DECISIONS)
       .optional()
       .describe(
         'see the outcome -> decision table in docs/merge-gate.md; absent for cancelled, except repost when the gate cancelled it itself (see reason)',
       ),
-    returncode: z.number().int().nullable().optional(),
+    returncode: z.number().int().nullable().optional().describe("the command's exit code; null when a signal ended it"),
     signal: z.string().nullable().optional().describe('the signal that ended the command, e.g. SIGTERM after a timeout'),
-    duration_s: z.number().optional(),
+    duration_s: z.number().optional().describe('wall time of the command'),
     attempt: z.number().int().describe('1 for the first run; infra re-queues count up'),
     queued_at: isoTimestamp,
     started_at: isoTimestamp.optional(),
@@ -118,33 +130,42 @@ export const retestRunSchema = z
     not_before: isoTimestamp.optional().describe('an infra re-queue does not start before this (the back-off)'),
     started_under_pressure: z.boolean().optional().describe('true when the pressure wait ran out and the run started on a starved CPU'),
     pressure: z
-      .object({ cpu_stalled_share: share, memory_stalled_share: share, cpu_some_avg10_peak: z.number().nullable() })
+      .object({
+        cpu_stalled_share: share.describe('share of the wall time some task waited for a CPU (PSI cpu some total), 0..1'),
+        memory_stalled_share: share.describe('the same for memory'),
+        cpu_some_avg10_peak: z.number().nullable().describe('the highest PSI cpu some avg10 seen, percent'),
+      })
       .optional()
       .describe('share of the run wall time stalled on CPU / memory (PSI totals), and the peak cpu some avg10 (percent)'),
     lock_holders: z
       .array(
         z.object({
           pid: z.number().int(),
-          cmdline: z.string(),
+          cmdline: z.string().describe('redacted'),
           age_s: z.number(),
-          known_as: z.enum(['blocking', 'leftover', 'candidate']).nullable(),
-          via: z.enum(['lock', 'open', 'cwd']),
+          known_as: z.enum(['blocking', 'leftover', 'candidate']).nullable().describe('as the /proc scan knows it'),
+          via: z.enum(['lock', 'open', 'cwd']).describe('holds the lock, has the file open, or works in cwd'),
         }),
       )
       .optional()
       .describe('with outcome lock_busy: who holds the lock file named in the output, or works in cwd'),
     receipt: z
       .object({
-        strategy: z.enum(KILL_STRATEGIES),
-        processes: z.array(z.object({ pid: z.number().int(), comm: z.string(), signal: z.string(), at: z.string() })),
-        confirmed_dead: z.number().int(),
+        strategy: z.enum(KILL_STRATEGIES).describe('how the tree was contained (README, "Nothing survives the kill")'),
+        processes: z
+          .array(z.object({ pid: z.number().int(), comm: z.string(), signal: z.string(), at: isoTimestamp }))
+          .describe('every process signalled, with the signal and when'),
+        confirmed_dead: z.number().int().describe('of those, seen gone (a zombie counts as gone)'),
         survivors: z
           .array(z.object({ pid: z.number().int(), comm: z.string() }))
           .describe('members that could not be killed: never silent'),
       })
       .optional()
       .describe('the tree kill: every process signalled, and how many were confirmed gone'),
-    run_as: z.object({ uid: z.number().int(), user: z.string() }).optional().describe('whom the command runs as'),
+    run_as: z
+      .object({ uid: z.number().int(), user: z.string().describe('the user name, or the uid when it has none') })
+      .optional()
+      .describe('whom the command runs as'),
     reason: z
       .string()
       .optional()
@@ -198,11 +219,13 @@ export function toWire(run: RetestRun): RetestRunBody {
 export const countersSchema = z
   .object({
     runs_total: z.number().int().describe('re-test attempts finished (skipped and cancelled included)'),
-    running: z.number().int(),
-    queued: z.number().int(),
-    outcomes: z.object(Object.fromEntries(OUTCOMES.map((o) => [o, z.number().int()])) as Record<(typeof OUTCOMES)[number], z.ZodNumber>),
-    infra_requeues: z.number().int(),
-    infra_exhausted: z.number().int(),
+    running: z.number().int().describe('re-tests running now'),
+    queued: z.number().int().describe('re-tests waiting now'),
+    outcomes: z
+      .object(Object.fromEntries(OUTCOMES.map((o) => [o, z.number().int()])) as Record<(typeof OUTCOMES)[number], z.ZodNumber>)
+      .describe('finished attempts by outcome'),
+    infra_requeues: z.number().int().describe('re-queues the gate made (timeout, lock_busy, infra)'),
+    infra_exhausted: z.number().int().describe('(repo, branch) chains that ran out of re-queues: each raised merge_gate_exhausted'),
   })
   .meta({ id: 'MergeGateCounters' });
 

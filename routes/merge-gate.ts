@@ -6,8 +6,27 @@ import { QueueFull } from '../src/merge-gate/gate-options.js';
 import { RunAsRefused } from '../src/merge-gate/run-as.js';
 import type { RetestRequest } from '../src/merge-gate/types.js';
 import { redactArgv, redactSecrets } from '../src/redact.js';
-import { errorSchema, HttpError } from './errors.js';
+import { errorResponses, HttpError } from './errors.js';
 import { fromWire, retestRequestSchema, retestRunSchema, toWire } from './merge-gate-wire.js';
+
+const POST_ERRORS = errorResponses(
+  'bad_request',
+  'run_as_refused',
+  'unauthorized',
+  'forbidden',
+  'payload_too_large',
+  'unsupported_media_type',
+  'queue_full',
+);
+const DELETE_ERRORS = errorResponses(
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'already_done',
+  'uri_too_long',
+  'payload_too_large',
+  'unsupported_media_type',
+);
 
 const idParams = z.object({ id: z.string().min(1).max(100) });
 
@@ -20,11 +39,11 @@ function enqueueAudited(ctx: AppContext, request: RetestRequest, log: FastifyBas
   } catch (err) {
     if (err instanceof RunAsRefused) {
       log.warn({ ...audit, reason: err.message }, 'merge gate: re-test refused');
-      throw new HttpError(400, err.code, err.message);
+      throw new HttpError(err.code, err.message);
     }
     if (err instanceof QueueFull) {
       log.warn({ ...audit, reason: err.message }, 'merge gate: queue full');
-      throw new HttpError(429, err.code, err.message);
+      throw new HttpError(err.code, err.message);
     }
     throw err;
   }
@@ -48,11 +67,8 @@ export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
         security: [{ bearerAuth: [] }],
         body: retestRequestSchema,
         response: {
-          202: z.object({ id: z.string(), status: z.literal('queued') }),
-          400: errorSchema,
-          401: errorSchema,
-          403: errorSchema,
-          429: errorSchema,
+          202: z.object({ id: z.string().describe('GET /merge-gate/retests/{id} follows it'), status: z.literal('queued') }),
+          ...POST_ERRORS,
         },
       },
     },
@@ -68,12 +84,12 @@ export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
       schema: {
         summary: 'One re-test attempt',
         params: idParams,
-        response: { 200: retestRunSchema, 404: errorSchema },
+        response: { 200: retestRunSchema, ...errorResponses('not_found', 'uri_too_long') },
       },
     },
     async (req) => {
       const run = ctx.mergeGate.get(req.params.id);
-      if (!run) throw new HttpError(404, 'not_found', `no re-test ${req.params.id} (unknown, or older than the kept history)`);
+      if (!run) throw new HttpError('not_found', `no re-test ${req.params.id} (unknown, or older than the kept history)`);
       return toWire(run);
     },
   );
@@ -86,19 +102,15 @@ export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
         description: 'A queued run is dropped, a running one is killed (whole tree) like a timeout; either ends with outcome cancelled.',
         security: [{ bearerAuth: [] }],
         params: idParams,
-        response: { 200: retestRunSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema },
+        response: { 200: retestRunSchema, ...DELETE_ERRORS },
       },
     },
     async (req) => {
       const answer = await ctx.mergeGate.cancel(req.params.id);
       if (answer.kind === 'unknown')
-        throw new HttpError(404, 'not_found', `no re-test ${req.params.id} (unknown, or older than the kept history)`);
+        throw new HttpError('not_found', `no re-test ${req.params.id} (unknown, or older than the kept history)`);
       if (answer.kind === 'done')
-        throw new HttpError(
-          409,
-          'already_done',
-          `re-test ${req.params.id} already finished with outcome ${answer.run.outcome ?? 'unknown'}`,
-        );
+        throw new HttpError('already_done', `re-test ${req.params.id} already finished with outcome ${answer.run.outcome ?? 'unknown'}`);
       req.log.info({ run_id: answer.run.id, repo: answer.run.repo, branch: answer.run.branch }, 'merge gate: re-test cancelled');
       return toWire(answer.run);
     },

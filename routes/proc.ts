@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
 import type { Owner } from '../src/sources/proc/run-tracker.js';
-import { errorSchema, HttpError } from './errors.js';
+import { errorResponses, HttpError } from './errors.js';
 import { isoTimestamp } from './schemas.js';
 
 const ownerSchema = z
@@ -21,9 +21,9 @@ const ownerSchema = z
 const candidateSchema = z
   .object({
     pid: z.number().int(),
-    ppid: z.number().int(),
+    ppid: z.number().int().describe('parent pid'),
     pgid: z.number().int().describe('process group (informational: terminate stops the run by pid, never a whole group)'),
-    age_s: z.number(),
+    age_s: z.number().describe('seconds since the process started'),
     cpu_s: z.number().describe('user + system CPU time'),
     cmdline: z.string().describe('secrets redacted, at most 512 characters'),
     orphaned: z.boolean().describe('parent is pid 1 or an init/subreaper (tini, dumb-init, docker-init, systemd…)'),
@@ -34,28 +34,55 @@ const candidateSchema = z
     run_pid: z.number().int().describe("the run's top test process (itself for the top); an alert is raised per run"),
     owner: ownerSchema,
     locks: z
-      .array(z.object({ path: z.string(), kind: z.string().describe('e.g. `flock write`, `posix read`') }))
+      .array(
+        z.object({
+          path: z.string().describe('the locked file'),
+          kind: z.string().describe('the lock type and mode: `flock write`, `posix read`, `ofd write`'),
+        }),
+      )
       .describe('file locks it holds'),
     ports: z.array(z.number().int()).describe('TCP ports it listens on'),
   })
   .meta({ id: 'ProcCandidate' });
 
 const candidatesSchema = z.object({
-  enabled: z.boolean(),
-  threshold_s: z.number(),
-  scanned_at: isoTimestamp.nullable(),
-  candidates: z.array(candidateSchema),
+  enabled: z.boolean().describe('WATCHDOG_PROC_ENABLED'),
+  threshold_s: z.number().describe('WATCHDOG_PROC_AGE_MIN in seconds: older runs are blocking'),
+  scanned_at: isoTimestamp.nullable().describe('the last scan; null before the first'),
+  candidates: z.array(candidateSchema).describe('oldest first'),
 });
 
 const terminatedSchema = z.object({
-  pid: z.number().int(),
+  pid: z.number().int().describe('the candidate asked for'),
   signalled: z.literal('SIGTERM').describe('sent now; SIGKILL follows after WATCHDOG_KILL_GRACE_S to whatever still runs'),
-  run_pid: z.number().int(),
+  run_pid: z.number().int().describe("the run's top: what was stopped is that run"),
   processes: z
-    .array(z.object({ pid: z.number().int(), comm: z.string(), signal: z.enum(['SIGTERM', 'SIGKILL']), at: isoTimestamp }))
+    .array(
+      z.object({
+        pid: z.number().int(),
+        comm: z.string().describe('the process name'),
+        signal: z.enum(['SIGTERM', 'SIGKILL']),
+        at: isoTimestamp,
+      }),
+    )
     .describe("exactly the run's processes that got SIGTERM, each re-checked (pid, start time) first"),
-  kill_after_s: z.number(),
+  kill_after_s: z.number().describe('WATCHDOG_KILL_GRACE_S: SIGKILL after this to whatever is left'),
 });
+
+const TERMINATE_ERRORS = errorResponses(
+  'bad_request',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'not_running',
+  'changed',
+  'protected',
+  'foreign_root',
+  'in_progress',
+  'signal_failed',
+  'payload_too_large',
+  'unsupported_media_type',
+);
 
 function ownerJson(owner: Owner): z.infer<typeof ownerSchema> {
   if (owner === null) return null;
@@ -110,15 +137,18 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
           'background after WATCHDOG_KILL_GRACE_S. Every process is re-checked (same start time, not protected, the top still matching) before each signal; 409 says why not.',
         security: [{ bearerAuth: [] }],
         params: z.object({ pid: z.string().regex(/^\d{1,10}$/, 'pid must be a positive whole number') }),
-        response: { 202: terminatedSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema },
+        response: {
+          202: terminatedSchema,
+          ...TERMINATE_ERRORS,
+        },
       },
     },
     async (req, reply) => {
       const pid = Number(req.params.pid);
       const answer = await ctx.proc.terminate(pid);
       if (!answer.ok) {
-        if (answer.code === 'not_candidate') throw new HttpError(404, 'not_found', answer.message);
-        throw new HttpError(409, answer.code, answer.message);
+        if (answer.code === 'not_candidate') throw new HttpError('not_found', answer.message);
+        throw new HttpError(answer.code, answer.message);
       }
       req.log.warn({ pid, runPid: answer.runPid, pids: answer.terminated.map((p) => p.pid) }, 'terminate requested over the API');
       return reply.code(202).send({

@@ -10,7 +10,9 @@ export async function queueRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
     {
       schema: {
         summary: 'Merge-gate counters (read-only)',
-        response: { 200: z.object({ merge_gate: countersSchema }) },
+        response: {
+          200: z.object({ merge_gate: countersSchema.describe('the merge-gate counters since start (or restored from the state file)') }),
+        },
       },
     },
     async () => ({ merge_gate: countersToWire(ctx.mergeGate.counters()) }),

@@ -5,7 +5,10 @@ import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
 import { isoTimestamp, signalSchema } from './schemas.js';
 
-const signalsResponse = z.object({ generated_at: isoTimestamp.nullable(), signals: z.array(signalSchema) });
+const signalsResponse = z.object({
+  generated_at: isoTimestamp.nullable().describe('when the last tick finished; null before the first'),
+  signals: z.array(signalSchema).describe('every signal of the last tick, active or not'),
+});
 
 export async function signalsRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
   const serialize = serializerCompiler({ schema: signalsResponse, method: 'GET', url: '/signals', httpStatus: '200' });

@@ -20,6 +20,9 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 # Real pytest: the /proc scan's detection tests, and the deploy tests' orchestrator-like test image.
 dpkg -s python3-pytest >/dev/null 2>&1 || need+=(python3-pytest)
 command -v pgrep >/dev/null 2>&1 || need+=(procps)
+# The documentation's examples (test/docs/doctest.test.ts) run as written: curl and jq.
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v jq >/dev/null 2>&1 || need+=(jq)
 # systemd-analyze verify / security check deploy/systemd/orch-watchdog.service.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # A real headless browser renders /docs (Swagger UI).

@@ -3,7 +3,7 @@ import fastifySwagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { frameworkErrors, registerErrorHandlers } from '../routes/errors.js';
+import { clientErrors, frameworkErrors, registerErrorHandlers } from '../routes/errors.js';
 import { registerRoutes } from '../routes/index.js';
 import { transformDocument, transformRoute } from '../routes/openapi-document.js';
 import type { AppContext } from './app-context.js';
@@ -16,6 +16,7 @@ import { mergeGateOptionsFrom } from './merge-gate/gate-options.js';
 import type { KnownAs } from './merge-gate/types.js';
 import type { Config, ConfigWarning } from './config.js';
 import { createLogger } from './logger.js';
+import { VERSION } from './version.js';
 import { createRegistry, exposeConfigWarnings } from './metrics.js';
 import { createDelivery } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
@@ -51,8 +52,6 @@ export interface AppDeps {
   mergeGate?: MergeGate;
 }
 
-export const API_VERSION = '0.1.0';
-
 /** An unlistened app: routes, metrics, watchdog (not ticking until `ctx.watchdog.start()`). */
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const log = deps.log ?? createLogger();
@@ -60,7 +59,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const hostname = deps.hostname ?? osHostname();
   const configWarnings = deps.configWarnings ?? [];
   const registry = createRegistry();
-  exposeConfigWarnings(registry, configWarnings.length);
+  exposeConfigWarnings(registry, configWarnings);
   const watchdogMetrics = createWatchdogMetrics(registry);
 
   const app = createFastify(log);
@@ -136,6 +135,7 @@ function createFastify(log: Logger): FastifyInstance {
     logController: new LogController({ disableRequestLogging: (req) => req.method === 'GET' }),
     forceCloseConnections: true,
     frameworkErrors,
+    clientErrorHandler: clientErrors,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -153,7 +153,7 @@ async function registerOpenApi(app: FastifyInstance): Promise<void> {
       info: {
         title: 'orch-watchdog',
         description: 'Watchdog for an orchestrator of dev-pipeline agents, and the merge-gate re-test runner.',
-        version: API_VERSION,
+        version: VERSION,
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
     },

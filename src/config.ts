@@ -2,11 +2,13 @@ import { readFileSync } from 'node:fs';
 import { crossCheck, resolveNotifiers, type ConfigWarning } from './config/checks.js';
 import { KEY_SPECS, type Config, type ConfigKey, type KeySpec } from './config/keys.js';
 import { urlOrigin } from './config/parsers.js';
+import { privilegeWarnings, readProcessFacts } from './config/privileges.js';
+import { unknownKeyWarnings } from './config/unknown-keys.js';
 import { REDACTED, redactSecrets } from './redact.js';
 
 /**
  * Every WATCHDOG_* key (docs/behaviour.md, "Configuration") from one declaration list
- * (src/config/keys.ts). Each key parses on its own so a bad value falls back to its default and
+ * (src/config/keys-observe.ts, keys-act.ts). Each key parses on its own so a bad value falls back to its default and
  * becomes a warning instead of crashing the running server; `check-config` reports the same
  * warnings and exits 1.
  */
@@ -21,6 +23,9 @@ export interface LoadedConfig {
 }
 
 export const CONFIG_KEYS: ConfigKey[] = KEY_SPECS.map((s) => s.key);
+
+/** Every variable the loader reads: the keys, and `<KEY>_FILE` of each secret. */
+export const KNOWN_VARIABLES: readonly string[] = [...CONFIG_KEYS, ...KEY_SPECS.filter((s) => s.secret).map((s) => `${s.key}_FILE`)];
 
 const SPEC_BY_KEY = new Map<string, KeySpec>(KEY_SPECS.map((s) => [s.key, s as KeySpec]));
 
@@ -85,13 +90,23 @@ function readSecret(spec: KeySpec, env: NodeJS.ProcessEnv, warnings: ConfigWarni
   return raw;
 }
 
+/** What a malformed value is replaced with, and how the warning says so. */
+function fallbackFor(spec: KeySpec, raw: string): { fallback: string; using: string } {
+  if (typeof spec.onInvalid === 'function') {
+    const kept = spec.onInvalid(raw);
+    if (kept === spec.default) return { fallback: kept, using: `no entry works; using the default "${kept}"` };
+    return { fallback: kept, using: kept === '' ? 'no entry works; using ""' : `the other entries stay: using "${kept}"` };
+  }
+  if (spec.onInvalid !== undefined)
+    return { fallback: spec.onInvalid, using: `using "${spec.onInvalid}" (not the default, which would widen it)` };
+  return { fallback: spec.default, using: `using the default "${spec.default}"` };
+}
+
 function parseKey(spec: KeySpec, raw: string | undefined, warnings: ConfigWarning[]): { value: unknown; failed: boolean } {
   if (raw !== undefined) {
     const result = spec.schema.safeParse(raw);
     if (result.success) return { value: result.data, failed: false };
-    const fallback = spec.onInvalid ?? spec.default;
-    const using =
-      spec.onInvalid !== undefined ? `using "${fallback}" (not the default, which would widen it)` : `using the default "${fallback}"`;
+    const { fallback, using } = fallbackFor(spec, raw);
     const problems = result.error.issues.map((i) => i.message).join('; ');
     warnings.push({
       key: spec.key,
@@ -118,7 +133,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const config = values as Config;
   config.notifiers = resolveNotifiers(config, warnings);
   crossCheck(config, failedKeys, warnings);
+  warnings.push(...unknownKeyWarnings(env, KNOWN_VARIABLES));
   return { config, warnings };
+}
+
+/** What this process may not do of what `config` turns on (server and check-config); reads /proc/self only. */
+export function checkPrivileges(config: Config): ConfigWarning[] {
+  return privilegeWarnings(config, readProcessFacts(config));
 }
 
 /** The built-in defaults (no WATCHDOG_* set): for tools such as scripts/write-openapi.ts. */

@@ -15,11 +15,14 @@ export function createRegistry(): Registry {
   return registry;
 }
 
-/** How many configuration values fell back to their default (a scrape sees a bad deploy). */
-export function exposeConfigWarnings(registry: Registry, count: number): void {
+/** How many configuration problems /healthz lists (a scrape sees a bad deploy); read live, the list grows after start. */
+export function exposeConfigWarnings(registry: Registry, warnings: readonly unknown[]): void {
   new Gauge({
     name: `${METRIC_PREFIX}config_warnings`,
-    help: 'Configuration values that were malformed and fell back to their default.',
+    help: 'Configuration problems listed in /healthz config_warnings: malformed values that fell back to their default, unknown keys, missing privileges.',
     registers: [registry],
-  }).set(count);
+    collect() {
+      this.set(warnings.length);
+    },
+  });
 }

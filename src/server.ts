@@ -1,6 +1,7 @@
-import pino from 'pino';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
 import { buildApp } from './app.js';
-import { loadConfig, logConfigWarnings } from './config.js';
+import { checkPrivileges, defaultValue, loadConfig, logConfigWarnings, type Config, type ConfigWarning } from './config.js';
 import { createLogger } from './logger.js';
 
 /** The only file that listens. SIGTERM/SIGINT: stop ticking, finish the tick, close, exit 0 within 10 s. */
@@ -8,6 +9,7 @@ async function main(): Promise<void> {
   // Synchronous writes: the last lines before an exit (or a forced kill) are never lost.
   const log = createLogger({ destination: pino.destination({ dest: 1, sync: true }) });
   const { config, warnings } = loadConfig(process.env);
+  warnings.push(...checkPrivileges(config));
   logConfigWarnings(log, warnings);
   const app = await buildApp(config, { log, configWarnings: warnings });
 
@@ -40,13 +42,31 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 
   try {
-    const address = await app.listen({ host: config.host, port: config.port });
+    const address = await listen(app, config, warnings, log);
     log.info({ address, tick_s: config.tickS, notifiers: config.notifiers }, 'orch-watchdog listening');
   } catch (err) {
     log.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
     process.exit(1);
   }
   app.ctx.watchdog.start();
+}
+
+/** Errors that say the address is not this host's (a name that does not resolve, an IP of another host). */
+const FOREIGN_HOST_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NODATA', 'EADDRNOTAVAIL']);
+
+/** A WATCHDOG_HOST the server cannot listen on falls back to the default, like any bad value, instead of ending the server. */
+async function listen(app: FastifyInstance, config: Config, warnings: ConfigWarning[], log: Logger): Promise<string> {
+  try {
+    return await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const fallback = defaultValue('WATCHDOG_HOST');
+    if (!FOREIGN_HOST_CODES.has(code) || config.host === fallback) throw err;
+    const warning = { key: 'WATCHDOG_HOST', value: config.host, message: `cannot listen on it (${code}); using the default "${fallback}"` };
+    warnings.push(warning);
+    logConfigWarnings(log, [warning]);
+    return app.listen({ host: fallback, port: config.port });
+  }
 }
 
 void main();

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,5 +84,41 @@ describe('orch-watchdog check-config', () => {
     const r = await cli(['frobnicate']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/unknown command "frobnicate"/);
+  });
+});
+
+describe('--help and --version (tick --help exited 2 "unknown argument"; check-config --help ran the check)', () => {
+  it.each([
+    [['tick', '--help'], /^usage: orch-watchdog tick \[--json\]/],
+    [['tick', '-h'], /^usage: orch-watchdog tick/],
+    [['check-config', '--help'], /^usage: orch-watchdog check-config\n/],
+    [['run', '--help'], /^usage: orch-watchdog run /],
+    [['--help'], /^usage: orch-watchdog <command>/],
+    [['help'], /^usage: orch-watchdog <command>/],
+  ])('%j prints its usage on stdout and exits 0, doing nothing else', async (args, usage) => {
+    // a malformed value would make check-config exit 1 had it run the check
+    const r = await cli(args, { WATCHDOG_PORT: 'eighty' });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(r.stdout).toMatch(usage);
+    expect(r.stdout).toMatch(/exit|Exit/);
+  });
+
+  it('--version prints the version from package.json', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = await cli([flag]);
+      expect(r).toEqual({ status: 0, stdout: `orch-watchdog ${version}\n`, stderr: '' });
+    }
+  });
+
+  it('an unknown argument to check-config or tick exits 2 with the usage on stderr', async () => {
+    for (const args of [
+      ['check-config', '--strict'],
+      ['tick', '--yaml'],
+    ]) {
+      const r = await cli(args);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/unknown argument .*\n\nusage: orch-watchdog/);
+    }
   });
 });

@@ -57,8 +57,8 @@ describe('config: one schema for every WATCHDOG_* key', () => {
     });
     expect(config.port).toBe(8787);
     expect(config.tickS).toBe(30);
-    // a broken list must not widen back to the default: matching (and so the reaper) is off
-    expect(config.procPatterns).toEqual([]);
+    // a broken entry is dropped; the list never widens back to the default
+    expect(config.procPatterns).toEqual(['pytest']);
     expect(config.diskCritEnabled).toBe(false);
     expect(config.locale).toBe('en');
     expect(config.deps).toEqual([]);
@@ -193,11 +193,17 @@ describe('config: patterns must run in linear time, and a broken list never wide
     expect(config.procPatterns).toEqual([pattern]);
   });
 
-  it('a pattern that cannot run linear-time is rejected with the reason, and matching is off', () => {
-    const { config, warnings } = loadConfig({ WATCHDOG_PROC_PATTERNS: String.raw`pytest,(py)\1` });
-    expect(config.procPatterns).toEqual([]);
+  it('a pattern that cannot run linear-time is dropped with the reason; the others stay (never the default)', () => {
+    const { config, warnings } = loadConfig({ WATCHDOG_PROC_PATTERNS: String.raw`pytest,(py)\1,tox` });
+    expect(config.procPatterns).toEqual(['pytest', 'tox']);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]?.message).toMatch(/backreference.*linear time.*using "" \(not the default/);
+    expect(warnings[0]?.message).toMatch(/backreference.*linear time.*the other entries stay: using "pytest,tox"/);
+  });
+
+  it('a list with no entry that can run turns matching off, never back to the default', () => {
+    const { config, warnings } = loadConfig({ WATCHDOG_PROC_PATTERNS: String.raw`(py)\1`, WATCHDOG_PROC_ENABLED: 'true' });
+    expect(config.procPatterns).toEqual([]);
+    expect(warnings.map((w) => w.message)).toEqual([expect.stringMatching(/no entry works; using ""/)]);
   });
 
   it('a broken exclusion list turns matching off too (without it the scan would take what it protects)', () => {
@@ -206,9 +212,18 @@ describe('config: patterns must run in linear time, and a broken list never wide
     expect(warnings.map((w) => w.key)).toEqual(['WATCHDOG_PROC_EXCLUDE', 'WATCHDOG_PROC_PATTERNS']);
   });
 
-  it('a lock pattern with lookaround falls back to the default list', () => {
+  it("one bad lock pattern is dropped and the operator's others are kept (the whole list used to fall back to the default)", () => {
+    const { config, warnings } = loadConfig({ WATCHDOG_MERGE_LOCK_PATTERNS: 'flock busy,(?<=x)lock,pg lock timeout' });
+    expect(config.mergeLockPatterns).toEqual(['flock busy', 'pg lock timeout']);
+    expect(warnings.map((w) => [w.key, w.message])).toEqual([
+      ['WATCHDOG_MERGE_LOCK_PATTERNS', expect.stringMatching(/\(\?<=x\)lock.*the other entries stay: using "flock busy,pg lock timeout"/)],
+    ]);
+  });
+
+  it('a lock pattern list with no entry that can run falls back to the default list', () => {
     const { config, warnings } = loadConfig({ WATCHDOG_MERGE_LOCK_PATTERNS: '(?<=x)lock' });
     expect(warnings.map((w) => w.key)).toEqual(['WATCHDOG_MERGE_LOCK_PATTERNS']);
+    expect(warnings[0]?.message).toMatch(/no entry works; using the default/);
     expect(config.mergeLockPatterns).toContain('database is locked');
   });
 });
@@ -291,5 +306,52 @@ describe('config: settings that cannot work together', () => {
     expect(loadConfig({ WATCHDOG_MERGE_RETEST_TIMEOUT_S: '5', WATCHDOG_KILL_GRACE_S: '5' }).warnings.map((w) => w.key)).toEqual([
       'WATCHDOG_KILL_GRACE_S',
     ]);
+  });
+});
+
+describe('config: a mistyped value or key is named (a newcomer found both silently ignored)', () => {
+  it.each([['999.1.1.1'], ['1.2.3'], ['[::1]'], ['bad host'], ['']])('WATCHDOG_HOST=%j is refused and falls back to 127.0.0.1', (host) => {
+    const { config, warnings } = loadConfig({ WATCHDOG_HOST: host });
+    expect(config.host).toBe('127.0.0.1');
+    expect(warnings.map((w) => [w.key, w.message])).toEqual([
+      ['WATCHDOG_HOST', expect.stringMatching(/expected an IPv4 address.*default "127.0.0.1"/)],
+    ]);
+  });
+
+  it.each([['0.0.0.0'], ['::'], ['::1'], ['localhost'], ['build-01.internal'], ['10.0.0.7']])('WATCHDOG_HOST=%s is accepted', (host) => {
+    expect(loadConfig({ WATCHDOG_HOST: host })).toEqual(
+      expect.objectContaining({ warnings: [], config: expect.objectContaining({ host }) }),
+    );
+  });
+
+  it('a misspelled key is reported with the closest known key, and its value is never shown', () => {
+    const { config, warnings } = loadConfig({
+      WATCHDOG_TIKC_S: '5',
+      WATCHDOG_API_TOKNE: 's3cr3t',
+      watchdog_port: '9',
+      WATCHDOG_FROBNICATE: '1',
+    });
+    expect(config.tickS).toBe(30);
+    expect(warnings).toEqual([
+      { key: 'WATCHDOG_API_TOKNE', value: '***', message: expect.stringMatching(/not a known key; did you mean WATCHDOG_API_TOKEN\?/) },
+      { key: 'WATCHDOG_FROBNICATE', value: '***', message: expect.stringMatching(/not a known key; it is ignored/) },
+      { key: 'WATCHDOG_TIKC_S', value: '***', message: expect.stringMatching(/did you mean WATCHDOG_TICK_S\?/) },
+      { key: 'watchdog_port', value: '***', message: expect.stringMatching(/did you mean WATCHDOG_PORT\?/) },
+    ]);
+    expect(JSON.stringify(warnings)).not.toContain('s3cr3t');
+  });
+
+  it("the secrets' _FILE variants and docker-compose's WATCHDOG_PUBLISH are known", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'owd-known-'));
+    writeFileSync(join(dir, 't'), 'tok\n');
+    const { warnings } = loadConfig({ WATCHDOG_API_TOKEN_FILE: join(dir, 't'), WATCHDOG_PUBLISH: '0.0.0.0:8787' });
+    expect(warnings).toEqual([]);
+    rmSync(dir, { recursive: true });
+  });
+
+  it('a boolean names every spelling it accepts', () => {
+    const { config, warnings } = loadConfig({ WATCHDOG_PROC_ENABLED: 'ja', WATCHDOG_DISK_CRIT_ENABLED: 'on' });
+    expect(config.diskCritEnabled).toBe(true);
+    expect(warnings.map((w) => w.message)).toEqual([expect.stringMatching(/^expected true\/false, yes\/no, on\/off or 1\/0;/)]);
   });
 });

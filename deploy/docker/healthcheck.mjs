@@ -1,4 +1,5 @@
-// Docker HEALTHCHECK: exit 0 when GET /healthz answers 2xx (it answers 503 when ticks went stale).
+// Docker HEALTHCHECK: exit 0 when GET /healthz answers 2xx (503 until the first tick finished, covered by the
+// Dockerfile's --start-period, and when ticks went stale).
 // Node only, because the slim runtime image has no curl or wget.
 const port = process.env.WATCHDOG_PORT || '8787';
 try {

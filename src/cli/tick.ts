@@ -9,11 +9,24 @@ import { AlertSink } from '../watchdog/alert-sink.js';
 import { createWatchdogMetrics } from '../watchdog/metrics.js';
 import { collectorBudgetMs, Watchdog } from '../watchdog/tick.js';
 
+export const TICK_USAGE = `usage: orch-watchdog tick [--json]
+
+Runs one watchdog tick with the WATCHDOG_* settings of this shell and prints its signals:
+a table, or with --json one object {generated_at, failed_collectors, signals}. Nothing is
+sent to a notifier and nothing is reaped. Logs go to stderr (LOG_LEVEL, default warn).
+Exit status: 0 once the tick ran (a failed collector is listed, not fatal); 2 for a bad
+invocation.
+`;
+
 /** `orch-watchdog tick [--json]`: one tick with the WATCHDOG_* settings of this shell; nothing is sent or reaped. */
 export async function tickCommand(args: string[], io: CliIo): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    io.stdout(TICK_USAGE);
+    return 0;
+  }
   const unknown = args.filter((a) => a !== '--json');
   if (unknown.length > 0) {
-    io.stderr(`orch-watchdog tick: unknown argument ${unknown[0]}\n`);
+    io.stderr(`orch-watchdog tick: unknown argument ${unknown[0]}\n\n${TICK_USAGE}`);
     return 2;
   }
   const json = args.includes('--json');

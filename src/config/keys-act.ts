@@ -6,6 +6,7 @@ import {
   baseUrlList,
   boolText,
   intText,
+  linearEntries,
   linearRegexList,
   notifierList,
   numText,
@@ -179,6 +180,7 @@ export const ACT_KEYS = [
     'mergeLockPatterns',
     linearRegexList('m'),
     DEFAULT_LOCK_PATTERNS,
-    'Comma-separated linear-time regular expressions: a failed re-test whose output matches one is lock_busy (infra, re-queued), not red.',
+    'Comma-separated linear-time regular expressions: a failed re-test whose output matches one is lock_busy (infra, re-queued), not red; an entry that cannot run is dropped with a warning, the others stay (none left: the default).',
+    { onInvalid: (raw) => linearEntries('m')(raw) || DEFAULT_LOCK_PATTERNS },
   ),
 ] as const;

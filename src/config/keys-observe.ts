@@ -7,8 +7,9 @@ import {
   containerNames,
   depList,
   intText,
+  linearEntries,
   linearRegexList,
-  nonEmpty,
+  listenHost,
   numText,
   optionalAbsPath,
   optionalUrl,
@@ -20,9 +21,9 @@ export const OBSERVE_KEYS = [
     'server',
     'WATCHDOG_HOST',
     'host',
-    nonEmpty,
+    listenHost,
     '127.0.0.1',
-    'Listen address; the container image and docker-compose.yml override it to 0.0.0.0.',
+    'Listen address: an IPv4 or IPv6 address or a host name (one the server cannot listen on falls back to 127.0.0.1 with a warning); the image and docker-compose.yml set 0.0.0.0.',
   ),
   spec('server', 'WATCHDOG_PORT', 'port', intText(0, 65_535), '8787', 'Listen port of the HTTP API and /metrics.'),
   spec(
@@ -146,9 +147,9 @@ export const OBSERVE_KEYS = [
     'procPatterns',
     linearRegexList(),
     'pytest',
-    'Comma-separated linear-time regular expressions (no backreferences or lookaround) matched on the program (see WATCHDOG_PROC_MATCH); a broken list turns matching and the reaper off.',
-    // the default would widen what the reaper takes beyond what the operator wrote
-    { onInvalid: '' },
+    'Comma-separated linear-time regular expressions (no backreferences or lookaround) matched on the program (see WATCHDOG_PROC_MATCH); an entry that cannot run is dropped with a warning, the others stay (none left: matching and the reaper are off).',
+    // never the default: it could widen what the reaper takes beyond what the operator wrote
+    { onInvalid: linearEntries() },
   ),
   spec(
     'test processes (/proc scan)',
@@ -156,7 +157,7 @@ export const OBSERVE_KEYS = [
     'procMatch',
     z.enum(['program', 'cmdline'], 'expected program or cmdline'),
     'program',
-    "program: argv[0]'s basename, or for an interpreter the -m module or the script's basename; cmdline: the whole command line (the first design's rule).",
+    "program: argv[0]'s basename, or for an interpreter (Python, or a shell running a script file) the -m module or the script's basename; cmdline: the whole command line (the first design's rule).",
   ),
   spec(
     'test processes (/proc scan)',
@@ -164,7 +165,7 @@ export const OBSERVE_KEYS = [
     'procExclude',
     linearRegexList(),
     '',
-    'Comma-separated linear-time regular expressions over the whole command line; a match is never a candidate; a broken list turns matching off.',
+    'Comma-separated linear-time regular expressions over the whole command line; a match is never a candidate; an entry that cannot run turns matching off (dropping it would expose what it protects).',
   ),
   spec(
     'test processes (/proc scan)',

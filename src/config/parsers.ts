@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { whyNotLinear } from '../safe-regex.js';
 
@@ -7,7 +8,7 @@ export const boolText = z
   .string()
   .trim()
   .toLowerCase()
-  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'].includes(v), 'expected true or false')
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'].includes(v), 'expected true/false, yes/no, on/off or 1/0')
   .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
 
 export const numText = (min: number, max: number) =>
@@ -51,12 +52,13 @@ export const httpUrl = z.string().trim().refine(isHttpUrl, 'expected an http(s) 
 export const baseUrl = httpUrl.transform(withoutTrailingSlash);
 export const optionalUrl = z.union([z.literal(''), httpUrl]);
 
-export const csv = z.string().transform((v) =>
+const csvItems = (v: string): string[] =>
   v
     .split(',')
     .map((s) => s.trim())
-    .filter((s) => s.length > 0),
-);
+    .filter((s) => s.length > 0);
+
+export const csv = z.string().transform(csvItems);
 
 export const baseUrlList = csv.pipe(
   z.array(z.string().refine(isHttpUrl, 'expected comma-separated http(s) URLs').transform(withoutTrailingSlash)),
@@ -72,6 +74,30 @@ export const linearRegexList = (flags = '') =>
       }),
     ),
   );
+
+/** The entries of a pattern list that the linear-time engine can run: what is kept of a list with a bad entry. */
+export const linearEntries =
+  (flags = '') =>
+  (raw: string): string =>
+    csvItems(raw)
+      .filter((p) => whyNotLinear(p, flags) === null)
+      .join(',');
+
+/** A host name as RFC 1123 spells one; an all-digit last label (`999.1.1.1`) is a mistyped IPv4 address, not a name. */
+function isHostName(v: string): boolean {
+  const labels = v.replace(/\.$/, '').split('.');
+  return (
+    v.length <= 253 &&
+    labels.every((l) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l)) &&
+    !/^\d+$/.test(labels[labels.length - 1] ?? '')
+  );
+}
+
+/** What the server can listen on: an IPv4 or IPv6 address (no brackets) or a host name; whether it resolves is for check-config. */
+export const listenHost = z
+  .string()
+  .trim()
+  .refine((v) => isIP(v) !== 0 || isHostName(v), 'expected an IPv4 address (four parts 0..255), an IPv6 address or a host name');
 
 export const absPath = (what: string) => z.string().trim().startsWith('/', `expected an absolute ${what}`);
 export const optionalAbsPath = z.union([z.literal(''), absPath('path')]);
@@ -115,8 +141,6 @@ export type NotifierName = (typeof NOTIFIER_NAMES)[number];
 export const notifierList = csv
   .pipe(z.array(z.enum(NOTIFIER_NAMES, 'expected log, telegram, webhook or alertmanager')))
   .transform((l) => [...new Set(l)]);
-
-export const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
 /** A user name or a numeric uid, as useradd(8) accepts them; empty = decided per re-test. */
 export const userOrUid = z

@@ -17,8 +17,11 @@ export interface KeySpec<
   doc: string;
   group: string;
   secret: boolean;
-  /** Raw value used when the given one is malformed, instead of the default (where the default would widen). */
-  onInvalid?: string;
+  /**
+   * Raw value used when the given one is malformed, instead of the default (where the default
+   * would widen); a function computes it from the malformed value (a list keeps its good entries).
+   */
+  onInvalid?: string | ((raw: string) => string);
 }
 
 export function spec<const K extends `WATCHDOG_${string}`, const F extends string, S extends z.ZodType<unknown, string>>(
@@ -28,7 +31,7 @@ export function spec<const K extends `WATCHDOG_${string}`, const F extends strin
   schema: S,
   dflt: string,
   doc: string,
-  extra: { secret?: boolean; onInvalid?: string } = {},
+  extra: { secret?: boolean; onInvalid?: KeySpec['onInvalid'] } = {},
 ): KeySpec<K, F, S> {
   return {
     key,

@@ -64,14 +64,12 @@ export class Watchdog {
   private running = false;
   private last: TickResult | null = null;
   private tickCount = 0;
-  readonly startedAt: number;
 
   constructor(
     private readonly opts: WatchdogOptions,
     private readonly deps: WatchdogDeps,
   ) {
     this.states = new AlertStates(opts.cooldownS);
-    this.startedAt = deps.clock();
     // Zero series from the start, so rate() and dashboards see 0 rather than "no data".
     for (const c of deps.collectors) deps.metrics.collectorErrors.inc({ collector: c.name }, 0);
   }

@@ -167,6 +167,22 @@ describe('a real Prometheus scraping a running watchdog every second', () => {
     expect(loaded.filter((r) => r.health !== 'ok')).toEqual([]);
   });
 
+  // Incident guarded: README's `curl -s 'localhost:9090/api/v1/query?query=up{job="orch-watchdog"}'` sent query=upjob=… (curl globbed the braces).
+  it("README's Prometheus commands, copied as written, answer from this Prometheus: up is 1, every rule ok", () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+    const commands = readme.split('\n').filter((l) => /^curl .*localhost:9090/.test(l));
+    expect(commands).toHaveLength(2);
+    const host = prometheus.url.replace(/^http:\/\//, '');
+    const outputs = commands.map((c) => run('bash', ['-o', 'pipefail', '-c', c.replace(/localhost:9090/g, host)]));
+    expect(outputs.map((o) => o.code)).toEqual([0, 0]);
+    expect(JSON.parse(outputs[0]!.output)[1]).toBe('1');
+    const rulesShown = outputs[1]!.output
+      .trim()
+      .split(/\n(?=\{)/)
+      .map((o) => JSON.parse(o) as { name: string; health: string });
+    expect(rulesShown.map((r) => r.health)).toEqual(rules.map(() => 'ok'));
+  });
+
   it('the healthy watchdog fires neither OrchWatchdogDown nor OrchWatchdogTickStale', async () => {
     const answer = await prometheus.query('ALERTS{alertname=~"OrchWatchdogDown|OrchWatchdogTickStale"}');
     expect(answer.data?.result).toEqual([]);

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../support/app.js';
@@ -101,5 +101,51 @@ describe("fastify's own 4xx answer in the one {error, message} shape with stable
     const { status, body } = await call('/queue', { method: 'DELETE' });
     expect(status).toBe(404);
     expectErrorShape(body, 'not_found');
+  });
+});
+
+/** A raw HTTP/1.1 exchange: what Node's parser rejects never reaches fetch's happy path. */
+function rawRequest(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
+describe("what Node's HTTP parser rejects answers in the same shape", () => {
+  it('headers over 16 KiB are 431 {error: "header_too_large", message} (fastify answered {error: "Request Header Fields Too Large", statusCode})', async () => {
+    const port = (app.server.address() as AddressInfo).port;
+    const answer = await rawRequest(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    const [head = '', body = ''] = answer.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 431 /);
+    expect(head).toMatch(/content-type: application\/json/i);
+    expectErrorShape(JSON.parse(body) as Record<string, unknown>, 'header_too_large');
+  });
+
+  it('a request that is not HTTP is 400 bad_request in the error shape', async () => {
+    const port = (app.server.address() as AddressInfo).port;
+    const answer = await rawRequest(port, 'HELLO\r\n\r\n');
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expectErrorShape(JSON.parse(answer.split('\r\n\r\n')[1] ?? '') as Record<string, unknown>, 'bad_request');
+  });
+});
+
+describe('the OpenAPI document names every error a route answers', () => {
+  it('the body routes list 413 and 415, and each error status says which codes it carries', async () => {
+    const doc = (await app.inject('/openapi.json')).json<{
+      paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>>;
+      components: { schemas: { Error: { properties: { error: { enum: string[] } } } } };
+    }>();
+    const post = doc.paths['/merge-gate/retests']!.post!.responses;
+    expect(Object.keys(post).sort()).toEqual(['202', '400', '401', '403', '413', '415', '429']);
+    expect(post['415']!.description).toMatch(/^`unsupported_media_type`: /);
+    expect(post['400']!.description).toMatch(/`bad_request`: .*; `run_as_refused`: /);
+    expect(doc.paths['/merge-gate/retests/{id}']!.delete!.responses['409']!.description).toMatch(/^`already_done`: /);
+    expect(doc.components.schemas.Error.properties.error.enum).toEqual(
+      expect.arrayContaining(['already_done', 'run_as_refused', 'header_too_large']),
+    );
   });
 });

@@ -46,6 +46,17 @@ describe('GET /healthz', () => {
     await app.close();
   });
 
+  it('answers 503 with tick_count 0 until the first tick finished, then 200 (it said 200 "ok" before anything was checked)', async () => {
+    const clock = manualClock();
+    const app = await testApp({ tickS: 30 }, { clock, collectors: [proc] });
+    const before = await app.inject('/healthz');
+    expect(before.statusCode).toBe(503);
+    expect(before.json()).toMatchObject({ status: 'degraded', tick_count: 0, last_tick_at: null });
+    await app.ctx.watchdog.tick();
+    expect((await app.inject('/healthz')).statusCode).toBe(200);
+    await app.close();
+  });
+
   it('answers 503 when the first tick never finished', async () => {
     const clock = manualClock();
     const app = await testApp({ tickS: 1 }, { clock });
@@ -64,6 +75,16 @@ describe('GET /healthz', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ status: 'degraded', config_warnings: warnings });
     expect((await app.inject('/metrics')).body).toMatch(/^orch_watchdog_config_warnings 1$/m);
+    await app.close();
+  });
+});
+
+describe('GET /metrics', () => {
+  it('describes proc_candidates by the program rule it counts (its help still said "command line matches")', async () => {
+    const app = await testApp();
+    const help = /^# HELP orch_watchdog_proc_candidates (.*)$/m.exec((await app.inject('/metrics')).body)?.[1];
+    expect(help).toMatch(/program \(WATCHDOG_PROC_MATCH\) matches WATCHDOG_PROC_PATTERNS/);
+    expect(help).not.toMatch(/command line matches/);
     await app.close();
   });
 });

@@ -19,9 +19,17 @@ export interface ServerProcess {
 /**
  * Starts the server with `env` over this process's environment; waits (60 s: a loaded 2-core host) until it logs that it listens (LOG_LEVEL info or lower).
  * `extraStdio`: fds 3, 4, ... the server inherits without knowing, as from a careless parent.
+ * `asUser`: runs it through util-linux setpriv as that uid:gid, with no supplementary groups (an ordinary user's `npm start`).
  */
-export async function startServerProcess(env: Record<string, string>, extraStdio: IOType[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [SERVER], {
+export async function startServerProcess(
+  env: Record<string, string>,
+  extraStdio: IOType[] = [],
+  opts: { asUser?: { uid: number; gid: number } } = {},
+): Promise<ServerProcess> {
+  const argv = opts.asUser
+    ? ['setpriv', `--reuid=${opts.asUser.uid}`, `--regid=${opts.asUser.gid}`, '--clear-groups', '--', process.execPath, SERVER]
+    : [process.execPath, SERVER];
+  const child = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, WATCHDOG_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe', ...extraStdio],
   }) as ChildProcessByStdio<null, Readable, Readable>;

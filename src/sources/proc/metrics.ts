@@ -19,7 +19,7 @@ export function createProcMetrics(registry: Registry): ProcMetrics {
   const m: ProcMetrics = {
     candidates: new Gauge({
       name: `${METRIC_PREFIX}proc_candidates`,
-      help: 'Processes whose command line matches WATCHDOG_PROC_PATTERNS, at the last scan.',
+      help: 'Candidates at the last scan: processes whose program (WATCHDOG_PROC_MATCH) matches WATCHDOG_PROC_PATTERNS, and leftovers of their runs.',
       registers,
     }),
     blocking: new Gauge({

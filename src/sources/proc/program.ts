@@ -24,9 +24,10 @@ export interface Matcher {
 
 /**
  * The program a process runs: argv[0]'s basename; for a Python interpreter the module after
- * `-m` or the script's basename (`python3 /usr/bin/pytest` -> `pytest`); `py.test` and
- * `pytest-3` are pytest. Self-contained (no module-level references): the scan worker runs its
- * source text.
+ * `-m` or the script's basename (`python3 /usr/bin/pytest` -> `pytest`); for a shell running a
+ * script file the script's basename (`bash run-pytest.sh`, a `#!/bin/sh` script), but the shell
+ * itself for `-c`, stdin or an interactive shell; `py.test` and `pytest-3` are pytest.
+ * Self-contained (no module-level references): the scan worker runs its source text.
  */
 export function programOf(argv: readonly string[]): string {
   const base = (s: string): string => s.slice(s.lastIndexOf('/') + 1);
@@ -34,6 +35,17 @@ export function programOf(argv: readonly string[]): string {
   // setproctitle writes one string with spaces into argv[0] (`npm exec vitest run …`): its first word is the program
   if (argv.length === 1 && /\s/.test(argv[0]!)) argv = argv[0]!.trim().split(/\s+/);
   const first = base(argv[0] ?? '').replace(/^-/, '');
+  if (/^(ba|da|z|k|mk|a)?sh$/.test(first)) {
+    for (let i = 1; i < argv.length; i += 1) {
+      const arg = argv[i]!;
+      if (arg === '--') return normal(base(argv[i + 1] ?? first));
+      if (!/^[-+]/.test(arg)) return normal(base(arg));
+      // -c (a command string) and -s (stdin) bundle with other letters: `-ec`, `-xs`
+      if (/^[-+][A-Za-z]*[cs]/.test(arg) && !arg.startsWith('--')) return first;
+      if (/^[-+][A-Za-z]*[oO]$/.test(arg) || arg === '--rcfile' || arg === '--init-file') i += 1;
+    }
+    return first;
+  }
   if (!/^(python|pypy)(\d+(\.\d+)*)?$/.test(first)) return normal(first);
   for (let i = 1; i < argv.length; i += 1) {
     const arg = argv[i]!;

@@ -25,6 +25,16 @@ describe('programOf: the program a process runs, not the text of its command lin
     [['-bash'], 'bash'],
     [[], ''],
     [['npm exec vitest run test/pytest-runs.test.ts'], 'npm'],
+    // a shell running a script file is that script; a command string, stdin or an interactive shell is the shell
+    [['bash', 'run-pytest.sh'], 'run-pytest.sh'],
+    [['/bin/sh', '/srv/ci/bin/pytest-all', '-x'], 'pytest-all'],
+    [['bash', '-e', '-o', 'pipefail', './run-pytest.sh'], 'run-pytest.sh'],
+    [['bash', '--norc', '--rcfile', 'x', '--', 'ci/pytest.sh'], 'pytest.sh'],
+    [['dash', '-ec', 'pytest -q'], 'dash'],
+    [['bash', '-s', 'pytest'], 'bash'],
+    [['zsh', '-l'], 'zsh'],
+    [['bash', '-i'], 'bash'],
+    [['bash'], 'bash'],
   ])('%j -> %s', (argv, program) => {
     expect(programOf(argv)).toBe(program);
   });

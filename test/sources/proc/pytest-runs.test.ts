@@ -110,6 +110,50 @@ describe('program matching with a real pytest (Debian python3-pytest)', () => {
   );
 });
 
+describe('a shell running a script file is that script (the program rule covered Python only)', () => {
+  it(
+    '`bash run-pytest.sh` is the run: the script is its top, its pytest a member, and terminate stops both; a shell running another script is no candidate',
+    { timeout: 180_000 },
+    async () => {
+      const dir = lab.suite({
+        'test_slow.py': SLOW_TEST,
+        'run-pytest.sh': `cd "$(dirname "$0")" && /usr/bin/pytest -q -p no:cacheprovider\n`,
+        'agent-step.sh': 'sleep 120\n',
+      });
+      const script = lab.spawn('bash', [join(dir, 'run-pytest.sh')]);
+      const agentStep = lab.spawn('bash', [join(dir, 'agent-step.sh'), 'fix', 'the', 'pytest', 'failure']);
+      const pytest = await lab.pytestBelow(script.pid!);
+      await waitFor('the agent step to run', () => isLive(agentStep.pid!));
+
+      const w = await watchdog();
+      await w.tick();
+      const listed = (await w.candidates()).filter((c) => [script.pid, pytest.pid, agentStep.pid].includes(c.pid));
+      expect(listed.map((c) => [c.pid, c.match, c.run_pid]).sort()).toEqual(
+        [
+          [script.pid, 'program', script.pid],
+          [pytest.pid, 'program', script.pid],
+        ].sort(),
+      );
+      expect(await w.activeOf([script.pid!, pytest.pid, agentStep.pid!])).toEqual([`proc_blocking:${script.pid}`]);
+
+      const res = await w.app.inject({
+        method: 'POST',
+        url: `/proc/candidates/${script.pid}/terminate`,
+        headers: { authorization: 'Bearer tok' },
+      });
+      expect(res.statusCode).toBe(202);
+      expect(
+        res
+          .json<{ processes: { pid: number }[] }>()
+          .processes.map((p) => p.pid)
+          .sort(),
+      ).toEqual([script.pid, pytest.pid].sort());
+      await waitFor('the script and its pytest to be gone', () => !isLive(script.pid!) && !isLive(pytest.pid));
+      expect(isLive(agentStep.pid!)).toBe(true);
+    },
+  );
+});
+
 const LEAVES_BEHIND = `
 import fcntl, os, subprocess, sys, time
 import pytest
