@@ -5,8 +5,9 @@
 # the suite needs) inside the container, and `orch-watchdog run` works there too:
 #   docker build --build-arg BASE_IMAGE=registry.example/orchestrator-tests:latest --build-arg NODE_FROM=copy -t orch-watchdog:tests .
 # NODE_BASE must be a Node 20 image (node:20-slim), or any base that carries node, npm and /bin/sh.
-# BASE_IMAGE (default: NODE_BASE itself) needs glibc >= 2.28, libstdc++ and /bin/sh: any
-# Debian, Ubuntu or RHEL-family image has them (apt and dnf need libstdc++ themselves).
+# BASE_IMAGE (default: NODE_BASE itself) needs glibc >= 2.28, libstdc++ and /bin/sh, and git or
+# apt-get/dnf to install it: any Debian, Ubuntu or RHEL-family image has them (apt and dnf need
+# libstdc++ themselves).
 ARG NODE_BASE=node:20-slim
 ARG BASE_IMAGE=${NODE_BASE}
 # `copy`: put NODE_BASE's node into BASE_IMAGE (a test image without Node, or with another one);
@@ -44,6 +45,13 @@ FROM runtime-node-${NODE_FROM} AS runtime
 COPY --from=node /out/tini /usr/local/bin/tini
 RUN node --version >/dev/null 2>&1 \
  || { echo "orch-watchdog: no working node on BASE_IMAGE: build with NODE_FROM=copy (the base needs glibc >= 2.28 and libstdc++)" >&2; exit 1; }
+# git: skip-when-current reads HEAD of the checkout (as the re-test's user). A test image usually has it;
+# node:20-slim does not, so Debian's (or the RHEL family's) package manager brings it.
+RUN command -v git >/dev/null 2>&1 \
+ || { command -v apt-get >/dev/null 2>&1 && apt-get update && apt-get install -y --no-install-recommends git && rm -rf /var/lib/apt/lists/*; } \
+ || { command -v dnf >/dev/null 2>&1 && dnf install -y git-core && dnf clean all; } \
+ || { command -v microdnf >/dev/null 2>&1 && microdnf install -y git-core && microdnf clean all; } \
+ || { echo "orch-watchdog: BASE_IMAGE has no git and no apt-get or dnf to install it (skip-when-current needs git)" >&2; exit 1; }
 WORKDIR /app
 # XDG_CACHE_HOME: the root filesystem may be read-only (compose read_only); caches go to the /tmp tmpfs.
 ENV NODE_ENV=production \

@@ -25,6 +25,10 @@ export const ERROR_CODES = {
     status: 409,
     when: 'terminate: the process is protected (pid ≤ 1, the watchdog, its ancestors, an agent or an ancestor of one)',
   },
+  retest_running: {
+    status: 409,
+    when: 'terminate: the process belongs to a merge-gate re-test inside its timeout; the gate stops it then (DELETE the re-test to stop it now)',
+  },
   foreign_root: { status: 409, when: "terminate: WATCHDOG_PROC_ROOT is not the watchdog's own /proc, so its pids are not signalled" },
   in_progress: { status: 409, when: 'terminate: a termination of that run is already under way' },
   signal_failed: { status: 409, when: 'terminate: the kernel refused the signal (another user without CAP_KILL)' },

@@ -77,6 +77,7 @@ const TERMINATE_ERRORS = errorResponses(
   'not_running',
   'changed',
   'protected',
+  'retest_running',
   'foreign_root',
   'in_progress',
   'signal_failed',

@@ -71,7 +71,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const agents = new AgentDirectory();
   // the merge gate registers its re-tests here, the /proc scan names them as owners
   const retests = new RetestRegistry();
-  const proc = deps.proc ?? new ProcCollector(config, { registry, log, emitEdge: (s) => alerts.emitEdge(s), agents, retests });
+  const proc = deps.proc ?? new ProcCollector(config, { registry, log, emitEdge: (s) => alerts.emitEdge(s), agents, retests, clock });
   const collectors = deps.collectors ?? buildCollectors(config, { proc, registry, docker: deps.docker, agents });
   const watchdog = new Watchdog(
     { tickS: config.tickS, cooldownS: config.cooldownS, collectorTimeoutMs: collectorBudgetMs(config) },
@@ -85,6 +85,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       registry,
       onExhausted: (s) => alerts.emitEdge(s),
       knownAs: procKnownAs(proc),
+      retests,
     });
 
   // Restored in registration order: what Alertmanager fires before the undelivered events that refer to it.

@@ -3,12 +3,22 @@ import { DEFAULT_PRESSURE_POLL_MS, type GateRunOptions, type GateRunReport, type
 import { PressureRecorder, type PressureProbe } from './pressure.js';
 import type { KillEnvironment } from './runner.js';
 import type { MergeDecision, Outcome, PressureEvidence, RetestRequest, RetestRun, RunAs } from './types.js';
+import type { Clock } from '../clock.js';
+import type { ProcIdentity } from '../proc/identity.js';
+import type { RetestRegistry } from '../watchdog/retest-registry.js';
 
 export interface AttemptContext {
   opts: MergeGateOptions;
   run: (opts: GateRunOptions) => Promise<GateRunReport>;
   pressure: PressureProbe;
   killEnv?: KillEnvironment;
+  /** Names the attempt's root process as the re-test's until the returned unregister is called. */
+  register?: (root: ProcIdentity, timeoutMs: number) => () => void;
+}
+
+/** Registers an attempt's root in `retests` as run `runId`'s, until its timeout on `clock`; nothing without a registry. */
+export function retestRegistration(retests: RetestRegistry | undefined, runId: string, clock: Clock): AttemptContext['register'] {
+  return retests && ((root, timeoutMs) => retests.register(root.pid, root.startTicks, runId, clock() + timeoutMs));
 }
 
 /** Runs one attempt's command (whole-tree kill on timeout or abort) while sampling the pressure it runs under. */
@@ -22,21 +32,26 @@ export async function runAttempt(
   const recorder = new PressureRecorder(ctx.pressure);
   const sampling = setInterval(() => recorder.observe(), opts.pressurePollMs ?? DEFAULT_PRESSURE_POLL_MS);
   sampling.unref();
+  const timeoutMs = (request.timeoutS ?? opts.defaultTimeoutS) * 1000;
+  let unregister: (() => void) | undefined;
   try {
     const report = await ctx.run({
       command: request.command,
       cwd: request.cwd,
       env: request.env ?? {},
-      timeoutMs: (request.timeoutS ?? opts.defaultTimeoutS) * 1000,
+      timeoutMs,
       graceMs: opts.graceS * 1000,
       treeKill: opts.treeKill,
       abortSignal,
       runAs: { uid: runAs.uid, gid: runAs.gid },
       ...(ctx.killEnv ? { killEnv: ctx.killEnv } : {}),
+      onRoot: (root) => (unregister = ctx.register?.(root, timeoutMs)),
     });
     return { report, pressure: recorder.finish() };
   } finally {
     clearInterval(sampling);
+    // however the run ended (pass, timeout, cancel, shutdown, a runner error): what outlives it is no longer the gate's
+    unregister?.();
   }
 }
 

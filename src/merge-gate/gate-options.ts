@@ -2,12 +2,13 @@ import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import type { RetestRegistry } from '../watchdog/retest-registry.js';
 import type { Signal } from '../watchdog/signal.js';
 import type { LockHolderFinder } from './lock-holders.js';
 import type { PressureProbe } from './pressure.js';
 import type { Locale } from '../i18n.js';
 import type { KillEnvironment, RunOptions, RunReport } from './runner.js';
-import type { KnownAs, RetestRun } from './types.js';
+import type { KnownAs, RetestRun, RunAs } from './types.js';
 
 export interface MergeGateOptions {
   maxParallel: number;
@@ -47,13 +48,16 @@ export interface MergeGateDeps {
   registry?: Registry;
   run?: (opts: GateRunOptions) => Promise<GateRunReport>;
   killEnv?: KillEnvironment;
-  isHeadValidated?: (cwd: string, validatedSha: string | undefined) => Promise<boolean>;
+  /** Reads HEAD in cwd as the re-test's own account. */
+  isHeadValidated?: (cwd: string, validatedSha: string | undefined, runAs: RunAs) => Promise<boolean>;
   pressure?: PressureProbe;
   findLockHolders?: LockHolderFinder;
   /** What the /proc scan knows about a pid (blocking, leftover). */
   knownAs?: (pid: number) => KnownAs | null;
   /** The watchdog's own uid; re-tests never run as it. */
   selfUid?: number;
+  /** Where each running attempt's root process is registered, so the /proc scan names it as its owner. */
+  retests?: RetestRegistry;
 }
 
 export const DEFAULT_MAX_QUEUED_PER_REPO = 20;

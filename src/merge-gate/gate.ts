@@ -5,7 +5,7 @@ import { RunHistory } from './history.js';
 import { assertQueueRoom, DEFAULT_PRESSURE_POLL_MS } from './gate-options.js';
 import type { CancelAnswer, GateRunReport, MergeGateDeps, MergeGateOptions } from './gate-options.js';
 import { admit, type QueuedJob } from './admission.js';
-import { endStaleRuns, KillReporter, logFinished, recordDone, runAttempt } from './attempt.js';
+import { endStaleRuns, KillReporter, logFinished, recordDone, retestRegistration, runAttempt } from './attempt.js';
 import { parseGateSnapshot, type GateSnapshot } from './gate-state.js';
 import { gateJudge, type Judge } from './judge.js';
 import { procLockHolderFinder } from './lock-holders.js';
@@ -228,8 +228,8 @@ export class MergeGate {
     const { run, request } = job;
     const refusal = recheckCwd(request.cwd, job.runAs);
     if (refusal) return this.finish(run, 'cancelled', null, undefined, refusal);
-    const headCheck = this.deps.isHeadValidated ?? isHeadValidated;
-    if (this.opts.skipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha))) {
+    const headCheck = this.deps.isHeadValidated ?? ((cwd, sha, runAs) => isHeadValidated(cwd, sha, runAs, this.deps.killEnv));
+    if (this.opts.skipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha, job.runAs))) {
       return this.finish(run, flight.cancelled ? 'cancelled' : 'skipped', null);
     }
     const { report, pressure } = await runAttempt(request, job.runAs, flight.abort.signal, {
@@ -237,6 +237,7 @@ export class MergeGate {
       run: this.deps.run ?? runProcess,
       pressure: this.pressure,
       ...(this.deps.killEnv ? { killEnv: this.deps.killEnv } : {}),
+      register: retestRegistration(this.deps.retests, run.id, this.deps.clock),
     });
     run.pressure = pressure;
     if (flight.cancelled) return this.finish(run, 'cancelled', report);

@@ -10,6 +10,8 @@ import { trackWhileRunning } from './runner/tracking.js';
 import { killTree, liveMembers, newTracker, type KillReport, type TreeHandle } from './runner/tree-kill.js';
 import type { KillReceipt, KillStrategy, ProcResult, RunAs, RunnerFacts } from './types.js';
 import type { Spawned } from './runner/spawn.js';
+import type { ProcIdentity } from '../proc/identity.js';
+import { readStat } from '../proc/read-proc.js';
 
 export { KillEnvironment, defaultKillEnvironment } from './runner/strategy.js';
 export { decodeWaitStatus, signalName } from './runner/leader-status.js';
@@ -55,6 +57,11 @@ export interface RunOptions {
    * `cwd` itself, and no fd above 2 reaches it. Default: ours, in our environment, as timeout(1).
    */
   runAs?: RunAs;
+  /**
+   * Called once the run's root process exists (before the command runs, under a cgroup) with
+   * its (pid, starttime): every process of the run descends from it while the run lasts.
+   */
+  onRoot?: (root: ProcIdentity) => void;
 }
 
 export interface RunReport extends RunnerFacts {
@@ -148,6 +155,7 @@ async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunRep
     enterPrefix: prepared.enterPrefix,
     start: opts.treeKill === false ? 'single' : (opts.strategy ?? 'cgroup'),
     killEnv,
+    onRoot: opts.onRoot && rootReporter(opts.onRoot, opts.procRoot ?? '/proc'),
     spawn: {
       cwd: prepared.cwd,
       env: prepared.env,
@@ -157,6 +165,14 @@ async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunRep
   });
   if ('code' in launched) return failedStart(launched.message, launched.code, startedAt, 'single');
   return supervise(opts, launched.chosen, launched.spawned, startedAt);
+}
+
+/** The root's starttime, read once it exists; only while it is still our child (not already exited, its pid reused). */
+function rootReporter(onRoot: (root: ProcIdentity) => void, procRoot: string): (pid: number) => void {
+  return (pid) => {
+    const stat = readStat(pid, procRoot);
+    if (stat?.ppid === process.pid) onRoot({ pid, startTicks: stat.startTicks });
+  };
 }
 
 function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch, procRoot: string): TreeHandle {

@@ -1,20 +1,30 @@
 import { execFile } from 'node:child_process';
+import { enterAs } from './runner/enter.js';
+import { defaultKillEnvironment, type KillEnvironment } from './runner/strategy.js';
+import { findOnPath, type SubreaperHelper } from './runner/subreaper.js';
+import type { RunAs } from './types.js';
 
 const GIT_TIMEOUT_MS = 10_000;
 
-/** `git rev-parse HEAD` in `cwd` without a shell; null on any error, timeout or odd output. */
-export function gitHead(cwd: string, timeoutMs = GIT_TIMEOUT_MS): Promise<string | null> {
+/**
+ * `git rev-parse HEAD` in `cwd`, run the way the runner starts a re-test (enter.ts): setpriv
+ * drops to the re-test's own account, which enters `cwd` itself, in the account's allowlisted
+ * environment, every inherited fd above 2 closed by the helper. Whatever the repo's config makes git run (core.fsmonitor, includes…) runs with
+ * no more rights than the re-test's suite, never as root. `safe.directory` names exactly `cwd`
+ * (a WATCHDOG_MERGE_RUN_AS user who does not own it); git's owner check still guards every
+ * other path. null on any error, timeout or odd output.
+ */
+export function gitHead(cwd: string, runAs: RunAs, helper: SubreaperHelper | null, timeoutMs = GIT_TIMEOUT_MS): Promise<string | null> {
+  const git = findOnPath('git');
+  const entry = git && enterAs(runAs, cwd, { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' }, helper);
+  if (!git || !entry || 'code' in entry) return Promise.resolve(null);
+  const argv = [...entry.prefix, git, '-c', `safe.directory=${cwd}`, 'rev-parse', '--verify', '--quiet', 'HEAD'];
   return new Promise((resolve) => {
     try {
-      execFile(
-        'git',
-        ['rev-parse', '--verify', '--quiet', 'HEAD'],
-        { cwd, timeout: timeoutMs, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, maxBuffer: 64 * 1024 },
-        (err, stdout) => {
-          const head = String(stdout).trim().toLowerCase();
-          resolve(!err && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(head) ? head : null);
-        },
-      );
+      execFile(argv[0]!, argv.slice(1), { cwd: '/', timeout: timeoutMs, env: entry.env, maxBuffer: 64 * 1024 }, (err, stdout) => {
+        const head = String(stdout).trim().toLowerCase();
+        resolve(!err && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(head) ? head : null);
+      });
     } catch {
       resolve(null);
     }
@@ -26,8 +36,14 @@ export function gitHead(cwd: string, timeoutMs = GIT_TIMEOUT_MS): Promise<string
  * the full hash must match (an abbreviated one could name another commit). Any git error,
  * timeout or mismatch means run.
  */
-export async function isHeadValidated(cwd: string, validatedSha: string | undefined, timeoutMs = GIT_TIMEOUT_MS): Promise<boolean> {
+export async function isHeadValidated(
+  cwd: string,
+  validatedSha: string | undefined,
+  runAs: RunAs,
+  killEnv: KillEnvironment = defaultKillEnvironment(),
+  timeoutMs = GIT_TIMEOUT_MS,
+): Promise<boolean> {
   if (!validatedSha) return false;
-  const head = await gitHead(cwd, timeoutMs);
+  const head = await gitHead(cwd, runAs, await killEnv.subreaper(), timeoutMs);
   return head !== null && head === validatedSha.toLowerCase();
 }

@@ -1,3 +1,5 @@
+import type { ProcIdentity } from '../proc/identity.js';
+
 /** A merge-gate re-test process the watchdog itself runs, registered by the gate. */
 export interface RetestProcess {
   pid: number;
@@ -8,8 +10,10 @@ export interface RetestProcess {
 }
 
 /**
- * Re-tests in flight, by (pid, starttime) of their root process. The /proc scan names them as
- * owners and never calls one blocking while it is inside its own timeout (the gate kills it then).
+ * Re-tests in flight, by (pid, starttime) of their root process (the first process the gate
+ * spawned for the run: every process of the run descends from it). The /proc scan names them as
+ * owners and never calls one blocking, nor signals it, while it is inside its own timeout (the
+ * gate kills it then); once the run ends it is unregistered and the usual rules apply.
  */
 export class RetestRegistry {
   private readonly byKey = new Map<string, RetestProcess>();
@@ -27,6 +31,20 @@ export class RetestRegistry {
 
   find(pid: number, startTicks: number): RetestProcess | undefined {
     return this.byKey.get(`${pid}:${startTicks}`);
+  }
+
+  /** True while re-test `id` is still running and inside its own timeout. */
+  isInsideTimeout(id: string, nowMs: number): boolean {
+    return this.list().some((r) => r.id === id && nowMs < r.deadlineMs);
+  }
+
+  /** The running re-test, inside its timeout, whose root is one of `lineage` (a process and its ancestors). */
+  holding(lineage: Iterable<ProcIdentity>, nowMs: number): RetestProcess | undefined {
+    for (const p of lineage) {
+      const r = this.find(p.pid, p.startTicks);
+      if (r && nowMs < r.deadlineMs) return r;
+    }
+    return undefined;
   }
 
   list(): RetestProcess[] {

@@ -1,8 +1,9 @@
-import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDockerd, type Dockerd } from '../support/dockerd.js';
+import { commitTwice } from '../support/git-checkout.js';
 import { importNodeBaseImage, NODE_BASE_IMAGE } from '../support/node-base-image.js';
 import { freePort } from '../support/prometheus.js';
 import { importPythonBaseImage, PYTHON_BASE_IMAGE } from '../support/python-base-image.js';
@@ -39,11 +40,18 @@ interface RetestRun {
 const api = (path: string, init: RequestInit = {}) =>
   fetch(`http://127.0.0.1:${port}${path}`, { ...init, signal: AbortSignal.timeout(5000) });
 
-async function retest(command: string[], timeoutS: number): Promise<string> {
+async function retest(command: string[], timeoutS: number, validatedSha?: string): Promise<string> {
   const res = await api('/merge-gate/retests', {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ repo: 'demo', branch: `b-${command.at(-1)}`, cwd: checkout, command, timeout_s: timeoutS }),
+    body: JSON.stringify({
+      repo: 'demo',
+      branch: `b-${command.at(-1)}`,
+      cwd: checkout,
+      command,
+      timeout_s: timeoutS,
+      ...(validatedSha ? { validated_sha: validatedSha } : {}),
+    }),
   });
   const body = (await res.json()) as { id: string };
   expect(res.status, JSON.stringify(body)).toBe(202);
@@ -62,6 +70,9 @@ async function finished(id: string, timeoutMs: number): Promise<RetestRun> {
   );
   return run!;
 }
+
+let validatedSha = '';
+let olderSha = '';
 
 function writeCheckout(dir: string): void {
   writeFileSync(join(dir, 'test_ok.py'), 'def test_arithmetic():\n    assert 1 + 1 == 2\n');
@@ -91,7 +102,9 @@ beforeAll(async () => {
 
   checkout = mkdtempSync('/tmp/owdws-');
   writeCheckout(checkout);
-  for (const f of ['', 'test_ok.py', `test_slow_${marker}.py`]) chownSync(join(checkout, f), CHECKOUT_UID, CHECKOUT_UID);
+  // a repository with two commits; HEAD is the one the orchestrator validated
+  ({ older: olderSha, head: validatedSha } = commitTwice(checkout, ['test_ok.py']));
+  execFileSync('chown', ['-R', `${CHECKOUT_UID}:${CHECKOUT_UID}`, checkout]);
   chmodSync(checkout, 0o755);
 
   port = await freePort();
@@ -125,15 +138,16 @@ afterAll(async () => {
 }, 300_000);
 
 describe('the image built on a Python test image (BASE_IMAGE)', () => {
-  it("keeps the base's python and pytest, and brings Node, tini and the orch-watchdog CLI of its own", async () => {
+  it("keeps the base's python, pytest and git, and brings Node, tini and the orch-watchdog CLI of its own", async () => {
     // prettier-ignore
     const r = await dockerd.docker([
       'run', '--rm', '--network', 'none', '--entrypoint', '/bin/sh', IMAGE, '-c',
-      'node --version && pytest --version 2>&1 && command -v orch-watchdog && test -x /usr/local/bin/tini && echo ok',
+      'node --version && pytest --version 2>&1 && git --version && command -v orch-watchdog && test -x /usr/local/bin/tini && echo ok',
     ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^v${process.versions.node.replace(/\./g, '\\.')}\\n`));
     expect(r.stdout).toMatch(/pytest \d+\.\d+/);
+    expect(r.stdout).toMatch(/git version \d+\.\d+/);
     expect(r.stdout).toContain('/usr/local/bin/orch-watchdog\nok');
   }, 90_000);
 
@@ -152,6 +166,13 @@ describe('a real pytest re-test through the API of the container', () => {
     const run = await finished(await retest(['pytest', '-q', '-p', 'no:cacheprovider', 'test_ok.py'], 120), 120_000);
     expect(run).toMatchObject({ outcome: 'pass', decision: 'merge', returncode: 0 });
   }, 180_000);
+
+  it('validated_sha = HEAD of the checkout (owned by uid 2000) is skipped; an older sha runs the suite', async () => {
+    const skipped = await finished(await retest(['pytest', '-q', '-p', 'no:cacheprovider', 'test_ok.py'], 120, validatedSha), 120_000);
+    expect(skipped).toMatchObject({ outcome: 'skipped', decision: 'merge' });
+    const ran = await finished(await retest(['pytest', '-q', '-p', 'no:cacheprovider', 'test_ok.py'], 120, olderSha), 120_000);
+    expect(ran).toMatchObject({ outcome: 'pass', decision: 'merge', returncode: 0 });
+  }, 300_000);
 
   it('a suite sleeping past its budget is outcome timeout, and nothing of its tree survives on the host', async () => {
     const id = await retest(['pytest', '-q', '-p', 'no:cacheprovider', `test_slow_${marker}.py`], 20);

@@ -19,13 +19,15 @@ import type { Dockerd } from './dockerd.js';
 /**
  * A stand-in for `node:20-slim` made from this machine's own files, because no registry is
  * reachable here: this Node binary and the shared libraries ldd lists, npm, busybox-static for
- * /bin/sh, Debian's static tini, and a `node` user (uid 1000) as in the official image.
+ * /bin/sh, Debian's static tini, Debian's git (which the Dockerfile installs with apt on the
+ * real image), and a `node` user (uid 1000) as in the official image.
  */
 
 export const NODE_BASE_IMAGE = 'owd-node-base';
 const NPM_DIR = '/usr/lib/node_modules/npm';
 const TINI_STATIC = '/usr/bin/tini-static';
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+const GIT = '/usr/bin/git';
 
 /** Files the dynamic loader needs for `binary`, as absolute paths (from ldd). */
 export function sharedLibraries(binary: string): string[] {
@@ -48,9 +50,9 @@ function copyInto(rootfs: string, hostPath: string, target = hostPath): void {
 /** Imports NAME once per daemon; returns its name. */
 export async function importNodeBaseImage(dockerd: Dockerd, name = NODE_BASE_IMAGE): Promise<string> {
   if ((await dockerd.docker(['image', 'inspect', name])).code === 0) return name;
-  for (const needed of [BUSYBOX_PATH, TINI_STATIC, NPM_DIR, CA_BUNDLE]) {
+  for (const needed of [BUSYBOX_PATH, TINI_STATIC, NPM_DIR, CA_BUNDLE, GIT]) {
     if (!existsSync(needed))
-      throw new Error(`${needed} is missing (Debian busybox-static, tini, ca-certificates; npm): scripts/test-ci.sh installs them`);
+      throw new Error(`${needed} is missing (Debian busybox-static, tini, ca-certificates, git; npm): scripts/test-ci.sh installs them`);
   }
   const rootfs = mkdtempSync(join(dockerd.dir, 'nb-'));
   try {
@@ -61,6 +63,9 @@ export async function importNodeBaseImage(dockerd: Dockerd, name = NODE_BASE_IMA
     const node = realpathSync(process.execPath);
     copyInto(rootfs, node, '/usr/bin/node');
     for (const lib of sharedLibraries(node)) copyInto(rootfs, lib);
+    // Debian's git binary (git-core's builtins, rev-parse among them, are all in it), as node:20-slim gets it from apt.
+    copyInto(rootfs, GIT);
+    for (const lib of sharedLibraries(GIT)) copyInto(rootfs, lib);
     // The host's loader cache names the same library paths that were just copied.
     if (existsSync('/etc/ld.so.cache')) copyInto(rootfs, '/etc/ld.so.cache');
     cpSync(NPM_DIR, join(rootfs, NPM_DIR), { recursive: true, dereference: true });

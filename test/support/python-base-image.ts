@@ -5,9 +5,9 @@ import { BUSYBOX_PATH } from './busybox-image.js';
 import type { Dockerd } from './dockerd.js';
 
 /**
- * A stand-in for an orchestrator's test image (python:3.x-slim plus pytest), because no
- * registry is reachable here: the files of Debian's python3, python3-pytest and libstdc++6
- * packages as installed on this machine (dpkg's own file lists, with every installed dependency),
+ * A stand-in for an orchestrator's test image (python:3.x-slim plus pytest and git), because no
+ * registry is reachable here: the files of Debian's python3, python3-pytest, libstdc++6,
+ * util-linux and git packages as installed on this machine (dpkg's own file lists, with every installed dependency),
  * busybox-static for /bin/sh and the coreutils, and no Node at all, so an image built on it
  * proves the Dockerfile brings its own. libstdc++6 is there because every Debian-based image
  * has it (apt depends on it), and Node needs it.
@@ -15,9 +15,11 @@ import type { Dockerd } from './dockerd.js';
 
 export const PYTHON_BASE_IMAGE = 'owd-python-base';
 // util-linux is essential in every Debian-based image; its setpriv is how a re-test becomes its user.
-const ROOT_PACKAGES = ['python3', 'python3-pytest', 'libstdc++6', 'util-linux'];
-// Installed as dependencies of the above but not needed to run pytest; a slim image lacks them too.
-const SKIPPED_PACKAGES = new Set(['dpkg', 'tar', 'perl-base', 'debconf']);
+// git: a test image carries it (the checkout is a repository); skip-when-current reads HEAD with it.
+const ROOT_PACKAGES = ['python3', 'python3-pytest', 'libstdc++6', 'util-linux', 'git'];
+// Installed as dependencies of the above but not needed to run pytest or `git rev-parse`; a slim image lacks
+// most of them too (perl and curl serve git's scripted and http commands only).
+const SKIPPED_PACKAGES = new Set(['dpkg', 'tar', 'perl-base', 'debconf', 'perl', 'liberror-perl', 'git-man', 'libcurl3-gnutls']);
 const SKIPPED_PATHS = /^\/usr\/share\/(?:doc|man|info|lintian|locale)\//;
 
 function dpkgQuery(args: string[]): { ok: boolean; out: string } {

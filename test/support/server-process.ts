@@ -57,3 +57,17 @@ export async function startServerProcess(
   if (!address) throw new Error(`the server exited before it listened\n${tail()}`);
   return { child, address, tail, stop };
 }
+
+/** GET `path` of the server, its JSON body. */
+export async function getJson<T>(server: ServerProcess, path: string): Promise<T> {
+  return (await (await fetch(`${server.address}${path}`)).json()) as T;
+}
+
+/** POST `path` with the bearer `token`; a body is sent as JSON. */
+export function postJson(server: ServerProcess, path: string, token: string, body?: object): Promise<Response> {
+  return fetch(`${server.address}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+}

@@ -14,6 +14,8 @@ export interface LaunchRequest {
   start: KillStrategy;
   killEnv: KillEnvironment;
   spawn: Omit<SpawnOptions, 'controlFds'>;
+  /** Called with the pid of the run's root (every process of the run descends from it) before a cgroup's command is let go. */
+  onRoot?: (pid: number) => void;
 }
 
 export interface Launched {
@@ -49,9 +51,16 @@ export async function launch(req: LaunchRequest): Promise<Launched | StartError>
       await chosen.cgroup?.remove();
       return spawned;
     }
-    if (!chosen.cgroup) return { chosen, spawned };
+    if (!chosen.cgroup) {
+      req.onRoot?.(spawned.pid);
+      return { chosen, spawned };
+    }
     const failure = await confirmJoin(spawned, chosen.cgroup);
-    if (failure === null) return { chosen, spawned };
+    if (failure === null) {
+      req.onRoot?.(spawned.pid);
+      spawned.controls.at(-1)!.send(GO);
+      return { chosen, spawned };
+    }
     reasons.push(`cgroup: ${failure}`);
     excluded.add('cgroup');
     await stopWrapper(spawned);
@@ -59,7 +68,7 @@ export async function launch(req: LaunchRequest): Promise<Launched | StartError>
   }
 }
 
-/** null when the wrapper is in the run cgroup and was told to go on; else why not. */
+/** null when the wrapper is in the run cgroup (the caller then tells it to go on); else why not. */
 async function confirmJoin(spawned: Spawned, cgroup: RunCgroup): Promise<string | null> {
   const control = spawned.controls.at(-1)!;
   const report = await control.next(JOIN_REPORT_MS);
@@ -67,11 +76,8 @@ async function confirmJoin(spawned: Spawned, cgroup: RunCgroup): Promise<string 
   if (!m) return 'the wrapper did not report its join';
   const wrapperPid = Number(m[2]);
   const listed = (): boolean => cgroup.pids().includes(wrapperPid);
-  if ((m[1] === JOINED && listed()) || (cgroup.moveIn(wrapperPid) && listed())) {
-    // moveIn: the wrapper may lack the rights (another user, a delegated subtree); we may not.
-    control.send(GO);
-    return null;
-  }
+  // moveIn: the wrapper may lack the rights (another user, a delegated subtree); we may not.
+  if ((m[1] === JOINED && listed()) || (cgroup.moveIn(wrapperPid) && listed())) return null;
   return m[1] === JOINED
     ? 'the wrapper said it joined, but the run cgroup does not list it'
     : `join failed: cannot write ${cgroup.procsFile}`;

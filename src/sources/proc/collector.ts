@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { readBootTimeS, readClockTicks, readStat } from '../../proc/read-proc.js';
 import type { GraceSignal } from '../../proc/signal-with-grace.js';
@@ -37,8 +38,10 @@ export interface ProcCollectorDeps {
   selfPid?: number;
   /** The latest envelope's agents: owners, and pids that are never signalled. */
   agents?: AgentDirectory;
-  /** Merge-gate re-tests in flight: owners, never blocking inside their timeout. */
+  /** Merge-gate re-tests in flight: owners, never blocking nor signalled inside their timeout. */
   retests?: RetestRegistry;
+  /** The clock re-test deadlines are set on (the app's); the terminator checks them against it. */
+  clock?: Clock;
   /** Test seam: signal delivery (process.kill). */
   kill?: (pid: number, signal: GraceSignal | 0) => void;
   /** Test seam: grace-loop poll interval. */
@@ -106,6 +109,8 @@ export class ProcCollector implements Collector {
       matcher: this.matcher,
       agentPids: () => deps.agents?.pids() ?? [],
       cmdlineMaxBytes: CMDLINE_READ_BYTES,
+      retests: deps.retests,
+      now: deps.clock,
       pollMs: deps.pollMs,
       kill: deps.kill,
     });

@@ -32,8 +32,13 @@ export interface Matcher {
 export function programOf(argv: readonly string[]): string {
   const base = (s: string): string => s.slice(s.lastIndexOf('/') + 1);
   const normal = (name: string): string => (/^(py\.test|pytest-\d[\d.]*)$/.test(name) ? 'pytest' : name);
-  // setproctitle writes one string with spaces into argv[0] (`npm exec vitest run …`): its first word is the program
-  if (argv.length === 1 && /\s/.test(argv[0]!)) argv = argv[0]!.trim().split(/\s+/);
+  const isInterpreter = (name: string): boolean => /^(python|pypy)(\d+(\.\d+)*)?$/.test(name);
+  // A retitled process (setproctitle, `exec -a`) carries a whole line in argv[0], whatever follows it: its first
+  // word is the program. Only an interpreter's path may hold spaces (a venv's python in `My Project/`): a title
+  // ending in `…/test_pytest.py` must not pass for a path.
+  const head = argv[0] ?? '';
+  const isSpacedInterpreter = /^\.{0,2}\//.test(head) && isInterpreter(base(head));
+  if (/\s/.test(head) && !isSpacedInterpreter) argv = [...head.trim().split(/\s+/), ...argv.slice(1)];
   const first = base(argv[0] ?? '').replace(/^-/, '');
   if (/^(ba|da|z|k|mk|a)?sh$/.test(first)) {
     for (let i = 1; i < argv.length; i += 1) {
@@ -46,7 +51,7 @@ export function programOf(argv: readonly string[]): string {
     }
     return first;
   }
-  if (!/^(python|pypy)(\d+(\.\d+)*)?$/.test(first)) return normal(first);
+  if (!isInterpreter(first)) return normal(first);
   for (let i = 1; i < argv.length; i += 1) {
     const arg = argv[i]!;
     if (arg === '--') return normal(base(argv[i + 1] ?? first));

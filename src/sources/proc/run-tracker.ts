@@ -3,8 +3,7 @@ import type { LinkedProcess, ProcTree } from '../../proc/proc-table.js';
 import type { RawCandidate } from './scanner.js';
 
 /** Who started a run: an orchestrator agent, a merge-gate re-test, or nobody known. */
-export type Owner =
-  { kind: 'agent'; runId: string; task: string | null; stage: string | null } | { kind: 'retest'; id: string; deadlineMs: number } | null;
+export type Owner = { kind: 'agent'; runId: string; task: string | null; stage: string | null } | { kind: 'retest'; id: string } | null;
 
 /** Processes remembered per run: a fork bomb must not grow the memory without bound. */
 export const MAX_REMEMBERED_PER_RUN = 2048;

@@ -55,7 +55,7 @@ function ownerFinder(tree: ProcTree<LinkedProcess>, agents?: AgentDirectory, ret
     const self = tree.table.get(top.pid) ?? { ...top, ppid: 0 };
     for (const p of [self, ...tree.ancestors(top.pid)]) {
       const retest = retests?.find(p.pid, p.startTicks);
-      if (retest) return { kind: 'retest', id: retest.id, deadlineMs: retest.deadlineMs };
+      if (retest) return { kind: 'retest', id: retest.id };
       const agent = agents?.byPid(p.pid);
       if (agent) return { kind: 'agent', runId: agent.runId, task: agent.task, stage: agent.stage };
     }
@@ -63,9 +63,11 @@ function ownerFinder(tree: ProcTree<LinkedProcess>, agents?: AgentDirectory, ret
   };
 }
 
-const isInsideRetest = (owner: Owner, nowMs: number): boolean => owner?.kind === 'retest' && nowMs < owner.deadlineMs;
+/** The gate still runs it and its timeout has not come: the gate stops it, nobody else. */
+const isInsideRetest = (owner: Owner, nowMs: number, retests?: RetestRegistry): boolean =>
+  owner?.kind === 'retest' && retests?.isInsideTimeout(owner.id, nowMs) === true;
 
-function memberCandidate(m: RunMember, clock: CandidateClock): Candidate {
+function memberCandidate(m: RunMember, clock: CandidateClock, retests?: RetestRegistry): Candidate {
   const topAgeS = processAgeS(m.run.top.startTicks, clock);
   return toCandidate(m.raw, clock, {
     match: m.raw.match,
@@ -74,7 +76,7 @@ function memberCandidate(m: RunMember, clock: CandidateClock): Candidate {
     isRunTop: m.isTop,
     owner: m.run.owner,
     // a re-test inside its own timeout is the gate's to stop, never blocking
-    isBlocking: !isInsideRetest(m.run.owner, clock.nowMs) && topAgeS >= clock.thresholdS,
+    isBlocking: !isInsideRetest(m.run.owner, clock.nowMs, retests) && topAgeS >= clock.thresholdS,
   });
 }
 
@@ -93,7 +95,7 @@ async function leftoverCandidates(f: FinishedRun, input: RunViewInput): Promise<
         runStartTicks: f.run.top.startTicks,
         isRunTop: false,
         owner: f.run.owner,
-        isBlocking: f.goneForS >= input.leftoverGraceS && !isInsideRetest(f.run.owner, input.clock.nowMs),
+        isBlocking: f.goneForS >= input.leftoverGraceS && !isInsideRetest(f.run.owner, input.clock.nowMs, input.retests),
       }),
     );
   }
@@ -147,7 +149,7 @@ export async function buildRunView(input: RunViewInput): Promise<RunView> {
   // an agent is watched by agent_hung, never as a test process, whatever its argv says
   const raws = input.scan.candidates.filter((r) => !agentPids.has(r.pid));
   const step = input.runs.step(raws, tree, input.clock.nowMs, ownerFinder(tree, input.agents, input.retests));
-  const members = step.members.map((m) => ({ m, c: memberCandidate(m, input.clock) }));
+  const members = step.members.map((m) => ({ m, c: memberCandidate(m, input.clock, input.retests) }));
   const finished = await Promise.all(step.finished.map(async (f) => ({ f, cs: await leftoverCandidates(f, input) })));
   const candidates = [...members.map((x) => x.c), ...finished.flatMap((x) => x.cs)].sort((a, b) => b.ageS - a.ageS || a.pid - b.pid);
   readResources(candidates, input.procRoot, input.maxResourceReads ?? MAX_RESOURCE_READS);

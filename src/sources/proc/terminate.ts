@@ -4,11 +4,13 @@ import { ProcTree, readProcTable } from '../../proc/proc-table.js';
 import { describeProtected, protectedPids, whyProtected, type ProtectedPids } from '../../proc/protected-pids.js';
 import { isOwnProcRoot, readCmdline } from '../../proc/read-proc.js';
 import { startSignalWithGrace, type GraceReceipt, type GraceSignal, type SignalledProcess } from '../../proc/signal-with-grace.js';
+import { isoUtc } from '../../clock.js';
+import type { RetestRegistry } from '../../watchdog/retest-registry.js';
 import type { Matcher, MatchMode } from './program.js';
 
 export type Trigger = 'reaper' | 'api';
 
-export type RefusalCode = 'not_running' | 'changed' | 'protected' | 'foreign_root' | 'in_progress' | 'signal_failed';
+export type RefusalCode = 'not_running' | 'changed' | 'protected' | 'retest_running' | 'foreign_root' | 'in_progress' | 'signal_failed';
 
 /** What to stop: a live run (its top must still match) or the leftovers of a finished one. */
 export interface RunTarget {
@@ -40,6 +42,10 @@ export interface TerminatorOptions {
   /** the envelope's agent pids right now: they and their ancestors are never signalled */
   agentPids: () => Iterable<number>;
   cmdlineMaxBytes: number;
+  /** merge-gate re-tests in flight: inside their timeout they are the gate's to stop, never ours */
+  retests?: RetestRegistry;
+  /** ms since the epoch, the clock re-test deadlines are set on */
+  now?: () => number;
   pollMs?: number;
   killWaitMs?: number;
   kill?: (pid: number, signal: GraceSignal | 0) => void;
@@ -71,12 +77,27 @@ export class Terminator {
     return argv !== null && this.opts.matcher.match(argv) === mode;
   }
 
+  /** Why `pid` belongs to a running re-test inside its timeout (itself or an ancestor is its root), or null. */
+  private retestHolding(pid: number, tree: ProcTree<ProcStat>): string | null {
+    const self = tree.table.get(pid);
+    const lineage = self ? [self, ...tree.ancestors(pid)] : [];
+    const retest = this.opts.retests?.holding(lineage, (this.opts.now ?? Date.now)());
+    if (!retest) return null;
+    return (
+      `pid ${pid} belongs to merge-gate re-test ${retest.id}, inside its timeout until ${isoUtc(retest.deadlineMs)}: ` +
+      `the gate stops it then; to stop it now, DELETE /merge-gate/retests/${retest.id}`
+    );
+  }
+
   /** Why the asked-for candidate may not be stopped, or null. */
-  private async refusal(target: RunTarget, table: Map<number, ProcStat>, guard: ProtectedPids): Promise<StartOutcome | null> {
+  private async refusal(target: RunTarget, tree: ProcTree<ProcStat>, guard: ProtectedPids): Promise<StartOutcome | null> {
+    const { table } = tree;
     const { candidate, top, topMatch } = target;
     const reason = whyProtected(candidate.pid, guard) ?? whyProtected(top.pid, guard);
     if (reason !== null)
       return refuse('protected', describeProtected(whyProtected(candidate.pid, guard) ? candidate.pid : top.pid, reason));
+    const retest = this.retestHolding(candidate.pid, tree) ?? this.retestHolding(top.pid, tree);
+    if (retest !== null) return refuse('retest_running', retest);
     const stat = table.get(candidate.pid);
     if (!stat || !isRunningState(stat.state)) return refuse('not_running', `pid ${candidate.pid} is no longer running`);
     if (!isSameProcess(stat, candidate))
@@ -104,10 +125,11 @@ export class Terminator {
       );
     }
     const table = readProcTable(procRoot);
+    const tree = new ProcTree(table);
     const guard = protectedPids(table, { selfPid, agentPids: this.opts.agentPids() });
-    const refused = await this.refusal(target, table, guard);
+    const refused = await this.refusal(target, tree, guard);
     if (refused) return refused;
-    const targets = this.targetsOf(target, table, guard);
+    const targets = this.targetsOf(target, tree, guard);
     const started = await startSignalWithGrace(targets, {
       procRoot,
       graceMs: this.opts.graceMs,
@@ -117,6 +139,8 @@ export class Terminator {
       check: async (stat) => {
         const why = whyProtected(stat.pid, guard);
         if (why !== null) return describeProtected(stat.pid, why);
+        const retest = this.retestHolding(stat.pid, tree);
+        if (retest !== null) return retest;
         const isTop = target.topMatch !== null && stat.pid === target.top.pid;
         return isTop && !(await this.stillMatches(stat, target.topMatch!)) ? 'no longer matches WATCHDOG_PROC_PATTERNS' : null;
       },
@@ -137,8 +161,7 @@ export class Terminator {
   }
 
   /** The run's processes now: the scan's list plus descendants born since, minus anything protected. */
-  private targetsOf(target: RunTarget, table: Map<number, ProcStat>, guard: ProtectedPids): ProcIdentity[] {
-    const tree = new ProcTree(table);
+  private targetsOf(target: RunTarget, tree: ProcTree<ProcStat>, guard: ProtectedPids): ProcIdentity[] {
     const out = new Map<string, ProcIdentity>();
     const add = (id: ProcIdentity): void => {
       if (whyProtected(id.pid, guard) === null) out.set(identityKey(id), { pid: id.pid, startTicks: id.startTicks });

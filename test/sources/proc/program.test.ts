@@ -40,6 +40,44 @@ describe('programOf: the program a process runs, not the text of its command lin
   });
 });
 
+describe('programOf: a retitled argv[0] (one string with spaces) is judged by its first word', () => {
+  it.each([
+    // setproctitle / perl $0: the title is the only element
+    [['claude -p fix-the-failing-pytest-in-tests'], 'claude'],
+    // exec -a TITLE CMD ARGS: the real arguments follow the title
+    [['claude -p fix-the-failing-pytest-in-tests', '60'], 'claude'],
+    [['  claude\t-p   fix-the-failing-pytest  '], 'claude'],
+    [['claude -p fix/pytest-in-tests'], 'claude'],
+    [['tail -f /var/log/pytest.log'], 'tail'],
+    [['pytest -q tests/'], 'pytest'],
+    [['pytest: worker gw0'], 'pytest:'],
+    [['/usr/bin/pytest -q tests/', 'x'], 'pytest'],
+    [['python3 -m pytest -x'], 'pytest'],
+    [['python3 /usr/bin/pytest', '-q'], 'pytest'],
+    [['-bash --login'], 'bash'],
+    [[' '], ''],
+    [['/usr/bin/pytest -q tests/test_a.py'], 'pytest'],
+    // a title that ends in a path is still a title
+    [['/usr/local/bin/claude -p fix tests/test_pytest.py'], 'claude'],
+    [['/usr/local/bin/claude -p fix tests/pytest', '60'], 'claude'],
+    // a venv's interpreter in a directory with spaces (pip's sh trampoline execs it by its path) is a path, not a title
+    [['/home/u/My Project/.venv/bin/python', '/home/u/My Project/.venv/bin/pytest', '-q'], 'pytest'],
+    [['./My Project/.venv/bin/python3.12', '-m', 'pytest'], 'pytest'],
+  ])('%j -> %s', (argv, program) => {
+    expect(programOf(argv)).toBe(program);
+  });
+
+  it('in program mode a retitled agent mentioning pytest is no candidate; WATCHDOG_PROC_MATCH=cmdline still matches it', () => {
+    const program = createMatcher({ patterns: ['pytest'], exclude: [], mode: 'program' }, programOf);
+    const cmdline = createMatcher({ patterns: ['pytest'], exclude: [], mode: 'cmdline' }, programOf);
+    for (const argv of [['claude -p fix-the-failing-pytest-in-tests'], ['claude -p fix-the-failing-pytest-in-tests', '60']]) {
+      expect(program.match(argv)).toBeNull();
+      expect(cmdline.match(argv)).toBe('cmdline');
+    }
+    expect(program.match(['pytest -q tests/'])).toBe('program');
+  });
+});
+
 describe('the matcher', () => {
   const argvOf = (line: string) => line.split(' ');
 

@@ -98,7 +98,8 @@ describe('program matching with a real pytest (Debian python3-pytest)', () => {
       expect(await w.activeOf([pytest.pid, ...others])).toEqual([`proc_blocking:${pytest.pid}`]);
 
       // WATCHDOG_PROC_MATCH=cmdline keeps the first design's rule: every look-alike matches; EXCLUDE removes one
-      const old = await watchdog({ procMatch: 'cmdline', procExclude: ['fix-the-failing'] });
+      // (vitest itself is excluded: run as `vitest run …/pytest-runs.test.ts`, its own command line matches)
+      const old = await watchdog({ procMatch: 'cmdline', procExclude: ['fix-the-failing', 'vitest'] });
       await old.tick();
       const oldPids = (await old.candidates()).map((c) => c.pid);
       for (const pid of [wrapper.pid!, pytest.pid, grep.pid!, tail.pid!, editor.pid!]) expect(oldPids).toContain(pid);
@@ -108,6 +109,29 @@ describe('program matching with a real pytest (Debian python3-pytest)', () => {
       expect((await old.candidates()).find((c) => c.pid === pytest.pid)?.run_pid).toBe(wrapper.pid);
     },
   );
+});
+
+describe('a retitled process (setproctitle, exec -a: argv[0] one string with spaces)', () => {
+  it('is judged by its first word: a retitled agent is no test process, a retitled pytest still is', { timeout: 120_000 }, async () => {
+    const title = 'claude -p fix-the-failing-pytest-in-tests';
+    // exec -a: argv[0] is the title and the real arguments follow; perl's $0 overwrites the argv memory (one element)
+    const execA = lab.spawn('bash', ['-c', `exec -a '${title}' sleep 120`]);
+    const perl = lab.spawn('perl', ['-e', `$0 = '${title}'; sleep 120`]);
+    const pytestTitled = lab.spawn('bash', ['-c', "exec -a 'pytest -q tests/' sleep 120"]);
+    const pids = [execA, perl, pytestTitled].map((c) => c.pid!);
+    await waitFor('the titles to be set', () =>
+      pids.every((pid) => {
+        const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')[0];
+        return argv0 === title || argv0 === 'pytest -q tests/';
+      }),
+    );
+
+    const w = await watchdog();
+    await w.tick();
+    const listed = (await w.candidates()).filter((c) => pids.includes(c.pid));
+    expect(listed.map((c) => [c.pid, c.match])).toEqual([[pytestTitled.pid, 'program']]);
+    expect(await w.activeOf(pids)).toEqual([`proc_blocking:${pytestTitled.pid}`]);
+  });
 });
 
 describe('a shell running a script file is that script (the program rule covered Python only)', () => {
@@ -255,4 +279,28 @@ describe('a merge-gate re-test', () => {
     await w.tick();
     expect(await w.activeOf([pytest.pid])).toEqual([`proc_blocking:${pytest.pid}`]);
   });
+
+  it(
+    'what outlives the run (the gate unregistered it) is judged by the usual rules even before the deadline',
+    { timeout: 180_000 },
+    async () => {
+      const dir = lab.suite({ 'test_slow.py': SLOW_TEST });
+      const wrapper = lab.wrapped(dir);
+      const pytest = await lab.pytestBelow(wrapper.pid!);
+      const w = await watchdog();
+      const unregister = w.app.ctx.retests.register(wrapper.pid!, readStat(wrapper.pid!)!.startTicks, 'r-2', w.clock() + 900_000);
+      await w.tick();
+      expect((await w.candidates()).find((c) => c.pid === pytest.pid)).toMatchObject({
+        owner: { kind: 'retest', id: 'r-2' },
+        blocking: false,
+      });
+      unregister();
+      await w.tick();
+      expect((await w.candidates()).find((c) => c.pid === pytest.pid)).toMatchObject({
+        owner: { kind: 'retest', id: 'r-2' },
+        blocking: true,
+      });
+      expect(await w.activeOf([pytest.pid])).toEqual([`proc_blocking:${pytest.pid}`]);
+    },
+  );
 });

@@ -70,7 +70,7 @@ describe('the proc_blocking alert is actionable', () => {
     const ru = blockingTexts(a, 'ru').detail;
     expect(ru).toContain('запущен агентом 678, ORCH-111, tester, которого больше нет');
     expect(ru).toContain('держит блокировки: /repo/.git/index.lock (flock write); слушает TCP 8000.');
-    expect(blockingTexts(alert({ owner: { kind: 'retest', id: 'r-1', deadlineMs: 0 } }), 'en').detail).toContain('merge-gate re-test r-1');
+    expect(blockingTexts(alert({ owner: { kind: 'retest', id: 'r-1' } }), 'en').detail).toContain('merge-gate re-test r-1');
   });
 
   it('a finished run names its leftovers and stops exactly them (en and ru)', () => {
