@@ -10,12 +10,13 @@
  * Requests go to 127.0.0.1 only and every loop is bounded in count and time.
  * Run with `bash bench/footprint.sh [--quick]` (see there for the flags).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { get } from './http-get.js';
+import { killAllGroups, launchGroup } from './process-group.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -47,26 +48,12 @@ const SOAK_TICK_S = Number(flags['soak-tick-s']);
 const SERVER = ['dist/src/server.js'];
 const HELLO = ['dist/bench-build/bench/hello-world.js'];
 
-const children = new Set<ChildProcess>();
-function killAll(): void {
-  for (const c of children) {
-    try {
-      process.kill(-c.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  children.clear();
-}
-process.on('exit', killAll);
 for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130));
 
 function launch(cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
   // own process group: npm's shell and its node die together with it
-  const c = spawn(cmd, args, { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-  c.stdout.resume();
-  children.add(c);
-  c.once('exit', () => children.delete(c));
+  const c = launchGroup(cmd, args, { LOG_LEVEL: 'warn', ...env });
+  c.stdout!.resume();
   return c;
 }
 async function stop(c: ChildProcess): Promise<void> {
@@ -84,20 +71,6 @@ const freePort = (): Promise<number> =>
     });
     s.on('error', reject);
   });
-
-function get(port: number, path: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** Polls /healthz every 10 ms, at most `limitMs`; returns ms from `t0` to the first 200. */
 async function untilHealthy(port: number, t0: number, limitMs = 120_000): Promise<number> {
@@ -295,5 +268,5 @@ async function main(): Promise<void> {
 try {
   await main();
 } finally {
-  killAll();
+  killAllGroups();
 }

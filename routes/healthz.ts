@@ -21,6 +21,19 @@ const healthSchema = z
       )
       .describe('every configuration problem: malformed values, unknown keys, missing privileges (docs/behaviour.md, Configuration)'),
     failed_collectors: z.array(z.string()).describe('collectors that threw or timed out in the last tick'),
+    agent_pid_warnings: z
+      .array(
+        z.object({
+          key: z.string().describe('the setting that fixes it: WATCHDOG_ORCH_CONTAINER'),
+          value: z.string().describe("the setting's current value"),
+          run_id: z.string().nullable().describe('the agent whose pid it is; null when it concerns every agent'),
+          pid: z.number().int().nullable().describe("the envelope's pid"),
+          message: z.string(),
+        }),
+      )
+      .describe(
+        "envelope agent pids that cannot be the agents' on this host (no such process, pid 1, a kernel thread, another PID namespace), seen in two /proc scans in a row",
+      ),
   })
   .meta({ id: 'Health' });
 
@@ -41,13 +54,16 @@ export async function healthzRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
       const last = ctx.watchdog.lastTick();
       const stale = last === null || ctx.clock() - last.at > 3 * ctx.config.tickS * 1000;
       const failed = last?.failed ?? [];
+      const pidWarnings = ctx.agents.pidWarnings();
+      const isDegraded = stale || failed.length > 0 || ctx.configWarnings.length > 0 || pidWarnings.length > 0;
       const body = {
-        status: stale || failed.length > 0 || ctx.configWarnings.length > 0 ? ('degraded' as const) : ('ok' as const),
+        status: isDegraded ? ('degraded' as const) : ('ok' as const),
         last_tick_at: last ? isoUtc(last.at) : null,
         tick_count: ctx.watchdog.ticks(),
         last_tick_duration_s: last ? Number(last.durationS.toFixed(6)) : null,
         config_warnings: ctx.configWarnings,
         failed_collectors: failed,
+        agent_pid_warnings: pidWarnings.map((w) => ({ key: w.key, value: w.value, run_id: w.runId, pid: w.pid, message: w.message })),
       };
       return reply.code(stale ? 503 : 200).send(body);
     },

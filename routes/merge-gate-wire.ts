@@ -17,6 +17,11 @@ import { RESERVED_PREFIX, REQUEST_ENV_LIMITS, requestEnvProblem } from '../src/m
 /** The merge gate's wire shapes (snake_case) and their mapping from the gate's camelCase models. */
 
 const MAX_TIMEOUT_S = 86_400;
+/** PATH_MAX: the kernel would refuse a longer path anyway. */
+const MAX_CWD_CHARS = 4096;
+/** Per argument and for the whole argv: every byte of it is logged (redacted) and kept in the state file. */
+const MAX_ARG_CHARS = 64 * 1024;
+const MAX_COMMAND_CHARS = 256 * 1024;
 const noNul = (s: string) => !s.includes('\0');
 
 const isDirectory = (path: string): boolean => {
@@ -45,20 +50,20 @@ export const retestRequestSchema = z
       .describe('with repo, what infra re-queues are counted per'),
     cwd: z
       .string()
+      .max(MAX_CWD_CHARS, `must be at most ${MAX_CWD_CHARS} characters`)
       .refine((p) => isAbsolute(p) && noNul(p), 'must be an absolute path')
       .refine(isDirectory, 'must be an existing directory')
       .describe('absolute path of the checkout to test in; its owner runs the test unless WATCHDOG_MERGE_RUN_AS is set'),
     command: z
-      .array(
-        z
-          .string()
-          .max(64 * 1024)
-          .refine(noNul, 'must not contain NUL'),
-      )
+      .array(z.string().max(MAX_ARG_CHARS, `an argument must be at most ${MAX_ARG_CHARS} characters`).refine(noNul, 'must not contain NUL'))
       .min(1, 'must be a non-empty argv array')
       .max(4096)
       .refine((argv) => (argv[0] ?? '') !== '', 'command[0] (the program) must not be empty')
-      .describe('argv, run without a shell, e.g. ["npm", "test"]'),
+      .refine(
+        (argv) => argv.reduce((sum, arg) => sum + arg.length, 0) <= MAX_COMMAND_CHARS,
+        `the arguments must total at most ${MAX_COMMAND_CHARS} characters`,
+      )
+      .describe('argv, run without a shell, e.g. ["npm", "test"]; at most 4096 arguments of 64 KiB each and 256 KiB in all'),
     timeout_s: z
       .number()
       .gt(0, 'must be greater than 0')

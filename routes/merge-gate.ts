@@ -5,7 +5,7 @@ import type { AppContext } from '../src/app-context.js';
 import { QueueFull } from '../src/merge-gate/gate-options.js';
 import { RunAsRefused } from '../src/merge-gate/run-as.js';
 import type { RetestRequest } from '../src/merge-gate/types.js';
-import { redactArgv, redactSecrets } from '../src/redact.js';
+import { redactCommandLine, redactSecrets } from '../src/redact.js';
 import { errorResponses, HttpError } from './errors.js';
 import { fromWire, retestRequestSchema, retestRunSchema, toWire } from './merge-gate-wire.js';
 
@@ -30,9 +30,13 @@ const DELETE_ERRORS = errorResponses(
 
 const idParams = z.object({ id: z.string().min(1).max(100) });
 
+/** The audit line quotes this much of the command (redacted from a bounded head, as /proc command lines are). */
+const AUDIT_COMMAND_MAX_CHARS = 2048;
+
 /** Queues the re-test and writes the audit line; a refusal becomes its 400 or 429 answer. */
 function enqueueAudited(ctx: AppContext, request: RetestRequest, log: FastifyBaseLogger): string {
-  const audit = { repo: request.repo, branch: request.branch, cwd: redactSecrets(request.cwd), command: redactArgv(request.command) };
+  const command = redactCommandLine(request.command, AUDIT_COMMAND_MAX_CHARS);
+  const audit = { repo: request.repo, branch: request.branch, cwd: redactSecrets(request.cwd), command };
   let id: string;
   try {
     id = ctx.mergeGate.enqueue(request).id;

@@ -78,6 +78,7 @@ const TERMINATE_ERRORS = errorResponses(
   'changed',
   'protected',
   'retest_running',
+  'agents_unlocated',
   'foreign_root',
   'in_progress',
   'signal_failed',

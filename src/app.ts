@@ -1,6 +1,7 @@
 import { hostname as osHostname } from 'node:os';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { clientErrors, frameworkErrors, registerErrorHandlers } from '../routes/errors.js';
@@ -8,15 +9,18 @@ import { registerRoutes } from '../routes/index.js';
 import { transformDocument, transformRoute } from '../routes/openapi-document.js';
 import type { AppContext } from './app-context.js';
 import { systemClock, type Clock } from './clock.js';
-import { buildCollectors } from './sources/index.js';
+import { buildCollectors, dockerReaderFor } from './sources/index.js';
 import type { DockerReader } from './sources/containers/docker-client.js';
 import { ProcCollector } from './sources/proc/collector.js';
 import { MergeGate } from './merge-gate/gate.js';
 import { mergeGateOptionsFrom } from './merge-gate/gate-options.js';
 import type { KnownAs } from './merge-gate/types.js';
 import type { Config, ConfigWarning } from './config.js';
+import { apiServerFactory } from './http-server.js';
 import { createLogger } from './logger.js';
 import { VERSION } from './version.js';
+import { registerSecretValues } from './redact.js';
+import { secretValuesOf } from './config/secret-values.js';
 import { createRegistry, exposeConfigWarnings } from './metrics.js';
 import { createDelivery } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
@@ -54,6 +58,8 @@ export interface AppDeps {
 
 /** An unlistened app: routes, metrics, watchdog (not ticking until `ctx.watchdog.start()`). */
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+  // whatever a peer echoes back (a receiver's 404 quoting its URL) is hidden before it is logged or kept
+  registerSecretValues(secretValuesOf(config));
   const log = deps.log ?? createLogger();
   const clock = deps.clock ?? systemClock;
   const hostname = deps.hostname ?? osHostname();
@@ -62,7 +68,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   exposeConfigWarnings(registry, configWarnings);
   const watchdogMetrics = createWatchdogMetrics(registry);
 
-  const app = createFastify(log);
+  const app = createFastify(log, apiServerFactory({ maxParallelRetests: config.mergeMaxParallel, registry, log }));
 
   const notifiers = deps.notifiers ?? buildNotifiers(config, { log, clock });
   const delivery = createDelivery(notifiers, { log, registry });
@@ -71,8 +77,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const agents = new AgentDirectory();
   // the merge gate registers its re-tests here, the /proc scan names them as owners
   const retests = new RetestRegistry();
-  const proc = deps.proc ?? new ProcCollector(config, { registry, log, emitEdge: (s) => alerts.emitEdge(s), agents, retests, clock });
-  const collectors = deps.collectors ?? buildCollectors(config, { proc, registry, docker: deps.docker, agents });
+  // one Engine client for the container checks and for locating the orchestrator's container
+  const docker = deps.docker ?? dockerReaderFor(config);
+  const proc =
+    deps.proc ?? new ProcCollector(config, { registry, log, emitEdge: (s) => alerts.emitEdge(s), agents, retests, clock, docker });
+  const collectors = deps.collectors ?? buildCollectors(config, { proc, registry, docker, agents });
   const watchdog = new Watchdog(
     { tickS: config.tickS, cooldownS: config.cooldownS, collectorTimeoutMs: collectorBudgetMs(config) },
     { collectors, sink: alerts, metrics: watchdogMetrics, clock, log },
@@ -127,9 +136,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   return app;
 }
 
-/** Fastify with the zod compilers, the error answers and JSON-only bodies. */
-function createFastify(log: Logger): FastifyInstance {
+/** Fastify with the zod compilers, the error answers, JSON-only bodies and the listening socket's limits. */
+function createFastify(log: Logger, serverFactory: FastifyServerFactory<Server>): FastifyInstance {
   const app = Fastify({
+    serverFactory,
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- selects Fastify's logger type parameter
     loggerInstance: log as FastifyBaseLogger,
     // Scrapes and polls would flood the log; every write (terminate, re-test) is logged for audit.

@@ -3,8 +3,9 @@ import { crossCheck, resolveNotifiers, type ConfigWarning } from './config/check
 import { KEY_SPECS, type Config, type ConfigKey, type KeySpec } from './config/keys.js';
 import { urlOrigin } from './config/parsers.js';
 import { privilegeWarnings, readProcessFacts } from './config/privileges.js';
+import { secretValuesOf } from './config/secret-values.js';
 import { unknownKeyWarnings } from './config/unknown-keys.js';
-import { REDACTED, redactSecrets } from './redact.js';
+import { REDACTED, redactSecrets, registerSecretValues } from './redact.js';
 
 /**
  * Every WATCHDOG_* key (docs/behaviour.md, "Configuration") from one declaration list
@@ -134,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   config.notifiers = resolveNotifiers(config, warnings);
   crossCheck(config, failedKeys, warnings);
   warnings.push(...unknownKeyWarnings(env, KNOWN_VARIABLES));
+  registerSecretValues(secretValuesOf(config));
   return { config, warnings };
 }
 

@@ -56,6 +56,17 @@ export function callTimeoutMs(timeoutMs: number, deadline?: number, nowMs: numbe
   return Math.max(1, Math.min(timeoutMs, Math.floor(leftMs - slackMs)));
 }
 
+/**
+ * `signal` or a timeout of `timeoutMs` (a TimeoutError), whichever comes first. The timeout keeps a
+ * listener of its own: on Node 20 a timeout signal held only by AbortSignal.any can be garbage
+ * collected and then never fires (a hung Engine socket stalled the container check for good).
+ */
+export function withTimeout(signal: AbortSignal, timeoutMs: number): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  timeout.addEventListener('abort', () => undefined, { once: true });
+  return AbortSignal.any([signal, timeout]);
+}
+
 /** undici, loaded on first use: ~10 MB of RSS that a configuration without HTTP peers never needs. */
 export function loadUndici(): Promise<typeof Undici> {
   return import('undici');

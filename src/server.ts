@@ -27,9 +27,9 @@ async function main(): Promise<void> {
     app.close().then(
       () => {
         log.info('stopped');
-        // Node's exit joins every thread, and one blocked in a /proc read of a hung process never
-        // returns: end at once instead of hanging until the supervisor's SIGKILL.
-        if (app.ctx.proc.hasStuckScan) process.kill(process.pid, 'SIGKILL');
+        // Node's exit joins every thread, and one blocked in a /proc read of a hung process (or a
+        // PSI file that never answers) never returns: end at once instead of hanging until the supervisor's SIGKILL.
+        if (app.ctx.proc.hasStuckScan || app.ctx.mergeGate.pressure.isStuck === true) process.kill(process.pid, 'SIGKILL');
         process.exit(0);
       },
       (err: unknown) => {

@@ -1,5 +1,7 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { callTimeoutMs, describeHttpError, getText, splitUrlCredentials } from '../src/http.js';
+import { callTimeoutMs, describeHttpError, getText, splitUrlCredentials, withTimeout } from '../src/http.js';
 import { createLogger } from '../src/logger.js';
 import { DepCollector } from '../src/sources/deps/collector.js';
 import { OrchestratorCollector } from '../src/sources/orchestrator/collector.js';
@@ -85,5 +87,29 @@ describe('callTimeoutMs: the configured timeout, cut to the collector budget', (
     expect(callTimeoutMs(5_000, 10_000 + 3_000, 10_000)).toBe(2_750);
     expect(callTimeoutMs(5_000, 10_000 + 100, 10_000)).toBe(90);
     expect(callTimeoutMs(5_000, 10_000 - 50, 10_000)).toBe(1);
+  });
+});
+
+// Incident guarded: on Node 20 a timeout held only by AbortSignal.any was garbage collected, so a
+// Docker socket that accepted and never answered held the container check forever.
+describe('withTimeout', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+
+  it('fires after a garbage collection, with a TimeoutError, while the parent signal never aborts', async () => {
+    const signal = withTimeout(new AbortController().signal, 150);
+    const aborted = new Promise<unknown>((resolve) => signal.addEventListener('abort', () => resolve(signal.reason), { once: true }));
+    // a collection once the call that made the timeout has returned, as in a real tick
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    gc();
+    const reason = await Promise.race([aborted, new Promise((resolve) => setTimeout(() => resolve('never fired'), 5_000))]);
+    expect((reason as Error).name).toBe('TimeoutError');
+  });
+
+  it('aborts with the parent first when the parent aborts first', () => {
+    const parent = new AbortController();
+    const signal = withTimeout(parent.signal, 60_000);
+    parent.abort(new Error('tick budget'));
+    expect((signal.reason as Error).message).toBe('tick budget');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactArgv, redactSecrets, truncate } from '../src/redact.js';
+import { boundForRedaction, measureRedaction, redactArgv, redactCommandLine, redactSecrets, truncate } from '../src/redact.js';
 
 // Incident guarded: a pytest command line with --password/--token ended up verbatim in a Telegram chat.
 describe('redactSecrets hides secrets and keeps their names', () => {
@@ -85,6 +85,15 @@ describe('hostile command lines: every known secret shape is hidden', () => {
     expect(redactSecrets(expected)).toBe(expected);
   });
 
+  // the former regex took the *last* -p on the line, so ssh's port was hidden and sshpass's password shown
+  it.each([
+    ['sshpass -p SshPW ssh -p 2222 deploy@host', 'sshpass -p *** ssh -p 2222 deploy@host'],
+    ['mysql -pMyPW -h db -e "select 1" -p', 'mysql -p*** -h db -e "select 1" -p'],
+    ['openssl enc -k OsslPW -in f -k other', 'openssl enc -k *** -in f -k other'],
+  ])('the flag right after the program is the one hidden: %s', (input, expected) => {
+    expect(redactSecrets(input)).toBe(expected);
+  });
+
   it.each([
     [['sshpass', '-p', 'two word PW', 'ssh', 'h'], 'sshpass -p *** ssh h'],
     [['/usr/bin/openssl', 'enc', '-k', 'pass phrase', '-in', 'f'], '/usr/bin/openssl enc -k *** -in f'],
@@ -143,5 +152,72 @@ describe('truncate', () => {
   it('never splits a surrogate pair', () => {
     const cut = truncate(`${'a'.repeat(3)}😀😀`, 5);
     expect(cut).toBe('aaa…');
+  });
+});
+
+/** Periodic text is what made the former regular expressions quadratic: each start re-read the run. */
+const HOSTILE_MOTIFS = [
+  'a',
+  '1',
+  '=',
+  'a=',
+  'a:b@',
+  'x://a:',
+  ' -a',
+  '--x="',
+  'eyJa-',
+  'mysql x ',
+  'sshpass -p ',
+  'openssl -k ',
+  'Authorization: ',
+  'Set-Cookie ',
+  'bearer ',
+  '"a": "\\',
+  "'a': '",
+  'a: ',
+  '?a=',
+  'cookie--openssl x://authorization',
+  'python3 -m pytest tests/test_api.py -x --token=abc DB_PASSWORD=x https://u:p@h/x?sig=1 "password": "y" ',
+];
+const repeatTo = (motif: string, chars: number): string => motif.repeat(Math.ceil(chars / motif.length)).slice(0, chars);
+
+// Incident guarded: 400 `pytest` processes with a 4,070-letter argument made /healthz take 15.5 s; a
+// 15,000-letter URL blocked the event loop 0.55 s; 15 arguments of 65,000 letters blocked it 155 s.
+describe('redaction looks at each character a bounded number of times, whatever the text', () => {
+  it.each(HOSTILE_MOTIFS)('%j repeated: the characters looked at grow 10× when the text grows 10×', (motif) => {
+    const small = measureRedaction(repeatTo(motif, 10_000)).steps;
+    const large = measureRedaction(repeatTo(motif, 100_000)).steps;
+    expect(large / 100_000).toBeLessThan(40);
+    expect(large / small).toBeGreaterThan(9.9);
+    expect(large / small).toBeLessThan(10.1);
+  });
+
+  it('the measure is the redaction itself: the same text comes out', () => {
+    const text = 'run --token abc https://u:p@h';
+    expect(measureRedaction(text).text).toBe(redactSecrets(text));
+  });
+});
+
+describe('command lines are bounded before they are redacted', () => {
+  it('a 1 MB argv costs what its first 4 KiB cost', () => {
+    const argv = ['pytest', ...Array.from({ length: 100 }, () => 'a= '.repeat(3_333))];
+    const shown = redactCommandLine(argv, 512);
+    expect(shown).toHaveLength(512);
+    const bounded = measureRedaction(redactArgv(argv).slice(0, 4096)).steps;
+    const whole = measureRedaction(redactArgv(argv)).steps;
+    expect(whole).toBeGreaterThan(100 * bounded);
+  });
+
+  it('a word the bound cuts is dropped, never kept in part (a half URL credential no rule would recognise)', () => {
+    const url = `https://bob:${'p'.repeat(200)}@host/x`;
+    expect(boundForRedaction(`${'a '.repeat(40)}${url}`, 100)).toBe(`${'a '.repeat(40).trimEnd()}…`);
+    expect(boundForRedaction('x'.repeat(300), 100)).toBe('…');
+    expect(boundForRedaction('short', 100)).toBe('short');
+  });
+
+  it('redactCommandLine hides the secrets of what it keeps and cuts to the shown length', () => {
+    expect(redactCommandLine(['mysql', '-pS3cret', 'db'], 512)).toBe('mysql -p*** db');
+    const long = redactCommandLine(['pytest', '--token', 'abc', 'x'.repeat(5_000)], 512);
+    expect(long.startsWith('pytest --token *** …')).toBe(true);
   });
 });

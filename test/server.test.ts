@@ -1,49 +1,16 @@
-import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeProc } from './support/fake-proc.js';
+import { userOwnedDir } from './support/merge-gate.js';
+import { killAll, startServer } from './support/server-process.js';
 import { waitFor } from './support/wait-for.js';
 
-const SERVER = new URL('../dist/src/server.js', import.meta.url).pathname;
-
-type Child = ChildProcessByStdio<null, Readable, Readable>;
-
-interface ServerProcess {
-  child: Child;
-  /** Everything the server wrote to stdout so far (JSON log lines). */
-  out(): string;
-  /** Waits (30 s: a start took 14 s on a loaded 2-core host) until stdout matches `pattern`; returns the match. */
-  waitForLog(what: string, pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
-}
-
-const running: Child[] = [];
 afterEach(() => {
   // A failed assertion must not leave a server behind (it would keep ticking into the next file).
-  for (const child of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  killAll();
 });
-
-function startServer(env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, [SERVER], {
-    env: { ...process.env, WATCHDOG_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.push(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const tail = () => `--- stdout ---\n${out.split('\n').slice(-20).join('\n')}\n--- stderr ---\n${err}`;
-  return {
-    child,
-    out: () => out,
-    async waitForLog(what, pattern, timeoutMs = 30_000) {
-      await waitFor(what, () => pattern.test(out), { timeoutMs, describe: tail });
-      return pattern.exec(out)!;
-    },
-  };
-}
 
 async function healthz(address: string): Promise<{ tick_count: number }> {
   return (await (await fetch(`${address}/healthz`)).json()) as { tick_count: number };
@@ -53,7 +20,7 @@ async function healthz(address: string): Promise<{ tick_count: number }> {
 describe('the real server process', { timeout: 60_000 }, () => {
   it('listens, answers every GET route, ticks, and exits 0 on SIGTERM within 10 s', async () => {
     const server = startServer({ WATCHDOG_TICK_S: '0.2', LOG_LEVEL: 'info' });
-    const [, address = ''] = await server.waitForLog('the listening line', /"address":"(http:\/\/127\.0\.0\.1:\d+)"/);
+    const address = await server.address();
     // Two ticks at 0.2 s: the loop runs, not only the first tick at start.
     await waitFor('two finished ticks', async () => (await healthz(address)).tick_count >= 2, { timeoutMs: 20_000 });
     for (const path of ['/healthz', '/signals', '/alert-states', '/metrics', '/openapi.json']) {
@@ -100,6 +67,57 @@ describe('the real server process', { timeout: 60_000 }, () => {
     } finally {
       server.child.kill('SIGKILL');
       fake.cleanup();
+    }
+  });
+
+  // Incident guarded: /proc/pressure/cpu was read synchronously on the main thread; a read that
+  // blocked froze /healthz, the ticks and SIGTERM while a re-test waited to start.
+  it('a PSI file that never answers leaves /healthz answering while a re-test is queued; the re-test runs, judged by the load average', async () => {
+    const fake = new FakeProc(Math.floor(Date.now() / 1000) - 100);
+    writeFileSync(`${fake.root}/meminfo`, 'MemTotal: 1000 kB\nMemAvailable: 900 kB\n');
+    mkdirSync(`${fake.root}/pressure`);
+    execFileSync('mkfifo', [`${fake.root}/pressure/cpu`]); // a read blocks until a writer comes
+    writeFileSync(`${fake.root}/pressure/memory`, 'some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n');
+    const checkout = userOwnedDir();
+    const token = 'psi-token';
+    const server = startServer({
+      WATCHDOG_TICK_S: '0.5',
+      WATCHDOG_PROC_ROOT: fake.root,
+      WATCHDOG_API_TOKEN: token,
+      WATCHDOG_MERGE_MAX_CPU_PRESSURE: '100',
+    });
+    try {
+      const address = await server.address();
+      await server.waitForLog('the overdue PSI read', /a PSI read did not come back/);
+      const posted = await fetch(`${address}/merge-gate/retests`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ repo: 'api', branch: 'main', cwd: checkout, command: ['sh', '-c', 'sleep 1; echo 1 passed'] }),
+      });
+      expect(posted.status).toBe(202);
+      const { id } = (await posted.json()) as { id: string };
+      const ticks = (await healthz(address)).tick_count;
+      await waitFor('ticks go on', async () => (await healthz(address)).tick_count > ticks + 1, { timeoutMs: 30_000 });
+      await waitFor(
+        'the re-test ran',
+        async () => ((await (await fetch(`${address}/merge-gate/retests/${id}`)).json()) as { status: string }).status === 'done',
+        {
+          timeoutMs: 60_000,
+        },
+      );
+      const run = (await (await fetch(`${address}/merge-gate/retests/${id}`)).json()) as Record<string, unknown>;
+      expect(run).toMatchObject({ outcome: 'pass', pressure: { cpu_stalled_share: null } });
+
+      const started = Date.now();
+      server.child.kill('SIGTERM');
+      const [, signal] = await once(server.child, 'exit');
+      expect(Date.now() - started).toBeLessThan(10_000);
+      // Node cannot exit while a pool thread is blocked in the read: the server ends itself with SIGKILL after "stopped"
+      expect({ signal, stopped: server.out().includes('"msg":"stopped"') }).toEqual({ signal: 'SIGKILL', stopped: true });
+    } finally {
+      server.child.kill('SIGKILL');
+      fake.cleanup();
+      rmSync(checkout, { recursive: true, force: true });
     }
   });
 });

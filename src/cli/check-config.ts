@@ -1,6 +1,11 @@
 import { lookup } from 'node:dns/promises';
 import { networkInterfaces } from 'node:os';
-import { checkPrivileges, defaultValue, loadConfig, type ConfigWarning } from '../config.js';
+import pino from 'pino';
+import { checkPrivileges, defaultValue, loadConfig, type Config, type ConfigWarning } from '../config.js';
+import { dockerReaderFor } from '../sources/index.js';
+import { agentsOf, fetchEnvelope } from '../sources/orchestrator/collector.js';
+import { ProcCollector } from '../sources/proc/collector.js';
+import { AgentDirectory } from '../watchdog/agent-directory.js';
 import type { CliIo } from './io.js';
 
 export const CHECK_CONFIG_USAGE = `usage: orch-watchdog check-config
@@ -9,7 +14,9 @@ Validates every WATCHDOG_* variable of this shell as the server would read it, a
 user may do of what they turn on: malformed values, unknown (misspelled) keys, settings that
 cannot work together, a WATCHDOG_HOST the server cannot listen on, and privileges the enabled
 features need (switching to a re-test's user, signalling other users' processes, the Docker
-socket). Run it as the user the server runs as.
+socket). With the /proc scan on and WATCHDOG_METRICS_URL set, it also fetches the envelope and
+places the agents' pids on this host (WATCHDOG_ORCH_CONTAINER). Run it as the user the server
+runs as.
 Exit status: 0 and "configuration OK"; 1 with every problem listed on stderr; 2 for a bad
 invocation.
 `;
@@ -30,6 +37,42 @@ async function hostWarning(host: string): Promise<ConfigWarning | null> {
   return { key: 'WATCHDOG_HOST', value: host, message: `is ${addresses.join(', ')}, an address of no interface of this host; ${fallback}` };
 }
 
+/** The longest the agent-pid check's /proc scan may take. */
+const SCAN_MAX_MS = 30_000;
+
+interface AgentCheck {
+  problems: ConfigWarning[];
+  /** what was checked, or why not */
+  note: string;
+}
+
+/**
+ * With the /proc scan on and an envelope URL, the agents' pids are placed on this host the way the
+ * server does it: the envelope fetched, WATCHDOG_ORCH_CONTAINER located, one scan.
+ */
+async function checkAgentPids(config: Config): Promise<AgentCheck> {
+  const outcome = await fetchEnvelope(config.metricsUrl, config.httpTimeoutS * 1000);
+  if (!outcome.ok) return { problems: [], note: `agent pids not checked: the envelope could not be read (${outcome.reason})` };
+  const agents = new AgentDirectory();
+  agents.update(agentsOf(outcome.envelope), Date.now());
+  const listed = agents.list().filter((a) => a.pid !== null).length;
+  if (listed === 0) return { problems: [], note: 'agent pids not checked: the envelope lists no agent with a pid' };
+  const proc = new ProcCollector(config, { agents, docker: dockerReaderFor(config), allowReap: false });
+  try {
+    const ctx = { abortSignal: AbortSignal.timeout(SCAN_MAX_MS), now: Date.now(), log: pino({ level: 'silent' }) };
+    const warnings = await proc.checkAgentPids(ctx);
+    const view = agents.pidView;
+    const where = view.kind === 'shared' ? "in the watchdog's PID view" : `in container ${config.orchContainer}`;
+    if (view.kind === 'stopped') return { problems: [], note: `agent pids not checked: container ${view.container} is ${view.status}` };
+    return {
+      problems: warnings.map((w) => ({ key: w.key, value: w.value, message: w.message })),
+      note: `agent pids: ${agents.pids().size} of ${listed} placed ${where}`,
+    };
+  } finally {
+    await proc.close();
+  }
+}
+
 /** `orch-watchdog check-config`: strict where the server is lenient — exit 1 listing every problem. */
 export async function checkConfigCommand(args: string[], io: CliIo): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
@@ -41,14 +84,19 @@ export async function checkConfigCommand(args: string[], io: CliIo): Promise<num
     return 2;
   }
   const { config, warnings } = loadConfig(io.env);
+  const problems = [...warnings];
   const host = await hostWarning(config.host);
-  if (host) warnings.push(host);
-  warnings.push(...checkPrivileges(config));
-  if (warnings.length === 0) {
+  if (host) problems.push(host);
+  problems.push(...checkPrivileges(config));
+  const agentCheck = config.procEnabled && config.metricsUrl !== '' ? await checkAgentPids(config) : null;
+  if (agentCheck) problems.push(...agentCheck.problems);
+  if (problems.length === 0) {
     io.stdout('configuration OK\n');
+    if (agentCheck) io.stdout(`${agentCheck.note}\n`);
     return 0;
   }
-  io.stderr(`${warnings.length} configuration problem(s):\n`);
-  for (const w of warnings) io.stderr(`  ${w.key}=${JSON.stringify(w.value)}: ${w.message}\n`);
+  io.stderr(`${problems.length} configuration problem(s):\n`);
+  for (const w of problems) io.stderr(`  ${w.key}=${JSON.stringify(w.value)}: ${w.message}\n`);
+  if (agentCheck) io.stderr(`${agentCheck.note}\n`);
   return 1;
 }

@@ -1,5 +1,4 @@
 import { VERSION } from '../version.js';
-import { checkConfigCommand } from './check-config.js';
 import { processIo, type CliIo } from './io.js';
 
 const USAGE = `usage: orch-watchdog <command> [--help]
@@ -22,7 +21,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     case 'tick':
       return (await import('./tick.js')).tickCommand(rest, io);
     case 'check-config':
-      return checkConfigCommand(rest, io);
+      return (await import('./check-config.js')).checkConfigCommand(rest, io);
     case 'run':
       // The command inherits the real stdin/stdout/stderr (as under timeout(1)); only env is injected.
       return (await import('./run.js')).runCommand(rest, io);

@@ -79,6 +79,13 @@ export function crossCheck(c: Config, failedKeys: ReadonlySet<string>, warnings:
       message: `is longer than 3 × WATCHDOG_TICK_S (${Number((3 * c.tickS).toFixed(3))} s), the most a collector may take: outbound calls are cut to what is left of that budget`,
     });
   }
+  if (c.orchContainer !== '' && c.metricsUrl === '') {
+    warnings.push({
+      key: 'WATCHDOG_ORCH_CONTAINER',
+      value: c.orchContainer,
+      message: 'is set but WATCHDOG_METRICS_URL is empty: without the envelope there are no agent pids to translate',
+    });
+  }
   if (c.killGraceS >= c.mergeRetestTimeoutS) {
     warnings.push({
       key: 'WATCHDOG_KILL_GRACE_S',

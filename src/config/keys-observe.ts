@@ -12,6 +12,7 @@ import {
   listenHost,
   numText,
   optionalAbsPath,
+  optionalContainerName,
   optionalUrl,
 } from './parsers.js';
 
@@ -65,6 +66,14 @@ export const OBSERVE_KEYS = [
     optionalUrl,
     '',
     "The orchestrator's JSON envelope URL (user:pass@ is sent as basic auth); empty turns orch_down/agent_hung/job_failed off.",
+  ),
+  spec(
+    'orchestrator',
+    'WATCHDOG_ORCH_CONTAINER',
+    'orchContainer',
+    optionalContainerName,
+    '',
+    "Name of the orchestrator's Docker container when it runs in its own PID namespace: the envelope's agent pids are that namespace's and are translated to this host's (NSpid) for owners and agent protection; empty = the orchestrator shares the watchdog's PID view.",
   ),
   spec(
     'orchestrator',

@@ -103,14 +103,16 @@ export const absPath = (what: string) => z.string().trim().startsWith('/', `expe
 export const optionalAbsPath = z.union([z.literal(''), absPath('path')]);
 export const absPaths = csv.pipe(z.array(z.string().startsWith('/', 'paths must be absolute')));
 
-export const containerNames = csv.pipe(
-  z.array(
-    z
-      .string()
-      .regex(/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'not a valid container name')
-      .transform((n) => n.replace(/^\//, '')),
-  ),
-);
+const containerName = z
+  .string()
+  .regex(/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'not a valid container name')
+  .transform((n) => n.replace(/^\//, ''));
+
+export const containerNames = csv.pipe(z.array(containerName));
+export const optionalContainerName = z
+  .string()
+  .trim()
+  .pipe(z.union([z.literal(''), containerName]));
 
 export interface Dependency {
   name: string;

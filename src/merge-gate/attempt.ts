@@ -47,7 +47,7 @@ export async function runAttempt(
       ...(ctx.killEnv ? { killEnv: ctx.killEnv } : {}),
       onRoot: (root) => (unregister = ctx.register?.(root, timeoutMs)),
     });
-    return { report, pressure: recorder.finish() };
+    return { report, pressure: await recorder.finish() };
   } finally {
     clearInterval(sampling);
     // however the run ended (pass, timeout, cancel, shutdown, a runner error): what outlives it is no longer the gate's

@@ -35,6 +35,8 @@ export interface MergeGateOptions {
   maxQueued?: number;
   /** How often a held re-test looks at the pressure again, and a running one samples it. */
   pressurePollMs?: number;
+  /** WATCHDOG_PROC_ROOT: the PSI files are read under it (default /proc). */
+  procRoot?: string;
 }
 /** What the gate hands its runner, and what it gets back (the runner's own types). */
 export type GateRunOptions = RunOptions;
@@ -100,5 +102,6 @@ export function mergeGateOptionsFrom(config: Config): MergeGateOptions {
     requeueDelayS: config.mergeRequeueDelayS,
     runAs: config.mergeRunAs,
     allowRoot: config.mergeAllowRoot,
+    procRoot: config.procRoot,
   };
 }

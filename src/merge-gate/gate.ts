@@ -11,7 +11,7 @@ import { gateJudge, type Judge } from './judge.js';
 import { procLockHolderFinder } from './lock-holders.js';
 import { createMergeGateMetrics, type MergeGateMetrics } from './metrics.js';
 import { InfraRequeueLedger, requeueDelayMs } from './policy.js';
-import { hostPressureProbe, type PressureProbe } from './pressure.js';
+import { hostPressureProbe, psiFilesUnder, type PressureProbe } from './pressure.js';
 import { recheckCwd, resolveRunAs } from './run-as.js';
 import { defaultKillEnvironment, runProcess } from './runner.js';
 import { isHeadValidated } from './skip-when-current.js';
@@ -39,7 +39,7 @@ export class MergeGate {
   private readonly totals = new GateCounters();
   private readonly metrics: MergeGateMetrics | null;
   private readonly judge: Judge;
-  private readonly pressure: PressureProbe;
+  readonly pressure: PressureProbe;
   private readonly kills: KillReporter;
   private closing = false;
   /** While a restore ends the trees of a dead watchdog, nothing starts. */
@@ -56,7 +56,7 @@ export class MergeGate {
     this.history = new RunHistory(opts.historyMax);
     this.ledger = new InfraRequeueLedger(opts);
     this.metrics = deps.registry ? createMergeGateMetrics(deps.registry, () => this.counters()) : null;
-    this.pressure = deps.pressure ?? hostPressureProbe();
+    this.pressure = deps.pressure ?? hostPressureProbe(psiFilesUnder(opts.procRoot ?? '/proc'), deps.log);
     this.kills = new KillReporter(deps.log);
     this.judge = gateJudge(opts.lockPatterns, {
       findLockHolders: deps.findLockHolders ?? procLockHolderFinder(),
@@ -106,6 +106,7 @@ export class MergeGate {
   /** Server shutdown: nothing new starts, running re-tests are killed (whole tree) and awaited. */
   async close(): Promise<void> {
     this.closing = true;
+    this.pressure.close?.();
     if (this.wake) clearTimeout(this.wake);
     for (const { abort } of this.inFlight.values()) abort.abort();
     await Promise.all([...this.inFlight.values()].map((f) => f.done));

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { readBootTimeS, readClockTicks } from '../proc/read-proc.js';
-import { redactArgv, truncate } from '../redact.js';
+import { redactCommandLine } from '../redact.js';
 import type { KnownAs, LockHolder } from './types.js';
 
 export interface LockHolderQuery {
@@ -108,7 +108,7 @@ export function procLockHolderFinder(procRoot = '/proc'): LockHolderFinder {
 export function toLockHolders(raw: readonly RawHolder[], knownAs: (pid: number) => KnownAs | null): LockHolder[] {
   return raw.slice(0, HOLDERS_MAX).map((h) => ({
     pid: h.pid,
-    cmdline: truncate(redactArgv(h.argv), CMDLINE_MAX_CHARS),
+    cmdline: redactCommandLine(h.argv, CMDLINE_MAX_CHARS),
     ageS: h.ageS,
     knownAs: knownAs(h.pid),
     via: h.via,

@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
 import type { PressureEvidence } from './types.js';
 
 /** One look at the host: PSI (Linux >= 4.20) where present, else the load average per core. */
@@ -15,7 +16,13 @@ export interface PressureSample {
 }
 
 export interface PressureProbe {
+  /** The latest reading; never waits for a file. */
   sample(): PressureSample;
+  /** A reading taken after the call (a run's end), or what `sample()` gives when a read is overdue. */
+  fresh?(): Promise<PressureSample>;
+  /** A PSI read that has not come back: Node cannot exit normally until it does. */
+  readonly isStuck?: boolean;
+  close?(): void;
 }
 
 interface PsiLine {
@@ -38,48 +45,107 @@ export function loadStallPercent(load1: number, cores: number): number {
   return Math.round(((load1 - cores) / load1) * 10_000) / 100;
 }
 
-function readPsi(path: string): PsiLine | null {
-  try {
-    return parsePsiSome(readFileSync(path, 'utf8'));
-  } catch {
-    return null;
-  }
-}
-
 export interface PsiFiles {
-  /** default /proc/pressure/cpu; a cgroup's cpu.pressure works too (tests point it at one) */
+  /** default <WATCHDOG_PROC_ROOT>/pressure/cpu; a cgroup's cpu.pressure works too (tests point it at one) */
   cpu?: string;
   memory?: string;
 }
 
+/** The PSI files under a proc root. */
+export function psiFilesUnder(procRoot: string): Required<PsiFiles> {
+  return { cpu: `${procRoot}/pressure/cpu`, memory: `${procRoot}/pressure/memory` };
+}
+
+/** A read not back by then counts as "pressure unknown" (docs/merge-gate.md); a loaded pool may delay an honest one a while. */
+export const PSI_READ_DEADLINE_MS = 5_000;
+const PSI_REFRESH_MS = 1_000;
+
+interface PsiReading {
+  atMs: number;
+  cpu: PsiLine;
+  memory: PsiLine | null;
+}
+
+async function readPsiFiles(cpuFile: string, memoryFile: string): Promise<PsiReading | null> {
+  const cpu = parsePsiSome(await readFile(cpuFile, 'utf8'));
+  if (!cpu) return null;
+  const memory = await readFile(memoryFile, 'utf8').then(parsePsiSome, () => null);
+  return { atMs: performance.now(), cpu, memory };
+}
+
+function loadAverageSample(): PressureSample {
+  return {
+    atMs: performance.now(),
+    cpuSomeAvg10: loadStallPercent(loadavg()[0] ?? 0, availableParallelism()),
+    cpuSomeTotalUs: null,
+    memorySomeTotalUs: null,
+    source: 'loadavg',
+  };
+}
+
 /**
- * Reads the PSI files: two ~150-byte reads, cheap enough for the event loop. `atMs` is the
+ * Reads the PSI files off the event loop (the thread pool), once a second, one read at a time:
+ * a file that blocks (a FIFO, a hung FUSE mount under WATCHDOG_PROC_ROOT) holds one pool thread,
+ * never the loop, and is not joined by a second read. `sample()` answers from the latest reading;
+ * without PSI, or while a read is overdue, from the load average per core. `atMs` is the
  * monotonic clock: the PSI totals are real microseconds, so the wall time must be real too.
  */
-export function hostPressureProbe(files: PsiFiles = {}): PressureProbe {
-  const cpuFile = files.cpu ?? '/proc/pressure/cpu';
-  const memoryFile = files.memory ?? '/proc/pressure/memory';
+export function hostPressureProbe(files: PsiFiles = {}, log?: Logger): PressureProbe {
+  const { cpu: cpuFile, memory: memoryFile } = { ...psiFilesUnder('/proc'), ...files };
+  let latest: PsiReading | null = null;
+  let pending = false;
+  let overdue = false;
+  let waiters: ((s: PressureSample) => void)[] = [];
+  const sample = (): PressureSample => {
+    if (latest === null || overdue) return loadAverageSample();
+    const { atMs, cpu, memory } = latest;
+    return { atMs, cpuSomeAvg10: cpu.avg10, cpuSomeTotalUs: cpu.totalUs, memorySomeTotalUs: memory?.totalUs ?? null, source: 'psi' };
+  };
+  const answerWaiters = (): void => {
+    const answer = sample();
+    for (const resolve of waiters.splice(0)) resolve(answer);
+  };
+  const refresh = (): void => {
+    if (pending) return;
+    pending = true;
+    const deadline = setTimeout(() => {
+      overdue = true;
+      log?.warn(
+        { file: cpuFile, deadline_ms: PSI_READ_DEADLINE_MS },
+        'merge gate: a PSI read did not come back; judging the CPU by the load average until one does',
+      );
+      answerWaiters();
+    }, PSI_READ_DEADLINE_MS);
+    deadline.unref();
+    void readPsiFiles(cpuFile, memoryFile)
+      .catch(() => null)
+      .then((reading) => {
+        clearTimeout(deadline);
+        if (overdue) log?.info({ file: cpuFile }, 'merge gate: PSI reads answer again');
+        latest = reading;
+        pending = false;
+        overdue = false;
+        answerWaiters();
+      });
+  };
+  refresh();
+  const timer = setInterval(refresh, PSI_REFRESH_MS);
+  timer.unref();
   return {
-    sample(): PressureSample {
-      const cpu = readPsi(cpuFile);
-      const memory = readPsi(memoryFile);
-      if (cpu) {
-        return {
-          atMs: performance.now(),
-          cpuSomeAvg10: cpu.avg10,
-          cpuSomeTotalUs: cpu.totalUs,
-          memorySomeTotalUs: memory?.totalUs ?? null,
-          source: 'psi',
-        };
-      }
-      const cores = availableParallelism();
-      return {
-        atMs: performance.now(),
-        cpuSomeAvg10: loadStallPercent(loadavg()[0] ?? 0, cores),
-        cpuSomeTotalUs: null,
-        memorySomeTotalUs: null,
-        source: 'loadavg',
-      };
+    sample,
+    fresh: () =>
+      new Promise<PressureSample>((resolve) => {
+        if (overdue) return resolve(sample());
+        waiters.push(resolve);
+        refresh();
+      }),
+    get isStuck() {
+      return overdue;
+    },
+    close: () => {
+      clearInterval(timer);
+      answerWaiters();
+      waiters = [];
     },
   };
 }
@@ -99,15 +165,16 @@ export class PressureRecorder {
     this.peak = this.first.cpuSomeAvg10;
   }
 
-  observe(): PressureSample {
-    this.last = this.probe.sample();
-    const v = this.last.cpuSomeAvg10;
+  observe(sample: PressureSample = this.probe.sample()): PressureSample {
+    this.last = sample;
+    const v = sample.cpuSomeAvg10;
     if (v !== null && (this.peak === null || v > this.peak)) this.peak = v;
-    return this.last;
+    return sample;
   }
 
-  finish(): PressureEvidence {
-    this.observe();
+  /** Ends the record with a reading taken after the run (a short run would otherwise see one reading twice). */
+  async finish(): Promise<PressureEvidence> {
+    this.observe(this.probe.fresh ? await this.probe.fresh() : this.probe.sample());
     const wallUs = (this.last.atMs - this.first.atMs) * 1000;
     return {
       cpuStalledShare: share(this.first.cpuSomeTotalUs, this.last.cpuSomeTotalUs, wallUs),

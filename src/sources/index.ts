@@ -8,7 +8,7 @@ import { createContainerMetrics } from './containers/metrics.js';
 import { ContainerCollector } from './containers/collector.js';
 import { createDepMetrics } from './deps/metrics.js';
 import { DepCollector } from './deps/collector.js';
-import { EngineApiReader, type DockerReader } from './containers/docker-client.js';
+import { DockerodeReader, type DockerReader } from './containers/docker-client.js';
 import { ProcCollector } from './proc/collector.js';
 
 export interface CollectorDeps {
@@ -22,6 +22,11 @@ export interface CollectorDeps {
   agents?: AgentDirectory;
 }
 
+/** The read-only Engine client, built when something reads the Engine: WATCHDOG_CONTAINERS or WATCHDOG_ORCH_CONTAINER. */
+export function dockerReaderFor(config: Pick<Config, 'containers' | 'orchContainer' | 'dockerSock'>): DockerReader | undefined {
+  return config.containers.length > 0 || config.orchContainer !== '' ? new DockerodeReader(config.dockerSock) : undefined;
+}
+
 /** The sources the tick runs, in the order their signals are listed. Opt-in sources are off by default. */
 export function buildCollectors(config: Config, deps: CollectorDeps = {}): Collector[] {
   const collectors: Collector[] = [];
@@ -30,7 +35,7 @@ export function buildCollectors(config: Config, deps: CollectorDeps = {}): Colle
   if (config.diskCritEnabled) collectors.push(new DiskCollector(config));
   if (config.procEnabled) collectors.push(deps.proc ?? new ProcCollector(config, { allowReap: false }));
   if (config.containers.length > 0) {
-    const docker = deps.docker ?? new EngineApiReader(config.dockerSock);
+    const docker = deps.docker ?? new DockerodeReader(config.dockerSock);
     collectors.push(new ContainerCollector(config, docker, { metrics: deps.registry && createContainerMetrics(deps.registry) }));
   }
   if (config.deps.length > 0) collectors.push(new DepCollector(config, { metrics: deps.registry && createDepMetrics(deps.registry) }));

@@ -1,12 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { MergeGate } from '../../src/merge-gate/gate.js';
 import { KillEnvironment } from '../../src/merge-gate/runner.js';
-import { hostPressureProbe, loadStallPercent, parsePsiSome, PressureRecorder } from '../../src/merge-gate/pressure.js';
+import {
+  hostPressureProbe,
+  loadStallPercent,
+  parsePsiSome,
+  PressureRecorder,
+  PSI_READ_DEADLINE_MS,
+} from '../../src/merge-gate/pressure.js';
 import { gateOptions as options, manualPressure, retestRequest as request } from '../support/merge-gate.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -21,13 +28,59 @@ describe('pressure readings', () => {
     expect([loadStallPercent(1.5, 2), loadStallPercent(4, 2), loadStallPercent(8, 2)]).toEqual([0, 50, 75]);
   });
 
-  it('a run records the stalled share of its wall time from the PSI totals, and the avg10 peak', () => {
+  it('a run records the stalled share of its wall time from the PSI totals, and the avg10 peak', async () => {
     const probe = manualPressure(20, 0.5);
     const recorder = new PressureRecorder(probe);
     probe.cpu = 80;
     recorder.observe();
     probe.cpu = 30;
-    expect(recorder.finish()).toEqual({ cpuStalledShare: 0.5, memoryStalledShare: 0, cpuSomeAvg10Peak: 80 });
+    expect(await recorder.finish()).toEqual({ cpuStalledShare: 0.5, memoryStalledShare: 0, cpuSomeAvg10Peak: 80 });
+  });
+});
+
+/** Answers one reader blocked on `fifo` with `text`; false when nobody was reading. */
+function answerFifo(fifo: string, text: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  writeSync(fd, text);
+  closeSync(fd);
+  return true;
+}
+
+// Incident guarded: /proc/pressure/cpu was read with readFileSync on the main thread; a read that
+// blocked froze the whole server (no /healthz, no tick, no SIGTERM).
+describe('a PSI read that blocks never blocks the caller', () => {
+  it('sample() answers at once from the load average while the read is overdue, and from PSI once it answers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'owd-psi-'));
+    const cpu = join(dir, 'cpu');
+    execFileSync('mkfifo', [cpu]);
+    writeFileSync(join(dir, 'memory'), 'some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n');
+    const probe = hostPressureProbe({ cpu, memory: join(dir, 'memory') });
+    try {
+      const started = Date.now();
+      expect(probe.sample().source).toBe('loadavg');
+      expect(Date.now() - started).toBeLessThan(PSI_READ_DEADLINE_MS);
+      await waitFor('the read to count as overdue', () => probe.isStuck === true, { timeoutMs: 30_000 });
+      expect(probe.sample()).toMatchObject({ source: 'loadavg', cpuSomeTotalUs: null });
+
+      expect(answerFifo(cpu, 'some avg10=42.50 avg60=1.00 avg300=1.00 total=777\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n')).toBe(
+        true,
+      );
+      await waitFor('the PSI reading', () => probe.sample().source === 'psi', { timeoutMs: 30_000, intervalMs: 5 });
+      expect(probe.sample()).toMatchObject({ cpuSomeAvg10: 42.5, cpuSomeTotalUs: 777, memorySomeTotalUs: 5 });
+    } finally {
+      probe.close?.();
+      // end any read still waiting on the FIFO, so no pool thread stays blocked after the test
+      await waitFor('no reader left on the FIFO', () => !answerFifo(cpu, '') && !probe.isStuck, {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      }).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -70,7 +123,9 @@ describe('a real CPU hog holds a queued re-test until it stops', () => {
     'waiting cpu_pressure with the PSI value while the hog runs; starts after it is killed; a run under the hog records it',
     { timeout: 240_000 },
     async () => {
-      expect(hostPressureProbe().sample().source).toBe('psi');
+      const host = hostPressureProbe();
+      await waitFor('a first PSI reading of the host', () => host.sample().source === 'psi');
+      host.close?.();
       const threshold = 85;
       const hog = await startHog(3);
       const probe = hostPressureProbe({ cpu: join(hog.cgroup, 'cpu.pressure'), memory: join(hog.cgroup, 'memory.pressure') });
@@ -102,6 +157,7 @@ describe('a real CPU hog holds a queued re-test until it stops', () => {
         expect(run).toMatchObject({ outcome: 'pass', decision: 'merge' });
         expect(run.startedUnderPressure).toBeUndefined();
       } finally {
+        probe.close?.();
         stopHog(hog);
         await removeHogCgroup(hog);
       }

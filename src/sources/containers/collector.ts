@@ -5,7 +5,7 @@ import type { Signal } from '../../watchdog/signal.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
 import type { ContainerMetrics } from './metrics.js';
 import { describeDockerError, type DockerReader } from './docker-client.js';
-import { callTimeoutMs } from '../../http.js';
+import { callTimeoutMs, withTimeout } from '../../http.js';
 
 /** Inspects in flight at once: enough for dozens of containers per tick without queueing the engine. */
 export const INSPECT_CONCURRENCY = 8;
@@ -57,7 +57,7 @@ export class ContainerCollector implements Collector {
   async collect(ctx: CollectContext): Promise<Signal[]> {
     const { dockerSock, httpTimeoutS } = this.config;
     const describe = (err: unknown): string => describeDockerError(err, dockerSock, httpTimeoutS);
-    const deadline = AbortSignal.any([ctx.abortSignal, AbortSignal.timeout(callTimeoutMs(httpTimeoutS * 1000, ctx.deadline))]);
+    const deadline = withTimeout(ctx.abortSignal, callTimeoutMs(httpTimeoutS * 1000, ctx.deadline));
     try {
       await this.docker.ping(deadline);
     } catch (err) {
@@ -70,7 +70,7 @@ export class ContainerCollector implements Collector {
     // The first transport failure stops the remaining inspects: the engine is the problem, not N containers.
     const giveUp = new AbortController();
     const callSignal = AbortSignal.any([deadline, giveUp.signal]);
-    // Each inspect in flight listens on this signal (undici and AbortSignal.any); all are removed when it settles.
+    // Each inspect in flight listens on this signal (its request, its answer); all are removed when it settles.
     setMaxListeners(2 * this.concurrency + 4, callSignal);
     const found = await mapLimit(this.config.containers, this.concurrency, async (name): Promise<ContainerLookup> => {
       try {

@@ -1,6 +1,7 @@
-import type { Dispatcher } from 'undici';
+import type { IncomingMessage } from 'node:http';
+import { addAbortSignal } from 'node:stream';
+import type Dockerode from 'dockerode';
 import { z } from 'zod';
-import { httpRequest, loadUndici } from '../../http.js';
 
 /** What the watchdog needs to know about one container, whatever the Engine API version. */
 export interface ContainerState {
@@ -16,6 +17,8 @@ export interface ContainerState {
   startedAt: string | null;
   finishedAt: string | null;
   restartCount: number;
+  /** Host pid of the container's init (State.Pid); 0 while it is not running. */
+  initPid: number;
   /** null when the image and the run define no health check. */
   health: HealthState | null;
 }
@@ -51,6 +54,7 @@ const inspectSchema = z.object({
   RestartCount: z.number().int().nonnegative().catch(0),
   State: z.object({
     Status: z.string(),
+    Pid: z.number().int().nonnegative().catch(0),
     ExitCode: z.number().int().catch(0),
     Error: z.string().catch(''),
     OOMKilled: z.boolean().catch(false),
@@ -89,6 +93,7 @@ export function toContainerState(json: unknown): ContainerState {
     startedAt: c.State.StartedAt,
     finishedAt: c.State.FinishedAt,
     restartCount: c.RestartCount,
+    initPid: c.State.Pid,
     health:
       health === null || health === undefined || health.Status === 'none'
         ? null
@@ -103,10 +108,7 @@ export function toContainerState(json: unknown): ContainerState {
 /** Engine answers beyond this are refused: an inspect is a few KB, a list of 1,000 containers about 2 MB. */
 export const DOCKER_ANSWER_MAX_BYTES = 8 * 1024 * 1024;
 
-/** A backstop only: every call is bounded by the collector's signal (WATCHDOG_HTTP_TIMEOUT_S within the tick budget). */
-const CALL_MAX_MS = 60_000;
-
-/** An Engine API error answer, shaped as dockerode's were (statusCode, json.message). */
+/** An Engine API error answer, shaped as dockerode's own (statusCode, json.message). */
 class EngineError extends Error {
   constructor(
     readonly statusCode: number,
@@ -119,57 +121,93 @@ class EngineError extends Error {
 
 const engineMessage = z.object({ message: z.string() }).partial().catch({});
 
+/** Every status counts as an answer: the reader reads the body (bounded) and judges the status itself. */
+const ANY_STATUS: Record<number, boolean> = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [i + 100, true]));
+
+/** The first `maxBytes` of an answer; past them the connection is dropped, never buffered (a broken engine once took RSS to 470 MB). */
+async function readCapped(res: IncomingMessage, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      res.destroy();
+      throw new Error(`response body exceeds ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /**
- * The Engine API over its unix socket with undici: GET only, and every answer capped at
- * DOCKER_ANSWER_MAX_BYTES (dockerode buffered whole answers: a hostile or broken engine took RSS to 470 MB).
+ * The Engine API over its unix socket through dockerode: GET only, and every answer read as a
+ * stream (modem.dial with isStream) and capped at DOCKER_ANSWER_MAX_BYTES, because dockerode's
+ * own calls buffer whole answers.
  */
-export class EngineApiReader implements DockerReader {
-  // Private fields: the socket's dispatcher never leaves this class, and only #get uses it.
+export class DockerodeReader implements DockerReader {
+  // Private fields: the client never leaves this class, and only #get uses it.
   readonly #socketPath: string;
-  #agent: Dispatcher | undefined;
+  #docker: Promise<Dockerode> | undefined;
 
   constructor(socketPath: string) {
     this.#socketPath = socketPath;
   }
 
-  async #get(path: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
-    // undici loads on first use (~10 MB of RSS), only when WATCHDOG_CONTAINERS is set
-    this.#agent ??= new (await loadUndici()).Agent({ connect: { socketPath: this.#socketPath } });
-    const res = await httpRequest(`http://docker${path}`, {
-      timeoutMs: CALL_MAX_MS,
-      signal,
-      dispatcher: this.#agent,
-      maxBytes: DOCKER_ANSWER_MAX_BYTES,
-    });
-    if (res.status >= 400) {
-      let json: unknown = {};
-      try {
-        json = JSON.parse(res.text);
-      } catch {
-        // a non-JSON error body: the status says enough
-      }
-      throw new EngineError(res.status, engineMessage.parse(json));
-    }
-    return res;
+  #client(): Promise<Dockerode> {
+    // dockerode loads on first use, only when WATCHDOG_CONTAINERS or WATCHDOG_ORCH_CONTAINER is set;
+    // DOCKER_HOST and its TLS/ssh settings in the environment must not redirect WATCHDOG_DOCKER_SOCK
+    this.#docker ??= import('dockerode').then(
+      ({ default: Docker }) =>
+        new Docker({
+          socketPath: this.#socketPath,
+          host: undefined,
+          port: undefined,
+          protocol: 'http',
+          ca: undefined,
+          cert: undefined,
+          key: undefined,
+          timeout: undefined,
+        }),
+    );
+    return this.#docker;
   }
 
-  async #getJson(path: string, signal: AbortSignal): Promise<unknown> {
-    const { text } = await this.#get(path, signal);
+  async #get(path: string, query: Record<string, string> | undefined, signal: AbortSignal): Promise<string> {
+    const docker = await this.#client();
+    signal.throwIfAborted();
     try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      throw new Error(`engine answer to ${path.split('?')[0]} is not JSON`);
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        docker.modem.dial(
+          { path: query ? `${path}?` : path, method: 'GET', options: query, isStream: true, statusCodes: ANY_STATUS, abortSignal: signal },
+          (err, answer) => (err ? reject(err) : resolve(answer as IncomingMessage)),
+        );
+      });
+      addAbortSignal(signal, res);
+      const text = await readCapped(res, DOCKER_ANSWER_MAX_BYTES);
+      const status = res.statusCode ?? 0;
+      if (status >= 400) throw new EngineError(status, engineMessage.parse(parseJson(text) ?? {}));
+      return text;
+    } catch (err) {
+      // a deadline that cut the call short says so (TimeoutError), not the socket's AbortError
+      if (signal.aborted) throw signal.reason;
+      throw err;
     }
+  }
+
+  async #getJson(path: string, query: Record<string, string> | undefined, signal: AbortSignal): Promise<unknown> {
+    const json = parseJson(await this.#get(path, query, signal));
+    if (json === undefined) throw new Error(`engine answer to ${path} is not JSON`);
+    return json;
   }
 
   async ping(signal: AbortSignal): Promise<void> {
-    await this.#get('/_ping', signal);
+    await this.#get('/_ping', undefined, signal);
   }
 
   async inspectContainer(name: string, signal: AbortSignal): Promise<ContainerState | null> {
     let json: unknown;
     try {
-      json = await this.#getJson(`/containers/${encodeURIComponent(name)}/json`, signal);
+      json = await this.#getJson(`/containers/${encodeURIComponent(name)}/json`, undefined, signal);
     } catch (err) {
       if (err instanceof EngineError && err.statusCode === 404) return null;
       throw err;
@@ -180,8 +218,18 @@ export class EngineApiReader implements DockerReader {
   }
 
   async listContainerNames(signal: AbortSignal): Promise<string[]> {
-    const list = z.array(z.object({ Names: z.array(z.string()).nullish() })).parse(await this.#getJson('/containers/json?all=1', signal));
+    const list = z
+      .array(z.object({ Names: z.array(z.string()).nullish() }))
+      .parse(await this.#getJson('/containers/json', { all: 'true' }, signal));
     return list.flatMap((c) => (c.Names ?? []).map((n) => n.replace(/^\//, '')));
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,9 +1,12 @@
 import type { Config } from '../../config.js';
 import { callTimeoutMs, describeHttpError, getText } from '../../http.js';
-import { envelopeSchema, OrchestratorSignals, type FetchOutcome } from './signals.js';
+import { boundForRedaction, redactSecrets } from '../../redact.js';
+import { envelopeSchema, OrchestratorSignals, type Envelope, type FetchOutcome } from './signals.js';
 import type { Signal } from '../../watchdog/signal.js';
-import type { AgentDirectory } from '../../watchdog/agent-directory.js';
+import type { AgentDirectory, AgentInfo } from '../../watchdog/agent-directory.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
+
+const ENVELOPE_PATH_MAX_CHARS = 200;
 
 /**
  * Fetches the orchestrator's JSON envelope (docs/behaviour.md, "The orchestrator envelope"); every
@@ -21,36 +24,40 @@ export class OrchestratorCollector implements Collector {
   }
 
   async collect(ctx: CollectContext): Promise<Signal[]> {
-    const outcome = await this.fetchEnvelope(ctx);
+    const timeoutMs = callTimeoutMs(this.config.httpTimeoutS * 1000, ctx.deadline);
+    const outcome = await fetchEnvelope(this.config.metricsUrl, timeoutMs, ctx.abortSignal);
     if (!outcome.ok) ctx.log.warn({ reason: outcome.reason }, 'orchestrator envelope fetch failed');
-    else
-      this.deps.agents?.update(
-        outcome.envelope.agents.map((a) => ({ runId: a.run_id, pid: a.pid ?? null, task: a.task ?? null, stage: a.stage ?? null })),
-        ctx.now,
-      );
+    else this.deps.agents?.update(agentsOf(outcome.envelope), ctx.now);
     return this.signals.next(outcome, ctx.now);
   }
+}
 
-  private async fetchEnvelope(ctx: CollectContext): Promise<FetchOutcome> {
-    let body: { status: number; text: string };
-    try {
-      const timeoutMs = callTimeoutMs(this.config.httpTimeoutS * 1000, ctx.deadline);
-      body = await getText(this.config.metricsUrl, { timeoutMs, signal: ctx.abortSignal });
-    } catch (err) {
-      return { ok: false, reason: describeHttpError(err) };
-    }
-    if (body.status < 200 || body.status >= 300) return { ok: false, reason: `HTTP ${body.status}` };
-    let json: unknown;
-    try {
-      json = JSON.parse(body.text);
-    } catch {
-      return { ok: false, reason: 'response is not valid JSON' };
-    }
-    const parsed = envelopeSchema.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      return { ok: false, reason: `invalid envelope: ${issue?.path.join('.') || '(root)'}: ${issue?.message}` };
-    }
-    return { ok: true, envelope: parsed.data };
+/** The envelope's agents in the watchdog's terms. */
+export function agentsOf(envelope: Envelope): AgentInfo[] {
+  return envelope.agents.map((a) => ({ runId: a.run_id, pid: a.pid ?? null, task: a.task ?? null, stage: a.stage ?? null }));
+}
+
+/** GET WATCHDOG_METRICS_URL: the parsed envelope, or why not (every kind of failure is a failed fetch). */
+export async function fetchEnvelope(url: string, timeoutMs: number, signal?: AbortSignal): Promise<FetchOutcome> {
+  let body: { status: number; text: string };
+  try {
+    body = await getText(url, { timeoutMs, signal });
+  } catch (err) {
+    return { ok: false, reason: describeHttpError(err) };
   }
+  if (body.status < 200 || body.status >= 300) return { ok: false, reason: `HTTP ${body.status}` };
+  let json: unknown;
+  try {
+    json = JSON.parse(body.text);
+  } catch {
+    return { ok: false, reason: 'response is not valid JSON' };
+  }
+  const parsed = envelopeSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    // the path is the peer's own keys: bounded and redacted like any other text it sent
+    const where = redactSecrets(boundForRedaction(issue?.path.join('.') || '(root)', ENVELOPE_PATH_MAX_CHARS));
+    return { ok: false, reason: `invalid envelope: ${where}: ${issue?.message}` };
+  }
+  return { ok: true, envelope: parsed.data };
 }

@@ -1,7 +1,7 @@
 import type { HeldLock } from '../../proc/locks.js';
 import type { ProcStat } from '../../proc/parse-stat.js';
 import { processAgeS } from '../../proc/read-proc.js';
-import { redactArgv, truncate } from '../../redact.js';
+import { redactCommandLine } from '../../redact.js';
 import type { Owner } from './run-tracker.js';
 
 /** The cmdline served and alerted is redacted, then cut to this many characters (docs/api.md). */
@@ -96,7 +96,7 @@ export function toCandidate(
     parentComm: raw.parentComm,
     ageS,
     cpuS: round2((raw.utimeTicks + raw.stimeTicks) / c.clkTck),
-    cmdline: truncate(redactArgv(raw.argv), CMDLINE_MAX_CHARS),
+    cmdline: redactCommandLine(raw.argv, CMDLINE_MAX_CHARS),
     isOrphaned: isOrphaned(raw.ppid, raw.parentComm),
     isBlocking: facts.isBlocking ?? ageS >= c.thresholdS,
     match: facts.match,

@@ -4,7 +4,10 @@ import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { readBootTimeS, readClockTicks, readStat } from '../../proc/read-proc.js';
 import type { GraceSignal } from '../../proc/signal-with-grace.js';
-import type { AgentDirectory } from '../../watchdog/agent-directory.js';
+import type { AgentDirectory, AgentPidWarning } from '../../watchdog/agent-directory.js';
+import { callTimeoutMs, withTimeout } from '../../http.js';
+import { describeDockerError, type DockerReader } from '../containers/docker-client.js';
+import { locateOrchestrator, placeAgents, WarningDebounce, type OrchLocation } from './agent-pids.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
 import type { RetestRegistry } from '../../watchdog/retest-registry.js';
 import { makeSignal, type Signal } from '../../watchdog/signal.js';
@@ -17,6 +20,7 @@ import { Reaper } from './reaper.js';
 import { RunTracker } from './run-tracker.js';
 import { buildRunView, type RunUnit } from './run-view.js';
 import { ScanWorker } from './scan-worker.js';
+import type { ScanResult } from './scanner.js';
 import { StopService, type TerminateAnswer } from './stop-service.js';
 import { Terminator } from './terminate.js';
 import { blockingTexts, recoveredTexts } from './texts.js';
@@ -38,6 +42,8 @@ export interface ProcCollectorDeps {
   selfPid?: number;
   /** The latest envelope's agents: owners, and pids that are never signalled. */
   agents?: AgentDirectory;
+  /** Locates WATCHDOG_ORCH_CONTAINER, whose namespace the envelope's pids are in. */
+  docker?: DockerReader;
   /** Merge-gate re-tests in flight: owners, never blocking nor signalled inside their timeout. */
   retests?: RetestRegistry;
   /** The clock re-test deadlines are set on (the app's); the terminator checks them against it. */
@@ -77,6 +83,8 @@ export class ProcCollector implements Collector {
   private readonly terminator: Terminator;
   private readonly stops: StopService;
   private readonly reaper: Reaper;
+  private readonly pidWarnings = new WarningDebounce(2);
+  private reaperPausedFor: string | null = null;
   private boot: Promise<Boot> | null = null;
   private last: { scannedAt: number; candidates: Candidate[]; units: RunUnit[] } | null = null;
 
@@ -108,6 +116,7 @@ export class ProcCollector implements Collector {
       selfPid: deps.selfPid ?? process.pid,
       matcher: this.matcher,
       agentPids: () => deps.agents?.pids() ?? [],
+      agentsUnlocated: () => deps.agents?.unlocatedReason() ?? null,
       cmdlineMaxBytes: CMDLINE_READ_BYTES,
       retests: deps.retests,
       now: deps.clock,
@@ -150,7 +159,7 @@ export class ProcCollector implements Collector {
   async collect(ctx: CollectContext): Promise<Signal[]> {
     if (!this.config.procEnabled) return [];
     const boot = await this.loadBoot();
-    const scan = await this.worker.scan(ctx.abortSignal);
+    const scan = await this.scanPlacingAgents(ctx, this.pidWarnings);
     const clock = { btimeS: boot.btimeS, clkTck: boot.clkTck, nowMs: ctx.now, thresholdS: this.thresholdS };
     const view = await buildRunView({
       scan,
@@ -167,8 +176,43 @@ export class ProcCollector implements Collector {
     this.observe(scan.durationMs, scan.errors, view.candidates);
     if (scan.errors.eacces + scan.errors.other > 0) ctx.log.debug({ errors: scan.errors }, 'some /proc entries could not be read');
     const signals = this.signalsOf(view.units);
-    if (this.reapEnabled) this.reaper.reap(view.units, ctx.log);
+    if (this.reapEnabled) this.reapUnlessAgentsUnlocated(view.units, ctx.log);
     return signals;
+  }
+
+  /** While no host process can be told to be an agent the reaper waits (said once, not every tick). */
+  private reapUnlessAgentsUnlocated(units: RunUnit[], log: Logger): void {
+    const unlocated = this.deps.agents?.unlocatedReason() ?? null;
+    if (unlocated !== null && unlocated !== this.reaperPausedFor)
+      log.warn({ reason: unlocated }, "reaper paused: the orchestrator's agents cannot be located");
+    this.reaperPausedFor = unlocated;
+    if (unlocated === null) this.reaper.reap(units, log);
+  }
+
+  /** One scan, which also places the envelope's agent pids on this host (AgentDirectory). */
+  private async scanPlacingAgents(ctx: CollectContext, debounce: WarningDebounce): Promise<ScanResult> {
+    const agents = this.deps.agents;
+    if (!agents) return this.worker.scan(ctx.abortSignal);
+    const placement = placeAgents(await this.locateOrchestrator(ctx), agents, {
+      procRoot: this.config.procRoot,
+      value: this.config.orchContainer,
+      debounce,
+    });
+    const scan = await this.worker.scan(ctx.abortSignal, placement.request);
+    placement.apply(scan);
+    return scan;
+  }
+
+  private locateOrchestrator(ctx: CollectContext): Promise<OrchLocation> {
+    const { orchContainer, dockerSock, httpTimeoutS } = this.config;
+    const signal = withTimeout(ctx.abortSignal, callTimeoutMs(httpTimeoutS * 1000, ctx.deadline));
+    return locateOrchestrator(orchContainer, this.deps.docker, signal, (err) => describeDockerError(err, dockerSock, httpTimeoutS));
+  }
+
+  /** check-config: one placement of the agents now, every warning at once. */
+  async checkAgentPids(ctx: CollectContext): Promise<readonly AgentPidWarning[]> {
+    await this.scanPlacingAgents(ctx, new WarningDebounce(1));
+    return this.deps.agents?.pidWarnings() ?? [];
   }
 
   private signalsOf(units: RunUnit[]): Signal[] {

@@ -35,7 +35,8 @@ export class Reaper {
         .stop(u, u.lead.pid, 'reaper')
         .then(async (answer) => {
           if (answer.ok) return answer.done;
-          this.refused.add(key);
+          // the agents unlocated is a passing state (the Engine back, the container found): tried again next tick
+          if (answer.code !== 'agents_unlocated') this.refused.add(key);
           log.warn({ pid: u.runPid, code: answer.code }, `reaper skipped the run of pid ${u.runPid}: ${answer.message}`);
           return undefined;
         })

@@ -81,6 +81,14 @@ export class RunTracker {
     return { members, finished };
   }
 
+  /**
+   * Runs whose top is one of these live processes (agents the envelope lists now, seen before it
+   * listed them) were never test runs: forgotten, so what runs below is tracked anew, owned by the agent.
+   */
+  forgetRunsToppedBy(pids: ReadonlySet<number>, tree: ProcTree<LinkedProcess>): void {
+    for (const [key, run] of this.runs) if (pids.has(run.top.pid) && isLive(tree, run.top)) this.forget(key, run);
+  }
+
   /** The highest matching ancestor (or the process itself): the run's top. */
   private topOf(raw: RawCandidate, matching: ReadonlyMap<number, RawCandidate>, tree: ProcTree<LinkedProcess>): ProcIdentity {
     let top: ProcIdentity = { pid: raw.pid, startTicks: raw.startTicks };

@@ -148,6 +148,7 @@ export async function buildRunView(input: RunViewInput): Promise<RunView> {
   const agentPids = input.agents?.pids() ?? new Set<number>();
   // an agent is watched by agent_hung, never as a test process, whatever its argv says
   const raws = input.scan.candidates.filter((r) => !agentPids.has(r.pid));
+  input.runs.forgetRunsToppedBy(agentPids, tree);
   const step = input.runs.step(raws, tree, input.clock.nowMs, ownerFinder(tree, input.agents, input.retests));
   const members = step.members.map((m) => ({ m, c: memberCandidate(m, input.clock, input.retests) }));
   const finished = await Promise.all(step.finished.map(async (f) => ({ f, cs: await leftoverCandidates(f, input) })));

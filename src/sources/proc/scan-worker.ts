@@ -1,11 +1,14 @@
 import { readFileSync, statfsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { openFilesSoftLimit } from '../../proc/open-files.js';
 import { parseStat } from '../../proc/parse-stat.js';
+import { isKernelThreadStat, parseStatusIds } from '../../proc/pid-namespace.js';
 import { enableLinearEngine } from '../../safe-regex.js';
 import { createMatcher, programOf } from './program.js';
 import { classifyReadError, createStatReader, readFileInto, statIdentity } from './scan-reads.js';
-import { createScanner, readArgv, scanOnce, visitPid, type ScanResult, type ScannerOptions } from './scanner.js';
+import { createNsReads } from './scan-namespaces.js';
+import { createScanner, readArgv, scanOnce, visitPid, type PidViewRequest, type ScanResult, type ScannerOptions } from './scanner.js';
 
 /**
  * The worker runs the scanner's own source text (both functions are self-contained), so the
@@ -26,15 +29,22 @@ const createScanner = ${createScanner.toString()};
 const scanOnce = ${scanOnce.toString()};
 const visitPid = ${visitPid.toString()};
 const readArgv = ${readArgv.toString()};
-const scanner = createScanner({ fs, parseStat, programOf, createMatcher, statIdentity, createStatReader, now: Date.now, random: Math.random }, workerData);
-parentPort.on('message', (id) => {
-  if (id === 'close') {
+const createNsReads = ${createNsReads.toString()};
+const parseStatusIds = ${parseStatusIds.toString()};
+const isKernelThreadStat = ${isKernelThreadStat.toString()};
+const scanner = createScanner(
+  { fs, parseStat, programOf, createMatcher, statIdentity, createStatReader, createNsReads, parseStatusIds, isKernelThreadStat, now: Date.now, random: Math.random },
+  workerData,
+);
+parentPort.on('message', (msg) => {
+  if (msg === 'close') {
     scanner.close();
     parentPort.postMessage({ id: 'close' });
     return;
   }
+  const { id, request } = msg;
   try {
-    parentPort.postMessage({ id, result: scanner.scan() });
+    parentPort.postMessage({ id, result: scanner.scan(request) });
   } catch (err) {
     parentPort.postMessage({ id, error: String(err && err.message || err) });
   }
@@ -92,11 +102,11 @@ class ScanThread {
     return running;
   }
 
-  scan(abortSignal?: AbortSignal): Promise<ScanResult> {
+  scan(abortSignal?: AbortSignal, request?: PidViewRequest): Promise<ScanResult> {
     if (abortSignal?.aborted) return Promise.reject(new Error('proc scan aborted before it started'));
     // One thread stuck on a hung process is enough: a fresh one would block on the same read, every tick
     // (threads, memory and kept fds grew without bound). Wait for it to exit, at most until this scan's budget ends.
-    if (this.stuck) return this.afterStuck(this.stuck, abortSignal).then(() => this.scan(abortSignal));
+    if (this.stuck) return this.afterStuck(this.stuck, abortSignal).then(() => this.scan(abortSignal, request));
     const running = this.current ?? this.start();
     const { worker, pending } = running;
     const id = this.nextId++;
@@ -126,7 +136,7 @@ class ScanThread {
           reject(e);
         },
       });
-      worker.postMessage(id);
+      worker.postMessage({ id, request });
     });
   }
 
@@ -168,10 +178,12 @@ class ScanThread {
 
 /** A quarter of this process's open-file limit, at most 16,384: room for every socket the app needs. */
 export function heldFdBudget(limitsText: string): number {
-  const m = /^Max open files\s+(\d+|unlimited)/m.exec(limitsText);
-  if (!m?.[1]) return 0;
-  const soft = m[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m[1]);
-  return Math.min(16_384, Math.floor(soft / 4));
+  return heldFdBudgetOf(openFilesSoftLimit(limitsText));
+}
+
+/** The same from the soft limit itself (null: unknown, nothing is kept open). */
+export function heldFdBudgetOf(softLimit: number | null): number {
+  return softLimit === null ? 0 : Math.min(16_384, Math.floor(softLimit / 4));
 }
 
 const PROC_SUPER_MAGIC = 0x9fa0;
@@ -196,9 +208,13 @@ export function mergeScans(parts: readonly ScanResult[]): ScanResult {
     errors: { eacces: 0, parse: 0, other: 0 },
     durationMs: 0,
     lineage: [],
+    members: [],
+    probes: [],
   };
   for (const p of parts) {
     out.candidates.push(...p.candidates);
+    out.members.push(...p.members);
+    out.probes.push(...p.probes);
     for (const n of p.lineage) out.lineage.push(n);
     out.processes += p.processes;
     out.vanished += p.vanished;
@@ -229,8 +245,8 @@ export class ScanWorker {
     );
   }
 
-  async scan(abortSignal?: AbortSignal): Promise<ScanResult> {
-    return mergeScans(await Promise.all(this.threads.map((t) => t.scan(abortSignal))));
+  async scan(abortSignal?: AbortSignal, request?: PidViewRequest): Promise<ScanResult> {
+    return mergeScans(await Promise.all(this.threads.map((t) => t.scan(abortSignal, request))));
   }
 
   /** A thread blocked in a /proc read: the process cannot exit normally until the read returns. */

@@ -1,9 +1,12 @@
 import type * as NodeFs from 'node:fs';
 import type { ProcStat } from '../../proc/parse-stat.js';
+import { isKernelThreadStat, parseStatusIds } from '../../proc/pid-namespace.js';
+import { createNsReads, type NsCache, type NsMember, type NsReads, type PidProbe, type PidViewRequest } from './scan-namespaces.js';
 import type { createMatcher as CreateMatcher, MatchMode } from './program.js';
 import { createStatReader, statIdentity, type ReadErrorKind, type StatReader } from './scan-reads.js';
 
 export type { ReadErrorKind } from './scan-reads.js';
+export type { NsMember, PidProbe, PidViewRequest } from './scan-namespaces.js';
 
 export interface ScannerOptions {
   /** WATCHDOG_PROC_ROOT */
@@ -38,6 +41,9 @@ export interface ScannerDeps {
   /** Given by the worker, whose source has no module imports (vitest rewrites imported names). */
   statIdentity?: typeof statIdentity;
   createStatReader?: typeof createStatReader;
+  parseStatusIds?: typeof parseStatusIds;
+  isKernelThreadStat?: typeof isKernelThreadStat;
+  createNsReads?: typeof createNsReads;
   /** ms; only drives the cmdline re-check, never an age */
   now: () => number;
   random: () => number;
@@ -63,15 +69,19 @@ export interface ScanResult {
   durationMs: number;
   /** (pid, ppid, starttime) of every process read, flat; empty without `lineage` */
   lineage: number[];
+  /** processes of PidViewRequest.containerId */
+  members: NsMember[];
+  /** PidViewRequest.probePids that exist */
+  probes: PidProbe[];
 }
 
 export interface Scanner {
-  scan(): ScanResult;
+  scan(request?: PidViewRequest): ScanResult;
   /** Closes the stat files kept open between scans. */
   close(): void;
 }
 
-interface CacheEntry {
+interface CacheEntry extends NsCache {
   /** see statIdentity: a new process or an exec changes it */
   identity: string;
   comm: string;
@@ -89,6 +99,8 @@ export interface ScanState {
   statBuf: Buffer;
   cmdBuf: Buffer;
   reader: StatReader;
+  /** what the namespace reads use */
+  ns: NsReads;
   /** keyed by pid; a different starttime under the same pid is a different process */
   cache: Map<number, CacheEntry>;
   generation: number;
@@ -104,6 +116,8 @@ export interface ScanPass {
   commByPid: Map<number, string>;
   matched: { stat: ProcStat; argv: string[]; match: MatchMode }[];
   lineage: number[];
+  containerId: string | null;
+  members: NsMember[];
 }
 
 /**
@@ -114,20 +128,25 @@ export interface ScanPass {
  */
 export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner {
   const statBuf = Buffer.allocUnsafe(4096);
+  const reader = (deps.createStatReader ?? createStatReader)(deps.fs, opts.maxHeldFds ?? 0, statBuf);
   const state: ScanState = {
     deps,
     opts,
     matcher: deps.createMatcher(opts, deps.programOf),
     statBuf,
     cmdBuf: Buffer.allocUnsafe(Math.max(256, opts.cmdlineMaxBytes)),
-    reader: (deps.createStatReader ?? createStatReader)(deps.fs, opts.maxHeldFds ?? 0, statBuf),
+    reader,
+    ns: (deps.createNsReads ?? createNsReads)(reader, statBuf, opts, {
+      parseStatusIds: deps.parseStatusIds ?? parseStatusIds,
+      isKernelThreadStat: deps.isKernelThreadStat ?? isKernelThreadStat,
+    }),
     cache: new Map(),
     generation: 0,
   };
-  return { scan: () => scanOnce(state), close: () => state.reader.releaseAll() };
+  return { scan: (request) => scanOnce(state, request), close: () => state.reader.releaseAll() };
 }
 
-export function scanOnce(state: ScanState): ScanResult {
+export function scanOnce(state: ScanState, request?: PidViewRequest): ScanResult {
   const { deps, opts, cache, reader, statBuf } = state;
   const startedMs = deps.now();
   state.generation += 1;
@@ -140,6 +159,8 @@ export function scanOnce(state: ScanState): ScanResult {
     commByPid: new Map(),
     matched: [],
     lineage: [],
+    containerId: request?.containerId || null,
+    members: [],
   };
   let names: string[];
   try {
@@ -165,8 +186,9 @@ export function scanOnce(state: ScanState): ScanResult {
     }
     return { ...stat, argv, match, parentComm };
   });
-  const { processes, vanished, cmdlineReads, errors, lineage } = pass;
-  return { candidates, processes, vanished, cmdlineReads, errors, durationMs: deps.now() - startedMs, lineage };
+  const probes = state.ns.probe(request?.probePids ?? []);
+  const { processes, vanished, cmdlineReads, errors, lineage, members } = pass;
+  return { candidates, processes, vanished, cmdlineReads, errors, durationMs: deps.now() - startedMs, lineage, members, probes };
 }
 
 /** One pid: its stat (through the cache when unchanged), its cmdline when new or due, its match. */
@@ -187,6 +209,7 @@ export function visitPid(state: ScanState, pass: ScanPass, pid: number): void {
     pass.processes += 1;
     pass.commByPid.set(pid, cached.comm);
     cached.generation = state.generation;
+    state.ns.noteMember(pass, pid, cached);
     const stat = cached.match === null ? null : deps.parseStat(statText);
     if (stat && cached.match !== null) pass.matched.push({ stat, argv: cached.argv, match: cached.match });
     return;
@@ -208,14 +231,20 @@ export function visitPid(state: ScanState, pass: ScanPass, pid: number): void {
   pass.commByPid.set(pid, stat.comm);
   const match = state.matcher.match(argv);
   const recheckAtMs = pass.nowMs + opts.recheckMs * (0.5 + deps.random() * 0.5);
-  cache.set(pid, {
+  // a cmdline re-check keeps what never changes for the same process: its container and NSpid
+  const same = cached?.identity === seen.identity ? cached : undefined;
+  const entry: CacheEntry = {
     identity: seen.identity,
     comm: stat.comm,
     match,
     argv: match !== null ? argv : [],
     recheckAtMs,
     generation: state.generation,
-  });
+    containerCheck: same?.containerCheck,
+    nsPids: same?.nsPids,
+  };
+  cache.set(pid, entry);
+  state.ns.noteMember(pass, pid, entry);
   if (match !== null) pass.matched.push({ stat, argv, match });
 }
 

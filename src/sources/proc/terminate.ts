@@ -10,7 +10,8 @@ import type { Matcher, MatchMode } from './program.js';
 
 export type Trigger = 'reaper' | 'api';
 
-export type RefusalCode = 'not_running' | 'changed' | 'protected' | 'retest_running' | 'foreign_root' | 'in_progress' | 'signal_failed';
+export type RefusalCode =
+  'not_running' | 'changed' | 'protected' | 'retest_running' | 'agents_unlocated' | 'foreign_root' | 'in_progress' | 'signal_failed';
 
 /** What to stop: a live run (its top must still match) or the leftovers of a finished one. */
 export interface RunTarget {
@@ -41,6 +42,8 @@ export interface TerminatorOptions {
   matcher: Matcher;
   /** the envelope's agent pids right now: they and their ancestors are never signalled */
   agentPids: () => Iterable<number>;
+  /** why the agents cannot be told apart from other host processes right now (then nothing is signalled), or null */
+  agentsUnlocated?: () => string | null;
   cmdlineMaxBytes: number;
   /** merge-gate re-tests in flight: inside their timeout they are the gate's to stop, never ours */
   retests?: RetestRegistry;
@@ -118,6 +121,9 @@ export class Terminator {
     const { procRoot, selfPid } = this.opts;
     if (!Number.isSafeInteger(target.candidate.pid) || target.candidate.pid <= 1)
       return refuse('protected', describeProtected(target.candidate.pid, 'init'));
+    const unlocated = this.opts.agentsUnlocated?.() ?? null;
+    if (unlocated !== null)
+      return refuse('agents_unlocated', `the orchestrator's agents cannot be located (${unlocated}); nothing is signalled until they can`);
     if (!(await isOwnProcRoot(procRoot, selfPid))) {
       return refuse(
         'foreign_root',

@@ -11,7 +11,7 @@ import { createContainerMetrics } from '../../../src/sources/containers/metrics.
 import { ContainerCollector } from '../../../src/sources/containers/collector.js';
 import {
   DOCKER_ANSWER_MAX_BYTES,
-  EngineApiReader,
+  DockerodeReader,
   toContainerState,
   type ContainerState,
 } from '../../../src/sources/containers/docker-client.js';
@@ -43,6 +43,7 @@ function running(overrides: Partial<ContainerState> = {}): ContainerState {
     startedAt: '2026-11-22T11:00:00Z',
     finishedAt: null,
     restartCount: 0,
+    initPid: 4242,
     health: null,
     ...overrides,
   };
@@ -174,9 +175,9 @@ describe('container verdicts (pure)', () => {
 
 describe('the Docker adapter', () => {
   it('offers reads only: ping, inspect, list — nothing that starts, stops, execs or writes', () => {
-    const methods = Object.getOwnPropertyNames(EngineApiReader.prototype).filter((m) => m !== 'constructor');
+    const methods = Object.getOwnPropertyNames(DockerodeReader.prototype).filter((m) => m !== 'constructor');
     expect(methods.sort()).toEqual(['inspectContainer', 'listContainerNames', 'ping']);
-    const reader = new EngineApiReader('/nonexistent.sock') as unknown as Record<string, unknown>;
+    const reader = new DockerodeReader('/nonexistent.sock') as unknown as Record<string, unknown>;
     expect(Object.keys(reader)).toEqual([]);
   });
 
@@ -236,7 +237,7 @@ function collectorFor(socketPath: string, overrides: Partial<Config>, concurrenc
   const config = testConfig({ dockerSock: socketPath, httpTimeoutS: 0.5, ...overrides });
   const registry = new Registry();
   const metrics = createContainerMetrics(registry);
-  const collector = new ContainerCollector(config, new EngineApiReader(socketPath), { metrics, inspectConcurrency: concurrency });
+  const collector = new ContainerCollector(config, new DockerodeReader(socketPath), { metrics, inspectConcurrency: concurrency });
   return { collector, registry };
 }
 
@@ -348,7 +349,7 @@ describe('an engine that cannot be read never stalls the tick', () => {
     try {
       const names = Array.from({ length: 20 }, (_, i) => `svc-${i}`);
       const { collector } = collectorFor(engine.socketPath, { containers: names, httpTimeoutS: 5 }, 4);
-      // the first pass also compiles undici's HTTP parser (WebAssembly): a one-off, not what is measured
+      // the first pass also loads dockerode: a one-off, not what is measured
       await collector.collect(ctxAt(T0));
       peak = 0;
       const started = Date.now();
@@ -530,6 +531,37 @@ describe('a real Docker Engine (private dockerd)', () => {
     // sick had no restart policy: the daemon stop left it exited, still a problem under the same key.
     expect(byKey(back.signals).get('container:sick')?.title).toBe('Container sick has exited');
     expect(await registry.metrics()).toContain('orch_watchdog_docker_up 1');
+  });
+});
+
+// dockerode reads DOCKER_HOST (and DOCKER_CERT_PATH, ssh settings) from the environment by default.
+describe('WATCHDOG_DOCKER_SOCK is the socket read, whatever DOCKER_HOST says', () => {
+  it('a DOCKER_HOST=tcp://… in the environment does not redirect the reads', async () => {
+    const engine = await fakeEngine((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url?.endsWith('/_ping')) return void res.end('OK');
+      res.end(JSON.stringify(inspectJson('web')));
+    });
+    const saved = { host: process.env.DOCKER_HOST, tls: process.env.DOCKER_TLS_VERIFY };
+    process.env.DOCKER_HOST = 'tcp://127.0.0.1:9';
+    process.env.DOCKER_TLS_VERIFY = '1';
+    try {
+      const { collector } = collectorFor(engine.socketPath, { containers: ['web'], httpTimeoutS: 2 });
+      const signals = await collector.collect(ctxAt(T0));
+      expect(signals.map((s) => [s.key, s.active])).toEqual([
+        [ENGINE_KEY, false],
+        ['container:web', false],
+      ]);
+    } finally {
+      for (const [key, value] of [
+        ['DOCKER_HOST', saved.host],
+        ['DOCKER_TLS_VERIFY', saved.tls],
+      ] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      await engine.close();
+    }
   });
 });
 

@@ -89,6 +89,28 @@ describe('owners from the orchestrator envelope', () => {
   });
 });
 
+describe('an agent seen before the envelope lists it', () => {
+  // Incident guarded: a wrapper agent matched the whole-line pattern before it was listed (a new
+  // agent, a restarted orchestrator container); once listed its pytest stayed a leftover of the
+  // agent's "run", owner null, instead of a run of its own owned by the agent.
+  it('once listed, its pytest is a run of its own owned by the agent, not a leftover', { timeout: 180_000 }, async () => {
+    const dir = lab.suite({ 'test_slow.py': SLOW_TEST });
+    const agent = lab.wrapped(dir);
+    const pytest = await lab.pytestBelow(agent.pid!);
+    const w = await watchdog({ procMatch: 'cmdline' });
+    await w.tick();
+    expect(await w.candidate(agent.pid!)).toMatchObject({ owner: null, run_pid: agent.pid });
+    w.app.ctx.agents.update([{ runId: '678', pid: agent.pid!, task: 'ORCH-111', stage: 'tester' }], w.clock());
+    await w.tick();
+    expect(await w.candidate(agent.pid!)).toBeUndefined();
+    expect(await w.candidate(pytest.pid)).toMatchObject({
+      owner: { kind: 'agent', run_id: '678', task: 'ORCH-111', stage: 'tester' },
+      match: 'cmdline',
+      run_pid: pytest.pid,
+    });
+  });
+});
+
 describe('actions that can never hit the wrong process', () => {
   it('terminate answers 409 for a pytest that is (now) an agent in the envelope, and leaves it running', { timeout: 180_000 }, async () => {
     const dir = lab.suite({ 'test_slow.py': SLOW_TEST });

@@ -201,6 +201,36 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
     expect((await a.inject('/metrics')).body).toMatch(/^orch_watchdog_proc_reaped_total\{trigger="reaper"\} 2$/m);
   });
 
+  // An engine outage must neither let the reaper guess which host process is an agent nor stop it for good.
+  it('waits while WATCHDOG_ORCH_CONTAINER cannot be located and agents are listed, and reaps once nothing is unknown', async () => {
+    spawnOrphans();
+    let orphans: number[] = [];
+    await waitFor('the condition', () => {
+      orphans = markedPids().filter((pid) => stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
+      return orphans.length === 2;
+    });
+    await settleAge();
+    const { tick, app: a } = await app({
+      procReapEnabled: true,
+      procReapAgeMin: 0.0005,
+      killGraceS: 0.4,
+      orchContainer: 'orch',
+      dockerSock: `/tmp/owd-no-engine-${process.pid}/docker.sock`,
+      httpTimeoutS: 2,
+    });
+    a.ctx.agents.update([{ runId: '678', pid: 7, task: 'ORCH-111', stage: 'tester' }], Date.now());
+    await tick();
+    await tick();
+    await a.ctx.proc.settle();
+    for (const pid of orphans) expect(isAlive(pid)).toBe(true);
+    expect(a.ctx.agents.unlocatedReason()).toMatch(/^WATCHDOG_ORCH_CONTAINER=orch: the Docker Engine could not be read: no socket at/);
+    // the orchestrator lists no agent any more: nothing is left to protect, and the runs refused before are not remembered
+    a.ctx.agents.update([], Date.now());
+    await tick();
+    await a.ctx.proc.settle();
+    for (const pid of orphans) expect(isAlive(pid)).toBe(false);
+  });
+
   it('does nothing when reaping is off', async () => {
     spawnOrphans();
     let orphans: number[] = [];

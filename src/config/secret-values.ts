@@ -1,0 +1,71 @@
+/** Path segments at least this long are token-like (a Slack or Discord hook's last segment): hidden alone too. */
+const TOKEN_SEGMENT_CHARS = 16;
+
+const decode = (s: string): string => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
+
+/** The password of `user:pass@` (raw, decoded, and as the Basic credentials sent) and the query of a URL; with `withPath` its path too. */
+function urlSecrets(raw: string, withPath: boolean): string[] {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  if (u.username !== '' || u.password !== '') {
+    const user = decode(u.username);
+    const pass = decode(u.password);
+    out.push(u.password, pass, Buffer.from(`${user}:${pass}`).toString('base64'));
+    // a user name is a name (`admin`, `hook`), unless it is a key used as the whole userinfo (a Sentry DSN)
+    if (user.length >= TOKEN_SEGMENT_CHARS) out.push(u.username, user);
+  }
+  if (u.search.length > 1) {
+    out.push(u.search.slice(1), decode(u.search.slice(1)));
+    for (const value of u.searchParams.values()) out.push(value);
+  }
+  if (withPath && u.pathname !== '/' && u.pathname !== '') {
+    out.push(u.pathname, decode(u.pathname));
+    for (const segment of u.pathname.split('/')) if (segment.length >= TOKEN_SEGMENT_CHARS) out.push(segment, decode(segment));
+  }
+  return out;
+}
+
+/** The settings that hold secrets (a structural slice of Config). */
+export interface SecretBearingConfig {
+  apiToken: string;
+  tgBotToken: string;
+  tgChatId: string;
+  tgApiUrl: string;
+  webhookSecret: string;
+  webhookUrl: string;
+  alertmanagerUrls: readonly string[];
+  metricsUrl: string;
+  deps: readonly { url: string }[];
+}
+
+/**
+ * Every configured value that is a secret, for redaction by value: the API token, the Telegram
+ * bot token (and its secret half) and chat id, the webhook secret, the webhook URL's path and
+ * query (a receiver's path is often its token), and the credentials and query of every other URL.
+ */
+export function secretValuesOf(config: SecretBearingConfig): string[] {
+  const token = config.tgBotToken;
+  return [
+    config.apiToken,
+    token,
+    token.slice(token.indexOf(':') + 1),
+    config.tgChatId,
+    config.webhookSecret,
+    ...urlSecrets(config.webhookUrl, true),
+    ...config.alertmanagerUrls.flatMap((url) => urlSecrets(url, true)),
+    ...urlSecrets(config.tgApiUrl, false),
+    ...urlSecrets(config.metricsUrl, false),
+    ...config.deps.flatMap((d) => urlSecrets(d.url, false)),
+  ].filter((v) => v !== '');
+}
