@@ -206,7 +206,7 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
     spawnOrphans();
     let orphans: number[] = [];
     await waitFor('the condition', () => {
-      orphans = markedPids().filter((pid) => stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
+      orphans = markedPids(MARKER).filter((pid) => stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
       return orphans.length === 2;
     });
     await settleAge();
