@@ -17,7 +17,6 @@ const OPTS: ScannerOptions = {
   patterns: ['pytest'],
   exclude: [],
   mode: 'program',
-  lineage: true,
   recheckMs: 60_000,
   cmdlineMaxBytes: 4096,
 };

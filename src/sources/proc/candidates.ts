@@ -82,7 +82,7 @@ export const ageSeconds = processAgeS;
 const round2 = (n: number): number => Math.round(n * 100) / 100;
 
 export function toCandidate(
-  raw: ProcStat & { argv: string[]; parentComm: string | null },
+  raw: ProcStat & { argv: string[]; parentComm: string | null; locks: HeldLock[]; ports: number[] },
   c: CandidateClock,
   facts: CandidateFacts,
 ): Candidate {
@@ -104,7 +104,7 @@ export function toCandidate(
     runStartTicks: facts.runStartTicks,
     isRunTop: facts.isRunTop,
     owner: facts.owner,
-    locks: [],
-    ports: [],
+    locks: raw.locks,
+    ports: raw.ports,
   };
 }

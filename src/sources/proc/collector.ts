@@ -2,7 +2,7 @@ import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
-import { readBootTimeS, readClockTicks, readStat } from '../../proc/read-proc.js';
+import { readBootTimeS, readClockTicks } from '../../proc/read-proc.js';
 import type { GraceSignal } from '../../proc/signal-with-grace.js';
 import type { AgentDirectory, AgentPidWarning } from '../../watchdog/agent-directory.js';
 import { callTimeoutMs, withTimeout } from '../../http.js';
@@ -15,12 +15,12 @@ import { BlockingTracker } from './blocking-tracker.js';
 import type { Candidate } from './candidates.js';
 import { enableLinearEngine } from '../../safe-regex.js';
 import { createProcMetrics, type ProcMetrics } from './metrics.js';
-import { createMatcher, programOf, type Matcher } from './program.js';
+import { createMatcher, type Matcher } from './program.js';
 import { Reaper } from './reaper.js';
 import { RunTracker } from './run-tracker.js';
 import { buildRunView, type RunUnit } from './run-view.js';
 import { ScanWorker } from './scan-worker.js';
-import type { ScanResult } from './scanner.js';
+import type { ScanRequest, ScanResult } from './scanner.js';
 import { StopService, type TerminateAnswer } from './stop-service.js';
 import { Terminator } from './terminate.js';
 import { blockingTexts, recoveredTexts } from './texts.js';
@@ -94,7 +94,7 @@ export class ProcCollector implements Collector {
   ) {
     enableLinearEngine();
     const matcherOpts = { patterns: config.procPatterns, exclude: config.procExclude, mode: config.procMatch };
-    this.matcher = createMatcher(matcherOpts, programOf);
+    this.matcher = createMatcher(matcherOpts);
     this.log = deps.log ?? pino({ level: 'silent' });
     if (this.matcher.broken.length > 0) {
       this.log.warn(
@@ -105,7 +105,6 @@ export class ProcCollector implements Collector {
     this.worker = new ScanWorker({
       root: config.procRoot,
       ...matcherOpts,
-      lineage: true,
       recheckMs: CMDLINE_RECHECK_MS,
       cmdlineMaxBytes: CMDLINE_READ_BYTES,
     });
@@ -161,21 +160,19 @@ export class ProcCollector implements Collector {
     const boot = await this.loadBoot();
     const scan = await this.scanPlacingAgents(ctx, this.pidWarnings);
     const clock = { btimeS: boot.btimeS, clkTck: boot.clkTck, nowMs: ctx.now, thresholdS: this.thresholdS };
-    const view = await buildRunView({
+    const view = buildRunView({
       scan,
       runs: this.runs,
       clock,
-      procRoot: this.config.procRoot,
       matcher: this.matcher,
       leftoverGraceS: this.config.procLeftoverGraceS,
-      cmdlineMaxBytes: CMDLINE_READ_BYTES,
       agents: this.deps.agents,
       retests: this.deps.retests,
     });
     this.last = { scannedAt: ctx.now, ...view };
     this.observe(scan.durationMs, scan.errors, view.candidates);
     if (scan.errors.eacces + scan.errors.other > 0) ctx.log.debug({ errors: scan.errors }, 'some /proc entries could not be read');
-    const signals = this.signalsOf(view.units);
+    const signals = this.signalsOf(view.units, scan.lineage);
     if (this.reapEnabled) this.reapUnlessAgentsUnlocated(view.units, ctx.log);
     return signals;
   }
@@ -192,13 +189,14 @@ export class ProcCollector implements Collector {
   /** One scan, which also places the envelope's agent pids on this host (AgentDirectory). */
   private async scanPlacingAgents(ctx: CollectContext, debounce: WarningDebounce): Promise<ScanResult> {
     const agents = this.deps.agents;
-    if (!agents) return this.worker.scan(ctx.abortSignal);
+    const request: ScanRequest = { watch: this.runs.watched() };
+    if (!agents) return this.worker.scan(ctx.abortSignal, request);
     const placement = placeAgents(await this.locateOrchestrator(ctx), agents, {
       procRoot: this.config.procRoot,
       value: this.config.orchContainer,
       debounce,
     });
-    const scan = await this.worker.scan(ctx.abortSignal, placement.request);
+    const scan = await this.worker.scan(ctx.abortSignal, { ...request, ...placement.request });
     placement.apply(scan);
     return scan;
   }
@@ -215,13 +213,9 @@ export class ProcCollector implements Collector {
     return this.deps.agents?.pidWarnings() ?? [];
   }
 
-  private signalsOf(units: RunUnit[]): Signal[] {
-    const startByPid = new Map(units.map((u) => [u.pid, u.startTicks]));
-    for (const pid of this.blocking.activePids()) {
-      if (startByPid.has(pid)) continue;
-      const stat = readStat(pid, this.config.procRoot);
-      if (stat) startByPid.set(pid, stat.startTicks);
-    }
+  private signalsOf(units: RunUnit[], lineage: readonly number[]): Signal[] {
+    const startByPid = new Map<number, number>();
+    for (let i = 0; i + 2 < lineage.length; i += 3) startByPid.set(lineage[i]!, lineage[i + 2]!);
     const step = this.blocking.step(units, startByPid);
     const { locale, procCooldownS: cooldownS } = this.config;
     const signals: Signal[] = [];

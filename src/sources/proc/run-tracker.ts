@@ -1,6 +1,6 @@
 import { identityKey, type ProcIdentity } from '../../proc/identity.js';
 import type { LinkedProcess, ProcTree } from '../../proc/proc-table.js';
-import type { RawCandidate } from './scanner.js';
+import type { MatchedProcess } from './scanner.js';
 
 /** Who started a run: an orchestrator agent, a merge-gate re-test, or nobody known. */
 export type Owner = { kind: 'agent'; runId: string; task: string | null; stage: string | null } | { kind: 'retest'; id: string } | null;
@@ -19,7 +19,7 @@ export interface RunRecord {
 
 /** A matching process and the run it belongs to. */
 export interface RunMember {
-  raw: RawCandidate;
+  raw: MatchedProcess;
   run: RunRecord;
   isTop: boolean;
 }
@@ -49,7 +49,7 @@ export class RunTracker {
   /** identity key of a remembered member -> its run's key */
   private readonly memberOf = new Map<string, string>();
 
-  step(raws: readonly RawCandidate[], tree: ProcTree<LinkedProcess>, nowMs: number, ownerOf: (top: ProcIdentity) => Owner): RunStep {
+  step(raws: readonly MatchedProcess[], tree: ProcTree<LinkedProcess>, nowMs: number, ownerOf: (top: ProcIdentity) => Owner): RunStep {
     const matching = new Map(raws.map((r) => [r.pid, r]));
     const members: RunMember[] = [];
     const liveRuns = new Set<string>();
@@ -90,7 +90,7 @@ export class RunTracker {
   }
 
   /** The highest matching ancestor (or the process itself): the run's top. */
-  private topOf(raw: RawCandidate, matching: ReadonlyMap<number, RawCandidate>, tree: ProcTree<LinkedProcess>): ProcIdentity {
+  private topOf(raw: MatchedProcess, matching: ReadonlyMap<number, MatchedProcess>, tree: ProcTree<LinkedProcess>): ProcIdentity {
     let top: ProcIdentity = { pid: raw.pid, startTicks: raw.startTicks };
     for (const a of tree.ancestors(raw.pid)) {
       const m = matching.get(a.pid);
@@ -125,6 +125,13 @@ export class RunTracker {
   private forget(key: string, run: RunRecord): void {
     for (const m of run.members.keys()) if (this.memberOf.get(m) === key) this.memberOf.delete(m);
     this.runs.delete(key);
+  }
+
+  /** (pid, starttime) of every remembered member, flat: the scan reports on them while they live. */
+  watched(): number[] {
+    const out: number[] = [];
+    for (const run of this.runs.values()) for (const m of run.members.values()) out.push(m.pid, m.startTicks);
+    return out;
   }
 
   /** The live processes of a run: its top (while alive) and every remembered or current descendant. */

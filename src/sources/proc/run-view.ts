@@ -1,32 +1,25 @@
 import type { ProcIdentity } from '../../proc/identity.js';
-import { readHeldLocks } from '../../proc/locks.js';
-import { readListeningPorts } from '../../proc/ports.js';
 import { ProcTree, type LinkedProcess } from '../../proc/proc-table.js';
-import { readCmdline, readStat, processAgeS } from '../../proc/read-proc.js';
+import { processAgeS } from '../../proc/read-proc.js';
 import type { AgentDirectory } from '../../watchdog/agent-directory.js';
 import type { RetestRegistry } from '../../watchdog/retest-registry.js';
 import { toCandidate, type Candidate, type CandidateClock } from './candidates.js';
 import type { Matcher } from './program.js';
 import type { FinishedRun, Owner, RunMember, RunTracker } from './run-tracker.js';
-import type { ScanResult } from './scanner.js';
+import type { ScannedProcess, ScanResult } from './scanner.js';
 import type { RunAlert } from './texts.js';
 
-/** Leftovers listed per finished run, and candidates whose locks and ports are read per scan. */
+/** Leftovers listed per finished run. */
 export const MAX_LEFTOVERS_PER_RUN = 64;
-export const MAX_RESOURCE_READS = 256;
 
 export interface RunViewInput {
   scan: ScanResult;
   runs: RunTracker;
   clock: CandidateClock;
-  procRoot: string;
   matcher: Matcher;
   leftoverGraceS: number;
-  cmdlineMaxBytes: number;
   agents?: AgentDirectory;
   retests?: RetestRegistry;
-  /** candidates whose locks and ports are read (default MAX_RESOURCE_READS; the bench sets 0) */
-  maxResourceReads?: number;
 }
 
 /** One alert unit: its entity is the run's top pid, its identity the top's starttime. */
@@ -80,16 +73,13 @@ function memberCandidate(m: RunMember, clock: CandidateClock, retests?: RetestRe
   });
 }
 
-async function leftoverCandidates(f: FinishedRun, input: RunViewInput): Promise<Candidate[]> {
+function leftoverCandidates(f: FinishedRun, input: RunViewInput, facts: ReadonlyMap<number, ScannedProcess>): Candidate[] {
   const out: Candidate[] = [];
   for (const id of f.leftovers.slice(0, MAX_LEFTOVERS_PER_RUN)) {
-    const stat = readStat(id.pid, input.procRoot);
-    if (stat?.startTicks !== id.startTicks) continue;
-    const argv = await readCmdline(id.pid, input.procRoot, input.cmdlineMaxBytes).catch(() => null);
-    if (argv === null || input.matcher.isExcluded(argv)) continue;
-    const parentComm = readStat(stat.ppid, input.procRoot)?.comm ?? null;
+    const p = facts.get(id.pid);
+    if (p?.startTicks !== id.startTicks || input.matcher.isExcluded(p.argv)) continue;
     out.push(
-      toCandidate({ ...stat, argv, parentComm }, input.clock, {
+      toCandidate(p, input.clock, {
         match: 'leftover',
         runPid: f.run.top.pid,
         runStartTicks: f.run.top.startTicks,
@@ -100,23 +90,6 @@ async function leftoverCandidates(f: FinishedRun, input: RunViewInput): Promise<
     );
   }
   return out;
-}
-
-const resourcePriority = (c: Candidate): number => (c.match === 'leftover' ? 0 : c.isRunTop ? 1 : 2);
-
-/** Under a flood of candidates the bounded reads go to leftovers first (what holds locks), then run tops. */
-function readResources(candidates: Candidate[], procRoot: string, max: number): void {
-  if (max <= 0) return;
-  const pids = [...candidates]
-    .sort((a, b) => resourcePriority(a) - resourcePriority(b))
-    .slice(0, max)
-    .map((c) => c.pid);
-  const locks = readHeldLocks(pids, procRoot);
-  const ports = readListeningPorts(pids, procRoot);
-  for (const c of candidates) {
-    c.locks = locks.get(c.pid) ?? [];
-    c.ports = ports.get(c.pid) ?? [];
-  }
 }
 
 function unitOf(lead: Candidate, own: Candidate[], processes: ProcIdentity[], f: FinishedRun | null, agents?: AgentDirectory): RunUnit {
@@ -143,7 +116,7 @@ function unitOf(lead: Candidate, own: Candidate[], processes: ProcIdentity[], f:
  * From one scan to what the API lists and what alerts: runs and their members, leftovers of
  * finished runs, owners, and (for candidates only) locks and ports.
  */
-export async function buildRunView(input: RunViewInput): Promise<RunView> {
+export function buildRunView(input: RunViewInput): RunView {
   const tree = lineageTree(input.scan);
   const agentPids = input.agents?.pids() ?? new Set<number>();
   // an agent is watched by agent_hung, never as a test process, whatever its argv says
@@ -151,9 +124,9 @@ export async function buildRunView(input: RunViewInput): Promise<RunView> {
   input.runs.forgetRunsToppedBy(agentPids, tree);
   const step = input.runs.step(raws, tree, input.clock.nowMs, ownerFinder(tree, input.agents, input.retests));
   const members = step.members.map((m) => ({ m, c: memberCandidate(m, input.clock, input.retests) }));
-  const finished = await Promise.all(step.finished.map(async (f) => ({ f, cs: await leftoverCandidates(f, input) })));
+  const facts = new Map([...input.scan.watched, ...input.scan.candidates].map((p) => [p.pid, p]));
+  const finished = step.finished.map((f) => ({ f, cs: leftoverCandidates(f, input, facts) }));
   const candidates = [...members.map((x) => x.c), ...finished.flatMap((x) => x.cs)].sort((a, b) => b.ageS - a.ageS || a.pid - b.pid);
-  readResources(candidates, input.procRoot, input.maxResourceReads ?? MAX_RESOURCE_READS);
   const byRun = new Map<RunMember['run'], Candidate[]>();
   for (const { m, c } of members) byRun.set(m.run, [...(byRun.get(m.run) ?? []), c]);
   const units: RunUnit[] = [];

@@ -1,98 +1,111 @@
-import type * as NodeFs from 'node:fs';
+import * as nodeFs from 'node:fs';
+import { openFilesSoftLimit } from '../../proc/open-files.js';
 
 export type ReadErrorKind = 'eacces' | 'parse' | 'other';
 
 export type ReadOutcome = { bytes: number } | { error: 'vanished' | ReadErrorKind };
 
-export interface StatReader {
-  /** one stat read, through the kept-open fd when there is one */
-  readStat(pid: number, path: string): ReadOutcome;
-  /** one open/read/close of any file into `buf` */
-  readInto(path: string, buf: Buffer, limit: number): ReadOutcome;
-  release(pid: number): void;
-  releaseAll(): void;
-  /** closes the kept fds of pids `isKept` says no to (gone from the listing) */
-  keepOnly(isKept: (pid: number) => boolean): void;
+export type ScanFs = Pick<typeof nodeFs, 'readdirSync' | 'openSync' | 'readSync' | 'closeSync'>;
+
+/** ENOENT/ESRCH: the process is gone (not an error); EACCES/EPERM; anything else. */
+export function classifyReadError(err: unknown): 'vanished' | ReadErrorKind {
+  const code = (err as { code?: string }).code;
+  if (code === 'ENOENT' || code === 'ESRCH') return 'vanished';
+  if (code === 'EACCES' || code === 'EPERM') return 'eacces';
+  return 'other';
+}
+
+/** One read: procfs fills the buffer in a single call, a second read would only return 0. */
+export function readFileInto(fs: ScanFs, path: string, buf: Buffer, limit = buf.length): ReadOutcome {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'r');
+  } catch (err) {
+    return { error: classifyReadError(err) };
+  }
+  try {
+    return { bytes: fs.readSync(fd, buf, 0, limit, 0) };
+  } catch (err) {
+    return { error: classifyReadError(err) };
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**
  * Reads stat files, keeping up to `maxHeldFds` open between scans (one pread instead of
- * open+read+close; a kept fd answers ESRCH once its process is gone, so it is never mistaken
- * for a newcomer that reuses the pid). Self-contained: the scan worker runs its source text.
+ * open+read+close; a kept fd answers ESRCH once its process is gone, so it is never mistaken for
+ * a newcomer that reuses the pid).
  */
-export function createStatReader(
-  fs: Pick<typeof NodeFs, 'openSync' | 'readSync' | 'closeSync'>,
-  maxHeldFds: number,
-  statBuf: Buffer,
-): StatReader {
-  // kept-open stat fds by pid; closed when the pid leaves the listing or answers ESRCH
-  const heldFds = new Map<number, number>();
-  let fdBudget = Math.max(0, maxHeldFds);
-  const release = (pid: number): void => {
-    const fd = heldFds.get(pid);
-    if (fd === undefined) return;
-    heldFds.delete(pid);
-    try {
-      fs.closeSync(fd);
-    } catch {
-      // already closed
-    }
-  };
-  const releaseAll = (): void => {
-    for (const pid of [...heldFds.keys()]) release(pid);
-  };
+export class StatReader {
+  private readonly held = new Map<number, number>();
 
-  const readInto = (path: string, buf: Buffer, limit: number): ReadOutcome => readFileInto(fs, path, buf, limit);
-  const classify = classifyReadError;
+  constructor(
+    private readonly fs: ScanFs,
+    private fdBudget: number,
+    readonly buf: Buffer,
+  ) {}
 
-  const readStatOf = (pid: number, path: string): ReadOutcome => {
-    const held = heldFds.get(pid);
-    if (held !== undefined) {
+  read(pid: number, path: string): ReadOutcome {
+    const fd = this.held.get(pid);
+    if (fd !== undefined) {
       try {
-        return { bytes: fs.readSync(held, statBuf, 0, statBuf.length, 0) };
+        return { bytes: this.fs.readSync(fd, this.buf, 0, this.buf.length, 0) };
       } catch (err) {
-        release(pid);
-        const kind = classify(err);
+        this.release(pid);
+        const kind = classifyReadError(err);
         // ESRCH: the process behind the fd is gone; the pid, if listed, is a newcomer: open afresh
         if (kind !== 'vanished') return { error: kind };
       }
     }
-    let fd: number;
+    let opened: number;
     try {
-      fd = fs.openSync(path, 'r');
+      opened = this.fs.openSync(path, 'r');
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'EMFILE' || code === 'ENFILE') {
-        // never starve the process (sockets!) of descriptors: stop keeping any open
-        fdBudget = 0;
-        releaseAll();
-      }
-      return { error: classify(err) };
+      // never starve the process (sockets!) of descriptors: stop keeping any open
+      if (code === 'EMFILE' || code === 'ENFILE') this.stopKeeping();
+      return { error: classifyReadError(err) };
     }
-    let keep = false;
+    let isKept = false;
     try {
-      const bytes = fs.readSync(fd, statBuf, 0, statBuf.length, 0);
-      keep = heldFds.size < fdBudget;
-      if (keep) heldFds.set(pid, fd);
+      const bytes = this.fs.readSync(opened, this.buf, 0, this.buf.length, 0);
+      isKept = this.held.size < this.fdBudget;
+      if (isKept) this.held.set(pid, opened);
       return { bytes };
     } catch (err) {
-      return { error: classify(err) };
+      return { error: classifyReadError(err) };
     } finally {
-      if (!keep) fs.closeSync(fd);
+      if (!isKept) this.fs.closeSync(opened);
     }
-  };
+  }
 
-  const keepOnly = (isKept: (pid: number) => boolean): void => {
-    for (const pid of [...heldFds.keys()]) if (!isKept(pid)) release(pid);
-  };
-  return { readStat: readStatOf, readInto, release, releaseAll, keepOnly };
+  release(pid: number): void {
+    const fd = this.held.get(pid);
+    if (fd === undefined) return;
+    this.held.delete(pid);
+    try {
+      this.fs.closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Closes the kept fds of pids `isKept` says no to (gone from the listing). */
+  keepOnly(isKept: (pid: number) => boolean): void {
+    for (const pid of [...this.held.keys()]) if (!isKept(pid)) this.release(pid);
+  }
+
+  stopKeeping(): void {
+    this.fdBudget = 0;
+    this.keepOnly(() => false);
+  }
 }
 
 /**
  * comm + starttime (field 22) + startcode/endcode (fields 26, 27, which change on every exec),
  * cut from the stat text without splitting it: the cache check for the ~98 % of processes that
- * do not match; with the ppid and starttime for run tracking. null when the line is malformed.
- * Self-contained: the scan worker runs its source text.
+ * do not match; with the ppid and starttime for the lineage. null when the line is malformed.
  */
 export function statIdentity(text: string): { identity: string; ppid: number; startTicks: number } | null {
   const open = text.indexOf('(');
@@ -121,32 +134,24 @@ export function statIdentity(text: string): { identity: string; ppid: number; st
   };
 }
 
-/** ENOENT/ESRCH: the process is gone (not an error); EACCES/EPERM; anything else. Self-contained. */
-export function classifyReadError(err: unknown): 'vanished' | ReadErrorKind {
-  const code = (err as { code?: string }).code;
-  if (code === 'ENOENT' || code === 'ESRCH') return 'vanished';
-  if (code === 'EACCES' || code === 'EPERM') return 'eacces';
-  return 'other';
+/** Stat fds kept open: a quarter of the open-file soft limit, at most 16,384 (null: unknown, none). */
+export function heldFdBudgetOf(softLimit: number | null): number {
+  return softLimit === null ? 0 : Math.min(16_384, Math.floor(softLimit / 4));
 }
 
-/** One read: procfs fills the buffer in a single call, a second read would only return 0. Self-contained. */
-export function readFileInto(
-  fs: Pick<typeof NodeFs, 'openSync' | 'readSync' | 'closeSync'>,
-  path: string,
-  buf: Buffer,
-  limit: number,
-): ReadOutcome {
-  let fd: number;
+/** The same from a /proc/<pid>/limits text. */
+export function heldFdBudget(limitsText: string): number {
+  return heldFdBudgetOf(openFilesSoftLimit(limitsText));
+}
+
+const PROC_SUPER_MAGIC = 0x9fa0;
+
+/** Only procfs fds go stale with their process (ESRCH); a fixture tree's files would not. */
+export function readHeldFdBudget(root: string): number {
   try {
-    fd = fs.openSync(path, 'r');
-  } catch (err) {
-    return { error: classifyReadError(err) };
-  }
-  try {
-    return { bytes: fs.readSync(fd, buf, 0, limit, 0) };
-  } catch (err) {
-    return { error: classifyReadError(err) };
-  } finally {
-    fs.closeSync(fd);
+    if (nodeFs.statfsSync(root).type !== PROC_SUPER_MAGIC) return 0;
+    return heldFdBudget(nodeFs.readFileSync('/proc/self/limits', 'utf8'));
+  } catch {
+    return 0;
   }
 }

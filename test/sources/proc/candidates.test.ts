@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { isOrphaned, toCandidate } from '../../../src/sources/proc/candidates.js';
-import type { RawCandidate } from '../../../src/sources/proc/scanner.js';
+import type { MatchedProcess } from '../../../src/sources/proc/scanner.js';
 
-const raw = (over: Partial<RawCandidate> = {}): RawCandidate => ({
+const raw = (over: Partial<MatchedProcess> = {}): MatchedProcess => ({
   pid: 4242,
   comm: 'python3',
   state: 'S',
@@ -15,6 +15,8 @@ const raw = (over: Partial<RawCandidate> = {}): RawCandidate => ({
   argv: ['python3', '-m', 'pytest', 'tests/'],
   parentComm: 'process_api',
   match: 'program',
+  locks: [],
+  ports: [],
   ...over,
 });
 

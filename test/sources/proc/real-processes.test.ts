@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseStat } from '../../../src/proc/parse-stat.js';
-import { createMatcher, programOf } from '../../../src/sources/proc/program.js';
+import { createMatcher } from '../../../src/sources/proc/program.js';
 import { Terminator } from '../../../src/sources/proc/terminate.js';
 import type { Collector } from '../../../src/watchdog/collector.js';
 import type { Config } from '../../../src/config.js';
@@ -265,7 +265,7 @@ describe('the terminator never signals pid 1, the watchdog or its ancestors', ()
     const sent: [number, string | number][] = [];
     const t = new Terminator({
       procRoot: '/proc',
-      matcher: createMatcher({ patterns: ['.'], exclude: [], mode: 'cmdline' }, programOf),
+      matcher: createMatcher({ patterns: ['.'], exclude: [], mode: 'cmdline' }),
       graceMs: 100,
       selfPid: process.pid,
       agentPids: () => [],

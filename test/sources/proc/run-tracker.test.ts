@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ProcTree, type LinkedProcess } from '../../../src/proc/proc-table.js';
 import { RunTracker } from '../../../src/sources/proc/run-tracker.js';
-import type { RawCandidate } from '../../../src/sources/proc/scanner.js';
+import type { MatchedProcess } from '../../../src/sources/proc/scanner.js';
 
 const link = (pid: number, ppid: number): LinkedProcess => ({ pid, ppid, startTicks: pid * 10 });
 const tree = (...ps: LinkedProcess[]) => new ProcTree(new Map(ps.map((p) => [p.pid, p])));
-const raw = (pid: number, ppid: number): RawCandidate => ({
+const raw = (pid: number, ppid: number): MatchedProcess => ({
   pid,
   ppid,
   pgrp: pid,
@@ -17,6 +17,8 @@ const raw = (pid: number, ppid: number): RawCandidate => ({
   startTicks: pid * 10,
   argv: ['pytest'],
   match: 'program',
+  locks: [],
+  ports: [],
   parentComm: null,
 });
 const noOwner = () => null;
