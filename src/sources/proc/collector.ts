@@ -10,20 +10,17 @@ import { describeDockerError, type DockerReader } from '../containers/docker-cli
 import { locateOrchestrator, placeAgents, WarningDebounce, type OrchLocation } from './agent-pids.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
 import type { RetestRegistry } from '../../watchdog/retest-registry.js';
-import { makeSignal, type Signal } from '../../watchdog/signal.js';
-import { BlockingTracker } from './blocking-tracker.js';
-import type { Candidate } from './candidates.js';
+import type { Signal } from '../../watchdog/signal.js';
 import { enableLinearEngine } from '../../safe-regex.js';
 import { createProcMetrics, type ProcMetrics } from './metrics.js';
 import { createMatcher, type Matcher } from './program.js';
 import { Reaper } from './reaper.js';
-import { RunTracker } from './run-tracker.js';
-import { buildRunView, type RunUnit } from './run-view.js';
+import { ownerFinder, RunTracker, treeOfLineage, type Candidate, type RunAlert } from './runs.js';
 import { ScanWorker } from './scan-worker.js';
 import type { ScanRequest, ScanResult } from './scanner.js';
+import { blockingSignals, judgeRuns, type TickClock } from './signals.js';
 import { StopService, type TerminateAnswer } from './stop-service.js';
 import { Terminator } from './terminate.js';
-import { blockingTexts, recoveredTexts } from './texts.js';
 
 export type { TerminateAnswer } from './stop-service.js';
 
@@ -75,7 +72,6 @@ interface Boot {
 export class ProcCollector implements Collector {
   readonly name = 'proc';
   private readonly worker: ScanWorker;
-  private readonly blocking = new BlockingTracker();
   private readonly runs = new RunTracker();
   private readonly matcher: Matcher;
   private readonly metrics: ProcMetrics | null;
@@ -86,7 +82,7 @@ export class ProcCollector implements Collector {
   private readonly pidWarnings = new WarningDebounce(2);
   private reaperPausedFor: string | null = null;
   private boot: Promise<Boot> | null = null;
-  private last: { scannedAt: number; candidates: Candidate[]; units: RunUnit[] } | null = null;
+  private last: { scannedAt: number; candidates: Candidate[]; alerts: RunAlert[] } | null = null;
 
   constructor(
     private readonly config: Config,
@@ -159,31 +155,44 @@ export class ProcCollector implements Collector {
     if (!this.config.procEnabled) return [];
     const boot = await this.loadBoot();
     const scan = await this.scanPlacingAgents(ctx, this.pidWarnings);
-    const clock = { btimeS: boot.btimeS, clkTck: boot.clkTck, nowMs: ctx.now, thresholdS: this.thresholdS };
-    const view = buildRunView({
-      scan,
-      runs: this.runs,
-      clock,
-      matcher: this.matcher,
-      leftoverGraceS: this.config.procLeftoverGraceS,
-      agents: this.deps.agents,
-      retests: this.deps.retests,
-    });
-    this.last = { scannedAt: ctx.now, ...view };
-    this.observe(scan.durationMs, scan.errors, view.candidates);
+    const tree = treeOfLineage(scan.lineage);
+    const { candidates, alerts } = this.judge(scan, tree, { ...boot, nowMs: ctx.now, thresholdS: this.thresholdS });
+    const { procReapAgeMin, procCooldownS: cooldownS, locale } = this.config;
+    const startOf = (pid: number): number | undefined => tree.table.get(pid)?.startTicks;
+    const signals = blockingSignals(this.last?.alerts ?? [], alerts, startOf, { reapAgeS: procReapAgeMin * 60, cooldownS, locale });
+    this.last = { scannedAt: ctx.now, candidates, alerts };
+    this.observe(scan, candidates);
     if (scan.errors.eacces + scan.errors.other > 0) ctx.log.debug({ errors: scan.errors }, 'some /proc entries could not be read');
-    const signals = this.signalsOf(view.units, scan.lineage);
-    if (this.reapEnabled) this.reapUnlessAgentsUnlocated(view.units, ctx.log);
+    if (this.reapEnabled) this.reapUnlessAgentsUnlocated(alerts, ctx.log);
     return signals;
   }
 
+  /** The scan's matching processes and watched members, through the runs, to candidates and alerts. */
+  private judge(scan: ScanResult, tree: ReturnType<typeof treeOfLineage>, clock: TickClock): ReturnType<typeof judgeRuns> {
+    const { agents, retests } = this.deps;
+    const agentPids = agents?.pids() ?? new Set<number>();
+    // an agent is watched by agent_hung, never as a test process, whatever its argv says
+    const matched = scan.candidates.filter((p) => !agentPids.has(p.pid));
+    this.runs.forgetRunsToppedBy(agentPids, tree);
+    const step = this.runs.step(matched, tree, clock.nowMs, ownerFinder(tree, agents, retests));
+    const facts = new Map([...scan.watched, ...scan.candidates].map((p) => [p.pid, p]));
+    return judgeRuns(step, facts, {
+      clock,
+      leftoverGraceS: this.config.procLeftoverGraceS,
+      isExcluded: (argv) => this.matcher.isExcluded(argv),
+      isInsideRetest: (owner) => owner?.kind === 'retest' && retests?.isInsideTimeout(owner.id, clock.nowMs) === true,
+      isAgentListed: (runId) => agents?.isListed(runId) ?? true,
+      processesOf: (run) => this.runs.processesOf(run, tree),
+    });
+  }
+
   /** While no host process can be told to be an agent the reaper waits (said once, not every tick). */
-  private reapUnlessAgentsUnlocated(units: RunUnit[], log: Logger): void {
+  private reapUnlessAgentsUnlocated(alerts: RunAlert[], log: Logger): void {
     const unlocated = this.deps.agents?.unlocatedReason() ?? null;
     if (unlocated !== null && unlocated !== this.reaperPausedFor)
       log.warn({ reason: unlocated }, "reaper paused: the orchestrator's agents cannot be located");
     this.reaperPausedFor = unlocated;
-    if (unlocated === null) this.reaper.reap(units, log);
+    if (unlocated === null) this.reaper.reap(alerts, log);
   }
 
   /** One scan, which also places the envelope's agent pids on this host (AgentDirectory). */
@@ -213,39 +222,11 @@ export class ProcCollector implements Collector {
     return this.deps.agents?.pidWarnings() ?? [];
   }
 
-  private signalsOf(units: RunUnit[], lineage: readonly number[]): Signal[] {
-    const startByPid = new Map<number, number>();
-    for (let i = 0; i + 2 < lineage.length; i += 3) startByPid.set(lineage[i]!, lineage[i + 2]!);
-    const step = this.blocking.step(units, startByPid);
-    const { locale, procCooldownS: cooldownS } = this.config;
-    const signals: Signal[] = [];
-    for (const u of step.active) {
-      // four times the alert age is the default reap age: by then it is surely stuck
-      const severity = u.goneForS === null && u.lead.ageS < 4 * this.thresholdS ? 'warning' : 'critical';
-      signals.push(
-        makeSignal({ family: 'proc_blocking', entity: String(u.pid), active: true, severity, ...blockingTexts(u, locale), cooldownS }),
-      );
-    }
-    for (const g of step.gone) {
-      signals.push(
-        makeSignal({
-          family: 'proc_blocking',
-          entity: String(g.pid),
-          active: false,
-          severity: 'warning',
-          ...recoveredTexts(g.pid, g.reason, locale),
-          cooldownS,
-        }),
-      );
-    }
-    return signals;
-  }
-
-  private observe(durationMs: number, errors: Record<string, number>, candidates: Candidate[]): void {
+  private observe(scan: ScanResult, candidates: Candidate[]): void {
     const m = this.metrics;
     if (!m) return;
-    m.scanDuration.observe(durationMs / 1000);
-    for (const [kind, n] of Object.entries(errors)) if (n > 0) m.readErrors.inc({ kind }, n);
+    m.scanDuration.observe(scan.durationMs / 1000);
+    for (const [kind, n] of Object.entries(scan.errors)) if (n > 0) m.readErrors.inc({ kind }, n);
     m.candidates.set(candidates.length);
     m.blocking.set(candidates.filter((c) => c.isBlocking).length);
     m.oldestAge.set(candidates[0]?.ageS ?? 0);
@@ -261,10 +242,10 @@ export class ProcCollector implements Collector {
       };
     }
     const c = this.last?.candidates.find((x) => x.pid === pid);
-    const unit = c && this.last?.units.find((u) => u.pid === c.runPid && u.startTicks === c.runStartTicks);
-    if (!c || !unit)
+    const alert = c && this.last?.alerts.find((a) => a.top.pid === c.run.pid && a.top.startTicks === c.run.startTicks);
+    if (!c || !alert)
       return { ok: false, code: 'not_candidate', message: `pid ${pid} is not a candidate of the last scan; see GET /proc/candidates` };
-    return this.stops.stop(unit, pid, 'api');
+    return this.stops.stop(alert, c, 'api');
   }
 
   view(): CandidatesView {

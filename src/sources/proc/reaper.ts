@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { identityKey } from '../../proc/identity.js';
-import type { RunUnit } from './run-view.js';
+import type { RunAlert } from './runs.js';
+import { isReapDue } from './signals.js';
 import type { StopService } from './stop-service.js';
 
 /**
@@ -19,25 +20,19 @@ export class Reaper {
     private readonly reapAgeS: number,
   ) {}
 
-  isDue(u: RunUnit): boolean {
-    if (!u.isBlocking) return false;
-    if (u.goneForS !== null) return true;
-    return u.lead.isOrphaned && u.lead.ageS >= this.reapAgeS;
-  }
-
-  reap(units: readonly RunUnit[], log: Logger): void {
-    const current = new Set(units.map((u) => identityKey(u)));
+  reap(units: readonly RunAlert[], log: Logger): void {
+    const current = new Set(units.map((u) => identityKey(u.top)));
     for (const key of this.refused) if (!current.has(key)) this.refused.delete(key);
     for (const u of units) {
-      const key = identityKey(u);
-      if (!this.isDue(u) || this.reaping.has(key) || this.refused.has(key)) continue;
+      const key = identityKey(u.top);
+      if (!isReapDue(u, this.reapAgeS) || this.reaping.has(key) || this.refused.has(key)) continue;
       const run = this.stops
-        .stop(u, u.lead.pid, 'reaper')
+        .stop(u, u.lead, 'reaper')
         .then(async (answer) => {
           if (answer.ok) return answer.done;
           // the agents unlocated is a passing state (the Engine back, the container found): tried again next tick
           if (answer.code !== 'agents_unlocated') this.refused.add(key);
-          log.warn({ pid: u.runPid, code: answer.code }, `reaper skipped the run of pid ${u.runPid}: ${answer.message}`);
+          log.warn({ pid: u.top.pid, code: answer.code }, `reaper skipped the run of pid ${u.top.pid}: ${answer.message}`);
           return undefined;
         })
         .catch(() => undefined) // logged where it happened

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProcTree, type LinkedProcess } from '../../../src/proc/proc-table.js';
-import { RunTracker } from '../../../src/sources/proc/run-tracker.js';
+import { RunTracker } from '../../../src/sources/proc/runs.js';
 import type { MatchedProcess } from '../../../src/sources/proc/scanner.js';
 
 const link = (pid: number, ppid: number): LinkedProcess => ({ pid, ppid, startTicks: pid * 10 });
