@@ -147,7 +147,7 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
     },
     async (req, reply) => {
       const pid = Number(req.params.pid);
-      const answer = await ctx.proc.terminate(pid);
+      const answer = await ctx.proc.stops.terminate(pid);
       if (!answer.ok) {
         if (answer.code === 'not_candidate') throw new HttpError('not_found', answer.message);
         throw new HttpError(answer.code, answer.message);

@@ -14,15 +14,11 @@ import type { Signal } from '../../watchdog/signal.js';
 import { enableLinearEngine } from '../../safe-regex.js';
 import { createProcMetrics, type ProcMetrics } from './metrics.js';
 import { createMatcher, type Matcher } from './program.js';
-import { Reaper } from './reaper.js';
 import { ownerFinder, RunTracker, treeOfLineage, type Candidate, type RunAlert } from './runs.js';
 import { ScanWorker } from './scan-worker.js';
 import type { ScanRequest, ScanResult } from './scanner.js';
 import { blockingSignals, judgeRuns, type TickClock } from './signals.js';
-import { StopService, type TerminateAnswer } from './stop-service.js';
-import { Terminator } from './terminate.js';
-
-export type { TerminateAnswer } from './stop-service.js';
+import { RunStops } from './stop.js';
 
 /** Enough of the command line to match on; a huge argv (xdist node ids) is cut here. */
 export const CMDLINE_READ_BYTES = 4096;
@@ -66,8 +62,8 @@ interface Boot {
 
 /**
  * proc_blocking: test runs older than WATCHDOG_PROC_AGE_MIN and what finished runs left behind.
- * Scans in a worker thread and keeps the last view for GET /proc/candidates; stopping runs is
- * the StopService's, reaping the Reaper's.
+ * The scan worker reads /proc; this keeps the last view for GET /proc/candidates and hands the
+ * runs to stop (API terminate, reaper) to `stops`.
  */
 export class ProcCollector implements Collector {
   readonly name = 'proc';
@@ -76,11 +72,9 @@ export class ProcCollector implements Collector {
   private readonly matcher: Matcher;
   private readonly metrics: ProcMetrics | null;
   private readonly log: Logger;
-  private readonly terminator: Terminator;
-  private readonly stops: StopService;
-  private readonly reaper: Reaper;
+  /** The one stop path: POST /proc/candidates/:pid/terminate and the reaper. */
+  readonly stops: RunStops;
   private readonly pidWarnings = new WarningDebounce(2);
-  private reaperPausedFor: string | null = null;
   private boot: Promise<Boot> | null = null;
   private last: { scannedAt: number; candidates: Candidate[]; alerts: RunAlert[] } | null = null;
 
@@ -105,27 +99,19 @@ export class ProcCollector implements Collector {
       cmdlineMaxBytes: CMDLINE_READ_BYTES,
     });
     this.metrics = deps.registry ? createProcMetrics(deps.registry) : null;
-    this.terminator = new Terminator({
-      procRoot: config.procRoot,
-      graceMs: config.killGraceS * 1000,
-      selfPid: deps.selfPid ?? process.pid,
-      matcher: this.matcher,
-      agentPids: () => deps.agents?.pids() ?? [],
-      agentsUnlocated: () => deps.agents?.unlocatedReason() ?? null,
-      cmdlineMaxBytes: CMDLINE_READ_BYTES,
-      retests: deps.retests,
-      now: deps.clock,
-      pollMs: deps.pollMs,
-      kill: deps.kill,
-    });
-    this.stops = new StopService({
-      terminator: this.terminator,
+    this.stops = new RunStops(config, {
       log: this.log,
-      locale: config.locale,
       metrics: this.metrics,
+      matcher: this.matcher,
+      last: () => this.last,
+      selfPid: deps.selfPid ?? process.pid,
+      agents: deps.agents,
+      retests: deps.retests,
+      clock: deps.clock,
       emitEdge: deps.emitEdge,
+      kill: deps.kill,
+      pollMs: deps.pollMs,
     });
-    this.reaper = new Reaper(this.stops, config.procReapAgeMin * 60);
   }
 
   get thresholdS(): number {
@@ -163,7 +149,7 @@ export class ProcCollector implements Collector {
     this.last = { scannedAt: ctx.now, candidates, alerts };
     this.observe(scan, candidates);
     if (scan.errors.eacces + scan.errors.other > 0) ctx.log.debug({ errors: scan.errors }, 'some /proc entries could not be read');
-    if (this.reapEnabled) this.reapUnlessAgentsUnlocated(alerts, ctx.log);
+    if (this.reapEnabled) this.stops.reap(alerts, ctx.log);
     return signals;
   }
 
@@ -184,15 +170,6 @@ export class ProcCollector implements Collector {
       isAgentListed: (runId) => agents?.isListed(runId) ?? true,
       processesOf: (run) => this.runs.processesOf(run, tree),
     });
-  }
-
-  /** While no host process can be told to be an agent the reaper waits (said once, not every tick). */
-  private reapUnlessAgentsUnlocated(alerts: RunAlert[], log: Logger): void {
-    const unlocated = this.deps.agents?.unlocatedReason() ?? null;
-    if (unlocated !== null && unlocated !== this.reaperPausedFor)
-      log.warn({ reason: unlocated }, "reaper paused: the orchestrator's agents cannot be located");
-    this.reaperPausedFor = unlocated;
-    if (unlocated === null) this.reaper.reap(alerts, log);
   }
 
   /** One scan, which also places the envelope's agent pids on this host (AgentDirectory). */
@@ -232,22 +209,6 @@ export class ProcCollector implements Collector {
     m.oldestAge.set(candidates[0]?.ageS ?? 0);
   }
 
-  /** POST /proc/candidates/:pid/terminate: only a pid of the last scan; its run is re-checked before every signal. */
-  async terminate(pid: number): Promise<TerminateAnswer> {
-    if (!this.config.procEnabled) {
-      return {
-        ok: false,
-        code: 'not_candidate',
-        message: 'the /proc scan is off (WATCHDOG_PROC_ENABLED=false), so there are no candidates',
-      };
-    }
-    const c = this.last?.candidates.find((x) => x.pid === pid);
-    const alert = c && this.last?.alerts.find((a) => a.top.pid === c.run.pid && a.top.startTicks === c.run.startTicks);
-    if (!c || !alert)
-      return { ok: false, code: 'not_candidate', message: `pid ${pid} is not a candidate of the last scan; see GET /proc/candidates` };
-    return this.stops.stop(alert, c, 'api');
-  }
-
   view(): CandidatesView {
     return {
       enabled: this.config.procEnabled,
@@ -259,8 +220,7 @@ export class ProcCollector implements Collector {
 
   /** Resolves when reaps/terminations in flight have finished (tests, graceful shutdown). */
   async settle(): Promise<void> {
-    await this.reaper.settle();
-    await this.terminator.settle();
+    await this.stops.settle();
   }
 
   /** See ScanWorker.hasStuckThread: the server must not wait for such a thread at exit. */
