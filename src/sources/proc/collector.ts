@@ -3,18 +3,18 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { readBootTimeS, readClockTicks } from '../../proc/read-proc.js';
+import { identityKey } from '../../proc/identity.js';
 import type { GraceSignal } from '../../proc/signal-with-grace.js';
-import type { AgentDirectory, AgentPidWarning } from '../../watchdog/agent-directory.js';
+import { WarningDebounce, type AgentDirectory, type AgentPidWarning, type OrchLocation } from '../../watchdog/agent-directory.js';
 import { callTimeoutMs, withTimeout } from '../../http.js';
-import { describeDockerError, type DockerReader } from '../containers/docker-client.js';
-import { locateOrchestrator, placeAgents, WarningDebounce, type OrchLocation } from './agent-pids.js';
+import { describeDockerError, type ContainerState, type DockerReader } from '../containers/docker-client.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
 import type { RetestRegistry } from '../../watchdog/retest-registry.js';
 import type { Signal } from '../../watchdog/signal.js';
 import { enableLinearEngine } from '../../safe-regex.js';
 import { createProcMetrics, type ProcMetrics } from './metrics.js';
 import { createMatcher, type Matcher } from './program.js';
-import { ownerFinder, RunTracker, treeOfLineage, type Candidate, type RunAlert } from './runs.js';
+import { RunTracker, type Candidate, type Owners, type RunAlert } from './runs.js';
 import { ScanWorker } from './scan-worker.js';
 import type { ScanRequest, ScanResult } from './scanner.js';
 import { blockingSignals, judgeRuns, type TickClock } from './signals.js';
@@ -141,11 +141,13 @@ export class ProcCollector implements Collector {
     if (!this.config.procEnabled) return [];
     const boot = await this.loadBoot();
     const scan = await this.scanPlacingAgents(ctx, this.pidWarnings);
-    const tree = treeOfLineage(scan.lineage);
-    const { candidates, alerts } = this.judge(scan, tree, { ...boot, nowMs: ctx.now, thresholdS: this.thresholdS });
+    const { candidates, alerts } = this.judge(scan, { ...boot, nowMs: ctx.now, thresholdS: this.thresholdS });
     const { procReapAgeMin, procCooldownS: cooldownS, locale } = this.config;
-    const startOf = (pid: number): number | undefined => tree.table.get(pid)?.startTicks;
-    const signals = blockingSignals(this.last?.alerts ?? [], alerts, startOf, { reapAgeS: procReapAgeMin * 60, cooldownS, locale });
+    const signals = blockingSignals(this.last?.alerts ?? [], alerts, (pid) => this.runs.startOf(pid), {
+      reapAgeS: procReapAgeMin * 60,
+      cooldownS,
+      locale,
+    });
     this.last = { scannedAt: ctx.now, candidates, alerts };
     this.observe(scan, candidates);
     if (scan.errors.eacces + scan.errors.other > 0) ctx.log.debug({ errors: scan.errors }, 'some /proc entries could not be read');
@@ -154,43 +156,53 @@ export class ProcCollector implements Collector {
   }
 
   /** The scan's matching processes and watched members, through the runs, to candidates and alerts. */
-  private judge(scan: ScanResult, tree: ReturnType<typeof treeOfLineage>, clock: TickClock): ReturnType<typeof judgeRuns> {
-    const { agents, retests } = this.deps;
-    const agentPids = agents?.pids() ?? new Set<number>();
-    // an agent is watched by agent_hung, never as a test process, whatever its argv says
-    const matched = scan.candidates.filter((p) => !agentPids.has(p.pid));
-    this.runs.forgetRunsToppedBy(agentPids, tree);
-    const step = this.runs.step(matched, tree, clock.nowMs, ownerFinder(tree, agents, retests));
+  private judge(scan: ScanResult, clock: TickClock): ReturnType<typeof judgeRuns> {
+    const { agents } = this.deps;
+    const retests = this.deps.retests?.list() ?? [];
+    const owners: Owners = { agents: agents?.byHostPid() ?? new Map(), retests: new Map(retests.map((r) => [identityKey(r), r.id])) };
+    const step = this.runs.step(scan.lineage, scan.candidates, clock.nowMs, owners);
     const facts = new Map([...scan.watched, ...scan.candidates].map((p) => [p.pid, p]));
     return judgeRuns(step, facts, {
       clock,
       leftoverGraceS: this.config.procLeftoverGraceS,
       isExcluded: (argv) => this.matcher.isExcluded(argv),
-      isInsideRetest: (owner) => owner?.kind === 'retest' && retests?.isInsideTimeout(owner.id, clock.nowMs) === true,
-      isAgentListed: (runId) => agents?.isListed(runId) ?? true,
-      processesOf: (run) => this.runs.processesOf(run, tree),
+      retestsInTimeout: new Set(retests.filter((r) => clock.nowMs < r.deadlineMs).map((r) => r.id)),
+      listedRunIds: agents ? new Set(agents.list().map((a) => a.runId)) : null,
+      processesOf: (run) => this.runs.processesOf(run),
     });
   }
 
   /** One scan, which also places the envelope's agent pids on this host (AgentDirectory). */
   private async scanPlacingAgents(ctx: CollectContext, debounce: WarningDebounce): Promise<ScanResult> {
-    const agents = this.deps.agents;
+    const { agents } = this.deps;
     const request: ScanRequest = { watch: this.runs.watched() };
     if (!agents) return this.worker.scan(ctx.abortSignal, request);
-    const placement = placeAgents(await this.locateOrchestrator(ctx), agents, {
-      procRoot: this.config.procRoot,
-      value: this.config.orchContainer,
-      debounce,
-    });
+    const location = await this.locateOrchestrator(ctx);
+    const placement = agents.startPlacement(location);
     const scan = await this.worker.scan(ctx.abortSignal, { ...request, ...placement.request });
-    placement.apply(scan);
+    agents.place(placement, scan, debounce, this.config.procRoot);
     return scan;
   }
 
-  private locateOrchestrator(ctx: CollectContext): Promise<OrchLocation> {
-    const { orchContainer, dockerSock, httpTimeoutS } = this.config;
-    const signal = withTimeout(ctx.abortSignal, callTimeoutMs(httpTimeoutS * 1000, ctx.deadline));
-    return locateOrchestrator(orchContainer, this.deps.docker, signal, (err) => describeDockerError(err, dockerSock, httpTimeoutS));
+  /** WATCHDOG_ORCH_CONTAINER through the Engine: its id and init pid, or why it cannot be located. */
+  private async locateOrchestrator(ctx: CollectContext): Promise<OrchLocation> {
+    const { orchContainer: container, dockerSock, httpTimeoutS } = this.config;
+    const { docker } = this.deps;
+    if (container === '') return { kind: 'shared' };
+    if (docker === undefined) return { kind: 'unknown', container, reason: 'no Docker Engine client is configured' };
+    let state: ContainerState | null;
+    try {
+      state = await docker.inspectContainer(container, withTimeout(ctx.abortSignal, callTimeoutMs(httpTimeoutS * 1000, ctx.deadline)));
+    } catch (err) {
+      return {
+        kind: 'unknown',
+        container,
+        reason: `the Docker Engine could not be read: ${describeDockerError(err, dockerSock, httpTimeoutS)}`,
+      };
+    }
+    if (state === null) return { kind: 'unknown', container, reason: `no container is named "${container}"` };
+    if (state.initPid <= 0) return { kind: 'stopped', container, status: state.status };
+    return { kind: 'running', container, id: state.id, initPid: state.initPid };
   }
 
   /** check-config: one placement of the agents now, every warning at once. */

@@ -1,8 +1,7 @@
 import { identityKey, type ProcIdentity } from '../../proc/identity.js';
 import type { HeldLock } from '../../proc/locks.js';
 import { ProcTree, type LinkedProcess } from '../../proc/proc-table.js';
-import type { AgentDirectory } from '../../watchdog/agent-directory.js';
-import type { RetestRegistry } from '../../watchdog/retest-registry.js';
+import type { AgentInfo } from '../../watchdog/agent-directory.js';
 import type { MatchedProcess } from './scanner.js';
 
 /** Who started a run: an orchestrator agent, a merge-gate re-test, or nobody known. */
@@ -82,31 +81,12 @@ export interface RunStep {
   finished: FinishedRun[];
 }
 
-/** The tree of a scan's lineage: (pid, ppid, starttime) of every process, flat. */
-export function treeOfLineage(lineage: readonly number[]): ProcTree<LinkedProcess> {
-  const table = new Map<number, LinkedProcess>();
-  for (let i = 0; i + 2 < lineage.length; i += 3)
-    table.set(lineage[i]!, { pid: lineage[i]!, ppid: lineage[i + 1]!, startTicks: lineage[i + 2]! });
-  return new ProcTree(table);
-}
-
-const isLive = (tree: ProcTree<LinkedProcess>, id: ProcIdentity): boolean => tree.table.get(id.pid)?.startTicks === id.startTicks;
-
-/** The owner of a run: a registered re-test root or a listed agent at its top or above it. */
-export function ownerFinder(
-  tree: ProcTree<LinkedProcess>,
-  agents?: AgentDirectory,
-  retests?: RetestRegistry,
-): (top: ProcIdentity) => Owner {
-  return (top) => {
-    for (const p of [tree.table.get(top.pid) ?? { ...top, ppid: 0 }, ...tree.ancestors(top.pid)]) {
-      const retest = retests?.find(p.pid, p.startTicks);
-      if (retest) return { kind: 'retest', id: retest.id };
-      const agent = agents?.byPid(p.pid);
-      if (agent) return { kind: 'agent', runId: agent.runId, task: agent.task, stage: agent.stage };
-    }
-    return null;
-  };
+/** Who can own a run this tick, read once from the registries. */
+export interface Owners {
+  /** the listed agents by host pid: never test processes themselves */
+  agents: ReadonlyMap<number, AgentInfo>;
+  /** running merge-gate re-tests' ids by the identity key of their root process */
+  retests: ReadonlyMap<string, string>;
 }
 
 /**
@@ -119,8 +99,19 @@ export class RunTracker {
   private readonly runs = new Map<string, RunRecord>();
   /** identity key of a remembered member -> its run's key */
   private readonly memberOf = new Map<string, string>();
+  /** the processes of the last step by parent links, from the scan's lineage */
+  private tree = new ProcTree<LinkedProcess>(new Map());
 
-  step(raws: readonly MatchedProcess[], tree: ProcTree<LinkedProcess>, nowMs: number, ownerOf: (top: ProcIdentity) => Owner): RunStep {
+  /** One scan's lineage ((pid, ppid, starttime) of every process, flat) and matching processes. */
+  step(lineage: readonly number[], matched: readonly MatchedProcess[], nowMs: number, owners: Owners): RunStep {
+    const table = new Map<number, LinkedProcess>();
+    for (let i = 0; i + 2 < lineage.length; i += 3)
+      table.set(lineage[i]!, { pid: lineage[i]!, ppid: lineage[i + 1]!, startTicks: lineage[i + 2]! });
+    this.tree = new ProcTree(table);
+    // runs topped by an agent the envelope lists now (seen before it was listed) were never test runs
+    for (const [key, run] of this.runs) if (owners.agents.has(run.top.pid) && this.isLive(run.top)) this.forget(key, run);
+    // an agent is watched by agent_hung, never as a test process, whatever its argv says
+    const raws = matched.filter((p) => !owners.agents.has(p.pid));
     const matching = new Map(raws.map((r) => [r.pid, r]));
     const members: RunMember[] = [];
     const liveRuns = new Set<string>();
@@ -128,16 +119,16 @@ export class RunTracker {
     for (const raw of raws) {
       const known = this.runs.get(this.memberOf.get(identityKey(raw)) ?? '');
       if (known && (known.goneAtMs !== null || !isRunning(known))) continue; // a leftover of a finished run
-      const run = known ?? this.runFor(this.topOf(raw, matching, tree), ownerOf);
+      const run = known ?? this.runFor(this.topOf(raw, matching), owners);
       liveRuns.add(identityKey(run.top));
       members.push({ raw, run, isTop: run.top.pid === raw.pid && run.top.startTicks === raw.startTicks });
     }
     const finished: FinishedRun[] = [];
     for (const [key, run] of this.runs) {
-      for (const [m, id] of run.members) if (!isLive(tree, id)) this.forgetMember(m, run);
+      for (const [m, id] of run.members) if (!this.isLive(id)) this.forgetMember(m, run);
       if (liveRuns.has(key)) {
         run.goneAtMs = null;
-        this.remember(key, run, tree);
+        this.remember(key, run);
         continue;
       }
       run.goneAtMs ??= nowMs;
@@ -148,14 +139,6 @@ export class RunTracker {
     return { members, finished };
   }
 
-  /**
-   * Runs whose top is one of these live processes (agents the envelope lists now, seen before it
-   * listed them) were never test runs: forgotten, so what runs below is tracked anew, owned by the agent.
-   */
-  forgetRunsToppedBy(pids: ReadonlySet<number>, tree: ProcTree<LinkedProcess>): void {
-    for (const [key, run] of this.runs) if (pids.has(run.top.pid) && isLive(tree, run.top)) this.forget(key, run);
-  }
-
   /** (pid, starttime) of every remembered member, flat: the scan reports on them while they live. */
   watched(): number[] {
     const out: number[] = [];
@@ -164,40 +147,60 @@ export class RunTracker {
   }
 
   /** The live processes of a run: its top (while alive) and every remembered or current descendant. */
-  processesOf(run: RunRecord, tree: ProcTree<LinkedProcess>): ProcIdentity[] {
+  processesOf(run: RunRecord): ProcIdentity[] {
     const out = new Map<string, ProcIdentity>();
-    if (isLive(tree, run.top)) {
+    if (this.isLive(run.top)) {
       out.set(identityKey(run.top), run.top);
-      for (const d of tree.descendants(run.top.pid)) out.set(identityKey(d), { pid: d.pid, startTicks: d.startTicks });
+      for (const d of this.tree.descendants(run.top.pid)) out.set(identityKey(d), { pid: d.pid, startTicks: d.startTicks });
     }
     for (const [key, id] of run.members) out.set(key, id);
     return [...out.values()];
   }
 
+  /** The start time of the process that has `pid` now, if any. */
+  startOf(pid: number): number | undefined {
+    return this.tree.table.get(pid)?.startTicks;
+  }
+
+  private isLive(id: ProcIdentity): boolean {
+    return this.startOf(id.pid) === id.startTicks;
+  }
+
   /** The highest matching ancestor (or the process itself): the run's top. */
-  private topOf(raw: MatchedProcess, matching: ReadonlyMap<number, MatchedProcess>, tree: ProcTree<LinkedProcess>): ProcIdentity {
+  private topOf(raw: MatchedProcess, matching: ReadonlyMap<number, MatchedProcess>): ProcIdentity {
     let top: ProcIdentity = { pid: raw.pid, startTicks: raw.startTicks };
-    for (const a of tree.ancestors(raw.pid)) {
+    for (const a of this.tree.ancestors(raw.pid)) {
       const m = matching.get(a.pid);
       if (m?.startTicks === a.startTicks) top = { pid: m.pid, startTicks: m.startTicks };
     }
     return top;
   }
 
-  private runFor(top: ProcIdentity, ownerOf: (top: ProcIdentity) => Owner): RunRecord {
+  private runFor(top: ProcIdentity, owners: Owners): RunRecord {
     const key = identityKey(top);
     let run = this.runs.get(key);
     if (!run) {
-      run = { top, owner: ownerOf(top), members: new Map(), goneAtMs: null };
+      run = { top, owner: this.ownerOf(top, owners), members: new Map(), goneAtMs: null };
       this.runs.set(key, run);
     } else {
-      run.owner ??= ownerOf(top);
+      run.owner ??= this.ownerOf(top, owners);
     }
     return run;
   }
 
-  private remember(runKey: string, run: RunRecord, tree: ProcTree<LinkedProcess>): void {
-    for (const d of tree.descendants(run.top.pid)) {
+  /** A registered re-test root or a listed agent at the run's top or above it. */
+  private ownerOf(top: ProcIdentity, owners: Owners): Owner {
+    for (const p of [top, ...this.tree.ancestors(top.pid)]) {
+      const retest = owners.retests.get(identityKey(p));
+      if (retest !== undefined) return { kind: 'retest', id: retest };
+      const agent = owners.agents.get(p.pid);
+      if (agent) return { kind: 'agent', runId: agent.runId, task: agent.task, stage: agent.stage };
+    }
+    return null;
+  }
+
+  private remember(runKey: string, run: RunRecord): void {
+    for (const d of this.tree.descendants(run.top.pid)) {
       if (run.members.size >= MAX_REMEMBERED_PER_RUN) break;
       const key = identityKey(d);
       if (run.members.has(key)) continue;

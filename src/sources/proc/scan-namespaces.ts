@@ -1,28 +1,6 @@
 import { isKernelThreadStat, parseStatusIds } from '../../proc/pid-namespace.js';
+import type { NsMember, PidProbe } from '../../watchdog/agent-directory.js';
 import { readFileInto, type ScanFs } from './scan-reads.js';
-
-/** What a scan also reads about PID namespaces, to place the orchestrator's agent pids. */
-export interface PidViewRequest {
-  /** Docker id of the orchestrator's container: its processes are reported with their NSpid. */
-  containerId: string | null;
-  /** pids whose status is read (the envelope's agent pids, when the orchestrator shares this view). */
-  probePids: readonly number[];
-}
-
-/** A process of the requested container: its host pid and its NSpid (host pid first, own namespace's last). */
-export interface NsMember {
-  pid: number;
-  nsPids: number[];
-}
-
-/** A probed pid as it is now; absent from the result when no process has it. */
-export interface PidProbe {
-  pid: number;
-  name: string;
-  ppid: number;
-  nsPids: number[];
-  isKernelThread: boolean;
-}
 
 /** What one process keeps of these reads in the scanner's cache: never re-read while it is the same process. */
 export interface NsCache {

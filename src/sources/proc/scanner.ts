@@ -3,10 +3,9 @@ import { readHeldLocks, type HeldLock } from '../../proc/locks.js';
 import { parseStat, type ProcStat } from '../../proc/parse-stat.js';
 import { readListeningPorts } from '../../proc/ports.js';
 import { createMatcher, type Matcher, type MatchMode } from './program.js';
-import { createNsReads, type NsCache, type NsMember, type NsReads, type PidProbe, type PidViewRequest } from './scan-namespaces.js';
+import type { NsMember, PidProbe, PidViewRequest } from '../../watchdog/agent-directory.js';
+import { createNsReads, type NsCache, type NsReads } from './scan-namespaces.js';
 import { readFileInto, readHeldFdBudget, StatReader, statIdentity, type ReadErrorKind, type ScanFs } from './scan-reads.js';
-
-export type { NsMember, PidProbe, PidViewRequest } from './scan-namespaces.js';
 
 /** Processes whose locks and ports are read afresh in one scan: a flood of candidates is not read whole each tick. */
 export const MAX_RESOURCE_READS = 256;

@@ -48,9 +48,10 @@ export interface Judge {
   leftoverGraceS: number;
   /** WATCHDOG_PROC_EXCLUDE: a leftover it matches is not listed */
   isExcluded(argv: readonly string[]): boolean;
-  /** a merge-gate re-test still inside its own timeout: the gate stops it, nobody else */
-  isInsideRetest(owner: Owner): boolean;
-  isAgentListed(runId: string): boolean;
+  /** merge-gate re-tests still inside their own timeout: the gate stops them, nobody else */
+  retestsInTimeout: ReadonlySet<string>;
+  /** the run ids the envelope lists; null without an orchestrator (no owner is called gone) */
+  listedRunIds: ReadonlySet<string> | null;
   processesOf(run: RunRecord): ProcIdentity[];
 }
 
@@ -59,6 +60,8 @@ export function isOrphaned(ppid: number, parentComm: string | null): boolean {
 }
 
 const round2 = (n: number): number => Math.round(n * 100) / 100;
+
+const isInsideRetest = (owner: Owner, j: Judge): boolean => owner?.kind === 'retest' && j.retestsInTimeout.has(owner.id);
 
 /** A process as the API lists it; `isBlocking` given overrides the age rule (a leftover's grace, a re-test). */
 export function toCandidate(
@@ -89,7 +92,7 @@ export function toCandidate(
 
 function leftovers(f: FinishedRun, facts: ReadonlyMap<number, ScannedProcess>, j: Judge): Candidate[] {
   const out: Candidate[] = [];
-  const isBlocking = f.goneForS >= j.leftoverGraceS && !j.isInsideRetest(f.run.owner);
+  const isBlocking = f.goneForS >= j.leftoverGraceS && !isInsideRetest(f.run.owner, j);
   for (const id of f.leftovers.slice(0, MAX_LEFTOVERS_PER_RUN)) {
     const p = facts.get(id.pid);
     if (p?.startTicks !== id.startTicks || j.isExcluded(p.argv)) continue;
@@ -107,7 +110,7 @@ function alertOf(run: RunRecord, own: Candidate[], lead: Candidate, goneForS: nu
     processes: j.processesOf(run),
     leftovers: goneForS === null ? [] : own,
     goneForS,
-    isOwnerGone: owner?.kind === 'agent' && !j.isAgentListed(owner.runId),
+    isOwnerGone: owner?.kind === 'agent' && j.listedRunIds !== null && !j.listedRunIds.has(owner.runId),
     isBlocking: own.some((c) => c.isBlocking),
     locks: locks.filter((l, i) => locks.findIndex((x) => x.path === l.path) === i),
     ports: [...new Set(own.flatMap((c) => c.ports))].sort((a, b) => a - b),
@@ -123,7 +126,7 @@ export function judgeRuns(
   const byRun = new Map<RunRecord, { lead?: Candidate; own: Candidate[] }>();
   for (const m of step.members) {
     const topAgeS = processAgeS(m.run.top.startTicks, j.clock);
-    const isBlocking = !j.isInsideRetest(m.run.owner) && topAgeS >= j.clock.thresholdS;
+    const isBlocking = !isInsideRetest(m.run.owner, j) && topAgeS >= j.clock.thresholdS;
     const c = toCandidate(m.raw, j.clock, { match: m.raw.match, run: m.run.top, owner: m.run.owner, isBlocking });
     const entry = byRun.get(m.run) ?? { own: [] };
     entry.own.push(c);

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ProcTree, type LinkedProcess } from '../../../src/proc/proc-table.js';
-import { RunTracker } from '../../../src/sources/proc/runs.js';
+import type { LinkedProcess } from '../../../src/proc/proc-table.js';
+import { RunTracker, type Owners } from '../../../src/sources/proc/runs.js';
 import type { MatchedProcess } from '../../../src/sources/proc/scanner.js';
 
 const link = (pid: number, ppid: number): LinkedProcess => ({ pid, ppid, startTicks: pid * 10 });
-const tree = (...ps: LinkedProcess[]) => new ProcTree(new Map(ps.map((p) => [p.pid, p])));
+/** A scan's lineage: (pid, ppid, starttime) flat. */
+const tree = (...ps: LinkedProcess[]) => ps.flatMap((p) => [p.pid, p.ppid, p.startTicks]);
 const raw = (pid: number, ppid: number): MatchedProcess => ({
   pid,
   ppid,
@@ -21,14 +22,14 @@ const raw = (pid: number, ppid: number): MatchedProcess => ({
   ports: [],
   parentComm: null,
 });
-const noOwner = () => null;
+const noOwner: Owners = { agents: new Map(), retests: new Map() };
 
 describe('runs: one run, one alert', () => {
   it('a matching process below a matching one is a member of that run; the top is its run_pid', () => {
     const runs = new RunTracker();
     // bash 10 -> pytest 20 -> xdist workers 30, 31 (they match too)
     const t = tree(link(10, 1), link(20, 10), link(30, 20), link(31, 20));
-    const step = runs.step([raw(20, 10), raw(30, 20), raw(31, 20)], t, 0, noOwner);
+    const step = runs.step(t, [raw(20, 10), raw(30, 20), raw(31, 20)], 0, noOwner);
     expect(step.members.map((m) => [m.raw.pid, m.run.top.pid, m.isTop])).toEqual([
       [20, 20, true],
       [30, 20, false],
@@ -42,39 +43,41 @@ describe('leftovers', () => {
   it('remembers descendants while the run lives and reports the survivors once its top is gone, with the time since', () => {
     const runs = new RunTracker();
     // pytest 20 -> fixture server 21, and 22 which double-forks 23
-    runs.step([raw(20, 10)], tree(link(10, 1), link(20, 10), link(21, 20), link(22, 20), link(23, 22)), 1_000, noOwner);
+    runs.step(tree(link(10, 1), link(20, 10), link(21, 20), link(22, 20), link(23, 22)), [raw(20, 10)], 1_000, noOwner);
     // pytest killed: 21 and 23 re-parented to init, 22 exited
     const after = tree(link(10, 1), link(21, 1), link(23, 1));
-    const first = runs.step([], after, 5_000, noOwner);
+    const first = runs.step(after, [], 5_000, noOwner);
     expect(first.finished).toHaveLength(1);
     expect(first.finished[0]!.run.top.pid).toBe(20);
     expect(first.finished[0]!.leftovers.map((l) => l.pid).sort()).toEqual([21, 23]);
     expect(first.finished[0]!.goneForS).toBe(0);
-    const later = runs.step([], after, 125_000, noOwner);
+    const later = runs.step(after, [], 125_000, noOwner);
     expect(later.finished[0]!.goneForS).toBe(120);
     // the leftovers exit: the run is forgotten
-    expect(runs.step([], tree(link(10, 1)), 130_000, noOwner).finished).toEqual([]);
+    expect(runs.step(tree(link(10, 1)), [], 130_000, noOwner).finished).toEqual([]);
   });
 
   it('a remembered member that matches on its own is still a leftover of its finished run, not a new run', () => {
     const runs = new RunTracker();
-    runs.step([raw(20, 10), raw(30, 20)], tree(link(10, 1), link(20, 10), link(30, 20)), 0, noOwner);
-    const step = runs.step([raw(30, 1)], tree(link(10, 1), link(30, 1)), 1_000, noOwner);
+    runs.step(tree(link(10, 1), link(20, 10), link(30, 20)), [raw(20, 10), raw(30, 20)], 0, noOwner);
+    const step = runs.step(tree(link(10, 1), link(30, 1)), [raw(30, 1)], 1_000, noOwner);
     expect(step.members).toEqual([]);
     expect(step.finished[0]!.leftovers.map((l) => l.pid)).toEqual([30]);
   });
 
   it('a pid reused by a new process (other starttime) is not a leftover', () => {
     const runs = new RunTracker();
-    runs.step([raw(20, 10)], tree(link(10, 1), link(20, 10), link(21, 20)), 0, noOwner);
-    const step = runs.step([], tree(link(10, 1), { pid: 21, ppid: 1, startTicks: 999 }), 1_000, noOwner);
+    runs.step(tree(link(10, 1), link(20, 10), link(21, 20)), [raw(20, 10)], 0, noOwner);
+    const step = runs.step(tree(link(10, 1), { pid: 21, ppid: 1, startTicks: 999 }), [], 1_000, noOwner);
     expect(step.finished).toEqual([]);
   });
 
   it('keeps the owner found while the run lived', () => {
     const runs = new RunTracker();
     const owner = { kind: 'agent' as const, runId: '678', task: 'ORCH-111', stage: 'tester' };
-    runs.step([raw(20, 10)], tree(link(10, 1), link(20, 10), link(21, 20)), 0, () => owner);
-    expect(runs.step([], tree(link(21, 1)), 1_000, noOwner).finished[0]!.run.owner).toEqual(owner);
+    // the agent: bash 10, which started the pytest
+    const owners: Owners = { agents: new Map([[10, { runId: '678', pid: 10, task: 'ORCH-111', stage: 'tester' }]]), retests: new Map() };
+    runs.step(tree(link(10, 1), link(20, 10), link(21, 20)), [raw(20, 10)], 0, owners);
+    expect(runs.step(tree(link(21, 1)), [], 1_000, noOwner).finished[0]!.run.owner).toEqual(owner);
   });
 });
