@@ -34,6 +34,14 @@ const healthSchema = z
       .describe(
         "envelope agent pids that cannot be the agents' on this host (no such process, pid 1, a kernel thread, another PID namespace), seen in two /proc scans in a row",
       ),
+    state: z
+      .object({
+        ok: z.boolean().describe('false: the file was refused at start (memory only), or the last save failed'),
+        last_saved_at: isoTimestamp.nullable().describe('the file last held the current state (written, or found unchanged)'),
+        error: z.string().nullable().describe('why the file was refused, or why the last save failed (retried with the next save)'),
+      })
+      .nullable()
+      .describe('WATCHDOG_STATE_FILE; null when it is not set (memory only by choice)'),
   })
   .meta({ id: 'Health' });
 
@@ -55,7 +63,8 @@ export async function healthzRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
       const stale = last === null || ctx.clock() - last.at > 3 * ctx.config.tickS * 1000;
       const failed = last?.failed ?? [];
       const pidWarnings = ctx.agents.pidWarnings();
-      const isDegraded = stale || failed.length > 0 || ctx.configWarnings.length > 0 || pidWarnings.length > 0;
+      const state = ctx.state?.health();
+      const isDegraded = stale || failed.length > 0 || ctx.configWarnings.length > 0 || pidWarnings.length > 0 || state?.ok === false;
       const body = {
         status: isDegraded ? ('degraded' as const) : ('ok' as const),
         last_tick_at: last ? isoUtc(last.at) : null,
@@ -64,6 +73,9 @@ export async function healthzRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
         config_warnings: ctx.configWarnings,
         failed_collectors: failed,
         agent_pid_warnings: pidWarnings.map((w) => ({ key: w.key, value: w.value, run_id: w.runId, pid: w.pid, message: w.message })),
+        state: state
+          ? { ok: state.ok, last_saved_at: state.lastSavedAt === null ? null : isoUtc(state.lastSavedAt), error: state.error }
+          : null,
       };
       return reply.code(stale ? 503 : 200).send(body);
     },

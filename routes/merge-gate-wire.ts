@@ -1,5 +1,3 @@
-import { statSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { isoUtc } from '../src/clock.js';
 import {
@@ -11,76 +9,27 @@ import {
   type RetestRequest,
   type RetestRun,
 } from '../src/merge-gate/types.js';
+import { requestFields } from '../src/merge-gate/request-fields.js';
 import { isoTimestamp } from './schemas.js';
-import { RESERVED_PREFIX, REQUEST_ENV_LIMITS, requestEnvProblem } from '../src/merge-gate/runner/account.js';
+import { RESERVED_PREFIX, REQUEST_ENV_LIMITS } from '../src/merge-gate/runner/account.js';
 
 /** The merge gate's wire shapes (snake_case) and their mapping from the gate's camelCase models. */
 
-const MAX_TIMEOUT_S = 86_400;
-/** PATH_MAX: the kernel would refuse a longer path anyway. */
-const MAX_CWD_CHARS = 4096;
-/** Per argument and for the whole argv: every byte of it is logged (redacted) and kept in the state file. */
-const MAX_ARG_CHARS = 64 * 1024;
-const MAX_COMMAND_CHARS = 256 * 1024;
-const noNul = (s: string) => !s.includes('\0');
-
-const isDirectory = (path: string): boolean => {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-};
-
 export const retestRequestSchema = z
   .strictObject({
-    repo: z
-      .string()
-      .trim()
-      .min(1, 'must be a non-empty string')
-      .max(200)
-      .refine(noNul, 'must not contain NUL')
-      .describe('one re-test at a time per repo'),
-    branch: z
-      .string()
-      .trim()
-      .min(1, 'must be a non-empty string')
-      .max(255)
-      .refine(noNul, 'must not contain NUL')
-      .describe('with repo, what infra re-queues are counted per'),
-    cwd: z
-      .string()
-      .max(MAX_CWD_CHARS, `must be at most ${MAX_CWD_CHARS} characters`)
-      .refine((p) => isAbsolute(p) && noNul(p), 'must be an absolute path')
-      .refine(isDirectory, 'must be an existing directory')
-      .describe('absolute path of the checkout to test in; its owner runs the test unless WATCHDOG_MERGE_RUN_AS is set'),
-    command: z
-      .array(z.string().max(MAX_ARG_CHARS, `an argument must be at most ${MAX_ARG_CHARS} characters`).refine(noNul, 'must not contain NUL'))
-      .min(1, 'must be a non-empty argv array')
-      .max(4096)
-      .refine((argv) => (argv[0] ?? '') !== '', 'command[0] (the program) must not be empty')
-      .refine(
-        (argv) => argv.reduce((sum, arg) => sum + arg.length, 0) <= MAX_COMMAND_CHARS,
-        `the arguments must total at most ${MAX_COMMAND_CHARS} characters`,
-      )
-      .describe('argv, run without a shell, e.g. ["npm", "test"]; at most 4096 arguments of 64 KiB each and 256 KiB in all'),
-    timeout_s: z
-      .number()
-      .gt(0, 'must be greater than 0')
-      .max(MAX_TIMEOUT_S, `must be at most ${MAX_TIMEOUT_S}`)
-      .optional()
-      .describe('default WATCHDOG_MERGE_RETEST_TIMEOUT_S'),
-    validated_sha: z
-      .string()
-      .regex(/^[0-9a-fA-F]{7,64}$/, 'must be a 7..64 character hex commit id')
+    repo: requestFields.repo.describe('one re-test at a time per repo'),
+    branch: requestFields.branch.describe('with repo, what infra re-queues are counted per'),
+    cwd: requestFields.cwd.describe(
+      'absolute path of the checkout to test in; its owner runs the test unless WATCHDOG_MERGE_RUN_AS is set',
+    ),
+    command: requestFields.command.describe(
+      'argv, run without a shell, e.g. ["npm", "test"]; at most 4096 arguments of 64 KiB each and 256 KiB in all',
+    ),
+    timeout_s: requestFields.timeoutS.optional().describe('default WATCHDOG_MERGE_RETEST_TIMEOUT_S'),
+    validated_sha: requestFields.validatedSha
       .optional()
       .describe('skip the run when this is the full hash of HEAD in cwd (WATCHDOG_MERGE_SKIP_WHEN_CURRENT)'),
-    env: z
-      .record(z.string(), z.string())
-      .superRefine((env, ctx) => {
-        const problem = requestEnvProblem(env);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
-      })
+    env: requestFields.env
       .optional()
       .describe(
         `variables added to the account's own environment (PATH from /etc/login.defs, HOME, USER, LOGNAME, SHELL from passwd, ` +
@@ -175,7 +124,7 @@ export const retestRunSchema = z
       .string()
       .optional()
       .describe(
-        'with outcome cancelled and decision repost: why the gate cancelled it itself (cwd swapped or re-owned since the POST, the account gone after a restart)',
+        'with decision repost: why the gate ended it itself (cwd swapped or re-owned since the POST, the account gone after a restart, a saved run that cannot run again)',
       ),
   })
   .meta({ id: 'RetestRun' });

@@ -4,11 +4,12 @@ import type { Server } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { clientErrors, frameworkErrors, registerErrorHandlers } from '../routes/errors.js';
 import { registerRoutes } from '../routes/index.js';
 import { transformDocument, transformRoute } from '../routes/openapi-document.js';
 import type { AppContext } from './app-context.js';
-import { systemClock, type Clock } from './clock.js';
+import { isoUtc, systemClock, type Clock } from './clock.js';
 import { buildCollectors, dockerReaderFor } from './sources/index.js';
 import type { DockerReader } from './sources/containers/docker-client.js';
 import { ProcCollector } from './sources/proc/collector.js';
@@ -22,7 +23,7 @@ import { VERSION } from './version.js';
 import { registerSecretValues } from './redact.js';
 import { secretValuesOf } from './config/secret-values.js';
 import { createRegistry, exposeConfigWarnings } from './metrics.js';
-import { createDelivery } from './notify/delivery.js';
+import { createDelivery, type QueuedDelivery } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
 import { alertmanagerSection, deliverySection } from './notify/state-sections.js';
 import { StateStore } from './state/state-store.js';
@@ -97,15 +98,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       retests,
     });
 
-  // Restored in registration order: what Alertmanager fires before the undelivered events that refer to it.
-  const state = config.stateFile === '' ? undefined : new StateStore({ path: config.stateFile, clock, log });
-  if (state) {
-    state.register(watchdog.stateSection());
-    state.register(alertmanagerSection(notifiers));
-    state.register(deliverySection(delivery));
-    // last: restoring it starts the queued re-tests
-    state.register(mergeGate.stateSection());
-  }
+  const state = stateStoreFor(config, { clock, log, registry, watchdog, notifiers, delivery, mergeGate });
 
   const ctx: AppContext = {
     config,
@@ -127,13 +120,44 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   await registerOpenApi(app);
   await registerRoutes(app, ctx);
-  if (state) {
-    configWarnings.push(...(await state.load()));
-    state.start();
-  }
+  await loadState(ctx);
 
   app.addHook('onClose', () => shutDown(ctx));
   return app;
+}
+
+interface StateParts {
+  clock: Clock;
+  log: Logger;
+  registry: Registry;
+  watchdog: Watchdog;
+  notifiers: Notifier[];
+  delivery: QueuedDelivery;
+  mergeGate: MergeGate;
+}
+
+/** WATCHDOG_STATE_FILE's sections, restored in registration order: what Alertmanager fires before the undelivered events that refer to it. */
+function stateStoreFor(config: Config, p: StateParts): StateStore | undefined {
+  if (config.stateFile === '') return undefined;
+  const state = new StateStore({ path: config.stateFile, clock: p.clock, log: p.log, registry: p.registry });
+  state.register(p.watchdog.stateSection());
+  state.register(alertmanagerSection(p.notifiers, p.log));
+  state.register(deliverySection(p.delivery, p.log));
+  // last: restoring it starts the queued re-tests
+  state.register(p.mergeGate.stateSection());
+  return state;
+}
+
+/** Restores the state file; when another watchdog holds it, this app is shut down before anything of it runs, and that is thrown. */
+async function loadState(ctx: AppContext): Promise<void> {
+  if (!ctx.state) return;
+  try {
+    ctx.configWarnings.push(...(await ctx.state.load()));
+  } catch (err) {
+    await shutDown(ctx);
+    throw err;
+  }
+  ctx.state.start();
 }
 
 /** Fastify with the zod compilers, the error answers, JSON-only bodies and the listening socket's limits. */
@@ -185,8 +209,21 @@ async function shutDown(ctx: AppContext): Promise<void> {
   await ctx.proc.close();
   await ctx.delivery.flush(5000);
   // What is still undelivered is kept for the next start instead of being lost.
-  await ctx.state?.close();
+  if (ctx.state && !(await ctx.state.close())) reportUnsaved(ctx, ctx.state);
   await ctx.delivery.close();
+}
+
+/** The final save failed (or the file was refused at start): say what this shutdown loses. */
+function reportUnsaved(ctx: AppContext, state: StateStore): void {
+  const { queued } = ctx.mergeGate.counters();
+  const undelivered = Object.values(ctx.delivery.pending()).reduce((n, events) => n + events.length, 0);
+  const { error, lastSavedAt } = state.health();
+  const savedAt = lastSavedAt === null ? null : isoUtc(lastSavedAt);
+  ctx.log.error(
+    { path: state.path, error, last_saved_at: savedAt, queued_retests: queued, undelivered_alerts: undelivered },
+    `state file not saved at shutdown (${error ?? 'unknown'}): it holds the state of ${savedAt ?? 'no save by this process'}; ` +
+      `of ${queued} queued re-tests and ${undelivered} undelivered alerts, whatever came later is lost: post those re-tests again`,
+  );
 }
 
 /** What the /proc scan knows about a pid: the merge gate names it beside a lock holder. */

@@ -3,15 +3,31 @@ import pino, { type Logger } from 'pino';
 import { buildApp } from './app.js';
 import { checkPrivileges, defaultValue, loadConfig, logConfigWarnings, type Config, type ConfigWarning } from './config.js';
 import { createLogger } from './logger.js';
+import { StateLocked } from './state/state-store.js';
 
-/** The only file that listens. SIGTERM/SIGINT: stop ticking, finish the tick, close, exit 0 within 10 s. */
+/** Exit codes (README "Run"), sysexits.h: another watchdog holds WATCHDOG_STATE_FILE's lock (retry later). */
+const EXIT_STATE_LOCKED = 75;
+/** Stopped, but WATCHDOG_STATE_FILE does not hold the final state (a failed save, or the file was refused). */
+const EXIT_STATE_UNSAVED = 74;
+
+/**
+ * The only file that listens. SIGTERM/SIGINT: stop ticking, finish the tick, close, exit within
+ * 10 s: 0, or 74 when the state file could not take the final state.
+ */
 async function main(): Promise<void> {
   // Synchronous writes: the last lines before an exit (or a forced kill) are never lost.
   const log = createLogger({ destination: pino.destination({ dest: 1, sync: true }) });
   const { config, warnings } = loadConfig(process.env);
   warnings.push(...checkPrivileges(config));
   logConfigWarnings(log, warnings);
-  const app = await buildApp(config, { log, configWarnings: warnings });
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    app = await buildApp(config, { log, configWarnings: warnings });
+  } catch (err) {
+    if (!(err instanceof StateLocked)) throw err;
+    log.fatal({ path: err.path, holder_pid: err.holderPid }, err.message);
+    process.exit(EXIT_STATE_LOCKED);
+  }
 
   let closing = false;
   const shutdown = (signal: string): void => {
@@ -30,7 +46,7 @@ async function main(): Promise<void> {
         // Node's exit joins every thread, and one blocked in a /proc read of a hung process (or a
         // PSI file that never answers) never returns: end at once instead of hanging until the supervisor's SIGKILL.
         if (app.ctx.proc.hasStuckScan || app.ctx.mergeGate.pressure.isStuck === true) process.kill(process.pid, 'SIGKILL');
-        process.exit(0);
+        process.exit(app.ctx.state && !app.ctx.state.health().ok ? EXIT_STATE_UNSAVED : 0);
       },
       (err: unknown) => {
         log.error({ err }, 'error while closing');

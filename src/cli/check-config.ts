@@ -5,6 +5,7 @@ import { checkPrivileges, defaultValue, loadConfig, type Config, type ConfigWarn
 import { dockerReaderFor } from '../sources/index.js';
 import { agentsOf, fetchEnvelope } from '../sources/orchestrator/collector.js';
 import { ProcCollector } from '../sources/proc/collector.js';
+import { checkStatePath } from '../state/state-path.js';
 import { AgentDirectory } from '../watchdog/agent-directory.js';
 import type { CliIo } from './io.js';
 
@@ -12,8 +13,8 @@ export const CHECK_CONFIG_USAGE = `usage: orch-watchdog check-config
 
 Validates every WATCHDOG_* variable of this shell as the server would read it, and what this
 user may do of what they turn on: malformed values, unknown (misspelled) keys, settings that
-cannot work together, a WATCHDOG_HOST the server cannot listen on, and privileges the enabled
-features need (switching to a re-test's user, signalling other users' processes, the Docker
+cannot work together, a WATCHDOG_HOST the server cannot listen on, a WATCHDOG_STATE_FILE it
+would refuse (one others could have written), and privileges the enabled features need (switching to a re-test's user, signalling other users' processes, the Docker
 socket). With the /proc scan on and WATCHDOG_METRICS_URL set, it also fetches the envelope and
 places the agents' pids on this host (WATCHDOG_ORCH_CONTAINER). Run it as the user the server
 runs as.
@@ -35,6 +36,13 @@ async function hostWarning(host: string): Promise<ConfigWarning | null> {
   const isOwn = (a: string) => a === '0.0.0.0' || a === '::' || a.startsWith('127.') || own.has(a);
   if (addresses.some(isOwn)) return null;
   return { key: 'WATCHDOG_HOST', value: host, message: `is ${addresses.join(', ')}, an address of no interface of this host; ${fallback}` };
+}
+
+/** A WATCHDOG_STATE_FILE the server would refuse (StrictModes) and run without. */
+function stateFileWarning(stateFile: string): ConfigWarning | null {
+  if (stateFile === '') return null;
+  const verdict = checkStatePath(stateFile, process.getuid?.() ?? 0, [`${stateFile}.lock`]);
+  return verdict.ok ? null : { key: 'WATCHDOG_STATE_FILE', value: stateFile, message: `would be refused: ${verdict.why}` };
 }
 
 /** The longest the agent-pid check's /proc scan may take. */
@@ -87,6 +95,8 @@ export async function checkConfigCommand(args: string[], io: CliIo): Promise<num
   const problems = [...warnings];
   const host = await hostWarning(config.host);
   if (host) problems.push(host);
+  const state = stateFileWarning(config.stateFile);
+  if (state) problems.push(state);
   problems.push(...checkPrivileges(config));
   const agentCheck = config.procEnabled && config.metricsUrl !== '' ? await checkAgentPids(config) : null;
   if (agentCheck) problems.push(...agentCheck.problems);

@@ -57,7 +57,7 @@ export const OBSERVE_KEYS = [
     'stateFile',
     optionalAbsPath,
     '',
-    'Absolute path where alert states, undelivered alerts and the merge-gate queue survive a restart; empty = memory only.',
+    "Absolute path where alert states, undelivered alerts and the merge-gate queue survive a restart; empty = memory only. Its directory must be the watchdog's own (0700): a path others can write is refused; one watchdog per file.",
   ),
   spec(
     'orchestrator',

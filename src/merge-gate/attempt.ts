@@ -1,8 +1,11 @@
 import type { Logger } from 'pino';
 import { DEFAULT_PRESSURE_POLL_MS, type GateRunOptions, type GateRunReport, type MergeGateOptions } from './gate-options.js';
 import { PressureRecorder, type PressureProbe } from './pressure.js';
+import { isSameProcess } from '../proc/identity.js';
+import { readBootId, readLiveStat } from '../proc/read-proc.js';
 import type { KillEnvironment } from './runner.js';
-import type { MergeDecision, Outcome, PressureEvidence, RetestRequest, RetestRun, RunAs } from './types.js';
+import { killOrphanTree } from './runner/tree-kill.js';
+import type { MergeDecision, Outcome, PressureEvidence, RetestRequest, RetestRun, RunAs, StartedTree } from './types.js';
 import type { Clock } from '../clock.js';
 import type { ProcIdentity } from '../proc/identity.js';
 import type { RetestRegistry } from '../watchdog/retest-registry.js';
@@ -12,6 +15,8 @@ export interface AttemptContext {
   run: (opts: GateRunOptions) => Promise<GateRunReport>;
   pressure: PressureProbe;
   killEnv?: KillEnvironment;
+  /** Where the attempt's processes live, once its root exists (the gate saves it for a restart after a crash). */
+  onStarted?: (tree: StartedTree) => void;
   /** Names the attempt's root process as the re-test's until the returned unregister is called. */
   register?: (root: ProcIdentity, timeoutMs: number) => () => void;
 }
@@ -45,7 +50,10 @@ export async function runAttempt(
       abortSignal,
       runAs: { uid: runAs.uid, gid: runAs.gid },
       ...(ctx.killEnv ? { killEnv: ctx.killEnv } : {}),
-      onRoot: (root) => (unregister = ctx.register?.(root, timeoutMs)),
+      onRoot: (root, where) => {
+        unregister = ctx.register?.(root, timeoutMs);
+        ctx.onStarted?.({ ...where, root });
+      },
     });
     return { report, pressure: await recorder.finish() };
   } finally {
@@ -91,13 +99,30 @@ export function recordDone(run: RetestRun, outcome: Outcome, report: GateRunRepo
   if (report.receipt) run.receipt = report.receipt;
 }
 
+/** What a restart knows of the watchdog that ran before it (WATCHDOG_STATE_FILE). */
+export interface StaleRunsHint {
+  /** Watchdogs that held the state file before: gone, since this one holds its lock (a zombie at most). */
+  deadPids: readonly number[];
+  /** The trees the state file saw running. */
+  trees: readonly StartedTree[];
+  graceMs: number;
+}
+
 /**
- * Ends the trees of re-tests a dead watchdog left in its run cgroups (see CgroupManager.killStaleRuns);
- * logs each one; never throws.
+ * Ends the trees of re-tests a dead watchdog left: its run cgroups (see CgroupManager.killStaleRuns),
+ * then each saved tree whose root is still that very process (pid, starttime) — the only trace a run
+ * without a cgroup leaves. Logs each one; never throws.
  */
-export async function endStaleRuns(killEnv: KillEnvironment, log: Logger): Promise<void> {
+export async function endStaleRuns(killEnv: KillEnvironment, log: Logger, hint?: StaleRunsHint): Promise<void> {
   try {
-    for (const s of await killEnv.cgroups.killStaleRuns()) {
+    for (const pid of hint?.deadPids ?? []) {
+      if (readLiveStat(pid) !== null)
+        log.warn(
+          { pid },
+          'merge gate: the watchdog that held the state file before has a live pid (reused, or that watchdog still exiting); its run cgroups are left alone',
+        );
+    }
+    for (const s of await killEnv.cgroups.killStaleRuns(hint?.deadPids)) {
       if (s.killed)
         log.warn({ cgroup: s.path, pids: s.pids }, 'merge gate: killed the tree of a re-test left running by a watchdog that died');
       else
@@ -106,7 +131,26 @@ export async function endStaleRuns(killEnv: KillEnvironment, log: Logger): Promi
           'merge gate: a dead watchdog left a run cgroup holding this watchdog or an ancestor; nothing signalled',
         );
     }
+    const boot = readBootId();
+    for (const tree of hint?.trees ?? []) {
+      const kill = isOrphanRoot(tree, boot) && (await killOrphanTree(tree.root, hint!.graceMs));
+      if (kill)
+        log.warn(
+          { root_pid: tree.root.pid, pids: kill.receipt.processes.map((p) => p.pid), survivors: kill.survivors.map((p) => p.pid) },
+          'merge gate: killed the tree of a re-test left running by a watchdog that died',
+        );
+    }
   } catch (err) {
-    log.error({ err }, 'merge gate: stale run cgroups could not be read');
+    log.error({ err }, 'merge gate: the runs of a dead watchdog could not all be ended');
   }
+}
+
+/**
+ * The saved root is still the process the runner spawned: this boot, the same (pid, starttime),
+ * and still the leader of the session it was spawned into (a re-test root always is).
+ */
+function isOrphanRoot(tree: StartedTree, boot: string | null): boolean {
+  if (tree.boot !== null && boot !== null && tree.boot !== boot) return false;
+  const stat = readLiveStat(tree.root.pid);
+  return isSameProcess(stat, tree.root) && stat.session === tree.root.pid;
 }

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { StateSection } from '../state/state-store.js';
+import type { RestoreContext, StateSection } from '../state/state-store.js';
 import { GateCounters } from './counters.js';
 import { RunHistory } from './history.js';
 import { assertQueueRoom, DEFAULT_PRESSURE_POLL_MS } from './gate-options.js';
 import type { CancelAnswer, GateRunReport, MergeGateDeps, MergeGateOptions } from './gate-options.js';
 import { admit, type QueuedJob } from './admission.js';
 import { endStaleRuns, KillReporter, logFinished, recordDone, retestRegistration, runAttempt } from './attempt.js';
-import { parseGateSnapshot, type GateSnapshot } from './gate-state.js';
+import { planRestore, readSavedGate } from './gate-restore.js';
+import { savedJobs, type GateSnapshot } from './gate-state.js';
 import { gateJudge, type Judge } from './judge.js';
 import { procLockHolderFinder } from './lock-holders.js';
 import { createMergeGateMetrics, type MergeGateMetrics } from './metrics.js';
@@ -16,13 +17,15 @@ import { recheckCwd, resolveRunAs } from './run-as.js';
 import { defaultKillEnvironment, runProcess } from './runner.js';
 import { isHeadValidated } from './skip-when-current.js';
 import { exhaustedSignal } from './texts.js';
-import type { MergeGateCounters, Outcome, RetestRequest, RetestRun, RunAsUser } from './types.js';
+import type { MergeGateCounters, Outcome, RetestRequest, RetestRun, RunAsUser, StartedTree } from './types.js';
 
 interface InFlight {
   job: QueuedJob;
   abort: AbortController;
   done: Promise<void>;
   cancelled: boolean;
+  /** Where its processes live, once started (saved: a restart after kill -9 ends them). */
+  tree?: StartedTree;
 }
 
 /**
@@ -117,37 +120,33 @@ export class MergeGate {
   /** WATCHDOG_STATE_FILE: queued and interrupted re-tests run after a restart; history and counters carry on. */
   stateSection(): StateSection {
     this.persistent = true;
-    return { name: 'merge-gate', snapshot: () => this.snapshot(), restore: (data) => this.restore(parseGateSnapshot(data)) };
+    return { name: 'merge-gate', snapshot: () => this.snapshot(), restore: (data, ctx) => this.restore(data, ctx) };
   }
 
   private snapshot(): GateSnapshot {
-    const jobs = [...[...this.inFlight.values()].map((f) => f.job), ...this.queued].map((j) => ({ runId: j.run.id, request: j.request }));
+    const jobs = savedJobs([...this.inFlight.values()], this.queued);
     return { jobs, history: this.history.list(), counters: this.totals.persisted(), ledger: this.ledger.entries() };
   }
 
-  /** A run saved as running was cut by a crash: ends like a shutdown's. Accounts are resolved again (refused: `repost`). */
-  private restore(snap: GateSnapshot): void {
+  /** Saved values checked, re-tests admitted again as at POST; nothing starts before the dead watchdog's trees are ended. */
+  private restore(data: unknown, { stalePids }: RestoreContext): void {
+    const { log } = this.deps;
+    const saved = readSavedGate(data, log);
     this.held = true;
-    this.history.restore(snap.history);
-    this.totals.restore(snap.counters);
-    this.ledger.restore(snap.ledger);
-    for (const { runId, request } of snap.jobs) {
-      const run = this.history.live(runId)!;
-      let runAs: RunAsUser;
-      try {
-        runAs = this.resolveRunAs(request);
-      } catch (err) {
-        this.record(run, 'cancelled', null);
-        Object.assign(run, { decision: 'repost', reason: (err as Error).message });
-        this.deps.log.warn({ run_id: run.id, err }, 'merge gate: a saved re-test can no longer run as its account; post it again');
-        continue;
-      }
-      if (run.status === 'running') this.interrupted({ run, request, runAs }, null);
-      else this.queued.push({ run, request, runAs });
+    this.history.restore(saved.history);
+    if (saved.counters) this.totals.restore(saved.counters);
+    this.ledger.restore(saved.ledger);
+    const plan = planRestore(saved, (request) => this.resolveRunAs(request), this.opts);
+    for (const { run, outcome, why } of plan.ended) {
+      this.record(run, outcome, null);
+      Object.assign(run, { decision: 'repost', reason: why });
+      log.warn({ run_id: run.id, outcome, reason: why }, 'merge gate: a saved re-test cannot run again; post it again');
     }
-    this.deps.log.info({ queued: this.queued.length, history: snap.history.length }, 'merge gate: queue restored');
-    // A watchdog killed -9 leaves its running re-test's tree in its run cgroup: end it before the attempt runs again.
-    void endStaleRuns(this.deps.killEnv ?? defaultKillEnvironment(), this.deps.log).finally(() => {
+    for (const job of plan.interrupted) this.interrupted(job, null);
+    this.queued.push(...plan.queued);
+    log.info({ queued: this.queued.length, history: saved.history.length }, 'merge gate: queue restored');
+    const hint = { deadPids: stalePids, trees: saved.trees, graceMs: this.opts.graceS * 1000 };
+    void endStaleRuns(this.deps.killEnv ?? defaultKillEnvironment(), log, hint).finally(() => {
       this.held = false;
       this.pump();
     });
@@ -237,6 +236,7 @@ export class MergeGate {
       opts: this.opts,
       run: this.deps.run ?? runProcess,
       pressure: this.pressure,
+      onStarted: (tree) => (flight.tree = tree),
       ...(this.deps.killEnv ? { killEnv: this.deps.killEnv } : {}),
       register: retestRegistration(this.deps.retests, run.id, this.deps.clock),
     });

@@ -11,7 +11,7 @@ import { killTree, liveMembers, newTracker, type KillReport, type TreeHandle } f
 import type { KillReceipt, KillStrategy, ProcResult, RunAs, RunnerFacts } from './types.js';
 import type { Spawned } from './runner/spawn.js';
 import type { ProcIdentity } from '../proc/identity.js';
-import { readStat } from '../proc/read-proc.js';
+import { readBootId, readStat } from '../proc/read-proc.js';
 
 export { KillEnvironment, defaultKillEnvironment } from './runner/strategy.js';
 export { decodeWaitStatus, signalName } from './runner/leader-status.js';
@@ -59,9 +59,10 @@ export interface RunOptions {
   runAs?: RunAs;
   /**
    * Called once the run's root process exists (before the command runs, under a cgroup) with
-   * its (pid, starttime): every process of the run descends from it while the run lasts.
+   * its (pid, starttime): every process of the run descends from it while the run lasts. `where`
+   * is what a restart after a crash needs to find the run again (the gate saves it).
    */
-  onRoot?: (root: ProcIdentity) => void;
+  onRoot?: (root: ProcIdentity, where: { cgroup: string | null; boot: string | null }) => void;
 }
 
 export interface RunReport extends RunnerFacts {
@@ -168,10 +169,10 @@ async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunRep
 }
 
 /** The root's starttime, read once it exists; only while it is still our child (not already exited, its pid reused). */
-function rootReporter(onRoot: (root: ProcIdentity) => void, procRoot: string): (pid: number) => void {
-  return (pid) => {
+function rootReporter(onRoot: NonNullable<RunOptions['onRoot']>, procRoot: string): (pid: number, cgroup: string | null) => void {
+  return (pid, cgroup) => {
     const stat = readStat(pid, procRoot);
-    if (stat?.ppid === process.pid) onRoot({ pid, startTicks: stat.startTicks });
+    if (stat?.ppid === process.pid) onRoot({ pid, startTicks: stat.startTicks }, { cgroup, boot: readBootId(procRoot) });
   };
 }
 

@@ -177,6 +177,19 @@ export interface RunnerFacts {
   oomKilled: boolean;
 }
 
+/**
+ * A running attempt's tree as the runner started it: saved with the queue, so a restart after
+ * kill -9 ends exactly what the dead watchdog left before it runs the attempt again.
+ */
+export interface StartedTree {
+  /** The run cgroup (strategy `cgroup`), or null. */
+  cgroup: string | null;
+  /** The process the runner spawned (the command, or the subreaper helper over it) by (pid, starttime). */
+  root: { pid: number; startTicks: number };
+  /** /proc/sys/kernel/random/boot_id when it started: after a reboot the root names nothing. */
+  boot: string | null;
+}
+
 /** Who a re-test runs as (resolved by the gate; never the watchdog's own identity). */
 export interface RunAs {
   uid: number;

@@ -83,3 +83,12 @@ export async function isOwnProcRoot(procRoot: string, selfPid = process.pid): Pr
 export function processAgeS(startTicks: number, clock: { btimeS: number; clkTck: number; nowMs: number }): number {
   return Math.max(0, clock.nowMs / 1000 - (clock.btimeS + startTicks / clock.clkTck));
 }
+
+/** This boot's id: a (pid, starttime) saved before a reboot names nothing after it. null where it cannot be read. */
+export function readBootId(procRoot = '/proc'): string | null {
+  try {
+    return readFileSync(`${procRoot}/sys/kernel/random/boot_id`, 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}

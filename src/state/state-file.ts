@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { whyNotAFile, whyUntrusted } from './state-path.js';
 
 export const STATE_FORMAT = 'orch-watchdog-state';
 export const STATE_VERSION = 1;
@@ -9,19 +11,42 @@ export interface StateDocument {
   format: typeof STATE_FORMAT;
   version: number;
   saved_at: string;
+  /** The watchdog that wrote it: after a crash, its run cgroups (`orch-watchdog-<pid>`) are stale. */
+  pid: number;
   sections: Record<string, unknown>;
 }
 
-export type ReadResult = { kind: 'absent' } | { kind: 'ok'; sections: Record<string, unknown> } | { kind: 'unusable'; why: string };
+/** `unusable`: our own file, damaged (moved aside); `refused`: not a file we may trust or replace (left alone). */
+export type ReadResult =
+  | { kind: 'absent' }
+  | { kind: 'ok'; sections: Record<string, unknown>; pid: number | null }
+  | { kind: 'unusable'; why: string }
+  | { kind: 'refused'; why: string };
+
+/** Never through a symlink, never blocking on a FIFO; what was opened is checked, not the name. */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /** Reads and checks the envelope; what is inside a section is the section's own business. */
-export async function readStateFile(path: string): Promise<ReadResult> {
+export async function readStateFile(path: string, selfUid: number): Promise<ReadResult> {
+  let file: FileHandle;
+  try {
+    file = await open(path, READ_FLAGS);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    if (code === 'ENOENT') return { kind: 'absent' };
+    return { kind: 'refused', why: code === 'ELOOP' ? `${path} is a symbolic link` : `${path} cannot be read (${code})` };
+  }
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    const st = await file.stat();
+    const bad = whyNotAFile(path, st) ?? whyUntrusted(path, st, selfUid);
+    if (bad) return { kind: 'refused', why: bad };
+    text = await file.readFile('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
-    return { kind: 'unusable', why: `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+    return { kind: 'refused', why: `${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+  } finally {
+    await file.close();
   }
   let doc: Partial<StateDocument>;
   try {
@@ -32,25 +57,34 @@ export async function readStateFile(path: string): Promise<ReadResult> {
   if (typeof doc !== 'object' || doc?.format !== STATE_FORMAT) return { kind: 'unusable', why: 'is not an orch-watchdog state file' };
   if (doc.version !== STATE_VERSION)
     return { kind: 'unusable', why: `has version ${String(doc.version)}, this watchdog reads ${STATE_VERSION}` };
-  if (typeof doc.sections !== 'object' || doc.sections === null) return { kind: 'unusable', why: 'has no sections' };
-  return { kind: 'ok', sections: doc.sections };
+  if (typeof doc.sections !== 'object' || doc.sections === null || Array.isArray(doc.sections))
+    return { kind: 'unusable', why: 'has no sections' };
+  const pid = Number.isSafeInteger(doc.pid) && doc.pid! > 1 ? doc.pid! : null;
+  return { kind: 'ok', sections: doc.sections, pid };
 }
 
 /**
  * Temp file in the same directory, fsync, rename over the old one, fsync the directory: a
  * crash (kill -9, power loss) at any point leaves either the old file or the new one, whole.
+ * A failed write (a full disk) removes its temp file and leaves the old file as it was.
  */
 export async function writeStateFile(path: string, sections: Record<string, unknown>, nowMs: number): Promise<void> {
-  const doc: StateDocument = { format: STATE_FORMAT, version: STATE_VERSION, saved_at: new Date(nowMs).toISOString(), sections };
+  const doc: StateDocument = {
+    format: STATE_FORMAT,
+    version: STATE_VERSION,
+    saved_at: new Date(nowMs).toISOString(),
+    pid: process.pid,
+    sections,
+  };
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
-  const file = await open(tmp, 'w', 0o600);
+  const file = await open(tmp, TEMP_FLAGS, 0o600);
   try {
-    await file.writeFile(JSON.stringify(doc));
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  try {
+    try {
+      await file.writeFile(JSON.stringify(doc));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);

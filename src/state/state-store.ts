@@ -1,14 +1,28 @@
+import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { ConfigWarning } from '../config.js';
+import { createStateMetrics, type StateMetrics } from './metrics.js';
 import { moveAside, readStateFile, writeStateFile } from './state-file.js';
+import { lockStateFile, type StateLock } from './state-lock.js';
+import { checkStatePath } from './state-path.js';
+
+/** What a section learns about the file it is restored from. */
+export interface RestoreContext {
+  /** Watchdogs that held this state file before (its writer, the lock's last holder), never this one: all gone, since we hold the lock. */
+  stalePids: number[];
+}
 
 /** One part of the process that survives a restart: what it saves and how it takes it back. */
 export interface StateSection {
   name: string;
   snapshot(): unknown;
-  /** Gets only what this section saved; must cope with any shape (a bug or an old file) by throwing. */
-  restore(data: unknown): void;
+  /**
+   * Gets only what this section saved: drops (and logs) each malformed entry, keeps the rest,
+   * and throws only when the section as a whole is unusable (the store then starts it fresh).
+   */
+  restore(data: unknown, ctx: RestoreContext): void;
 }
 
 export interface StateStoreOptions {
@@ -17,24 +31,68 @@ export interface StateStoreOptions {
   intervalMs?: number;
   clock: Clock;
   log: Logger;
+  registry?: Registry;
+  /** The uid the state file and its directory must belong to (StrictModes); default: ours. */
+  selfUid?: number;
 }
 
+/** /healthz `state`: whether the file holds what this watchdog knows. */
+export interface StateHealth {
+  ok: boolean;
+  /** ms since the epoch: the file last held the current state (written, or found unchanged). */
+  lastSavedAt: number | null;
+  error: string | null;
+}
+
+/** Another watchdog holds the state file's lock: this one must not start (src/server.ts exits 75). */
+export class StateLocked extends Error {
+  constructor(
+    readonly path: string,
+    readonly holderPid: number | null,
+  ) {
+    super(
+      `WATCHDOG_STATE_FILE ${path} is locked by another orch-watchdog (${holderPid === null ? 'pid unknown' : `pid ${holderPid}`}); ` +
+        'stop that one, or give this one its own state file',
+    );
+  }
+}
+
+const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
 /**
- * WATCHDOG_STATE_FILE: sections register, `load` restores them once at start, then the file is
- * rewritten atomically when the content changed, at most every `intervalMs`, and on close.
- * A file that cannot be used is a warning and is moved aside: the watchdog starts fresh.
+ * WATCHDOG_STATE_FILE: sections register; `load` checks the path (sshd StrictModes), takes the
+ * lock, restores them once; then the file is rewritten atomically when the content changed, at
+ * most every `intervalMs`, and on close. A file of ours that cannot be parsed is moved aside (a
+ * fresh start); a path that may not be trusted is refused: memory only, the file left untouched.
  */
 export class StateStore {
   private readonly sections = new Map<string, StateSection>();
   private timer: NodeJS.Timeout | undefined;
   private lastWritten = '';
-  private writing: Promise<void> = Promise.resolve();
+  private writing: Promise<boolean> = Promise.resolve(false);
+  private lock: StateLock | null = null;
+  private refusedWhy: string | null = null;
+  /** The lock was taken (it stays true after close releases it). */
+  private isLoaded = false;
+  /** The path with its directory resolved once it was checked: a symlink on the way is never followed again. */
+  private filePath: string;
+  private saveError: string | null = null;
+  private failuresInARow = 0;
+  private lastSavedAt: number | null = null;
+  private readonly metrics: StateMetrics | null;
   readonly warnings: ConfigWarning[] = [];
 
-  constructor(private readonly opts: StateStoreOptions) {}
+  constructor(private readonly opts: StateStoreOptions) {
+    this.filePath = opts.path;
+    this.metrics = opts.registry ? createStateMetrics(opts.registry, () => this.health().ok) : null;
+  }
 
   get path(): string {
     return this.opts.path;
+  }
+
+  get lockPath(): string {
+    return `${this.filePath}.lock`;
   }
 
   register(section: StateSection): void {
@@ -42,67 +100,128 @@ export class StateStore {
     this.sections.set(section.name, section);
   }
 
-  /** Restores every registered section from the file; never throws. Returns the warnings it raised. */
+  health(): StateHealth {
+    const error = this.refusedWhy ?? this.saveError ?? (this.isLoaded ? null : 'not loaded');
+    return { ok: error === null, lastSavedAt: this.lastSavedAt, error };
+  }
+
+  /**
+   * Checks the path, takes the lock and restores every registered section; returns the warnings
+   * it raised. Throws only StateLocked (another watchdog runs on this file).
+   */
   async load(): Promise<ConfigWarning[]> {
     const { path, log, clock } = this.opts;
-    const read = await readStateFile(path);
+    const uid = this.opts.selfUid ?? process.getuid?.() ?? 0;
+    const verdict = checkStatePath(path, uid, [this.lockPath]);
+    if (!verdict.ok) return [this.refuse(verdict.why)];
+    this.filePath = join(verdict.dir, basename(path));
+    const locked = await lockStateFile(this.lockPath, uid);
+    if (locked.kind === 'busy') throw new StateLocked(path, locked.holderPid);
+    if (locked.kind === 'refused') return [this.refuse(locked.why)];
+    this.lock = locked.lock;
+    this.isLoaded = true;
+    const read = await readStateFile(this.filePath, uid);
     if (read.kind === 'absent') return [];
+    if (read.kind === 'refused') {
+      this.lock.release();
+      this.lock = null;
+      this.isLoaded = false;
+      return [this.refuse(read.why)];
+    }
     if (read.kind === 'unusable') {
-      const aside = await moveAside(path, clock());
+      const aside = await moveAside(this.filePath, clock());
       return [this.warn(`${read.why}; ${aside ? `moved aside to ${aside}` : 'could not be moved aside'}; starting fresh`)];
     }
+    const stalePids = [...new Set([read.pid, locked.previousPid])].filter((p): p is number => p !== null && p !== process.pid);
     const out: ConfigWarning[] = [];
     for (const [name, section] of this.sections) {
       if (!(name in read.sections)) continue;
       try {
-        section.restore(read.sections[name]);
+        section.restore(read.sections[name], { stalePids });
       } catch (err) {
-        out.push(this.warn(`section ${name} could not be restored (${err instanceof Error ? err.message : String(err)}); it starts fresh`));
+        out.push(this.warn(`section ${name} could not be restored (${errText(err)}); it starts fresh`));
       }
     }
-    log.info({ path, sections: Object.keys(read.sections) }, 'state restored');
+    log.info({ path, sections: Object.keys(read.sections), stale_pids: stalePids }, 'state restored');
     return out;
   }
 
   start(): void {
-    if (this.timer) return;
+    if (this.timer || !this.lock) return;
     this.timer = setInterval(() => void this.save(), this.opts.intervalMs ?? 2_000);
     this.timer.unref();
   }
 
-  /** Writes when the content changed; one write at a time; never throws (a failure is logged). */
-  save(): Promise<void> {
-    this.writing = this.writing.then(async () => {
-      const sections: Record<string, unknown> = {};
-      for (const [name, section] of this.sections) {
-        try {
-          sections[name] = section.snapshot();
-        } catch (err) {
-          this.opts.log.error({ err, section: name }, 'state section snapshot failed; left out of this write');
-        }
-      }
-      const text = JSON.stringify(sections);
-      if (text === this.lastWritten) return;
-      try {
-        await writeStateFile(this.opts.path, sections, this.opts.clock());
-        this.lastWritten = text;
-      } catch (err) {
-        this.opts.log.error({ err, path: this.opts.path }, 'state file write failed; the previous file stays');
-      }
-    });
+  /** Writes when the content changed; one write at a time; never throws. Resolves true when the file holds the current state. */
+  save(): Promise<boolean> {
+    this.writing = this.writing.then(() => this.saveNow());
     return this.writing;
   }
 
-  async close(): Promise<void> {
+  /** The last save, then the lock goes. Resolves false when the file does not hold the final state (memory only, or the write failed). */
+  async close(): Promise<boolean> {
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.save();
+    const saved = await this.save();
+    this.lock?.release();
+    this.lock = null;
+    return saved;
+  }
+
+  private async saveNow(): Promise<boolean> {
+    if (!this.lock) return false;
+    const sections: Record<string, unknown> = {};
+    for (const [name, section] of this.sections) {
+      try {
+        sections[name] = section.snapshot();
+      } catch (err) {
+        this.opts.log.error({ err, section: name }, 'state section snapshot failed; left out of this write');
+      }
+    }
+    const text = JSON.stringify(sections);
+    const now = this.opts.clock();
+    if (text !== this.lastWritten) {
+      try {
+        await writeStateFile(this.filePath, sections, now);
+      } catch (err) {
+        this.failed(err);
+        return false;
+      }
+      this.lastWritten = text;
+    }
+    if (this.failuresInARow > 0) this.opts.log.info({ path: this.opts.path, failed_saves: this.failuresInARow }, 'state file saved again');
+    this.failuresInARow = 0;
+    this.saveError = null;
+    this.lastSavedAt = now;
+    this.metrics?.saved(now);
+    return true;
+  }
+
+  /** Logged when saving starts failing or the reason changes, not on every retry. */
+  private failed(err: unknown): void {
+    const error = errText(err);
+    this.metrics?.failed();
+    this.failuresInARow += 1;
+    if (error !== this.saveError)
+      this.opts.log.error({ err, path: this.opts.path }, 'state file write failed; the previous file stays; retrying with the next save');
+    this.saveError = error;
+  }
+
+  private refuse(why: string): ConfigWarning {
+    this.refusedWhy = `refused: ${why}`;
+    const message = `refused: ${why}; nothing is restored or saved (memory only) and the file is left untouched`;
+    this.opts.log.error({ key: 'WATCHDOG_STATE_FILE', path: this.opts.path }, `state file ${message}`);
+    return this.warning(message);
   }
 
   private warn(message: string): ConfigWarning {
+    this.opts.log.warn({ key: 'WATCHDOG_STATE_FILE', path: this.opts.path }, `state file ${message}`);
+    return this.warning(message);
+  }
+
+  private warning(message: string): ConfigWarning {
     const w = { key: 'WATCHDOG_STATE_FILE', value: this.opts.path, message };
     this.warnings.push(w);
-    this.opts.log.warn({ key: w.key, path: w.value }, `state file ${message}`);
     return w;
   }
 }

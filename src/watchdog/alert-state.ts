@@ -1,6 +1,8 @@
+import type { DropLog } from './restore-entries.js';
 import type { AlertAction } from './alert-event.js';
 import { decide } from './decision.js';
 import { isEdge, type Family, type Signal } from './signal.js';
+import { alertStateSchema } from './state-schemas.js';
 
 export interface AlertState {
   key: string;
@@ -34,11 +36,10 @@ export class AlertStates {
     return this.list().filter((s) => s.alerting);
   }
 
-  restore(data: unknown): void {
+  /** Keeps each entry the schema accepts; `drops` logs the others. */
+  restore(data: unknown, drops: DropLog): void {
     if (!Array.isArray(data)) throw new Error('alert states: expected a list');
-    for (const s of data as AlertState[]) {
-      if (typeof s?.key !== 'string' || typeof s.alerting !== 'boolean' || typeof s.lastSignal?.key !== 'string')
-        throw new Error('alert states: malformed entry');
+    for (const s of drops.keep(data, alertStateSchema, (i) => `alert-states[${i}]`)) {
       this.states.set(s.key, s);
       this.unconfirmed.add(s.key);
     }

@@ -4,6 +4,7 @@ import type { AlertAction } from './alert-event.js';
 import type { AlertSink } from './alert-sink.js';
 import type { Collector } from './collector.js';
 import type { WatchdogMetrics } from './metrics.js';
+import { DropLog } from './restore-entries.js';
 import { AlertStates, type AlertState } from './alert-state.js';
 import { FAMILIES, type Signal } from './signal.js';
 
@@ -118,7 +119,15 @@ export class Watchdog {
 
   /** The alert states as a state-file section: a restart neither repeats an ALERT nor forgets a RECOVERY. */
   stateSection(): { name: string; snapshot(): unknown; restore(data: unknown): void } {
-    return { name: 'alert-states', snapshot: () => this.states.snapshot(), restore: (data) => this.states.restore(data) };
+    return {
+      name: 'alert-states',
+      snapshot: () => this.states.snapshot(),
+      restore: (data) => {
+        const drops = new DropLog('alert-states', this.deps.log);
+        this.states.restore(data, drops);
+        drops.done();
+      },
+    };
   }
 
   private async runTick(): Promise<TickResult> {

@@ -1,13 +1,16 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { MergeGate } from '../../src/merge-gate/gate.js';
 import { parseGateSnapshot } from '../../src/merge-gate/gate-state.js';
+import { DropLog } from '../../src/watchdog/restore-entries.js';
+import { capturedLog } from '../notify/support.js';
 import { CgroupManager } from '../../src/merge-gate/runner/cgroup.js';
 import { KillEnvironment } from '../../src/merge-gate/runner.js';
-import { survivors } from '../support/adversarial.js';
+import { procState, survivors } from '../support/adversarial.js';
 import { privateCgroupBase } from '../support/cgroup.js';
 import { gateOptions as options, manualRunner, retestRequest as request, runReport as report } from '../support/merge-gate.js';
 import { waitFor } from '../support/wait-for.js';
@@ -29,10 +32,12 @@ afterAll(async () => {
   removeCgroup?.();
 });
 
+const survivorState = (pid: number): string => (['Z', 'X', null].includes(procState(pid)) ? 'gone' : 'alive');
+
 /** What the state store does: snapshot, through JSON (the file), into a fresh gate. */
 const carry = (from: MergeGate, to: MergeGate): void => {
   const saved = JSON.parse(JSON.stringify(from.stateSection().snapshot())) as unknown;
-  to.stateSection().restore(saved);
+  to.stateSection().restore(saved, { stalePids: [] });
 };
 
 describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
@@ -91,6 +96,65 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
     await crashed.idle();
   });
 
+  it('a tree saved without a cgroup (the subreaper holds it, as in most containers) is ended by its root (pid, starttime), the setsid member too, before the attempt runs again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'owd-gate-orphan-'));
+    const noCgroup = new KillEnvironment('/proc', undefined, new CgroupManager('/proc', process.pid, undefined, join(dir, 'no-cgroup')));
+    // the crashed watchdog's own verdict on its run must not start it again (no infra re-queue)
+    const crashed = new MergeGate(options({ infraRequeue: false }), { clock, log, killEnv: noCgroup });
+    crashed.stateSection();
+    const script = `setsid sh -c 'echo $$ > ${dir}/escaped.pid; exec sleep 600' & echo $$ > ${dir}/leader.pid; wait`;
+    crashed.enqueue(request('a', 'main', { command: ['/bin/sh', '-c', script] }));
+    await waitFor('the tree is up', () => existsSync(join(dir, 'escaped.pid')) && existsSync(join(dir, 'leader.pid')));
+    // the periodic write while it ran is all a kill -9 leaves
+    const saved = JSON.parse(JSON.stringify(crashed.stateSection().snapshot())) as { jobs: { tree?: unknown }[] };
+    const runner = manualRunner();
+    const next = new MergeGate(options(), { clock, log, killEnv: noCgroup, run: runner.run });
+    next.stateSection().restore(saved, { stalePids: [] });
+    await waitFor('the attempt runs again', () => runner.started.length === 1, { timeoutMs: 30_000 });
+    expect(survivors(dir)).toEqual([]);
+    expect(saved.jobs[0]!.tree).toEqual({
+      cgroup: null,
+      root: { pid: expect.any(Number), startTicks: expect.any(Number) },
+      boot: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+    });
+    runner.started[0]!.finish(report({}));
+    await next.idle();
+    await crashed.close();
+  });
+
+  it.each([
+    [
+      'is not the leader of its own session (a re-test root always is)',
+      false,
+      () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+    ],
+    ['was saved in another boot (same pid and starttime, another process)', true, () => '00000000-0000-4000-8000-000000000000'],
+  ])('a saved tree whose root %s is left alone', async (_why, detached, boot) => {
+    const bystander = spawn('sleep', ['600'], { detached, stdio: 'ignore' });
+    try {
+      const stat = readFileSync(`/proc/${bystander.pid}/stat`, 'utf8');
+      const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+      const runner = manualRunner();
+      const first = new MergeGate(options(), { clock, log, killEnv, run: runner.run });
+      first.stateSection();
+      const run = first.enqueue(request('a'));
+      await waitFor('it runs', () => runner.started.length === 1);
+      const saved = JSON.parse(JSON.stringify(first.stateSection().snapshot())) as { jobs: { runId: string; tree?: unknown }[] };
+      saved.jobs[0]!.tree = { cgroup: null, root: { pid: bystander.pid, startTicks }, boot: boot() };
+      const runner2 = manualRunner();
+      const next = new MergeGate(options(), { clock, log, killEnv, run: runner2.run });
+      next.stateSection().restore(saved, { stalePids: [] });
+      await waitFor('the attempt runs again', () => runner2.started.length === 1);
+      expect(next.get(run.id)).toMatchObject({ outcome: 'timeout', decision: 'requeue' });
+      expect(survivorState(bystander.pid!)).toBe('alive');
+      runner.started[0]!.finish(report({}));
+      runner2.started[0]!.finish(report({}));
+      await Promise.all([first.idle(), next.idle()]);
+    } finally {
+      bystander.kill('SIGKILL');
+    }
+  });
+
   it('counters and the infra re-queue ledger carry over: the retry budget is not reset by a restart', async () => {
     const runner = manualRunner();
     const first = new MergeGate(options({ retryMax: 2 }), { clock, log, killEnv, run: runner.run });
@@ -135,15 +199,41 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
     expect(second.counters().queued).toBe(0);
   });
 
-  it('a malformed section is refused with the field that is wrong (the store then starts the gate fresh)', () => {
+  it('a section that is not one at all is refused (the store starts the gate fresh); within one, each malformed entry is dropped with its reason', () => {
+    const { log, records } = capturedLog();
+    const drops = new DropLog('merge-gate', log);
     const good = { jobs: [], history: [], counters: { runsTotal: 0, infraRequeues: 0, infraExhausted: 0, outcomes: {} }, ledger: [] };
-    expect(parseGateSnapshot(good)).toEqual(good);
-    expect(() => parseGateSnapshot(null)).toThrow(/merge gate/);
-    expect(() => parseGateSnapshot({ ...good, counters: { ...good.counters, runsTotal: -1 } })).toThrow(/counters\.runsTotal/);
-    const request = { repo: 'a', branch: 'main', cwd: '/tmp', command: [] };
-    expect(() => parseGateSnapshot({ ...good, jobs: [{ runId: 'x', request }] })).toThrow(/jobs\.0\.request\.command/);
-    const job = { runId: 'x', request: { ...request, command: ['true'] } };
-    expect(() => parseGateSnapshot({ ...good, jobs: [job] })).toThrow(/job x has no run/);
-    expect(() => parseGateSnapshot({ ...good, counters: { ...good.counters, outcomes: { bogus: 1 } } })).toThrow(/outcomes/);
+    expect(parseGateSnapshot(good, drops)).toEqual({ ...good, trees: [] });
+    expect(() => parseGateSnapshot(null, drops)).toThrow(/merge gate/);
+    expect(() => parseGateSnapshot([], drops)).toThrow(/merge gate/);
+    const run = { id: 'x', repo: 'a', branch: 'main', status: 'queued', attempt: 1, queuedAt: clock() };
+    const request = { repo: 'a', branch: 'main', cwd: '/tmp', command: ['true'] };
+    const parsed = parseGateSnapshot(
+      {
+        ...good,
+        counters: { ...good.counters, runsTotal: -1 },
+        history: [run, { ...run, id: 'y', queuedAt: 1e20 }],
+        jobs: [
+          { runId: 'x', request: { ...request, command: [] } },
+          { runId: 'z', request },
+        ],
+        ledger: [
+          ['a', 'main', 1],
+          ['a', 'b', 'many'],
+        ],
+      },
+      drops,
+    );
+    expect(parsed.history.map((r) => r.id)).toEqual(['x']);
+    expect(parsed.counters).toBeNull();
+    expect(parsed.jobs).toEqual([]);
+    expect(parsed.ledger).toEqual([['a', 'main', 1]]);
+    expect(records().map((r) => [r.entry, r.reason])).toEqual([
+      ['history[1]', expect.stringMatching(/^queuedAt: /)],
+      ['counters', expect.stringMatching(/^runsTotal: .*start at zero/)],
+      ['ledger[1]', expect.stringMatching(/^2: /)],
+      ['jobs[0]', expect.stringMatching(/^request\.command: must be a non-empty argv array/)],
+      ['job z', 'it has no run in the history'],
+    ]);
   });
 });

@@ -39,7 +39,7 @@ export function recordedPids(outDir: string): Map<string, number> {
   return pids;
 }
 
-function procState(pid: number): string | null {
+export function procState(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);

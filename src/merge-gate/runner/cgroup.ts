@@ -3,7 +3,9 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileS
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { isRunningState } from '../../proc/parse-stat.js';
 import { isSignallable, watchdogGuard } from '../../proc/protected-pids.js';
+import { readStat } from '../../proc/read-proc.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -88,13 +90,14 @@ export class CgroupManager {
    * The trees of re-tests whose watchdog died (kill -9, a crash): every member of a run cgroup
    * under a dead watchdog's `orch-watchdog-<pid>` parent is that run's tree — only the runner's
    * wrapper moves processes there — so one `cgroup.kill` ends it, unless a member is this
-   * watchdog or one of its ancestors. Empty leftovers are removed.
+   * watchdog or one of its ancestors. Empty leftovers are removed. A watchdog is dead when its
+   * pid is gone, or, for `deadPids` (known dead: they held our state file's lock), a zombie.
    */
-  async killStaleRuns(): Promise<StaleRun[]> {
+  async killStaleRuns(deadPids: readonly number[] = []): Promise<StaleRun[]> {
     const support = await this.detect();
     if (!support.ok || this.base === null) return [];
     const out: StaleRun[] = [];
-    for (const parent of this.staleParents(this.base)) {
+    for (const parent of this.staleParents(this.base, new Set(deadPids))) {
       for (const run of this.childDirs(parent)) {
         const pids = this.membersOf(run);
         if (pids.length === 0) continue;
@@ -219,8 +222,8 @@ export class CgroupManager {
     }
   }
 
-  /** `orch-watchdog-<pid>` parents under `base` whose watchdog is gone. */
-  private staleParents(base: string): string[] {
+  /** `orch-watchdog-<pid>` parents under `base` whose watchdog is gone (or, in `deadPids`, a zombie). */
+  private staleParents(base: string, deadPids: ReadonlySet<number> = new Set()): string[] {
     let names: string[];
     try {
       names = readdirSync(base);
@@ -230,7 +233,9 @@ export class CgroupManager {
     return names
       .filter((name) => {
         const m = /^orch-watchdog-(\d+)$/.exec(name);
-        return m !== null && Number(m[1]) !== this.selfPid && !existsSync(`${this.procRoot}/${m[1]}`);
+        if (m === null || Number(m[1]) === this.selfPid) return false;
+        const stat = readStat(Number(m[1]), this.procRoot);
+        return stat === null || (deadPids.has(stat.pid) && !isRunningState(stat.state));
       })
       .map((name) => join(base, name));
   }

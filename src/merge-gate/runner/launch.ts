@@ -14,8 +14,8 @@ export interface LaunchRequest {
   start: KillStrategy;
   killEnv: KillEnvironment;
   spawn: Omit<SpawnOptions, 'controlFds'>;
-  /** Called with the pid of the run's root (every process of the run descends from it) before a cgroup's command is let go. */
-  onRoot?: (pid: number) => void;
+  /** Called with the pid of the run's root (every process of the run descends from it) and its run cgroup, before a cgroup's command is let go. */
+  onRoot?: (pid: number, cgroup: string | null) => void;
 }
 
 export interface Launched {
@@ -52,12 +52,12 @@ export async function launch(req: LaunchRequest): Promise<Launched | StartError>
       return spawned;
     }
     if (!chosen.cgroup) {
-      req.onRoot?.(spawned.pid);
+      req.onRoot?.(spawned.pid, null);
       return { chosen, spawned };
     }
     const failure = await confirmJoin(spawned, chosen.cgroup);
     if (failure === null) {
-      req.onRoot?.(spawned.pid);
+      req.onRoot?.(spawned.pid, chosen.cgroup.path);
       spawned.controls.at(-1)!.send(GO);
       return { chosen, spawned };
     }

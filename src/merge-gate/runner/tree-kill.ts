@@ -4,7 +4,8 @@ import type { RunCgroup } from './cgroup.js';
 import { TreeTracker, type TrackedProcess } from './proc-sweep.js';
 import { ReceiptBook } from './receipt.js';
 import { walkChildren } from './child-links.js';
-import { identityKey } from '../../proc/identity.js';
+import { identityKey, isSameProcess, type ProcIdentity } from '../../proc/identity.js';
+import { isRunningState } from '../../proc/parse-stat.js';
 import { readProcTable, type ProcTable } from '../../proc/proc-table.js';
 import { watchdogGuard } from '../../proc/protected-pids.js';
 import { readStat } from '../../proc/read-proc.js';
@@ -218,6 +219,30 @@ async function killSingle(handle: TreeHandle, graceMs: number, started: number):
     if (!receipt.confirmedDead) survivors.push(leader);
   }
   return { killS: (performance.now() - started) / 1000, survivors, signalledCount: book.size, receipt: book.receipt('single', survivors) };
+}
+
+/**
+ * The tree of a run whose watchdog died (its root now belongs to init): killed like a timeout,
+ * found from its root's (pid, starttime). null when that process is gone (nothing to kill).
+ */
+export async function killOrphanTree(root: ProcIdentity, graceMs: number, procRoot = '/proc'): Promise<KillReport | null> {
+  const isRoot = (): boolean => {
+    const stat = readStat(root.pid, procRoot);
+    return isSameProcess(stat, root) && isRunningState(stat.state);
+  };
+  if (!isRoot()) return null;
+  const handle: TreeHandle = {
+    strategy: 'proc-sweep',
+    rootPid: root.pid,
+    // The root (command or subreaper helper) was spawned detached: it leads the session and group the tree is in.
+    rootIsHelper: false,
+    isRootReaped: () => !isRoot(),
+    waitRootExit: async () => !isRoot(),
+    cgroup: null,
+    tracker: newTracker(root.pid, false, procRoot),
+    procRoot,
+  };
+  return killTree(handle, graceMs);
 }
 
 /** Live members right now, without signalling: leftovers after a normal exit. */

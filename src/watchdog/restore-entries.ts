@@ -1,0 +1,56 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+
+/** Dropped entries logged one by one per section and restore; beyond that, only counted. */
+const LOGGED_DROPS = 20;
+
+/** ms since the epoch, 2000..2200: a saved time outside it is damage, and would break an ISO rendering. */
+export const epochMs = z
+  .number()
+  .min(Date.UTC(2000, 0, 1))
+  .max(Date.UTC(2200, 0, 1));
+
+/** Where an entry failed, and how: the field path and zod's message, never the value (it may hold a secret). */
+export function issueText(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return `${issue?.path.join('.') || '(entry)'}: ${issue?.message ?? 'malformed'}`;
+}
+
+/**
+ * A restored section's bookkeeping: each malformed entry is dropped with a log line naming it
+ * (`label`, never its content) and why; the rest is kept.
+ */
+export class DropLog {
+  private count = 0;
+
+  constructor(
+    private readonly section: string,
+    private readonly log: Logger,
+  ) {}
+
+  drop(label: string, reason: string): void {
+    this.count += 1;
+    if (this.count <= LOGGED_DROPS) this.log.warn({ section: this.section, entry: label, reason }, 'state file: dropped a malformed entry');
+  }
+
+  /** Each entry of `list` that `schema` accepts; `label(i)` names an entry in the log. */
+  keep<T>(list: readonly unknown[], schema: z.ZodType<T>, label: (i: number) => string): T[] {
+    const kept: T[] = [];
+    list.forEach((entry, i) => {
+      const parsed = schema.safeParse(entry);
+      if (parsed.success) kept.push(parsed.data);
+      else this.drop(label(i), issueText(parsed.error));
+    });
+    return kept;
+  }
+
+  /** Ends the restore: the total, when some were dropped beyond the ones logged. */
+  done(): number {
+    if (this.count > LOGGED_DROPS)
+      this.log.warn(
+        { section: this.section, dropped: this.count },
+        `state file: ${this.count - LOGGED_DROPS} more malformed entries dropped`,
+      );
+    return this.count;
+  }
+}
