@@ -103,7 +103,7 @@ export class RunTracker {
   private tree = new ProcTree<LinkedProcess>(new Map());
 
   /** One scan's lineage ((pid, ppid, starttime) of every process, flat) and matching processes. */
-  step(lineage: readonly number[], matched: readonly MatchedProcess[], nowMs: number, owners: Owners): RunStep {
+  step(lineage: ArrayLike<number>, matched: readonly MatchedProcess[], nowMs: number, owners: Owners): RunStep {
     const table = new Map<number, LinkedProcess>();
     for (let i = 0; i + 2 < lineage.length; i += 3)
       table.set(lineage[i]!, { pid: lineage[i]!, ppid: lineage[i + 1]!, startTicks: lineage[i + 2]! });

@@ -80,6 +80,11 @@ export class StatReader {
     }
   }
 
+  /** True while `pid`'s stat file is kept open: it answers ESRCH, never a newcomer's stat, once its process is gone. */
+  isKept(pid: number): boolean {
+    return this.held.has(pid);
+  }
+
   release(pid: number): void {
     const fd = this.held.get(pid);
     if (fd === undefined) return;
@@ -102,37 +107,49 @@ export class StatReader {
   }
 }
 
-/**
- * comm + starttime (field 22) + startcode/endcode (fields 26, 27, which change on every exec),
- * cut from the stat text without splitting it: the cache check for the ~98 % of processes that
- * do not match; with the ppid and starttime for the lineage. null when the line is malformed.
- */
-export function statIdentity(text: string): { identity: string; ppid: number; startTicks: number } | null {
-  const open = text.indexOf('(');
-  const close = text.lastIndexOf(')');
-  if (open < 0 || close < open) return null;
-  let pos = close + 2; // field 3
-  let startOf4 = -1;
-  let startOf22 = -1;
-  let startOf26 = -1;
-  for (let field = 3; field <= 27; field += 1) {
-    if (field === 4) startOf4 = pos;
-    if (field === 22) startOf22 = pos;
-    if (field === 26) startOf26 = pos;
-    if (field === 27) break;
-    const space = text.indexOf(' ', pos);
-    if (space < 0) return null;
-    pos = space + 1;
-  }
-  const endOf22 = text.indexOf(' ', startOf22);
-  let endOf27 = text.indexOf(' ', pos);
-  if (endOf27 < 0) endOf27 = text.length;
-  return {
-    identity: `${text.slice(open, close + 1)}${text.slice(startOf22 - 1, endOf22)}${text.slice(startOf26 - 1, endOf27)}`,
-    ppid: Number(text.slice(startOf4, text.indexOf(' ', startOf4))),
-    startTicks: Number(text.slice(startOf22, endOf22)),
-  };
+/** What the cache check needs of a stat line: its parent, start time, and what an exec changes. */
+export interface StatKey {
+  ppid: number;
+  startTicks: number;
+  /** fields 26, 27 (startcode, endcode): a new program's code sits elsewhere, even the same binary's */
+  codeStart: number;
+  codeEnd: number;
+  /** FNV-1a of the comm bytes */
+  commHash: number;
 }
+
+/**
+ * The StatKey of the stat line in `buf[0, bytes)`, cut from the bytes without decoding them (the
+ * ~98 % of processes that do not match are checked this way every scan); false when malformed.
+ * comm sits between the first `(` and the last `)`.
+ */
+export function readStatKey(buf: Buffer, bytes: number, key: StatKey): boolean {
+  const open = buf.indexOf(0x28);
+  const close = bytes > 0 ? buf.lastIndexOf(0x29, bytes - 1) : -1;
+  if (open < 0 || close < open || open >= bytes) return false;
+  let hash = 0x811c9dc5;
+  for (let i = open + 1; i < close; i += 1) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
+  key.commHash = hash >>> 0;
+  let field = 3;
+  let n = 0;
+  for (let i = close + 2; i <= bytes && field <= 27; i += 1) {
+    const c = i < bytes ? buf[i]! : 0x20;
+    if (c !== 0x20 && c !== 0x0a) {
+      if (c >= 0x30 && c <= 0x39) n = n * 10 + (c - 0x30);
+      continue;
+    }
+    if (field === 4) key.ppid = n;
+    else if (field === 22) key.startTicks = n;
+    else if (field === 26) key.codeStart = n;
+    else if (field === 27) key.codeEnd = n;
+    field += 1;
+    n = 0;
+  }
+  return field > 27;
+}
+
+export const isSameKey = (a: StatKey, b: StatKey): boolean =>
+  a.startTicks === b.startTicks && a.codeStart === b.codeStart && a.codeEnd === b.codeEnd && a.commHash === b.commHash;
 
 /** Stat fds kept open: a quarter of the open-file soft limit, at most 16,384 (null: unknown, none). */
 export function heldFdBudgetOf(softLimit: number | null): number {

@@ -12,7 +12,8 @@ port.on('message', (msg: { id: number; request: ScanRequest } | 'close') => {
     return;
   }
   try {
-    port.postMessage({ id: msg.id, result: scanner.scan(msg.request) });
+    const result = scanner.scan(msg.request);
+    port.postMessage({ id: msg.id, result }, [result.lineage.buffer]);
   } catch (err) {
     port.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err) });
   }

@@ -5,10 +5,22 @@ import { readListeningPorts } from '../../proc/ports.js';
 import { createMatcher, type Matcher, type MatchMode } from './program.js';
 import type { NsMember, PidProbe, PidViewRequest } from '../../watchdog/agent-directory.js';
 import { createNsReads, type NsCache, type NsReads } from './scan-namespaces.js';
-import { readFileInto, readHeldFdBudget, StatReader, statIdentity, type ReadErrorKind, type ScanFs } from './scan-reads.js';
+import {
+  isSameKey,
+  readFileInto,
+  readHeldFdBudget,
+  readStatKey,
+  StatReader,
+  type ReadErrorKind,
+  type ScanFs,
+  type StatKey,
+} from './scan-reads.js';
 
 /** Processes whose locks and ports are read afresh in one scan: a flood of candidates is not read whole each tick. */
 export const MAX_RESOURCE_READS = 256;
+
+/** A process that neither matches nor is watched has its stat re-read this often (jittered 50–100 %), not every scan. */
+export const STAT_RECHECK_MS = 10_000;
 
 export interface ScannerOptions {
   /** WATCHDOG_PROC_ROOT */
@@ -58,15 +70,13 @@ export interface ScanResult {
   candidates: MatchedProcess[];
   /** watched processes still alive that do not match */
   watched: ScannedProcess[];
-  /** (pid, ppid, starttime) of every process read, flat */
-  lineage: number[];
-  /** processes of the request's container */
+  /** (pid, ppid, starttime) of every process read, flat; a typed array the worker hands over without a copy */
+  lineage: Float64Array<ArrayBuffer>;
+  /** processes of the request's container, and the request's probe pids that exist */
   members: NsMember[];
-  /** the request's probe pids that exist */
   probes: PidProbe[];
-  /** pid directories whose stat parsed */
+  /** processes read (or known unchanged); pid directories that disappeared while read (not errors) */
   processes: number;
-  /** pid directories that disappeared while being read (not errors) */
   vanished: number;
   /** cmdline files read this scan (the rest came from the (pid, starttime) cache) */
   cmdlineReads: number;
@@ -75,32 +85,27 @@ export interface ScanResult {
 }
 
 interface CacheEntry extends NsCache {
-  /** see statIdentity: a new process or an exec changes it */
-  identity: string;
+  /** a new process or an exec changes it */
+  key: StatKey;
   comm: string;
   match: MatchMode | null;
   /** kept for matching and watched processes only */
   argv: string[] | null;
+  /** when its cmdline is read again */
   recheckAtMs: number;
+  /** when its stat is read again, if it neither matches nor is watched */
+  statAtMs: number;
   generation: number;
   resources?: { locks: HeldLock[]; ports: number[]; recheckAtMs: number };
-}
-
-interface Wanted {
-  stat: ProcStat;
-  entry: CacheEntry;
 }
 
 /** What one scan gathers. */
 interface ScanPass {
   nowMs: number;
   watch: Map<number, number>;
-  errors: Record<ReadErrorKind, number>;
-  processes: number;
-  vanished: number;
-  cmdlineReads: number;
-  commByPid: Map<number, string>;
-  wanted: Wanted[];
+  counts: Pick<ScanResult, 'processes' | 'vanished' | 'cmdlineReads' | 'errors'>;
+  /** the matching and watched processes, whose facts the scan returns */
+  wanted: { stat: ProcStat; entry: CacheEntry }[];
   lineage: number[];
   containerId: string | null;
   members: NsMember[];
@@ -139,11 +144,7 @@ export class Scanner {
     const pass: ScanPass = {
       nowMs: startedMs,
       watch,
-      errors: { eacces: 0, parse: 0, other: 0 },
-      processes: 0,
-      vanished: 0,
-      cmdlineReads: 0,
-      commByPid: new Map(),
+      counts: { processes: 0, vanished: 0, cmdlineReads: 0, errors: { eacces: 0, parse: 0, other: 0 } },
       wanted: [],
       lineage: [],
       containerId: request.containerId || null,
@@ -162,17 +163,18 @@ export class Scanner {
     for (const [pid, entry] of cache) if (entry.generation !== this.generation) cache.delete(pid);
     this.reader.keepOnly((pid) => cache.has(pid));
     this.readResources(pass);
+    const commOf = (pid: number): string | null => cache.get(pid)?.comm ?? null;
     const candidates: MatchedProcess[] = [];
     const watched: ScannedProcess[] = [];
     for (const { stat, entry } of pass.wanted) {
       const { locks, ports } = entry.resources ?? { locks: [], ports: [] };
-      const facts = { ...stat, argv: entry.argv ?? [], parentComm: pass.commByPid.get(stat.ppid) ?? null, locks, ports };
+      const facts = { ...stat, argv: entry.argv ?? [], parentComm: commOf(stat.ppid), locks, ports };
       if (entry.match === null) watched.push({ ...facts, match: null });
       else candidates.push({ ...facts, match: entry.match });
     }
-    const { processes, vanished, cmdlineReads, errors, lineage, members } = pass;
+    const { lineage, members, counts } = pass;
     const probes = this.ns.probe(request.probePids ?? []);
-    return { candidates, watched, lineage, members, probes, processes, vanished, cmdlineReads, errors, durationMs: deps.now() - startedMs };
+    return { candidates, watched, lineage: Float64Array.from(lineage), members, probes, ...counts, durationMs: deps.now() - startedMs };
   }
 
   /** Closes the stat files kept open between scans. */
@@ -182,48 +184,52 @@ export class Scanner {
 
   /** One pid: its stat (the cache when unchanged), its cmdline when new or due, its match; its facts when wanted. */
   private visit(pass: ScanPass, pid: number): void {
-    const dir = `${this.opts.root}/${pid}`;
-    const read = this.reader.read(pid, `${dir}/stat`);
-    if ('error' in read) {
-      if (read.error === 'vanished') pass.vanished += 1;
-      else pass.errors[read.error] += 1;
+    const known = this.cache.get(pid);
+    if (known?.match === null && pass.nowMs < known.statAtMs && this.reader.isKept(pid) && !pass.watch.has(pid)) {
+      // the same process until its kept fd says otherwise: its start time cannot change, an exec shows at the next read
+      pass.lineage.push(pid, known.key.ppid, known.key.startTicks);
+      pass.counts.processes += 1;
+      known.generation = this.generation;
+      this.ns.noteMember(pass, pid, known);
       return;
     }
-    const text = this.reader.buf.toString('latin1', 0, read.bytes);
-    const seen = statIdentity(text);
-    if (seen !== null) pass.lineage.push(pid, seen.ppid, seen.startTicks);
-    const isWatched = seen !== null && pass.watch.get(pid) === seen.startTicks;
-    let entry = seen === null ? undefined : this.cache.get(pid);
+    const read = this.reader.read(pid, `${this.opts.root}/${pid}/stat`);
+    if ('error' in read) {
+      if (read.error === 'vanished') pass.counts.vanished += 1;
+      else pass.counts.errors[read.error] += 1;
+      return;
+    }
+    const { buf } = this.reader;
+    const key: StatKey = { ppid: 0, startTicks: 0, codeStart: 0, codeEnd: 0, commHash: 0 };
+    const isKeyed = readStatKey(buf, read.bytes, key);
+    if (isKeyed) pass.lineage.push(pid, key.ppid, key.startTicks);
+    const isWatched = isKeyed && pass.watch.get(pid) === key.startTicks;
+    let entry = isKeyed ? this.cache.get(pid) : undefined;
     let stat: ProcStat | null = null;
-    if (entry === undefined || entry.identity !== seen?.identity || pass.nowMs >= entry.recheckAtMs) {
-      stat = parseStat(text);
-      entry = this.matchAfresh(pass, pid, seen?.identity ?? null, stat, isWatched);
+    if (entry === undefined || !isSameKey(entry.key, key) || pass.nowMs >= entry.recheckAtMs) {
+      stat = parseStat(buf.toString('latin1', 0, read.bytes));
+      entry = this.matchAfresh(pass, pid, isKeyed ? key : null, stat, isWatched);
       if (entry === undefined) return;
     }
-    pass.processes += 1;
-    pass.commByPid.set(pid, entry.comm);
+    pass.counts.processes += 1;
+    entry.key.ppid = key.ppid;
+    entry.statAtMs = this.dueAt(pass, STAT_RECHECK_MS);
     entry.generation = this.generation;
     this.ns.noteMember(pass, pid, entry);
     if (entry.match === null && !isWatched) return;
-    stat ??= parseStat(text);
+    stat ??= parseStat(buf.toString('latin1', 0, read.bytes));
     entry.argv ??= this.readArgv(pass, pid);
     if (stat !== null && entry.argv !== null) pass.wanted.push({ stat, entry });
   }
 
   /** A new process, an exec, or a re-check due: its cmdline read and matched; undefined when it is gone or unreadable. */
-  private matchAfresh(
-    pass: ScanPass,
-    pid: number,
-    identity: string | null,
-    stat: ProcStat | null,
-    isWatched: boolean,
-  ): CacheEntry | undefined {
-    if (stat === null || identity === null) {
-      pass.errors.parse += 1;
+  private matchAfresh(pass: ScanPass, pid: number, key: StatKey | null, stat: ProcStat | null, isWatched: boolean): CacheEntry | undefined {
+    if (stat === null || key === null) {
+      pass.counts.errors.parse += 1;
       this.reader.release(pid);
       return undefined;
     }
-    pass.cmdlineReads += 1;
+    pass.counts.cmdlineReads += 1;
     const argv = this.readArgv(pass, pid);
     if (argv === null) {
       this.cache.delete(pid);
@@ -233,13 +239,14 @@ export class Scanner {
     const match = this.matcher.match(argv);
     // a re-check keeps what never changes for the same process: its container, NSpid and resources
     const same = this.cache.get(pid);
-    const kept = same?.identity === identity ? same : undefined;
+    const kept = same && isSameKey(same.key, key) ? same : undefined;
     const entry: CacheEntry = {
-      identity,
+      key,
       comm: stat.comm,
       match,
       argv: match !== null || isWatched ? argv : null,
-      recheckAtMs: pass.nowMs + this.opts.recheckMs * (0.5 + this.deps.random() * 0.5),
+      recheckAtMs: this.dueAt(pass, this.opts.recheckMs),
+      statAtMs: 0,
       generation: this.generation,
       containerCheck: kept?.containerCheck,
       nsPids: kept?.nsPids,
@@ -254,16 +261,18 @@ export class Scanner {
     const { cmdBuf } = this;
     const read = readFileInto(this.deps.fs, `${this.opts.root}/${pid}/cmdline`, cmdBuf, this.opts.cmdlineMaxBytes);
     if ('error' in read) {
-      if (read.error === 'vanished') {
-        pass.vanished += 1;
-        return null;
-      }
-      pass.errors[read.error] += 1;
-      return [];
+      if (read.error === 'vanished') pass.counts.vanished += 1;
+      else pass.counts.errors[read.error] += 1;
+      return read.error === 'vanished' ? null : [];
     }
     let end = read.bytes;
     while (end > 0 && cmdBuf[end - 1] === 0) end -= 1;
     return end === 0 ? [] : cmdBuf.toString('utf8', 0, end).split('\0');
+  }
+
+  /** `ms` from now, jittered to 50–100 %: re-reads spread over the scans instead of coming all at once. */
+  private dueAt(pass: ScanPass, ms: number): number {
+    return pass.nowMs + ms * (0.5 + this.deps.random() * 0.5);
   }
 
   /** Locks and ports of the wanted processes that are new or due, watched ones first (what a finished run left holds them). */
@@ -277,8 +286,11 @@ export class Scanner {
     const locks = readHeldLocks(pids, this.opts.root);
     const ports = readListeningPorts(pids, this.opts.root);
     for (const { stat, entry } of due) {
-      const recheckAtMs = pass.nowMs + this.opts.recheckMs * (0.5 + this.deps.random() * 0.5);
-      entry.resources = { locks: locks.get(stat.pid) ?? [], ports: ports.get(stat.pid) ?? [], recheckAtMs };
+      entry.resources = {
+        locks: locks.get(stat.pid) ?? [],
+        ports: ports.get(stat.pid) ?? [],
+        recheckAtMs: this.dueAt(pass, this.opts.recheckMs),
+      };
     }
   }
 }
