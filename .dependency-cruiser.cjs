@@ -4,7 +4,8 @@
 // Type-only imports count (tsPreCompilationDeps): a type is as much a dependency as a value.
 // Test code (test/, scripts/, bench/) may import anything in src/; nothing in src/ or routes/ imports it.
 
-const GROUND = '^src/(config(\\.ts$|-[^/]+\\.ts$|/)|redact/|(metrics|redact|clock|http|i18n|logger|safe-regex|version|worker-module)\\.ts$)';
+const GROUND =
+  '^src/(config(\\.ts$|-[^/]+\\.ts$|/)|redact/|(metrics|redact|clock|http|i18n|logger|safe-regex|version|worker-module)\\.ts$)';
 const PROC = '^src/proc/';
 const MIDDLE = '^src/(watchdog|sources|merge-gate|notify|cli|state)/';
 const APP = '^src/(app|app-context|http-server)\\.ts$';
