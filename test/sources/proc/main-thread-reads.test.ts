@@ -1,30 +1,11 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PytestLab, SLOW_TEST, isLive } from '../../support/pytest-suite.js';
 import { getJson, startServerProcess, type ServerProcess } from '../../support/server-process.js';
 import { waitFor } from '../../support/wait-for.js';
-
-/** A test whose fixture starts a server that outlives a killed pytest: the leftover. */
-const LEAVES_A_SERVER = `
-import os, subprocess, sys, time
-import pytest
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-SERVER = "import socket, sys, time\\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\\nopen(sys.argv[1], 'w').write(str(s.getsockname()[1])); time.sleep(300)"
-
-@pytest.fixture
-def server():
-    p = subprocess.Popen([sys.executable, '-c', SERVER, os.path.join(HERE, 'port')])
-    open(os.path.join(HERE, 'pid'), 'w').write(str(p.pid))
-    yield
-    p.kill()
-
-def test_uses_server(server):
-    time.sleep(300)
-`;
 
 interface Candidate {
   pid: number;
@@ -51,11 +32,7 @@ describe('during ticks the main thread opens no /proc file', () => {
     async () => {
       const live = lab.suite({ 'test_slow.py': SLOW_TEST });
       const liveRun = await lab.pytestBelow(lab.wrapped(live).pid!);
-      const leaving = lab.suite({ 'test_leaves.py': LEAVES_A_SERVER });
-      const killed = await lab.pytestBelow(lab.wrapped(leaving, '-q -p no:cacheprovider -s').pid!);
-      await waitFor('the fixture server', () => existsSync(join(leaving, 'port')) && readFileSync(join(leaving, 'port'), 'utf8') !== '');
-      const leftover = Number(readFileSync(join(leaving, 'pid'), 'utf8'));
-      lab.track(leftover);
+      const { pytest: killed, server: leftover } = await lab.leavingRun();
 
       server = await startServerProcess({
         LOG_LEVEL: 'info',
