@@ -41,15 +41,9 @@ function enqueueAudited(ctx: AppContext, request: RetestRequest, log: FastifyBas
   try {
     id = ctx.mergeGate.enqueue(request).id;
   } catch (err) {
-    if (err instanceof RunAsRefused) {
-      log.warn({ ...audit, reason: err.message }, 'merge gate: re-test refused');
-      throw new HttpError(err.code, err.message);
-    }
-    if (err instanceof QueueFull) {
-      log.warn({ ...audit, reason: err.message }, 'merge gate: queue full');
-      throw new HttpError(err.code, err.message);
-    }
-    throw err;
+    if (!(err instanceof RunAsRefused || err instanceof QueueFull)) throw err;
+    log.warn({ ...audit, reason: err.message }, err instanceof QueueFull ? 'merge gate: queue full' : 'merge gate: re-test refused');
+    throw new HttpError(err.code, err.message);
   }
   log.info({ run_id: id, ...audit }, 'merge gate: re-test queued');
   return id;

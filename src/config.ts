@@ -38,10 +38,6 @@ export function defaultValue(key: ConfigKey): string {
   return specOf(key).default;
 }
 
-export function isSecretKey(key: ConfigKey): boolean {
-  return specOf(key).secret;
-}
-
 /** Keys whose value is a URL or a list holding URLs: a warning shows them as scheme and host only. */
 const URL_KEYS = new Set([
   'WATCHDOG_METRICS_URL',

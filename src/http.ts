@@ -72,29 +72,29 @@ export function loadUndici(): Promise<typeof Undici> {
   return import('undici');
 }
 
-/** One HTTP call with one overall deadline (connect + headers + body) and a bounded body; throws on transport errors. */
+/**
+ * Every outbound HTTP call (the orchestrator, dependencies, every notifier): one overall deadline
+ * (connect + headers + body), a bounded body, redirects never followed (a 3xx is returned as it
+ * is); throws on transport errors.
+ */
 export async function httpRequest(url: string, opts: HttpOptions): Promise<HttpAnswer> {
-  const maxBytes = opts.maxBytes ?? 4 * 1024 * 1024;
   const { request } = await loadUndici();
-  const timeout = AbortSignal.timeout(opts.timeoutMs);
-  const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
   const target = splitUrlCredentials(url);
-  const headers: Record<string, string> = {
-    'user-agent': 'orch-watchdog',
-    ...(target.authorization ? { authorization: target.authorization } : {}),
-    ...opts.headers,
-  };
-  // undici's request() never follows redirects: a 3xx answer is returned as it is.
   const res = await request(target.url, {
     method: opts.method ?? 'GET',
     ...(opts.body !== undefined ? { body: opts.body } : {}),
-    headers,
-    signal,
+    headers: {
+      'user-agent': 'orch-watchdog',
+      ...(target.authorization ? { authorization: target.authorization } : {}),
+      ...opts.headers,
+    },
+    signal: opts.signal ? withTimeout(opts.signal, opts.timeoutMs) : AbortSignal.timeout(opts.timeoutMs),
     headersTimeout: opts.timeoutMs,
     bodyTimeout: opts.timeoutMs,
     ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
   });
-  return { status: res.statusCode, headers: res.headers, text: await readBody(res.body, maxBytes, opts.oversize ?? 'throw') };
+  const text = await readBody(res.body, opts.maxBytes ?? 4 * 1024 * 1024, opts.oversize ?? 'throw');
+  return { status: res.statusCode, headers: res.headers, text };
 }
 
 /** The first `maxBytes` of a body; past them `throw` fails, `cut` drains a little more (socket reuse), then drops it. */
@@ -121,11 +121,6 @@ async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number,
     }
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** GET whose body must arrive whole (a JSON envelope): over `maxBytes` is an error. */
-export async function getText(url: string, opts: Omit<HttpOptions, 'method' | 'body' | 'oversize'>): Promise<HttpAnswer> {
-  return httpRequest(url, { ...opts, method: 'GET', oversize: 'throw' });
 }
 
 /** A short, operator-readable reason for a failed HTTP call (refused, timeout, DNS, …). */

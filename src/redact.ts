@@ -1,5 +1,13 @@
 import { ASSIGNMENTS, FLAG_EQUALS, FLAG_SPACE, QUERY_PARAMETERS, QUOTED_KEYS, YAML_KEYS } from './redact/assignments.js';
-import { AUTHORIZATION, BEARER, CURL_USER, MYSQL_PASSWORD, OPENSSL_PASSPHRASE, SSHPASS_PASSWORD } from './redact/commands.js';
+import {
+  AUTHORIZATION,
+  BEARER,
+  CURL_USER,
+  CURL_USER_FLAGS,
+  MYSQL_PASSWORD,
+  OPENSSL_PASSPHRASE,
+  SSHPASS_PASSWORD,
+} from './redact/commands.js';
 import { isSecretFlag, REDACTED } from './redact/names.js';
 import type { Rule } from './redact/rule.js';
 import { isSpace, type Meter } from './redact/scan.js';
@@ -11,8 +19,8 @@ import { BOT_TOKENS, COOKIE_HEADERS, JSON_WEB_TOKENS, PROVIDER_TOKEN_RULE, URL_C
  * everywhere); the name stays visible so an operator still sees what was passed. Over-redaction
  * is preferred to a leak.
  *
- * Every rule is a hand-written scan, linear in the text: the regular expressions it replaced
- * took time quadratic in a run of letters, on the event loop (15,000 letters in a URL: 0.55 s).
+ * Every rule is a hand-written scan, linear in the text: a regular expression for the same shape
+ * takes time quadratic in a run of letters, on the event loop (15,000 letters in a URL: 0.55 s).
  * Callers still bound the text (a command line, a cut health output, a capped URL).
  */
 
@@ -90,8 +98,6 @@ export function measureRedaction(text: string): { text: string; steps: number } 
  * Redacts an argv (as read from /proc/<pid>/cmdline) and joins it with spaces. Works on the
  * elements first so `--password "two words"` hides both words, then on the joined line.
  */
-const USER_FLAGS = new Set(['-u', '-U', '--user', '--proxy-user']);
-
 export function redactArgv(argv: readonly string[]): string {
   const programs = new Set<string>();
   const masked = argv.map((arg, i) => {
@@ -101,7 +107,7 @@ export function redactArgv(argv: readonly string[]): string {
     if (!prev.includes('=') && isSecretFlag(prev) && !arg.startsWith('--')) return REDACTED;
     if ((prev === '-p' && programs.has('sshpass')) || (prev === '-k' && programs.has('openssl'))) return REDACTED;
     // curl -u 'user:pass with spaces': joining would split the value
-    if (USER_FLAGS.has(prev) && arg.includes(':') && !arg.includes('://')) return `${arg.slice(0, arg.indexOf(':'))}:${REDACTED}`;
+    if (CURL_USER_FLAGS.includes(prev) && arg.includes(':') && !arg.includes('://')) return `${arg.slice(0, arg.indexOf(':'))}:${REDACTED}`;
     return arg;
   });
   return redactSecrets(masked.join(' '));
@@ -138,12 +144,21 @@ export function redactCommandLine(argv: readonly string[], maxChars: number): st
   return truncate(redactArgv(kept), maxChars);
 }
 
-/** Cuts to `maxChars` (an ellipsis marks the cut); redact first so no secret is half-kept. */
-export function truncate(text: string, maxChars: number): string {
-  if (text.length <= maxChars) return text;
-  let cut = Math.max(0, maxChars - 1);
-  // never split a surrogate pair (emoji, non-BMP) in half
-  const code = text.charCodeAt(cut - 1);
-  if (code >= 0xd800 && code <= 0xdbff) cut -= 1;
-  return `${text.slice(0, cut)}…`;
+/**
+ * The longest head of `text` whose rendering (through `render`, per code point: Telegram's HTML
+ * escaping, say) fits `maxChars`, an ellipsis marking a cut: never half a surrogate pair or an
+ * escape. Redact first, so no secret is half kept.
+ */
+export function truncate(text: string, maxChars: number, render: (s: string) => string = (s) => s): string {
+  if (render(text).length <= maxChars) return text;
+  const room = maxChars - 1;
+  let used = 0;
+  let end = 0;
+  for (const ch of text) {
+    const size = render(ch).length;
+    if (used + size > room) break;
+    used += size;
+    end += ch.length;
+  }
+  return room < 0 ? '' : `${text.slice(0, end)}…`;
 }

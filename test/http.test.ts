@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { callTimeoutMs, describeHttpError, getText, splitUrlCredentials, withTimeout } from '../src/http.js';
+import { callTimeoutMs, describeHttpError, httpRequest, splitUrlCredentials, withTimeout } from '../src/http.js';
 import { createLogger } from '../src/logger.js';
 import { DepCollector } from '../src/sources/deps/collector.js';
 import { OrchestratorCollector } from '../src/sources/orchestrator/collector.js';
@@ -13,7 +13,7 @@ const log = createLogger({ level: 'silent' });
 describe('describeHttpError', () => {
   it('maps a real refused connection to a short reason without the URL', async () => {
     const url = (await refusedUrl()).replace('://', '://u:refusedPassSecret@');
-    const err = await getText(`${url}/x?token=q`, { timeoutMs: 2000 }).catch((e: unknown) => e);
+    const err = await httpRequest(`${url}/x?token=q`, { timeoutMs: 2000 }).catch((e: unknown) => e);
     expect(describeHttpError(err)).toBe('connection refused');
   });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { escapeHtml } from '../src/notify/format.js';
 import { boundForRedaction, measureRedaction, redactArgv, redactCommandLine, redactSecrets, truncate } from '../src/redact.js';
 
 // Incident guarded: a pytest command line with --password/--token ended up verbatim in a Telegram chat.
@@ -152,6 +153,10 @@ describe('truncate', () => {
   it('never splits a surrogate pair', () => {
     const cut = truncate(`${'a'.repeat(3)}😀😀`, 5);
     expect(cut).toBe('aaa…');
+    expect(truncate('😀'.repeat(10), 6)).toBe('😀😀…');
+  });
+  it('measures the rendered length (an HTML escape is never cut in half)', () => {
+    expect(truncate('<<<<<', 10, escapeHtml)).toBe('<<…');
   });
 });
 

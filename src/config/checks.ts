@@ -24,8 +24,8 @@ function requiredSettings(c: Config): Record<Integration, [string, boolean][]> {
 
 /**
  * WATCHDOG_NOTIFIERS: empty = log plus every integration whose settings are all present; an
- * explicit list wins. Either way a half-configured or left-out integration is a warning, since
- * "Telegram is set up but silent" was an incident.
+ * explicit list wins. Either way a half-configured or left-out integration is a warning: an
+ * integration set up but silent goes unnoticed until the alert it missed.
  */
 export function resolveNotifiers(c: Config, warnings: ConfigWarning[]): NotifierName[] {
   const explicit = c.notifiers.length > 0;

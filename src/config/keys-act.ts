@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { spec } from './spec.js';
+import { group } from './spec.js';
 import { LOCALES } from '../i18n.js';
 import {
   baseUrl,
@@ -17,18 +17,20 @@ import {
 
 const DEFAULT_LOCK_PATTERNS = String.raw`index\.lock.*File exists,database is locked,Timeout.*acquir.*lock,lock .* could not be acquired`;
 
+const notify = group('notifiers');
+const api = group('API');
+const gate = group('merge gate');
+
 /** The keys of what the watchdog does: notifiers, the API, the merge gate. */
 export const ACT_KEYS = [
-  spec(
-    'notifiers',
+  notify(
     'WATCHDOG_NOTIFIERS',
     'notifiers',
     notifierList,
     '',
     'Comma-separated: log, telegram, webhook, alertmanager; empty = log plus every integration whose settings are present; an explicit list wins.',
   ),
-  spec(
-    'notifiers',
+  notify(
     'WATCHDOG_TG_BOT_TOKEN',
     'tgBotToken',
     secretText(/^(\d+:[A-Za-z0-9_-]+)?$/, 'expected <digits>:<token>'),
@@ -36,8 +38,7 @@ export const ACT_KEYS = [
     'Telegram Bot API token (<digits>:<token>); a secret, never logged; or WATCHDOG_TG_BOT_TOKEN_FILE, a file holding it.',
     { secret: true },
   ),
-  spec(
-    'notifiers',
+  notify(
     'WATCHDOG_TG_CHAT_ID',
     'tgChatId',
     z
@@ -47,17 +48,15 @@ export const ACT_KEYS = [
     '',
     'Telegram chat id (numeric) or @channel the alerts go to.',
   ),
-  spec(
-    'notifiers',
+  notify(
     'WATCHDOG_TG_API_URL',
     'tgApiUrl',
     baseUrl,
     'https://api.telegram.org',
     'Bot API base URL; change only for a self-hosted Bot API server.',
   ),
-  spec('notifiers', 'WATCHDOG_WEBHOOK_URL', 'webhookUrl', optionalUrl, '', 'Generic JSON webhook URL (user:pass@ is sent as basic auth).'),
-  spec(
-    'notifiers',
+  notify('WATCHDOG_WEBHOOK_URL', 'webhookUrl', optionalUrl, '', 'Generic JSON webhook URL (user:pass@ is sent as basic auth).'),
+  notify(
     'WATCHDOG_WEBHOOK_SECRET',
     'webhookSecret',
     secretText(),
@@ -65,17 +64,15 @@ export const ACT_KEYS = [
     'Signs webhook bodies with HMAC-SHA256 so the receiver can trust them; a secret; or WATCHDOG_WEBHOOK_SECRET_FILE, a file holding it.',
     { secret: true },
   ),
-  spec(
-    'notifiers',
+  notify(
     'WATCHDOG_ALERTMANAGER_URL',
     'alertmanagerUrls',
     baseUrlList,
     '',
     'Comma-separated Alertmanager base URLs (API v2), every peer of the cluster: every alert goes to every peer; with the compose monitoring profile: http://alertmanager:9093',
   ),
-  spec('notifiers', 'WATCHDOG_LOCALE', 'locale', z.enum(LOCALES, 'expected en or ru'), 'en', 'Alert text language: en or ru.'),
-  spec(
-    'API',
+  notify('WATCHDOG_LOCALE', 'locale', z.enum(LOCALES, 'expected en or ru'), 'en', 'Alert text language: en or ru.'),
+  api(
     'WATCHDOG_API_TOKEN',
     'apiToken',
     secretText(/^\S*$/, 'must not contain whitespace'),
@@ -85,97 +82,73 @@ export const ACT_KEYS = [
       secret: true,
     },
   ),
-  spec(
-    'merge gate',
+  gate(
     'WATCHDOG_MERGE_RETEST_TIMEOUT_S',
     'mergeRetestTimeoutS',
     numText(1, 86_400),
     '900',
     'Seconds a merge-gate re-test may run before its whole process tree is killed.',
   ),
-  spec(
-    'merge gate',
-    'WATCHDOG_TREE_KILL_ENABLED',
-    'treeKillEnabled',
-    boolText,
-    'true',
-    'false = kill only the direct child (the old behaviour that left grandchildren running).',
-  ),
-  spec('merge gate', 'WATCHDOG_KILL_GRACE_S', 'killGraceS', numText(0, 600), '5', 'Seconds between SIGTERM and SIGKILL.'),
-  spec(
-    'merge gate',
+  gate('WATCHDOG_TREE_KILL_ENABLED', 'treeKillEnabled', boolText, 'true', 'false = kill only the direct child: its grandchildren survive.'),
+  gate('WATCHDOG_KILL_GRACE_S', 'killGraceS', numText(0, 600), '5', 'Seconds between SIGTERM and SIGKILL.'),
+  gate(
     'WATCHDOG_MERGE_INFRA_RETRY_MAX',
     'mergeInfraRetryMax',
     intText(0, 1000),
     '3',
     'Infra re-queues (timeout, lock busy) per repo and branch before the gate gives up: exhausted.',
   ),
-  spec(
-    'merge gate',
+  gate(
     'WATCHDOG_MERGE_SKIP_WHEN_CURRENT',
     'mergeSkipWhenCurrent',
     boolText,
     'true',
     'Skip the re-test when HEAD already is the validated commit.',
   ),
-  spec(
-    'merge gate',
+  gate(
     'WATCHDOG_MERGE_MAX_PARALLEL',
     'mergeMaxParallel',
     intText(1, 64),
     '1',
     'Re-tests running at once across repos (never more than one per repo).',
   ),
-  spec(
-    'merge gate',
+  gate(
     'WATCHDOG_MERGE_MAX_CPU_PRESSURE',
     'mergeMaxCpuPressure',
     numText(0, 100),
     '50',
     'Percent; while PSI cpu some avg10 is above it queued re-tests wait (tasks stalled half the time: a re-test would crawl into its timeout).',
   ),
-  spec(
-    'merge gate',
+  gate(
     'WATCHDOG_MERGE_PRESSURE_WAIT_S',
     'mergePressureWaitS',
     numText(0, 86_400),
     '600',
     'The longest a re-test waits for the CPU pressure to fall, then it starts anyway.',
   ),
-  spec(
-    'merge gate',
+  gate(
     'WATCHDOG_MERGE_REQUEUE_DELAY_S',
     'mergeRequeueDelayS',
     numText(0, 86_400),
     '60',
     'Back-off of an infra re-queue in seconds: this × 2^(attempt−1).',
   ),
-  spec(
-    'merge gate',
-    'WATCHDOG_MERGE_INFRA_REQUEUE',
-    'mergeInfraRequeue',
-    boolText,
-    'true',
-    'false = every failure rolls back (the original behaviour).',
-  ),
-  spec(
-    'merge gate',
+  gate('WATCHDOG_MERGE_INFRA_REQUEUE', 'mergeInfraRequeue', boolText, 'true', 'false = every failure rolls back.'),
+  gate(
     'WATCHDOG_MERGE_RUN_AS',
     'mergeRunAs',
     userOrUid,
     '',
     "User (name or uid) re-tests run as; empty = the owner of cwd; never the watchdog's own identity.",
   ),
-  spec(
-    'merge gate',
+  gate(
     'WATCHDOG_MERGE_ALLOW_ROOT',
     'mergeAllowRoot',
     boolText,
     'false',
     'Allow a re-test to run as root (a root-owned cwd is otherwise refused with 400).',
   ),
-  spec(
-    'merge gate',
+  gate(
     'WATCHDOG_MERGE_LOCK_PATTERNS',
     'mergeLockPatterns',
     linearRegexList('m'),

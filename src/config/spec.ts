@@ -24,23 +24,23 @@ export interface KeySpec<
   onInvalid?: string | ((raw: string) => string);
 }
 
-export function spec<const K extends `WATCHDOG_${string}`, const F extends string, S extends z.ZodType<unknown, string>>(
-  group: string,
-  key: K,
-  field: F,
-  schema: S,
-  dflt: string,
-  doc: string,
-  extra: { secret?: boolean; onInvalid?: KeySpec['onInvalid'] } = {},
-): KeySpec<K, F, S> {
-  return {
+/** The key declarations of one README group (`.env.example` section): the group is named once. */
+export function group(name: string) {
+  return <const K extends `WATCHDOG_${string}`, const F extends string, S extends z.ZodType<unknown, string>>(
+    key: K,
+    field: F,
+    schema: S,
+    dflt: string,
+    doc: string,
+    extra: { secret?: boolean; onInvalid?: KeySpec['onInvalid'] } = {},
+  ): KeySpec<K, F, S> => ({
     key,
     field,
     schema,
     default: dflt,
     doc,
-    group,
+    group: name,
     secret: extra.secret ?? false,
     ...(extra.onInvalid !== undefined ? { onInvalid: extra.onInvalid } : {}),
-  };
+  });
 }

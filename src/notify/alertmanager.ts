@@ -1,11 +1,12 @@
 import type { Clock } from '../clock.js';
 import { isoUtc } from '../clock.js';
-import { redactSecrets } from '../redact.js';
+import { splitUrlCredentials } from '../http.js';
+import { truncate } from '../redact.js';
 import type { AlertEvent } from '../watchdog/alert-event.js';
 import { isEdge } from '../watchdog/signal.js';
 import type { Batching } from './delivery-order.js';
-import { alertFields, fitText } from './format.js';
-import { bodySnippet, parseRetryAfter, postJson, scrubber, splitCredentials, statusFailure, transportFailure } from './http-post.js';
+import { alertFields } from './format.js';
+import { judgeAnswer, postJson } from './http-post.js';
 import type { Notifier, NotifyResult } from './notifier.js';
 
 /** One element of the body of Alertmanager's `POST /api/v2/alerts`. */
@@ -31,7 +32,7 @@ export function amAlert(event: AlertEvent, startsAtMs: number | undefined, endsA
   const f = alertFields(event);
   return {
     labels,
-    annotations: { summary: f.title, description: fitText(f.detail, DESCRIPTION_MAX_CHARS) },
+    annotations: { summary: f.title, description: truncate(f.detail, DESCRIPTION_MAX_CHARS) },
     ...(startsAtMs !== undefined ? { startsAt: isoUtc(startsAtMs) } : {}),
     endsAt: isoUtc(endsAtMs),
   };
@@ -79,10 +80,9 @@ export class AlertmanagerNotifier implements Notifier {
   readonly name: string;
   readonly batching: Batching = { key: () => 'all', min: 1, max: 500 };
   readonly resendEveryMs: number;
-  /** Where it posts, credentials removed (they go as Authorization: Basic). */
+  /** Where it posts, without credentials (they go as Authorization: Basic): this peer's key in the state file. */
   readonly endpoint: string;
-  private readonly headers: Record<string, string>;
-  private readonly scrub: (text: string) => string;
+  private readonly url: string;
   private readonly holdMs: number;
   private readonly edgeHoldMs: number;
   private readonly resolvedRetentionMs: number;
@@ -92,10 +92,8 @@ export class AlertmanagerNotifier implements Notifier {
   resendCount = 0;
 
   constructor(private readonly opts: AlertmanagerOptions) {
-    const target = splitCredentials(opts.url);
-    this.endpoint = `${target.url.replace(/\/+$/, '')}/api/v2/alerts`;
-    this.headers = target.headers;
-    this.scrub = scrubber(...Object.values(target.headers).map((h) => h.replace(/^Basic /, '')));
+    this.url = `${opts.url.replace(/\/+$/, '')}/api/v2/alerts`;
+    this.endpoint = splitUrlCredentials(this.url).url;
     this.name = opts.name ?? 'alertmanager';
     this.resendEveryMs = opts.resendMs ?? 60_000;
     this.holdMs = opts.holdMs ?? 4 * this.resendEveryMs;
@@ -180,18 +178,7 @@ export class AlertmanagerNotifier implements Notifier {
   }
 
   private async post(alerts: AmAlert[], abortSignal: AbortSignal): Promise<NotifyResult> {
-    let answer;
-    try {
-      answer = await postJson(this.endpoint, JSON.stringify(alerts), {
-        timeoutMs: this.opts.timeoutMs,
-        signal: abortSignal,
-        headers: this.headers,
-      });
-    } catch (err) {
-      return transportFailure(err, (s) => redactSecrets(this.scrub(s)));
-    }
-    if (answer.status >= 200 && answer.status < 300) return { ok: true };
-    const detail = redactSecrets(this.scrub(`HTTP ${answer.status}: ${bodySnippet(answer.text)}`));
-    return statusFailure(answer.status, detail, parseRetryAfter(answer.headers['retry-after'], this.opts.clock()));
+    const answer = await postJson(this.url, JSON.stringify(alerts), { timeoutMs: this.opts.timeoutMs, signal: abortSignal });
+    return 'ok' in answer ? answer : judgeAnswer(answer, this.opts.clock());
   }
 }

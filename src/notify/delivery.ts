@@ -46,9 +46,7 @@ function queueHooks(integration: string, log: Logger, metrics: NotifyMetrics): Q
     },
     failed(events, failure, retryInMs, attempt) {
       metrics.failures.inc({ integration, reason: reasonLabel(failure.reason) });
-      // integrations scrub their own secrets; this catches what a peer's body or a thrown message quoted
-      const detail = failure.detail === undefined ? undefined : redactSecrets(failure.detail);
-      const fields = { ...batchFields(integration, events), reason: failure.reason, detail, attempt };
+      const fields = { ...batchFields(integration, events), reason: failure.reason, detail: failure.detail, attempt };
       if (retryInMs === null) log.error(fields, 'notification rejected; not retried');
       else log.warn({ ...fields, retry_in_s: retryInMs / 1000 }, 'notification failed; will retry');
     },
@@ -69,14 +67,20 @@ function queueHooks(integration: string, log: Logger, metrics: NotifyMetrics): Q
     resent(result) {
       // One line per change, not per interval: a dead peer would otherwise log every minute.
       if (!result.ok && !isResendFailing)
-        log.warn(
-          { integration, reason: result.reason, detail: result.detail && redactSecrets(result.detail) },
-          're-send of active alerts failed',
-        );
+        log.warn({ integration, reason: result.reason, detail: result.detail }, 're-send of active alerts failed');
       else if (result.ok && isResendFailing) log.info({ integration }, 're-send of active alerts works again');
       isResendFailing = !result.ok;
     },
   };
+}
+
+/**
+ * The edge where an alert's text leaves: title and detail redacted once, here, for every
+ * integration (the log one included); what a peer answers reaches only the log, which redacts
+ * every field itself.
+ */
+function redacted(event: AlertEvent): AlertEvent {
+  return { ...event, signal: { ...event.signal, title: redactSecrets(event.signal.title), detail: redactSecrets(event.signal.detail) } };
 }
 
 /**
@@ -94,11 +98,7 @@ export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDep
   let isClosed = false;
   return {
     enqueue(event) {
-      // One gate for every integration, the log one included: collectors redact too, this is the last chance.
-      const safe: AlertEvent = {
-        ...event,
-        signal: { ...event.signal, title: redactSecrets(event.signal.title), detail: redactSecrets(event.signal.detail) },
-      };
+      const safe = redacted(event);
       for (const q of queues) q.enqueue(safe);
     },
     async flush(timeoutMs) {
@@ -134,7 +134,7 @@ export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDep
     depths: () => new Map(queues.map((q) => [q.notifier.name, q.depth])),
     pending: () => Object.fromEntries(queues.map((q) => [q.notifier.name, q.pending()])),
     restore(pending) {
-      for (const q of queues) for (const event of pending[q.notifier.name] ?? []) q.enqueue(event);
+      for (const q of queues) for (const event of pending[q.notifier.name] ?? []) q.enqueue(redacted(event));
     },
   };
 }

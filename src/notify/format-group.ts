@@ -1,7 +1,8 @@
 import { t, type Locale } from '../i18n.js';
+import { truncate } from '../redact.js';
 import type { AlertAction, AlertEvent } from '../watchdog/alert-event.js';
 import type { Family } from '../watchdog/signal.js';
-import { actionPrefix, actionWord, alertFields, escapeHtml, fitText, TELEGRAM_MAX_CHARS, type AlertText } from './format.js';
+import { alertFields, escapeHtml, headLine, TELEGRAM_MAX_CHARS, type AlertText } from './format.js';
 
 /** A grouped message lists this many members; the rest is a count. */
 export const GROUP_LISTED = 20;
@@ -43,12 +44,10 @@ export function dropNote(event: AlertEvent, locale: Locale): string {
  */
 export function formatGroup(events: readonly AlertEvent[], locale: Locale, maxChars = TELEGRAM_MAX_CHARS): AlertText {
   const first = events[0]!;
-  const isCritical = events.some((e) => e.signal.severity === 'critical');
-  const severity = isCritical ? t(locale, { en: 'critical', ru: 'критично' }) : t(locale, { en: 'warning', ru: 'предупреждение' });
-  const head = `${actionPrefix(first.action)} ${actionWord(first.action, locale)} · ${severity}`;
+  const head = headLine(first.action, events.some((e) => e.signal.severity === 'critical') ? 'critical' : 'warning', locale);
   const title = groupTitle(first.signal.family, first.action, events.length, locale);
   // Each line's escaped form is bounded, so 20 of them, head and footer stay under Telegram's limit.
-  const listed = events.slice(0, GROUP_LISTED).map((e) => `• ${fitText(alertFields(e).title, LINE_MAX_CHARS, escapeHtml)}`);
+  const listed = events.slice(0, GROUP_LISTED).map((e) => `• ${truncate(alertFields(e).title, LINE_MAX_CHARS, escapeHtml)}`);
   const rest = events.length - listed.length;
   const more = rest > 0 ? [t(locale, { en: `… and ${rest} more`, ru: `… и ещё ${rest}` })] : [];
   const host = `${t(locale, { en: 'host', ru: 'хост' })}: `;
@@ -56,7 +55,7 @@ export function formatGroup(events: readonly AlertEvent[], locale: Locale, maxCh
   const hostName = alertFields(first).host;
   const build = (esc: (s: string) => string, bold: (s: string) => string, code: (s: string) => string): string => {
     const body = [head, bold(esc(title)), ...listed.map(esc), ...more, ...(note ? [note] : []), `${host}${code(esc(hostName))}`].join('\n');
-    return fitText(body, maxChars);
+    return truncate(body, maxChars);
   };
   return {
     html: build(

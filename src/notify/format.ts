@@ -1,6 +1,7 @@
 import { t, type Locale } from '../i18n.js';
-import { redactSecrets } from '../redact.js';
+import { truncate } from '../redact.js';
 import type { AlertAction, AlertEvent } from '../watchdog/alert-event.js';
+import type { Severity } from '../watchdog/signal.js';
 
 /** Telegram's sendMessage limit; we hold the raw HTML to it, which is stricter than the parsed text. */
 export const TELEGRAM_MAX_CHARS = 4096;
@@ -9,23 +10,19 @@ export const TELEGRAM_MAX_CHARS = 4096;
 const TITLE_MAX_CHARS = 1024;
 const HOST_MAX_CHARS = 253;
 const KEY_MAX_CHARS = 256;
-const ELLIPSIS = '…';
 
 const PREFIX: Record<AlertAction, string> = { ALERT: '🔴', REALERT: '🔁', RECOVERY: '🟢' };
 
-export function actionPrefix(action: AlertAction): string {
-  return PREFIX[action];
-}
-
-export function actionWord(action: AlertAction, locale: Locale): string {
-  switch (action) {
-    case 'ALERT':
-      return t(locale, { en: 'ALERT', ru: 'ТРЕВОГА' });
-    case 'REALERT':
-      return t(locale, { en: 'STILL ACTIVE', ru: 'ВСЁ ЕЩЁ АКТИВНО' });
-    case 'RECOVERY':
-      return t(locale, { en: 'RECOVERED', ru: 'ВОССТАНОВЛЕНО' });
-  }
+/** "🔴 ALERT · critical": the first line of every message, single or grouped. */
+export function headLine(action: AlertAction, severity: Severity, locale: Locale): string {
+  const word = {
+    ALERT: t(locale, { en: 'ALERT', ru: 'ТРЕВОГА' }),
+    REALERT: t(locale, { en: 'STILL ACTIVE', ru: 'ВСЁ ЕЩЁ АКТИВНО' }),
+    RECOVERY: t(locale, { en: 'RECOVERED', ru: 'ВОССТАНОВЛЕНО' }),
+  }[action];
+  const level =
+    severity === 'critical' ? t(locale, { en: 'critical', ru: 'критично' }) : t(locale, { en: 'warning', ru: 'предупреждение' });
+  return `${PREFIX[action]} ${word} · ${level}`;
 }
 
 /** Telegram's HTML mode needs exactly these three escaped in text. */
@@ -33,44 +30,13 @@ export function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/**
- * The longest prefix of `text` whose rendering (through `render`, per code point) fits
- * `budget` chars, with an ellipsis when cut: never splits an escape or a surrogate pair.
- */
-export function fitText(text: string, budget: number, render: (s: string) => string = (s) => s): string {
-  if (render(text).length <= budget) return text;
-  const room = budget - ELLIPSIS.length;
-  if (room <= 0) return budget >= ELLIPSIS.length ? ELLIPSIS : '';
-  let used = 0;
-  let end = 0;
-  for (const ch of text) {
-    const size = render(ch).length;
-    if (used + size > room) break;
-    used += size;
-    end += ch.length;
-  }
-  return `${text.slice(0, end)}${ELLIPSIS}`;
-}
-
-/** The dynamic parts of an alert, secrets redacted (the collectors redact too; this is the last gate). */
-export interface AlertFields {
-  title: string;
-  detail: string;
-  host: string;
-}
-
-export function alertFields(event: AlertEvent): AlertFields {
+/** The dynamic parts of an alert, title and host capped (delivery has redacted title and detail). */
+export function alertFields(event: AlertEvent): { title: string; detail: string; host: string } {
   return {
-    title: fitText(redactSecrets(event.signal.title), TITLE_MAX_CHARS, escapeHtml),
-    detail: redactSecrets(event.signal.detail),
-    host: fitText(event.host, HOST_MAX_CHARS, escapeHtml),
+    title: truncate(event.signal.title, TITLE_MAX_CHARS, escapeHtml),
+    detail: event.signal.detail,
+    host: truncate(event.host, HOST_MAX_CHARS, escapeHtml),
   };
-}
-
-function severityWord(event: AlertEvent, locale: Locale): string {
-  return event.signal.severity === 'critical'
-    ? t(locale, { en: 'critical', ru: 'критично' })
-    : t(locale, { en: 'warning', ru: 'предупреждение' });
 }
 
 export interface AlertText {
@@ -86,9 +52,9 @@ export interface AlertText {
  */
 export function formatAlert(event: AlertEvent, locale: Locale, maxChars = TELEGRAM_MAX_CHARS): AlertText {
   const f = alertFields(event);
-  const head = `${actionPrefix(event.action)} ${actionWord(event.action, locale)} · ${severityWord(event, locale)}`;
+  const head = headLine(event.action, event.signal.severity, locale);
   const hostWord = t(locale, { en: 'host', ru: 'хост' });
-  const key = fitText(event.signal.key, KEY_MAX_CHARS, escapeHtml);
+  const key = truncate(event.signal.key, KEY_MAX_CHARS, escapeHtml);
 
   const build =
     (title: string, detail: string, footer: string): ((d: string) => string) =>
@@ -99,10 +65,10 @@ export function formatAlert(event: AlertEvent, locale: Locale, maxChars = TELEGR
   const htmlFooter = `${hostWord}: <code>${escapeHtml(f.host)}</code> · <code>${escapeHtml(key)}</code>`;
   const htmlOf = build(htmlTitle, f.detail, htmlFooter);
   const htmlRoom = maxChars - htmlOf('').length;
-  const html = htmlOf(escapeHtml(fitText(f.detail, htmlRoom, escapeHtml)));
+  const html = htmlOf(escapeHtml(truncate(f.detail, htmlRoom, escapeHtml)));
 
   const plainOf = build(f.title, f.detail, `${hostWord}: ${f.host} · ${key}`);
-  const plain = plainOf(fitText(f.detail, maxChars - plainOf('').length));
+  const plain = plainOf(truncate(f.detail, maxChars - plainOf('').length));
 
   return { html, plain };
 }

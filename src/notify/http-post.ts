@@ -1,64 +1,28 @@
-import { describeHttpError } from '../http.js';
-import { REDACTED } from '../redact.js';
+import { describeHttpError, httpRequest, type HttpAnswer } from '../http.js';
 import type { NotifyResult } from './notifier.js';
 
-export interface PostAnswer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  /** The first `maxBytes` of the body; the rest is read and discarded so the socket is reused. */
-  text: string;
-}
+/** An integration's answer is kept up to this much: only its status, a JSON reply or an error's first line is read. */
+const ANSWER_MAX_BYTES = 64 * 1024;
 
-export interface PostOptions {
-  timeoutMs: number;
-  signal: AbortSignal;
-  headers?: Record<string, string>;
-  maxBytes?: number;
-}
-
-/** A URL's `user:pass@` as the `Authorization: Basic` header, and the URL without it (for requests, logs and alerts). */
-export interface UrlTarget {
-  url: string;
-  headers: Record<string, string>;
-}
-
-export function splitCredentials(raw: string): UrlTarget {
-  let u: URL;
+/** POST a JSON body: the peer's answer, or (`ok` in it) the transport error as a result. */
+export async function postJson(
+  url: string,
+  body: string,
+  opts: { timeoutMs: number; signal: AbortSignal; headers?: Record<string, string> },
+): Promise<HttpAnswer | NotifyResult> {
   try {
-    u = new URL(raw);
-  } catch {
-    return { url: raw, headers: {} };
+    return await httpRequest(url, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', ...opts.headers },
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      maxBytes: ANSWER_MAX_BYTES,
+      oversize: 'cut',
+    });
+  } catch (err) {
+    return transportFailure(err);
   }
-  if (u.username === '' && u.password === '') return { url: raw, headers: {} };
-  const user = decodeURIComponent(u.username);
-  const pass = decodeURIComponent(u.password);
-  u.username = '';
-  u.password = '';
-  return { url: u.toString(), headers: { authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` } };
-}
-
-/** POST a JSON body with one overall deadline; throws only on transport errors (refused, timeout, abort). */
-export async function postJson(url: string, body: string, opts: PostOptions): Promise<PostAnswer> {
-  const maxBytes = opts.maxBytes ?? 64 * 1024;
-  const signal = AbortSignal.any([AbortSignal.timeout(opts.timeoutMs), opts.signal]);
-  // Loaded on first use: undici costs ~10 MB of RSS that the log-only default never needs.
-  const { request } = await import('undici');
-  const res = await request(url, {
-    method: 'POST',
-    body,
-    headers: { 'content-type': 'application/json', 'user-agent': 'orch-watchdog', ...opts.headers },
-    signal,
-    headersTimeout: opts.timeoutMs,
-    bodyTimeout: opts.timeoutMs,
-  });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    if (size < maxBytes) chunks.push(chunk);
-    size += chunk.length;
-  }
-  const text = Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
-  return { status: res.statusCode, headers: res.headers, text };
 }
 
 /** Retry-After as seconds (delta or HTTP date); undefined when absent or unreadable. */
@@ -71,8 +35,8 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
 }
 
 /** A transport error: timeouts, refused/reset connections and aborts are worth retrying. */
-export function transportFailure(err: unknown, scrub: (s: string) => string = (s) => s): NotifyResult {
-  const detail = scrub(describeHttpError(err));
+export function transportFailure(err: unknown): NotifyResult {
+  const detail = describeHttpError(err);
   const reason = detail === 'timeout' ? 'timeout' : detail === 'aborted' ? 'aborted' : 'connection';
   return { ok: false, retry: true, reason, detail };
 }
@@ -88,14 +52,15 @@ export function statusFailure(status: number, detail: string, afterS?: number): 
   return { ok: false, retry: false, reason: 'client_error', detail };
 }
 
+/** 2xx is delivered; any other status is judged by statusFailure, quoting the body's first line. */
+export function judgeAnswer(answer: HttpAnswer, nowMs: number): NotifyResult {
+  if (answer.status >= 200 && answer.status < 300) return { ok: true };
+  const afterS = parseRetryAfter(answer.headers['retry-after'], nowMs);
+  return statusFailure(answer.status, `HTTP ${answer.status}: ${bodySnippet(answer.text)}`, afterS);
+}
+
 /** The first line of an error body, short enough for a log field. */
 export function bodySnippet(text: string, maxChars = 200): string {
   const line = text.trim().split('\n')[0] ?? '';
   return line.length > maxChars ? `${line.slice(0, maxChars)}…` : line;
-}
-
-/** Replaces every occurrence of each secret by the one redaction marker, by value (a bot token sits in the URL path). */
-export function scrubber(...secrets: string[]): (text: string) => string {
-  const present = secrets.filter((s) => s.length > 0);
-  return (text) => present.reduce((out, s) => out.split(s).join(REDACTED), text);
 }

@@ -3,8 +3,7 @@ import type { Batching } from './delivery-order.js';
 
 /**
  * `reason` is a short code used as a metric label (`rate_limited`, `server_error`, `timeout`,
- * `connection`, `client_error`, …); `detail` is the human text for the log, already scrubbed
- * of credentials.
+ * `connection`, `client_error`, …); `detail` is the human text for the log (the logger redacts it).
  */
 export type NotifyResult =
   | { ok: true }

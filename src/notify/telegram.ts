@@ -2,7 +2,7 @@ import type { Locale } from '../i18n.js';
 import type { Batching } from './delivery-order.js';
 import { formatAlert, TELEGRAM_MAX_CHARS, type AlertText } from './format.js';
 import { dropNote, formatGroup } from './format-group.js';
-import { bodySnippet, parseRetryAfter, postJson, scrubber, statusFailure, transportFailure } from './http-post.js';
+import { bodySnippet, parseRetryAfter, postJson, statusFailure } from './http-post.js';
 import type { Notifier, NotifyResult } from './notifier.js';
 import type { AlertEvent } from '../watchdog/alert-event.js';
 
@@ -39,12 +39,10 @@ export class TelegramNotifier implements Notifier {
   /** At one message a second a burst of one family would take minutes (and bury what follows): it goes as one message. */
   readonly batching: Batching = { key: (e) => `${e.signal.family}\n${e.action}`, min: 3, max: 100_000 };
   private readonly url: string;
-  private readonly scrub: (text: string) => string;
 
   constructor(private readonly opts: TelegramOptions) {
     this.minIntervalMs = opts.minIntervalMs ?? 1000;
     this.url = `${opts.apiUrl.replace(/\/+$/, '')}/bot${opts.token}/sendMessage`;
-    this.scrub = scrubber(opts.token);
   }
 
   async notify(event: AlertEvent, abortSignal: AbortSignal): Promise<NotifyResult> {
@@ -69,19 +67,15 @@ export class TelegramNotifier implements Notifier {
     abortSignal: AbortSignal,
   ): Promise<{ result: NotifyResult; parseError: boolean }> {
     const body = JSON.stringify({ chat_id: this.opts.chatId, ...message, link_preview_options: { is_disabled: true } });
-    let answer;
-    try {
-      answer = await postJson(this.url, body, { timeoutMs: this.opts.timeoutMs, signal: abortSignal });
-    } catch (err) {
-      return { result: transportFailure(err, this.scrub), parseError: false };
-    }
+    const answer = await postJson(this.url, body, { timeoutMs: this.opts.timeoutMs, signal: abortSignal });
+    if ('ok' in answer) return { result: answer, parseError: false };
     const bot = parseAnswer(answer.text);
     if (answer.status >= 200 && answer.status < 300) {
       if (bot?.ok === true) return { result: { ok: true }, parseError: false };
-      const detail = this.scrub(`HTTP ${answer.status} without {"ok":true}: ${bodySnippet(answer.text)}`);
+      const detail = `HTTP ${answer.status} without {"ok":true}: ${bodySnippet(answer.text)}`;
       return { result: { ok: false, retry: false, reason: 'bad_response', detail }, parseError: false };
     }
-    const description = this.scrub(bot?.description ?? bodySnippet(answer.text));
+    const description = bot?.description ?? bodySnippet(answer.text);
     const afterS = bot?.parameters?.retry_after ?? parseRetryAfter(answer.headers['retry-after'], Date.now());
     const result = statusFailure(answer.status, `HTTP ${answer.status}: ${description}`, afterS);
     return { result, parseError: answer.status === 400 && /can't parse entities/i.test(description) };

@@ -2,18 +2,9 @@ import { createHash, createHmac } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { isoUtc } from '../clock.js';
 import type { Locale } from '../i18n.js';
-import { redactSecrets } from '../redact.js';
-import { alertFields, fitText, formatAlert } from './format.js';
-import {
-  bodySnippet,
-  parseRetryAfter,
-  postJson,
-  scrubber,
-  splitCredentials,
-  statusFailure,
-  transportFailure,
-  type UrlTarget,
-} from './http-post.js';
+import { truncate } from '../redact.js';
+import { alertFields, formatAlert } from './format.js';
+import { judgeAnswer, postJson } from './http-post.js';
 import type { Notifier, NotifyResult } from './notifier.js';
 import type { AlertEvent } from '../watchdog/alert-event.js';
 
@@ -49,7 +40,7 @@ export function webhookPayload(event: AlertEvent, locale: Locale, sentAtMs: numb
     entity: signal.entity,
     severity: signal.severity,
     title: f.title,
-    detail: fitText(f.detail, DETAIL_MAX_CHARS),
+    detail: truncate(f.detail, DETAIL_MAX_CHARS),
     text: formatAlert(event, locale).plain,
     sent_at: isoUtc(sentAtMs),
     ...(event.droppedBefore ? { dropped_before: event.droppedBefore } : {}),
@@ -76,29 +67,15 @@ export interface WebhookOptions {
 
 export class WebhookNotifier implements Notifier {
   readonly name = 'webhook';
-  private readonly scrub: (text: string) => string;
-  /** `user:pass@` in the URL is sent as Authorization: Basic, never as part of the URL. */
-  private readonly target: UrlTarget;
 
-  constructor(private readonly opts: WebhookOptions) {
-    this.target = splitCredentials(opts.url);
-    const basic = this.target.headers.authorization?.replace(/^Basic /, '') ?? '';
-    this.scrub = (text) => redactSecrets(scrubber(opts.secret, basic)(text));
-  }
+  constructor(private readonly opts: WebhookOptions) {}
 
   async notify(event: AlertEvent, abortSignal: AbortSignal): Promise<NotifyResult> {
     const now = this.opts.clock();
     const body = JSON.stringify(webhookPayload(event, this.opts.locale, now));
-    const headers: Record<string, string> = { ...this.target.headers, [DELIVERY_HEADER]: deliveryId(event) };
+    const headers: Record<string, string> = { [DELIVERY_HEADER]: deliveryId(event) };
     if (this.opts.secret !== '') headers[SIGNATURE_HEADER] = signBody(body, this.opts.secret);
-    let answer;
-    try {
-      answer = await postJson(this.target.url, body, { timeoutMs: this.opts.timeoutMs, signal: abortSignal, headers });
-    } catch (err) {
-      return transportFailure(err, this.scrub);
-    }
-    if (answer.status >= 200 && answer.status < 300) return { ok: true };
-    const detail = this.scrub(`HTTP ${answer.status}: ${bodySnippet(answer.text)}`);
-    return statusFailure(answer.status, detail, parseRetryAfter(answer.headers['retry-after'], now));
+    const answer = await postJson(this.opts.url, body, { timeoutMs: this.opts.timeoutMs, signal: abortSignal, headers });
+    return 'ok' in answer ? answer : judgeAnswer(answer, now);
   }
 }

@@ -175,13 +175,12 @@ const yamlKeys = scanTriggers(nextColon, (text, colon, floor, out, meter) => {
   return end;
 });
 
-export const FLAG_EQUALS: Rule = { name: '--flag=value', mayApply: (t) => t.includes('-'), apply: flagEquals };
-export const FLAG_SPACE: Rule = { name: '--flag value', mayApply: (t) => t.includes('-'), apply: flagSpace };
-export const QUERY_PARAMETERS: Rule = { name: '?name=value', mayApply: (t) => t.includes('='), apply: queryParameters };
-export const ASSIGNMENTS: Rule = { name: 'NAME=value', mayApply: (t) => t.includes('='), apply: assignments };
+export const FLAG_EQUALS: Rule = { mayApply: (t) => t.includes('-'), apply: flagEquals };
+export const FLAG_SPACE: Rule = { mayApply: (t) => t.includes('-'), apply: flagSpace };
+export const QUERY_PARAMETERS: Rule = { mayApply: (t) => t.includes('='), apply: queryParameters };
+export const ASSIGNMENTS: Rule = { mayApply: (t) => t.includes('='), apply: assignments };
 export const QUOTED_KEYS: Rule = {
-  name: '"name": value',
   mayApply: (t) => t.includes(':') && (t.includes('"') || t.includes("'")),
   apply: quotedKeys,
 };
-export const YAML_KEYS: Rule = { name: 'name: value', mayApply: (t) => t.includes(':'), apply: yamlKeys };
+export const YAML_KEYS: Rule = { mayApply: (t) => t.includes(':'), apply: yamlKeys };

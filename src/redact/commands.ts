@@ -19,7 +19,7 @@ import {
 
 /** Secrets that a known command or header puts in a known place: curl -u, mysql -p, sshpass, openssl, Authorization, bearer. */
 
-const USER_FLAGS = ['-u', '-U', '--user', '--proxy-user'];
+export const CURL_USER_FLAGS = ['-u', '-U', '--user', '--proxy-user'];
 const isCurlUserChar: CharTest = (c) => c >= 0 && !isSpace(c) && c !== 58 && c !== 34 && c !== 39;
 const isCurlPassChar: CharTest = (c) => c >= 0 && !isSpace(c) && c !== 34 && c !== 39;
 
@@ -29,7 +29,7 @@ const curlUser = scanTriggers(nextLiteral('-'), (text, i, _floor, out, meter) =>
 );
 
 function curlUserAt(text: string, i: number, out: Rewriter, meter: Meter): number {
-  const flag = USER_FLAGS.find((f) => text.startsWith(f, i));
+  const flag = CURL_USER_FLAGS.find((f) => text.startsWith(f, i));
   if (flag === undefined) return -1;
   let at = i + flag.length;
   if (isSpace(code(text, at))) at = runEnd(text, at, isSpace, meter);
@@ -189,13 +189,10 @@ const bearerTokens = scanTriggers(nextMatch(/bearer/gi), (text, i, _floor, out, 
   return valueEnd;
 });
 
-export const CURL_USER: Rule = { name: 'curl -u', mayApply: (t) => t.includes('-u') || t.includes('-U'), apply: curlUser };
-export const MYSQL_PASSWORD: Rule[] = MYSQL.map((spec, k) => ({
-  name: k === 0 ? 'mysql -p' : 'mariadb -p',
-  mayApply: (t: string) => t.includes(k === 0 ? 'mysql' : 'mariadb'),
-  apply: programFlags(spec),
-}));
-export const SSHPASS_PASSWORD: Rule = { name: 'sshpass -p', mayApply: (t) => t.includes('sshpass'), apply: programFlags(SSHPASS) };
-export const OPENSSL_PASSPHRASE: Rule = { name: 'openssl -k', mayApply: (t) => t.includes('openssl'), apply: programFlags(OPENSSL) };
-export const AUTHORIZATION: Rule = { name: 'authorization', mayApply: (t) => /authorization/i.test(t), apply: authorizationHeaders };
-export const BEARER: Rule = { name: 'bearer', mayApply: (t) => /bearer/i.test(t), apply: bearerTokens };
+export const CURL_USER: Rule = { mayApply: (t) => t.includes('-u') || t.includes('-U'), apply: curlUser };
+const programRule = (spec: ProgramFlag): Rule => ({ mayApply: (t) => t.includes(spec.name), apply: programFlags(spec) });
+export const MYSQL_PASSWORD: Rule[] = MYSQL.map(programRule);
+export const SSHPASS_PASSWORD = programRule(SSHPASS);
+export const OPENSSL_PASSPHRASE = programRule(OPENSSL);
+export const AUTHORIZATION: Rule = { mayApply: (t) => /authorization/i.test(t), apply: authorizationHeaders };
+export const BEARER: Rule = { mayApply: (t) => /bearer/i.test(t), apply: bearerTokens };

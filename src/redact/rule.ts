@@ -5,7 +5,6 @@ import type { Meter } from './scan.js';
  * number of times. `mayApply` is a cheap literal search that lets most text skip the scan.
  */
 export interface Rule {
-  name: string;
   mayApply: (text: string) => boolean;
   apply: (text: string, meter: Meter) => string;
 }

@@ -136,12 +136,11 @@ const botTokens = scanTriggers(nextLiteral(':'), (text, colon, floor, out, meter
   return tokenEnd;
 });
 
-export const URL_CREDENTIALS: Rule = { name: 'url credentials', mayApply: (t) => t.includes('://'), apply: urlCredentials };
-export const JSON_WEB_TOKENS: Rule = { name: 'JSON web tokens', mayApply: (t) => t.includes('eyJ'), apply: jsonWebTokens };
+export const URL_CREDENTIALS: Rule = { mayApply: (t) => t.includes('://'), apply: urlCredentials };
+export const JSON_WEB_TOKENS: Rule = { mayApply: (t) => t.includes('eyJ'), apply: jsonWebTokens };
 export const PROVIDER_TOKEN_RULE: Rule = {
-  name: 'provider tokens',
   mayApply: (t) => t.includes('gh') || t.includes('glpat-') || t.includes('xox') || t.includes('k_live_'),
   apply: providerTokens,
 };
-export const COOKIE_HEADERS: Rule = { name: 'cookie headers', mayApply: (t) => /cookie/i.test(t), apply: cookieHeaders };
-export const BOT_TOKENS: Rule = { name: 'bot tokens', mayApply: (t) => t.includes(':'), apply: botTokens };
+export const COOKIE_HEADERS: Rule = { mayApply: (t) => /cookie/i.test(t), apply: cookieHeaders };
+export const BOT_TOKENS: Rule = { mayApply: (t) => t.includes(':'), apply: botTokens };

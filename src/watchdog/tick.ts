@@ -117,12 +117,12 @@ export class Watchdog {
     return this.states.list();
   }
 
-  /** The alert states as a state-file section: a restart neither repeats an ALERT nor forgets a RECOVERY. */
-  stateSection(): { name: string; snapshot(): unknown; restore(data: unknown): void } {
+  /** The alert states, registered by the app as a StateSection: a restart neither repeats an ALERT nor forgets a RECOVERY. */
+  stateSection() {
     return {
       name: 'alert-states',
       snapshot: () => this.states.snapshot(),
-      restore: (data) => {
+      restore: (data: unknown) => {
         const drops = new DropLog('alert-states', this.deps.log);
         this.states.restore(data, drops);
         drops.done();

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDockerd, type Dockerd } from '../support/dockerd.js';
@@ -7,6 +7,7 @@ import { commitTwice } from '../support/git-checkout.js';
 import { importNodeBaseImage, NODE_BASE_IMAGE } from '../support/node-base-image.js';
 import { freePort } from '../support/prometheus.js';
 import { importPythonBaseImage, PYTHON_BASE_IMAGE } from '../support/python-base-image.js';
+import { markedPids } from '../support/pytest-suite.js';
 import { waitFor } from '../support/wait-for.js';
 import { buildWatchdogImage, describeImage } from '../support/watchdog-image.js';
 
@@ -68,19 +69,6 @@ async function finished(id: string, timeoutMs: number): Promise<RetestRun> {
     { timeoutMs, intervalMs: 200, describe: () => JSON.stringify(run) },
   );
   return run!;
-}
-
-/** Host pids whose command line carries the marker: what `pgrep -f` sees, read from /proc directly. */
-function markedPids(): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) pids.push(Number(entry));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return pids;
 }
 
 let validatedSha = '';
@@ -145,7 +133,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await dockerd?.stop();
-  for (const pid of markedPids()) process.kill(pid, 'SIGKILL');
+  for (const pid of markedPids(marker)) process.kill(pid, 'SIGKILL');
   if (checkout) rmSync(checkout, { recursive: true, force: true });
 }, 300_000);
 
@@ -193,7 +181,7 @@ describe('a real pytest re-test through the API of the container', () => {
     await waitFor(
       'the test tree running',
       () => {
-        seen = markedPids();
+        seen = markedPids(marker);
         return seen.length >= 3;
       },
       { timeoutMs: 60_000, intervalMs: 100 },
@@ -202,7 +190,7 @@ describe('a real pytest re-test through the API of the container', () => {
     expect(run.outcome, JSON.stringify(run)).toBe('timeout');
     expect(run.decision).toBe('exhausted');
     // No waiting here: a run is only done once every member is confirmed gone.
-    expect(markedPids()).toEqual([]);
+    expect(markedPids(marker)).toEqual([]);
     const pgrep = spawnSync('pgrep', ['-f', marker], { encoding: 'utf8' });
     expect(pgrep.stdout.trim()).toBe('');
     expect(seen.length).toBeGreaterThanOrEqual(3);

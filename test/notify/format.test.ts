@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, fitText, formatAlert, TELEGRAM_MAX_CHARS } from '../../src/notify/format.js';
+import { formatAlert, TELEGRAM_MAX_CHARS } from '../../src/notify/format.js';
 import { parseTelegramHtml } from '../support/fake-telegram.js';
 import { alertEvent } from './events.js';
 
@@ -68,24 +68,6 @@ describe('hostile and huge texts stay well-formed HTML for Telegram', () => {
     expect(html.length).toBeLessThanOrEqual(TELEGRAM_MAX_CHARS);
     expect('error' in parseTelegramHtml(html)).toBe(false);
     expect(html).toContain('<code>proc_blocking:4242</code>');
-  });
-
-  it('a secret in the detail is redacted before it reaches any text', () => {
-    const { html } = formatAlert(alertEvent('ALERT', { detail: 'pytest --password hunter2 DB_TOKEN=abc123' }), 'en');
-    expect(html).not.toContain('hunter2');
-    expect(html).not.toContain('abc123');
-  });
-});
-
-describe('fitText', () => {
-  it('never splits an emoji (a surrogate pair) when cutting', () => {
-    const cut = fitText('😀'.repeat(10), 6);
-    expect(cut).toBe('😀😀…');
-    expect(Buffer.from(cut, 'utf8').toString('utf8')).toBe(cut);
-  });
-
-  it('measures the rendered (escaped) length', () => {
-    expect(escapeHtml(fitText('<<<<<', 10, escapeHtml)).length).toBeLessThanOrEqual(10);
   });
 });
 

@@ -1,12 +1,13 @@
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
+import { createLogger } from '../../src/logger.js';
 import type { Notifier, NotifyResult } from '../../src/notify/notifier.js';
 import type { AlertEvent } from '../../src/watchdog/alert-event.js';
 
-/** A pino logger whose JSON lines are kept, to assert what reached the log (and what never did). */
+/** The server's logger (redaction included) whose JSON lines are kept, to assert what reached the log (and what never did). */
 export function capturedLog(): { log: Logger; lines: string[]; records: () => Record<string, unknown>[] } {
   const lines: string[] = [];
-  const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
+  const log = createLogger({ level: 'debug', destination: { write: (s: string) => void lines.push(s) } });
   return { log, lines, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 

@@ -2,12 +2,23 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DELIVERY_HEADER, SIGNATURE_HEADER, WebhookNotifier, type WebhookPayload } from '../../src/notify/webhook.js';
+import { makeSignal } from '../../src/watchdog/signal.js';
+import type { Collector } from '../../src/watchdog/collector.js';
+import { testApp } from '../support/app.js';
 import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
+import { waitFor } from '../support/wait-for.js';
 import { alertEvent } from './events.js';
+import { capturedLog } from './support.js';
 
 const SECRET = 'webhook-signing-secret-42';
 const NOW = Date.UTC(2026, 0, 2, 3, 5, 0);
 const never = new AbortController().signal;
+const firing: Collector = {
+  name: 'firing',
+  collect: async () => [
+    makeSignal({ family: 'host_mem', entity: null, active: true, severity: 'critical', title: 'memory', detail: '97 %' }),
+  ],
+};
 
 interface Hit {
   headers: IncomingHttpHeaders;
@@ -130,21 +141,48 @@ describe('webhook retry rules (same as Telegram)', () => {
     expect(await notifier().notify(alertEvent('ALERT'), never)).toMatchObject({ ok: false, retry: false, reason: 'redirect' });
   });
 
-  it('the secret never appears in a failure detail even when the receiver echoes it', async () => {
+  it('the secret a receiver echoes back never reaches the log (the app registers it for redaction by value)', async () => {
     const echo = await startHttpServer((_req, res) => {
-      res.writeHead(500);
+      res.writeHead(400);
       res.end(`bad secret ${SECRET}`);
     });
-    const result = await new WebhookNotifier({
-      url: `${echo.url}/`,
-      secret: SECRET,
-      locale: 'en',
-      timeoutMs: 2_000,
-      clock: () => NOW,
-    }).notify(alertEvent('ALERT'), never);
-    await echo.close();
-    expect(result).toMatchObject({ ok: false, retry: true, detail: 'HTTP 500: bad secret ***' });
+    const { log, lines } = capturedLog();
+    const app = await testApp({ notifiers: ['webhook'], webhookUrl: `${echo.url}/`, webhookSecret: SECRET }, { log, collectors: [firing] });
+    try {
+      await app.ctx.watchdog.tick();
+      await waitFor('a rejected send in the log', () => lines.some((l) => l.includes('notification rejected')));
+    } finally {
+      await app.close();
+      await echo.close();
+    }
+    expect(lines.join('')).toContain('"detail":"HTTP 400: bad secret ***"');
+    expect(lines.join('')).not.toContain(SECRET);
   });
+});
+
+// Incident guarded: an error page that never ends was read until the timeout, so a 500 became a
+// 'timeout' and held the integration's queue for the whole WATCHDOG_HTTP_TIMEOUT_S.
+describe('an answer body is bounded', () => {
+  it('an endless 500 body is cut after its head: the 500 is judged at once, its first line quoted', async () => {
+    const endless = await startHttpServer((_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      const line = `${'x'.repeat(16 * 1024)}\n`;
+      const pump = (): void => {
+        while (!res.destroyed && res.write(line));
+      };
+      res.on('drain', pump);
+      pump();
+    });
+    try {
+      const started = Date.now();
+      const n = new WebhookNotifier({ url: endless.url, secret: SECRET, locale: 'en', timeoutMs: 30_000, clock: () => NOW });
+      const result = await n.notify(alertEvent('ALERT'), never);
+      expect(result).toMatchObject({ ok: false, retry: true, reason: 'server_error', detail: `HTTP 500: ${'x'.repeat(200)}…` });
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      await endless.close();
+    }
+  }, 40_000);
 });
 
 describe('webhook URL credentials', () => {

@@ -195,7 +195,8 @@ const CASES: Case[] = [
   {
     name: 'an alert state whose key is not its family',
     crafted: { alerts: [{ ...alertState('orch_down'), key: 'host_mem:x' }] },
-    dropped: ['alert-states[1]', /key does not match/],
+    // the server's logger reads `key: does` as a secret's name and value (over-redaction, never a leak)
+    dropped: ['alert-states[1]', /^key: .*does not match family/],
     crafted_run: 404,
   },
   {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcTree, readProcTable } from '../../src/proc/proc-table.js';
@@ -124,4 +124,18 @@ export class PytestLab {
 export function isLive(pid: number): boolean {
   const s = readStat(pid);
   return s !== null && isRunningState(s.state);
+}
+
+/** Host pids whose command line carries `marker`, read from /proc (what `pgrep -f` sees); zombies have none. */
+export function markedPids(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(marker)) pids.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return pids;
 }

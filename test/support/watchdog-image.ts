@@ -1,7 +1,7 @@
-import { fileURLToPath } from 'node:url';
 import type { Dockerd } from './dockerd.js';
+import { repoRoot } from './repo-root.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const REPO = repoRoot();
 // 40-60 s on an idle 2-core machine; many minutes when other suites load it (npm ci and tsc run inside).
 const BUILD_TIMEOUT_MS = 1_200_000;
 

@@ -1,5 +1,5 @@
 import type { Config } from '../../config.js';
-import { callTimeoutMs, describeHttpError, getText } from '../../http.js';
+import { callTimeoutMs, describeHttpError, httpRequest } from '../../http.js';
 import { boundForRedaction, redactSecrets } from '../../redact.js';
 import { envelopeSchema, OrchestratorSignals, type Envelope, type FetchOutcome } from './signals.js';
 import type { Signal } from '../../watchdog/signal.js';
@@ -41,7 +41,7 @@ export function agentsOf(envelope: Envelope): AgentInfo[] {
 export async function fetchEnvelope(url: string, timeoutMs: number, signal?: AbortSignal): Promise<FetchOutcome> {
   let body: { status: number; text: string };
   try {
-    body = await getText(url, { timeoutMs, signal });
+    body = await httpRequest(url, { timeoutMs, signal });
   } catch (err) {
     return { ok: false, reason: describeHttpError(err) };
   }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseStat } from '../../../src/proc/parse-stat.js';
@@ -9,6 +9,7 @@ import type { Collector } from '../../../src/watchdog/collector.js';
 import type { Config } from '../../../src/config.js';
 import { createLogger } from '../../../src/logger.js';
 import { RecordingNotifier, testApp } from '../../support/app.js';
+import { markedPids } from '../../support/pytest-suite.js';
 import { waitFor } from '../../support/wait-for.js';
 
 // A marker no other process on the machine carries: the pattern matches only this file's processes.
@@ -17,25 +18,12 @@ const MARKER = `pytest-fake-${process.pid}-${Date.now()}`;
 const children: ChildProcess[] = [];
 const apps: FastifyInstance[] = [];
 
-function markedPids(): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(MARKER)) pids.push(Number(name));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
-
 afterEach(async () => {
   for (const app of apps.splice(0)) {
     await app.ctx.proc.settle();
     await app.close();
   }
-  for (const pid of markedPids()) {
+  for (const pid of markedPids(MARKER)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -197,7 +185,7 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
     const attached = start('sleep 30; :');
     let orphans: number[] = [];
     await waitFor('the condition', () => {
-      orphans = markedPids().filter((pid) => pid !== attached.pid && stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
+      orphans = markedPids(MARKER).filter((pid) => pid !== attached.pid && stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
       return orphans.length === 2;
     });
     await settleAge();
@@ -219,7 +207,7 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
     spawnOrphans();
     let orphans: number[] = [];
     await waitFor('the condition', () => {
-      orphans = markedPids().filter((pid) => stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
+      orphans = markedPids(MARKER).filter((pid) => stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
       return orphans.length === 2;
     });
     await settleAge();
@@ -248,7 +236,7 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
     spawnOrphans();
     let orphans: number[] = [];
     await waitFor('the condition', () => {
-      orphans = markedPids().filter((pid) => stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
+      orphans = markedPids(MARKER).filter((pid) => stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
       return orphans.length === 2;
     });
     await settleAge();
