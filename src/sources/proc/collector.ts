@@ -11,7 +11,6 @@ import { describeDockerError, type ContainerState, type DockerReader } from '../
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
 import type { RetestRegistry } from '../../watchdog/retest-registry.js';
 import type { Signal } from '../../watchdog/signal.js';
-import { enableLinearEngine } from '../../safe-regex.js';
 import { createProcMetrics, type ProcMetrics } from './metrics.js';
 import { createMatcher, type Matcher } from './program.js';
 import { RunTracker, type Candidate, type Owners, type RunAlert } from './runs.js';
@@ -21,9 +20,9 @@ import { blockingSignals, judgeRuns, type TickClock } from './signals.js';
 import { RunStops } from './stop.js';
 
 /** Enough of the command line to match on; a huge argv (xdist node ids) is cut here. */
-export const CMDLINE_READ_BYTES = 4096;
-/** A cached "does not match" is re-read within this time, so exec wrappers and setproctitle are seen. */
-export const CMDLINE_RECHECK_MS = 60_000;
+const CMDLINE_READ_BYTES = 4096;
+/** A cached "does not match" is re-read within this time, so setproctitle is seen. */
+const CMDLINE_RECHECK_MS = 60_000;
 
 export interface ProcCollectorDeps {
   registry?: Registry;
@@ -82,7 +81,6 @@ export class ProcCollector implements Collector {
     private readonly config: Config,
     private readonly deps: ProcCollectorDeps = {},
   ) {
-    enableLinearEngine();
     const matcherOpts = { patterns: config.procPatterns, exclude: config.procExclude, mode: config.procMatch };
     this.matcher = createMatcher(matcherOpts);
     this.log = deps.log ?? pino({ level: 'silent' });
@@ -99,28 +97,12 @@ export class ProcCollector implements Collector {
       cmdlineMaxBytes: CMDLINE_READ_BYTES,
     });
     this.metrics = deps.registry ? createProcMetrics(deps.registry) : null;
-    this.stops = new RunStops(config, {
-      log: this.log,
-      metrics: this.metrics,
-      matcher: this.matcher,
-      last: () => this.last,
-      selfPid: deps.selfPid ?? process.pid,
-      agents: deps.agents,
-      retests: deps.retests,
-      clock: deps.clock,
-      emitEdge: deps.emitEdge,
-      kill: deps.kill,
-      pollMs: deps.pollMs,
-    });
+    const { log, metrics, matcher } = this;
+    this.stops = new RunStops(config, { ...deps, log, metrics, matcher, last: () => this.last, selfPid: deps.selfPid ?? process.pid });
   }
 
   get thresholdS(): number {
     return this.config.procAgeMin * 60;
-  }
-
-  /** Patterns that could not be compiled linear-time: matching (and so the reaper) is off. */
-  get brokenPatterns(): string[] {
-    return this.matcher.broken;
   }
 
   private get reapEnabled(): boolean {
