@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LinkedProcess } from '../../../src/proc/proc-table.js';
-import { RunTracker, type Owners } from '../../../src/sources/proc/runs.js';
+import { MAX_REMEMBERED_PER_RUN, RunTracker, type Owners } from '../../../src/sources/proc/runs.js';
 import type { MatchedProcess } from '../../../src/sources/proc/scanner.js';
 
 const link = (pid: number, ppid: number): LinkedProcess => ({ pid, ppid, startTicks: pid * 10 });
@@ -55,6 +55,18 @@ describe('leftovers', () => {
     expect(later.finished[0]!.goneForS).toBe(120);
     // the leftovers exit: the run is forgotten
     expect(runs.step(tree(link(10, 1)), [], 130_000, noOwner).finished).toEqual([]);
+  });
+
+  // A run that forked thousands of short-lived helpers filled its memory with dead ones and stopped
+  // remembering: the server it started last survived it unseen.
+  it('a run that forked more than it may remember, long dead, still remembers the descendant that survives it', () => {
+    const runs = new RunTracker();
+    const helpers = Array.from({ length: MAX_REMEMBERED_PER_RUN }, (_, i) => link(1000 + i, 20));
+    runs.step(tree(link(10, 1), link(20, 10), ...helpers), [raw(20, 10)], 0, noOwner);
+    // the helpers are gone; the run starts its server
+    runs.step(tree(link(10, 1), link(20, 10), link(9000, 20)), [raw(20, 10)], 1_000, noOwner);
+    const step = runs.step(tree(link(10, 1), link(9000, 1)), [], 2_000, noOwner);
+    expect(step.finished.map((f) => f.leftovers.map((l) => l.pid))).toEqual([[9000]]);
   });
 
   it('a remembered member that matches on its own is still a leftover of its finished run, not a new run', () => {
