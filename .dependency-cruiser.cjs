@@ -1,10 +1,11 @@
 // The layer order (README "Where things live"), checked by `npm run depcruise` (part of `npm run lint`):
 //   routes/ -> src/app.ts, src/app-context.ts, src/http-server.ts -> src/{watchdog,sources,merge-gate,notify,cli,state}/
-//   -> src/proc/ -> the ground floor (config, metrics, redact and its rules, clock, http, i18n, logger, safe-regex, version).
+//   -> src/proc/ -> the ground floor (config, metrics, redact and its rules, clock, http, i18n, logger, safe-regex, version, worker-module).
 // Type-only imports count (tsPreCompilationDeps): a type is as much a dependency as a value.
 // Test code (test/, scripts/, bench/) may import anything in src/; nothing in src/ or routes/ imports it.
 
-const GROUND = '^src/(config(\\.ts$|-[^/]+\\.ts$|/)|redact/|(metrics|redact|clock|http|i18n|logger|safe-regex|version)\\.ts$)';
+const GROUND =
+  '^src/(config(\\.ts$|-[^/]+\\.ts$|/)|redact/|(metrics|redact|clock|http|i18n|logger|safe-regex|version|worker-module)\\.ts$)';
 const PROC = '^src/proc/';
 const MIDDLE = '^src/(watchdog|sources|merge-gate|notify|cli|state)/';
 const APP = '^src/(app|app-context|http-server)\\.ts$';

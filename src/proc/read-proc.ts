@@ -8,7 +8,7 @@ import { isRunningState, parseStat, type ProcStat } from './parse-stat.js';
  * stat is decoded byte for byte: the kernel cuts comm at 15 bytes, possibly inside a UTF-8
  * sequence, and the scan worker decodes the same way, so comm compares equal everywhere.
  */
-export const STAT_ENCODING = 'latin1';
+const STAT_ENCODING = 'latin1';
 
 /**
  * The one stat reader: null when the process is gone or its line is unreadable. Synchronous on
