@@ -8,7 +8,8 @@
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { ScanWorker } from '../src/sources/proc/scan-worker.js';
-import type { PidViewRequest, ScannerOptions } from '../src/sources/proc/scanner.js';
+import type { ScannerOptions } from '../src/sources/proc/scanner.js';
+import type { PidViewRequest } from '../src/watchdog/agent-directory.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const PROCS = Number(process.env.BENCH_PROCS ?? 3000);
@@ -17,7 +18,6 @@ const OPTS: ScannerOptions = {
   patterns: ['pytest'],
   exclude: [],
   mode: 'program',
-  lineage: true,
   recheckMs: 60_000,
   cmdlineMaxBytes: 4096,
 };

@@ -1,63 +1,79 @@
 /**
- * /proc scan benchmark (issue 3). Spawns thousands of real sleeping processes (every 50th with a
- * pytest-like argv) and measures, interleaved so machine noise hits every contender alike:
- *   - the reference: a Python loop reading /proc/<pid>/stat once per pid (timed in-process);
- *   - a naive Node readFileSync scan;
- *   - our scan (worker thread, warm cache, kept stat fds; the cold first scan; variants without
- *     kept fds and with two threads);
- *   - prometheus-process-exporter's /metrics scrape with a pytest matcher (if installed);
- *   - event-loop delay p99 of the main thread while the collector scans every second.
- * Prints the three ratios of the issue. Run with `bash bench/proc-scan.sh` (as root).
+ * A full tick's /proc work: `ProcCollector.collect()` as the tick calls it (the worker's scan, run
+ * tracking, owners, leftovers, locks and ports, signals) over BENCH_PROCS real processes
+ * (bench/sleepers.c: every 50th renamed to a pytest argv, all below one agent-like parent listed in
+ * the agent directory) plus BENCH_LEFTOVER_RUNS finished runs whose two children live on. Against
+ * the references, measured in the same run and interleaved tick by tick so the host's noise hits
+ * every contender alike: a Python loop reading /proc/<pid>/stat once per pid, and one scrape of
+ * prometheus-process-exporter with a pytest matcher (if installed). The collector ticks every
+ * second, as a busy deployment would run it, warmed up first; the main thread's event-loop delay
+ * is measured over the same ticks. Run with `bash bench/proc-scan.sh`.
+ * Env: BENCH_PROCS (5000), BENCH_ROUNDS (15), BENCH_WARMUP_S (15), BENCH_LEFTOVER_RUNS (10).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { ProcCollector } from '../src/sources/proc/collector.js';
-import { ScanWorker } from '../src/sources/proc/scan-worker.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { defaultConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
+import { ProcCollector } from '../src/sources/proc/collector.js';
+import { AgentDirectory } from '../src/watchdog/agent-directory.js';
 
 const TARGET = Number(process.env.BENCH_PROCS ?? 5000);
-const STEPS = (process.env.BENCH_STEPS ?? `1000,2500,${TARGET}`).split(',').map(Number);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
-const LOOP_S = Number(process.env.BENCH_LOOP_S ?? 15);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 15);
+const LEFTOVER_RUNS = Number(process.env.BENCH_LEFTOVER_RUNS ?? 10);
 const EXPORTER_PORT = 19256;
+const run = promisify(execFile);
 
-const groups: ChildProcess[] = [];
+const started: ChildProcess[] = [];
 let exporter: ChildProcess | null = null;
 
 function cleanup(): void {
-  for (const g of groups) {
+  for (const child of started) {
     try {
-      process.kill(-g.pid!, 'SIGKILL');
+      process.kill(-child.pid!, 'SIGKILL');
     } catch {
       // already gone
     }
   }
-  try {
-    exporter?.kill('SIGKILL');
-  } catch {
-    // already gone
-  }
+  exporter?.kill('SIGKILL');
 }
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
 const pidCount = (): number => readdirSync('/proc').filter((n) => /^\d+$/.test(n)).length;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const fmt = (n: number): string => n.toFixed(1);
 
-/** One session of `n` sleeping processes; killed as a group at the end. */
-async function spawnSleepers(n: number, tag: string): Promise<void> {
-  const before = pidCount();
-  const script = `for ((i=0;i<${n};i++)); do if (( i % 50 == 0 )); then (exec -a "python3 -m pytest tests/test_${tag}_$i.py -x" sleep 3600) & else sleep 3600 & fi; done; wait`;
-  const g = spawn('bash', ['-c', script], { detached: true, stdio: 'ignore' });
-  groups.push(g);
-  const deadline = Date.now() + 120_000;
-  while (pidCount() < before + n) {
-    if (Date.now() > deadline) throw new Error(`only ${pidCount() - before} of ${n} processes started`);
-    await sleep(200);
+/** bench/sleepers.c (compiled here when missing): forked sleepers, every 50th renamed to a pytest argv. */
+async function spawnSleepers(n: number): Promise<number> {
+  const bin = 'dist/bench-build/sleepers';
+  if (!existsSync(bin)) {
+    mkdirSync(dirname(bin), { recursive: true });
+    execFileSync('cc', ['-O2', '-o', bin, 'bench/sleepers.c']);
   }
+  const group = spawn(bin, [String(n), '0', ' '.repeat(96)], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+  started.push(group);
+  await new Promise<void>((resolve, reject) => {
+    group.stdout.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
+    group.once('exit', (code) => reject(new Error(`sleepers exited with ${code}`)));
+  });
+  return group.pid!;
+}
+
+/** Runs whose top (a retitled pytest) has two sleeping children: killed later, the children are its leftovers. */
+function spawnRuns(n: number): ChildProcess[] {
+  return Array.from({ length: n }, (_, i) => {
+    const run = spawn('bash', ['-c', `sleep 3600 & sleep 3600 & exec -a "python3 -m pytest tests/test_left_${i}.py" sleep 3600`], {
+      detached: true,
+      stdio: 'ignore',
+    });
+    started.push(run);
+    return run;
+  });
 }
 
 const PY_REFERENCE = `
@@ -72,45 +88,21 @@ def scan():
         except OSError: pass
     return n
 scan()
-out = []
-for _ in range(int(sys.argv[1])):
-    t = time.perf_counter(); scan(); out.append((time.perf_counter() - t) * 1000)
-print(json.dumps(out))
+t = time.perf_counter(); scan(); print(json.dumps((time.perf_counter() - t) * 1000))
 `;
 
-function pythonReference(runs: number): number[] {
-  return JSON.parse(execFileSync('python3', ['-c', PY_REFERENCE, String(runs)], { encoding: 'utf8' })) as number[];
-}
-
-function naiveNode(): number {
-  const t = performance.now();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      // exited
-    }
-  }
-  return performance.now() - t;
-}
+/** Run beside the event loop (execFileSync would stall it for the Python start-up). */
+const pythonReference = async (): Promise<number> => JSON.parse((await run('python3', ['-c', PY_REFERENCE])).stdout) as number;
 
 async function startExporter(): Promise<boolean> {
-  const bin = ['/usr/bin/prometheus-process-exporter'].find((p) => {
-    try {
-      execFileSync(p, ['-version'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  if (!bin) return false;
+  const bin = '/usr/bin/prometheus-process-exporter';
+  if (!existsSync(bin)) return false;
   const cfg = '/tmp/orch-bench-process-exporter.yml';
   writeFileSync(cfg, 'process_names:\n  - name: "{{.Comm}}"\n    cmdline:\n    - pytest\n');
   exporter = spawn(bin, ['-config.path', cfg, '-web.listen-address', `127.0.0.1:${EXPORTER_PORT}`], { stdio: 'ignore' });
   for (let i = 0; i < 50; i++) {
     try {
-      await fetch(`http://127.0.0.1:${EXPORTER_PORT}/metrics`);
+      await (await fetch(`http://127.0.0.1:${EXPORTER_PORT}/metrics`)).text();
       return true;
     } catch {
       await sleep(100);
@@ -119,136 +111,57 @@ async function startExporter(): Promise<boolean> {
   return false;
 }
 
-async function scrapeExporter(): Promise<number> {
+async function timed(f: () => Promise<unknown>): Promise<number> {
   const t = performance.now();
-  const res = await fetch(`http://127.0.0.1:${EXPORTER_PORT}/metrics`);
-  await res.text();
+  await f();
   return performance.now() - t;
 }
-
-async function timeOurs(worker: ScanWorker): Promise<number> {
-  const t = performance.now();
-  await worker.scan();
-  return performance.now() - t;
-}
-
-interface StepResult {
-  processes: number;
-  reference: number;
-  naive: number;
-  oursCold: number;
-  ours: number;
-  oursTwoThreads: number;
-  oursNoKeptFds: number;
-  exporter: number | null;
-}
-
-async function measure(hasExporter: boolean): Promise<StepResult> {
-  const processes = pidCount();
-  const opts = {
-    root: '/proc',
-    patterns: ['pytest'],
-    exclude: [],
-    mode: 'program' as const,
-    lineage: true,
-    recheckMs: 60_000,
-    cmdlineMaxBytes: 4096,
-  };
-  const worker = new ScanWorker(opts);
-  const two = new ScanWorker(opts, 2);
-  const noKept = new ScanWorker({ ...opts, maxHeldFds: 0 });
-  const oursCold = await timeOurs(worker);
-  await timeOurs(two);
-  await timeOurs(noKept);
-  const ref: number[] = [];
-  const ours: number[] = [];
-  const ours2: number[] = [];
-  const oursNk: number[] = [];
-  const naive: number[] = [];
-  const exp: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    // interleaved: each round runs every contender once, back to back
-    ref.push(...pythonReference(1));
-    ours.push(await timeOurs(worker));
-    ours2.push(await timeOurs(two));
-    oursNk.push(await timeOurs(noKept));
-    naive.push(naiveNode());
-    if (hasExporter && r < 5) exp.push(await scrapeExporter());
-  }
-  await worker.close();
-  await two.close();
-  await noKept.close();
-  return {
-    processes,
-    reference: median(ref),
-    naive: median(naive),
-    oursCold,
-    ours: median(ours),
-    oursTwoThreads: median(ours2),
-    oursNoKeptFds: median(oursNk),
-    exporter: exp.length ? median(exp) : null,
-  };
-}
-
-/** The main thread while the app's collector scans every second (worker scan + candidates + signals). */
-async function eventLoopWhileScanning(): Promise<{ p99: number; max: number; scans: number; scanMedian: number }> {
-  const config = { ...defaultConfig(), procEnabled: true, procPatterns: ['pytest'], procAgeMin: 0 };
-  const collector = new ProcCollector(config, { log: createLogger({ level: 'silent' }) });
-  const log = createLogger({ level: 'silent' });
-  await collector.collect({ abortSignal: new AbortController().signal, now: Date.now(), log }); // cold scan outside the window
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  h.enable();
-  const times: number[] = [];
-  const until = Date.now() + LOOP_S * 1000;
-  while (Date.now() < until) {
-    const t = performance.now();
-    await collector.collect({ abortSignal: new AbortController().signal, now: Date.now(), log });
-    times.push(performance.now() - t);
-    await sleep(Math.max(0, 1000 - (performance.now() - t)));
-  }
-  h.disable();
-  await collector.close();
-  return { p99: h.percentile(99) / 1e6, max: h.max / 1e6, scans: times.length, scanMedian: median(times) };
-}
-
-const fmt = (n: number): string => n.toFixed(1);
 
 async function main(): Promise<void> {
-  const base = pidCount();
+  const log = createLogger({ level: 'silent' });
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  console.log(
-    `node ${process.version}, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, CLK_TCK ${execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()}, ${base} processes before spawning, load average ${load}`,
-  );
   const hasExporter = await startExporter();
   if (!hasExporter) console.log('prometheus-process-exporter not installed: run bench/proc-scan.sh (apt-get installs it)');
-  const results: StepResult[] = [];
-  let spawned = 0;
-  for (const step of STEPS) {
-    await spawnSleepers(step - spawned, String(step));
-    spawned = step;
-    await sleep(500);
-    const r = await measure(hasExporter);
-    results.push(r);
-    console.log(
-      `${r.processes} processes: reference(python) ${fmt(r.reference)} ms, naive readFileSync ${fmt(r.naive)} ms, ours ${fmt(r.ours)} ms (cold ${fmt(r.oursCold)} ms; without kept fds ${fmt(r.oursNoKeptFds)} ms; two threads ${fmt(r.oursTwoThreads)} ms)` +
-        (r.exporter === null ? '' : `, process-exporter ${fmt(r.exporter)} ms`),
-    );
+  const agentPid = await spawnSleepers(TARGET);
+  const runs = spawnRuns(LEFTOVER_RUNS);
+  await sleep(1500); // every run older than the 1 s alert age
+  const agents = new AgentDirectory();
+  agents.update([{ runId: '678', pid: agentPid, task: 'ORCH-111', stage: 'tester' }], Date.now());
+  const config = { ...defaultConfig(), procEnabled: true, procPatterns: ['pytest'], procAgeMin: 1 / 60, procLeftoverGraceS: 0 };
+  const collector = new ProcCollector(config, { log, agents, allowReap: false });
+  const collect = () => collector.collect({ abortSignal: new AbortController().signal, now: Date.now(), log });
+  const cold = await timed(collect);
+  for (const run of runs) run.kill('SIGKILL'); // their children are leftovers from the next tick on
+  // a tick a second, as a busy deployment would run it: WARMUP_S to reach the steady state, then ROUNDS measured
+  const t = { reference: [] as number[], ours: [] as number[], exporter: [] as number[] };
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  for (let r = -WARMUP_S; r < ROUNDS; r++) {
+    const started = performance.now();
+    const took = await timed(collect);
+    if (r === 0) h.enable();
+    if (r >= 0) {
+      t.ours.push(took);
+      t.reference.push(await pythonReference());
+      if (hasExporter && r < 5) t.exporter.push(await timed(async () => (await fetch(`http://127.0.0.1:${EXPORTER_PORT}/metrics`)).text()));
+    }
+    await sleep(Math.max(0, 1000 - (performance.now() - started)));
   }
-  const last = results.at(-1)!;
-  const first = results[0]!;
-  const perK = (a: StepResult, b: StepResult, key: 'ours' | 'oursNoKeptFds' | 'reference'): number =>
-    ((b[key] - a[key]) / (b.processes - a.processes)) * 1000;
+  h.disable();
+  const candidates = collector.view().candidates;
+  await collector.close();
+  const m = { reference: median(t.reference), ours: median(t.ours), exporter: t.exporter.length > 0 ? median(t.exporter) : null };
   console.log(
-    `cost per 1000 extra processes: ours ${fmt(perK(first, last, 'ours'))} ms (without kept fds ${fmt(perK(first, last, 'oursNoKeptFds'))} ms), reference ${fmt(perK(first, last, 'reference'))} ms`,
+    `node ${process.version}, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, load average ${load} at start; ${pidCount()} processes, ` +
+      `${candidates.length} candidates (${candidates.filter((c) => c.match === 'leftover').length} leftovers, ` +
+      `${candidates.filter((c) => c.owner?.kind === 'agent').length} owned by the agent-like parent); a tick a second, medians of ${ROUNDS}:`,
   );
-  const loop = await eventLoopWhileScanning();
-  console.log(
-    `event loop while scanning ${pidCount()} processes every second for ${LOOP_S} s: p99 ${fmt(loop.p99)} ms, max ${fmt(loop.max)} ms (${loop.scans} scans, median collect ${fmt(loop.scanMedian)} ms)`,
-  );
-  console.log('--- ratios ---');
-  console.log(`ours / reference loop   = ${(last.ours / last.reference).toFixed(2)}  (target <= 1.3)`);
-  if (last.exporter !== null) console.log(`process-exporter / ours = ${(last.exporter / last.ours).toFixed(1)}  (target >= 20)`);
-  console.log(`event-loop delay p99    = ${fmt(loop.p99)} ms  (target <= 20 ms)`);
+  console.log(`  reference (Python, one stat per pid)  ${fmt(m.reference)} ms`);
+  console.log(`  full tick (ProcCollector.collect)     ${fmt(m.ours)} ms (the first, cold: ${fmt(cold)} ms)`);
+  if (m.exporter !== null) console.log(`  process-exporter scrape               ${fmt(m.exporter)} ms`);
+  console.log('--- ratios (same run) ---');
+  console.log(`full tick / reference loop    = ${(m.ours / m.reference).toFixed(2)}`);
+  if (m.exporter !== null) console.log(`process-exporter / full tick  = ${(m.exporter / m.ours).toFixed(1)}`);
+  console.log(`event-loop delay over the ${ROUNDS} measured ticks: p99 ${fmt(h.percentile(99) / 1e6)} ms, max ${fmt(h.max / 1e6)} ms`);
 }
 
 try {

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
-import type { Owner } from '../src/sources/proc/run-tracker.js';
+import type { Owner } from '../src/sources/proc/runs.js';
 import { errorResponses, HttpError } from './errors.js';
 import { isoTimestamp } from './schemas.js';
 
@@ -119,7 +119,7 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
           orphaned: c.isOrphaned,
           blocking: c.isBlocking,
           match: c.match,
-          run_pid: c.runPid,
+          run_pid: c.run.pid,
           owner: ownerJson(c.owner),
           locks: c.locks,
           ports: c.ports,
@@ -147,7 +147,7 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
     },
     async (req, reply) => {
       const pid = Number(req.params.pid);
-      const answer = await ctx.proc.terminate(pid);
+      const answer = await ctx.proc.stops.terminate(pid);
       if (!answer.ok) {
         if (answer.code === 'not_candidate') throw new HttpError('not_found', answer.message);
         throw new HttpError(answer.code, answer.message);

@@ -20,6 +20,8 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 # Real pytest: the /proc scan's detection tests, and the deploy tests' orchestrator-like test image.
 dpkg -s python3-pytest >/dev/null 2>&1 || need+=(python3-pytest)
 command -v pgrep >/dev/null 2>&1 || need+=(procps)
+# strace shows which thread opens what: the test that the main thread reads no /proc file during a tick.
+command -v strace >/dev/null 2>&1 || need+=(strace)
 # The documentation's examples (test/docs/doctest.test.ts) run as written: curl and jq.
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v jq >/dev/null 2>&1 || need+=(jq)

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from './metrics.js';
 import { readOwnOpenFilesLimit } from './proc/open-files.js';
-import { heldFdBudgetOf } from './sources/proc/scan-worker.js';
+import { heldFdBudgetOf } from './sources/proc/scan-reads.js';
 
 /**
  * The listening socket's limits: what an unauthenticated client can hold. Not configurable: the

@@ -22,7 +22,6 @@ export interface ProcStat {
 /**
  * Parses /proc/<pid>/stat the way the kernel writes it. comm sits between the FIRST `(` and the
  * LAST `)` because a process may name itself `a b ) ( c`. Returns null for anything malformed.
- * Self-contained (no module-level references): the scan worker runs its source text.
  */
 export function parseStat(text: string): ProcStat | null {
   const int = (field: string | undefined): number | null => {

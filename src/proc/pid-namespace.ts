@@ -13,8 +13,7 @@ export interface StatusIds {
 
 /**
  * Name, PPid and NSpid of a status text; null when the text has no PPid. status is readable
- * without ptrace rights, unlike the /proc/<pid>/ns/* links. Self-contained: the scan worker runs
- * its source text.
+ * without ptrace rights, unlike the /proc/<pid>/ns/* links.
  */
 export function parseStatusIds(text: string): StatusIds | null {
   const lines = text.split('\n');
@@ -28,7 +27,7 @@ export function parseStatusIds(text: string): StatusIds | null {
   return { name: field('Name') ?? '', ppid: Number(ppidText), nsPids: nsPids.every((n) => Number.isSafeInteger(n) && n > 0) ? nsPids : [] };
 }
 
-/** PF_KTHREAD in the flags of /proc/<pid>/stat (field 9): a kernel thread. Self-contained. */
+/** PF_KTHREAD in the flags of /proc/<pid>/stat (field 9): a kernel thread. */
 export function isKernelThreadStat(statText: string): boolean {
   const fields = statText.slice(statText.lastIndexOf(')') + 2).split(' ', 7);
   const flags = Number(fields[6]);

@@ -2,10 +2,6 @@ import { readdirSync } from 'node:fs';
 import type { ProcStat } from './parse-stat.js';
 import { readStat } from './read-proc.js';
 
-export type { ProcIdentity } from './identity.js';
-// merge-gate still imports readStat from here; the runner branch switches to read-proc.js
-export { readStat } from './read-proc.js';
-
 export type ProcTable = Map<number, ProcStat>;
 
 /**
@@ -35,7 +31,7 @@ export interface LinkedProcess {
   startTicks: number;
 }
 
-/** Parent links of one table, indexed once: children, descendants, ancestors, group and session members. */
+/** Parent links of one table, indexed once: children, descendants, ancestors. */
 export class ProcTree<T extends LinkedProcess = ProcStat> {
   private readonly byParent = new Map<number, T[]>();
 
@@ -79,17 +75,4 @@ export class ProcTree<T extends LinkedProcess = ProcStat> {
     }
     return out;
   }
-
-  groupMembers(this: ProcTree<ProcStat>, pgrp: number): ProcStat[] {
-    return [...this.table.values()].filter((s) => s.pgrp === pgrp);
-  }
-
-  sessionMembers(this: ProcTree<ProcStat>, session: number): ProcStat[] {
-    return [...this.table.values()].filter((s) => s.session === session);
-  }
-}
-
-/** Every process below `rootPid` by parent links (the root itself excluded). */
-export function descendantsOf<T extends LinkedProcess>(table: ReadonlyMap<number, T>, rootPid: number): T[] {
-  return new ProcTree(table).descendants(rootPid);
 }

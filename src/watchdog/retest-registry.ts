@@ -33,11 +33,6 @@ export class RetestRegistry {
     return this.byKey.get(`${pid}:${startTicks}`);
   }
 
-  /** True while re-test `id` is still running and inside its own timeout. */
-  isInsideTimeout(id: string, nowMs: number): boolean {
-    return this.list().some((r) => r.id === id && nowMs < r.deadlineMs);
-  }
-
   /** The running re-test, inside its timeout, whose root is one of `lineage` (a process and its ancestors). */
   holding(lineage: Iterable<ProcIdentity>, nowMs: number): RetestProcess | undefined {
     for (const p of lineage) {

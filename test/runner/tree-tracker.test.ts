@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ProcStat } from '../../src/proc/parse-stat.js';
 import { parseCgroup2Mount, parseOwnCgroup } from '../../src/runner/cgroup.js';
 import { TreeTracker } from '../../src/runner/tree-tracker.js';
-import { descendantsOf, type ProcTable } from '../../src/proc/proc-table.js';
+import { ProcTree, type ProcTable } from '../../src/proc/proc-table.js';
 import { protectedPids } from '../../src/proc/protected-pids.js';
 
 const protectedIds = (t: ProcTable, selfPid: number) => protectedPids(t, { selfPid });
@@ -24,7 +24,8 @@ describe('descendants by parent links', () => {
   it('walks a deep chain and siblings, not the root itself or strangers', () => {
     const t = table(proc(1, 0), proc(100, 1), proc(101, 100, 100), proc(102, 101, 100), proc(103, 102, 100), proc(200, 1));
     expect(
-      descendantsOf(t, 100)
+      new ProcTree(t)
+        .descendants(100)
         .map((p) => p.pid)
         .sort(),
     ).toEqual([101, 102, 103]);

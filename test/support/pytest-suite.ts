@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcTree, readProcTable } from '../../src/proc/proc-table.js';
@@ -11,6 +11,37 @@ import { waitFor } from './wait-for.js';
 export const PYTEST = '/usr/bin/pytest';
 
 export const SLOW_TEST = 'import time\n\ndef test_slow():\n    time.sleep(120)\n';
+
+/** A test whose fixture starts a TCP server and, in a session of its own, a flock holder: both outlive a killed pytest. */
+const LEAVES_BEHIND = `
+import fcntl, os, subprocess, sys, time
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVER = "import socket, sys, time\\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\\nopen(sys.argv[1], 'w').write(str(s.getsockname()[1])); time.sleep(300)"
+LOCKER = "import fcntl, sys, time\\nf = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX)\\nopen(sys.argv[1] + '.ready', 'w').write('1'); time.sleep(300)"
+
+@pytest.fixture
+def services():
+    server = subprocess.Popen([sys.executable, '-c', SERVER, os.path.join(HERE, 'port')])
+    locker = subprocess.Popen([sys.executable, '-c', LOCKER, os.path.join(HERE, 'suite.lock')], start_new_session=True)
+    open(os.path.join(HERE, 'pids'), 'w').write('%d %d' % (server.pid, locker.pid))
+    yield
+    server.kill(); locker.kill()
+
+def test_uses_services(services):
+    time.sleep(300)
+`;
+
+/** A pytest run whose fixture's server and flock holder will outlive it, once both run. */
+export interface LeavingRun {
+  dir: string;
+  wrapper: ChildProcess;
+  pytest: { pid: number; startTicks: number };
+  server: number;
+  locker: number;
+  port: number;
+}
 
 /** Real processes and suite directories of one test file, all ended by `cleanup()`. */
 export class PytestLab {
@@ -52,6 +83,22 @@ export class PytestLab {
     );
     this.extraPids.add(found!.pid);
     return found!;
+  }
+
+  /** A `bash -c` wrapper running a pytest whose fixture starts a server and a flock holder; waits until both run. */
+  async leavingRun(): Promise<LeavingRun> {
+    const dir = this.suite({ 'test_leaves.py': LEAVES_BEHIND });
+    const wrapper = this.wrapped(dir, '-q -p no:cacheprovider -s');
+    const pytest = await this.pytestBelow(wrapper.pid!);
+    await waitFor(
+      'the fixture to start its services',
+      () => ['port', 'suite.lock.ready', 'pids'].every((f) => existsSync(join(dir, f)) && readFileSync(join(dir, f), 'utf8') !== ''),
+      { timeoutMs: 30_000 },
+    );
+    const [server, locker] = readFileSync(join(dir, 'pids'), 'utf8').split(' ').map(Number) as [number, number];
+    this.track(server);
+    this.track(locker);
+    return { dir, wrapper, pytest, server, locker, port: Number(readFileSync(join(dir, 'port'), 'utf8')) };
   }
 
   /** Remembers a pid to SIGKILL at cleanup (a leftover re-parented away from our children). */

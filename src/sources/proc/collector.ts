@@ -2,35 +2,27 @@ import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
-import { readBootTimeS, readClockTicks, readStat } from '../../proc/read-proc.js';
+import { readBootTimeS, readClockTicks } from '../../proc/read-proc.js';
+import { identityKey } from '../../proc/identity.js';
 import type { GraceSignal } from '../../proc/signal-with-grace.js';
-import type { AgentDirectory, AgentPidWarning } from '../../watchdog/agent-directory.js';
+import { WarningDebounce, type AgentDirectory, type AgentPidWarning, type OrchLocation } from '../../watchdog/agent-directory.js';
 import { callTimeoutMs, withTimeout } from '../../http.js';
-import { describeDockerError, type DockerReader } from '../containers/docker-client.js';
-import { locateOrchestrator, placeAgents, WarningDebounce, type OrchLocation } from './agent-pids.js';
+import { describeDockerError, type ContainerState, type DockerReader } from '../containers/docker-client.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
 import type { RetestRegistry } from '../../watchdog/retest-registry.js';
-import { makeSignal, type Signal } from '../../watchdog/signal.js';
-import { BlockingTracker } from './blocking-tracker.js';
-import type { Candidate } from './candidates.js';
-import { enableLinearEngine } from '../../safe-regex.js';
+import type { Signal } from '../../watchdog/signal.js';
 import { createProcMetrics, type ProcMetrics } from './metrics.js';
-import { createMatcher, programOf, type Matcher } from './program.js';
-import { Reaper } from './reaper.js';
-import { RunTracker } from './run-tracker.js';
-import { buildRunView, type RunUnit } from './run-view.js';
+import { createMatcher, type Matcher } from './program.js';
+import { RunTracker, type Candidate, type Owners, type RunAlert } from './runs.js';
 import { ScanWorker } from './scan-worker.js';
-import type { ScanResult } from './scanner.js';
-import { StopService, type TerminateAnswer } from './stop-service.js';
-import { Terminator } from './terminate.js';
-import { blockingTexts, recoveredTexts } from './texts.js';
-
-export type { TerminateAnswer } from './stop-service.js';
+import type { ScanRequest, ScanResult } from './scanner.js';
+import { blockingSignals, judgeRuns, type TickClock } from './signals.js';
+import { RunStops } from './stop.js';
 
 /** Enough of the command line to match on; a huge argv (xdist node ids) is cut here. */
-export const CMDLINE_READ_BYTES = 4096;
-/** A cached "does not match" is re-read within this time, so exec wrappers and setproctitle are seen. */
-export const CMDLINE_RECHECK_MS = 60_000;
+const CMDLINE_READ_BYTES = 4096;
+/** A cached "does not match" is re-read within this time, so setproctitle is seen. */
+const CMDLINE_RECHECK_MS = 60_000;
 
 export interface ProcCollectorDeps {
   registry?: Registry;
@@ -69,32 +61,28 @@ interface Boot {
 
 /**
  * proc_blocking: test runs older than WATCHDOG_PROC_AGE_MIN and what finished runs left behind.
- * Scans in a worker thread and keeps the last view for GET /proc/candidates; stopping runs is
- * the StopService's, reaping the Reaper's.
+ * The scan worker reads /proc; this keeps the last view for GET /proc/candidates and hands the
+ * runs to stop (API terminate, reaper) to `stops`.
  */
 export class ProcCollector implements Collector {
   readonly name = 'proc';
   private readonly worker: ScanWorker;
-  private readonly blocking = new BlockingTracker();
   private readonly runs = new RunTracker();
   private readonly matcher: Matcher;
   private readonly metrics: ProcMetrics | null;
   private readonly log: Logger;
-  private readonly terminator: Terminator;
-  private readonly stops: StopService;
-  private readonly reaper: Reaper;
+  /** The one stop path: POST /proc/candidates/:pid/terminate and the reaper. */
+  readonly stops: RunStops;
   private readonly pidWarnings = new WarningDebounce(2);
-  private reaperPausedFor: string | null = null;
   private boot: Promise<Boot> | null = null;
-  private last: { scannedAt: number; candidates: Candidate[]; units: RunUnit[] } | null = null;
+  private last: { scannedAt: number; candidates: Candidate[]; alerts: RunAlert[] } | null = null;
 
   constructor(
     private readonly config: Config,
     private readonly deps: ProcCollectorDeps = {},
   ) {
-    enableLinearEngine();
     const matcherOpts = { patterns: config.procPatterns, exclude: config.procExclude, mode: config.procMatch };
-    this.matcher = createMatcher(matcherOpts, programOf);
+    this.matcher = createMatcher(matcherOpts);
     this.log = deps.log ?? pino({ level: 'silent' });
     if (this.matcher.broken.length > 0) {
       this.log.warn(
@@ -105,41 +93,16 @@ export class ProcCollector implements Collector {
     this.worker = new ScanWorker({
       root: config.procRoot,
       ...matcherOpts,
-      lineage: true,
       recheckMs: CMDLINE_RECHECK_MS,
       cmdlineMaxBytes: CMDLINE_READ_BYTES,
     });
     this.metrics = deps.registry ? createProcMetrics(deps.registry) : null;
-    this.terminator = new Terminator({
-      procRoot: config.procRoot,
-      graceMs: config.killGraceS * 1000,
-      selfPid: deps.selfPid ?? process.pid,
-      matcher: this.matcher,
-      agentPids: () => deps.agents?.pids() ?? [],
-      agentsUnlocated: () => deps.agents?.unlocatedReason() ?? null,
-      cmdlineMaxBytes: CMDLINE_READ_BYTES,
-      retests: deps.retests,
-      now: deps.clock,
-      pollMs: deps.pollMs,
-      kill: deps.kill,
-    });
-    this.stops = new StopService({
-      terminator: this.terminator,
-      log: this.log,
-      locale: config.locale,
-      metrics: this.metrics,
-      emitEdge: deps.emitEdge,
-    });
-    this.reaper = new Reaper(this.stops, config.procReapAgeMin * 60);
+    const { log, metrics, matcher } = this;
+    this.stops = new RunStops(config, { ...deps, log, metrics, matcher, last: () => this.last, selfPid: deps.selfPid ?? process.pid });
   }
 
   get thresholdS(): number {
     return this.config.procAgeMin * 60;
-  }
-
-  /** Patterns that could not be compiled linear-time: matching (and so the reaper) is off. */
-  get brokenPatterns(): string[] {
-    return this.matcher.broken;
   }
 
   private get reapEnabled(): boolean {
@@ -160,53 +123,68 @@ export class ProcCollector implements Collector {
     if (!this.config.procEnabled) return [];
     const boot = await this.loadBoot();
     const scan = await this.scanPlacingAgents(ctx, this.pidWarnings);
-    const clock = { btimeS: boot.btimeS, clkTck: boot.clkTck, nowMs: ctx.now, thresholdS: this.thresholdS };
-    const view = await buildRunView({
-      scan,
-      runs: this.runs,
-      clock,
-      procRoot: this.config.procRoot,
-      matcher: this.matcher,
-      leftoverGraceS: this.config.procLeftoverGraceS,
-      cmdlineMaxBytes: CMDLINE_READ_BYTES,
-      agents: this.deps.agents,
-      retests: this.deps.retests,
+    const { candidates, alerts } = this.judge(scan, { ...boot, nowMs: ctx.now, thresholdS: this.thresholdS });
+    const { procReapAgeMin, procCooldownS: cooldownS, locale } = this.config;
+    const signals = blockingSignals(this.last?.alerts ?? [], alerts, (pid) => this.runs.startOf(pid), {
+      reapAgeS: procReapAgeMin * 60,
+      cooldownS,
+      locale,
     });
-    this.last = { scannedAt: ctx.now, ...view };
-    this.observe(scan.durationMs, scan.errors, view.candidates);
+    this.last = { scannedAt: ctx.now, candidates, alerts };
+    this.observe(scan, candidates);
     if (scan.errors.eacces + scan.errors.other > 0) ctx.log.debug({ errors: scan.errors }, 'some /proc entries could not be read');
-    const signals = this.signalsOf(view.units);
-    if (this.reapEnabled) this.reapUnlessAgentsUnlocated(view.units, ctx.log);
+    if (this.reapEnabled) this.stops.reap(alerts, ctx.log);
     return signals;
   }
 
-  /** While no host process can be told to be an agent the reaper waits (said once, not every tick). */
-  private reapUnlessAgentsUnlocated(units: RunUnit[], log: Logger): void {
-    const unlocated = this.deps.agents?.unlocatedReason() ?? null;
-    if (unlocated !== null && unlocated !== this.reaperPausedFor)
-      log.warn({ reason: unlocated }, "reaper paused: the orchestrator's agents cannot be located");
-    this.reaperPausedFor = unlocated;
-    if (unlocated === null) this.reaper.reap(units, log);
+  /** The scan's matching processes and watched members, through the runs, to candidates and alerts. */
+  private judge(scan: ScanResult, clock: TickClock): ReturnType<typeof judgeRuns> {
+    const { agents } = this.deps;
+    const retests = this.deps.retests?.list() ?? [];
+    const owners: Owners = { agents: agents?.byHostPid() ?? new Map(), retests: new Map(retests.map((r) => [identityKey(r), r.id])) };
+    const step = this.runs.step(scan.lineage, scan.candidates, clock.nowMs, owners);
+    const facts = new Map([...scan.watched, ...scan.candidates].map((p) => [p.pid, p]));
+    return judgeRuns(step, facts, {
+      clock,
+      leftoverGraceS: this.config.procLeftoverGraceS,
+      isExcluded: (argv) => this.matcher.isExcluded(argv),
+      retestsInTimeout: new Set(retests.filter((r) => clock.nowMs < r.deadlineMs).map((r) => r.id)),
+      listedRunIds: agents ? new Set(agents.list().map((a) => a.runId)) : null,
+      processesOf: (run) => this.runs.processesOf(run),
+    });
   }
 
   /** One scan, which also places the envelope's agent pids on this host (AgentDirectory). */
   private async scanPlacingAgents(ctx: CollectContext, debounce: WarningDebounce): Promise<ScanResult> {
-    const agents = this.deps.agents;
-    if (!agents) return this.worker.scan(ctx.abortSignal);
-    const placement = placeAgents(await this.locateOrchestrator(ctx), agents, {
-      procRoot: this.config.procRoot,
-      value: this.config.orchContainer,
-      debounce,
-    });
-    const scan = await this.worker.scan(ctx.abortSignal, placement.request);
-    placement.apply(scan);
+    const { agents } = this.deps;
+    const request: ScanRequest = { watch: this.runs.watched() };
+    if (!agents) return this.worker.scan(ctx.abortSignal, request);
+    const location = await this.locateOrchestrator(ctx);
+    const placement = agents.startPlacement(location);
+    const scan = await this.worker.scan(ctx.abortSignal, { ...request, ...placement.request });
+    agents.place(placement, scan, debounce, this.config.procRoot);
     return scan;
   }
 
-  private locateOrchestrator(ctx: CollectContext): Promise<OrchLocation> {
-    const { orchContainer, dockerSock, httpTimeoutS } = this.config;
-    const signal = withTimeout(ctx.abortSignal, callTimeoutMs(httpTimeoutS * 1000, ctx.deadline));
-    return locateOrchestrator(orchContainer, this.deps.docker, signal, (err) => describeDockerError(err, dockerSock, httpTimeoutS));
+  /** WATCHDOG_ORCH_CONTAINER through the Engine: its id and init pid, or why it cannot be located. */
+  private async locateOrchestrator(ctx: CollectContext): Promise<OrchLocation> {
+    const { orchContainer: container, dockerSock, httpTimeoutS } = this.config;
+    const { docker } = this.deps;
+    if (container === '') return { kind: 'shared' };
+    if (docker === undefined) return { kind: 'unknown', container, reason: 'no Docker Engine client is configured' };
+    let state: ContainerState | null;
+    try {
+      state = await docker.inspectContainer(container, withTimeout(ctx.abortSignal, callTimeoutMs(httpTimeoutS * 1000, ctx.deadline)));
+    } catch (err) {
+      return {
+        kind: 'unknown',
+        container,
+        reason: `the Docker Engine could not be read: ${describeDockerError(err, dockerSock, httpTimeoutS)}`,
+      };
+    }
+    if (state === null) return { kind: 'unknown', container, reason: `no container is named "${container}"` };
+    if (state.initPid <= 0) return { kind: 'stopped', container, status: state.status };
+    return { kind: 'running', container, id: state.id, initPid: state.initPid };
   }
 
   /** check-config: one placement of the agents now, every warning at once. */
@@ -215,62 +193,14 @@ export class ProcCollector implements Collector {
     return this.deps.agents?.pidWarnings() ?? [];
   }
 
-  private signalsOf(units: RunUnit[]): Signal[] {
-    const startByPid = new Map(units.map((u) => [u.pid, u.startTicks]));
-    for (const pid of this.blocking.activePids()) {
-      if (startByPid.has(pid)) continue;
-      const stat = readStat(pid, this.config.procRoot);
-      if (stat) startByPid.set(pid, stat.startTicks);
-    }
-    const step = this.blocking.step(units, startByPid);
-    const { locale, procCooldownS: cooldownS } = this.config;
-    const signals: Signal[] = [];
-    for (const u of step.active) {
-      // four times the alert age is the default reap age: by then it is surely stuck
-      const severity = u.goneForS === null && u.lead.ageS < 4 * this.thresholdS ? 'warning' : 'critical';
-      signals.push(
-        makeSignal({ family: 'proc_blocking', entity: String(u.pid), active: true, severity, ...blockingTexts(u, locale), cooldownS }),
-      );
-    }
-    for (const g of step.gone) {
-      signals.push(
-        makeSignal({
-          family: 'proc_blocking',
-          entity: String(g.pid),
-          active: false,
-          severity: 'warning',
-          ...recoveredTexts(g.pid, g.reason, locale),
-          cooldownS,
-        }),
-      );
-    }
-    return signals;
-  }
-
-  private observe(durationMs: number, errors: Record<string, number>, candidates: Candidate[]): void {
+  private observe(scan: ScanResult, candidates: Candidate[]): void {
     const m = this.metrics;
     if (!m) return;
-    m.scanDuration.observe(durationMs / 1000);
-    for (const [kind, n] of Object.entries(errors)) if (n > 0) m.readErrors.inc({ kind }, n);
+    m.scanDuration.observe(scan.durationMs / 1000);
+    for (const [kind, n] of Object.entries(scan.errors)) if (n > 0) m.readErrors.inc({ kind }, n);
     m.candidates.set(candidates.length);
     m.blocking.set(candidates.filter((c) => c.isBlocking).length);
     m.oldestAge.set(candidates[0]?.ageS ?? 0);
-  }
-
-  /** POST /proc/candidates/:pid/terminate: only a pid of the last scan; its run is re-checked before every signal. */
-  async terminate(pid: number): Promise<TerminateAnswer> {
-    if (!this.config.procEnabled) {
-      return {
-        ok: false,
-        code: 'not_candidate',
-        message: 'the /proc scan is off (WATCHDOG_PROC_ENABLED=false), so there are no candidates',
-      };
-    }
-    const c = this.last?.candidates.find((x) => x.pid === pid);
-    const unit = c && this.last?.units.find((u) => u.pid === c.runPid && u.startTicks === c.runStartTicks);
-    if (!c || !unit)
-      return { ok: false, code: 'not_candidate', message: `pid ${pid} is not a candidate of the last scan; see GET /proc/candidates` };
-    return this.stops.stop(unit, pid, 'api');
   }
 
   view(): CandidatesView {
@@ -284,8 +214,7 @@ export class ProcCollector implements Collector {
 
   /** Resolves when reaps/terminations in flight have finished (tests, graceful shutdown). */
   async settle(): Promise<void> {
-    await this.reaper.settle();
-    await this.terminator.settle();
+    await this.stops.settle();
   }
 
   /** See ScanWorker.hasStuckThread: the server must not wait for such a thread at exit. */

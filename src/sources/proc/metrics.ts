@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../../metrics.js';
-import type { ReadErrorKind } from './scanner.js';
+import type { ReadErrorKind } from './scan-reads.js';
 
 export interface ProcMetrics {
   candidates: Gauge;

@@ -27,7 +27,6 @@ export interface Matcher {
  * `-m` or the script's basename (`python3 /usr/bin/pytest` -> `pytest`); for a shell running a
  * script file the script's basename (`bash run-pytest.sh`, a `#!/bin/sh` script), but the shell
  * itself for `-c`, stdin or an interactive shell; `py.test` and `pytest-3` are pytest.
- * Self-contained (no module-level references): the scan worker runs its source text.
  */
 export function programOf(argv: readonly string[]): string {
   const base = (s: string): string => s.slice(s.lastIndexOf('/') + 1);
@@ -74,9 +73,8 @@ export function programOf(argv: readonly string[]): string {
  * Compiles the patterns with V8's linear-time engine (the `l` flag), so no pattern can
  * backtrack on a hostile command line. A pattern it cannot run linear-time (backreferences,
  * lookaround) or that is invalid turns matching off instead of widening to a default.
- * Self-contained: the scan worker runs its source text with `programOf` in scope.
  */
-export function createMatcher(opts: MatcherOptions, program: (argv: readonly string[]) => string): Matcher {
+export function createMatcher(opts: MatcherOptions): Matcher {
   const broken: string[] = [];
   const compile = (src: string): RegExp | null => {
     try {
@@ -96,7 +94,7 @@ export function createMatcher(opts: MatcherOptions, program: (argv: readonly str
   };
   const match = (argv: readonly string[]): MatchMode | null => {
     if (isOff || argv.length === 0) return null;
-    const subject = opts.mode === 'cmdline' ? argv.join(' ') : program(argv);
+    const subject = opts.mode === 'cmdline' ? argv.join(' ') : programOf(argv);
     if (!patterns.some((re) => re.test(subject))) return null;
     return isExcluded(argv) ? null : opts.mode;
   };

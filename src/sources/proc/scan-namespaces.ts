@@ -1,28 +1,6 @@
-import type { isKernelThreadStat, parseStatusIds } from '../../proc/pid-namespace.js';
-import type { StatReader } from './scan-reads.js';
-
-/** What a scan also reads about PID namespaces, to place the orchestrator's agent pids. */
-export interface PidViewRequest {
-  /** Docker id of the orchestrator's container: its processes are reported with their NSpid. */
-  containerId: string | null;
-  /** pids whose status is read (the envelope's agent pids, when the orchestrator shares this view). */
-  probePids: readonly number[];
-}
-
-/** A process of the requested container: its host pid and its NSpid (host pid first, own namespace's last). */
-export interface NsMember {
-  pid: number;
-  nsPids: number[];
-}
-
-/** A probed pid as it is now; absent from the result when no process has it. */
-export interface PidProbe {
-  pid: number;
-  name: string;
-  ppid: number;
-  nsPids: number[];
-  isKernelThread: boolean;
-}
+import { isKernelThreadStat, parseStatusIds } from '../../proc/pid-namespace.js';
+import type { NsMember, PidProbe } from '../../watchdog/agent-directory.js';
+import { readFileInto, type ScanFs } from './scan-reads.js';
 
 /** What one process keeps of these reads in the scanner's cache: never re-read while it is the same process. */
 export interface NsCache {
@@ -35,49 +13,42 @@ export interface NsCache {
 export interface NsReads {
   /** Adds `pid` to `pass.members` when its cgroup names the requested container. */
   noteMember(pass: { containerId: string | null; members: NsMember[] }, pid: number, entry: NsCache): void;
-  /** status (Name, PPid, NSpid) and the kernel-thread flag of each asked-for pid of this shard. */
+  /** status (Name, PPid, NSpid) and the kernel-thread flag of each asked-for pid. */
   probe(pids: readonly number[]): PidProbe[];
 }
 
 /**
  * The scan's namespace reads: a process's cgroup once per process, its NSpid once per member of
- * the requested container, and the asked-for pids' status. Self-contained: the scan worker runs
- * its source text.
+ * the requested container, and the asked-for pids' status.
  */
-export function createNsReads(
-  reader: Pick<StatReader, 'readInto'>,
-  statBuf: Buffer,
-  opts: { root: string; shard?: { index: number; count: number } },
-  parse: { parseStatusIds: typeof parseStatusIds; isKernelThreadStat: typeof isKernelThreadStat },
-): NsReads {
+export function createNsReads(fs: ScanFs, root: string): NsReads {
   const textBuf = Buffer.allocUnsafe(8192);
   const readText = (path: string): string | null => {
-    const read = reader.readInto(path, textBuf, textBuf.length);
+    const read = readFileInto(fs, path, textBuf);
     return 'error' in read ? null : textBuf.toString('latin1', 0, read.bytes);
   };
-  const shard = opts.shard && opts.shard.count > 1 ? opts.shard : null;
   return {
     noteMember(pass, pid, entry) {
       const id = pass.containerId;
       if (id === null) return;
-      const dir = `${opts.root}/${pid}`;
+      const dir = `${root}/${pid}`;
       if (entry.containerCheck?.id !== id) entry.containerCheck = { id, isMember: readText(`${dir}/cgroup`)?.includes(id) ?? false };
       if (!entry.containerCheck.isMember) return;
       if (entry.nsPids === undefined) {
         const status = readText(`${dir}/status`);
-        entry.nsPids = status === null ? null : (parse.parseStatusIds(status)?.nsPids ?? null);
+        entry.nsPids = status === null ? null : (parseStatusIds(status)?.nsPids ?? null);
       }
       if (entry.nsPids && entry.nsPids.length > 0) pass.members.push({ pid, nsPids: entry.nsPids });
     },
     probe(pids) {
       const probes: PidProbe[] = [];
       for (const pid of pids) {
-        if (!Number.isSafeInteger(pid) || pid <= 0 || (shard && pid % shard.count !== shard.index)) continue;
-        const status = readText(`${opts.root}/${pid}/status`);
-        const ids = status === null ? null : parse.parseStatusIds(status);
+        if (!Number.isSafeInteger(pid) || pid <= 0) continue;
+        const status = readText(`${root}/${pid}/status`);
+        const ids = status === null ? null : parseStatusIds(status);
         if (ids === null) continue;
-        const stat = reader.readInto(`${opts.root}/${pid}/stat`, statBuf, statBuf.length);
-        const isKernelThread = !('error' in stat) && parse.isKernelThreadStat(statBuf.toString('latin1', 0, stat.bytes));
+        const stat = readText(`${root}/${pid}/stat`);
+        const isKernelThread = stat !== null && isKernelThreadStat(stat);
         probes.push({ pid, name: ids.name, ppid: ids.ppid, nsPids: ids.nsPids, isKernelThread });
       }
       return probes;

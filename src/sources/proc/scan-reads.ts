@@ -1,127 +1,13 @@
-import type * as NodeFs from 'node:fs';
+import * as nodeFs from 'node:fs';
+import { openFilesSoftLimit } from '../../proc/open-files.js';
 
 export type ReadErrorKind = 'eacces' | 'parse' | 'other';
 
 export type ReadOutcome = { bytes: number } | { error: 'vanished' | ReadErrorKind };
 
-export interface StatReader {
-  /** one stat read, through the kept-open fd when there is one */
-  readStat(pid: number, path: string): ReadOutcome;
-  /** one open/read/close of any file into `buf` */
-  readInto(path: string, buf: Buffer, limit: number): ReadOutcome;
-  release(pid: number): void;
-  releaseAll(): void;
-  /** closes the kept fds of pids `isKept` says no to (gone from the listing) */
-  keepOnly(isKept: (pid: number) => boolean): void;
-}
+export type ScanFs = Pick<typeof nodeFs, 'readdirSync' | 'openSync' | 'readSync' | 'closeSync'>;
 
-/**
- * Reads stat files, keeping up to `maxHeldFds` open between scans (one pread instead of
- * open+read+close; a kept fd answers ESRCH once its process is gone, so it is never mistaken
- * for a newcomer that reuses the pid). Self-contained: the scan worker runs its source text.
- */
-export function createStatReader(
-  fs: Pick<typeof NodeFs, 'openSync' | 'readSync' | 'closeSync'>,
-  maxHeldFds: number,
-  statBuf: Buffer,
-): StatReader {
-  // kept-open stat fds by pid; closed when the pid leaves the listing or answers ESRCH
-  const heldFds = new Map<number, number>();
-  let fdBudget = Math.max(0, maxHeldFds);
-  const release = (pid: number): void => {
-    const fd = heldFds.get(pid);
-    if (fd === undefined) return;
-    heldFds.delete(pid);
-    try {
-      fs.closeSync(fd);
-    } catch {
-      // already closed
-    }
-  };
-  const releaseAll = (): void => {
-    for (const pid of [...heldFds.keys()]) release(pid);
-  };
-
-  const readInto = (path: string, buf: Buffer, limit: number): ReadOutcome => readFileInto(fs, path, buf, limit);
-  const classify = classifyReadError;
-
-  const readStatOf = (pid: number, path: string): ReadOutcome => {
-    const held = heldFds.get(pid);
-    if (held !== undefined) {
-      try {
-        return { bytes: fs.readSync(held, statBuf, 0, statBuf.length, 0) };
-      } catch (err) {
-        release(pid);
-        const kind = classify(err);
-        // ESRCH: the process behind the fd is gone; the pid, if listed, is a newcomer: open afresh
-        if (kind !== 'vanished') return { error: kind };
-      }
-    }
-    let fd: number;
-    try {
-      fd = fs.openSync(path, 'r');
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'EMFILE' || code === 'ENFILE') {
-        // never starve the process (sockets!) of descriptors: stop keeping any open
-        fdBudget = 0;
-        releaseAll();
-      }
-      return { error: classify(err) };
-    }
-    let keep = false;
-    try {
-      const bytes = fs.readSync(fd, statBuf, 0, statBuf.length, 0);
-      keep = heldFds.size < fdBudget;
-      if (keep) heldFds.set(pid, fd);
-      return { bytes };
-    } catch (err) {
-      return { error: classify(err) };
-    } finally {
-      if (!keep) fs.closeSync(fd);
-    }
-  };
-
-  const keepOnly = (isKept: (pid: number) => boolean): void => {
-    for (const pid of [...heldFds.keys()]) if (!isKept(pid)) release(pid);
-  };
-  return { readStat: readStatOf, readInto, release, releaseAll, keepOnly };
-}
-
-/**
- * comm + starttime (field 22) + startcode/endcode (fields 26, 27, which change on every exec),
- * cut from the stat text without splitting it: the cache check for the ~98 % of processes that
- * do not match; with the ppid and starttime for run tracking. null when the line is malformed.
- * Self-contained: the scan worker runs its source text.
- */
-export function statIdentity(text: string): { identity: string; ppid: number; startTicks: number } | null {
-  const open = text.indexOf('(');
-  const close = text.lastIndexOf(')');
-  if (open < 0 || close < open) return null;
-  let pos = close + 2; // field 3
-  let startOf4 = -1;
-  let startOf22 = -1;
-  let startOf26 = -1;
-  for (let field = 3; field <= 27; field += 1) {
-    if (field === 4) startOf4 = pos;
-    if (field === 22) startOf22 = pos;
-    if (field === 26) startOf26 = pos;
-    if (field === 27) break;
-    const space = text.indexOf(' ', pos);
-    if (space < 0) return null;
-    pos = space + 1;
-  }
-  const endOf22 = text.indexOf(' ', startOf22);
-  let endOf27 = text.indexOf(' ', pos);
-  if (endOf27 < 0) endOf27 = text.length;
-  return {
-    identity: `${text.slice(open, close + 1)}${text.slice(startOf22 - 1, endOf22)}${text.slice(startOf26 - 1, endOf27)}`,
-    ppid: Number(text.slice(startOf4, text.indexOf(' ', startOf4))),
-    startTicks: Number(text.slice(startOf22, endOf22)),
-  };
-}
-
-/** ENOENT/ESRCH: the process is gone (not an error); EACCES/EPERM; anything else. Self-contained. */
+/** ENOENT/ESRCH: the process is gone (not an error); EACCES/EPERM; anything else. */
 export function classifyReadError(err: unknown): 'vanished' | ReadErrorKind {
   const code = (err as { code?: string }).code;
   if (code === 'ENOENT' || code === 'ESRCH') return 'vanished';
@@ -129,13 +15,8 @@ export function classifyReadError(err: unknown): 'vanished' | ReadErrorKind {
   return 'other';
 }
 
-/** One read: procfs fills the buffer in a single call, a second read would only return 0. Self-contained. */
-export function readFileInto(
-  fs: Pick<typeof NodeFs, 'openSync' | 'readSync' | 'closeSync'>,
-  path: string,
-  buf: Buffer,
-  limit: number,
-): ReadOutcome {
+/** One read: procfs fills the buffer in a single call, a second read would only return 0. */
+export function readFileInto(fs: ScanFs, path: string, buf: Buffer, limit = buf.length): ReadOutcome {
   let fd: number;
   try {
     fd = fs.openSync(path, 'r');
@@ -148,5 +29,146 @@ export function readFileInto(
     return { error: classifyReadError(err) };
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * Reads stat files, keeping up to `maxHeldFds` open between scans (one pread instead of
+ * open+read+close; a kept fd answers ESRCH once its process is gone, so it is never mistaken for
+ * a newcomer that reuses the pid).
+ */
+export class StatReader {
+  private readonly held = new Map<number, number>();
+
+  constructor(
+    private readonly fs: ScanFs,
+    private fdBudget: number,
+    readonly buf: Buffer,
+  ) {}
+
+  read(pid: number, path: string): ReadOutcome {
+    const fd = this.held.get(pid);
+    if (fd !== undefined) {
+      try {
+        return { bytes: this.fs.readSync(fd, this.buf, 0, this.buf.length, 0) };
+      } catch (err) {
+        this.release(pid);
+        const kind = classifyReadError(err);
+        // ESRCH: the process behind the fd is gone; the pid, if listed, is a newcomer: open afresh
+        if (kind !== 'vanished') return { error: kind };
+      }
+    }
+    let opened: number;
+    try {
+      opened = this.fs.openSync(path, 'r');
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      // never starve the process (sockets!) of descriptors: stop keeping any open
+      if (code === 'EMFILE' || code === 'ENFILE') this.stopKeeping();
+      return { error: classifyReadError(err) };
+    }
+    let isKept = false;
+    try {
+      const bytes = this.fs.readSync(opened, this.buf, 0, this.buf.length, 0);
+      isKept = this.held.size < this.fdBudget;
+      if (isKept) this.held.set(pid, opened);
+      return { bytes };
+    } catch (err) {
+      return { error: classifyReadError(err) };
+    } finally {
+      if (!isKept) this.fs.closeSync(opened);
+    }
+  }
+
+  /** True while `pid`'s stat file is kept open: it answers ESRCH, never a newcomer's stat, once its process is gone. */
+  isKept(pid: number): boolean {
+    return this.held.has(pid);
+  }
+
+  release(pid: number): void {
+    const fd = this.held.get(pid);
+    if (fd === undefined) return;
+    this.held.delete(pid);
+    try {
+      this.fs.closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Closes the kept fds of pids `isKept` says no to (gone from the listing). */
+  keepOnly(isKept: (pid: number) => boolean): void {
+    for (const pid of [...this.held.keys()]) if (!isKept(pid)) this.release(pid);
+  }
+
+  stopKeeping(): void {
+    this.fdBudget = 0;
+    this.keepOnly(() => false);
+  }
+}
+
+/** What the cache check needs of a stat line: its parent, start time, and what an exec changes. */
+export interface StatKey {
+  ppid: number;
+  startTicks: number;
+  /** fields 26, 27 (startcode, endcode): a new program's code sits elsewhere, even the same binary's */
+  codeStart: number;
+  codeEnd: number;
+  /** FNV-1a of the comm bytes */
+  commHash: number;
+}
+
+/**
+ * The StatKey of the stat line in `buf[0, bytes)`, cut from the bytes without decoding them (the
+ * ~98 % of processes that do not match are checked this way every scan); false when malformed.
+ * comm sits between the first `(` and the last `)`.
+ */
+export function readStatKey(buf: Buffer, bytes: number, key: StatKey): boolean {
+  const open = buf.indexOf(0x28);
+  const close = bytes > 0 ? buf.lastIndexOf(0x29, bytes - 1) : -1;
+  if (open < 0 || close < open || open >= bytes) return false;
+  let hash = 0x811c9dc5;
+  for (let i = open + 1; i < close; i += 1) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
+  key.commHash = hash >>> 0;
+  let field = 3;
+  let n = 0;
+  for (let i = close + 2; i <= bytes && field <= 27; i += 1) {
+    const c = i < bytes ? buf[i]! : 0x20;
+    if (c !== 0x20 && c !== 0x0a) {
+      if (c >= 0x30 && c <= 0x39) n = n * 10 + (c - 0x30);
+      continue;
+    }
+    if (field === 4) key.ppid = n;
+    else if (field === 22) key.startTicks = n;
+    else if (field === 26) key.codeStart = n;
+    else if (field === 27) key.codeEnd = n;
+    field += 1;
+    n = 0;
+  }
+  return field > 27;
+}
+
+export const isSameKey = (a: StatKey, b: StatKey): boolean =>
+  a.startTicks === b.startTicks && a.codeStart === b.codeStart && a.codeEnd === b.codeEnd && a.commHash === b.commHash;
+
+/** Stat fds kept open: a quarter of the open-file soft limit, at most 16,384 (null: unknown, none). */
+export function heldFdBudgetOf(softLimit: number | null): number {
+  return softLimit === null ? 0 : Math.min(16_384, Math.floor(softLimit / 4));
+}
+
+/** The same from a /proc/<pid>/limits text. */
+export function heldFdBudget(limitsText: string): number {
+  return heldFdBudgetOf(openFilesSoftLimit(limitsText));
+}
+
+const PROC_SUPER_MAGIC = 0x9fa0;
+
+/** Only procfs fds go stale with their process (ESRCH); a fixture tree's files would not. */
+export function readHeldFdBudget(root: string): number {
+  try {
+    if (nodeFs.statfsSync(root).type !== PROC_SUPER_MAGIC) return 0;
+    return heldFdBudget(nodeFs.readFileSync('/proc/self/limits', 'utf8'));
+  } catch {
+    return 0;
   }
 }

@@ -1,12 +1,26 @@
-import type * as NodeFs from 'node:fs';
-import type { ProcStat } from '../../proc/parse-stat.js';
-import { isKernelThreadStat, parseStatusIds } from '../../proc/pid-namespace.js';
-import { createNsReads, type NsCache, type NsMember, type NsReads, type PidProbe, type PidViewRequest } from './scan-namespaces.js';
-import type { createMatcher as CreateMatcher, MatchMode } from './program.js';
-import { createStatReader, statIdentity, type ReadErrorKind, type StatReader } from './scan-reads.js';
+import * as nodeFs from 'node:fs';
+import { readHeldLocks, type HeldLock } from '../../proc/locks.js';
+import { parseStat, type ProcStat } from '../../proc/parse-stat.js';
+import { readListeningPorts } from '../../proc/ports.js';
+import { createMatcher, type Matcher, type MatchMode } from './program.js';
+import type { NsMember, PidProbe, PidViewRequest } from '../../watchdog/agent-directory.js';
+import { createNsReads, type NsCache, type NsReads } from './scan-namespaces.js';
+import {
+  isSameKey,
+  readFileInto,
+  readHeldFdBudget,
+  readStatKey,
+  StatReader,
+  type ReadErrorKind,
+  type ScanFs,
+  type StatKey,
+} from './scan-reads.js';
 
-export type { ReadErrorKind } from './scan-reads.js';
-export type { NsMember, PidProbe, PidViewRequest } from './scan-namespaces.js';
+/** Processes whose locks and ports are read afresh in one scan: a flood of candidates is not read whole each tick. */
+export const MAX_RESOURCE_READS = 256;
+
+/** A process that neither matches nor is watched has its stat re-read this often (jittered 50–100 %), not every scan. */
+export const STAT_RECHECK_MS = 10_000;
 
 export interface ScannerOptions {
   /** WATCHDOG_PROC_ROOT */
@@ -17,250 +31,266 @@ export interface ScannerOptions {
   exclude: string[];
   /** WATCHDOG_PROC_MATCH */
   mode: MatchMode;
-  /** Report every process's (pid, ppid, starttime) for run and leftover tracking (off: the bench's reference). */
-  lineage: boolean;
-  /** A cached cmdline match is re-read at most this long after it was read (jittered 50–100 %). */
+  /** A process's cmdline, locks and ports are read again at most this long after they were read (jittered 50–100 %). */
   recheckMs: number;
   /** Bytes of /proc/<pid>/cmdline read; the rest of a huge command line is ignored. */
   cmdlineMaxBytes: number;
-  /** This scanner reads only pids with `pid % count === index` (one shard per thread). */
-  shard?: { index: number; count: number };
-  /**
-   * stat files kept open between scans (0 = open/read/close every time). A kept fd is re-read
-   * with one pread instead of open+read+close, and answers ESRCH once its process is gone, so
-   * it can never be mistaken for a newcomer that reuses the pid.
-   */
+  /** stat files kept open between scans; by default a quarter of the open-file limit, none outside procfs */
   maxHeldFds?: number;
 }
 
 export interface ScannerDeps {
-  fs: Pick<typeof NodeFs, 'readdirSync' | 'openSync' | 'readSync' | 'closeSync'>;
-  parseStat: (text: string) => ProcStat | null;
-  programOf: (argv: readonly string[]) => string;
-  createMatcher: typeof CreateMatcher;
-  /** Given by the worker, whose source has no module imports (vitest rewrites imported names). */
-  statIdentity?: typeof statIdentity;
-  createStatReader?: typeof createStatReader;
-  parseStatusIds?: typeof parseStatusIds;
-  isKernelThreadStat?: typeof isKernelThreadStat;
-  createNsReads?: typeof createNsReads;
-  /** ms; only drives the cmdline re-check, never an age */
+  fs: ScanFs;
+  /** ms; only drives the re-reads, never an age */
   now: () => number;
   random: () => number;
 }
 
-/** A process whose cmdline matched a pattern, as read; redaction happens before it leaves the app. */
-export interface RawCandidate extends ProcStat {
-  argv: string[];
-  match: MatchMode;
-  /** comm of the parent process, null when the parent could not be read */
-  parentComm: string | null;
+/** What one tick asks of the scan besides the walk. */
+export interface ScanRequest extends Partial<PidViewRequest> {
+  /** (pid, starttime) pairs, flat: processes whose facts come back while they live (the members a run may leave behind) */
+  watch?: readonly number[];
 }
 
+/** A matching or watched process: its stat, argv (redacted before it leaves the app), parent and resources. */
+export interface ScannedProcess extends ProcStat {
+  argv: string[];
+  match: MatchMode | null;
+  /** comm of the parent process, null when the parent could not be read */
+  parentComm: string | null;
+  locks: HeldLock[];
+  ports: number[];
+}
+
+/** A process whose program (or command line) matches. */
+export type MatchedProcess = ScannedProcess & { match: MatchMode };
+
 export interface ScanResult {
-  candidates: RawCandidate[];
-  /** pid directories whose stat parsed */
+  /** processes whose program (or command line) matches */
+  candidates: MatchedProcess[];
+  /** watched processes still alive that do not match */
+  watched: ScannedProcess[];
+  /** (pid, ppid, starttime) of every process read, flat; a typed array the worker hands over without a copy */
+  lineage: Float64Array<ArrayBuffer>;
+  /** processes of the request's container, and the request's probe pids that exist */
+  members: NsMember[];
+  probes: PidProbe[];
+  /** processes read (or known unchanged); pid directories that disappeared while read (not errors) */
   processes: number;
-  /** pid directories that disappeared while being read (not errors) */
   vanished: number;
   /** cmdline files read this scan (the rest came from the (pid, starttime) cache) */
   cmdlineReads: number;
   errors: Record<ReadErrorKind, number>;
   durationMs: number;
-  /** (pid, ppid, starttime) of every process read, flat; empty without `lineage` */
-  lineage: number[];
-  /** processes of PidViewRequest.containerId */
-  members: NsMember[];
-  /** PidViewRequest.probePids that exist */
-  probes: PidProbe[];
-}
-
-export interface Scanner {
-  scan(request?: PidViewRequest): ScanResult;
-  /** Closes the stat files kept open between scans. */
-  close(): void;
 }
 
 interface CacheEntry extends NsCache {
-  /** see statIdentity: a new process or an exec changes it */
-  identity: string;
+  /** a new process or an exec changes it */
+  key: StatKey;
   comm: string;
   match: MatchMode | null;
-  argv: string[];
+  /** kept for matching and watched processes only */
+  argv: string[] | null;
+  /** when its cmdline is read again */
   recheckAtMs: number;
+  /** when its stat is read again, if it neither matches nor is watched */
+  statAtMs: number;
   generation: number;
-}
-
-/** What one scanner keeps between scans. */
-export interface ScanState {
-  deps: ScannerDeps;
-  opts: ScannerOptions;
-  matcher: ReturnType<typeof CreateMatcher>;
-  statBuf: Buffer;
-  cmdBuf: Buffer;
-  reader: StatReader;
-  /** what the namespace reads use */
-  ns: NsReads;
-  /** keyed by pid; a different starttime under the same pid is a different process */
-  cache: Map<number, CacheEntry>;
-  generation: number;
+  resources?: { locks: HeldLock[]; ports: number[]; recheckAtMs: number };
 }
 
 /** What one scan gathers. */
-export interface ScanPass {
+interface ScanPass {
   nowMs: number;
-  errors: Record<ReadErrorKind, number>;
-  processes: number;
-  vanished: number;
-  cmdlineReads: number;
-  commByPid: Map<number, string>;
-  matched: { stat: ProcStat; argv: string[]; match: MatchMode }[];
+  watch: Map<number, number>;
+  counts: Pick<ScanResult, 'processes' | 'vanished' | 'cmdlineReads' | 'errors'>;
+  /** the matching and watched processes, whose facts the scan returns */
+  wanted: { stat: ProcStat; entry: CacheEntry }[];
   lineage: number[];
   containerId: string | null;
   members: NsMember[];
 }
 
 /**
- * The /proc walk, synchronous and allocation-light: it runs inside the scan worker so a read
- * that blocks (cmdline takes the target's mmap lock) never stalls the event loop.
- * Self-contained but for the functions of this file and scan-reads.ts, which the worker source
- * defines beside it (it runs their `toString()`).
+ * The /proc walk of one tick, synchronous and allocation-light: it runs in the scan worker, so a
+ * read that blocks (cmdline takes the target's mmap lock) never stalls the event loop. It keeps a
+ * (pid, starttime) cache between scans: a process's cmdline, locks and ports are re-read only
+ * when it is new, exec-ed, or due.
  */
-export function createScanner(deps: ScannerDeps, opts: ScannerOptions): Scanner {
-  const statBuf = Buffer.allocUnsafe(4096);
-  const reader = (deps.createStatReader ?? createStatReader)(deps.fs, opts.maxHeldFds ?? 0, statBuf);
-  const state: ScanState = {
-    deps,
-    opts,
-    matcher: deps.createMatcher(opts, deps.programOf),
-    statBuf,
-    cmdBuf: Buffer.allocUnsafe(Math.max(256, opts.cmdlineMaxBytes)),
-    reader,
-    ns: (deps.createNsReads ?? createNsReads)(reader, statBuf, opts, {
-      parseStatusIds: deps.parseStatusIds ?? parseStatusIds,
-      isKernelThreadStat: deps.isKernelThreadStat ?? isKernelThreadStat,
-    }),
-    cache: new Map(),
-    generation: 0,
-  };
-  return { scan: (request) => scanOnce(state, request), close: () => state.reader.releaseAll() };
-}
+export class Scanner {
+  private readonly matcher: Matcher;
+  private readonly reader: StatReader;
+  private readonly ns: NsReads;
+  private readonly cmdBuf: Buffer;
+  private readonly cache = new Map<number, CacheEntry>();
+  private generation = 0;
 
-export function scanOnce(state: ScanState, request?: PidViewRequest): ScanResult {
-  const { deps, opts, cache, reader, statBuf } = state;
-  const startedMs = deps.now();
-  state.generation += 1;
-  const pass: ScanPass = {
-    nowMs: startedMs,
-    errors: { eacces: 0, parse: 0, other: 0 },
-    processes: 0,
-    vanished: 0,
-    cmdlineReads: 0,
-    commByPid: new Map(),
-    matched: [],
-    lineage: [],
-    containerId: request?.containerId || null,
-    members: [],
-  };
-  let names: string[];
-  try {
-    names = deps.fs.readdirSync(opts.root);
-  } catch (err) {
-    throw new Error(`cannot list WATCHDOG_PROC_ROOT ${opts.root}: ${(err as Error).message}`, { cause: err });
+  constructor(
+    private readonly opts: ScannerOptions,
+    private readonly deps: ScannerDeps = { fs: nodeFs, now: Date.now, random: Math.random },
+  ) {
+    this.matcher = createMatcher(opts);
+    this.reader = new StatReader(deps.fs, opts.maxHeldFds ?? readHeldFdBudget(opts.root), Buffer.allocUnsafe(4096));
+    this.ns = createNsReads(deps.fs, opts.root);
+    this.cmdBuf = Buffer.allocUnsafe(Math.max(256, opts.cmdlineMaxBytes));
   }
-  const shard = opts.shard && opts.shard.count > 1 ? opts.shard : null;
-  for (const name of names) {
-    const first = name.charCodeAt(0);
-    if (first < 48 || first > 57 || !/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    if (!shard || pid % shard.count === shard.index) visitPid(state, pass, pid);
-  }
-  for (const [pid, entry] of cache) if (entry.generation !== state.generation) cache.delete(pid);
-  reader.keepOnly((pid) => cache.get(pid)?.generation === state.generation);
 
-  const candidates: RawCandidate[] = pass.matched.map(({ stat, argv, match }) => {
-    let parentComm = pass.commByPid.get(stat.ppid) ?? null;
-    if (parentComm === null && stat.ppid > 0) {
-      const r = reader.readInto(`${opts.root}/${stat.ppid}/stat`, statBuf, statBuf.length);
-      if (!('error' in r)) parentComm = deps.parseStat(statBuf.toString('latin1', 0, r.bytes))?.comm ?? null;
+  scan(request: ScanRequest = {}): ScanResult {
+    const { deps, opts, cache } = this;
+    const startedMs = deps.now();
+    this.generation += 1;
+    const watch = new Map<number, number>();
+    for (let i = 0; i + 1 < (request.watch?.length ?? 0); i += 2) watch.set(request.watch![i]!, request.watch![i + 1]!);
+    const pass: ScanPass = {
+      nowMs: startedMs,
+      watch,
+      counts: { processes: 0, vanished: 0, cmdlineReads: 0, errors: { eacces: 0, parse: 0, other: 0 } },
+      wanted: [],
+      lineage: [],
+      containerId: request.containerId || null,
+      members: [],
+    };
+    let names: string[];
+    try {
+      names = deps.fs.readdirSync(opts.root);
+    } catch (err) {
+      throw new Error(`cannot list WATCHDOG_PROC_ROOT ${opts.root}: ${(err as Error).message}`, { cause: err });
     }
-    return { ...stat, argv, match, parentComm };
-  });
-  const probes = state.ns.probe(request?.probePids ?? []);
-  const { processes, vanished, cmdlineReads, errors, lineage, members } = pass;
-  return { candidates, processes, vanished, cmdlineReads, errors, durationMs: deps.now() - startedMs, lineage, members, probes };
-}
-
-/** One pid: its stat (through the cache when unchanged), its cmdline when new or due, its match. */
-export function visitPid(state: ScanState, pass: ScanPass, pid: number): void {
-  const { deps, opts, cache, reader } = state;
-  const dir = `${opts.root}/${pid}`;
-  const statRead = reader.readStat(pid, `${dir}/stat`);
-  if ('error' in statRead) {
-    if (statRead.error === 'vanished') pass.vanished += 1;
-    else pass.errors[statRead.error] += 1;
-    return;
-  }
-  const statText = state.statBuf.toString('latin1', 0, statRead.bytes);
-  const seen = (deps.statIdentity ?? statIdentity)(statText);
-  if (seen !== null && opts.lineage) pass.lineage.push(pid, seen.ppid, seen.startTicks);
-  const cached = seen === null ? undefined : cache.get(pid);
-  if (cached !== undefined && cached.identity === seen?.identity && pass.nowMs < cached.recheckAtMs) {
-    pass.processes += 1;
-    pass.commByPid.set(pid, cached.comm);
-    cached.generation = state.generation;
-    state.ns.noteMember(pass, pid, cached);
-    const stat = cached.match === null ? null : deps.parseStat(statText);
-    if (stat && cached.match !== null) pass.matched.push({ stat, argv: cached.argv, match: cached.match });
-    return;
-  }
-  const stat = deps.parseStat(statText);
-  if (stat === null || seen === null) {
-    pass.errors.parse += 1;
-    reader.release(pid);
-    return;
-  }
-  pass.cmdlineReads += 1;
-  const argv = readArgv(state, pass, dir);
-  if (argv === null) {
-    cache.delete(pid);
-    reader.release(pid);
-    return;
-  }
-  pass.processes += 1;
-  pass.commByPid.set(pid, stat.comm);
-  const match = state.matcher.match(argv);
-  const recheckAtMs = pass.nowMs + opts.recheckMs * (0.5 + deps.random() * 0.5);
-  // a cmdline re-check keeps what never changes for the same process: its container and NSpid
-  const same = cached?.identity === seen.identity ? cached : undefined;
-  const entry: CacheEntry = {
-    identity: seen.identity,
-    comm: stat.comm,
-    match,
-    argv: match !== null ? argv : [],
-    recheckAtMs,
-    generation: state.generation,
-    containerCheck: same?.containerCheck,
-    nsPids: same?.nsPids,
-  };
-  cache.set(pid, entry);
-  state.ns.noteMember(pass, pid, entry);
-  if (match !== null) pass.matched.push({ stat, argv, match });
-}
-
-/** NUL-separated argv; invalid UTF-8 becomes U+FFFD instead of failing the scan. null: the process vanished. */
-export function readArgv(state: ScanState, pass: ScanPass, dir: string): string[] | null {
-  const { cmdBuf } = state;
-  const read = state.reader.readInto(`${dir}/cmdline`, cmdBuf, state.opts.cmdlineMaxBytes);
-  if ('error' in read) {
-    if (read.error === 'vanished') {
-      pass.vanished += 1;
-      return null;
+    for (const name of names) {
+      const first = name.charCodeAt(0);
+      if (first >= 48 && first <= 57 && /^\d+$/.test(name)) this.visit(pass, Number(name));
     }
-    pass.errors[read.error] += 1;
-    return [];
+    for (const [pid, entry] of cache) if (entry.generation !== this.generation) cache.delete(pid);
+    this.reader.keepOnly((pid) => cache.has(pid));
+    this.readResources(pass);
+    const commOf = (pid: number): string | null => cache.get(pid)?.comm ?? null;
+    const candidates: MatchedProcess[] = [];
+    const watched: ScannedProcess[] = [];
+    for (const { stat, entry } of pass.wanted) {
+      const { locks, ports } = entry.resources ?? { locks: [], ports: [] };
+      const facts = { ...stat, argv: entry.argv ?? [], parentComm: commOf(stat.ppid), locks, ports };
+      if (entry.match === null) watched.push({ ...facts, match: null });
+      else candidates.push({ ...facts, match: entry.match });
+    }
+    const { lineage, members, counts } = pass;
+    const probes = this.ns.probe(request.probePids ?? []);
+    return { candidates, watched, lineage: Float64Array.from(lineage), members, probes, ...counts, durationMs: deps.now() - startedMs };
   }
-  let end = read.bytes;
-  while (end > 0 && cmdBuf[end - 1] === 0) end -= 1;
-  return end === 0 ? [] : cmdBuf.toString('utf8', 0, end).split('\0');
+
+  /** Closes the stat files kept open between scans. */
+  close(): void {
+    this.reader.stopKeeping();
+  }
+
+  /** One pid: its stat (the cache when unchanged), its cmdline when new or due, its match; its facts when wanted. */
+  private visit(pass: ScanPass, pid: number): void {
+    const known = this.cache.get(pid);
+    if (known?.match === null && pass.nowMs < known.statAtMs && this.reader.isKept(pid) && !pass.watch.has(pid)) {
+      // the same process until its kept fd says otherwise: its start time cannot change, an exec shows at the next read
+      pass.lineage.push(pid, known.key.ppid, known.key.startTicks);
+      pass.counts.processes += 1;
+      known.generation = this.generation;
+      this.ns.noteMember(pass, pid, known);
+      return;
+    }
+    const read = this.reader.read(pid, `${this.opts.root}/${pid}/stat`);
+    if ('error' in read) {
+      if (read.error === 'vanished') pass.counts.vanished += 1;
+      else pass.counts.errors[read.error] += 1;
+      return;
+    }
+    const { buf } = this.reader;
+    const key: StatKey = { ppid: 0, startTicks: 0, codeStart: 0, codeEnd: 0, commHash: 0 };
+    const isKeyed = readStatKey(buf, read.bytes, key);
+    if (isKeyed) pass.lineage.push(pid, key.ppid, key.startTicks);
+    const isWatched = isKeyed && pass.watch.get(pid) === key.startTicks;
+    let entry = isKeyed ? this.cache.get(pid) : undefined;
+    let stat: ProcStat | null = null;
+    if (entry === undefined || !isSameKey(entry.key, key) || pass.nowMs >= entry.recheckAtMs) {
+      stat = parseStat(buf.toString('latin1', 0, read.bytes));
+      entry = this.matchAfresh(pass, pid, isKeyed ? key : null, stat, isWatched);
+      if (entry === undefined) return;
+    }
+    pass.counts.processes += 1;
+    entry.key.ppid = key.ppid;
+    entry.statAtMs = this.dueAt(pass, STAT_RECHECK_MS);
+    entry.generation = this.generation;
+    this.ns.noteMember(pass, pid, entry);
+    if (entry.match === null && !isWatched) return;
+    stat ??= parseStat(buf.toString('latin1', 0, read.bytes));
+    entry.argv ??= this.readArgv(pass, pid);
+    if (stat !== null && entry.argv !== null) pass.wanted.push({ stat, entry });
+  }
+
+  /** A new process, an exec, or a re-check due: its cmdline read and matched; undefined when it is gone or unreadable. */
+  private matchAfresh(pass: ScanPass, pid: number, key: StatKey | null, stat: ProcStat | null, isWatched: boolean): CacheEntry | undefined {
+    if (stat === null || key === null) {
+      pass.counts.errors.parse += 1;
+      this.reader.release(pid);
+      return undefined;
+    }
+    pass.counts.cmdlineReads += 1;
+    const argv = this.readArgv(pass, pid);
+    if (argv === null) {
+      this.cache.delete(pid);
+      this.reader.release(pid);
+      return undefined;
+    }
+    const match = this.matcher.match(argv);
+    // a re-check keeps what never changes for the same process: its container, NSpid and resources
+    const same = this.cache.get(pid);
+    const kept = same && isSameKey(same.key, key) ? same : undefined;
+    const entry: CacheEntry = {
+      key,
+      comm: stat.comm,
+      match,
+      argv: match !== null || isWatched ? argv : null,
+      recheckAtMs: this.dueAt(pass, this.opts.recheckMs),
+      statAtMs: 0,
+      generation: this.generation,
+      containerCheck: kept?.containerCheck,
+      nsPids: kept?.nsPids,
+      resources: kept?.resources,
+    };
+    this.cache.set(pid, entry);
+    return entry;
+  }
+
+  /** NUL-separated argv; invalid UTF-8 becomes U+FFFD instead of failing the scan. null: the process vanished. */
+  private readArgv(pass: ScanPass, pid: number): string[] | null {
+    const { cmdBuf } = this;
+    const read = readFileInto(this.deps.fs, `${this.opts.root}/${pid}/cmdline`, cmdBuf, this.opts.cmdlineMaxBytes);
+    if ('error' in read) {
+      if (read.error === 'vanished') pass.counts.vanished += 1;
+      else pass.counts.errors[read.error] += 1;
+      return read.error === 'vanished' ? null : [];
+    }
+    let end = read.bytes;
+    while (end > 0 && cmdBuf[end - 1] === 0) end -= 1;
+    return end === 0 ? [] : cmdBuf.toString('utf8', 0, end).split('\0');
+  }
+
+  /** `ms` from now, jittered to 50–100 %: re-reads spread over the scans instead of coming all at once. */
+  private dueAt(pass: ScanPass, ms: number): number {
+    return pass.nowMs + ms * (0.5 + this.deps.random() * 0.5);
+  }
+
+  /** Locks and ports of the wanted processes that are new or due, watched ones first (what a finished run left holds them). */
+  private readResources(pass: ScanPass): void {
+    const due = pass.wanted
+      .filter((w) => w.entry.resources === undefined || pass.nowMs >= w.entry.resources.recheckAtMs)
+      .sort((a, b) => Number(a.entry.match !== null) - Number(b.entry.match !== null))
+      .slice(0, MAX_RESOURCE_READS);
+    if (due.length === 0) return;
+    const pids = due.map((w) => w.stat.pid);
+    const locks = readHeldLocks(pids, this.opts.root);
+    const ports = readListeningPorts(pids, this.opts.root);
+    for (const { stat, entry } of due) {
+      entry.resources = {
+        locks: locks.get(stat.pid) ?? [],
+        ports: ports.get(stat.pid) ?? [],
+        recheckAtMs: this.dueAt(pass, this.opts.recheckMs),
+      };
+    }
+  }
 }

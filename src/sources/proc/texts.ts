@@ -1,34 +1,17 @@
 import { formatDuration, t, type Locale } from '../../i18n.js';
-import type { HeldLock } from '../../proc/locks.js';
-import type { Candidate } from './candidates.js';
-import type { Owner } from './run-tracker.js';
+import type { Candidate, Owner, RunAlert } from './runs.js';
 
 export interface Texts {
   title: string;
   detail: string;
 }
 
-/** What one alert is about: a run (its top plus the processes below it) or a finished run's leftovers. */
-export interface RunAlert {
-  /** the run's top (a live run) or the first leftover (a finished run) */
-  lead: Candidate;
-  runPid: number;
-  /** every live process of the run, the top included: what the stop command stops */
-  processPids: number[];
-  /** listed leftovers of a finished run (empty for a live run) */
-  leftovers: Candidate[];
-  /** seconds since the run's top process is gone (finished runs) */
-  goneForS: number | null;
-  owner: Owner;
-  /** the owner is an agent no longer in the envelope */
-  isOwnerGone: boolean;
-  locks: HeldLock[];
-  ports: number[];
-}
-
 /** The command an operator runs: exactly the run's processes, never a shell or agent that started it. */
-export function killCommand(pids: readonly number[]): string {
-  return `kill -TERM ${[...pids].sort((a, b) => a - b).join(' ')}`;
+export function killCommand(a: Pick<RunAlert, 'processes'>): string {
+  return `kill -TERM ${a.processes
+    .map((p) => p.pid)
+    .sort((x, y) => x - y)
+    .join(' ')}`;
 }
 
 function parentText(c: Candidate, locale: Locale): string {
@@ -66,10 +49,10 @@ function liveRunTexts(a: RunAlert, locale: Locale): Texts {
   const c = a.lead;
   const age = formatDuration(c.ageS, locale);
   const cpu = formatDuration(c.cpuS, locale);
-  const below = a.processPids.length - 1;
+  const below = a.processes.length - 1;
   const run =
     below > 0 ? t(locale, { en: ` It has ${below} live descendant process(es).`, ru: ` У него ${below} живых дочерних процесс(ов).` }) : '';
-  const facts = `PID ${c.pid}, ${t(locale, { en: 'age', ru: 'возраст' })} ${age}, CPU ${cpu}, ${parentText(c, locale)}, ${ownerText(a.owner, a.isOwnerGone, locale)}.`;
+  const facts = `PID ${c.pid}, ${t(locale, { en: 'age', ru: 'возраст' })} ${age}, CPU ${cpu}, ${parentText(c, locale)}, ${ownerText(c.owner, a.isOwnerGone, locale)}.`;
   return {
     title: t(locale, { en: `Test process ${c.pid} has been running for ${age}`, ru: `Тестовый процесс ${c.pid} работает уже ${age}` }),
     detail:
@@ -77,8 +60,8 @@ function liveRunTexts(a: RunAlert, locale: Locale): Texts {
       run +
       resourcesText(a, locale) +
       t(locale, {
-        en: ` Command: ${c.cmdline}. Stop it: ${killCommand(a.processPids)}`,
-        ru: ` Команда: ${c.cmdline}. Остановить: ${killCommand(a.processPids)}`,
+        en: ` Command: ${c.cmdline}. Stop it: ${killCommand(a)}`,
+        ru: ` Команда: ${c.cmdline}. Остановить: ${killCommand(a)}`,
       }),
   };
 }
@@ -89,16 +72,16 @@ function leftoverTexts(a: RunAlert, locale: Locale): Texts {
   const n = a.leftovers.length;
   return {
     title: t(locale, {
-      en: `Test run ${a.runPid} left ${n} process(es) behind`,
-      ru: `Тестовый прогон ${a.runPid} оставил после себя процессов: ${n}`,
+      en: `Test run ${a.top.pid} left ${n} process(es) behind`,
+      ru: `Тестовый прогон ${a.top.pid} оставил после себя процессов: ${n}`,
     }),
     detail:
       t(locale, {
-        en: `The test process ${a.runPid} is gone since ${gone}, ${ownerText(a.owner, a.isOwnerGone, locale)}. Leftovers: ${list}.`,
-        ru: `Тестового процесса ${a.runPid} нет уже ${gone}, ${ownerText(a.owner, a.isOwnerGone, locale)}. Оставшиеся процессы: ${list}.`,
+        en: `The test process ${a.top.pid} is gone since ${gone}, ${ownerText(a.lead.owner, a.isOwnerGone, locale)}. Leftovers: ${list}.`,
+        ru: `Тестового процесса ${a.top.pid} нет уже ${gone}, ${ownerText(a.lead.owner, a.isOwnerGone, locale)}. Оставшиеся процессы: ${list}.`,
       }) +
       resourcesText(a, locale) +
-      t(locale, { en: ` Stop them: ${killCommand(a.processPids)}`, ru: ` Остановить: ${killCommand(a.processPids)}` }),
+      t(locale, { en: ` Stop them: ${killCommand(a)}`, ru: ` Остановить: ${killCommand(a)}` }),
   };
 }
 

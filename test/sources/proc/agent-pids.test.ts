@@ -2,13 +2,17 @@ import * as fs from 'node:fs';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseStat } from '../../../src/proc/parse-stat.js';
 import { isKernelThreadStat, parseStatusIds } from '../../../src/proc/pid-namespace.js';
-import { agentPidWarnings, pidViewOf, WarningDebounce, type OrchLocation } from '../../../src/sources/proc/agent-pids.js';
-import { createMatcher, programOf } from '../../../src/sources/proc/program.js';
-import { createScanner } from '../../../src/sources/proc/scanner.js';
-import type { PidProbe } from '../../../src/sources/proc/scanner.js';
-import { AgentDirectory, type AgentInfo } from '../../../src/watchdog/agent-directory.js';
+import { Scanner } from '../../../src/sources/proc/scanner.js';
+import {
+  agentPidWarnings,
+  AgentDirectory,
+  pidViewOf,
+  WarningDebounce,
+  type AgentInfo,
+  type OrchLocation,
+  type PidProbe,
+} from '../../../src/watchdog/agent-directory.js';
 import { FakeProc } from '../../support/fake-proc.js';
 
 const ID = 'c0ffee'.padEnd(64, '0');
@@ -86,8 +90,8 @@ describe('the directory answers in host pids', () => {
     dir.update([agent(7), agent(12, '679')], 0);
     dir.setPidView({ kind: 'translated', container: 'orch', hostPidOf: new Map([[7, 5007]]) });
     expect([...dir.pids()]).toEqual([5007]);
-    expect(dir.byPid(5007)?.runId).toBe('678');
-    expect(dir.byPid(7)).toBeUndefined();
+    expect(dir.byHostPid().get(5007)?.runId).toBe('678');
+    expect(dir.byHostPid().get(7)).toBeUndefined();
     expect(dir.unlocatedReason()).toBeNull();
   });
 
@@ -104,7 +108,7 @@ describe('the directory answers in host pids', () => {
     const dir = new AgentDirectory();
     dir.update([agent(4242), agent(1)], 0);
     expect([...dir.pids()]).toEqual([4242]);
-    expect(dir.byPid(4242)?.runId).toBe('678');
+    expect(dir.byHostPid().get(4242)?.runId).toBe('678');
   });
 });
 
@@ -193,9 +197,9 @@ describe('the scan reads namespaces only where asked, once per process', () => {
       ...fs,
       openSync: ((path: string, flags: string) => (reads.push(path), fs.openSync(path, flags))) as typeof fs.openSync,
     };
-    const s = createScanner(
-      { fs: counting, parseStat, programOf, createMatcher, now: () => 0, random: () => 1 },
-      { root: t.root, patterns: ['pytest'], exclude: [], mode: 'program', lineage: true, recheckMs: 60_000, cmdlineMaxBytes: 4096 },
+    const s = new Scanner(
+      { root: t.root, patterns: ['pytest'], exclude: [], mode: 'program', recheckMs: 60_000, cmdlineMaxBytes: 4096 },
+      { fs: counting, now: () => 0, random: () => 1 },
     );
     const first = s.scan({ containerId: ID, probePids: [4242, 9] });
     expect(first.members.sort((a, b) => a.pid - b.pid)).toEqual([

@@ -89,6 +89,19 @@ describe('proc_blocking through the tick', () => {
     await tick();
     expect(app.ctx.watchdog.lastTick()?.signals[0]?.severity).toBe('critical');
   });
+
+  // The reap age is the operator's own "surely stuck"; a fixed four times the alert age ignored it.
+  it('turns critical at WATCHDOG_PROC_REAP_AGE_MIN, whatever the alert age', async () => {
+    const { tree, app, tick } = await setup({ procReapAgeMin: 90 });
+    tree.add({ pid: 9, startTicks: startedAgo(2 * 3600), argv: ['pytest'] });
+    tree.add({ pid: 10, startTicks: startedAgo(80 * 60), argv: ['pytest'] });
+    await tick();
+    const severities = app.ctx.watchdog.lastTick()?.signals.map((s) => [s.key, s.severity]);
+    expect(severities?.sort()).toEqual([
+      ['proc_blocking:10', 'warning'],
+      ['proc_blocking:9', 'critical'],
+    ]);
+  });
 });
 
 describe('GET /proc/candidates', () => {

@@ -211,10 +211,13 @@ describe('an orchestrator in its own container (WATCHDOG_ORCH_CONTAINER)', { tim
       { collectors: undefined },
     );
     try {
-      // two ticks: a warning stands once two scans in a row found it
-      await app.ctx.watchdog.tick();
-      await app.ctx.watchdog.tick();
-      const health = (await app.inject('/healthz')).json<Health>();
+      // a warning stands once two scans in a row found it; the first scan may run before the first envelope arrived
+      let health: Health = { status: '' };
+      await waitFor('an agent pid warning', async () => {
+        await app.ctx.watchdog.tick();
+        health = (await app.inject('/healthz')).json<Health>();
+        return (health.agent_pid_warnings?.length ?? 0) > 0;
+      });
       expect(health.agent_pid_warnings).toEqual([
         {
           key: 'WATCHDOG_ORCH_CONTAINER',

@@ -97,7 +97,8 @@ describe('an agent seen before the envelope lists it', () => {
     const dir = lab.suite({ 'test_slow.py': SLOW_TEST });
     const agent = lab.wrapped(dir);
     const pytest = await lab.pytestBelow(agent.pid!);
-    const w = await watchdog({ procMatch: 'cmdline' });
+    // vitest itself is excluded: run with a path holding `pytest` on its command line, it would top the run
+    const w = await watchdog({ procMatch: 'cmdline', procExclude: ['vitest'] });
     await w.tick();
     expect(await w.candidate(agent.pid!)).toMatchObject({ owner: null, run_pid: agent.pid });
     w.app.ctx.agents.update([{ runId: '678', pid: agent.pid!, task: 'ORCH-111', stage: 'tester' }], w.clock());

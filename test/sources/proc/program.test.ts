@@ -68,8 +68,8 @@ describe('programOf: a retitled argv[0] (one string with spaces) is judged by it
   });
 
   it('in program mode a retitled agent mentioning pytest is no candidate; WATCHDOG_PROC_MATCH=cmdline still matches it', () => {
-    const program = createMatcher({ patterns: ['pytest'], exclude: [], mode: 'program' }, programOf);
-    const cmdline = createMatcher({ patterns: ['pytest'], exclude: [], mode: 'cmdline' }, programOf);
+    const program = createMatcher({ patterns: ['pytest'], exclude: [], mode: 'program' });
+    const cmdline = createMatcher({ patterns: ['pytest'], exclude: [], mode: 'cmdline' });
     for (const argv of [['claude -p fix-the-failing-pytest-in-tests'], ['claude -p fix-the-failing-pytest-in-tests', '60']]) {
       expect(program.match(argv)).toBeNull();
       expect(cmdline.match(argv)).toBe('cmdline');
@@ -82,8 +82,8 @@ describe('the matcher', () => {
   const argvOf = (line: string) => line.split(' ');
 
   it('program mode matches the program only; cmdline mode keeps the old whole-line rule', () => {
-    const program = createMatcher({ patterns: ['pytest'], exclude: [], mode: 'program' }, programOf);
-    const cmdline = createMatcher({ patterns: ['pytest'], exclude: [], mode: 'cmdline' }, programOf);
+    const program = createMatcher({ patterns: ['pytest'], exclude: [], mode: 'program' });
+    const cmdline = createMatcher({ patterns: ['pytest'], exclude: [], mode: 'cmdline' });
     for (const line of ['claude -p fix-the-failing-pytest', 'grep -r pytest .', 'tail -f pytest.log', 'bash -c pytest']) {
       expect(program.match(argvOf(line))).toBeNull();
       expect(cmdline.match(argvOf(line))).toBe('cmdline');
@@ -92,7 +92,7 @@ describe('the matcher', () => {
   });
 
   it('WATCHDOG_PROC_EXCLUDE removes a known exception by its whole command line', () => {
-    const m = createMatcher({ patterns: ['pytest'], exclude: ['--collect-only'], mode: 'program' }, programOf);
+    const m = createMatcher({ patterns: ['pytest'], exclude: ['--collect-only'], mode: 'program' });
     expect(m.match(argvOf('pytest --collect-only'))).toBeNull();
     expect(m.isExcluded(argvOf('sleep 5 --collect-only'))).toBe(true);
     expect(m.match(argvOf('pytest -q'))).toBe('program');
@@ -100,7 +100,7 @@ describe('the matcher', () => {
 
   // Issue 14: `(a+)+$` on a process named `aaaa…!` pinned a core; a broken list must never widen to the default.
   it('runs a catastrophic-backtracking pattern in linear time', () => {
-    const m = createMatcher({ patterns: ['(a+)+$'], exclude: [], mode: 'cmdline' }, programOf);
+    const m = createMatcher({ patterns: ['(a+)+$'], exclude: [], mode: 'cmdline' });
     const t0 = performance.now();
     expect(m.match([`${'a'.repeat(4000)}!`])).toBeNull();
     expect(m.match(['aaaa'])).toBe('cmdline');
@@ -108,7 +108,7 @@ describe('the matcher', () => {
   });
 
   it('a pattern that cannot run linear-time turns matching off instead of widening', () => {
-    const m = createMatcher({ patterns: ['pytest', '(a)\\1'], exclude: [], mode: 'program' }, programOf);
+    const m = createMatcher({ patterns: ['pytest', '(a)\\1'], exclude: [], mode: 'program' });
     expect(m.broken).toEqual(['(a)\\1']);
     expect(m.match(['pytest'])).toBeNull();
   });

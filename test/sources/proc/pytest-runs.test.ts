@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -178,43 +178,12 @@ describe('a shell running a script file is that script (the program rule covered
   );
 });
 
-const LEAVES_BEHIND = `
-import fcntl, os, subprocess, sys, time
-import pytest
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-SERVER = "import socket, sys, time\\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\\nopen(sys.argv[1], 'w').write(str(s.getsockname()[1])); time.sleep(300)"
-LOCKER = "import fcntl, sys, time\\nf = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX)\\nopen(sys.argv[1] + '.ready', 'w').write('1'); time.sleep(300)"
-
-@pytest.fixture
-def services():
-    server = subprocess.Popen([sys.executable, '-c', SERVER, os.path.join(HERE, 'port')])
-    locker = subprocess.Popen([sys.executable, '-c', LOCKER, os.path.join(HERE, 'suite.lock')], start_new_session=True)
-    open(os.path.join(HERE, 'pids'), 'w').write('%d %d' % (server.pid, locker.pid))
-    yield
-    server.kill(); locker.kill()
-
-def test_uses_services(services):
-    time.sleep(300)
-`;
-
 describe('leftovers of a killed pytest', () => {
   it(
     'the fixture server and the setsid flock holder outlive a SIGKILLed pytest: listed with locks and ports, blocking after the grace, stopped exactly',
     { timeout: 180_000 },
     async () => {
-      const dir = lab.suite({ 'test_leaves.py': LEAVES_BEHIND });
-      const wrapper = lab.wrapped(dir, '-q -p no:cacheprovider -s');
-      const pytest = await lab.pytestBelow(wrapper.pid!);
-      await waitFor(
-        'the fixture to start its services',
-        () => ['port', 'suite.lock.ready', 'pids'].every((f) => existsSync(join(dir, f)) && readFileSync(join(dir, f), 'utf8') !== ''),
-        { timeoutMs: 30_000 },
-      );
-      const port = Number(readFileSync(join(dir, 'port'), 'utf8'));
-      const [server, locker] = readFileSync(join(dir, 'pids'), 'utf8').split(' ').map(Number) as [number, number];
-      lab.track(server);
-      lab.track(locker);
+      const { dir, wrapper, pytest, server, locker, port } = await lab.leavingRun();
 
       const w = await watchdog({ procLeftoverGraceS: 120 });
       await w.tick(); // the run is alive: its descendants are remembered

@@ -3,10 +3,11 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseStat } from '../../../src/proc/parse-stat.js';
-import { createMatcher, programOf } from '../../../src/sources/proc/program.js';
-import { Terminator } from '../../../src/sources/proc/terminate.js';
+import { createMatcher } from '../../../src/sources/proc/program.js';
+import { RunStops } from '../../../src/sources/proc/stop.js';
 import type { Collector } from '../../../src/watchdog/collector.js';
 import type { Config } from '../../../src/config.js';
+import { createLogger } from '../../../src/logger.js';
 import { RecordingNotifier, testApp } from '../../support/app.js';
 import { markedPids } from '../../support/pytest-suite.js';
 import { waitFor } from '../../support/wait-for.js';
@@ -251,15 +252,17 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
 describe('the terminator never signals pid 1, the watchdog or its ancestors', () => {
   it('refuses them before any signal', async () => {
     const sent: [number, string | number][] = [];
-    const t = new Terminator({
-      procRoot: '/proc',
-      matcher: createMatcher({ patterns: ['.'], exclude: [], mode: 'cmdline' }, programOf),
-      graceMs: 100,
-      selfPid: process.pid,
-      agentPids: () => [],
-      cmdlineMaxBytes: 4096,
-      kill: (pid, signal) => void sent.push([pid, signal]),
-    });
+    const t = new RunStops(
+      { procRoot: '/proc', procEnabled: true, killGraceS: 0.1, procReapAgeMin: 240, locale: 'en' },
+      {
+        log: createLogger({ level: 'silent' }),
+        metrics: null,
+        matcher: createMatcher({ patterns: ['.'], exclude: [], mode: 'cmdline' }),
+        last: () => null,
+        selfPid: process.pid,
+        kill: (pid, signal) => void sent.push([pid, signal]),
+      },
+    );
     for (const pid of [0, 1, process.pid, process.ppid]) {
       const id = { pid, startTicks: stat(pid)?.startTicks ?? 0 };
       const r = await t.start({ candidate: id, top: id, topMatch: 'cmdline', processes: [id] });

@@ -1,8 +1,6 @@
 import * as fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseStat } from '../../../src/proc/parse-stat.js';
-import { createMatcher, programOf } from '../../../src/sources/proc/program.js';
-import { createScanner, type ScannerDeps, type ScannerOptions } from '../../../src/sources/proc/scanner.js';
+import { Scanner, type ScannerDeps, type ScannerOptions } from '../../../src/sources/proc/scanner.js';
 import { FakeProc } from '../../support/fake-proc.js';
 
 let trees: FakeProc[] = [];
@@ -19,9 +17,9 @@ function tree(): FakeProc {
 
 function scanner(root: string, over: Partial<ScannerOptions> = {}, deps: Partial<ScannerDeps> = {}) {
   let nowMs = 1_000_000;
-  const s = createScanner(
-    { fs, parseStat, programOf, createMatcher, now: () => nowMs, random: () => 1, ...deps },
-    { root, patterns: ['pytest'], exclude: [], mode: 'cmdline', lineage: true, recheckMs: 60_000, cmdlineMaxBytes: 4096, ...over },
+  const s = new Scanner(
+    { root, patterns: ['pytest'], exclude: [], mode: 'cmdline', recheckMs: 60_000, cmdlineMaxBytes: 4096, ...over },
+    { fs, now: () => nowMs, random: () => 1, ...deps },
   );
   return { scan: () => s.scan(), advance: (ms: number) => (nowMs += ms) };
 }
@@ -202,41 +200,6 @@ describe('the (pid, starttime) cache', () => {
   });
 });
 
-describe('sharding across scan threads', () => {
-  it('each shard reads only its pids; together (two real worker threads) they find every candidate and resolve parents across shards', async () => {
-    const { ScanWorker } = await import('../../../src/sources/proc/scan-worker.js');
-    const t = tree()
-      .add({ pid: 10, comm: 'tini', startTicks: 1, argv: ['tini'] })
-      .add({ pid: 11, ppid: 10, startTicks: 2, argv: ['pytest', 'a'] })
-      .add({ pid: 12, ppid: 11, startTicks: 3, argv: ['pytest', 'b'] })
-      .add({ pid: 13, startTicks: 4, argv: ['sleep'] });
-    expect(
-      scanner(t.root, { shard: { index: 0, count: 2 } })
-        .scan()
-        .candidates.map((c) => c.pid),
-    ).toEqual([12]);
-    expect(
-      scanner(t.root, { shard: { index: 1, count: 2 } })
-        .scan()
-        .candidates.map((c) => c.pid),
-    ).toEqual([11]);
-    const pool = new ScanWorker(
-      { root: t.root, patterns: ['pytest'], exclude: [], mode: 'cmdline', lineage: true, recheckMs: 60_000, cmdlineMaxBytes: 4096 },
-      2,
-    );
-    try {
-      const r = await pool.scan();
-      expect(r.processes).toBe(4);
-      expect(r.candidates.map((c) => [c.pid, c.parentComm]).sort()).toEqual([
-        [11, 'tini'],
-        [12, 'proc'],
-      ]);
-    } finally {
-      await pool.close();
-    }
-  });
-});
-
 describe('stat files kept open between scans (real /proc)', () => {
   const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
 
@@ -247,19 +210,15 @@ describe('stat files kept open between scans (real /proc)', () => {
     try {
       await new Promise((r) => setTimeout(r, 50));
       const before = openFds();
-      const s = createScanner(
-        { fs, parseStat, programOf, createMatcher, now: Date.now, random: Math.random },
-        {
-          root: '/proc',
-          exclude: [],
-          mode: 'cmdline',
-          lineage: true,
-          patterns: [marker],
-          recheckMs: 60_000,
-          cmdlineMaxBytes: 4096,
-          maxHeldFds: 100_000,
-        },
-      );
+      const s = new Scanner({
+        root: '/proc',
+        exclude: [],
+        mode: 'cmdline',
+        patterns: [marker],
+        recheckMs: 60_000,
+        cmdlineMaxBytes: 4096,
+        maxHeldFds: 100_000,
+      });
       const first = s.scan();
       expect(first.candidates.map((c) => c.pid)).toEqual([child.pid]);
       expect(openFds() - before).toBeGreaterThanOrEqual(first.processes - 5); // one per process, give or take exits
@@ -283,19 +242,15 @@ describe('stat files kept open between scans (real /proc)', () => {
 
   it('keeps at most maxHeldFds open', () => {
     const before = openFds();
-    const s = createScanner(
-      { fs, parseStat, programOf, createMatcher, now: Date.now, random: Math.random },
-      {
-        root: '/proc',
-        exclude: [],
-        mode: 'cmdline',
-        lineage: true,
-        patterns: ['x^'],
-        recheckMs: 60_000,
-        cmdlineMaxBytes: 4096,
-        maxHeldFds: 3,
-      },
-    );
+    const s = new Scanner({
+      root: '/proc',
+      exclude: [],
+      mode: 'cmdline',
+      patterns: ['x^'],
+      recheckMs: 60_000,
+      cmdlineMaxBytes: 4096,
+      maxHeldFds: 3,
+    });
     s.scan();
     expect(openFds() - before).toBeLessThanOrEqual(3);
     s.close();
@@ -305,7 +260,7 @@ describe('stat files kept open between scans (real /proc)', () => {
 
 describe('heldFdBudget', () => {
   it('takes a quarter of the soft open-files limit, capped', async () => {
-    const { heldFdBudget } = await import('../../../src/sources/proc/scan-worker.js');
+    const { heldFdBudget } = await import('../../../src/sources/proc/scan-reads.js');
     const limits = (soft: string) =>
       `Limit                     Soft Limit           Hard Limit           Units\nMax open files            ${soft}                20000                files\n`;
     expect(heldFdBudget(limits('20000'))).toBe(5000);
@@ -326,7 +281,6 @@ describe('a scan that outlives the tick budget', () => {
       patterns: ['pytest'],
       exclude: [],
       mode: 'cmdline',
-      lineage: true,
       recheckMs: 60_000,
       cmdlineMaxBytes: 4096,
     });
@@ -355,7 +309,6 @@ describe('a scan that outlives the tick budget', () => {
       patterns: ['pytest'],
       exclude: [],
       mode: 'cmdline',
-      lineage: true,
       recheckMs: 60_000,
       cmdlineMaxBytes: 4096,
     });

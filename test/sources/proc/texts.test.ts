@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Candidate } from '../../../src/sources/proc/candidates.js';
-import { blockingTexts, reapedTexts, recoveredTexts, type RunAlert } from '../../../src/sources/proc/texts.js';
+import type { Candidate, RunAlert } from '../../../src/sources/proc/runs.js';
+import { blockingTexts, reapedTexts, recoveredTexts } from '../../../src/sources/proc/texts.js';
 
 const c: Candidate = {
   pid: 4242,
@@ -15,22 +15,22 @@ const c: Candidate = {
   isOrphaned: true,
   isBlocking: true,
   match: 'program',
-  runPid: 4242,
-  runStartTicks: 1,
-  isRunTop: true,
+  run: { pid: 4242, startTicks: 1 },
   owner: null,
   locks: [],
   ports: [],
 };
 
+const ids = (...pids: number[]) => pids.map((pid) => ({ pid, startTicks: 1 }));
+
 const alert = (over: Partial<RunAlert> = {}): RunAlert => ({
+  top: { pid: 4242, startTicks: 1 },
   lead: c,
-  runPid: 4242,
-  processPids: [4242],
+  processes: ids(4242),
   leftovers: [],
   goneForS: null,
-  owner: null,
   isOwnerGone: false,
+  isBlocking: true,
   locks: [],
   ports: [],
   ...over,
@@ -39,7 +39,7 @@ const alert = (over: Partial<RunAlert> = {}): RunAlert => ({
 // The 3 a.m. reader needs: which pid, how old, what it is, whose it is, and what to type.
 describe('the proc_blocking alert is actionable', () => {
   it('English: pid, age in words, CPU, orphaned, owner, redacted cmdline, the kill command for exactly the run', () => {
-    const { title, detail } = blockingTexts(alert({ processPids: [4250, 4242] }), 'en');
+    const { title, detail } = blockingTexts(alert({ processes: ids(4250, 4242) }), 'en');
     expect(title).toBe('Test process 4242 has been running for 2 h 14 min');
     expect(detail).toBe(
       'PID 4242, age 2 h 14 min, CPU 1 h 3 min, orphaned, owner unknown. It has 1 live descendant process(es). ' +
@@ -63,19 +63,24 @@ describe('the proc_blocking alert is actionable', () => {
 
   it('names the owner, says when the agent is gone, and lists locks and ports (en and ru)', () => {
     const owner = { kind: 'agent' as const, runId: '678', task: 'ORCH-111', stage: 'tester' };
-    const a = alert({ owner, isOwnerGone: true, locks: [{ path: '/repo/.git/index.lock', kind: 'flock write' }], ports: [8000] });
+    const a = alert({
+      lead: { ...c, owner },
+      isOwnerGone: true,
+      locks: [{ path: '/repo/.git/index.lock', kind: 'flock write' }],
+      ports: [8000],
+    });
     const en = blockingTexts(a, 'en').detail;
     expect(en).toContain('started by agent run 678, ORCH-111, tester, which is gone');
     expect(en).toContain('holds locks: /repo/.git/index.lock (flock write); listens on TCP 8000.');
     const ru = blockingTexts(a, 'ru').detail;
     expect(ru).toContain('запущен агентом 678, ORCH-111, tester, которого больше нет');
     expect(ru).toContain('держит блокировки: /repo/.git/index.lock (flock write); слушает TCP 8000.');
-    expect(blockingTexts(alert({ owner: { kind: 'retest', id: 'r-1' } }), 'en').detail).toContain('merge-gate re-test r-1');
+    expect(blockingTexts(alert({ lead: { ...c, owner: { kind: 'retest', id: 'r-1' } } }), 'en').detail).toContain('merge-gate re-test r-1');
   });
 
   it('a finished run names its leftovers and stops exactly them (en and ru)', () => {
-    const left = { ...c, pid: 5000, match: 'leftover' as const, isRunTop: false, cmdline: 'python3 -m http.server 8000' };
-    const a = alert({ lead: left, leftovers: [left], goneForS: 180, processPids: [5000], ports: [8000] });
+    const left = { ...c, pid: 5000, match: 'leftover' as const, cmdline: 'python3 -m http.server 8000' };
+    const a = alert({ lead: left, leftovers: [left], goneForS: 180, processes: ids(5000), ports: [8000] });
     const en = blockingTexts(a, 'en');
     expect(en.title).toBe('Test run 4242 left 1 process(es) behind');
     expect(en.detail).toContain('The test process 4242 is gone since 3 min');

@@ -1,0 +1,194 @@
+import type { Locale } from '../../i18n.js';
+import { identityKey, type ProcIdentity } from '../../proc/identity.js';
+import type { ProcStat } from '../../proc/parse-stat.js';
+import { processAgeS } from '../../proc/read-proc.js';
+import { redactCommandLine } from '../../redact.js';
+import { makeSignal, type Signal } from '../../watchdog/signal.js';
+import type { Candidate, CandidateMatch, FinishedRun, Owner, RunAlert, RunRecord, RunStep } from './runs.js';
+import type { ScannedProcess } from './scanner.js';
+import { blockingTexts, recoveredTexts, type GoneReason } from './texts.js';
+
+/** The cmdline served and alerted is redacted, then cut to this many characters (docs/api.md). */
+export const CMDLINE_MAX_CHARS = 512;
+
+/** Leftovers listed per finished run. */
+export const MAX_LEFTOVERS_PER_RUN = 64;
+
+/**
+ * Parents that adopt orphans: init systems and container inits/subreapers. comm is cut to
+ * 15 bytes by the kernel, so `containerd-shim-runc-v2` reads as `containerd-shim`.
+ */
+export const REAPER_PARENTS: ReadonlySet<string> = new Set([
+  'init',
+  'systemd',
+  'tini',
+  'dumb-init',
+  'docker-init',
+  'catatonit',
+  's6-svscan',
+  's6-supervise',
+  'runit',
+  'runsvdir',
+  'containerd-shim',
+]);
+
+export interface TickClock {
+  /** boot time, seconds since the epoch */
+  btimeS: number;
+  /** clock ticks per second (CLK_TCK) */
+  clkTck: number;
+  nowMs: number;
+  /** WATCHDOG_PROC_AGE_MIN in seconds */
+  thresholdS: number;
+}
+
+/** What judging a tick's runs needs besides the scan. */
+export interface Judge {
+  clock: TickClock;
+  leftoverGraceS: number;
+  /** WATCHDOG_PROC_EXCLUDE: a leftover it matches is not listed */
+  isExcluded(argv: readonly string[]): boolean;
+  /** merge-gate re-tests still inside their own timeout: the gate stops them, nobody else */
+  retestsInTimeout: ReadonlySet<string>;
+  /** the run ids the envelope lists; null without an orchestrator (no owner is called gone) */
+  listedRunIds: ReadonlySet<string> | null;
+  processesOf(run: RunRecord): ProcIdentity[];
+}
+
+export function isOrphaned(ppid: number, parentComm: string | null): boolean {
+  return ppid === 1 || (parentComm !== null && REAPER_PARENTS.has(parentComm));
+}
+
+const round2 = (n: number): number => Math.round(n * 100) / 100;
+
+const isInsideRetest = (owner: Owner, j: Judge): boolean => owner?.kind === 'retest' && j.retestsInTimeout.has(owner.id);
+
+/** A process as the API lists it; `isBlocking` given overrides the age rule (a leftover's grace, a re-test). */
+export function toCandidate(
+  p: ProcStat & Pick<ScannedProcess, 'argv' | 'parentComm' | 'locks' | 'ports'>,
+  clock: TickClock,
+  facts: { match: CandidateMatch; run: ProcIdentity; owner: Owner; isBlocking?: boolean },
+): Candidate {
+  const ageS = round2(processAgeS(p.startTicks, clock));
+  return {
+    pid: p.pid,
+    ppid: p.ppid,
+    pgrp: p.pgrp,
+    startTicks: p.startTicks,
+    comm: p.comm,
+    parentComm: p.parentComm,
+    ageS,
+    cpuS: round2((p.utimeTicks + p.stimeTicks) / clock.clkTck),
+    cmdline: redactCommandLine(p.argv, CMDLINE_MAX_CHARS),
+    isOrphaned: isOrphaned(p.ppid, p.parentComm),
+    isBlocking: facts.isBlocking ?? ageS >= clock.thresholdS,
+    match: facts.match,
+    run: facts.run,
+    owner: facts.owner,
+    locks: p.locks,
+    ports: p.ports,
+  };
+}
+
+function leftovers(f: FinishedRun, facts: ReadonlyMap<number, ScannedProcess>, j: Judge): Candidate[] {
+  const out: Candidate[] = [];
+  const isBlocking = f.goneForS >= j.leftoverGraceS && !isInsideRetest(f.run.owner, j);
+  for (const id of f.leftovers.slice(0, MAX_LEFTOVERS_PER_RUN)) {
+    const p = facts.get(id.pid);
+    if (p?.startTicks !== id.startTicks || j.isExcluded(p.argv)) continue;
+    out.push(toCandidate(p, j.clock, { match: 'leftover', run: f.run.top, owner: f.run.owner, isBlocking }));
+  }
+  return out;
+}
+
+function alertOf(run: RunRecord, own: Candidate[], lead: Candidate, goneForS: number | null, j: Judge): RunAlert {
+  const locks = own.flatMap((c) => c.locks);
+  const owner = run.owner;
+  return {
+    top: run.top,
+    lead,
+    processes: j.processesOf(run),
+    leftovers: goneForS === null ? [] : own,
+    goneForS,
+    isOwnerGone: owner?.kind === 'agent' && j.listedRunIds !== null && !j.listedRunIds.has(owner.runId),
+    isBlocking: own.some((c) => c.isBlocking),
+    locks: locks.filter((l, i) => locks.findIndex((x) => x.path === l.path) === i),
+    ports: [...new Set(own.flatMap((c) => c.ports))].sort((a, b) => a - b),
+  };
+}
+
+/** One step of the runs as the API lists them (oldest first) and as they alert (one alert per run). */
+export function judgeRuns(
+  step: RunStep,
+  facts: ReadonlyMap<number, ScannedProcess>,
+  j: Judge,
+): { candidates: Candidate[]; alerts: RunAlert[] } {
+  const byRun = new Map<RunRecord, { lead?: Candidate; own: Candidate[] }>();
+  for (const m of step.members) {
+    const topAgeS = processAgeS(m.run.top.startTicks, j.clock);
+    const isBlocking = !isInsideRetest(m.run.owner, j) && topAgeS >= j.clock.thresholdS;
+    const c = toCandidate(m.raw, j.clock, { match: m.raw.match, run: m.run.top, owner: m.run.owner, isBlocking });
+    const entry = byRun.get(m.run) ?? { own: [] };
+    entry.own.push(c);
+    if (m.isTop) entry.lead = c;
+    byRun.set(m.run, entry);
+  }
+  const alerts: RunAlert[] = [];
+  for (const [run, { lead, own }] of byRun) if (lead) alerts.push(alertOf(run, own, lead, null, j));
+  const candidates = [...byRun.values()].flatMap((e) => e.own);
+  for (const f of step.finished) {
+    const own = leftovers(f, facts, j);
+    candidates.push(...own);
+    if (own.length > 0) alerts.push(alertOf(f.run, own, own[0]!, f.goneForS, j));
+  }
+  return { candidates: candidates.sort((a, b) => b.ageS - a.ageS || a.pid - b.pid), alerts };
+}
+
+export interface SignalSettings {
+  /** WATCHDOG_PROC_REAP_AGE_MIN in seconds: a live run this old is surely stuck */
+  reapAgeS: number;
+  cooldownS: number;
+  locale: Locale;
+}
+
+/**
+ * proc_blocking, one per blocking run, its entity the run's top pid. A run that stopped blocking
+ * since the last tick (`before`) is said inactive once, with why; a reused pid never inherits an
+ * alert: the old run's RECOVERY comes first, the new run's ALERT on the next tick.
+ */
+export function blockingSignals(
+  before: readonly RunAlert[],
+  alerts: readonly RunAlert[],
+  startOf: (pid: number) => number | undefined,
+  s: SignalSettings,
+): Signal[] {
+  const { cooldownS, locale } = s;
+  const blocking = alerts.filter((a) => a.isBlocking);
+  const still = new Set(blocking.map((a) => identityKey(a.top)));
+  const said = new Set<number>();
+  const signals: Signal[] = [];
+  for (const a of before) {
+    if (!a.isBlocking || still.has(identityKey(a.top))) continue;
+    const start = startOf(a.top.pid);
+    const reason: GoneReason = start === undefined ? 'exited' : start === a.top.startTicks ? 'not_matching' : 'reused';
+    const texts = recoveredTexts(a.top.pid, reason, locale);
+    signals.push(
+      makeSignal({ family: 'proc_blocking', entity: String(a.top.pid), active: false, severity: 'warning', ...texts, cooldownS }),
+    );
+    said.add(a.top.pid);
+  }
+  for (const a of blocking) {
+    if (said.has(a.top.pid)) continue;
+    said.add(a.top.pid);
+    const severity = a.goneForS === null && a.lead.ageS < s.reapAgeS ? 'warning' : 'critical';
+    signals.push(
+      makeSignal({ family: 'proc_blocking', entity: String(a.top.pid), active: true, severity, ...blockingTexts(a, locale), cooldownS }),
+    );
+  }
+  return signals;
+}
+
+/** The reaper's rule: a blocking run's leftovers, or an orphaned live run older than the reap age. */
+export function isReapDue(a: RunAlert, reapAgeS: number): boolean {
+  return a.isBlocking && (a.goneForS !== null || (a.lead.isOrphaned && a.lead.ageS >= reapAgeS));
+}
