@@ -1,16 +1,18 @@
 // The layer order (README "Where things live"), checked by `npm run depcruise` (part of `npm run lint`):
 //   routes/ -> src/app.ts, src/app-context.ts, src/http-server.ts -> src/{watchdog,sources,merge-gate,notify,cli,state}/
-//   -> src/proc/ -> the ground floor (config, metrics, redact and its rules, clock, http, i18n, logger, safe-regex, version, worker-module).
+//   -> src/runner/ -> src/proc/ -> the ground floor (config, metrics, redact and its rules, clock, http, i18n, logger, safe-regex,
+//   version, worker-module).
 // Type-only imports count (tsPreCompilationDeps): a type is as much a dependency as a value.
 // Test code (test/, scripts/, bench/) may import anything in src/; nothing in src/ or routes/ imports it.
 
 const GROUND =
   '^src/(config(\\.ts$|-[^/]+\\.ts$|/)|redact/|(metrics|redact|clock|http|i18n|logger|safe-regex|version|worker-module)\\.ts$)';
+const RUNNER = '^src/runner/';
 const PROC = '^src/proc/';
 const MIDDLE = '^src/(watchdog|sources|merge-gate|notify|cli|state)/';
 const APP = '^src/(app|app-context|http-server)\\.ts$';
 const PRODUCT = '^(src|routes)/';
-const PLACED = [GROUND, PROC, MIDDLE, APP, '^src/server\\.ts$'];
+const PLACED = [GROUND, PROC, RUNNER, MIDDLE, APP, '^src/server\\.ts$'];
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -105,6 +107,12 @@ module.exports = {
       comment: 'Both use src/proc/; whatever else they share, the app wires.',
       from: { path: '^src/merge-gate/' },
       to: { path: '^src/sources/' },
+    },
+    {
+      name: 'runner-below-its-users',
+      comment: 'The runner (run a command, kill its whole tree) serves the merge gate and the `run` CLI; it knows neither.',
+      from: { path: RUNNER },
+      to: { path: PRODUCT, pathNot: [RUNNER, PROC, GROUND] },
     },
     {
       name: 'proc-below-its-users',

@@ -13,6 +13,19 @@ ARG BASE_IMAGE=${NODE_BASE}
 # `copy`: put NODE_BASE's node into BASE_IMAGE (a test image without Node, or with another one);
 # `base`: BASE_IMAGE's own node, so the default image does not carry a second 100 MB copy.
 ARG NODE_FROM=base
+# Builds the runner's subreaper helper: NODE_BASE, where apt-get brings gcc and libc6-dev, or any
+# image that has a C compiler and a static libc (gcc:14).
+ARG CC_IMAGE=${NODE_BASE}
+
+# The helper linked statically, so it runs on any BASE_IMAGE whatever its libc.
+FROM ${CC_IMAGE} AS subreaper
+WORKDIR /app
+COPY scripts/build-subreaper.sh ./scripts/
+COPY src/runner/subreaper.c ./src/runner/
+RUN { command -v cc || command -v gcc; } >/dev/null 2>&1 \
+ || { apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*; } \
+ && SUBREAPER_LDFLAGS="-static -s" sh scripts/build-subreaper.sh && test -x dist/src/runner/subreaper \
+ || { echo "orch-watchdog: CC_IMAGE could not build the subreaper helper (it needs a C compiler and a static libc)" >&2; exit 1; }
 
 FROM ${NODE_BASE} AS build
 WORKDIR /app
@@ -53,14 +66,13 @@ RUN command -v git >/dev/null 2>&1 \
  || { command -v microdnf >/dev/null 2>&1 && microdnf install -y git-core && microdnf clean all; } \
  || { echo "orch-watchdog: BASE_IMAGE has no git and no apt-get or dnf to install it (skip-when-current needs git)" >&2; exit 1; }
 WORKDIR /app
-# XDG_CACHE_HOME: the root filesystem may be read-only (compose read_only); caches go to the /tmp tmpfs.
 ENV NODE_ENV=production \
     WATCHDOG_HOST=0.0.0.0 \
-    WATCHDOG_PORT=8787 \
-    XDG_CACHE_HOME=/tmp/.cache
+    WATCHDOG_PORT=8787
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=subreaper /app/dist/src/runner/subreaper ./dist/src/runner/subreaper
 COPY bin ./bin
 COPY deploy/docker/healthcheck.mjs ./healthcheck.mjs
 # `orch-watchdog run --timeout 900 -- pytest -q` on PATH; the state file's home (WATCHDOG_STATE_FILE),

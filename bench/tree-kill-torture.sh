@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 npm run build --silent
 npx tsc -p bench/tsconfig.tree-kill.json
+sh scripts/build-subreaper.sh dist/bench-build/src/runner/subreaper
 exec node dist/bench-build/bench/tree-kill-torture.js

@@ -9,8 +9,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { runProcess } from '../src/merge-gate/runner.js';
-import { receiptToJson } from '../src/merge-gate/types.js';
+import { runProcess } from '../src/runner/run.js';
+import { receiptToJson } from '../src/runner/tree-kill.js';
 import { killRecorded, newTreeRound, recordedPids, survivors } from '../test/support/adversarial.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 500);

@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsc -p bench/tsconfig.tree-kill.json
+sh scripts/build-subreaper.sh dist/bench-build/src/runner/subreaper
 exec node dist/bench-build/bench/tree-kill.js

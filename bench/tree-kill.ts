@@ -12,7 +12,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { KillEnvironment, runProcess, type RunOptions } from '../src/merge-gate/runner.js';
+import { KillEnvironment } from '../src/runner/launch.js';
+import { runProcess, type RunOptions } from '../src/runner/run.js';
 import { killRecorded, newTreeRound, recordedPids, survivors } from '../test/support/adversarial.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 200);
@@ -49,7 +50,7 @@ async function benchRunner(name: string, rounds: number, opts: Partial<RunOption
     const round = newTreeRound();
     try {
       const report = await runProcess({ command: round.command, timeoutMs: TIMEOUT_MS, graceMs: GRACE_MS, ...opts });
-      r.strategies.add(report.subreaperKind ? `${report.strategy}(${report.subreaperKind})` : report.strategy);
+      r.strategies.add(report.strategy);
       if (!existsSync(join(round.outDir, 'ready'))) r.notReady += 1;
       const alive = survivors(round.outDir);
       r.processesPerRound = Math.max(r.processesPerRound, recordedPids(round.outDir).size);
@@ -106,12 +107,6 @@ async function main(): Promise<void> {
   results.push(await benchRunner('cgroup v2 cgroup.kill', ROUNDS, { strategy: 'cgroup', killEnv: cgroupEnv }));
   results.push(await benchRunner('fallback: subreaper helper', ROUNDS, { strategy: 'subreaper' }));
   if (BASELINE_ROUNDS > 0) {
-    results.push(
-      await benchRunner('fallback: subreaper (python3)', BASELINE_ROUNDS, {
-        strategy: 'subreaper',
-        killEnv: new KillEnvironment('/proc', 'python'),
-      }),
-    );
     results.push(await benchRunner('/proc sweep alone', BASELINE_ROUNDS, { strategy: 'proc-sweep' }));
     results.push(await benchRunner('leader only (tree kill off)', BASELINE_ROUNDS, { treeKill: false }));
     results.push(await benchCoreutils(BASELINE_ROUNDS));

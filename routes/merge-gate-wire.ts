@@ -1,17 +1,11 @@
 import { z } from 'zod';
 import { isoUtc } from '../src/clock.js';
-import {
-  DECISIONS,
-  KILL_STRATEGIES,
-  OUTCOMES,
-  receiptToJson,
-  type MergeGateCounters,
-  type RetestRequest,
-  type RetestRun,
-} from '../src/merge-gate/types.js';
+import { DECISIONS, OUTCOMES, type MergeGateCounters, type RetestRequest, type RetestRun } from '../src/merge-gate/types.js';
 import { requestFields } from '../src/merge-gate/request-fields.js';
 import { isoTimestamp } from './schemas.js';
-import { RESERVED_PREFIX, REQUEST_ENV_LIMITS } from '../src/merge-gate/runner/account.js';
+import { RESERVED_PREFIX, REQUEST_ENV_LIMITS } from '../src/runner/account.js';
+import { receiptToJson } from '../src/runner/tree-kill.js';
+import { KILL_STRATEGIES } from '../src/runner/tree-tracker.js';
 
 /** The merge gate's wire shapes (snake_case) and their mapping from the gate's camelCase models. */
 

@@ -14,7 +14,7 @@ command -v tini >/dev/null 2>&1 || need+=(tini)
 command -v git >/dev/null 2>&1 || need+=(git)
 # Compose v1 from Debian validates docker-compose.yml (the v2 plugin is not packaged here).
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
-# The merge gate's subreaper helper is tested in both forms: compiled C and python3 ctypes.
+# `npm ci` builds the runner's subreaper helper with them; the image tests' compiler stand-in is made of their files.
 { command -v cc && dpkg -s libc6-dev; } >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # Real pytest: the /proc scan's detection tests, and the deploy tests' orchestrator-like test image.

@@ -2,8 +2,9 @@ import { constants as osConstants } from 'node:os';
 import { loadConfig } from '../config.js';
 import { classify } from '../merge-gate/classify.js';
 import { compileLockPatterns, scanOutput } from '../merge-gate/output-scan.js';
-import { callerEnv, runProcess, type RunReport } from '../merge-gate/runner.js';
-import { receiptToJson } from '../merge-gate/types.js';
+import { callerEnv } from '../runner/account.js';
+import { runProcess, type RunReport } from '../runner/run.js';
+import { receiptToJson } from '../runner/tree-kill.js';
 import { processIo, type CliIo } from './io.js';
 
 export const RUN_USAGE = `usage: orch-watchdog run [--timeout DURATION] [--grace DURATION] [--json] [--] CMD [ARGS...]

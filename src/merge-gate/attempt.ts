@@ -1,18 +1,20 @@
 import type { Logger } from 'pino';
-import { DEFAULT_PRESSURE_POLL_MS, type GateRunOptions, type GateRunReport, type MergeGateOptions } from './gate-options.js';
+import { DEFAULT_PRESSURE_POLL_MS, type MergeGateOptions } from './gate-options.js';
+import type { RunOptions, RunReport } from '../runner/run.js';
 import { PressureRecorder, type PressureProbe } from './pressure.js';
-import { isSameProcess } from '../proc/identity.js';
-import { readBootId, readLiveStat } from '../proc/read-proc.js';
-import type { KillEnvironment } from './runner.js';
-import { killOrphanTree } from './runner/tree-kill.js';
-import type { MergeDecision, Outcome, PressureEvidence, RetestRequest, RetestRun, RunAs, StartedTree } from './types.js';
+import { isRunningState } from '../proc/parse-stat.js';
+import { readStat } from '../proc/read-proc.js';
+import type { RunAs } from '../runner/account.js';
+import type { KillEnvironment } from '../runner/launch.js';
+import { killOrphanTree } from '../runner/tree-kill.js';
+import type { MergeDecision, Outcome, PressureEvidence, RetestRequest, RetestRun, StartedTree } from './types.js';
 import type { Clock } from '../clock.js';
 import type { ProcIdentity } from '../proc/identity.js';
 import type { RetestRegistry } from '../watchdog/retest-registry.js';
 
 export interface AttemptContext {
   opts: MergeGateOptions;
-  run: (opts: GateRunOptions) => Promise<GateRunReport>;
+  run: (opts: RunOptions) => Promise<RunReport>;
   pressure: PressureProbe;
   killEnv?: KillEnvironment;
   /** Where the attempt's processes live, once its root exists (the gate saves it for a restart after a crash). */
@@ -32,7 +34,7 @@ export async function runAttempt(
   runAs: RunAs,
   abortSignal: AbortSignal,
   ctx: AttemptContext,
-): Promise<{ report: GateRunReport; pressure: PressureEvidence }> {
+): Promise<{ report: RunReport; pressure: PressureEvidence }> {
   const { opts } = ctx;
   const recorder = new PressureRecorder(ctx.pressure);
   const sampling = setInterval(() => recorder.observe(), opts.pressurePollMs ?? DEFAULT_PRESSURE_POLL_MS);
@@ -69,7 +71,7 @@ export class KillReporter {
 
   constructor(private readonly log: Logger) {}
 
-  report(run: RetestRun, report: GateRunReport): void {
+  report(run: RetestRun, report: RunReport): void {
     if (report.degradedReason && !this.degradationLogged) {
       this.degradationLogged = true;
       this.log.warn({ strategy: report.strategy, reason: report.degradedReason }, `merge gate: tree kill uses ${report.strategy}`);
@@ -91,7 +93,7 @@ export function logFinished(log: Logger, run: RetestRun, decision: MergeDecision
 }
 
 /** Marks `run` done with `outcome` and what the report says about it (none: it never ran, or a crash cut it). */
-export function recordDone(run: RetestRun, outcome: Outcome, report: GateRunReport | null, nowMs: number): void {
+export function recordDone(run: RetestRun, outcome: Outcome, report: RunReport | null, nowMs: number): void {
   Object.assign(run, { status: 'done', finishedAt: nowMs, outcome, waiting: null, waitingValue: undefined });
   run.durationS = report ? report.result.duration_s : Math.max(0, nowMs - (run.startedAt ?? nowMs)) / 1000;
   if (!report) return;
@@ -114,43 +116,32 @@ export interface StaleRunsHint {
  * without a cgroup leaves. Logs each one; never throws.
  */
 export async function endStaleRuns(killEnv: KillEnvironment, log: Logger, hint?: StaleRunsHint): Promise<void> {
+  const killedMsg = 'merge gate: killed the tree of a re-test left running by a watchdog that died';
   try {
     for (const pid of hint?.deadPids ?? []) {
-      if (readLiveStat(pid) !== null)
+      const stat = readStat(pid);
+      if (stat && isRunningState(stat.state))
         log.warn(
           { pid },
           'merge gate: the watchdog that held the state file before has a live pid (reused, or that watchdog still exiting); its run cgroups are left alone',
         );
     }
-    for (const s of await killEnv.cgroups.killStaleRuns(hint?.deadPids)) {
-      if (s.killed)
-        log.warn({ cgroup: s.path, pids: s.pids }, 'merge gate: killed the tree of a re-test left running by a watchdog that died');
+    for (const { killed, path: cgroup, pids } of await killEnv.cgroups.killStaleRuns(hint?.deadPids)) {
+      if (killed) log.warn({ cgroup, pids }, killedMsg);
       else
         log.error(
-          { cgroup: s.path, pids: s.pids },
+          { cgroup, pids },
           'merge gate: a dead watchdog left a run cgroup holding this watchdog or an ancestor; nothing signalled',
         );
     }
-    const boot = readBootId();
     for (const tree of hint?.trees ?? []) {
-      const kill = isOrphanRoot(tree, boot) && (await killOrphanTree(tree.root, hint!.graceMs));
-      if (kill)
-        log.warn(
-          { root_pid: tree.root.pid, pids: kill.receipt.processes.map((p) => p.pid), survivors: kill.survivors.map((p) => p.pid) },
-          'merge gate: killed the tree of a re-test left running by a watchdog that died',
-        );
+      const kill = await killOrphanTree(tree.root, tree.boot, hint!.graceMs);
+      if (kill) {
+        const [pids, survivors] = [kill.receipt.processes.map((p) => p.pid), kill.survivors.map((p) => p.pid)];
+        log.warn({ root_pid: tree.root.pid, pids, survivors }, killedMsg);
+      }
     }
   } catch (err) {
     log.error({ err }, 'merge gate: the runs of a dead watchdog could not all be ended');
   }
-}
-
-/**
- * The saved root is still the process the runner spawned: this boot, the same (pid, starttime),
- * and still the leader of the session it was spawned into (a re-test root always is).
- */
-function isOrphanRoot(tree: StartedTree, boot: string | null): boolean {
-  if (tree.boot !== null && boot !== null && tree.boot !== boot) return false;
-  const stat = readLiveStat(tree.root.pid);
-  return isSameProcess(stat, tree.root) && stat.session === tree.root.pid;
 }

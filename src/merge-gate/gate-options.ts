@@ -7,8 +7,10 @@ import type { Signal } from '../watchdog/signal.js';
 import type { LockHolderFinder } from './lock-holders.js';
 import type { PressureProbe } from './pressure.js';
 import type { Locale } from '../i18n.js';
-import type { KillEnvironment, RunOptions, RunReport } from './runner.js';
-import type { KnownAs, RetestRun, RunAs } from './types.js';
+import type { RunAs } from '../runner/account.js';
+import type { KillEnvironment } from '../runner/launch.js';
+import type { RunOptions, RunReport } from '../runner/run.js';
+import type { KnownAs, RetestRun } from './types.js';
 
 export interface MergeGateOptions {
   maxParallel: number;
@@ -38,9 +40,6 @@ export interface MergeGateOptions {
   /** WATCHDOG_PROC_ROOT: the PSI files are read under it (default /proc). */
   procRoot?: string;
 }
-/** What the gate hands its runner, and what it gets back (the runner's own types). */
-export type GateRunOptions = RunOptions;
-export type GateRunReport = RunReport;
 
 export interface MergeGateDeps {
   clock: Clock;
@@ -48,7 +47,7 @@ export interface MergeGateDeps {
   /** The alert sink's edge path: called exactly once per exhaustion. */
   onExhausted?: (signal: Signal) => void;
   registry?: Registry;
-  run?: (opts: GateRunOptions) => Promise<GateRunReport>;
+  run?: (opts: RunOptions) => Promise<RunReport>;
   killEnv?: KillEnvironment;
   /** Reads HEAD in cwd as the re-test's own account. */
   isHeadValidated?: (cwd: string, validatedSha: string | undefined, runAs: RunAs) => Promise<boolean>;

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { epochMs, issueText, type DropLog } from '../watchdog/restore-entries.js';
 import type { QueuedJob } from './admission.js';
 import { requestFields } from './request-fields.js';
-import { DECISIONS, KILL_STRATEGIES, OUTCOMES, type RetestRequest, type RetestRun, type StartedTree } from './types.js';
+import { KILL_STRATEGIES } from '../runner/tree-tracker.js';
+import { DECISIONS, OUTCOMES, type RetestRequest, type RetestRun, type StartedTree } from './types.js';
 
 /**
  * The merge gate's part of WATCHDOG_STATE_FILE: the re-tests that were queued or running (with
@@ -43,12 +44,14 @@ export function savedJobs(running: readonly { job: QueuedJob; tree?: StartedTree
 const runId = z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be a run id (1..100 letters, digits, . _ -)');
 const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const pid = z.number().int().min(1).max(4_194_304);
-const seconds = z
-  .number()
-  .nonnegative()
-  .max(100 * 365 * 86_400);
+const CENTURY_S = 100 * 365 * 86_400;
+const UID_MAX = 2 ** 32 - 1;
+const INT32 = 2 ** 31;
+const seconds = z.number().nonnegative().max(CENTURY_S);
+const uid = z.number().int().min(0).max(UID_MAX);
 const share = z.number().min(0).max(1).nullable();
 const percent = z.number().min(0).max(100);
+const BOOT_ID = /^[0-9a-f-]{36}$/;
 
 const requestSchema = z.strictObject({
   repo: requestFields.repo,
@@ -63,22 +66,13 @@ const requestSchema = z.strictObject({
 const treeSchema = z.object({
   cgroup: z.string().startsWith('/').max(4096).nullable(),
   root: z.object({ pid: pid.min(2), startTicks: count }),
-  boot: z
-    .string()
-    .regex(/^[0-9a-f-]{36}$/)
-    .nullable()
-    .default(null),
+  boot: z.string().regex(BOOT_ID).nullable().default(null),
 });
 
 const jobSchema = z.object({
   runId,
   request: requestSchema,
-  cwdUid: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 32 - 1)
-    .optional(),
+  cwdUid: uid.optional(),
   tree: treeSchema.optional(),
 });
 
@@ -107,13 +101,7 @@ const runSchema = z
     status: z.enum(['queued', 'running', 'done']),
     outcome: z.enum(OUTCOMES).optional(),
     decision: z.enum(DECISIONS).optional(),
-    returncode: z
-      .number()
-      .int()
-      .min(-(2 ** 31))
-      .max(2 ** 31)
-      .nullable()
-      .optional(),
+    returncode: z.number().int().min(-INT32).max(INT32).nullable().optional(),
     signal: z.string().max(32).nullable().optional(),
     durationS: seconds.optional(),
     attempt: z.number().int().min(1).max(10_000),
@@ -130,16 +118,7 @@ const runSchema = z
     pressure: z.object({ cpuStalledShare: share, memoryStalledShare: share, cpuSomeAvg10Peak: percent.nullable() }).optional(),
     lockHolders: z.array(lockHolderSchema).max(1000).optional(),
     receipt: receiptSchema.optional(),
-    runAs: z
-      .object({
-        uid: z
-          .number()
-          .int()
-          .min(0)
-          .max(2 ** 32 - 1),
-        user: z.string().min(1).max(256),
-      })
-      .optional(),
+    runAs: z.object({ uid, user: z.string().min(1).max(256) }).optional(),
   })
   .refine((r) => r.status !== 'done' || r.outcome !== undefined, { message: 'a finished run has an outcome', path: ['outcome'] });
 

@@ -1,20 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { RestoreContext, StateSection } from '../state/state-store.js';
-import { GateCounters } from './counters.js';
 import { RunHistory } from './history.js';
 import { assertQueueRoom, DEFAULT_PRESSURE_POLL_MS } from './gate-options.js';
-import type { CancelAnswer, GateRunReport, MergeGateDeps, MergeGateOptions } from './gate-options.js';
+import type { CancelAnswer, MergeGateDeps, MergeGateOptions } from './gate-options.js';
+import type { RunReport } from '../runner/run.js';
 import { admit, type QueuedJob } from './admission.js';
 import { endStaleRuns, KillReporter, logFinished, recordDone, retestRegistration, runAttempt } from './attempt.js';
 import { planRestore, readSavedGate } from './gate-restore.js';
 import { savedJobs, type GateSnapshot } from './gate-state.js';
 import { gateJudge, type Judge } from './judge.js';
 import { procLockHolderFinder } from './lock-holders.js';
-import { createMergeGateMetrics, type MergeGateMetrics } from './metrics.js';
+import { createMergeGateMetrics, zeroTotals, type MergeGateMetrics } from './metrics.js';
 import { InfraRequeueLedger, requeueDelayMs } from './policy.js';
 import { hostPressureProbe, psiFilesUnder, type PressureProbe } from './pressure.js';
 import { recheckCwd, resolveRunAs } from './run-as.js';
-import { defaultKillEnvironment, runProcess } from './runner.js';
+import { defaultKillEnvironment } from '../runner/launch.js';
+import { runProcess } from '../runner/run.js';
 import { isHeadValidated } from './skip-when-current.js';
 import { exhaustedSignal } from './texts.js';
 import type { MergeGateCounters, Outcome, RetestRequest, RetestRun, RunAsUser, StartedTree } from './types.js';
@@ -39,7 +40,7 @@ export class MergeGate {
   private readonly runningRepos = new Set<string>();
   private readonly inFlight = new Map<string, InFlight>();
   private readonly ledger: InfraRequeueLedger;
-  private readonly totals = new GateCounters();
+  private totals = zeroTotals();
   private readonly metrics: MergeGateMetrics | null;
   private readonly judge: Judge;
   readonly pressure: PressureProbe;
@@ -79,7 +80,7 @@ export class MergeGate {
   }
 
   counters(): MergeGateCounters {
-    return this.totals.snapshot(this.inFlight.size, this.queued.length);
+    return { ...structuredClone(this.totals), running: this.inFlight.size, queued: this.queued.length };
   }
 
   /** A queued run is dropped, a running one killed like a timeout; either ends `cancelled`. */
@@ -125,7 +126,7 @@ export class MergeGate {
 
   private snapshot(): GateSnapshot {
     const jobs = savedJobs([...this.inFlight.values()], this.queued);
-    return { jobs, history: this.history.list(), counters: this.totals.persisted(), ledger: this.ledger.entries() };
+    return { jobs, history: this.history.list(), counters: structuredClone(this.totals), ledger: this.ledger.entries() };
   }
 
   /** Saved values checked, re-tests admitted again as at POST; nothing starts before the dead watchdog's trees are ended. */
@@ -134,7 +135,7 @@ export class MergeGate {
     const saved = readSavedGate(data, log);
     this.held = true;
     this.history.restore(saved.history);
-    if (saved.counters) this.totals.restore(saved.counters);
+    if (saved.counters) this.totals = { ...saved.counters, outcomes: { ...zeroTotals().outcomes, ...saved.counters.outcomes } };
     this.ledger.restore(saved.ledger);
     const plan = planRestore(saved, (request) => this.resolveRunAs(request), this.opts);
     for (const { run, outcome, why } of plan.ended) {
@@ -252,7 +253,7 @@ export class MergeGate {
    * Shutdown cut the budget: not the branch's fault and not counted. With a state file the same
    * attempt is queued again and runs at the next start (`requeue`); without one the caller posts it again.
    */
-  private interrupted(job: QueuedJob, report: GateRunReport | null): void {
+  private interrupted(job: QueuedJob, report: RunReport | null): void {
     const { run } = job;
     this.record(run, 'timeout', report);
     const fields = { run_id: run.id, repo: run.repo, branch: run.branch };
@@ -266,13 +267,13 @@ export class MergeGate {
     this.deps.log.warn({ ...fields, requeued_as: run.requeuedAs }, 'merge gate: re-test interrupted; queued again for the next start');
   }
 
-  private record(run: RetestRun, outcome: Outcome, report: GateRunReport | null): void {
+  private record(run: RetestRun, outcome: Outcome, report: RunReport | null): void {
     recordDone(run, outcome, report, this.deps.clock());
     if (report) this.kills.report(run, report);
   }
 
   /** `refusal`: the gate cancelled the run itself, for this reason; the caller may post it again. */
-  private finish(run: RetestRun, outcome: Outcome, report: GateRunReport | null, job?: QueuedJob, refusal?: string): void {
+  private finish(run: RetestRun, outcome: Outcome, report: RunReport | null, job?: QueuedJob, refusal?: string): void {
     this.record(run, outcome, report);
     const decision = this.ledger.record(run.repo, run.branch, outcome);
     // Without a state file nothing re-queues during shutdown: the caller must post it again.

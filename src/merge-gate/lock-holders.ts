@@ -1,6 +1,9 @@
-import { Worker } from 'node:worker_threads';
-import { readBootTimeS, readClockTicks } from '../proc/read-proc.js';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readFds } from '../proc/fds.js';
+import { parseLocks } from '../proc/locks.js';
+import { processAgeS, readBootTimeS, readClockTicks, readCmdline, readStat } from '../proc/read-proc.js';
 import { redactCommandLine } from '../redact.js';
+import { runThreadJob } from './thread-job.js';
 import type { KnownAs, LockHolder } from './types.js';
 
 export interface LockHolderQuery {
@@ -18,90 +21,79 @@ export interface RawHolder {
   via: LockHolder['via'];
 }
 
-/** The seam to src/proc's /proc/locks + fd reader; the default below walks /proc in a worker thread. */
+/** The seam to the /proc walk; the default runs it on a worker thread (lock-holders-thread.ts). */
 export type LockHolderFinder = (query: LockHolderQuery) => Promise<RawHolder[]>;
 
 const CMDLINE_MAX_CHARS = 512;
 const HOLDERS_MAX = 20;
 const FIND_TIMEOUT_MS = 15_000;
 
-// A worker: walking every /proc/<pid>/fd of 5,000 processes took 270 ms of event loop in the first design.
-const WORKER_SOURCE = String.raw`
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const { root, paths, cwd, selfPid, btimeS, clkTck, nowMs, max } = workerData;
-const wanted = new Set(paths);
-const inodes = new Set();
-for (const p of paths) { try { inodes.add(fs.statSync(p).ino); } catch {} }
-const found = new Map();
-const add = (pid, via) => { if (pid !== selfPid && pid > 1 && !found.has(pid)) found.set(pid, via); };
-try {
-  for (const line of fs.readFileSync(root + '/locks', 'utf8').split('\n')) {
-    const m = /^\d+: +(\S+) +\S+ +\S+ +(\d+) +[0-9a-f]+:[0-9a-f]+:(\d+) /.exec(line);
-    if (m && m[1] !== '->' && inodes.has(Number(m[3]))) add(Number(m[2]), 'lock');
-  }
-} catch {}
-let pids = [];
-try { pids = fs.readdirSync(root).filter((n) => /^\d+$/.test(n)).map(Number); } catch {}
-for (const pid of pids) {
-  if (found.size >= max) break;
-  try {
-    const dir = root + '/' + pid;
-    const wd = fs.readlinkSync(dir + '/cwd');
-    if (cwd && (wd === cwd || wd.startsWith(cwd.replace(/\/+$/, '') + '/'))) add(pid, 'cwd');
-    if (wanted.size > 0) {
-      for (const fd of fs.readdirSync(dir + '/fd')) {
-        let target = '';
-        try { target = fs.readlinkSync(dir + '/fd/' + fd); } catch { continue; }
-        if (wanted.has(target)) { add(pid, 'open'); break; }
-      }
-    }
-  } catch {}
+export interface LockHolderWalk extends LockHolderQuery {
+  procRoot: string;
 }
-const out = [];
-for (const [pid, via] of found) {
-  try {
-    const stat = fs.readFileSync(root + '/' + pid + '/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const startS = btimeS + Number(fields[19]) / clkTck;
-    const argv = fs.readFileSync(root + '/' + pid + '/cmdline', 'latin1').split('\0').filter((a, i, all) => a !== '' || i < all.length - 1);
-    out.push({ pid, argv, ageS: Math.max(0, Math.round(nowMs / 1000 - startS)), via });
-  } catch {}
-}
-parentPort.postMessage(out);
-`;
 
-/** Who holds `paths` (by /proc/locks and open fds) or works in `cwd`, read off the event loop. */
-export function procLockHolderFinder(procRoot = '/proc'): LockHolderFinder {
-  return async (query) => {
-    const [btimeS, clkTck] = await Promise.all([readBootTimeS(procRoot), readClockTicks()]);
-    const workerData = {
-      root: procRoot,
-      paths: query.paths,
-      cwd: query.cwd,
-      selfPid: process.pid,
-      btimeS,
-      clkTck,
-      nowMs: Date.now(),
-      max: HOLDERS_MAX,
-    };
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, name: 'merge-gate-lock-holders' });
-    try {
-      return await new Promise<RawHolder[]>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`lock holder scan took over ${FIND_TIMEOUT_MS} ms`)), FIND_TIMEOUT_MS);
-        worker.once('message', (holders: RawHolder[]) => {
-          clearTimeout(timer);
-          resolve(holders);
-        });
-        worker.once('error', (err) => {
-          clearTimeout(timer);
-          reject(err);
-        });
-      });
-    } finally {
-      void worker.terminate();
-    }
+const inodeOf = (path: string): number[] => {
+  try {
+    return [statSync(path).ino];
+  } catch {
+    return [];
+  }
+};
+
+const listPids = (procRoot: string): number[] => {
+  try {
+    return readdirSync(procRoot)
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number);
+  } catch {
+    return [];
+  }
+};
+
+const cwdOf = (pid: number, procRoot: string): string | null => {
+  try {
+    return readlinkSync(`${procRoot}/${pid}/cwd`);
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * Who holds `paths` (a /proc/locks row on their inode, or an open fd) or works inside `cwd`,
+ * at most HOLDERS_MAX, never this process or init. Walks every process's fds: run it on a thread.
+ */
+export async function walkLockHolders({ paths, cwd, procRoot }: LockHolderWalk): Promise<RawHolder[]> {
+  const found = new Map<number, LockHolder['via']>();
+  const add = (pid: number, via: LockHolder['via']): void => {
+    if (pid !== process.pid && pid > 1 && !found.has(pid)) found.set(pid, via);
   };
+  const inodes = new Set(paths.flatMap(inodeOf));
+  try {
+    for (const row of parseLocks(readFileSync(`${procRoot}/locks`, 'utf8'))) if (inodes.has(row.inode)) add(row.pid, 'lock');
+  } catch {
+    // no /proc/locks: the fds still tell
+  }
+  const wanted = new Set(paths);
+  const inside = `${cwd.replace(/\/+$/, '')}/`;
+  for (const pid of listPids(procRoot)) {
+    if (found.size >= HOLDERS_MAX) break;
+    const wd = cwd ? cwdOf(pid, procRoot) : null;
+    if (wd !== null && (wd === cwd || wd.startsWith(inside))) add(pid, 'cwd');
+    if (wanted.size > 0 && readFds(pid, procRoot).some((fd) => wanted.has(fd.target))) add(pid, 'open');
+  }
+  const clock = { btimeS: await readBootTimeS(procRoot), clkTck: await readClockTicks(), nowMs: Date.now() };
+  const holders: RawHolder[] = [];
+  for (const [pid, via] of found) {
+    const stat = readStat(pid, procRoot);
+    const argv = await readCmdline(pid, procRoot).catch(() => null);
+    if (stat && argv) holders.push({ pid, argv, ageS: Math.round(processAgeS(stat.startTicks, clock)), via });
+  }
+  return holders;
+}
+
+/** Who holds `paths` or works in `cwd`, walked on a worker thread. */
+export function procLockHolderFinder(procRoot = '/proc'): LockHolderFinder {
+  return (query) => runThreadJob<RawHolder[]>('./lock-holders-thread.js', { ...query, procRoot }, FIND_TIMEOUT_MS);
 }
 
 /** What leaves the app: redacted, truncated, and tagged with what the proc scan knows. */

@@ -1,6 +1,16 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../metrics.js';
-import { OUTCOMES, type MergeGateCounters, type Outcome } from './types.js';
+import { OUTCOMES, type MergeGateCounters, type Outcome, type OutcomeCounts } from './types.js';
+
+/** The running totals behind GET /queue; the state file keeps them (running and queued are counted again). */
+export type GateTotals = Omit<MergeGateCounters, 'running' | 'queued'>;
+
+export const zeroTotals = (): GateTotals => ({
+  runsTotal: 0,
+  infraRequeues: 0,
+  infraExhausted: 0,
+  outcomes: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as OutcomeCounts,
+});
 
 export interface MergeGateMetrics {
   finished(outcome: Outcome, durationS: number): void;

@@ -1,11 +1,11 @@
-import { Worker } from 'node:worker_threads';
 import { enableLinearEngine, whyNotLinear, type RejectedPattern } from '../safe-regex.js';
-import type { ProcResult } from './types.js';
+import type { ProcResult } from '../runner/run.js';
+import { runThreadJob } from './thread-job.js';
 
 /**
  * What a re-test's output says about locks, read in bounded time whatever it printed: only the
- * tail of each stream, cut into short windows, through V8's linear-time regexp engine (the
- * default engine was cubic on "Timeoutacquir"×2000 and froze the server for 27 s).
+ * tail of each stream, cut into short windows, the lock patterns through V8's linear-time regexp
+ * engine (the default engine was cubic on "Timeoutacquir"×2000 and froze the server for 27 s).
  */
 export interface OutputFacts {
   lockMentioned: boolean;
@@ -15,12 +15,20 @@ export interface OutputFacts {
   testsRan: boolean;
 }
 
+type Output = Pick<ProcResult, 'stdout' | 'stderr'>;
+
 export const SCAN_TAIL_CHARS = 64 * 1024;
 /** The linear engine still costs ~line² on hostile input: 256-char windows keep 64 KiB under ~30 ms. */
 export const SCAN_WINDOW_CHARS = 256;
-/** Above this much bounded text the scan runs in a worker thread. */
+/** Above this much bounded text the scan runs on a worker thread (output-scan-thread.ts). */
 export const SCAN_INLINE_MAX_CHARS = 16 * 1024;
-const SCAN_WORKER_TIMEOUT_MS = 10_000;
+const SCAN_THREAD_TIMEOUT_MS = 10_000;
+const MAX_LOCK_PATHS = 20;
+
+// Each is linear on one window under the backtracking engine (no nested or adjacent open repetition).
+const SUMMARY = /\b\d+ (passed|failed|errors?)\b|\bRan \d+ tests?\b|^Tests: .*\d total|^# (pass|fail) +\d+|\btests? (passed|failed)\b/;
+const LOCK_FILE = /\.(lock|lck|db|sqlite3?|pid)$|\/LOCK$/;
+const ABSOLUTE_PATH = /(?:^|[\s'"`(=])(\/[^\s'"`()<>:,;]+)/g;
 
 /** Compiles lock patterns for the linear engine; a pattern it cannot run (backreference, lookaround) is rejected. */
 export function compileLockPatterns(sources: readonly string[]): { sources: string[]; rejected: RejectedPattern[] } {
@@ -34,74 +42,47 @@ export function compileLockPatterns(sources: readonly string[]): { sources: stri
   return { sources: ok, rejected };
 }
 
-// One source for both threads: the worker evaluates this same text, so inline and off-thread scans agree.
-const SCAN_SOURCE = String.raw`(stdout, stderr, sources, tailChars, windowChars) => {
+/** The windows of one line: WINDOW chars each, overlapping by a quarter so a match across a cut is still seen. */
+function* windowsOf(line: string): Generator<string> {
+  const step = Math.floor((SCAN_WINDOW_CHARS * 3) / 4);
+  for (let at = 0; at === 0 || at + SCAN_WINDOW_CHARS - step < line.length; at += step) yield line.slice(at, at + SCAN_WINDOW_CHARS);
+}
+
+/** The scan on this thread: bounded (at most ~60 ms on hostile text); the CLI and small outputs use it. */
+export function scanOutput(result: Output, sources: readonly string[]): OutputFacts {
+  enableLinearEngine();
   const patterns = sources.map((s) => new RegExp(s, 'l'));
-  const summary = /\b\d+ (passed|failed|errors?)\b|\bRan \d+ tests?\b|^Tests: .*\d+ total|^# (pass|fail) +\d+|\btests? (passed|failed)\b/;
-  const lockFile = /\.(lock|lck|db|sqlite3?|pid)$|\/LOCK$/;
-  const pathRe = /(?:^|[\s'"\x60(=])(\/[^\s'"\x60()<>:,;]{1,1024})/g;
-  const paths = new Set();
+  const paths = new Set<string>();
   let lockMentioned = false;
   let testsRan = false;
-  const step = Math.floor(windowChars * 3 / 4);
-  for (const text of [stderr, stdout]) {
-    for (const line of text.slice(-tailChars).split('\n')) {
+  for (const text of [result.stderr, result.stdout]) {
+    for (const line of text.slice(-SCAN_TAIL_CHARS).split('\n')) {
       let hit = false;
-      for (let at = 0; at === 0 || at + windowChars - step < line.length; at += step) {
-        const w = line.slice(at, at + windowChars);
-        if (!hit && patterns.some((p) => p.test(w))) hit = true;
-        if (!testsRan && summary.test(w)) testsRan = true;
-        for (const m of w.matchAll(pathRe)) {
-          const p = m[1].replace(/[.'"]+$/, '');
-          if ((hit || lockFile.test(p)) && paths.size < 20) paths.add(p);
+      for (const w of windowsOf(line)) {
+        hit ||= patterns.some((p) => p.test(w));
+        testsRan ||= SUMMARY.test(w);
+        for (const m of w.matchAll(ABSOLUTE_PATH)) {
+          const path = m[1]!.replace(/[.'"]+$/, '');
+          if ((hit || LOCK_FILE.test(path)) && paths.size < MAX_LOCK_PATHS) paths.add(path);
         }
       }
-      if (hit) lockMentioned = true;
+      lockMentioned ||= hit;
     }
   }
   return { lockMentioned, lockPaths: [...paths], testsRan };
-}`;
-
-type ScanFn = (stdout: string, stderr: string, sources: string[], tailChars: number, windowChars: number) => OutputFacts;
-let inlineScan: ScanFn | null = null;
-
-/** The scan on this thread: bounded (at most ~60 ms on hostile text); the CLI and small outputs use it. */
-export function scanOutput(result: Pick<ProcResult, 'stdout' | 'stderr'>, sources: readonly string[]): OutputFacts {
-  enableLinearEngine();
-  // The same constant source the worker evaluates, so both paths run one scanner; no input reaches it.
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval, @typescript-eslint/no-unsafe-call
-  inlineScan ??= new Function(`return ${SCAN_SOURCE}`)() as ScanFn;
-  return inlineScan(result.stdout, result.stderr, [...sources], SCAN_TAIL_CHARS, SCAN_WINDOW_CHARS);
 }
 
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const scan = ${SCAN_SOURCE};
-const d = workerData;
-parentPort.postMessage(scan(d.stdout, d.stderr, d.sources, d.tailChars, d.windowChars));
-`;
+/** What output-scan-thread.ts gets. */
+export interface ScanJob {
+  output: Output;
+  sources: string[];
+}
 
-/** Bounded text first; only a large remainder goes to a worker, so the event loop never runs the patterns over much. */
-export async function scanOutputOffThread(result: Pick<ProcResult, 'stdout' | 'stderr'>, sources: readonly string[]): Promise<OutputFacts> {
-  const stdout = result.stdout.slice(-SCAN_TAIL_CHARS);
-  const stderr = result.stderr.slice(-SCAN_TAIL_CHARS);
-  if (stdout.length + stderr.length <= SCAN_INLINE_MAX_CHARS) return scanOutput({ stdout, stderr }, sources);
+/** Bounded text first; only a large remainder goes to a worker thread, so the event loop never runs the patterns over much. */
+export async function scanOutputOffThread(result: Output, sources: readonly string[]): Promise<OutputFacts> {
+  const output = { stdout: result.stdout.slice(-SCAN_TAIL_CHARS), stderr: result.stderr.slice(-SCAN_TAIL_CHARS) };
+  if (output.stdout.length + output.stderr.length <= SCAN_INLINE_MAX_CHARS) return scanOutput(output, sources);
   enableLinearEngine();
-  const workerData = { stdout, stderr, sources: [...sources], tailChars: SCAN_TAIL_CHARS, windowChars: SCAN_WINDOW_CHARS };
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, name: 'merge-gate-output-scan' });
-  try {
-    return await new Promise<OutputFacts>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`output scan took over ${SCAN_WORKER_TIMEOUT_MS} ms`)), SCAN_WORKER_TIMEOUT_MS);
-      worker.once('message', (facts: OutputFacts) => {
-        clearTimeout(timer);
-        resolve(facts);
-      });
-      worker.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
-  } finally {
-    void worker.terminate();
-  }
+  const job: ScanJob = { output, sources: [...sources] };
+  return runThreadJob<OutputFacts>('./output-scan-thread.js', job, SCAN_THREAD_TIMEOUT_MS);
 }

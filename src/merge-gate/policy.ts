@@ -2,7 +2,7 @@ import type { MergeDecision, Outcome } from './types.js';
 
 export interface DecisionPolicy {
   retryMax: number;
-  /** WATCHDOG_MERGE_INFRA_REQUEUE=false: every failure rolls back (the first design's behaviour). */
+  /** WATCHDOG_MERGE_INFRA_REQUEUE=false: every failure rolls back, infra or not. */
   infraRequeue: boolean;
 }
 

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
-import { requestEnvProblem } from './runner/account.js';
+import { requestEnvProblem } from '../runner/account.js';
 
 /**
  * What a RetestRequest may hold, field by field: POST /merge-gate/retests (snake_case, with its

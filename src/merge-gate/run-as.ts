@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs';
-import { readPasswd, type PasswdEntry } from './runner/account.js';
+import { readPasswd, type PasswdEntry } from '../runner/account.js';
 import type { RunAsUser } from './types.js';
 
 export interface RunAsPolicy {

@@ -1,20 +1,19 @@
 import { execFile } from 'node:child_process';
-import { enterAs } from './runner/enter.js';
-import { defaultKillEnvironment, type KillEnvironment } from './runner/strategy.js';
-import { findOnPath, type SubreaperHelper } from './runner/subreaper.js';
-import type { RunAs } from './types.js';
+import { enterAs, type RunAs } from '../runner/account.js';
+import { defaultKillEnvironment, type KillEnvironment } from '../runner/launch.js';
+import { findOnPath } from '../runner/spawn.js';
 
 const GIT_TIMEOUT_MS = 10_000;
 
 /**
- * `git rev-parse HEAD` in `cwd`, run the way the runner starts a re-test (enter.ts): setpriv
- * drops to the re-test's own account, which enters `cwd` itself, in the account's allowlisted
- * environment, every inherited fd above 2 closed by the helper. Whatever the repo's config makes git run (core.fsmonitor, includes…) runs with
- * no more rights than the re-test's suite, never as root. `safe.directory` names exactly `cwd`
- * (a WATCHDOG_MERGE_RUN_AS user who does not own it); git's owner check still guards every
- * other path. null on any error, timeout or odd output.
+ * `git rev-parse HEAD` in `cwd`, entered the way the runner starts a re-test (enterAs): every
+ * inherited fd above 2 closed by the helper, setpriv to the re-test's own account, which enters
+ * `cwd` itself, in the account's allowlisted environment. Whatever the repo's config makes git
+ * run (core.fsmonitor, includes…) runs with no more rights than the re-test's suite, never as
+ * root. `safe.directory` names exactly `cwd` (a WATCHDOG_MERGE_RUN_AS user who does not own it);
+ * git's owner check still guards every other path. null on any error, timeout or odd output.
  */
-export function gitHead(cwd: string, runAs: RunAs, helper: SubreaperHelper | null, timeoutMs = GIT_TIMEOUT_MS): Promise<string | null> {
+export function gitHead(cwd: string, runAs: RunAs, helper: string | null, timeoutMs = GIT_TIMEOUT_MS): Promise<string | null> {
   const git = findOnPath('git');
   const entry = git && enterAs(runAs, cwd, { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' }, helper);
   if (!git || !entry || 'code' in entry) return Promise.resolve(null);
@@ -44,6 +43,6 @@ export async function isHeadValidated(
   timeoutMs = GIT_TIMEOUT_MS,
 ): Promise<boolean> {
   if (!validatedSha) return false;
-  const head = await gitHead(cwd, runAs, await killEnv.subreaper(), timeoutMs);
+  const head = await gitHead(cwd, runAs, killEnv.subreaper(), timeoutMs);
   return head !== null && head === validatedSha.toLowerCase();
 }

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { open, readFile, readlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { isRunningState, parseStat, type ProcStat } from './parse-stat.js';
+import { parseStat, type ProcStat } from './parse-stat.js';
 
 /**
  * stat is decoded byte for byte: the kernel cuts comm at 15 bytes, possibly inside a UTF-8
@@ -21,12 +21,6 @@ export function readStat(pid: number, procRoot = '/proc'): ProcStat | null {
   } catch {
     return null;
   }
-}
-
-/** A live (not zombie) process's stat, or null. */
-export function readLiveStat(pid: number, procRoot = '/proc'): ProcStat | null {
-  const stat = readStat(pid, procRoot);
-  return stat !== null && isRunningState(stat.state) ? stat : null;
 }
 
 const isGone = (err: unknown): boolean => {

@@ -167,6 +167,19 @@ describe('the image as built', () => {
     ]);
     expect(r.stdout.trim(), r.stderr).toBe('clean');
   });
+
+  it('carries the subreaper helper, linked statically: `orch-watchdog run` in a container without a writable cgroup kills through it', async () => {
+    // prettier-ignore
+    const r = await dockerd.docker([
+      'run', '--rm', '--network', 'none', '--read-only', '--tmpfs', '/tmp', '--cap-drop', 'ALL', '--entrypoint', 'orch-watchdog', IMAGE,
+      'run', '--json', '--timeout', '1', '--grace', '1', '--', '/bin/sh', '-c', 'sleep 60 & sleep 60; exit 0',
+    ], { timeoutMs: 60_000 });
+    expect(r.code, `${r.stdout}${r.stderr}`).toBe(124);
+    const report = JSON.parse(r.stdout) as { strategy: string; receipt: { processes: { comm: string }[]; survivors: unknown[] } };
+    expect(report.strategy).toBe('subreaper');
+    expect(report.receipt.processes.map((p) => p.comm).sort()).toEqual(['sh', 'sleep', 'sleep']);
+    expect(report.receipt.survivors).toEqual([]);
+  }, 90_000);
 });
 
 describe('the container, run with pid: host semantics', () => {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { classify, NO_LOCK_FACTS, type LockFacts } from '../../src/merge-gate/classify.js';
 import { compileLockPatterns, scanOutput } from '../../src/merge-gate/output-scan.js';
 import { testConfig } from '../support/app.js';
-import type { ProcResult, RunEvidence } from '../../src/merge-gate/types.js';
+import type { RunEvidence } from '../../src/merge-gate/types.js';
+import type { ProcResult } from '../../src/runner/run.js';
 
 const patterns = compileLockPatterns(testConfig().mergeLockPatterns).sources;
 const result = (fields: Partial<ProcResult>): ProcResult => ({

@@ -8,8 +8,8 @@ import { MergeGate } from '../../src/merge-gate/gate.js';
 import { parseGateSnapshot } from '../../src/merge-gate/gate-state.js';
 import { DropLog } from '../../src/watchdog/restore-entries.js';
 import { capturedLog } from '../notify/support.js';
-import { CgroupManager } from '../../src/merge-gate/runner/cgroup.js';
-import { KillEnvironment } from '../../src/merge-gate/runner.js';
+import { CgroupManager } from '../../src/runner/cgroup.js';
+import { KillEnvironment } from '../../src/runner/launch.js';
 import { procState, survivors } from '../support/adversarial.js';
 import { privateCgroupBase } from '../support/cgroup.js';
 import { gateOptions as options, manualRunner, retestRequest as request, runReport as report } from '../support/merge-gate.js';
@@ -25,7 +25,7 @@ let removeCgroup: (() => void) | undefined;
 beforeAll(async () => {
   const { base, remove } = await privateCgroupBase();
   removeCgroup = remove;
-  killEnv = new KillEnvironment('/proc', undefined, new CgroupManager('/proc', process.pid, undefined, base));
+  killEnv = new KillEnvironment('/proc', new CgroupManager('/proc', process.pid, undefined, base));
 });
 afterAll(async () => {
   await killEnv.dispose();
@@ -98,7 +98,7 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
 
   it('a tree saved without a cgroup (the subreaper holds it, as in most containers) is ended by its root (pid, starttime), the setsid member too, before the attempt runs again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'owd-gate-orphan-'));
-    const noCgroup = new KillEnvironment('/proc', undefined, new CgroupManager('/proc', process.pid, undefined, join(dir, 'no-cgroup')));
+    const noCgroup = new KillEnvironment('/proc', new CgroupManager('/proc', process.pid, undefined, join(dir, 'no-cgroup')));
     // the crashed watchdog's own verdict on its run must not start it again (no infra re-queue)
     const crashed = new MergeGate(options({ infraRequeue: false }), { clock, log, killEnv: noCgroup });
     crashed.stateSection();

@@ -6,7 +6,7 @@ import { createLogger } from '../../src/logger.js';
 import { MergeGate } from '../../src/merge-gate/gate.js';
 import { QueueFull } from '../../src/merge-gate/gate-options.js';
 import { RunAsRefused } from '../../src/merge-gate/run-as.js';
-import { defaultKillEnvironment } from '../../src/merge-gate/runner.js';
+import { defaultKillEnvironment } from '../../src/runner/launch.js';
 import type { Signal } from '../../src/watchdog/signal.js';
 import { survivors } from '../support/adversarial.js';
 import {

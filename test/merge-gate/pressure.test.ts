@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { MergeGate } from '../../src/merge-gate/gate.js';
-import { KillEnvironment } from '../../src/merge-gate/runner.js';
+import { KillEnvironment } from '../../src/runner/launch.js';
 import {
   hostPressureProbe,
   loadStallPercent,

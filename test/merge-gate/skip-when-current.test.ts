@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gitHead, isHeadValidated } from '../../src/merge-gate/skip-when-current.js';
-import { defaultKillEnvironment } from '../../src/merge-gate/runner.js';
-import type { SubreaperHelper } from '../../src/merge-gate/runner/subreaper.js';
+import { defaultKillEnvironment } from '../../src/runner/launch.js';
 import { commitTwice, git } from '../support/git-checkout.js';
 
 /** The re-test's account: the checkout's owner, an ordinary user (nobody), as the orchestrator's are. */
@@ -15,12 +14,12 @@ const OWNER = { uid: 65534, gid: 65534 };
 const chownTree = (dir: string): void => void execFileSync('chown', ['-R', `${OWNER.uid}:${OWNER.gid}`, dir]);
 
 /** The runner's own fd-closing helper, as the gate passes it. */
-let HELPER: SubreaperHelper | null;
+let HELPER: string | null;
 let repo: string;
 let first: string;
 let second: string;
 beforeAll(async () => {
-  HELPER = await defaultKillEnvironment().subreaper();
+  HELPER = defaultKillEnvironment().subreaper();
   repo = mkdtempSync(join(tmpdir(), 'owd-git-'));
   chmodSync(repo, 0o755);
   writeFileSync(join(repo, 'a.txt'), 'one\n');

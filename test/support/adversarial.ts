@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const FIXTURE = 'test/fixtures/merge-gate/adversarial-tree.sh';
+const FIXTURE = 'test/fixtures/runner/adversarial-tree.sh';
 
 /** The adversarial tree of issue 6, next to this file or (compiled bench) under the project root. */
 export const ADVERSARIAL_TREE =
-  [fileURLToPath(new URL('../fixtures/merge-gate/adversarial-tree.sh', import.meta.url)), join(process.cwd(), FIXTURE)].find((path) =>
+  [fileURLToPath(new URL('../fixtures/runner/adversarial-tree.sh', import.meta.url)), join(process.cwd(), FIXTURE)].find((path) =>
     existsSync(path),
   ) ?? FIXTURE;
 

@@ -1,6 +1,6 @@
 import { mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { CgroupManager } from '../../src/merge-gate/runner/cgroup.js';
+import { CgroupManager } from '../../src/runner/cgroup.js';
 
 export function rmdirQuiet(path: string): void {
   try {

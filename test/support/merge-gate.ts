@@ -1,9 +1,11 @@
 import { chownSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GateRunOptions, GateRunReport, MergeGateOptions } from '../../src/merge-gate/gate-options.js';
+import type { MergeGateOptions } from '../../src/merge-gate/gate-options.js';
+import type { RunOptions, RunReport } from '../../src/runner/run.js';
 import type { PressureProbe, PressureSample } from '../../src/merge-gate/pressure.js';
-import type { ProcResult, RetestRequest } from '../../src/merge-gate/types.js';
+import type { RetestRequest } from '../../src/merge-gate/types.js';
+import type { ProcResult } from '../../src/runner/run.js';
 
 /** Gate options for tests: no pressure hold, no back-off, and /tmp (root-owned) allowed as cwd. */
 export const gateOptions = (o: Partial<MergeGateOptions> = {}): MergeGateOptions => ({
@@ -32,10 +34,9 @@ export const retestRequest = (repo: string, branch = 'main', extra: Partial<Rete
   ...extra,
 });
 
-export const runReport = (fields: Partial<ProcResult>, extra: Partial<GateRunReport> = {}): GateRunReport => ({
+export const runReport = (fields: Partial<ProcResult>, extra: Partial<RunReport> = {}): RunReport => ({
   result: { returncode: 0, signal: null, stdout: '', stderr: '', timed_out: false, duration_s: 0.1, ...fields },
   strategy: 'cgroup',
-  subreaperKind: null,
   degradedReason: null,
   aborted: false,
   spawnError: null,
@@ -49,15 +50,15 @@ export const runReport = (fields: Partial<ProcResult>, extra: Partial<GateRunRep
 
 /** A runner the test finishes by hand: the order and overlap of runs become observable. An abort (close, cancel) finishes it. */
 export function manualRunner() {
-  const started: { opts: GateRunOptions; finish: (r: GateRunReport) => void }[] = [];
+  const started: { opts: RunOptions; finish: (r: RunReport) => void }[] = [];
   let running = 0;
   let maxRunning = 0;
-  const run = (opts: GateRunOptions) =>
-    new Promise<GateRunReport>((resolve) => {
+  const run = (opts: RunOptions) =>
+    new Promise<RunReport>((resolve) => {
       running += 1;
       maxRunning = Math.max(maxRunning, running);
       let settled = false;
-      const finish = (r: GateRunReport) => {
+      const finish = (r: RunReport) => {
         if (settled) return;
         settled = true;
         running -= 1;

@@ -53,7 +53,7 @@ export function packageClosure(roots: string[]): string[] {
     if (seen.has(pkg) || SKIPPED_PACKAGES.has(pkg)) continue;
     const deps = installedDeps(pkg);
     if (deps === null) {
-      if (roots.includes(pkg)) throw new Error(`Debian package ${pkg} is not installed (scripts/test-ci.sh installs python3-pytest)`);
+      if (roots.includes(pkg)) throw new Error(`Debian package ${pkg} is not installed (scripts/test-ci.sh installs it)`);
       continue;
     }
     seen.add(pkg);
@@ -90,7 +90,15 @@ function copyPackageFiles(rootfs: string, files: string[]): void {
 }
 
 /** Imports NAME once per daemon; returns its name. */
-export async function importPythonBaseImage(dockerd: Dockerd, name = PYTHON_BASE_IMAGE): Promise<string> {
+export function importPythonBaseImage(dockerd: Dockerd, name = PYTHON_BASE_IMAGE): Promise<string> {
+  return importPackageImage(dockerd, name, ROOT_PACKAGES, 'python3');
+}
+
+/**
+ * Imports NAME once per daemon, made of the files of Debian's `packages` on this machine (with every
+ * installed dependency) and busybox; `cmd` is its CMD. Returns its name.
+ */
+export async function importPackageImage(dockerd: Dockerd, name: string, packages: string[], cmd: string): Promise<string> {
   if ((await dockerd.docker(['image', 'inspect', name])).code === 0) return name;
   const rootfs = mkdtempSync(join(dockerd.dir, 'pb-'));
   try {
@@ -104,7 +112,7 @@ export async function importPythonBaseImage(dockerd: Dockerd, name = PYTHON_BASE
       mkdirSync(join(rootfs, sub), { recursive: true });
     mkdirSync(join(rootfs, 'tmp'));
     chmodSync(join(rootfs, 'tmp'), 0o1777);
-    copyPackageFiles(rootfs, packageFiles(packageClosure(ROOT_PACKAGES)));
+    copyPackageFiles(rootfs, packageFiles(packageClosure(packages)));
     mkdirSync(join(rootfs, 'usr/local/lib/busybox'), { recursive: true });
     copyFileSync(BUSYBOX_PATH, join(rootfs, 'usr/local/lib/busybox/busybox'));
     chmodSync(join(rootfs, 'usr/local/lib/busybox/busybox'), 0o755);
@@ -132,7 +140,7 @@ export async function importPythonBaseImage(dockerd: Dockerd, name = PYTHON_BASE
         '--change',
         'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
         '--change',
-        'CMD ["python3"]',
+        `CMD ["${cmd}"]`,
         '-',
         name,
       ],

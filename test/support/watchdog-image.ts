@@ -1,4 +1,5 @@
 import type { Dockerd } from './dockerd.js';
+import { importPackageImage } from './python-base-image.js';
 import { repoRoot } from './repo-root.js';
 
 const REPO = repoRoot();
@@ -12,11 +13,20 @@ export interface BuiltImage {
 }
 
 /**
- * `docker build` of this repository's Dockerfile. `--network host`: there is no bridge on the
- * private daemon, and the build stage's `npm ci` reaches the npm registry through the host.
+ * The Dockerfile's CC_IMAGE, which builds the subreaper helper: a stand-in for node:20-slim after
+ * `apt-get install gcc libc6-dev` (what the default build does), made of this machine's Debian
+ * gcc and libc6-dev package files, because no registry is reachable here.
+ */
+export const CC_IMAGE = 'owd-cc';
+
+/**
+ * `docker build` of this repository's Dockerfile (CC_IMAGE: the stand-in above, unless given).
+ * `--network host`: there is no bridge on the private daemon, and the build stage's `npm ci`
+ * reaches the npm registry through the host.
  */
 export async function buildWatchdogImage(dockerd: Dockerd, tag: string, buildArgs: Record<string, string>): Promise<BuiltImage> {
-  const args = Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
+  const ccImage = buildArgs.CC_IMAGE ?? (await importPackageImage(dockerd, CC_IMAGE, ['gcc', 'libc6-dev'], 'sh'));
+  const args = Object.entries({ CC_IMAGE: ccImage, ...buildArgs }).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
   const startedMs = Date.now();
   const build = await dockerd.docker(['build', '--network', 'host', ...args, '-t', tag, REPO], { timeoutMs: BUILD_TIMEOUT_MS });
   const buildS = (Date.now() - startedMs) / 1000;

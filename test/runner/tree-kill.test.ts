@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { defaultKillEnvironment, KillEnvironment, runProcess, type RunOptions, type RunReport } from '../../src/merge-gate/runner.js';
+import { defaultKillEnvironment, KillEnvironment } from '../../src/runner/launch.js';
+import { runProcess, type RunOptions, type RunReport } from '../../src/runner/run.js';
 import { EXPECTED_BEFORE_READY, killRecorded, newTreeRound, recordedPids, survivors, type TreeRound } from '../support/adversarial.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -67,34 +68,37 @@ describe('a timed-out re-test leaves no process of its tree alive (cgroup v2 cgr
 });
 
 describe('without a usable cgroup the subreaper helper still leaves nothing alive', () => {
-  it('compiled C helper: double-forked and setsid orphans are re-parented to it and killed', async () => {
+  it('the helper: double-forked and setsid orphans are re-parented to it and killed', async () => {
     const { round, report } = await runTreeUntilReady({ strategy: 'subreaper' });
     expect(report.strategy).toBe('subreaper');
-    expect(report.subreaperKind).toBe('c');
     expect(report.aborted).toBe(true);
     expectWholeTreeDead(round, report);
     expect(report.kill!.killS).toBeLessThan(GRACE_MS / 1000 + 10);
   });
 
-  it('python3 helper (hosts without a C compiler) does the same', async () => {
-    const { round, report } = await runTreeUntilReady({ strategy: 'subreaper', killEnv: new KillEnvironment('/proc', 'python') });
-    expect(report.subreaperKind).toBe('python');
-    expect(report.aborted).toBe(true);
-    expectWholeTreeDead(round, report);
-  });
-
-  it('a host whose cgroup2 is missing or read-only (a container) degrades to the helper and says why', async () => {
+  /** A proc root whose only cgroup2 mount is read-only, as in a container. */
+  function readOnlyCgroupProc(): string {
     const fakeProc = mkdtempSync(join(tmpdir(), 'owd-fake-proc-'));
     mkdirSync(join(fakeProc, 'self'));
-    writeFileSync(
-      join(fakeProc, 'self', 'mountinfo'),
-      '41 31 0:38 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 ro\n'.replace('rw,relatime', 'ro,relatime'),
-    );
+    writeFileSync(join(fakeProc, 'self', 'mountinfo'), '41 31 0:38 / /sys/fs/cgroup ro,relatime - cgroup2 cgroup2 ro\n');
     writeFileSync(join(fakeProc, 'self', 'cgroup'), '0::/\n');
-    const { round, report } = await runTreeUntilReady({ killEnv: new KillEnvironment(fakeProc) });
+    return fakeProc;
+  }
+
+  it('a host whose cgroup2 is missing or read-only (a container) degrades to the helper and says why', async () => {
+    const { round, report } = await runTreeUntilReady({ killEnv: new KillEnvironment(readOnlyCgroupProc()) });
     expect(report.strategy).toBe('subreaper');
     expect(report.degradedReason).toMatch(/cgroup: no writable cgroup2 mount/);
     expectWholeTreeDead(round, report);
+  });
+
+  it('without the helper too (`npm ci` found no C compiler) it degrades to the /proc sweep and says why', async () => {
+    const { report } = await runTreeUntilReady({ killEnv: new KillEnvironment(readOnlyCgroupProc(), undefined, null) });
+    expect(report.strategy).toBe('proc-sweep');
+    expect(report.degradedReason).toBe(
+      'cgroup: no writable cgroup2 mount; subreaper: no helper binary (`npm ci` builds it where a C compiler exists)',
+    );
+    expect(report.kill?.survivors).toEqual([]);
   });
 });
 

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeWaitStatus, runProcess } from '../../src/merge-gate/runner.js';
+import { runProcess } from '../../src/runner/run.js';
+import { decodeWaitStatus } from '../../src/runner/spawn.js';
 
 const sh = (script: string, extra: Record<string, unknown> = {}) =>
   runProcess({ command: ['/bin/sh', '-c', script], timeoutMs: 10_000, graceMs: 300, ...extra });

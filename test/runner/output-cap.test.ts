@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TailBuffer } from '../../src/merge-gate/runner/output-cap.js';
-import { runProcess } from '../../src/merge-gate/runner.js';
+import { runProcess } from '../../src/runner/run.js';
+import { TailBuffer } from '../../src/runner/spawn.js';
 
 describe('output is capped to the last bytes of each stream', () => {
   it('keeps everything under the cap', () => {

@@ -1,10 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { defaultKillEnvironment, runProcess, type RunOptions, type RunReport } from '../../../src/merge-gate/runner.js';
-import { killRecorded, newTreeRound, recordedPids, survivors, type TreeRound } from '../../support/adversarial.js';
+import { defaultKillEnvironment } from '../../src/runner/launch.js';
+import { runProcess, type RunOptions, type RunReport } from '../../src/runner/run.js';
+import { killRecorded, newTreeRound, recordedPids, survivors, type TreeRound } from '../support/adversarial.js';
 
-const FIXTURES = new URL('../../fixtures/merge-gate/', import.meta.url).pathname;
+const FIXTURES = new URL('../fixtures/runner/', import.meta.url).pathname;
 // The trees come up slowly on a loaded 2-core host; every wait below is for a condition.
 vi.setConfig({ testTimeout: 150_000 });
 

@@ -3,9 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CgroupManager } from '../../../src/merge-gate/runner/cgroup.js';
-import { privateCgroupBase, rmdirQuiet } from '../../support/cgroup.js';
-import { waitFor } from '../../support/wait-for.js';
+import { CgroupManager } from '../../src/runner/cgroup.js';
+import { privateCgroupBase, rmdirQuiet } from '../support/cgroup.js';
+import { waitFor } from '../support/wait-for.js';
 
 /** Running (a zombie waiting for its reaper counts as gone). */
 const alive = (pid: number): boolean => {

@@ -1,24 +1,21 @@
 import { performance } from 'node:perf_hooks';
-import { enterAs } from './runner/enter.js';
-import { launch } from './runner/launch.js';
-import { watchLeader, type ExitStatus, type LeaderWatch } from './runner/leader-status.js';
-import { DEFAULT_OUTPUT_CAP_BYTES } from './runner/output-cap.js';
-import { checkCwd, checkExecutable, type StartError } from './runner/spawn.js';
-import { defaultKillEnvironment, type Chosen, type KillEnvironment } from './runner/strategy.js';
-import type { SubreaperKind } from './runner/subreaper.js';
-import { trackWhileRunning } from './runner/tracking.js';
-import { killTree, liveMembers, newTracker, type KillReport, type TreeHandle } from './runner/tree-kill.js';
-import type { KillReceipt, KillStrategy, ProcResult, RunAs, RunnerFacts } from './types.js';
-import type { Spawned } from './runner/spawn.js';
+import { enterAs, type RunAs } from './account.js';
+import { defaultKillEnvironment, launch, watchLeader, type Chosen, type KillEnvironment, type LeaderWatch } from './launch.js';
+import { checkCwd, checkExecutable, type Spawned, type StartError } from './spawn.js';
+import { killTree, type KillReceipt, type KillReport } from './tree-kill.js';
+import { liveMembers, newTracker, trackWhileRunning, type KillStrategy, type TreeHandle } from './tree-tracker.js';
 import type { ProcIdentity } from '../proc/identity.js';
 import { readBootId, readStat } from '../proc/read-proc.js';
 
-export { KillEnvironment, defaultKillEnvironment } from './runner/strategy.js';
-export { decodeWaitStatus, signalName } from './runner/leader-status.js';
-export { checkExecutable } from './runner/spawn.js';
-export { accountEnv, callerEnv } from './runner/account.js';
-export { enterAs, type Entry } from './runner/enter.js';
-export type { KillReport } from './runner/tree-kill.js';
+/** What one run of a command produced (docs/api.md); field names are the wire names, shared with `run --json`. */
+export interface ProcResult {
+  returncode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  timed_out: boolean;
+  duration_s: number;
+}
 
 /** Pipes close when the last holder dies; a holder outside the tree must not hang the run. */
 const PIPE_DRAIN_MS = 2_000;
@@ -28,6 +25,8 @@ const HELPER_REAP_MS = 1_000;
 function elapsedS(startedAtMs: number): number {
   return Math.round((performance.now() - startedAtMs) * 1000) / 1_000_000;
 }
+
+const timeout = (ms: number): Promise<false> => new Promise((r) => setTimeout(() => r(false), ms).unref());
 
 export interface RunOptions {
   /** argv, never a shell string. */
@@ -43,17 +42,14 @@ export interface RunOptions {
   strategy?: Exclude<KillStrategy, 'single'>;
   /** Aborting kills the tree exactly like a timeout (server shutdown, CLI SIGINT). */
   abortSignal?: AbortSignal;
-  outputCapBytes?: number;
   /**
    * The CLI: the command gets the caller's own stdin, stdout and stderr, as under timeout(1):
    * a tty stays a tty, a closed pipe is the command's own SIGPIPE. Nothing is captured.
    */
   inheritStdio?: boolean;
-  /** Which process table to read; tests of the sweep logic never need another. */
-  procRoot?: string;
   killEnv?: KillEnvironment;
   /**
-   * The account the command runs as (its own groups and environment, see enter.ts): it enters
+   * The account the command runs as (its own groups and environment, see enterAs): it enters
    * `cwd` itself, and no fd above 2 reaches it. Default: ours, in our environment, as timeout(1).
    */
   runAs?: RunAs;
@@ -65,14 +61,18 @@ export interface RunOptions {
   onRoot?: (root: ProcIdentity, where: { cgroup: string | null; boot: string | null }) => void;
 }
 
-export interface RunReport extends RunnerFacts {
+export interface RunReport {
   result: ProcResult;
   strategy: KillStrategy;
-  /** With `subreaper`: which helper ran (the compiled C one, or python3). */
-  subreaperKind: SubreaperKind | null;
   /** Why a better strategy was not used, or why the strategy changed during the run. */
   degradedReason: string | null;
   aborted: boolean;
+  /** Set when the command could not start: ENOENT, EACCES, EINVAL, ... (null once it ran). */
+  spawnError: string | null;
+  /** The runner itself signalled the command (timeout, abort, the helper's death): its SIGKILL is ours. */
+  killedByGate: boolean;
+  /** The run cgroup's memory.events counted an oom_kill (only where the memory controller is on). */
+  oomKilled: boolean;
   /** The kill, when one happened (timeout, abort, or leftovers after a normal exit). */
   kill: KillReport | null;
   /** Tree members still running after the leader exited normally (they were then killed). */
@@ -81,28 +81,19 @@ export interface RunReport extends RunnerFacts {
   receipt: KillReceipt;
 }
 
-const emptyReceipt = (strategy: KillStrategy): KillReceipt => ({ strategy, processes: [], confirmedDead: 0, survivors: [] });
-
-function failedStart(message: string, code: string, startedAt: number, strategy: KillStrategy): RunReport {
+function failedStart(error: StartError, startedAt: number): RunReport {
+  const result = { returncode: null, signal: null, stdout: '', stderr: `orch-watchdog: ${error.message}\n`, timed_out: false };
   return {
-    result: {
-      returncode: null,
-      signal: null,
-      stdout: '',
-      stderr: `orch-watchdog: ${message}\n`,
-      timed_out: false,
-      duration_s: elapsedS(startedAt),
-    },
-    strategy,
-    subreaperKind: null,
+    result: { ...result, duration_s: elapsedS(startedAt) },
+    strategy: 'single',
     degradedReason: null,
     aborted: false,
-    spawnError: code,
+    spawnError: error.code,
     killedByGate: false,
     oomKilled: false,
     kill: null,
     leftoverCount: 0,
-    receipt: emptyReceipt(strategy),
+    receipt: { strategy: 'single', processes: [], confirmedDead: 0, survivors: [] },
   };
 }
 
@@ -115,9 +106,21 @@ function failedStart(message: string, code: string, startedAt: number, strategy:
 export async function runProcess(opts: RunOptions): Promise<RunReport> {
   const startedAt = performance.now();
   try {
-    return await runUnguarded(opts, startedAt);
+    const killEnv = opts.killEnv ?? defaultKillEnvironment();
+    const prepared = prepare(opts, killEnv);
+    if ('code' in prepared) return failedStart(prepared, startedAt);
+    const launched = await launch({
+      command: opts.command,
+      enterPrefix: prepared.enterPrefix,
+      start: opts.treeKill === false ? 'single' : (opts.strategy ?? 'cgroup'),
+      killEnv,
+      onRoot: opts.onRoot && rootReporter(opts.onRoot),
+      spawn: { cwd: prepared.cwd, env: prepared.env, inheritStdio: opts.inheritStdio ?? false },
+    });
+    if ('code' in launched) return failedStart(launched, startedAt);
+    return await supervise(opts, launched.chosen, launched.spawned, startedAt);
   } catch (err) {
-    return failedStart(`runner error: ${(err as Error).stack ?? String(err)}`, 'EINTERNAL', startedAt, 'single');
+    return failedStart({ code: 'EINTERNAL', message: `runner error: ${(err as Error).stack ?? String(err)}` }, startedAt);
   }
 }
 
@@ -129,72 +132,47 @@ interface Prepared {
 }
 
 /** Everything that can be refused before a process exists. */
-async function prepare(opts: RunOptions, killEnv: KillEnvironment): Promise<Prepared | StartError> {
+function prepare(opts: RunOptions, killEnv: KillEnvironment): Prepared | StartError {
   const cwd = opts.cwd ?? process.cwd();
+  const aborted = { code: 'EABORTED', message: 'aborted before start' };
   if (opts.runAs) {
-    // cwd and the command are looked up by the account itself (enter.ts), never by us as root.
-    if (opts.abortSignal?.aborted) return { code: 'EABORTED', message: 'aborted before start' };
+    // cwd and the command are looked up by the account itself (ENTER_SH), never by us as root.
+    if (opts.abortSignal?.aborted) return aborted;
     const extraEnv = Object.entries(opts.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined);
-    const entry = enterAs(opts.runAs, cwd, Object.fromEntries(extraEnv), await killEnv.subreaper());
+    const entry = enterAs(opts.runAs, cwd, Object.fromEntries(extraEnv), killEnv.subreaper());
     return 'code' in entry ? entry : { cwd: '/', env: entry.env, enterPrefix: entry.prefix };
   }
   const env = opts.env ?? process.env;
-  const badCwd = checkCwd(cwd);
-  if (badCwd) return badCwd;
-  const notRunnable = checkExecutable(opts.command, cwd, env);
-  if (notRunnable) return notRunnable;
-  if (opts.abortSignal?.aborted) return { code: 'EABORTED', message: 'aborted before start' };
-  return { cwd, env, enterPrefix: [] };
-}
-
-async function runUnguarded(opts: RunOptions, startedAt: number): Promise<RunReport> {
-  const killEnv = opts.killEnv ?? defaultKillEnvironment();
-  const prepared = await prepare(opts, killEnv);
-  if ('code' in prepared) return failedStart(prepared.message, prepared.code, startedAt, 'single');
-  const launched = await launch({
-    command: opts.command,
-    enterPrefix: prepared.enterPrefix,
-    start: opts.treeKill === false ? 'single' : (opts.strategy ?? 'cgroup'),
-    killEnv,
-    onRoot: opts.onRoot && rootReporter(opts.onRoot, opts.procRoot ?? '/proc'),
-    spawn: {
-      cwd: prepared.cwd,
-      env: prepared.env,
-      inheritStdio: opts.inheritStdio ?? false,
-      outputCapBytes: opts.outputCapBytes ?? DEFAULT_OUTPUT_CAP_BYTES,
-    },
-  });
-  if ('code' in launched) return failedStart(launched.message, launched.code, startedAt, 'single');
-  return supervise(opts, launched.chosen, launched.spawned, startedAt);
+  const refusal = checkCwd(cwd) ?? checkExecutable(opts.command, cwd, env);
+  if (refusal) return refusal;
+  return opts.abortSignal?.aborted ? aborted : { cwd, env, enterPrefix: [] };
 }
 
 /** The root's starttime, read once it exists; only while it is still our child (not already exited, its pid reused). */
-function rootReporter(onRoot: NonNullable<RunOptions['onRoot']>, procRoot: string): (pid: number, cgroup: string | null) => void {
+function rootReporter(onRoot: NonNullable<RunOptions['onRoot']>): (pid: number, cgroup: string | null) => void {
   return (pid, cgroup) => {
-    const stat = readStat(pid, procRoot);
-    if (stat?.ppid === process.pid) onRoot({ pid, startTicks: stat.startTicks }, { cgroup, boot: readBootId(procRoot) });
+    const stat = readStat(pid);
+    if (stat?.ppid === process.pid) onRoot({ pid, startTicks: stat.startTicks }, { cgroup, boot: readBootId() });
   };
 }
 
-function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch, procRoot: string): TreeHandle {
-  const usesHelper = chosen.helper !== null;
+function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch): TreeHandle {
+  const rootIsHelper = chosen.helper !== null;
   return {
     strategy: chosen.strategy,
     rootPid: spawned.pid,
-    rootIsHelper: usesHelper,
+    rootIsHelper,
     isRootReaped: () => watch.isRootReaped(),
-    waitRootExit: (ms) =>
-      Promise.race([watch.rootExited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]),
+    waitRootExit: (ms) => Promise.race([watch.rootExited.then(() => true), timeout(ms)]),
     cgroup: chosen.cgroup,
-    tracker: chosen.strategy === 'single' ? null : newTracker(spawned.pid, usesHelper, procRoot),
-    procRoot,
+    tracker: chosen.strategy === 'single' ? null : newTracker(spawned.pid, rootIsHelper),
   };
 }
 
 /** Budget, abort, leader status, and the kill: the run from spawn to the last member confirmed gone. */
 async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, startedAt: number): Promise<RunReport> {
   const watch = watchLeader(spawned.child, chosen.helper ? spawned.controls[0]! : null);
-  const handle = treeHandle(chosen, spawned, watch, opts.procRoot ?? '/proc');
+  const handle = treeHandle(chosen, spawned, watch);
   const stopTracking = trackWhileRunning(handle);
   let killing: Promise<KillReport> | null = null;
   let timedOut = false;
@@ -218,7 +196,7 @@ async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, sta
   clearTimeout(timer);
   opts.abortSignal?.removeEventListener('abort', onAbort);
   let killedByGate = killing !== null;
-  const status: ExitStatus = end.kind === 'exited' ? end.status : { code: null, signal: null };
+  const status = end.kind === 'exited' ? end.status : { code: null, signal: null };
   if (end.kind === 'helper-died') {
     // The command killed its own helper: its orphans now belong to init. Kill the tree at once, by the cgroup or the sweep.
     if (handle.strategy === 'subreaper') handle.strategy = 'proc-sweep';
@@ -234,7 +212,7 @@ async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, sta
   if (leftoverCount > 0) startKill();
   const kill = killing ? await (killing as Promise<KillReport>) : null;
   stopTracking();
-  await reap(chosen, handle, spawned, watch);
+  await reap(handle, spawned, watch);
   const oomKilled = (chosen.cgroup?.oomKills() ?? 0) > 0;
   await chosen.cgroup?.remove();
   return {
@@ -247,7 +225,6 @@ async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, sta
       duration_s: elapsedS(startedAt),
     },
     strategy: handle.strategy,
-    subreaperKind: chosen.helper?.kind ?? null,
     degradedReason: chosen.reasons.join('; ') || null,
     aborted,
     spawnError: null,
@@ -255,12 +232,12 @@ async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, sta
     oomKilled,
     kill,
     leftoverCount,
-    receipt: kill?.receipt ?? emptyReceipt(handle.strategy),
+    receipt: kill?.receipt ?? { strategy: handle.strategy, processes: [], confirmedDead: 0, survivors: [] },
   };
 }
 
 /** The root reaped by Node (a stuck helper SIGKILLed), and the pipes drained or cut. */
-async function reap(chosen: Chosen, handle: TreeHandle, spawned: Spawned, watch: LeaderWatch): Promise<void> {
+async function reap(handle: TreeHandle, spawned: Spawned, watch: LeaderWatch): Promise<void> {
   if (handle.rootIsHelper && !(await handle.waitRootExit(HELPER_REAP_MS)) && !watch.isRootReaped()) {
     try {
       process.kill(spawned.pid, 'SIGKILL');
@@ -270,11 +247,7 @@ async function reap(chosen: Chosen, handle: TreeHandle, spawned: Spawned, watch:
   }
   await watch.rootExited;
   for (const control of spawned.controls) control.destroy();
-  const drained = await Promise.race([
-    spawned.pipesClosed.then(() => true),
-    new Promise<boolean>((r) => setTimeout(() => r(false), PIPE_DRAIN_MS).unref()),
-  ]);
-  if (!drained) {
+  if (!(await Promise.race([spawned.pipesClosed.then(() => true), timeout(PIPE_DRAIN_MS)]))) {
     spawned.child.stdout?.destroy();
     spawned.child.stderr?.destroy();
   }

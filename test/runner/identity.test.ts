@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runProcess } from '../../../src/merge-gate/runner.js';
+import { runProcess } from '../../src/runner/run.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ProcStat } from '../../src/proc/parse-stat.js';
-import { parseCgroup2Mount, parseOwnCgroup } from '../../src/merge-gate/runner/cgroup.js';
-import { TreeTracker } from '../../src/merge-gate/runner/proc-sweep.js';
+import { parseCgroup2Mount, parseOwnCgroup } from '../../src/runner/cgroup.js';
+import { TreeTracker } from '../../src/runner/tree-tracker.js';
 import { ProcTree, type ProcTable } from '../../src/proc/proc-table.js';
 import { protectedPids } from '../../src/proc/protected-pids.js';
 
@@ -43,7 +43,7 @@ describe('what the watchdog must never signal', () => {
   it("a tree member in the watchdog's own group is tracked, but the group is never killpg'd", () => {
     const t = table(proc(1, 0), proc(60, 1, 60, 60), proc(70, 60, 60, 60), proc(80, 70, 60, 60));
     const tracker = new TreeTracker(80, protectedIds(t, 70));
-    tracker.seedLeader();
+    tracker.seedSession();
     tracker.observe(t);
     expect(tracker.alive(t).map((p) => p.pid)).toEqual([80]);
     expect([...tracker.groups]).toEqual([80]);
@@ -69,7 +69,7 @@ describe('the tracker remembers escapees by (pid, starttime)', () => {
 
   it('an unseen process in a session the tree created is found through that session', () => {
     const tracker = new TreeTracker(100, guard);
-    tracker.seedLeader();
+    tracker.seedSession();
     tracker.observe(table(proc(100, 10, 100, 100), proc(300, 1, 300, 100)));
     expect(tracker.alive(table(proc(300, 1, 300, 100))).map((p) => p.pid)).toEqual([300]);
     expect(tracker.groups.has(300)).toBe(true);

@@ -2,10 +2,11 @@ import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { CgroupManager } from '../../../src/merge-gate/runner/cgroup.js';
-import { KillEnvironment, runProcess } from '../../../src/merge-gate/runner.js';
-import { killRecorded, newTreeRound, recordedPids, survivors } from '../../support/adversarial.js';
-import { waitFor } from '../../support/wait-for.js';
+import { CgroupManager } from '../../src/runner/cgroup.js';
+import { KillEnvironment } from '../../src/runner/launch.js';
+import { runProcess } from '../../src/runner/run.js';
+import { killRecorded, newTreeRound, recordedPids, survivors } from '../support/adversarial.js';
+import { waitFor } from '../support/wait-for.js';
 
 vi.setConfig({ testTimeout: 150_000 });
 
@@ -21,11 +22,7 @@ describe('the runner knows whether the command really runs inside the run cgroup
     // A directory where cgroup.procs should be: no writer, root included, can join through it.
     const unwritable = mkdtempSync(join(tmpdir(), 'owd-join-'));
     mkdirSync(join(unwritable, 'cgroup.procs'));
-    const killEnv = new KillEnvironment(
-      '/proc',
-      undefined,
-      new CgroupManager('/proc', process.pid, () => join(unwritable, 'cgroup.procs')),
-    );
+    const killEnv = new KillEnvironment('/proc', new CgroupManager('/proc', process.pid, () => join(unwritable, 'cgroup.procs')));
     const round = newTreeRound();
     const starts = join(round.outDir, 'starts');
     const abort = new AbortController();

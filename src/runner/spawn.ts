@@ -1,14 +1,29 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { constants as osConstants } from 'node:os';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { Duplex } from 'node:stream';
-import { ControlChannel } from './leader-status.js';
-import { TailBuffer } from './output-cap.js';
-import { findOnPath } from './subreaper.js';
+
+/** A chatty suite must not exhaust memory: each stream keeps only its last ~1 MiB. */
+export const DEFAULT_OUTPUT_CAP_BYTES = 1024 * 1024;
 
 export interface StartError {
   code: string;
   message: string;
+}
+
+export function findOnPath(name: string, pathEnv = process.env.PATH ?? ''): string | null {
+  for (const dir of pathEnv.split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
 }
 
 /** Finds why `command` cannot start before anything is spawned: a clear error, not a shell's 127. */
@@ -37,6 +52,81 @@ export function checkCwd(cwd: string): StartError | null {
   }
 }
 
+export interface ExitStatus {
+  code: number | null;
+  signal: string | null;
+}
+
+/** Decodes a waitpid(2) status as the subreaper helper reports it. */
+export function decodeWaitStatus(status: number): ExitStatus {
+  const low = status & 0x7f;
+  if (low === 0) return { code: (status >> 8) & 0xff, signal: null };
+  const name = Object.entries(osConstants.signals).find(([, n]) => n === low)?.[0];
+  return { code: null, signal: name ?? `SIG${low}` };
+}
+
+/** Keeps the last `capBytes` bytes written to it. */
+export class TailBuffer {
+  private chunks: Buffer[] = [];
+  private heldBytes = 0;
+  private droppedBytes = 0;
+
+  constructor(private readonly capBytes: number = DEFAULT_OUTPUT_CAP_BYTES) {}
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.heldBytes += chunk.length;
+    while (this.chunks.length > 1 && this.heldBytes - this.chunks[0]!.length >= this.capBytes) {
+      const dropped = this.chunks.shift()!;
+      this.heldBytes -= dropped.length;
+      this.droppedBytes += dropped.length;
+    }
+  }
+
+  /** The kept tail as text, headed by a note when the start was dropped. */
+  text(): string {
+    let all = Buffer.concat(this.chunks, this.heldBytes);
+    let dropped = this.droppedBytes;
+    if (all.length > this.capBytes) {
+      dropped += all.length - this.capBytes;
+      all = all.subarray(all.length - this.capBytes);
+    }
+    const body = all.toString('utf8');
+    return dropped > 0 ? `[orch-watchdog: first ${dropped} bytes dropped, last ${this.capBytes} kept]\n${body}` : body;
+  }
+}
+
+/** Lines on one of the child's control fds (a socketpair, so both ways): the cgroup wrapper's join, the helper's reports. */
+export class ControlChannel {
+  private readonly lines: AsyncIterator<string>;
+
+  constructor(private readonly socket: Duplex) {
+    // Iterating from the start: a line that comes before anyone asks is kept, not lost.
+    this.lines = createInterface({ input: socket, crlfDelay: Infinity })[Symbol.asyncIterator]();
+    // A peer that dies mid-write (EPIPE) just ends the lines.
+    socket.on('error', () => undefined);
+  }
+
+  /** The next line; null when the other side closed it or `timeoutMs` passed (the channel is not read again then). */
+  next(timeoutMs?: number): Promise<string | null> {
+    const line = this.lines.next().then(
+      (r) => (r.done ? null : r.value),
+      () => null,
+    );
+    if (timeoutMs === undefined) return line;
+    return Promise.race([line, new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs).unref())]);
+  }
+
+  send(line: string): void {
+    if (this.socket.writable) this.socket.write(`${line}\n`);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
 export interface SpawnOptions {
   cwd: string;
   env: NodeJS.ProcessEnv;
@@ -44,7 +134,6 @@ export interface SpawnOptions {
   inheritStdio: boolean;
   /** fds 3, 4, ... as socketpairs: the subreaper helper's reports, the cgroup wrapper's join handshake. */
   controlFds: number;
-  outputCapBytes: number;
 }
 
 export interface Spawned {
@@ -79,8 +168,8 @@ export async function spawnDetached(argv: string[], opts: SpawnOptions): Promise
   if (failure || child.pid === undefined) {
     return { code: failure?.code ?? 'ESPAWN', message: `cannot spawn ${argv[0]}: ${failure?.message ?? 'no pid'}` };
   }
-  const stdout = new TailBuffer(opts.outputCapBytes);
-  const stderr = new TailBuffer(opts.outputCapBytes);
+  const stdout = new TailBuffer();
+  const stderr = new TailBuffer();
   const pipesClosed = Promise.all([collect(child.stdout, stdout), collect(child.stderr, stderr)]).then(() => undefined);
   const controls = Array.from({ length: opts.controlFds }, (_, i) => new ControlChannel(child.stdio[3 + i] as Duplex));
   return { child, pid: child.pid, controls, stdout, stderr, pipesClosed };
@@ -95,6 +184,4 @@ function collect(stream: NodeJS.ReadableStream | null, into: TailBuffer): Promis
   });
 }
 
-export function isStartError(value: Spawned | StartError): value is StartError {
-  return 'code' in value;
-}
+export const isStartError = (value: object): value is StartError => 'code' in value;

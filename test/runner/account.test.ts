@@ -8,7 +8,7 @@ import {
   lookupAccount,
   REQUEST_ENV_LIMITS,
   requestEnvProblem,
-} from '../../../src/merge-gate/runner/account.js';
+} from '../../src/runner/account.js';
 
 const CI = { name: 'ci', home: '/home/ci', shell: '/bin/bash' };
 

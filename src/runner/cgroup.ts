@@ -3,9 +3,9 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileS
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { isRunningState } from '../../proc/parse-stat.js';
-import { isSignallable, watchdogGuard } from '../../proc/protected-pids.js';
-import { readStat } from '../../proc/read-proc.js';
+import { isRunningState } from '../proc/parse-stat.js';
+import { isSignallable, watchdogGuard } from '../proc/protected-pids.js';
+import { readStat } from '../proc/read-proc.js';
 
 const execFileAsync = promisify(execFile);
 
