@@ -43,14 +43,20 @@ describe('during ticks the main thread opens no /proc file', () => {
       });
       const candidates = async (): Promise<Candidate[]> =>
         (await getJson<{ candidates: Candidate[] }>(server!, '/proc/candidates')).candidates;
-      await waitFor('the runs to be candidates', async () => {
-        const pids = (await candidates()).map((c) => c.pid);
-        return pids.includes(liveRun.pid) && pids.includes(killed.pid);
-      });
+      await waitFor(
+        'the runs to be candidates',
+        async () => {
+          const pids = (await candidates()).map((c) => c.pid);
+          return pids.includes(liveRun.pid) && pids.includes(killed.pid);
+        },
+        { timeoutMs: 60_000 },
+      );
       process.kill(killed.pid, 'SIGKILL');
-      await waitFor('pytest to be gone', () => !isLive(killed.pid));
-      await waitFor('its fixture server listed as a leftover', async () =>
-        (await candidates()).some((c) => c.pid === leftover && c.match === 'leftover' && c.run_pid === killed.pid),
+      await waitFor('pytest to be gone', () => !isLive(killed.pid), { timeoutMs: 60_000 });
+      await waitFor(
+        'its fixture server listed as a leftover',
+        async () => (await candidates()).some((c) => c.pid === leftover && c.match === 'leftover' && c.run_pid === killed.pid),
+        { timeoutMs: 60_000 },
       );
 
       // `strace -p PID` without -f traces the thread whose tid is PID: the main thread, not the scan worker or the thread pool
@@ -61,7 +67,10 @@ describe('during ticks the main thread opens no /proc file', () => {
       });
       let straceErr = '';
       strace.stderr.on('data', (d: Buffer) => (straceErr += d.toString()));
-      await waitFor('strace to attach', () => straceErr.includes('attached') || strace.exitCode !== null, { describe: () => straceErr });
+      await waitFor('strace to attach', () => straceErr.includes('attached') || strace.exitCode !== null, {
+        timeoutMs: 60_000,
+        describe: () => straceErr,
+      });
       expect(strace.exitCode).toBeNull();
       const tickCount = async (): Promise<number> => (await getJson<{ tick_count: number }>(server!, '/healthz')).tick_count;
       const from = await tickCount();
