@@ -4,10 +4,7 @@ import { HttpError } from './errors.js';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
-/**
- * onRequest hook of every non-GET route (added by registerRoutes): 403 when WATCHDOG_API_TOKEN is empty (writes are off),
- * 401 when the bearer token is missing or wrong. Compared in constant time.
- */
+/** Every non-GET route: 403 when WATCHDOG_API_TOKEN is empty (writes off), 401 on a wrong token (constant-time compare). */
 export function requireBearer(apiToken: string) {
   const expected = digest(apiToken);
   return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {

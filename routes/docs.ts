@@ -4,11 +4,7 @@ const UI_OPTIONS = { routePrefix: '/docs', uiConfig: { docExpansion: 'list' as c
 /** The outer reply sets its own framing. */
 const FRAMING_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive']);
 
-/**
- * Swagger UI at /docs, rendering the same document as GET /openapi.json (its own routes stay out of it).
- * The UI and its static-file server (~2 MB of RSS) load on the first /docs request, into an inner
- * unlistened instance these two routes forward to: a watchdog nobody browses never pays for them.
- */
+/** The UI (~2 MB of RSS) loads on the first /docs request into an inner instance: a watchdog nobody browses never pays for it. */
 export async function docsRoutes(app: FastifyInstance): Promise<void> {
   let ui: Promise<FastifyInstance> | null = null;
   const forward = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {

@@ -4,10 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
-/**
- * Every `error` code the server sends, with its status and when: declared once, so the OpenAPI
- * document (the Error schema's enum) and docs/api.md's table (`npm run api-docs`) follow from it.
- */
+/** Every `error` code, declared once: the OpenAPI Error enum and docs/api.md's table follow from it. */
 export const ERROR_CODES = {
   bad_request: { status: 400, when: 'the request is malformed: not JSON, a field or path parameter invalid (the message names it)' },
   run_as_refused: {
@@ -54,10 +51,7 @@ export const errorSchema = z
 
 export type ErrorBody = z.infer<typeof errorSchema>;
 
-/**
- * A route's error answers, for its `response` schema: one Error entry per status, described in
- * the OpenAPI document by the codes the route sends with it.
- */
+/** A route's `response` error entries, one per status, described by the codes it sends. */
 export function errorResponses(...codes: ErrorCode[]): Record<number, typeof errorSchema> {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of codes) {
@@ -114,10 +108,7 @@ const PARSER_MESSAGES: Record<'header_too_large' | 'request_timeout' | 'bad_requ
   bad_request: 'the request is not valid HTTP/1.1',
 };
 
-/**
- * What Node's HTTP parser rejects before fastify sees a request (headers too large, a request
- * timeout, broken framing) answers in the same {error, message} shape; the connection then closes.
- */
+/** What Node's HTTP parser rejects before fastify (headers too large, broken framing) answers in the same {error, message} shape. */
 export function clientErrors(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const code: keyof typeof PARSER_MESSAGES =

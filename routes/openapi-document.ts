@@ -59,12 +59,7 @@ function renameRefs<T>(value: T, rename: Map<string, string>): T {
   ) as T;
 }
 
-/**
- * fastify-type-provider-zod emits every registered schema twice, `X` (as responses serialize
- * it) and `XInput` (as requests parse it), whether or not both are used. Keep what the paths
- * reach; a schema reached only as `XInput` is named `X`; both stay only when both are
- * reached and differ.
- */
+/** fastify-type-provider-zod emits every schema as `X` and `XInput`; keep what the paths reach, both only when both differ. */
 export function mergeIoSchemas<D extends { paths?: unknown; components?: { schemas?: Schemas } }>(doc: D): D {
   const schemas = doc.components?.schemas;
   if (!schemas) return doc;

@@ -7,12 +7,7 @@ import { secretValuesOf } from './config/secret-values.js';
 import { unknownKeyWarnings } from './config/unknown-keys.js';
 import { REDACTED, redactSecrets, registerSecretValues } from './redact.js';
 
-/**
- * Every WATCHDOG_* key (docs/behaviour.md, "Configuration") from one declaration list
- * (src/config/keys-observe.ts, keys-act.ts). Each key parses on its own so a bad value falls back to its default and
- * becomes a warning instead of crashing the running server; `check-config` reports the same
- * warnings and exits 1.
- */
+// Each key parses on its own: a bad value falls back to its default with a warning instead of crashing the server.
 
 export { KEY_SPECS, type Config, type ConfigKey, type KeySpec } from './config/keys.js';
 export { NOTIFIER_NAMES, urlOrigin, type Dependency, type NotifierName } from './config/parsers.js';

@@ -13,16 +13,8 @@ import type { Rule } from './redact/rule.js';
 import { isSpace, type Meter } from './redact/scan.js';
 import { BOT_TOKENS, COOKIE_HEADERS, JSON_WEB_TOKENS, PROVIDER_TOKEN_RULE, URL_CREDENTIALS } from './redact/shapes.js';
 
-/**
- * Secret redaction for anything that leaves the process: /proc command lines, health-check
- * output, alert texts, logs, config warnings. The secret becomes `***` (the one marker used
- * everywhere); the name stays visible so an operator still sees what was passed. Over-redaction
- * is preferred to a leak.
- *
- * Every rule is a hand-written scan, linear in the text: a regular expression for the same shape
- * takes time quadratic in a run of letters, on the event loop (15,000 letters in a URL: 0.55 s).
- * Callers still bound the text (a command line, a cut health output, a capped URL).
- */
+// Secrets become `***`, names stay; over-redaction is preferred to a leak. Every rule is a hand-written linear
+// scan: the equivalent regular expression is quadratic in a run of letters (15,000 letters in a URL: 0.55 s).
 
 export { REDACTED };
 
@@ -52,11 +44,7 @@ export const MIN_SECRET_VALUE_CHARS = 4;
 /** Longest first, so a secret that contains another is hidden whole. */
 let secretValues: string[] = [];
 
-/**
- * Values this process was configured with (tokens, a chat id, URL credentials, a webhook's path):
- * hidden by value wherever they appear, whatever a peer quoted them in. Process-wide and only ever
- * added to: over-redaction is preferred to a leak.
- */
+/** Configured secrets, hidden by value wherever they appear. Process-wide and only ever added to. */
 export function registerSecretValues(values: Iterable<string>): void {
   const all = new Set(secretValues);
   for (const value of values) {
@@ -94,10 +82,7 @@ export function measureRedaction(text: string): { text: string; steps: number } 
   return { text: redactMetered(text, meter), steps: meter.steps };
 }
 
-/**
- * Redacts an argv (as read from /proc/<pid>/cmdline) and joins it with spaces. Works on the
- * elements first so `--password "two words"` hides both words, then on the joined line.
- */
+/** Redacts each element first (so `--password "two words"` hides both words), then the joined line. */
 export function redactArgv(argv: readonly string[]): string {
   const programs = new Set<string>();
   const masked = argv.map((arg, i) => {
@@ -113,10 +98,7 @@ export function redactArgv(argv: readonly string[]): string {
   return redactSecrets(masked.join(' '));
 }
 
-/**
- * At most `maxChars` of `text`, cut back to a blank so no word is kept in part: a half secret
- * (`https://u:pa`, a JWT without its signature) is one no rule recognises. An ellipsis marks a cut.
- */
+/** At most `maxChars`, cut back to a blank: a half secret (`https://u:pa`) is one no rule recognises. */
 export function boundForRedaction(text: string, maxChars: number): string {
   if (text.length <= maxChars) return text;
   const head = text.slice(0, maxChars + 1);
@@ -144,11 +126,7 @@ export function redactCommandLine(argv: readonly string[], maxChars: number): st
   return truncate(redactArgv(kept), maxChars);
 }
 
-/**
- * The longest head of `text` whose rendering (through `render`, per code point: Telegram's HTML
- * escaping, say) fits `maxChars`, an ellipsis marking a cut: never half a surrogate pair or an
- * escape. Redact first, so no secret is half kept.
- */
+/** The longest head whose `render`ing fits `maxChars`: never half a surrogate pair or an escape. Redact first. */
 export function truncate(text: string, maxChars: number, render: (s: string) => string = (s) => s): string {
   if (render(text).length <= maxChars) return text;
   const room = maxChars - 1;

@@ -54,10 +54,7 @@ interface AgentCheck {
   note: string;
 }
 
-/**
- * With the /proc scan on and an envelope URL, the agents' pids are placed on this host the way the
- * server does it: the envelope fetched, WATCHDOG_ORCH_CONTAINER located, one scan.
- */
+/** Places the agents' pids on this host the way the server does: envelope, WATCHDOG_ORCH_CONTAINER, one scan. */
 async function checkAgentPids(config: Config): Promise<AgentCheck> {
   const outcome = await fetchEnvelope(config.metricsUrl, config.httpTimeoutS * 1000);
   if (!outcome.ok) return { problems: [], note: `agent pids not checked: the envelope could not be read (${outcome.reason})` };

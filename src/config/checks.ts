@@ -22,11 +22,7 @@ function requiredSettings(c: Config): Record<Integration, [string, boolean][]> {
   };
 }
 
-/**
- * WATCHDOG_NOTIFIERS: empty = log plus every integration whose settings are all present; an
- * explicit list wins. Either way a half-configured or left-out integration is a warning: an
- * integration set up but silent goes unnoticed until the alert it missed.
- */
+/** Empty = log plus every fully configured integration. A half-configured or left-out one warns: silent, it goes unnoticed. */
 export function resolveNotifiers(c: Config, warnings: ConfigWarning[]): NotifierName[] {
   const explicit = c.notifiers.length > 0;
   const chosen: NotifierName[] = explicit ? [...c.notifiers] : ['log'];

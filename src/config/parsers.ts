@@ -150,8 +150,5 @@ export const userOrUid = z
   .trim()
   .regex(/^([a-z_][a-z0-9_-]*\$?|\d+)?$/, 'expected a user name or a numeric uid');
 
-/**
- * A secret as given; surrounding whitespace (a pasted newline, a trailing space) is trimmed by
- * the loader with a warning, since a bearer token with it could never authenticate.
- */
+/** The loader trims surrounding whitespace with a warning: a bearer token with it could never authenticate. */
 export const secretText = (pattern?: RegExp, message = '') => (pattern ? z.string().regex(pattern, message) : z.string());

@@ -62,10 +62,7 @@ export function readProcessFacts(config: Config): ProcessFacts {
   };
 }
 
-/**
- * What this identity cannot do of what the configuration turns on (an ordinary user's `npm
- * start`, a container without the three capabilities): each a warning, like a malformed value.
- */
+/** What the configuration turns on that this identity cannot do, each a warning like a malformed value. */
 export function privilegeWarnings(config: Config, facts: ProcessFacts): ConfigWarning[] {
   const who = `the watchdog runs as uid ${facts.uid}`;
   const lacks = (...caps: Capability[]) => caps.filter((c) => !facts.capabilities.has(c));

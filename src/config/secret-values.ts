@@ -49,11 +49,7 @@ export interface SecretBearingConfig {
   deps: readonly { url: string }[];
 }
 
-/**
- * Every configured value that is a secret, for redaction by value: the API token, the Telegram
- * bot token (and its secret half) and chat id, the webhook secret, the webhook URL's path and
- * query (a receiver's path is often its token), and the credentials and query of every other URL.
- */
+/** Every configured secret, for redaction by value; a webhook URL's path counts (a receiver's path is often its token). */
 export function secretValuesOf(config: SecretBearingConfig): string[] {
   const token = config.tgBotToken;
   return [

@@ -1,10 +1,6 @@
 import type { z } from 'zod';
 
-/**
- * One declaration per WATCHDOG_* key: the Config field, its parser, its default (as the string
- * an operator would write), the one-line meaning the README table and .env.example carry, and
- * whether it is a secret (redacted in warnings, also readable from `<KEY>_FILE`).
- */
+/** One declaration per WATCHDOG_* key; README, .env.example and the config type follow from it. */
 export interface KeySpec<
   K extends `WATCHDOG_${string}` = `WATCHDOG_${string}`,
   F extends string = string,
@@ -17,10 +13,7 @@ export interface KeySpec<
   doc: string;
   group: string;
   secret: boolean;
-  /**
-   * Raw value used when the given one is malformed, instead of the default (where the default
-   * would widen); a function computes it from the malformed value (a list keeps its good entries).
-   */
+  /** Raw value used for a malformed one instead of the default (where the default would widen); a list keeps its good entries. */
   onInvalid?: string | ((raw: string) => string);
 }
 

@@ -31,11 +31,7 @@ export function closestKey(key: string, known: readonly string[]): string | null
   return best !== null && best.distance <= 3 ? best.key : null;
 }
 
-/**
- * Every variable that looks like ours (WATCHDOG_*, in any case) but is no key: a misspelled key
- * would otherwise leave its setting at the default without a word. The value is never shown (a
- * misspelled secret key holds a secret).
- */
+/** WATCHDOG_* variables that are no key (a silent misspelling otherwise); the value is never shown: it may be a secret. */
 export function unknownKeyWarnings(env: NodeJS.ProcessEnv, known: readonly string[]): ConfigWarning[] {
   const isKnown = new Set([...known, ...COMPOSE_KEYS]);
   return Object.keys(env)

@@ -49,7 +49,7 @@ export interface AlertmanagerOptions {
   name?: string;
   timeoutMs: number;
   clock: Clock;
-  /** How often alerts still active are re-posted. */
+
   resendMs?: number;
   /** endsAt of an active alert = now + this; Prometheus uses 4 × its re-send interval, so three lost re-sends resolve nothing. */
   holdMs?: number;
@@ -71,11 +71,7 @@ export interface AlertmanagerSnapshot {
   resolved: { alert: AmAlert; untilMs: number }[];
 }
 
-/**
- * Alertmanager API v2, one instance per peer (every peer gets every alert; the peers dedup
- * through gossip). Delivery batches queued events into one POST and runs the re-send of what
- * fires (fresh endsAt) in the queue's order, so a re-send can never land after a RECOVERY.
- */
+/** Alertmanager API v2, one instance per peer (peers dedup by gossip); re-sends run in queue order, never after a RECOVERY. */
 export class AlertmanagerNotifier implements Notifier {
   readonly name: string;
   readonly batching: Batching = { key: () => 'all', min: 1, max: 500 };

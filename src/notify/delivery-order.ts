@@ -12,10 +12,7 @@ export function rank(event: AlertEvent): number {
   return (event.signal.severity === 'critical' ? 0 : 2) + (event.action === 'REALERT' ? 1 : 0);
 }
 
-/**
- * Entries that may be sent now: the first pending entry of each key, so a key's events keep
- * their order (a RECOVERY never overtakes its ALERT) while keys overtake one another by rank.
- */
+/** The first pending entry of each key: a RECOVERY never overtakes its ALERT, while keys overtake one another by rank. */
 export function eligible(items: readonly Entry[]): Entry[] {
   const seen = new Set<string>();
   const out: Entry[] = [];
@@ -59,12 +56,7 @@ export function batchFor(items: readonly Entry[], head: Entry, batching: Batchin
 
 export type Coalesced = { kind: 'enqueue'; removed: Entry[] } | { kind: 'cancelled'; removed: Entry[] } | { kind: 'merged'; into: Entry };
 
-/**
- * What a new event does to the queue before it is added: a RECOVERY whose ALERT is still
- * pending cancels both (the chat never hears of a problem that is already over, and never a
- * lone RECOVERY); a RECOVERY makes pending reminders of its key moot; a REALERT refreshes a
- * pending ALERT/REALERT of its key instead of queueing a second message.
- */
+/** A RECOVERY cancels its pending ALERT (and reminders); a REALERT refreshes a pending ALERT/REALERT instead of queueing another. */
 export function coalesce(items: readonly Entry[], event: AlertEvent): Coalesced {
   const key = event.signal.key;
   const pending = items.filter((e) => !e.isInFlight && e.event.signal.key === key);

@@ -39,11 +39,7 @@ export function backoffMs(attempt: number, opts: Pick<QueueOptions, 'backoffBase
   return Math.round(ceiling * (0.5 + opts.random() / 2));
 }
 
-/**
- * One integration's delivery, worked by a single loop: the best-ranked eligible event goes
- * next (critical first, each key in order), a burst goes as one batch where the integration
- * can, and a failing integration only ever holds up itself.
- */
+/** One integration's delivery, worked by a single loop: best-ranked eligible event next, a burst as one batch where it can. */
 export class IntegrationQueue {
   private readonly items: Entry[] = [];
   private worker: Promise<void> | undefined;
@@ -111,7 +107,6 @@ export class IntegrationQueue {
     this.kick();
   }
 
-  /** Resolves once nothing is queued (immediately when idle). */
   async idle(): Promise<void> {
     while (this.worker) await this.worker;
   }

@@ -11,7 +11,7 @@ import type { AlertOutlet } from '../watchdog/alert-sink.js';
 export interface QueuedDelivery extends AlertOutlet {
   /** Stops every queue (what is left counts as dropped) and the integrations' own timers. */
   close(): Promise<void>;
-  /** Events waiting per integration. */
+
   depths(): Map<string, number>;
   /** The undelivered events per integration (for the state file). */
   pending(): Record<string, AlertEvent[]>;
@@ -74,19 +74,12 @@ function queueHooks(integration: string, log: Logger, metrics: NotifyMetrics): Q
   };
 }
 
-/**
- * The edge where an alert's text leaves: title and detail redacted once, here, for every
- * integration (the log one included); what a peer answers reaches only the log, which redacts
- * every field itself.
- */
+/** The edge where an alert's text leaves: redacted once, here, for every integration. */
 function redacted(event: AlertEvent): AlertEvent {
   return { ...event, signal: { ...event.signal, title: redactSecrets(event.signal.title), detail: redactSecrets(event.signal.detail) } };
 }
 
-/**
- * Fan-out to one bounded, ordered, retrying queue per integration (see delivery-queue.ts), so
- * a failing integration never delays the others and the tick never waits on any of them.
- */
+/** One queue per integration, so a failing one never delays the others and the tick never waits. */
 export function createDelivery(notifiers: readonly Notifier[], deps: DeliveryDeps): QueuedDelivery {
   const { log } = deps;
   const opts: QueueOptions = { ...DEFAULT_QUEUE_OPTIONS, ...deps.queue };

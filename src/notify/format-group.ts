@@ -38,10 +38,7 @@ export function dropNote(event: AlertEvent, locale: Locale): string {
   });
 }
 
-/**
- * One message for a burst of one family and action: "🔴 ALERT · warning", "612 test processes
- * blocking", the first GROUP_LISTED titles, "… and 592 more", host. Fits Telegram's limit.
- */
+/** One message for a burst of one family and action: header, count, the first GROUP_LISTED titles, "… and N more"; fits Telegram. */
 export function formatGroup(events: readonly AlertEvent[], locale: Locale, maxChars = TELEGRAM_MAX_CHARS): AlertText {
   const first = events[0]!;
   const head = headLine(first.action, events.some((e) => e.signal.severity === 'critical') ? 'critical' : 'warning', locale);

@@ -46,10 +46,7 @@ export interface AlertText {
   plain: string;
 }
 
-/**
- * "🔴 ALERT · critical\n<b>title</b>\ndetail\nhost: <code>h</code> · <code>key</code>", each
- * variant at most `maxChars`; only the detail is shortened, so the markup always stays whole.
- */
+/** Each variant at most `maxChars`; only the detail is shortened, so the markup stays whole. */
 export function formatAlert(event: AlertEvent, locale: Locale, maxChars = TELEGRAM_MAX_CHARS): AlertText {
   const f = alertFields(event);
   const head = headLine(event.action, event.signal.severity, locale);

@@ -41,10 +41,7 @@ export function transportFailure(err: unknown): NotifyResult {
   return { ok: false, retry: true, reason, detail };
 }
 
-/**
- * The retry rules every HTTP integration shares: 429 waits `afterS`, 408 and 5xx back off,
- * other 4xx are the request's own fault and a retry would fail the same way.
- */
+/** 429 waits `afterS`, 408 and 5xx back off; other 4xx would fail the same way again. */
 export function statusFailure(status: number, detail: string, afterS?: number): NotifyResult {
   if (status === 429) return { ok: false, retry: true, reason: 'rate_limited', detail, ...(afterS !== undefined ? { afterS } : {}) };
   if (status >= 500 || status === 408) return { ok: false, retry: true, reason: 'server_error', detail };

@@ -1,10 +1,7 @@
 import type { AlertEvent } from '../watchdog/alert-event.js';
 import type { Batching } from './delivery-order.js';
 
-/**
- * `reason` is a short code used as a metric label (`rate_limited`, `server_error`, `timeout`,
- * `connection`, `client_error`, …); `detail` is the human text for the log (the logger redacts it).
- */
+/** `reason`: a short metric-label code (`rate_limited`, `timeout`, …); `detail`: text for the log (the logger redacts it). */
 export type NotifyResult =
   | { ok: true }
   | { ok: false; retry: true; reason: string; afterS?: number; detail?: string }

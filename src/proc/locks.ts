@@ -36,11 +36,7 @@ export function parseLocks(text: string): LockRow[] {
 
 const kindOf = (row: LockRow): string => `${row.type === 'OFDLCK' ? 'ofd' : row.type.toLowerCase()} ${row.access.toLowerCase()}`;
 
-/**
- * The file locks each of `pids` holds, by path: /proc/locks joined to each process's fds on
- * (device, inode). A lock counts as held when it names the pid, or when the fd's fdinfo lists it
- * (a flock inherited across fork names the parent). Reads only the fds of `pids`.
- */
+/** /proc/locks joined to the fds of `pids` on (device, inode); held when it names the pid or fdinfo lists it (a forked flock names the parent). */
 export function readHeldLocks(pids: Iterable<number>, procRoot = '/proc'): Map<number, HeldLock[]> {
   const out = new Map<number, HeldLock[]>();
   let rows: LockRow[];

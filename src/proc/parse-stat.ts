@@ -19,10 +19,7 @@ export interface ProcStat {
   startTicks: number;
 }
 
-/**
- * Parses /proc/<pid>/stat the way the kernel writes it. comm sits between the FIRST `(` and the
- * LAST `)` because a process may name itself `a b ) ( c`. Returns null for anything malformed.
- */
+/** comm sits between the FIRST `(` and the LAST `)`: a process may name itself `a b ) ( c`. null when malformed. */
 export function parseStat(text: string): ProcStat | null {
   const int = (field: string | undefined): number | null => {
     if (field === undefined || !/^-?\d+$/.test(field)) return null;

@@ -4,17 +4,11 @@ export interface StatusIds {
   name: string;
   /** PPid, in the reader's namespace */
   ppid: number;
-  /**
-   * NSpid: its pid in the reader's namespace, then in each nested namespace down to its own (the
-   * last one). One entry when it lives in the reader's namespace; empty on kernels before 4.1.
-   */
+  /** NSpid: the pid in the reader's namespace, then each nested one down to its own; empty before Linux 4.1. */
   nsPids: number[];
 }
 
-/**
- * Name, PPid and NSpid of a status text; null when the text has no PPid. status is readable
- * without ptrace rights, unlike the /proc/<pid>/ns/* links.
- */
+/** status is readable without ptrace rights, unlike /proc/<pid>/ns/*. null when it has no PPid. */
 export function parseStatusIds(text: string): StatusIds | null {
   const lines = text.split('\n');
   const field = (key: string): string | null => {

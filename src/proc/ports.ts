@@ -28,10 +28,7 @@ function readListening(dir: string): Map<number, number> {
   return out;
 }
 
-/**
- * The TCP ports each of `pids` listens on: LISTEN rows of its network namespace's tcp/tcp6
- * joined to its `socket:[inode]` fds. Each namespace's tables are read once.
- */
+/** LISTEN rows of each namespace's tcp/tcp6 (read once) joined to the `socket:[inode]` fds of `pids`. */
 export function readListeningPorts(pids: Iterable<number>, procRoot = '/proc'): Map<number, number[]> {
   const out = new Map<number, number[]>();
   const byNamespace = new Map<string, Map<number, number>>();

@@ -4,10 +4,7 @@ import { readStat } from './read-proc.js';
 
 export type ProcTable = Map<number, ProcStat>;
 
-/**
- * Every process's stat, read synchronously: the kill loop polls this every few ms and ~100
- * small reads take ~1-2 ms, cheaper than a round-trip through the libuv thread pool.
- */
+/** Synchronous: the kill loop polls this every few ms, and ~100 small reads (~1-2 ms) beat a thread-pool round trip. */
 export function readProcTable(procRoot = '/proc'): ProcTable {
   const table: ProcTable = new Map();
   let names: string[];

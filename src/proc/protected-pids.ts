@@ -18,11 +18,7 @@ export interface ProtectedInput {
   agentPids?: Iterable<number>;
 }
 
-/**
- * The one protected-pid rule: pid <= 1, the watchdog, its ancestors, every agent and every
- * ancestor of an agent. A process group or session that holds any of them is protected too,
- * because signalling it would reach that process.
- */
+/** pid <= 1, the watchdog, every agent and their ancestors; and any group or session holding one (signalling it would reach it). */
 export function protectedPids(table: ReadonlyMap<number, ProcStat>, input: ProtectedInput = {}): ProtectedPids {
   const tree = new ProcTree(table);
   const reasons = new Map<number, ProtectedReason>([

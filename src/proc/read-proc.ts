@@ -4,17 +4,10 @@ import { open, readFile, readlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { parseStat, type ProcStat } from './parse-stat.js';
 
-/**
- * stat is decoded byte for byte: the kernel cuts comm at 15 bytes, possibly inside a UTF-8
- * sequence, and the scan worker decodes the same way, so comm compares equal everywhere.
- */
+/** Byte for byte: the kernel cuts comm at 15 bytes, possibly inside a UTF-8 sequence; the worker decodes alike. */
 const STAT_ENCODING = 'latin1';
 
-/**
- * The one stat reader: null when the process is gone or its line is unreadable. Synchronous on
- * purpose: a stat read never takes the target's mmap lock (cmdline does), and the kill loops poll it
- * every few ms, where a thread-pool round trip costs more than the read.
- */
+/** Synchronous on purpose: stat never takes the target's mmap lock (cmdline does), and kill loops poll it every few ms. */
 export function readStat(pid: number, procRoot = '/proc'): ProcStat | null {
   try {
     return parseStat(readFileSync(`${procRoot}/${pid}/stat`, STAT_ENCODING));
@@ -28,10 +21,7 @@ const isGone = (err: unknown): boolean => {
   return code === 'ENOENT' || code === 'ESRCH';
 };
 
-/**
- * argv of a process, at most `maxBytes` read; null when it is gone. Asynchronous: reading cmdline
- * takes the target's mmap lock, which a hung process may hold for a long time.
- */
+/** Asynchronous: cmdline takes the target's mmap lock, which a hung process may hold for long. null when gone. */
 export async function readCmdline(pid: number, procRoot = '/proc', maxBytes = 4096): Promise<string[] | null> {
   let fh;
   try {

@@ -101,11 +101,7 @@ async function waitGone(targets: readonly ProcIdentity[], untilMs: number, opts:
   return alive;
 }
 
-/**
- * SIGTERM → grace → SIGKILL, one process at a time by (pid, starttime): before every signal the
- * target is re-read, and a reused pid, a zombie or a target `check` refuses is skipped. Returns
- * once the SIGTERMs are sent; `done` carries the receipt.
- */
+/** SIGTERM → grace → SIGKILL by (pid, starttime), re-read before every signal: a reused pid or a zombie is skipped. */
 export async function startSignalWithGrace(targets: readonly ProcIdentity[], opts: GraceOptions): Promise<StartedGrace> {
   const term = await signalEach(targets, 'SIGTERM', opts);
   const termed = term.sent.map((s) => targets.find((t) => t.pid === s.pid)!);

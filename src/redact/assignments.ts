@@ -17,11 +17,7 @@ import {
   type Meter,
 } from './scan.js';
 
-/**
- * A value after a secret's name: `--password=x`, `--token x`, `?access_token=x`, `DB_PASSWORD=x`,
- * `"password": "x"`, `secret: x`. A match that is not a secret is still consumed, as a regular
- * expression's global replace would, so what follows it is read from its end.
- */
+// A match that is not a secret is still consumed, as a global regex replace would.
 
 /** `--?[A-Za-z][\w.-]*` at `i`: the flag's end, or -1. */
 function flagEnd(text: string, i: number, meter: Meter): number {
@@ -86,10 +82,7 @@ const queryParameters = scanTriggers(nextMatch(QUERY_SEPARATOR), (text, i, _floo
   return end;
 });
 
-/**
- * The name that ends at `end` (an `=` or `:`): it starts the text or follows one of `separators`
- * that no earlier match consumed; -1 when there is none. The name runs before two triggers never overlap.
- */
+/** The name ending at `end` (an `=` or `:`) after one of `separators` no earlier match consumed, or -1. */
 function nameBefore(text: string, end: number, floor: number, separators: CharTest, meter: Meter): number {
   const start = runStart(text, end, floor, isNameChar, meter);
   if (start === end || !isNameStart(code(text, start))) return -1;

@@ -46,10 +46,7 @@ function curlUserAt(text: string, i: number, out: Rewriter, meter: Meter): numbe
   return end;
 }
 
-/**
- * `<program> … <flag><value>` on one line: the first `flag` that starts a word after the program
- * (mysql -pPW, sshpass -p PW, openssl … -k PW). `valueEnd` reads the value after the flag, or -1.
- */
+/** `<program> … <flag><value>` on one line (mysql -pPW, sshpass -p PW, openssl … -k PW). */
 interface ProgramFlag {
   name: string;
   /** the program's word at `at`, ending in one space: the end of that space, or -1 */
@@ -82,10 +79,7 @@ function programFlags(spec: ProgramFlag): (text: string, meter: Meter) => string
   };
 }
 
-/**
- * The first flag that starts a word on the program's line (one right after the line break counts,
- * as `[^\n]*?\s` lets it): its value, or where the search gave up (the line's end).
- */
+/** The first flag starting a word on the program's line (`[^\n]*?\s`): its value, or where the search gave up. */
 function findFlag(text: string, start: number, spec: ProgramFlag, meter: Meter): { spaceEnd: number; end: number } | number {
   let q = start;
   for (; q < text.length; q += 1) {

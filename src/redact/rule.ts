@@ -1,9 +1,6 @@
 import type { Meter } from './scan.js';
 
-/**
- * One redaction rule: a left-to-right scan that never looks at a character more than a constant
- * number of times. `mayApply` is a cheap literal search that lets most text skip the scan.
- */
+/** A linear left-to-right scan; `mayApply` is a cheap literal search that lets most text skip it. */
 export interface Rule {
   mayApply: (text: string) => boolean;
   apply: (text: string, meter: Meter) => string;

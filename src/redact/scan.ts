@@ -1,8 +1,4 @@
-/**
- * The redactor's scanning primitives. Every rule walks the text left to right with these; each
- * reports the characters it looked at to a Meter, so a test can prove the work is linear in the
- * input without a clock.
- */
+// Each primitive reports what it looked at to a Meter, so a test proves the work linear without a clock.
 
 /** Characters looked at; a redaction of n characters stays under a constant times n. */
 export interface Meter {
@@ -72,10 +68,7 @@ export function find(text: string, literal: string, from: number, meter: Meter):
   return at;
 }
 
-/**
- * Index of the next match of `pattern` (a global expression of a few fixed alternatives, each of
- * bounded length, so the search is linear) at or after `from`, or -1.
- */
+/** The next match of `pattern` (bounded-length alternatives, so linear) at or after `from`, or -1. */
 export function findPattern(text: string, pattern: RegExp, from: number, meter: Meter): number {
   pattern.lastIndex = from;
   const at = pattern.exec(text)?.index ?? -1;
@@ -118,11 +111,7 @@ export class Rewriter {
 /** Where the next candidate of a rule is at or after `from` (a native literal search), or -1. */
 export type NextTrigger = (text: string, from: number, meter: Meter) => number;
 
-/**
- * Tries a rule at `trigger` (splicing any replacement into `out`); returns where the search
- * resumes (past a match, or past a stretch no start inside can match), or -1 for "after the
- * trigger". `floor` is where the last resume put the search: a regular expression's lastIndex.
- */
+/** Tries a rule at `trigger`; returns where the search resumes, or -1 for "after the trigger". `floor` is the regex's lastIndex. */
 export type TriggerRule = (text: string, trigger: number, floor: number, out: Rewriter, meter: Meter) => number;
 
 /** A rule as one left-to-right pass: from trigger to trigger, never back before `floor`. */

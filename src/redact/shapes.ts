@@ -26,10 +26,7 @@ const isPassChar: CharTest = (c) => c >= 0 && !isSpace(c) && c !== 47 && c !== 6
 /** `[A-Za-z0-9_-]`: base64url, key and bot-token characters */
 const isKeyChar: CharTest = (c) => isWord(c) || c === 45;
 
-/**
- * `scheme://user:pass@` keeps the user (`redis://:pass@` too), `scheme://<16+ key chars>@` (a
- * Sentry DSN) hides the whole userinfo; `git@` and `ssh://git@host` stay.
- */
+/** `scheme://user:pass@` keeps the user; `scheme://<16+ key chars>@` (Sentry DSN) hides it all; `ssh://git@host` stays. */
 const urlCredentials = scanTriggers(nextLiteral('://'), (text, separator, floor, out, meter) => {
   // the leftmost letter of the scheme run before `://`: every start inside the run fails or matches alike
   let start = runStart(text, separator, floor, isSchemeChar, meter);

@@ -63,11 +63,7 @@ export async function readStateFile(path: string, selfUid: number): Promise<Read
   return { kind: 'ok', sections: doc.sections, pid };
 }
 
-/**
- * Temp file in the same directory, fsync, rename over the old one, fsync the directory: a
- * crash (kill -9, power loss) at any point leaves either the old file or the new one, whole.
- * A failed write (a full disk) removes its temp file and leaves the old file as it was.
- */
+/** Temp file, fsync, rename, fsync the directory: a crash at any point leaves the old file or the new one, whole. */
 export async function writeStateFile(path: string, sections: Record<string, unknown>, nowMs: number): Promise<void> {
   const doc: StateDocument = {
     format: STATE_FORMAT,

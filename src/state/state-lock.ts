@@ -32,11 +32,8 @@ function readPid(fd: number): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/**
- * util-linux (or BusyBox) `flock -n -x 3` on our fd, passed as the child's fd 3: the lock belongs
- * to the open file description, so it stays ours after the child exits and ends when our fd
- * closes, at the latest when this process dies (a zombie holds no fds). Node has no flock call.
- */
+// Node has no flock: `flock -n -x 3` on our fd as the child's fd 3. The lock belongs to the open file
+// description, so it stays ours after the child exits and ends when our fd closes (or we die).
 function flockFd(fd: number): Promise<{ code: number | null; stderr: string } | { error: string }> {
   return new Promise((resolve) => {
     const child = spawn('flock', ['-n', '-x', '3'], {
@@ -51,11 +48,7 @@ function flockFd(fd: number): Promise<{ code: number | null; stderr: string } | 
   });
 }
 
-/**
- * Takes `lockPath` (created 0600 if absent, never through a symlink, checked like the state file)
- * without waiting. `busy` names the pid the holder wrote; `held` writes ours in its place and
- * tells whose it was (a watchdog that died: its runs are stale).
- */
+/** Takes `lockPath` (0600, never through a symlink) without waiting; `held` tells whose pid it held (a dead watchdog: its runs are stale). */
 export async function lockStateFile(lockPath: string, selfUid: number): Promise<LockResult> {
   let fd: number;
   try {

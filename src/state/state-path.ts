@@ -1,7 +1,6 @@
 import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-/** The part of a stat StrictModes looks at. */
 export interface Owned {
   uid: number;
   mode: number;
@@ -12,22 +11,14 @@ const S_ISVTX = 0o1000;
 
 const modeText = (mode: number): string => (mode & 0o7777).toString(8).padStart(4, '0');
 
-/**
- * sshd's StrictModes for the state file, the lock file and the directory holding them: owned by
- * the watchdog's uid and writable by nobody else, or anyone could have written what is restored
- * (a queued re-test, an alert). A sticky world-writable directory (/tmp) is refused too: another
- * user can create the name first. null when it may be trusted, else why not.
- */
+/** sshd's StrictModes: ours and writable by nobody else, or anyone could write what is restored; sticky /tmp too (names can be taken first). */
 export function whyUntrusted(what: string, st: Owned, selfUid: number): string | null {
   if (st.uid !== selfUid) return `${what} is owned by uid ${st.uid}, not by the watchdog's uid ${selfUid}`;
   if ((st.mode & S_IWGRP_IWOTH) !== 0) return `${what} is writable by group or others (mode ${modeText(st.mode)})`;
   return null;
 }
 
-/**
- * An ancestor of the state directory may also belong to root, and may be world-writable when
- * sticky (/tmp): nobody else can then rename the directory below it away.
- */
+/** An ancestor may belong to root, and be world-writable when sticky: nobody else can rename the directory below it away. */
 export function whyUntrustedAncestor(what: string, st: Owned, selfUid: number): string | null {
   if (st.uid !== selfUid && st.uid !== 0) return `${what} is owned by uid ${st.uid}, neither root nor the watchdog's uid ${selfUid}`;
   if ((st.mode & S_IWGRP_IWOTH) !== 0 && (st.mode & S_ISVTX) === 0)
@@ -45,10 +36,7 @@ export function whyNotAFile(path: string, st: Stats): string | null {
 
 const errCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'error';
 
-/**
- * Checks the directory of `path` (and every ancestor) and, where they exist, `path` itself and
- * `extra` files beside it (the lock file). Returns the real directory, or why the path is refused.
- */
+/** Checks `path`, `extra` files beside it and every ancestor directory: the real directory, or why the path is refused. */
 export function checkStatePath(path: string, selfUid: number, extra: readonly string[] = []): PathVerdict {
   try {
     return examine(path, selfUid, extra);

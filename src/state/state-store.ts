@@ -8,7 +8,6 @@ import { moveAside, readStateFile, writeStateFile } from './state-file.js';
 import { lockStateFile, type StateLock } from './state-lock.js';
 import { checkStatePath } from './state-path.js';
 
-/** What a section learns about the file it is restored from. */
 export interface RestoreContext {
   /** Watchdogs that held this state file before (its writer, the lock's last holder), never this one: all gone, since we hold the lock. */
   stalePids: number[];
@@ -18,10 +17,7 @@ export interface RestoreContext {
 export interface StateSection {
   name: string;
   snapshot(): unknown;
-  /**
-   * Gets only what this section saved: drops (and logs) each malformed entry, keeps the rest,
-   * and throws only when the section as a whole is unusable (the store then starts it fresh).
-   */
+  /** Drops (and logs) malformed entries; throws only when the whole section is unusable (it then starts fresh). */
   restore(data: unknown, ctx: RestoreContext): void;
 }
 
@@ -59,12 +55,7 @@ export class StateLocked extends Error {
 
 const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-/**
- * WATCHDOG_STATE_FILE: sections register; `load` checks the path (sshd StrictModes), takes the
- * lock, restores them once; then the file is rewritten atomically when the content changed, at
- * most every `intervalMs`, and on close. A file of ours that cannot be parsed is moved aside (a
- * fresh start); a path that may not be trusted is refused: memory only, the file left untouched.
- */
+/** WATCHDOG_STATE_FILE. A damaged file of ours is moved aside; an untrusted path is refused (memory only, the file untouched). */
 export class StateStore {
   private readonly sections = new Map<string, StateSection>();
   private timer: NodeJS.Timeout | undefined;
@@ -105,10 +96,7 @@ export class StateStore {
     return { ok: error === null, lastSavedAt: this.lastSavedAt, error };
   }
 
-  /**
-   * Checks the path, takes the lock and restores every registered section; returns the warnings
-   * it raised. Throws only StateLocked (another watchdog runs on this file).
-   */
+  /** Throws only StateLocked (another watchdog runs on this file). */
   async load(): Promise<ConfigWarning[]> {
     const { path, log, clock } = this.opts;
     const uid = this.opts.selfUid ?? process.getuid?.() ?? 0;

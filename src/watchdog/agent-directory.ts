@@ -9,9 +9,7 @@ export interface AgentInfo {
 
 /** How the envelope's pids become this host's. */
 export type PidView =
-  /** the orchestrator shares the watchdog's PID view: the pids are this host's */
   | { kind: 'shared' }
-  /** WATCHDOG_ORCH_CONTAINER, located: its namespace's pids → host pids */
   | { kind: 'translated'; container: string; hostPidOf: ReadonlyMap<number, number> }
   /** WATCHDOG_ORCH_CONTAINER is not running: its namespace, and every agent in it, is gone */
   | { kind: 'stopped'; container: string; status: string }
@@ -20,9 +18,7 @@ export type PidView =
 
 /** An envelope pid that cannot be the agent's on this host: a wrong or missing WATCHDOG_ORCH_CONTAINER. */
 export interface AgentPidWarning {
-  /** the key that fixes it */
   key: 'WATCHDOG_ORCH_CONTAINER';
-  /** the key's current value */
   value: string;
   /** null when the warning is about every agent (the container cannot be located) */
   runId: string | null;
@@ -69,11 +65,7 @@ export interface Placement {
 
 const KEY = 'WATCHDOG_ORCH_CONTAINER';
 
-/**
- * Pure: the container's processes → a map from its namespace's pids to this host's. The level is
- * the container init's depth: NSpid[level] is a process's pid in the container's namespace, also
- * for a process in a namespace nested below it (a sandboxed agent).
- */
+/** Pure: the container's pids → host pids. NSpid[init's depth] is the pid in the container's namespace, also for a nested one. */
 export function pidViewOf(location: OrchLocation, members: readonly NsMember[], procRoot: string): PidView {
   if (location.kind === 'shared') return { kind: 'shared' };
   const { container } = location;
@@ -160,12 +152,7 @@ export class WarningDebounce {
   }
 }
 
-/**
- * The agents of the latest envelope the orchestrator collector parsed, shared with the /proc
- * scan (owners, and pids that are never signalled), with the scan's view of where their pids
- * live on this host. A failed fetch keeps the last list: not knowing the agents must never
- * make one signallable.
- */
+/** The latest envelope's agents and where their pids live on this host. A failed fetch keeps the last list: an unknown agent is never signallable. */
 export class AgentDirectory {
   private agents: readonly AgentInfo[] = [];
   private updatedAtMs: number | null = null;
@@ -229,7 +216,6 @@ export class AgentDirectory {
     return this.view.hostPidOf.get(envelopePid) ?? null;
   }
 
-  /** The agents this host has, by their host pid. */
   byHostPid(): Map<number, AgentInfo> {
     const out = new Map<number, AgentInfo>();
     for (const a of this.agents) {
@@ -239,7 +225,6 @@ export class AgentDirectory {
     return out;
   }
 
-  /** The agents' host pids. */
   pids(): Set<number> {
     return new Set(this.byHostPid().keys());
   }

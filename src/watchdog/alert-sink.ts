@@ -12,11 +12,7 @@ export interface AlertOutlet {
   flush(timeoutMs: number): Promise<void>;
 }
 
-/**
- * The one way an alert leaves the process: the tick's decisions and the edge alerts raised
- * outside it (reaper, merge gate) are stamped, counted and handed to the outlet here. Built
- * before the tick, the scan and the gate, so none of them needs another to exist first.
- */
+/** The one way an alert leaves the process, for the tick and for edge alerts raised outside it (reaper, merge gate). */
 export class AlertSink {
   constructor(
     private readonly outlet: AlertOutlet,

@@ -19,11 +19,7 @@ export interface Decision {
   signal: Signal;
 }
 
-/**
- * The in-memory AlertState of every non-edge signal (docs/behaviour.md, "Decision"). A key that was alerting
- * and no longer appears in the signal set counts as inactive: it gets exactly one RECOVERY and
- * its state is then forgotten, so a vanished process never leaks state.
- */
+/** AlertState per non-edge signal. A vanished alerting key gets one RECOVERY and is then forgotten, so no state leaks. */
 export class AlertStates {
   private readonly states = new Map<string, AlertState>();
   /** Restored from the state file and not seen since: a source that failed its first tick must not recover them. */

@@ -6,10 +6,7 @@ export interface PrevState {
   lastAlertAt: number | null;
 }
 
-/**
- * docs/behaviour.md, "Decision": active & not alerting → ALERT; active & alerting & cooldown elapsed → REALERT;
- * not active & alerting → RECOVERY; else nothing. `prev` undefined means no state yet.
- */
+/** docs/behaviour.md, "Decision". `prev` undefined means no state yet. */
 export function decide(active: boolean, prev: PrevState | undefined, nowMs: number, cooldownS: number): AlertAction | null {
   const alerting = prev?.alerting ?? false;
   if (active && !alerting) return 'ALERT';

@@ -16,10 +16,7 @@ export function issueText(error: z.ZodError): string {
   return `${issue?.path.join('.') || '(entry)'}: ${issue?.message ?? 'malformed'}`;
 }
 
-/**
- * A restored section's bookkeeping: each malformed entry is dropped with a log line naming it
- * (`label`, never its content) and why; the rest is kept.
- */
+/** Drops each malformed restored entry with a log line naming it (`label`, never its content: it may hold a secret). */
 export class DropLog {
   private count = 0;
 

@@ -9,12 +9,7 @@ export interface RetestProcess {
   deadlineMs: number;
 }
 
-/**
- * Re-tests in flight, by (pid, starttime) of their root process (the first process the gate
- * spawned for the run: every process of the run descends from it). The /proc scan names them as
- * owners and never calls one blocking, nor signals it, while it is inside its own timeout (the
- * gate kills it then); once the run ends it is unregistered and the usual rules apply.
- */
+/** Re-tests in flight by their root's (pid, starttime): the /proc scan never calls one blocking nor signals it inside its own timeout. */
 export class RetestRegistry {
   private readonly byKey = new Map<string, RetestProcess>();
 

@@ -53,10 +53,7 @@ class CollectorTimeout extends Error {
   }
 }
 
-/**
- * The observer loop: collect → signals → decide → dispatch. A tick never throws and never
- * overlaps the previous one; a broken or hung collector keeps its previous signals.
- */
+/** collect → signals → decide → dispatch. A tick never throws nor overlaps the last; a broken collector keeps its previous signals. */
 export class Watchdog {
   private readonly states: AlertStates;
   private readonly lastByCollector = new Map<string, Signal[]>();

@@ -35,11 +35,7 @@ export interface ContainerCollectorOptions {
   metrics?: ContainerMetrics;
 }
 
-/**
- * WATCHDOG_CONTAINERS through the read-only Docker adapter. The whole pass (ping, then the
- * inspects) shares one WATCHDOG_HTTP_TIMEOUT_S deadline (cut to the tick budget), so a socket that accepts and never
- * answers costs one timeout and yields the single engine signal, inside the tick's budget.
- */
+/** The whole pass shares one deadline, so a socket that never answers costs one timeout and yields the single engine signal. */
 export class ContainerCollector implements Collector {
   readonly name = 'containers';
   private readonly signals: ContainerSignals;

@@ -7,7 +7,7 @@ import { z } from 'zod';
 export interface ContainerState {
   name: string;
   id: string;
-  /** created, running, paused, restarting, removing, exited or dead. */
+
   status: string;
   exitCode: number;
   /** The engine's own error (e.g. "OCI runtime create failed"), empty when none. */
@@ -24,22 +24,17 @@ export interface ContainerState {
 }
 
 export interface HealthState {
-  /** starting, healthy or unhealthy. */
   status: string;
   failingStreak: number;
   lastCheck: { at: string | null; exitCode: number; output: string } | null;
 }
 
-/**
- * The Engine API surface the watchdog may use: reads only. Nothing here can create, start,
- * stop, exec or write, so the socket is safe to mount read-only into the watchdog.
- * Every call takes an AbortSignal and rejects as soon as it aborts.
- */
+/** Reads only: nothing here can create, start, stop, exec or write. Every call rejects as soon as its AbortSignal aborts. */
 export interface DockerReader {
   ping(signal: AbortSignal): Promise<void>;
   /** null when no container has exactly this name. */
   inspectContainer(name: string, signal: AbortSignal): Promise<ContainerState | null>;
-  /** Names of every container, running or not. */
+
   listContainerNames(signal: AbortSignal): Promise<string[]>;
 }
 
@@ -139,13 +134,8 @@ async function readCapped(res: IncomingMessage, maxBytes: number): Promise<strin
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/**
- * The Engine API over its unix socket through dockerode: GET only, and every answer read as a
- * stream (modem.dial with isStream) and capped at DOCKER_ANSWER_MAX_BYTES, because dockerode's
- * own calls buffer whole answers.
- */
+/** GET only; every answer read as a stream capped at DOCKER_ANSWER_MAX_BYTES, because dockerode's own calls buffer whole answers. */
 export class DockerodeReader implements DockerReader {
-  // Private fields: the client never leaves this class, and only #get uses it.
   readonly #socketPath: string;
   #docker: Promise<Dockerode> | undefined;
 
@@ -233,7 +223,6 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** A short, operator-readable reason for a failed Engine API call. */
 export function describeDockerError(err: unknown, socketPath: string, timeoutS: number): string {
   const e = err as { code?: string; name?: string; message?: string; statusCode?: number; json?: { message?: string } };
   if (e.name === 'TimeoutError') return `no answer within ${timeoutS} s on ${socketPath}`;

@@ -13,11 +13,7 @@ export const exitText = (e: SeenExit, locale: Locale): string =>
     ru: `код выхода ${e.exitCode}${e.oomKilled ? ' (убит по OOM)' : ''}`,
   });
 
-/**
- * A running container's last exit. Docker zeroes the exit code on start, so only an exit seen
- * while the container was down is quoted (`seen`); "exit code 0" is never made up.
- * `finishedAt` is the running container's `State.FinishedAt`, the end of its latest run.
- */
+/** Docker zeroes the exit code on start, so only an exit seen while the container was down is quoted; "exit code 0" is never made up. */
 export function lastExitWhileRunning(
   seen: SeenExit | undefined,
   finishedAt: string | null,

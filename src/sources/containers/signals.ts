@@ -36,7 +36,7 @@ interface RestartSample {
 interface Reading {
   name: string;
   c: ContainerState;
-  /** Restarts within the crash-loop window. */
+
   recent: number;
   since: (iso: string | null) => string;
   restarts: string;
@@ -51,11 +51,7 @@ interface Verdict {
   restartTrouble?: boolean;
 }
 
-/**
- * Turns engine passes into `container` signals: one per watched name plus `container:@engine`.
- * Pure: the caller supplies each outcome and its time. While the engine cannot be read, the
- * names keep their last verdict (frozen, no re-alerts), so N containers never flap at once.
- */
+/** Pure. While the engine cannot be read, names keep their last verdict (no re-alerts), so N containers never flap at once. */
 export class ContainerSignals {
   private readonly restarts = new Map<string, RestartSample[]>();
   private readonly last = new Map<string, { signal: Signal; atMs: number }>();

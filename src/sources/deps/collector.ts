@@ -30,10 +30,7 @@ export async function pingDependency(
   }
 }
 
-/**
- * WATCHDOG_DEPS: every dependency pinged in parallel each tick, each with its own result; every
- * ping ends before the tick budget does, so one hung dependency never hides the others.
- */
+/** Pings in parallel, each ending before the tick budget, so one hung dependency never hides the others. */
 export class DepCollector implements Collector {
   readonly name = 'deps';
   private readonly signals: DepSignals;

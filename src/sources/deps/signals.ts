@@ -17,10 +17,7 @@ export function isUpStatus(status: number): boolean {
 
 const ms = (latencyMs: number): string => `${Math.round(latencyMs)} ms`;
 
-/**
- * `dep_down:<name>` per dependency: active after WATCHDOG_DEP_DOWN_AFTER consecutive failed
- * pings, so one lost packet is not a page. Pure: the caller supplies each outcome.
- */
+/** Pure: active after WATCHDOG_DEP_DOWN_AFTER consecutive failed pings, so one lost packet is not a page. */
 export class DepSignals {
   private readonly failures = new Map<string, number>();
 

@@ -36,7 +36,6 @@ export function memorySignal(mem: MemInfo, critPct: number, locale: Locale): Sig
 }
 
 export interface DiskUsage {
-  /** Blocks in use, as df counts them. */
   usedBytes: number;
   /** Bytes available to unprivileged users. */
   availBytes: number;

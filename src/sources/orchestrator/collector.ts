@@ -8,10 +8,7 @@ import type { CollectContext, Collector } from '../../watchdog/collector.js';
 
 const ENVELOPE_PATH_MAX_CHARS = 200;
 
-/**
- * Fetches the orchestrator's JSON envelope (docs/behaviour.md, "The orchestrator envelope"); every
- * kind of failure is a failed fetch, a call cut short by the tick budget included.
- */
+/** Every kind of failure is a failed fetch, a call cut short by the tick budget included. */
 export class OrchestratorCollector implements Collector {
   readonly name = 'orchestrator';
   private readonly signals: OrchestratorSignals;

@@ -38,10 +38,7 @@ interface AgentSample {
   pid?: number;
 }
 
-/**
- * Turns successive envelope fetches into orch_down, agent_hung and job_failed signals. Pure:
- * the caller supplies each fetch outcome and the time it was taken.
- */
+/** Pure: envelope fetch outcomes → orch_down, agent_hung and job_failed. */
 export class OrchestratorSignals {
   private failures = 0;
   private lastReason = '';
