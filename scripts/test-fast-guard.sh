@@ -2,14 +2,14 @@
 # Proves that `npm test` (the fast tier) needs what a developer's machine has and nothing more:
 # runs it as nobody, with no network but loopback, with the programs test-ci.sh installs hidden,
 # and fails if it fails or takes more than FAST_TIER_LIMIT_S (60) seconds. Run as root (test-ci.sh
-# calls it after the whole suite); extra arguments go to vitest.
+# calls it before the whole suite); extra arguments go to vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 limit_s=${FAST_TIER_LIMIT_S:-60}
 
 # nobody cannot write the checkout: a throwaway copy it owns, sharing the installed packages
-# read-only. dist/ comes along (tsc then only checks it is current) without the subreaper helper,
-# which only a C compiler makes.
+# read-only. dist/ comes along, mtimes kept, so the tests' setup finds it current and builds
+# nothing; the subreaper helper stays behind, since only a C compiler makes it.
 copy=$(mktemp -d /tmp/owd-fast-tier-XXXXXX)
 trap 'rm -rf "$copy"' EXIT
 tar --exclude=./node_modules --exclude=./.git -cf - . | tar -C "$copy" -xf -
@@ -44,7 +44,7 @@ HIDE="$hide_list" COPY="$copy" unshare --net --mount --propagation private sh -c
     env -i PATH="$PATH" HOME="$COPY/.home" LANG=C.UTF-8 npm test -- "$@"
 ' fast-tier "$@" || status=$?
 took_s=$(($(date +%s) - start_s))
-# CPU seconds too: the figure a busy machine does not inflate (under 120 fits 60 s on two idle cores).
+# CPU seconds too: other work on a shared machine inflates the wall time, not these.
 times > "$copy/.times" # not in a pipe: a subshell would count only its own children
 cpu=$(tail -1 "$copy/.times")
 echo "test-fast-guard: the fast tier as nobody without network took ${took_s}s (limit ${limit_s}s; CPU user+sys ${cpu/ / + }), exit ${status}"
