@@ -2,7 +2,7 @@
  * The incident replayed twice on one private dockerd, and the two timelines printed side by side:
  * without the watchdog acting (the orphan spins on, the orchestrator's own
  * `subprocess.run(timeout=…)` re-test runs into the starvation, times out and rolls a good
- * branch back, nobody is told) and with it (test/incident/replay.test.ts's scenario). The
+ * branch back, nobody is told) and with it (test/incident/replay.ci.test.ts's scenario). The
  * re-test budget is the branch suite's own time alone, measured in the same run, times
  * BENCH_BUDGET_RATIO (1.5; the incident's was 600 s for a 516 s suite, 1.16).
  * Run with `bash bench/incident-replay.sh` (as root).

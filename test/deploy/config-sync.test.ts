@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_KEYS, defaultValue, KEY_SPECS, loadConfig } from '../../src/config.js';
-import { parseEnvFile, readmeConfigTable } from './text-files.js';
+import { parseEnvFile, readmeConfigTable } from '../support/text-files.js';
 
 const envExample = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');

@@ -1,7 +1,4 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { CONFIG_KEYS } from '../../src/config.js';
@@ -10,7 +7,7 @@ import { CONFIG_KEYS } from '../../src/config.js';
  * The invariants of deploy/kubernetes/ that keep the DaemonSet a sidecar and not a root shell on
  * every node: hostPID only there, nothing privileged, every capability dropped but the three
  * run-as needs (each said why), probes on /healthz, a read-only root. No cluster runs here, so
- * the manifests are read as YAML; the rules inside PrometheusRule go through promtool.
+ * the manifests are read as YAML; the PrometheusRule must hold deploy/prometheus/rules.yml.
  */
 
 const DIR = new URL('../../deploy/kubernetes/', import.meta.url);
@@ -171,18 +168,11 @@ describe('the Service, the ServiceMonitor and the PrometheusRule', () => {
     expect(service.metadata.name).toBe('orch-watchdog');
   });
 
-  it('the PrometheusRule carries deploy/prometheus/rules.yml unchanged, and promtool accepts it', () => {
+  // promtool checks that file (deploy/prometheus.ci.test.ts): equal groups need no second check here.
+  it('the PrometheusRule carries deploy/prometheus/rules.yml unchanged', () => {
     const rule = byKind('PrometheusRule')[0]!;
     const shipped = parseYaml(readFileSync(new URL('../../deploy/prometheus/rules.yml', import.meta.url), 'utf8')) as { groups: unknown };
     expect(rule.spec).toEqual({ groups: shipped.groups });
-    const dir = mkdtempSync(join(tmpdir(), 'owd-k8s-rules-'));
-    try {
-      writeFileSync(join(dir, 'rules.yml'), JSON.stringify({ groups: rule.spec.groups }));
-      const r = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8', timeout: 60_000 });
-      expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 
   it('scrape annotations on the pods, for a Prometheus without the Operator, point at the same port and path', () => {

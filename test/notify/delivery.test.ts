@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { backoffMs, type QueueOptions } from '../../src/notify/delivery-queue.js';
 import { createDelivery } from '../../src/notify/delivery.js';
 import type { AlertEvent } from '../../src/watchdog/alert-event.js';
-import { alertEvent } from './events.js';
-import { capturedLog, metricLines, Registry, ScriptedNotifier } from './support.js';
+import { alertEvent } from '../support/alert-events.js';
+import { capturedLog, metricLines, Registry, ScriptedNotifier } from '../support/notify.js';
 import { waitFor } from '../support/wait-for.js';
 
 const fast: Partial<QueueOptions> = { backoffBaseMs: 20, backoffMaxMs: 100, random: () => 0.5 };

@@ -6,7 +6,7 @@ import { buildApp } from '../../src/app.js';
 import { testConfig } from '../support/app.js';
 import { startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';
 import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
-import { capturedLog } from './support.js';
+import { capturedLog } from '../support/notify.js';
 
 const TG_CHAT_ID = '-100987654321';
 const API_TOKEN = 'api-token-SECRET-0001';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatAlert, TELEGRAM_MAX_CHARS } from '../../src/notify/format.js';
 import { parseTelegramHtml } from '../support/fake-telegram.js';
-import { alertEvent } from './events.js';
+import { alertEvent } from '../support/alert-events.js';
 
 const hugeCommandLine = `python -m pytest ${'tests/test_pipeline.py::test_case_with_a_long_name '.repeat(400)}`.slice(0, 20_000);
 

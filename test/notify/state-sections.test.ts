@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertmanagerNotifier } from '../../src/notify/alertmanager.js';
 import { alertmanagerSection } from '../../src/notify/state-sections.js';
 import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
-import { alertEvent } from './events.js';
-import { capturedLog } from './support.js';
+import { alertEvent } from '../support/alert-events.js';
+import { capturedLog } from '../support/notify.js';
 
 let peer: LoopbackServer;
 beforeAll(async () => {

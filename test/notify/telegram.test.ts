@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TelegramNotifier } from '../../src/notify/telegram.js';
 import { startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';
 import { refusedUrl } from '../support/http-server.js';
-import { alertEvent } from './events.js';
+import { alertEvent } from '../support/alert-events.js';
 
 let tg: FakeTelegram;
 const never = new AbortController().signal;

@@ -7,8 +7,8 @@ import type { Collector } from '../../src/watchdog/collector.js';
 import { testApp } from '../support/app.js';
 import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
 import { waitFor } from '../support/wait-for.js';
-import { alertEvent } from './events.js';
-import { capturedLog } from './support.js';
+import { alertEvent } from '../support/alert-events.js';
+import { capturedLog } from '../support/notify.js';
 
 const SECRET = 'webhook-signing-secret-42';
 const NOW = Date.UTC(2026, 0, 2, 3, 5, 0);

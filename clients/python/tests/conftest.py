@@ -1,5 +1,5 @@
 """Fixtures for the client's tests. The server-backed ones need a real watchdog: the vitest file
-test/clients/python-client.test.ts starts one and runs this suite (`npm run test:ci` includes it)."""
+test/clients/python-client.ci.test.ts starts one and runs this suite (`npm run test:ci` includes it)."""
 
 import os
 import sys
@@ -20,7 +20,7 @@ def _env(name: str) -> str:
     if not value:
         raise RuntimeError(
             f"{name} is not set: these tests run against a real orch-watchdog; "
-            "run `npx vitest run test/clients/python-client.test.ts`"
+            "run `npx vitest run test/clients/python-client.ci.test.ts`"
         )
     return value
 

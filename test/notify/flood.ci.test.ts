@@ -6,7 +6,7 @@ import { buildApp } from '../../src/app.js';
 import { startFakeTelegram } from '../support/fake-telegram.js';
 import { startHttpServer } from '../support/http-server.js';
 import { waitFor } from '../support/wait-for.js';
-import { capturedLog } from './support.js';
+import { capturedLog } from '../support/notify.js';
 
 /** `count` real processes whose program is `pytest`, children of one detached shell (one group to kill). */
 const shells: ChildProcess[] = [];

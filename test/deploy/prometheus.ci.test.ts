@@ -10,7 +10,7 @@ import { testConfig } from '../support/app.js';
 import { createLogger } from '../../src/logger.js';
 import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
 import { startPrometheus, type Prometheus } from '../support/prometheus.js';
-import { metricNamesIn, parseExposition, substituteGrafanaVariables, type Exposition } from './promql.js';
+import { metricNamesIn, parseExposition, substituteGrafanaVariables, type Exposition } from '../support/promql.js';
 
 const deployFile = (rel: string) => fileURLToPath(new URL(`../../deploy/${rel}`, import.meta.url));
 const RULES = deployFile('prometheus/rules.yml');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
-import { capturedLog } from '../notify/support.js';
+import { capturedLog } from '../support/notify.js';
 import { RecordingNotifier, testApp } from '../support/app.js';
 import { userOwnedDir } from '../support/merge-gate.js';
 import { killServer, listening, spawnServer, type SpawnedServer } from '../support/server-process.js';

@@ -7,7 +7,7 @@ import { createLogger } from '../../src/logger.js';
 import { MergeGate } from '../../src/merge-gate/gate.js';
 import { parseGateSnapshot } from '../../src/merge-gate/gate-state.js';
 import { DropLog } from '../../src/watchdog/restore-entries.js';
-import { capturedLog } from '../notify/support.js';
+import { capturedLog } from '../support/notify.js';
 import { CgroupManager } from '../../src/runner/cgroup.js';
 import { KillEnvironment } from '../../src/runner/launch.js';
 import { procState, survivors } from '../support/adversarial.js';

@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHttpServer, type LoopbackServer } from './support/http-server.js';
+import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
 
-const BIN = new URL('../bin/orch-watchdog.js', import.meta.url).pathname;
+const BIN = new URL('../../bin/orch-watchdog.js', import.meta.url).pathname;
 // Asynchronous on purpose: the loopback orchestrator lives in this process and must keep answering.
 const cli = (args: string[], env: Record<string, string> = {}) =>
   new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -104,7 +104,7 @@ describe('--help and --version (tick --help exited 2 "unknown argument"; check-c
   });
 
   it('--version prints the version from package.json', async () => {
-    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     for (const flag of ['--version', '-V']) {
       const r = await cli([flag]);
       expect(r).toEqual({ status: 0, stdout: `orch-watchdog ${version}\n`, stderr: '' });

@@ -4,8 +4,8 @@ import { createDelivery, type QueuedDelivery } from '../../src/notify/delivery.j
 import { startAlertmanager, type AmApiAlert, type RunningAlertmanager } from '../support/alertmanager.js';
 import { refusedUrl } from '../support/http-server.js';
 import { waitFor } from '../support/wait-for.js';
-import { alertEvent } from './events.js';
-import { capturedLog, Registry } from './support.js';
+import { alertEvent } from '../support/alert-events.js';
+import { capturedLog, Registry } from '../support/notify.js';
 
 let am: RunningAlertmanager;
 const never = new AbortController().signal;

@@ -7,8 +7,8 @@ import { buildNotifiers } from '../../src/notify/index.js';
 import { CLUSTER_TIMING, freePort, startAlertmanager, type RunningAlertmanager } from '../support/alertmanager.js';
 import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
 import { waitFor } from '../support/wait-for.js';
-import { alertEvent } from './events.js';
-import { capturedLog, Registry } from './support.js';
+import { alertEvent } from '../support/alert-events.js';
+import { capturedLog, Registry } from '../support/notify.js';
 
 interface Notification {
   entity: string;

@@ -4,8 +4,8 @@ import { createDelivery, type QueuedDelivery } from '../../src/notify/delivery.j
 import { buildNotifiers } from '../../src/notify/index.js';
 import type { AlertEvent } from '../../src/watchdog/alert-event.js';
 import { parseTelegramHtml, startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';
-import { alertEvent } from './events.js';
-import { capturedLog, metricLines, Registry } from './support.js';
+import { alertEvent } from '../support/alert-events.js';
+import { capturedLog, metricLines, Registry } from '../support/notify.js';
 import { refusedUrl, startHttpServer, type LoopbackServer } from '../support/http-server.js';
 import { waitFor } from '../support/wait-for.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StateLocked, StateStore, type StateSection } from '../../src/state/state-store.js';
-import { capturedLog } from '../notify/support.js';
+import { capturedLog } from '../support/notify.js';
 import { mountTmpfs } from '../support/tmpfs.js';
 
 const NOBODY = 65534;

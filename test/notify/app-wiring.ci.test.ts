@@ -10,7 +10,7 @@ import { startAlertmanager, type RunningAlertmanager } from '../support/alertman
 import { manualClock, testApp } from '../support/app.js';
 import { startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';
 import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
-import { capturedLog } from './support.js';
+import { capturedLog } from '../support/notify.js';
 
 let am: RunningAlertmanager;
 let tg: FakeTelegram;
