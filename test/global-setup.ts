@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 export default function setup(): void {
   if (process.env.OWD_TEST_BUILT === '1') return;
   process.env.OWD_TEST_BUILT = '1';
-  const r = spawnSync(process.execPath, ['scripts/build-if-stale.mjs'], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['scripts/prestart.mjs'], { stdio: 'inherit' });
   if (r.status !== 0) process.stderr.write('global-setup: the build reported problems (dist still emitted, see above)\n');
   spawnSync('sh', ['scripts/build-subreaper.sh'], { stdio: 'inherit' });
 }
