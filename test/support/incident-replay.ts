@@ -104,12 +104,13 @@ export interface WatchdogReplay {
 
 /**
  * The timing of the replay: a 1 s tick and fractional minutes (the keys take them), so the run
- * alerts at 15 s and is reaped at 60 s. 90 % PSI is far above what a CI host running the suite
- * idles at and below the ~100 % that workers outnumbering the cores four to one hold. Where other
- * load keeps the host over 90 % after the reap, the re-test starts once the 90 s pressure wait is
- * over — still well after the reap.
+ * alerts at 15 s and is reaped at 60 s. 75 % PSI is above what a CI host running the suite idles
+ * at and below what workers outnumbering the cores four to one hold: 85–95 % on this VM kind, not
+ * 100 % (with 90 % a dip let the re-test start before the reap). Where other load keeps the host
+ * over 75 % after the reap, the re-test starts once the 90 s pressure wait is over — still well
+ * after the reap.
  */
-export const REPLAY_SETTINGS = { procAgeMin: 0.25, reapAgeMin: 1, maxCpuPressure: 90, pressureWaitS: 90 } as const;
+export const REPLAY_SETTINGS = { procAgeMin: 0.25, reapAgeMin: 1, maxCpuPressure: 75, pressureWaitS: 90 } as const;
 
 const NOTIFY_LIMIT_MS = 60_000;
 

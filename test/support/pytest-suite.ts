@@ -47,7 +47,8 @@ export interface LeavingRun {
 export class PytestLab {
   private readonly dirs: string[] = [];
   private readonly children: ChildProcess[] = [];
-  private readonly extraPids = new Set<number>();
+  /** pid → its starttime when tracked: cleanup signals only that process, never a later holder of the pid. */
+  private readonly extraPids = new Map<number, number>();
 
   /** A throwaway suite directory holding `files`. */
   suite(files: Record<string, string>): string {
@@ -81,7 +82,7 @@ export class PytestLab {
       },
       { timeoutMs: 30_000 },
     );
-    this.extraPids.add(found!.pid);
+    this.extraPids.set(found!.pid, found!.startTicks);
     return found!;
   }
 
@@ -103,11 +104,15 @@ export class PytestLab {
 
   /** Remembers a pid to SIGKILL at cleanup (a leftover re-parented away from our children). */
   track(pid: number): void {
-    this.extraPids.add(pid);
+    const st = readStat(pid);
+    if (st) this.extraPids.set(pid, st.startTicks);
   }
 
   cleanup(): void {
-    for (const pid of this.extraPids) {
+    // pids are reused fast on a busy host (pid_max 32768): a test run's pid killed by its number
+    // alone once killed another suite's orphan mid-replay
+    for (const [pid, startTicks] of this.extraPids) {
+      if (readStat(pid)?.startTicks !== startTicks) continue;
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
