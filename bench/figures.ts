@@ -162,6 +162,18 @@ const ROWS: Row[] = [
     show: ms,
     meets: () => true,
   },
+  ...(
+    [
+      ['node dist/src/server.js', 'nodeCache'],
+      ['`npm start`', 'npmCache'],
+    ] as const
+  ).map(([label, key]): Row => ({
+    measure: `… first /healthz answer ÷ the hello-world's, ${label}, compile cache`,
+    goal: '—',
+    value: (_, f) => n(f, `start_${key}_first_ms`) / n(f, 'start_hello_ms'),
+    show: x2,
+    meets: () => true,
+  })),
 ];
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
