@@ -1,18 +1,19 @@
 // The layer order (README "Where things live"), checked by `npm run depcruise` (part of `npm run lint`):
 //   routes/ -> src/app.ts, src/app-context.ts, src/http-server.ts -> src/{watchdog,sources,merge-gate,notify,cli,state}/
-//   -> src/runner/ -> src/proc/ -> the ground floor (config, metrics, redact and its rules, clock, http, i18n, logger, safe-regex,
-//   version, worker-module).
+//   -> src/runner/ -> src/proc/ -> the ground floor (compile-cache, config, metrics, redact and its rules, clock, http, i18n, logger,
+//   safe-regex, version, worker-module).
 // Type-only imports count (tsPreCompilationDeps): a type is as much a dependency as a value.
 // Test code (test/, scripts/, bench/) may import anything in src/; nothing in src/ or routes/ imports it.
 
 const GROUND =
-  '^src/(config(\\.ts$|-[^/]+\\.ts$|/)|redact/|(metrics|redact|clock|http|i18n|logger|safe-regex|version|worker-module)\\.ts$)';
+  '^src/(config(\\.ts$|-[^/]+\\.ts$|/)|redact/|(compile-cache|metrics|redact|clock|http|i18n|logger|safe-regex|version|worker-module)\\.ts$)';
 const RUNNER = '^src/runner/';
 const PROC = '^src/proc/';
 const MIDDLE = '^src/(watchdog|sources|merge-gate|notify|cli|state)/';
 const APP = '^src/(app|app-context|http-server)\\.ts$';
 const PRODUCT = '^(src|routes)/';
-const PLACED = [GROUND, PROC, RUNNER, MIDDLE, APP, '^src/server\\.ts$'];
+const SERVER = '^src/server(-main)?\\.ts$';
+const PLACED = [GROUND, PROC, RUNNER, MIDDLE, APP, SERVER];
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -55,23 +56,24 @@ module.exports = {
     {
       name: 'app-only-from-server',
       severity: 'error',
-      comment: 'buildApp is for src/server.ts (and tests, scripts): routes and services get what they need through AppContext.',
-      from: { path: PRODUCT, pathNot: '^src/server\\.ts$' },
+      comment: 'buildApp is for src/server-main.ts (and tests, scripts): routes and services get what they need through AppContext.',
+      from: { path: PRODUCT, pathNot: '^src/server-main\\.ts$' },
       to: { path: '^src/app\\.ts$' },
     },
     {
       name: 'nothing-imports-server',
       severity: 'error',
-      comment: 'src/server.ts listens; importing it would start a server.',
-      from: { path: PRODUCT },
-      to: { path: '^src/server\\.ts$' },
+      comment:
+        'src/server.ts (the entry) and src/server-main.ts listen; importing either would start a server. Only the entry loads server-main.',
+      from: { path: PRODUCT, pathNot: '^src/server\\.ts$' },
+      to: { path: SERVER },
     },
     {
       name: 'middle-not-up',
       severity: 'error',
       comment: 'watchdog, sources, merge-gate, notify, cli and state are wired by the app; they never import it or a route.',
       from: { path: MIDDLE },
-      to: { path: [APP, '^src/server\\.ts$', '^routes/'] },
+      to: { path: [APP, SERVER, '^routes/'] },
     },
     {
       name: 'cli-is-an-entry',

@@ -4,11 +4,12 @@
 # On top of the orchestrator's own test image, so merge-gate re-tests find pytest (or whatever
 # the suite needs) inside the container, and `orch-watchdog run` works there too:
 #   docker build --build-arg BASE_IMAGE=registry.example/orchestrator-tests:latest --build-arg NODE_FROM=copy -t orch-watchdog:tests .
-# NODE_BASE must be a Node 20 image (node:20-slim), or any base that carries node, npm and /bin/sh.
+# NODE_BASE must be a Node 24 image (node:24-slim; Node 24 LTS is the supported line), or any base that
+# carries Node >= 22.19 (package.json engines), npm and /bin/sh.
 # BASE_IMAGE (default: NODE_BASE itself) needs glibc >= 2.28, libstdc++ and /bin/sh, and git or
 # apt-get/dnf to install it: any Debian, Ubuntu or RHEL-family image has them (apt and dnf need
 # libstdc++ themselves).
-ARG NODE_BASE=node:20-slim
+ARG NODE_BASE=node:24-slim
 ARG BASE_IMAGE=${NODE_BASE}
 # `copy`: put NODE_BASE's node into BASE_IMAGE (a test image without Node, or with another one);
 # `base`: BASE_IMAGE's own node, so the default image does not carry a second 100 MB copy.
@@ -29,15 +30,18 @@ RUN { command -v cc || command -v gcc; } >/dev/null 2>&1 \
 
 FROM ${NODE_BASE} AS build
 WORKDIR /app
+RUN node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 19) ? 0 : 1)' \
+ || { echo "orch-watchdog: NODE_BASE has Node $(node --version); it needs Node >= 22.19 (Node 24 LTS: node:24-slim)" >&2; exit 1; }
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` would build before the sources are copied; no dependency needs its install script.
-RUN npm ci --ignore-scripts --no-audit --no-fund
+# --omit=optional: the optional dependency is Node 24 for machines whose own node is older; the image has its own.
+RUN npm ci --omit=optional --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY routes ./routes
 COPY scripts ./scripts
 RUN npm run build \
- && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+ && npm prune --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
 
 # Node and tini as two files, so the runtime stage can drop them onto any glibc base.
 FROM ${NODE_BASE} AS node
@@ -59,7 +63,7 @@ COPY --from=node /out/tini /usr/local/bin/tini
 RUN node --version >/dev/null 2>&1 \
  || { echo "orch-watchdog: no working node on BASE_IMAGE: build with NODE_FROM=copy (the base needs glibc >= 2.28 and libstdc++)" >&2; exit 1; }
 # git: skip-when-current reads HEAD of the checkout (as the re-test's user). A test image usually has it;
-# node:20-slim does not, so Debian's (or the RHEL family's) package manager brings it.
+# node:24-slim does not, so Debian's (or the RHEL family's) package manager brings it.
 RUN command -v git >/dev/null 2>&1 \
  || { command -v apt-get >/dev/null 2>&1 && apt-get update && apt-get install -y --no-install-recommends git && rm -rf /var/lib/apt/lists/*; } \
  || { command -v dnf >/dev/null 2>&1 && dnf install -y git-core && dnf clean all; } \

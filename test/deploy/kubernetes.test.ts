@@ -76,6 +76,22 @@ describe('deploy/kubernetes/ as a whole', () => {
     expect(manifests.filter((m) => m.kind !== 'Namespace').map((m) => m.metadata.namespace)).toEqual(Array(4).fill('orch-watchdog'));
   });
 
+  it("says which Node the pod runs: the image's base, the Dockerfile's default NODE_BASE (Node 24 LTS)", () => {
+    const nodeBase = /^ARG NODE_BASE=(\S+)$/m.exec(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8'))?.[1];
+    expect(nodeBase).toBe('node:24-slim');
+    const lines = texts['daemonset.yaml']!.split('\n');
+    const imageLine = lines.findIndex((l) => /^\s+image: /.test(l));
+    const comment = lines.slice(0, imageLine).reverse();
+    const above = comment
+      .slice(
+        0,
+        comment.findIndex((l) => !/^\s+#/.test(l)),
+      )
+      .join(' ');
+    expect(above).toContain(`FROM ${nodeBase}`);
+    expect(above).toMatch(/Node 24 LTS/);
+  });
+
   it('kustomization.yaml lists every manifest of the directory', () => {
     const kustomization = parseYaml(texts['kustomization.yaml']!) as { resources: string[] };
     expect([...kustomization.resources].sort()).toEqual(files.filter((f) => f !== 'kustomization.yaml').sort());

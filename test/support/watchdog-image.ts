@@ -13,7 +13,7 @@ export interface BuiltImage {
 }
 
 /**
- * The Dockerfile's CC_IMAGE, which builds the subreaper helper: a stand-in for node:20-slim after
+ * The Dockerfile's CC_IMAGE, which builds the subreaper helper: a stand-in for node:24-slim after
  * `apt-get install gcc libc6-dev` (what the default build does), made of this machine's Debian
  * gcc and libc6-dev package files, because no registry is reachable here.
  */
