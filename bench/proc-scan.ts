@@ -8,6 +8,7 @@
  * prometheus-process-exporter with a pytest matcher (if installed). The collector ticks every
  * second, as a busy deployment would run it, warmed up first; the main thread's event-loop delay
  * is measured over the same ticks. Run with `bash bench/proc-scan.sh`.
+ * The last line, `FIGURES {json}`, holds the medians for bench/figures.ts.
  * Env: BENCH_PROCS (5000), BENCH_ROUNDS (15), BENCH_WARMUP_S (15), BENCH_LEFTOVER_RUNS (10).
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -162,6 +163,16 @@ async function main(): Promise<void> {
   console.log(`full tick / reference loop    = ${(m.ours / m.reference).toFixed(2)}`);
   if (m.exporter !== null) console.log(`process-exporter / full tick  = ${(m.exporter / m.ours).toFixed(1)}`);
   console.log(`event-loop delay over the ${ROUNDS} measured ticks: p99 ${fmt(h.percentile(99) / 1e6)} ms, max ${fmt(h.max / 1e6)} ms`);
+  // for bench/figures.ts
+  const figures = {
+    node: process.version,
+    load_start: load,
+    reference_ms: m.reference,
+    tick_ms: m.ours,
+    exporter_ms: m.exporter,
+    candidates: candidates.length,
+  };
+  console.log(`FIGURES ${JSON.stringify(figures)}`);
 }
 
 try {

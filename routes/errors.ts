@@ -1,8 +1,10 @@
-import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+
+// not an ES import of node:http, which loads Node's own undici (src/http-server.ts says why)
+const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 /** Every `error` code, declared once: the OpenAPI Error enum and docs/api.md's table follow from it. */
 export const ERROR_CODES = {

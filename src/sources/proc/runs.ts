@@ -1,6 +1,6 @@
 import { identityKey, type ProcIdentity } from '../../proc/identity.js';
 import type { HeldLock } from '../../proc/locks.js';
-import { ProcTree, type LinkedProcess } from '../../proc/proc-table.js';
+import { LineageTree } from '../../proc/lineage-tree.js';
 import type { AgentInfo } from '../../watchdog/agent-directory.js';
 import type { MatchedProcess } from './scanner.js';
 
@@ -100,14 +100,11 @@ export class RunTracker {
   /** identity key of a remembered member -> its run's key */
   private readonly memberOf = new Map<string, string>();
   /** the processes of the last step by parent links, from the scan's lineage */
-  private tree = new ProcTree<LinkedProcess>(new Map());
+  private readonly tree = new LineageTree();
 
   /** One scan's lineage ((pid, ppid, starttime) of every process, flat) and matching processes. */
   step(lineage: ArrayLike<number>, matched: readonly MatchedProcess[], nowMs: number, owners: Owners): RunStep {
-    const table = new Map<number, LinkedProcess>();
-    for (let i = 0; i + 2 < lineage.length; i += 3)
-      table.set(lineage[i]!, { pid: lineage[i]!, ppid: lineage[i + 1]!, startTicks: lineage[i + 2]! });
-    this.tree = new ProcTree(table);
+    this.tree.reset(lineage);
     // runs topped by an agent the envelope lists now (seen before it was listed) were never test runs
     for (const [key, run] of this.runs) if (owners.agents.has(run.top.pid) && this.isLive(run.top)) this.forget(key, run);
     // an agent is watched by agent_hung, never as a test process, whatever its argv says
@@ -159,7 +156,7 @@ export class RunTracker {
 
   /** The start time of the process that has `pid` now, if any. */
   startOf(pid: number): number | undefined {
-    return this.tree.table.get(pid)?.startTicks;
+    return this.tree.startOf(pid);
   }
 
   private isLive(id: ProcIdentity): boolean {

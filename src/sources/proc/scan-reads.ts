@@ -172,3 +172,34 @@ export function readHeldFdBudget(root: string): number {
     return 0;
   }
 }
+
+/**
+ * (pid, ppid, starttime) triples, flat, in one buffer kept from scan to scan (a JS array of
+ * 15,000 numbers a scan at 5,000 processes was garbage the size of a large object, each scan);
+ * `take` copies them into the array the worker transfers.
+ */
+export class LineageBuffer {
+  private buf = new Float64Array(3 * 1024);
+  private len = 0;
+
+  cleared(): this {
+    this.len = 0;
+    return this;
+  }
+
+  push(pid: number, ppid: number, startTicks: number): void {
+    if (this.len + 3 > this.buf.length) {
+      const grown = new Float64Array(this.buf.length * 2);
+      grown.set(this.buf);
+      this.buf = grown;
+    }
+    this.buf[this.len] = pid;
+    this.buf[this.len + 1] = ppid;
+    this.buf[this.len + 2] = startTicks;
+    this.len += 3;
+  }
+
+  take(): Float64Array<ArrayBuffer> {
+    return this.buf.slice(0, this.len);
+  }
+}

@@ -7,6 +7,7 @@ import type { NsMember, PidProbe, PidViewRequest } from '../../watchdog/agent-di
 import { createNsReads, type NsCache, type NsReads } from './scan-namespaces.js';
 import {
   isSameKey,
+  LineageBuffer,
   readFileInto,
   readHeldFdBudget,
   readStatKey,
@@ -106,7 +107,7 @@ interface ScanPass {
   counts: Pick<ScanResult, 'processes' | 'vanished' | 'cmdlineReads' | 'errors'>;
   /** the matching and watched processes, whose facts the scan returns */
   wanted: { stat: ProcStat; entry: CacheEntry }[];
-  lineage: number[];
+  lineage: LineageBuffer;
   containerId: string | null;
   members: NsMember[];
 }
@@ -123,6 +124,7 @@ export class Scanner {
   private readonly ns: NsReads;
   private readonly cmdBuf: Buffer;
   private readonly cache = new Map<number, CacheEntry>();
+  private readonly lineage = new LineageBuffer();
   private generation = 0;
 
   constructor(
@@ -146,7 +148,7 @@ export class Scanner {
       watch,
       counts: { processes: 0, vanished: 0, cmdlineReads: 0, errors: { eacces: 0, parse: 0, other: 0 } },
       wanted: [],
-      lineage: [],
+      lineage: this.lineage.cleared(),
       containerId: request.containerId || null,
       members: [],
     };
@@ -174,7 +176,7 @@ export class Scanner {
     }
     const { lineage, members, counts } = pass;
     const probes = this.ns.probe(request.probePids ?? []);
-    return { candidates, watched, lineage: Float64Array.from(lineage), members, probes, ...counts, durationMs: deps.now() - startedMs };
+    return { candidates, watched, lineage: lineage.take(), members, probes, ...counts, durationMs: deps.now() - startedMs };
   }
 
   /** Closes the stat files kept open between scans. */
