@@ -1,4 +1,4 @@
-import type { LinkedProcess } from './proc-table.js';
+import { ancestorsBy, descendantsBy, type LinkedProcess } from './proc-table.js';
 
 const EMPTY = new Float64Array(0);
 
@@ -102,31 +102,13 @@ export class LineageTree {
     return out;
   }
 
-  /** Every process below `pid` by parent links, `pid` itself excluded (ProcTree.descendants). */
+  /** ProcTree.descendants, over this lineage. */
   descendants(pid: number): LinkedProcess[] {
-    const found: LinkedProcess[] = [];
-    const stack = [pid];
-    const seen = new Set<number>([pid]);
-    while (stack.length > 0) {
-      for (const child of this.children(stack.pop()!)) {
-        if (seen.has(child.pid)) continue;
-        seen.add(child.pid);
-        found.push(child);
-        stack.push(child.pid);
-      }
-    }
-    return found;
+    return descendantsBy(pid, (p) => this.children(p));
   }
 
-  /** Parent first, up to the root of the lineage; bounded against a corrupt (cyclic) one (ProcTree.ancestors). */
+  /** ProcTree.ancestors, over this lineage. */
   ancestors(pid: number): LinkedProcess[] {
-    const out: LinkedProcess[] = [];
-    let cursor = this.get(this.get(pid)?.ppid ?? -1);
-    for (let hops = 0; cursor && hops < 4096; hops++) {
-      out.push(cursor);
-      if (cursor.ppid === cursor.pid) break;
-      cursor = this.get(cursor.ppid);
-    }
-    return out;
+    return ancestorsBy(pid, (p) => this.get(p));
   }
 }

@@ -45,31 +45,39 @@ export class ProcTree<T extends LinkedProcess = ProcStat> {
     return this.byParent.get(pid) ?? [];
   }
 
-  /** Every process below `pid` by parent links, `pid` itself excluded. */
   descendants(pid: number): T[] {
-    const found: T[] = [];
-    const stack = [pid];
-    const seen = new Set<number>([pid]);
-    while (stack.length > 0) {
-      for (const child of this.children(stack.pop()!)) {
-        if (seen.has(child.pid)) continue;
-        seen.add(child.pid);
-        found.push(child);
-        stack.push(child.pid);
-      }
-    }
-    return found;
+    return descendantsBy(pid, (p) => this.children(p));
   }
 
-  /** Parent first, up to the root of the table; bounded against a corrupt (cyclic) table. */
   ancestors(pid: number): T[] {
-    const out: T[] = [];
-    let cursor = this.table.get(this.table.get(pid)?.ppid ?? -1);
-    for (let hops = 0; cursor && hops < 4096; hops++) {
-      out.push(cursor);
-      if (cursor.ppid === cursor.pid) break;
-      cursor = this.table.get(cursor.ppid);
-    }
-    return out;
+    return ancestorsBy(pid, (p) => this.table.get(p));
   }
+}
+
+/** Every process below `pid` by parent links, `pid` itself excluded. */
+export function descendantsBy<T extends LinkedProcess>(pid: number, children: (pid: number) => Iterable<T>): T[] {
+  const found: T[] = [];
+  const stack = [pid];
+  const seen = new Set<number>([pid]);
+  while (stack.length > 0) {
+    for (const child of children(stack.pop()!)) {
+      if (seen.has(child.pid)) continue;
+      seen.add(child.pid);
+      found.push(child);
+      stack.push(child.pid);
+    }
+  }
+  return found;
+}
+
+/** Parent first, up to the root; bounded against a corrupt (cyclic) table. */
+export function ancestorsBy<T extends LinkedProcess>(pid: number, get: (pid: number) => T | undefined): T[] {
+  const out: T[] = [];
+  let cursor = get(get(pid)?.ppid ?? -1);
+  for (let hops = 0; cursor && hops < 4096; hops++) {
+    out.push(cursor);
+    if (cursor.ppid === cursor.pid) break;
+    cursor = get(cursor.ppid);
+  }
+  return out;
 }
