@@ -9,25 +9,16 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { get } from './http-get.js';
 import { killAllGroups, launchGroup } from './process-group.js';
+import { freePort } from './free-port.js';
 
 const { values: flags } = parseArgs({
   options: { rounds: { type: 'string', default: '3' }, 'wrk-s': { type: 'string', default: '5' } },
 });
 for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130));
-
-const freePort = (): Promise<number> =>
-  new Promise((res, rej) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
 
 /** The node flags `npm start` adds before dist/src/server.js. */
 function launchFlags(): string[] {

@@ -16,11 +16,11 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { get } from './http-get.js';
 import { killAllGroups, launchGroup } from './process-group.js';
+import { freePort } from './free-port.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -71,15 +71,6 @@ async function stop(c: ChildProcess): Promise<void> {
   process.kill(-c.pid!, 'SIGTERM');
   if ((await Promise.race([exited, delay(5000, 'late')])) === 'late') process.kill(-c.pid!, 'SIGKILL');
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 
 /**
  * Polls /healthz every 10 ms, at most `limitMs`; returns ms from `t0` to the first answer of any

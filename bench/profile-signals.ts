@@ -13,13 +13,13 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { get } from './http-get.js';
 import { killAllGroups, launchGroup } from './process-group.js';
 import { summarizeCpuProfile, summarizeHeapSnapshot } from './profile-summary.js';
+import { freePort } from './free-port.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -35,15 +35,6 @@ const { values: flags } = parseArgs({
 const DIR = resolve(flags.dir);
 const WRK_S = Number(flags['wrk-s']);
 for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130));
-
-const freePort = (): Promise<number> =>
-  new Promise((res, rej) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
 
 const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
