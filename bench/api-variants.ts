@@ -9,22 +9,14 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { get } from './http-get.js';
-import { killAllGroups, launchGroup } from './process-group.js';
-import { freePort } from './free-port.js';
+import { killAllGroups } from './process-group.js';
+import { launchFlags, startHealthy } from './launch-server.js';
 
 const { values: flags } = parseArgs({
   options: { rounds: { type: 'string', default: '3' }, 'wrk-s': { type: 'string', default: '5' } },
 });
 for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130));
-
-/** The node flags `npm start` adds before dist/src/server.js. */
-function launchFlags(): string[] {
-  const start = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
-  return (/node ((?:--\S+ )*)dist\/src\/server\.js/.exec(start)?.[1] ?? '').trim().split(' ').filter(Boolean);
-}
 
 interface Contender {
   label: string;
@@ -67,19 +59,7 @@ async function main(): Promise<void> {
   console.log(`node ${process.version}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   const started: { c: Contender; child: ChildProcess; port: number }[] = [];
   for (const c of CONTENDERS) {
-    const port = await freePort();
-    const child = launchGroup('node', c.args, { LOG_LEVEL: 'warn', WATCHDOG_PORT: String(port), ...c.env });
-    child.stdout!.resume();
-    for (let i = 0; i < 6000; i++) {
-      if (
-        (await get(port, '/healthz', 1000).then(
-          (r) => r.status,
-          () => 0,
-        )) === 200
-      )
-        break;
-      await delay(10);
-    }
+    const { child, port } = await startHealthy(c.args, c.env);
     started.push({ c, child, port });
   }
   const results = started.map(() => ({ rps: [] as number[], p99: [] as number[] }));

@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { get } from './http-get.js';
 import { killAllGroups, launchGroup } from './process-group.js';
 import { freePort } from './free-port.js';
+import { launchFlags } from './launch-server.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -115,12 +116,6 @@ function fitLine(ys: number[], everyS: number): { slopePerS: number; mean: numbe
   const sxy = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0);
   const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
   return { slopePerS: sxx === 0 ? 0 : sxy / sxx, mean: my };
-}
-
-/** The node flags `npm start` adds before dist/src/server.js (none by default). */
-function launchFlags(): string[] {
-  const start = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
-  return (/node ((?:--\S+ )*)dist\/src\/server\.js/.exec(start)?.[1] ?? '').trim().split(' ').filter(Boolean);
 }
 
 /** No compile cache (also when an entry enables it in code), or the bench's own warmed cache directory. */

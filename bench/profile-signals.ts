@@ -16,10 +16,9 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { get } from './http-get.js';
 import { killAllGroups, launchGroup } from './process-group.js';
 import { summarizeCpuProfile, summarizeHeapSnapshot } from './profile-summary.js';
-import { freePort } from './free-port.js';
+import { launchFlags, startHealthy } from './launch-server.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -39,12 +38,6 @@ for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit
 const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 
-/** The node flags `npm start` adds before dist/src/server.js. */
-function launchFlags(): string[] {
-  const start = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
-  return (/node ((?:--\S+ )*)dist\/src\/server\.js/.exec(start)?.[1] ?? '').trim().split(' ').filter(Boolean);
-}
-
 interface Started {
   name: string;
   child: ChildProcess;
@@ -56,26 +49,14 @@ async function start(name: string, script: string, env: Record<string, string>, 
   const dir = join(DIR, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const port = await freePort();
   const nodeFlags = [
     ...(script.endsWith('server.js') ? launchFlags() : []),
     ...(cpu ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
     '--heapsnapshot-signal=SIGUSR2',
     `--diagnostic-dir=${dir}`,
   ];
-  const child = launchGroup('node', [...nodeFlags, script], { LOG_LEVEL: 'warn', WATCHDOG_PORT: String(port), ...env });
-  child.stdout!.resume();
-  for (let i = 0; i < 6000; i++) {
-    if (
-      (await get(port, '/healthz', 1000).then(
-        (r) => r.status,
-        () => 0,
-      )) === 200
-    )
-      return { name, child, port, dir };
-    await delay(10);
-  }
-  throw new Error(`${name}: no /healthz 200`);
+  const { child, port } = await startHealthy([...nodeFlags, script], env);
+  return { name, child, port, dir };
 }
 
 /** SIGUSR2, then waits for the snapshot file to be complete; prints its summary. */
