@@ -180,15 +180,21 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
     start(`setsid sh -c 'sleep 30; :' ${MARKER}-plain & setsid sh -c 'trap "" TERM; sleep 30; :' ${MARKER}-stubborn & exit 0`);
   }
 
-  it('terminates old orphaned matches (SIGKILL for the one ignoring SIGTERM), alerts proc_reaped, and spares a process with a live parent', async () => {
+  /** Both orphans re-parented to pid 1 (a child of ours never is), old enough to be candidates. */
+  async function settledOrphans(): Promise<number[]> {
     spawnOrphans();
-    const attached = start('sleep 30; :');
     let orphans: number[] = [];
-    await waitFor('the condition', () => {
-      orphans = markedPids(MARKER).filter((pid) => pid !== attached.pid && stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
+    await waitFor('both orphans re-parented to pid 1', () => {
+      orphans = markedPids(MARKER).filter((pid) => stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
       return orphans.length === 2;
     });
     await settleAge();
+    return orphans;
+  }
+
+  it('terminates old orphaned matches (SIGKILL for the one ignoring SIGTERM), alerts proc_reaped, and spares a process with a live parent', async () => {
+    const attached = start('sleep 30; :');
+    const orphans = await settledOrphans();
     const { tick, notifier, app: a } = await app({ procReapEnabled: true, procReapAgeMin: 0.0005, killGraceS: 0.4 });
     await tick();
     await a.ctx.proc.settle();
@@ -204,13 +210,7 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
 
   // An engine outage must neither let the reaper guess which host process is an agent nor stop it for good.
   it('waits while WATCHDOG_ORCH_CONTAINER cannot be located and agents are listed, and reaps once nothing is unknown', async () => {
-    spawnOrphans();
-    let orphans: number[] = [];
-    await waitFor('the condition', () => {
-      orphans = markedPids(MARKER).filter((pid) => stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
-      return orphans.length === 2;
-    });
-    await settleAge();
+    const orphans = await settledOrphans();
     const { tick, app: a } = await app({
       procReapEnabled: true,
       procReapAgeMin: 0.0005,
@@ -233,13 +233,7 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
   });
 
   it('does nothing when reaping is off', async () => {
-    spawnOrphans();
-    let orphans: number[] = [];
-    await waitFor('the condition', () => {
-      orphans = markedPids(MARKER).filter((pid) => stat(pid)?.comm === 'sh' && stat(pid)?.ppid === 1);
-      return orphans.length === 2;
-    });
-    await settleAge();
+    const orphans = await settledOrphans();
     const { tick, app: a } = await app({ procReapEnabled: false });
     await tick();
     await a.ctx.proc.settle();
