@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeProc } from './support/fake-proc.js';
@@ -11,6 +11,16 @@ afterEach(() => {
   // A failed assertion must not leave a server behind (it would keep ticking into the next file).
   killAll();
 });
+
+function threadWchans(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8');
+    } catch {
+      return '';
+    }
+  });
+}
 
 async function healthz(address: string): Promise<{ tick_count: number }> {
   return (await (await fetch(`${address}/healthz`)).json()) as { tick_count: number };
@@ -55,6 +65,10 @@ describe('the real server process', { timeout: 60_000 }, () => {
     const server = startServer({ WATCHDOG_TICK_S: '0.3', WATCHDOG_PROC_ENABLED: 'true', WATCHDOG_PROC_ROOT: fake.root });
     try {
       await server.waitForLog('a /proc scan that timed out', /collector proc did not finish/);
+      // A slow worker start times the scan out too (load 30 did): wait until a thread really sits in the FIFO's open.
+      await waitFor('a server thread blocked opening the FIFO', () => threadWchans(server.child.pid!).includes('wait_for_partner'), {
+        timeoutMs: 30_000,
+      });
       const started = Date.now();
       server.child.kill('SIGTERM');
       const [code, signal] = await once(server.child, 'exit');
