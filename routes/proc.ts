@@ -5,7 +5,7 @@ import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
 import type { Owner } from '../src/sources/proc/runs.js';
 import { errorResponses, HttpError } from './errors.js';
-import { isoTimestamp } from './schemas.js';
+import { isoTimestamp } from './observe.js';
 
 const ownerSchema = z
   .union([
