@@ -11,7 +11,7 @@ import { redactCommandLine, redactSecrets } from '../src/redact.js';
 import { RESERVED_PREFIX, REQUEST_ENV_LIMITS } from '../src/runner/account.js';
 import { receiptToJson } from '../src/runner/tree-kill.js';
 import { KILL_STRATEGIES } from '../src/runner/tree-tracker.js';
-import { errorResponses, HttpError } from './errors.js';
+import { errorResponses, HttpError, writeErrorResponses } from './errors.js';
 import { isoTimestamp } from './observe.js';
 
 const retestRequestSchema = z
@@ -156,25 +156,6 @@ function toWire(run: RetestRun): z.infer<typeof retestRunSchema> {
   };
 }
 
-const POST_ERRORS = errorResponses(
-  'bad_request',
-  'run_as_refused',
-  'unauthorized',
-  'forbidden',
-  'payload_too_large',
-  'unsupported_media_type',
-  'queue_full',
-);
-const DELETE_ERRORS = errorResponses(
-  'unauthorized',
-  'forbidden',
-  'not_found',
-  'already_done',
-  'uri_too_long',
-  'payload_too_large',
-  'unsupported_media_type',
-);
-
 const idParams = z.object({ id: z.string().min(1).max(100) });
 
 /** The audit line quotes this much of the command (redacted from a bounded head, as /proc command lines are). */
@@ -227,7 +208,7 @@ export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
         body: retestRequestSchema,
         response: {
           202: z.object({ id: z.string().describe('GET /merge-gate/retests/{id} follows it'), status: z.literal('queued') }),
-          ...POST_ERRORS,
+          ...writeErrorResponses('bad_request', 'run_as_refused', 'queue_full'),
         },
       },
     },
@@ -261,7 +242,7 @@ export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
         description: 'A queued run is dropped, a running one is killed (whole tree) like a timeout; either ends with outcome cancelled.',
         security: [{ bearerAuth: [] }],
         params: idParams,
-        response: { 200: retestRunSchema, ...DELETE_ERRORS },
+        response: { 200: retestRunSchema, ...writeErrorResponses('not_found', 'already_done', 'uri_too_long') },
       },
     },
     async (req) => {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
 import type { Owner } from '../src/sources/proc/runs.js';
-import { errorResponses, HttpError } from './errors.js';
+import { ERROR_CODES, HttpError, writeErrorResponses, type ErrorCode } from './errors.js';
 import { isoTimestamp } from './observe.js';
 
 const ownerSchema = z
@@ -69,21 +69,10 @@ const terminatedSchema = z.object({
   kill_after_s: z.number().describe('WATCHDOG_KILL_GRACE_S: SIGKILL after this to whatever is left'),
 });
 
-const TERMINATE_ERRORS = errorResponses(
+const TERMINATE_ERRORS = writeErrorResponses(
   'bad_request',
-  'unauthorized',
-  'forbidden',
   'not_found',
-  'not_running',
-  'changed',
-  'protected',
-  'retest_running',
-  'agents_unlocated',
-  'foreign_root',
-  'in_progress',
-  'signal_failed',
-  'payload_too_large',
-  'unsupported_media_type',
+  ...(Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => ERROR_CODES[c].when.startsWith('terminate:')),
 );
 
 function ownerJson(owner: Owner): z.infer<typeof ownerSchema> {
