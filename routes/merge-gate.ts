@@ -12,7 +12,7 @@ import { RESERVED_PREFIX, REQUEST_ENV_LIMITS } from '../src/runner/account.js';
 import { receiptToJson } from '../src/runner/tree-kill.js';
 import { KILL_STRATEGIES } from '../src/runner/tree-tracker.js';
 import { errorResponses, HttpError, writeErrorResponses } from './errors.js';
-import { isoTimestamp } from './observe.js';
+import { isoTimestamp, snakeKeys } from './observe.js';
 
 const retestRequestSchema = z
   .strictObject({
@@ -134,15 +134,6 @@ const countersSchema = z
   .meta({ id: 'MergeGateCounters' });
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : isoUtc(ms));
-const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-
-/** The gate's camelCase model as the wire's snake_case, all the way down; the response schema drops what it does not name. */
-function snakeKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(snakeKeys);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), snakeKeys(v)]));
-}
-
 function toWire(run: RetestRun): z.infer<typeof retestRunSchema> {
   const { queuedAt, startedAt, finishedAt, notBefore, waitingValue, receipt, ...rest } = run;
   return {

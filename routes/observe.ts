@@ -6,6 +6,14 @@ import { isoUtc } from '../src/clock.js';
 import { FAMILIES } from '../src/watchdog/signal.js';
 
 export const isoTimestamp = z.string().describe('ISO-8601 UTC timestamp');
+const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** A model's camelCase keys as the wire's snake_case, all the way down; the response schema drops what it does not name. */
+export function snakeKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(snakeKeys);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), snakeKeys(v)]));
+}
 
 const signalSchema = z
   .object({
@@ -139,15 +147,7 @@ export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
         response: { 200: z.object({ states: z.array(stateSchema) }) },
       },
     },
-    async () => ({
-      states: ctx.watchdog.alertStates().map((s) => ({
-        key: s.key,
-        family: s.family,
-        entity: s.entity,
-        alerting: s.alerting,
-        last_alert_at: isoOrNull(s.lastAlertAt),
-      })),
-    }),
+    async () => ({ states: ctx.watchdog.alertStates().map(({ lastAlertAt, ...s }) => ({ ...s, last_alert_at: isoOrNull(lastAlertAt) })) }),
   );
 
   r.get(

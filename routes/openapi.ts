@@ -105,11 +105,7 @@ function docsRoutes(app: FastifyInstance): void {
   app.get('/docs', { schema: { hide: true } }, forward);
   app.get('/docs/*', { schema: { hide: true } }, forward);
   app.addHook('onClose', async () => {
-    if (ui)
-      await ui.then(
-        (i) => i.close(),
-        () => undefined,
-      );
+    await (await ui?.catch(() => null))?.close();
   });
 }
 

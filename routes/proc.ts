@@ -3,9 +3,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
-import type { Owner } from '../src/sources/proc/runs.js';
 import { ERROR_CODES, HttpError, writeErrorResponses, type ErrorCode } from './errors.js';
-import { isoTimestamp } from './observe.js';
+import { isoTimestamp, snakeKeys } from './observe.js';
 
 const ownerSchema = z
   .union([
@@ -75,12 +74,6 @@ const TERMINATE_ERRORS = writeErrorResponses(
   ...(Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => ERROR_CODES[c].when.startsWith('terminate:')),
 );
 
-function ownerJson(owner: Owner): z.infer<typeof ownerSchema> {
-  if (owner === null) return null;
-  if (owner.kind === 'retest') return { kind: 'retest', id: owner.id };
-  return { kind: 'agent', run_id: owner.runId, task: owner.task, stage: owner.stage };
-}
-
 export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
@@ -109,7 +102,7 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
           blocking: c.isBlocking,
           match: c.match,
           run_pid: c.run.pid,
-          owner: ownerJson(c.owner),
+          owner: snakeKeys(c.owner) as z.infer<typeof ownerSchema>,
           locks: c.locks,
           ports: c.ports,
         })),

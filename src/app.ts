@@ -7,13 +7,13 @@ import { clientErrors, frameworkErrors, registerErrorHandlers } from '../routes/
 import { registerRoutes } from '../routes/index.js';
 import { registerOpenApi } from '../routes/openapi.js';
 import type { AppContext } from './app-context.js';
-import { isoUtc, systemClock, type Clock } from './clock.js';
+import { isoUtc, systemClock } from './clock.js';
 import { buildCollectors, dockerReaderFor } from './sources/index.js';
 import type { DockerReader } from './sources/containers/docker-client.js';
 import { ProcCollector } from './sources/proc/collector.js';
 import { MergeGate } from './merge-gate/gate.js';
 import { mergeGateOptionsFrom } from './merge-gate/gate-options.js';
-import type { Config, ConfigWarning } from './config.js';
+import type { Config } from './config.js';
 import { apiServerFactory } from './http-server.js';
 import { createLogger } from './logger.js';
 import { registerSecretValues } from './redact.js';
@@ -38,17 +38,12 @@ declare module 'fastify' {
 }
 
 /** The collaborators a test (or another host) may replace; everything else is built from config. */
-export interface AppDeps {
-  clock?: Clock;
-  log?: Logger;
+export type AppDeps = Partial<Pick<AppContext, 'clock' | 'log' | 'configWarnings' | 'proc' | 'mergeGate'>> & {
   collectors?: Collector[];
   notifiers?: Notifier[];
   hostname?: string;
-  configWarnings?: ConfigWarning[];
   docker?: DockerReader;
-  proc?: ProcCollector;
-  mergeGate?: MergeGate;
-}
+};
 
 /** An unlistened app: routes, metrics, watchdog (not ticking until `ctx.watchdog.start()`). */
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {

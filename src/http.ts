@@ -27,13 +27,8 @@ const DRAIN_LIMIT_BYTES = 64 * 1024;
 
 /** `user:pass@` becomes `Authorization: Basic` (undici sends none of it); the URL sent, and every error quoting it, has none. */
 export function splitUrlCredentials(url: string): { url: string; authorization?: string } {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return { url };
-  }
-  if (u.username === '' && u.password === '') return { url };
+  const u = URL.parse(url);
+  if (!u || (u.username === '' && u.password === '')) return { url };
   const user = decodeURIComponent(u.username);
   const password = decodeURIComponent(u.password);
   u.username = '';
