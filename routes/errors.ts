@@ -56,14 +56,15 @@ export type ErrorBody = z.infer<typeof errorSchema>;
 /** A route's `response` error entries, one per status, described by the codes it sends. */
 export function errorResponses(...codes: ErrorCode[]): Record<number, typeof errorSchema> {
   const byStatus = new Map<number, ErrorCode[]>();
-  for (const code of codes) {
-    const status = ERROR_CODES[code].status;
-    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
-  }
+  for (const code of codes) byStatus.set(ERROR_CODES[code].status, [...(byStatus.get(ERROR_CODES[code].status) ?? []), code]);
   return Object.fromEntries(
     [...byStatus].map(([status, list]) => [status, errorSchema.describe(list.map((c) => `\`${c}\`: ${ERROR_CODES[c].when}`).join('; '))]),
   );
 }
+
+/** What every write route may answer besides its own errors: the bearer check and the body parser. */
+export const writeErrorResponses = (...codes: ErrorCode[]) =>
+  errorResponses('unauthorized', 'forbidden', 'payload_too_large', 'unsupported_media_type', ...codes);
 
 export class HttpError extends Error {
   readonly statusCode: number;
@@ -77,26 +78,27 @@ export class HttpError extends Error {
 }
 
 // Fastify's own 4xx (body parser, router) get stable codes instead of its internal FST_ERR_* names.
-const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = {
-  404: 'not_found',
-  408: 'request_timeout',
-  413: 'payload_too_large',
-  414: 'uri_too_long',
-  415: 'unsupported_media_type',
-  431: 'header_too_large',
+const FASTIFY_CODES: ErrorCode[] = [
+  'not_found',
+  'request_timeout',
+  'payload_too_large',
+  'uri_too_long',
+  'unsupported_media_type',
+  'header_too_large',
+];
+const CODE_BY_STATUS = new Map(FASTIFY_CODES.map((code) => [ERROR_CODES[code].status as number, code]));
+
+const FASTIFY_MESSAGES: Partial<Record<string, (req: FastifyRequest) => string>> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: (req) =>
+    `send the body as JSON with content-type: application/json (got ${(req.headers['content-type'] ?? 'none').slice(0, 100)})`,
+  FST_ERR_CTP_BODY_TOO_LARGE: (req) => `the body exceeds ${req.routeOptions.bodyLimit ?? 'the'} bytes`,
+  FST_ERR_BAD_URL: () => 'the URL is not validly percent-encoded',
+  FST_ERR_MAX_PARAM_LENGTH: () => 'a path segment is longer than 100 characters',
 };
 
 function fastifyClientError(err: FastifyError, req: FastifyRequest): ErrorBody {
-  const status = err.statusCode ?? 400;
-  const error = CODE_BY_STATUS[status] ?? 'bad_request';
-  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    const sent = req.headers['content-type'] ?? 'none';
-    return { error, message: `send the body as JSON with content-type: application/json (got ${sent.slice(0, 100)})` };
-  }
-  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { error, message: `the body exceeds ${req.routeOptions.bodyLimit ?? 'the'} bytes` };
-  if (err.code === 'FST_ERR_BAD_URL') return { error, message: 'the URL is not validly percent-encoded' };
-  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return { error, message: 'a path segment is longer than 100 characters' };
-  return { error, message: err.message };
+  const error = CODE_BY_STATUS.get(err.statusCode ?? 400) ?? 'bad_request';
+  return { error, message: FASTIFY_MESSAGES[err.code]?.(req) ?? err.message };
 }
 
 /** Errors fastify's router raises before any route or hook runs (bad percent-encoding, an over-long path parameter). */
@@ -104,24 +106,21 @@ export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: F
   void reply.code(err.statusCode ?? 400).send(fastifyClientError(err, req));
 }
 
-const PARSER_MESSAGES: Record<'header_too_large' | 'request_timeout' | 'bad_request', string> = {
-  header_too_large: 'the request line and headers exceed 16 KiB',
-  request_timeout: 'the request was not received in time',
-  bad_request: 'the request is not valid HTTP/1.1',
+const PARSER_ERRORS: Partial<Record<string, [ErrorCode, string]>> = {
+  HPE_HEADER_OVERFLOW: ['header_too_large', 'the request line and headers exceed 16 KiB'],
+  ERR_HTTP_REQUEST_TIMEOUT: ['request_timeout', 'the request was not received in time'],
 };
 
 /** What Node's HTTP parser rejects before fastify (headers too large, broken framing) answers in the same {error, message} shape. */
 export function clientErrors(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const code: keyof typeof PARSER_MESSAGES =
-    err.code === 'HPE_HEADER_OVERFLOW' ? 'header_too_large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'bad_request';
-  const body = JSON.stringify({ error: code, message: PARSER_MESSAGES[code] } satisfies ErrorBody);
+  const [code, message] = PARSER_ERRORS[err.code ?? ''] ?? ['bad_request', 'the request is not valid HTTP/1.1'];
+  const body = JSON.stringify({ error: code, message } satisfies ErrorBody);
   const status = ERROR_CODES[code].status;
-  if (socket.writable) {
+  if (socket.writable)
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
-  }
   socket.destroy(err);
 }
 

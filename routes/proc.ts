@@ -3,9 +3,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
-import type { Owner } from '../src/sources/proc/runs.js';
-import { errorResponses, HttpError } from './errors.js';
-import { isoTimestamp } from './schemas.js';
+import { ERROR_CODES, HttpError, writeErrorResponses, type ErrorCode } from './errors.js';
+import { isoTimestamp, snakeKeys } from './observe.js';
 
 const ownerSchema = z
   .union([
@@ -69,28 +68,11 @@ const terminatedSchema = z.object({
   kill_after_s: z.number().describe('WATCHDOG_KILL_GRACE_S: SIGKILL after this to whatever is left'),
 });
 
-const TERMINATE_ERRORS = errorResponses(
+const TERMINATE_ERRORS = writeErrorResponses(
   'bad_request',
-  'unauthorized',
-  'forbidden',
   'not_found',
-  'not_running',
-  'changed',
-  'protected',
-  'retest_running',
-  'agents_unlocated',
-  'foreign_root',
-  'in_progress',
-  'signal_failed',
-  'payload_too_large',
-  'unsupported_media_type',
+  ...(Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => ERROR_CODES[c].when.startsWith('terminate:')),
 );
-
-function ownerJson(owner: Owner): z.infer<typeof ownerSchema> {
-  if (owner === null) return null;
-  if (owner.kind === 'retest') return { kind: 'retest', id: owner.id };
-  return { kind: 'agent', run_id: owner.runId, task: owner.task, stage: owner.stage };
-}
 
 export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -109,20 +91,12 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
         enabled: view.enabled,
         threshold_s: view.thresholdS,
         scanned_at: view.scannedAt === null ? null : isoUtc(view.scannedAt),
-        candidates: view.candidates.map((c) => ({
-          pid: c.pid,
-          ppid: c.ppid,
-          pgid: c.pgrp,
-          age_s: c.ageS,
-          cpu_s: c.cpuS,
-          cmdline: c.cmdline,
-          orphaned: c.isOrphaned,
-          blocking: c.isBlocking,
-          match: c.match,
-          run_pid: c.run.pid,
-          owner: ownerJson(c.owner),
-          locks: c.locks,
-          ports: c.ports,
+        candidates: view.candidates.map(({ pgrp, isOrphaned, isBlocking, run, ...c }) => ({
+          ...(snakeKeys(c) as z.infer<typeof candidateSchema>),
+          pgid: pgrp,
+          orphaned: isOrphaned,
+          blocking: isBlocking,
+          run_pid: run.pid,
         })),
       };
     },

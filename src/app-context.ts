@@ -23,14 +23,12 @@ export interface AppContext {
   /** Every alert (tick, reaper, merge gate) leaves through it. */
   alerts: AlertSink;
   delivery: QueuedDelivery;
-  hostname: string;
   /** The /proc scan (always present; answers `enabled: false` when WATCHDOG_PROC_ENABLED is off). */
   proc: ProcCollector;
-  /** The merge-gate re-test queue behind /merge-gate/retests and /queue. */
   mergeGate: MergeGate;
   /** The latest envelope's agents (filled by the orchestrator collector). */
   agents: AgentDirectory;
-  /** Re-tests in flight: the merge gate registers (pid, starttime, id, deadline), the /proc scan reads them. */
+  /** Re-tests in flight: the merge gate registers them, the /proc scan reads them. */
   retests: RetestRegistry;
   /** WATCHDOG_STATE_FILE's sections (absent = memory only). */
   state?: StateStore;

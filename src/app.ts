@@ -1,29 +1,25 @@
 import { hostname as osHostname } from 'node:os';
-import fastifySwagger from '@fastify/swagger';
 import type { Server } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import { clientErrors, frameworkErrors, registerErrorHandlers } from '../routes/errors.js';
 import { registerRoutes } from '../routes/index.js';
-import { transformDocument, transformRoute } from '../routes/openapi-document.js';
+import { registerOpenApi } from '../routes/openapi.js';
 import type { AppContext } from './app-context.js';
-import { isoUtc, systemClock, type Clock } from './clock.js';
+import { isoUtc, systemClock } from './clock.js';
 import { buildCollectors, dockerReaderFor } from './sources/index.js';
 import type { DockerReader } from './sources/containers/docker-client.js';
 import { ProcCollector } from './sources/proc/collector.js';
 import { MergeGate } from './merge-gate/gate.js';
 import { mergeGateOptionsFrom } from './merge-gate/gate-options.js';
-import type { KnownAs } from './merge-gate/types.js';
-import type { Config, ConfigWarning } from './config.js';
+import type { Config } from './config.js';
 import { apiServerFactory } from './http-server.js';
 import { createLogger } from './logger.js';
-import { VERSION } from './version.js';
 import { registerSecretValues } from './redact.js';
 import { secretValuesOf } from './config/secret-values.js';
 import { createRegistry, exposeConfigWarnings } from './metrics.js';
-import { createDelivery, type QueuedDelivery } from './notify/delivery.js';
+import { createDelivery } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
 import { alertmanagerSection, deliverySection } from './notify/state-sections.js';
 import { StateStore } from './state/state-store.js';
@@ -42,20 +38,12 @@ declare module 'fastify' {
 }
 
 /** The collaborators a test (or another host) may replace; everything else is built from config. */
-export interface AppDeps {
-  clock?: Clock;
-  log?: Logger;
+export type AppDeps = Partial<Pick<AppContext, 'clock' | 'log' | 'configWarnings' | 'proc' | 'mergeGate'>> & {
   collectors?: Collector[];
   notifiers?: Notifier[];
   hostname?: string;
-  configWarnings?: ConfigWarning[];
-  /** The read-only Docker adapter; the Engine API reader over WATCHDOG_DOCKER_SOCK when absent. */
   docker?: DockerReader;
-  /** The /proc scan behind GET /proc/candidates; built from config when absent. */
-  proc?: ProcCollector;
-  /** The merge-gate queue; built from config when absent. */
-  mergeGate?: MergeGate;
-}
+};
 
 /** An unlistened app: routes, metrics, watchdog (not ticking until `ctx.watchdog.start()`). */
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
@@ -63,7 +51,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   registerSecretValues(secretValuesOf(config));
   const log = deps.log ?? createLogger();
   const clock = deps.clock ?? systemClock;
-  const hostname = deps.hostname ?? osHostname();
   const configWarnings = deps.configWarnings ?? [];
   const registry = createRegistry();
   exposeConfigWarnings(registry, configWarnings);
@@ -73,6 +60,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   const notifiers = deps.notifiers ?? buildNotifiers(config, { log, clock });
   const delivery = createDelivery(notifiers, { log, registry });
+  const hostname = deps.hostname ?? osHostname();
   const alerts = new AlertSink(delivery, { clock, log, metrics: watchdogMetrics, hostname });
   // the orchestrator collector fills it, the /proc scan reads it: owners and never-signalled pids
   const agents = new AgentDirectory();
@@ -87,35 +75,26 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     { tickS: config.tickS, cooldownS: config.cooldownS, collectorTimeoutMs: collectorBudgetMs(config) },
     { collectors, sink: alerts, metrics: watchdogMetrics, clock, log },
   );
+  // what the /proc scan knows about a pid: the merge gate names it beside a lock holder
+  const knownAs = (pid: number) => {
+    const c = proc.view().candidates.find((x) => x.pid === pid);
+    if (!c) return null;
+    return c.match === 'leftover' ? 'leftover' : c.isBlocking ? 'blocking' : 'candidate';
+  };
   const mergeGate =
     deps.mergeGate ??
-    new MergeGate(mergeGateOptionsFrom(config), {
-      clock,
-      log,
-      registry,
-      onExhausted: (s) => alerts.emitEdge(s),
-      knownAs: procKnownAs(proc),
-      retests,
-    });
+    new MergeGate(mergeGateOptionsFrom(config), { clock, log, registry, onExhausted: (s) => alerts.emitEdge(s), knownAs, retests });
 
-  const state = stateStoreFor(config, { clock, log, registry, watchdog, notifiers, delivery, mergeGate });
-
-  const ctx: AppContext = {
-    config,
-    configWarnings,
-    clock,
-    log,
-    registry,
-    watchdog,
-    alerts,
-    delivery,
-    hostname,
-    proc,
-    mergeGate,
-    agents,
-    retests,
-    state,
-  };
+  const ctx: AppContext = { config, configWarnings, clock, log, registry, watchdog, alerts, delivery, proc, mergeGate, agents, retests };
+  if (config.stateFile !== '') {
+    // restored in registration order: what Alertmanager fires before the undelivered events that refer to it
+    ctx.state = new StateStore({ path: config.stateFile, clock, log, registry });
+    ctx.state.register(watchdog.stateSection());
+    ctx.state.register(alertmanagerSection(notifiers, log));
+    ctx.state.register(deliverySection(delivery, log));
+    // last: restoring it starts the queued re-tests
+    ctx.state.register(mergeGate.stateSection());
+  }
   app.decorate('ctx', ctx);
 
   await registerOpenApi(app);
@@ -124,28 +103,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   app.addHook('onClose', () => shutDown(ctx));
   return app;
-}
-
-interface StateParts {
-  clock: Clock;
-  log: Logger;
-  registry: Registry;
-  watchdog: Watchdog;
-  notifiers: Notifier[];
-  delivery: QueuedDelivery;
-  mergeGate: MergeGate;
-}
-
-/** WATCHDOG_STATE_FILE's sections, restored in registration order: what Alertmanager fires before the undelivered events that refer to it. */
-function stateStoreFor(config: Config, p: StateParts): StateStore | undefined {
-  if (config.stateFile === '') return undefined;
-  const state = new StateStore({ path: config.stateFile, clock: p.clock, log: p.log, registry: p.registry });
-  state.register(p.watchdog.stateSection());
-  state.register(alertmanagerSection(p.notifiers, p.log));
-  state.register(deliverySection(p.delivery, p.log));
-  // last: restoring it starts the queued re-tests
-  state.register(p.mergeGate.stateSection());
-  return state;
 }
 
 /** Restores the state file; when another watchdog holds it, this app is shut down before anything of it runs, and that is thrown. */
@@ -180,29 +137,9 @@ function createFastify(log: Logger, serverFactory: FastifyServerFactory<Server>)
   return app;
 }
 
-/** The OpenAPI document (GET /openapi.json), routes grouped by tag, each zod schema once. */
-async function registerOpenApi(app: FastifyInstance): Promise<void> {
-  await app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'orch-watchdog',
-        description: 'Watchdog for an orchestrator of dev-pipeline agents, and the merge-gate re-test runner.',
-        version: VERSION,
-      },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
-    },
-    // Routes grouped by tag, each zod schema once (not as X and XInput).
-    transform: transformRoute,
-    transformObject: transformDocument,
-  });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-}
-
-/** Shutdown order: stop ticking, kill running re-tests, end terminations, flush, save state. */
+/** Shutdown order: stop ticking, kill running re-tests (whole tree), end terminations, flush, save state. */
 async function shutDown(ctx: AppContext): Promise<void> {
   await ctx.watchdog.stop();
-  // Running re-tests are killed, whole tree, before the notifiers flush.
   await ctx.mergeGate.close();
   // a termination still in its grace must still get its SIGKILL before the process exits
   await ctx.proc.settle();
@@ -224,14 +161,4 @@ function reportUnsaved(ctx: AppContext, state: StateStore): void {
     `state file not saved at shutdown (${error ?? 'unknown'}): it holds the state of ${savedAt ?? 'no save by this process'}; ` +
       `of ${queued} queued re-tests and ${undelivered} undelivered alerts, whatever came later is lost: post those re-tests again`,
   );
-}
-
-/** What the /proc scan knows about a pid: the merge gate names it beside a lock holder. */
-function procKnownAs(proc: ProcCollector): (pid: number) => KnownAs | null {
-  return (pid) => {
-    const c = proc.view().candidates.find((x) => x.pid === pid);
-    if (!c) return null;
-    if ((c as { match?: string }).match === 'leftover') return 'leftover';
-    return c.isBlocking ? 'blocking' : 'candidate';
-  };
 }

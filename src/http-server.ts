@@ -6,30 +6,18 @@ import { METRIC_PREFIX } from './metrics.js';
 import { readOwnOpenFilesLimit } from './proc/open-files.js';
 import { heldFdBudgetOf } from './sources/proc/scan-reads.js';
 
-// Not `import … from 'node:http'`: an ES module import makes Node build the module's ES facade,
-// which reads every export, and node:http's lazy WebSocket/fetch getters then load Node's own
-// undici (~13 MB of RSS on Node 24). The CommonJS form reads only what is used.
+// Not an ES import: node:http's ES facade reads every export, and its lazy fetch getters load Node's own undici (~13 MB RSS).
 const { createServer } = process.getBuiltinModule('node:http');
 
-/**
- * The listening socket's limits: what an unauthenticated client can hold. Not configurable: the
- * routes answer in milliseconds, so no honest client needs more (docs/api.md, "Limits").
- */
+/** What an unauthenticated client can hold; not configurable: no honest client needs more (docs/api.md, "Limits"). */
 export const HTTP_LIMITS = {
-  /** The longest request target any route accepts (a re-test id is at most 100 characters). */
-  maxUrlChars: 2048,
-  /** From the connection's first byte (or its opening) to the end of the headers. */
-  headersTimeoutMs: 10_000,
-  /** The whole request, body (≤ 1 MiB) included. */
-  requestTimeoutMs: 30_000,
-  /** An idle keep-alive connection is closed after this. */
+  maxUrlChars: 2048, // a re-test id is at most 100 characters
+  headersTimeoutMs: 10_000, // from the connection's first byte to the end of the headers
+  requestTimeoutMs: 30_000, // the whole request, body (≤ 1 MiB) included
   keepAliveTimeoutMs: 5_000,
-  /** A socket with no traffic at all in either direction. */
-  idleTimeoutMs: 30_000,
-  /** How often the timeouts above are enforced. */
-  checkIntervalMs: 1_000,
-  /** No honest use needs more at once: scrapers, the orchestrator, an operator's curl. */
-  maxConnections: 1024,
+  idleTimeoutMs: 30_000, // no traffic at all in either direction
+  checkIntervalMs: 1_000, // how often the timeouts above are enforced
+  maxConnections: 1024, // scrapers, the orchestrator, an operator's curl
 } as const;
 
 /** fds kept for everything but the API: Node itself, the worker threads, notifier, Docker and dependency sockets, the state file. */
@@ -38,10 +26,7 @@ export const FD_RESERVE_BASE = 256;
 export const FD_RESERVE_PER_RETEST = 64;
 const MIN_CONNECTIONS = 16;
 
-/**
- * Connections the API may hold: the open-file soft limit less the /proc scan's kept stat fds and
- * the reserve, so a flood of idle sockets can never take the fds a re-test needs to start.
- */
+/** The open-file soft limit less the /proc scan's kept fds and the reserve: a flood of sockets never takes a re-test's fds. */
 export function connectionCap(openFilesLimit: number | null, maxParallelRetests: number): number {
   if (openFilesLimit === null || !Number.isFinite(openFilesLimit)) return HTTP_LIMITS.maxConnections;
   const reserve = FD_RESERVE_BASE + FD_RESERVE_PER_RETEST * maxParallelRetests + heldFdBudgetOf(openFilesLimit);
@@ -82,10 +67,7 @@ export function limitedServerFactory(maxConnections: number, onDrop: () => void)
 
 const DROP_WARNING_EVERY_MS = 60_000;
 
-/**
- * The API's server: the limits above, the connection cap from this process's open-file limit,
- * and every refused connection counted (a metric) and logged (at most once a minute).
- */
+/** The API's server: the limits above, the cap from the open-file limit, refusals counted and logged (once a minute at most). */
 export function apiServerFactory(opts: { maxParallelRetests: number; registry: Registry; log: Logger }): FastifyServerFactory<Server> {
   const openFiles = readOwnOpenFilesLimit();
   const cap = connectionCap(openFiles, opts.maxParallelRetests);

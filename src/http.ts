@@ -25,18 +25,10 @@ export interface HttpOptions {
 /** Read past `maxBytes` at most this much more, so a small overflow still lets the socket be reused. */
 const DRAIN_LIMIT_BYTES = 64 * 1024;
 
-/**
- * `user:pass@` in a URL becomes `Authorization: Basic` (undici would otherwise send nothing and
- * a peer behind basic auth answers 401); the URL sent, and so every error quoting it, has none.
- */
+/** `user:pass@` becomes `Authorization: Basic` (undici sends none of it); the URL sent, and every error quoting it, has none. */
 export function splitUrlCredentials(url: string): { url: string; authorization?: string } {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return { url };
-  }
-  if (u.username === '' && u.password === '') return { url };
+  const u = URL.parse(url);
+  if (!u || (u.username === '' && u.password === '')) return { url };
   const user = decodeURIComponent(u.username);
   const password = decodeURIComponent(u.password);
   u.username = '';
@@ -44,11 +36,7 @@ export function splitUrlCredentials(url: string): { url: string; authorization?:
   return { url: u.toString(), authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
 }
 
-/**
- * The timeout of one outbound call: the configured one, cut to what is left before `deadline`
- * (ms since epoch, the collector's budget) minus a little slack, so the call fails as a call —
- * a failed fetch the source counts — instead of the collector being abandoned mid-call.
- */
+/** The configured timeout, cut to what is left before `deadline` (the collector's budget) less slack: the call fails as a call, counted. */
 export function callTimeoutMs(timeoutMs: number, deadline?: number, nowMs: number = Date.now()): number {
   if (deadline === undefined) return timeoutMs;
   const leftMs = deadline - nowMs;
@@ -56,11 +44,7 @@ export function callTimeoutMs(timeoutMs: number, deadline?: number, nowMs: numbe
   return Math.max(1, Math.min(timeoutMs, Math.floor(leftMs - slackMs)));
 }
 
-/**
- * `signal` or a timeout of `timeoutMs` (a TimeoutError), whichever comes first. The timeout keeps a
- * listener of its own: on Node 20 a timeout signal held only by AbortSignal.any can be garbage
- * collected and then never fires (a hung Engine socket stalled the container check for good).
- */
+/** `signal` or a timeout; the timeout keeps a listener of its own, or AbortSignal.any may let it be collected unfired (Node 20). */
 export function withTimeout(signal: AbortSignal, timeoutMs: number): AbortSignal {
   const timeout = AbortSignal.timeout(timeoutMs);
   timeout.addEventListener('abort', () => undefined, { once: true });
@@ -72,11 +56,7 @@ export function loadUndici(): Promise<typeof Undici> {
   return import('undici');
 }
 
-/**
- * Every outbound HTTP call (the orchestrator, dependencies, every notifier): one overall deadline
- * (connect + headers + body), a bounded body, redirects never followed (a 3xx is returned as it
- * is); throws on transport errors.
- */
+/** Every outbound HTTP call: one overall deadline, a bounded body, redirects never followed; throws on transport errors. */
 export async function httpRequest(url: string, opts: HttpOptions): Promise<HttpAnswer> {
   const { request } = await loadUndici();
   const target = splitUrlCredentials(url);
@@ -126,14 +106,8 @@ async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number,
 /** A short, operator-readable reason for a failed HTTP call (refused, timeout, DNS, …). */
 export function describeHttpError(err: unknown): string {
   const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
-  const code = e.code ?? e.cause?.code;
-  if (
-    e.name === 'TimeoutError' ||
-    code === 'UND_ERR_HEADERS_TIMEOUT' ||
-    code === 'UND_ERR_BODY_TIMEOUT' ||
-    code === 'UND_ERR_CONNECT_TIMEOUT'
-  )
-    return 'timeout';
+  const code = e.code ?? e.cause?.code ?? '';
+  if (e.name === 'TimeoutError' || /^UND_ERR_(HEADERS|BODY|CONNECT)_TIMEOUT$/.test(code)) return 'timeout';
   if (e.name === 'AbortError') return 'aborted';
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'DNS lookup failed';

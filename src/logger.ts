@@ -1,23 +1,18 @@
 import pino, { type Logger } from 'pino';
 import { boundForRedaction, REDACTED, redactSecrets } from './redact.js';
 
-export type { Logger };
-
 /** Request headers that carry credentials never reach a log line. */
-export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', '*.token', '*.apiToken'];
+const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', '*.token', '*.apiToken'];
 
-/** Longer error texts are cut (at a blank) before redaction: a log line is no place for megabytes. */
+/** Longer texts are cut (at a blank) before redaction: a log line is no place for megabytes. */
 const LOGGED_TEXT_MAX_CHARS = 8192;
-/** Longer URLs never reach a route (414 first); the cut only guards other callers. */
-const LOGGED_URL_MAX_CHARS = 2048;
-
-const redactBounded = (text: string, maxChars: number): string => redactSecrets(boundForRedaction(text, maxChars));
+const redactBounded = (text: string, maxChars = LOGGED_TEXT_MAX_CHARS): string => redactSecrets(boundForRedaction(text, maxChars));
 
 /** Fastify's request fields, with secrets in the URL's query (`?token=…`) redacted. */
 function serializeRequest(req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) {
   return {
     method: req.method,
-    url: typeof req.url === 'string' ? redactBounded(req.url, LOGGED_URL_MAX_CHARS) : req.url,
+    url: typeof req.url === 'string' ? redactBounded(req.url, 2048) : req.url,
     host: req.host,
     remoteAddress: req.ip,
     remotePort: req.socket?.remotePort,
@@ -29,24 +24,18 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
 
 /** Every string in a log object (plain objects and arrays, two levels deep) redacted and bounded. */
 function redactFields(value: unknown, depth: number): unknown {
-  if (typeof value === 'string') return redactBounded(value, LOGGED_TEXT_MAX_CHARS);
+  if (typeof value === 'string') return redactBounded(value);
   if (depth === 0) return value;
   if (Array.isArray(value)) return value.map((v) => redactFields(v, depth - 1));
   if (!isPlainObject(value)) return value;
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactFields(v, depth - 1)]));
 }
 
-/**
- * An error's fields may quote a URL, a command line or what a peer answered (its message, stack,
- * causes, any field a library set): the same redaction as everything else.
- */
+/** An error's fields (message, stack, causes, a library's own) may quote a URL, a command line or a peer's answer. */
 function serializeError(err: unknown): unknown {
   const out = pino.stdSerializers.err(err as Error) as unknown;
   if (typeof out !== 'object' || out === null) return redactFields(out, 0);
-  const o = out as Record<string, unknown>;
-  const fields: Record<string, unknown> = {};
-  for (const key of Object.keys(o)) fields[key] = key === 'aggregateErrors' ? redactFields(o[key], 3) : redactFields(o[key], 2);
-  return fields;
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, redactFields(v, k === 'aggregateErrors' ? 3 : 2)]));
 }
 
 export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {

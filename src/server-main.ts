@@ -5,15 +5,11 @@ import { checkPrivileges, defaultValue, loadConfig, logConfigWarnings, type Conf
 import { createLogger } from './logger.js';
 import { StateLocked } from './state/state-store.js';
 
-/** Exit codes (README "Run"), sysexits.h: another watchdog holds WATCHDOG_STATE_FILE's lock (retry later). */
+// Exit codes (README "Run", sysexits.h): another watchdog holds WATCHDOG_STATE_FILE's lock; the file does not hold the final state.
 const EXIT_STATE_LOCKED = 75;
-/** Stopped, but WATCHDOG_STATE_FILE does not hold the final state (a failed save, or the file was refused). */
 const EXIT_STATE_UNSAVED = 74;
 
-/**
- * The only file that listens. SIGTERM/SIGINT: stop ticking, finish the tick, close, exit within
- * 10 s: 0, or 74 when the state file could not take the final state.
- */
+/** The only file that listens. SIGTERM/SIGINT: stop ticking, finish the tick, close, exit within 10 s. */
 async function main(): Promise<void> {
   // Synchronous writes: the last lines before an exit (or a forced kill) are never lost.
   const log = createLogger({ destination: pino.destination({ dest: 1, sync: true }) });
@@ -43,8 +39,7 @@ async function main(): Promise<void> {
     app.close().then(
       () => {
         log.info('stopped');
-        // Node's exit joins every thread, and one blocked in a /proc read of a hung process (or a
-        // PSI file that never answers) never returns: end at once instead of hanging until the supervisor's SIGKILL.
+        // Node's exit joins every thread, and one blocked in a /proc read of a hung process (or a PSI file) never returns.
         if (app.ctx.proc.hasStuckScan || app.ctx.mergeGate.pressure.isStuck === true) process.kill(process.pid, 'SIGKILL');
         process.exit(app.ctx.state && !app.ctx.state.health().ok ? EXIT_STATE_UNSAVED : 0);
       },
@@ -54,8 +49,7 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => shutdown(signal));
 
   try {
     const address = await listen(app, config, warnings, log);

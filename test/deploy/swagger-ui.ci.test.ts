@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_TAGS } from '../../routes/openapi-document.js';
+import { API_TAGS } from '../../routes/openapi.js';
 import { buildApp } from '../../src/app.js';
 import { testConfig } from '../support/app.js';
 import { createLogger } from '../../src/logger.js';
