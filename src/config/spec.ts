@@ -24,16 +24,6 @@ export function group(name: string) {
     field: F,
     schema: S,
     dflt: string,
-    doc: string,
-    extra: { secret?: boolean; onInvalid?: KeySpec['onInvalid'] } = {},
-  ): KeySpec<K, F, S> => ({
-    key,
-    field,
-    schema,
-    default: dflt,
-    doc,
-    group: name,
-    secret: extra.secret ?? false,
-    ...(extra.onInvalid !== undefined ? { onInvalid: extra.onInvalid } : {}),
-  });
+    extra: Pick<KeySpec, 'doc' | 'onInvalid'> & { secret?: boolean },
+  ): KeySpec<K, F, S> => ({ key, field, schema, default: dflt, group: name, ...extra, secret: extra.secret ?? false });
 }
