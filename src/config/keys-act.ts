@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { group } from './spec.js';
 import { LOCALES } from '../i18n.js';
 import {
   baseUrl,
@@ -13,6 +12,7 @@ import {
   optionalUrl,
   secretText,
   userOrUid,
+  group,
 } from './parsers.js';
 
 const DEFAULT_LOCK_PATTERNS = String.raw`index\.lock.*File exists,database is locked,Timeout.*acquir.*lock,lock .* could not be acquired`;

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { group } from './spec.js';
 import {
   absPath,
   absPaths,
@@ -14,6 +13,7 @@ import {
   optionalAbsPath,
   optionalContainerName,
   optionalUrl,
+  group,
 } from './parsers.js';
 
 const server = group('server');

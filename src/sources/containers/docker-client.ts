@@ -114,18 +114,9 @@ export class DockerodeReader implements DockerReader {
   #client(): Promise<Dockerode> {
     // dockerode loads on first use, only when WATCHDOG_CONTAINERS or WATCHDOG_ORCH_CONTAINER is set;
     // DOCKER_HOST and its TLS/ssh settings in the environment must not redirect WATCHDOG_DOCKER_SOCK
+    const unset = { host: undefined, port: undefined, ca: undefined, cert: undefined, key: undefined, timeout: undefined };
     this.#docker ??= import('dockerode').then(
-      ({ default: Docker }) =>
-        new Docker({
-          socketPath: this.#socketPath,
-          host: undefined,
-          port: undefined,
-          protocol: 'http',
-          ca: undefined,
-          cert: undefined,
-          key: undefined,
-          timeout: undefined,
-        }),
+      ({ default: Docker }) => new Docker({ socketPath: this.#socketPath, protocol: 'http', ...unset }),
     );
     return this.#docker;
   }
