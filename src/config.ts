@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { crossCheck, resolveNotifiers, unknownKeyWarnings, type ConfigWarning } from './config/checks.js';
 import { KEY_SPECS, type Config, type ConfigKey, type KeySpec } from './config/keys.js';
 import { urlOrigin } from './config/parsers.js';
-import { privilegeWarnings, readProcessFacts } from './config/privileges.js';
 import { secretValuesOf } from './config/secret-values.js';
 import { REDACTED, redactSecrets, registerSecretValues } from './redact.js';
 
@@ -10,7 +9,7 @@ import { REDACTED, redactSecrets, registerSecretValues } from './redact.js';
 
 export { KEY_SPECS, type Config } from './config/keys.js';
 export type { Dependency } from './config/parsers.js';
-export type { ConfigWarning } from './config/checks.js';
+export { checkPrivileges, type ConfigWarning } from './config/checks.js';
 
 export const CONFIG_KEYS: ConfigKey[] = KEY_SPECS.map((s) => s.key);
 
@@ -108,11 +107,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   warnings.push(...unknownKeyWarnings(env, KNOWN_VARIABLES));
   registerSecretValues(secretValuesOf(config));
   return { config, warnings };
-}
-
-/** What this process may not do of what `config` turns on (server and check-config); reads /proc/self only. */
-export function checkPrivileges(config: Config): ConfigWarning[] {
-  return privilegeWarnings(config, readProcessFacts(config));
 }
 
 /** The built-in defaults (no WATCHDOG_* set): for tools such as scripts/write-openapi.ts. */

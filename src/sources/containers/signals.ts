@@ -23,13 +23,7 @@ export type EngineOutcome = { ok: false; reason: string } | { ok: true; lookups:
 /** An exit as Docker reported it while the container was down; a start zeroes `State.ExitCode`. */
 type SeenExit = Pick<ContainerState, 'exitCode' | 'oomKilled' | 'finishedAt'>;
 
-interface Verdict {
-  active: boolean;
-  severity: Severity;
-  title: string;
-  detail: string;
-  restartTrouble?: boolean;
-}
+type Verdict = Pick<Signal, 'active' | 'severity' | 'title' | 'detail'> & { restartTrouble?: boolean };
 
 /** One inspect of one container, with the texts every verdict shares. */
 interface Reading {
