@@ -179,8 +179,8 @@ export function isHiddenProcMount(mountinfo: string, root: string): boolean {
   });
 }
 
-/** Reads the facts for this process (its own /proc/self, never another's). */
-function readProcessFacts(config: Config): ProcessFacts {
+/** What this process may not do of what `config` turns on (server and check-config); reads its own /proc/self, never another's. */
+export function checkPrivileges(config: Config): ConfigWarning[] {
   let status = '';
   let mountinfo = '';
   try {
@@ -193,12 +193,12 @@ function readProcessFacts(config: Config): ProcessFacts {
   const capabilities = new Set(
     (Object.entries(CAPABILITY_BITS) as [Capability, number][]).filter(([, bit]) => (capEff >> BigInt(bit)) & 1n).map(([name]) => name),
   );
-  return {
+  return privilegeWarnings(config, {
     uid: process.getuid?.() ?? Number(statusField(status, 'Uid')?.split(/\s+/)[1] ?? -1),
     capabilities,
     dockerSocket: socketAccess(config.dockerSock),
     isProcHidden: isHiddenProcMount(mountinfo, config.procRoot),
-  };
+  });
 }
 
 /** What the configuration turns on that this identity cannot do, each a warning like a malformed value. */
@@ -237,9 +237,4 @@ export function privilegeWarnings(config: Config, facts: ProcessFacts): ConfigWa
     });
   }
   return warnings;
-}
-
-/** What this process may not do of what `config` turns on (server and check-config); reads /proc/self only. */
-export function checkPrivileges(config: Config): ConfigWarning[] {
-  return privilegeWarnings(config, readProcessFacts(config));
 }

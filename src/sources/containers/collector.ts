@@ -31,11 +31,7 @@ function similarNames(name: string, all: readonly string[]): string[] {
   return all.filter((n) => n !== name && (n.toLowerCase().includes(lower) || lower.includes(n.toLowerCase())));
 }
 
-export interface ContainerMetrics {
-  dockerUp: Gauge;
-}
-
-export function createContainerMetrics(registry: Registry): ContainerMetrics {
+export function createContainerMetrics(registry: Registry) {
   const help = 'Whether the Docker Engine answered the last check (1) or not (0).';
   return { dockerUp: new Gauge({ name: `${METRIC_PREFIX}docker_up`, help, registers: [registry] }) };
 }
@@ -49,7 +45,7 @@ export class ContainerCollector implements Collector {
   constructor(
     private readonly config: Pick<Config, 'containers' | 'dockerSock' | 'httpTimeoutS' | 'locale'>,
     private readonly docker: DockerReader,
-    private readonly opts: { inspectConcurrency?: number; metrics?: ContainerMetrics } = {},
+    private readonly opts: { inspectConcurrency?: number; metrics?: ReturnType<typeof createContainerMetrics> } = {},
   ) {
     this.signals = new ContainerSignals({ names: config.containers, socketPath: config.dockerSock, locale: config.locale });
     this.concurrency = Math.max(1, opts.inspectConcurrency ?? INSPECT_CONCURRENCY);

@@ -7,13 +7,8 @@ import { DepSignals, isUpStatus, type PingOutcome } from './signals.js';
 import type { Signal } from '../../watchdog/signal.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
 
-export interface DepMetrics {
-  up: Gauge<'dep'>;
-  latency: Histogram<'dep'>;
-}
-
 /** Labelled by the dependency's configured name, never its URL (URLs may carry secrets and vary). */
-export function createDepMetrics(registry: Registry): DepMetrics {
+export function createDepMetrics(registry: Registry) {
   return {
     up: new Gauge({
       name: `${METRIC_PREFIX}dep_up`,
@@ -56,7 +51,7 @@ export class DepCollector implements Collector {
 
   constructor(
     private readonly config: Pick<Config, 'deps' | 'httpTimeoutS' | 'depDownAfter' | 'locale'>,
-    private readonly opts: { metrics?: DepMetrics; dispatcher?: Dispatcher } = {},
+    private readonly opts: { metrics?: ReturnType<typeof createDepMetrics>; dispatcher?: Dispatcher } = {},
   ) {
     this.signals = new DepSignals({ downAfter: config.depDownAfter, locale: config.locale });
   }
