@@ -1,50 +1,29 @@
 import { readFileSync } from 'node:fs';
-import { crossCheck, resolveNotifiers, type ConfigWarning } from './config/checks.js';
+import { crossCheck, resolveNotifiers, unknownKeyWarnings, type ConfigWarning } from './config/checks.js';
 import { KEY_SPECS, type Config, type ConfigKey, type KeySpec } from './config/keys.js';
 import { urlOrigin } from './config/parsers.js';
-import { privilegeWarnings, readProcessFacts } from './config/privileges.js';
 import { secretValuesOf } from './config/secret-values.js';
-import { unknownKeyWarnings } from './config/unknown-keys.js';
 import { REDACTED, redactSecrets, registerSecretValues } from './redact.js';
 
 // Each key parses on its own: a bad value falls back to its default with a warning instead of crashing the server.
 
-export { KEY_SPECS, type Config, type ConfigKey, type KeySpec } from './config/keys.js';
-export { NOTIFIER_NAMES, urlOrigin, type Dependency, type NotifierName } from './config/parsers.js';
-export type { ConfigWarning } from './config/checks.js';
-
-export interface LoadedConfig {
-  config: Config;
-  warnings: ConfigWarning[];
-}
+export { KEY_SPECS, type Config } from './config/keys.js';
+export type { Dependency } from './config/parsers.js';
+export { checkPrivileges, type ConfigWarning } from './config/checks.js';
 
 export const CONFIG_KEYS: ConfigKey[] = KEY_SPECS.map((s) => s.key);
 
 /** Every variable the loader reads: the keys, and `<KEY>_FILE` of each secret. */
-export const KNOWN_VARIABLES: readonly string[] = [...CONFIG_KEYS, ...KEY_SPECS.filter((s) => s.secret).map((s) => `${s.key}_FILE`)];
-
-const SPEC_BY_KEY = new Map<string, KeySpec>(KEY_SPECS.map((s) => [s.key, s as KeySpec]));
-
-function specOf(key: ConfigKey): KeySpec {
-  return SPEC_BY_KEY.get(key)!;
-}
+const KNOWN_VARIABLES: readonly string[] = [...CONFIG_KEYS, ...KEY_SPECS.filter((s) => s.secret).map((s) => `${s.key}_FILE`)];
 
 export function defaultValue(key: ConfigKey): string {
-  return specOf(key).default;
+  return KEY_SPECS.find((s) => s.key === key)!.default;
 }
-
-/** Keys whose value is a URL or a list holding URLs: a warning shows them as scheme and host only. */
-const URL_KEYS = new Set([
-  'WATCHDOG_METRICS_URL',
-  'WATCHDOG_TG_API_URL',
-  'WATCHDOG_WEBHOOK_URL',
-  'WATCHDOG_ALERTMANAGER_URL',
-  'WATCHDOG_DEPS',
-]);
 
 function shownValue(spec: KeySpec, raw: string): string {
   if (spec.secret) return REDACTED;
-  if (!URL_KEYS.has(spec.key)) return redactSecrets(raw);
+  // a URL, or a list holding URLs (the *_URL keys and WATCHDOG_DEPS), shows as scheme and host only
+  if (!/_URL$|^WATCHDOG_DEPS$/.test(spec.key)) return redactSecrets(raw);
   return raw
     .split(',')
     .map((item) => {
@@ -111,7 +90,7 @@ function parseKey(spec: KeySpec, raw: string | undefined, warnings: ConfigWarnin
   return { value: spec.schema.parse(spec.default), failed: false };
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Config; warnings: ConfigWarning[] } {
   const warnings: ConfigWarning[] = [];
   const failedKeys = new Set<string>();
   const values: Record<string, unknown> = {};
@@ -128,11 +107,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   warnings.push(...unknownKeyWarnings(env, KNOWN_VARIABLES));
   registerSecretValues(secretValuesOf(config));
   return { config, warnings };
-}
-
-/** What this process may not do of what `config` turns on (server and check-config); reads /proc/self only. */
-export function checkPrivileges(config: Config): ConfigWarning[] {
-  return privilegeWarnings(config, readProcessFacts(config));
 }
 
 /** The built-in defaults (no WATCHDOG_* set): for tools such as scripts/write-openapi.ts. */

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig, type Config } from '../src/config.js';
-import { isHiddenProcMount, privilegeWarnings, type Capability, type ProcessFacts } from '../src/config/privileges.js';
+import { isHiddenProcMount, privilegeWarnings, type Capability, type ProcessFacts } from '../src/config/checks.js';
 import { startServerProcess, type ServerProcess } from './support/server-process.js';
 
 const BIN = new URL('../bin/orch-watchdog.js', import.meta.url).pathname;

@@ -2,9 +2,9 @@ import type { z } from 'zod';
 import { ACT_KEYS } from './keys-act.js';
 import { OBSERVE_KEYS } from './keys-observe.js';
 
-export type { KeySpec } from './spec.js';
+export type { KeySpec } from './parsers.js';
 
-/** Every WATCHDOG_* key in README order: one declaration each (src/config/spec.ts says what one holds). */
+/** Every WATCHDOG_* key in README order: one declaration each (KeySpec in parsers.ts says what one holds). */
 export const KEY_SPECS = [...OBSERVE_KEYS, ...ACT_KEYS] as const;
 
 type Specs = (typeof KEY_SPECS)[number];

@@ -2,7 +2,35 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { whyNotLinear } from '../safe-regex.js';
 
-/** Value parsers for WATCHDOG_* strings: each takes the raw WATCHDOG_* string and yields the typed value. */
+/** One declaration per WATCHDOG_* key; README, .env.example and the config type follow from it. */
+export interface KeySpec<
+  K extends `WATCHDOG_${string}` = `WATCHDOG_${string}`,
+  F extends string = string,
+  S extends z.ZodType<unknown, string> = z.ZodType<unknown, string>,
+> {
+  key: K;
+  field: F;
+  schema: S;
+  default: string;
+  doc: string;
+  group: string;
+  secret: boolean;
+  /** Raw value used for a malformed one instead of the default (where the default would widen); a list keeps its good entries. */
+  onInvalid?: string | ((raw: string) => string);
+}
+
+/** The key declarations of one README group (`.env.example` section): the group is named once. */
+export function group(name: string) {
+  return <const K extends `WATCHDOG_${string}`, const F extends string, S extends z.ZodType<unknown, string>>(
+    key: K,
+    field: F,
+    schema: S,
+    dflt: string,
+    extra: Pick<KeySpec, 'doc' | 'onInvalid'> & { secret?: boolean },
+  ): KeySpec<K, F, S> => ({ key, field, schema, default: dflt, group: name, ...extra, secret: extra.secret ?? false });
+}
+
+/** Value parsers: each takes the raw WATCHDOG_* string and yields the typed value. */
 
 export const boolText = z
   .string()
@@ -11,21 +39,16 @@ export const boolText = z
   .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'].includes(v), 'expected true/false, yes/no, on/off or 1/0')
   .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
 
-export const numText = (min: number, max: number) =>
+const numberText = (pattern: RegExp, expected: string, number: () => z.ZodNumber) => (min: number, max: number) =>
   z
     .string()
     .trim()
-    .regex(/^[+]?(\d+(\.\d*)?|\.\d+)$/, 'expected a non-negative number')
+    .regex(pattern, expected)
     .transform(Number)
-    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+    .pipe(number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
-export const intText = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^[+]?\d+$/, 'expected a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+export const numText = numberText(/^[+]?(\d+(\.\d*)?|\.\d+)$/, 'expected a non-negative number', () => z.number());
+export const intText = numberText(/^[+]?\d+$/, 'expected a whole number', () => z.number().int());
 
 export function isHttpUrl(v: string): boolean {
   try {

@@ -1,3 +1,5 @@
+import type { Config } from './keys.js';
+
 /** Path segments at least this long are token-like (a Slack or Discord hook's last segment): hidden alone too. */
 const TOKEN_SEGMENT_CHARS = 16;
 
@@ -36,21 +38,13 @@ function urlSecrets(raw: string, withPath: boolean): string[] {
   return out;
 }
 
-/** The settings that hold secrets (a structural slice of Config). */
-export interface SecretBearingConfig {
-  apiToken: string;
-  tgBotToken: string;
-  tgChatId: string;
-  tgApiUrl: string;
-  webhookSecret: string;
-  webhookUrl: string;
-  alertmanagerUrls: readonly string[];
-  metricsUrl: string;
-  deps: readonly { url: string }[];
-}
-
 /** Every configured secret, for redaction by value; a webhook URL's path counts (a receiver's path is often its token). */
-export function secretValuesOf(config: SecretBearingConfig): string[] {
+export function secretValuesOf(
+  config: Pick<
+    Config,
+    'apiToken' | 'tgBotToken' | 'tgChatId' | 'tgApiUrl' | 'webhookSecret' | 'webhookUrl' | 'alertmanagerUrls' | 'metricsUrl' | 'deps'
+  >,
+): string[] {
   const token = config.tgBotToken;
   return [
     config.apiToken,

@@ -4,10 +4,8 @@ import type { AgentDirectory } from '../watchdog/agent-directory.js';
 import type { Collector } from '../watchdog/collector.js';
 import { DiskCollector, MemoryCollector } from './host/collector.js';
 import { OrchestratorCollector } from './orchestrator/collector.js';
-import { createContainerMetrics } from './containers/metrics.js';
-import { ContainerCollector } from './containers/collector.js';
-import { createDepMetrics } from './deps/metrics.js';
-import { DepCollector } from './deps/collector.js';
+import { ContainerCollector, createContainerMetrics } from './containers/collector.js';
+import { createDepMetrics, DepCollector } from './deps/collector.js';
 import { DockerodeReader, type DockerReader } from './containers/docker-client.js';
 import { ProcCollector } from './proc/collector.js';
 

@@ -1,11 +1,12 @@
 import { setMaxListeners } from 'node:events';
+import { Gauge, type Registry } from 'prom-client';
 import type { Config } from '../../config.js';
 import { ContainerSignals, type ContainerLookup } from './signals.js';
 import type { Signal } from '../../watchdog/signal.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
-import type { ContainerMetrics } from './metrics.js';
 import { describeDockerError, type DockerReader } from './docker-client.js';
 import { callTimeoutMs, withTimeout } from '../../http.js';
+import { METRIC_PREFIX } from '../../metrics.js';
 
 /** Inspects in flight at once: enough for dozens of containers per tick without queueing the engine. */
 export const INSPECT_CONCURRENCY = 8;
@@ -30,9 +31,9 @@ function similarNames(name: string, all: readonly string[]): string[] {
   return all.filter((n) => n !== name && (n.toLowerCase().includes(lower) || lower.includes(n.toLowerCase())));
 }
 
-export interface ContainerCollectorOptions {
-  inspectConcurrency?: number;
-  metrics?: ContainerMetrics;
+export function createContainerMetrics(registry: Registry) {
+  const help = 'Whether the Docker Engine answered the last check (1) or not (0).';
+  return { dockerUp: new Gauge({ name: `${METRIC_PREFIX}docker_up`, help, registers: [registry] }) };
 }
 
 /** The whole pass shares one deadline, so a socket that never answers costs one timeout and yields the single engine signal. */
@@ -44,7 +45,7 @@ export class ContainerCollector implements Collector {
   constructor(
     private readonly config: Pick<Config, 'containers' | 'dockerSock' | 'httpTimeoutS' | 'locale'>,
     private readonly docker: DockerReader,
-    private readonly opts: ContainerCollectorOptions = {},
+    private readonly opts: { inspectConcurrency?: number; metrics?: ReturnType<typeof createContainerMetrics> } = {},
   ) {
     this.signals = new ContainerSignals({ names: config.containers, socketPath: config.dockerSock, locale: config.locale });
     this.concurrency = Math.max(1, opts.inspectConcurrency ?? INSPECT_CONCURRENCY);

@@ -3,38 +3,11 @@ import { addAbortSignal } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { z } from 'zod';
 
-/** What the watchdog needs to know about one container, whatever the Engine API version. */
-export interface ContainerState {
-  name: string;
-  id: string;
-
-  status: string;
-  exitCode: number;
-  /** The engine's own error (e.g. "OCI runtime create failed"), empty when none. */
-  error: string;
-  oomKilled: boolean;
-  /** ISO timestamps; null while never started / never finished. */
-  startedAt: string | null;
-  finishedAt: string | null;
-  restartCount: number;
-  /** Host pid of the container's init (State.Pid); 0 while it is not running. */
-  initPid: number;
-  /** null when the image and the run define no health check. */
-  health: HealthState | null;
-}
-
-export interface HealthState {
-  status: string;
-  failingStreak: number;
-  lastCheck: { at: string | null; exitCode: number; output: string } | null;
-}
-
 /** Reads only: nothing here can create, start, stop, exec or write. Every call rejects as soon as its AbortSignal aborts. */
 export interface DockerReader {
   ping(signal: AbortSignal): Promise<void>;
   /** null when no container has exactly this name. */
   inspectContainer(name: string, signal: AbortSignal): Promise<ContainerState | null>;
-
   listContainerNames(signal: AbortSignal): Promise<string[]>;
 }
 
@@ -43,76 +16,71 @@ const isoOrNull = z
   .optional()
   .transform((v) => (v === undefined || v === '' || v.startsWith('0001-01-01') ? null : v));
 
-const inspectSchema = z.object({
-  Id: z.string(),
-  Name: z.string(),
-  RestartCount: z.number().int().nonnegative().catch(0),
-  State: z.object({
-    Status: z.string(),
-    Pid: z.number().int().nonnegative().catch(0),
-    ExitCode: z.number().int().catch(0),
-    Error: z.string().catch(''),
-    OOMKilled: z.boolean().catch(false),
-    StartedAt: isoOrNull,
-    FinishedAt: isoOrNull,
-    Health: z
-      .object({
-        Status: z.string(),
-        FailingStreak: z.number().int().catch(0),
-        Log: z
-          .array(z.object({ End: isoOrNull, ExitCode: z.number().int().catch(-1), Output: z.string().catch('') }))
-          .nullish()
-          .transform((v) => v ?? []),
-      })
-      .nullish(),
-  }),
-});
+/** What the watchdog needs to know about one container, whatever the Engine API version. */
+const inspectSchema = z
+  .object({
+    Id: z.string(),
+    Name: z.string(),
+    RestartCount: z.number().int().nonnegative().catch(0),
+    State: z.object({
+      Status: z.string(),
+      Pid: z.number().int().nonnegative().catch(0),
+      ExitCode: z.number().int().catch(0),
+      Error: z.string().catch(''),
+      OOMKilled: z.boolean().catch(false),
+      StartedAt: isoOrNull,
+      FinishedAt: isoOrNull,
+      Health: z
+        .object({
+          Status: z.string(),
+          FailingStreak: z.number().int().catch(0),
+          Log: z
+            .array(z.object({ End: isoOrNull, ExitCode: z.number().int().catch(-1), Output: z.string().catch('') }))
+            .nullish()
+            .transform((v) => v ?? []),
+        })
+        .nullish(),
+    }),
+  })
+  .transform(({ Id, Name, RestartCount, State: s }) => {
+    const last = s.Health?.Log.at(-1);
+    return {
+      name: Name.replace(/^\//, ''),
+      id: Id,
+      status: s.Status,
+      exitCode: s.ExitCode,
+      /** The engine's own error (e.g. "OCI runtime create failed"), empty when none. */
+      error: s.Error,
+      oomKilled: s.OOMKilled,
+      startedAt: s.StartedAt,
+      finishedAt: s.FinishedAt,
+      restartCount: RestartCount,
+      /** Host pid of the container's init (State.Pid); 0 while it is not running. */
+      initPid: s.Pid,
+      /** null when the image and the run define no health check. */
+      health:
+        !s.Health || s.Health.Status === 'none'
+          ? null
+          : {
+              status: s.Health.Status,
+              failingStreak: s.Health.FailingStreak,
+              lastCheck: last === undefined ? null : { at: last.End, exitCode: last.ExitCode, output: last.Output },
+            },
+    };
+  });
+
+export type ContainerState = z.output<typeof inspectSchema>;
 
 /** Pure: the inspect JSON of one container → ContainerState; throws on a payload that is not one. */
 export function toContainerState(json: unknown): ContainerState {
   const parsed = inspectSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`unexpected inspect answer: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
-  }
-  const c = parsed.data;
-  const health = c.State.Health;
-  const last = health?.Log.at(-1);
-  return {
-    name: c.Name.replace(/^\//, ''),
-    id: c.Id,
-    status: c.State.Status,
-    exitCode: c.State.ExitCode,
-    error: c.State.Error,
-    oomKilled: c.State.OOMKilled,
-    startedAt: c.State.StartedAt,
-    finishedAt: c.State.FinishedAt,
-    restartCount: c.RestartCount,
-    initPid: c.State.Pid,
-    health:
-      health === null || health === undefined || health.Status === 'none'
-        ? null
-        : {
-            status: health.Status,
-            failingStreak: health.FailingStreak,
-            lastCheck: last === undefined ? null : { at: last.End, exitCode: last.ExitCode, output: last.Output },
-          },
-  };
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new Error(`unexpected inspect answer: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
 }
 
 /** Engine answers beyond this are refused: an inspect is a few KB, a list of 1,000 containers about 2 MB. */
 export const DOCKER_ANSWER_MAX_BYTES = 8 * 1024 * 1024;
-
-/** An Engine API error answer, shaped as dockerode's own (statusCode, json.message). */
-class EngineError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly json: { message?: string },
-  ) {
-    super(`engine answered HTTP ${statusCode}`);
-    this.name = 'EngineError';
-  }
-}
 
 const engineMessage = z.object({ message: z.string() }).partial().catch({});
 
@@ -146,23 +114,14 @@ export class DockerodeReader implements DockerReader {
   #client(): Promise<Dockerode> {
     // dockerode loads on first use, only when WATCHDOG_CONTAINERS or WATCHDOG_ORCH_CONTAINER is set;
     // DOCKER_HOST and its TLS/ssh settings in the environment must not redirect WATCHDOG_DOCKER_SOCK
+    const unset = { host: undefined, port: undefined, ca: undefined, cert: undefined, key: undefined, timeout: undefined };
     this.#docker ??= import('dockerode').then(
-      ({ default: Docker }) =>
-        new Docker({
-          socketPath: this.#socketPath,
-          host: undefined,
-          port: undefined,
-          protocol: 'http',
-          ca: undefined,
-          cert: undefined,
-          key: undefined,
-          timeout: undefined,
-        }),
+      ({ default: Docker }) => new Docker({ socketPath: this.#socketPath, protocol: 'http', ...unset }),
     );
     return this.#docker;
   }
 
-  async #get(path: string, query: Record<string, string> | undefined, signal: AbortSignal): Promise<string> {
+  async #get(path: string, signal: AbortSignal, query?: Record<string, string>): Promise<string> {
     const docker = await this.#client();
     signal.throwIfAborted();
     try {
@@ -175,7 +134,12 @@ export class DockerodeReader implements DockerReader {
       addAbortSignal(signal, res);
       const text = await readCapped(res, DOCKER_ANSWER_MAX_BYTES);
       const status = res.statusCode ?? 0;
-      if (status >= 400) throw new EngineError(status, engineMessage.parse(parseJson(text) ?? {}));
+      // an error answer shaped as dockerode's own (statusCode, json.message)
+      if (status >= 400)
+        throw Object.assign(new Error(`engine answered HTTP ${status}`), {
+          statusCode: status,
+          json: engineMessage.parse(parseJson(text)),
+        });
       return text;
     } catch (err) {
       // a deadline that cut the call short says so (TimeoutError), not the socket's AbortError
@@ -184,22 +148,22 @@ export class DockerodeReader implements DockerReader {
     }
   }
 
-  async #getJson(path: string, query: Record<string, string> | undefined, signal: AbortSignal): Promise<unknown> {
-    const json = parseJson(await this.#get(path, query, signal));
+  async #getJson(path: string, signal: AbortSignal, query?: Record<string, string>): Promise<unknown> {
+    const json = parseJson(await this.#get(path, signal, query));
     if (json === undefined) throw new Error(`engine answer to ${path} is not JSON`);
     return json;
   }
 
   async ping(signal: AbortSignal): Promise<void> {
-    await this.#get('/_ping', undefined, signal);
+    await this.#get('/_ping', signal);
   }
 
   async inspectContainer(name: string, signal: AbortSignal): Promise<ContainerState | null> {
     let json: unknown;
     try {
-      json = await this.#getJson(`/containers/${encodeURIComponent(name)}/json`, undefined, signal);
+      json = await this.#getJson(`/containers/${encodeURIComponent(name)}/json`, signal);
     } catch (err) {
-      if (err instanceof EngineError && err.statusCode === 404) return null;
+      if ((err as { statusCode?: number }).statusCode === 404) return null;
       throw err;
     }
     const state = toContainerState(json);
@@ -210,7 +174,7 @@ export class DockerodeReader implements DockerReader {
   async listContainerNames(signal: AbortSignal): Promise<string[]> {
     const list = z
       .array(z.object({ Names: z.array(z.string()).nullish() }))
-      .parse(await this.#getJson('/containers/json', { all: 'true' }, signal));
+      .parse(await this.#getJson('/containers/json', signal, { all: 'true' }));
     return list.flatMap((c) => (c.Names ?? []).map((n) => n.replace(/^\//, '')));
   }
 }
@@ -223,24 +187,22 @@ function parseJson(text: string): unknown {
   }
 }
 
+const SOCKET_ERRORS: Record<string, (socketPath: string) => string> = {
+  ENOENT: (p) => `no socket at ${p}`,
+  ECONNREFUSED: (p) => `connection refused on ${p} (daemon not running?)`,
+  EACCES: (p) => `permission denied on ${p}`,
+  EPERM: (p) => `permission denied on ${p}`,
+  ENOTSOCK: (p) => `${p} is not a socket`,
+  ECONNRESET: (p) => `connection reset on ${p}`,
+  EPIPE: (p) => `connection reset on ${p}`,
+};
+
 export function describeDockerError(err: unknown, socketPath: string, timeoutS: number): string {
   const e = err as { code?: string; name?: string; message?: string; statusCode?: number; json?: { message?: string } };
   if (e.name === 'TimeoutError') return `no answer within ${timeoutS} s on ${socketPath}`;
   if (e.name === 'AbortError') return 'the check was aborted (tick budget exhausted)';
-  switch (e.code) {
-    case 'ENOENT':
-      return `no socket at ${socketPath}`;
-    case 'ECONNREFUSED':
-      return `connection refused on ${socketPath} (daemon not running?)`;
-    case 'EACCES':
-    case 'EPERM':
-      return `permission denied on ${socketPath}`;
-    case 'ENOTSOCK':
-      return `${socketPath} is not a socket`;
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return `connection reset on ${socketPath}`;
-  }
+  const socketError = SOCKET_ERRORS[e.code ?? ''];
+  if (socketError) return socketError(socketPath);
   if (e.statusCode !== undefined) return `engine answered HTTP ${e.statusCode}: ${e.json?.message ?? e.message ?? ''}`.trim();
   return e.message ?? String(err);
 }

@@ -1,10 +1,30 @@
+import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Dispatcher } from 'undici';
 import type { Config, Dependency } from '../../config.js';
 import { callTimeoutMs, describeHttpError, httpRequest, loadUndici } from '../../http.js';
+import { METRIC_PREFIX } from '../../metrics.js';
 import { DepSignals, isUpStatus, type PingOutcome } from './signals.js';
 import type { Signal } from '../../watchdog/signal.js';
 import type { CollectContext, Collector } from '../../watchdog/collector.js';
-import type { DepMetrics } from './metrics.js';
+
+/** Labelled by the dependency's configured name, never its URL (URLs may carry secrets and vary). */
+export function createDepMetrics(registry: Registry) {
+  return {
+    up: new Gauge({
+      name: `${METRIC_PREFIX}dep_up`,
+      help: 'Whether the last ping of the dependency answered 2xx/3xx (1) or not (0), by dependency name.',
+      labelNames: ['dep'],
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: `${METRIC_PREFIX}dep_latency_seconds`,
+      help: 'Time to the response headers of a dependency ping (failed pings included), by dependency name.',
+      labelNames: ['dep'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+  };
+}
 
 /** One GET, never throws: the outcome says up or why not, with the time to the answer. */
 export async function pingDependency(
@@ -16,13 +36,7 @@ export async function pingDependency(
   const started = performance.now();
   try {
     // A ping only needs the status: no body is kept; a 3xx is judged as it is (never followed).
-    const res = await httpRequest(url, {
-      timeoutMs: opts.timeoutMs,
-      signal: opts.signal,
-      dispatcher: opts.dispatcher,
-      maxBytes: 0,
-      oversize: 'cut',
-    });
+    const res = await httpRequest(url, { ...opts, maxBytes: 0, oversize: 'cut' });
     const latencyMs = performance.now() - started;
     return isUpStatus(res.status) ? { ok: true, status: res.status, latencyMs } : { ok: false, reason: `HTTP ${res.status}`, latencyMs };
   } catch (err) {
@@ -37,7 +51,7 @@ export class DepCollector implements Collector {
 
   constructor(
     private readonly config: Pick<Config, 'deps' | 'httpTimeoutS' | 'depDownAfter' | 'locale'>,
-    private readonly opts: { metrics?: DepMetrics; dispatcher?: Dispatcher } = {},
+    private readonly opts: { metrics?: ReturnType<typeof createDepMetrics>; dispatcher?: Dispatcher } = {},
   ) {
     this.signals = new DepSignals({ downAfter: config.depDownAfter, locale: config.locale });
   }

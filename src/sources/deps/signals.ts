@@ -5,11 +5,6 @@ import { makeSignal, type Signal } from '../../watchdog/signal.js';
 /** One GET of a dependency: up (2xx/3xx), or down with the reason an operator acts on. */
 export type PingOutcome = { ok: true; status: number; latencyMs: number } | { ok: false; reason: string; latencyMs: number };
 
-export interface DepSettings {
-  downAfter: number;
-  locale: Locale;
-}
-
 /** 2xx and 3xx are up; a redirect is an answer, not followed. */
 export function isUpStatus(status: number): boolean {
   return status >= 200 && status < 400;
@@ -21,7 +16,7 @@ const ms = (latencyMs: number): string => `${Math.round(latencyMs)} ms`;
 export class DepSignals {
   private readonly failures = new Map<string, number>();
 
-  constructor(private readonly s: DepSettings) {}
+  constructor(private readonly s: { downAfter: number; locale: Locale }) {}
 
   next(dep: { name: string; url: string }, outcome: PingOutcome): Signal {
     const failures = outcome.ok ? 0 : (this.failures.get(dep.name) ?? 0) + 1;
@@ -29,18 +24,15 @@ export class DepSignals {
     const { locale, downAfter } = this.s;
     const url = redactSecrets(dep.url);
     const active = failures >= downAfter;
-    let detail: string;
-    if (outcome.ok) {
-      detail = t(locale, {
-        en: `GET ${url}: HTTP ${outcome.status} in ${ms(outcome.latencyMs)}`,
-        ru: `GET ${url}: HTTP ${outcome.status} за ${ms(outcome.latencyMs)}`,
-      });
-    } else {
-      detail = t(locale, {
-        en: `GET ${url}: ${outcome.reason} after ${ms(outcome.latencyMs)}; ${failures} consecutive failure(s), down after ${downAfter}`,
-        ru: `GET ${url}: ${outcome.reason} через ${ms(outcome.latencyMs)}; неудач подряд: ${failures}, порог ${downAfter}`,
-      });
-    }
+    const detail = outcome.ok
+      ? t(locale, {
+          en: `GET ${url}: HTTP ${outcome.status} in ${ms(outcome.latencyMs)}`,
+          ru: `GET ${url}: HTTP ${outcome.status} за ${ms(outcome.latencyMs)}`,
+        })
+      : t(locale, {
+          en: `GET ${url}: ${outcome.reason} after ${ms(outcome.latencyMs)}; ${failures} consecutive failure(s), down after ${downAfter}`,
+          ru: `GET ${url}: ${outcome.reason} через ${ms(outcome.latencyMs)}; неудач подряд: ${failures}, порог ${downAfter}`,
+        });
     return makeSignal({
       family: 'dep_down',
       entity: dep.name,

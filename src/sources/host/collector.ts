@@ -28,13 +28,10 @@ export class DiskCollector implements Collector {
   async collect(): Promise<Signal[]> {
     return Promise.all(
       this.config.diskCritPaths.map(async (path) => {
-        let usage: DiskUsage | { error: string };
-        try {
-          const s = await statfs(path);
-          usage = { usedBytes: (s.blocks - s.bfree) * s.bsize, availBytes: s.bavail * s.bsize };
-        } catch (err) {
-          usage = { error: `statfs failed: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
-        }
+        const usage = await statfs(path).then(
+          (s): DiskUsage | { error: string } => ({ usedBytes: (s.blocks - s.bfree) * s.bsize, availBytes: s.bavail * s.bsize }),
+          (err: NodeJS.ErrnoException) => ({ error: `statfs failed: ${err.code ?? String(err)}` }),
+        );
         return diskSignal(path, usage, this.config.diskCritPct, this.config.locale);
       }),
     );

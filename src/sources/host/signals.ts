@@ -48,7 +48,6 @@ export function diskUsedPct(d: DiskUsage): number {
 }
 
 export function diskSignal(path: string, usage: DiskUsage | { error: string }, critPct: number, locale: Locale): Signal {
-  const title = t(locale, { en: `Disk ${path} is nearly full`, ru: `Диск ${path} почти заполнен` });
   if ('error' in usage) {
     return makeSignal({
       family: 'disk_crit',
@@ -65,7 +64,7 @@ export function diskSignal(path: string, usage: DiskUsage | { error: string }, c
     entity: path,
     active: pct >= critPct,
     severity: 'critical',
-    title,
+    title: t(locale, { en: `Disk ${path} is nearly full`, ru: `Диск ${path} почти заполнен` }),
     detail: t(locale, {
       en: `${pct.toFixed(1)}% used, ${(usage.availBytes / 1024 ** 3).toFixed(1)} GiB free, threshold ${critPct}%`,
       ru: `занято ${pct.toFixed(1)}%, свободно ${(usage.availBytes / 1024 ** 3).toFixed(1)} ГиБ, порог ${critPct}%`,

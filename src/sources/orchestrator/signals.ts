@@ -24,19 +24,7 @@ export type Envelope = z.infer<typeof envelopeSchema>;
 
 export type FetchOutcome = { ok: true; envelope: Envelope } | { ok: false; reason: string };
 
-export interface OrchestratorSettings {
-  downAfter: number;
-  agentHungS: number;
-  locale: Locale;
-}
-
-interface AgentSample {
-  cpuTicks: number;
-  sinceMs: number;
-  stage?: string;
-  task?: string;
-  pid?: number;
-}
+type AgentSample = Pick<Envelope['agents'][number], 'stage' | 'task' | 'pid'> & { cpuTicks: number; sinceMs: number };
 
 /** Pure: envelope fetch outcomes → orch_down, agent_hung and job_failed. */
 export class OrchestratorSignals {
@@ -46,7 +34,11 @@ export class OrchestratorSignals {
   private readonly agents = new Map<string, AgentSample>();
   private agentSignals: Signal[] = [];
 
-  constructor(private readonly s: OrchestratorSettings) {}
+  constructor(private readonly s: { downAfter: number; agentHungS: number; locale: Locale }) {}
+
+  private tr(en: string, ru: string): string {
+    return t(this.s.locale, { en, ru });
+  }
 
   next(outcome: FetchOutcome, nowMs: number): Signal[] {
     if (!outcome.ok) {
@@ -66,34 +58,29 @@ export class OrchestratorSignals {
 
   private orchDown(): Signal {
     const active = this.failures >= this.s.downAfter;
-    const { locale } = this.s;
     return makeSignal({
       family: 'orch_down',
       entity: null,
       active,
       severity: 'critical',
-      title: t(locale, { en: 'Orchestrator metrics unavailable', ru: 'Метрики оркестратора недоступны' }),
+      title: this.tr('Orchestrator metrics unavailable', 'Метрики оркестратора недоступны'),
       detail: active
-        ? t(locale, {
-            en: `${this.failures} consecutive failed fetches; last error: ${this.lastReason}`,
-            ru: `${this.failures} неудачных запросов подряд; последняя ошибка: ${this.lastReason}`,
-          })
-        : t(locale, { en: 'metrics envelope fetched', ru: 'метрики получены' }),
+        ? this.tr(
+            `${this.failures} consecutive failed fetches; last error: ${this.lastReason}`,
+            `${this.failures} неудачных запросов подряд; последняя ошибка: ${this.lastReason}`,
+          )
+        : this.tr('metrics envelope fetched', 'метрики получены'),
     });
   }
 
   private jobFailed(before: number, after: number): Signal {
-    const { locale } = this.s;
     return makeSignal({
       family: 'job_failed',
       entity: null,
       active: true,
       severity: 'warning',
-      title: t(locale, { en: 'Orchestrator job failed', ru: 'Задача оркестратора завершилась с ошибкой' }),
-      detail: t(locale, {
-        en: `failed jobs ${before} → ${after} (+${after - before})`,
-        ru: `задач с ошибкой ${before} → ${after} (+${after - before})`,
-      }),
+      title: this.tr('Orchestrator job failed', 'Задача оркестратора завершилась с ошибкой'),
+      detail: this.tr(`failed jobs ${before} → ${after} (+${after - before})`, `задач с ошибкой ${before} → ${after} (+${after - before})`),
     });
   }
 
@@ -103,14 +90,8 @@ export class OrchestratorSignals {
     for (const agent of envelope.agents) {
       present.add(agent.run_id);
       const prev = this.agents.get(agent.run_id);
-      const moved = prev?.cpuTicks !== agent.cpu_ticks;
-      const sample: AgentSample = {
-        cpuTicks: agent.cpu_ticks,
-        sinceMs: moved ? nowMs : prev.sinceMs,
-        stage: agent.stage,
-        task: agent.task,
-        pid: agent.pid,
-      };
+      const sinceMs = prev?.cpuTicks !== agent.cpu_ticks ? nowMs : prev.sinceMs;
+      const sample = { cpuTicks: agent.cpu_ticks, sinceMs, stage: agent.stage, task: agent.task, pid: agent.pid };
       this.agents.set(agent.run_id, sample);
       signals.push(this.agentHung(agent.run_id, sample, nowMs));
     }
@@ -122,18 +103,16 @@ export class OrchestratorSignals {
   private agentHung(runId: string, a: AgentSample, nowMs: number): Signal {
     const stillS = (nowMs - a.sinceMs) / 1000;
     const active = stillS >= this.s.agentHungS;
-    const { locale } = this.s;
-    const what = [a.task, a.stage, a.pid !== undefined ? `pid ${a.pid}` : undefined].filter(Boolean).join(', ');
+    const still = formatDuration(stillS, this.s.locale);
+    const known = [a.task, a.stage, a.pid !== undefined ? `pid ${a.pid}` : undefined].filter(Boolean).join(', ');
+    const what = known ? ` (${known})` : '';
     return makeSignal({
       family: 'agent_hung',
       entity: runId,
       active,
       severity: 'warning',
-      title: t(locale, { en: `Agent run ${runId} looks hung`, ru: `Агент (запуск ${runId}) похоже завис` }),
-      detail: t(locale, {
-        en: `cpu_ticks stuck at ${a.cpuTicks} for ${formatDuration(stillS, locale)}${what ? ` (${what})` : ''}`,
-        ru: `cpu_ticks не меняются (${a.cpuTicks}) уже ${formatDuration(stillS, locale)}${what ? ` (${what})` : ''}`,
-      }),
+      title: this.tr(`Agent run ${runId} looks hung`, `Агент (запуск ${runId}) похоже завис`),
+      detail: this.tr(`cpu_ticks stuck at ${a.cpuTicks} for ${still}${what}`, `cpu_ticks не меняются (${a.cpuTicks}) уже ${still}${what}`),
     });
   }
 }

@@ -7,8 +7,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CollectContext } from '../../../src/watchdog/collector.js';
-import { createContainerMetrics } from '../../../src/sources/containers/metrics.js';
-import { ContainerCollector } from '../../../src/sources/containers/collector.js';
+import { ContainerCollector, createContainerMetrics } from '../../../src/sources/containers/collector.js';
 import {
   DOCKER_ANSWER_MAX_BYTES,
   DockerodeReader,
