@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { isoUtc } from '../src/clock.js';
-import { DECISIONS, OUTCOMES, type MergeGateCounters, type RetestRequest, type RetestRun } from '../src/merge-gate/types.js';
-import { requestFields } from '../src/merge-gate/request-fields.js';
+import { DECISIONS, OUTCOMES, requestFields, type MergeGateCounters, type RetestRequest, type RetestRun } from '../src/merge-gate/types.js';
 import { isoTimestamp } from './schemas.js';
 import { RESERVED_PREFIX, REQUEST_ENV_LIMITS } from '../src/runner/account.js';
 import { receiptToJson } from '../src/runner/tree-kill.js';

@@ -6,40 +6,40 @@ import type { RetestRegistry } from '../watchdog/retest-registry.js';
 import type { Signal } from '../watchdog/signal.js';
 import type { LockHolderFinder } from './lock-holders.js';
 import type { PressureProbe } from './pressure.js';
-import type { Locale } from '../i18n.js';
 import type { RunAs } from '../runner/account.js';
 import type { KillEnvironment } from '../runner/launch.js';
 import type { RunOptions, RunReport } from '../runner/run.js';
 import type { KnownAs, RetestRun } from './types.js';
 
-export interface MergeGateOptions {
-  maxParallel: number;
-  retryMax: number;
-  /** false: every failure rolls back (WATCHDOG_MERGE_INFRA_REQUEUE). */
-  infraRequeue: boolean;
-  skipWhenCurrent: boolean;
-  defaultTimeoutS: number;
-  graceS: number;
-  treeKill: boolean;
-  /** Lock pattern sources (WATCHDOG_MERGE_LOCK_PATTERNS), run by the linear-time engine. */
-  lockPatterns: string[];
-  locale: Locale;
-  /** Percent of PSI cpu `some avg10` above which queued re-tests wait. */
-  maxCpuPressure: number;
-  pressureWaitS: number;
-  requeueDelayS: number;
-  runAs: string;
-  allowRoot: boolean;
-  /** Finished runs kept for GET /merge-gate/retests/:id; queued and running ones are always kept. */
-  historyMax?: number;
-  /** Queued re-tests per repo and overall; POST answers 429 beyond them. */
-  maxQueuedPerRepo?: number;
-  maxQueued?: number;
-  /** How often a held re-test looks at the pressure again, and a running one samples it. */
-  pressurePollMs?: number;
-  /** WATCHDOG_PROC_ROOT: the PSI files are read under it (default /proc). */
-  procRoot?: string;
+/** The gate's options from the WATCHDOG_MERGE_* / tree-kill keys. */
+export function mergeGateOptionsFrom(config: Config) {
+  return {
+    maxParallel: config.mergeMaxParallel,
+    retryMax: config.mergeInfraRetryMax,
+    infraRequeue: config.mergeInfraRequeue,
+    skipWhenCurrent: config.mergeSkipWhenCurrent,
+    defaultTimeoutS: config.mergeRetestTimeoutS,
+    graceS: config.killGraceS,
+    treeKill: config.treeKillEnabled,
+    /** run by the linear-time engine */
+    lockPatterns: config.mergeLockPatterns,
+    locale: config.locale,
+    /** Percent of PSI cpu `some avg10` above which queued re-tests wait. */
+    maxCpuPressure: config.mergeMaxCpuPressure,
+    pressureWaitS: config.mergePressureWaitS,
+    requeueDelayS: config.mergeRequeueDelayS,
+    runAs: config.mergeRunAs,
+    allowRoot: config.mergeAllowRoot,
+    procRoot: config.procRoot,
+  };
 }
+
+/**
+ * `historyMax`: finished runs kept for GET /merge-gate/retests/:id; `maxQueued(PerRepo)`: beyond them POST
+ * answers 429; `pressurePollMs`: how often a held re-test looks at the pressure again, and a running one samples it.
+ */
+export type MergeGateOptions = Omit<ReturnType<typeof mergeGateOptionsFrom>, 'procRoot'> &
+  Partial<Record<'historyMax' | 'maxQueuedPerRepo' | 'maxQueued' | 'pressurePollMs', number> & { procRoot: string }>;
 
 export interface MergeGateDeps {
   clock: Clock;
@@ -53,7 +53,6 @@ export interface MergeGateDeps {
   isHeadValidated?: (cwd: string, validatedSha: string | undefined, runAs: RunAs) => Promise<boolean>;
   pressure?: PressureProbe;
   findLockHolders?: LockHolderFinder;
-  /** What the /proc scan knows about a pid (blocking, leftover). */
   knownAs?: (pid: number) => KnownAs | null;
   /** The watchdog's own uid; re-tests never run as it. */
   selfUid?: number;
@@ -70,37 +69,14 @@ export class QueueFull extends Error {
   readonly code = 'queue_full';
 }
 
-/** Throws QueueFull (429) when the queue, or the repo's share of it, is full. */
+/** Throws QueueFull when the queue, or the repo's share of it, is full. */
 export function assertQueueRoom(queued: readonly { request: { repo: string } }[], repo: string, opts: MergeGateOptions): void {
-  const queuedRepos = queued.map((j) => j.request.repo);
   const max = opts.maxQueued ?? DEFAULT_MAX_QUEUED;
-  if (queuedRepos.length >= max)
-    throw new QueueFull(`${queuedRepos.length} re-tests are queued (at most ${max}); retry later or cancel one`);
+  if (queued.length >= max) throw new QueueFull(`${queued.length} re-tests are queued (at most ${max}); retry later or cancel one`);
   const maxPerRepo = opts.maxQueuedPerRepo ?? DEFAULT_MAX_QUEUED_PER_REPO;
-  const ofRepo = queuedRepos.filter((r) => r === repo).length;
+  const ofRepo = queued.filter((j) => j.request.repo === repo).length;
   if (ofRepo >= maxPerRepo)
     throw new QueueFull(`${ofRepo} re-tests of ${repo} are queued (at most ${maxPerRepo} per repo); retry later or cancel one`);
 }
 
 export type CancelAnswer = { kind: 'cancelled'; run: RetestRun } | { kind: 'unknown' } | { kind: 'done'; run: RetestRun };
-
-/** The gate's options from the WATCHDOG_MERGE_* / tree-kill keys. */
-export function mergeGateOptionsFrom(config: Config): MergeGateOptions {
-  return {
-    maxParallel: config.mergeMaxParallel,
-    retryMax: config.mergeInfraRetryMax,
-    infraRequeue: config.mergeInfraRequeue,
-    skipWhenCurrent: config.mergeSkipWhenCurrent,
-    defaultTimeoutS: config.mergeRetestTimeoutS,
-    graceS: config.killGraceS,
-    treeKill: config.treeKillEnabled,
-    lockPatterns: config.mergeLockPatterns,
-    locale: config.locale,
-    maxCpuPressure: config.mergeMaxCpuPressure,
-    pressureWaitS: config.mergePressureWaitS,
-    requeueDelayS: config.mergeRequeueDelayS,
-    runAs: config.mergeRunAs,
-    allowRoot: config.mergeAllowRoot,
-    procRoot: config.procRoot,
-  };
-}

@@ -1,23 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { RestoreContext, StateSection } from '../state/state-store.js';
-import { RunHistory } from './history.js';
-import { assertQueueRoom, DEFAULT_PRESSURE_POLL_MS } from './gate-options.js';
-import type { CancelAnswer, MergeGateDeps, MergeGateOptions } from './gate-options.js';
+import { DropLog } from '../watchdog/restore-entries.js';
+import { assertQueueRoom, type CancelAnswer, type MergeGateDeps, type MergeGateOptions } from './gate-options.js';
 import type { RunReport } from '../runner/run.js';
-import { admit, type QueuedJob } from './admission.js';
-import { endStaleRuns, KillReporter, logFinished, recordDone, retestRegistration, runAttempt } from './attempt.js';
-import { planRestore, readSavedGate } from './gate-restore.js';
-import { savedJobs, type GateSnapshot } from './gate-state.js';
-import { gateJudge, type Judge } from './judge.js';
+import { endStaleRuns, isHeadValidated, logFinished, recordDone, runAttempt } from './attempt.js';
+import { parseGateSnapshot, planRestore, RunHistory, savedJobs, type GateSnapshot } from './gate-state.js';
+import { gateJudge, type Judge } from './classify.js';
 import { procLockHolderFinder } from './lock-holders.js';
 import { createMergeGateMetrics, zeroTotals, type MergeGateMetrics } from './metrics.js';
-import { InfraRequeueLedger, requeueDelayMs } from './policy.js';
+import { admit, exhaustedSignal, InfraRequeueLedger, requeueDelayMs, type QueuedJob } from './policy.js';
 import { hostPressureProbe, psiFilesUnder, type PressureProbe } from './pressure.js';
 import { recheckCwd, resolveRunAs } from './run-as.js';
 import { defaultKillEnvironment } from '../runner/launch.js';
 import { runProcess } from '../runner/run.js';
-import { isHeadValidated } from './skip-when-current.js';
-import { exhaustedSignal } from './texts.js';
 import type { MergeGateCounters, Outcome, RetestRequest, RetestRun, RunAsUser, StartedTree } from './types.js';
 
 interface InFlight {
@@ -44,7 +39,7 @@ export class MergeGate {
   private readonly metrics: MergeGateMetrics | null;
   private readonly judge: Judge;
   readonly pressure: PressureProbe;
-  private readonly kills: KillReporter;
+  private degradationLogged = false;
   private closing = false;
   /** While a restore ends the trees of a dead watchdog, nothing starts. */
   private held = false;
@@ -61,7 +56,6 @@ export class MergeGate {
     this.ledger = new InfraRequeueLedger(opts);
     this.metrics = deps.registry ? createMergeGateMetrics(deps.registry, () => this.counters()) : null;
     this.pressure = deps.pressure ?? hostPressureProbe(psiFilesUnder(opts.procRoot ?? '/proc'), deps.log);
-    this.kills = new KillReporter(deps.log);
     this.judge = gateJudge(opts.lockPatterns, {
       findLockHolders: deps.findLockHolders ?? procLockHolderFinder(),
       knownAs: deps.knownAs ?? (() => null),
@@ -76,7 +70,8 @@ export class MergeGate {
   }
 
   get(id: string): RetestRun | undefined {
-    return this.history.get(id);
+    const run = this.history.runs.get(id);
+    return run && structuredClone(run);
   }
 
   counters(): MergeGateCounters {
@@ -85,7 +80,7 @@ export class MergeGate {
 
   /** A queued run is dropped, a running one killed like a timeout; either ends `cancelled`. */
   async cancel(id: string): Promise<CancelAnswer> {
-    const run = this.history.live(id);
+    const run = this.history.runs.get(id);
     if (!run) return { kind: 'unknown' };
     if (run.status === 'done') return { kind: 'done', run: structuredClone(run) };
     const flight = this.inFlight.get(id);
@@ -126,15 +121,17 @@ export class MergeGate {
 
   private snapshot(): GateSnapshot {
     const jobs = savedJobs([...this.inFlight.values()], this.queued);
-    return { jobs, history: this.history.list(), counters: structuredClone(this.totals), ledger: this.ledger.entries() };
+    return { jobs, history: [...this.history.runs.values()], counters: structuredClone(this.totals), ledger: this.ledger.entries() };
   }
 
   /** Saved values checked, re-tests admitted again as at POST; nothing starts before the dead watchdog's trees are ended. */
   private restore(data: unknown, { stalePids }: RestoreContext): void {
     const { log } = this.deps;
-    const saved = readSavedGate(data, log);
+    const drops = new DropLog('merge-gate', log);
+    const saved = parseGateSnapshot(data, drops);
+    drops.done();
     this.held = true;
-    this.history.restore(saved.history);
+    this.history.add(saved.history);
     if (saved.counters) this.totals = { ...saved.counters, outcomes: { ...zeroTotals().outcomes, ...saved.counters.outcomes } };
     this.ledger.restore(saved.ledger);
     const plan = planRestore(saved, (request) => this.resolveRunAs(request), this.opts);
@@ -176,7 +173,7 @@ export class MergeGate {
       if (delayMs > 0) Object.assign(run, { notBefore: now + delayMs, waiting: 'backoff' });
     }
     run.runAs = { uid: runAs.uid, user: runAs.user };
-    this.history.add(run);
+    this.history.add([run]);
     if (resumed) this.queued.unshift({ run, request, runAs });
     else this.queued.push({ run, request, runAs });
     this.pump();
@@ -188,17 +185,10 @@ export class MergeGate {
     if (this.wake) clearTimeout(this.wake);
     this.wake = null;
     if (this.closing || this.held) return;
-    const { start, nextMs } = admit(this.queued, {
-      now: this.deps.clock(),
-      running: this.inFlight.size,
-      runningRepos: this.runningRepos,
-      maxParallel: this.opts.maxParallel,
-      sampleCpu: () => this.pressure.sample().cpuSomeAvg10,
-      maxCpuPressure: this.opts.maxCpuPressure,
-      pressureWaitS: this.opts.pressureWaitS,
-      pollMs: this.opts.pressurePollMs ?? DEFAULT_PRESSURE_POLL_MS,
-      log: this.deps.log,
-    });
+    const now = this.deps.clock();
+    const sampleCpu = () => this.pressure.sample().cpuSomeAvg10;
+    const ctx = { now, running: this.inFlight.size, runningRepos: this.runningRepos, sampleCpu, log: this.deps.log };
+    const { start, nextMs } = admit(this.queued, ctx, this.opts);
     this.queued = this.queued.filter((j) => !start.includes(j));
     for (const job of start) this.start(job);
     if (nextMs < Infinity) {
@@ -233,13 +223,14 @@ export class MergeGate {
     if (this.opts.skipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha, job.runAs))) {
       return this.finish(run, flight.cancelled ? 'cancelled' : 'skipped', null);
     }
+    const { retests, killEnv } = this.deps;
     const { report, pressure } = await runAttempt(request, job.runAs, flight.abort.signal, {
       opts: this.opts,
       run: this.deps.run ?? runProcess,
       pressure: this.pressure,
       onStarted: (tree) => (flight.tree = tree),
-      ...(this.deps.killEnv ? { killEnv: this.deps.killEnv } : {}),
-      register: retestRegistration(this.deps.retests, run.id, this.deps.clock),
+      ...(killEnv ? { killEnv } : {}),
+      register: retests && ((root, timeoutMs) => retests.register(root.pid, root.startTicks, run.id, this.deps.clock() + timeoutMs)),
     });
     run.pressure = pressure;
     if (flight.cancelled) return this.finish(run, 'cancelled', report);
@@ -269,7 +260,13 @@ export class MergeGate {
 
   private record(run: RetestRun, outcome: Outcome, report: RunReport | null): void {
     recordDone(run, outcome, report, this.deps.clock());
-    if (report) this.kills.report(run, report);
+    const { log } = this.deps;
+    if (report?.degradedReason && !this.degradationLogged) {
+      this.degradationLogged = true;
+      log.warn({ strategy: report.strategy, reason: report.degradedReason }, `merge gate: tree kill uses ${report.strategy}`);
+    }
+    const survivors = report?.kill?.survivors.map((s) => s.pid) ?? [];
+    if (survivors.length > 0) log.error({ run_id: run.id, survivors }, 'merge gate: processes survived the tree kill');
   }
 
   /** `refusal`: the gate cancelled the run itself, for this reason; the caller may post it again. */

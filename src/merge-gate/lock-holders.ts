@@ -3,34 +3,26 @@ import { readFds } from '../proc/fds.js';
 import { parseLocks } from '../proc/locks.js';
 import { processAgeS, readBootTimeS, readClockTicks, readCmdline, readStat } from '../proc/read-proc.js';
 import { redactCommandLine } from '../redact.js';
-import { runThreadJob } from './thread-job.js';
+import { runThreadJob } from './output-scan.js';
 import type { KnownAs, LockHolder } from './types.js';
 
-export interface LockHolderQuery {
-  /** Lock (or database) files the output named. */
+/** `paths`: lock (or database) files the output named; `cwd`: the re-test's checkout (a process working inside it is a suspect too). */
+interface LockHolderQuery {
   paths: string[];
-  /** The re-test's checkout: a process working inside it is a suspect too. */
   cwd: string;
 }
 
 /** A process found by the /proc walk, before redaction. */
-export interface RawHolder {
-  pid: number;
-  argv: string[];
-  ageS: number;
-  via: LockHolder['via'];
-}
+type RawHolder = Omit<LockHolder, 'cmdline' | 'knownAs'> & { argv: string[] };
 
-/** The seam to the /proc walk; the default runs it on a worker thread (lock-holders-thread.ts). */
+/** The seam to the /proc walk; the default runs it on a worker thread. */
 export type LockHolderFinder = (query: LockHolderQuery) => Promise<RawHolder[]>;
 
 const CMDLINE_MAX_CHARS = 512;
 const HOLDERS_MAX = 20;
 const FIND_TIMEOUT_MS = 15_000;
 
-export interface LockHolderWalk extends LockHolderQuery {
-  procRoot: string;
-}
+export type LockHolderWalk = LockHolderQuery & { procRoot: string };
 
 const inodeOf = (path: string): number[] => {
   try {
@@ -93,16 +85,12 @@ export async function walkLockHolders({ paths, cwd, procRoot }: LockHolderWalk):
 
 /** Who holds `paths` or works in `cwd`, walked on a worker thread. */
 export function procLockHolderFinder(procRoot = '/proc'): LockHolderFinder {
-  return (query) => runThreadJob<RawHolder[]>('./lock-holders-thread.js', { ...query, procRoot }, FIND_TIMEOUT_MS);
+  return (query) => runThreadJob<RawHolder[]>({ ...query, procRoot }, FIND_TIMEOUT_MS);
 }
 
 /** What leaves the app: redacted, truncated, and tagged with what the proc scan knows. */
 export function toLockHolders(raw: readonly RawHolder[], knownAs: (pid: number) => KnownAs | null): LockHolder[] {
-  return raw.slice(0, HOLDERS_MAX).map((h) => ({
-    pid: h.pid,
-    cmdline: redactCommandLine(h.argv, CMDLINE_MAX_CHARS),
-    ageS: h.ageS,
-    knownAs: knownAs(h.pid),
-    via: h.via,
-  }));
+  return raw
+    .slice(0, HOLDERS_MAX)
+    .map(({ argv, ...h }) => ({ ...h, cmdline: redactCommandLine(argv, CMDLINE_MAX_CHARS), knownAs: knownAs(h.pid) }));
 }

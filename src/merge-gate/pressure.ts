@@ -45,16 +45,8 @@ export function loadStallPercent(load1: number, cores: number): number {
   return Math.round(((load1 - cores) / load1) * 10_000) / 100;
 }
 
-export interface PsiFiles {
-  /** default <WATCHDOG_PROC_ROOT>/pressure/cpu; a cgroup's cpu.pressure works too (tests point it at one) */
-  cpu?: string;
-  memory?: string;
-}
-
-/** The PSI files under a proc root. */
-export function psiFilesUnder(procRoot: string): Required<PsiFiles> {
-  return { cpu: `${procRoot}/pressure/cpu`, memory: `${procRoot}/pressure/memory` };
-}
+/** The PSI files under a proc root; a cgroup's cpu.pressure works too (tests point the probe at one). */
+export const psiFilesUnder = (procRoot: string) => ({ cpu: `${procRoot}/pressure/cpu`, memory: `${procRoot}/pressure/memory` });
 
 /** A read not back by then counts as "pressure unknown" (docs/merge-gate.md); a loaded pool may delay an honest one a while. */
 export const PSI_READ_DEADLINE_MS = 5_000;
@@ -90,8 +82,7 @@ function loadAverageSample(): PressureSample {
  * without PSI, or while a read is overdue, from the load average per core. `atMs` is the
  * monotonic clock: the PSI totals are real microseconds, so the wall time must be real too.
  */
-export function hostPressureProbe(files: PsiFiles = {}, log?: Logger): PressureProbe {
-  const { cpu: cpuFile, memory: memoryFile } = { ...psiFilesUnder('/proc'), ...files };
+export function hostPressureProbe({ cpu: cpuFile, memory: memoryFile } = psiFilesUnder('/proc'), log?: Logger): PressureProbe {
   let latest: PsiReading | null = null;
   let pending = false;
   let overdue = false;
