@@ -12,14 +12,13 @@ import { killOrphanTree } from '../runner/tree-kill.js';
 import type { MergeDecision, Outcome, PressureEvidence, RetestRequest, RetestRun, StartedTree } from './types.js';
 import type { ProcIdentity } from '../proc/identity.js';
 
+/** `onStarted`: where the attempt's processes live, once its root exists; `register`: names the root as the re-test's until unregistered. */
 interface AttemptContext {
   opts: MergeGateOptions;
   run: (opts: RunOptions) => Promise<RunReport>;
   pressure: PressureProbe;
   killEnv?: KillEnvironment;
-  /** Where the attempt's processes live, once its root exists (the gate saves it for a restart after a crash). */
   onStarted: (tree: StartedTree) => void;
-  /** Names the attempt's root process as the re-test's until the returned unregister is called. */
   register?: (root: ProcIdentity, timeoutMs: number) => () => void;
 }
 
@@ -76,18 +75,15 @@ export function recordDone(run: RetestRun, outcome: Outcome, report: RunReport |
   if (report.receipt) run.receipt = report.receipt;
 }
 
-/** What a restart knows: the watchdogs that held the state file before (gone, or a zombie) and the trees it saw running. */
-interface StaleRunsHint {
-  deadPids: readonly number[];
-  trees: readonly StartedTree[];
-  graceMs: number;
-}
-
 /**
  * Ends the trees of re-tests a dead watchdog left: its run cgroups (see CgroupManager.killStaleRuns), then
- * each saved tree whose root is still that very process (pid, starttime). Logs each one; never throws.
+ * each saved tree whose root is still that very process (pid, starttime). `deadPids`: the watchdogs that held the state file before.
  */
-export async function endStaleRuns(killEnv: KillEnvironment, log: Logger, hint: StaleRunsHint): Promise<void> {
+export async function endStaleRuns(
+  killEnv: KillEnvironment,
+  log: Logger,
+  hint: { deadPids: readonly number[]; trees: readonly StartedTree[]; graceMs: number },
+): Promise<void> {
   const killedMsg = 'merge gate: killed the tree of a re-test left running by a watchdog that died';
   try {
     for (const pid of hint.deadPids) {

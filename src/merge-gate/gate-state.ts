@@ -25,23 +25,11 @@ const countersSchema = z.object({
 
 const ledgerSchema = z.tuple([z.string().min(1).max(200), z.string().min(1).max(255), z.number().int().min(0).max(1_000_000)]);
 
-export interface GateSnapshot {
-  /** Queued and running re-tests, in queue order (running ones first). */
-  jobs: SavedJob[];
-  history: RetestRun[];
-  counters: z.infer<typeof countersSchema>;
-  /** [repo, branch, infra re-queues so far] */
-  ledger: [string, string, number][];
-}
-
 /** The jobs as saved: running ones first, each with its tree, then the queue in order. */
 export function savedJobs(running: readonly { job: QueuedJob; tree?: StartedTree }[], queued: readonly QueuedJob[]): SavedJob[] {
   const saved = (j: QueuedJob): SavedJob => ({ runId: j.run.id, request: j.request, cwdUid: j.runAs.cwdUid });
   return [...running.map(({ job, tree }) => ({ ...saved(job), ...(tree && { tree }) })), ...queued.map(saved)];
 }
-
-/** What survives: every entry that holds (counters null when malformed), and the tree of every saved job, even a dropped one. */
-type RestoredGate = Omit<GateSnapshot, 'counters'> & { counters: GateSnapshot['counters'] | null; trees: StartedTree[] };
 
 /** Every run by id, for GET /merge-gate/retests/:id; bounded: the oldest finished runs go first. */
 export class RunHistory {
@@ -69,7 +57,7 @@ export class RunHistory {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Keeps every well-formed entry and drops the others through `drops`; throws only for something that is not a merge-gate section. */
-export function parseGateSnapshot(data: unknown, drops: DropLog): RestoredGate {
+export function parseGateSnapshot(data: unknown, drops: DropLog) {
   if (!isObject(data)) throw new Error('merge gate: expected an object');
   const list = (name: string): unknown[] => {
     const value = data[name];
@@ -96,6 +84,7 @@ export function parseGateSnapshot(data: unknown, drops: DropLog): RestoredGate {
     if (why) drops.drop(`job ${job.runId}`, why);
     else jobs.push(job);
   }
+  // counters null: malformed, they start at zero; trees: of every saved job, even one dropped for its request (its processes still run)
   return { jobs, history: [...byId.values()], counters: counters.success ? counters.data : null, ledger, trees };
 }
 
@@ -107,20 +96,21 @@ function whyNotRunnable(job: SavedJob, run: RetestRun | undefined, kept: readonl
   return null;
 }
 
-/** What a restart does with the saved queue; `ended` runs cannot run again and end with `outcome`, decision `repost`. */
-interface RestorePlan {
-  ended: { run: RetestRun; outcome: Outcome; why: string }[];
-  /** Cut by a shutdown or a crash: the same attempt runs again, first. */
-  interrupted: QueuedJob[];
-  queued: QueuedJob[];
-}
-
 /**
  * Each saved re-test is admitted again as at POST (its account resolved, the queue's bounds kept). A run
  * left without its request cannot run again: `timeout` when it was running, `cancelled` when it never started.
  */
-export function planRestore(saved: RestoredGate, resolveRunAs: (request: RetestRequest) => RunAsUser, opts: MergeGateOptions): RestorePlan {
-  const plan: RestorePlan = { ended: [], interrupted: [], queued: [] };
+export function planRestore(
+  saved: ReturnType<typeof parseGateSnapshot>,
+  resolveRunAs: (request: RetestRequest) => RunAsUser,
+  opts: MergeGateOptions,
+) {
+  // ended: cannot run again (repost); interrupted (cut by a shutdown or a crash): the same attempt runs again, first
+  const plan = {
+    ended: [] as { run: RetestRun; outcome: Outcome; why: string }[],
+    interrupted: [] as QueuedJob[],
+    queued: [] as QueuedJob[],
+  };
   const withJob = new Set(saved.jobs.map((j) => j.runId));
   for (const run of saved.history) {
     if (run.status === 'done' || withJob.has(run.id)) continue;

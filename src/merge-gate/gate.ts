@@ -4,7 +4,7 @@ import { DropLog } from '../watchdog/restore-entries.js';
 import { assertQueueRoom, type CancelAnswer, type MergeGateDeps, type MergeGateOptions } from './gate-options.js';
 import type { RunReport } from '../runner/run.js';
 import { endStaleRuns, isHeadValidated, logFinished, recordDone, runAttempt } from './attempt.js';
-import { parseGateSnapshot, planRestore, RunHistory, savedJobs, type GateSnapshot } from './gate-state.js';
+import { parseGateSnapshot, planRestore, RunHistory, savedJobs } from './gate-state.js';
 import { gateJudge, type Judge } from './classify.js';
 import { procLockHolderFinder } from './lock-holders.js';
 import { createMergeGateMetrics, zeroTotals, type MergeGateMetrics } from './metrics.js';
@@ -15,12 +15,12 @@ import { defaultKillEnvironment } from '../runner/launch.js';
 import { runProcess } from '../runner/run.js';
 import type { MergeGateCounters, Outcome, RetestRequest, RetestRun, RunAsUser, StartedTree } from './types.js';
 
+/** `tree`: where its processes live, once started (saved: a restart after kill -9 ends them). */
 interface InFlight {
   job: QueuedJob;
   abort: AbortController;
   done: Promise<void>;
   cancelled: boolean;
-  /** Where its processes live, once started (saved: a restart after kill -9 ends them). */
   tree?: StartedTree;
 }
 
@@ -119,7 +119,7 @@ export class MergeGate {
     return { name: 'merge-gate', snapshot: () => this.snapshot(), restore: (data, ctx) => this.restore(data, ctx) };
   }
 
-  private snapshot(): GateSnapshot {
+  private snapshot() {
     const jobs = savedJobs([...this.inFlight.values()], this.queued);
     return { jobs, history: [...this.history.runs.values()], counters: structuredClone(this.totals), ledger: this.ledger.entries() };
   }
@@ -151,8 +151,7 @@ export class MergeGate {
   }
 
   private resolveRunAs(request: RetestRequest): RunAsUser {
-    const { runAs: spec, allowRoot } = this.opts;
-    return resolveRunAs(request.cwd, { spec, allowRoot, selfUid: this.deps.selfUid ?? process.getuid?.() ?? -1 });
+    return resolveRunAs(request.cwd, this.opts, this.deps.selfUid ?? process.getuid?.() ?? -1);
   }
 
   /** `resumed`: the same attempt after an interruption: no back-off, and it goes first, as it was running. */

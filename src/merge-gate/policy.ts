@@ -62,21 +62,16 @@ export interface QueuedJob {
   heldSince?: number;
 }
 
-interface AdmissionState {
-  now: number;
-  running: number;
-  runningRepos: ReadonlySet<string>;
-  /** PSI cpu `some avg10` in percent, or null; sampled at most once per call. */
-  sampleCpu: () => number | null;
-  log: Logger;
-}
-
 /**
  * Which queued jobs may start, and in how many ms to look again (Infinity: nothing to wait for): FIFO, one per
  * repo, at most `maxParallel`; a back-off waits until `notBefore`; while the CPU is starved a job waits
- * (`waiting: "cpu_pressure"`, at most `pressureWaitS`) and then starts anyway, marked so.
+ * (`waiting: "cpu_pressure"`, at most `pressureWaitS`) and then starts anyway, marked so. `sampleCpu`: PSI cpu some avg10, sampled once.
  */
-export function admit(queued: readonly QueuedJob[], ctx: AdmissionState, opts: MergeGateOptions): { start: QueuedJob[]; nextMs: number } {
+export function admit(
+  queued: readonly QueuedJob[],
+  ctx: { now: number; running: number; runningRepos: ReadonlySet<string>; sampleCpu: () => number | null; log: Logger },
+  opts: MergeGateOptions,
+): { start: QueuedJob[]; nextMs: number } {
   const start: QueuedJob[] = [];
   const repos = new Set(ctx.runningRepos);
   let cpu: number | null | undefined;

@@ -19,7 +19,7 @@ export type RunEvidence = Pick<RunReport, 'result'> & Partial<Pick<RunReport, 's
 /** The account a re-test runs as; `cwdUid`: who owned cwd when it was fixed, as at start it must still. */
 export type RunAsUser = RunAs & { user: string; cwdUid: number };
 
-export const MAX_TIMEOUT_S = 86_400;
+const MAX_TIMEOUT_S = 86_400;
 /** PATH_MAX: the kernel would refuse a longer path anyway. */
 const MAX_CWD_CHARS = 4096;
 /** Per argument and for the whole argv: every byte of it is logged (redacted) and kept in the state file. */
@@ -164,11 +164,6 @@ export const runSchema = z
 /** `reason`: why the gate itself cancelled the run (its cwd changed owner, its account is gone); not restored. */
 export type RetestRun = z.infer<typeof runSchema> & { reason?: string };
 
-export interface MergeGateCounters {
-  runsTotal: number;
-  running: number;
-  queued: number;
+export type MergeGateCounters = Record<'runsTotal' | 'running' | 'queued' | 'infraRequeues' | 'infraExhausted', number> & {
   outcomes: Record<Outcome, number>;
-  infraRequeues: number;
-  infraExhausted: number;
-}
+};
