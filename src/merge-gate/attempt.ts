@@ -9,7 +9,7 @@ import { enterAs, type RunAs } from '../runner/account.js';
 import { defaultKillEnvironment, type KillEnvironment } from '../runner/launch.js';
 import { findOnPath } from '../runner/spawn.js';
 import { killOrphanTree } from '../runner/tree-kill.js';
-import type { MergeDecision, Outcome, PressureEvidence, RetestRequest, RetestRun, StartedTree } from './types.js';
+import type { PressureEvidence, RetestRequest, StartedTree } from './types.js';
 import type { ProcIdentity } from '../proc/identity.js';
 
 /** `onStarted`: where the attempt's processes live, once its root exists; `register`: names the root as the re-test's until unregistered. */
@@ -59,26 +59,7 @@ export async function runAttempt(
   }
 }
 
-/** One line per finished attempt; `decision` is the policy's (before a shutdown turns requeue into repost). */
-export function logFinished(log: Logger, run: RetestRun, decision: MergeDecision | null): void {
-  const { id: run_id, repo, branch, attempt, outcome, strategy, durationS: duration_s, reason } = run;
-  const fields = { run_id, repo, branch, attempt, outcome, decision, strategy, duration_s, reason };
-  log.info(fields, `merge gate: ${repo}@${branch} ${outcome ?? 'done'} -> ${decision ?? 'none'}`);
-}
-
-/** Marks `run` done with `outcome` and what the report says about it (none: it never ran, or a crash cut it). */
-export function recordDone(run: RetestRun, outcome: Outcome, report: RunReport | null, nowMs: number): void {
-  Object.assign(run, { status: 'done', finishedAt: nowMs, outcome, waiting: null, waitingValue: undefined });
-  run.durationS = report ? report.result.duration_s : Math.max(0, nowMs - (run.startedAt ?? nowMs)) / 1000;
-  if (!report) return;
-  Object.assign(run, { returncode: report.result.returncode, signal: report.result.signal, strategy: report.strategy });
-  if (report.receipt) run.receipt = report.receipt;
-}
-
-/**
- * Ends the trees of re-tests a dead watchdog left: its run cgroups (see CgroupManager.killStaleRuns), then
- * each saved tree whose root is still that very process (pid, starttime). `deadPids`: the watchdogs that held the state file before.
- */
+/** Ends what a dead watchdog (`deadPids`) left: its run cgroups, then each saved tree whose root is still that (pid, starttime). */
 export async function endStaleRuns(
   killEnv: KillEnvironment,
   log: Logger,
@@ -115,10 +96,8 @@ export async function endStaleRuns(
 }
 
 /**
- * `git rev-parse HEAD` in `cwd`, entered the way the runner starts a re-test (enterAs: fds above 2 closed,
- * setpriv to the re-test's account, its allowlisted environment): whatever the repo's config makes git run
- * (core.fsmonitor, includes…) runs with no more rights than the suite, never as root. `safe.directory` names
- * exactly `cwd` (a WATCHDOG_MERGE_RUN_AS user who does not own it). null on any error, timeout or odd output.
+ * `git rev-parse HEAD` in `cwd`, entered as the runner starts a re-test (enterAs): what the repo's config makes git run
+ * (core.fsmonitor…) runs as the suite's account, never root. null on any error, timeout or odd output.
  */
 export function gitHead(cwd: string, runAs: RunAs, helper: string | null, timeoutMs = 10_000): Promise<string | null> {
   const git = findOnPath('git');

@@ -11,11 +11,9 @@ export type LockFacts = OutputFacts & { holderFound: boolean };
 export const NO_LOCK_FACTS: LockFacts = { lockMentioned: false, lockPaths: [], testsRan: false, holderFound: false };
 
 /**
- * The incident: an infra timeout under CPU starvation was read as a code failure and a green branch was
- * rolled back. So only exit 1 (the test runner's "tests failed") is red; a timeout, a lock held by someone
- * else, and a run that never got to test the branch (spawn failure, 126 not executable / 127 not found, a
- * SIGKILL the gate did not send: the OOM killer) are infra; a crash by another signal is `other`. A lock
- * mention alone is not lock_busy: a red suite that prints "database is locked" in one failing test is red.
+ * The incident: an infra timeout under CPU starvation was read as a red and a green branch rolled back. So only exit 1
+ * is red; a timeout, a held lock, and a run that never tested the branch (spawn failure, 126/127, a SIGKILL the gate
+ * did not send: the OOM killer) are infra. A red suite that prints "database is locked" in one failing test is still red.
  */
 export function classify(evidence: RunEvidence, lock: LockFacts): ClassifiedOutcome {
   const { result } = evidence;
@@ -40,10 +38,7 @@ interface JudgeDeps {
   log: Logger;
 }
 
-/**
- * The gate's judge: output scan and lock-holder walk off the event loop, then the pure classify.
- * A lock pattern the linear-time engine cannot run is logged once and left out.
- */
+/** Output scan and lock-holder walk off the event loop, then classify; a pattern the linear engine cannot run is logged and left out. */
 export function gateJudge(lockPatterns: readonly string[], deps: JudgeDeps): Judge {
   const patterns = compileLockPatterns(lockPatterns);
   for (const r of patterns.rejected)

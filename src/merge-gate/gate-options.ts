@@ -34,17 +34,14 @@ export function mergeGateOptionsFrom(config: Config) {
   };
 }
 
-/**
- * `historyMax`: finished runs kept for GET /merge-gate/retests/:id; `maxQueued(PerRepo)`: beyond them POST
- * answers 429; `pressurePollMs`: how often a held re-test looks at the pressure again, and a running one samples it.
- */
+/** `historyMax`: finished runs kept; `maxQueued(PerRepo)`: then POST answers 429; `pressurePollMs`: how often held and running re-tests look. */
 export type MergeGateOptions = Omit<ReturnType<typeof mergeGateOptionsFrom>, 'procRoot'> &
   Partial<Record<'historyMax' | 'maxQueuedPerRepo' | 'maxQueued' | 'pressurePollMs', number> & { procRoot: string }>;
 
 export interface MergeGateDeps {
   clock: Clock;
   log: Logger;
-  /** The alert sink's edge path: called exactly once per exhaustion. */
+  /** Called exactly once per exhaustion. */
   onExhausted?: (signal: Signal) => void;
   registry?: Registry;
   run?: (opts: RunOptions) => Promise<RunReport>;
@@ -56,12 +53,10 @@ export interface MergeGateDeps {
   knownAs?: (pid: number) => KnownAs | null;
   /** The watchdog's own uid; re-tests never run as it. */
   selfUid?: number;
-  /** Where each running attempt's root process is registered, so the /proc scan names it as its owner. */
+  /** Each running attempt's root process is registered here, so the /proc scan names it as its owner. */
   retests?: RetestRegistry;
 }
 
-export const DEFAULT_MAX_QUEUED_PER_REPO = 20;
-export const DEFAULT_MAX_QUEUED = 100;
 export const DEFAULT_PRESSURE_POLL_MS = 2_000;
 
 /** POST answers 429 {error: "queue_full"}. */
@@ -69,14 +64,15 @@ export class QueueFull extends Error {
   readonly code = 'queue_full';
 }
 
-/** Throws QueueFull when the queue, or the repo's share of it, is full. */
-export function assertQueueRoom(queued: readonly { request: { repo: string } }[], repo: string, opts: MergeGateOptions): void {
-  const max = opts.maxQueued ?? DEFAULT_MAX_QUEUED;
-  if (queued.length >= max) throw new QueueFull(`${queued.length} re-tests are queued (at most ${max}); retry later or cancel one`);
-  const maxPerRepo = opts.maxQueuedPerRepo ?? DEFAULT_MAX_QUEUED_PER_REPO;
+/** Why the queue, or the repo's share of it, has no room for one more (QueueFull's message), or null. */
+export function queueFull(queued: readonly { request: { repo: string } }[], repo: string, opts: MergeGateOptions): string | null {
+  const max = opts.maxQueued ?? 100;
+  if (queued.length >= max) return `${queued.length} re-tests are queued (at most ${max}); retry later or cancel one`;
+  const maxPerRepo = opts.maxQueuedPerRepo ?? 20;
   const ofRepo = queued.filter((j) => j.request.repo === repo).length;
-  if (ofRepo >= maxPerRepo)
-    throw new QueueFull(`${ofRepo} re-tests of ${repo} are queued (at most ${maxPerRepo} per repo); retry later or cancel one`);
+  return ofRepo >= maxPerRepo
+    ? `${ofRepo} re-tests of ${repo} are queued (at most ${maxPerRepo} per repo); retry later or cancel one`
+    : null;
 }
 
 export type CancelAnswer = { kind: 'cancelled'; run: RetestRun } | { kind: 'unknown' } | { kind: 'done'; run: RetestRun };

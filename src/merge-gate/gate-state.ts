@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { issueText, type DropLog } from '../watchdog/restore-entries.js';
-import { DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_PER_REPO, type MergeGateOptions } from './gate-options.js';
+import { queueFull, type MergeGateOptions } from './gate-options.js';
 import type { QueuedJob } from './policy.js';
 import { recheckCwd } from './run-as.js';
 import { count, OUTCOMES, requestSchema, runId, runSchema, treeSchema, uid } from './types.js';
@@ -118,7 +118,6 @@ export function planRestore(
     plan.ended.push({ run, outcome, why: `it was ${run.status}, but the state file holds no request to run it again` });
   }
   const runs = new Map(saved.history.map((r) => [r.id, r]));
-  const perRepo = new Map<string, number>();
   for (const { runId, request, cwdUid } of saved.jobs) {
     const run = runs.get(runId)!;
     let runAs: RunAsUser;
@@ -130,18 +129,11 @@ export function planRestore(
     }
     // the account stays the one fixed at POST: a checkout swapped while the watchdog was down is refused as at start
     const swapped = cwdUid === undefined ? null : recheckCwd(request.cwd, { ...runAs, cwdUid });
-    const ofRepo = perRepo.get(run.repo) ?? 0;
     if (swapped) plan.ended.push({ run, outcome: 'cancelled', why: swapped });
     else if (run.status === 'running') plan.interrupted.push({ run, request, runAs });
-    else if (
-      plan.queued.length >= (opts.maxQueued ?? DEFAULT_MAX_QUEUED) ||
-      ofRepo >= (opts.maxQueuedPerRepo ?? DEFAULT_MAX_QUEUED_PER_REPO)
-    )
+    else if (queueFull(plan.queued, run.repo, opts))
       plan.ended.push({ run, outcome: 'cancelled', why: 'the queue (or its share for this repo) is full' });
-    else {
-      perRepo.set(run.repo, ofRepo + 1);
-      plan.queued.push({ run, request, runAs });
-    }
+    else plan.queued.push({ run, request, runAs });
   }
   return plan;
 }

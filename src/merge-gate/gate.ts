@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { RestoreContext, StateSection } from '../state/state-store.js';
 import { DropLog } from '../watchdog/restore-entries.js';
-import { assertQueueRoom, type CancelAnswer, type MergeGateDeps, type MergeGateOptions } from './gate-options.js';
+import { QueueFull, queueFull, type CancelAnswer, type MergeGateDeps, type MergeGateOptions } from './gate-options.js';
 import type { RunReport } from '../runner/run.js';
-import { endStaleRuns, isHeadValidated, logFinished, recordDone, runAttempt } from './attempt.js';
+import { endStaleRuns, isHeadValidated, runAttempt } from './attempt.js';
 import { parseGateSnapshot, planRestore, RunHistory, savedJobs } from './gate-state.js';
 import { gateJudge, type Judge } from './classify.js';
 import { procLockHolderFinder } from './lock-holders.js';
@@ -24,11 +24,7 @@ interface InFlight {
   tree?: StartedTree;
 }
 
-/**
- * The merge-gate scheduler: FIFO, one re-test at a time per repo, at most `maxParallel` across
- * repos (default 1: CPU starvation is the very problem). A re-queue waits out its back-off, and
- * nothing starts while the CPU is starved (up to `pressureWaitS`).
- */
+/** The merge-gate scheduler: FIFO, one re-test at a time per repo, at most `maxParallel` (default 1: CPU starvation is the problem). */
 export class MergeGate {
   private readonly history: RunHistory;
   private queued: QueuedJob[] = [];
@@ -65,7 +61,8 @@ export class MergeGate {
 
   /** Queues a fresh request; throws RunAsRefused (400) or QueueFull (429). */
   enqueue(request: RetestRequest): RetestRun {
-    assertQueueRoom(this.queued, request.repo, this.opts);
+    const full = queueFull(this.queued, request.repo, this.opts);
+    if (full) throw new QueueFull(full);
     return structuredClone(this.add(request, this.resolveRunAs(request), 1));
   }
 
@@ -239,10 +236,7 @@ export class MergeGate {
     this.finish(run, verdict.outcome, report, job);
   }
 
-  /**
-   * Shutdown cut the budget: not the branch's fault and not counted. With a state file the same
-   * attempt is queued again and runs at the next start (`requeue`); without one the caller posts it again.
-   */
+  /** Shutdown cut the budget (not counted): with a state file the same attempt runs at the next start, else the caller posts it again. */
   private interrupted(job: QueuedJob, report: RunReport | null): void {
     const { run } = job;
     this.record(run, 'timeout', report);
@@ -257,14 +251,20 @@ export class MergeGate {
     this.deps.log.warn({ ...fields, requeued_as: run.requeuedAs }, 'merge gate: re-test interrupted; queued again for the next start');
   }
 
+  /** Marks `run` done with `outcome` and what the report says (none: it never ran, or a crash cut it). */
   private record(run: RetestRun, outcome: Outcome, report: RunReport | null): void {
-    recordDone(run, outcome, report, this.deps.clock());
+    const now = this.deps.clock();
+    Object.assign(run, { status: 'done', finishedAt: now, outcome, waiting: null, waitingValue: undefined });
+    run.durationS = report ? report.result.duration_s : Math.max(0, now - (run.startedAt ?? now)) / 1000;
+    if (!report) return;
+    Object.assign(run, { returncode: report.result.returncode, signal: report.result.signal, strategy: report.strategy });
+    if (report.receipt) run.receipt = report.receipt;
     const { log } = this.deps;
-    if (report?.degradedReason && !this.degradationLogged) {
+    if (report.degradedReason && !this.degradationLogged) {
       this.degradationLogged = true;
       log.warn({ strategy: report.strategy, reason: report.degradedReason }, `merge gate: tree kill uses ${report.strategy}`);
     }
-    const survivors = report?.kill?.survivors.map((s) => s.pid) ?? [];
+    const survivors = report.kill?.survivors.map((s) => s.pid) ?? [];
     if (survivors.length > 0) log.error({ run_id: run.id, survivors }, 'merge gate: processes survived the tree kill');
   }
 
@@ -278,7 +278,9 @@ export class MergeGate {
     this.totals.runsTotal += 1;
     this.totals.outcomes[outcome] += 1;
     this.metrics?.finished(outcome, run.durationS ?? 0);
-    logFinished(this.deps.log, run, decision);
+    const { id: run_id, repo, branch, attempt, strategy, durationS: duration_s, reason } = run;
+    const fields = { run_id, repo, branch, attempt, outcome, decision, strategy, duration_s, reason };
+    this.deps.log.info(fields, `merge gate: ${repo}@${branch} ${outcome} -> ${decision ?? 'none'}`);
     if (run.decision === 'requeue' && job) {
       this.totals.infraRequeues += 1;
       this.metrics?.requeued();

@@ -24,52 +24,31 @@ const FIND_TIMEOUT_MS = 15_000;
 
 export type LockHolderWalk = LockHolderQuery & { procRoot: string };
 
-const inodeOf = (path: string): number[] => {
+/** A /proc or stat read that fails (the process is gone, the file absent) gives `fallback`. */
+function orElse<T>(read: () => T, fallback: T): T {
   try {
-    return [statSync(path).ino];
+    return read();
   } catch {
-    return [];
+    return fallback;
   }
-};
+}
 
-const listPids = (procRoot: string): number[] => {
-  try {
-    return readdirSync(procRoot)
-      .filter((n) => /^\d+$/.test(n))
-      .map(Number);
-  } catch {
-    return [];
-  }
-};
-
-const cwdOf = (pid: number, procRoot: string): string | null => {
-  try {
-    return readlinkSync(`${procRoot}/${pid}/cwd`);
-  } catch {
-    return null;
-  }
-};
-
-/**
- * Who holds `paths` (a /proc/locks row on their inode, or an open fd) or works inside `cwd`,
- * at most HOLDERS_MAX, never this process or init. Walks every process's fds: run it on a thread.
- */
+/** Who holds `paths` (a /proc/locks row on their inode, or an open fd) or works inside `cwd`, never us or init; run it on a thread. */
 export async function walkLockHolders({ paths, cwd, procRoot }: LockHolderWalk): Promise<RawHolder[]> {
   const found = new Map<number, LockHolder['via']>();
   const add = (pid: number, via: LockHolder['via']): void => {
     if (pid !== process.pid && pid > 1 && !found.has(pid)) found.set(pid, via);
   };
-  const inodes = new Set(paths.flatMap(inodeOf));
-  try {
-    for (const row of parseLocks(readFileSync(`${procRoot}/locks`, 'utf8'))) if (inodes.has(row.inode)) add(row.pid, 'lock');
-  } catch {
-    // no /proc/locks: the fds still tell
-  }
+  const inodes = new Set(paths.flatMap((path) => orElse(() => [statSync(path).ino], [])));
+  // no /proc/locks: the fds still tell
+  for (const row of parseLocks(orElse(() => readFileSync(`${procRoot}/locks`, 'utf8'), '')))
+    if (inodes.has(row.inode)) add(row.pid, 'lock');
   const wanted = new Set(paths);
   const inside = `${cwd.replace(/\/+$/, '')}/`;
-  for (const pid of listPids(procRoot)) {
+  const pids = orElse(() => readdirSync(procRoot), []).filter((n) => /^\d+$/.test(n));
+  for (const pid of pids.map(Number)) {
     if (found.size >= HOLDERS_MAX) break;
-    const wd = cwd ? cwdOf(pid, procRoot) : null;
+    const wd = cwd ? orElse(() => readlinkSync(`${procRoot}/${pid}/cwd`), null) : null;
     if (wd !== null && (wd === cwd || wd.startsWith(inside))) add(pid, 'cwd');
     if (wanted.size > 0 && readFds(pid, procRoot).some((fd) => wanted.has(fd.target))) add(pid, 'open');
   }

@@ -3,11 +3,7 @@ import { enableLinearEngine, whyNotLinear, type RejectedPattern } from '../safe-
 import type { ProcResult } from '../runner/run.js';
 import { workerModule } from '../worker-module.js';
 
-/**
- * What a re-test's output says about locks, read in bounded time whatever it printed: only the
- * tail of each stream, cut into short windows, the lock patterns through V8's linear-time regexp
- * engine (the default engine was cubic on "Timeoutacquir"×2000 and froze the server for 27 s).
- */
+/** What the output says about locks, in bounded time: stream tails in short windows, linear-time regexps (the default engine froze the server 27 s). */
 export interface OutputFacts {
   lockMentioned: boolean;
   /** Absolute paths named on the lines that mention a lock, or that look like lock/db files. */
