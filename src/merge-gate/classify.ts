@@ -1,7 +1,7 @@
-import type { Logger } from 'pino';
-import { toLockHolders, type LockHolderFinder } from './lock-holders.js';
+import type { MergeGateDeps } from './gate-options.js';
+import { procLockHolderFinder, toLockHolders } from './lock-holders.js';
 import { compileLockPatterns, scanOutputOffThread, type OutputFacts } from './output-scan.js';
-import type { KnownAs, LockHolder, Outcome, RunEvidence } from './types.js';
+import type { LockHolder, Outcome, RunEvidence } from './types.js';
 
 type ClassifiedOutcome = Exclude<Outcome, 'skipped' | 'cancelled'>;
 
@@ -32,33 +32,30 @@ export function classify(evidence: RunEvidence, lock: LockFacts): ClassifiedOutc
 /** `lockHolders`: who holds the lock, filled for lock_busy. */
 export type Judge = (evidence: RunEvidence, cwd: string) => Promise<{ outcome: ClassifiedOutcome; lockHolders: LockHolder[] }>;
 
-interface JudgeDeps {
-  findLockHolders: LockHolderFinder;
-  knownAs: (pid: number) => KnownAs | null;
-  log: Logger;
-}
-
 /** Output scan and lock-holder walk off the event loop, then classify; a pattern the linear engine cannot run is logged and left out. */
-export function gateJudge(lockPatterns: readonly string[], deps: JudgeDeps): Judge {
+export function gateJudge(
+  lockPatterns: readonly string[],
+  { findLockHolders = procLockHolderFinder(), knownAs = () => null, log }: Pick<MergeGateDeps, 'findLockHolders' | 'knownAs' | 'log'>,
+): Judge {
   const patterns = compileLockPatterns(lockPatterns);
   for (const r of patterns.rejected)
-    deps.log.warn({ pattern: r.source, reason: r.reason }, 'merge gate: lock pattern ignored (it cannot run in linear time)');
+    log.warn({ pattern: r.source, reason: r.reason }, 'merge gate: lock pattern ignored (it cannot run in linear time)');
   return async (evidence, cwd) => {
     const ended = evidence.result;
     let facts: OutputFacts = NO_LOCK_FACTS;
     if (ended.returncode !== null && ended.returncode !== 0 && !ended.timed_out && !evidence.spawnError) {
       facts = await scanOutputOffThread(ended, patterns.sources).catch((err: unknown) => {
-        deps.log.warn({ err }, 'merge gate: output scan failed; no lock evidence');
+        log.warn({ err }, 'merge gate: output scan failed; no lock evidence');
         return NO_LOCK_FACTS;
       });
     }
     let lockHolders: LockHolder[] = [];
     if (facts.lockMentioned) {
-      const raw = await deps.findLockHolders({ paths: facts.lockPaths, cwd }).catch((err: unknown) => {
-        deps.log.warn({ err }, 'merge gate: lock holder scan failed');
+      const raw = await findLockHolders({ paths: facts.lockPaths, cwd }).catch((err: unknown) => {
+        log.warn({ err }, 'merge gate: lock holder scan failed');
         return [];
       });
-      lockHolders = toLockHolders(raw, deps.knownAs);
+      lockHolders = toLockHolders(raw, knownAs);
     }
     const outcome = classify(evidence, { ...facts, holderFound: lockHolders.length > 0 });
     return { outcome, lockHolders: outcome === 'lock_busy' ? lockHolders : [] };

@@ -37,20 +37,13 @@ function isSymlink(path: string): boolean {
   }
 }
 
-function fromSpec(spec: string, passwd: PasswdEntry[]): Omit<RunAsUser, 'cwdUid'> {
-  if (/^\d+$/.test(spec)) {
-    const uid = Number(spec);
-    const entry = passwd.find((e) => e.uid === uid);
-    return { uid, gid: entry?.gid ?? uid, user: entry?.name ?? spec };
-  }
-  const entry = passwd.find((e) => e.name === spec);
+/** The account a uid names (its passwd gid and name, else the fallbacks), or the user WATCHDOG_MERGE_RUN_AS names. */
+function account(spec: string, owner: { uid: number; gid: number }, passwd: PasswdEntry[]): Omit<RunAsUser, 'cwdUid'> {
+  const uid = spec === '' ? owner.uid : /^\d+$/.test(spec) ? Number(spec) : null;
+  const entry = passwd.find((e) => (uid === null ? e.name === spec : e.uid === uid));
+  if (uid !== null) return { uid, gid: entry?.gid ?? (spec === '' ? owner.gid : uid), user: entry?.name ?? (spec || String(uid)) };
   if (!entry) throw new RunAsRefused(`WATCHDOG_MERGE_RUN_AS names the user "${spec}", who does not exist on this host`);
   return { uid: entry.uid, gid: entry.gid, user: entry.name };
-}
-
-function ownerAccount(owner: { uid: number; gid: number }, passwd: PasswdEntry[]): Omit<RunAsUser, 'cwdUid'> {
-  const entry = passwd.find((e) => e.uid === owner.uid);
-  return { uid: owner.uid, gid: entry?.gid ?? owner.gid, user: entry?.name ?? String(owner.uid) };
 }
 
 /**
@@ -61,7 +54,7 @@ export function resolveRunAs(cwd: string, opts: Pick<MergeGateOptions, 'runAs' |
   const passwd = readPasswd();
   const owner = cwdOwner(cwd);
   const spec = opts.runAs.trim();
-  const runAs = { ...(spec === '' ? ownerAccount(owner, passwd) : fromSpec(spec, passwd)), cwdUid: owner.uid };
+  const runAs = { ...account(spec, owner, passwd), cwdUid: owner.uid };
   if (runAs.uid === 0 && !opts.allowRoot) {
     const why = spec === '' ? `${cwd} is owned by root` : 'WATCHDOG_MERGE_RUN_AS is root';
     throw new RunAsRefused(
