@@ -1,31 +1,25 @@
+import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
 import { DEFAULT_PRESSURE_POLL_MS, type MergeGateOptions } from './gate-options.js';
 import type { RunOptions, RunReport } from '../runner/run.js';
 import { PressureRecorder, type PressureProbe } from './pressure.js';
 import { isRunningState } from '../proc/parse-stat.js';
 import { readStat } from '../proc/read-proc.js';
-import type { RunAs } from '../runner/account.js';
-import type { KillEnvironment } from '../runner/launch.js';
+import { enterAs, type RunAs } from '../runner/account.js';
+import { defaultKillEnvironment, type KillEnvironment } from '../runner/launch.js';
+import { findOnPath } from '../runner/spawn.js';
 import { killOrphanTree } from '../runner/tree-kill.js';
-import type { MergeDecision, Outcome, PressureEvidence, RetestRequest, RetestRun, StartedTree } from './types.js';
-import type { Clock } from '../clock.js';
+import type { PressureEvidence, RetestRequest, StartedTree } from './types.js';
 import type { ProcIdentity } from '../proc/identity.js';
-import type { RetestRegistry } from '../watchdog/retest-registry.js';
 
-export interface AttemptContext {
+/** `onStarted`: where the attempt's processes live, once its root exists; `register`: names the root as the re-test's until unregistered. */
+interface AttemptContext {
   opts: MergeGateOptions;
   run: (opts: RunOptions) => Promise<RunReport>;
   pressure: PressureProbe;
   killEnv?: KillEnvironment;
-  /** Where the attempt's processes live, once its root exists (the gate saves it for a restart after a crash). */
-  onStarted?: (tree: StartedTree) => void;
-  /** Names the attempt's root process as the re-test's until the returned unregister is called. */
+  onStarted: (tree: StartedTree) => void;
   register?: (root: ProcIdentity, timeoutMs: number) => () => void;
-}
-
-/** Registers an attempt's root in `retests` as run `runId`'s, until its timeout on `clock`; nothing without a registry. */
-export function retestRegistration(retests: RetestRegistry | undefined, runId: string, clock: Clock): AttemptContext['register'] {
-  return retests && ((root, timeoutMs) => retests.register(root.pid, root.startTicks, runId, clock() + timeoutMs));
 }
 
 /** Runs one attempt's command (whole-tree kill on timeout or abort) while sampling the pressure it runs under. */
@@ -54,7 +48,7 @@ export async function runAttempt(
       ...(ctx.killEnv ? { killEnv: ctx.killEnv } : {}),
       onRoot: (root, where) => {
         unregister = ctx.register?.(root, timeoutMs);
-        ctx.onStarted?.({ ...where, root });
+        ctx.onStarted({ ...where, root });
       },
     });
     return { report, pressure: await recorder.finish() };
@@ -65,60 +59,15 @@ export async function runAttempt(
   }
 }
 
-/** Logs a degraded tree-kill strategy once per gate, and every survivor of a tree kill. */
-export class KillReporter {
-  private degradationLogged = false;
-
-  constructor(private readonly log: Logger) {}
-
-  report(run: RetestRun, report: RunReport): void {
-    if (report.degradedReason && !this.degradationLogged) {
-      this.degradationLogged = true;
-      this.log.warn({ strategy: report.strategy, reason: report.degradedReason }, `merge gate: tree kill uses ${report.strategy}`);
-    }
-    if (report.kill && report.kill.survivors.length > 0) {
-      this.log.error(
-        { run_id: run.id, survivors: report.kill.survivors.map((s) => s.pid) },
-        'merge gate: processes survived the tree kill',
-      );
-    }
-  }
-}
-
-/** One line per finished attempt; `decision` is the policy's (before a shutdown turns requeue into repost). */
-export function logFinished(log: Logger, run: RetestRun, decision: MergeDecision | null): void {
-  const { id: run_id, repo, branch, attempt, outcome, strategy, durationS: duration_s, reason } = run;
-  const fields = { run_id, repo, branch, attempt, outcome, decision, strategy, duration_s, reason };
-  log.info(fields, `merge gate: ${repo}@${branch} ${outcome ?? 'done'} -> ${decision ?? 'none'}`);
-}
-
-/** Marks `run` done with `outcome` and what the report says about it (none: it never ran, or a crash cut it). */
-export function recordDone(run: RetestRun, outcome: Outcome, report: RunReport | null, nowMs: number): void {
-  Object.assign(run, { status: 'done', finishedAt: nowMs, outcome, waiting: null, waitingValue: undefined });
-  run.durationS = report ? report.result.duration_s : Math.max(0, nowMs - (run.startedAt ?? nowMs)) / 1000;
-  if (!report) return;
-  Object.assign(run, { returncode: report.result.returncode, signal: report.result.signal, strategy: report.strategy });
-  if (report.receipt) run.receipt = report.receipt;
-}
-
-/** What a restart knows of the watchdog that ran before it (WATCHDOG_STATE_FILE). */
-export interface StaleRunsHint {
-  /** Watchdogs that held the state file before: gone, since this one holds its lock (a zombie at most). */
-  deadPids: readonly number[];
-  /** The trees the state file saw running. */
-  trees: readonly StartedTree[];
-  graceMs: number;
-}
-
-/**
- * Ends the trees of re-tests a dead watchdog left: its run cgroups (see CgroupManager.killStaleRuns),
- * then each saved tree whose root is still that very process (pid, starttime) — the only trace a run
- * without a cgroup leaves. Logs each one; never throws.
- */
-export async function endStaleRuns(killEnv: KillEnvironment, log: Logger, hint?: StaleRunsHint): Promise<void> {
+/** Ends what a dead watchdog (`deadPids`) left: its run cgroups, then each saved tree whose root is still that (pid, starttime). */
+export async function endStaleRuns(
+  killEnv: KillEnvironment,
+  log: Logger,
+  hint: { deadPids: readonly number[]; trees: readonly StartedTree[]; graceMs: number },
+): Promise<void> {
   const killedMsg = 'merge gate: killed the tree of a re-test left running by a watchdog that died';
   try {
-    for (const pid of hint?.deadPids ?? []) {
+    for (const pid of hint.deadPids) {
       const stat = readStat(pid);
       if (stat && isRunningState(stat.state))
         log.warn(
@@ -126,7 +75,7 @@ export async function endStaleRuns(killEnv: KillEnvironment, log: Logger, hint?:
           'merge gate: the watchdog that held the state file before has a live pid (reused, or that watchdog still exiting); its run cgroups are left alone',
         );
     }
-    for (const { killed, path: cgroup, pids } of await killEnv.cgroups.killStaleRuns(hint?.deadPids)) {
+    for (const { killed, path: cgroup, pids } of await killEnv.cgroups.killStaleRuns(hint.deadPids)) {
       if (killed) log.warn({ cgroup, pids }, killedMsg);
       else
         log.error(
@@ -134,8 +83,8 @@ export async function endStaleRuns(killEnv: KillEnvironment, log: Logger, hint?:
           'merge gate: a dead watchdog left a run cgroup holding this watchdog or an ancestor; nothing signalled',
         );
     }
-    for (const tree of hint?.trees ?? []) {
-      const kill = await killOrphanTree(tree.root, tree.boot, hint!.graceMs);
+    for (const tree of hint.trees) {
+      const kill = await killOrphanTree(tree.root, tree.boot, hint.graceMs);
       if (kill) {
         const [pids, survivors] = [kill.receipt.processes.map((p) => p.pid), kill.survivors.map((p) => p.pid)];
         log.warn({ root_pid: tree.root.pid, pids, survivors }, killedMsg);
@@ -144,4 +93,38 @@ export async function endStaleRuns(killEnv: KillEnvironment, log: Logger, hint?:
   } catch (err) {
     log.error({ err }, 'merge gate: the runs of a dead watchdog could not all be ended');
   }
+}
+
+/**
+ * `git rev-parse HEAD` in `cwd`, entered as the runner starts a re-test (enterAs): what the repo's config makes git run
+ * (core.fsmonitor…) runs as the suite's account, never root. null on any error, timeout or odd output.
+ */
+export function gitHead(cwd: string, runAs: RunAs, helper: string | null, timeoutMs = 10_000): Promise<string | null> {
+  const git = findOnPath('git');
+  const entry = git && enterAs(runAs, cwd, { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' }, helper);
+  if (!git || !entry || 'code' in entry) return Promise.resolve(null);
+  const argv = [...entry.prefix, git, '-c', `safe.directory=${cwd}`, 'rev-parse', '--verify', '--quiet', 'HEAD'];
+  return new Promise((resolve) => {
+    try {
+      execFile(argv[0]!, argv.slice(1), { cwd: '/', timeout: timeoutMs, env: entry.env, maxBuffer: 64 * 1024 }, (err, stdout) => {
+        const head = String(stdout).trim().toLowerCase();
+        resolve(!err && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(head) ? head : null);
+      });
+    } catch {
+      resolve(null);
+    }
+  });
+}
+
+/** Skip only when HEAD is beyond doubt the validated commit: the full hash matches (an abbreviated one could name another). */
+export async function isHeadValidated(
+  cwd: string,
+  validatedSha: string | undefined,
+  runAs: RunAs,
+  killEnv: KillEnvironment = defaultKillEnvironment(),
+  timeoutMs?: number,
+): Promise<boolean> {
+  if (!validatedSha) return false;
+  const head = await gitHead(cwd, runAs, killEnv.subreaper(), timeoutMs);
+  return head !== null && head === validatedSha.toLowerCase();
 }

@@ -1,25 +1,19 @@
-import type { OutputFacts } from './output-scan.js';
-import type { Outcome, RunEvidence } from './types.js';
+import type { MergeGateDeps } from './gate-options.js';
+import { procLockHolderFinder, toLockHolders } from './lock-holders.js';
+import { compileLockPatterns, scanOutputOffThread, type OutputFacts } from './output-scan.js';
+import type { LockHolder, Outcome, RunEvidence } from './types.js';
 
-export type ClassifiedOutcome = Exclude<Outcome, 'skipped' | 'cancelled'>;
+type ClassifiedOutcome = Exclude<Outcome, 'skipped' | 'cancelled'>;
 
-export interface LockFacts extends OutputFacts {
-  /** Someone outside the run held the lock file or worked in the checkout (see lock-holders.ts). */
-  holderFound: boolean;
-}
+/** `holderFound`: someone outside the run held the lock file or worked in the checkout (see lock-holders.ts). */
+export type LockFacts = OutputFacts & { holderFound: boolean };
 
 export const NO_LOCK_FACTS: LockFacts = { lockMentioned: false, lockPaths: [], testsRan: false, holderFound: false };
 
-/** Exit codes of a shell that could not run the command: 126 not executable, 127 not found. */
-const CANNOT_RUN_CODES = new Set([126, 127]);
-
 /**
- * The incident: an infra timeout under CPU starvation was read as a code failure and a green
- * branch was rolled back. So only exit 1 (the test runner's "tests failed") is red; a timeout,
- * a lock held by someone else, and a run that never got to test the branch (spawn failure,
- * 126/127, a SIGKILL the gate did not send: the OOM killer) are infra; a crash by another
- * signal is `other`. A lock mention alone is not enough for lock_busy: a red suite that prints
- * "database is locked" in one failing test is still red.
+ * The incident: an infra timeout under CPU starvation was read as a red and a green branch rolled back. So only exit 1
+ * is red; a timeout, a held lock, and a run that never tested the branch (spawn failure, 126/127, a SIGKILL the gate
+ * did not send: the OOM killer) are infra. A red suite that prints "database is locked" in one failing test is still red.
  */
 export function classify(evidence: RunEvidence, lock: LockFacts): ClassifiedOutcome {
   const { result } = evidence;
@@ -29,8 +23,41 @@ export function classify(evidence: RunEvidence, lock: LockFacts): ClassifiedOutc
   const killedByGate = evidence.killedByGate ?? evidence.aborted === true;
   if (evidence.oomKilled) return 'infra';
   if (result.signal === 'SIGKILL' && !killedByGate) return 'infra';
-  if (result.returncode !== null && CANNOT_RUN_CODES.has(result.returncode)) return 'infra';
+  if (result.returncode === 126 || result.returncode === 127) return 'infra';
   if (result.returncode !== null && lock.lockMentioned && (lock.holderFound || !lock.testsRan)) return 'lock_busy';
   if (result.returncode === 1) return 'red';
   return 'other';
+}
+
+/** `lockHolders`: who holds the lock, filled for lock_busy. */
+export type Judge = (evidence: RunEvidence, cwd: string) => Promise<{ outcome: ClassifiedOutcome; lockHolders: LockHolder[] }>;
+
+/** Output scan and lock-holder walk off the event loop, then classify; a pattern the linear engine cannot run is logged and left out. */
+export function gateJudge(
+  lockPatterns: readonly string[],
+  { findLockHolders = procLockHolderFinder(), knownAs = () => null, log }: Pick<MergeGateDeps, 'findLockHolders' | 'knownAs' | 'log'>,
+): Judge {
+  const patterns = compileLockPatterns(lockPatterns);
+  for (const r of patterns.rejected)
+    log.warn({ pattern: r.source, reason: r.reason }, 'merge gate: lock pattern ignored (it cannot run in linear time)');
+  return async (evidence, cwd) => {
+    const ended = evidence.result;
+    let facts: OutputFacts = NO_LOCK_FACTS;
+    if (ended.returncode !== null && ended.returncode !== 0 && !ended.timed_out && !evidence.spawnError) {
+      facts = await scanOutputOffThread(ended, patterns.sources).catch((err: unknown) => {
+        log.warn({ err }, 'merge gate: output scan failed; no lock evidence');
+        return NO_LOCK_FACTS;
+      });
+    }
+    let lockHolders: LockHolder[] = [];
+    if (facts.lockMentioned) {
+      const raw = await findLockHolders({ paths: facts.lockPaths, cwd }).catch((err: unknown) => {
+        log.warn({ err }, 'merge gate: lock holder scan failed');
+        return [];
+      });
+      lockHolders = toLockHolders(raw, knownAs);
+    }
+    const outcome = classify(evidence, { ...facts, holderFound: lockHolders.length > 0 });
+    return { outcome, lockHolders: outcome === 'lock_busy' ? lockHolders : [] };
+  };
 }

@@ -6,86 +6,13 @@ import type { RetestRegistry } from '../watchdog/retest-registry.js';
 import type { Signal } from '../watchdog/signal.js';
 import type { LockHolderFinder } from './lock-holders.js';
 import type { PressureProbe } from './pressure.js';
-import type { Locale } from '../i18n.js';
 import type { RunAs } from '../runner/account.js';
 import type { KillEnvironment } from '../runner/launch.js';
 import type { RunOptions, RunReport } from '../runner/run.js';
 import type { KnownAs, RetestRun } from './types.js';
 
-export interface MergeGateOptions {
-  maxParallel: number;
-  retryMax: number;
-  /** false: every failure rolls back (WATCHDOG_MERGE_INFRA_REQUEUE). */
-  infraRequeue: boolean;
-  skipWhenCurrent: boolean;
-  defaultTimeoutS: number;
-  graceS: number;
-  treeKill: boolean;
-  /** Lock pattern sources (WATCHDOG_MERGE_LOCK_PATTERNS), run by the linear-time engine. */
-  lockPatterns: string[];
-  locale: Locale;
-  /** Percent of PSI cpu `some avg10` above which queued re-tests wait. */
-  maxCpuPressure: number;
-  pressureWaitS: number;
-  requeueDelayS: number;
-  runAs: string;
-  allowRoot: boolean;
-  /** Finished runs kept for GET /merge-gate/retests/:id; queued and running ones are always kept. */
-  historyMax?: number;
-  /** Queued re-tests per repo and overall; POST answers 429 beyond them. */
-  maxQueuedPerRepo?: number;
-  maxQueued?: number;
-  /** How often a held re-test looks at the pressure again, and a running one samples it. */
-  pressurePollMs?: number;
-  /** WATCHDOG_PROC_ROOT: the PSI files are read under it (default /proc). */
-  procRoot?: string;
-}
-
-export interface MergeGateDeps {
-  clock: Clock;
-  log: Logger;
-  /** The alert sink's edge path: called exactly once per exhaustion. */
-  onExhausted?: (signal: Signal) => void;
-  registry?: Registry;
-  run?: (opts: RunOptions) => Promise<RunReport>;
-  killEnv?: KillEnvironment;
-  /** Reads HEAD in cwd as the re-test's own account. */
-  isHeadValidated?: (cwd: string, validatedSha: string | undefined, runAs: RunAs) => Promise<boolean>;
-  pressure?: PressureProbe;
-  findLockHolders?: LockHolderFinder;
-  /** What the /proc scan knows about a pid (blocking, leftover). */
-  knownAs?: (pid: number) => KnownAs | null;
-  /** The watchdog's own uid; re-tests never run as it. */
-  selfUid?: number;
-  /** Where each running attempt's root process is registered, so the /proc scan names it as its owner. */
-  retests?: RetestRegistry;
-}
-
-export const DEFAULT_MAX_QUEUED_PER_REPO = 20;
-export const DEFAULT_MAX_QUEUED = 100;
-export const DEFAULT_PRESSURE_POLL_MS = 2_000;
-
-/** POST answers 429 {error: "queue_full"}. */
-export class QueueFull extends Error {
-  readonly code = 'queue_full';
-}
-
-/** Throws QueueFull (429) when the queue, or the repo's share of it, is full. */
-export function assertQueueRoom(queued: readonly { request: { repo: string } }[], repo: string, opts: MergeGateOptions): void {
-  const queuedRepos = queued.map((j) => j.request.repo);
-  const max = opts.maxQueued ?? DEFAULT_MAX_QUEUED;
-  if (queuedRepos.length >= max)
-    throw new QueueFull(`${queuedRepos.length} re-tests are queued (at most ${max}); retry later or cancel one`);
-  const maxPerRepo = opts.maxQueuedPerRepo ?? DEFAULT_MAX_QUEUED_PER_REPO;
-  const ofRepo = queuedRepos.filter((r) => r === repo).length;
-  if (ofRepo >= maxPerRepo)
-    throw new QueueFull(`${ofRepo} re-tests of ${repo} are queued (at most ${maxPerRepo} per repo); retry later or cancel one`);
-}
-
-export type CancelAnswer = { kind: 'cancelled'; run: RetestRun } | { kind: 'unknown' } | { kind: 'done'; run: RetestRun };
-
 /** The gate's options from the WATCHDOG_MERGE_* / tree-kill keys. */
-export function mergeGateOptionsFrom(config: Config): MergeGateOptions {
+export function mergeGateOptionsFrom(config: Config) {
   return {
     maxParallel: config.mergeMaxParallel,
     retryMax: config.mergeInfraRetryMax,
@@ -94,8 +21,10 @@ export function mergeGateOptionsFrom(config: Config): MergeGateOptions {
     defaultTimeoutS: config.mergeRetestTimeoutS,
     graceS: config.killGraceS,
     treeKill: config.treeKillEnabled,
+    /** run by the linear-time engine */
     lockPatterns: config.mergeLockPatterns,
     locale: config.locale,
+    /** Percent of PSI cpu `some avg10` above which queued re-tests wait. */
     maxCpuPressure: config.mergeMaxCpuPressure,
     pressureWaitS: config.mergePressureWaitS,
     requeueDelayS: config.mergeRequeueDelayS,
@@ -104,3 +33,46 @@ export function mergeGateOptionsFrom(config: Config): MergeGateOptions {
     procRoot: config.procRoot,
   };
 }
+
+/** `historyMax`: finished runs kept; `maxQueued(PerRepo)`: then POST answers 429; `pressurePollMs`: how often held and running re-tests look. */
+export type MergeGateOptions = Omit<ReturnType<typeof mergeGateOptionsFrom>, 'procRoot'> &
+  Partial<Record<'historyMax' | 'maxQueuedPerRepo' | 'maxQueued' | 'pressurePollMs', number> & { procRoot: string }>;
+
+export interface MergeGateDeps {
+  clock: Clock;
+  log: Logger;
+  /** Called exactly once per exhaustion. */
+  onExhausted?: (signal: Signal) => void;
+  registry?: Registry;
+  run?: (opts: RunOptions) => Promise<RunReport>;
+  killEnv?: KillEnvironment;
+  /** Reads HEAD in cwd as the re-test's own account. */
+  isHeadValidated?: (cwd: string, validatedSha: string | undefined, runAs: RunAs) => Promise<boolean>;
+  pressure?: PressureProbe;
+  findLockHolders?: LockHolderFinder;
+  knownAs?: (pid: number) => KnownAs | null;
+  /** The watchdog's own uid; re-tests never run as it. */
+  selfUid?: number;
+  /** Each running attempt's root process is registered here, so the /proc scan names it as its owner. */
+  retests?: RetestRegistry;
+}
+
+export const DEFAULT_PRESSURE_POLL_MS = 2_000;
+
+/** POST answers 429 {error: "queue_full"}. */
+export class QueueFull extends Error {
+  readonly code = 'queue_full';
+}
+
+/** Why the queue, or the repo's share of it, has no room for one more (QueueFull's message), or null. */
+export function queueFull(queued: readonly { request: { repo: string } }[], repo: string, opts: MergeGateOptions): string | null {
+  const max = opts.maxQueued ?? 100;
+  if (queued.length >= max) return `${queued.length} re-tests are queued (at most ${max}); retry later or cancel one`;
+  const maxPerRepo = opts.maxQueuedPerRepo ?? 20;
+  const ofRepo = queued.filter((j) => j.request.repo === repo).length;
+  return ofRepo >= maxPerRepo
+    ? `${ofRepo} re-tests of ${repo} are queued (at most ${maxPerRepo} per repo); retry later or cancel one`
+    : null;
+}
+
+export type CancelAnswer = { kind: 'cancelled'; run: RetestRun } | { kind: 'unknown' } | { kind: 'done'; run: RetestRun };

@@ -1,126 +1,20 @@
 import { z } from 'zod';
-import { epochMs, issueText, type DropLog } from '../watchdog/restore-entries.js';
-import type { QueuedJob } from './admission.js';
-import { requestFields } from './request-fields.js';
-import { KILL_STRATEGIES } from '../runner/tree-tracker.js';
-import { DECISIONS, OUTCOMES, type RetestRequest, type RetestRun, type StartedTree } from './types.js';
+import { issueText, type DropLog } from '../watchdog/restore-entries.js';
+import { queueFull, type MergeGateOptions } from './gate-options.js';
+import type { QueuedJob } from './policy.js';
+import { recheckCwd } from './run-as.js';
+import { count, OUTCOMES, requestSchema, runId, runSchema, treeSchema, uid } from './types.js';
+import type { Outcome, RetestRequest, RetestRun, RunAsUser, StartedTree } from './types.js';
 
-/**
- * The merge gate's part of WATCHDOG_STATE_FILE: the re-tests that were queued or running (with
- * the tree of each running one), the recent history, the counters and the infra re-queue
- * ledger. Every value is held to what the gate itself makes (a request to what POST accepts).
- */
-export interface GateSnapshot {
-  /** Queued and running re-tests, in queue order (running ones first). */
-  jobs: SavedJob[];
-  history: RetestRun[];
-  counters: SavedCounters;
-  /** [repo, branch, infra re-queues so far] */
-  ledger: [string, string, number][];
-}
-
-export interface SavedJob {
-  runId: string;
-  request: RetestRequest;
-  /** The owner of cwd when the re-test was posted: a restart keeps refusing a checkout swapped since. */
-  cwdUid?: number;
-  /** Where the running attempt's processes live. */
-  tree?: StartedTree;
-}
-
-export interface SavedCounters {
-  runsTotal: number;
-  infraRequeues: number;
-  infraExhausted: number;
-  outcomes: Partial<Record<(typeof OUTCOMES)[number], number>>;
-}
-
-/** The jobs as saved: running ones first, each with its tree, then the queue in order. */
-export function savedJobs(running: readonly { job: QueuedJob; tree?: StartedTree }[], queued: readonly QueuedJob[]): SavedJob[] {
-  const saved = (j: QueuedJob): SavedJob => ({ runId: j.run.id, request: j.request, cwdUid: j.runAs.cwdUid });
-  return [...running.map(({ job, tree }) => ({ ...saved(job), ...(tree && { tree }) })), ...queued.map(saved)];
-}
-
-const runId = z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be a run id (1..100 letters, digits, . _ -)');
-const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
-const pid = z.number().int().min(1).max(4_194_304);
-const CENTURY_S = 100 * 365 * 86_400;
-const UID_MAX = 2 ** 32 - 1;
-const INT32 = 2 ** 31;
-const seconds = z.number().nonnegative().max(CENTURY_S);
-const uid = z.number().int().min(0).max(UID_MAX);
-const share = z.number().min(0).max(1).nullable();
-const percent = z.number().min(0).max(100);
-const BOOT_ID = /^[0-9a-f-]{36}$/;
-
-const requestSchema = z.strictObject({
-  repo: requestFields.repo,
-  branch: requestFields.branch,
-  cwd: requestFields.cwd,
-  command: requestFields.command,
-  timeoutS: requestFields.timeoutS.optional(),
-  validatedSha: requestFields.validatedSha.optional(),
-  env: requestFields.env.optional(),
-});
-
-const treeSchema = z.object({
-  cgroup: z.string().startsWith('/').max(4096).nullable(),
-  root: z.object({ pid: pid.min(2), startTicks: count }),
-  boot: z.string().regex(BOOT_ID).nullable().default(null),
-});
-
+// The merge gate's part of WATCHDOG_STATE_FILE; every value is held to what the gate itself makes (a request to what POST accepts).
 const jobSchema = z.object({
   runId,
   request: requestSchema,
+  /** The owner of cwd when the re-test was posted: a restart keeps refusing a checkout swapped since. */
   cwdUid: uid.optional(),
   tree: treeSchema.optional(),
 });
-
-const lockHolderSchema = z.object({
-  pid,
-  cmdline: z.string().max(4096),
-  ageS: seconds,
-  knownAs: z.enum(['blocking', 'leftover', 'candidate']).nullable(),
-  via: z.enum(['lock', 'open', 'cwd']),
-});
-
-const processSchema = z.object({ pid, comm: z.string().max(64) });
-
-const receiptSchema = z.object({
-  strategy: z.enum(KILL_STRATEGIES),
-  processes: z.array(processSchema.extend({ signal: z.string().max(32), atMs: epochMs })).max(100_000),
-  confirmedDead: count,
-  survivors: z.array(processSchema).max(100_000),
-});
-
-const runSchema = z
-  .object({
-    id: runId,
-    repo: z.string().min(1).max(200),
-    branch: z.string().min(1).max(255),
-    status: z.enum(['queued', 'running', 'done']),
-    outcome: z.enum(OUTCOMES).optional(),
-    decision: z.enum(DECISIONS).optional(),
-    returncode: z.number().int().min(-INT32).max(INT32).nullable().optional(),
-    signal: z.string().max(32).nullable().optional(),
-    durationS: seconds.optional(),
-    attempt: z.number().int().min(1).max(10_000),
-    queuedAt: epochMs,
-    startedAt: epochMs.optional(),
-    finishedAt: epochMs.optional(),
-    strategy: z.enum(KILL_STRATEGIES).optional(),
-    requeuedAs: runId.optional(),
-    previousId: runId.optional(),
-    waiting: z.enum(['cpu_pressure', 'backoff']).nullable().optional(),
-    waitingValue: percent.optional(),
-    notBefore: epochMs.optional(),
-    startedUnderPressure: z.boolean().optional(),
-    pressure: z.object({ cpuStalledShare: share, memoryStalledShare: share, cpuSomeAvg10Peak: percent.nullable() }).optional(),
-    lockHolders: z.array(lockHolderSchema).max(1000).optional(),
-    receipt: receiptSchema.optional(),
-    runAs: z.object({ uid, user: z.string().min(1).max(256) }).optional(),
-  })
-  .refine((r) => r.status !== 'done' || r.outcome !== undefined, { message: 'a finished run has an outcome', path: ['outcome'] });
+type SavedJob = z.infer<typeof jobSchema>;
 
 const countersSchema = z.object({
   runsTotal: count,
@@ -131,24 +25,39 @@ const countersSchema = z.object({
 
 const ledgerSchema = z.tuple([z.string().min(1).max(200), z.string().min(1).max(255), z.number().int().min(0).max(1_000_000)]);
 
-/** What survives the restore: every entry that holds, each job pointing at a queued or running run of the history. */
-export interface RestoredGate {
-  jobs: SavedJob[];
-  history: RetestRun[];
-  /** null: malformed, the counters start at zero. */
-  counters: SavedCounters | null;
-  ledger: [string, string, number][];
-  /** The tree of every saved job that has one, even a job dropped for its request: its processes still run. */
-  trees: StartedTree[];
+/** The jobs as saved: running ones first, each with its tree, then the queue in order. */
+export function savedJobs(running: readonly { job: QueuedJob; tree?: StartedTree }[], queued: readonly QueuedJob[]): SavedJob[] {
+  const saved = (j: QueuedJob): SavedJob => ({ runId: j.run.id, request: j.request, cwdUid: j.runAs.cwdUid });
+  return [...running.map(({ job, tree }) => ({ ...saved(job), ...(tree && { tree }) })), ...queued.map(saved)];
+}
+
+/** Every run by id, for GET /merge-gate/retests/:id; bounded: the oldest finished runs go first. */
+export class RunHistory {
+  readonly runs = new Map<string, RetestRun>();
+
+  constructor(private readonly max = 1000) {}
+
+  /** Runs from the state file come first, oldest first. */
+  add(runs: readonly RetestRun[]): void {
+    for (const run of runs) this.runs.set(run.id, run);
+    for (const [id, run] of this.runs) {
+      if (this.runs.size <= this.max) break;
+      if (run.status === 'done') this.runs.delete(id);
+    }
+  }
+
+  /** The attempts that led to `run`, oldest first, as far as history still holds them. */
+  chain(run: RetestRun): RetestRun[] {
+    const chain = [run];
+    for (let before = this.runs.get(run.previousId ?? ''); before; before = this.runs.get(before.previousId ?? '')) chain.unshift(before);
+    return chain;
+  }
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/**
- * Keeps every well-formed entry and drops the others through `drops` (which logs each, by index or
- * run id, with the reason); throws only for something that is not a merge-gate section at all.
- */
-export function parseGateSnapshot(data: unknown, drops: DropLog): RestoredGate {
+/** Keeps every well-formed entry and drops the others through `drops`; throws only for something that is not a merge-gate section. */
+export function parseGateSnapshot(data: unknown, drops: DropLog) {
   if (!isObject(data)) throw new Error('merge gate: expected an object');
   const list = (name: string): unknown[] => {
     const value = data[name];
@@ -175,6 +84,7 @@ export function parseGateSnapshot(data: unknown, drops: DropLog): RestoredGate {
     if (why) drops.drop(`job ${job.runId}`, why);
     else jobs.push(job);
   }
+  // counters null: malformed, they start at zero; trees: of every saved job, even one dropped for its request (its processes still run)
   return { jobs, history: [...byId.values()], counters: counters.success ? counters.data : null, ledger, trees };
 }
 
@@ -184,4 +94,46 @@ function whyNotRunnable(job: SavedJob, run: RetestRun | undefined, kept: readonl
   if (kept.some((j) => j.runId === job.runId)) return 'a second job for the same run';
   if (run.repo !== job.request.repo || run.branch !== job.request.branch) return 'its repo or branch differs from its run';
   return null;
+}
+
+/**
+ * Each saved re-test is admitted again as at POST (its account resolved, the queue's bounds kept). A run
+ * left without its request cannot run again: `timeout` when it was running, `cancelled` when it never started.
+ */
+export function planRestore(
+  saved: ReturnType<typeof parseGateSnapshot>,
+  resolveRunAs: (request: RetestRequest) => RunAsUser,
+  opts: MergeGateOptions,
+) {
+  // ended: cannot run again (repost); interrupted (cut by a shutdown or a crash): the same attempt runs again, first
+  const plan = {
+    ended: [] as { run: RetestRun; outcome: Outcome; why: string }[],
+    interrupted: [] as QueuedJob[],
+    queued: [] as QueuedJob[],
+  };
+  const withJob = new Set(saved.jobs.map((j) => j.runId));
+  for (const run of saved.history) {
+    if (run.status === 'done' || withJob.has(run.id)) continue;
+    const outcome = run.status === 'running' ? 'timeout' : 'cancelled';
+    plan.ended.push({ run, outcome, why: `it was ${run.status}, but the state file holds no request to run it again` });
+  }
+  const runs = new Map(saved.history.map((r) => [r.id, r]));
+  for (const { runId, request, cwdUid } of saved.jobs) {
+    const run = runs.get(runId)!;
+    let runAs: RunAsUser;
+    try {
+      runAs = resolveRunAs(request);
+    } catch (err) {
+      plan.ended.push({ run, outcome: 'cancelled', why: `it can no longer run as its account: ${(err as Error).message}` });
+      continue;
+    }
+    // the account stays the one fixed at POST: a checkout swapped while the watchdog was down is refused as at start
+    const swapped = cwdUid === undefined ? null : recheckCwd(request.cwd, { ...runAs, cwdUid });
+    if (swapped) plan.ended.push({ run, outcome: 'cancelled', why: swapped });
+    else if (run.status === 'running') plan.interrupted.push({ run, request, runAs });
+    else if (queueFull(plan.queued, run.repo, opts))
+      plan.ended.push({ run, outcome: 'cancelled', why: 'the queue (or its share for this repo) is full' });
+    else plan.queued.push({ run, request, runAs });
+  }
+  return plan;
 }

@@ -1,39 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import type { RestoreContext, StateSection } from '../state/state-store.js';
-import { RunHistory } from './history.js';
-import { assertQueueRoom, DEFAULT_PRESSURE_POLL_MS } from './gate-options.js';
-import type { CancelAnswer, MergeGateDeps, MergeGateOptions } from './gate-options.js';
+import { DropLog } from '../watchdog/restore-entries.js';
+import { QueueFull, queueFull, type CancelAnswer, type MergeGateDeps, type MergeGateOptions } from './gate-options.js';
 import type { RunReport } from '../runner/run.js';
-import { admit, type QueuedJob } from './admission.js';
-import { endStaleRuns, KillReporter, logFinished, recordDone, retestRegistration, runAttempt } from './attempt.js';
-import { planRestore, readSavedGate } from './gate-restore.js';
-import { savedJobs, type GateSnapshot } from './gate-state.js';
-import { gateJudge, type Judge } from './judge.js';
+import { endStaleRuns, isHeadValidated, runAttempt } from './attempt.js';
+import { parseGateSnapshot, planRestore, RunHistory, savedJobs } from './gate-state.js';
+import { gateJudge, type Judge } from './classify.js';
 import { procLockHolderFinder } from './lock-holders.js';
 import { createMergeGateMetrics, zeroTotals, type MergeGateMetrics } from './metrics.js';
-import { InfraRequeueLedger, requeueDelayMs } from './policy.js';
+import { admit, exhaustedSignal, InfraRequeueLedger, requeueDelayMs, type QueuedJob } from './policy.js';
 import { hostPressureProbe, psiFilesUnder, type PressureProbe } from './pressure.js';
 import { recheckCwd, resolveRunAs } from './run-as.js';
 import { defaultKillEnvironment } from '../runner/launch.js';
 import { runProcess } from '../runner/run.js';
-import { isHeadValidated } from './skip-when-current.js';
-import { exhaustedSignal } from './texts.js';
 import type { MergeGateCounters, Outcome, RetestRequest, RetestRun, RunAsUser, StartedTree } from './types.js';
 
+/** `tree`: where its processes live, once started (saved: a restart after kill -9 ends them). */
 interface InFlight {
   job: QueuedJob;
   abort: AbortController;
   done: Promise<void>;
   cancelled: boolean;
-  /** Where its processes live, once started (saved: a restart after kill -9 ends them). */
   tree?: StartedTree;
 }
 
-/**
- * The merge-gate scheduler: FIFO, one re-test at a time per repo, at most `maxParallel` across
- * repos (default 1: CPU starvation is the very problem). A re-queue waits out its back-off, and
- * nothing starts while the CPU is starved (up to `pressureWaitS`).
- */
+/** The merge-gate scheduler: FIFO, one re-test at a time per repo, at most `maxParallel` (default 1: CPU starvation is the problem). */
 export class MergeGate {
   private readonly history: RunHistory;
   private queued: QueuedJob[] = [];
@@ -44,7 +35,7 @@ export class MergeGate {
   private readonly metrics: MergeGateMetrics | null;
   private readonly judge: Judge;
   readonly pressure: PressureProbe;
-  private readonly kills: KillReporter;
+  private degradationLogged = false;
   private closing = false;
   /** While a restore ends the trees of a dead watchdog, nothing starts. */
   private held = false;
@@ -61,7 +52,6 @@ export class MergeGate {
     this.ledger = new InfraRequeueLedger(opts);
     this.metrics = deps.registry ? createMergeGateMetrics(deps.registry, () => this.counters()) : null;
     this.pressure = deps.pressure ?? hostPressureProbe(psiFilesUnder(opts.procRoot ?? '/proc'), deps.log);
-    this.kills = new KillReporter(deps.log);
     this.judge = gateJudge(opts.lockPatterns, {
       findLockHolders: deps.findLockHolders ?? procLockHolderFinder(),
       knownAs: deps.knownAs ?? (() => null),
@@ -71,12 +61,14 @@ export class MergeGate {
 
   /** Queues a fresh request; throws RunAsRefused (400) or QueueFull (429). */
   enqueue(request: RetestRequest): RetestRun {
-    assertQueueRoom(this.queued, request.repo, this.opts);
+    const full = queueFull(this.queued, request.repo, this.opts);
+    if (full) throw new QueueFull(full);
     return structuredClone(this.add(request, this.resolveRunAs(request), 1));
   }
 
   get(id: string): RetestRun | undefined {
-    return this.history.get(id);
+    const run = this.history.runs.get(id);
+    return run && structuredClone(run);
   }
 
   counters(): MergeGateCounters {
@@ -85,7 +77,7 @@ export class MergeGate {
 
   /** A queued run is dropped, a running one killed like a timeout; either ends `cancelled`. */
   async cancel(id: string): Promise<CancelAnswer> {
-    const run = this.history.live(id);
+    const run = this.history.runs.get(id);
     if (!run) return { kind: 'unknown' };
     if (run.status === 'done') return { kind: 'done', run: structuredClone(run) };
     const flight = this.inFlight.get(id);
@@ -124,17 +116,19 @@ export class MergeGate {
     return { name: 'merge-gate', snapshot: () => this.snapshot(), restore: (data, ctx) => this.restore(data, ctx) };
   }
 
-  private snapshot(): GateSnapshot {
+  private snapshot() {
     const jobs = savedJobs([...this.inFlight.values()], this.queued);
-    return { jobs, history: this.history.list(), counters: structuredClone(this.totals), ledger: this.ledger.entries() };
+    return { jobs, history: [...this.history.runs.values()], counters: structuredClone(this.totals), ledger: this.ledger.entries() };
   }
 
   /** Saved values checked, re-tests admitted again as at POST; nothing starts before the dead watchdog's trees are ended. */
   private restore(data: unknown, { stalePids }: RestoreContext): void {
     const { log } = this.deps;
-    const saved = readSavedGate(data, log);
+    const drops = new DropLog('merge-gate', log);
+    const saved = parseGateSnapshot(data, drops);
+    drops.done();
     this.held = true;
-    this.history.restore(saved.history);
+    this.history.add(saved.history);
     if (saved.counters) this.totals = { ...saved.counters, outcomes: { ...zeroTotals().outcomes, ...saved.counters.outcomes } };
     this.ledger.restore(saved.ledger);
     const plan = planRestore(saved, (request) => this.resolveRunAs(request), this.opts);
@@ -154,8 +148,7 @@ export class MergeGate {
   }
 
   private resolveRunAs(request: RetestRequest): RunAsUser {
-    const { runAs: spec, allowRoot } = this.opts;
-    return resolveRunAs(request.cwd, { spec, allowRoot, selfUid: this.deps.selfUid ?? process.getuid?.() ?? -1 });
+    return resolveRunAs(request.cwd, this.opts, this.deps.selfUid ?? process.getuid?.() ?? -1);
   }
 
   /** `resumed`: the same attempt after an interruption: no back-off, and it goes first, as it was running. */
@@ -176,7 +169,7 @@ export class MergeGate {
       if (delayMs > 0) Object.assign(run, { notBefore: now + delayMs, waiting: 'backoff' });
     }
     run.runAs = { uid: runAs.uid, user: runAs.user };
-    this.history.add(run);
+    this.history.add([run]);
     if (resumed) this.queued.unshift({ run, request, runAs });
     else this.queued.push({ run, request, runAs });
     this.pump();
@@ -188,17 +181,10 @@ export class MergeGate {
     if (this.wake) clearTimeout(this.wake);
     this.wake = null;
     if (this.closing || this.held) return;
-    const { start, nextMs } = admit(this.queued, {
-      now: this.deps.clock(),
-      running: this.inFlight.size,
-      runningRepos: this.runningRepos,
-      maxParallel: this.opts.maxParallel,
-      sampleCpu: () => this.pressure.sample().cpuSomeAvg10,
-      maxCpuPressure: this.opts.maxCpuPressure,
-      pressureWaitS: this.opts.pressureWaitS,
-      pollMs: this.opts.pressurePollMs ?? DEFAULT_PRESSURE_POLL_MS,
-      log: this.deps.log,
-    });
+    const now = this.deps.clock();
+    const sampleCpu = () => this.pressure.sample().cpuSomeAvg10;
+    const ctx = { now, running: this.inFlight.size, runningRepos: this.runningRepos, sampleCpu, log: this.deps.log };
+    const { start, nextMs } = admit(this.queued, ctx, this.opts);
     this.queued = this.queued.filter((j) => !start.includes(j));
     for (const job of start) this.start(job);
     if (nextMs < Infinity) {
@@ -233,13 +219,14 @@ export class MergeGate {
     if (this.opts.skipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha, job.runAs))) {
       return this.finish(run, flight.cancelled ? 'cancelled' : 'skipped', null);
     }
+    const { retests, killEnv } = this.deps;
     const { report, pressure } = await runAttempt(request, job.runAs, flight.abort.signal, {
       opts: this.opts,
       run: this.deps.run ?? runProcess,
       pressure: this.pressure,
       onStarted: (tree) => (flight.tree = tree),
-      ...(this.deps.killEnv ? { killEnv: this.deps.killEnv } : {}),
-      register: retestRegistration(this.deps.retests, run.id, this.deps.clock),
+      ...(killEnv ? { killEnv } : {}),
+      register: retests && ((root, timeoutMs) => retests.register(root.pid, root.startTicks, run.id, this.deps.clock() + timeoutMs)),
     });
     run.pressure = pressure;
     if (flight.cancelled) return this.finish(run, 'cancelled', report);
@@ -249,10 +236,7 @@ export class MergeGate {
     this.finish(run, verdict.outcome, report, job);
   }
 
-  /**
-   * Shutdown cut the budget: not the branch's fault and not counted. With a state file the same
-   * attempt is queued again and runs at the next start (`requeue`); without one the caller posts it again.
-   */
+  /** Shutdown cut the budget (not counted): with a state file the same attempt runs at the next start, else the caller posts it again. */
   private interrupted(job: QueuedJob, report: RunReport | null): void {
     const { run } = job;
     this.record(run, 'timeout', report);
@@ -267,9 +251,21 @@ export class MergeGate {
     this.deps.log.warn({ ...fields, requeued_as: run.requeuedAs }, 'merge gate: re-test interrupted; queued again for the next start');
   }
 
+  /** Marks `run` done with `outcome` and what the report says (none: it never ran, or a crash cut it). */
   private record(run: RetestRun, outcome: Outcome, report: RunReport | null): void {
-    recordDone(run, outcome, report, this.deps.clock());
-    if (report) this.kills.report(run, report);
+    const now = this.deps.clock();
+    Object.assign(run, { status: 'done', finishedAt: now, outcome, waiting: null, waitingValue: undefined });
+    run.durationS = report ? report.result.duration_s : Math.max(0, now - (run.startedAt ?? now)) / 1000;
+    if (!report) return;
+    Object.assign(run, { returncode: report.result.returncode, signal: report.result.signal, strategy: report.strategy });
+    if (report.receipt) run.receipt = report.receipt;
+    const { log } = this.deps;
+    if (report.degradedReason && !this.degradationLogged) {
+      this.degradationLogged = true;
+      log.warn({ strategy: report.strategy, reason: report.degradedReason }, `merge gate: tree kill uses ${report.strategy}`);
+    }
+    const survivors = report.kill?.survivors.map((s) => s.pid) ?? [];
+    if (survivors.length > 0) log.error({ run_id: run.id, survivors }, 'merge gate: processes survived the tree kill');
   }
 
   /** `refusal`: the gate cancelled the run itself, for this reason; the caller may post it again. */
@@ -282,7 +278,9 @@ export class MergeGate {
     this.totals.runsTotal += 1;
     this.totals.outcomes[outcome] += 1;
     this.metrics?.finished(outcome, run.durationS ?? 0);
-    logFinished(this.deps.log, run, decision);
+    const { id: run_id, repo, branch, attempt, strategy, durationS: duration_s, reason } = run;
+    const fields = { run_id, repo, branch, attempt, outcome, decision, strategy, duration_s, reason };
+    this.deps.log.info(fields, `merge gate: ${repo}@${branch} ${outcome} -> ${decision ?? 'none'}`);
     if (run.decision === 'requeue' && job) {
       this.totals.infraRequeues += 1;
       this.metrics?.requeued();

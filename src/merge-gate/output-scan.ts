@@ -1,12 +1,9 @@
+import { Worker } from 'node:worker_threads';
 import { enableLinearEngine, whyNotLinear, type RejectedPattern } from '../safe-regex.js';
 import type { ProcResult } from '../runner/run.js';
-import { runThreadJob } from './thread-job.js';
+import { workerModule } from '../worker-module.js';
 
-/**
- * What a re-test's output says about locks, read in bounded time whatever it printed: only the
- * tail of each stream, cut into short windows, the lock patterns through V8's linear-time regexp
- * engine (the default engine was cubic on "Timeoutacquir"×2000 and froze the server for 27 s).
- */
+/** What the output says about locks, in bounded time: stream tails in short windows, linear-time regexps (the default engine froze the server 27 s). */
 export interface OutputFacts {
   lockMentioned: boolean;
   /** Absolute paths named on the lines that mention a lock, or that look like lock/db files. */
@@ -17,11 +14,11 @@ export interface OutputFacts {
 
 type Output = Pick<ProcResult, 'stdout' | 'stderr'>;
 
-export const SCAN_TAIL_CHARS = 64 * 1024;
+const SCAN_TAIL_CHARS = 64 * 1024;
 /** The linear engine still costs ~line² on hostile input: 256-char windows keep 64 KiB under ~30 ms. */
-export const SCAN_WINDOW_CHARS = 256;
-/** Above this much bounded text the scan runs on a worker thread (output-scan-thread.ts). */
-export const SCAN_INLINE_MAX_CHARS = 16 * 1024;
+const SCAN_WINDOW_CHARS = 256;
+/** Above this much bounded text the scan runs on a worker thread. */
+const SCAN_INLINE_MAX_CHARS = 16 * 1024;
 const SCAN_THREAD_TIMEOUT_MS = 10_000;
 const MAX_LOCK_PATHS = 20;
 
@@ -72,10 +69,30 @@ export function scanOutput(result: Output, sources: readonly string[]): OutputFa
   return { lockMentioned, lockPaths: [...paths], testsRan };
 }
 
-/** What output-scan-thread.ts gets. */
+/** What thread.ts gets for a scan. */
 export interface ScanJob {
   output: Output;
   sources: string[];
+}
+
+/** Runs thread.ts once on `job` and resolves with its one answer; a thread stuck past `timeoutMs` (a hung /proc read) is ended. */
+export async function runThreadJob<T>(job: object, timeoutMs: number): Promise<T> {
+  const worker = new Worker(workerModule('./thread.js', import.meta.url), { workerData: job, name: 'merge-gate thread' });
+  try {
+    return await new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`merge-gate thread took over ${timeoutMs} ms`)), timeoutMs);
+      worker.once('message', (answer: T) => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+      worker.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  } finally {
+    void worker.terminate();
+  }
 }
 
 /** Bounded text first; only a large remainder goes to a worker thread, so the event loop never runs the patterns over much. */
@@ -83,6 +100,5 @@ export async function scanOutputOffThread(result: Output, sources: readonly stri
   const output = { stdout: result.stdout.slice(-SCAN_TAIL_CHARS), stderr: result.stderr.slice(-SCAN_TAIL_CHARS) };
   if (output.stdout.length + output.stderr.length <= SCAN_INLINE_MAX_CHARS) return scanOutput(output, sources);
   enableLinearEngine();
-  const job: ScanJob = { output, sources: [...sources] };
-  return runThreadJob<OutputFacts>('./output-scan-thread.js', job, SCAN_THREAD_TIMEOUT_MS);
+  return runThreadJob<OutputFacts>({ output, sources: [...sources] }, SCAN_THREAD_TIMEOUT_MS);
 }

@@ -1,22 +1,20 @@
-import type { MergeDecision, Outcome } from './types.js';
+import type { Logger } from 'pino';
+import { formatDuration, t, type Locale } from '../i18n.js';
+import { makeSignal, type Signal } from '../watchdog/signal.js';
+import { DEFAULT_PRESSURE_POLL_MS, type MergeGateOptions } from './gate-options.js';
+import type { LockHolder, MergeDecision, Outcome, RetestRequest, RetestRun, RunAsUser } from './types.js';
 
-export interface DecisionPolicy {
-  retryMax: number;
-  /** WATCHDOG_MERGE_INFRA_REQUEUE=false: every failure rolls back, infra or not. */
-  infraRequeue: boolean;
-}
-
-export const isInfraOutcome = (outcome: Outcome): boolean => outcome === 'timeout' || outcome === 'lock_busy' || outcome === 'infra';
+/** `infraRequeue` false (WATCHDOG_MERGE_INFRA_REQUEUE): every failure rolls back, infra or not. */
+type DecisionPolicy = Pick<MergeGateOptions, 'retryMax' | 'infraRequeue'>;
 
 /**
- * docs/merge-gate.md: pass/skipped merge, red/other roll back, timeout/lock_busy/infra re-queue
- * while fewer than `retryMax` infra re-queues happened for the branch, then `exhausted`. A
- * cancelled run has no decision: whoever cancelled it decides.
+ * docs/merge-gate.md: pass/skipped merge, red/other roll back, timeout/lock_busy/infra re-queue while fewer
+ * than `retryMax` infra re-queues happened for the branch, then `exhausted`; whoever cancelled a run decides.
  */
 export function mergeDecision(outcome: Outcome, infraRequeuesSoFar: number, policy: DecisionPolicy): MergeDecision | null {
   if (outcome === 'pass' || outcome === 'skipped') return 'merge';
   if (outcome === 'cancelled') return null;
-  if (!isInfraOutcome(outcome) || !policy.infraRequeue) return 'rollback';
+  if (!['timeout', 'lock_busy', 'infra'].includes(outcome) || !policy.infraRequeue) return 'rollback';
   return infraRequeuesSoFar < policy.retryMax ? 'requeue' : 'exhausted';
 }
 
@@ -31,35 +29,147 @@ export class InfraRequeueLedger {
 
   constructor(private readonly policy: DecisionPolicy) {}
 
-  private static key(repo: string, branch: string): string {
-    return JSON.stringify([repo, branch]);
-  }
-
   count(repo: string, branch: string): number {
-    return this.counts.get(InfraRequeueLedger.key(repo, branch)) ?? 0;
+    return this.counts.get(JSON.stringify([repo, branch])) ?? 0;
   }
 
   /** [repo, branch, count] for the state file. */
   entries(): [string, string, number][] {
-    return [...this.counts].map(([key, n]) => {
-      const [repo, branch] = JSON.parse(key) as [string, string];
-      return [repo, branch, n];
-    });
+    return [...this.counts].map(([key, n]) => [...(JSON.parse(key) as [string, string]), n]);
   }
 
   restore(entries: readonly [string, string, number][]): void {
-    for (const [repo, branch, n] of entries) this.counts.set(InfraRequeueLedger.key(repo, branch), n);
+    for (const [repo, branch, n] of entries) this.counts.set(JSON.stringify([repo, branch]), n);
   }
 
   /** Decides for one finished attempt and updates the count. */
   record(repo: string, branch: string, outcome: Outcome): MergeDecision | null {
-    const key = InfraRequeueLedger.key(repo, branch);
+    const key = JSON.stringify([repo, branch]);
     const sofar = this.counts.get(key) ?? 0;
     const decision = mergeDecision(outcome, sofar, this.policy);
-    if (outcome === 'pass' || outcome === 'red') this.counts.delete(key);
-    else if (decision === 'requeue') this.counts.set(key, sofar + 1);
+    if (decision === 'requeue') this.counts.set(key, sofar + 1);
     // The exhausted chain is over: a fresh request for the branch starts with fresh retries.
-    else if (decision === 'exhausted') this.counts.delete(key);
+    else if (outcome === 'pass' || outcome === 'red' || decision === 'exhausted') this.counts.delete(key);
     return decision;
   }
+}
+
+/** A queued re-test as the gate holds it; `heldSince`: when the pressure first held it back (ms, the gate's clock). */
+export interface QueuedJob {
+  run: RetestRun;
+  request: RetestRequest;
+  runAs: RunAsUser;
+  heldSince?: number;
+}
+
+/**
+ * Which queued jobs may start, and in how many ms to look again (Infinity: nothing to wait for): FIFO, one per
+ * repo, at most `maxParallel`; a back-off waits until `notBefore`; while the CPU is starved a job waits
+ * (`waiting: "cpu_pressure"`, at most `pressureWaitS`) and then starts anyway, marked so. `sampleCpu`: PSI cpu some avg10, sampled once.
+ */
+export function admit(
+  queued: readonly QueuedJob[],
+  ctx: { now: number; running: number; runningRepos: ReadonlySet<string>; sampleCpu: () => number | null; log: Logger },
+  opts: MergeGateOptions,
+): { start: QueuedJob[]; nextMs: number } {
+  const start: QueuedJob[] = [];
+  const repos = new Set(ctx.runningRepos);
+  let cpu: number | null | undefined;
+  let nextMs = Infinity;
+  for (const job of queued) {
+    if (ctx.running + start.length >= opts.maxParallel) break;
+    if (repos.has(job.run.repo)) continue;
+    if (job.run.notBefore !== undefined && ctx.now < job.run.notBefore) {
+      nextMs = Math.min(nextMs, job.run.notBefore - ctx.now);
+      continue;
+    }
+    cpu = cpu === undefined ? ctx.sampleCpu() : cpu;
+    if (cpu !== null && cpu > opts.maxCpuPressure) {
+      job.heldSince ??= ctx.now;
+      const waitEnd = job.heldSince + opts.pressureWaitS * 1000;
+      if (ctx.now < waitEnd) {
+        Object.assign(job.run, { waiting: 'cpu_pressure', waitingValue: cpu });
+        nextMs = Math.min(nextMs, opts.pressurePollMs ?? DEFAULT_PRESSURE_POLL_MS, waitEnd - ctx.now);
+        continue;
+      }
+      job.run.startedUnderPressure = true;
+      ctx.log.warn(
+        { run_id: job.run.id, cpu_some_avg10: cpu },
+        'merge gate: the CPU is still starved; starting the re-test anyway (pressure wait over)',
+      );
+    }
+    repos.add(job.run.repo);
+    start.push(job);
+  }
+  return { start, nextMs };
+}
+
+const OUTCOME_WORDS: Record<Locale, Partial<Record<Outcome, [string, string]>>> = {
+  en: { timeout: ['timeout', 'timeouts'], lock_busy: ['busy lock', 'busy locks'], infra: ['infra failure', 'infra failures'] },
+  ru: {
+    timeout: ['тайм-аут', 'тайм-аутов'],
+    lock_busy: ['занятая блокировка', 'занятых блокировок'],
+    infra: ['сбой инфраструктуры', 'сбоев инфраструктуры'],
+  },
+};
+
+/** "3 timeouts, 1 busy lock" over the attempts of one chain. */
+function outcomeTally(chain: readonly RetestRun[], locale: Locale): string {
+  const counts = new Map<Outcome, number>();
+  for (const run of chain) if (run.outcome) counts.set(run.outcome, (counts.get(run.outcome) ?? 0) + 1);
+  return [...counts]
+    .map(([outcome, n]) => {
+      const words = OUTCOME_WORDS[locale][outcome];
+      return `${n} ${words ? words[n === 1 ? 0 : 1] : outcome}`;
+    })
+    .join(', ');
+}
+
+/** "; CPU stalled 40% of the time": wall-time-weighted over the chain, empty without PSI. */
+function stalledText(chain: readonly RetestRun[], locale: Locale): string {
+  let stalled = 0;
+  let wall = 0;
+  for (const run of chain) {
+    const share = run.pressure?.cpuStalledShare;
+    if (share === null || share === undefined || !run.durationS) continue;
+    stalled += share * run.durationS;
+    wall += run.durationS;
+  }
+  if (wall <= 0) return '';
+  const pct = Math.round((stalled / wall) * 100);
+  return t(locale, { en: `; CPU stalled ${pct}% of the time`, ru: `; CPU простаивал в ожидании ${pct}% времени` });
+}
+
+function holdersText(holders: readonly LockHolder[], locale: Locale): string {
+  if (holders.length === 0) return '';
+  const shown = holders
+    .slice(0, 5)
+    .map((h) => `${h.pid} (${h.cmdline}, ${formatDuration(h.ageS, locale)}${h.knownAs ? `, ${h.knownAs}` : ''})`);
+  const pids = holders.map((h) => h.pid).join(' ');
+  const known = holders.filter((h) => h.knownAs !== null).map((h) => h.pid);
+  const stop = known.length > 0 ? `POST /proc/candidates/${known[0]}/terminate, ` : '';
+  return t(locale, {
+    en: ` Lock held by ${shown.join('; ')}. Stop them: ${stop}kill ${pids}`,
+    ru: ` Блокировку держат ${shown.join('; ')}. Остановить: ${stop}kill ${pids}`,
+  });
+}
+
+/** The one merge_gate_exhausted alert of a chain: what kept failing, under what pressure, and who held the lock. */
+export function exhaustedSignal(chain: readonly RetestRun[], retryMax: number, locale: Locale): Signal {
+  const last = chain.at(-1)!;
+  const where = `${last.repo}@${last.branch}`;
+  const holders = [...chain].reverse().find((r) => r.lockHolders && r.lockHolders.length > 0)?.lockHolders ?? [];
+  const head = `${where}: ${outcomeTally(chain, locale)}${stalledText(chain, locale)}`;
+  return makeSignal({
+    family: 'merge_gate_exhausted',
+    entity: where,
+    active: true,
+    severity: 'critical',
+    title: t(locale, { en: 'Merge gate gave up on a branch', ru: 'Merge gate сдался на ветке' }),
+    detail:
+      t(locale, {
+        en: `${head} — ${retryMax} infra re-queue(s) spent (attempt ${last.attempt}, run ${last.id}); the branch was neither merged nor rolled back: check the CI host (CPU, locks).`,
+        ru: `${head} — исчерпано повторов из-за инфраструктуры: ${retryMax} (попытка ${last.attempt}, запуск ${last.id}); ветка не влита и не откачена: проверьте CI-хост (CPU, блокировки).`,
+      }) + holdersText(holders, locale),
+  });
 }

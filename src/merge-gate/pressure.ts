@@ -15,92 +15,65 @@ export interface PressureSample {
   source: 'psi' | 'loadavg';
 }
 
+/** `sample()` never waits for a file; `fresh()` is a reading taken after the call; `isStuck`: a PSI read has not come back. */
 export interface PressureProbe {
-  /** The latest reading; never waits for a file. */
   sample(): PressureSample;
-  /** A reading taken after the call (a run's end), or what `sample()` gives when a read is overdue. */
   fresh?(): Promise<PressureSample>;
-  /** A PSI read that has not come back: Node cannot exit normally until it does. */
   readonly isStuck?: boolean;
   close?(): void;
 }
 
-interface PsiLine {
-  avg10: number;
-  totalUs: number;
-}
-
 /** Parses the `some` line of a /proc/pressure/* file. */
-export function parsePsiSome(text: string): PsiLine | null {
+export function parsePsiSome(text: string): { avg10: number; totalUs: number } | null {
   const m = /^some avg10=(\d+(?:\.\d+)?) avg60=\S+ avg300=\S+ total=(\d+)$/m.exec(text);
   return m ? { avg10: Number(m[1]), totalUs: Number(m[2]) } : null;
 }
 
-/**
- * Without PSI: the share of runnable tasks that wait, estimated from the 1-min load average
- * (load 2× the cores ≈ half of them waiting = 50 %); 0 while the load fits the cores.
- */
+/** Without PSI: the share of runnable tasks that wait, from the 1-min load average (2× the cores ≈ 50 %); 0 while it fits. */
 export function loadStallPercent(load1: number, cores: number): number {
   if (cores <= 0 || load1 <= cores) return 0;
   return Math.round(((load1 - cores) / load1) * 10_000) / 100;
 }
 
-export interface PsiFiles {
-  /** default <WATCHDOG_PROC_ROOT>/pressure/cpu; a cgroup's cpu.pressure works too (tests point it at one) */
-  cpu?: string;
-  memory?: string;
-}
-
-/** The PSI files under a proc root. */
-export function psiFilesUnder(procRoot: string): Required<PsiFiles> {
-  return { cpu: `${procRoot}/pressure/cpu`, memory: `${procRoot}/pressure/memory` };
-}
+/** The PSI files under a proc root; a cgroup's cpu.pressure works too (tests point the probe at one). */
+export const psiFilesUnder = (procRoot: string) => ({ cpu: `${procRoot}/pressure/cpu`, memory: `${procRoot}/pressure/memory` });
 
 /** A read not back by then counts as "pressure unknown" (docs/merge-gate.md); a loaded pool may delay an honest one a while. */
 export const PSI_READ_DEADLINE_MS = 5_000;
-const PSI_REFRESH_MS = 1_000;
 
-interface PsiReading {
-  atMs: number;
-  cpu: PsiLine;
-  memory: PsiLine | null;
-}
-
-async function readPsiFiles(cpuFile: string, memoryFile: string): Promise<PsiReading | null> {
+async function readPsiFiles(cpuFile: string, memoryFile: string): Promise<PressureSample | null> {
   const cpu = parsePsiSome(await readFile(cpuFile, 'utf8'));
   if (!cpu) return null;
   const memory = await readFile(memoryFile, 'utf8').then(parsePsiSome, () => null);
-  return { atMs: performance.now(), cpu, memory };
-}
-
-function loadAverageSample(): PressureSample {
   return {
     atMs: performance.now(),
-    cpuSomeAvg10: loadStallPercent(loadavg()[0] ?? 0, availableParallelism()),
-    cpuSomeTotalUs: null,
-    memorySomeTotalUs: null,
-    source: 'loadavg',
+    cpuSomeAvg10: cpu.avg10,
+    cpuSomeTotalUs: cpu.totalUs,
+    memorySomeTotalUs: memory?.totalUs ?? null,
+    source: 'psi',
   };
 }
 
 /**
- * Reads the PSI files off the event loop (the thread pool), once a second, one read at a time:
- * a file that blocks (a FIFO, a hung FUSE mount under WATCHDOG_PROC_ROOT) holds one pool thread,
- * never the loop, and is not joined by a second read. `sample()` answers from the latest reading;
- * without PSI, or while a read is overdue, from the load average per core. `atMs` is the
- * monotonic clock: the PSI totals are real microseconds, so the wall time must be real too.
+ * Reads the PSI files off the event loop (the thread pool), once a second, one read at a time: a file that
+ * blocks (a FIFO, a hung FUSE mount under WATCHDOG_PROC_ROOT) holds one pool thread, never the loop. Without
+ * PSI, or while a read is overdue, the load average per core answers. `atMs` is monotonic: the PSI totals are real µs.
  */
-export function hostPressureProbe(files: PsiFiles = {}, log?: Logger): PressureProbe {
-  const { cpu: cpuFile, memory: memoryFile } = { ...psiFilesUnder('/proc'), ...files };
-  let latest: PsiReading | null = null;
+export function hostPressureProbe({ cpu: cpuFile, memory: memoryFile } = psiFilesUnder('/proc'), log?: Logger): PressureProbe {
+  let latest: PressureSample | null = null;
   let pending = false;
   let overdue = false;
   let waiters: ((s: PressureSample) => void)[] = [];
-  const sample = (): PressureSample => {
-    if (latest === null || overdue) return loadAverageSample();
-    const { atMs, cpu, memory } = latest;
-    return { atMs, cpuSomeAvg10: cpu.avg10, cpuSomeTotalUs: cpu.totalUs, memorySomeTotalUs: memory?.totalUs ?? null, source: 'psi' };
-  };
+  const sample = (): PressureSample =>
+    latest !== null && !overdue
+      ? latest
+      : {
+          atMs: performance.now(),
+          cpuSomeAvg10: loadStallPercent(loadavg()[0] ?? 0, availableParallelism()),
+          cpuSomeTotalUs: null,
+          memorySomeTotalUs: null,
+          source: 'loadavg',
+        };
   const answerWaiters = (): void => {
     const answer = sample();
     for (const resolve of waiters.splice(0)) resolve(answer);
@@ -129,7 +102,7 @@ export function hostPressureProbe(files: PsiFiles = {}, log?: Logger): PressureP
       });
   };
   refresh();
-  const timer = setInterval(refresh, PSI_REFRESH_MS);
+  const timer = setInterval(refresh, 1_000);
   timer.unref();
   return {
     sample,

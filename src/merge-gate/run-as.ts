@@ -1,15 +1,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs';
 import { readPasswd, type PasswdEntry } from '../runner/account.js';
+import type { MergeGateOptions } from './gate-options.js';
 import type { RunAsUser } from './types.js';
-
-export interface RunAsPolicy {
-  /** WATCHDOG_MERGE_RUN_AS: a user name or uid; empty = the owner of cwd. */
-  spec: string;
-  /** WATCHDOG_MERGE_ALLOW_ROOT */
-  allowRoot: boolean;
-  /** The watchdog's own uid (a re-test must never share it: it could read the watchdog's secrets). */
-  selfUid: number;
-}
 
 /** Why a re-test is refused before it is queued (400 with the message). */
 export class RunAsRefused extends Error {
@@ -19,12 +11,8 @@ export class RunAsRefused extends Error {
 // Linux's O_PATH on every architecture Node runs on (Node does not export it): fstat without read access.
 const O_PATH = 0o10000000;
 
-/**
- * The owner of the directory `cwd`, from an fd opened without following a last component that
- * is a symbolic link (O_NOFOLLOW | O_DIRECTORY): the checks see one object, not two lookups.
- * Throws RunAsRefused saying what `cwd` is instead.
- */
-export function cwdOwner(cwd: string): { uid: number; gid: number } {
+/** The owner of the directory `cwd` from one fd (O_NOFOLLOW | O_DIRECTORY), not two lookups; else RunAsRefused saying what it is. */
+function cwdOwner(cwd: string): { uid: number; gid: number } {
   let fd: number;
   try {
     fd = openSync(cwd, O_PATH | constants.O_NOFOLLOW | constants.O_DIRECTORY);
@@ -49,38 +37,31 @@ function isSymlink(path: string): boolean {
   }
 }
 
-function fromSpec(spec: string, passwd: PasswdEntry[]): Omit<RunAsUser, 'cwdUid'> {
-  if (/^\d+$/.test(spec)) {
-    const uid = Number(spec);
-    const entry = passwd.find((e) => e.uid === uid);
-    return { uid, gid: entry?.gid ?? uid, user: entry?.name ?? spec };
-  }
-  const entry = passwd.find((e) => e.name === spec);
+/** The account a uid names (its passwd gid and name, else the fallbacks), or the user WATCHDOG_MERGE_RUN_AS names. */
+function account(spec: string, owner: { uid: number; gid: number }, passwd: PasswdEntry[]): Omit<RunAsUser, 'cwdUid'> {
+  const uid = spec === '' ? owner.uid : /^\d+$/.test(spec) ? Number(spec) : null;
+  const entry = passwd.find((e) => (uid === null ? e.name === spec : e.uid === uid));
+  if (uid !== null) return { uid, gid: entry?.gid ?? (spec === '' ? owner.gid : uid), user: entry?.name ?? (spec || String(uid)) };
   if (!entry) throw new RunAsRefused(`WATCHDOG_MERGE_RUN_AS names the user "${spec}", who does not exist on this host`);
   return { uid: entry.uid, gid: entry.gid, user: entry.name };
-}
-
-function ownerAccount(owner: { uid: number; gid: number }, passwd: PasswdEntry[]): Omit<RunAsUser, 'cwdUid'> {
-  const entry = passwd.find((e) => e.uid === owner.uid);
-  return { uid: owner.uid, gid: entry?.gid ?? owner.gid, user: entry?.name ?? String(owner.uid) };
 }
 
 /**
  * Whom a re-test runs as: WATCHDOG_MERGE_RUN_AS, else the owner of its checkout. Root only with
  * WATCHDOG_MERGE_ALLOW_ROOT; never the watchdog's own (non-root) uid, whose secrets it could read.
  */
-export function resolveRunAs(cwd: string, policy: RunAsPolicy): RunAsUser {
+export function resolveRunAs(cwd: string, opts: Pick<MergeGateOptions, 'runAs' | 'allowRoot'>, selfUid: number): RunAsUser {
   const passwd = readPasswd();
   const owner = cwdOwner(cwd);
-  const spec = policy.spec.trim();
-  const runAs = { ...(spec === '' ? ownerAccount(owner, passwd) : fromSpec(spec, passwd)), cwdUid: owner.uid };
-  if (runAs.uid === 0 && !policy.allowRoot) {
+  const spec = opts.runAs.trim();
+  const runAs = { ...account(spec, owner, passwd), cwdUid: owner.uid };
+  if (runAs.uid === 0 && !opts.allowRoot) {
     const why = spec === '' ? `${cwd} is owned by root` : 'WATCHDOG_MERGE_RUN_AS is root';
     throw new RunAsRefused(
       `${why}: re-tests do not run as root; chown the checkout to the test user, set WATCHDOG_MERGE_RUN_AS, or set WATCHDOG_MERGE_ALLOW_ROOT=true`,
     );
   }
-  if (runAs.uid === policy.selfUid && runAs.uid !== 0) {
+  if (runAs.uid === selfUid && runAs.uid !== 0) {
     throw new RunAsRefused(
       `the re-test would run as uid ${runAs.uid}, the watchdog's own: run the watchdog as another user, or set WATCHDOG_MERGE_RUN_AS`,
     );
@@ -88,12 +69,7 @@ export function resolveRunAs(cwd: string, policy: RunAsPolicy): RunAsUser {
   return runAs;
 }
 
-/**
- * At start: why the run must not go ahead in `cwd` as `runAs`, or null. The account was fixed
- * when the re-test was posted; a checkout swapped since (for a link into another user's home,
- * or a directory someone else owns) is refused. A cwd that is gone is left to the run, which
- * cannot enter it.
- */
+/** At start: why the run must not go ahead, or null: a checkout swapped since the account was fixed is refused; a gone one is left to the run. */
 export function recheckCwd(cwd: string, runAs: RunAsUser): string | null {
   let uid: number;
   try {

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gitHead, isHeadValidated } from '../../src/merge-gate/skip-when-current.js';
+import { gitHead, isHeadValidated } from '../../src/merge-gate/attempt.js';
 import { defaultKillEnvironment } from '../../src/runner/launch.js';
 import { commitTwice, git } from '../support/git-checkout.js';
 

@@ -1,0 +1,7 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { walkLockHolders, type LockHolderWalk } from './lock-holders.js';
+import { scanOutput, type ScanJob } from './output-scan.js';
+
+// The worker behind runThreadJob: the output scan or the lock-holder walk, off the event loop.
+const job = workerData as ScanJob | LockHolderWalk;
+parentPort!.postMessage('output' in job ? scanOutput(job.output, job.sources) : await walkLockHolders(job));
