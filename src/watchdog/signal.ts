@@ -15,7 +15,7 @@ export type Family = (typeof FAMILIES)[number];
 export type Severity = 'critical' | 'warning';
 
 /** Families that fire once per event and keep no AlertState (docs/behaviour.md, "Families"). */
-export const EDGE_FAMILIES: ReadonlySet<Family> = new Set(['job_failed', 'proc_reaped', 'merge_gate_exhausted']);
+const EDGE_FAMILIES: ReadonlySet<Family> = new Set(['job_failed', 'proc_reaped', 'merge_gate_exhausted']);
 
 /** What /signals serves; `key` is `family` or `family:entity`. */
 export interface Signal {
@@ -28,6 +28,18 @@ export interface Signal {
   detail: string;
   /** Per-signal re-alert cooldown; falls back to WATCHDOG_COOLDOWN_S. Not served. */
   cooldownS?: number;
+}
+
+export type AlertAction = 'ALERT' | 'REALERT' | 'RECOVERY';
+
+export interface AlertEvent {
+  action: AlertAction;
+  signal: Signal;
+  /** ms since epoch when the decision was taken. */
+  at: number;
+  host: string;
+  /** Set by delivery on the first message after its queue had to drop some: how many never went out. */
+  droppedBefore?: number;
 }
 
 export function signalKey(family: Family, entity: string | null): string {
