@@ -4,7 +4,7 @@ import { isoUtc, type Clock } from '../clock.js';
 import { splitUrlCredentials } from '../http.js';
 import { truncate } from '../redact.js';
 import type { StateSection } from '../state/state-store.js';
-import { alertEventSchema, DropLog, epochMs } from '../watchdog/restore-entries.js';
+import { alertEventSchema, DropLog, epochMs, isObject } from '../watchdog/restore-entries.js';
 import { isEdge, type AlertEvent } from '../watchdog/signal.js';
 import { alertFields } from './format.js';
 import { judgeAnswer, postJson, type Batching, type Notifier, type NotifyResult } from './notifier.js';
@@ -171,8 +171,6 @@ export class AlertmanagerNotifier implements Notifier {
     return 'ok' in answer ? answer : judgeAnswer(answer, this.opts.clock());
   }
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** What every Alertmanager peer was told is firing (keyed by its URL without credentials), so a RECOVERY resolves that label set. */
 export function alertmanagerSection(notifiers: readonly Notifier[], log: Logger): StateSection {

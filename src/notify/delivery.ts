@@ -3,7 +3,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../metrics.js';
 import { redactSecrets } from '../redact.js';
 import type { StateSection } from '../state/state-store.js';
-import { alertEventSchema, DropLog } from '../watchdog/restore-entries.js';
+import { alertEventSchema, DropLog, isObject } from '../watchdog/restore-entries.js';
 import type { AlertEvent } from '../watchdog/signal.js';
 import type { AlertOutlet } from '../watchdog/tick.js';
 import { DEFAULT_QUEUE_OPTIONS, IntegrationQueue, type QueueHooks, type QueueOptions } from './delivery-queue.js';
@@ -22,33 +22,25 @@ export interface QueuedDelivery extends AlertOutlet {
 
 /** The delivery counters on the app's registry; queue depth is read at scrape time. */
 function createNotifyMetrics(registry: Registry, queueDepths: () => Iterable<[integration: string, depth: number]>) {
+  const registers = [registry];
   new Gauge({
     name: `${METRIC_PREFIX}notification_queue_depth`,
     help: 'Notifications waiting (or being retried) per integration.',
     labelNames: ['integration'],
-    registers: [registry],
+    registers,
     collect() {
       for (const [integration, depth] of queueDepths()) this.set({ integration }, depth);
     },
   });
-  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
-    new Counter({ name: `${METRIC_PREFIX}${name}`, help, labelNames, registers: [registry] });
+  const counter = <L extends string = never>(name: string, help: string, ...labels: L[]) =>
+    new Counter<'integration' | L>({ name: `${METRIC_PREFIX}${name}`, help, labelNames: ['integration', ...labels], registers });
   return {
-    sent: counter('notifications_sent_total', 'Notifications the integration accepted, by integration and action.', [
-      'integration',
-      'action',
-    ]),
-    failures: counter('notification_failures_total', 'Failed send attempts (retried or given up), by integration and reason.', [
-      'integration',
-      'reason',
-    ]),
-    dropped: counter('notifications_dropped_total', 'Notifications never delivered: dropped on queue overflow or left over at shutdown.', [
-      'integration',
-    ]),
+    sent: counter('notifications_sent_total', 'Notifications the integration accepted, by integration and action.', 'action'),
+    failures: counter('notification_failures_total', 'Failed send attempts (retried or given up), by integration and reason.', 'reason'),
+    dropped: counter('notifications_dropped_total', 'Notifications never delivered: dropped on queue overflow or left over at shutdown.'),
     coalesced: counter(
       'notifications_coalesced_total',
       'Queued notifications left unsent because a later one made them moot (an ALERT/RECOVERY pair, a superseded reminder).',
-      ['integration'],
     ),
   };
 }
@@ -165,7 +157,7 @@ export function deliverySection(delivery: QueuedDelivery, log: Logger): StateSec
     name: 'undelivered',
     snapshot: () => delivery.pending(),
     restore(data) {
-      if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('undelivered: expected an object');
+      if (!isObject(data)) throw new Error('undelivered: expected an object');
       const drops = new DropLog('undelivered', log);
       const pending: Record<string, AlertEvent[]> = {};
       for (const [name, events] of Object.entries(data)) {

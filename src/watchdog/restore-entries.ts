@@ -12,6 +12,8 @@ export const epochMs = z
   .min(Date.UTC(2000, 0, 1))
   .max(Date.UTC(2200, 0, 1));
 
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /** Where an entry failed, and how: the field path and zod's message, never the value (it may hold a secret). */
 export function issueText(error: z.ZodError): string {
   const issue = error.issues[0];
