@@ -174,19 +174,18 @@ export class IntegrationQueue {
       if (this.isClosed) break;
       if (this.isResendDue) {
         this.isResendDue = false;
-        this.hooks.resent(await this.send(() => this.notifier.resend!(this.sendAbort!.signal), []));
+        this.hooks.resent(await this.send((s) => this.notifier.resend!(s), []));
         continue;
       }
       const head = lowest(eligible(this.items), rank);
       if (!head) break;
       const batch = batchFor(this.items, head, this.notifier.notifyBatch ? this.notifier.batching : undefined);
       for (const entry of batch) entry.isInFlight = true;
-      const events = this.withDropNote(batch.map((e) => e.event));
+      const events = batch.map((e) => e.event);
+      // The first event of a send tells how many were dropped since the last one that arrived.
+      if (this.droppedUntold > 0) events[0] = { ...events[0]!, droppedBefore: this.droppedUntold };
       const result = await this.send(
-        () =>
-          batch.length > 1
-            ? this.notifier.notifyBatch!(events, this.sendAbort!.signal)
-            : this.notifier.notify(events[0]!, this.sendAbort!.signal),
+        (s) => (events.length > 1 ? this.notifier.notifyBatch!(events, s) : this.notifier.notify(events[0]!, s)),
         events,
       );
       for (const entry of batch) entry.isInFlight = false;
@@ -194,10 +193,10 @@ export class IntegrationQueue {
     }
   }
 
-  private async send(call: () => Promise<NotifyResult>, events: readonly AlertEvent[]): Promise<NotifyResult> {
+  private async send(call: (signal: AbortSignal) => Promise<NotifyResult>, events: readonly AlertEvent[]): Promise<NotifyResult> {
     this.sendAbort = new AbortController();
     try {
-      return await call();
+      return await call(this.sendAbort.signal);
     } catch (err) {
       // A throwing notifier is a bug, not an outage: retrying would loop on it forever.
       this.hooks.crashed(events, err);
@@ -226,12 +225,6 @@ export class IntegrationQueue {
       this.removeAll(batch);
       this.hooks.failed(events, result, null, Math.max(...batch.map((e) => e.attempts + 1)));
     }
-  }
-
-  /** The first event of a send tells how many were dropped since the last one that arrived. */
-  private withDropNote(events: AlertEvent[]): AlertEvent[] {
-    if (this.droppedUntold === 0 || events.length === 0) return events;
-    return [{ ...events[0]!, droppedBefore: this.droppedUntold }, ...events.slice(1)];
   }
 
   /** Coalescing or overflow may have removed the entry while it was being sent. */

@@ -45,13 +45,10 @@ function createNotifyMetrics(registry: Registry, queueDepths: () => Iterable<[in
   };
 }
 
-function eventFields(integration: string, event: AlertEvent): Record<string, unknown> {
-  return { integration, action: event.action, key: event.signal.key, family: event.signal.family };
-}
-
-function batchFields(integration: string, events: readonly AlertEvent[]): Record<string, unknown> {
+/** Log fields of a send: one event by its key, a batch by its size. */
+function logFields(integration: string, events: readonly AlertEvent[]): Record<string, unknown> {
   const [first] = events;
-  if (events.length === 1 && first) return eventFields(integration, first);
+  if (events.length === 1 && first) return { integration, action: first.action, key: first.signal.key, family: first.signal.family };
   return { integration, batch: events.length, action: first?.action, family: first?.signal.family };
 }
 
@@ -61,29 +58,29 @@ function queueHooks(integration: string, log: Logger, metrics: ReturnType<typeof
   return {
     sent(event) {
       metrics.sent.inc({ integration, action: event.action });
-      log.debug(eventFields(integration, event), 'notification delivered');
+      log.debug(logFields(integration, [event]), 'notification delivered');
     },
     failed(events, failure, retryInMs, attempt) {
       // Reasons become label values: anything but a short snake_case code collapses to "other".
       const reason = /^[a-z][a-z0-9_]{0,31}$/.test(failure.reason) ? failure.reason : 'other';
       metrics.failures.inc({ integration, reason });
-      const fields = { ...batchFields(integration, events), reason: failure.reason, detail: failure.detail, attempt };
+      const fields = { ...logFields(integration, events), reason: failure.reason, detail: failure.detail, attempt };
       if (retryInMs === null) log.error(fields, 'notification rejected; not retried');
       else log.warn({ ...fields, retry_in_s: retryInMs / 1000 }, 'notification failed; will retry');
     },
     dropped(event, why) {
       metrics.dropped.inc({ integration });
       log.error(
-        { ...eventFields(integration, event), why },
+        { ...logFields(integration, [event]), why },
         why === 'overflow' ? 'notification dropped: queue full' : 'notification dropped: not delivered before shutdown',
       );
     },
     coalesced(event) {
       metrics.coalesced.inc({ integration });
-      log.debug(eventFields(integration, event), 'notification coalesced before sending');
+      log.debug(logFields(integration, [event]), 'notification coalesced before sending');
     },
     crashed(events, err) {
-      log.error({ ...batchFields(integration, events), err }, 'notifier threw (a bug); notification given up');
+      log.error({ ...logFields(integration, events), err }, 'notifier threw (a bug); notification given up');
     },
     resent(result) {
       // One line per change, not per interval: a dead peer would otherwise log every minute.
@@ -121,12 +118,11 @@ export function createDelivery(
       const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
       const outcome = await Promise.race([Promise.all(queues.map((q) => q.idle())), timeout]);
       clearTimeout(timer);
-      for (const q of outcome === 'timeout' ? queues : []) {
-        if (q.depth > 0)
-          log.warn(
-            { integration: q.notifier.name, pending: q.depth, timeout_s: timeoutMs / 1000 },
-            'notifications still pending after flush',
-          );
+      for (const q of outcome === 'timeout' ? queues.filter((q) => q.depth > 0) : []) {
+        log.warn(
+          { integration: q.notifier.name, pending: q.depth, timeout_s: timeoutMs / 1000 },
+          'notifications still pending after flush',
+        );
       }
     },
     async close() {

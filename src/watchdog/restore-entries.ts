@@ -46,18 +46,17 @@ export class DropLog {
   }
 
   /** Ends the restore: the total, when some were dropped beyond the ones logged. */
-  done(): number {
+  done(): void {
     if (this.count > LOGGED_DROPS)
       this.log.warn(
         { section: this.section, dropped: this.count },
         `state file: ${this.count - LOGGED_DROPS} more malformed entries dropped`,
       );
-    return this.count;
   }
 }
 
 // A Signal, AlertEvent or AlertState restored from WATCHDOG_STATE_FILE is held to what the watchdog itself would have made.
-export const signalSchema: z.ZodType<Signal> = z
+const signalSchema: z.ZodType<Signal> = z
   .object({
     key: z.string().max(ENTITY_MAX + 64),
     family: z.enum(FAMILIES),
