@@ -29,7 +29,7 @@ import { alertmanagerSection } from './notify/alertmanager.js';
 import { StateStore } from './state/state-store.js';
 import type { Notifier } from './notify/notifier.js';
 import { AgentDirectory } from './watchdog/agent-directory.js';
-import type { Collector } from './watchdog/collector.js';
+import type { Collector } from './watchdog/signal.js';
 import { createWatchdogMetrics } from './watchdog/metrics.js';
 import { RetestRegistry } from './watchdog/retest-registry.js';
 import { AlertSink, collectorBudgetMs, Watchdog } from './watchdog/tick.js';

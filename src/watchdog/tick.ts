@@ -1,10 +1,9 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { AlertStates, type AlertState, type Decision } from './alert-state.js';
-import type { Collector } from './collector.js';
 import type { WatchdogMetrics } from './metrics.js';
 import { DropLog } from './restore-entries.js';
-import { FAMILIES, type AlertAction, type AlertEvent, type Signal } from './signal.js';
+import { FAMILIES, type AlertAction, type AlertEvent, type Collector, type Signal } from './signal.js';
 
 /** Where alert events go (notify's delivery implements it); the watchdog never imports notify. */
 export interface AlertOutlet {

@@ -1,8 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Config } from '../../config.js';
 import { ContainerSignals, type ContainerLookup } from './signals.js';
-import type { Signal } from '../../watchdog/signal.js';
-import type { CollectContext, Collector } from '../../watchdog/collector.js';
+import type { CollectContext, Collector, Signal } from '../../watchdog/signal.js';
 import type { ContainerMetrics } from './metrics.js';
 import { describeDockerError, type DockerReader } from './docker-client.js';
 import { callTimeoutMs, withTimeout } from '../../http.js';

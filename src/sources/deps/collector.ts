@@ -2,8 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { Config, Dependency } from '../../config.js';
 import { callTimeoutMs, describeHttpError, httpRequest, loadUndici } from '../../http.js';
 import { DepSignals, isUpStatus, type PingOutcome } from './signals.js';
-import type { Signal } from '../../watchdog/signal.js';
-import type { CollectContext, Collector } from '../../watchdog/collector.js';
+import type { CollectContext, Collector, Signal } from '../../watchdog/signal.js';
 import type { DepMetrics } from './metrics.js';
 
 /** One GET, never throws: the outcome says up or why not, with the time to the answer. */
