@@ -80,8 +80,8 @@ export class IntegrationQueue {
   private readonly items: Entry[] = [];
   private worker: Promise<void> | undefined;
   private sendAbort: AbortController | undefined;
-  private wakeSleep: (() => void) | undefined;
-  private isSleepWakeable = false;
+  /** Ends the current sleep early; `isWakeable` false for a server's Retry-After and for pacing. */
+  private wake: { now: () => void; isWakeable: boolean } | undefined;
   /** On the global `performance` clock (not node:perf_hooks'), so fake timers drive pacing in tests. */
   private lastSendEndMs = Number.NEGATIVE_INFINITY;
   private isClosed = false;
@@ -151,7 +151,7 @@ export class IntegrationQueue {
 
   /** Cuts a backoff wait short (not a server's Retry-After, not pacing): shutdown tries once more. */
   retryNow(): void {
-    if (this.isSleepWakeable) this.wakeSleep?.();
+    if (this.wake?.isWakeable) this.wake.now();
   }
 
   /** Stops sending: aborts the request in flight; whatever is left is reported as dropped. */
@@ -159,7 +159,7 @@ export class IntegrationQueue {
     this.isClosed = true;
     clearInterval(this.resendTimer);
     this.sendAbort?.abort();
-    this.wakeSleep?.();
+    this.wake?.now();
     await this.idle();
     for (const entry of this.items.splice(0)) this.hooks.dropped(entry.event, 'shutdown');
   }
@@ -243,15 +243,13 @@ export class IntegrationQueue {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        this.wakeSleep = undefined;
-        this.isSleepWakeable = false;
+        this.wake = undefined;
         resolve();
       };
       const timer = setTimeout(done, ms);
       // Pending retries must not keep a finished CLI or test process alive; shutdown flushes them.
       timer.unref();
-      this.wakeSleep = done;
-      this.isSleepWakeable = isWakeable;
+      this.wake = { now: done, isWakeable };
     });
   }
 }
