@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import { AlertStates, type AlertState, type Decision } from './alert-state.js';
 import type { WatchdogMetrics } from './metrics.js';
 import { DropLog } from './restore-entries.js';
-import { FAMILIES, type AlertAction, type AlertEvent, type Collector, type Signal } from './signal.js';
+import { FAMILIES, type AlertEvent, type Collector, type Signal } from './signal.js';
 
 /** Where alert events go (notify's delivery implements it); the watchdog never imports notify. */
 export interface AlertOutlet {
@@ -41,7 +41,6 @@ export interface TickResult {
   at: number;
   durationS: number;
   signals: Signal[];
-  decisions: { action: AlertAction; key: string }[];
   /** Collectors that threw or timed out in this tick. */
   failed: string[];
 }
@@ -132,7 +131,6 @@ export class Watchdog {
     const startedHr = performance.now();
     const failed: string[] = [];
     let signals: Signal[] = [];
-    let decisions: TickResult['decisions'] = [];
     try {
       const results = await Promise.all(collectors.map((c) => this.collectGuarded(c, started)));
       for (const [i, { name }] of collectors.entries()) {
@@ -142,16 +140,14 @@ export class Watchdog {
         signals.push(...(result ?? this.lastByCollector.get(name) ?? []));
       }
       const now = clock();
-      const made = this.states.apply(signals, now, failed.length === 0);
-      this.deps.sink.dispatch(made, now);
-      decisions = made.map((d) => ({ action: d.action, key: d.signal.key }));
+      this.deps.sink.dispatch(this.states.apply(signals, now, failed.length === 0), now);
     } catch (err) {
       // Only a bug gets here: log it with its stack and keep serving the last good signals.
       log.error({ err }, 'tick failed');
       signals = this.last?.signals ?? [];
     }
     const durationS = (performance.now() - startedHr) / 1000;
-    const result: TickResult = { at: clock(), durationS, signals, decisions, failed };
+    const result: TickResult = { at: clock(), durationS, signals, failed };
     this.last = result;
     this.tickCount += 1;
     metrics.tickDuration.observe(durationS);
