@@ -7,9 +7,8 @@ import type { MergeGate } from './merge-gate/gate.js';
 import type { QueuedDelivery } from './notify/delivery.js';
 import type { StateStore } from './state/state-store.js';
 import type { AgentDirectory } from './watchdog/agent-directory.js';
-import type { AlertSink } from './watchdog/alert-sink.js';
 import type { RetestRegistry } from './watchdog/retest-registry.js';
-import type { Watchdog } from './watchdog/tick.js';
+import type { AlertSink, Watchdog } from './watchdog/tick.js';
 
 /** What route plugins and services share inside one app instance. */
 export interface AppContext {

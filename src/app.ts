@@ -19,17 +19,16 @@ import { createLogger } from './logger.js';
 import { registerSecretValues } from './redact.js';
 import { secretValuesOf } from './config/secret-values.js';
 import { createRegistry, exposeConfigWarnings } from './metrics.js';
-import { createDelivery } from './notify/delivery.js';
+import { createDelivery, deliverySection, type QueuedDelivery } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
-import { alertmanagerSection, deliverySection } from './notify/state-sections.js';
+import { alertmanagerSection } from './notify/alertmanager.js';
 import { StateStore } from './state/state-store.js';
 import type { Notifier } from './notify/notifier.js';
 import { AgentDirectory } from './watchdog/agent-directory.js';
-import { AlertSink } from './watchdog/alert-sink.js';
-import type { Collector } from './watchdog/collector.js';
+import type { Collector } from './watchdog/signal.js';
 import { createWatchdogMetrics } from './watchdog/metrics.js';
 import { RetestRegistry } from './watchdog/retest-registry.js';
-import { collectorBudgetMs, Watchdog } from './watchdog/tick.js';
+import { AlertSink, collectorBudgetMs, Watchdog } from './watchdog/tick.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

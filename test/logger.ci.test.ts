@@ -1,8 +1,7 @@
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Collector } from '../src/watchdog/collector.js';
 import { createLogger } from '../src/logger.js';
-import { makeSignal } from '../src/watchdog/signal.js';
+import { type Collector, makeSignal } from '../src/watchdog/signal.js';
 import { manualClock, testApp } from './support/app.js';
 import { startFakeTelegram, type FakeTelegram } from './support/fake-telegram.js';
 import { startHttpServer, type LoopbackServer } from './support/http-server.js';

@@ -5,9 +5,8 @@ import { systemClock } from '../clock.js';
 import { buildCollectors } from '../sources/index.js';
 import { loadConfig, logConfigWarnings } from '../config.js';
 import { createLogger } from '../logger.js';
-import { AlertSink } from '../watchdog/alert-sink.js';
 import { createWatchdogMetrics } from '../watchdog/metrics.js';
-import { collectorBudgetMs, Watchdog } from '../watchdog/tick.js';
+import { AlertSink, collectorBudgetMs, Watchdog } from '../watchdog/tick.js';
 
 export const TICK_USAGE = `usage: orch-watchdog tick [--json]
 

@@ -1,26 +1,32 @@
-import type { Clock } from '../clock.js';
-import { isoUtc } from '../clock.js';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { isoUtc, type Clock } from '../clock.js';
 import { splitUrlCredentials } from '../http.js';
 import { truncate } from '../redact.js';
-import type { AlertEvent } from '../watchdog/alert-event.js';
-import { isEdge } from '../watchdog/signal.js';
-import type { Batching } from './delivery-order.js';
+import type { StateSection } from '../state/state-store.js';
+import { alertEventSchema, DropLog, epochMs, isObject } from '../watchdog/restore-entries.js';
+import { isEdge, type AlertEvent } from '../watchdog/signal.js';
 import { alertFields } from './format.js';
-import { judgeAnswer, postJson } from './http-post.js';
-import type { Notifier, NotifyResult } from './notifier.js';
-
-/** One element of the body of Alertmanager's `POST /api/v2/alerts`. */
-export interface AmAlert {
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  startsAt?: string;
-  endsAt: string;
-}
+import { judgeAnswer, postJson, type Batching, type Notifier, type NotifyResult } from './notifier.js';
 
 const DESCRIPTION_MAX_CHARS = 4096;
 
+const labelMap = z.record(z.string().max(256), z.string().max(64 * 1024));
+const isoTime = z
+  .string()
+  .max(64)
+  .refine((s) => Number.isFinite(Date.parse(s)), 'must be an ISO-8601 time');
+/** One element of the body of Alertmanager's `POST /api/v2/alerts`. */
+const amAlertSchema = z.object({ labels: labelMap, annotations: labelMap, startsAt: isoTime.optional(), endsAt: isoTime });
+/** What a peer was told is firing, per signal key: the exact label set, so a RECOVERY resolves that one. */
+const firingSchema = z.object({ event: alertEventSchema, labels: labelMap, startsAtMs: epochMs });
+const resolvedSchema = z.object({ alert: amAlertSchema, untilMs: epochMs });
+type AmAlert = z.infer<typeof amAlertSchema>;
+type Firing = z.infer<typeof firingSchema>;
+type Resolved = z.infer<typeof resolvedSchema>;
+
 /** Labels identify the alert (Alertmanager dedups and groups on them); annotations only describe it. */
-export function amLabels(event: AlertEvent): Record<string, string> {
+function amLabels(event: AlertEvent): Record<string, string> {
   const { signal } = event;
   const labels: Record<string, string> = { alertname: signal.family, severity: signal.severity, instance: event.host };
   // An empty label value means "no label" to Alertmanager, so a family without entity simply has none.
@@ -28,7 +34,7 @@ export function amLabels(event: AlertEvent): Record<string, string> {
   return labels;
 }
 
-export function amAlert(event: AlertEvent, startsAtMs: number | undefined, endsAtMs: number, labels = amLabels(event)): AmAlert {
+function amAlert(event: AlertEvent, startsAtMs: number | undefined, endsAtMs: number, labels = amLabels(event)): AmAlert {
   const f = alertFields(event);
   return {
     labels,
@@ -49,7 +55,6 @@ export interface AlertmanagerOptions {
   name?: string;
   timeoutMs: number;
   clock: Clock;
-
   resendMs?: number;
   /** endsAt of an active alert = now + this; Prometheus uses 4 × its re-send interval, so three lost re-sends resolve nothing. */
   holdMs?: number;
@@ -57,18 +62,6 @@ export interface AlertmanagerOptions {
   edgeHoldMs?: number;
   /** Resolved alerts are re-posted this long, as Prometheus does, so a peer that missed the resolve still learns of it. */
   resolvedRetentionMs?: number;
-}
-
-/** What this peer was told is firing, per signal key: the exact label set, so a RECOVERY resolves that one. */
-export interface FiringAlert {
-  event: AlertEvent;
-  labels: Record<string, string>;
-  startsAtMs: number;
-}
-
-export interface AlertmanagerSnapshot {
-  firing: FiringAlert[];
-  resolved: { alert: AmAlert; untilMs: number }[];
 }
 
 /** Alertmanager API v2, one instance per peer (peers dedup by gossip); re-sends run in queue order, never after a RECOVERY. */
@@ -82,8 +75,8 @@ export class AlertmanagerNotifier implements Notifier {
   private readonly holdMs: number;
   private readonly edgeHoldMs: number;
   private readonly resolvedRetentionMs: number;
-  private readonly firing = new Map<string, FiringAlert>();
-  private readonly resolved = new Map<string, { alert: AmAlert; untilMs: number }>();
+  private readonly firing = new Map<string, Firing>();
+  private readonly resolved = new Map<string, Resolved>();
   /** Re-sends posted so far, so a test can wait for one instead of sleeping. */
   resendCount = 0;
 
@@ -110,7 +103,7 @@ export class AlertmanagerNotifier implements Notifier {
   async notifyBatch(events: readonly AlertEvent[], abortSignal: AbortSignal): Promise<NotifyResult> {
     const now = this.opts.clock();
     const firing = new Map(this.firing);
-    const resolved = new Map<string, { alert: AmAlert; untilMs: number }>();
+    const resolved = new Map<string, Resolved>();
     const alerts: AmAlert[] = [];
     const refired: string[] = [];
     const resolve = (alert: AmAlert): void => {
@@ -164,17 +157,44 @@ export class AlertmanagerNotifier implements Notifier {
     return batch;
   }
 
-  snapshot(): AlertmanagerSnapshot {
+  snapshot(): { firing: Firing[]; resolved: Resolved[] } {
     return { firing: [...this.firing.values()], resolved: [...this.resolved.values()] };
   }
 
-  restore(data: AlertmanagerSnapshot): void {
-    for (const f of data.firing) this.firing.set(f.event.signal.key, f);
-    for (const r of data.resolved) this.resolved.set(JSON.stringify(r.alert.labels), r);
+  restore(firing: readonly Firing[], resolved: readonly Resolved[]): void {
+    for (const f of firing) this.firing.set(f.event.signal.key, f);
+    for (const r of resolved) this.resolved.set(JSON.stringify(r.alert.labels), r);
   }
 
   private async post(alerts: AmAlert[], abortSignal: AbortSignal): Promise<NotifyResult> {
     const answer = await postJson(this.url, JSON.stringify(alerts), { timeoutMs: this.opts.timeoutMs, signal: abortSignal });
     return 'ok' in answer ? answer : judgeAnswer(answer, this.opts.clock());
   }
+}
+
+/** What every Alertmanager peer was told is firing (keyed by its URL without credentials), so a RECOVERY resolves that label set. */
+export function alertmanagerSection(notifiers: readonly Notifier[], log: Logger): StateSection {
+  const peers = notifiers.filter((n): n is AlertmanagerNotifier => n instanceof AlertmanagerNotifier);
+  return {
+    name: 'alertmanager-firing',
+    snapshot: () => Object.fromEntries(peers.map((p) => [p.endpoint, p.snapshot()])),
+    restore(data) {
+      if (!isObject(data)) throw new Error('alertmanager-firing: expected an object');
+      const drops = new DropLog('alertmanager-firing', log);
+      peers.forEach((p, n) => {
+        const snap = data[p.endpoint];
+        if (snap === undefined) return;
+        if (!isObject(snap) || !Array.isArray(snap.firing) || !Array.isArray(snap.resolved)) {
+          drops.drop(`peer ${n + 1}`, 'expected {firing: [...], resolved: [...]}');
+          return;
+        }
+        const firing = drops.keep(snap.firing, firingSchema, (i) => `peer ${n + 1} firing[${i}]`);
+        p.restore(
+          firing,
+          drops.keep(snap.resolved, resolvedSchema, (i) => `peer ${n + 1} resolved[${i}]`),
+        );
+      });
+      drops.done();
+    },
+  };
 }

@@ -1,31 +1,67 @@
-import type { AlertEvent } from '../watchdog/alert-event.js';
-import { batchFor, coalesce, overflowVictim, pickNext, type Entry } from './delivery-order.js';
-import type { Notifier, NotifyResult } from './notifier.js';
+import type { AlertEvent } from '../watchdog/signal.js';
+import type { Batching, Notifier, NotifyResult } from './notifier.js';
 
-export interface QueueOptions {
-  /** Events held per integration (the log is never capped); beyond it the lowest priority goes. */
-  capacity: number;
-  backoffBaseMs: number;
-  backoffMaxMs: number;
-  /** A server asking for a longer pause than this is still retried after this. */
-  maxRetryAfterMs: number;
-  /** [0, 1), for the backoff jitter. */
-  random: () => number;
+/** One queued event; `isInFlight` while a send carries it (coalescing and overflow leave it alone). */
+interface Entry {
+  event: AlertEvent;
+  attempts: number;
+  isInFlight: boolean;
 }
 
-export const DEFAULT_QUEUE_OPTIONS: QueueOptions = {
+/** Lower goes first: critical before warning, and a reminder (REALERT) after news of the same severity. */
+function rank(event: AlertEvent): number {
+  return (event.signal.severity === 'critical' ? 0 : 2) + (event.action === 'REALERT' ? 1 : 0);
+}
+
+/** The first pending entry of each key: a RECOVERY never overtakes its ALERT, while keys overtake one another by rank. */
+function eligible(items: readonly Entry[]): Entry[] {
+  const seen = new Set<string>();
+  return items.filter((e) => {
+    const isFirst = !seen.has(e.event.signal.key);
+    seen.add(e.event.signal.key);
+    return isFirst && !e.isInFlight;
+  });
+}
+
+/** The first entry with the lowest score. */
+function lowest(entries: readonly Entry[], score: (event: AlertEvent) => number): Entry | undefined {
+  let best: Entry | undefined;
+  for (const entry of entries) if (best === undefined || score(entry.event) < score(best.event)) best = entry;
+  return best;
+}
+
+/** `head` plus the other eligible entries of its batch key, oldest first, when there are at least `min`. */
+function batchFor(items: readonly Entry[], head: Entry, batching: Batching | undefined): Entry[] {
+  if (batching === undefined) return [head];
+  const key = batching.key(head.event);
+  const batch = [head];
+  for (const entry of eligible(items)) {
+    if (batch.length >= batching.max) break;
+    if (entry !== head && batching.key(entry.event) === key) batch.push(entry);
+  }
+  return batch.length >= batching.min ? batch : [head];
+}
+
+/** Overflow removes the lowest keep score, oldest first, never one in flight: reminders are the cheapest loss (the next one comes), then warnings; critical news goes last. */
+function keepScore(event: AlertEvent): number {
+  return -((event.action === 'REALERT' ? 2 : 0) + (event.signal.severity === 'critical' ? 0 : 1));
+}
+
+export const DEFAULT_QUEUE_OPTIONS = {
+  /** Events held per integration (the log is never capped); beyond it the lowest priority goes. */
   capacity: 10_000,
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,
+  /** A server asking for a longer pause than this is still retried after this. */
   maxRetryAfterMs: 3_600_000,
+  /** [0, 1), for the backoff jitter. */
   random: Math.random,
 };
-
-export type Failure = Exclude<NotifyResult, { ok: true }>;
+export type QueueOptions = typeof DEFAULT_QUEUE_OPTIONS;
 
 export interface QueueHooks {
   sent(event: AlertEvent): void;
-  failed(events: readonly AlertEvent[], failure: Failure, retryInMs: number | null, attempt: number): void;
+  failed(events: readonly AlertEvent[], failure: Extract<NotifyResult, { ok: false }>, retryInMs: number | null, attempt: number): void;
   dropped(event: AlertEvent, why: 'overflow' | 'shutdown'): void;
   /** An ALERT/RECOVERY pair (or a superseded reminder) left the queue unsent because it no longer says anything. */
   coalesced(event: AlertEvent): void;
@@ -44,8 +80,8 @@ export class IntegrationQueue {
   private readonly items: Entry[] = [];
   private worker: Promise<void> | undefined;
   private sendAbort: AbortController | undefined;
-  private wakeSleep: (() => void) | undefined;
-  private isSleepWakeable = false;
+  /** Ends the current sleep early; `isWakeable` false for a server's Retry-After and for pacing. */
+  private wake: { now: () => void; isWakeable: boolean } | undefined;
   /** On the global `performance` clock (not node:perf_hooks'), so fake timers drive pacing in tests. */
   private lastSendEndMs = Number.NEGATIVE_INFINITY;
   private isClosed = false;
@@ -78,27 +114,29 @@ export class IntegrationQueue {
   }
 
   enqueue(event: AlertEvent): void {
-    if (this.isClosed) {
-      this.hooks.dropped(event, 'shutdown');
-      return;
+    if (this.isClosed) return this.hooks.dropped(event, 'shutdown');
+    const pending = this.items.filter((e) => !e.isInFlight && e.event.signal.key === event.signal.key);
+    const last = pending.at(-1);
+    // A REALERT refreshes a pending ALERT/REALERT instead of queueing another.
+    if (event.action === 'REALERT' && last !== undefined && last.event.action !== 'RECOVERY') {
+      last.event = last.event.action === 'ALERT' ? { ...last.event, signal: event.signal } : event;
+      return this.hooks.coalesced(event);
     }
-    const c = coalesce(this.items, event);
-    if (c.kind === 'merged') {
-      c.into.event = c.into.event.action === 'ALERT' ? { ...c.into.event, signal: event.signal } : event;
-      this.hooks.coalesced(event);
-      return;
-    }
-    for (const entry of c.removed) {
-      this.remove(entry);
-      this.hooks.coalesced(entry.event);
-    }
-    if (c.kind === 'cancelled') {
-      this.hooks.coalesced(event);
-      return;
+    if (event.action === 'RECOVERY') {
+      // It cancels its pending ALERT (and what followed it); without one, the pending reminders go.
+      const lastAlert = pending.findLastIndex((e) => e.event.action === 'ALERT');
+      for (const entry of lastAlert >= 0 ? pending.slice(lastAlert) : pending.filter((e) => e.event.action === 'REALERT')) {
+        this.remove(entry);
+        this.hooks.coalesced(entry.event);
+      }
+      if (lastAlert >= 0) return this.hooks.coalesced(event);
     }
     this.items.push({ event, attempts: 0, isInFlight: false });
     while (!this.notifier.isUnbounded && this.items.length > Math.max(1, this.opts.capacity)) {
-      const victim = overflowVictim(this.items);
+      const victim = lowest(
+        this.items.filter((e) => !e.isInFlight),
+        keepScore,
+      );
       if (!victim) break;
       this.remove(victim);
       this.droppedUntold += 1;
@@ -113,7 +151,7 @@ export class IntegrationQueue {
 
   /** Cuts a backoff wait short (not a server's Retry-After, not pacing): shutdown tries once more. */
   retryNow(): void {
-    if (this.isSleepWakeable) this.wakeSleep?.();
+    if (this.wake?.isWakeable) this.wake.now();
   }
 
   /** Stops sending: aborts the request in flight; whatever is left is reported as dropped. */
@@ -121,7 +159,7 @@ export class IntegrationQueue {
     this.isClosed = true;
     clearInterval(this.resendTimer);
     this.sendAbort?.abort();
-    this.wakeSleep?.();
+    this.wake?.now();
     await this.idle();
     for (const entry of this.items.splice(0)) this.hooks.dropped(entry.event, 'shutdown');
   }
@@ -136,19 +174,18 @@ export class IntegrationQueue {
       if (this.isClosed) break;
       if (this.isResendDue) {
         this.isResendDue = false;
-        this.hooks.resent(await this.send(() => this.notifier.resend!(this.sendAbort!.signal), []));
+        this.hooks.resent(await this.send((s) => this.notifier.resend!(s), []));
         continue;
       }
-      const head = pickNext(this.items);
+      const head = lowest(eligible(this.items), rank);
       if (!head) break;
-      const batch = this.notifier.notifyBatch ? batchFor(this.items, head, this.notifier.batching) : [head];
+      const batch = batchFor(this.items, head, this.notifier.notifyBatch ? this.notifier.batching : undefined);
       for (const entry of batch) entry.isInFlight = true;
-      const events = this.withDropNote(batch.map((e) => e.event));
+      const events = batch.map((e) => e.event);
+      // The first event of a send tells how many were dropped since the last one that arrived.
+      if (this.droppedUntold > 0) events[0] = { ...events[0]!, droppedBefore: this.droppedUntold };
       const result = await this.send(
-        () =>
-          batch.length > 1
-            ? this.notifier.notifyBatch!(events, this.sendAbort!.signal)
-            : this.notifier.notify(events[0]!, this.sendAbort!.signal),
+        (s) => (events.length > 1 ? this.notifier.notifyBatch!(events, s) : this.notifier.notify(events[0]!, s)),
         events,
       );
       for (const entry of batch) entry.isInFlight = false;
@@ -156,10 +193,10 @@ export class IntegrationQueue {
     }
   }
 
-  private async send(call: () => Promise<NotifyResult>, events: readonly AlertEvent[]): Promise<NotifyResult> {
+  private async send(call: (signal: AbortSignal) => Promise<NotifyResult>, events: readonly AlertEvent[]): Promise<NotifyResult> {
     this.sendAbort = new AbortController();
     try {
-      return await call();
+      return await call(this.sendAbort.signal);
     } catch (err) {
       // A throwing notifier is a bug, not an outage: retrying would loop on it forever.
       this.hooks.crashed(events, err);
@@ -190,12 +227,6 @@ export class IntegrationQueue {
     }
   }
 
-  /** The first event of a send tells how many were dropped since the last one that arrived. */
-  private withDropNote(events: AlertEvent[]): AlertEvent[] {
-    if (this.droppedUntold === 0 || events.length === 0) return events;
-    return [{ ...events[0]!, droppedBefore: this.droppedUntold }, ...events.slice(1)];
-  }
-
   /** Coalescing or overflow may have removed the entry while it was being sent. */
   private remove(entry: Entry): void {
     const i = this.items.indexOf(entry);
@@ -203,10 +234,8 @@ export class IntegrationQueue {
   }
 
   private removeAll(entries: readonly Entry[]): void {
-    if (entries.length === 1) return this.remove(entries[0]!);
     const gone = new Set(entries);
-    const kept = this.items.filter((e) => !gone.has(e));
-    this.items.splice(0, this.items.length, ...kept);
+    this.items.splice(0, this.items.length, ...this.items.filter((e) => !gone.has(e)));
   }
 
   private sleep(ms: number, isWakeable: boolean): Promise<void> {
@@ -214,15 +243,13 @@ export class IntegrationQueue {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        this.wakeSleep = undefined;
-        this.isSleepWakeable = false;
+        this.wake = undefined;
         resolve();
       };
       const timer = setTimeout(done, ms);
       // Pending retries must not keep a finished CLI or test process alive; shutdown flushes them.
       timer.unref();
-      this.wakeSleep = done;
-      this.isSleepWakeable = isWakeable;
+      this.wake = { now: done, isWakeable };
     });
   }
 }

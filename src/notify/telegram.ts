@@ -1,20 +1,7 @@
 import type { Locale } from '../i18n.js';
-import type { Batching } from './delivery-order.js';
-import { formatAlert, TELEGRAM_MAX_CHARS, type AlertText } from './format.js';
-import { dropNote, formatGroup } from './format-group.js';
-import { bodySnippet, parseRetryAfter, postJson, statusFailure } from './http-post.js';
-import type { Notifier, NotifyResult } from './notifier.js';
-import type { AlertEvent } from '../watchdog/alert-event.js';
-
-export interface TelegramOptions {
-  apiUrl: string;
-  token: string;
-  chatId: string;
-  locale: Locale;
-  timeoutMs: number;
-  /** Telegram allows about one message per second in one chat. */
-  minIntervalMs?: number;
-}
+import type { AlertEvent } from '../watchdog/signal.js';
+import { dropNote, formatAlert, formatGroup, TELEGRAM_MAX_CHARS, type AlertText } from './format.js';
+import { bodySnippet, judgeAnswer, postJson, type Batching, type Notifier, type NotifyResult } from './notifier.js';
 
 /** The Bot API's answer: `{ok:true,result}` or `{ok:false,error_code,description,parameters}`. */
 interface BotAnswer {
@@ -35,13 +22,13 @@ function parseAnswer(text: string): BotAnswer | undefined {
 /** Bot API sendMessage with parse_mode HTML; a message Telegram cannot parse is re-sent once as plain text. */
 export class TelegramNotifier implements Notifier {
   readonly name = 'telegram';
-  readonly minIntervalMs: number;
+  /** Telegram allows about one message per second in one chat. */
+  readonly minIntervalMs = 1000;
   /** At one message a second a burst of one family would take minutes (and bury what follows): it goes as one message. */
   readonly batching: Batching = { key: (e) => `${e.signal.family}\n${e.action}`, min: 3, max: 100_000 };
   private readonly url: string;
 
-  constructor(private readonly opts: TelegramOptions) {
-    this.minIntervalMs = opts.minIntervalMs ?? 1000;
+  constructor(private readonly opts: { apiUrl: string; token: string; chatId: string; locale: Locale; timeoutMs: number }) {
     this.url = `${opts.apiUrl.replace(/\/+$/, '')}/bot${opts.token}/sendMessage`;
   }
 
@@ -70,14 +57,12 @@ export class TelegramNotifier implements Notifier {
     const answer = await postJson(this.url, body, { timeoutMs: this.opts.timeoutMs, signal: abortSignal });
     if ('ok' in answer) return { result: answer, parseError: false };
     const bot = parseAnswer(answer.text);
-    if (answer.status >= 200 && answer.status < 300) {
-      if (bot?.ok === true) return { result: { ok: true }, parseError: false };
+    if (answer.status >= 200 && answer.status < 300 && bot?.ok !== true) {
       const detail = `HTTP ${answer.status} without {"ok":true}: ${bodySnippet(answer.text)}`;
       return { result: { ok: false, retry: false, reason: 'bad_response', detail }, parseError: false };
     }
-    const description = bot?.description ?? bodySnippet(answer.text);
-    const afterS = bot?.parameters?.retry_after ?? parseRetryAfter(answer.headers['retry-after'], Date.now());
-    const result = statusFailure(answer.status, `HTTP ${answer.status}: ${description}`, afterS);
-    return { result, parseError: answer.status === 400 && /can't parse entities/i.test(description) };
+    const result = judgeAnswer(answer, Date.now(), { description: bot?.description, afterS: bot?.parameters?.retry_after });
+    const parseError = answer.status === 400 && !result.ok && /can't parse entities/i.test(result.detail ?? '');
+    return { result, parseError };
   }
 }

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { AgentDirectory } from '../watchdog/agent-directory.js';
-import type { Collector } from '../watchdog/collector.js';
+import type { Collector } from '../watchdog/signal.js';
 import { DiskCollector, MemoryCollector } from './host/collector.js';
 import { OrchestratorCollector } from './orchestrator/collector.js';
 import { ContainerCollector, createContainerMetrics } from './containers/collector.js';

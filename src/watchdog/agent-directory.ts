@@ -1,36 +1,36 @@
-/** An orchestrator agent as the last good envelope listed it. */
+/** An orchestrator agent as the last good envelope listed it; `pid` is in the orchestrator's PID namespace. */
 export interface AgentInfo {
   runId: string;
-  /** as the envelope gives it: a pid in the orchestrator's PID namespace */
   pid: number | null;
   task: string | null;
   stage: string | null;
 }
 
-/** How the envelope's pids become this host's. */
-export type PidView =
+/** Where WATCHDOG_ORCH_CONTAINER is, as the Engine said this tick. */
+export type OrchLocation =
   | { kind: 'shared' }
-  | { kind: 'translated'; container: string; hostPidOf: ReadonlyMap<number, number> }
-  /** WATCHDOG_ORCH_CONTAINER is not running: its namespace, and every agent in it, is gone */
+  | { kind: 'running'; container: string; id: string; initPid: number }
+  /** not running: its namespace, and every agent in it, is gone */
   | { kind: 'stopped'; container: string; status: string }
-  /** WATCHDOG_ORCH_CONTAINER could not be located: which host process is an agent is unknown */
+  /** could not be located: which host process is an agent is unknown */
   | { kind: 'unknown'; container: string; reason: string };
 
-/** An envelope pid that cannot be the agent's on this host: a wrong or missing WATCHDOG_ORCH_CONTAINER. */
+/** How the envelope's pids become this host's. */
+export type PidView =
+  Exclude<OrchLocation, { kind: 'running' }> | { kind: 'translated'; container: string; hostPidOf: ReadonlyMap<number, number> };
+
+/** An envelope pid that cannot be the agent's on this host (a wrong or missing WATCHDOG_ORCH_CONTAINER); runId null: every agent. */
 export interface AgentPidWarning {
   key: 'WATCHDOG_ORCH_CONTAINER';
   value: string;
-  /** null when the warning is about every agent (the container cannot be located) */
   runId: string | null;
   pid: number | null;
   message: string;
 }
 
-/** What a scan also reads about PID namespaces, to place the orchestrator's agent pids. */
+/** What a scan also reads about PID namespaces: the orchestrator's container (its processes with their NSpid), and pids whose status is read. */
 export interface PidViewRequest {
-  /** Docker id of the orchestrator's container: its processes are reported with their NSpid. */
   containerId: string | null;
-  /** pids whose status is read (the envelope's agent pids, when the orchestrator shares this view). */
   probePids: readonly number[];
 }
 
@@ -41,20 +41,11 @@ export interface NsMember {
 }
 
 /** A probed pid as it is now; absent from the result when no process has it. */
-export interface PidProbe {
-  pid: number;
+export interface PidProbe extends NsMember {
   name: string;
   ppid: number;
-  nsPids: number[];
   isKernelThread: boolean;
 }
-
-/** Where WATCHDOG_ORCH_CONTAINER is, as the Engine said this tick. */
-export type OrchLocation =
-  | { kind: 'shared' }
-  | { kind: 'running'; container: string; id: string; initPid: number }
-  | { kind: 'stopped'; container: string; status: string }
-  | { kind: 'unknown'; container: string; reason: string };
 
 /** One pass of placing the agents: where the orchestrator is, the agents asked about, the scan's request. */
 export interface Placement {
@@ -64,13 +55,12 @@ export interface Placement {
 }
 
 const KEY = 'WATCHDOG_ORCH_CONTAINER';
+const HINT_SHARED = `the orchestrator reports pids of its own PID namespace: if it runs in a container, set ${KEY} to that container's name`;
 
 /** Pure: the container's pids → host pids. NSpid[init's depth] is the pid in the container's namespace, also for a nested one. */
 export function pidViewOf(location: OrchLocation, members: readonly NsMember[], procRoot: string): PidView {
-  if (location.kind === 'shared') return { kind: 'shared' };
+  if (location.kind !== 'running') return location;
   const { container } = location;
-  if (location.kind === 'unknown') return { kind: 'unknown', container, reason: location.reason };
-  if (location.kind === 'stopped') return { kind: 'stopped', container, status: location.status };
   const init = members.find((m) => m.pid === location.initPid);
   if (init === undefined) {
     const reason = `its init (host pid ${location.initPid}) is not among the processes in ${procRoot}: the watchdog needs the host's PID view (pid: host)`;
@@ -80,19 +70,25 @@ export function pidViewOf(location: OrchLocation, members: readonly NsMember[], 
   const hostPidOf = new Map<number, number>();
   for (const m of members) {
     const nsPid = m.nsPids[level];
-    if (m.nsPids.length > level && nsPid !== undefined) hostPidOf.set(nsPid, m.pid);
+    if (nsPid !== undefined) hostPidOf.set(nsPid, m.pid);
   }
   return { kind: 'translated', container, hostPidOf };
 }
 
-const HINT_SHARED = `the orchestrator reports pids of its own PID namespace: if it runs in a container, set ${KEY} to that container's name`;
-
-/** Why an envelope pid looks wrong in the shared view, from its probe; null when it looks like a process that may be the agent. */
-function sharedProblem(pid: number, probe: PidProbe | undefined): string | null {
-  if (probe === undefined) return `no process has pid ${pid} on this host`;
-  if (probe.isKernelThread) return `pid ${pid} is a kernel thread (${probe.name}) on this host`;
-  if (probe.nsPids.length > 1) return `pid ${pid} is ${probe.name}, a process of another PID namespace (pid ${probe.nsPids.at(-1)} there)`;
-  return null;
+/** Why an envelope pid cannot be the agent's on this host, with the hint that fixes it; null when it may be. */
+function pidProblem(pid: number, view: PidView, probes: readonly PidProbe[]): string | null {
+  if (pid <= 1) return `pid ${pid} is the namespace's init, never an agent`;
+  if (view.kind === 'translated') {
+    if (view.hostPidOf.has(pid)) return null;
+    return `pid ${pid} is no process of container ${view.container}; check that ${KEY} names the orchestrator's container`;
+  }
+  const probe = probes.find((p) => p.pid === pid);
+  let problem: string | null = null;
+  if (probe === undefined) problem = `no process has pid ${pid} on this host`;
+  else if (probe.isKernelThread) problem = `pid ${pid} is a kernel thread (${probe.name}) on this host`;
+  else if (probe.nsPids.length > 1)
+    problem = `pid ${pid} is ${probe.name}, a process of another PID namespace (pid ${probe.nsPids.at(-1)} there)`;
+  return problem === null ? null : `${problem}; ${HINT_SHARED}`;
 }
 
 /** Pure: the envelope pids that cannot be the agents' on this host, each with the key that fixes it. */
@@ -103,40 +99,16 @@ export function agentPidWarnings(
   value: string,
 ): AgentPidWarning[] {
   const warn = (runId: string | null, pid: number | null, message: string): AgentPidWarning => ({ key: KEY, value, runId, pid, message });
-  if (view.kind === 'stopped') return [];
   const listed = agents.filter((a): a is AgentInfo & { pid: number } => a.pid !== null);
+  if (view.kind === 'stopped' || listed.length === 0) return [];
   if (view.kind === 'unknown') {
-    if (listed.length === 0) return [];
-    return [
-      warn(
-        null,
-        null,
-        `the agents' pids cannot be placed on this host: container ${view.container}: ${view.reason}; nothing is terminated until they can`,
-      ),
-    ];
+    const where = `container ${view.container}: ${view.reason}`;
+    return [warn(null, null, `the agents' pids cannot be placed on this host: ${where}; nothing is terminated until they can`)];
   }
-  const out: AgentPidWarning[] = [];
-  for (const a of listed) {
-    const agent = `agent run ${a.runId}`;
-    if (a.pid <= 1) out.push(warn(a.runId, a.pid, `${agent}: pid ${a.pid} is the namespace's init, never an agent`));
-    else if (view.kind === 'translated') {
-      if (!view.hostPidOf.has(a.pid))
-        out.push(
-          warn(
-            a.runId,
-            a.pid,
-            `${agent}: pid ${a.pid} is no process of container ${view.container}; check that ${KEY} names the orchestrator's container`,
-          ),
-        );
-    } else {
-      const problem = sharedProblem(
-        a.pid,
-        probes.find((p) => p.pid === a.pid),
-      );
-      if (problem !== null) out.push(warn(a.runId, a.pid, `${agent}: ${problem}; ${HINT_SHARED}`));
-    }
-  }
-  return out;
+  return listed.flatMap((a) => {
+    const problem = pidProblem(a.pid, view, probes);
+    return problem === null ? [] : [warn(a.runId, a.pid, `agent run ${a.runId}: ${problem}`)];
+  });
 }
 
 /** A warning is shown once two passes in a row found it: an agent that just exited is not a misconfiguration. */
@@ -155,22 +127,16 @@ export class WarningDebounce {
 /** The latest envelope's agents and where their pids live on this host. A failed fetch keeps the last list: an unknown agent is never signallable. */
 export class AgentDirectory {
   private agents: readonly AgentInfo[] = [];
-  private updatedAtMs: number | null = null;
   private view: PidView = { kind: 'shared' };
   private warnings: readonly AgentPidWarning[] = [];
 
-  update(agents: readonly AgentInfo[], nowMs: number): void {
+  /** `_nowMs`, the envelope's time, is no longer kept: nothing read it. */
+  update(agents: readonly AgentInfo[], _nowMs: number): void {
     this.agents = agents.map((a) => ({ ...a }));
-    this.updatedAtMs = nowMs;
   }
 
   list(): readonly AgentInfo[] {
     return this.agents;
-  }
-
-  /** ms of the envelope the list comes from; null before the first one */
-  get updatedAt(): number | null {
-    return this.updatedAtMs;
   }
 
   /** One placement pass: the agents as they are now (a list replaced during the scan waits for the next pass), and what the scan must read. */
@@ -194,9 +160,8 @@ export class AgentDirectory {
     procRoot: string,
   ): void {
     this.view = pidViewOf(p.location, scan.members, procRoot);
-    this.warnings = debounce.next(
-      agentPidWarnings(p.agents, this.view, scan.probes, p.location.kind === 'shared' ? '' : p.location.container),
-    );
+    const value = p.location.kind === 'shared' ? '' : p.location.container;
+    this.warnings = debounce.next(agentPidWarnings(p.agents, this.view, scan.probes, value));
   }
 
   /** A pid view set directly (tests). */
@@ -208,19 +173,14 @@ export class AgentDirectory {
     return this.view;
   }
 
-  /** This host's pid of an envelope pid; null when it has none here (or pid <= 1, never an agent). */
-  hostPid(envelopePid: number | null): number | null {
-    if (envelopePid === null || envelopePid <= 1) return null;
-    if (this.view.kind === 'shared') return envelopePid;
-    if (this.view.kind !== 'translated') return null;
-    return this.view.hostPidOf.get(envelopePid) ?? null;
-  }
-
+  /** The agents by this host's pid; one without a pid here (or pid <= 1, never an agent) is left out. */
   byHostPid(): Map<number, AgentInfo> {
+    const view = this.view;
     const out = new Map<number, AgentInfo>();
     for (const a of this.agents) {
-      const pid = this.hostPid(a.pid);
-      if (pid !== null && pid > 1 && !out.has(pid)) out.set(pid, a);
+      if (a.pid === null || a.pid <= 1) continue;
+      const pid = view.kind === 'shared' ? a.pid : view.kind === 'translated' ? view.hostPidOf.get(a.pid) : undefined;
+      if (pid !== undefined && pid > 1 && !out.has(pid)) out.set(pid, a);
     }
     return out;
   }
@@ -229,14 +189,10 @@ export class AgentDirectory {
     return new Set(this.byHostPid().keys());
   }
 
-  isListed(runId: string): boolean {
-    return this.agents.some((a) => a.runId === runId);
-  }
-
   /** Why listed agents cannot be told apart from other host processes right now (nothing may be signalled), or null. */
   unlocatedReason(): string | null {
     if (this.view.kind !== 'unknown' || !this.agents.some((a) => a.pid !== null)) return null;
-    return `WATCHDOG_ORCH_CONTAINER=${this.view.container}: ${this.view.reason}`;
+    return `${KEY}=${this.view.container}: ${this.view.reason}`;
   }
 
   /** Envelope pids that look wrong on this host (GET /healthz `agent_pid_warnings`). */

@@ -1,22 +1,29 @@
-import type { DropLog } from './restore-entries.js';
-import type { AlertAction } from './alert-event.js';
-import { decide } from './decision.js';
-import { isEdge, type Family, type Signal } from './signal.js';
-import { alertStateSchema } from './state-schemas.js';
+import type { z } from 'zod';
+import { alertStateSchema, type DropLog } from './restore-entries.js';
+import { isEdge, type AlertAction, type Signal } from './signal.js';
 
-export interface AlertState {
-  key: string;
-  family: Family;
-  entity: string | null;
-  alerting: boolean;
-  lastAlertAt: number | null;
-  /** The signal as last seen, so a vanished one can still be described in its RECOVERY. */
-  lastSignal: Signal;
-}
+export type AlertState = z.output<typeof alertStateSchema>;
 
 export interface Decision {
   action: AlertAction;
   signal: Signal;
+}
+
+/** docs/behaviour.md, "Decision". `prev` undefined means no state yet; `lastAlertAt` null when never alerted. */
+export function decide(
+  active: boolean,
+  prev: Pick<AlertState, 'alerting' | 'lastAlertAt'> | undefined,
+  nowMs: number,
+  cooldownS: number,
+): AlertAction | null {
+  const alerting = prev?.alerting ?? false;
+  if (active && !alerting) return 'ALERT';
+  if (active && alerting) {
+    const last = prev?.lastAlertAt ?? Number.NEGATIVE_INFINITY;
+    return nowMs - last >= cooldownS * 1000 ? 'REALERT' : null;
+  }
+  if (!active && alerting) return 'RECOVERY';
+  return null;
 }
 
 /** AlertState per non-edge signal. A vanished alerting key gets one RECOVERY and is then forgotten, so no state leaks. */
@@ -72,16 +79,11 @@ export class AlertStates {
     const prev = this.states.get(signal.key);
     const action = decide(signal.active, prev, nowMs, signal.cooldownS ?? this.defaultCooldownS);
     if (action !== null) out.push({ action, signal });
-    const alerting = action === 'ALERT' || action === 'REALERT' ? true : action === 'RECOVERY' ? false : (prev?.alerting ?? false);
-    const lastAlertAt = action === 'ALERT' || action === 'REALERT' ? nowMs : (prev?.lastAlertAt ?? null);
+    const fired = action === 'ALERT' || action === 'REALERT';
+    const alerting = fired || (action !== 'RECOVERY' && (prev?.alerting ?? false));
+    const lastAlertAt = fired ? nowMs : (prev?.lastAlertAt ?? null);
     if (!alerting && !signal.active && action !== 'RECOVERY' && prev === undefined) return;
-    this.states.set(signal.key, {
-      key: signal.key,
-      family: signal.family,
-      entity: signal.entity,
-      alerting,
-      lastAlertAt,
-      lastSignal: signal,
-    });
+    const { key, family, entity } = signal;
+    this.states.set(key, { key, family, entity, alerting, lastAlertAt, lastSignal: signal });
   }
 }

@@ -1,11 +1,8 @@
-import type { ProcIdentity } from '../proc/identity.js';
+import { identityKey, type ProcIdentity } from '../proc/identity.js';
 
-/** A merge-gate re-test process the watchdog itself runs, registered by the gate. */
-export interface RetestProcess {
-  pid: number;
-  startTicks: number;
+/** A merge-gate re-test process the watchdog itself runs, registered by the gate; its own timeout ends at `deadlineMs`. */
+export interface RetestProcess extends ProcIdentity {
   id: string;
-  /** ms since the epoch: the re-test's own timeout ends here */
   deadlineMs: number;
 }
 
@@ -15,23 +12,15 @@ export class RetestRegistry {
 
   /** The gate's hook; returns the matching unregister. */
   register(pid: number, startTicks: number, id: string, deadlineMs: number): () => void {
-    const key = `${pid}:${startTicks}`;
+    const key = identityKey({ pid, startTicks });
     this.byKey.set(key, { pid, startTicks, id, deadlineMs });
-    return () => this.unregister(pid, startTicks);
-  }
-
-  unregister(pid: number, startTicks: number): void {
-    this.byKey.delete(`${pid}:${startTicks}`);
-  }
-
-  find(pid: number, startTicks: number): RetestProcess | undefined {
-    return this.byKey.get(`${pid}:${startTicks}`);
+    return () => this.byKey.delete(key);
   }
 
   /** The running re-test, inside its timeout, whose root is one of `lineage` (a process and its ancestors). */
   holding(lineage: Iterable<ProcIdentity>, nowMs: number): RetestProcess | undefined {
     for (const p of lineage) {
-      const r = this.find(p.pid, p.startTicks);
+      const r = this.byKey.get(identityKey(p));
       if (r && nowMs < r.deadlineMs) return r;
     }
     return undefined;

@@ -1,33 +1,46 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
-import type { AlertAction } from './alert-event.js';
-import type { AlertSink } from './alert-sink.js';
-import type { Collector } from './collector.js';
+import { AlertStates, type AlertState, type Decision } from './alert-state.js';
 import type { WatchdogMetrics } from './metrics.js';
 import { DropLog } from './restore-entries.js';
-import { AlertStates, type AlertState } from './alert-state.js';
-import { FAMILIES, type Signal } from './signal.js';
+import { FAMILIES, type AlertEvent, type Collector, type Signal } from './signal.js';
 
-export interface WatchdogOptions {
-  tickS: number;
-  cooldownS: number;
-  /** Budget of one collector in one tick; past it the collector is abandoned for this tick. */
-  collectorTimeoutMs: number;
+/** Where alert events go (notify's delivery implements it); the watchdog never imports notify. */
+export interface AlertOutlet {
+  /** Never blocks and never throws: the tick hands events over and moves on. */
+  enqueue(event: AlertEvent): void;
+  /** Waits for pending deliveries, at most `timeoutMs` (shutdown); backoff waits are cut short once. */
+  flush(timeoutMs: number): Promise<void>;
 }
 
-export interface WatchdogDeps {
-  collectors: readonly Collector[];
-  sink: AlertSink;
-  metrics: WatchdogMetrics;
-  clock: Clock;
-  log: Logger;
+/** The one way an alert leaves the process, for the tick and for edge alerts raised outside it (reaper, merge gate). */
+export class AlertSink {
+  constructor(
+    private readonly outlet: AlertOutlet,
+    private readonly deps: { clock: Clock; log: Logger; metrics: Pick<WatchdogMetrics, 'alerts'>; hostname: string },
+  ) {}
+
+  dispatch(decisions: readonly Decision[], at: number): void {
+    for (const { action, signal } of decisions) {
+      this.deps.metrics.alerts.inc({ family: signal.family, action });
+      try {
+        this.outlet.enqueue({ action, signal, at, host: this.deps.hostname });
+      } catch (err) {
+        this.deps.log.error({ err, key: signal.key }, 'delivery rejected an alert');
+      }
+    }
+  }
+
+  /** An edge signal raised outside the tick (merge gate, reaper): straight to the notifiers. */
+  emitEdge(signal: Signal): void {
+    this.dispatch([{ action: 'ALERT', signal }], this.deps.clock());
+  }
 }
 
 export interface TickResult {
   at: number;
   durationS: number;
   signals: Signal[];
-  decisions: { action: AlertAction; key: string }[];
   /** Collectors that threw or timed out in this tick. */
   failed: string[];
 }
@@ -35,22 +48,6 @@ export interface TickResult {
 /** A collector gets its HTTP budget plus slack, but never more than three tick intervals. */
 export function collectorBudgetMs(config: { httpTimeoutS: number; tickS: number }): number {
   return Math.max(1000, Math.min(config.httpTimeoutS * 1000 + 2000, config.tickS * 3000));
-}
-
-/** String(x) itself throws for an object without a usable toString (Object.create(null)): never let that escape the guard. */
-function describeThrown(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
-
-class CollectorTimeout extends Error {
-  constructor(name: string, ms: number) {
-    super(`collector ${name} did not finish within ${ms} ms`);
-    this.name = 'CollectorTimeout';
-  }
 }
 
 /** collect → signals → decide → dispatch. A tick never throws nor overlaps the last; a broken collector keeps its previous signals. */
@@ -64,8 +61,9 @@ export class Watchdog {
   private tickCount = 0;
 
   constructor(
-    private readonly opts: WatchdogOptions,
-    private readonly deps: WatchdogDeps,
+    /** `collectorTimeoutMs`: one collector's budget in one tick; past it the collector is abandoned for this tick. */
+    private readonly opts: { tickS: number; cooldownS: number; collectorTimeoutMs: number },
+    private readonly deps: { collectors: readonly Collector[]; sink: AlertSink; metrics: WatchdogMetrics; clock: Clock; log: Logger },
   ) {
     this.states = new AlertStates(opts.cooldownS);
     // Zero series from the start, so rate() and dashboards see 0 rather than "no data".
@@ -128,35 +126,28 @@ export class Watchdog {
   }
 
   private async runTick(): Promise<TickResult> {
-    const { clock, log, metrics } = this.deps;
+    const { clock, log, metrics, collectors } = this.deps;
     const started = clock();
     const startedHr = performance.now();
     const failed: string[] = [];
     let signals: Signal[] = [];
-    let decisions: TickResult['decisions'] = [];
     try {
-      const results = await Promise.all(this.deps.collectors.map((c) => this.collectGuarded(c, started)));
-      for (const [i, collector] of this.deps.collectors.entries()) {
+      const results = await Promise.all(collectors.map((c) => this.collectGuarded(c, started)));
+      for (const [i, { name }] of collectors.entries()) {
         const result = results[i];
-        if (result === undefined || result instanceof Error) {
-          failed.push(collector.name);
-          signals.push(...(this.lastByCollector.get(collector.name) ?? []));
-        } else {
-          this.lastByCollector.set(collector.name, result);
-          signals.push(...result);
-        }
+        if (result) this.lastByCollector.set(name, result);
+        else failed.push(name);
+        signals.push(...(result ?? this.lastByCollector.get(name) ?? []));
       }
       const now = clock();
-      const made = this.states.apply(signals, now, failed.length === 0);
-      this.deps.sink.dispatch(made, now);
-      decisions = made.map((d) => ({ action: d.action, key: d.signal.key }));
+      this.deps.sink.dispatch(this.states.apply(signals, now, failed.length === 0), now);
     } catch (err) {
       // Only a bug gets here: log it with its stack and keep serving the last good signals.
       log.error({ err }, 'tick failed');
       signals = this.last?.signals ?? [];
     }
     const durationS = (performance.now() - startedHr) / 1000;
-    const result: TickResult = { at: clock(), durationS, signals, decisions, failed };
+    const result: TickResult = { at: clock(), durationS, signals, failed };
     this.last = result;
     this.tickCount += 1;
     metrics.tickDuration.observe(durationS);
@@ -166,25 +157,28 @@ export class Watchdog {
     return result;
   }
 
-  private async collectGuarded(collector: Collector, now: number): Promise<Signal[] | Error> {
+  /** The collector's signals, or null when it threw, rejected (with anything at all) or ran out of its budget. */
+  private async collectGuarded(collector: Collector, now: number): Promise<Signal[] | null> {
     const { log, metrics } = this.deps;
+    const { name } = collector;
     const ms = this.opts.collectorTimeoutMs;
     const abort = new AbortController();
+    const timedOut = new Error(`collector ${name} did not finish within ${ms} ms`);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         abort.abort();
-        reject(new CollectorTimeout(collector.name, ms));
+        reject(timedOut);
       }, ms);
     });
     try {
-      const childLog = log.child({ collector: collector.name });
-      return await Promise.race([collector.collect({ abortSignal: abort.signal, deadline: Date.now() + ms, now, log: childLog }), timeout]);
+      const ctx = { abortSignal: abort.signal, deadline: Date.now() + ms, now, log: log.child({ collector: name }) };
+      return await Promise.race([collector.collect(ctx), timeout]);
     } catch (err) {
-      metrics.collectorErrors.inc({ collector: collector.name });
-      if (err instanceof CollectorTimeout) log.warn({ collector: collector.name }, err.message);
-      else log.error({ err, collector: collector.name }, 'collector failed; keeping its previous signals');
-      return err instanceof Error ? err : new Error(`collector ${collector.name} rejected with a non-Error: ${describeThrown(err)}`);
+      metrics.collectorErrors.inc({ collector: name });
+      if (err === timedOut) log.warn({ collector: name }, timedOut.message);
+      else log.error({ err, collector: name }, 'collector failed; keeping its previous signals');
+      return null;
     } finally {
       clearTimeout(timer);
     }

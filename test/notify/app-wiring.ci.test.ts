@@ -1,11 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Collector } from '../../src/watchdog/collector.js';
 import type { Config } from '../../src/config.js';
 import { testConfig } from '../support/app.js';
 import { buildNotifiers } from '../../src/notify/index.js';
 import { SIGNATURE_HEADER } from '../../src/notify/webhook.js';
-import { makeSignal } from '../../src/watchdog/signal.js';
+import { type Collector, makeSignal } from '../../src/watchdog/signal.js';
 import { startAlertmanager, type RunningAlertmanager } from '../support/alertmanager.js';
 import { manualClock, testApp } from '../support/app.js';
 import { startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';

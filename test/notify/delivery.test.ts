@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { backoffMs, type QueueOptions } from '../../src/notify/delivery-queue.js';
 import { createDelivery } from '../../src/notify/delivery.js';
-import type { AlertEvent } from '../../src/watchdog/alert-event.js';
+import type { AlertEvent } from '../../src/watchdog/signal.js';
 import { alertEvent } from '../support/alert-events.js';
 import { capturedLog, metricLines, Registry, ScriptedNotifier } from '../support/notify.js';
 import { waitFor } from '../support/wait-for.js';

@@ -73,7 +73,7 @@ describe('hostile and huge texts stay well-formed HTML for Telegram', () => {
 
 describe('a burst of one family as one grouped message', () => {
   it('"612 test processes blocking", the first 20 titles, the rest counted, within Telegram\'s limit and well-formed', async () => {
-    const { formatGroup } = await import('../../src/notify/format-group.js');
+    const { formatGroup } = await import('../../src/notify/format.js');
     const events = Array.from({ length: 612 }, (_, i) =>
       alertEvent('ALERT', {
         entity: String(1000 + i),

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testConfig } from '../support/app.js';
 import { createDelivery, type QueuedDelivery } from '../../src/notify/delivery.js';
 import { buildNotifiers } from '../../src/notify/index.js';
-import type { AlertEvent } from '../../src/watchdog/alert-event.js';
+import type { AlertEvent } from '../../src/watchdog/signal.js';
 import { parseTelegramHtml, startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';
 import { alertEvent } from '../support/alert-events.js';
 import { capturedLog, metricLines, Registry } from '../support/notify.js';

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AlertmanagerNotifier } from '../../src/notify/alertmanager.js';
-import { alertmanagerSection } from '../../src/notify/state-sections.js';
+import { AlertmanagerNotifier, alertmanagerSection } from '../../src/notify/alertmanager.js';
 import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
 import { alertEvent } from '../support/alert-events.js';
 import { capturedLog } from '../support/notify.js';

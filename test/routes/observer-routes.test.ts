@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Collector } from '../../src/watchdog/collector.js';
-import { makeSignal } from '../../src/watchdog/signal.js';
+import { type Collector, makeSignal } from '../../src/watchdog/signal.js';
 import { manualClock, testApp } from '../support/app.js';
 
 const proc: Collector = {

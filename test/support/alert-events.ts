@@ -1,5 +1,4 @@
-import type { AlertAction, AlertEvent } from '../../src/watchdog/alert-event.js';
-import { makeSignal, type Family, type Signal } from '../../src/watchdog/signal.js';
+import { makeSignal, type AlertAction, type AlertEvent, type Family, type Signal } from '../../src/watchdog/signal.js';
 
 /** An alert event for tests; the signal fields default to a blocking pytest process. */
 export function alertEvent(

@@ -3,7 +3,7 @@ import { buildApp, type AppDeps } from '../../src/app.js';
 import { defaultConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import type { Notifier } from '../../src/notify/notifier.js';
-import type { AlertEvent } from '../../src/watchdog/alert-event.js';
+import type { AlertEvent } from '../../src/watchdog/signal.js';
 
 /** A config for tests: the built-in defaults, then the overrides. */
 export function testConfig(overrides: Partial<Config> = {}): Config {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../src/logger.js';
 import type { Notifier, NotifyResult } from '../../src/notify/notifier.js';
-import type { AlertEvent } from '../../src/watchdog/alert-event.js';
+import type { AlertEvent } from '../../src/watchdog/signal.js';
 
 /** The server's logger (redaction included) whose JSON lines are kept, to assert what reached the log (and what never did). */
 export function capturedLog(): { log: Logger; lines: string[]; records: () => Record<string, unknown>[] } {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide } from '../../src/watchdog/decision.js';
+import { decide } from '../../src/watchdog/alert-state.js';
 
 const T = 1_000_000;
 

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Collector } from '../../src/watchdog/collector.js';
-import { makeSignal, type Signal } from '../../src/watchdog/signal.js';
+import { type Collector, makeSignal, type Signal } from '../../src/watchdog/signal.js';
 import { manualClock, RecordingNotifier, testApp } from '../support/app.js';
 import { waitFor } from '../support/wait-for.js';
 

@@ -4,8 +4,7 @@ import type { Config, Dependency } from '../../config.js';
 import { callTimeoutMs, describeHttpError, httpRequest, loadUndici } from '../../http.js';
 import { METRIC_PREFIX } from '../../metrics.js';
 import { DepSignals, isUpStatus, type PingOutcome } from './signals.js';
-import type { Signal } from '../../watchdog/signal.js';
-import type { CollectContext, Collector } from '../../watchdog/collector.js';
+import type { CollectContext, Collector, Signal } from '../../watchdog/signal.js';
 
 /** Labelled by the dependency's configured name, never its URL (URLs may carry secrets and vary). */
 export function createDepMetrics(registry: Registry) {

@@ -2,8 +2,7 @@ import { readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
 import { diskSignal, memorySignal, parseMeminfo, type DiskUsage } from './signals.js';
-import type { Signal } from '../../watchdog/signal.js';
-import type { Collector } from '../../watchdog/collector.js';
+import type { Collector, Signal } from '../../watchdog/signal.js';
 
 /** host_mem from `<WATCHDOG_PROC_ROOT>/meminfo`; an unreadable file throws, so the tick counts it. */
 export class MemoryCollector implements Collector {

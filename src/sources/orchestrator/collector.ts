@@ -2,9 +2,8 @@ import type { Config } from '../../config.js';
 import { callTimeoutMs, describeHttpError, httpRequest } from '../../http.js';
 import { boundForRedaction, redactSecrets } from '../../redact.js';
 import { envelopeSchema, OrchestratorSignals, type Envelope, type FetchOutcome } from './signals.js';
-import type { Signal } from '../../watchdog/signal.js';
+import type { CollectContext, Collector, Signal } from '../../watchdog/signal.js';
 import type { AgentDirectory, AgentInfo } from '../../watchdog/agent-directory.js';
-import type { CollectContext, Collector } from '../../watchdog/collector.js';
 
 const ENVELOPE_PATH_MAX_CHARS = 200;
 

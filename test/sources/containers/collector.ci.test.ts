@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CollectContext } from '../../../src/watchdog/collector.js';
 import { ContainerCollector, createContainerMetrics } from '../../../src/sources/containers/collector.js';
 import {
   DOCKER_ANSWER_MAX_BYTES,
@@ -18,7 +17,7 @@ import type { Config } from '../../../src/config.js';
 import { testConfig } from '../../support/app.js';
 import { AlertStates } from '../../../src/watchdog/alert-state.js';
 import { CRASH_LOOP_WINDOW_S, ContainerSignals, ENGINE_ENTITY, HEALTH_OUTPUT_MAX_CHARS } from '../../../src/sources/containers/signals.js';
-import type { Signal } from '../../../src/watchdog/signal.js';
+import type { CollectContext, Signal } from '../../../src/watchdog/signal.js';
 import { testApp } from '../../support/app.js';
 import { importBusyboxImage } from '../../support/busybox-image.js';
 import { startDockerd, type Dockerd } from '../../support/dockerd.js';

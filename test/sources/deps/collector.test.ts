@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CollectContext } from '../../../src/watchdog/collector.js';
+import type { CollectContext } from '../../../src/watchdog/signal.js';
 import { createDepMetrics, DepCollector, pingDependency } from '../../../src/sources/deps/collector.js';
 import { testConfig } from '../../support/app.js';
 import { testApp } from '../../support/app.js';

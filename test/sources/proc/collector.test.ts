@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Collector } from '../../../src/watchdog/collector.js';
+import type { Collector } from '../../../src/watchdog/signal.js';
 import type { Config } from '../../../src/config.js';
 import { testConfig } from '../../support/app.js';
 import { FakeProc } from '../../support/fake-proc.js';

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, constants, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Collector } from '../../../src/watchdog/collector.js';
+import type { Collector } from '../../../src/watchdog/signal.js';
 import { testConfig } from '../../support/app.js';
 import { FakeProc } from '../../support/fake-proc.js';
 import { manualClock, testApp } from '../../support/app.js';

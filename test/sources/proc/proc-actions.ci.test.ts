@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config.js';
 import { isRunningState } from '../../../src/proc/parse-stat.js';
 import { readStat } from '../../../src/proc/read-proc.js';
-import type { Collector } from '../../../src/watchdog/collector.js';
+import type { Collector } from '../../../src/watchdog/signal.js';
 import { manualClock, RecordingNotifier, testApp } from '../../support/app.js';
 import { startHttpServer, type LoopbackServer } from '../../support/http-server.js';
 import { isLive, PytestLab, SLOW_TEST } from '../../support/pytest-suite.js';

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config.js';
 import { readStat } from '../../../src/proc/read-proc.js';
-import type { Collector } from '../../../src/watchdog/collector.js';
+import type { Collector } from '../../../src/watchdog/signal.js';
 import { manualClock, RecordingNotifier, testApp } from '../../support/app.js';
 import { isLive, PytestLab, SLOW_TEST } from '../../support/pytest-suite.js';
 import { waitFor } from '../../support/wait-for.js';

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseStat } from '../../../src/proc/parse-stat.js';
 import { createMatcher } from '../../../src/sources/proc/program.js';
 import { RunStops } from '../../../src/sources/proc/stop.js';
-import type { Collector } from '../../../src/watchdog/collector.js';
+import type { Collector } from '../../../src/watchdog/signal.js';
 import type { Config } from '../../../src/config.js';
 import { createLogger } from '../../../src/logger.js';
 import { RecordingNotifier, testApp } from '../../support/app.js';
