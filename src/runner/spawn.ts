@@ -5,12 +5,23 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Duplex } from 'node:stream';
 
-/** A chatty suite must not exhaust memory: each stream keeps only its last ~1 MiB. */
-export const DEFAULT_OUTPUT_CAP_BYTES = 1024 * 1024;
-
 export interface StartError {
   code: string;
   message: string;
+}
+
+/** `p`, or `fallback` once `ms` passed. */
+export const within = <T, F>(p: Promise<T>, ms: number, fallback: F): Promise<T | F> =>
+  Promise.race([p, new Promise<F>((resolve) => setTimeout(() => resolve(fallback), ms).unref())]);
+
+/** process.kill without the throw: false when the target is gone. */
+export function trySignal(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function findOnPath(name: string, pathEnv = process.env.PATH ?? ''): string | null {
@@ -30,9 +41,7 @@ export function findOnPath(name: string, pathEnv = process.env.PATH ?? ''): stri
 export function checkExecutable(command: string[], cwd: string, env: NodeJS.ProcessEnv): StartError | null {
   const name = command[0];
   if (name === undefined || name === '') return { code: 'EINVAL', message: 'command is empty' };
-  let path: string | null;
-  if (name.includes('/')) path = isAbsolute(name) ? name : resolve(cwd, name);
-  else path = findOnPath(name, env.PATH ?? '');
+  const path = name.includes('/') ? (isAbsolute(name) ? name : resolve(cwd, name)) : findOnPath(name, env.PATH ?? '');
   if (!path) return { code: 'ENOENT', message: `${name}: command not found` };
   try {
     if (!statSync(path).isFile()) return { code: 'EACCES', message: `${name}: not a regular file` };
@@ -65,13 +74,13 @@ export function decodeWaitStatus(status: number): ExitStatus {
   return { code: null, signal: name ?? `SIG${low}` };
 }
 
-/** Keeps the last `capBytes` bytes written to it. */
+/** Keeps the last `capBytes` bytes written to it: a chatty suite must not exhaust memory. */
 export class TailBuffer {
   private chunks: Buffer[] = [];
   private heldBytes = 0;
   private droppedBytes = 0;
 
-  constructor(private readonly capBytes: number = DEFAULT_OUTPUT_CAP_BYTES) {}
+  constructor(private readonly capBytes = 1024 * 1024) {}
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
@@ -114,8 +123,7 @@ export class ControlChannel {
       (r) => (r.done ? null : r.value),
       () => null,
     );
-    if (timeoutMs === undefined) return line;
-    return Promise.race([line, new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs).unref())]);
+    return timeoutMs === undefined ? line : within(line, timeoutMs, null);
   }
 
   send(line: string): void {
@@ -152,12 +160,8 @@ export async function spawnDetached(argv: string[], opts: SpawnOptions): Promise
   let child: ChildProcess;
   const stdio = opts.inheritStdio ? (['inherit', 'inherit', 'inherit'] as const) : (['ignore', 'pipe', 'pipe'] as const);
   try {
-    child = spawn(argv[0]!, argv.slice(1), {
-      cwd: opts.cwd,
-      env: opts.env,
-      detached: true,
-      stdio: [...stdio, ...Array.from({ length: opts.controlFds }, () => 'pipe' as const)],
-    });
+    const controls = Array<'pipe'>(opts.controlFds).fill('pipe');
+    child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env, detached: true, stdio: [...stdio, ...controls] });
   } catch (err) {
     return { code: (err as NodeJS.ErrnoException).code ?? 'ESPAWN', message: `cannot spawn ${argv[0]}: ${(err as Error).message}` };
   }
@@ -183,5 +187,3 @@ function collect(stream: NodeJS.ReadableStream | null, into: TailBuffer): Promis
     stream.once('error', () => res());
   });
 }
-
-export const isStartError = (value: object): value is StartError => 'code' in value;
