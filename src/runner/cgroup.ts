@@ -1,16 +1,14 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { readText } from './spawn.js';
 import { isRunningState } from '../proc/parse-stat.js';
 import { isSignallable, watchdogGuard } from '../proc/protected-pids.js';
 import { readStat } from '../proc/read-proc.js';
 
-/**
- * The cgroup2 mount point from /proc/self/mountinfo text: `/sys/fs/cgroup` on a pure v2 host,
- * `/sys/fs/cgroup/unified` on a hybrid one, absent on v1-only hosts. Read-only mounts are skipped.
- */
+/** The writable cgroup2 mount point in /proc/self/mountinfo text (`/sys/fs/cgroup`, `/sys/fs/cgroup/unified` on a hybrid host). */
 export function parseCgroup2Mount(mountinfo: string): string | null {
   for (const line of mountinfo.split('\n')) {
     const sep = line.indexOf(' - ');
@@ -57,23 +55,15 @@ function childDirs(parent: string): string[] {
   }
 }
 
-function membersOf(path: string): number[] {
-  try {
-    return readFileSync(join(path, 'cgroup.procs'), 'utf8')
-      .split('\n')
-      .filter((l) => /^\d+$/.test(l))
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
+const membersOf = (path: string): number[] => (readText(join(path, 'cgroup.procs')) ?? '').match(/^\d+$/gm)?.map(Number) ?? [];
 
-/** SIGKILLs every member at once, atomically against forks (kernel ≥ 5.14); a refusal or an emptied cgroup is left to the caller's checks. */
-function cgroupKill(path: string): void {
+/** Writes `data` to `file`; false when the kernel refused or the cgroup is gone. */
+function tryWrite(file: string, data: string): boolean {
   try {
-    writeFileSync(join(path, 'cgroup.kill'), '1');
+    writeFileSync(file, data);
+    return true;
   } catch {
-    // gone already, or the kernel refused
+    return false;
   }
 }
 
@@ -96,25 +86,17 @@ export class RunCgroup {
 
   /** Moves `pid` in from outside (the runner's own privileges), for a wrapper that could not join. */
   moveIn(pid: number): boolean {
-    try {
-      writeFileSync(this.procsFile, String(pid));
-      return true;
-    } catch {
-      return false;
-    }
+    return tryWrite(this.procsFile, String(pid));
   }
 
   /** `oom_kill` of memory.events: 0 where the memory controller is not enabled for the run cgroup. */
   oomKills(): number {
-    try {
-      return Number(/^oom_kill (\d+)$/m.exec(readFileSync(join(this.path, 'memory.events'), 'utf8'))?.[1] ?? 0);
-    } catch {
-      return 0;
-    }
+    return Number(/^oom_kill (\d+)$/m.exec(readText(join(this.path, 'memory.events')) ?? '')?.[1] ?? 0);
   }
 
+  /** SIGKILLs every member at once, atomically against forks (kernel ≥ 5.14). */
   kill(): void {
-    cgroupKill(this.path);
+    tryWrite(join(this.path, 'cgroup.kill'), '1');
   }
 
   /** Best effort; a cgroup that still holds a task stays and is retried by the next cleanup. */
@@ -128,10 +110,7 @@ export type CgroupSupport = { ok: true; parent: string } | { ok: false; reason: 
 /** Shared by every manager of this process: two managers (a test's and the default) never share a leaf. */
 let runSeq = 0;
 
-/**
- * One child cgroup per run under `<our cgroup>/orch-watchdog-<pid>`, a parent this process owns.
- * No controllers are enabled, so the "no internal processes" rule never bites.
- */
+/** One leaf cgroup per run under `<our cgroup>/orch-watchdog-<pid>`; no controllers, so "no internal processes" never bites. */
 export class CgroupManager {
   private support: Promise<CgroupSupport> | null = null;
   private base: string | null = null;
@@ -146,10 +125,8 @@ export class CgroupManager {
   ) {}
 
   /**
-   * Ends the trees of re-tests whose watchdog died: only the runner's wrapper moves processes
-   * into a run cgroup, so one `cgroup.kill` ends each, unless a member is this watchdog or its
-   * ancestor (`killed: false`). A watchdog is dead when its pid is gone, or, for `deadPids`
-   * (they held our state file's lock), a zombie.
+   * Ends the trees of re-tests whose watchdog died (its pid is gone, or in `deadPids` and a zombie) with one `cgroup.kill`
+   * each, unless a member is this watchdog or its ancestor (`killed: false`).
    */
   async killStaleRuns(deadPids: readonly number[] = []): Promise<{ path: string; pids: number[]; killed: boolean }[]> {
     const support = await this.detect();
@@ -162,7 +139,7 @@ export class CgroupManager {
         const guard = watchdogGuard(this.procRoot, this.selfPid);
         const killed = pids.every((pid) => isSignallable(pid, guard));
         if (killed) {
-          cgroupKill(run);
+          tryWrite(join(run, 'cgroup.kill'), '1');
           await rmdirRetry(run);
         }
         out.push({ path: run, pids, killed });
@@ -232,27 +209,18 @@ export class CgroupManager {
 
   /** `orch-watchdog-<pid>` parents under `base` whose watchdog is gone (or, in `deadPids`, a zombie). */
   private staleParents(base: string, deadPids: ReadonlySet<number> = new Set()): string[] {
-    let names: string[];
-    try {
-      names = readdirSync(base);
-    } catch {
-      return [];
-    }
-    return names
-      .filter((name) => {
-        const m = /^orch-watchdog-(\d+)$/.exec(name);
-        if (m === null || Number(m[1]) === this.selfPid) return false;
-        const stat = readStat(Number(m[1]), this.procRoot);
-        return stat === null || (deadPids.has(stat.pid) && !isRunningState(stat.state));
-      })
-      .map((name) => join(base, name));
+    return childDirs(base).filter((dir) => {
+      const m = /\/orch-watchdog-(\d+)$/.exec(dir);
+      if (m === null || Number(m[1]) === this.selfPid) return false;
+      const stat = readStat(Number(m[1]), this.procRoot);
+      return stat === null || (deadPids.has(stat.pid) && !isRunningState(stat.state));
+    });
   }
 }
 
 /**
- * The wrapper that joins the run's cgroup, says on fd `controlFd` whether that worked (with its
- * pid), and becomes the command only when the runner (which checks the member list itself)
- * answers `go`: a failed join never leaves the command running outside the cgroup.
+ * The wrapper that joins the run's cgroup, reports that (with its pid) on fd `controlFd`, and becomes the command only
+ * when the runner, which checks the member list itself, answers `go`: a failed join never runs the command outside.
  */
 export function cgroupWrapperArgv(procsFile: string, controlFd: 3 | 4, command: string[]): string[] {
   const fd = String(controlFd);
