@@ -22,10 +22,7 @@ const WRAPPER_EXIT_MS = 2_000;
 
 /** What this host offers, probed once per process and shared by every run. */
 export class KillEnvironment {
-  /**
-   * `procRoot` is where /proc/self/{mountinfo,cgroup} are read; `cgroups` replaces the manager (tests
-   * force a failed join with it); `helper` null is a host where `npm ci` found no C compiler (tests).
-   */
+  /** Tests: `procRoot` for /proc/self/{mountinfo,cgroup}, `cgroups` to force a failed join, `helper` null for no C compiler. */
   constructor(
     procRoot = '/proc',
     readonly cgroups = new CgroupManager(procRoot),
@@ -57,12 +54,11 @@ export function defaultKillEnvironment(): KillEnvironment {
   return defaultEnv;
 }
 
+/** `helper`: the subreaper helper's path, when it forks the command; `reasons`: why better strategies were not used. */
 export interface Chosen {
   strategy: KillStrategy;
   cgroup: RunCgroup | null;
-  /** The subreaper helper's path, when it forks the command. */
   helper: string | null;
-  /** Why better strategies were not used. */
   reasons: string[];
 }
 
@@ -85,21 +81,19 @@ async function chooseStrategy(start: KillStrategy, killEnv: KillEnvironment, joi
   return { strategy: 'proc-sweep', cgroup: null, helper: null, reasons };
 }
 
+/** `enterPrefix`: argv that enters the run-as account (account.ts); `onRoot`: the root's pid, before a cgroup's command is let go. */
 export interface LaunchRequest {
   command: string[];
-  /** argv that enters the run-as account right before the command (account.ts), or [] to stay ourselves. */
   enterPrefix: string[];
   start: KillStrategy;
   killEnv: KillEnvironment;
   spawn: Omit<SpawnOptions, 'controlFds'>;
-  /** Called with the root's pid (every process of the run descends from it) and run cgroup, before a cgroup's command is let go. */
   onRoot?: (pid: number, cgroup: string | null) => void;
 }
 
 /**
- * Spawns helper -> cgroup wrapper -> enter prefix -> command (each part only when chosen) under
- * the best strategy that really holds it: with a cgroup, the command starts only once the run
- * cgroup lists the wrapper; a join that fails stops the wrapper first and tries the next strategy.
+ * Spawns helper -> cgroup wrapper -> enter prefix -> command (each part only when chosen); with a cgroup, the command
+ * starts only once the run cgroup lists the wrapper, and a failed join stops the wrapper and tries the next strategy.
  */
 export async function launch(req: LaunchRequest): Promise<{ chosen: Chosen; spawned: Spawned } | StartError> {
   const reasons: string[] = [];
@@ -144,13 +138,7 @@ async function stopWrapper(spawned: Spawned): Promise<void> {
   const { child } = spawned;
   const exit = new Promise<void>((res) => (child.exitCode !== null || child.signalCode !== null ? res() : child.once('exit', () => res())));
   spawned.controls.at(-1)!.send('stop');
-  if (
-    !(await within(
-      exit.then(() => true),
-      WRAPPER_EXIT_MS,
-      false,
-    ))
-  ) {
+  if (!(await within(exit, WRAPPER_EXIT_MS))) {
     trySignal(spawned.pid, 'SIGKILL');
     await exit;
   }
@@ -163,9 +151,9 @@ async function stopWrapper(spawned: Spawned): Promise<void> {
 export type LeaderEnd =
   { kind: 'exited'; status: ExitStatus } | { kind: 'helper-died'; commandPid: number | null; helperStatus: ExitStatus };
 
+/** `rootExited`: Node has reaped the root (the command, or the helper). */
 export interface LeaderWatch {
   end: Promise<LeaderEnd>;
-  /** Resolves when Node has reaped the root (the command, or the helper). */
   rootExited: Promise<void>;
   isRootReaped(): boolean;
 }

@@ -47,21 +47,20 @@ export interface RunOptions {
   onRoot?: (root: ProcIdentity, where: { cgroup: string | null; boot: string | null }) => void;
 }
 
+/**
+ * `degradedReason`: why a better strategy was not used or changed; `spawnError`: ENOENT, EACCES, ... when the command
+ * could not start; `killedByGate`: a SIGKILL is ours (timeout, abort, the helper's death); `oomKilled`: the run cgroup's
+ * memory.events counted one; `leftoverCount`: members still running after a normal exit (then killed).
+ */
 export interface RunReport {
   result: ProcResult;
   strategy: KillStrategy;
-  /** Why a better strategy was not used, or why the strategy changed during the run. */
   degradedReason: string | null;
   aborted: boolean;
-  /** Set when the command could not start: ENOENT, EACCES, EINVAL, ... */
   spawnError: string | null;
-  /** The runner itself signalled the command (timeout, abort, the helper's death): its SIGKILL is ours. */
   killedByGate: boolean;
-  /** The run cgroup's memory.events counted an oom_kill (only where the memory controller is on). */
   oomKilled: boolean;
-  /** The kill, when one happened (timeout, abort, or leftovers after a normal exit). */
   kill: KillReport | null;
-  /** Tree members still running after the leader exited normally (they were then killed). */
   leftoverCount: number;
   receipt: KillReceipt;
 }
@@ -99,7 +98,11 @@ export async function runProcess(opts: RunOptions): Promise<RunReport> {
       enterPrefix: prepared.enterPrefix,
       start: opts.treeKill === false ? 'single' : (opts.strategy ?? 'cgroup'),
       killEnv,
-      onRoot: opts.onRoot && rootReporter(opts.onRoot),
+      onRoot: (pid, cgroup) => {
+        // Only while the root is still our child (not already exited, its pid reused).
+        const stat = opts.onRoot ? readStat(pid) : null;
+        if (stat?.ppid === process.pid) opts.onRoot?.({ pid, startTicks: stat.startTicks }, { cgroup, boot: readBootId() });
+      },
       spawn: { cwd: prepared.cwd, env: prepared.env, inheritStdio: opts.inheritStdio ?? false },
     });
     if ('code' in launched) return failedStart(launched, startedAt);
@@ -126,14 +129,6 @@ function prepare(opts: RunOptions, killEnv: KillEnvironment): { cwd: string; env
   return opts.abortSignal?.aborted ? aborted : { cwd, env, enterPrefix: [] };
 }
 
-/** The root's starttime, read once it exists; only while it is still our child (not already exited, its pid reused). */
-function rootReporter(onRoot: NonNullable<RunOptions['onRoot']>): (pid: number, cgroup: string | null) => void {
-  return (pid, cgroup) => {
-    const stat = readStat(pid);
-    if (stat?.ppid === process.pid) onRoot({ pid, startTicks: stat.startTicks }, { cgroup, boot: readBootId() });
-  };
-}
-
 function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch): TreeHandle {
   const rootIsHelper = chosen.helper !== null;
   return {
@@ -141,12 +136,7 @@ function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch): TreeH
     rootPid: spawned.pid,
     rootIsHelper,
     isRootReaped: () => watch.isRootReaped(),
-    waitRootExit: (ms) =>
-      within(
-        watch.rootExited.then(() => true),
-        ms,
-        false,
-      ),
+    waitRootExit: (ms) => within(watch.rootExited, ms),
     cgroup: chosen.cgroup,
     tracker: chosen.strategy === 'single' ? null : newTracker(spawned.pid, rootIsHelper),
   };
@@ -224,13 +214,7 @@ async function reap(handle: TreeHandle, spawned: Spawned, watch: LeaderWatch): P
   if (handle.rootIsHelper && !(await handle.waitRootExit(HELPER_REAP_MS)) && !watch.isRootReaped()) trySignal(spawned.pid, 'SIGKILL');
   await watch.rootExited;
   for (const control of spawned.controls) control.destroy();
-  if (
-    !(await within(
-      spawned.pipesClosed.then(() => true),
-      PIPE_DRAIN_MS,
-      false,
-    ))
-  ) {
+  if (!(await within(spawned.pipesClosed, PIPE_DRAIN_MS))) {
     spawned.child.stdout?.destroy();
     spawned.child.stderr?.destroy();
   }

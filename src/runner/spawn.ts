@@ -18,9 +18,9 @@ export function readText(file: string): string | null {
   }
 }
 
-/** `p`, or `fallback` once `ms` passed. */
-export const within = <T, F>(p: Promise<T>, ms: number, fallback: F): Promise<T | F> =>
-  Promise.race([p, new Promise<F>((resolve) => setTimeout(() => resolve(fallback), ms).unref())]);
+/** true when `p` resolves within `ms`. */
+export const within = (p: Promise<unknown>, ms: number): Promise<boolean> =>
+  Promise.race([p.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms).unref())]);
 
 /** process.kill without the throw: false when the target is gone. */
 export function trySignal(pid: number, signal: NodeJS.Signals): boolean {
@@ -131,7 +131,8 @@ export class ControlChannel {
       (r) => (r.done ? null : r.value),
       () => null,
     );
-    return timeoutMs === undefined ? line : within(line, timeoutMs, null);
+    if (timeoutMs === undefined) return line;
+    return Promise.race([line, new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs).unref())]);
   }
 
   send(line: string): void {
@@ -143,23 +144,21 @@ export class ControlChannel {
   }
 }
 
+/** `inheritStdio`: the CLI's own stdio, nothing captured; `controlFds`: fds 3, 4, ... as socketpairs (helper reports, join handshake). */
 export interface SpawnOptions {
   cwd: string;
   env: NodeJS.ProcessEnv;
-  /** The CLI: the caller's own stdio, nothing captured. */
   inheritStdio: boolean;
-  /** fds 3, 4, ... as socketpairs: the subreaper helper's reports, the cgroup wrapper's join handshake. */
   controlFds: number;
 }
 
+/** `controls`: one per control fd, fd 3 first; `pipesClosed`: every holder of stdout and stderr is gone. */
 export interface Spawned {
   child: ChildProcess;
   pid: number;
-  /** One per control fd, fd 3 first. */
   controls: ControlChannel[];
   stdout: TailBuffer;
   stderr: TailBuffer;
-  /** Resolves when both pipes closed (every holder of them is gone). */
   pipesClosed: Promise<void>;
 }
 

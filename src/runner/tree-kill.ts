@@ -40,8 +40,6 @@ export interface KillReport {
   receipt: KillReceipt;
 }
 
-const STRENGTH: Record<string, number> = { SIGTERM: 1, SIGKILL: 2 };
-
 class ReceiptBook {
   private readonly entries = new Map<string, KillReceipt['processes'][number]>();
   /** By pid: what signal-with-grace reports sent is keyed by (pid, starttime) through them. */
@@ -50,9 +48,9 @@ class ReceiptBook {
   /** Records `signal` to `member`, sent here or by other means (cgroup.kill), unless a stronger one is on record. */
   note(member: TrackedProcess, signal: string, atMs = Date.now()): void {
     const key = identityKey(member);
-    const known = this.entries.get(key);
-    if (known && (STRENGTH[known.signal] ?? 0) >= (STRENGTH[signal] ?? 0)) return;
-    this.entries.set(key, { pid: member.pid, comm: member.comm, signal, atMs });
+    const known = this.entries.get(key)?.signal;
+    if (known === undefined || (known === 'SIGTERM' && signal === 'SIGKILL'))
+      this.entries.set(key, { pid: member.pid, comm: member.comm, signal, atMs });
   }
 
   record(sent: readonly SignalledProcess[]): void {

@@ -49,9 +49,7 @@ export class TreeTracker {
 
   /** Adds the root's and every live member's descendants, `extraPids` (a cgroup's), and whoever shares a member's group or session. */
   observe(table: ProcTable, extraPids: Iterable<number> = []): void {
-    const root = table.get(this.rootPid);
-    if (root && !this.rootIsHelper) this.add(root);
-    for (const pid of extraPids) {
+    for (const pid of [this.rootPid, ...extraPids]) {
       const stat = table.get(pid);
       if (stat) this.add(stat);
     }
@@ -96,19 +94,15 @@ export class TreeTracker {
 const isLive = (stat: ProcStat | null | undefined, member: TrackedProcess): boolean =>
   isSameProcess(stat, member) && isRunningState(stat.state);
 
-/** Everything the killer knows about one run's tree. */
+/** Everything the killer knows about one run's tree; the root is the command, or the subreaper helper (killed last, alone). */
 export interface TreeHandle {
   strategy: KillStrategy;
-  /** The command, or the subreaper helper that forked it. */
   rootPid: number;
-  /** The root is the subreaper helper: killed last, never with the tree. */
   rootIsHelper: boolean;
   /** True once Node has reaped the root: its pid may be reused, never signal it then. */
   isRootReaped: () => boolean;
-  /** Resolves true when the root exits within `ms`. */
   waitRootExit: (ms: number) => Promise<boolean>;
   cgroup: RunCgroup | null;
-  /** null for `single`. */
   tracker: TreeTracker | null;
 }
 
