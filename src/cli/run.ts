@@ -99,7 +99,6 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   try {
     report = await runProcess({
       command: parsed.command,
-      // The watchdog's own settings and secrets (WATCHDOG_*, their _FILE paths) stay ours.
       env: callerEnv(io.env),
       timeoutMs: (parsed.timeoutS ?? config.mergeRetestTimeoutS) * 1000,
       graceMs: (parsed.graceS ?? config.killGraceS) * 1000,

@@ -102,9 +102,8 @@ export function requestEnvProblem(env: Readonly<Record<string, string>>): string
 }
 
 /**
- * The last step, run as the account (after setpriv): enter cwd ($1; never as root), export the
- * environment carried in ORCH_WATCHDOG_ENV_* (nothing a request sets reaches a root step), and
- * refuse to run while any fd above 2 is open (the helper's --close-fds closed those above 9).
+ * The last step, as the account: enter cwd ($1; never as root), export the env carried in ORCH_WATCHDOG_ENV_* (nothing a
+ * request sets reaches a root step), refuse to run while an fd above 2 is open (the helper's --close-fds closed those above 9).
  */
 export const ENTER_SH = `ORCH_WATCHDOG_DIR=$1; shift
 if ! cd -P -- "$ORCH_WATCHDOG_DIR" 2>/dev/null; then printf 'orch-watchdog: the account cannot enter %s\\n' "$ORCH_WATCHDOG_DIR" >&2; exit 126; fi
@@ -135,10 +134,7 @@ export function carryEnv(env: Readonly<Record<string, string>>): Record<string, 
 
 type Entry = { prefix: string[]; env: Record<string, string> } | StartError;
 
-/**
- * argv to put before a command to run it as `runAs` in `cwd` (the helper closes inherited fds,
- * setpriv drops to the account with its groups, ENTER_SH does the rest), and the env to spawn it with from `/`.
- */
+/** The argv before a command that runs it as `runAs` in `cwd` (helper --close-fds, setpriv, ENTER_SH), and the env to spawn it with from `/`. */
 export function enterAs(runAs: RunAs, cwd: string, extraEnv: Readonly<Record<string, string>>, helper: string | null): Entry {
   const setpriv = findOnPath('setpriv', `${process.env.PATH ?? ''}:/usr/bin:/bin`);
   // BusyBox's setpriv knows no --init-groups and exits 1: that must be a refused run, not a red suite.

@@ -138,18 +138,9 @@ class TreeKill {
       this.killedGroups.add(pgid);
     }
   }
-
-  /** Our own unreaped child (the helper): its pid cannot have been reused. */
-  killHelper(pid: number): void {
-    const stat = readStat(pid);
-    if (stat && trySignal(pid, 'SIGKILL')) this.book.note({ pid, startTicks: stat.startTicks, comm: stat.comm }, 'SIGKILL');
-  }
 }
 
-/**
- * SIGTERM to the whole tree, poll /proc for the grace, SIGKILL whatever is left (even when the
- * leader exited on SIGTERM: its children may not have), then confirm every member dead.
- */
+/** SIGTERM to the whole tree, SIGKILL what is left after the grace (a leader gone on TERM may leave children), confirm all dead. */
 export async function killTree(handle: TreeHandle, graceMs: number): Promise<KillReport> {
   const started = performance.now();
   if (handle.strategy === 'single' || !handle.tracker) return killSingle(handle, graceMs, started);
@@ -158,16 +149,16 @@ export async function killTree(handle: TreeHandle, graceMs: number): Promise<Kil
   const survivors = await killPhase(kill, performance.now() + KILL_CONFIRM_MS);
   const killS = (performance.now() - started) / 1000;
   if (handle.rootIsHelper && !handle.isRootReaped()) {
-    // The helper exits by itself once it has reaped the last orphan; SIGKILL only a stuck one.
+    // The helper exits by itself once it has reaped the last orphan; SIGKILL only a stuck one (our unreaped child: no pid reuse).
     const exited = await handle.waitRootExit(HELPER_EXIT_WAIT_MS);
-    if (!exited && !handle.isRootReaped() && handle.rootPid > 1) kill.killHelper(handle.rootPid);
+    const stat = exited || handle.isRootReaped() || handle.rootPid <= 1 ? null : readStat(handle.rootPid);
+    if (stat && trySignal(stat.pid, 'SIGKILL')) kill.book.note(stat, 'SIGKILL');
   }
   return { killS, survivors, receipt: kill.book.receipt(handle.strategy, survivors) };
 }
 
 async function termPhase(kill: TreeKill, graceEnd: number): Promise<void> {
-  // A cgroup or a helper holds the tree (orphans stay below the helper): links suffice to start;
-  // the closing full scan still sweeps groups, sessions and every identity seen.
+  // A cgroup or a helper holds the tree: links suffice to start; the closing full scan still sweeps groups and sessions.
   const held = kill.handle.cgroup !== null || kill.handle.rootIsHelper;
   let live = held ? kill.linkScan() : kill.fullScan();
   let lastFullScan = performance.now();
@@ -199,8 +190,7 @@ async function killPhase(kill: TreeKill, killEnd: number): Promise<TrackedProces
       // The tree looks dead: one full look for anything forked or escaped since the last scan.
       live = kill.fullScan();
       await kill.kill(live);
-      // Members of a group that already got SIGKILL are only still dying (a busy CPU delays
-      // that): they cannot fork any more, so they need no further full scan, just the polls.
+      // Members of a group that already got SIGKILL are only still dying: they cannot fork, so polls suffice.
       checkedByFullScan = live.every((m) => kill.killedGroups.has(kill.lastTable.get(m.pid)?.pgrp ?? -1));
       if (live.length === 0) return [];
     }
@@ -224,10 +214,7 @@ async function killSingle(handle: TreeHandle, graceMs: number, started: number):
   return { killS: (performance.now() - started) / 1000, survivors, receipt: book.receipt('single', survivors) };
 }
 
-/**
- * Kills the tree of a run whose watchdog died, found from its root's (pid, starttime) and `boot`
- * id; null when that root is gone: another boot, another process, or no longer a session leader.
- */
+/** Kills the tree of a run whose watchdog died, by its root's identity and `boot` id; null when that root is gone or no longer leads its session. */
 export async function killOrphanTree(root: ProcIdentity, boot: string | null, graceMs: number): Promise<KillReport | null> {
   const live = (): ProcStat | null => {
     const stat = readStat(root.pid);
@@ -239,7 +226,6 @@ export async function killOrphanTree(root: ProcIdentity, boot: string | null, gr
     {
       strategy: 'proc-sweep',
       rootPid: root.pid,
-      // The root (command or subreaper helper) was spawned detached: it leads the session and group the tree is in.
       rootIsHelper: false,
       isRootReaped: () => live() === null,
       waitRootExit: async () => live() === null,

@@ -23,10 +23,7 @@ const FULL_SCAN_INTERVAL_MS = 1_000;
 const TRACK_COST_FACTOR = 10;
 const MAX_WALK = 100_000;
 
-/**
- * Every process that ever belonged to one run's tree by (pid, starttime), and the groups and
- * sessions they were in: a double-forked member left the parent links, not this memory.
- */
+/** Every process that ever was in one run's tree, by (pid, starttime), and their groups and sessions: double forks escape links, not this. */
 export class TreeTracker {
   private readonly members = new Map<number, TrackedProcess>();
   readonly groups = new Set<number>();
