@@ -48,14 +48,8 @@ function stateFileWarning(stateFile: string): ConfigWarning | null {
 /** The longest the agent-pid check's /proc scan may take. */
 const SCAN_MAX_MS = 30_000;
 
-interface AgentCheck {
-  problems: ConfigWarning[];
-  /** what was checked, or why not */
-  note: string;
-}
-
-/** Places the agents' pids on this host the way the server does: envelope, WATCHDOG_ORCH_CONTAINER, one scan. */
-async function checkAgentPids(config: Config): Promise<AgentCheck> {
+/** Places the agents' pids on this host the way the server does: envelope, WATCHDOG_ORCH_CONTAINER, one scan; `note` says what was checked. */
+async function checkAgentPids(config: Config): Promise<{ problems: ConfigWarning[]; note: string }> {
   const outcome = await fetchEnvelope(config.metricsUrl, config.httpTimeoutS * 1000);
   if (!outcome.ok) return { problems: [], note: `agent pids not checked: the envelope could not be read (${outcome.reason})` };
   const agents = new AgentDirectory();
@@ -89,12 +83,8 @@ export async function checkConfigCommand(args: string[], io: CliIo): Promise<num
     return 2;
   }
   const { config, warnings } = loadConfig(io.env);
-  const problems = [...warnings];
-  const host = await hostWarning(config.host);
-  if (host) problems.push(host);
-  const state = stateFileWarning(config.stateFile);
-  if (state) problems.push(state);
-  problems.push(...checkPrivileges(config));
+  const found = [...warnings, await hostWarning(config.host), stateFileWarning(config.stateFile), ...checkPrivileges(config)];
+  const problems = found.filter((w) => w !== null);
   const agentCheck = config.procEnabled && config.metricsUrl !== '' ? await checkAgentPids(config) : null;
   if (agentCheck) problems.push(...agentCheck.problems);
   if (problems.length === 0) {

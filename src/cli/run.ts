@@ -5,7 +5,7 @@ import { compileLockPatterns, scanOutput } from '../merge-gate/output-scan.js';
 import { callerEnv } from '../runner/account.js';
 import { runProcess, type RunReport } from '../runner/run.js';
 import { receiptToJson } from '../runner/tree-kill.js';
-import { processIo, type CliIo } from './io.js';
+import type { CliIo } from './io.js';
 
 export const RUN_USAGE = `usage: orch-watchdog run [--timeout DURATION] [--grace DURATION] [--json] [--] CMD [ARGS...]
 
@@ -26,84 +26,59 @@ Exit status: CMD's own; 128+N if CMD died of signal N; 124 on timeout; 125 for a
 invocation; 126 if CMD cannot be executed; 127 if CMD is not found.
 `;
 
-const EXIT_TIMEOUT = 124;
-const EXIT_USAGE = 125;
-const EXIT_CANNOT_EXECUTE = 126;
-const EXIT_NOT_FOUND = 127;
 const MAX_DURATION_S = 7 * 86_400;
 
 /** "90", "1.5m", "2h" -> seconds; null when malformed. */
 export function parseDurationS(text: string): number | null {
   const m = /^(\d+(?:\.\d*)?|\.\d+)([smhd]?)$/.exec(text.trim());
-  if (!m) return null;
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
-  return Number(m[1]) * unit;
-}
-
-export interface RunArgs {
-  timeoutS: number | null;
-  graceS: number | null;
-  json: boolean;
-  help: boolean;
-  command: string[];
+  return m ? Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'] : null;
 }
 
 /** Parses the flags; a string is the usage error to print. */
-export function parseRunArgs(argv: string[]): RunArgs | string {
-  const args: RunArgs = { timeoutS: null, graceS: null, json: false, help: false, command: [] };
-  for (let i = 0; i < argv.length; i++) {
+export function parseRunArgs(argv: string[]) {
+  const args = { timeoutS: null as number | null, graceS: null as number | null, json: false, help: false, command: [] as string[] };
+  let i = 0;
+  // The first argument that is not an option starts the command: options after it are the command's.
+  for (; i < argv.length && argv[i]!.startsWith('-'); i++) {
     const arg = argv[i]!;
-    if (arg === '--') {
-      args.command = argv.slice(i + 1);
-      break;
-    }
-    if (arg === '--json') {
-      args.json = true;
-      continue;
-    }
-    if (arg === '--help' || arg === '-h') {
-      args.help = true;
-      return args;
-    }
     const flag = /^(--timeout|--grace)(?:=(.*))?$/.exec(arg);
-    if (flag) {
+    if (arg === '--') {
+      i++;
+      break;
+    } else if (arg === '--json') args.json = true;
+    else if (arg === '--help' || arg === '-h') return { ...args, help: true };
+    else if (!flag) return `unknown option ${arg}`;
+    else {
       const value = flag[2] ?? argv[++i];
       if (value === undefined) return `${flag[1]} needs a duration`;
       const seconds = parseDurationS(value);
-      const isTimeout = flag[1] === '--timeout';
       if (seconds === null) return `${flag[1]}: "${value}" is not a duration (seconds, or a number with s, m, h or d)`;
-      if (isTimeout && seconds <= 0) return '--timeout must be greater than 0';
+      if (flag[1] === '--timeout' && seconds <= 0) return '--timeout must be greater than 0';
       if (seconds > MAX_DURATION_S) return `${flag[1]} must be at most ${MAX_DURATION_S} s (7 d)`;
-      if (isTimeout) args.timeoutS = seconds;
-      else args.graceS = seconds;
-      continue;
+      args[flag[1] === '--timeout' ? 'timeoutS' : 'graceS'] = seconds;
     }
-    if (arg.startsWith('-')) return `unknown option ${arg}`;
-    args.command = argv.slice(i);
-    break;
   }
+  args.command = argv.slice(i);
   if (args.command.length === 0) return 'no command given (put it after --)';
   return args;
 }
 
-/** The shell convention: the command's code, 128+N for a signal, 124 for a timeout. */
-export function exitCodeOf(report: RunReport): number {
-  const { result, spawnError } = report;
-  if (result.timed_out) return EXIT_TIMEOUT;
-  if (spawnError === 'ENOENT') return EXIT_NOT_FOUND;
-  if (spawnError === 'EACCES' || spawnError === 'ENOTDIR') return EXIT_CANNOT_EXECUTE;
-  if (spawnError) return EXIT_USAGE;
+/** The shell convention (RUN_USAGE's exit status): 124 timeout, 125 our error, 126 cannot execute, 127 not found. */
+function exitCodeOf({ result, spawnError }: RunReport): number {
+  if (result.timed_out) return 124;
+  if (spawnError === 'ENOENT') return 127;
+  if (spawnError === 'EACCES' || spawnError === 'ENOTDIR') return 126;
+  if (spawnError) return 125;
   if (result.signal) return 128 + (osConstants.signals[result.signal as NodeJS.Signals] ?? 0);
-  return result.returncode ?? EXIT_USAGE;
+  return result.returncode ?? 125;
 }
 
 /** `orch-watchdog run`: the drop-in for timeout(1) that also kills the grandchildren. */
-export async function runCommand(argv: string[], ioOverrides: Partial<CliIo> = {}): Promise<number> {
-  const io = { ...processIo(), ...ioOverrides };
+export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   const parsed = parseRunArgs(argv);
   if (typeof parsed === 'string') {
     io.stderr(`orch-watchdog run: ${parsed}\n\n${RUN_USAGE}`);
-    return EXIT_USAGE;
+    return 125;
   }
   if (parsed.help) {
     io.stdout(RUN_USAGE);
@@ -124,7 +99,6 @@ export async function runCommand(argv: string[], ioOverrides: Partial<CliIo> = {
   try {
     report = await runProcess({
       command: parsed.command,
-      // The watchdog's own settings and secrets (WATCHDOG_*, their _FILE paths) stay ours.
       env: callerEnv(io.env),
       timeoutMs: (parsed.timeoutS ?? config.mergeRetestTimeoutS) * 1000,
       graceMs: (parsed.graceS ?? config.killGraceS) * 1000,

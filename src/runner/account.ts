@@ -1,6 +1,6 @@
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
-import { findOnPath, type StartError } from './spawn.js';
+import { findOnPath, readText, type StartError } from './spawn.js';
 
 /** Who a command runs as (never the watchdog's own identity, which the gate checks). */
 export interface RunAs {
@@ -8,7 +8,6 @@ export interface RunAs {
   gid: number;
 }
 
-/** One /etc/passwd line. */
 export interface PasswdEntry {
   name: string;
   uid: number;
@@ -18,14 +17,6 @@ export interface PasswdEntry {
 }
 
 export type Account = Pick<PasswdEntry, 'name' | 'home' | 'shell'>;
-
-function readText(file: string): string | null {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return null;
-  }
-}
 
 /** The entries of /etc/passwd (or `text`); malformed lines are skipped. */
 export function readPasswd(text: string | null = readText('/etc/passwd')): PasswdEntry[] {
@@ -46,35 +37,22 @@ export function lookupAccount(uid: number, passwdText?: string): Account | null 
 export const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
 export const DEFAULT_SUPATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/**
- * The PATH su(1) gives `uid` (never the watchdog's own, which may start with root's pyenv shims):
- * login.defs ENV_SUPATH for root, ENV_PATH for everyone else; a value that is not a list of
- * absolute directories falls back to the default.
- */
+/** The PATH su(1) gives `uid` (never the watchdog's own, which may start with root's pyenv shims): login.defs ENV_SUPATH or ENV_PATH. */
 export function accountPath(uid: number, loginDefsText: string | null = readText('/etc/login.defs')): string {
   const key = uid === 0 ? 'ENV_SUPATH' : 'ENV_PATH';
   const line = (loginDefsText ?? '').split('\n').find((l) => l.trim().split(/\s+/)[0] === key);
-  const value = line
-    ?.trim()
-    .slice(key.length)
-    .trim()
-    .replace(/^PATH=/, '');
-  const isAbsoluteList = value !== undefined && value !== '' && value.split(':').every((dir) => dir.startsWith('/'));
-  return isAbsoluteList ? value : uid === 0 ? DEFAULT_SUPATH : DEFAULT_PATH;
+  const value = /^\S+\s*(?:PATH=)?(.*)$/.exec(line?.trim() ?? '')?.[1] ?? '';
+  return value !== '' && value.split(':').every((dir) => dir.startsWith('/')) ? value : uid === 0 ? DEFAULT_SUPATH : DEFAULT_PATH;
 }
 
 /** Locale and terminal settings a re-test takes from the watchdog's environment. */
 const CARRIED = /^(LANG|LANGUAGE|LC_[A-Z_]+|TZ|TERM)$/;
 /** Who the re-test is: the account's own, never the request's. */
-export const IDENTITY_NAMES = ['HOME', 'USER', 'LOGNAME', 'SHELL'] as const;
+const IDENTITY_NAMES = ['HOME', 'USER', 'LOGNAME', 'SHELL'];
 /** Names the enter step uses for itself (ENTER_SH). */
 export const RESERVED_PREFIX = 'ORCH_WATCHDOG_';
 
-/**
- * The environment of a command run as the account `uid`, an allowlist: PATH (accountPath),
- * HOME, USER, LOGNAME and SHELL from passwd, LANG, LANGUAGE, LC_*, TZ and TERM from `inherited`, then
- * `extra` (the request's `env`), which may replace PATH and the locale but never the identity.
- */
+/** An allowlist: PATH, the identity from passwd, the locale from `inherited`, then `extra` (the request's), which may not set the identity. */
 export function accountEnv(
   uid: number,
   account: Account | null,
@@ -95,23 +73,16 @@ export function accountEnv(
   };
 }
 
-/**
- * `orch-watchdog run` is timeout(1) for its caller: the caller's own environment, less the
- * watchdog's settings (tokens, secrets, their _FILE paths).
- */
+/** `orch-watchdog run` is timeout(1) for its caller: the caller's own environment, less the watchdog's settings and secrets. */
 export function callerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('WATCHDOG_')));
 }
 
 /** Bounds of a request's `env`: far above what a test suite sets, far below execve's limits. */
 export const REQUEST_ENV_LIMITS = { count: 64, nameChars: 128, valueBytes: 32 * 1024, totalBytes: 128 * 1024 } as const;
-export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/**
- * Why a request's `env` cannot be used, or null. Anything the account could set for itself is
- * allowed (LD_PRELOAD too: it reaches only the account's own processes, after the drop); the
- * identity (HOME, USER, LOGNAME, SHELL) and the enter step's own names are not.
- */
+/** Why a request's `env` cannot be used, or null. LD_PRELOAD and the like are fine: they reach only the account, after the drop. */
 export function requestEnvProblem(env: Readonly<Record<string, string>>): string | null {
   const { count, nameChars, valueBytes, totalBytes } = REQUEST_ENV_LIMITS;
   const entries = Object.entries(env);
@@ -120,7 +91,7 @@ export function requestEnvProblem(env: Readonly<Record<string, string>>): string
   for (const [name, value] of entries) {
     if (name.length > nameChars || !ENV_NAME.test(name))
       return `"${name.slice(0, 40)}" is not a variable name ([A-Za-z_][A-Za-z0-9_]*, at most ${nameChars} characters)`;
-    if ((IDENTITY_NAMES as readonly string[]).includes(name)) return `${name} is the account's own (from /etc/passwd) and cannot be set`;
+    if (IDENTITY_NAMES.includes(name)) return `${name} is the account's own (from /etc/passwd) and cannot be set`;
     if (name.startsWith(RESERVED_PREFIX)) return `${name}: names starting with ${RESERVED_PREFIX} are reserved`;
     if (value.includes('\0')) return `${name} must not contain NUL`;
     const bytes = Buffer.byteLength(value);
@@ -130,17 +101,9 @@ export function requestEnvProblem(env: Readonly<Record<string, string>>): string
   return total > totalBytes ? `more than ${totalBytes} bytes in all` : null;
 }
 
-// ENTER_SH's own names all start with RESERVED_PREFIX (ORCH_WATCHDOG_), which a request may not use.
-const NAMES_VAR = `${RESERVED_PREFIX}ENV_NAMES`;
-const VALUE_VAR = `${RESERVED_PREFIX}ENV_`;
-
 /**
- * The last step before the command, run by /bin/sh as the account (after setpriv): enter cwd
- * (a path swapped for a link into a home the account may not enter fails here, never as
- * root), export the command's environment from the ORCH_WATCHDOG_ENV_* it was carried in (so
- * nothing a request sets, LD_PRELOAD say, reaches a root step of the chain), close fds 3-9 and
- * refuse to run while any fd above 2 is still open (the helper's --close-fds closed the rest).
- * Argv: $1 = cwd, then the command.
+ * The last step, as the account: enter cwd ($1; never as root), export the env carried in ORCH_WATCHDOG_ENV_* (nothing a
+ * request sets reaches a root step), refuse to run while an fd above 2 is open (the helper's --close-fds closed those above 9).
  */
 export const ENTER_SH = `ORCH_WATCHDOG_DIR=$1; shift
 if ! cd -P -- "$ORCH_WATCHDOG_DIR" 2>/dev/null; then printf 'orch-watchdog: the account cannot enter %s\\n' "$ORCH_WATCHDOG_DIR" >&2; exit 126; fi
@@ -160,26 +123,19 @@ done
 if ! command -v -- "$1" >/dev/null 2>&1; then printf 'orch-watchdog: %s: command not found\\n' "$1" >&2; exit 127; fi
 exec "$@"`;
 
-/** The whole environment of the chain's steps: `env` as the enter step reads it (every name in one list, each value in a numbered variable). */
+/** The whole environment of the chain's steps: `env` as ENTER_SH reads it (every name in one list, each value in a numbered variable). */
 export function carryEnv(env: Readonly<Record<string, string>>): Record<string, string> {
   const names = Object.keys(env).filter((name) => ENV_NAME.test(name));
-  const values = names.map((name, i): [string, string] => [`${VALUE_VAR}${i}`, env[name]!]);
-  return { [NAMES_VAR]: names.join(' '), ...Object.fromEntries(values) };
+  return {
+    ORCH_WATCHDOG_ENV_NAMES: names.join(' '),
+    ...Object.fromEntries(names.map((name, i) => [`ORCH_WATCHDOG_ENV_${i}`, env[name]!])),
+  };
 }
 
-/** How to start a command as an account: argv to put before it, and the environment to spawn that argv with. */
-export interface Entry {
-  prefix: string[];
-  env: Record<string, string>;
-}
+type Entry = { prefix: string[]; env: Record<string, string> } | StartError;
 
-/**
- * Runs what follows the prefix as `runAs`, in `cwd`, with `accountEnv` plus `extraEnv`: the
- * helper closes the fds the watchdog inherited, setpriv (util-linux) drops to the account with
- * its own groups, and ENTER_SH does the rest as the account. Spawn it from `/` with `env`: the
- * root steps see nothing but the carried variables.
- */
-export function enterAs(runAs: RunAs, cwd: string, extraEnv: Readonly<Record<string, string>>, helper: string | null): Entry | StartError {
+/** The argv before a command that runs it as `runAs` in `cwd` (helper --close-fds, setpriv, ENTER_SH), and the env to spawn it with from `/`. */
+export function enterAs(runAs: RunAs, cwd: string, extraEnv: Readonly<Record<string, string>>, helper: string | null): Entry {
   const setpriv = findOnPath('setpriv', `${process.env.PATH ?? ''}:/usr/bin:/bin`);
   // BusyBox's setpriv knows no --init-groups and exits 1: that must be a refused run, not a red suite.
   if (!setpriv || basename(realpathSync(setpriv)) === 'busybox')

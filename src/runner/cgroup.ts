@@ -1,79 +1,119 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { readText } from './spawn.js';
 import { isRunningState } from '../proc/parse-stat.js';
 import { isSignallable, watchdogGuard } from '../proc/protected-pids.js';
 import { readStat } from '../proc/read-proc.js';
 
-const execFileAsync = promisify(execFile);
-
-/** Undoes the octal escapes /proc/self/mountinfo uses for spaces, tabs, newlines and `\`. */
-function unescapeMountPath(path: string): string {
-  return path.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-}
-
-/**
- * The cgroup2 mount point from /proc/self/mountinfo text: `/sys/fs/cgroup` on a pure v2 host,
- * `/sys/fs/cgroup/unified` on a hybrid one, absent on v1-only hosts. Read-only mounts are skipped.
- */
+/** The writable cgroup2 mount point in /proc/self/mountinfo text (`/sys/fs/cgroup`, `/sys/fs/cgroup/unified` on a hybrid host). */
 export function parseCgroup2Mount(mountinfo: string): string | null {
   for (const line of mountinfo.split('\n')) {
     const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const [fsType] = line.slice(sep + 3).split(' ');
-    if (fsType !== 'cgroup2') continue;
-    const fields = line.slice(0, sep).split(' ');
-    const mountPoint = fields[4];
-    const options = (fields[5] ?? '').split(',');
-    if (mountPoint && !options.includes('ro')) return unescapeMountPath(mountPoint);
+    if (sep < 0 || line.slice(sep + 3).split(' ')[0] !== 'cgroup2') continue;
+    const [, , , , mountPoint, options = ''] = line.slice(0, sep).split(' ');
+    // mountinfo escapes spaces, tabs, newlines and `\` as octal
+    if (mountPoint && !options.split(',').includes('ro'))
+      return mountPoint.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
   }
   return null;
 }
 
 /** Our own v2 cgroup path from /proc/self/cgroup text (the `0::/path` line). */
 export function parseOwnCgroup(procSelfCgroup: string): string | null {
-  for (const line of procSelfCgroup.split('\n')) {
-    if (line.startsWith('0::')) return line.slice(3).trim() || '/';
-  }
-  return null;
+  const line = procSelfCgroup.split('\n').find((l) => l.startsWith('0::'));
+  return line === undefined ? null : line.slice(3).trim() || '/';
 }
 
-export interface RunCgroup {
-  path: string;
-  procsFile: string;
-  pids(): number[];
+function tryRmdir(path: string): boolean {
+  try {
+    rmdirSync(path);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+async function rmdirRetry(path: string): Promise<boolean> {
+  // A killed task leaves its cgroup a moment after it is reaped.
+  for (let attempt = 0; attempt < 50; attempt++) {
+    if (tryRmdir(path)) return true;
+    await delay(10);
+  }
+  return false;
+}
+
+function childDirs(parent: string): string[] {
+  try {
+    return readdirSync(parent, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => join(parent, d.name));
+  } catch {
+    return [];
+  }
+}
+
+const membersOf = (path: string): number[] => (readText(join(path, 'cgroup.procs')) ?? '').match(/^\d+$/gm)?.map(Number) ?? [];
+
+/** Writes `data` to `file`; false when the kernel refused or the cgroup is gone. */
+function tryWrite(file: string, data: string): boolean {
+  try {
+    writeFileSync(file, data);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A stale parent and its empty runs go; one still holding a task stays (killStaleRuns ends those). */
+function removeIfEmpty(parent: string): void {
+  for (const run of childDirs(parent)) tryRmdir(run);
+  tryRmdir(parent);
+}
+
+/** One run's leaf cgroup. */
+export class RunCgroup {
+  constructor(
+    readonly path: string,
+    readonly procsFile: string,
+  ) {}
+
+  pids(): number[] {
+    return membersOf(this.path);
+  }
+
   /** Moves `pid` in from outside (the runner's own privileges), for a wrapper that could not join. */
-  moveIn(pid: number): boolean;
+  moveIn(pid: number): boolean {
+    return tryWrite(this.procsFile, String(pid));
+  }
+
   /** `oom_kill` of memory.events: 0 where the memory controller is not enabled for the run cgroup. */
-  oomKills(): number;
+  oomKills(): number {
+    return Number(/^oom_kill (\d+)$/m.exec(readText(join(this.path, 'memory.events')) ?? '')?.[1] ?? 0);
+  }
+
   /** SIGKILLs every member at once, atomically against forks (kernel ≥ 5.14). */
-  kill(): void;
+  kill(): void {
+    tryWrite(join(this.path, 'cgroup.kill'), '1');
+  }
+
   /** Best effort; a cgroup that still holds a task stays and is retried by the next cleanup. */
-  remove(): Promise<boolean>;
+  remove(): Promise<boolean> {
+    return rmdirRetry(this.path);
+  }
 }
 
 export type CgroupSupport = { ok: true; parent: string } | { ok: false; reason: string };
 
-/** A run cgroup left by a watchdog that died, and what was done with its members. */
-export interface StaleRun {
-  path: string;
-  pids: number[];
-  /** false: a member is the watchdog or one of its ancestors, so nothing was signalled. */
-  killed: boolean;
-}
-
 /** Shared by every manager of this process: two managers (a test's and the default) never share a leaf. */
 let runSeq = 0;
 
-/**
- * One child cgroup per run under `<our cgroup>/orch-watchdog-<pid>`, a parent this process owns.
- * No controllers are enabled, so the "no internal processes" rule never bites: the watchdog may
- * stay in its own (even root) cgroup while its runs live in leaves below it.
- */
+/** One leaf cgroup per run under `<our cgroup>/orch-watchdog-<pid>`; no controllers, so "no internal processes" never bites. */
 export class CgroupManager {
   private support: Promise<CgroupSupport> | null = null;
+  private base: string | null = null;
 
   constructor(
     private readonly procRoot = '/proc',
@@ -84,36 +124,27 @@ export class CgroupManager {
     private readonly baseOverride?: string,
   ) {}
 
-  private base: string | null = null;
-
   /**
-   * The trees of re-tests whose watchdog died (kill -9, a crash): every member of a run cgroup
-   * under a dead watchdog's `orch-watchdog-<pid>` parent is that run's tree — only the runner's
-   * wrapper moves processes there — so one `cgroup.kill` ends it, unless a member is this
-   * watchdog or one of its ancestors. Empty leftovers are removed. A watchdog is dead when its
-   * pid is gone, or, for `deadPids` (known dead: they held our state file's lock), a zombie.
+   * Ends the trees of re-tests whose watchdog died (its pid is gone, or in `deadPids` and a zombie) with one `cgroup.kill`
+   * each, unless a member is this watchdog or its ancestor (`killed: false`).
    */
-  async killStaleRuns(deadPids: readonly number[] = []): Promise<StaleRun[]> {
+  async killStaleRuns(deadPids: readonly number[] = []): Promise<{ path: string; pids: number[]; killed: boolean }[]> {
     const support = await this.detect();
     if (!support.ok || this.base === null) return [];
-    const out: StaleRun[] = [];
+    const out = [];
     for (const parent of this.staleParents(this.base, new Set(deadPids))) {
-      for (const run of this.childDirs(parent)) {
-        const pids = this.membersOf(run);
+      for (const run of childDirs(parent)) {
+        const pids = membersOf(run);
         if (pids.length === 0) continue;
         const guard = watchdogGuard(this.procRoot, this.selfPid);
         const killed = pids.every((pid) => isSignallable(pid, guard));
         if (killed) {
-          try {
-            writeFileSync(join(run, 'cgroup.kill'), '1');
-          } catch {
-            // the kernel refused or it emptied meanwhile: rmdir below tells
-          }
-          await this.rmdirRetry(run);
+          tryWrite(join(run, 'cgroup.kill'), '1');
+          await rmdirRetry(run);
         }
         out.push({ path: run, pids, killed });
       }
-      this.removeIfEmpty(parent);
+      removeIfEmpty(parent);
     }
     return out;
   }
@@ -131,7 +162,7 @@ export class CgroupManager {
     const base = this.baseOverride ?? join(mount, own);
     if (!existsSync(join(base, 'cgroup.procs'))) return { ok: false, reason: `${base} is not visible (cgroup namespace)` };
     this.base = base;
-    for (const stale of this.staleParents(base)) this.removeIfEmpty(stale);
+    for (const stale of this.staleParents(base)) removeIfEmpty(stale);
     const parent = join(base, `orch-watchdog-${this.selfPid}`);
     try {
       mkdirSync(parent, { recursive: true });
@@ -139,20 +170,20 @@ export class CgroupManager {
       return { ok: false, reason: `cannot create ${parent}: ${(err as Error).message}` };
     }
     if (!existsSync(join(parent, 'cgroup.kill'))) {
-      this.tryRmdir(parent);
+      tryRmdir(parent);
       return { ok: false, reason: 'cgroup.kill missing (kernel older than 5.14)' };
     }
     // Prove a child can really move itself in before exec, as every run will.
     const probe = join(parent, 'probe');
     try {
       mkdirSync(probe, { recursive: true });
-      await execFileAsync('/bin/sh', ['-c', 'echo 0 > "$0"', join(probe, 'cgroup.procs')], { timeout: 5000 });
+      await promisify(execFile)('/bin/sh', ['-c', 'echo 0 > "$0"', join(probe, 'cgroup.procs')], { timeout: 5000 });
     } catch (err) {
-      this.tryRmdir(probe);
-      this.tryRmdir(parent);
+      tryRmdir(probe);
+      tryRmdir(parent);
       return { ok: false, reason: `cannot move a process into ${probe}: ${(err as Error).message.trim()}` };
     }
-    await this.rmdirRetry(probe);
+    await rmdirRetry(probe);
     return { ok: true, parent };
   }
 
@@ -167,126 +198,36 @@ export class CgroupManager {
     } catch {
       return null;
     }
-    const procsFile = this.joinFileOf(path);
-    return {
-      path,
-      procsFile,
-      pids: () => this.membersOf(path),
-      moveIn: (pid) => {
-        try {
-          writeFileSync(procsFile, String(pid));
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      oomKills: () => {
-        try {
-          return Number(/^oom_kill (\d+)$/m.exec(readFileSync(join(path, 'memory.events'), 'utf8'))?.[1] ?? 0);
-        } catch {
-          return 0;
-        }
-      },
-      kill: () => {
-        try {
-          writeFileSync(join(path, 'cgroup.kill'), '1');
-        } catch {
-          // gone already, or the kernel refused: the /proc sweep still runs
-        }
-      },
-      remove: () => this.rmdirRetry(path),
-    };
+    return new RunCgroup(path, this.joinFileOf(path));
   }
 
   /** Removes the parent; call on shutdown after every run has finished. */
   async dispose(): Promise<void> {
     const support = await this.support;
-    if (support?.ok) this.tryRmdir(support.parent);
-  }
-
-  private async rmdirRetry(path: string): Promise<boolean> {
-    // A killed task leaves its cgroup a moment after it is reaped.
-    for (let attempt = 0; attempt < 50; attempt++) {
-      if (this.tryRmdir(path)) return true;
-      await delay(10);
-    }
-    return false;
-  }
-
-  private tryRmdir(path: string): boolean {
-    try {
-      rmdirSync(path);
-      return true;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ENOENT';
-    }
+    if (support?.ok) tryRmdir(support.parent);
   }
 
   /** `orch-watchdog-<pid>` parents under `base` whose watchdog is gone (or, in `deadPids`, a zombie). */
   private staleParents(base: string, deadPids: ReadonlySet<number> = new Set()): string[] {
-    let names: string[];
-    try {
-      names = readdirSync(base);
-    } catch {
-      return [];
-    }
-    return names
-      .filter((name) => {
-        const m = /^orch-watchdog-(\d+)$/.exec(name);
-        if (m === null || Number(m[1]) === this.selfPid) return false;
-        const stat = readStat(Number(m[1]), this.procRoot);
-        return stat === null || (deadPids.has(stat.pid) && !isRunningState(stat.state));
-      })
-      .map((name) => join(base, name));
-  }
-
-  private childDirs(parent: string): string[] {
-    try {
-      return readdirSync(parent, { withFileTypes: true })
-        .filter((d) => d.isDirectory())
-        .map((d) => join(parent, d.name));
-    } catch {
-      return [];
-    }
-  }
-
-  private membersOf(path: string): number[] {
-    try {
-      return readFileSync(join(path, 'cgroup.procs'), 'utf8')
-        .split('\n')
-        .filter((l) => /^\d+$/.test(l))
-        .map(Number);
-    } catch {
-      return [];
-    }
-  }
-
-  /** A stale parent and its empty runs go; one still holding a task stays (killStaleRuns ends those). */
-  private removeIfEmpty(parent: string): void {
-    for (const run of this.childDirs(parent)) this.tryRmdir(run);
-    this.tryRmdir(parent);
+    return childDirs(base).filter((dir) => {
+      const m = /\/orch-watchdog-(\d+)$/.exec(dir);
+      if (m === null || Number(m[1]) === this.selfPid) return false;
+      const stat = readStat(Number(m[1]), this.procRoot);
+      return stat === null || (deadPids.has(stat.pid) && !isRunningState(stat.state));
+    });
   }
 }
 
-/** What the wrapper says on fd 3 after its join attempt. */
-export const JOINED = 'joined';
-export const JOIN_FAILED = 'join-failed';
-/** What the runner answers: start the command, or give up (the runner retries with another strategy). */
-export const GO = 'go';
-export const STOP = 'stop';
-
 /**
- * The wrapper that puts itself into the run's cgroup, says on fd `controlFd` whether that
- * worked (with its pid), and becomes the command only when the runner (which checks the
- * cgroup's member list itself) answers `go`: a failed join never leaves the command running
- * outside the cgroup.
+ * The wrapper that joins the run's cgroup, reports that (with its pid) on fd `controlFd`, and becomes the command only
+ * when the runner, which checks the member list itself, answers `go`: a failed join never runs the command outside.
  */
 export function cgroupWrapperArgv(procsFile: string, controlFd: 3 | 4, command: string[]): string[] {
   const fd = String(controlFd);
   const script = [
-    `if { echo 0 > "$0"; } 2>/dev/null; then echo "${JOINED} $$" >&${fd}; else echo "${JOIN_FAILED} $$" >&${fd}; fi`,
+    `if { echo 0 > "$0"; } 2>/dev/null; then echo "joined $$" >&${fd}; else echo "join-failed $$" >&${fd}; fi`,
     `read -r answer <&${fd} || exit 125`,
-    `[ "$answer" = ${GO} ] || exit 125`,
+    `[ "$answer" = go ] || exit 125`,
     `exec ${fd}>&-`,
     'exec "$@"',
   ].join('\n');

@@ -1,10 +1,11 @@
 import { accessSync, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CgroupManager, cgroupWrapperArgv, GO, JOINED, STOP, type RunCgroup } from './cgroup.js';
+import { CgroupManager, cgroupWrapperArgv, type RunCgroup } from './cgroup.js';
 import {
   decodeWaitStatus,
-  isStartError,
   spawnDetached,
+  trySignal,
+  within,
   type ControlChannel,
   type ExitStatus,
   type SpawnOptions,
@@ -19,37 +20,26 @@ import { workerModule } from '../worker-module.js';
 const JOIN_REPORT_MS = 30_000;
 const WRAPPER_EXIT_MS = 2_000;
 
-/**
- * The subreaper helper (subreaper.c), compiled by `npm ci` where a C compiler exists and by the
- * image's build stage; null without one.
- */
-function subreaperBinary(): string | null {
-  const binary = fileURLToPath(workerModule('./subreaper', import.meta.url));
-  try {
-    accessSync(binary, constants.X_OK);
-    return binary;
-  } catch {
-    return null;
-  }
-}
-
 /** What this host offers, probed once per process and shared by every run. */
 export class KillEnvironment {
-  readonly cgroups: CgroupManager;
-  private helper: string | null | undefined;
+  /** Tests: `procRoot` for /proc/self/{mountinfo,cgroup}, `cgroups` to force a failed join, `helper` null for no C compiler. */
+  constructor(
+    procRoot = '/proc',
+    readonly cgroups = new CgroupManager(procRoot),
+    private helper?: string | null,
+  ) {}
 
-  /**
-   * `procRoot` is where /proc/self/{mountinfo,cgroup} are read; `cgroups` replaces the manager (tests
-   * force a failed join with it); `helper` null is a host where `npm ci` found no C compiler (tests).
-   */
-  constructor(procRoot = '/proc', cgroups?: CgroupManager, helper?: string | null) {
-    this.cgroups = cgroups ?? new CgroupManager(procRoot);
-    this.helper = helper;
-  }
-
-  /** The subreaper helper's path, or null. */
+  /** The subreaper helper (subreaper.c), built by `npm ci` where a C compiler exists and by the image; null without one. */
   subreaper(): string | null {
-    if (this.helper === undefined) this.helper = subreaperBinary();
+    if (this.helper === undefined) {
+      const binary = fileURLToPath(workerModule('./subreaper', import.meta.url));
+      try {
+        accessSync(binary, constants.X_OK);
+        this.helper = binary;
+      } catch {
+        this.helper = null;
+      }
+    }
     return this.helper;
   }
 
@@ -64,27 +54,18 @@ export function defaultKillEnvironment(): KillEnvironment {
   return defaultEnv;
 }
 
+/** `helper`: the subreaper helper's path, when it forks the command; `reasons`: why better strategies were not used. */
 export interface Chosen {
   strategy: KillStrategy;
   cgroup: RunCgroup | null;
-  /** The subreaper helper's path, when it forks the command. */
   helper: string | null;
-  /** Why better strategies were not used. */
   reasons: string[];
 }
 
-/**
- * The best strategy at or below `start`, skipping those in `excluded` (a cgroup whose join
- * failed): cgroup.kill, then the subreaper helper, then the /proc sweep.
- */
-async function chooseStrategy(
-  start: KillStrategy,
-  killEnv: KillEnvironment,
-  excluded: ReadonlySet<KillStrategy>,
-  reasons: string[],
-): Promise<Chosen> {
+/** The best strategy at or below `start`, except `cgroup` after a failed join: cgroup.kill, the subreaper helper, the /proc sweep. */
+async function chooseStrategy(start: KillStrategy, killEnv: KillEnvironment, joinFailed: boolean, reasons: string[]): Promise<Chosen> {
   if (start === 'single') return { strategy: 'single', cgroup: null, helper: null, reasons };
-  if (start === 'cgroup' && !excluded.has('cgroup')) {
+  if (start === 'cgroup' && !joinFailed) {
     const support = await killEnv.cgroups.detect();
     const cgroup = support.ok ? await killEnv.cgroups.create() : null;
     // The helper stays outside the cgroup: cgroup.kill spares it, so it still reports the command's status,
@@ -100,120 +81,84 @@ async function chooseStrategy(
   return { strategy: 'proc-sweep', cgroup: null, helper: null, reasons };
 }
 
+/** `enterPrefix`: argv that enters the run-as account (account.ts); `onRoot`: the root's pid, before a cgroup's command is let go. */
 export interface LaunchRequest {
   command: string[];
-  /** argv that enters the run-as account right before the command (account.ts), or [] to stay ourselves. */
   enterPrefix: string[];
   start: KillStrategy;
   killEnv: KillEnvironment;
   spawn: Omit<SpawnOptions, 'controlFds'>;
-  /** Called with the pid of the run's root (every process of the run descends from it) and its run cgroup, before a cgroup's command is let go. */
   onRoot?: (pid: number, cgroup: string | null) => void;
 }
 
-export interface Launched {
-  chosen: Chosen;
-  spawned: Spawned;
-}
-
-/** helper -> cgroup wrapper -> enter (close fds, setpriv, cd) -> command; each part only when chosen. */
-function argvFor(chosen: Chosen, command: string[]): string[] {
-  let argv = command;
-  if (chosen.cgroup) argv = cgroupWrapperArgv(chosen.cgroup.procsFile, chosen.helper ? 4 : 3, argv);
-  if (chosen.helper) argv = [chosen.helper, ...argv];
-  return argv;
-}
-
 /**
- * Spawns the command under the best strategy that really holds it. With a cgroup, the command
- * starts only once the run cgroup lists the wrapper (joined by itself, or moved in by us); a
- * join that fails either way stops the wrapper before the command runs and tries the next
- * strategy, with the reason recorded.
+ * Spawns helper -> cgroup wrapper -> enter prefix -> command (each part only when chosen); with a cgroup, the command
+ * starts only once the run cgroup lists the wrapper, and a failed join stops the wrapper and tries the next strategy.
  */
-export async function launch(req: LaunchRequest): Promise<Launched | StartError> {
-  const excluded = new Set<KillStrategy>();
+export async function launch(req: LaunchRequest): Promise<{ chosen: Chosen; spawned: Spawned } | StartError> {
   const reasons: string[] = [];
-  for (;;) {
-    const chosen = await chooseStrategy(req.start, req.killEnv, excluded, reasons);
-    const argv = argvFor(chosen, [...req.enterPrefix, ...req.command]);
+  for (let joinFailed = false; ; joinFailed = true) {
+    const chosen = await chooseStrategy(req.start, req.killEnv, joinFailed, reasons);
+    let argv = [...req.enterPrefix, ...req.command];
+    if (chosen.cgroup) argv = cgroupWrapperArgv(chosen.cgroup.procsFile, chosen.helper ? 4 : 3, argv);
+    if (chosen.helper) argv = [chosen.helper, ...argv];
     const spawned = await spawnDetached(argv, { ...req.spawn, controlFds: (chosen.helper ? 1 : 0) + (chosen.cgroup ? 1 : 0) });
-    if (isStartError(spawned)) {
+    if ('code' in spawned) {
       await chosen.cgroup?.remove();
       return spawned;
     }
-    if (!chosen.cgroup) {
-      req.onRoot?.(spawned.pid, null);
-      return { chosen, spawned };
-    }
-    const failure = await confirmJoin(spawned, chosen.cgroup);
-    if (failure === null) {
-      req.onRoot?.(spawned.pid, chosen.cgroup.path);
-      spawned.controls.at(-1)!.send(GO);
+    const failure = chosen.cgroup && (await confirmJoin(spawned, chosen.cgroup));
+    if (!failure) {
+      req.onRoot?.(spawned.pid, chosen.cgroup?.path ?? null);
+      if (chosen.cgroup) spawned.controls.at(-1)!.send('go');
       return { chosen, spawned };
     }
     reasons.push(`cgroup: ${failure}`);
-    excluded.add('cgroup');
     await stopWrapper(spawned);
-    await chosen.cgroup.remove();
+    await chosen.cgroup!.remove();
   }
 }
 
 /** null when the wrapper is in the run cgroup (the caller then tells it to go on); else why not. */
 async function confirmJoin(spawned: Spawned, cgroup: RunCgroup): Promise<string | null> {
-  const control = spawned.controls.at(-1)!;
-  const report = await control.next(JOIN_REPORT_MS);
+  const report = await spawned.controls.at(-1)!.next(JOIN_REPORT_MS);
   const m = report === null ? null : /^(\S+) (\d+)$/.exec(report);
   if (!m) return 'the wrapper did not report its join';
   const wrapperPid = Number(m[2]);
   const listed = (): boolean => cgroup.pids().includes(wrapperPid);
   // moveIn: the wrapper may lack the rights (another user, a delegated subtree); we may not.
-  if ((m[1] === JOINED && listed()) || (cgroup.moveIn(wrapperPid) && listed())) return null;
-  return m[1] === JOINED
+  if ((m[1] === 'joined' && listed()) || (cgroup.moveIn(wrapperPid) && listed())) return null;
+  return m[1] === 'joined'
     ? 'the wrapper said it joined, but the run cgroup does not list it'
     : `join failed: cannot write ${cgroup.procsFile}`;
 }
 
-/** The wrapper exits 125 on STOP without running the command; SIGKILL if it does not. */
+/** The wrapper exits 125 on `stop` without running the command; SIGKILL if it does not. */
 async function stopWrapper(spawned: Spawned): Promise<void> {
   const { child } = spawned;
-  const hasExited = (): boolean => child.exitCode !== null || child.signalCode !== null;
-  const exited = new Promise<boolean>((res) => {
-    if (hasExited()) return res(true);
-    child.once('exit', () => res(true));
-    setTimeout(() => res(false), WRAPPER_EXIT_MS).unref();
-  });
-  spawned.controls.at(-1)!.send(STOP);
-  if (!(await exited)) {
-    try {
-      process.kill(spawned.pid, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
-    await new Promise<void>((res) => (hasExited() ? res() : child.once('exit', () => res())));
+  const exit = new Promise<void>((res) => (child.exitCode !== null || child.signalCode !== null ? res() : child.once('exit', () => res())));
+  spawned.controls.at(-1)!.send('stop');
+  if (!(await within(exit, WRAPPER_EXIT_MS))) {
+    trySignal(spawned.pid, 'SIGKILL');
+    await exit;
   }
   for (const control of spawned.controls) control.destroy();
   child.stdout?.destroy();
   child.stderr?.destroy();
 }
 
-/** How the command ended, as far as the runner can know it. */
+/** How the command ended: its status, or the subreaper helper died before reporting it (someone SIGKILLed it). */
 export type LeaderEnd =
-  | { kind: 'exited'; status: ExitStatus }
-  /** The subreaper helper died before it reported the command's status (someone SIGKILLed it). */
-  | { kind: 'helper-died'; commandPid: number | null; helperStatus: ExitStatus };
+  { kind: 'exited'; status: ExitStatus } | { kind: 'helper-died'; commandPid: number | null; helperStatus: ExitStatus };
 
+/** `rootExited`: Node has reaped the root (the command, or the helper). */
 export interface LeaderWatch {
-  /** Resolves when the command's status is known, or the helper died without reporting it. */
   end: Promise<LeaderEnd>;
-  /** Resolves when Node has reaped the root (the command, or the helper). */
   rootExited: Promise<void>;
   isRootReaped(): boolean;
 }
 
-/**
- * Leader status, the execa way: the child's own exit; with the subreaper helper, its fd-3
- * lines `pid N` (the command, forked and setsid'd by the helper) and `status S`.
- */
+/** Leader status: the child's own exit; with the subreaper helper, its fd-3 lines `pid N` (the command it forked) and `status S`. */
 export function watchLeader(child: ChildProcess, helper: ControlChannel | null): LeaderWatch {
   let rootStatus: ExitStatus | null = null;
   const rootExited = new Promise<void>((resolve) =>
@@ -222,22 +167,17 @@ export function watchLeader(child: ChildProcess, helper: ControlChannel | null):
       resolve();
     }),
   );
-  const end = helper
-    ? helperEnd(helper, rootExited, () => rootStatus)
-    : rootExited.then((): LeaderEnd => ({ kind: 'exited', status: rootStatus! }));
-  return { end, rootExited, isRootReaped: () => rootStatus !== null };
-}
-
-async function helperEnd(helper: ControlChannel, rootExited: Promise<void>, rootStatus: () => ExitStatus | null): Promise<LeaderEnd> {
-  let commandPid: number | null = null;
-  for (;;) {
+  const helperEnd = async (channel: ControlChannel): Promise<LeaderEnd> => {
+    let commandPid: number | null = null;
     // The helper writes its lines before it can exit, so a closed channel means no more lines.
-    const line = await helper.next();
-    if (line === null) break;
-    const m = /^(pid|status) (-?\d+)$/.exec(line);
-    if (m?.[1] === 'pid') commandPid = Number(m[2]);
-    if (m?.[1] === 'status') return { kind: 'exited', status: decodeWaitStatus(Number(m[2])) };
-  }
-  await rootExited;
-  return { kind: 'helper-died', commandPid, helperStatus: rootStatus() ?? { code: null, signal: null } };
+    for (let line = await channel.next(); line !== null; line = await channel.next()) {
+      const m = /^(pid|status) (-?\d+)$/.exec(line);
+      if (m?.[1] === 'pid') commandPid = Number(m[2]);
+      if (m?.[1] === 'status') return { kind: 'exited', status: decodeWaitStatus(Number(m[2])) };
+    }
+    await rootExited;
+    return { kind: 'helper-died', commandPid, helperStatus: rootStatus ?? { code: null, signal: null } };
+  };
+  const end = helper ? helperEnd(helper) : rootExited.then((): LeaderEnd => ({ kind: 'exited', status: rootStatus! }));
+  return { end, rootExited, isRootReaped: () => rootStatus !== null };
 }

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { enterAs, type RunAs } from './account.js';
 import { defaultKillEnvironment, launch, watchLeader, type Chosen, type KillEnvironment, type LeaderWatch } from './launch.js';
-import { checkCwd, checkExecutable, type Spawned, type StartError } from './spawn.js';
+import { checkCwd, checkExecutable, trySignal, within, type Spawned, type StartError } from './spawn.js';
 import { killTree, type KillReceipt, type KillReport } from './tree-kill.js';
 import { liveMembers, newTracker, trackWhileRunning, type KillStrategy, type TreeHandle } from './tree-tracker.js';
 import type { ProcIdentity } from '../proc/identity.js';
@@ -21,18 +21,14 @@ export interface ProcResult {
 const PIPE_DRAIN_MS = 2_000;
 const HELPER_REAP_MS = 1_000;
 
-/** Seconds since `startedAtMs` (performance clock), to the microsecond: no float noise in the API. */
-function elapsedS(startedAtMs: number): number {
-  return Math.round((performance.now() - startedAtMs) * 1000) / 1_000_000;
-}
-
-const timeout = (ms: number): Promise<false> => new Promise((r) => setTimeout(() => r(false), ms).unref());
+/** To the microsecond: no float noise in the API. */
+const elapsedS = (startedAtMs: number): number => Math.round((performance.now() - startedAtMs) * 1000) / 1_000_000;
 
 export interface RunOptions {
   /** argv, never a shell string. */
   command: string[];
   cwd?: string;
-  /** Without runAs: the command's whole environment (default ours). With runAs: what the request adds to the account's own (accountEnv). */
+  /** Without runAs: the command's whole environment (default ours). With runAs: what the request adds to accountEnv. */
   env?: NodeJS.ProcessEnv;
   timeoutMs: number;
   graceMs: number;
@@ -42,49 +38,39 @@ export interface RunOptions {
   strategy?: Exclude<KillStrategy, 'single'>;
   /** Aborting kills the tree exactly like a timeout (server shutdown, CLI SIGINT). */
   abortSignal?: AbortSignal;
-  /**
-   * The CLI: the command gets the caller's own stdin, stdout and stderr, as under timeout(1):
-   * a tty stays a tty, a closed pipe is the command's own SIGPIPE. Nothing is captured.
-   */
+  /** The CLI: the caller's own stdin, stdout and stderr, as under timeout(1); nothing is captured. */
   inheritStdio?: boolean;
   killEnv?: KillEnvironment;
-  /**
-   * The account the command runs as (its own groups and environment, see enterAs): it enters
-   * `cwd` itself, and no fd above 2 reaches it. Default: ours, in our environment, as timeout(1).
-   */
+  /** The account the command runs as (enterAs); default: ours, in our environment. */
   runAs?: RunAs;
-  /**
-   * Called once the run's root process exists (before the command runs, under a cgroup) with
-   * its (pid, starttime): every process of the run descends from it while the run lasts. `where`
-   * is what a restart after a crash needs to find the run again (the gate saves it).
-   */
+  /** Called with the run's root (every process of the run descends from it) and what a restart needs to find the run again. */
   onRoot?: (root: ProcIdentity, where: { cgroup: string | null; boot: string | null }) => void;
 }
 
+/**
+ * `degradedReason`: why a better strategy was not used or changed; `spawnError`: ENOENT, EACCES, ... when the command
+ * could not start; `killedByGate`: a SIGKILL is ours (timeout, abort, the helper's death); `oomKilled`: the run cgroup's
+ * memory.events counted one; `leftoverCount`: members still running after a normal exit (then killed).
+ */
 export interface RunReport {
   result: ProcResult;
   strategy: KillStrategy;
-  /** Why a better strategy was not used, or why the strategy changed during the run. */
   degradedReason: string | null;
   aborted: boolean;
-  /** Set when the command could not start: ENOENT, EACCES, EINVAL, ... (null once it ran). */
   spawnError: string | null;
-  /** The runner itself signalled the command (timeout, abort, the helper's death): its SIGKILL is ours. */
   killedByGate: boolean;
-  /** The run cgroup's memory.events counted an oom_kill (only where the memory controller is on). */
   oomKilled: boolean;
-  /** The kill, when one happened (timeout, abort, or leftovers after a normal exit). */
   kill: KillReport | null;
-  /** Tree members still running after the leader exited normally (they were then killed). */
   leftoverCount: number;
-  /** Every process signalled and how many are confirmed gone (empty when nothing was left to kill). */
   receipt: KillReceipt;
 }
 
+const noReceipt = (strategy: KillStrategy): KillReceipt => ({ strategy, processes: [], confirmedDead: 0, survivors: [] });
+
 function failedStart(error: StartError, startedAt: number): RunReport {
-  const result = { returncode: null, signal: null, stdout: '', stderr: `orch-watchdog: ${error.message}\n`, timed_out: false };
+  const stderr = `orch-watchdog: ${error.message}\n`;
   return {
-    result: { ...result, duration_s: elapsedS(startedAt) },
+    result: { returncode: null, signal: null, stdout: '', stderr, timed_out: false, duration_s: elapsedS(startedAt) },
     strategy: 'single',
     degradedReason: null,
     aborted: false,
@@ -93,15 +79,13 @@ function failedStart(error: StartError, startedAt: number): RunReport {
     oomKilled: false,
     kill: null,
     leftoverCount: 0,
-    receipt: { strategy: 'single', processes: [], confirmedDead: 0, survivors: [] },
+    receipt: noReceipt('single'),
   };
 }
 
 /**
- * Runs `command` as the leader of a new session and process group, and makes sure that when
- * it times out, is aborted, or exits leaving children behind, the whole tree dies and is
- * reaped before this returns. Never throws: a spawn failure is `returncode: null` with the
- * reason in stderr.
+ * Runs `command` as the leader of a new session and group; when it times out, is aborted, or
+ * leaves children behind, the whole tree dies and is reaped before this returns. Never throws.
  */
 export async function runProcess(opts: RunOptions): Promise<RunReport> {
   const startedAt = performance.now();
@@ -114,7 +98,11 @@ export async function runProcess(opts: RunOptions): Promise<RunReport> {
       enterPrefix: prepared.enterPrefix,
       start: opts.treeKill === false ? 'single' : (opts.strategy ?? 'cgroup'),
       killEnv,
-      onRoot: opts.onRoot && rootReporter(opts.onRoot),
+      onRoot: (pid, cgroup) => {
+        // Only while the root is still our child (not already exited, its pid reused).
+        const stat = opts.onRoot ? readStat(pid) : null;
+        if (stat?.ppid === process.pid) opts.onRoot?.({ pid, startTicks: stat.startTicks }, { cgroup, boot: readBootId() });
+      },
       spawn: { cwd: prepared.cwd, env: prepared.env, inheritStdio: opts.inheritStdio ?? false },
     });
     if ('code' in launched) return failedStart(launched, startedAt);
@@ -124,15 +112,8 @@ export async function runProcess(opts: RunOptions): Promise<RunReport> {
   }
 }
 
-interface Prepared {
-  /** Where the chain is spawned: `/` when it enters cwd as another account itself. */
-  cwd: string;
-  env: NodeJS.ProcessEnv;
-  enterPrefix: string[];
-}
-
-/** Everything that can be refused before a process exists. */
-function prepare(opts: RunOptions, killEnv: KillEnvironment): Prepared | StartError {
+/** Everything that can be refused before a process exists; as another account, the chain is spawned in `/` and enters cwd itself. */
+function prepare(opts: RunOptions, killEnv: KillEnvironment): { cwd: string; env: NodeJS.ProcessEnv; enterPrefix: string[] } | StartError {
   const cwd = opts.cwd ?? process.cwd();
   const aborted = { code: 'EABORTED', message: 'aborted before start' };
   if (opts.runAs) {
@@ -148,14 +129,6 @@ function prepare(opts: RunOptions, killEnv: KillEnvironment): Prepared | StartEr
   return opts.abortSignal?.aborted ? aborted : { cwd, env, enterPrefix: [] };
 }
 
-/** The root's starttime, read once it exists; only while it is still our child (not already exited, its pid reused). */
-function rootReporter(onRoot: NonNullable<RunOptions['onRoot']>): (pid: number, cgroup: string | null) => void {
-  return (pid, cgroup) => {
-    const stat = readStat(pid);
-    if (stat?.ppid === process.pid) onRoot({ pid, startTicks: stat.startTicks }, { cgroup, boot: readBootId() });
-  };
-}
-
 function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch): TreeHandle {
   const rootIsHelper = chosen.helper !== null;
   return {
@@ -163,7 +136,7 @@ function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch): TreeH
     rootPid: spawned.pid,
     rootIsHelper,
     isRootReaped: () => watch.isRootReaped(),
-    waitRootExit: (ms) => Promise.race([watch.rootExited.then(() => true), timeout(ms)]),
+    waitRootExit: (ms) => within(watch.rootExited, ms),
     cgroup: chosen.cgroup,
     tracker: chosen.strategy === 'single' ? null : newTracker(spawned.pid, rootIsHelper),
   };
@@ -232,22 +205,16 @@ async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, sta
     oomKilled,
     kill,
     leftoverCount,
-    receipt: kill?.receipt ?? { strategy: handle.strategy, processes: [], confirmedDead: 0, survivors: [] },
+    receipt: kill?.receipt ?? noReceipt(handle.strategy),
   };
 }
 
 /** The root reaped by Node (a stuck helper SIGKILLed), and the pipes drained or cut. */
 async function reap(handle: TreeHandle, spawned: Spawned, watch: LeaderWatch): Promise<void> {
-  if (handle.rootIsHelper && !(await handle.waitRootExit(HELPER_REAP_MS)) && !watch.isRootReaped()) {
-    try {
-      process.kill(spawned.pid, 'SIGKILL');
-    } catch {
-      // exited meanwhile
-    }
-  }
+  if (handle.rootIsHelper && !(await handle.waitRootExit(HELPER_REAP_MS)) && !watch.isRootReaped()) trySignal(spawned.pid, 'SIGKILL');
   await watch.rootExited;
   for (const control of spawned.controls) control.destroy();
-  if (!(await Promise.race([spawned.pipesClosed.then(() => true), timeout(PIPE_DRAIN_MS)]))) {
+  if (!(await within(spawned.pipesClosed, PIPE_DRAIN_MS))) {
     spawned.child.stdout?.destroy();
     spawned.child.stderr?.destroy();
   }

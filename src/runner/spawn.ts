@@ -1,16 +1,35 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Duplex } from 'node:stream';
 
-/** A chatty suite must not exhaust memory: each stream keeps only its last ~1 MiB. */
-export const DEFAULT_OUTPUT_CAP_BYTES = 1024 * 1024;
-
 export interface StartError {
   code: string;
   message: string;
+}
+
+export function readText(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** true when `p` resolves within `ms`. */
+export const within = (p: Promise<unknown>, ms: number): Promise<boolean> =>
+  Promise.race([p.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms).unref())]);
+
+/** process.kill without the throw: false when the target is gone. */
+export function trySignal(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function findOnPath(name: string, pathEnv = process.env.PATH ?? ''): string | null {
@@ -30,9 +49,7 @@ export function findOnPath(name: string, pathEnv = process.env.PATH ?? ''): stri
 export function checkExecutable(command: string[], cwd: string, env: NodeJS.ProcessEnv): StartError | null {
   const name = command[0];
   if (name === undefined || name === '') return { code: 'EINVAL', message: 'command is empty' };
-  let path: string | null;
-  if (name.includes('/')) path = isAbsolute(name) ? name : resolve(cwd, name);
-  else path = findOnPath(name, env.PATH ?? '');
+  const path = name.includes('/') ? (isAbsolute(name) ? name : resolve(cwd, name)) : findOnPath(name, env.PATH ?? '');
   if (!path) return { code: 'ENOENT', message: `${name}: command not found` };
   try {
     if (!statSync(path).isFile()) return { code: 'EACCES', message: `${name}: not a regular file` };
@@ -65,13 +82,13 @@ export function decodeWaitStatus(status: number): ExitStatus {
   return { code: null, signal: name ?? `SIG${low}` };
 }
 
-/** Keeps the last `capBytes` bytes written to it. */
+/** Keeps the last `capBytes` bytes written to it: a chatty suite must not exhaust memory. */
 export class TailBuffer {
   private chunks: Buffer[] = [];
   private heldBytes = 0;
   private droppedBytes = 0;
 
-  constructor(private readonly capBytes: number = DEFAULT_OUTPUT_CAP_BYTES) {}
+  constructor(private readonly capBytes = 1024 * 1024) {}
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
@@ -127,23 +144,21 @@ export class ControlChannel {
   }
 }
 
+/** `inheritStdio`: the CLI's own stdio, nothing captured; `controlFds`: fds 3, 4, ... as socketpairs (helper reports, join handshake). */
 export interface SpawnOptions {
   cwd: string;
   env: NodeJS.ProcessEnv;
-  /** The CLI: the caller's own stdio, nothing captured. */
   inheritStdio: boolean;
-  /** fds 3, 4, ... as socketpairs: the subreaper helper's reports, the cgroup wrapper's join handshake. */
   controlFds: number;
 }
 
+/** `controls`: one per control fd, fd 3 first; `pipesClosed`: every holder of stdout and stderr is gone. */
 export interface Spawned {
   child: ChildProcess;
   pid: number;
-  /** One per control fd, fd 3 first. */
   controls: ControlChannel[];
   stdout: TailBuffer;
   stderr: TailBuffer;
-  /** Resolves when both pipes closed (every holder of them is gone). */
   pipesClosed: Promise<void>;
 }
 
@@ -152,12 +167,8 @@ export async function spawnDetached(argv: string[], opts: SpawnOptions): Promise
   let child: ChildProcess;
   const stdio = opts.inheritStdio ? (['inherit', 'inherit', 'inherit'] as const) : (['ignore', 'pipe', 'pipe'] as const);
   try {
-    child = spawn(argv[0]!, argv.slice(1), {
-      cwd: opts.cwd,
-      env: opts.env,
-      detached: true,
-      stdio: [...stdio, ...Array.from({ length: opts.controlFds }, () => 'pipe' as const)],
-    });
+    const controls = Array<'pipe'>(opts.controlFds).fill('pipe');
+    child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env, detached: true, stdio: [...stdio, ...controls] });
   } catch (err) {
     return { code: (err as NodeJS.ErrnoException).code ?? 'ESPAWN', message: `cannot spawn ${argv[0]}: ${(err as Error).message}` };
   }
@@ -183,5 +194,3 @@ function collect(stream: NodeJS.ReadableStream | null, into: TailBuffer): Promis
     stream.once('error', () => res());
   });
 }
-
-export const isStartError = (value: object): value is StartError => 'code' in value;

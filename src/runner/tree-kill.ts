@@ -1,26 +1,25 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
+import { trySignal } from './spawn.js';
 import { linkedMembers, newTracker, type KillStrategy, type TrackedProcess, type TreeHandle, type TreeTracker } from './tree-tracker.js';
 import { identityKey, isSameProcess, type ProcIdentity } from '../proc/identity.js';
 import { isRunningState, type ProcStat } from '../proc/parse-stat.js';
 import { readProcTable, type ProcTable } from '../proc/proc-table.js';
 import { readBootId, readStat } from '../proc/read-proc.js';
-import { signalWithGrace, startSignalWithGrace, type GraceReceipt, type SignalledProcess } from '../proc/signal-with-grace.js';
+import { signalWithGrace, startSignalWithGrace, type SignalledProcess } from '../proc/signal-with-grace.js';
 
 const TERM_POLL_MS = 20;
 const KILL_POLL_MS = 5;
 const FULL_SCAN_MS = 100;
-/** SIGKILLed tasks die within ms; one stuck in D state may take long: past this it is reported, not waited for. */
+/** A task stuck in D state may outlive a SIGKILL for long: past this it is reported, not waited for. */
 const KILL_CONFIRM_MS = 10_000;
 const HELPER_EXIT_WAIT_MS = 300;
 
-/** What the kill did: every process signalled, and how many of them are confirmed gone. */
+/** Every process signalled, each with its strongest signal and when (epoch ms), and who could not be killed: never silent. */
 export interface KillReceipt {
   strategy: KillStrategy;
-  /** Each with the strongest signal it got (SIGKILL once the grace ran out) and when (epoch ms). */
   processes: { pid: number; comm: string; signal: string; atMs: number }[];
   confirmedDead: number;
-  /** Members that could not be killed (a task stuck in D state, a pid we may not signal): never silent. */
   survivors: { pid: number; comm: string }[];
 }
 
@@ -34,32 +33,29 @@ export function receiptToJson(receipt: KillReceipt) {
   };
 }
 
+/** `killS`: from the first signal to every member confirmed dead (the helper's own exit not included). */
 export interface KillReport {
-  /** From the first signal to every member confirmed dead by /proc state (the helper's own exit not included). */
   killS: number;
-  /** Members still running at the end (none is the target; any is in the receipt too). */
   survivors: TrackedProcess[];
   receipt: KillReceipt;
 }
 
-const STRENGTH: Record<string, number> = { SIGTERM: 1, SIGKILL: 2 };
-
-/** Every process a kill signalled, with its strongest signal and when: the run's kill receipt. */
 class ReceiptBook {
   private readonly entries = new Map<string, KillReceipt['processes'][number]>();
+  /** By pid: what signal-with-grace reports sent is keyed by (pid, starttime) through them. */
+  readonly members = new Map<number, TrackedProcess>();
 
   /** Records `signal` to `member`, sent here or by other means (cgroup.kill), unless a stronger one is on record. */
   note(member: TrackedProcess, signal: string, atMs = Date.now()): void {
     const key = identityKey(member);
-    const known = this.entries.get(key);
-    if (known && (STRENGTH[known.signal] ?? 0) >= (STRENGTH[signal] ?? 0)) return;
-    this.entries.set(key, { pid: member.pid, comm: member.comm, signal, atMs });
+    const known = this.entries.get(key)?.signal;
+    if (known === undefined || (known === 'SIGTERM' && signal === 'SIGKILL'))
+      this.entries.set(key, { pid: member.pid, comm: member.comm, signal, atMs });
   }
 
-  /** What the /proc library's signal-with-grace reports it sent. */
-  record(sent: readonly SignalledProcess[], members: ReadonlyMap<number, TrackedProcess>): void {
+  record(sent: readonly SignalledProcess[]): void {
     for (const s of sent) {
-      const member = members.get(s.pid);
+      const member = this.members.get(s.pid);
       if (member) this.note({ ...member, comm: s.comm }, s.signal, s.at);
     }
   }
@@ -73,21 +69,11 @@ class ReceiptBook {
   }
 }
 
-/** killpg: its members are recorded one by one by the scans; the group itself is not a process. */
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // ESRCH: the group is empty
-  }
-}
-
 /** One kill in progress: the scans, the graces under way, and the book of what was signalled. */
 class TreeKill {
   readonly book = new ReceiptBook();
-  private readonly graces: Promise<GraceReceipt>[] = [];
+  readonly graces: Promise<void>[] = [];
   private readonly inGrace = new Set<string>();
-  private readonly members = new Map<number, TrackedProcess>();
   private readonly termedGroups = new Set<number>();
   readonly killedGroups = new Set<number>();
   fullScanMs = 0;
@@ -98,7 +84,6 @@ class TreeKill {
     readonly tracker: TreeTracker,
   ) {}
 
-  /** Every member /proc shows: parent links, groups, sessions, the cgroup, every identity seen before. */
   fullScan(): TrackedProcess[] {
     const started = performance.now();
     this.lastTable = readProcTable();
@@ -107,18 +92,16 @@ class TreeKill {
     return this.remember(this.tracker.alive(this.lastTable));
   }
 
-  /** The members' own stat files plus the cgroup's list: cheap enough for every poll. */
   quickScan(): TrackedProcess[] {
     return this.remember(this.tracker.aliveByReads(this.handle.cgroup?.pids() ?? []));
   }
 
-  /** quickScan plus the kernel's child links below the root: the opening look when a cgroup or helper holds the tree. */
   linkScan(): TrackedProcess[] {
     return this.remember(linkedMembers(this.handle, this.tracker));
   }
 
   private remember(live: TrackedProcess[]): TrackedProcess[] {
-    for (const member of live) this.members.set(member.pid, member);
+    for (const member of live) this.book.members.set(member.pid, member);
     return live;
   }
 
@@ -129,20 +112,15 @@ class TreeKill {
     if (fresh.length > 0) {
       const graceMs = Math.max(0, graceEnd - performance.now());
       const started = await startSignalWithGrace(fresh, { graceMs, pollMs: TERM_POLL_MS, killWaitMs: 0 });
-      this.book.record(started.terminated, this.members);
-      this.graces.push(started.done.then((receipt) => (this.book.record(receipt.processes, this.members), receipt)));
+      this.book.record(started.terminated);
+      this.graces.push(started.done.then((receipt) => this.book.record(receipt.processes)));
     }
     // Once per group: a member that traps TERM and spawns a successor must not get a stream of them.
     for (const pgid of this.tracker.groups) {
       if (this.termedGroups.has(pgid)) continue;
       this.termedGroups.add(pgid);
-      signalGroup(pgid, 'SIGTERM');
+      trySignal(-pgid, 'SIGTERM');
     }
-  }
-
-  /** Waits for every grace under way to have sent its SIGKILLs. */
-  async graceOver(): Promise<void> {
-    await Promise.all(this.graces);
   }
 
   /** SIGKILL now: the whole cgroup at once, every member still itself, every group. */
@@ -153,35 +131,16 @@ class TreeKill {
     }
     if (live.length > 0) {
       const receipt = await signalWithGrace(live, { graceMs: 0, killWaitMs: 0 });
-      this.book.record(receipt.processes, this.members);
+      this.book.record(receipt.processes);
     }
     for (const pgid of this.tracker.groups) {
-      signalGroup(pgid, 'SIGKILL');
+      trySignal(-pgid, 'SIGKILL');
       this.killedGroups.add(pgid);
-    }
-  }
-
-  /** Our own unreaped child (the helper): its pid cannot have been reused. */
-  killHelper(pid: number): void {
-    const stat = readStat(pid);
-    if (!stat) return;
-    try {
-      process.kill(pid, 'SIGKILL');
-      this.book.note({ pid, startTicks: stat.startTicks, comm: stat.comm }, 'SIGKILL');
-    } catch {
-      // exited meanwhile
     }
   }
 }
 
-/**
- * SIGTERM to the whole tree, poll /proc for the grace, SIGKILL whatever is left (always, even
- * when the leader already exited on SIGTERM: its children may not have), then confirm every
- * member dead by /proc state. Members are found through the cgroup's list, parent links,
- * groups and sessions, and every (pid, starttime) seen while the run lasted: a member that
- * moved itself out of the run cgroup and called setsid is still found. A full /proc scan
- * opens and ends the kill; polls in between re-read only the members' own stat files.
- */
+/** SIGTERM to the whole tree, SIGKILL what is left after the grace (a leader gone on TERM may leave children), confirm all dead. */
 export async function killTree(handle: TreeHandle, graceMs: number): Promise<KillReport> {
   const started = performance.now();
   if (handle.strategy === 'single' || !handle.tracker) return killSingle(handle, graceMs, started);
@@ -190,16 +149,16 @@ export async function killTree(handle: TreeHandle, graceMs: number): Promise<Kil
   const survivors = await killPhase(kill, performance.now() + KILL_CONFIRM_MS);
   const killS = (performance.now() - started) / 1000;
   if (handle.rootIsHelper && !handle.isRootReaped()) {
-    // The helper exits by itself once it has reaped the last orphan; SIGKILL only a stuck one.
+    // The helper exits by itself once it has reaped the last orphan; SIGKILL only a stuck one (our unreaped child: no pid reuse).
     const exited = await handle.waitRootExit(HELPER_EXIT_WAIT_MS);
-    if (!exited && !handle.isRootReaped() && handle.rootPid > 1) kill.killHelper(handle.rootPid);
+    const stat = exited || handle.isRootReaped() || handle.rootPid <= 1 ? null : readStat(handle.rootPid);
+    if (stat && trySignal(stat.pid, 'SIGKILL')) kill.book.note(stat, 'SIGKILL');
   }
   return { killS, survivors, receipt: kill.book.receipt(handle.strategy, survivors) };
 }
 
 async function termPhase(kill: TreeKill, graceEnd: number): Promise<void> {
-  // A cgroup or a helper holds the tree (orphans stay below the helper): links suffice to start;
-  // the closing full scan still sweeps groups, sessions and every identity seen.
+  // A cgroup or a helper holds the tree: links suffice to start; the closing full scan still sweeps groups and sessions.
   const held = kill.handle.cgroup !== null || kill.handle.rootIsHelper;
   let live = held ? kill.linkScan() : kill.fullScan();
   let lastFullScan = performance.now();
@@ -216,7 +175,7 @@ async function termPhase(kill: TreeKill, graceEnd: number): Promise<void> {
     }
     await kill.terminate(live, graceEnd);
   }
-  await kill.graceOver();
+  await Promise.all(kill.graces);
 }
 
 /** SIGKILL until a full scan finds nobody; returns who is still running when time is up. */
@@ -231,8 +190,7 @@ async function killPhase(kill: TreeKill, killEnd: number): Promise<TrackedProces
       // The tree looks dead: one full look for anything forked or escaped since the last scan.
       live = kill.fullScan();
       await kill.kill(live);
-      // Members of a group that already got SIGKILL are only still dying (a busy CPU delays
-      // that): they cannot fork any more, so they need no further full scan, just the polls.
+      // Members of a group that already got SIGKILL are only still dying: they cannot fork, so polls suffice.
       checkedByFullScan = live.every((m) => kill.killedGroups.has(kill.lastTable.get(m.pid)?.pgrp ?? -1));
       if (live.length === 0) return [];
     }
@@ -249,18 +207,14 @@ async function killSingle(handle: TreeHandle, graceMs: number, started: number):
   if (stat) {
     const leader: TrackedProcess = { pid: stat.pid, startTicks: stat.startTicks, comm: stat.comm };
     const receipt = await signalWithGrace([leader], { graceMs, pollMs: TERM_POLL_MS, killWaitMs: KILL_CONFIRM_MS });
-    book.record(receipt.processes, new Map([[leader.pid, leader]]));
+    book.members.set(leader.pid, leader);
+    book.record(receipt.processes);
     if (!receipt.confirmedDead) survivors.push(leader);
   }
   return { killS: (performance.now() - started) / 1000, survivors, receipt: book.receipt('single', survivors) };
 }
 
-/**
- * The tree of a run whose watchdog died (its root now belongs to init): killed like a timeout,
- * found from its root's (pid, starttime) and `boot` id as the run reported them. null when that
- * root is gone: another boot, another process, or no longer the leader of its session (a run's
- * root always is).
- */
+/** Kills the tree of a run whose watchdog died, by its root's identity and `boot` id; null when that root is gone or no longer leads its session. */
 export async function killOrphanTree(root: ProcIdentity, boot: string | null, graceMs: number): Promise<KillReport | null> {
   const live = (): ProcStat | null => {
     const stat = readStat(root.pid);
@@ -272,7 +226,6 @@ export async function killOrphanTree(root: ProcIdentity, boot: string | null, gr
     {
       strategy: 'proc-sweep',
       rootPid: root.pid,
-      // The root (command or subreaper helper) was spawned detached: it leads the session and group the tree is in.
       rootIsHelper: false,
       isRootReaped: () => live() === null,
       waitRootExit: async () => live() === null,

@@ -7,11 +7,7 @@ import { ProcTree, readProcTable, type ProcTable } from '../proc/proc-table.js';
 import { isSignallable, isSignallableGroup, watchdogGuard, type ProtectedPids } from '../proc/protected-pids.js';
 import { readStat } from '../proc/read-proc.js';
 
-/**
- * How the tree is killed, best first: a cgroup v2 `cgroup.kill`; a child-subreaper helper that
- * keeps orphans in the tree; a /proc sweep by (pid, starttime); `single` = only the leader
- * (WATCHDOG_TREE_KILL_ENABLED=false).
- */
+/** How the tree is killed, best first; `single` = the leader only (WATCHDOG_TREE_KILL_ENABLED=false). */
 export const KILL_STRATEGIES = ['cgroup', 'subreaper', 'proc-sweep', 'single'] as const;
 export type KillStrategy = (typeof KILL_STRATEGIES)[number];
 
@@ -20,20 +16,14 @@ export interface TrackedProcess extends ProcIdentity {
   comm: string;
 }
 
-/** How often the tree is recorded while the command runs (children links and the cgroup list: cheap)... */
+/** Tracking reads child links and the cgroup list every 100 ms, the whole table (no cgroup) every 1 s at most... */
 const TRACK_INTERVAL_MS = 100;
-/** ...how often the whole table is read without a cgroup (groups and sessions), at most... */
 const FULL_SCAN_INTERVAL_MS = 1_000;
 /** ...and never more than ~1/10 of a core: CPU starvation is what the merge gate exists to avoid. */
 const TRACK_COST_FACTOR = 10;
 const MAX_WALK = 100_000;
 
-/**
- * Remembers every process that ever belonged to one run's tree by (pid, starttime), plus the
- * process groups and sessions they led or joined. A member that double-forks is reparented to
- * init and leaves the parent links, but it stays in this memory (if it was seen once) and in
- * its group/session (unless it left both): that is what a bare killpg misses.
- */
+/** Every process that ever was in one run's tree, by (pid, starttime), and their groups and sessions: double forks escape links, not this. */
 export class TreeTracker {
   private readonly members = new Map<number, TrackedProcess>();
   readonly groups = new Set<number>();
@@ -54,15 +44,9 @@ export class TreeTracker {
     }
   }
 
-  /**
-   * Adds what `table` shows of the tree: the root's descendants, `extraPids` (e.g. a cgroup's
-   * members), the descendants of every member still alive (a member that left the cgroup keeps
-   * its parent link), and whoever shares a group or session a member ever had.
-   */
+  /** Adds the root's and every live member's descendants, `extraPids` (a cgroup's), and whoever shares a member's group or session. */
   observe(table: ProcTable, extraPids: Iterable<number> = []): void {
-    const root = table.get(this.rootPid);
-    if (root && !this.rootIsHelper) this.add(root);
-    for (const pid of extraPids) {
+    for (const pid of [this.rootPid, ...extraPids]) {
       const stat = table.get(pid);
       if (stat) this.add(stat);
     }
@@ -76,11 +60,7 @@ export class TreeTracker {
     }
   }
 
-  /**
-   * The cheap poll: re-reads only the members' own stat files (plus `extraPids`, e.g. the
-   * cgroup's list, adopted as members). A full table scan costs ~1 ms per 50 processes on a
-   * busy host; this costs one read per member.
-   */
+  /** The cheap poll: one stat read per member (and per new pid of `extraPids`), not a full table scan. */
   aliveByReads(extraPids: Iterable<number>): TrackedProcess[] {
     for (const pid of extraPids) {
       if (this.members.has(pid)) continue;
@@ -111,19 +91,15 @@ export class TreeTracker {
 const isLive = (stat: ProcStat | null | undefined, member: TrackedProcess): boolean =>
   isSameProcess(stat, member) && isRunningState(stat.state);
 
-/** Everything the killer knows about one run's tree. */
+/** Everything the killer knows about one run's tree; the root is the command, or the subreaper helper (killed last, alone). */
 export interface TreeHandle {
   strategy: KillStrategy;
-  /** The command, or the subreaper helper that forked it. */
   rootPid: number;
-  /** The root is the subreaper helper: killed last, never with the tree. */
   rootIsHelper: boolean;
   /** True once Node has reaped the root: its pid may be reused, never signal it then. */
   isRootReaped: () => boolean;
-  /** Resolves true when the root exits within `ms`. */
   waitRootExit: (ms: number) => Promise<boolean>;
   cgroup: RunCgroup | null;
-  /** null for `single`. */
   tracker: TreeTracker | null;
 }
 
@@ -136,7 +112,7 @@ export function newTracker(rootPid: number, rootIsHelper: boolean): TreeTracker 
 }
 
 /** The tree below `roots` by the kernel's own child lists (/proc/<pid>/task/<tid>/children): one read per member. */
-export function walkChildren(roots: Iterable<number>): number[] {
+function walkChildren(roots: Iterable<number>): number[] {
   const found: number[] = [];
   const seen = new Set<number>();
   const stack = [...roots];
@@ -171,12 +147,7 @@ export function linkedMembers(handle: TreeHandle, tracker: TreeTracker): Tracked
   return tracker.aliveByReads([...(handle.cgroup?.pids() ?? []), ...walkChildren([handle.rootPid])]);
 }
 
-/**
- * Records the tree while the command runs, so a member that later leaves every link (the run
- * cgroup, its session, its parent) is still known by (pid, starttime) at the kill: the cgroup's
- * list and the child links below the root every TRACK_INTERVAL_MS, and without a cgroup the
- * whole process table now and then (groups and sessions). Returns the stop function.
- */
+/** Records the tree while the command runs, so a member that later leaves every link is still known at the kill; returns the stop. */
 export function trackWhileRunning(handle: TreeHandle): () => void {
   const tracker = handle.tracker;
   if (!tracker || handle.strategy === 'single') return () => undefined;
