@@ -19,7 +19,7 @@ import { createLogger } from './logger.js';
 import { registerSecretValues } from './redact.js';
 import { secretValuesOf } from './config/secret-values.js';
 import { createRegistry, exposeConfigWarnings } from './metrics.js';
-import { createDelivery, deliverySection, type QueuedDelivery } from './notify/delivery.js';
+import { createDelivery, deliverySection } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
 import { alertmanagerSection } from './notify/alertmanager.js';
 import { StateStore } from './state/state-store.js';
