@@ -136,7 +136,7 @@ const botTokens = scanTriggers(nextLiteral(':'), (text, colon, floor, out, meter
 export const URL_CREDENTIALS: Rule = { mayApply: (t) => t.includes('://'), apply: urlCredentials };
 export const JSON_WEB_TOKENS: Rule = { mayApply: (t) => t.includes('eyJ'), apply: jsonWebTokens };
 export const PROVIDER_TOKEN_RULE: Rule = {
-  mayApply: (t) => t.includes('gh') || t.includes('glpat-') || t.includes('xox') || t.includes('k_live_'),
+  mayApply: (t) => t.includes('gh') || t.includes('github_pat_') || t.includes('glpat-') || t.includes('xox') || t.includes('k_live_'),
   apply: providerTokens,
 };
 export const COOKIE_HEADERS: Rule = { mayApply: (t) => /cookie/i.test(t), apply: cookieHeaders };
