@@ -1,17 +1,17 @@
-import { ASSIGNMENTS, FLAG_EQUALS, FLAG_SPACE, QUERY_PARAMETERS, QUOTED_KEYS, YAML_KEYS } from './redact/assignments.js';
+import { assignments, flagEquals, flagSpace, quotedKeys, queryParameters, yamlKeys } from './redact/assignments.js';
+import { isSecretFlag, isSpace, REDACTED, type Meter } from './redact/scan.js';
 import {
-  AUTHORIZATION,
-  BEARER,
-  CURL_USER,
+  authorizationHeaders,
+  bearerTokens,
+  botTokens,
+  cookieHeaders,
   CURL_USER_FLAGS,
-  MYSQL_PASSWORD,
-  OPENSSL_PASSPHRASE,
-  SSHPASS_PASSWORD,
-} from './redact/commands.js';
-import { isSecretFlag, REDACTED } from './redact/names.js';
-import type { Rule } from './redact/rule.js';
-import { isSpace, type Meter } from './redact/scan.js';
-import { BOT_TOKENS, COOKIE_HEADERS, JSON_WEB_TOKENS, PROVIDER_TOKEN_RULE, URL_CREDENTIALS } from './redact/shapes.js';
+  curlUser,
+  jsonWebTokens,
+  PROGRAM_FLAGS,
+  providerTokens,
+  urlCredentials,
+} from './redact/shapes.js';
 
 // Secrets become `***`, names stay; over-redaction is preferred to a leak. Every rule is a hand-written linear
 // scan: the equivalent regular expression is quadratic in a run of letters (15,000 letters in a URL: 0.55 s).
@@ -19,24 +19,22 @@ import { BOT_TOKENS, COOKIE_HEADERS, JSON_WEB_TOKENS, PROVIDER_TOKEN_RULE, URL_C
 export { REDACTED };
 
 /** In order: later rules see what earlier ones left (`Authorization: Bearer ***` is not redacted twice). */
-const RULES: Rule[] = [
-  URL_CREDENTIALS,
-  JSON_WEB_TOKENS,
-  PROVIDER_TOKEN_RULE,
-  COOKIE_HEADERS,
-  CURL_USER,
-  ...MYSQL_PASSWORD,
-  SSHPASS_PASSWORD,
-  OPENSSL_PASSPHRASE,
-  AUTHORIZATION,
-  BEARER,
-  BOT_TOKENS,
-  FLAG_EQUALS,
-  FLAG_SPACE,
-  QUERY_PARAMETERS,
-  ASSIGNMENTS,
-  QUOTED_KEYS,
-  YAML_KEYS,
+const RULES: ((text: string, meter: Meter) => string)[] = [
+  urlCredentials,
+  jsonWebTokens,
+  providerTokens,
+  cookieHeaders,
+  curlUser,
+  ...PROGRAM_FLAGS,
+  authorizationHeaders,
+  bearerTokens,
+  botTokens,
+  flagEquals,
+  flagSpace,
+  queryParameters,
+  assignments,
+  quotedKeys,
+  yamlKeys,
 ];
 
 /** Shorter configured values are not hidden by value: "42" would be cut out of every number. */
@@ -64,10 +62,7 @@ function hideSecretValues(text: string, meter: Meter): string {
 
 function redactMetered(text: string, meter: Meter): string {
   let out = hideSecretValues(text, meter);
-  for (const rule of RULES) {
-    meter.steps += out.length;
-    if (rule.mayApply(out)) out = rule.apply(out, meter);
-  }
+  for (const rule of RULES) out = rule(out, meter);
   return out;
 }
 
