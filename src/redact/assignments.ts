@@ -22,8 +22,9 @@ import {
 // Secrets by the name beside them: flags, query parameters, NAME=value, JSON and YAML keys. A match that is
 // not a secret is still consumed, as a global regex replace would.
 
-/** `--?[A-Za-z][\w.-]*` at `i`: the flag's end, or -1. */
+/** `--?[A-Za-z][\w.-]*` starting a word at `i`: the flag's end, or -1. */
 function flagEnd(text: string, i: number, meter: Meter): number {
+  if (isNonSpace(code(text, i - 1))) return -1;
   let at = i + 1;
   if (code(text, at) === 45 && isLetter(code(text, at + 1))) at += 1;
   if (!isLetter(code(text, at))) return -1;
@@ -31,7 +32,7 @@ function flagEnd(text: string, i: number, meter: Meter): number {
 }
 
 /** --password=xxx, -token=xxx */
-export const flagEquals = scanTriggers(/(?<!\S)-/g, (text, i, _floor, out, meter) => {
+const flagEquals = scanTriggers(/-/g, (text, i, _floor, out, meter) => {
   const nameEnd = flagEnd(text, i, meter);
   if (nameEnd < 0 || code(text, nameEnd) !== 61) return -1;
   const end = quotedOrWordEnd(text, nameEnd + 1, meter);
@@ -42,7 +43,7 @@ export const flagEquals = scanTriggers(/(?<!\S)-/g, (text, i, _floor, out, meter
 });
 
 /** --password xxx: the next word is the value unless it is itself a long flag. */
-export const flagSpace = scanTriggers(/(?<!\S)-/g, (text, i, _floor, out, meter) => {
+const flagSpace = scanTriggers(/-/g, (text, i, _floor, out, meter) => {
   const nameEnd = flagEnd(text, i, meter);
   if (nameEnd < 0) return -1;
   const valueStart = runEnd(text, nameEnd, isSpace, meter);
@@ -57,7 +58,7 @@ export const flagSpace = scanTriggers(/(?<!\S)-/g, (text, i, _floor, out, meter)
 const isQueryValueChar: CharTest = (c) => isNonSpace(c) && c !== 38 && c !== 35 && !isQuote(c);
 
 /** ?access_token=xxx&… (a query value ends at & or #) */
-export const queryParameters = scanTriggers(/[?&;]/g, (text, i, _floor, out, meter) => {
+const queryParameters = scanTriggers(/[?&;]/g, (text, i, _floor, out, meter) => {
   if (!isNameStart(code(text, i + 1))) return -1;
   const nameEnd = runEnd(text, i + 2, isNameChar, meter);
   if (code(text, nameEnd) !== 61) return -1;
@@ -77,7 +78,7 @@ function nameBefore(text: string, end: number, floor: number, separators: CharTe
 const isAssignmentSeparator: CharTest = (c) => isSpace(c) || c === 44 || c === 123 || c === 40 || c === 91;
 
 /** NAME=value (env assignments, key=value output) */
-export const assignments = scanTriggers(/=/g, (text, equals, floor, out, meter) => {
+const assignments = scanTriggers(/=/g, (text, equals, floor, out, meter) => {
   const i = nameBefore(text, equals, floor, isAssignmentSeparator, meter);
   if (i < 0) return -1;
   const end = quotedOrWordEnd(text, equals + 1, meter);
@@ -110,7 +111,7 @@ function mappingValueEnd(text: string, at: number, json: boolean, meter: Meter):
 }
 
 /** "password": "xxx" (JSON) in health-check output; `"authorization"` is the Authorization rule's. */
-export const quotedKeys = scanTriggers(/:/g, (text, colon, floor, out, meter) => {
+const quotedKeys = scanTriggers(/:/g, (text, colon, floor, out, meter) => {
   const close = runStart(text, colon, floor, isSpace, meter) - 1;
   const quote = code(text, close);
   if (close < floor || !isQuote(quote)) return -1;
@@ -128,7 +129,7 @@ export const quotedKeys = scanTriggers(/:/g, (text, colon, floor, out, meter) =>
 const isYamlSeparator: CharTest = (c) => isSpace(c) || c === 44 || c === 123;
 
 /** `token: xxx` (YAML-ish) */
-export const yamlKeys = scanTriggers(/:/g, (text, colon, floor, out, meter) => {
+const yamlKeys = scanTriggers(/:/g, (text, colon, floor, out, meter) => {
   const i = nameBefore(text, colon, floor, isYamlSeparator, meter);
   if (i < 0) return -1;
   const valueStart = runEnd(text, colon + 1, (c) => c === 32 || c === 9, meter);
@@ -139,3 +140,5 @@ export const yamlKeys = scanTriggers(/:/g, (text, colon, floor, out, meter) => {
   if (isSecretName(name, meter, false)) out.replace(i, end, `${text.slice(i, valueStart)}${mask(text.slice(valueStart, end))}`);
   return end;
 });
+
+export const NAME_RULES = [flagEquals, flagSpace, queryParameters, assignments, quotedKeys, yamlKeys];

@@ -11,18 +11,9 @@ export const REDACTED = '***';
 export type CharTest = (code: number) => boolean;
 
 /** JavaScript's `\s`. A NaN code (past the end) is no class's member. */
+const WIDE_SPACES = new Set([0xa0, 0x1680, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff]);
 export const isSpace: CharTest = (c) =>
-  c === 32 ||
-  (c >= 9 && c <= 13) ||
-  c === 0xa0 ||
-  c === 0x1680 ||
-  (c >= 0x2000 && c <= 0x200a) ||
-  c === 0x2028 ||
-  c === 0x2029 ||
-  c === 0x202f ||
-  c === 0x205f ||
-  c === 0x3000 ||
-  c === 0xfeff;
+  c === 32 || (c >= 9 && c <= 13) || (c > 127 && ((c >= 0x2000 && c <= 0x200a) || WIDE_SPACES.has(c)));
 export const isLetter: CharTest = (c) => (c | 32) >= 97 && (c | 32) <= 122;
 export const isDigit: CharTest = (c) => c >= 48 && c <= 57;
 export const isAlnum: CharTest = (c) => isLetter(c) || isDigit(c);

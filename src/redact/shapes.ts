@@ -29,7 +29,7 @@ const isUserChar: CharTest = (c) => isNonSpace(c) && c !== 47 && c !== 58 && c !
 const isPassChar: CharTest = (c) => isNonSpace(c) && c !== 47 && c !== 64;
 
 /** `scheme://user:pass@` keeps the user; `scheme://<16+ key chars>@` (Sentry DSN) hides it all; `ssh://git@host` stays. */
-export const urlCredentials = scanTriggers(/:\/\//g, (text, separator, floor, out, meter) => {
+const urlCredentials = scanTriggers(/:\/\//g, (text, separator, floor, out, meter) => {
   // the leftmost letter of the scheme run before `://`: every start inside the run fails or matches alike
   let start = runStart(text, separator, floor, isSchemeChar, meter);
   while (start < separator && !isLetter(code(text, start))) start += 1;
@@ -50,7 +50,7 @@ export const urlCredentials = scanTriggers(/:\/\//g, (text, separator, floor, ou
 });
 
 /** JSON Web Tokens: `eyJ…` header `.` `eyJ…` payload `.` signature, both first parts base64url JSON. */
-export const jsonWebTokens = scanTriggers(/(?<!\w)eyJ/g, (text, i, _floor, out, meter) => {
+const jsonWebTokens = scanTriggers(/(?<!\w)eyJ/g, (text, i, _floor, out, meter) => {
   const headerEnd = runEnd(text, i + 3, isKeyChar, meter);
   const payloadEnd =
     headerEnd - i >= 7 && code(text, headerEnd) === 46 && text.startsWith('eyJ', headerEnd + 1)
@@ -72,7 +72,7 @@ function providerBody(prefix: string): [CharTest, number] {
 }
 
 /** Provider tokens by prefix: GitHub, GitLab, Slack, Stripe. */
-export const providerTokens = scanTriggers(
+const providerTokens = scanTriggers(
   /(?<!\w)(?:gh[pousr]_|github_pat_|glpat-|xox[abposr]-|[sr]k_live_)/g,
   (text, i, _floor, out, meter, prefix) => {
     const [body, least] = providerBody(prefix);
@@ -87,7 +87,7 @@ export const providerTokens = scanTriggers(
 const isCookieValueChar: CharTest = (c) => c >= 0 && c !== 10 && c !== 13 && !isQuote(c);
 
 /** `Cookie:` / `Set-Cookie:` headers: every cookie up to the end of the header value. */
-export const cookieHeaders = scanTriggers(/cookie/gi, (text, at, floor, out, meter) => {
+const cookieHeaders = scanTriggers(/cookie/gi, (text, at, floor, out, meter) => {
   // `set-cookie` is one header name; its `cookie` alone would read the same value
   const i = at - 4 >= floor && startsWithCaseless(text, at - 4, 'set-') && !isWord(code(text, at - 5)) ? at - 4 : at;
   if (isWord(code(text, i - 1))) return -1;
@@ -107,7 +107,7 @@ export const cookieHeaders = scanTriggers(/cookie/gi, (text, at, floor, out, met
 });
 
 /** Telegram bot tokens: `<bot id>:<30+ chars>`, also inside `/bot<id>:<token>/` URLs (the id stays). */
-export const botTokens = scanTriggers(/:/g, (text, colon, floor, out, meter) => {
+const botTokens = scanTriggers(/:/g, (text, colon, floor, out, meter) => {
   // a digit run cut by `floor` starts before it: the regex's (?<!\d) refused every start inside
   const idStart = runStart(text, colon, floor, isDigit, meter);
   if (idStart === colon || isDigit(code(text, idStart - 1))) return -1;
@@ -122,7 +122,8 @@ const isCurlPassChar: CharTest = (c) => isNonSpace(c) && !isQuote(c);
 const isCurlUserChar: CharTest = (c) => isCurlPassChar(c) && c !== 58;
 
 /** curl -u user:pass, --user=user:pass, --proxy-user 'user:pass': the user stays. */
-export const curlUser = scanTriggers(/(?<!\S)(?:-u|-U|--user|--proxy-user)/g, (text, i, _floor, out, meter, flag) => {
+const curlUser = scanTriggers(/-u|-U|--user|--proxy-user/g, (text, i, _floor, out, meter, flag) => {
+  if (isNonSpace(code(text, i - 1))) return -1;
   let at = i + flag.length;
   if (isSpace(code(text, at))) at = runEnd(text, at, isSpace, meter);
   else if (code(text, at) === 61) at += 1;
@@ -197,7 +198,7 @@ const spacedValue =
 
 const noTail: CharTest = () => false;
 /** In order: mysql (also mysqldump, mysqladmin), mariadb (also mariadb-dump), sshpass, openssl. */
-export const PROGRAM_FLAGS = [
+const PROGRAM_FLAGS = [
   programFlag('mysql', isLowerLetter, '-p', gluedValue, () => REDACTED),
   programFlag(
     'mariadb',
@@ -214,7 +215,7 @@ const AUTH_SCHEMES = ['bearer', 'basic', 'token', 'digest', 'negotiate'];
 const isAuthValueChar: CharTest = (c) => isNonSpace(c) && !isQuote(c) && c !== 44 && c !== 59;
 
 /** Authorization: Bearer xxx / Authorization=Basic xxx / "authorization": "xxx" (the scheme word stays). */
-export const authorizationHeaders = scanTriggers(/authorization/gi, (text, i, _floor, out, meter) => {
+const authorizationHeaders = scanTriggers(/authorization/gi, (text, i, _floor, out, meter) => {
   let at = i + 13;
   if (isQuote(code(text, at))) at += 1;
   at = runEnd(text, at, isSpace, meter);
@@ -242,10 +243,23 @@ export const authorizationHeaders = scanTriggers(/authorization/gi, (text, i, _f
 const isBearerChar: CharTest = (c) => isKeyChar(c) || c === 46 || c === 126 || c === 43 || c === 47 || c === 61;
 
 /** `bearer xxx` anywhere (a log line, an error message). */
-export const bearerTokens = scanTriggers(/(?<!\w)bearer/gi, (text, i, _floor, out, meter) => {
+const bearerTokens = scanTriggers(/(?<!\w)bearer/gi, (text, i, _floor, out, meter) => {
   const valueStart = runEnd(text, i + 6, isSpace, meter);
   const valueEnd = runEnd(text, valueStart, isBearerChar, meter);
   if (valueStart === i + 6 || valueEnd === valueStart) return -1;
   out.replace(i, valueEnd, `${text.slice(i, valueStart)}${REDACTED}`);
   return valueEnd;
 });
+
+/** In order: later rules see what earlier ones left (`Authorization: Bearer ***` is not redacted twice). */
+export const SHAPE_RULES = [
+  urlCredentials,
+  jsonWebTokens,
+  providerTokens,
+  cookieHeaders,
+  curlUser,
+  ...PROGRAM_FLAGS,
+  authorizationHeaders,
+  bearerTokens,
+  botTokens,
+];
