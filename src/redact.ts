@@ -1,5 +1,4 @@
-import { NAME_RULES } from './redact/assignments.js';
-import { isSecretFlag, isSpace, REDACTED, type Meter } from './redact/scan.js';
+import { isSecretFlag, isSpace, NAME_RULES, REDACTED, type Meter } from './redact/scan.js';
 import { CURL_USER_FLAGS, SHAPE_RULES } from './redact/shapes.js';
 
 // Secrets become `***`, names stay; over-redaction is preferred to a leak. Every rule is a hand-written linear
