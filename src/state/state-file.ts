@@ -1,18 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  ftruncateSync,
-  lstatSync,
-  openSync,
-  readSync,
-  realpathSync,
-  statSync,
-  writeSync,
-  type Stats,
-} from 'node:fs';
+import { constants, lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -86,21 +74,22 @@ function examine(path: string, selfUid: number, extra: readonly string[]): PathV
   return { ok: true, dir };
 }
 
-/** `held`: our fd holds the exclusive lock until it is closed (or we die); `previousPid` is the last holder's. */
+/** `held`: `file` holds the exclusive lock until it is closed (or we die); `previousPid` is the last holder's. */
 export type LockResult =
-  { kind: 'held'; fd: number; previousPid: number | null } | { kind: 'busy'; holderPid: number | null } | { kind: 'refused'; why: string };
+  | { kind: 'held'; file: FileHandle; previousPid: number | null }
+  | { kind: 'busy'; holderPid: number | null }
+  | { kind: 'refused'; why: string };
 
 /** The pid written by the holder (or the last holder), if the file holds one. */
-function readPid(fd: number): number | null {
-  const buf = Buffer.alloc(32);
-  const n = readSync(fd, buf, 0, buf.length, 0);
-  const m = /^(\d{1,10})\s*$/.exec(buf.toString('latin1', 0, n));
+async function readPid(file: FileHandle): Promise<number | null> {
+  const { buffer, bytesRead } = await file.read(Buffer.alloc(32), 0, 32, 0);
+  const m = /^(\d{1,10})\s*$/.exec(buffer.toString('latin1', 0, bytesRead));
   return m ? Number(m[1]) : null;
 }
 
 // Node has no flock: `flock -n -x 3` on our fd as the child's fd 3. The lock belongs to the open file
 // description, so it stays ours after the child exits and ends when our fd closes (or we die).
-function flockFd(fd: number): Promise<{ code: number | null; stderr: string } | { error: string }> {
+function flockFd(fd: number): Promise<{ code: number | null; why: string }> {
   return new Promise((resolve) => {
     const child = spawn('flock', ['-n', '-x', '3'], {
       stdio: ['ignore', 'ignore', 'pipe', fd],
@@ -109,37 +98,35 @@ function flockFd(fd: number): Promise<{ code: number | null; stderr: string } | 
     });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
-    child.on('close', (code) => resolve({ code, stderr: stderr.trim() }));
+    child.on('error', (err: NodeJS.ErrnoException) => resolve({ code: null, why: `flock(1) could not run (${err.code ?? err.message})` }));
+    child.on('close', (code) => resolve({ code, why: `flock(1) failed (${stderr.trim() || `exit ${code}`})` }));
   });
 }
 
-/** Takes `lockPath` (0600, never through a symlink) without waiting. */
+/** Takes `lockPath` (0600, never through a symlink) without waiting; exit 1 of flock(1) is another holder. */
 export async function lockStateFile(lockPath: string, selfUid: number): Promise<LockResult> {
-  let fd: number;
+  let file: FileHandle;
   try {
-    fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+    file = await open(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   } catch (err) {
     const code = errCode(err);
     return { kind: 'refused', why: code === 'ELOOP' ? `${lockPath} is a symbolic link` : `${lockPath} cannot be opened (${code})` };
   }
-  const bad = whyRefused(lockPath, fstatSync(fd), selfUid);
+  const bad = whyRefused(lockPath, await file.stat(), selfUid);
   if (bad) {
-    closeSync(fd);
+    await file.close();
     return { kind: 'refused', why: bad };
   }
-  const flock = await flockFd(fd);
-  if ('error' in flock || flock.code !== 0) {
-    const holderPid = readPid(fd);
-    closeSync(fd);
-    if ('code' in flock && flock.code === 1) return { kind: 'busy', holderPid };
-    const why = 'error' in flock ? `flock(1) could not run (${flock.error})` : `flock(1) failed (${flock.stderr || `exit ${flock.code}`})`;
-    return { kind: 'refused', why: `${lockPath} cannot be locked: ${why}` };
+  const flock = await flockFd(file.fd);
+  if (flock.code !== 0) {
+    const holderPid = await readPid(file);
+    await file.close();
+    return flock.code === 1 ? { kind: 'busy', holderPid } : { kind: 'refused', why: `${lockPath} cannot be locked: ${flock.why}` };
   }
-  const previousPid = readPid(fd);
-  ftruncateSync(fd, 0);
-  writeSync(fd, `${process.pid}\n`, 0);
-  return { kind: 'held', fd, previousPid };
+  const previousPid = await readPid(file);
+  await file.truncate(0);
+  await file.write(`${process.pid}\n`, 0);
+  return { kind: 'held', file, previousPid };
 }
 
 /** `unusable`: our own file, damaged (moved aside); `refused`: not a file we may trust or replace (left alone). */

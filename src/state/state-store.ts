@@ -1,4 +1,4 @@
-import { closeSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -52,7 +52,7 @@ export class StateStore {
   private lastWritten = '';
   private writing: Promise<boolean> = Promise.resolve(false);
   /** Holds the flock while open. */
-  private lockFd: number | null = null;
+  private lock: FileHandle | null = null;
   private refusedWhy: string | null = null;
   /** The lock was taken (it stays true after close releases it). */
   private isLoaded = false;
@@ -110,12 +110,12 @@ export class StateStore {
     const locked = await lockStateFile(`${this.filePath}.lock`, uid);
     if (locked.kind === 'busy') throw new StateLocked(path, locked.holderPid);
     if (locked.kind === 'refused') return [this.refuse(locked.why)];
-    this.lockFd = locked.fd;
+    this.lock = locked.file;
     this.isLoaded = true;
     const read = await readStateFile(this.filePath, uid);
     if (read.kind === 'absent') return [];
     if (read.kind === 'refused') {
-      this.unlock();
+      await this.unlock();
       this.isLoaded = false;
       return [this.refuse(read.why)];
     }
@@ -138,7 +138,7 @@ export class StateStore {
   }
 
   start(): void {
-    if (this.timer || this.lockFd === null) return;
+    if (this.timer || !this.lock) return;
     this.timer = setInterval(() => void this.save(), this.opts.intervalMs ?? 2_000);
     this.timer.unref();
   }
@@ -154,17 +154,17 @@ export class StateStore {
     clearInterval(this.timer);
     this.timer = undefined;
     const saved = await this.save();
-    this.unlock();
+    await this.unlock();
     return saved;
   }
 
-  private unlock(): void {
-    if (this.lockFd !== null) closeSync(this.lockFd);
-    this.lockFd = null;
+  private async unlock(): Promise<void> {
+    await this.lock?.close();
+    this.lock = null;
   }
 
   private async saveNow(): Promise<boolean> {
-    if (this.lockFd === null) return false;
+    if (!this.lock) return false;
     const sections: Record<string, unknown> = {};
     for (const [name, section] of this.sections) {
       try {
@@ -204,13 +204,11 @@ export class StateStore {
 
   private refuse(why: string): ConfigWarning {
     this.refusedWhy = `refused: ${why}`;
-    const message = `refused: ${why}; nothing is restored or saved (memory only) and the file is left untouched`;
-    this.opts.log.error({ key: 'WATCHDOG_STATE_FILE', path: this.path }, `state file ${message}`);
-    return { key: 'WATCHDOG_STATE_FILE', value: this.path, message };
+    return this.warn(`${this.refusedWhy}; nothing is restored or saved (memory only) and the file is left untouched`, 'error');
   }
 
-  private warn(message: string): ConfigWarning {
-    this.opts.log.warn({ key: 'WATCHDOG_STATE_FILE', path: this.path }, `state file ${message}`);
+  private warn(message: string, level: 'warn' | 'error' = 'warn'): ConfigWarning {
+    this.opts.log[level]({ key: 'WATCHDOG_STATE_FILE', path: this.path }, `state file ${message}`);
     return { key: 'WATCHDOG_STATE_FILE', value: this.path, message };
   }
 }
