@@ -197,16 +197,11 @@ const spacedValue =
   };
 
 const noTail: CharTest = () => false;
+const isMariadbTail: CharTest = (c) => isLowerLetter(c) || c === 45;
 /** In order: mysql (also mysqldump, mysqladmin), mariadb (also mariadb-dump), sshpass, openssl. */
 const PROGRAM_FLAGS = [
   programFlag('mysql', isLowerLetter, '-p', gluedValue, () => REDACTED),
-  programFlag(
-    'mariadb',
-    (c) => isLowerLetter(c) || c === 45,
-    '-p',
-    gluedValue,
-    () => REDACTED,
-  ),
+  programFlag('mariadb', isMariadbTail, '-p', gluedValue, () => REDACTED),
   programFlag('sshpass', noTail, '-p', spacedValue(0), mask),
   programFlag('openssl', noTail, '-k', spacedValue(1), mask),
 ];
