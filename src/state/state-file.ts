@@ -21,14 +21,6 @@ function whyUntrusted(what: string, st: Stats, selfUid: number): string | null {
   return null;
 }
 
-/** An ancestor may belong to root, and be world-writable when sticky: nobody else can rename the directory below it away. */
-function whyUntrustedAncestor(what: string, st: Stats, selfUid: number): string | null {
-  if (st.uid !== selfUid && st.uid !== 0) return `${what} is owned by uid ${st.uid}, neither root nor the watchdog's uid ${selfUid}`;
-  if ((st.mode & S_IWGRP_IWOTH) !== 0 && (st.mode & S_ISVTX) === 0)
-    return `${what} is writable by group or others and not sticky (mode ${modeText(st.mode)})`;
-  return null;
-}
-
 /** A regular file of ours, or why it is refused. */
 function whyRefused(path: string, st: Stats, selfUid: number): string | null {
   if (st.isSymbolicLink()) return `${path} is a symbolic link; point WATCHDOG_STATE_FILE at the file itself`;
@@ -54,8 +46,12 @@ function examine(path: string, selfUid: number, extra: readonly string[]): PathV
   const dirStat = statSync(dir);
   if (!dirStat.isDirectory()) return { ok: false, why: `${dir} is not a directory` };
   let why = whyUntrusted(`the directory ${dir}`, dirStat, selfUid);
+  // an ancestor may belong to root, and be world-writable when sticky: nobody else can rename the directory below it away
   for (let at = dirname(dir); why === null; at = dirname(at)) {
-    why = whyUntrustedAncestor(`its ancestor ${at}`, statSync(at), selfUid);
+    const { uid, mode } = statSync(at);
+    if (uid !== selfUid && uid !== 0) why = `its ancestor ${at} is owned by uid ${uid}, neither root nor the watchdog's uid ${selfUid}`;
+    else if ((mode & S_IWGRP_IWOTH) !== 0 && (mode & S_ISVTX) === 0)
+      why = `its ancestor ${at} is writable by group or others and not sticky (mode ${modeText(mode)})`;
     if (at === dirname(at)) break;
   }
   if (why) return { ok: false, why };
