@@ -1,46 +1,16 @@
-import { ASSIGNMENTS, FLAG_EQUALS, FLAG_SPACE, QUERY_PARAMETERS, QUOTED_KEYS, YAML_KEYS } from './redact/assignments.js';
-import {
-  AUTHORIZATION,
-  BEARER,
-  CURL_USER,
-  CURL_USER_FLAGS,
-  MYSQL_PASSWORD,
-  OPENSSL_PASSPHRASE,
-  SSHPASS_PASSWORD,
-} from './redact/commands.js';
-import { isSecretFlag, REDACTED } from './redact/names.js';
-import type { Rule } from './redact/rule.js';
-import { isSpace, type Meter } from './redact/scan.js';
-import { BOT_TOKENS, COOKIE_HEADERS, JSON_WEB_TOKENS, PROVIDER_TOKEN_RULE, URL_CREDENTIALS } from './redact/shapes.js';
+import { isSecretFlag, isSpace, NAME_RULES, REDACTED, type Meter } from './redact/scan.js';
+import { CURL_USER_FLAGS, SHAPE_RULES } from './redact/shapes.js';
 
 // Secrets become `***`, names stay; over-redaction is preferred to a leak. Every rule is a hand-written linear
 // scan: the equivalent regular expression is quadratic in a run of letters (15,000 letters in a URL: 0.55 s).
 
 export { REDACTED };
 
-/** In order: later rules see what earlier ones left (`Authorization: Bearer ***` is not redacted twice). */
-const RULES: Rule[] = [
-  URL_CREDENTIALS,
-  JSON_WEB_TOKENS,
-  PROVIDER_TOKEN_RULE,
-  COOKIE_HEADERS,
-  CURL_USER,
-  ...MYSQL_PASSWORD,
-  SSHPASS_PASSWORD,
-  OPENSSL_PASSPHRASE,
-  AUTHORIZATION,
-  BEARER,
-  BOT_TOKENS,
-  FLAG_EQUALS,
-  FLAG_SPACE,
-  QUERY_PARAMETERS,
-  ASSIGNMENTS,
-  QUOTED_KEYS,
-  YAML_KEYS,
-];
+/** The rules by shape and place, then by name. */
+const RULES = [...SHAPE_RULES, ...NAME_RULES];
 
 /** Shorter configured values are not hidden by value: "42" would be cut out of every number. */
-export const MIN_SECRET_VALUE_CHARS = 4;
+const MIN_SECRET_VALUE_CHARS = 4;
 /** Longest first, so a secret that contains another is hidden whole. */
 let secretValues: string[] = [];
 
@@ -53,33 +23,21 @@ export function registerSecretValues(values: Iterable<string>): void {
   secretValues = [...all].sort((a, b) => b.length - a.length);
 }
 
-function hideSecretValues(text: string, meter: Meter): string {
+/** Returns `text` with every recognised secret replaced by `***`. Idempotent. */
+export function redactSecrets(text: string): string {
+  return measureRedaction(text).text;
+}
+
+/** The redaction and the characters its scans looked at: a deterministic measure of its cost (tests, bench). */
+export function measureRedaction(text: string): { text: string; steps: number } {
+  const meter: Meter = { steps: 0 };
   let out = text;
   for (const value of secretValues) {
     meter.steps += out.length;
     if (out.includes(value)) out = out.split(value).join(REDACTED);
   }
-  return out;
-}
-
-function redactMetered(text: string, meter: Meter): string {
-  let out = hideSecretValues(text, meter);
-  for (const rule of RULES) {
-    meter.steps += out.length;
-    if (rule.mayApply(out)) out = rule.apply(out, meter);
-  }
-  return out;
-}
-
-/** Returns `text` with every recognised secret replaced by `***`. Idempotent. */
-export function redactSecrets(text: string): string {
-  return redactMetered(text, { steps: 0 });
-}
-
-/** The redaction and the characters its scans looked at: a deterministic measure of its cost (tests, bench). */
-export function measureRedaction(text: string): { text: string; steps: number } {
-  const meter = { steps: 0 };
-  return { text: redactMetered(text, meter), steps: meter.steps };
+  for (const rule of RULES) out = rule(out, meter);
+  return { text: out, steps: meter.steps };
 }
 
 /** Redacts each element first (so `--password "two words"` hides both words), then the joined line. */
@@ -108,7 +66,7 @@ export function boundForRedaction(text: string, maxChars: number): string {
 }
 
 /** Command lines are redacted from their first 4 KiB (the /proc scan reads no more), then cut to what is shown. */
-export const COMMAND_LINE_REDACT_CHARS = 4096;
+const COMMAND_LINE_REDACT_CHARS = 4096;
 
 /** An argv as shown: joined, bounded before redaction, redacted, cut to `maxChars`. */
 export function redactCommandLine(argv: readonly string[], maxChars: number): string {

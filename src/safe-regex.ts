@@ -2,11 +2,8 @@ import { setFlagsFromString } from 'node:v8';
 
 let linearEngine = false;
 
-/**
- * Turns on V8's automaton engine for the whole process, worker threads started later included: a
- * regex compiled with the `l` flag never backtracks, so `(a+)+$` on "aaaa…!" costs time linear
- * in the text instead of freezing the event loop (docs/behaviour.md). Idempotent.
- */
+// A regex compiled with the `l` flag never backtracks: `(a+)+$` on "aaaa…!" costs linear time instead of
+// freezing the event loop (docs/behaviour.md). The flag is process-wide, later worker threads included.
 export function enableLinearEngine(): void {
   if (linearEngine) return;
   setFlagsFromString('--enable-experimental-regexp-engine');
@@ -14,22 +11,14 @@ export function enableLinearEngine(): void {
 }
 
 /** A counted repetition above this is refused by the linear engine (V8's replication limit). */
-export const MAX_LINEAR_COUNT = 16;
-
-export class UnsafePatternError extends Error {
-  constructor(
-    readonly source: string,
-    readonly reason: string,
-  ) {
-    super(`/${source}/: ${reason}`);
-    this.name = 'UnsafePatternError';
-  }
-}
+const MAX_LINEAR_COUNT = 16;
 
 export interface RejectedPattern {
   source: string;
   reason: string;
 }
+
+const v8Reason = (err: unknown): string => (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
 
 /** Why a source cannot run linear-time, or null when it can (the pattern then compiles with `l`). */
 export function whyNotLinear(source: string, flags = ''): string | null {
@@ -38,61 +27,25 @@ export function whyNotLinear(source: string, flags = ''): string | null {
     new RegExp(source, `${flags}l`);
     return null;
   } catch (err) {
-    return explain(source, flags, err);
-  }
-}
-
-/** Compile a user or default pattern for the linear-time engine; throws UnsafePatternError with the reason. */
-export function compileLinear(source: string, flags = ''): RegExp {
-  enableLinearEngine();
-  try {
-    return new RegExp(source, `${flags}l`);
-  } catch (err) {
-    throw new UnsafePatternError(source, explain(source, flags, err));
-  }
-}
-
-/** Compile every source that can run linear-time; the others are returned with their reason, never thrown. */
-export function compileLinearList(sources: readonly string[], flags = ''): { regexes: RegExp[]; rejected: RejectedPattern[] } {
-  const regexes: RegExp[] = [];
-  const rejected: RejectedPattern[] = [];
-  for (const source of sources) {
     try {
-      regexes.push(compileLinear(source, flags));
-    } catch (err) {
-      rejected.push({ source, reason: (err as UnsafePatternError).reason });
+      new RegExp(source, flags);
+    } catch (syntax) {
+      return `not a valid regular expression: ${v8Reason(syntax)}`;
     }
+    const unsupportedFlag = [...flags].find((f) => f === 'i' || f === 'u' || f === 'v');
+    if (unsupportedFlag !== undefined) return `the "${unsupportedFlag}" flag is not supported by the linear-time engine`;
+    const construct = findNonLinearConstruct(source);
+    return construct === null ? `cannot run in linear time (${v8Reason(err)})` : `${construct} cannot run in linear time`;
   }
-  return { regexes, rejected };
 }
 
-function explain(source: string, flags: string, err: unknown): string {
-  try {
-    new RegExp(source, flags);
-  } catch (syntax) {
-    // Not a regular expression at all: V8's own message names the problem ("Unterminated group").
-    return `not a valid regular expression: ${(syntax as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`;
-  }
-  const unsupportedFlag = [...flags].find((f) => f === 'i' || f === 'u' || f === 'v');
-  if (unsupportedFlag !== undefined) return `the "${unsupportedFlag}" flag is not supported by the linear-time engine`;
-  const construct = findNonLinearConstruct(source);
-  if (construct !== null) return `${construct} cannot run in linear time`;
-  return `cannot run in linear time (${(err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')})`;
-}
-
-/**
- * Whether this V8's automaton engine runs lookbehind: Node 24's does, Node 20's refused it. Asked
- * of the engine, so a reason never names a construct it accepts.
- */
+/** Asked of the engine (Node 24's runs lookbehind, Node 20's refused it), so a reason never names a construct it accepts. */
 let lookbehindLinear: boolean | undefined;
 function engineRunsLookbehind(): boolean {
-  if (lookbehindLinear === undefined) {
-    try {
-      new RegExp('(?<=a)b', 'l');
-      lookbehindLinear = true;
-    } catch {
-      lookbehindLinear = false;
-    }
+  try {
+    lookbehindLinear ??= new RegExp('(?<=a)b', 'l') instanceof RegExp;
+  } catch {
+    lookbehindLinear = false;
   }
   return lookbehindLinear;
 }

@@ -61,6 +61,7 @@ describe('hostile command lines: every known secret shape is hidden', () => {
       'git push https://x-access-token@github.com ***',
     ],
     ['a fine-grained GitHub token', 'gh auth github_pat_11ABCDEFG0123456789_abcdefghijklmnop', 'gh auth ***'],
+    ['a fine-grained GitHub token, no "gh" elsewhere', 'push github_pat_11ABCDEFG0123456789_abcdefghijklmnop', 'push ***'],
     [
       'a Sentry DSN',
       'SENTRY=https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/42 run',

@@ -5,7 +5,7 @@ import { checkPrivileges, defaultValue, loadConfig, type Config, type ConfigWarn
 import { dockerReaderFor } from '../sources/index.js';
 import { agentsOf, fetchEnvelope } from '../sources/orchestrator/collector.js';
 import { ProcCollector } from '../sources/proc/collector.js';
-import { checkStatePath } from '../state/state-path.js';
+import { checkStatePath } from '../state/state-file.js';
 import { AgentDirectory } from '../watchdog/agent-directory.js';
 import type { CliIo } from './io.js';
 

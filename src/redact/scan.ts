@@ -1,25 +1,19 @@
-// Each primitive reports what it looked at to a Meter, so a test proves the work linear without a clock.
+// The primitives of the redaction rules, and the rules by name. Each primitive reports what it looked at to a
+// Meter, so a test proves the work linear without a clock.
 
 /** Characters looked at; a redaction of n characters stays under a constant times n. */
 export interface Meter {
   steps: number;
 }
 
+export const REDACTED = '***';
+
 export type CharTest = (code: number) => boolean;
 
 /** JavaScript's `\s`. A NaN code (past the end) is no class's member. */
+const WIDE_SPACES = new Set([0xa0, 0x1680, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff]);
 export const isSpace: CharTest = (c) =>
-  c === 32 ||
-  (c >= 9 && c <= 13) ||
-  c === 0xa0 ||
-  c === 0x1680 ||
-  (c >= 0x2000 && c <= 0x200a) ||
-  c === 0x2028 ||
-  c === 0x2029 ||
-  c === 0x202f ||
-  c === 0x205f ||
-  c === 0x3000 ||
-  c === 0xfeff;
+  c === 32 || (c >= 9 && c <= 13) || (c > 127 && ((c >= 0x2000 && c <= 0x200a) || WIDE_SPACES.has(c)));
 export const isLetter: CharTest = (c) => (c | 32) >= 97 && (c | 32) <= 122;
 export const isDigit: CharTest = (c) => c >= 48 && c <= 57;
 export const isAlnum: CharTest = (c) => isLetter(c) || isDigit(c);
@@ -31,14 +25,25 @@ export const isNameChar: CharTest = (c) => isWord(c) || c === 46 || c === 45;
 export const isNameStart: CharTest = (c) => isLetter(c) || c === 95;
 /** `\S` */
 export const isNonSpace: CharTest = (c) => c >= 0 && !isSpace(c);
+/** `[A-Za-z0-9_-]`: base64url, key and bot-token characters */
+export const isKeyChar: CharTest = (c) => isWord(c) || c === 45;
 
 export const code = (text: string, i: number): number => text.charCodeAt(i);
+export const isQuote = (c: number): boolean => c === 34 || c === 39;
 
 /** The end of the run of `test` characters starting at `from` (`from` itself when there is none). */
 export function runEnd(text: string, from: number, test: CharTest, meter: Meter): number {
   let j = from;
   while (test(text.charCodeAt(j))) j += 1;
   meter.steps += j - from + 1;
+  return j;
+}
+
+/** The start of the run of `test` characters that ends at `end`, never below `floor`. */
+export function runStart(text: string, end: number, floor: number, test: CharTest, meter: Meter): number {
+  let j = end;
+  while (j > floor && test(text.charCodeAt(j - 1))) j -= 1;
+  meter.steps += end - j + 1;
   return j;
 }
 
@@ -53,14 +58,6 @@ export function startsWithCaseless(text: string, at: number, literal: string): b
   return true;
 }
 
-/** The start of the run of `test` characters that ends at `end`, never below `floor`. */
-export function runStart(text: string, end: number, floor: number, test: CharTest, meter: Meter): number {
-  let j = end;
-  while (j > floor && test(text.charCodeAt(j - 1))) j -= 1;
-  meter.steps += end - j + 1;
-  return j;
-}
-
 /** Index of `literal` at or after `from`, or -1; what the search passes over is counted. */
 export function find(text: string, literal: string, from: number, meter: Meter): number {
   const at = text.indexOf(literal, from);
@@ -68,21 +65,17 @@ export function find(text: string, literal: string, from: number, meter: Meter):
   return at;
 }
 
-/** The next match of `pattern` (bounded-length alternatives, so linear) at or after `from`, or -1. */
-export function findPattern(text: string, pattern: RegExp, from: number, meter: Meter): number {
-  pattern.lastIndex = from;
-  const at = pattern.exec(text)?.index ?? -1;
-  meter.steps += (at < 0 ? text.length : at) - from + 1;
-  return at;
+/** `"[^"]*"|'[^']*'` at `at`: the end after the closing quote, or -1. */
+export function quotedEnd(text: string, at: number, meter: Meter): number {
+  const c = code(text, at);
+  const close = isQuote(c) ? find(text, String.fromCharCode(c), at + 1, meter) : -1;
+  return close < 0 ? -1 : close + 1;
 }
 
 /** `"[^"]*"|'[^']*'|\S+` at `at`: the end of the value, or -1 when there is none. */
 export function quotedOrWordEnd(text: string, at: number, meter: Meter): number {
-  const c = text.charCodeAt(at);
-  if (c === 34 || c === 39) {
-    const close = find(text, c === 34 ? '"' : "'", at + 1, meter);
-    if (close >= 0) return close + 1;
-  }
+  const quoted = quotedEnd(text, at, meter);
+  if (quoted >= 0) return quoted;
   const end = runEnd(text, at, isNonSpace, meter);
   return end > at ? end : -1;
 }
@@ -91,51 +84,187 @@ export function quotedOrWordEnd(text: string, at: number, meter: Meter): number 
 export class Rewriter {
   private readonly parts: string[] = [];
   private copied = 0;
-  private changed = false;
 
   constructor(private readonly text: string) {}
 
   replace(from: number, to: number, replacement: string): void {
     this.parts.push(this.text.slice(this.copied, from), replacement);
     this.copied = to;
-    this.changed = true;
   }
 
   result(): string {
-    if (!this.changed) return this.text;
-    this.parts.push(this.text.slice(this.copied));
-    return this.parts.join('');
+    return this.parts.length === 0 ? this.text : this.parts.join('') + this.text.slice(this.copied);
   }
 }
 
-/** Where the next candidate of a rule is at or after `from` (a native literal search), or -1. */
-export type NextTrigger = (text: string, from: number, meter: Meter) => number;
+/** Tries a rule at a trigger; returns where the search resumes, or -1 for "after the trigger". `floor` is the regex's lastIndex. */
+export type TriggerRule = (text: string, trigger: number, floor: number, out: Rewriter, meter: Meter, found: string) => number;
 
-/** Tries a rule at `trigger`; returns where the search resumes, or -1 for "after the trigger". `floor` is the regex's lastIndex. */
-export type TriggerRule = (text: string, trigger: number, floor: number, out: Rewriter, meter: Meter) => number;
-
-/** A rule as one left-to-right pass: from trigger to trigger, never back before `floor`. */
-export function scanTriggers(next: NextTrigger, at: TriggerRule): (text: string, meter: Meter) => string {
+/** A rule as one left-to-right pass from one `trigger` match (bounded-length alternatives: linear) to the next, never back before `floor`. */
+export function scanTriggers(trigger: RegExp, at: TriggerRule): (text: string, meter: Meter) => string {
   return (text, meter) => {
     const out = new Rewriter(text);
     let floor = 0;
     for (let from = 0; ;) {
-      const trigger = next(text, from, meter);
-      if (trigger < 0) break;
-      const resume = at(text, trigger, floor, out, meter);
-      if (resume > trigger) floor = resume;
-      from = resume > trigger ? resume : trigger + 1;
+      trigger.lastIndex = from;
+      const found = trigger.exec(text);
+      meter.steps += (found === null ? text.length : found.index) - from + 1;
+      if (found === null) break;
+      const resume = at(text, found.index, floor, out, meter, found[0]);
+      if (resume > found.index) floor = resume;
+      from = resume > found.index ? resume : found.index + 1;
     }
     return out.result();
   };
 }
 
-export const nextLiteral =
-  (literal: string): NextTrigger =>
-  (text, from, meter) =>
-    find(text, literal, from, meter);
+/** Words that make a name a secret's name (`--db-password`, `GH_TOKEN`, `client_secret`, `apiKey`, `sig`, `cookie`). */
+const SECRET_NAME =
+  /tokens?(?![a-z])|secret|passw(?:or)?d|passphrase|(?<![a-z])(?:api|access|secret|private|signing|master|auth)?[-_]?keys?(?![a-z])|auth(?!or)|credentials?|(?<![a-z])sig(?![a-z])|signature|cookie|(?<![a-z])dsn(?![a-z])/i;
+/** Flags also accept `--pass` / `-pwd` / `--pw`, which would over-match as plain words in `NAME=` form. */
+const SECRET_FLAG = new RegExp(`${SECRET_NAME.source}|(?<![a-z])pass(?![a-z])|(?<![a-z])pwd?(?![a-z])`, 'i');
+/** `DB_PASS`, `MYSQL_PWD`, `redis.pw` — a short password word after a separator (plain `PWD=` is the working directory). */
+const SECRET_NAME_SUFFIX = /[_.-](?:pass|pwd|pw)(?![a-z])/i;
 
-export const nextMatch =
-  (pattern: RegExp): NextTrigger =>
-  (text, from, meter) =>
-    findPattern(text, pattern, from, meter);
+// Each alternative above has a bounded length, so a test costs time linear in the name.
+export function isSecretName(name: string, meter: Meter, authorizationToo = true): boolean {
+  meter.steps += name.length;
+  return (SECRET_NAME.test(name) || SECRET_NAME_SUFFIX.test(name)) && (authorizationToo || name.toLowerCase() !== 'authorization');
+}
+
+/** `--password`, `-token`: a dash, a letter, and a secret's name. */
+export function isSecretFlag(flag: string, meter: Meter = { steps: 0 }): boolean {
+  meter.steps += flag.length;
+  return /^--?[A-Za-z]/.test(flag) && SECRET_FLAG.test(flag.replace(/^--?/, ''));
+}
+
+/** Keeps surrounding quotes so the shape of the command line survives. */
+export function mask(value: string): string {
+  const quote = value[0];
+  if (value.length >= 2 && (quote === '"' || quote === "'") && value.endsWith(quote)) return `${quote}${REDACTED}${quote}`;
+  return REDACTED;
+}
+
+// Secrets by the name beside them: flags, query parameters, NAME=value, JSON and YAML keys. A match that is
+// not a secret is still consumed, as a global regex replace would.
+
+/** `--?[A-Za-z][\w.-]*` starting a word at `i`: the flag's end, or -1. */
+function flagEnd(text: string, i: number, meter: Meter): number {
+  if (isNonSpace(code(text, i - 1))) return -1;
+  let at = i + 1;
+  if (code(text, at) === 45 && isLetter(code(text, at + 1))) at += 1;
+  if (!isLetter(code(text, at))) return -1;
+  return runEnd(text, at + 1, isNameChar, meter);
+}
+
+/** --password=xxx, -token=xxx */
+const flagEquals = scanTriggers(/-/g, (text, i, _floor, out, meter) => {
+  const nameEnd = flagEnd(text, i, meter);
+  if (nameEnd < 0 || code(text, nameEnd) !== 61) return -1;
+  const end = quotedOrWordEnd(text, nameEnd + 1, meter);
+  if (end < 0) return -1;
+  const flag = text.slice(i, nameEnd);
+  if (isSecretFlag(flag, meter)) out.replace(i, end, `${flag}=${mask(text.slice(nameEnd + 1, end))}`);
+  return end;
+});
+
+/** --password xxx: the next word is the value unless it is itself a long flag. */
+const flagSpace = scanTriggers(/-/g, (text, i, _floor, out, meter) => {
+  const nameEnd = flagEnd(text, i, meter);
+  if (nameEnd < 0) return -1;
+  const valueStart = runEnd(text, nameEnd, isSpace, meter);
+  if (valueStart === nameEnd || text.startsWith('--', valueStart)) return -1;
+  const end = quotedOrWordEnd(text, valueStart, meter);
+  if (end < 0) return -1;
+  const flag = text.slice(i, nameEnd);
+  if (isSecretFlag(flag, meter)) out.replace(i, end, `${text.slice(i, valueStart)}${mask(text.slice(valueStart, end))}`);
+  return end;
+});
+
+const isQueryValueChar: CharTest = (c) => isNonSpace(c) && c !== 38 && c !== 35 && !isQuote(c);
+
+/** ?access_token=xxx&… (a query value ends at & or #) */
+const queryParameters = scanTriggers(/[?&;]/g, (text, i, _floor, out, meter) => {
+  if (!isNameStart(code(text, i + 1))) return -1;
+  const nameEnd = runEnd(text, i + 2, isNameChar, meter);
+  if (code(text, nameEnd) !== 61) return -1;
+  const end = runEnd(text, nameEnd + 1, isQueryValueChar, meter);
+  const name = text.slice(i + 1, nameEnd);
+  if (isSecretName(name, meter)) out.replace(i + 1, end, `${name}=${REDACTED}`);
+  return end;
+});
+
+/** The name ending at `end` (an `=` or `:`) after one of `separators` no earlier match consumed, or -1. */
+function nameBefore(text: string, end: number, floor: number, separators: CharTest, meter: Meter): number {
+  const start = runStart(text, end, floor, isNameChar, meter);
+  if (start === end || !isNameStart(code(text, start))) return -1;
+  return start === 0 || (start - 1 >= floor && separators(code(text, start - 1))) ? start : -1;
+}
+
+const isAssignmentSeparator: CharTest = (c) => isSpace(c) || c === 44 || c === 123 || c === 40 || c === 91;
+
+/** NAME=value (env assignments, key=value output) */
+const assignments = scanTriggers(/=/g, (text, equals, floor, out, meter) => {
+  const i = nameBefore(text, equals, floor, isAssignmentSeparator, meter);
+  if (i < 0) return -1;
+  const end = quotedOrWordEnd(text, equals + 1, meter);
+  if (end < 0) return -1;
+  const name = text.slice(i, equals);
+  if (isSecretName(name, meter)) out.replace(i, end, `${name}=${mask(text.slice(equals + 1, end))}`);
+  return end;
+});
+
+const isBareValueChar: CharTest = (c) => isNonSpace(c) && c !== 44 && c !== 59 && c !== 125 && c !== 93;
+
+/** `"…"` with JSON escapes (an escape never takes a line break): the end after the closing quote, or -1. */
+function jsonStringEnd(text: string, open: number, meter: Meter): number {
+  let j = open + 1;
+  for (let c = code(text, j); c >= 0 && c !== 34; c = code(text, j)) {
+    const next = code(text, j + 1);
+    if (c === 92 && (!(next >= 0) || next === 10 || next === 13 || next === 0x2028 || next === 0x2029)) break;
+    j += c === 92 ? 2 : 1;
+  }
+  meter.steps += j - open + 1;
+  return code(text, j) === 34 ? j + 1 : -1;
+}
+
+/** `"…"`, `'…'` (JSON strings with escapes when `json`), else a bare word up to `,;}]`. */
+function mappingValueEnd(text: string, at: number, json: boolean, meter: Meter): number {
+  const quoted = json && code(text, at) === 34 ? jsonStringEnd(text, at, meter) : quotedEnd(text, at, meter);
+  if (quoted >= 0) return quoted;
+  const end = runEnd(text, at, isBareValueChar, meter);
+  return end > at ? end : -1;
+}
+
+/** "password": "xxx" (JSON) in health-check output; `"authorization"` is the Authorization rule's. */
+const quotedKeys = scanTriggers(/:/g, (text, colon, floor, out, meter) => {
+  const close = runStart(text, colon, floor, isSpace, meter) - 1;
+  const quote = code(text, close);
+  if (close < floor || !isQuote(quote)) return -1;
+  const nameStart = runStart(text, close, floor, isNameChar, meter);
+  const i = nameStart - 1;
+  if (nameStart === close || !isNameStart(code(text, nameStart)) || i < floor || code(text, i) !== quote) return -1;
+  const valueStart = runEnd(text, colon + 1, isSpace, meter);
+  const end = mappingValueEnd(text, valueStart, true, meter);
+  if (end < 0) return -1;
+  const name = text.slice(nameStart, close);
+  if (isSecretName(name, meter, false)) out.replace(i, end, `${text.slice(i, valueStart)}${mask(text.slice(valueStart, end))}`);
+  return end;
+});
+
+const isYamlSeparator: CharTest = (c) => isSpace(c) || c === 44 || c === 123;
+
+/** `token: xxx` (YAML-ish) */
+const yamlKeys = scanTriggers(/:/g, (text, colon, floor, out, meter) => {
+  const i = nameBefore(text, colon, floor, isYamlSeparator, meter);
+  if (i < 0) return -1;
+  const valueStart = runEnd(text, colon + 1, (c) => c === 32 || c === 9, meter);
+  if (valueStart === colon + 1) return -1;
+  const end = mappingValueEnd(text, valueStart, false, meter);
+  if (end < 0) return -1;
+  const name = text.slice(i, colon);
+  if (isSecretName(name, meter, false)) out.replace(i, end, `${text.slice(i, valueStart)}${mask(text.slice(valueStart, end))}`);
+  return end;
+});
+
+export const NAME_RULES = [flagEquals, flagSpace, queryParameters, assignments, quotedKeys, yamlKeys];

@@ -1,40 +1,40 @@
-import { REDACTED } from './names.js';
-import type { Rule } from './rule.js';
 import {
   code,
+  find,
   isAlnum,
   isDigit,
+  isKeyChar,
   isLetter,
+  isNonSpace,
+  isQuote,
   isSpace,
   isWord,
-  nextLiteral,
-  nextMatch,
+  mask,
+  quotedOrWordEnd,
+  REDACTED,
+  Rewriter,
   runEnd,
   runStart,
   scanTriggers,
   startsWithCaseless,
   type CharTest,
   type Meter,
-  type Rewriter,
 } from './scan.js';
 
-/** Secrets recognisable by their shape wherever they stand: URL credentials, JWTs, provider and bot tokens, cookies. */
+// Secrets recognisable by their shape (URL credentials, JWTs, provider and bot tokens, cookies), or that a
+// known command or header puts in a known place (curl -u, mysql -p, sshpass, openssl, Authorization, bearer).
 
 const isSchemeChar: CharTest = (c) => isAlnum(c) || c === 43 || c === 46 || c === 45;
-const isUserChar: CharTest = (c) => c >= 0 && !isSpace(c) && c !== 47 && c !== 58 && c !== 64;
-const isPassChar: CharTest = (c) => c >= 0 && !isSpace(c) && c !== 47 && c !== 64;
-/** `[A-Za-z0-9_-]`: base64url, key and bot-token characters */
-const isKeyChar: CharTest = (c) => isWord(c) || c === 45;
+const isUserChar: CharTest = (c) => isNonSpace(c) && c !== 47 && c !== 58 && c !== 64;
+const isPassChar: CharTest = (c) => isNonSpace(c) && c !== 47 && c !== 64;
 
 /** `scheme://user:pass@` keeps the user; `scheme://<16+ key chars>@` (Sentry DSN) hides it all; `ssh://git@host` stays. */
-const urlCredentials = scanTriggers(nextLiteral('://'), (text, separator, floor, out, meter) => {
+const urlCredentials = scanTriggers(/:\/\//g, (text, separator, floor, out, meter) => {
   // the leftmost letter of the scheme run before `://`: every start inside the run fails or matches alike
   let start = runStart(text, separator, floor, isSchemeChar, meter);
   while (start < separator && !isLetter(code(text, start))) start += 1;
-  return start < separator ? userinfoEnd(text, start, separator + 3, out, meter) : -1;
-});
-
-function userinfoEnd(text: string, start: number, info: number, out: Rewriter, meter: Meter): number {
+  if (start === separator) return -1;
+  const info = separator + 3;
   const userEnd = runEnd(text, info, isUserChar, meter);
   if (code(text, userEnd) === 58) {
     const passEnd = runEnd(text, userEnd + 1, isPassChar, meter);
@@ -44,16 +44,13 @@ function userinfoEnd(text: string, start: number, info: number, out: Rewriter, m
     }
   }
   const keyEnd = runEnd(text, info, isKeyChar, meter);
-  if (keyEnd - info >= 16 && code(text, keyEnd) === 64) {
-    out.replace(start, keyEnd + 1, `${text.slice(start, info)}${REDACTED}@`);
-    return keyEnd + 1;
-  }
-  return -1;
-}
+  if (keyEnd - info < 16 || code(text, keyEnd) !== 64) return -1;
+  out.replace(start, keyEnd + 1, `${text.slice(start, info)}${REDACTED}@`);
+  return keyEnd + 1;
+});
 
 /** JSON Web Tokens: `eyJ…` header `.` `eyJ…` payload `.` signature, both first parts base64url JSON. */
-const jsonWebTokens = scanTriggers(nextLiteral('eyJ'), (text, i, _floor, out, meter) => {
-  if (isWord(code(text, i - 1))) return -1;
+const jsonWebTokens = scanTriggers(/(?<!\w)eyJ/g, (text, i, _floor, out, meter) => {
   const headerEnd = runEnd(text, i + 3, isKeyChar, meter);
   const payloadEnd =
     headerEnd - i >= 7 && code(text, headerEnd) === 46 && text.startsWith('eyJ', headerEnd + 1)
@@ -66,64 +63,51 @@ const jsonWebTokens = scanTriggers(nextLiteral('eyJ'), (text, i, _floor, out, me
   return end;
 });
 
-/** Provider tokens by prefix: GitHub, GitLab, Slack, Stripe. `[prefix test, body characters, least body length]` */
-const PROVIDER_TOKENS: [(text: string, at: number) => number, CharTest, number][] = [
-  [(t, at) => (t.startsWith('gh', at) && 'pousr'.includes(t[at + 2] ?? '-') && t[at + 3] === '_' ? 4 : 0), isAlnum, 20],
-  [(t, at) => (t.startsWith('github_pat_', at) ? 11 : 0), isWord, 20],
-  [(t, at) => (t.startsWith('glpat-', at) ? 6 : 0), isKeyChar, 20],
-  [
-    (t, at) => (t.startsWith('xox', at) && 'abposr'.includes(t[at + 3] ?? '-') && t[at + 4] === '-' ? 5 : 0),
-    (c) => isAlnum(c) || c === 45,
-    10,
-  ],
-  [(t, at) => ((t[at] === 's' || t[at] === 'r') && t.startsWith('k_live_', at + 1) ? 8 : 0), isAlnum, 16],
-];
+/** The body of a provider token after its prefix, and its least length. */
+function providerBody(prefix: string): [CharTest, number] {
+  if (prefix.startsWith('github')) return [isWord, 20];
+  if (prefix.startsWith('gl')) return [isKeyChar, 20];
+  if (prefix.startsWith('xox')) return [(c) => isAlnum(c) || c === 45, 10];
+  return [isAlnum, prefix.startsWith('gh') ? 20 : 16];
+}
 
-const PROVIDER_PREFIX = /gh[pousr]_|github_pat_|glpat-|xox[abposr]-|[sr]k_live_/g;
-
-const providerTokens = scanTriggers(nextMatch(PROVIDER_PREFIX), (text, i, _floor, out, meter) => {
-  if (isWord(code(text, i - 1))) return -1;
-  for (const [prefix, body, least] of PROVIDER_TOKENS) {
-    const head = prefix(text, i);
-    if (head === 0) continue;
+/** Provider tokens by prefix: GitHub, GitLab, Slack, Stripe. */
+const providerTokens = scanTriggers(
+  /(?<!\w)(?:gh[pousr]_|github_pat_|glpat-|xox[abposr]-|[sr]k_live_)/g,
+  (text, i, _floor, out, meter, prefix) => {
+    const [body, least] = providerBody(prefix);
     // a body shorter than `least` is all a failed look reads
-    const bodyEnd = runEnd(text, i + head, body, meter);
-    if (bodyEnd - (i + head) < least) return -1;
+    const bodyEnd = runEnd(text, i + prefix.length, body, meter);
+    if (bodyEnd - (i + prefix.length) < least) return -1;
     out.replace(i, bodyEnd, REDACTED);
     return bodyEnd;
-  }
-  return -1;
-});
+  },
+);
 
-const isCookieValueChar: CharTest = (c) => c >= 0 && c !== 10 && c !== 13 && c !== 34 && c !== 39;
-const COOKIE = /cookie/gi;
+const isCookieValueChar: CharTest = (c) => c >= 0 && c !== 10 && c !== 13 && !isQuote(c);
 
 /** `Cookie:` / `Set-Cookie:` headers: every cookie up to the end of the header value. */
-const cookieHeaders = scanTriggers(nextMatch(COOKIE), (text, at, floor, out, meter) => {
+const cookieHeaders = scanTriggers(/cookie/gi, (text, at, floor, out, meter) => {
   // `set-cookie` is one header name; its `cookie` alone would read the same value
-  const start = at - 4 >= floor && startsWithCaseless(text, at - 4, 'set-') && !isWord(code(text, at - 5)) ? at - 4 : at;
-  return isWord(code(text, start - 1)) ? -1 : cookieAt(text, start, out, meter);
-});
-
-function cookieAt(text: string, i: number, out: Rewriter, meter: Meter): number {
-  let at = startsWithCaseless(text, i, 'set-cookie') ? i + 10 : startsWithCaseless(text, i, 'cookie') ? i + 6 : -1;
-  if (at < 0) return -1;
-  if (code(text, at) === 34 || code(text, at) === 39) at += 1;
-  at = runEnd(text, at, isSpace, meter);
-  if (code(text, at) !== 58) return -1;
+  const i = at - 4 >= floor && startsWithCaseless(text, at - 4, 'set-') && !isWord(code(text, at - 5)) ? at - 4 : at;
+  if (isWord(code(text, i - 1))) return -1;
+  let colon = at + 6;
+  if (isQuote(code(text, colon))) colon += 1;
+  colon = runEnd(text, colon, isSpace, meter);
+  if (code(text, colon) !== 58) return -1;
   // `\s*` gives characters back until one can start the value: the last blank that is not a line break
-  const spaceEnd = runEnd(text, at + 1, isSpace, meter);
+  const spaceEnd = runEnd(text, colon + 1, isSpace, meter);
   let valueStart = spaceEnd;
-  while (valueStart > at && !isCookieValueChar(code(text, valueStart))) valueStart -= 1;
+  while (valueStart > colon && !isCookieValueChar(code(text, valueStart))) valueStart -= 1;
   meter.steps += spaceEnd - valueStart;
-  if (valueStart === at) return -1;
+  if (valueStart === colon) return -1;
   const valueEnd = runEnd(text, valueStart, isCookieValueChar, meter);
   out.replace(i, valueEnd, `${text.slice(i, valueStart)}${REDACTED}`);
   return valueEnd;
-}
+});
 
 /** Telegram bot tokens: `<bot id>:<30+ chars>`, also inside `/bot<id>:<token>/` URLs (the id stays). */
-const botTokens = scanTriggers(nextLiteral(':'), (text, colon, floor, out, meter) => {
+const botTokens = scanTriggers(/:/g, (text, colon, floor, out, meter) => {
   // a digit run cut by `floor` starts before it: the regex's (?<!\d) refused every start inside
   const idStart = runStart(text, colon, floor, isDigit, meter);
   if (idStart === colon || isDigit(code(text, idStart - 1))) return -1;
@@ -133,11 +117,144 @@ const botTokens = scanTriggers(nextLiteral(':'), (text, colon, floor, out, meter
   return tokenEnd;
 });
 
-export const URL_CREDENTIALS: Rule = { mayApply: (t) => t.includes('://'), apply: urlCredentials };
-export const JSON_WEB_TOKENS: Rule = { mayApply: (t) => t.includes('eyJ'), apply: jsonWebTokens };
-export const PROVIDER_TOKEN_RULE: Rule = {
-  mayApply: (t) => t.includes('gh') || t.includes('glpat-') || t.includes('xox') || t.includes('k_live_'),
-  apply: providerTokens,
-};
-export const COOKIE_HEADERS: Rule = { mayApply: (t) => /cookie/i.test(t), apply: cookieHeaders };
-export const BOT_TOKENS: Rule = { mayApply: (t) => t.includes(':'), apply: botTokens };
+export const CURL_USER_FLAGS = ['-u', '-U', '--user', '--proxy-user'];
+const isCurlPassChar: CharTest = (c) => isNonSpace(c) && !isQuote(c);
+const isCurlUserChar: CharTest = (c) => isCurlPassChar(c) && c !== 58;
+
+/** curl -u user:pass, --user=user:pass, --proxy-user 'user:pass': the user stays. */
+const curlUser = scanTriggers(/-u|-U|--user|--proxy-user/g, (text, i, _floor, out, meter, flag) => {
+  if (isNonSpace(code(text, i - 1))) return -1;
+  let at = i + flag.length;
+  if (isSpace(code(text, at))) at = runEnd(text, at, isSpace, meter);
+  else if (code(text, at) === 61) at += 1;
+  else return -1;
+  const quote = isQuote(code(text, at)) ? text.charAt(at) : '';
+  const userStart = at + quote.length;
+  const userEnd = runEnd(text, userStart, isCurlUserChar, meter);
+  if (userEnd === userStart || code(text, userEnd) !== 58 || text.startsWith('//', userEnd + 1)) return -1;
+  const passEnd = runEnd(text, userEnd + 1, isCurlPassChar, meter);
+  if (passEnd === userEnd + 1 || (quote !== '' && text[passEnd] !== quote)) return -1;
+  const end = passEnd + quote.length;
+  if (text.slice(userEnd + 1, passEnd) !== REDACTED) out.replace(i, end, `${text.slice(i, userEnd)}:${REDACTED}${quote}`);
+  return end;
+});
+
+type FlagValue = (text: string, at: number, meter: Meter) => { spaceEnd: number; end: number } | null;
+const isLowerLetter: CharTest = (c) => c >= 97 && c <= 122;
+
+/** `<name><tail letters> … <flag><value>` on one line: the value is hidden. */
+function programFlag(name: string, tail: CharTest, flag: string, value: FlagValue, hide: (v: string) => string) {
+  /** The first flag starting a word on the program's line (`[^\n]*?\s`): its value, or where the search gave up. */
+  function findFlag(text: string, start: number, meter: Meter): { spaceEnd: number; end: number } | number {
+    let q = start;
+    for (; q < text.length; q += 1) {
+      meter.steps += 1;
+      if ((q === start || isSpace(code(text, q - 1))) && text.startsWith(flag, q)) {
+        const found = value(text, q + flag.length, meter);
+        if (found !== null) return found;
+      }
+      if (q > start && code(text, q - 1) === 10) break;
+    }
+    return q - 1;
+  }
+  return (text: string, meter: Meter): string => {
+    const out = new Rewriter(text);
+    // a line whose flag search failed: every later program word on it would search a part of the same stretch
+    let failedUpTo = -1;
+    for (let from = 0; ;) {
+      const i = find(text, name, from, meter);
+      if (i < 0) break;
+      from = i + 1;
+      const wordEnd = isWord(code(text, i - 1)) ? -1 : runEnd(text, i + name.length, tail, meter);
+      const start = isSpace(code(text, wordEnd)) ? wordEnd + 1 : -1;
+      if (start < 0 || start <= failedUpTo) continue;
+      const found = findFlag(text, start, meter);
+      if (typeof found === 'number') {
+        failedUpTo = found;
+        continue;
+      }
+      out.replace(i, found.end, `${text.slice(i, found.spaceEnd)}${hide(text.slice(found.spaceEnd, found.end))}`);
+      from = found.end;
+    }
+    return out.result();
+  };
+}
+
+/** mysql -pPW (glued to -p): a space after -p means "ask". */
+const gluedValue: FlagValue = (text, at, meter) =>
+  at >= text.length || isSpace(code(text, at)) || text.startsWith(REDACTED, at)
+    ? null
+    : { spaceEnd: at, end: runEnd(text, at, isNonSpace, meter) };
+
+/** sshpass -p PW / -pPW; openssl … -k PW (the pass phrase): a quoted value is hidden whole. */
+const spacedValue =
+  (leastSpaces: number): FlagValue =>
+  (text, at, meter) => {
+    const spaceEnd = runEnd(text, at, isSpace, meter);
+    if (spaceEnd - at < leastSpaces || text.startsWith(REDACTED, spaceEnd)) return null;
+    const end = quotedOrWordEnd(text, spaceEnd, meter);
+    return end < 0 ? null : { spaceEnd, end };
+  };
+
+const noTail: CharTest = () => false;
+const isMariadbTail: CharTest = (c) => isLowerLetter(c) || c === 45;
+/** In order: mysql (also mysqldump, mysqladmin), mariadb (also mariadb-dump), sshpass, openssl. */
+const PROGRAM_FLAGS = [
+  programFlag('mysql', isLowerLetter, '-p', gluedValue, () => REDACTED),
+  programFlag('mariadb', isMariadbTail, '-p', gluedValue, () => REDACTED),
+  programFlag('sshpass', noTail, '-p', spacedValue(0), mask),
+  programFlag('openssl', noTail, '-k', spacedValue(1), mask),
+];
+
+const AUTH_SCHEMES = ['bearer', 'basic', 'token', 'digest', 'negotiate'];
+const isAuthValueChar: CharTest = (c) => isNonSpace(c) && !isQuote(c) && c !== 44 && c !== 59;
+
+/** Authorization: Bearer xxx / Authorization=Basic xxx / "authorization": "xxx" (the scheme word stays). */
+const authorizationHeaders = scanTriggers(/authorization/gi, (text, i, _floor, out, meter) => {
+  let at = i + 13;
+  if (isQuote(code(text, at))) at += 1;
+  at = runEnd(text, at, isSpace, meter);
+  if (code(text, at) !== 58 && code(text, at) !== 61) return -1;
+  at = runEnd(text, at + 1, isSpace, meter);
+  if (isQuote(code(text, at))) at += 1;
+  const scheme = AUTH_SCHEMES.find((s) => startsWithCaseless(text, at, s) && isSpace(code(text, at + s.length)));
+  let valueStart = at;
+  let valueEnd = -1;
+  if (scheme !== undefined) {
+    valueStart = runEnd(text, at + scheme.length, isSpace, meter);
+    valueEnd = runEnd(text, valueStart, isAuthValueChar, meter);
+  }
+  // without a value after it, the scheme word is the value
+  if (!(valueEnd > valueStart)) {
+    valueStart = at;
+    valueEnd = runEnd(text, at, isAuthValueChar, meter);
+    if (valueEnd === at) return -1;
+  }
+  out.replace(i, valueEnd, `${text.slice(i, valueStart)}${REDACTED}`);
+  return valueEnd;
+});
+
+/** `[A-Za-z0-9._~+/=-]` */
+const isBearerChar: CharTest = (c) => isKeyChar(c) || c === 46 || c === 126 || c === 43 || c === 47 || c === 61;
+
+/** `bearer xxx` anywhere (a log line, an error message). */
+const bearerTokens = scanTriggers(/(?<!\w)bearer/gi, (text, i, _floor, out, meter) => {
+  const valueStart = runEnd(text, i + 6, isSpace, meter);
+  const valueEnd = runEnd(text, valueStart, isBearerChar, meter);
+  if (valueStart === i + 6 || valueEnd === valueStart) return -1;
+  out.replace(i, valueEnd, `${text.slice(i, valueStart)}${REDACTED}`);
+  return valueEnd;
+});
+
+/** In order: later rules see what earlier ones left (`Authorization: Bearer ***` is not redacted twice). */
+export const SHAPE_RULES = [
+  urlCredentials,
+  jsonWebTokens,
+  providerTokens,
+  cookieHeaders,
+  curlUser,
+  ...PROGRAM_FLAGS,
+  authorizationHeaders,
+  bearerTokens,
+  botTokens,
+];

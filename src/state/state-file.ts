@@ -1,19 +1,128 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { whyNotAFile, whyUntrusted } from './state-path.js';
 
-export const STATE_FORMAT = 'orch-watchdog-state';
-export const STATE_VERSION = 1;
+// The state file on disk: its path's trust (sshd's StrictModes), its flock, and its envelope.
 
-export interface StateDocument {
-  format: typeof STATE_FORMAT;
-  version: number;
-  saved_at: string;
-  /** The watchdog that wrote it: after a crash, its run cgroups (`orch-watchdog-<pid>`) are stale. */
-  pid: number;
-  sections: Record<string, unknown>;
+const STATE_FORMAT = 'orch-watchdog-state';
+const STATE_VERSION = 1;
+const S_IWGRP_IWOTH = 0o022;
+const S_ISVTX = 0o1000;
+
+const modeText = (mode: number): string => (mode & 0o7777).toString(8).padStart(4, '0');
+const errCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'error';
+
+/** Ours and writable by nobody else, or anyone could write what is restored; sticky /tmp too (names can be taken first). */
+function whyUntrusted(what: string, st: Stats, selfUid: number): string | null {
+  if (st.uid !== selfUid) return `${what} is owned by uid ${st.uid}, not by the watchdog's uid ${selfUid}`;
+  if ((st.mode & S_IWGRP_IWOTH) !== 0) return `${what} is writable by group or others (mode ${modeText(st.mode)})`;
+  return null;
+}
+
+/** A regular file of ours, or why it is refused. */
+function whyRefused(path: string, st: Stats, selfUid: number): string | null {
+  if (st.isSymbolicLink()) return `${path} is a symbolic link; point WATCHDOG_STATE_FILE at the file itself`;
+  if (st.isDirectory()) return `${path} names a directory; WATCHDOG_STATE_FILE is the path of a file in it`;
+  if (!st.isFile()) return `${path} is not a regular file`;
+  return whyUntrusted(path, st, selfUid);
+}
+
+export type PathVerdict = { ok: true; dir: string } | { ok: false; why: string };
+
+/** Checks `path`, `extra` files beside it and every ancestor directory: the real directory, or why the path is refused. */
+export function checkStatePath(path: string, selfUid: number, extra: readonly string[] = []): PathVerdict {
+  try {
+    return examine(path, selfUid, extra);
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return { ok: false, why: `the directory ${dirname(path)} does not exist` };
+    return { ok: false, why: `${dirname(path)} cannot be examined (${errCode(err)})` };
+  }
+}
+
+function examine(path: string, selfUid: number, extra: readonly string[]): PathVerdict {
+  const dir = realpathSync(dirname(path));
+  const dirStat = statSync(dir);
+  if (!dirStat.isDirectory()) return { ok: false, why: `${dir} is not a directory` };
+  let why = whyUntrusted(`the directory ${dir}`, dirStat, selfUid);
+  // an ancestor may belong to root, and be world-writable when sticky: nobody else can rename the directory below it away
+  for (let at = dirname(dir); why === null; at = dirname(at)) {
+    const { uid, mode } = statSync(at);
+    if (uid !== selfUid && uid !== 0) why = `its ancestor ${at} is owned by uid ${uid}, neither root nor the watchdog's uid ${selfUid}`;
+    else if ((mode & S_IWGRP_IWOTH) !== 0 && (mode & S_ISVTX) === 0)
+      why = `its ancestor ${at} is writable by group or others and not sticky (mode ${modeText(mode)})`;
+    if (at === dirname(at)) break;
+  }
+  if (why) return { ok: false, why };
+  for (const name of [basename(path), ...extra.map((p) => basename(p))]) {
+    const file = join(dir, name);
+    let st: Stats;
+    try {
+      st = lstatSync(file);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') continue;
+      return { ok: false, why: `${file} cannot be examined (${errCode(err)})` };
+    }
+    const bad = whyRefused(file, st, selfUid);
+    if (bad) return { ok: false, why: bad };
+  }
+  return { ok: true, dir };
+}
+
+/** `held`: `file` holds the exclusive lock until it is closed (or we die); `previousPid` is the last holder's. */
+export type LockResult =
+  | { kind: 'held'; file: FileHandle; previousPid: number | null }
+  | { kind: 'busy'; holderPid: number | null }
+  | { kind: 'refused'; why: string };
+
+/** The pid written by the holder (or the last holder), if the file holds one. */
+async function readPid(file: FileHandle): Promise<number | null> {
+  const { buffer, bytesRead } = await file.read(Buffer.alloc(32), 0, 32, 0);
+  const m = /^(\d{1,10})\s*$/.exec(buffer.toString('latin1', 0, bytesRead));
+  return m ? Number(m[1]) : null;
+}
+
+// Node has no flock: `flock -n -x 3` on our fd as the child's fd 3. The lock belongs to the open file
+// description, so it stays ours after the child exits and ends when our fd closes (or we die).
+function flockFd(fd: number): Promise<{ code: number | null; why: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('flock', ['-n', '-x', '3'], {
+      stdio: ['ignore', 'ignore', 'pipe', fd],
+      env: { PATH: `${process.env.PATH ?? ''}:/usr/bin:/bin` },
+      timeout: 10_000,
+    });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', (err: NodeJS.ErrnoException) => resolve({ code: null, why: `flock(1) could not run (${err.code ?? err.message})` }));
+    child.on('close', (code) => resolve({ code, why: `flock(1) failed (${stderr.trim() || `exit ${code}`})` }));
+  });
+}
+
+/** Takes `lockPath` (0600, never through a symlink) without waiting; exit 1 of flock(1) is another holder. */
+export async function lockStateFile(lockPath: string, selfUid: number): Promise<LockResult> {
+  let file: FileHandle;
+  try {
+    file = await open(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    const code = errCode(err);
+    return { kind: 'refused', why: code === 'ELOOP' ? `${lockPath} is a symbolic link` : `${lockPath} cannot be opened (${code})` };
+  }
+  const bad = whyRefused(lockPath, await file.stat(), selfUid);
+  if (bad) {
+    await file.close();
+    return { kind: 'refused', why: bad };
+  }
+  const flock = await flockFd(file.fd);
+  if (flock.code !== 0) {
+    const holderPid = await readPid(file);
+    await file.close();
+    return flock.code === 1 ? { kind: 'busy', holderPid } : { kind: 'refused', why: `${lockPath} cannot be locked: ${flock.why}` };
+  }
+  const previousPid = await readPid(file);
+  await file.truncate(0);
+  await file.write(`${process.pid}\n`, 0);
+  return { kind: 'held', file, previousPid };
 }
 
 /** `unusable`: our own file, damaged (moved aside); `refused`: not a file we may trust or replace (left alone). */
@@ -33,24 +142,23 @@ export async function readStateFile(path: string, selfUid: number): Promise<Read
   try {
     file = await open(path, READ_FLAGS);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    const code = errCode(err);
     if (code === 'ENOENT') return { kind: 'absent' };
     return { kind: 'refused', why: code === 'ELOOP' ? `${path} is a symbolic link` : `${path} cannot be read (${code})` };
   }
   let text: string;
   try {
-    const st = await file.stat();
-    const bad = whyNotAFile(path, st) ?? whyUntrusted(path, st, selfUid);
+    const bad = whyRefused(path, await file.stat(), selfUid);
     if (bad) return { kind: 'refused', why: bad };
     text = await file.readFile('utf8');
   } catch (err) {
-    return { kind: 'refused', why: `${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+    return { kind: 'refused', why: `${path} cannot be read (${errCode(err)})` };
   } finally {
     await file.close();
   }
-  let doc: Partial<StateDocument>;
+  let doc: { format?: unknown; version?: unknown; pid?: unknown; sections?: unknown };
   try {
-    doc = JSON.parse(text) as Partial<StateDocument>;
+    doc = JSON.parse(text) as typeof doc;
   } catch {
     return { kind: 'unusable', why: `is not valid JSON (${text.length} bytes; truncated or corrupt)` };
   }
@@ -59,19 +167,14 @@ export async function readStateFile(path: string, selfUid: number): Promise<Read
     return { kind: 'unusable', why: `has version ${String(doc.version)}, this watchdog reads ${STATE_VERSION}` };
   if (typeof doc.sections !== 'object' || doc.sections === null || Array.isArray(doc.sections))
     return { kind: 'unusable', why: 'has no sections' };
-  const pid = Number.isSafeInteger(doc.pid) && doc.pid! > 1 ? doc.pid! : null;
-  return { kind: 'ok', sections: doc.sections, pid };
+  const pid = typeof doc.pid === 'number' && Number.isSafeInteger(doc.pid) && doc.pid > 1 ? doc.pid : null;
+  return { kind: 'ok', sections: doc.sections as Record<string, unknown>, pid };
 }
 
 /** Temp file, fsync, rename, fsync the directory: a crash at any point leaves the old file or the new one, whole. */
 export async function writeStateFile(path: string, sections: Record<string, unknown>, nowMs: number): Promise<void> {
-  const doc: StateDocument = {
-    format: STATE_FORMAT,
-    version: STATE_VERSION,
-    saved_at: new Date(nowMs).toISOString(),
-    pid: process.pid,
-    sections,
-  };
+  // `pid`: the watchdog that wrote it; after a crash, its run cgroups (`orch-watchdog-<pid>`) are stale
+  const doc = { format: STATE_FORMAT, version: STATE_VERSION, saved_at: new Date(nowMs).toISOString(), pid: process.pid, sections };
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
   const file = await open(tmp, TEMP_FLAGS, 0o600);
   try {
@@ -97,10 +200,8 @@ export async function writeStateFile(path: string, sections: Record<string, unkn
 /** Moves an unusable file out of the way (kept for a post-mortem), so the next start is clean. */
 export async function moveAside(path: string, nowMs: number): Promise<string | null> {
   const aside = `${path}.unusable-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`;
-  try {
-    await rename(path, aside);
-    return aside;
-  } catch {
-    return null;
-  }
+  return rename(path, aside).then(
+    () => aside,
+    () => null,
+  );
 }

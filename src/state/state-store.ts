@@ -1,12 +1,11 @@
+import type { FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { ConfigWarning } from '../config.js';
-import { createStateMetrics, type StateMetrics } from './metrics.js';
-import { moveAside, readStateFile, writeStateFile } from './state-file.js';
-import { lockStateFile, type StateLock } from './state-lock.js';
-import { checkStatePath } from './state-path.js';
+import { METRIC_PREFIX } from '../metrics.js';
+import { checkStatePath, lockStateFile, moveAside, readStateFile, writeStateFile } from './state-file.js';
 
 export interface RestoreContext {
   /** Watchdogs that held this state file before (its writer, the lock's last holder), never this one: all gone, since we hold the lock. */
@@ -28,16 +27,6 @@ export interface StateStoreOptions {
   clock: Clock;
   log: Logger;
   registry?: Registry;
-  /** The uid the state file and its directory must belong to (StrictModes); default: ours. */
-  selfUid?: number;
-}
-
-/** /healthz `state`: whether the file holds what this watchdog knows. */
-export interface StateHealth {
-  ok: boolean;
-  /** ms since the epoch: the file last held the current state (written, or found unchanged). */
-  lastSavedAt: number | null;
-  error: string | null;
 }
 
 /** Another watchdog holds the state file's lock: this one must not start (src/server.ts exits 75). */
@@ -57,11 +46,13 @@ const errText = (err: unknown): string => (err instanceof Error ? err.message : 
 
 /** WATCHDOG_STATE_FILE. A damaged file of ours is moved aside; an untrusted path is refused (memory only, the file untouched). */
 export class StateStore {
+  readonly path: string;
   private readonly sections = new Map<string, StateSection>();
   private timer: NodeJS.Timeout | undefined;
   private lastWritten = '';
   private writing: Promise<boolean> = Promise.resolve(false);
-  private lock: StateLock | null = null;
+  /** Holds the flock while open. */
+  private lock: FileHandle | null = null;
   private refusedWhy: string | null = null;
   /** The lock was taken (it stays true after close releases it). */
   private isLoaded = false;
@@ -70,20 +61,32 @@ export class StateStore {
   private saveError: string | null = null;
   private failuresInARow = 0;
   private lastSavedAt: number | null = null;
-  private readonly metrics: StateMetrics | null;
-  readonly warnings: ConfigWarning[] = [];
+  private readonly failures?: Counter;
+  private readonly lastSaved?: Gauge;
 
   constructor(private readonly opts: StateStoreOptions) {
-    this.filePath = opts.path;
-    this.metrics = opts.registry ? createStateMetrics(opts.registry, () => this.health().ok) : null;
-  }
-
-  get path(): string {
-    return this.opts.path;
-  }
-
-  get lockPath(): string {
-    return `${this.filePath}.lock`;
+    this.path = this.filePath = opts.path;
+    if (!opts.registry) return;
+    const registers = [opts.registry];
+    const isOk = (): boolean => this.health().ok;
+    this.failures = new Counter({
+      name: `${METRIC_PREFIX}state_save_failures_total`,
+      help: 'Writes of WATCHDOG_STATE_FILE that failed (a full disk, a read-only mount); the next save retries.',
+      registers,
+    });
+    this.lastSaved = new Gauge({
+      name: `${METRIC_PREFIX}state_last_saved_timestamp_seconds`,
+      help: 'Unix time WATCHDOG_STATE_FILE last held the current state (written, or found unchanged); 0 before the first save.',
+      registers,
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}state_ok`,
+      help: '1 when WATCHDOG_STATE_FILE is in use and its last save succeeded; 0 when it was refused or a save failed.',
+      registers,
+      collect() {
+        this.set(isOk() ? 1 : 0);
+      },
+    });
   }
 
   register(section: StateSection): void {
@@ -91,7 +94,8 @@ export class StateStore {
     this.sections.set(section.name, section);
   }
 
-  health(): StateHealth {
+  /** /healthz `state`: `lastSavedAt` is when the file last held the current state (written, or found unchanged). */
+  health(): { ok: boolean; lastSavedAt: number | null; error: string | null } {
     const error = this.refusedWhy ?? this.saveError ?? (this.isLoaded ? null : 'not loaded');
     return { ok: error === null, lastSavedAt: this.lastSavedAt, error };
   }
@@ -99,20 +103,19 @@ export class StateStore {
   /** Throws only StateLocked (another watchdog runs on this file). */
   async load(): Promise<ConfigWarning[]> {
     const { path, log, clock } = this.opts;
-    const uid = this.opts.selfUid ?? process.getuid?.() ?? 0;
-    const verdict = checkStatePath(path, uid, [this.lockPath]);
+    const uid = process.getuid?.() ?? 0;
+    const verdict = checkStatePath(path, uid, [`${path}.lock`]);
     if (!verdict.ok) return [this.refuse(verdict.why)];
     this.filePath = join(verdict.dir, basename(path));
-    const locked = await lockStateFile(this.lockPath, uid);
+    const locked = await lockStateFile(`${this.filePath}.lock`, uid);
     if (locked.kind === 'busy') throw new StateLocked(path, locked.holderPid);
     if (locked.kind === 'refused') return [this.refuse(locked.why)];
-    this.lock = locked.lock;
+    this.lock = locked.file;
     this.isLoaded = true;
     const read = await readStateFile(this.filePath, uid);
     if (read.kind === 'absent') return [];
     if (read.kind === 'refused') {
-      this.lock.release();
-      this.lock = null;
+      await this.unlock();
       this.isLoaded = false;
       return [this.refuse(read.why)];
     }
@@ -151,9 +154,13 @@ export class StateStore {
     clearInterval(this.timer);
     this.timer = undefined;
     const saved = await this.save();
-    this.lock?.release();
-    this.lock = null;
+    await this.unlock();
     return saved;
+  }
+
+  private async unlock(): Promise<void> {
+    await this.lock?.close();
+    this.lock = null;
   }
 
   private async saveNow(): Promise<boolean> {
@@ -177,39 +184,31 @@ export class StateStore {
       }
       this.lastWritten = text;
     }
-    if (this.failuresInARow > 0) this.opts.log.info({ path: this.opts.path, failed_saves: this.failuresInARow }, 'state file saved again');
+    if (this.failuresInARow > 0) this.opts.log.info({ path: this.path, failed_saves: this.failuresInARow }, 'state file saved again');
     this.failuresInARow = 0;
     this.saveError = null;
     this.lastSavedAt = now;
-    this.metrics?.saved(now);
+    this.lastSaved?.set(now / 1000);
     return true;
   }
 
   /** Logged when saving starts failing or the reason changes, not on every retry. */
   private failed(err: unknown): void {
     const error = errText(err);
-    this.metrics?.failed();
+    this.failures?.inc();
     this.failuresInARow += 1;
     if (error !== this.saveError)
-      this.opts.log.error({ err, path: this.opts.path }, 'state file write failed; the previous file stays; retrying with the next save');
+      this.opts.log.error({ err, path: this.path }, 'state file write failed; the previous file stays; retrying with the next save');
     this.saveError = error;
   }
 
   private refuse(why: string): ConfigWarning {
     this.refusedWhy = `refused: ${why}`;
-    const message = `refused: ${why}; nothing is restored or saved (memory only) and the file is left untouched`;
-    this.opts.log.error({ key: 'WATCHDOG_STATE_FILE', path: this.opts.path }, `state file ${message}`);
-    return this.warning(message);
+    return this.warn(`${this.refusedWhy}; nothing is restored or saved (memory only) and the file is left untouched`, 'error');
   }
 
-  private warn(message: string): ConfigWarning {
-    this.opts.log.warn({ key: 'WATCHDOG_STATE_FILE', path: this.opts.path }, `state file ${message}`);
-    return this.warning(message);
-  }
-
-  private warning(message: string): ConfigWarning {
-    const w = { key: 'WATCHDOG_STATE_FILE', value: this.opts.path, message };
-    this.warnings.push(w);
-    return w;
+  private warn(message: string, level: 'warn' | 'error' = 'warn'): ConfigWarning {
+    this.opts.log[level]({ key: 'WATCHDOG_STATE_FILE', path: this.path }, `state file ${message}`);
+    return { key: 'WATCHDOG_STATE_FILE', value: this.path, message };
   }
 }
