@@ -3,7 +3,7 @@ import type { FastifyServerFactory } from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from './metrics.js';
-import { readOwnOpenFilesLimit } from './proc/open-files.js';
+import { readOwnOpenFilesLimit } from './proc/read-proc.js';
 import { heldFdBudgetOf } from './sources/proc/scan-reads.js';
 
 // Not `import … from 'node:http'`: an ES module import makes Node build the module's ES facade,

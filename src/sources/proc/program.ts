@@ -14,13 +14,7 @@ export interface MatcherOptions {
   mode: MatchMode;
 }
 
-export interface Matcher {
-  /** 'program' / 'cmdline' (how it matched), or null */
-  match(argv: readonly string[]): MatchMode | null;
-  isExcluded(argv: readonly string[]): boolean;
-  /** the pattern sources that could not be compiled linear-time; non-empty = matching is off */
-  broken: string[];
-}
+export type Matcher = ReturnType<typeof createMatcher>;
 
 /**
  * The program a process runs: argv[0]'s basename; for a Python interpreter the module after
@@ -70,11 +64,11 @@ export function programOf(argv: readonly string[]): string {
 }
 
 /**
- * Compiles the patterns with V8's linear-time engine (the `l` flag), so no pattern can
- * backtrack on a hostile command line. A pattern it cannot run linear-time (backreferences,
- * lookaround) or that is invalid turns matching off instead of widening to a default.
+ * `match` answers how argv matched ('program' / 'cmdline') or null. The patterns are compiled with
+ * V8's linear-time engine (the `l` flag), so none can backtrack on a hostile command line; one it
+ * cannot run (backreferences, lookaround) or an invalid one lands in `broken` and turns matching off.
  */
-export function createMatcher(opts: MatcherOptions): Matcher {
+export function createMatcher(opts: MatcherOptions) {
   const broken: string[] = [];
   const compile = (src: string): RegExp | null => {
     try {

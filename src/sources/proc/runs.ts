@@ -1,6 +1,6 @@
 import { identityKey, type ProcIdentity } from '../../proc/identity.js';
-import type { HeldLock } from '../../proc/locks.js';
-import { LineageTree } from '../../proc/lineage-tree.js';
+import type { HeldLock } from '../../proc/fds.js';
+import { LineageTree } from '../../proc/proc-table.js';
 import type { AgentInfo } from '../../watchdog/agent-directory.js';
 import type { MatchedProcess } from './scanner.js';
 
