@@ -63,11 +63,7 @@ export function programOf(argv: readonly string[]): string {
   return first;
 }
 
-/**
- * `match` answers how argv matched ('program' / 'cmdline') or null. The patterns are compiled with
- * V8's linear-time engine (the `l` flag), so none can backtrack on a hostile command line; one it
- * cannot run (backreferences, lookaround) or an invalid one lands in `broken` and turns matching off.
- */
+/** Linear-time patterns (the `l` flag): none backtracks on a hostile command line; one that cannot compile so turns matching off. */
 export function createMatcher(opts: MatcherOptions) {
   const broken: string[] = [];
   const compile = (src: string): RegExp | null => {

@@ -14,11 +14,7 @@ interface Reply {
   error?: string;
 }
 
-/**
- * The /proc scan on its own thread (scan-thread.ts), which keeps the (pid, starttime) cache. A scan
- * that outlives its abort signal (a /proc read stuck on a hung process) terminates the thread; the
- * next scan starts a new one.
- */
+/** The /proc scan on its own thread (scan-thread.ts); a scan that outlives its abort signal (a read stuck on a hung process) ends the thread. */
 export class ScanWorker {
   private current: Running | null = null;
   /** A replaced thread that has not exited: its read is blocked in the kernel, where terminate() cannot reach. */
@@ -50,8 +46,7 @@ export class ScanWorker {
 
   async scan(abortSignal?: AbortSignal, request: ScanRequest = {}): Promise<ScanResult> {
     if (abortSignal?.aborted) throw new Error('proc scan aborted before it started');
-    // One thread stuck on a hung process is enough: a fresh one would block on the same read, every tick
-    // (threads, memory and kept fds grew without bound). Wait for it to exit, at most until this scan's budget ends.
+    // one stuck thread is enough: a fresh one would block on the same read, every tick (threads and kept fds grew without bound)
     if (this.stuck) {
       await this.untilAbort(this.stuck.exited, abortSignal, 'proc scan skipped: the previous scan thread is still blocked in a /proc read');
       return this.scan(abortSignal, request);
@@ -64,8 +59,7 @@ export class ScanWorker {
     worker.postMessage({ id, request });
     try {
       const reply = await this.untilAbort(replied, abortSignal, 'proc scan timed out; the scan thread was replaced', () => {
-        // a read stuck in the kernel cannot be cancelled; drop the thread and its cache (its kept
-        // fds stay open until exit: only a hung /proc read gets here)
+        // a read stuck in the kernel cannot be cancelled: drop the thread (its kept fds stay open until it exits)
         if (this.current === running) this.current = null;
         this.stuck = running;
         void worker.terminate();

@@ -97,12 +97,7 @@ interface ScanPass {
   members: NsMember[];
 }
 
-/**
- * The /proc walk of one tick, synchronous and allocation-light: it runs in the scan worker, so a
- * read that blocks (cmdline takes the target's mmap lock) never stalls the event loop. Its
- * (pid, starttime) cache re-reads a process's cmdline, locks and ports only when it is new,
- * exec-ed, or due.
- */
+/** The /proc walk of one tick, allocation-light, in the scan worker (a cmdline read blocks on a hung process's mmap lock). */
 export class Scanner {
   private readonly matcher: Matcher;
   private readonly reader: StatReader;
@@ -156,7 +151,6 @@ export class Scanner {
     return { candidates, watched, lineage, members: pass.members, probes, ...counts, durationMs: deps.now() - startedMs };
   }
 
-  /** Closes the stat files kept open between scans. */
   close(): void {
     this.reader.stopKeeping();
   }

@@ -59,16 +59,13 @@ interface RunStopsDeps {
   clock?: Clock;
   emitEdge?: (signal: Signal) => void;
   kill?: (pid: number, signal: GraceSignal | 0) => void;
-  pollMs?: number;
 }
 
 const refuse = (code: RefusalCode, message: string): Refusal => ({ ok: false, code, message });
 
 /**
- * The one way a run is stopped, by the API or the reaper: exactly its processes (never the shell
- * or agent that started it), SIGTERM → grace → SIGKILL, each (pid, starttime) re-read before
- * every signal: same identity, not protected, not a re-test inside its timeout, the run's top
- * still matching. Each stop is logged, counted and alerted once as `proc_reaped`.
+ * The one way a run is stopped, by the API or the reaper: exactly its processes (never the shell or agent that started it),
+ * each (pid, starttime) re-checked before every signal (same process, not protected, no re-test inside its timeout, the top still matching).
  */
 export class RunStops {
   /** stops from their first check to their last signal, by the run's top */
@@ -166,7 +163,6 @@ export class RunStops {
     const started = await startSignalWithGrace(this.targetsOf(target, tree, guard), {
       procRoot,
       graceMs: this.config.killGraceS * 1000,
-      pollMs: this.deps.pollMs,
       kill: this.deps.kill,
       check: async (stat) => {
         const isTop = target.topMatch !== null && stat.pid === target.top.pid;
