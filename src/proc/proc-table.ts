@@ -20,7 +20,6 @@ export function readProcTable(procRoot = '/proc'): ProcTable {
   return table;
 }
 
-/** What a tree needs of a process: its parent link and identity. */
 export interface LinkedProcess {
   pid: number;
   ppid: number;
@@ -55,7 +54,6 @@ function ancestorsBy<T extends LinkedProcess>(pid: number, get: (pid: number) =>
   return out;
 }
 
-/** Parent links of one table, indexed once. */
 export class ProcTree<T extends LinkedProcess = ProcStat> {
   private readonly byParent = new Map<number, T[]>();
 
@@ -118,11 +116,7 @@ class PidIndex {
   }
 }
 
-/**
- * ProcTree's answers, order included, over one scan's flat (pid, ppid, starttime) triples (a pid
- * listed twice: its last triple), without an object or map entry per process: at a few thousand
- * processes a second those outlived the young generation (docs/benchmarks.md).
- */
+/** ProcTree's answers over one scan's flat (pid, ppid, starttime) triples, without an object per process (docs/benchmarks.md). */
 export class LineageTree {
   private lineage: ArrayLike<number> = [];
   private readonly byPid = new PidIndex();
@@ -162,7 +156,6 @@ export class LineageTree {
     return i === 0 ? undefined : this.at(i - 1);
   }
 
-  /** The start time of the process that has `pid` now, if any. */
   startOf(pid: number): number | undefined {
     const i = this.byPid.get(pid);
     return i === 0 ? undefined : this.lineage[3 * (i - 1) + 2];

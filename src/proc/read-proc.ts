@@ -62,7 +62,6 @@ export async function isOwnProcRoot(procRoot: string, selfPid = process.pid): Pr
   return (await readlink(`${procRoot}/self`).catch(() => null)) === String(selfPid);
 }
 
-/** Seconds a process has been running, from its starttime. */
 export function processAgeS(startTicks: number, clock: { btimeS: number; clkTck: number; nowMs: number }): number {
   return Math.max(0, clock.nowMs / 1000 - (clock.btimeS + startTicks / clock.clkTck));
 }

@@ -75,11 +75,7 @@ async function waitGone(targets: readonly ProcIdentity[], untilMs: number, opts:
   return alive;
 }
 
-/**
- * SIGTERM → grace → SIGKILL by (pid, starttime), re-read before every signal: a reused pid or a
- * zombie is skipped. Returns once the SIGTERMs are sent; `done` resolves after the grace, the
- * SIGKILLs and the wait for them.
- */
+/** SIGTERM → grace → SIGKILL by (pid, starttime), re-read before every signal; `done` resolves after the SIGKILLs' wait. */
 export async function startSignalWithGrace(targets: readonly ProcIdentity[], opts: GraceOptions) {
   const term = await signalEach(targets, 'SIGTERM', opts);
   const termed = term.sent.map((s) => targets.find((t) => t.pid === s.pid)!);
@@ -98,7 +94,6 @@ export async function startSignalWithGrace(targets: readonly ProcIdentity[], opt
   return { terminated: term.sent, skipped: term.skipped, done };
 }
 
-/** The whole SIGTERM → grace → SIGKILL, awaited. */
 export async function signalWithGrace(targets: readonly ProcIdentity[], opts: GraceOptions): Promise<GraceReceipt> {
   return (await startSignalWithGrace(targets, opts)).done;
 }

@@ -74,10 +74,6 @@ export class ProcCollector implements Collector {
     this.stops = new RunStops(config, { ...deps, log, metrics, matcher, last: () => this.last, selfPid: process.pid });
   }
 
-  get thresholdS(): number {
-    return this.config.procAgeMin * 60;
-  }
-
   private loadBoot(): Promise<{ btimeS: number; clkTck: number }> {
     this.boot ??= Promise.all([readBootTimeS(this.config.procRoot), readClockTicks()])
       .then(([btimeS, clkTck]) => ({ btimeS, clkTck }))
@@ -92,7 +88,7 @@ export class ProcCollector implements Collector {
     if (!this.config.procEnabled) return [];
     const boot = await this.loadBoot();
     const scan = await this.scanPlacingAgents(ctx, this.pidWarnings);
-    const { candidates, alerts } = this.judge(scan, { ...boot, nowMs: ctx.now, thresholdS: this.thresholdS });
+    const { candidates, alerts } = this.judge(scan, { ...boot, nowMs: ctx.now, thresholdS: this.config.procAgeMin * 60 });
     const { procReapAgeMin, procCooldownS: cooldownS, locale } = this.config;
     const settings = { reapAgeS: procReapAgeMin * 60, cooldownS, locale };
     const signals = blockingSignals(this.last?.alerts ?? [], alerts, (pid) => this.runs.startOf(pid), settings);
@@ -170,7 +166,7 @@ export class ProcCollector implements Collector {
   view(): { enabled: boolean; thresholdS: number; scannedAt: number | null; candidates: Candidate[] } {
     return {
       enabled: this.config.procEnabled,
-      thresholdS: this.thresholdS,
+      thresholdS: this.config.procAgeMin * 60,
       scannedAt: this.last?.scannedAt ?? null,
       candidates: this.config.procEnabled ? (this.last?.candidates ?? []) : [],
     };

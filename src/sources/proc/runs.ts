@@ -65,10 +65,8 @@ export interface Owners {
 }
 
 /**
- * One run, one alert: a matching process below another matching process is a member of that
- * run; the run's top is its `run_pid`. While a run lives its descendants are remembered by
- * (pid, starttime), so whatever survives the top (re-parented to init or a subreaper) is a
- * leftover of that run, whatever its own command line says.
+ * One run, one alert: a matching process below another one is a member of its run, whose top is the `run_pid`. A live run's
+ * descendants are remembered by (pid, starttime): whatever survives the top is a leftover, whatever its command line says.
  */
 export class RunTracker {
   private readonly runs = new Map<string, RunRecord>();
@@ -129,7 +127,6 @@ export class RunTracker {
     return [...out.values()];
   }
 
-  /** The start time of the process that has `pid` now, if any. */
   startOf(pid: number): number | undefined {
     return this.tree.startOf(pid);
   }

@@ -31,11 +31,7 @@ export function readFileInto(fs: ScanFs, path: string, buf: Buffer, limit = buf.
   }
 }
 
-/**
- * Reads stat files, keeping up to `fdBudget` open between scans: one pread instead of
- * open+read+close, and a kept fd answers ESRCH once its process is gone, so it is never mistaken
- * for a newcomer that reuses the pid.
- */
+/** Reads stat files, keeping up to `fdBudget` open between scans (one pread; ESRCH once the process is gone, never a newcomer's stat). */
 export class StatReader {
   private readonly held = new Map<number, number>();
 
@@ -114,10 +110,7 @@ export interface StatKey {
   commHash: number;
 }
 
-/**
- * The StatKey of the stat line in `buf[0, bytes)`, cut from the bytes without decoding them (the
- * ~98 % of processes that do not match are checked this way every scan); false when malformed.
- */
+/** The StatKey of the stat line in `buf[0, bytes)`, without decoding it (~98 % of processes, every scan); false when malformed. */
 export function readStatKey(buf: Buffer, bytes: number, key: StatKey): boolean {
   const open = buf.indexOf(0x28);
   const close = bytes > 0 ? buf.lastIndexOf(0x29, bytes - 1) : -1;
@@ -161,10 +154,7 @@ export function readHeldFdBudget(root: string): number {
   }
 }
 
-/**
- * (pid, ppid, starttime) triples, flat, in one buffer kept from scan to scan (a JS array of 15,000
- * numbers a scan was garbage the size of a large object); `take` copies them for the transfer.
- */
+/** (pid, ppid, starttime) triples in one buffer kept from scan to scan, not a large JS array each; `take` copies them out. */
 export class LineageBuffer {
   private buf = new Float64Array(3 * 1024);
   private len = 0;

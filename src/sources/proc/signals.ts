@@ -11,7 +11,6 @@ import { blockingTexts, recoveredTexts, type GoneReason } from './texts.js';
 /** The cmdline served and alerted is redacted, then cut to this many characters (docs/api.md). */
 export const CMDLINE_MAX_CHARS = 512;
 
-/** Leftovers listed per finished run. */
 const MAX_LEFTOVERS_PER_RUN = 64;
 
 /** Parents that adopt orphans: init systems and container inits/subreapers (comm is cut to 15 bytes: `containerd-shim`). */
@@ -27,7 +26,6 @@ export interface TickClock {
   thresholdS: number;
 }
 
-/** What judging a tick's runs needs besides the scan. */
 interface Judge {
   clock: TickClock;
   leftoverGraceS: number;
@@ -128,9 +126,8 @@ export function judgeRuns(
 }
 
 /**
- * proc_blocking, one per blocking run, its entity the run's top pid. A run that stopped blocking
- * since the last tick (`before`) is said inactive once, with why; a reused pid never inherits an
- * alert: the old run's RECOVERY comes first, the new run's ALERT on the next tick.
+ * proc_blocking, one per blocking run, its entity the run's top pid; a run that stopped blocking since `before` is said inactive
+ * once, with why. A reused pid never inherits an alert: the old run's RECOVERY first, the new run's ALERT next tick.
  */
 export function blockingSignals(
   before: readonly RunAlert[],

@@ -151,11 +151,8 @@ export class RunStops {
     const unlocated = agents?.unlocatedReason() ?? null;
     if (unlocated !== null)
       return refuse('agents_unlocated', `the orchestrator's agents cannot be located (${unlocated}); nothing is signalled until they can`);
-    if (!(await isOwnProcRoot(procRoot, selfPid)))
-      return refuse(
-        'foreign_root',
-        `WATCHDOG_PROC_ROOT ${procRoot} is not the /proc of the watchdog's pid namespace; its pids cannot be signalled from here`,
-      );
+    const foreign = `WATCHDOG_PROC_ROOT ${procRoot} is not the /proc of the watchdog's pid namespace; its pids cannot be signalled from here`;
+    if (!(await isOwnProcRoot(procRoot, selfPid))) return refuse('foreign_root', foreign);
     const tree = new ProcTree(readProcTable(procRoot));
     const guard = protectedPids(tree.table, { selfPid, agentPids: agents?.pids() ?? [] });
     const refused = await this.refusal(target, tree, guard);
