@@ -3,7 +3,7 @@ import type { FastifyServerFactory } from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from './metrics.js';
-import { readOwnOpenFilesLimit } from './proc/open-files.js';
+import { readOwnOpenFilesLimit } from './proc/read-proc.js';
 import { heldFdBudgetOf } from './sources/proc/scan-reads.js';
 
 // Not an ES import: node:http's ES facade reads every export, and its lazy fetch getters load Node's own undici (~13 MB RSS).

@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { readFds } from '../proc/fds.js';
-import { parseLocks } from '../proc/locks.js';
+import { parseLocks, readFds } from '../proc/fds.js';
 import { processAgeS, readBootTimeS, readClockTicks, readCmdline, readStat } from '../proc/read-proc.js';
 import { redactCommandLine } from '../redact.js';
 import { runThreadJob } from './output-scan.js';

@@ -1,25 +1,17 @@
-import { readdirSync, readlinkSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
-/** At most this many fds of one process are looked at: a process with 100k sockets is not read whole. */
-export const MAX_FDS_PER_PROCESS = 4096;
-
-export interface OpenFd {
-  fd: number;
-  /** readlink of /proc/<pid>/fd/<n>: a path, `socket:[inode]`, `pipe:[inode]`, `anon_inode:…` */
-  target: string;
-}
-
-/** The open fds of one process; empty when it is gone or not readable (another user's process). */
-export function readFds(pid: number, procRoot = '/proc', max = MAX_FDS_PER_PROCESS): OpenFd[] {
+/** The open fds of one process (at most 4096: 100k sockets are not read whole); empty when gone or not readable. */
+export function readFds(pid: number, procRoot = '/proc', max = 4096): { fd: number; target: string }[] {
   let names: string[];
   try {
     names = readdirSync(`${procRoot}/${pid}/fd`);
   } catch {
     return [];
   }
-  const out: OpenFd[] = [];
+  const out: { fd: number; target: string }[] = [];
   for (const name of names.slice(0, max)) {
     try {
+      // a path, `socket:[inode]`, `pipe:[inode]`, `anon_inode:…`
       out.push({ fd: Number(name), target: readlinkSync(`${procRoot}/${pid}/fd/${name}`) });
     } catch {
       // closed meanwhile
@@ -28,27 +20,124 @@ export function readFds(pid: number, procRoot = '/proc', max = MAX_FDS_PER_PROCE
   return out;
 }
 
-/** (device, inode) of the file behind an fd, as /proc/locks writes them: `maj:min` in hex and the inode. */
-export function fdFileId(pid: number, fd: number, procRoot = '/proc'): { majMin: string; inode: number } | null {
+/** (device, inode) of the file behind an fd as /proc/locks writes them: `maj:min:inode`, maj and min in hex. */
+function fdFileId(pid: number, fd: number, procRoot: string): string | null {
   try {
-    const st = statSync(`${procRoot}/${pid}/fd/${fd}`);
+    const { dev, ino } = statSync(`${procRoot}/${pid}/fd/${fd}`);
     // glibc's dev_t encoding, the one the kernel's new_encode_dev mirrors
-    const major = ((st.dev >> 8) & 0xfff) | (Math.floor(st.dev / 2 ** 32) & ~0xfff);
-    const minor = (st.dev & 0xff) | ((st.dev >> 12) & 0xfff00);
-    return { majMin: `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}`, inode: st.ino };
+    const major = ((dev >> 8) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff);
+    const minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+    return `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${ino}`;
   } catch {
     return null;
   }
 }
 
 /** The `lock:` lines of /proc/<pid>/fdinfo/<fd>: the locks held through that very open file. */
-export function fdInfoLocks(pid: number, fd: number, procRoot = '/proc'): string[] {
+function fdInfoLocks(pid: number, fd: number, procRoot: string): string[] {
   try {
-    return readFileSync(`${procRoot}/${pid}/fdinfo/${fd}`, 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('lock:'))
-      .map((l) => l.slice(5).trim());
+    const lines = readFileSync(`${procRoot}/${pid}/fdinfo/${fd}`, 'utf8').split('\n');
+    return lines.filter((l) => l.startsWith('lock:')).map((l) => l.slice(5).trim());
   } catch {
     return [];
   }
+}
+
+/** A held row of /proc/locks (blocked waiters, `->`, are left out); pid -1 for OFD locks. */
+export interface LockRow {
+  type: string;
+  access: string;
+  pid: number;
+  majMin: string;
+  inode: number;
+}
+
+export interface HeldLock {
+  path: string;
+  /** e.g. `flock write`, `posix read` */
+  kind: string;
+}
+
+/** Parses /proc/locks: `1: FLOCK  ADVISORY  WRITE 1234 fe:00:2146817 0 EOF`. */
+export function parseLocks(text: string): LockRow[] {
+  const rows: LockRow[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 6 || f[1] === '->') continue;
+    const [, type, , access, pidText, dev] = f;
+    const m = /^([0-9a-f]+:[0-9a-f]+):(\d+)$/.exec(dev ?? '');
+    if (!type || !access || !m) continue;
+    rows.push({ type, access, pid: Number(pidText), majMin: m[1]!, inode: Number(m[2]) });
+  }
+  return rows;
+}
+
+/** /proc/locks joined to the fds of `pids` on (device, inode); held when it names the pid or fdinfo lists it (a forked flock names the parent). */
+export function readHeldLocks(pids: Iterable<number>, procRoot = '/proc'): Map<number, HeldLock[]> {
+  const out = new Map<number, HeldLock[]>();
+  const byFile = new Map<string, LockRow[]>();
+  try {
+    for (const row of parseLocks(readFileSync(`${procRoot}/locks`, 'utf8'))) {
+      const key = `${row.majMin}:${row.inode}`;
+      byFile.set(key, [...(byFile.get(key) ?? []), row]);
+    }
+  } catch {
+    return out;
+  }
+  for (const pid of byFile.size > 0 ? pids : []) {
+    const held: HeldLock[] = [];
+    for (const fd of readFds(pid, procRoot)) {
+      const locked = fd.target.startsWith('/') ? byFile.get(fdFileId(pid, fd.fd, procRoot) ?? '') : undefined;
+      if (!locked) continue;
+      const row = locked.find((r) => r.pid === pid) ?? (fdInfoLocks(pid, fd.fd, procRoot).length > 0 ? locked[0] : undefined);
+      const kind = row && `${row.type === 'OFDLCK' ? 'ofd' : row.type.toLowerCase()} ${row.access.toLowerCase()}`;
+      if (kind && !held.some((h) => h.path === fd.target)) held.push({ path: fd.target, kind });
+    }
+    if (held.length > 0) out.set(pid, held);
+  }
+  return out;
+}
+
+/** LISTEN rows of /proc/net/tcp or tcp6: socket inode -> local port. */
+export function parseListening(text: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || f[3] !== '0A') continue;
+    const port = parseInt(f[1]!.slice(f[1]!.lastIndexOf(':') + 1), 16);
+    const inode = Number(f[9]);
+    if (Number.isInteger(port) && inode > 0) out.set(inode, port);
+  }
+  return out;
+}
+
+/** LISTEN rows of each network namespace's tcp/tcp6 (read once) joined to the `socket:[inode]` fds of `pids`. */
+export function readListeningPorts(pids: Iterable<number>, procRoot = '/proc'): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  const byNamespace = new Map<string, Map<number, number>>();
+  for (const pid of pids) {
+    const sockets = readFds(pid, procRoot).flatMap((fd) => /^socket:\[(\d+)\]$/.exec(fd.target)?.[1] ?? []);
+    if (sockets.length === 0) continue;
+    let ns: string;
+    try {
+      ns = readlinkSync(`${procRoot}/${pid}/ns/net`);
+    } catch {
+      ns = `pid:${pid}`;
+    }
+    let listening = byNamespace.get(ns);
+    if (!listening) {
+      listening = new Map();
+      for (const file of ['tcp', 'tcp6']) {
+        try {
+          for (const [inode, port] of parseListening(readFileSync(`${procRoot}/${pid}/net/${file}`, 'utf8'))) listening.set(inode, port);
+        } catch {
+          // no IPv6, or the process is gone
+        }
+      }
+      byNamespace.set(ns, listening);
+    }
+    const ports = [...new Set(sockets.flatMap((s) => listening.get(Number(s)) ?? []))].sort((a, b) => a - b);
+    if (ports.length > 0) out.set(pid, ports);
+  }
+  return out;
 }

@@ -2,56 +2,50 @@ import type { ProcStat } from './parse-stat.js';
 import { ProcTree } from './proc-table.js';
 import { readStat } from './read-proc.js';
 
-export type ProtectedReason = 'init' | 'watchdog' | 'watchdog_ancestor' | 'agent' | 'agent_ancestor';
+const WORDS = {
+  init: 'pid 0 or 1 (init) is never signalled',
+  watchdog: 'it is the watchdog itself',
+  watchdog_ancestor: 'it is an ancestor of the watchdog',
+  agent: 'it is an orchestrator agent (listed in the envelope)',
+  agent_ancestor: 'it is an ancestor of an orchestrator agent',
+};
 
-/** Pids (and the groups/sessions they are in) that nothing in the watchdog may ever signal. */
+export type ProtectedReason = keyof typeof WORDS;
+
+/** Pids that nothing in the watchdog may ever signal, with why, and the groups and sessions holding one (never signalled whole). */
 export interface ProtectedPids {
-  /** every protected pid, with why */
   reasons: ReadonlyMap<number, ProtectedReason>;
-  /** process groups and sessions holding a protected pid: never signalled as a whole */
   groups: ReadonlySet<number>;
 }
 
-export interface ProtectedInput {
-  selfPid?: number;
-  /** orchestrator agents' pids (the envelope's agents[].pid): they and their ancestors are protected */
-  agentPids?: Iterable<number>;
-}
-
-/** pid <= 1, the watchdog, every agent and their ancestors; and any group or session holding one (signalling it would reach it). */
-export function protectedPids(table: ReadonlyMap<number, ProcStat>, input: ProtectedInput = {}): ProtectedPids {
+/** pid <= 1, the watchdog, every agent (the envelope's agents[].pid) and their ancestors; and any group or session holding one. */
+export function protectedPids(
+  table: ReadonlyMap<number, ProcStat>,
+  { selfPid = process.pid, agentPids = [] }: { selfPid?: number; agentPids?: Iterable<number> } = {},
+): ProtectedPids {
   const tree = new ProcTree(table);
   const reasons = new Map<number, ProtectedReason>([
     [0, 'init'],
     [1, 'init'],
   ]);
-  const mark = (pid: number, reason: ProtectedReason): void => {
+  const mark = (pid: number, reason: ProtectedReason, ancestors: ProtectedReason): void => {
     if (!reasons.has(pid)) reasons.set(pid, reason);
+    for (const a of tree.ancestors(pid)) if (!reasons.has(a.pid)) reasons.set(a.pid, ancestors);
   };
-  const selfPid = input.selfPid ?? process.pid;
-  mark(selfPid, 'watchdog');
-  for (const a of tree.ancestors(selfPid)) mark(a.pid, 'watchdog_ancestor');
-  for (const pid of input.agentPids ?? []) {
-    if (!Number.isSafeInteger(pid) || pid <= 1) continue;
-    mark(pid, 'agent');
-    for (const a of tree.ancestors(pid)) mark(a.pid, 'agent_ancestor');
-  }
+  mark(selfPid, 'watchdog', 'watchdog_ancestor');
+  for (const pid of agentPids) if (Number.isSafeInteger(pid) && pid > 1) mark(pid, 'agent', 'agent_ancestor');
   const groups = new Set<number>([0, 1]);
   for (const pid of reasons.keys()) {
-    groups.add(pid);
     const stat = table.get(pid);
-    if (stat) {
-      groups.add(stat.pgrp);
-      groups.add(stat.session);
-    }
+    for (const g of stat ? [pid, stat.pgrp, stat.session] : [pid]) groups.add(g);
   }
   return { reasons, groups };
 }
 
-/** Why `pid` must not be signalled, or null when it may be. */
-export function whyProtected(pid: number, guard: ProtectedPids): ProtectedReason | null {
+/** Why `pid` must not be signalled, or null when it may be (without a guard: only pid <= 1 is refused). */
+export function whyProtected(pid: number, guard?: ProtectedPids): ProtectedReason | null {
   if (!Number.isSafeInteger(pid) || pid <= 1) return 'init';
-  return guard.reasons.get(pid) ?? null;
+  return guard?.reasons.get(pid) ?? null;
 }
 
 export function isSignallable(pid: number, guard: ProtectedPids): boolean {
@@ -62,16 +56,10 @@ export function isSignallableGroup(pgrp: number, guard: ProtectedPids): boolean 
   return pgrp > 1 && !guard.groups.has(pgrp);
 }
 
-const WORDS: Record<ProtectedReason, string> = {
-  init: 'pid 0 or 1 (init) is never signalled',
-  watchdog: 'it is the watchdog itself',
-  watchdog_ancestor: 'it is an ancestor of the watchdog',
-  agent: 'it is an orchestrator agent (listed in the envelope)',
-  agent_ancestor: 'it is an ancestor of an orchestrator agent',
-};
-
-export function describeProtected(pid: number, reason: ProtectedReason): string {
-  return `pid ${pid}: ${WORDS[reason]}`;
+/** `pid N: <why>` when `pid` is protected, else null. */
+export function describeProtected(pid: number, guard?: ProtectedPids): string | null {
+  const why = whyProtected(pid, guard);
+  return why === null ? null : `pid ${pid}: ${WORDS[why]}`;
 }
 
 /** The watchdog's guard from its ancestor chain alone: no full table (tens of ms at 5,000 processes). */

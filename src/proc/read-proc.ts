@@ -4,22 +4,15 @@ import { open, readFile, readlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { parseStat, type ProcStat } from './parse-stat.js';
 
-/** Byte for byte: the kernel cuts comm at 15 bytes, possibly inside a UTF-8 sequence; the worker decodes alike. */
-const STAT_ENCODING = 'latin1';
-
 /** Synchronous on purpose: stat never takes the target's mmap lock (cmdline does), and kill loops poll it every few ms. */
 export function readStat(pid: number, procRoot = '/proc'): ProcStat | null {
   try {
-    return parseStat(readFileSync(`${procRoot}/${pid}/stat`, STAT_ENCODING));
+    // byte for byte: the kernel cuts comm at 15 bytes, possibly inside a UTF-8 sequence; the scan worker decodes alike
+    return parseStat(readFileSync(`${procRoot}/${pid}/stat`, 'latin1'));
   } catch {
     return null;
   }
 }
-
-const isGone = (err: unknown): boolean => {
-  const code = (err as { code?: string }).code;
-  return code === 'ENOENT' || code === 'ESRCH';
-};
 
 /** Asynchronous: cmdline takes the target's mmap lock, which a hung process may hold for long. null when gone. */
 export async function readCmdline(pid: number, procRoot = '/proc', maxBytes = 4096): Promise<string[] | null> {
@@ -27,16 +20,21 @@ export async function readCmdline(pid: number, procRoot = '/proc', maxBytes = 40
   try {
     fh = await open(`${procRoot}/${pid}/cmdline`, 'r');
     const buf = Buffer.alloc(maxBytes);
-    const { bytesRead } = await fh.read(buf, 0, maxBytes, 0);
-    let end = bytesRead;
-    while (end > 0 && buf[end - 1] === 0) end -= 1;
-    return end === 0 ? [] : buf.toString('utf8', 0, end).split('\0');
+    return splitArgv(buf, (await fh.read(buf, 0, maxBytes, 0)).bytesRead);
   } catch (err) {
-    if (isGone(err)) return null;
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return null;
     throw err;
   } finally {
     await fh?.close();
   }
+}
+
+/** The NUL-separated argv in `buf[0, bytes)`; invalid UTF-8 becomes U+FFFD. */
+export function splitArgv(buf: Buffer, bytes: number): string[] {
+  let end = bytes;
+  while (end > 0 && buf[end - 1] === 0) end -= 1;
+  return end === 0 ? [] : buf.toString('utf8', 0, end).split('\0');
 }
 
 /** `btime` of <root>/stat: the boot time every starttime counts from. */
@@ -52,8 +50,7 @@ export async function readBootTimeS(procRoot = '/proc'): Promise<number> {
 /** CLK_TCK of this machine (`getconf CLK_TCK`); 100, the Linux default, when getconf fails. */
 export async function readClockTicks(): Promise<number> {
   try {
-    const { stdout } = await promisify(execFile)('getconf', ['CLK_TCK'], { timeout: 2000 });
-    const n = Number(stdout.trim());
+    const n = Number((await promisify(execFile)('getconf', ['CLK_TCK'], { timeout: 2000 })).stdout.trim());
     return Number.isInteger(n) && n > 0 ? n : 100;
   } catch {
     return 100;
@@ -62,14 +59,9 @@ export async function readClockTicks(): Promise<number> {
 
 /** True when `procRoot` is the /proc of this process's pid namespace, so its pids can be signalled. */
 export async function isOwnProcRoot(procRoot: string, selfPid = process.pid): Promise<boolean> {
-  try {
-    return (await readlink(`${procRoot}/self`)) === String(selfPid);
-  } catch {
-    return false;
-  }
+  return (await readlink(`${procRoot}/self`).catch(() => null)) === String(selfPid);
 }
 
-/** Seconds a process has been running, from its starttime. */
 export function processAgeS(startTicks: number, clock: { btimeS: number; clkTck: number; nowMs: number }): number {
   return Math.max(0, clock.nowMs / 1000 - (clock.btimeS + startTicks / clock.clkTck));
 }
@@ -78,6 +70,21 @@ export function processAgeS(startTicks: number, clock: { btimeS: number; clkTck:
 export function readBootId(procRoot = '/proc'): string | null {
   try {
     return readFileSync(`${procRoot}/sys/kernel/random/boot_id`, 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** The soft `Max open files` of a /proc/<pid>/limits text: Infinity when unlimited, null when unreadable. */
+export function openFilesSoftLimit(limitsText: string): number | null {
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(limitsText)?.[1];
+  return m === undefined ? null : m === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m);
+}
+
+/** This process's soft open-file limit (`ulimit -n`), or null where /proc/self/limits cannot be read. */
+export function readOwnOpenFilesLimit(): number | null {
+  try {
+    return openFilesSoftLimit(readFileSync('/proc/self/limits', 'utf8'));
   } catch {
     return null;
   }

@@ -5,30 +5,26 @@ import { readStat } from './read-proc.js';
 
 export type GraceSignal = 'SIGTERM' | 'SIGKILL';
 
-/** One signal actually sent; the merge gate's kill receipt lists the same shape. */
+/** One signal actually sent (`at`: ms since the epoch); the merge gate's kill receipt lists the same shape. */
 export interface SignalledProcess {
   pid: number;
   comm: string;
   signal: GraceSignal;
-  /** ms since the epoch */
   at: number;
 }
 
-export interface SkippedProcess {
-  pid: number;
-  /** 'gone' | 'reused' (same pid, other starttime) | what `check` answered */
-  reason: string;
-}
+/** `reason`: 'gone', 'reused' (same pid, other starttime) or what `check` answered. */
+type Skipped = { pid: number; reason: string }[];
 
 export interface GraceReceipt {
   processes: SignalledProcess[];
-  skipped: SkippedProcess[];
+  skipped: Skipped;
   /** every target is gone (or a zombie) at the end */
   confirmedDead: boolean;
   survivors: ProcIdentity[];
 }
 
-export interface GraceOptions {
+interface GraceOptions {
   graceMs: number;
   procRoot?: string;
   /** how often the grace looks whether the targets are gone */
@@ -36,53 +32,32 @@ export interface GraceOptions {
   /** how long to wait for the kernel to finish a SIGKILL */
   killWaitMs?: number;
   kill?: (pid: number, signal: GraceSignal | 0) => void;
-  now?: () => number;
   /** Re-asked before every signal, after the identity check: a reason refuses that signal. */
   check?: (stat: ProcStat) => string | null | Promise<string | null>;
 }
 
-export interface StartedGrace {
-  /** the SIGTERMs sent (empty when every target was refused or gone) */
-  terminated: SignalledProcess[];
-  skipped: SkippedProcess[];
-  /** resolves after the grace, the SIGKILLs and the wait for them */
-  done: Promise<GraceReceipt>;
-}
-
-type Verdict = { ok: true; stat: ProcStat } | { ok: false; reason: string };
-
-async function recheck(id: ProcIdentity, opts: GraceOptions): Promise<Verdict> {
-  const stat = readStat(id.pid, opts.procRoot);
-  if (stat === null || !isRunningState(stat.state)) return { ok: false, reason: 'gone' };
-  if (!isSameProcess(stat, id)) return { ok: false, reason: 'reused' };
-  const refused = opts.check ? await opts.check(stat) : null;
-  return refused === null ? { ok: true, stat } : { ok: false, reason: refused };
-}
-
-function isAlive(id: ProcIdentity, procRoot?: string): boolean {
+/** The live process `id` still names, or null (gone, a zombie, or its pid reused). */
+function liveStat(id: ProcIdentity, procRoot?: string): ProcStat | null {
   const stat = readStat(id.pid, procRoot);
-  return isSameProcess(stat, id) && isRunningState(stat.state);
+  return isSameProcess(stat, id) && isRunningState(stat.state) ? stat : null;
 }
 
 /** Sends `signal` to every target that is still itself and passes `check`; the rest are skipped. */
-async function signalEach(
-  targets: readonly ProcIdentity[],
-  signal: GraceSignal,
-  opts: GraceOptions,
-): Promise<{ sent: SignalledProcess[]; skipped: SkippedProcess[] }> {
+async function signalEach(targets: readonly ProcIdentity[], signal: GraceSignal, opts: GraceOptions) {
   const kill = opts.kill ?? ((pid, sig) => process.kill(pid, sig));
-  const now = opts.now ?? Date.now;
   const sent: SignalledProcess[] = [];
-  const skipped: SkippedProcess[] = [];
+  const skipped: Skipped = [];
   for (const id of targets) {
-    const verdict = await recheck(id, opts);
-    if (!verdict.ok) {
-      skipped.push({ pid: id.pid, reason: verdict.reason });
+    const stat = readStat(id.pid, opts.procRoot);
+    const isGone = stat === null || !isRunningState(stat.state);
+    const refused = isGone ? 'gone' : !isSameProcess(stat, id) ? 'reused' : opts.check ? await opts.check(stat) : null;
+    if (refused !== null) {
+      skipped.push({ pid: id.pid, reason: refused });
       continue;
     }
     try {
       kill(id.pid, signal);
-      sent.push({ pid: id.pid, comm: verdict.stat.comm, signal, at: now() });
+      sent.push({ pid: id.pid, comm: stat!.comm, signal, at: Date.now() });
     } catch (err) {
       const code = (err as { code?: string }).code;
       skipped.push({ pid: id.pid, reason: code === 'ESRCH' ? 'gone' : `${signal} failed: ${code ?? String(err)}` });
@@ -92,17 +67,16 @@ async function signalEach(
 }
 
 async function waitGone(targets: readonly ProcIdentity[], untilMs: number, opts: GraceOptions): Promise<ProcIdentity[]> {
-  const pollMs = opts.pollMs ?? 100;
-  let alive = targets.filter((id) => isAlive(id, opts.procRoot));
+  let alive = targets.filter((id) => liveStat(id, opts.procRoot));
   while (alive.length > 0 && Date.now() < untilMs) {
-    await delay(Math.max(1, Math.min(pollMs, untilMs - Date.now())), undefined, { ref: false });
-    alive = alive.filter((id) => isAlive(id, opts.procRoot));
+    await delay(Math.max(1, Math.min(opts.pollMs ?? 100, untilMs - Date.now())), undefined, { ref: false });
+    alive = alive.filter((id) => liveStat(id, opts.procRoot));
   }
   return alive;
 }
 
-/** SIGTERM → grace → SIGKILL by (pid, starttime), re-read before every signal: a reused pid or a zombie is skipped. */
-export async function startSignalWithGrace(targets: readonly ProcIdentity[], opts: GraceOptions): Promise<StartedGrace> {
+/** SIGTERM → grace → SIGKILL by (pid, starttime), re-read before every signal; `done` resolves after the SIGKILLs' wait. */
+export async function startSignalWithGrace(targets: readonly ProcIdentity[], opts: GraceOptions) {
   const term = await signalEach(targets, 'SIGTERM', opts);
   const termed = term.sent.map((s) => targets.find((t) => t.pid === s.pid)!);
   const done = (async (): Promise<GraceReceipt> => {
@@ -120,7 +94,6 @@ export async function startSignalWithGrace(targets: readonly ProcIdentity[], opt
   return { terminated: term.sent, skipped: term.skipped, done };
 }
 
-/** The whole SIGTERM → grace → SIGKILL, awaited. */
 export async function signalWithGrace(targets: readonly ProcIdentity[], opts: GraceOptions): Promise<GraceReceipt> {
   return (await startSignalWithGrace(targets, opts)).done;
 }

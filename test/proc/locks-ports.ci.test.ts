@@ -3,8 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseLocks, readHeldLocks } from '../../src/proc/locks.js';
-import { parseListening, readListeningPorts } from '../../src/proc/ports.js';
+import { parseListening, parseLocks, readHeldLocks, readListeningPorts } from '../../src/proc/fds.js';
 import { waitFor } from '../support/wait-for.js';
 
 const children: ChildProcess[] = [];

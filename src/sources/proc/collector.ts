@@ -4,7 +4,6 @@ import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { readBootTimeS, readClockTicks } from '../../proc/read-proc.js';
 import { identityKey } from '../../proc/identity.js';
-import type { GraceSignal } from '../../proc/signal-with-grace.js';
 import { WarningDebounce, type AgentDirectory, type AgentPidWarning, type OrchLocation } from '../../watchdog/agent-directory.js';
 import { callTimeoutMs, withTimeout } from '../../http.js';
 import { describeDockerError, type ContainerState, type DockerReader } from '../containers/docker-client.js';
@@ -23,46 +22,24 @@ const CMDLINE_READ_BYTES = 4096;
 /** A cached "does not match" is re-read within this time, so setproctitle is seen. */
 const CMDLINE_RECHECK_MS = 60_000;
 
-export interface ProcCollectorDeps {
+interface ProcCollectorDeps {
   registry?: Registry;
-  /** The watchdog's edge dispatch for `proc_reaped` (alerts raised outside the tick). */
+  /** the watchdog's edge dispatch for `proc_reaped` (alerts raised outside the tick) */
   emitEdge?: (signal: Signal) => void;
   log?: Logger;
-  /** false turns the reaper off whatever WATCHDOG_PROC_REAP_ENABLED says (the one-shot CLI tick). */
+  /** false turns the reaper off whatever WATCHDOG_PROC_REAP_ENABLED says (the one-shot CLI tick) */
   allowReap?: boolean;
-  selfPid?: number;
-  /** The latest envelope's agents: owners, and pids that are never signalled. */
+  /** the latest envelope's agents: owners, and pids that are never signalled */
   agents?: AgentDirectory;
-  /** Locates WATCHDOG_ORCH_CONTAINER, whose namespace the envelope's pids are in. */
+  /** locates WATCHDOG_ORCH_CONTAINER, whose namespace the envelope's pids are in */
   docker?: DockerReader;
-  /** Merge-gate re-tests in flight: owners, never blocking nor signalled inside their timeout. */
+  /** merge-gate re-tests in flight: owners, never blocking nor signalled inside their timeout */
   retests?: RetestRegistry;
-  /** The clock re-test deadlines are set on (the app's); the terminator checks them against it. */
+  /** the clock re-test deadlines are set on (the app's) */
   clock?: Clock;
-  /** Test seam: signal delivery (process.kill). */
-  kill?: (pid: number, signal: GraceSignal | 0) => void;
-  /** Test seam: grace-loop poll interval. */
-  pollMs?: number;
 }
 
-export interface CandidatesView {
-  enabled: boolean;
-  thresholdS: number;
-  /** ms since epoch of the last finished scan */
-  scannedAt: number | null;
-  candidates: Candidate[];
-}
-
-interface Boot {
-  btimeS: number;
-  clkTck: number;
-}
-
-/**
- * proc_blocking: test runs older than WATCHDOG_PROC_AGE_MIN and what finished runs left behind.
- * The scan worker reads /proc; this keeps the last view for GET /proc/candidates and hands the
- * runs to stop (API terminate, reaper) to `stops`.
- */
+/** proc_blocking: test runs older than WATCHDOG_PROC_AGE_MIN and what finished runs left behind; the last view for the API. */
 export class ProcCollector implements Collector {
   readonly name = 'proc';
   private readonly worker: ScanWorker;
@@ -73,7 +50,7 @@ export class ProcCollector implements Collector {
   /** The one stop path: POST /proc/candidates/:pid/terminate and the reaper. */
   readonly stops: RunStops;
   private readonly pidWarnings = new WarningDebounce(2);
-  private boot: Promise<Boot> | null = null;
+  private boot: Promise<{ btimeS: number; clkTck: number }> | null = null;
   private last: { scannedAt: number; candidates: Candidate[]; alerts: RunAlert[] } | null = null;
 
   constructor(
@@ -83,32 +60,20 @@ export class ProcCollector implements Collector {
     const matcherOpts = { patterns: config.procPatterns, exclude: config.procExclude, mode: config.procMatch };
     this.matcher = createMatcher(matcherOpts);
     this.log = deps.log ?? pino({ level: 'silent' });
-    if (this.matcher.broken.length > 0) {
+    const { broken } = this.matcher;
+    if (broken.length > 0)
       this.log.warn(
-        { patterns: this.matcher.broken },
+        { patterns: broken },
         'WATCHDOG_PROC_PATTERNS/EXCLUDE hold patterns that cannot run in linear time; matching and the reaper are off',
       );
-    }
-    this.worker = new ScanWorker({
-      root: config.procRoot,
-      ...matcherOpts,
-      recheckMs: CMDLINE_RECHECK_MS,
-      cmdlineMaxBytes: CMDLINE_READ_BYTES,
-    });
+    const scanOpts = { root: config.procRoot, ...matcherOpts, recheckMs: CMDLINE_RECHECK_MS, cmdlineMaxBytes: CMDLINE_READ_BYTES };
+    this.worker = new ScanWorker(scanOpts);
     this.metrics = deps.registry ? createProcMetrics(deps.registry) : null;
     const { log, metrics, matcher } = this;
-    this.stops = new RunStops(config, { ...deps, log, metrics, matcher, last: () => this.last, selfPid: deps.selfPid ?? process.pid });
+    this.stops = new RunStops(config, { ...deps, log, metrics, matcher, last: () => this.last, selfPid: process.pid });
   }
 
-  get thresholdS(): number {
-    return this.config.procAgeMin * 60;
-  }
-
-  private get reapEnabled(): boolean {
-    return this.config.procReapEnabled && this.deps.allowReap !== false && this.matcher.broken.length === 0;
-  }
-
-  private loadBoot(): Promise<Boot> {
+  private loadBoot(): Promise<{ btimeS: number; clkTck: number }> {
     this.boot ??= Promise.all([readBootTimeS(this.config.procRoot), readClockTicks()])
       .then(([btimeS, clkTck]) => ({ btimeS, clkTck }))
       .catch((err: unknown) => {
@@ -122,17 +87,14 @@ export class ProcCollector implements Collector {
     if (!this.config.procEnabled) return [];
     const boot = await this.loadBoot();
     const scan = await this.scanPlacingAgents(ctx, this.pidWarnings);
-    const { candidates, alerts } = this.judge(scan, { ...boot, nowMs: ctx.now, thresholdS: this.thresholdS });
+    const { candidates, alerts } = this.judge(scan, { ...boot, nowMs: ctx.now, thresholdS: this.config.procAgeMin * 60 });
     const { procReapAgeMin, procCooldownS: cooldownS, locale } = this.config;
-    const signals = blockingSignals(this.last?.alerts ?? [], alerts, (pid) => this.runs.startOf(pid), {
-      reapAgeS: procReapAgeMin * 60,
-      cooldownS,
-      locale,
-    });
+    const settings = { reapAgeS: procReapAgeMin * 60, cooldownS, locale };
+    const signals = blockingSignals(this.last?.alerts ?? [], alerts, (pid) => this.runs.startOf(pid), settings);
     this.last = { scannedAt: ctx.now, candidates, alerts };
     this.observe(scan, candidates);
     if (scan.errors.eacces + scan.errors.other > 0) ctx.log.debug({ errors: scan.errors }, 'some /proc entries could not be read');
-    if (this.reapEnabled) this.stops.reap(alerts, ctx.log);
+    if (this.config.procReapEnabled && this.deps.allowReap !== false && this.matcher.broken.length === 0) this.stops.reap(alerts, ctx.log);
     return signals;
   }
 
@@ -175,11 +137,8 @@ export class ProcCollector implements Collector {
     try {
       state = await docker.inspectContainer(container, withTimeout(ctx.abortSignal, callTimeoutMs(httpTimeoutS * 1000, ctx.deadline)));
     } catch (err) {
-      return {
-        kind: 'unknown',
-        container,
-        reason: `the Docker Engine could not be read: ${describeDockerError(err, dockerSock, httpTimeoutS)}`,
-      };
+      const reason = `the Docker Engine could not be read: ${describeDockerError(err, dockerSock, httpTimeoutS)}`;
+      return { kind: 'unknown', container, reason };
     }
     if (state === null) return { kind: 'unknown', container, reason: `no container is named "${container}"` };
     if (state.initPid <= 0) return { kind: 'stopped', container, status: state.status };
@@ -202,10 +161,11 @@ export class ProcCollector implements Collector {
     m.oldestAge.set(candidates[0]?.ageS ?? 0);
   }
 
-  view(): CandidatesView {
+  /** `scannedAt`: ms since epoch of the last finished scan */
+  view(): { enabled: boolean; thresholdS: number; scannedAt: number | null; candidates: Candidate[] } {
     return {
       enabled: this.config.procEnabled,
-      thresholdS: this.thresholdS,
+      thresholdS: this.config.procAgeMin * 60,
       scannedAt: this.last?.scannedAt ?? null,
       candidates: this.config.procEnabled ? (this.last?.candidates ?? []) : [],
     };

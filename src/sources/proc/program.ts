@@ -14,13 +14,7 @@ export interface MatcherOptions {
   mode: MatchMode;
 }
 
-export interface Matcher {
-  /** 'program' / 'cmdline' (how it matched), or null */
-  match(argv: readonly string[]): MatchMode | null;
-  isExcluded(argv: readonly string[]): boolean;
-  /** the pattern sources that could not be compiled linear-time; non-empty = matching is off */
-  broken: string[];
-}
+export type Matcher = ReturnType<typeof createMatcher>;
 
 /**
  * The program a process runs: argv[0]'s basename; for a Python interpreter the module after
@@ -69,12 +63,8 @@ export function programOf(argv: readonly string[]): string {
   return first;
 }
 
-/**
- * Compiles the patterns with V8's linear-time engine (the `l` flag), so no pattern can
- * backtrack on a hostile command line. A pattern it cannot run linear-time (backreferences,
- * lookaround) or that is invalid turns matching off instead of widening to a default.
- */
-export function createMatcher(opts: MatcherOptions): Matcher {
+/** Linear-time patterns (the `l` flag): none backtracks on a hostile command line; one that cannot compile so turns matching off. */
+export function createMatcher(opts: MatcherOptions) {
   const broken: string[] = [];
   const compile = (src: string): RegExp | null => {
     try {

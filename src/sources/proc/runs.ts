@@ -1,6 +1,5 @@
 import { identityKey, type ProcIdentity } from '../../proc/identity.js';
-import type { HeldLock } from '../../proc/locks.js';
-import { LineageTree } from '../../proc/lineage-tree.js';
+import { LineageTree } from '../../proc/proc-table.js';
 import type { AgentInfo } from '../../watchdog/agent-directory.js';
 import type { MatchedProcess } from './scanner.js';
 
@@ -9,14 +8,11 @@ export type Owner = { kind: 'agent'; runId: string; task: string | null; stage: 
 
 export type CandidateMatch = 'program' | 'cmdline' | 'leftover';
 
-/** A process of a run as GET /proc/candidates lists it. */
-export interface Candidate {
-  pid: number;
-  ppid: number;
-  pgrp: number;
-  startTicks: number;
-  comm: string;
-  parentComm: string | null;
+/** A process of a run as GET /proc/candidates lists it; `run`: the run's top matching process (itself for the top). */
+export interface Candidate extends Pick<
+  MatchedProcess,
+  'pid' | 'ppid' | 'pgrp' | 'startTicks' | 'comm' | 'parentComm' | 'locks' | 'ports'
+> {
   ageS: number;
   cpuS: number;
   /** redacted and truncated */
@@ -24,16 +20,13 @@ export interface Candidate {
   isOrphaned: boolean;
   isBlocking: boolean;
   match: CandidateMatch;
-  /** the run's top matching process (itself for the top) */
   run: ProcIdentity;
   owner: Owner;
-  locks: HeldLock[];
-  ports: number[];
 }
 
 /** One proc_blocking alert: a run (its top and what runs below it) or the leftovers of a finished one. */
-export interface RunAlert {
-  /** the run's top: its pid is the alert's entity, its starttime the identity behind it */
+export interface RunAlert extends Pick<Candidate, 'isBlocking' | 'locks' | 'ports'> {
+  /** its pid is the alert's entity, its starttime the identity behind it */
   top: ProcIdentity;
   /** the top (a live run) or the first leftover (a finished one) */
   lead: Candidate;
@@ -45,9 +38,6 @@ export interface RunAlert {
   goneForS: number | null;
   /** the owner is an agent no longer in the envelope */
   isOwnerGone: boolean;
-  isBlocking: boolean;
-  locks: HeldLock[];
-  ports: number[];
 }
 
 /** Processes remembered per run: a fork bomb must not grow the memory without bound. */
@@ -58,42 +48,25 @@ export interface RunRecord {
   owner: Owner;
   /** descendants seen while the run was alive and still alive, by identity key */
   members: Map<string, ProcIdentity>;
-  /** ms when the top process was first seen gone; null while it runs */
+  /** ms when the top was first seen gone; null while it runs */
   goneAtMs: number | null;
 }
 
-/** A matching process and the run it belongs to. */
-export interface RunMember {
-  raw: MatchedProcess;
-  run: RunRecord;
-  isTop: boolean;
-}
-
-/** A finished run whose remembered descendants still live. */
-export interface FinishedRun {
-  run: RunRecord;
-  leftovers: ProcIdentity[];
-  goneForS: number;
-}
-
+/** The matching processes with their runs, and the finished runs whose remembered descendants still live. */
 export interface RunStep {
-  members: RunMember[];
-  finished: FinishedRun[];
+  members: { raw: MatchedProcess; run: RunRecord; isTop: boolean }[];
+  finished: { run: RunRecord; leftovers: ProcIdentity[]; goneForS: number }[];
 }
 
-/** Who can own a run this tick, read once from the registries. */
+/** Who can own a run this tick: the listed agents by host pid, running re-tests' ids by their root's identity key. */
 export interface Owners {
-  /** the listed agents by host pid: never test processes themselves */
   agents: ReadonlyMap<number, AgentInfo>;
-  /** running merge-gate re-tests' ids by the identity key of their root process */
   retests: ReadonlyMap<string, string>;
 }
 
 /**
- * One run, one alert: a matching process below another matching process is a member of that
- * run; the run's top is its `run_pid`. While a run lives its descendants are remembered by
- * (pid, starttime), so whatever survives the top (re-parented to init or a subreaper) is a
- * leftover of that run, whatever its own command line says.
+ * One run, one alert: a matching process below another one is a member of its run, whose top is the `run_pid`. A live run's
+ * descendants are remembered by (pid, starttime): whatever survives the top is a leftover, whatever its command line says.
  */
 export class RunTracker {
   private readonly runs = new Map<string, RunRecord>();
@@ -110,7 +83,7 @@ export class RunTracker {
     // an agent is watched by agent_hung, never as a test process, whatever its argv says
     const raws = matched.filter((p) => !owners.agents.has(p.pid));
     const matching = new Map(raws.map((r) => [r.pid, r]));
-    const members: RunMember[] = [];
+    const members: RunStep['members'] = [];
     const liveRuns = new Set<string>();
     const isRunning = (run: RunRecord): boolean => matching.get(run.top.pid)?.startTicks === run.top.startTicks;
     for (const raw of raws) {
@@ -120,7 +93,7 @@ export class RunTracker {
       liveRuns.add(identityKey(run.top));
       members.push({ raw, run, isTop: run.top.pid === raw.pid && run.top.startTicks === raw.startTicks });
     }
-    const finished: FinishedRun[] = [];
+    const finished: RunStep['finished'] = [];
     for (const [key, run] of this.runs) {
       for (const [m, id] of run.members) if (!this.isLive(id)) this.forgetMember(m, run);
       if (liveRuns.has(key)) {
@@ -154,7 +127,6 @@ export class RunTracker {
     return [...out.values()];
   }
 
-  /** The start time of the process that has `pid` now, if any. */
   startOf(pid: number): number | undefined {
     return this.tree.startOf(pid);
   }
@@ -175,13 +147,9 @@ export class RunTracker {
 
   private runFor(top: ProcIdentity, owners: Owners): RunRecord {
     const key = identityKey(top);
-    let run = this.runs.get(key);
-    if (!run) {
-      run = { top, owner: this.ownerOf(top, owners), members: new Map(), goneAtMs: null };
-      this.runs.set(key, run);
-    } else {
-      run.owner ??= this.ownerOf(top, owners);
-    }
+    const run = this.runs.get(key) ?? { top, owner: null, members: new Map(), goneAtMs: null };
+    this.runs.set(key, run);
+    run.owner ??= this.ownerOf(top, owners);
     return run;
   }
 

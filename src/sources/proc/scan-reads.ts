@@ -1,18 +1,17 @@
 import * as nodeFs from 'node:fs';
-import { openFilesSoftLimit } from '../../proc/open-files.js';
+import { readOwnOpenFilesLimit } from '../../proc/read-proc.js';
 
 export type ReadErrorKind = 'eacces' | 'parse' | 'other';
 
-export type ReadOutcome = { bytes: number } | { error: 'vanished' | ReadErrorKind };
+type ReadOutcome = { bytes: number } | { error: 'vanished' | ReadErrorKind };
 
 export type ScanFs = Pick<typeof nodeFs, 'readdirSync' | 'openSync' | 'readSync' | 'closeSync'>;
 
-/** ENOENT/ESRCH: the process is gone (not an error); EACCES/EPERM; anything else. */
-export function classifyReadError(err: unknown): 'vanished' | ReadErrorKind {
+/** ENOENT/ESRCH: the process is gone (not an error). */
+function classifyReadError(err: unknown): 'vanished' | ReadErrorKind {
   const code = (err as { code?: string }).code;
   if (code === 'ENOENT' || code === 'ESRCH') return 'vanished';
-  if (code === 'EACCES' || code === 'EPERM') return 'eacces';
-  return 'other';
+  return code === 'EACCES' || code === 'EPERM' ? 'eacces' : 'other';
 }
 
 /** One read: procfs fills the buffer in a single call, a second read would only return 0. */
@@ -32,11 +31,7 @@ export function readFileInto(fs: ScanFs, path: string, buf: Buffer, limit = buf.
   }
 }
 
-/**
- * Reads stat files, keeping up to `maxHeldFds` open between scans (one pread instead of
- * open+read+close; a kept fd answers ESRCH once its process is gone, so it is never mistaken for
- * a newcomer that reuses the pid).
- */
+/** Reads stat files, keeping up to `fdBudget` open between scans (one pread; ESRCH once the process is gone, never a newcomer's stat). */
 export class StatReader {
   private readonly held = new Map<number, number>();
 
@@ -80,7 +75,6 @@ export class StatReader {
     }
   }
 
-  /** True while `pid`'s stat file is kept open: it answers ESRCH, never a newcomer's stat, once its process is gone. */
   isKept(pid: number): boolean {
     return this.held.has(pid);
   }
@@ -107,22 +101,16 @@ export class StatReader {
   }
 }
 
-/** What the cache check needs of a stat line: its parent, start time, and what an exec changes. */
+/** What the cache check needs of a stat line: parent, start time, and what an exec changes (startcode, endcode, comm's FNV-1a). */
 export interface StatKey {
   ppid: number;
   startTicks: number;
-  /** fields 26, 27 (startcode, endcode): a new program's code sits elsewhere, even the same binary's */
   codeStart: number;
   codeEnd: number;
-  /** FNV-1a of the comm bytes */
   commHash: number;
 }
 
-/**
- * The StatKey of the stat line in `buf[0, bytes)`, cut from the bytes without decoding them (the
- * ~98 % of processes that do not match are checked this way every scan); false when malformed.
- * comm sits between the first `(` and the last `)`.
- */
+/** The StatKey of the stat line in `buf[0, bytes)`, without decoding it (~98 % of processes, every scan); false when malformed. */
 export function readStatKey(buf: Buffer, bytes: number, key: StatKey): boolean {
   const open = buf.indexOf(0x28);
   const close = bytes > 0 ? buf.lastIndexOf(0x29, bytes - 1) : -1;
@@ -156,28 +144,17 @@ export function heldFdBudgetOf(softLimit: number | null): number {
   return softLimit === null ? 0 : Math.min(16_384, Math.floor(softLimit / 4));
 }
 
-/** The same from a /proc/<pid>/limits text. */
-export function heldFdBudget(limitsText: string): number {
-  return heldFdBudgetOf(openFilesSoftLimit(limitsText));
-}
-
-const PROC_SUPER_MAGIC = 0x9fa0;
-
 /** Only procfs fds go stale with their process (ESRCH); a fixture tree's files would not. */
 export function readHeldFdBudget(root: string): number {
   try {
-    if (nodeFs.statfsSync(root).type !== PROC_SUPER_MAGIC) return 0;
-    return heldFdBudget(nodeFs.readFileSync('/proc/self/limits', 'utf8'));
+    // PROC_SUPER_MAGIC
+    return nodeFs.statfsSync(root).type === 0x9fa0 ? heldFdBudgetOf(readOwnOpenFilesLimit()) : 0;
   } catch {
     return 0;
   }
 }
 
-/**
- * (pid, ppid, starttime) triples, flat, in one buffer kept from scan to scan (a JS array of
- * 15,000 numbers a scan at 5,000 processes was garbage the size of a large object, each scan);
- * `take` copies them into the array the worker transfers.
- */
+/** (pid, ppid, starttime) triples in one buffer kept from scan to scan, not a large JS array each; `take` copies them out. */
 export class LineageBuffer {
   private buf = new Float64Array(3 * 1024);
   private len = 0;

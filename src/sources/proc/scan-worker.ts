@@ -5,7 +5,7 @@ import type { ScannerOptions, ScanRequest, ScanResult } from './scanner.js';
 interface Running {
   worker: Worker;
   exited: Promise<void>;
-  pending: Map<number, { resolve: (r: ScanResult) => void; reject: (e: Error) => void }>;
+  pending: Map<number, (reply: Reply | Error) => void>;
 }
 
 interface Reply {
@@ -14,11 +14,7 @@ interface Reply {
   error?: string;
 }
 
-/**
- * The /proc scan on its own thread (scan-thread.ts), which keeps the (pid, starttime) cache. A scan
- * that outlives its abort signal (a /proc read stuck on a hung process) terminates the thread; the
- * next scan starts a new one.
- */
+/** The /proc scan on its own thread (scan-thread.ts); a scan that outlives its abort signal (a read stuck on a hung process) ends the thread. */
 export class ScanWorker {
   private current: Running | null = null;
   /** A replaced thread that has not exited: its read is blocked in the kernel, where terminate() cannot reach. */
@@ -33,17 +29,11 @@ export class ScanWorker {
     // waiters belong to their thread: a replaced thread's exit must not fail the new one's scans
     const running: Running = { worker, exited: new Promise((resolve) => worker.once('exit', () => resolve())), pending: new Map() };
     worker.on('message', (reply: Reply) => {
-      if (reply.id === 'close') return;
-      const waiter = running.pending.get(reply.id);
-      if (!waiter) return;
-      running.pending.delete(reply.id);
-      if (reply.result) waiter.resolve(reply.result);
-      else waiter.reject(new Error(reply.error ?? 'proc scan failed'));
+      if (reply.id !== 'close') running.pending.get(reply.id)?.(reply);
     });
     const fail = (err: Error): void => {
       if (this.current === running) this.current = null;
-      for (const waiter of running.pending.values()) waiter.reject(err);
-      running.pending.clear();
+      for (const waiter of running.pending.values()) waiter(err);
     };
     worker.on('error', fail);
     worker.on('exit', (code) => {
@@ -54,58 +44,53 @@ export class ScanWorker {
     return running;
   }
 
-  scan(abortSignal?: AbortSignal, request: ScanRequest = {}): Promise<ScanResult> {
-    if (abortSignal?.aborted) return Promise.reject(new Error('proc scan aborted before it started'));
-    // One thread stuck on a hung process is enough: a fresh one would block on the same read, every tick
-    // (threads, memory and kept fds grew without bound). Wait for it to exit, at most until this scan's budget ends.
-    if (this.stuck) return this.afterStuck(this.stuck, abortSignal).then(() => this.scan(abortSignal, request));
+  async scan(abortSignal?: AbortSignal, request: ScanRequest = {}): Promise<ScanResult> {
+    if (abortSignal?.aborted) throw new Error('proc scan aborted before it started');
+    // one stuck thread is enough: a fresh one would block on the same read, every tick (threads and kept fds grew without bound)
+    if (this.stuck) {
+      await this.untilAbort(this.stuck.exited, abortSignal, 'proc scan skipped: the previous scan thread is still blocked in a /proc read');
+      return this.scan(abortSignal, request);
+    }
     const running = this.current ?? this.start();
     const { worker, pending } = running;
     const id = this.nextId++;
     worker.ref();
-    return new Promise<ScanResult>((resolve, reject) => {
-      const onAbort = (): void => {
-        pending.delete(id);
-        // a read stuck in the kernel cannot be cancelled; drop the thread and its cache (its kept
-        // fds stay open until exit: only a hung /proc read gets here)
+    const replied = new Promise<Reply | Error>((resolve) => pending.set(id, resolve));
+    worker.postMessage({ id, request });
+    try {
+      const reply = await this.untilAbort(replied, abortSignal, 'proc scan timed out; the scan thread was replaced', () => {
+        // a read stuck in the kernel cannot be cancelled: drop the thread (its kept fds stay open until it exits)
         if (this.current === running) this.current = null;
         this.stuck = running;
         void worker.terminate();
-        reject(new Error('proc scan timed out; the scan thread was replaced'));
-      };
-      abortSignal?.addEventListener('abort', onAbort, { once: true });
-      const settle = (): void => {
-        abortSignal?.removeEventListener('abort', onAbort);
-        if (pending.size === 0) worker.unref();
-      };
-      pending.set(id, {
-        resolve: (r) => {
-          settle();
-          resolve(r);
-        },
-        reject: (e) => {
-          settle();
-          reject(e);
-        },
       });
-      worker.postMessage({ id, request });
+      if (reply instanceof Error) throw reply;
+      if (!reply.result) throw new Error(reply.error ?? 'proc scan failed');
+      return reply.result;
+    } finally {
+      pending.delete(id);
+      if (pending.size === 0) worker.unref();
+    }
+  }
+
+  /** `promise`, or a rejection with `message` once `abortSignal` fires (after `onAbort`). */
+  private untilAbort<T>(promise: Promise<T>, abortSignal: AbortSignal | undefined, message: string, onAbort?: () => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const abort = (): void => {
+        onAbort?.();
+        reject(new Error(message));
+      };
+      abortSignal?.addEventListener('abort', abort, { once: true });
+      void promise.then((value) => {
+        abortSignal?.removeEventListener('abort', abort);
+        resolve(value);
+      });
     });
   }
 
   /** A thread blocked in a /proc read: the process cannot exit normally until the read returns. */
   get hasStuckThread(): boolean {
     return this.stuck !== null;
-  }
-
-  private afterStuck(stuck: Running, abortSignal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => reject(new Error('proc scan skipped: the previous scan thread is still blocked in a /proc read'));
-      abortSignal?.addEventListener('abort', onAbort, { once: true });
-      void stuck.exited.then(() => {
-        abortSignal?.removeEventListener('abort', onAbort);
-        resolve();
-      });
-    });
   }
 
   /** Lets the thread close the stat files it keeps open (fds are process-wide), then ends it. */

@@ -1,10 +1,9 @@
 import * as nodeFs from 'node:fs';
-import { readHeldLocks, type HeldLock } from '../../proc/locks.js';
-import { parseStat, type ProcStat } from '../../proc/parse-stat.js';
-import { readListeningPorts } from '../../proc/ports.js';
-import { createMatcher, type Matcher, type MatchMode } from './program.js';
+import { readHeldLocks, readListeningPorts, type HeldLock } from '../../proc/fds.js';
+import { isKernelThreadStat, parseStat, parseStatusIds, type ProcStat } from '../../proc/parse-stat.js';
+import { splitArgv } from '../../proc/read-proc.js';
 import type { NsMember, PidProbe, PidViewRequest } from '../../watchdog/agent-directory.js';
-import { createNsReads, type NsCache, type NsReads } from './scan-namespaces.js';
+import { createMatcher, type Matcher, type MatcherOptions, type MatchMode } from './program.js';
 import {
   isSameKey,
   LineageBuffer,
@@ -18,111 +17,92 @@ import {
 } from './scan-reads.js';
 
 /** Processes whose locks and ports are read afresh in one scan: a flood of candidates is not read whole each tick. */
-export const MAX_RESOURCE_READS = 256;
+const MAX_RESOURCE_READS = 256;
 
 /** A process that neither matches nor is watched has its stat re-read this often (jittered 50–100 %), not every scan. */
-export const STAT_RECHECK_MS = 10_000;
+const STAT_RECHECK_MS = 10_000;
 
-export interface ScannerOptions {
+export interface ScannerOptions extends MatcherOptions {
   /** WATCHDOG_PROC_ROOT */
   root: string;
-  /** WATCHDOG_PROC_PATTERNS, as regex sources */
-  patterns: string[];
-  /** WATCHDOG_PROC_EXCLUDE, as regex sources */
-  exclude: string[];
-  /** WATCHDOG_PROC_MATCH */
-  mode: MatchMode;
-  /** A process's cmdline, locks and ports are read again at most this long after they were read (jittered 50–100 %). */
+  /** a process's cmdline, locks and ports are read again at most this long after they were read (jittered 50–100 %) */
   recheckMs: number;
-  /** Bytes of /proc/<pid>/cmdline read; the rest of a huge command line is ignored. */
   cmdlineMaxBytes: number;
   /** stat files kept open between scans; by default a quarter of the open-file limit, none outside procfs */
   maxHeldFds?: number;
 }
 
+/** `now` only drives the re-reads, never an age. */
 export interface ScannerDeps {
   fs: ScanFs;
-  /** ms; only drives the re-reads, never an age */
   now: () => number;
   random: () => number;
 }
 
-/** What one tick asks of the scan besides the walk. */
-export interface ScanRequest extends Partial<PidViewRequest> {
-  /** (pid, starttime) pairs, flat: processes whose facts come back while they live (the members a run may leave behind) */
-  watch?: readonly number[];
-}
+/** What one tick asks of the scan besides the walk; `watch`: flat (pid, starttime) pairs whose facts come back while they live. */
+export type ScanRequest = Partial<PidViewRequest> & { watch?: readonly number[] };
 
-/** A matching or watched process: its stat, argv (redacted before it leaves the app), parent and resources. */
+/** A matching or watched process: its stat, argv (redacted before it leaves the app), parent's comm (null: unreadable) and resources. */
 export interface ScannedProcess extends ProcStat {
   argv: string[];
   match: MatchMode | null;
-  /** comm of the parent process, null when the parent could not be read */
   parentComm: string | null;
   locks: HeldLock[];
   ports: number[];
 }
 
-/** A process whose program (or command line) matches. */
 export type MatchedProcess = ScannedProcess & { match: MatchMode };
 
 export interface ScanResult {
-  /** processes whose program (or command line) matches */
   candidates: MatchedProcess[];
   /** watched processes still alive that do not match */
   watched: ScannedProcess[];
-  /** (pid, ppid, starttime) of every process read, flat; a typed array the worker hands over without a copy */
+  /** (pid, ppid, starttime) of every process read, flat; transferred without a copy */
   lineage: Float64Array<ArrayBuffer>;
   /** processes of the request's container, and the request's probe pids that exist */
   members: NsMember[];
   probes: PidProbe[];
-  /** processes read (or known unchanged); pid directories that disappeared while read (not errors) */
+  /** processes read (or known unchanged); pid directories that vanished while read (not errors); cmdline files read */
   processes: number;
   vanished: number;
-  /** cmdline files read this scan (the rest came from the (pid, starttime) cache) */
   cmdlineReads: number;
   errors: Record<ReadErrorKind, number>;
   durationMs: number;
 }
 
-interface CacheEntry extends NsCache {
+interface CacheEntry {
   /** a new process or an exec changes it */
   key: StatKey;
   comm: string;
   match: MatchMode | null;
   /** kept for matching and watched processes only */
   argv: string[] | null;
-  /** when its cmdline is read again */
+  /** when its cmdline is read again; when its stat is, if it neither matches nor is watched */
   recheckAtMs: number;
-  /** when its stat is read again, if it neither matches nor is watched */
   statAtMs: number;
   generation: number;
   resources?: { locks: HeldLock[]; ports: number[]; recheckAtMs: number };
+  /** never re-read while it is the same process: whether its cgroup names the container checked last, its NSpid */
+  containerCheck?: { id: string; isMember: boolean };
+  nsPids?: number[] | null;
 }
 
-/** What one scan gathers. */
 interface ScanPass {
   nowMs: number;
   watch: Map<number, number>;
   counts: Pick<ScanResult, 'processes' | 'vanished' | 'cmdlineReads' | 'errors'>;
   /** the matching and watched processes, whose facts the scan returns */
   wanted: { stat: ProcStat; entry: CacheEntry }[];
-  lineage: LineageBuffer;
   containerId: string | null;
   members: NsMember[];
 }
 
-/**
- * The /proc walk of one tick, synchronous and allocation-light: it runs in the scan worker, so a
- * read that blocks (cmdline takes the target's mmap lock) never stalls the event loop. It keeps a
- * (pid, starttime) cache between scans: a process's cmdline, locks and ports are re-read only
- * when it is new, exec-ed, or due.
- */
+/** The /proc walk of one tick, allocation-light, in the scan worker (a cmdline read blocks on a hung process's mmap lock). */
 export class Scanner {
   private readonly matcher: Matcher;
   private readonly reader: StatReader;
-  private readonly ns: NsReads;
   private readonly cmdBuf: Buffer;
+  private readonly textBuf = Buffer.allocUnsafe(8192);
   private readonly cache = new Map<number, CacheEntry>();
   private readonly lineage = new LineageBuffer();
   private generation = 0;
@@ -133,7 +113,6 @@ export class Scanner {
   ) {
     this.matcher = createMatcher(opts);
     this.reader = new StatReader(deps.fs, opts.maxHeldFds ?? readHeldFdBudget(opts.root), Buffer.allocUnsafe(4096));
-    this.ns = createNsReads(deps.fs, opts.root);
     this.cmdBuf = Buffer.allocUnsafe(Math.max(256, opts.cmdlineMaxBytes));
   }
 
@@ -141,17 +120,11 @@ export class Scanner {
     const { deps, opts, cache } = this;
     const startedMs = deps.now();
     this.generation += 1;
+    this.lineage.cleared();
     const watch = new Map<number, number>();
     for (let i = 0; i + 1 < (request.watch?.length ?? 0); i += 2) watch.set(request.watch![i]!, request.watch![i + 1]!);
-    const pass: ScanPass = {
-      nowMs: startedMs,
-      watch,
-      counts: { processes: 0, vanished: 0, cmdlineReads: 0, errors: { eacces: 0, parse: 0, other: 0 } },
-      wanted: [],
-      lineage: this.lineage.cleared(),
-      containerId: request.containerId || null,
-      members: [],
-    };
+    const counts = { processes: 0, vanished: 0, cmdlineReads: 0, errors: { eacces: 0, parse: 0, other: 0 } };
+    const pass: ScanPass = { nowMs: startedMs, watch, counts, wanted: [], containerId: request.containerId || null, members: [] };
     let names: string[];
     try {
       names = deps.fs.readdirSync(opts.root);
@@ -165,21 +138,19 @@ export class Scanner {
     for (const [pid, entry] of cache) if (entry.generation !== this.generation) cache.delete(pid);
     this.reader.keepOnly((pid) => cache.has(pid));
     this.readResources(pass);
-    const commOf = (pid: number): string | null => cache.get(pid)?.comm ?? null;
     const candidates: MatchedProcess[] = [];
     const watched: ScannedProcess[] = [];
     for (const { stat, entry } of pass.wanted) {
       const { locks, ports } = entry.resources ?? { locks: [], ports: [] };
-      const facts = { ...stat, argv: entry.argv ?? [], parentComm: commOf(stat.ppid), locks, ports };
+      const facts = { ...stat, argv: entry.argv ?? [], parentComm: cache.get(stat.ppid)?.comm ?? null, locks, ports };
       if (entry.match === null) watched.push({ ...facts, match: null });
       else candidates.push({ ...facts, match: entry.match });
     }
-    const { lineage, members, counts } = pass;
-    const probes = this.ns.probe(request.probePids ?? []);
-    return { candidates, watched, lineage: lineage.take(), members, probes, ...counts, durationMs: deps.now() - startedMs };
+    const probes = this.probe(request.probePids ?? []);
+    const lineage = this.lineage.take();
+    return { candidates, watched, lineage, members: pass.members, probes, ...counts, durationMs: deps.now() - startedMs };
   }
 
-  /** Closes the stat files kept open between scans. */
   close(): void {
     this.reader.stopKeeping();
   }
@@ -189,10 +160,10 @@ export class Scanner {
     const known = this.cache.get(pid);
     if (known?.match === null && pass.nowMs < known.statAtMs && this.reader.isKept(pid) && !pass.watch.has(pid)) {
       // the same process until its kept fd says otherwise: its start time cannot change, an exec shows at the next read
-      pass.lineage.push(pid, known.key.ppid, known.key.startTicks);
+      this.lineage.push(pid, known.key.ppid, known.key.startTicks);
       pass.counts.processes += 1;
       known.generation = this.generation;
-      this.ns.noteMember(pass, pid, known);
+      this.noteMember(pass, pid, known);
       return;
     }
     const read = this.reader.read(pid, `${this.opts.root}/${pid}/stat`);
@@ -204,7 +175,7 @@ export class Scanner {
     const { buf } = this.reader;
     const key: StatKey = { ppid: 0, startTicks: 0, codeStart: 0, codeEnd: 0, commHash: 0 };
     const isKeyed = readStatKey(buf, read.bytes, key);
-    if (isKeyed) pass.lineage.push(pid, key.ppid, key.startTicks);
+    if (isKeyed) this.lineage.push(pid, key.ppid, key.startTicks);
     const isWatched = isKeyed && pass.watch.get(pid) === key.startTicks;
     let entry = isKeyed ? this.cache.get(pid) : undefined;
     let stat: ProcStat | null = null;
@@ -217,7 +188,7 @@ export class Scanner {
     entry.key.ppid = key.ppid;
     entry.statAtMs = this.dueAt(pass, STAT_RECHECK_MS);
     entry.generation = this.generation;
-    this.ns.noteMember(pass, pid, entry);
+    this.noteMember(pass, pid, entry);
     if (entry.match === null && !isWatched) return;
     stat ??= parseStat(buf.toString('latin1', 0, read.bytes));
     entry.argv ??= this.readArgv(pass, pid);
@@ -258,18 +229,13 @@ export class Scanner {
     return entry;
   }
 
-  /** NUL-separated argv; invalid UTF-8 becomes U+FFFD instead of failing the scan. null: the process vanished. */
+  /** null: the process vanished. */
   private readArgv(pass: ScanPass, pid: number): string[] | null {
-    const { cmdBuf } = this;
-    const read = readFileInto(this.deps.fs, `${this.opts.root}/${pid}/cmdline`, cmdBuf, this.opts.cmdlineMaxBytes);
-    if ('error' in read) {
-      if (read.error === 'vanished') pass.counts.vanished += 1;
-      else pass.counts.errors[read.error] += 1;
-      return read.error === 'vanished' ? null : [];
-    }
-    let end = read.bytes;
-    while (end > 0 && cmdBuf[end - 1] === 0) end -= 1;
-    return end === 0 ? [] : cmdBuf.toString('utf8', 0, end).split('\0');
+    const read = readFileInto(this.deps.fs, `${this.opts.root}/${pid}/cmdline`, this.cmdBuf, this.opts.cmdlineMaxBytes);
+    if (!('error' in read)) return splitArgv(this.cmdBuf, read.bytes);
+    if (read.error === 'vanished') pass.counts.vanished += 1;
+    else pass.counts.errors[read.error] += 1;
+    return read.error === 'vanished' ? null : [];
   }
 
   /** `ms` from now, jittered to 50–100 %: re-reads spread over the scans instead of coming all at once. */
@@ -288,11 +254,41 @@ export class Scanner {
     const locks = readHeldLocks(pids, this.opts.root);
     const ports = readListeningPorts(pids, this.opts.root);
     for (const { stat, entry } of due) {
-      entry.resources = {
-        locks: locks.get(stat.pid) ?? [],
-        ports: ports.get(stat.pid) ?? [],
-        recheckAtMs: this.dueAt(pass, this.opts.recheckMs),
-      };
+      const recheckAtMs = this.dueAt(pass, this.opts.recheckMs);
+      entry.resources = { locks: locks.get(stat.pid) ?? [], ports: ports.get(stat.pid) ?? [], recheckAtMs };
     }
+  }
+
+  private readText(path: string): string | null {
+    const read = readFileInto(this.deps.fs, path, this.textBuf);
+    return 'error' in read ? null : this.textBuf.toString('latin1', 0, read.bytes);
+  }
+
+  /** Adds `pid` to the members when its cgroup names the requested container; cgroup and NSpid are read once per process. */
+  private noteMember(pass: ScanPass, pid: number, entry: CacheEntry): void {
+    const id = pass.containerId;
+    if (id === null) return;
+    const dir = `${this.opts.root}/${pid}`;
+    if (entry.containerCheck?.id !== id) entry.containerCheck = { id, isMember: this.readText(`${dir}/cgroup`)?.includes(id) ?? false };
+    if (!entry.containerCheck.isMember) return;
+    if (entry.nsPids === undefined) {
+      const status = this.readText(`${dir}/status`);
+      entry.nsPids = status === null ? null : (parseStatusIds(status)?.nsPids ?? null);
+    }
+    if (entry.nsPids && entry.nsPids.length > 0) pass.members.push({ pid, nsPids: entry.nsPids });
+  }
+
+  /** status (Name, PPid, NSpid) and the kernel-thread flag of each asked-for pid that exists. */
+  private probe(pids: readonly number[]): PidProbe[] {
+    const probes: PidProbe[] = [];
+    for (const pid of pids) {
+      if (!Number.isSafeInteger(pid) || pid <= 0) continue;
+      const status = this.readText(`${this.opts.root}/${pid}/status`);
+      const ids = status === null ? null : parseStatusIds(status);
+      if (ids === null) continue;
+      const stat = this.readText(`${this.opts.root}/${pid}/stat`);
+      probes.push({ pid, name: ids.name, ppid: ids.ppid, nsPids: ids.nsPids, isKernelThread: stat !== null && isKernelThreadStat(stat) });
+    }
+    return probes;
   }
 }

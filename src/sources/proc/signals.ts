@@ -3,47 +3,30 @@ import { identityKey, type ProcIdentity } from '../../proc/identity.js';
 import type { ProcStat } from '../../proc/parse-stat.js';
 import { processAgeS } from '../../proc/read-proc.js';
 import { redactCommandLine } from '../../redact.js';
-import { makeSignal, type Signal } from '../../watchdog/signal.js';
-import type { Candidate, CandidateMatch, FinishedRun, Owner, RunAlert, RunRecord, RunStep } from './runs.js';
+import { makeSignal, type Severity, type Signal } from '../../watchdog/signal.js';
+import type { Candidate, CandidateMatch, Owner, RunAlert, RunRecord, RunStep } from './runs.js';
 import type { ScannedProcess } from './scanner.js';
 import { blockingTexts, recoveredTexts, type GoneReason } from './texts.js';
 
 /** The cmdline served and alerted is redacted, then cut to this many characters (docs/api.md). */
 export const CMDLINE_MAX_CHARS = 512;
 
-/** Leftovers listed per finished run. */
-export const MAX_LEFTOVERS_PER_RUN = 64;
+const MAX_LEFTOVERS_PER_RUN = 64;
 
-/**
- * Parents that adopt orphans: init systems and container inits/subreapers. comm is cut to
- * 15 bytes by the kernel, so `containerd-shim-runc-v2` reads as `containerd-shim`.
- */
-export const REAPER_PARENTS: ReadonlySet<string> = new Set([
-  'init',
-  'systemd',
-  'tini',
-  'dumb-init',
-  'docker-init',
-  'catatonit',
-  's6-svscan',
-  's6-supervise',
-  'runit',
-  'runsvdir',
-  'containerd-shim',
-]);
+/** Parents that adopt orphans: init systems and container inits/subreapers (comm is cut to 15 bytes: `containerd-shim`). */
+const REAPER_PARENTS: ReadonlySet<string> = new Set(
+  'init systemd tini dumb-init docker-init catatonit s6-svscan s6-supervise runit runsvdir containerd-shim'.split(' '),
+);
 
+/** `btimeS`: boot time, seconds since the epoch; `clkTck`: CLK_TCK; `thresholdS`: WATCHDOG_PROC_AGE_MIN in seconds. */
 export interface TickClock {
-  /** boot time, seconds since the epoch */
   btimeS: number;
-  /** clock ticks per second (CLK_TCK) */
   clkTck: number;
   nowMs: number;
-  /** WATCHDOG_PROC_AGE_MIN in seconds */
   thresholdS: number;
 }
 
-/** What judging a tick's runs needs besides the scan. */
-export interface Judge {
+interface Judge {
   clock: TickClock;
   leftoverGraceS: number;
   /** WATCHDOG_PROC_EXCLUDE: a leftover it matches is not listed */
@@ -81,16 +64,14 @@ export function toCandidate(
     cpuS: round2((p.utimeTicks + p.stimeTicks) / clock.clkTck),
     cmdline: redactCommandLine(p.argv, CMDLINE_MAX_CHARS),
     isOrphaned: isOrphaned(p.ppid, p.parentComm),
-    isBlocking: facts.isBlocking ?? ageS >= clock.thresholdS,
-    match: facts.match,
-    run: facts.run,
-    owner: facts.owner,
     locks: p.locks,
     ports: p.ports,
+    ...facts,
+    isBlocking: facts.isBlocking ?? ageS >= clock.thresholdS,
   };
 }
 
-function leftovers(f: FinishedRun, facts: ReadonlyMap<number, ScannedProcess>, j: Judge): Candidate[] {
+function leftovers(f: RunStep['finished'][number], facts: ReadonlyMap<number, ScannedProcess>, j: Judge): Candidate[] {
   const out: Candidate[] = [];
   const isBlocking = f.goneForS >= j.leftoverGraceS && !isInsideRetest(f.run.owner, j);
   for (const id of f.leftovers.slice(0, MAX_LEFTOVERS_PER_RUN)) {
@@ -144,46 +125,35 @@ export function judgeRuns(
   return { candidates: candidates.sort((a, b) => b.ageS - a.ageS || a.pid - b.pid), alerts };
 }
 
-export interface SignalSettings {
-  /** WATCHDOG_PROC_REAP_AGE_MIN in seconds: a live run this old is surely stuck */
-  reapAgeS: number;
-  cooldownS: number;
-  locale: Locale;
-}
-
 /**
- * proc_blocking, one per blocking run, its entity the run's top pid. A run that stopped blocking
- * since the last tick (`before`) is said inactive once, with why; a reused pid never inherits an
- * alert: the old run's RECOVERY comes first, the new run's ALERT on the next tick.
+ * proc_blocking, one per blocking run, its entity the run's top pid; a run that stopped blocking since `before` is said inactive
+ * once, with why. A reused pid never inherits an alert: the old run's RECOVERY first, the new run's ALERT next tick.
  */
 export function blockingSignals(
   before: readonly RunAlert[],
   alerts: readonly RunAlert[],
   startOf: (pid: number) => number | undefined,
-  s: SignalSettings,
+  /** reapAgeS: WATCHDOG_PROC_REAP_AGE_MIN in seconds, the age a live run is surely stuck at */
+  s: { reapAgeS: number; cooldownS: number; locale: Locale },
 ): Signal[] {
   const { cooldownS, locale } = s;
   const blocking = alerts.filter((a) => a.isBlocking);
   const still = new Set(blocking.map((a) => identityKey(a.top)));
   const said = new Set<number>();
   const signals: Signal[] = [];
+  const signal = (a: RunAlert, active: boolean, severity: Severity, texts: Pick<Signal, 'title' | 'detail'>): void => {
+    signals.push(makeSignal({ family: 'proc_blocking', entity: String(a.top.pid), active, severity, ...texts, cooldownS }));
+    said.add(a.top.pid);
+  };
   for (const a of before) {
     if (!a.isBlocking || still.has(identityKey(a.top))) continue;
     const start = startOf(a.top.pid);
     const reason: GoneReason = start === undefined ? 'exited' : start === a.top.startTicks ? 'not_matching' : 'reused';
-    const texts = recoveredTexts(a.top.pid, reason, locale);
-    signals.push(
-      makeSignal({ family: 'proc_blocking', entity: String(a.top.pid), active: false, severity: 'warning', ...texts, cooldownS }),
-    );
-    said.add(a.top.pid);
+    signal(a, false, 'warning', recoveredTexts(a.top.pid, reason, locale));
   }
   for (const a of blocking) {
-    if (said.has(a.top.pid)) continue;
-    said.add(a.top.pid);
-    const severity = a.goneForS === null && a.lead.ageS < s.reapAgeS ? 'warning' : 'critical';
-    signals.push(
-      makeSignal({ family: 'proc_blocking', entity: String(a.top.pid), active: true, severity, ...blockingTexts(a, locale), cooldownS }),
-    );
+    if (!said.has(a.top.pid))
+      signal(a, true, a.goneForS === null && a.lead.ageS < s.reapAgeS ? 'warning' : 'critical', blockingTexts(a, locale));
   }
   return signals;
 }

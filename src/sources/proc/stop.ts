@@ -4,7 +4,7 @@ import type { Config } from '../../config.js';
 import { identityKey, isSameProcess, type ProcIdentity } from '../../proc/identity.js';
 import { isRunningState, type ProcStat } from '../../proc/parse-stat.js';
 import { ProcTree, readProcTable } from '../../proc/proc-table.js';
-import { describeProtected, protectedPids, whyProtected, type ProtectedPids } from '../../proc/protected-pids.js';
+import { describeProtected, protectedPids, type ProtectedPids } from '../../proc/protected-pids.js';
 import { isOwnProcRoot, readCmdline } from '../../proc/read-proc.js';
 import { startSignalWithGrace, type GraceReceipt, type GraceSignal, type SignalledProcess } from '../../proc/signal-with-grace.js';
 import type { AgentDirectory } from '../../watchdog/agent-directory.js';
@@ -16,9 +16,9 @@ import type { Candidate, RunAlert } from './runs.js';
 import { isReapDue } from './signals.js';
 import { reapedTexts } from './texts.js';
 
-export type Trigger = 'reaper' | 'api';
+type Trigger = 'reaper' | 'api';
 
-export type RefusalCode =
+type RefusalCode =
   | 'not_candidate'
   | 'not_running'
   | 'changed'
@@ -35,46 +35,37 @@ interface Refusal {
   message: string;
 }
 
-export type TerminateAnswer =
-  { ok: true; pid: number; runPid: number; terminated: SignalledProcess[]; done: Promise<GraceReceipt> } | Refusal;
+type TerminateAnswer = { ok: true; pid: number; runPid: number; terminated: SignalledProcess[]; done: Promise<GraceReceipt> } | Refusal;
 
-/** What to stop: a live run (its top must still match) or the leftovers of a finished one. */
-export interface StopTarget {
-  /** the candidate asked for */
+/** What to stop: a live run (`topMatch`: its top must still match so) or the leftovers of a finished one (null). */
+interface StopTarget {
   candidate: ProcIdentity;
   top: ProcIdentity;
-  /** how the top matched; null when the run is finished */
   topMatch: MatchMode | null;
   /** the run's processes at the last scan */
   processes: ProcIdentity[];
 }
 
-export interface RunStopsDeps {
+interface RunStopsDeps {
   log: Logger;
   metrics: ProcMetrics | null;
   matcher: Matcher;
   /** the last tick's candidates and alerts: a terminate names one of them */
   last: () => { candidates: readonly Candidate[]; alerts: readonly RunAlert[] } | null;
   selfPid: number;
-  /** the envelope's agents: they and their ancestors are never signalled */
   agents?: AgentDirectory;
-  /** merge-gate re-tests: inside their timeout they are the gate's to stop, never ours */
   retests?: RetestRegistry;
   /** the clock re-test deadlines are set on */
   clock?: Clock;
   emitEdge?: (signal: Signal) => void;
   kill?: (pid: number, signal: GraceSignal | 0) => void;
-  pollMs?: number;
 }
 
 const refuse = (code: RefusalCode, message: string): Refusal => ({ ok: false, code, message });
 
 /**
- * The one way a run is stopped, by the API or the reaper: exactly its processes (never the shell
- * or agent that started it), SIGTERM → grace → SIGKILL, each (pid, starttime) re-read before
- * every signal: same identity, not protected (pid ≤ 1, the watchdog, its ancestors, an agent or
- * its ancestor), not a re-test inside its timeout, the run's top still matching. Each stop is
- * logged, counted and alerted once as `proc_reaped`.
+ * The one way a run is stopped, by the API or the reaper: exactly its processes (never the shell or agent that started it),
+ * each (pid, starttime) re-checked before every signal (same process, not protected, no re-test inside its timeout, the top still matching).
  */
 export class RunStops {
   /** stops from their first check to their last signal, by the run's top */
@@ -99,10 +90,7 @@ export class RunStops {
     return this.stop(alert, c, 'api');
   }
 
-  /**
-   * Opt-in (WATCHDOG_PROC_REAP_ENABLED): stops orphaned runs older than the reap age and the
-   * leftovers of finished runs once they are blocking; waits while the agents cannot be located.
-   */
+  /** Opt-in (WATCHDOG_PROC_REAP_ENABLED): stops the runs `isReapDue` names; waits while the agents cannot be located. */
   reap(alerts: readonly RunAlert[], log: Logger): void {
     const unlocated = this.deps.agents?.unlocatedReason() ?? null;
     if (unlocated !== null && unlocated !== this.reaperPausedFor)
@@ -123,18 +111,17 @@ export class RunStops {
     }
   }
 
-  /** Stops `alert`'s run for `candidate`; answers once the SIGTERMs are sent, reports when the grace is over. */
-  async stop(alert: RunAlert, candidate: Candidate, trigger: Trigger): Promise<TerminateAnswer> {
+  /** Answers once the SIGTERMs are sent; reports when the grace is over. */
+  private async stop(alert: RunAlert, candidate: Candidate, trigger: Trigger): Promise<TerminateAnswer> {
     const key = identityKey(alert.top);
     if (this.inFlight.has(key)) return refuse('in_progress', `the run of pid ${alert.top.pid} is already being terminated`);
     const { log } = this.deps;
-    const target: StopTarget = {
+    const answer = this.start({
       candidate: { pid: candidate.pid, startTicks: candidate.startTicks },
       top: alert.top,
       topMatch: alert.goneForS === null && alert.lead.match !== 'leftover' ? alert.lead.match : null,
       processes: alert.processes,
-    };
-    const answer = this.start(target).catch((err: unknown): Refusal => {
+    }).catch((err: unknown): Refusal => {
       log.error({ err, pid: candidate.pid }, 'terminate failed before any signal');
       return refuse('signal_failed', `pid ${candidate.pid} could not be checked: ${(err as Error).message}`);
     });
@@ -152,23 +139,20 @@ export class RunStops {
       { pid: candidate.pid, runPid: alert.top.pid, pids, trigger, cmdline: alert.lead.cmdline },
       `SIGTERM sent to the run of pid ${alert.top.pid}`,
     );
-    return { ...started, pid: candidate.pid };
+    return started;
   }
 
   /** The checks and the SIGTERMs; `done` resolves with the receipt once the grace and the SIGKILLs are over. */
   async start(target: StopTarget): Promise<TerminateAnswer> {
     const { procRoot } = this.config;
     const { selfPid, agents } = this.deps;
-    if (!Number.isSafeInteger(target.candidate.pid) || target.candidate.pid <= 1)
-      return refuse('protected', describeProtected(target.candidate.pid, 'init'));
+    const init = describeProtected(target.candidate.pid);
+    if (init !== null) return refuse('protected', init);
     const unlocated = agents?.unlocatedReason() ?? null;
     if (unlocated !== null)
       return refuse('agents_unlocated', `the orchestrator's agents cannot be located (${unlocated}); nothing is signalled until they can`);
-    if (!(await isOwnProcRoot(procRoot, selfPid)))
-      return refuse(
-        'foreign_root',
-        `WATCHDOG_PROC_ROOT ${procRoot} is not the /proc of the watchdog's pid namespace; its pids cannot be signalled from here`,
-      );
+    const foreign = `WATCHDOG_PROC_ROOT ${procRoot} is not the /proc of the watchdog's pid namespace; its pids cannot be signalled from here`;
+    if (!(await isOwnProcRoot(procRoot, selfPid))) return refuse('foreign_root', foreign);
     const tree = new ProcTree(readProcTable(procRoot));
     const guard = protectedPids(tree.table, { selfPid, agentPids: agents?.pids() ?? [] });
     const refused = await this.refusal(target, tree, guard);
@@ -176,13 +160,11 @@ export class RunStops {
     const started = await startSignalWithGrace(this.targetsOf(target, tree, guard), {
       procRoot,
       graceMs: this.config.killGraceS * 1000,
-      pollMs: this.deps.pollMs,
       kill: this.deps.kill,
       check: async (stat) => {
-        const why = whyProtected(stat.pid, guard);
-        if (why !== null) return describeProtected(stat.pid, why);
         const isTop = target.topMatch !== null && stat.pid === target.top.pid;
         return (
+          describeProtected(stat.pid, guard) ??
           this.retestHolding(stat.pid, tree) ??
           (isTop && !(await this.stillMatches(stat, target.topMatch!)) ? 'no longer matches WATCHDOG_PROC_PATTERNS' : null)
         );
@@ -200,11 +182,9 @@ export class RunStops {
     await Promise.allSettled([...this.inFlight.values()]);
   }
 
-  /** Why the asked-for candidate may not be stopped, or null. */
-  private async refusal(target: StopTarget, tree: ProcTree<ProcStat>, guard: ProtectedPids): Promise<Refusal | null> {
-    const { candidate, top, topMatch } = target;
-    const protectedPid = [candidate.pid, top.pid].find((pid) => whyProtected(pid, guard) !== null);
-    if (protectedPid !== undefined) return refuse('protected', describeProtected(protectedPid, whyProtected(protectedPid, guard)!));
+  private async refusal({ candidate, top, topMatch }: StopTarget, tree: ProcTree, guard: ProtectedPids): Promise<Refusal | null> {
+    const protectedText = describeProtected(candidate.pid, guard) ?? describeProtected(top.pid, guard);
+    if (protectedText !== null) return refuse('protected', protectedText);
     const retest = this.retestHolding(candidate.pid, tree) ?? this.retestHolding(top.pid, tree);
     if (retest !== null) return refuse('retest_running', retest);
     const stat = tree.table.get(candidate.pid);
@@ -220,10 +200,10 @@ export class RunStops {
   }
 
   /** The run's processes now: the scan's list plus descendants born since, minus anything protected; the top first. */
-  private targetsOf(target: StopTarget, tree: ProcTree<ProcStat>, guard: ProtectedPids): ProcIdentity[] {
+  private targetsOf(target: StopTarget, tree: ProcTree, guard: ProtectedPids): ProcIdentity[] {
     const out = new Map<string, ProcIdentity>();
     const add = (id: ProcIdentity): void => {
-      if (whyProtected(id.pid, guard) === null) out.set(identityKey(id), { pid: id.pid, startTicks: id.startTicks });
+      if (describeProtected(id.pid, guard) === null) out.set(identityKey(id), { pid: id.pid, startTicks: id.startTicks });
     };
     if (target.topMatch !== null) add(target.top);
     for (const id of target.processes) add(id);
@@ -238,7 +218,7 @@ export class RunStops {
   }
 
   /** Why `pid` belongs to a running re-test inside its timeout (itself or an ancestor is its root), or null. */
-  private retestHolding(pid: number, tree: ProcTree<ProcStat>): string | null {
+  private retestHolding(pid: number, tree: ProcTree): string | null {
     const self = tree.table.get(pid);
     const retest = this.deps.retests?.holding(self ? [self, ...tree.ancestors(pid)] : [], (this.deps.clock ?? Date.now)());
     if (!retest) return null;

@@ -1,17 +1,13 @@
 import { formatDuration, t, type Locale } from '../../i18n.js';
+import type { Signal } from '../../watchdog/signal.js';
 import type { Candidate, Owner, RunAlert } from './runs.js';
 
-export interface Texts {
-  title: string;
-  detail: string;
-}
+type Texts = Pick<Signal, 'title' | 'detail'>;
 
 /** The command an operator runs: exactly the run's processes, never a shell or agent that started it. */
-export function killCommand(a: Pick<RunAlert, 'processes'>): string {
-  return `kill -TERM ${a.processes
-    .map((p) => p.pid)
-    .sort((x, y) => x - y)
-    .join(' ')}`;
+function killCommand(a: RunAlert): string {
+  const pids = a.processes.map((p) => p.pid).sort((x, y) => x - y);
+  return `kill -TERM ${pids.join(' ')}`;
 }
 
 function parentText(c: Candidate, locale: Locale): string {
@@ -23,7 +19,7 @@ function parentText(c: Candidate, locale: Locale): string {
   return t(locale, { en: `parent ${c.ppid}${name}`, ru: `родитель ${c.ppid}${name}` });
 }
 
-export function ownerText(owner: Owner, isGone: boolean, locale: Locale): string {
+function ownerText(owner: Owner, isGone: boolean, locale: Locale): string {
   if (owner === null) return t(locale, { en: 'owner unknown', ru: 'владелец неизвестен' });
   if (owner.kind === 'retest') return t(locale, { en: `merge-gate re-test ${owner.id}`, ru: `повторный прогон merge-gate ${owner.id}` });
   const who = [`${owner.runId}`, owner.task, owner.stage].filter((x) => x !== null).join(', ');
@@ -32,7 +28,7 @@ export function ownerText(owner: Owner, isGone: boolean, locale: Locale): string
     : t(locale, { en: `started by agent run ${who}`, ru: `запущен агентом ${who}` });
 }
 
-function resourcesText(a: Pick<RunAlert, 'locks' | 'ports'>, locale: Locale): string {
+function resourcesText(a: RunAlert, locale: Locale): string {
   const parts: string[] = [];
   if (a.locks.length > 0) {
     const list = a.locks.map((l) => `${l.path} (${l.kind})`).join(', ');
@@ -109,7 +105,7 @@ export function recoveredTexts(pid: number, reason: GoneReason, locale: Locale):
   };
 }
 
-export interface ReapFacts {
+interface ReapFacts {
   runPid: number;
   pids: number[];
   trigger: 'reaper' | 'api';

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isKernelThreadStat, parseStatusIds } from '../../../src/proc/pid-namespace.js';
+import { isKernelThreadStat, parseStatusIds } from '../../../src/proc/parse-stat.js';
 import { Scanner } from '../../../src/sources/proc/scanner.js';
 import {
   agentPidWarnings,

@@ -260,14 +260,15 @@ describe('stat files kept open between scans (real /proc)', () => {
 
 describe('heldFdBudget', () => {
   it('takes a quarter of the soft open-files limit, capped', async () => {
-    const { heldFdBudget } = await import('../../../src/sources/proc/scan-reads.js');
+    const { heldFdBudgetOf } = await import('../../../src/sources/proc/scan-reads.js');
+    const { openFilesSoftLimit } = await import('../../../src/proc/read-proc.js');
     const limits = (soft: string) =>
       `Limit                     Soft Limit           Hard Limit           Units\nMax open files            ${soft}                20000                files\n`;
-    expect(heldFdBudget(limits('20000'))).toBe(5000);
-    expect(heldFdBudget(limits('1024'))).toBe(256);
-    expect(heldFdBudget(limits('1048576'))).toBe(16_384);
-    expect(heldFdBudget(limits('unlimited'))).toBe(16_384);
-    expect(heldFdBudget('garbage')).toBe(0);
+    expect(heldFdBudgetOf(openFilesSoftLimit(limits('20000')))).toBe(5000);
+    expect(heldFdBudgetOf(openFilesSoftLimit(limits('1024')))).toBe(256);
+    expect(heldFdBudgetOf(openFilesSoftLimit(limits('1048576')))).toBe(16_384);
+    expect(heldFdBudgetOf(openFilesSoftLimit(limits('unlimited')))).toBe(16_384);
+    expect(heldFdBudgetOf(openFilesSoftLimit('garbage'))).toBe(0);
   });
 });
 

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LineageTree } from '../../src/proc/lineage-tree.js';
-import { ProcTree, type LinkedProcess } from '../../src/proc/proc-table.js';
+import { LineageTree, ProcTree, type LinkedProcess } from '../../src/proc/proc-table.js';
 
 /** A deterministic pseudo-random source, so a failure names a reproducible seed. */
 function lcg(seed: number): () => number {
