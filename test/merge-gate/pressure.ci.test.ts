@@ -126,11 +126,12 @@ describe('a real CPU hog holds a queued re-test until it stops', () => {
       const host = hostPressureProbe();
       await waitFor('a first PSI reading of the host', () => host.sample().source === 'psi');
       host.close?.();
-      const threshold = 85;
+      // Six spinners on two cores hold their cgroup's `some avg10` near 90, not 100, and it dips: 85 was inside the noise.
+      const threshold = 60;
       const hog = await startHog(3);
       const probe = hostPressureProbe({ cpu: join(hog.cgroup, 'cpu.pressure'), memory: join(hog.cgroup, 'memory.pressure') });
       try {
-        await waitFor('PSI cpu some avg10 above the threshold', () => (probe.sample().cpuSomeAvg10 ?? 0) > threshold + 3, {
+        await waitFor('PSI cpu some avg10 above the threshold', () => (probe.sample().cpuSomeAvg10 ?? 0) > threshold + 10, {
           timeoutMs: 90_000,
           intervalMs: 500,
         });
