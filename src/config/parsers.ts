@@ -129,15 +129,10 @@ export const optionalContainerName = z
   .trim()
   .pipe(z.union([z.literal(''), containerName]));
 
-export interface Dependency {
-  name: string;
-  url: string;
-}
-
 export const depList = csv
   .pipe(
     z.array(
-      z.string().transform((pair, ctx): Dependency => {
+      z.string().transform((pair, ctx) => {
         const eq = pair.indexOf('=');
         const name = eq > 0 ? pair.slice(0, eq).trim() : '';
         const url = eq > 0 ? pair.slice(eq + 1).trim() : '';
@@ -151,6 +146,7 @@ export const depList = csv
     ),
   )
   .refine((deps) => new Set(deps.map((d) => d.name)).size === deps.length, 'dependency names must be unique');
+export type Dependency = z.output<typeof depList>[number];
 
 export const NOTIFIER_NAMES = ['log', 'telegram', 'webhook', 'alertmanager'] as const;
 export type NotifierName = (typeof NOTIFIER_NAMES)[number];
