@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { KEY_SPECS } from '../src/config.js';
 
-/** Rewrites README's configuration table and .env.example from the key declarations in src/config/keys-observe.ts and keys-act.ts. */
+/** Rewrites README's configuration table and .env.example from the key declarations in src/config/keys.ts. */
 
 const root = new URL('../../', import.meta.url);
 

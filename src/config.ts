@@ -74,20 +74,18 @@ function fallbackFor(spec: KeySpec, raw: string): { fallback: string; using: str
 }
 
 function parseKey(spec: KeySpec, raw: string | undefined, warnings: ConfigWarning[]): { value: unknown; failed: boolean } {
-  if (raw !== undefined) {
-    const result = spec.schema.safeParse(raw);
-    if (result.success) return { value: result.data, failed: false };
-    const { fallback, using } = fallbackFor(spec, raw);
-    const problems = result.error.issues.map((i) => i.message).join('; ');
-    warnings.push({
-      key: spec.key,
-      value: shownValue(spec, raw),
-      // parsers never quote a URL past its origin, nor a secret at all
-      message: redactSecrets(`${problems}; ${using}`),
-    });
-    return { value: spec.schema.parse(fallback), failed: true };
-  }
-  return { value: spec.schema.parse(spec.default), failed: false };
+  if (raw === undefined) return { value: spec.schema.parse(spec.default), failed: false };
+  const result = spec.schema.safeParse(raw);
+  if (result.success) return { value: result.data, failed: false };
+  const { fallback, using } = fallbackFor(spec, raw);
+  const problems = result.error.issues.map((i) => i.message).join('; ');
+  warnings.push({
+    key: spec.key,
+    value: shownValue(spec, raw),
+    // parsers never quote a URL past its origin, nor a secret at all
+    message: redactSecrets(`${problems}; ${using}`),
+  });
+  return { value: spec.schema.parse(fallback), failed: true };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Config; warnings: ConfigWarning[] } {

@@ -1,5 +1,6 @@
 import type * as Undici from 'undici';
 import type { Dispatcher } from 'undici';
+import type { Readable } from 'node:stream';
 import { redactSecrets } from './redact.js';
 
 export interface HttpAnswer {
@@ -73,17 +74,15 @@ export async function httpRequest(url: string, opts: HttpOptions): Promise<HttpA
     bodyTimeout: opts.timeoutMs,
     ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
   });
-  const text = await readBody(res.body, opts.maxBytes ?? 4 * 1024 * 1024, opts.oversize ?? 'throw');
+  const maxBytes = opts.maxBytes ?? 4 * 1024 * 1024;
+  // dump() reads a little and then destroys the socket: an unread body would pin the connection
+  if (maxBytes === 0) await res.body.dump({ limit: DRAIN_LIMIT_BYTES }).catch(() => undefined);
+  const text = maxBytes === 0 ? '' : await readBody(res.body, maxBytes, opts.oversize ?? 'throw');
   return { status: res.statusCode, headers: res.headers, text };
 }
 
-/** The first `maxBytes` of a body; past them `throw` fails, `cut` drains a little more (socket reuse), then drops it. */
-async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number, oversize: 'throw' | 'cut'): Promise<string> {
-  if (maxBytes === 0) {
-    // dump() reads a little and then destroys the socket: an unread body would pin the connection
-    await body.dump({ limit: DRAIN_LIMIT_BYTES }).catch(() => undefined);
-    return '';
-  }
+/** The first `maxBytes` of a body, never buffered past them: `throw` fails, `cut` drains a little more (socket reuse), then drops it. */
+export async function readBody(body: Readable, maxBytes: number, oversize: 'throw' | 'cut'): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {

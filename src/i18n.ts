@@ -6,6 +6,10 @@ export function t(locale: Locale, texts: Record<Locale, string>): string {
   return texts[locale];
 }
 
+export function translator(locale: Locale): (en: string, ru: string) => string {
+  return (en, ru) => t(locale, { en, ru });
+}
+
 /** "2 h 14 min", "3 min", "45 s" — ages an operator reads at a glance. */
 export function formatDuration(seconds: number, locale: Locale): string {
   const s = Math.max(0, Math.floor(seconds));

@@ -115,12 +115,9 @@ function editDistance(a: string, b: string): number {
 /** The known key nearest to `key`, when it is near enough to be a typo of it. */
 function closestKey(key: string, known: readonly string[]): string | null {
   const upper = key.toUpperCase();
-  let best: { key: string; distance: number } | null = null;
-  for (const k of known) {
-    const distance = editDistance(upper, k);
-    if (best === null || distance < best.distance) best = { key: k, distance };
-  }
-  return best !== null && best.distance <= 3 ? best.key : null;
+  // sort is stable: of equally near keys the first declared wins
+  const [best] = known.map((k) => ({ key: k, distance: editDistance(upper, k) })).sort((a, b) => a.distance - b.distance);
+  return best !== undefined && best.distance <= 3 ? best.key : null;
 }
 
 /** WATCHDOG_* variables that are no key (a silent misspelling otherwise); the value is never shown: it may be a secret. */

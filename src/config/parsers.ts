@@ -50,23 +50,15 @@ const numberText = (pattern: RegExp, expected: string, number: () => z.ZodNumber
 export const numText = numberText(/^[+]?(\d+(\.\d*)?|\.\d+)$/, 'expected a non-negative number', () => z.number());
 export const intText = numberText(/^[+]?\d+$/, 'expected a whole number', () => z.number().int());
 
-export function isHttpUrl(v: string): boolean {
-  try {
-    const u = new URL(v);
-    return u.protocol === 'http:' || u.protocol === 'https:';
-  } catch {
-    return false;
-  }
+function isHttpUrl(v: string): boolean {
+  const protocol = URL.parse(v)?.protocol;
+  return protocol === 'http:' || protocol === 'https:';
 }
 
 /** `https://hooks.example` of a URL; a path (a Slack webhook's is its secret), a query or user:pass@ never shows. */
 export function urlOrigin(text: string): string {
-  try {
-    const u = new URL(text.trim());
-    return u.host === '' ? '<not a URL>' : `${u.protocol}//${u.host}`;
-  } catch {
-    return '<not a URL>';
-  }
+  const u = URL.parse(text.trim());
+  return !u || u.host === '' ? '<not a URL>' : `${u.protocol}//${u.host}`;
 }
 
 const withoutTrailingSlash = (v: string) => v.replace(/\/+$/, '');
@@ -137,15 +129,10 @@ export const optionalContainerName = z
   .trim()
   .pipe(z.union([z.literal(''), containerName]));
 
-export interface Dependency {
-  name: string;
-  url: string;
-}
-
 export const depList = csv
   .pipe(
     z.array(
-      z.string().transform((pair, ctx): Dependency => {
+      z.string().transform((pair, ctx) => {
         const eq = pair.indexOf('=');
         const name = eq > 0 ? pair.slice(0, eq).trim() : '';
         const url = eq > 0 ? pair.slice(eq + 1).trim() : '';
@@ -159,6 +146,7 @@ export const depList = csv
     ),
   )
   .refine((deps) => new Set(deps.map((d) => d.name)).size === deps.length, 'dependency names must be unique');
+export type Dependency = z.output<typeof depList>[number];
 
 export const NOTIFIER_NAMES = ['log', 'telegram', 'webhook', 'alertmanager'] as const;
 export type NotifierName = (typeof NOTIFIER_NAMES)[number];

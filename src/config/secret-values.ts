@@ -13,12 +13,8 @@ const decode = (s: string): string => {
 
 /** The password of `user:pass@` (raw, decoded, and as the Basic credentials sent) and the query of a URL; with `withPath` its path too. */
 function urlSecrets(raw: string, withPath: boolean): string[] {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    return [];
-  }
+  const u = URL.parse(raw);
+  if (!u) return [];
   const out: string[] = [];
   if (u.username !== '' || u.password !== '') {
     const user = decode(u.username);

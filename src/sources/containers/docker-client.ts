@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { addAbortSignal } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { z } from 'zod';
+import { readBody } from '../../http.js';
 
 /** Reads only: nothing here can create, start, stop, exec or write. Every call rejects as soon as its AbortSignal aborts. */
 export interface DockerReader {
@@ -79,28 +80,13 @@ export function toContainerState(json: unknown): ContainerState {
   throw new Error(`unexpected inspect answer: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
 }
 
-/** Engine answers beyond this are refused: an inspect is a few KB, a list of 1,000 containers about 2 MB. */
+/** Engine answers beyond this are refused (a broken engine once took RSS to 470 MB): an inspect is a few KB, 1,000 containers about 2 MB. */
 export const DOCKER_ANSWER_MAX_BYTES = 8 * 1024 * 1024;
 
 const engineMessage = z.object({ message: z.string() }).partial().catch({});
 
 /** Every status counts as an answer: the reader reads the body (bounded) and judges the status itself. */
 const ANY_STATUS: Record<number, boolean> = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [i + 100, true]));
-
-/** The first `maxBytes` of an answer; past them the connection is dropped, never buffered (a broken engine once took RSS to 470 MB). */
-async function readCapped(res: IncomingMessage, maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      res.destroy();
-      throw new Error(`response body exceeds ${maxBytes} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 /** GET only; every answer read as a stream capped at DOCKER_ANSWER_MAX_BYTES, because dockerode's own calls buffer whole answers. */
 export class DockerodeReader implements DockerReader {
@@ -132,7 +118,7 @@ export class DockerodeReader implements DockerReader {
         );
       });
       addAbortSignal(signal, res);
-      const text = await readCapped(res, DOCKER_ANSWER_MAX_BYTES);
+      const text = await readBody(res, DOCKER_ANSWER_MAX_BYTES, 'throw');
       const status = res.statusCode ?? 0;
       // an error answer shaped as dockerode's own (statusCode, json.message)
       if (status >= 400)

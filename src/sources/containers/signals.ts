@@ -1,5 +1,5 @@
 import type { ContainerState } from './docker-client.js';
-import { formatDuration, t, type Locale } from '../../i18n.js';
+import { formatDuration, translator, type Locale } from '../../i18n.js';
 import { redactSecrets, truncate } from '../../redact.js';
 import { makeSignal, type Severity, type Signal } from '../../watchdog/signal.js';
 
@@ -43,11 +43,10 @@ export class ContainerSignals {
   private readonly looping = new Set<string>();
   /** The last exit seen per name: a loop sampled while briefly running still quotes the real code, never the reset 0. */
   private readonly exits = new Map<string, SeenExit>();
+  private readonly tr: (en: string, ru: string) => string;
 
-  constructor(private readonly s: { names: readonly string[]; socketPath: string; locale: Locale }) {}
-
-  private tr(en: string, ru: string): string {
-    return t(this.s.locale, { en, ru });
+  constructor(private readonly s: { names: readonly string[]; socketPath: string; locale: Locale }) {
+    this.tr = translator(s.locale);
   }
 
   next(outcome: EngineOutcome, nowMs: number): Signal[] {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatDuration, t, type Locale } from '../../i18n.js';
+import { formatDuration, translator, type Locale } from '../../i18n.js';
 import { makeSignal, type Signal } from '../../watchdog/signal.js';
 
 /** docs/behaviour.md, "The orchestrator envelope". Unknown extra fields are ignored (zod strips them). */
@@ -33,11 +33,10 @@ export class OrchestratorSignals {
   private lastFailed: number | null = null;
   private readonly agents = new Map<string, AgentSample>();
   private agentSignals: Signal[] = [];
+  private readonly tr: (en: string, ru: string) => string;
 
-  constructor(private readonly s: { downAfter: number; agentHungS: number; locale: Locale }) {}
-
-  private tr(en: string, ru: string): string {
-    return t(this.s.locale, { en, ru });
+  constructor(private readonly s: { downAfter: number; agentHungS: number; locale: Locale }) {
+    this.tr = translator(s.locale);
   }
 
   next(outcome: FetchOutcome, nowMs: number): Signal[] {
