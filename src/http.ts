@@ -26,15 +26,29 @@ export interface HttpOptions {
 /** Read past `maxBytes` at most this much more, so a small overflow still lets the socket be reused. */
 const DRAIN_LIMIT_BYTES = 64 * 1024;
 
+/** A URL part decoded; a stray `%` (not an escape) is kept as typed, as a browser keeps it, instead of throwing URIError. */
+export function decodeUrlPart(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** The Basic credentials of a URL's `user:pass@` (the redactor hides exactly this value), or undefined without any. */
+export function basicCredentials(u: URL): string | undefined {
+  if (u.username === '' && u.password === '') return undefined;
+  return Buffer.from(`${decodeUrlPart(u.username)}:${decodeUrlPart(u.password)}`).toString('base64');
+}
+
 /** `user:pass@` becomes `Authorization: Basic` (undici sends none of it); the URL sent, and every error quoting it, has none. */
 export function splitUrlCredentials(url: string): { url: string; authorization?: string } {
   const u = URL.parse(url);
-  if (!u || (u.username === '' && u.password === '')) return { url };
-  const user = decodeURIComponent(u.username);
-  const password = decodeURIComponent(u.password);
+  const basic = u ? basicCredentials(u) : undefined;
+  if (!u || basic === undefined) return { url };
   u.username = '';
   u.password = '';
-  return { url: u.toString(), authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+  return { url: u.toString(), authorization: `Basic ${basic}` };
 }
 
 /** The configured timeout, cut to what is left before `deadline` (the collector's budget) less slack: the call fails as a call, counted. */

@@ -1,6 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
+import { secretValuesOf } from '../src/config/secret-values.js';
 import { callTimeoutMs, describeHttpError, httpRequest, splitUrlCredentials, withTimeout } from '../src/http.js';
 import { createLogger } from '../src/logger.js';
 import { DepCollector } from '../src/sources/deps/collector.js';
@@ -77,6 +78,27 @@ describe('URL credentials are sent as Authorization: Basic and never shown', () 
       url: 'http://h:1/x',
       authorization: `Basic ${Buffer.from('u:p').toString('base64')}`,
     });
+  });
+
+  // It threw URIError: at start for an Alertmanager URL (the app did not build), in every call for the others.
+  it('a stray % in the password (not an escape) is sent as typed, and the Basic value sent is one the redactor knows', async () => {
+    const basic = Buffer.from('orch:50%zz').toString('base64');
+    expect(splitUrlCredentials('http://orch:50%zz@h:1/x')).toEqual({ url: 'http://h:1/x', authorization: `Basic ${basic}` });
+    const peer = await startHttpServer((req, res) => res.writeHead(req.headers.authorization === `Basic ${basic}` ? 200 : 401).end());
+    peers.push(peer);
+    const url = peer.url.replace('://', '://orch:50%zz@');
+    expect((await httpRequest(url, { timeoutMs: 5_000, maxBytes: 0 })).status).toBe(200);
+    const config = {
+      apiToken: '',
+      tgBotToken: '',
+      tgChatId: '',
+      tgApiUrl: '',
+      webhookSecret: '',
+      webhookUrl: '',
+      metricsUrl: '',
+      deps: [],
+    };
+    expect(secretValuesOf({ ...config, alertmanagerUrls: [url] })).toContain(basic);
   });
 });
 

@@ -1,35 +1,28 @@
+import { basicCredentials, decodeUrlPart } from '../http.js';
 import type { Config } from './keys.js';
 
 /** Path segments at least this long are token-like (a Slack or Discord hook's last segment): hidden alone too. */
 const TOKEN_SEGMENT_CHARS = 16;
-
-const decode = (s: string): string => {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-};
 
 /** The password of `user:pass@` (raw, decoded, and as the Basic credentials sent) and the query of a URL; with `withPath` its path too. */
 function urlSecrets(raw: string, withPath: boolean): string[] {
   const u = URL.parse(raw);
   if (!u) return [];
   const out: string[] = [];
-  if (u.username !== '' || u.password !== '') {
-    const user = decode(u.username);
-    const pass = decode(u.password);
-    out.push(u.password, pass, Buffer.from(`${user}:${pass}`).toString('base64'));
+  const basic = basicCredentials(u);
+  if (basic !== undefined) {
+    const user = decodeUrlPart(u.username);
+    out.push(u.password, decodeUrlPart(u.password), basic);
     // a user name is a name (`admin`, `hook`), unless it is a key used as the whole userinfo (a Sentry DSN)
     if (user.length >= TOKEN_SEGMENT_CHARS) out.push(u.username, user);
   }
   if (u.search.length > 1) {
-    out.push(u.search.slice(1), decode(u.search.slice(1)));
+    out.push(u.search.slice(1), decodeUrlPart(u.search.slice(1)));
     for (const value of u.searchParams.values()) out.push(value);
   }
   if (withPath && u.pathname !== '/' && u.pathname !== '') {
-    out.push(u.pathname, decode(u.pathname));
-    for (const segment of u.pathname.split('/')) if (segment.length >= TOKEN_SEGMENT_CHARS) out.push(segment, decode(segment));
+    out.push(u.pathname, decodeUrlPart(u.pathname));
+    for (const segment of u.pathname.split('/')) if (segment.length >= TOKEN_SEGMENT_CHARS) out.push(segment, decodeUrlPart(segment));
   }
   return out;
 }
