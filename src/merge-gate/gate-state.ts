@@ -49,7 +49,16 @@ export class RunHistory {
   /** The attempts that led to `run`, oldest first, as far as history still holds them. */
   chain(run: RetestRun): RetestRun[] {
     const chain = [run];
-    for (let before = this.runs.get(run.previousId ?? ''); before; before = this.runs.get(before.previousId ?? '')) chain.unshift(before);
+    const seen = new Set([run.id]);
+    // A state file's previousId may loop (A → B → A): each run once, or the loop never ends.
+    for (
+      let before = this.runs.get(run.previousId ?? '');
+      before && !seen.has(before.id);
+      before = this.runs.get(before.previousId ?? '')
+    ) {
+      seen.add(before.id);
+      chain.unshift(before);
+    }
     return chain;
   }
 }
