@@ -19,7 +19,8 @@ afterEach(async () => {
   server = undefined;
 });
 
-function collector(url: string, httpTimeoutS = 0.3) {
+// 3 s for peers that answer (a loaded CI host took over 0.3 s); the hang tests pass 0.3 themselves.
+function collector(url: string, httpTimeoutS = 3) {
   return new OrchestratorCollector({ metricsUrl: url, httpTimeoutS, orchDownAfter: 1, agentHungS: 900, locale: 'en' });
 }
 const ctx = () => ({ abortSignal: new AbortController().signal, now: Date.now(), log });
