@@ -10,7 +10,7 @@ import {
   isSpace,
   isWord,
   mask,
-  quotedOrWordEnd,
+  valueEnd,
   REDACTED,
   Rewriter,
   runEnd,
@@ -192,7 +192,7 @@ const spacedValue =
   (text, at, meter) => {
     const spaceEnd = runEnd(text, at, isSpace, meter);
     if (spaceEnd - at < leastSpaces || text.startsWith(REDACTED, spaceEnd)) return null;
-    const end = quotedOrWordEnd(text, spaceEnd, meter);
+    const end = valueEnd(text, spaceEnd, meter);
     return end < 0 ? null : { spaceEnd, end };
   };
 
