@@ -137,16 +137,12 @@ export class DockerodeReader {
 
   /** null when no container has exactly this name. */
   async inspectContainer(name: string, signal: AbortSignal): Promise<ContainerState | null> {
-    let json: unknown;
-    try {
-      json = await this.#getJson(`/containers/${encodeURIComponent(name)}/json`, signal);
-    } catch (err) {
+    const state = await this.#getJson(`/containers/${encodeURIComponent(name)}/json`, signal).then(toContainerState, (err: unknown) => {
       if ((err as { statusCode?: number }).statusCode === 404) return null;
       throw err;
-    }
-    const state = toContainerState(json);
+    });
     // The engine falls back to ID prefixes: a watched name like "db" must not resolve to container db3f…
-    return state.name === name ? state : null;
+    return state?.name === name ? state : null;
   }
 
   async listContainerNames(signal: AbortSignal): Promise<string[]> {
