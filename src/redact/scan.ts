@@ -20,9 +20,9 @@ export const isAlnum: CharTest = (c) => isLetter(c) || isDigit(c);
 /** `\w` */
 export const isWord: CharTest = (c) => isAlnum(c) || c === 95;
 /** `[\w.-]`: the tail of a name or a flag */
-export const isNameChar: CharTest = (c) => isWord(c) || c === 46 || c === 45;
+const isNameChar: CharTest = (c) => isWord(c) || c === 46 || c === 45;
 /** `[A-Za-z_]`: the head of a name */
-export const isNameStart: CharTest = (c) => isLetter(c) || c === 95;
+const isNameStart: CharTest = (c) => isLetter(c) || c === 95;
 /** `\S` */
 export const isNonSpace: CharTest = (c) => c >= 0 && !isSpace(c);
 /** `[A-Za-z0-9_-]`: base64url, key and bot-token characters */
@@ -104,7 +104,7 @@ export class Rewriter {
 }
 
 /** Tries a rule at a trigger; returns where the search resumes, or -1 for "after the trigger". `floor` is the regex's lastIndex. */
-export type TriggerRule = (text: string, trigger: number, floor: number, out: Rewriter, meter: Meter, found: string) => number;
+type TriggerRule = (text: string, trigger: number, floor: number, out: Rewriter, meter: Meter, found: string) => number;
 
 /** A rule as one left-to-right pass from one `trigger` match (bounded-length alternatives: linear) to the next, never back before `floor`. */
 export function scanTriggers(trigger: RegExp, at: TriggerRule): (text: string, meter: Meter) => string {

@@ -9,7 +9,7 @@ import { createDepMetrics, DepCollector } from './deps/collector.js';
 import { DockerodeReader, type DockerReader } from './containers/docker-client.js';
 import { ProcCollector } from './proc/collector.js';
 
-export interface CollectorDeps {
+interface CollectorDeps {
   /** The app's scan (it reaps and serves /proc/candidates); absent (CLI tick): a scan-only instance. */
   proc?: ProcCollector;
   /** The app's registry; collectors register their own metrics in it. Absent (CLI tick): no metrics. */

@@ -18,7 +18,7 @@ export type ContainerLookup =
   { kind: 'found'; state: ContainerState } | { kind: 'missing'; similar: string[] } | { kind: 'error'; reason: string };
 
 /** One pass over the engine: either it did not answer at all, or each watched name was looked up. */
-export type EngineOutcome = { ok: false; reason: string } | { ok: true; lookups: ReadonlyMap<string, ContainerLookup> };
+type EngineOutcome = { ok: false; reason: string } | { ok: true; lookups: ReadonlyMap<string, ContainerLookup> };
 
 /** An exit as Docker reported it while the container was down; a start zeroes `State.ExitCode`. */
 type SeenExit = Pick<ContainerState, 'exitCode' | 'oomKilled' | 'finishedAt'>;
