@@ -45,19 +45,18 @@ export class ContainerSignals {
     this.nowMs = nowMs;
     const failures = outcome.ok ? [] : [outcome.reason];
     const inspectFailures = new Map<string, string[]>();
-    const signals: Signal[] = [];
-    for (const name of this.s.names) {
+    const signals = this.s.names.flatMap((name): Signal[] => {
       const lookup = outcome.ok ? outcome.lookups.get(name) : undefined;
-      if (lookup === undefined || lookup.kind === 'error') {
-        if (lookup?.kind === 'error') inspectFailures.set(lookup.reason, [...(inspectFailures.get(lookup.reason) ?? []), name]);
-        const carried = this.carried(name);
-        if (carried) signals.push(carried);
-        continue;
-      }
-      const signal = this.containerSignal(name, lookup);
+      if (lookup?.kind === 'error') inspectFailures.set(lookup.reason, [...(inspectFailures.get(lookup.reason) ?? []), name]);
+      if (lookup === undefined || lookup.kind === 'error') return this.carried(name);
+      const { restartTrouble, ...verdict } =
+        lookup.kind === 'missing' ? this.missing(name, lookup.similar) : this.assess(name, lookup.state);
+      if (restartTrouble) this.looping.add(name);
+      else this.looping.delete(name);
+      const signal = makeSignal({ family: 'container', entity: name, ...verdict });
       this.last.set(name, { signal, atMs: nowMs });
-      signals.push(signal);
-    }
+      return [signal];
+    });
     for (const [reason, names] of inspectFailures) {
       failures.push(this.tr(`inspect of ${names.join(', ')} failed: ${reason}`, `не удалось прочитать ${names.join(', ')}: ${reason}`));
     }
@@ -84,19 +83,12 @@ export class ContainerSignals {
   }
 
   /** The last verdict, unchanged in state, with re-alerts held back until the engine is read again. */
-  private carried(name: string): Signal | null {
+  private carried(name: string): Signal[] {
     const prev = this.last.get(name);
-    if (prev === undefined) return null;
+    if (prev === undefined) return [];
     const at = new Date(prev.atMs).toISOString();
     const note = this.tr(`(last reading ${at}; engine unreachable)`, `(последнее чтение ${at}; Docker недоступен)`);
-    return { ...prev.signal, cooldownS: Number.POSITIVE_INFINITY, detail: `${prev.signal.detail} ${note}` };
-  }
-
-  private containerSignal(name: string, lookup: Exclude<ContainerLookup, { kind: 'error' }>): Signal {
-    const { restartTrouble, ...verdict } = lookup.kind === 'missing' ? this.missing(name, lookup.similar) : this.assess(name, lookup.state);
-    if (restartTrouble) this.looping.add(name);
-    else this.looping.delete(name);
-    return makeSignal({ family: 'container', entity: name, ...verdict });
+    return [{ ...prev.signal, cooldownS: Number.POSITIVE_INFINITY, detail: `${prev.signal.detail} ${note}` }];
   }
 
   private missing(name: string, similar: string[]): Verdict {
