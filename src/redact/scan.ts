@@ -86,30 +86,24 @@ function jsonStringClose(text: string, open: number, meter: Meter): number {
   return code(text, j) === 34 ? j : -1;
 }
 
-/** Builds the output of one rule: unchanged stretches are copied once, replacements spliced in. */
-export class Rewriter {
-  private readonly parts: string[] = [];
-  private copied = 0;
-
-  constructor(private readonly text: string) {}
-
-  replace(from: number, to: number, replacement: string): void {
-    this.parts.push(this.text.slice(this.copied, from), replacement);
-    this.copied = to;
-  }
-
-  result(): string {
-    return this.parts.length === 0 ? this.text : this.parts.join('') + this.text.slice(this.copied);
-  }
-}
-
 /** Tries a rule at a trigger; returns where the search resumes, or -1 for "after the trigger". `floor` is the regex's lastIndex. */
 type TriggerRule = (text: string, trigger: number, floor: number, out: Rewriter, meter: Meter, found: string) => number;
+interface Rewriter {
+  replace(from: number, to: number, replacement: string): void;
+}
 
 /** A rule as one left-to-right pass from one `trigger` match (bounded-length alternatives: linear) to the next, never back before `floor`. */
 export function scanTriggers(trigger: RegExp, at: TriggerRule): (text: string, meter: Meter) => string {
   return (text, meter) => {
-    const out = new Rewriter(text);
+    // the rule's output: unchanged stretches are copied once, replacements spliced in
+    const parts: string[] = [];
+    let copied = 0;
+    const out: Rewriter = {
+      replace(from, to, replacement) {
+        parts.push(text.slice(copied, from), replacement);
+        copied = to;
+      },
+    };
     let floor = 0;
     for (let from = 0; ;) {
       trigger.lastIndex = from;
@@ -120,7 +114,7 @@ export function scanTriggers(trigger: RegExp, at: TriggerRule): (text: string, m
       if (resume > found.index) floor = resume;
       from = resume > found.index ? resume : found.index + 1;
     }
-    return out.result();
+    return parts.length === 0 ? text : parts.join('') + text.slice(copied);
   };
 }
 
