@@ -6,9 +6,6 @@ import { CURL_USER_FLAGS, SHAPE_RULES } from './redact/shapes.js';
 
 export { REDACTED };
 
-/** The rules by shape and place, then by name. */
-const RULES = [...SHAPE_RULES, ...NAME_RULES];
-
 /** Shorter configured values are not hidden by value: "42" would be cut out of every number. */
 const MIN_SECRET_VALUE_CHARS = 4;
 /** Longest first, so a secret that contains another is hidden whole. */
@@ -36,7 +33,8 @@ export function measureRedaction(text: string): { text: string; steps: number } 
     meter.steps += out.length;
     if (out.includes(value)) out = out.split(value).join(REDACTED);
   }
-  for (const rule of RULES) out = rule(out, meter);
+  // by shape and place, then by name
+  for (const rule of [...SHAPE_RULES, ...NAME_RULES]) out = rule(out, meter);
   return { text: out, steps: meter.steps };
 }
 

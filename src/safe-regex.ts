@@ -40,14 +40,12 @@ export function whyNotLinear(source: string, flags = ''): string | null {
 }
 
 /** Asked of the engine (Node 24's runs lookbehind, Node 20's refused it), so a reason never names a construct it accepts. */
-let lookbehindLinear: boolean | undefined;
 function engineRunsLookbehind(): boolean {
   try {
-    lookbehindLinear ??= new RegExp('(?<=a)b', 'l') instanceof RegExp;
+    return new RegExp('(?<=a)b', 'l') instanceof RegExp;
   } catch {
-    lookbehindLinear = false;
+    return false;
   }
-  return lookbehindLinear;
 }
 
 /** Names the first construct the automaton engine cannot express; skips escapes and character classes. */

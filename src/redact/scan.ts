@@ -20,9 +20,9 @@ export const isAlnum: CharTest = (c) => isLetter(c) || isDigit(c);
 /** `\w` */
 export const isWord: CharTest = (c) => isAlnum(c) || c === 95;
 /** `[\w.-]`: the tail of a name or a flag */
-export const isNameChar: CharTest = (c) => isWord(c) || c === 46 || c === 45;
+const isNameChar: CharTest = (c) => isWord(c) || c === 46 || c === 45;
 /** `[A-Za-z_]`: the head of a name */
-export const isNameStart: CharTest = (c) => isLetter(c) || c === 95;
+const isNameStart: CharTest = (c) => isLetter(c) || c === 95;
 /** `\S` */
 export const isNonSpace: CharTest = (c) => c >= 0 && !isSpace(c);
 /** `[A-Za-z0-9_-]`: base64url, key and bot-token characters */
@@ -65,45 +65,45 @@ export function find(text: string, literal: string, from: number, meter: Meter):
   return at;
 }
 
-/** `"[^"]*"|'[^']*'` at `at`: the end after the closing quote, or -1. */
-export function quotedEnd(text: string, at: number, meter: Meter): number {
+/** `"[^"]*"|'[^']*'` (a JSON string with escapes when `json`), else a run of `bare`: the end of the value, or -1 when there is none. */
+export function valueEnd(text: string, at: number, meter: Meter, bare: CharTest = isNonSpace, json = false): number {
   const c = code(text, at);
-  const close = isQuote(c) ? find(text, String.fromCharCode(c), at + 1, meter) : -1;
-  return close < 0 ? -1 : close + 1;
-}
-
-/** `"[^"]*"|'[^']*'|\S+` at `at`: the end of the value, or -1 when there is none. */
-export function quotedOrWordEnd(text: string, at: number, meter: Meter): number {
-  const quoted = quotedEnd(text, at, meter);
-  if (quoted >= 0) return quoted;
-  const end = runEnd(text, at, isNonSpace, meter);
+  const close = json && c === 34 ? jsonStringClose(text, at, meter) : isQuote(c) ? find(text, String.fromCharCode(c), at + 1, meter) : -1;
+  if (close >= 0) return close + 1;
+  const end = runEnd(text, at, bare, meter);
   return end > at ? end : -1;
 }
 
-/** Builds the output of one rule: unchanged stretches are copied once, replacements spliced in. */
-export class Rewriter {
-  private readonly parts: string[] = [];
-  private copied = 0;
-
-  constructor(private readonly text: string) {}
-
-  replace(from: number, to: number, replacement: string): void {
-    this.parts.push(this.text.slice(this.copied, from), replacement);
-    this.copied = to;
+/** The closing quote of the JSON string opened at `open` (an escape never takes a line break), or -1. */
+function jsonStringClose(text: string, open: number, meter: Meter): number {
+  let j = open + 1;
+  for (let c = code(text, j); c >= 0 && c !== 34; c = code(text, j)) {
+    const next = code(text, j + 1);
+    if (c === 92 && (!(next >= 0) || next === 10 || next === 13 || next === 0x2028 || next === 0x2029)) break;
+    j += c === 92 ? 2 : 1;
   }
-
-  result(): string {
-    return this.parts.length === 0 ? this.text : this.parts.join('') + this.text.slice(this.copied);
-  }
+  meter.steps += j - open + 1;
+  return code(text, j) === 34 ? j : -1;
 }
 
 /** Tries a rule at a trigger; returns where the search resumes, or -1 for "after the trigger". `floor` is the regex's lastIndex. */
-export type TriggerRule = (text: string, trigger: number, floor: number, out: Rewriter, meter: Meter, found: string) => number;
+type TriggerRule = (text: string, trigger: number, floor: number, out: Rewriter, meter: Meter, found: string) => number;
+interface Rewriter {
+  replace(from: number, to: number, replacement: string): void;
+}
 
 /** A rule as one left-to-right pass from one `trigger` match (bounded-length alternatives: linear) to the next, never back before `floor`. */
 export function scanTriggers(trigger: RegExp, at: TriggerRule): (text: string, meter: Meter) => string {
   return (text, meter) => {
-    const out = new Rewriter(text);
+    // the rule's output: unchanged stretches are copied once, replacements spliced in
+    const parts: string[] = [];
+    let copied = 0;
+    const out: Rewriter = {
+      replace(from, to, replacement) {
+        parts.push(text.slice(copied, from), replacement);
+        copied = to;
+      },
+    };
     let floor = 0;
     for (let from = 0; ;) {
       trigger.lastIndex = from;
@@ -114,7 +114,7 @@ export function scanTriggers(trigger: RegExp, at: TriggerRule): (text: string, m
       if (resume > found.index) floor = resume;
       from = resume > found.index ? resume : found.index + 1;
     }
-    return out.result();
+    return parts.length === 0 ? text : parts.join('') + text.slice(copied);
   };
 }
 
@@ -157,29 +157,19 @@ function flagEnd(text: string, i: number, meter: Meter): number {
   return runEnd(text, at + 1, isNameChar, meter);
 }
 
-/** --password=xxx, -token=xxx */
-const flagEquals = scanTriggers(/-/g, (text, i, _floor, out, meter) => {
-  const nameEnd = flagEnd(text, i, meter);
-  if (nameEnd < 0 || code(text, nameEnd) !== 61) return -1;
-  const end = quotedOrWordEnd(text, nameEnd + 1, meter);
-  if (end < 0) return -1;
-  const flag = text.slice(i, nameEnd);
-  if (isSecretFlag(flag, meter)) out.replace(i, end, `${flag}=${mask(text.slice(nameEnd + 1, end))}`);
-  return end;
-});
-
-/** --password xxx: the next word is the value unless it is itself a long flag. */
-const flagSpace = scanTriggers(/-/g, (text, i, _floor, out, meter) => {
-  const nameEnd = flagEnd(text, i, meter);
-  if (nameEnd < 0) return -1;
-  const valueStart = runEnd(text, nameEnd, isSpace, meter);
-  if (valueStart === nameEnd || text.startsWith('--', valueStart)) return -1;
-  const end = quotedOrWordEnd(text, valueStart, meter);
-  if (end < 0) return -1;
-  const flag = text.slice(i, nameEnd);
-  if (isSecretFlag(flag, meter)) out.replace(i, end, `${text.slice(i, valueStart)}${mask(text.slice(valueStart, end))}`);
-  return end;
-});
+/** `--password=xxx` (`equals`), `--password xxx` (else): the next word is the value unless it is itself a long flag. */
+const flagValue = (equals: boolean) =>
+  scanTriggers(/-/g, (text, i, _floor, out, meter) => {
+    const nameEnd = flagEnd(text, i, meter);
+    if (nameEnd < 0) return -1;
+    const valueStart = equals ? nameEnd + 1 : runEnd(text, nameEnd, isSpace, meter);
+    if (equals ? code(text, nameEnd) !== 61 : valueStart === nameEnd || text.startsWith('--', valueStart)) return -1;
+    const end = valueEnd(text, valueStart, meter);
+    if (end < 0) return -1;
+    const flag = text.slice(i, nameEnd);
+    if (isSecretFlag(flag, meter)) out.replace(i, end, `${text.slice(i, valueStart)}${mask(text.slice(valueStart, end))}`);
+    return end;
+  });
 
 const isQueryValueChar: CharTest = (c) => isNonSpace(c) && c !== 38 && c !== 35 && !isQuote(c);
 
@@ -201,40 +191,7 @@ function nameBefore(text: string, end: number, floor: number, separators: CharTe
   return start === 0 || (start - 1 >= floor && separators(code(text, start - 1))) ? start : -1;
 }
 
-const isAssignmentSeparator: CharTest = (c) => isSpace(c) || c === 44 || c === 123 || c === 40 || c === 91;
-
-/** NAME=value (env assignments, key=value output) */
-const assignments = scanTriggers(/=/g, (text, equals, floor, out, meter) => {
-  const i = nameBefore(text, equals, floor, isAssignmentSeparator, meter);
-  if (i < 0) return -1;
-  const end = quotedOrWordEnd(text, equals + 1, meter);
-  if (end < 0) return -1;
-  const name = text.slice(i, equals);
-  if (isSecretName(name, meter)) out.replace(i, end, `${name}=${mask(text.slice(equals + 1, end))}`);
-  return end;
-});
-
 const isBareValueChar: CharTest = (c) => isNonSpace(c) && c !== 44 && c !== 59 && c !== 125 && c !== 93;
-
-/** `"…"` with JSON escapes (an escape never takes a line break): the end after the closing quote, or -1. */
-function jsonStringEnd(text: string, open: number, meter: Meter): number {
-  let j = open + 1;
-  for (let c = code(text, j); c >= 0 && c !== 34; c = code(text, j)) {
-    const next = code(text, j + 1);
-    if (c === 92 && (!(next >= 0) || next === 10 || next === 13 || next === 0x2028 || next === 0x2029)) break;
-    j += c === 92 ? 2 : 1;
-  }
-  meter.steps += j - open + 1;
-  return code(text, j) === 34 ? j + 1 : -1;
-}
-
-/** `"…"`, `'…'` (JSON strings with escapes when `json`), else a bare word up to `,;}]`. */
-function mappingValueEnd(text: string, at: number, json: boolean, meter: Meter): number {
-  const quoted = json && code(text, at) === 34 ? jsonStringEnd(text, at, meter) : quotedEnd(text, at, meter);
-  if (quoted >= 0) return quoted;
-  const end = runEnd(text, at, isBareValueChar, meter);
-  return end > at ? end : -1;
-}
 
 /** "password": "xxx" (JSON) in health-check output; `"authorization"` is the Authorization rule's. */
 const quotedKeys = scanTriggers(/:/g, (text, colon, floor, out, meter) => {
@@ -245,26 +202,28 @@ const quotedKeys = scanTriggers(/:/g, (text, colon, floor, out, meter) => {
   const i = nameStart - 1;
   if (nameStart === close || !isNameStart(code(text, nameStart)) || i < floor || code(text, i) !== quote) return -1;
   const valueStart = runEnd(text, colon + 1, isSpace, meter);
-  const end = mappingValueEnd(text, valueStart, true, meter);
+  const end = valueEnd(text, valueStart, meter, isBareValueChar, true);
   if (end < 0) return -1;
   const name = text.slice(nameStart, close);
   if (isSecretName(name, meter, false)) out.replace(i, end, `${text.slice(i, valueStart)}${mask(text.slice(valueStart, end))}`);
   return end;
 });
 
+const isAssignmentSeparator: CharTest = (c) => isSpace(c) || c === 44 || c === 123 || c === 40 || c === 91;
 const isYamlSeparator: CharTest = (c) => isSpace(c) || c === 44 || c === 123;
 
-/** `token: xxx` (YAML-ish) */
-const yamlKeys = scanTriggers(/:/g, (text, colon, floor, out, meter) => {
-  const i = nameBefore(text, colon, floor, isYamlSeparator, meter);
-  if (i < 0) return -1;
-  const valueStart = runEnd(text, colon + 1, (c) => c === 32 || c === 9, meter);
-  if (valueStart === colon + 1) return -1;
-  const end = mappingValueEnd(text, valueStart, false, meter);
-  if (end < 0) return -1;
-  const name = text.slice(i, colon);
-  if (isSecretName(name, meter, false)) out.replace(i, end, `${text.slice(i, valueStart)}${mask(text.slice(valueStart, end))}`);
-  return end;
-});
+/** `NAME=value` (env assignments, key=value output), or with `yaml` `token: xxx`, whose value ends at `,;}]`. */
+const namedValue = (yaml: boolean) =>
+  scanTriggers(yaml ? /:/g : /=/g, (text, at, floor, out, meter) => {
+    const i = nameBefore(text, at, floor, yaml ? isYamlSeparator : isAssignmentSeparator, meter);
+    if (i < 0) return -1;
+    const valueStart = yaml ? runEnd(text, at + 1, (c) => c === 32 || c === 9, meter) : at + 1;
+    if (valueStart === at + 1 && yaml) return -1;
+    const end = valueEnd(text, valueStart, meter, yaml ? isBareValueChar : isNonSpace);
+    if (end < 0) return -1;
+    const name = text.slice(i, at);
+    if (isSecretName(name, meter, !yaml)) out.replace(i, end, `${text.slice(i, valueStart)}${mask(text.slice(valueStart, end))}`);
+    return end;
+  });
 
-export const NAME_RULES = [flagEquals, flagSpace, queryParameters, assignments, quotedKeys, yamlKeys];
+export const NAME_RULES = [flagValue(true), flagValue(false), queryParameters, namedValue(false), quotedKeys, namedValue(true)];

@@ -1,6 +1,5 @@
 import {
   code,
-  find,
   isAlnum,
   isDigit,
   isKeyChar,
@@ -10,9 +9,8 @@ import {
   isSpace,
   isWord,
   mask,
-  quotedOrWordEnd,
+  valueEnd,
   REDACTED,
-  Rewriter,
   runEnd,
   runStart,
   scanTriggers,
@@ -144,39 +142,30 @@ const isLowerLetter: CharTest = (c) => c >= 97 && c <= 122;
 
 /** `<name><tail letters> … <flag><value>` on one line: the value is hidden. */
 function programFlag(name: string, tail: CharTest, flag: string, value: FlagValue, hide: (v: string) => string) {
-  /** The first flag starting a word on the program's line (`[^\n]*?\s`): its value, or where the search gave up. */
-  function findFlag(text: string, start: number, meter: Meter): { spaceEnd: number; end: number } | number {
-    let q = start;
-    for (; q < text.length; q += 1) {
-      meter.steps += 1;
-      if ((q === start || isSpace(code(text, q - 1))) && text.startsWith(flag, q)) {
-        const found = value(text, q + flag.length, meter);
-        if (found !== null) return found;
-      }
-      if (q > start && code(text, q - 1) === 10) break;
-    }
-    return q - 1;
-  }
+  const trigger = new RegExp(name, 'g');
   return (text: string, meter: Meter): string => {
-    const out = new Rewriter(text);
     // a line whose flag search failed: every later program word on it would search a part of the same stretch
     let failedUpTo = -1;
-    for (let from = 0; ;) {
-      const i = find(text, name, from, meter);
-      if (i < 0) break;
-      from = i + 1;
+    return scanTriggers(trigger, (_text, i, _floor, out) => {
       const wordEnd = isWord(code(text, i - 1)) ? -1 : runEnd(text, i + name.length, tail, meter);
       const start = isSpace(code(text, wordEnd)) ? wordEnd + 1 : -1;
-      if (start < 0 || start <= failedUpTo) continue;
-      const found = findFlag(text, start, meter);
-      if (typeof found === 'number') {
-        failedUpTo = found;
-        continue;
+      if (start < 0 || start <= failedUpTo) return -1;
+      // the first flag starting a word on the program's line (`[^\n]*?\s`)
+      for (let q = start; q < text.length; q += 1) {
+        meter.steps += 1;
+        const found = isSpace(code(text, q - 1)) && text.startsWith(flag, q) ? value(text, q + flag.length, meter) : null;
+        if (found !== null) {
+          out.replace(i, found.end, `${text.slice(i, found.spaceEnd)}${hide(text.slice(found.spaceEnd, found.end))}`);
+          return found.end;
+        }
+        if (q > start && code(text, q - 1) === 10) {
+          failedUpTo = q - 1;
+          return -1;
+        }
       }
-      out.replace(i, found.end, `${text.slice(i, found.spaceEnd)}${hide(text.slice(found.spaceEnd, found.end))}`);
-      from = found.end;
-    }
-    return out.result();
+      failedUpTo = text.length - 1;
+      return -1;
+    })(text, meter);
   };
 }
 
@@ -192,7 +181,7 @@ const spacedValue =
   (text, at, meter) => {
     const spaceEnd = runEnd(text, at, isSpace, meter);
     if (spaceEnd - at < leastSpaces || text.startsWith(REDACTED, spaceEnd)) return null;
-    const end = quotedOrWordEnd(text, spaceEnd, meter);
+    const end = valueEnd(text, spaceEnd, meter);
     return end < 0 ? null : { spaceEnd, end };
   };
 

@@ -9,7 +9,7 @@ import { createDepMetrics, DepCollector } from './deps/collector.js';
 import { DockerodeReader, type DockerReader } from './containers/docker-client.js';
 import { ProcCollector } from './proc/collector.js';
 
-export interface CollectorDeps {
+interface CollectorDeps {
   /** The app's scan (it reaps and serves /proc/candidates); absent (CLI tick): a scan-only instance. */
   proc?: ProcCollector;
   /** The app's registry; collectors register their own metrics in it. Absent (CLI tick): no metrics. */
@@ -32,8 +32,8 @@ export function buildCollectors(config: Config, deps: CollectorDeps = {}): Colle
   collectors.push(new MemoryCollector(config));
   if (config.diskCritEnabled) collectors.push(new DiskCollector(config));
   if (config.procEnabled) collectors.push(deps.proc ?? new ProcCollector(config, { allowReap: false }));
-  if (config.containers.length > 0) {
-    const docker = deps.docker ?? new DockerodeReader(config.dockerSock);
+  const docker = deps.docker ?? dockerReaderFor(config);
+  if (docker && config.containers.length > 0) {
     collectors.push(new ContainerCollector(config, docker, { metrics: deps.registry && createContainerMetrics(deps.registry) }));
   }
   if (config.deps.length > 0) collectors.push(new DepCollector(config, { metrics: deps.registry && createDepMetrics(deps.registry) }));

@@ -8,10 +8,10 @@ import { callTimeoutMs, withTimeout } from '../../http.js';
 import { METRIC_PREFIX } from '../../metrics.js';
 
 /** Inspects in flight at once: enough for dozens of containers per tick without queueing the engine. */
-export const INSPECT_CONCURRENCY = 8;
+const INSPECT_CONCURRENCY = 8;
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; results keep the input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -39,7 +39,6 @@ export function createContainerMetrics(registry: Registry) {
 export class ContainerCollector implements Collector {
   readonly name = 'containers';
   private readonly signals: ContainerSignals;
-  private readonly concurrency: number;
 
   constructor(
     private readonly config: Pick<Config, 'containers' | 'dockerSock' | 'httpTimeoutS' | 'locale'>,
@@ -47,12 +46,12 @@ export class ContainerCollector implements Collector {
     private readonly opts: { inspectConcurrency?: number; metrics?: ReturnType<typeof createContainerMetrics> } = {},
   ) {
     this.signals = new ContainerSignals({ names: config.containers, socketPath: config.dockerSock, locale: config.locale });
-    this.concurrency = Math.max(1, opts.inspectConcurrency ?? INSPECT_CONCURRENCY);
   }
 
   async collect(ctx: CollectContext): Promise<Signal[]> {
     const { dockerSock, httpTimeoutS } = this.config;
     const describe = (err: unknown): string => describeDockerError(err, dockerSock, httpTimeoutS);
+    const concurrency = Math.max(1, this.opts.inspectConcurrency ?? INSPECT_CONCURRENCY);
     const deadline = withTimeout(ctx.abortSignal, callTimeoutMs(httpTimeoutS * 1000, ctx.deadline));
     try {
       await this.docker.ping(deadline);
@@ -67,8 +66,8 @@ export class ContainerCollector implements Collector {
     const giveUp = new AbortController();
     const callSignal = AbortSignal.any([deadline, giveUp.signal]);
     // Each inspect in flight listens on this signal (its request, its answer); all are removed when it settles.
-    setMaxListeners(2 * this.concurrency + 4, callSignal);
-    const found = await mapLimit(this.config.containers, this.concurrency, async (name): Promise<ContainerLookup> => {
+    setMaxListeners(2 * concurrency + 4, callSignal);
+    const found = await mapLimit(this.config.containers, concurrency, async (name): Promise<ContainerLookup> => {
       try {
         const state = await this.docker.inspectContainer(name, callSignal);
         return state === null ? { kind: 'missing', similar: [] } : { kind: 'found', state };

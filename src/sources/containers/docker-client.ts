@@ -4,14 +4,6 @@ import type Dockerode from 'dockerode';
 import { z } from 'zod';
 import { readBody } from '../../http.js';
 
-/** Reads only: nothing here can create, start, stop, exec or write. Every call rejects as soon as its AbortSignal aborts. */
-export interface DockerReader {
-  ping(signal: AbortSignal): Promise<void>;
-  /** null when no container has exactly this name. */
-  inspectContainer(name: string, signal: AbortSignal): Promise<ContainerState | null>;
-  listContainerNames(signal: AbortSignal): Promise<string[]>;
-}
-
 const isoOrNull = z
   .string()
   .optional()
@@ -35,16 +27,13 @@ const inspectSchema = z
         .object({
           Status: z.string(),
           FailingStreak: z.number().int().catch(0),
-          Log: z
-            .array(z.object({ End: isoOrNull, ExitCode: z.number().int().catch(-1), Output: z.string().catch('') }))
-            .nullish()
-            .transform((v) => v ?? []),
+          Log: z.array(z.object({ End: isoOrNull, ExitCode: z.number().int().catch(-1), Output: z.string().catch('') })).nullish(),
         })
         .nullish(),
     }),
   })
   .transform(({ Id, Name, RestartCount, State: s }) => {
-    const last = s.Health?.Log.at(-1);
+    const last = s.Health?.Log?.at(-1);
     return {
       name: Name.replace(/^\//, ''),
       id: Id,
@@ -88,8 +77,12 @@ const engineMessage = z.object({ message: z.string() }).partial().catch({});
 /** Every status counts as an answer: the reader reads the body (bounded) and judges the status itself. */
 const ANY_STATUS: Record<number, boolean> = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [i + 100, true]));
 
-/** GET only; every answer read as a stream capped at DOCKER_ANSWER_MAX_BYTES, because dockerode's own calls buffer whole answers. */
-export class DockerodeReader implements DockerReader {
+/** The reads a collector makes; fakes in place of the Engine implement these. */
+export type DockerReader = Pick<DockerodeReader, 'ping' | 'inspectContainer' | 'listContainerNames'>;
+
+/** Reads only (GET): nothing here can create, start, stop, exec or write; every call rejects as soon as its AbortSignal aborts.
+ *  Every answer is read as a stream capped at DOCKER_ANSWER_MAX_BYTES, because dockerode's own calls buffer whole answers. */
+export class DockerodeReader {
   readonly #socketPath: string;
   #docker: Promise<Dockerode> | undefined;
 
@@ -107,7 +100,8 @@ export class DockerodeReader implements DockerReader {
     return this.#docker;
   }
 
-  async #get(path: string, signal: AbortSignal, query?: Record<string, string>): Promise<string> {
+  /** The answer's JSON, undefined when it is not JSON. */
+  async #get(path: string, signal: AbortSignal, query?: Record<string, string>): Promise<unknown> {
     const docker = await this.#client();
     signal.throwIfAborted();
     try {
@@ -118,15 +112,12 @@ export class DockerodeReader implements DockerReader {
         );
       });
       addAbortSignal(signal, res);
-      const text = await readBody(res, DOCKER_ANSWER_MAX_BYTES, 'throw');
+      const json = parseJson(await readBody(res, DOCKER_ANSWER_MAX_BYTES, 'throw'));
       const status = res.statusCode ?? 0;
       // an error answer shaped as dockerode's own (statusCode, json.message)
       if (status >= 400)
-        throw Object.assign(new Error(`engine answered HTTP ${status}`), {
-          statusCode: status,
-          json: engineMessage.parse(parseJson(text)),
-        });
-      return text;
+        throw Object.assign(new Error(`engine answered HTTP ${status}`), { statusCode: status, json: engineMessage.parse(json) });
+      return json;
     } catch (err) {
       // a deadline that cut the call short says so (TimeoutError), not the socket's AbortError
       if (signal.aborted) throw signal.reason;
@@ -135,7 +126,7 @@ export class DockerodeReader implements DockerReader {
   }
 
   async #getJson(path: string, signal: AbortSignal, query?: Record<string, string>): Promise<unknown> {
-    const json = parseJson(await this.#get(path, signal, query));
+    const json = await this.#get(path, signal, query);
     if (json === undefined) throw new Error(`engine answer to ${path} is not JSON`);
     return json;
   }
@@ -144,17 +135,14 @@ export class DockerodeReader implements DockerReader {
     await this.#get('/_ping', signal);
   }
 
+  /** null when no container has exactly this name. */
   async inspectContainer(name: string, signal: AbortSignal): Promise<ContainerState | null> {
-    let json: unknown;
-    try {
-      json = await this.#getJson(`/containers/${encodeURIComponent(name)}/json`, signal);
-    } catch (err) {
+    const state = await this.#getJson(`/containers/${encodeURIComponent(name)}/json`, signal).then(toContainerState, (err: unknown) => {
       if ((err as { statusCode?: number }).statusCode === 404) return null;
       throw err;
-    }
-    const state = toContainerState(json);
+    });
     // The engine falls back to ID prefixes: a watched name like "db" must not resolve to container db3f…
-    return state.name === name ? state : null;
+    return state?.name === name ? state : null;
   }
 
   async listContainerNames(signal: AbortSignal): Promise<string[]> {

@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { Config, Dependency } from '../../config.js';
 import { callTimeoutMs, describeHttpError, httpRequest, loadUndici } from '../../http.js';
 import { METRIC_PREFIX } from '../../metrics.js';
-import { DepSignals, isUpStatus, type PingOutcome } from './signals.js';
+import { DepSignals, type PingOutcome } from './signals.js';
 import type { CollectContext, Collector, Signal } from '../../watchdog/signal.js';
 
 /** Labelled by the dependency's configured name, never its URL (URLs may carry secrets and vary). */
@@ -34,10 +34,10 @@ export async function pingDependency(
   await loadUndici();
   const started = performance.now();
   try {
-    // A ping only needs the status: no body is kept; a 3xx is judged as it is (never followed).
-    const res = await httpRequest(url, { ...opts, maxBytes: 0, oversize: 'cut' });
+    // A ping only needs the status: no body is kept; 2xx and 3xx are up (a redirect is an answer, never followed).
+    const { status } = await httpRequest(url, { ...opts, maxBytes: 0, oversize: 'cut' });
     const latencyMs = performance.now() - started;
-    return isUpStatus(res.status) ? { ok: true, status: res.status, latencyMs } : { ok: false, reason: `HTTP ${res.status}`, latencyMs };
+    return status >= 200 && status < 400 ? { ok: true, status, latencyMs } : { ok: false, reason: `HTTP ${status}`, latencyMs };
   } catch (err) {
     return { ok: false, reason: describeHttpError(err), latencyMs: performance.now() - started };
   }

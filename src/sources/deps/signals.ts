@@ -5,11 +5,6 @@ import { makeSignal, type Signal } from '../../watchdog/signal.js';
 /** One GET of a dependency: up (2xx/3xx), or down with the reason an operator acts on. */
 export type PingOutcome = { ok: true; status: number; latencyMs: number } | { ok: false; reason: string; latencyMs: number };
 
-/** 2xx and 3xx are up; a redirect is an answer, not followed. */
-export function isUpStatus(status: number): boolean {
-  return status >= 200 && status < 400;
-}
-
 const ms = (latencyMs: number): string => `${Math.round(latencyMs)} ms`;
 
 /** Pure: active after WATCHDOG_DEP_DOWN_AFTER consecutive failed pings, so one lost packet is not a page. */

@@ -24,14 +24,13 @@ export type Envelope = z.infer<typeof envelopeSchema>;
 
 export type FetchOutcome = { ok: true; envelope: Envelope } | { ok: false; reason: string };
 
-type AgentSample = Pick<Envelope['agents'][number], 'stage' | 'task' | 'pid'> & { cpuTicks: number; sinceMs: number };
-
 /** Pure: envelope fetch outcomes → orch_down, agent_hung and job_failed. */
 export class OrchestratorSignals {
   private failures = 0;
   private lastReason = '';
   private lastFailed: number | null = null;
-  private readonly agents = new Map<string, AgentSample>();
+  /** Per run id: its cpu_ticks and since when they have not moved. */
+  private agents = new Map<string, { cpuTicks: number; sinceMs: number }>();
   private agentSignals: Signal[] = [];
   private readonly tr: (en: string, ru: string) => string;
 
@@ -84,34 +83,32 @@ export class OrchestratorSignals {
   }
 
   private sampleAgents(envelope: Envelope, nowMs: number): Signal[] {
-    const present = new Set<string>();
-    const signals: Signal[] = [];
-    for (const agent of envelope.agents) {
-      present.add(agent.run_id);
-      const prev = this.agents.get(agent.run_id);
-      const sinceMs = prev?.cpuTicks !== agent.cpu_ticks ? nowMs : prev.sinceMs;
-      const sample = { cpuTicks: agent.cpu_ticks, sinceMs, stage: agent.stage, task: agent.task, pid: agent.pid };
-      this.agents.set(agent.run_id, sample);
-      signals.push(this.agentHung(agent.run_id, sample, nowMs));
-    }
+    const previous = this.agents;
     // An agent that left the envelope is forgotten; its signal disappears, which recovers it.
-    for (const runId of [...this.agents.keys()]) if (!present.has(runId)) this.agents.delete(runId);
-    return signals;
+    this.agents = new Map();
+    return envelope.agents.map((agent) => {
+      const prev = this.agents.get(agent.run_id) ?? previous.get(agent.run_id);
+      const sinceMs = prev?.cpuTicks !== agent.cpu_ticks ? nowMs : prev.sinceMs;
+      this.agents.set(agent.run_id, { cpuTicks: agent.cpu_ticks, sinceMs });
+      return this.agentHung(agent, (nowMs - sinceMs) / 1000);
+    });
   }
 
-  private agentHung(runId: string, a: AgentSample, nowMs: number): Signal {
-    const stillS = (nowMs - a.sinceMs) / 1000;
+  private agentHung(a: Envelope['agents'][number], stillS: number): Signal {
     const active = stillS >= this.s.agentHungS;
     const still = formatDuration(stillS, this.s.locale);
     const known = [a.task, a.stage, a.pid !== undefined ? `pid ${a.pid}` : undefined].filter(Boolean).join(', ');
     const what = known ? ` (${known})` : '';
     return makeSignal({
       family: 'agent_hung',
-      entity: runId,
+      entity: a.run_id,
       active,
       severity: 'warning',
-      title: this.tr(`Agent run ${runId} looks hung`, `Агент (запуск ${runId}) похоже завис`),
-      detail: this.tr(`cpu_ticks stuck at ${a.cpuTicks} for ${still}${what}`, `cpu_ticks не меняются (${a.cpuTicks}) уже ${still}${what}`),
+      title: this.tr(`Agent run ${a.run_id} looks hung`, `Агент (запуск ${a.run_id}) похоже завис`),
+      detail: this.tr(
+        `cpu_ticks stuck at ${a.cpu_ticks} for ${still}${what}`,
+        `cpu_ticks не меняются (${a.cpu_ticks}) уже ${still}${what}`,
+      ),
     });
   }
 }
