@@ -19,7 +19,7 @@ import { createLogger } from './logger.js';
 import { registerSecretValues } from './redact.js';
 import { secretValuesOf } from './config/secret-values.js';
 import { createRegistry, exposeConfigWarnings } from './metrics.js';
-import { createDelivery, deliverySection } from './notify/delivery.js';
+import { QueuedDelivery } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
 import { alertmanagerSection } from './notify/alertmanager.js';
 import { StateStore } from './state/state-store.js';
@@ -58,7 +58,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const app = createFastify(log, apiServerFactory({ maxParallelRetests: config.mergeMaxParallel, registry, log }));
 
   const notifiers = deps.notifiers ?? buildNotifiers(config, { log, clock });
-  const delivery = createDelivery(notifiers, { log, registry });
+  const delivery = new QueuedDelivery(notifiers, { log, registry });
   const hostname = deps.hostname ?? osHostname();
   const alerts = new AlertSink(delivery, { clock, log, metrics: watchdogMetrics, hostname });
   // the orchestrator collector fills it, the /proc scan reads it: owners and never-signalled pids
@@ -90,7 +90,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     ctx.state = new StateStore({ path: config.stateFile, clock, log, registry });
     ctx.state.register(watchdog.stateSection());
     ctx.state.register(alertmanagerSection(notifiers, log));
-    ctx.state.register(deliverySection(delivery, log));
+    ctx.state.register(delivery.stateSection());
     // last: restoring it starts the queued re-tests
     ctx.state.register(mergeGate.stateSection());
   }
