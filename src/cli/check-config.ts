@@ -41,7 +41,7 @@ async function hostWarning(host: string): Promise<ConfigWarning | null> {
 /** A WATCHDOG_STATE_FILE the server would refuse (StrictModes) and run without. */
 function stateFileWarning(stateFile: string): ConfigWarning | null {
   if (stateFile === '') return null;
-  const verdict = checkStatePath(stateFile, process.getuid?.() ?? 0, [`${stateFile}.lock`]);
+  const verdict = checkStatePath(stateFile);
   return verdict.ok ? null : { key: 'WATCHDOG_STATE_FILE', value: stateFile, message: `would be refused: ${verdict.why}` };
 }
 
