@@ -53,7 +53,7 @@ async function checkAgentPids(config: Config): Promise<{ problems: ConfigWarning
   const outcome = await fetchEnvelope(config.metricsUrl, config.httpTimeoutS * 1000);
   if (!outcome.ok) return { problems: [], note: `agent pids not checked: the envelope could not be read (${outcome.reason})` };
   const agents = new AgentDirectory();
-  agents.update(agentsOf(outcome.envelope), Date.now());
+  agents.update(agentsOf(outcome.envelope));
   const listed = agents.list().filter((a) => a.pid !== null).length;
   if (listed === 0) return { problems: [], note: 'agent pids not checked: the envelope lists no agent with a pid' };
   const proc = new ProcCollector(config, { agents, docker: dockerReaderFor(config), allowReap: false });

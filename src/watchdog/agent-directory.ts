@@ -47,13 +47,6 @@ export interface PidProbe extends NsMember {
   isKernelThread: boolean;
 }
 
-/** One pass of placing the agents: where the orchestrator is, the agents asked about, the scan's request. */
-export interface Placement {
-  location: OrchLocation;
-  agents: readonly AgentInfo[];
-  request: PidViewRequest;
-}
-
 const KEY = 'WATCHDOG_ORCH_CONTAINER';
 const HINT_SHARED = `the orchestrator reports pids of its own PID namespace: if it runs in a container, set ${KEY} to that container's name`;
 
@@ -127,11 +120,10 @@ export class WarningDebounce {
 /** The latest envelope's agents and where their pids live on this host. A failed fetch keeps the last list: an unknown agent is never signallable. */
 export class AgentDirectory {
   private agents: readonly AgentInfo[] = [];
-  private view: PidView = { kind: 'shared' };
+  pidView: PidView = { kind: 'shared' };
   private warnings: readonly AgentPidWarning[] = [];
 
-  /** `_nowMs`, the envelope's time, is no longer kept: nothing read it. */
-  update(agents: readonly AgentInfo[], _nowMs: number): void {
+  update(agents: readonly AgentInfo[]): void {
     this.agents = agents.map((a) => ({ ...a }));
   }
 
@@ -139,43 +131,24 @@ export class AgentDirectory {
     return this.agents;
   }
 
-  /** One placement pass: the agents as they are now (a list replaced during the scan waits for the next pass), and what the scan must read. */
-  startPlacement(location: OrchLocation): Placement {
+  /** What the scan must read to place the agents listed now, and `place` for its answer (a list replaced meanwhile waits for the next pass). */
+  startPlacement(location: OrchLocation, debounce: WarningDebounce, procRoot: string) {
     const agents = this.agents;
-    return {
-      location,
-      agents,
-      request: {
-        containerId: location.kind === 'running' ? location.id : null,
-        probePids: location.kind === 'shared' ? agents.map((a) => a.pid).filter((p): p is number => p !== null && p > 1) : [],
-      },
+    const request: PidViewRequest = {
+      containerId: location.kind === 'running' ? location.id : null,
+      probePids: location.kind === 'shared' ? agents.map((a) => a.pid).filter((p): p is number => p !== null && p > 1) : [],
     };
-  }
-
-  /** The scan's answer to a placement: the pid view and the warnings (shown once two passes in a row found them). */
-  place(
-    p: Placement,
-    scan: { members: readonly NsMember[]; probes: readonly PidProbe[] },
-    debounce: WarningDebounce,
-    procRoot: string,
-  ): void {
-    this.view = pidViewOf(p.location, scan.members, procRoot);
-    const value = p.location.kind === 'shared' ? '' : p.location.container;
-    this.warnings = debounce.next(agentPidWarnings(p.agents, this.view, scan.probes, value));
-  }
-
-  /** A pid view set directly (tests). */
-  setPidView(view: PidView): void {
-    this.view = view;
-  }
-
-  get pidView(): PidView {
-    return this.view;
+    const place = (scan: { members: readonly NsMember[]; probes: readonly PidProbe[] }): void => {
+      this.pidView = pidViewOf(location, scan.members, procRoot);
+      const value = location.kind === 'shared' ? '' : location.container;
+      this.warnings = debounce.next(agentPidWarnings(agents, this.pidView, scan.probes, value));
+    };
+    return { request, place };
   }
 
   /** The agents by this host's pid; one without a pid here (or pid <= 1, never an agent) is left out. */
   byHostPid(): Map<number, AgentInfo> {
-    const view = this.view;
+    const view = this.pidView;
     const out = new Map<number, AgentInfo>();
     for (const a of this.agents) {
       if (a.pid === null || a.pid <= 1) continue;
@@ -191,8 +164,8 @@ export class AgentDirectory {
 
   /** Why listed agents cannot be told apart from other host processes right now (nothing may be signalled), or null. */
   unlocatedReason(): string | null {
-    if (this.view.kind !== 'unknown' || !this.agents.some((a) => a.pid !== null)) return null;
-    return `${KEY}=${this.view.container}: ${this.view.reason}`;
+    if (this.pidView.kind !== 'unknown' || !this.agents.some((a) => a.pid !== null)) return null;
+    return `${KEY}=${this.pidView.container}: ${this.pidView.reason}`;
   }
 
   /** Envelope pids that look wrong on this host (GET /healthz `agent_pid_warnings`). */

@@ -121,9 +121,9 @@ export class ProcCollector implements Collector {
     const request: ScanRequest = { watch: this.runs.watched() };
     if (!agents) return this.worker.scan(ctx.abortSignal, request);
     const location = await this.locateOrchestrator(ctx);
-    const placement = agents.startPlacement(location);
+    const placement = agents.startPlacement(location, debounce, this.config.procRoot);
     const scan = await this.worker.scan(ctx.abortSignal, { ...request, ...placement.request });
-    agents.place(placement, scan, debounce, this.config.procRoot);
+    placement.place(scan);
     return scan;
   }
 

@@ -87,8 +87,8 @@ describe('envelope pids to host pids (pure)', () => {
 describe('the directory answers in host pids', () => {
   it('translated: owners and protected pids are the host pids; an unresolved agent protects nothing', () => {
     const dir = new AgentDirectory();
-    dir.update([agent(7), agent(12, '679')], 0);
-    dir.setPidView({ kind: 'translated', container: 'orch', hostPidOf: new Map([[7, 5007]]) });
+    dir.update([agent(7), agent(12, '679')]);
+    dir.pidView = { kind: 'translated', container: 'orch', hostPidOf: new Map([[7, 5007]]) };
     expect([...dir.pids()]).toEqual([5007]);
     expect(dir.byHostPid().get(5007)?.runId).toBe('678');
     expect(dir.byHostPid().get(7)).toBeUndefined();
@@ -97,16 +97,16 @@ describe('the directory answers in host pids', () => {
 
   it('unknown: nothing is an agent, and while agents are listed nothing may be signalled', () => {
     const dir = new AgentDirectory();
-    dir.setPidView({ kind: 'unknown', container: 'orch', reason: 'no container is named "orch"' });
+    dir.pidView = { kind: 'unknown', container: 'orch', reason: 'no container is named "orch"' };
     expect(dir.unlocatedReason()).toBeNull();
-    dir.update([agent(7)], 0);
+    dir.update([agent(7)]);
     expect([...dir.pids()]).toEqual([]);
     expect(dir.unlocatedReason()).toBe('WATCHDOG_ORCH_CONTAINER=orch: no container is named "orch"');
   });
 
   it('shared: the envelope pids are the host pids, as before', () => {
     const dir = new AgentDirectory();
-    dir.update([agent(4242), agent(1)], 0);
+    dir.update([agent(4242), agent(1)]);
     expect([...dir.pids()]).toEqual([4242]);
     expect(dir.byHostPid().get(4242)?.runId).toBe('678');
   });
