@@ -28,7 +28,7 @@ import { AgentDirectory } from './watchdog/agent-directory.js';
 import type { Collector } from './watchdog/signal.js';
 import { createWatchdogMetrics } from './watchdog/metrics.js';
 import { RetestRegistry } from './watchdog/retest-registry.js';
-import { AlertSink, collectorBudgetMs, Watchdog } from './watchdog/tick.js';
+import { AlertSink, Watchdog } from './watchdog/tick.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -70,10 +70,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const proc =
     deps.proc ?? new ProcCollector(config, { registry, log, emitEdge: (s) => alerts.emitEdge(s), agents, retests, clock, docker });
   const collectors = deps.collectors ?? buildCollectors(config, { proc, registry, docker, agents });
-  const watchdog = new Watchdog(
-    { tickS: config.tickS, cooldownS: config.cooldownS, collectorTimeoutMs: collectorBudgetMs(config) },
-    { collectors, sink: alerts, metrics: watchdogMetrics, clock, log },
-  );
+  const watchdog = new Watchdog(config, { collectors, sink: alerts, metrics: watchdogMetrics, clock, log });
   // what the /proc scan knows about a pid: the merge gate names it beside a lock holder
   const knownAs = (pid: number) => {
     const c = proc.view().candidates.find((x) => x.pid === pid);

@@ -188,9 +188,8 @@ export function alertmanagerSection(notifiers: readonly Notifier[], log: Logger)
           drops.drop(`peer ${n + 1}`, 'expected {firing: [...], resolved: [...]}');
           return;
         }
-        const firing = drops.keep(snap.firing, firingSchema, (i) => `peer ${n + 1} firing[${i}]`);
         p.restore(
-          firing,
+          drops.keep(snap.firing, firingSchema, (i) => `peer ${n + 1} firing[${i}]`),
           drops.keep(snap.resolved, resolvedSchema, (i) => `peer ${n + 1} resolved[${i}]`),
         );
       });

@@ -5,7 +5,6 @@ import { redactSecrets } from '../redact.js';
 import type { StateSection } from '../state/state-store.js';
 import { alertEventSchema, DropLog, isObject } from '../watchdog/restore-entries.js';
 import type { AlertEvent } from '../watchdog/signal.js';
-import type { AlertOutlet } from '../watchdog/tick.js';
 import { DEFAULT_QUEUE_OPTIONS, IntegrationQueue, type QueueOptions } from './delivery-queue.js';
 import type { Notifier } from './notifier.js';
 
@@ -40,7 +39,7 @@ function redacted(event: AlertEvent): AlertEvent {
 }
 
 /** One queue per integration, so a failing one never delays the others and the tick never waits; tests shorten `queue`. */
-export class QueuedDelivery implements AlertOutlet {
+export class QueuedDelivery {
   private readonly queues: IntegrationQueue[];
 
   constructor(

@@ -73,11 +73,7 @@ const signalSchema: z.ZodType<Signal> = z
       .optional()
       .transform((v) => (v === null ? Number.POSITIVE_INFINITY : v)),
   })
-  .refine((s) => s.key === signalKey(s.family, s.entity), { message: 'key does not match family and entity', path: ['key'] })
-  .transform((s) => {
-    const { cooldownS, ...rest } = s;
-    return cooldownS === undefined ? rest : { ...rest, cooldownS };
-  });
+  .refine((s) => s.key === signalKey(s.family, s.entity), { message: 'key does not match family and entity', path: ['key'] });
 
 export const alertEventSchema: z.ZodType<AlertEvent> = z.object({
   action: z.enum(['ALERT', 'REALERT', 'RECOVERY']),

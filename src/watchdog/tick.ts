@@ -1,22 +1,16 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
 import { AlertStates, type AlertState, type Decision } from './alert-state.js';
 import type { WatchdogMetrics } from './metrics.js';
 import { DropLog } from './restore-entries.js';
 import { FAMILIES, type AlertEvent, type Collector, type Signal } from './signal.js';
 
-/** Where alert events go (notify's delivery implements it); the watchdog never imports notify. */
-export interface AlertOutlet {
-  /** Never blocks and never throws: the tick hands events over and moves on. */
-  enqueue(event: AlertEvent): void;
-  /** Waits for pending deliveries, at most `timeoutMs` (shutdown); backoff waits are cut short once. */
-  flush(timeoutMs: number): Promise<void>;
-}
-
 /** The one way an alert leaves the process, for the tick and for edge alerts raised outside it (reaper, merge gate). */
 export class AlertSink {
   constructor(
-    private readonly outlet: AlertOutlet,
+    /** notify's delivery (the watchdog never imports notify): never blocks and never throws, the tick hands events over and moves on. */
+    private readonly outlet: { enqueue(event: AlertEvent): void },
     private readonly deps: { clock: Clock; log: Logger; metrics: Pick<WatchdogMetrics, 'alerts'>; hostname: string },
   ) {}
 
@@ -45,11 +39,6 @@ export interface TickResult {
   failed: string[];
 }
 
-/** A collector gets its HTTP budget plus slack, but never more than three tick intervals. */
-export function collectorBudgetMs(config: { httpTimeoutS: number; tickS: number }): number {
-  return Math.max(1000, Math.min(config.httpTimeoutS * 1000 + 2000, config.tickS * 3000));
-}
-
 /** collect → signals → decide → dispatch. A tick never throws nor overlaps the last; a broken collector keeps its previous signals. */
 export class Watchdog {
   private readonly states: AlertStates;
@@ -61,11 +50,10 @@ export class Watchdog {
   private tickCount = 0;
 
   constructor(
-    /** `collectorTimeoutMs`: one collector's budget in one tick; past it the collector is abandoned for this tick. */
-    private readonly opts: { tickS: number; cooldownS: number; collectorTimeoutMs: number },
+    private readonly config: Pick<Config, 'tickS' | 'cooldownS' | 'httpTimeoutS'>,
     private readonly deps: { collectors: readonly Collector[]; sink: AlertSink; metrics: WatchdogMetrics; clock: Clock; log: Logger },
   ) {
-    this.states = new AlertStates(opts.cooldownS);
+    this.states = new AlertStates(config.cooldownS);
     // Zero series from the start, so rate() and dashboards see 0 rather than "no data".
     for (const c of deps.collectors) deps.metrics.collectorErrors.inc({ collector: c.name }, 0);
   }
@@ -86,7 +74,7 @@ export class Watchdog {
       if (!this.running) return;
       const result = await this.tick();
       if (!this.running) return;
-      const waitMs = Math.max(0, this.opts.tickS * 1000 - result.durationS * 1000);
+      const waitMs = Math.max(0, this.config.tickS * 1000 - result.durationS * 1000);
       this.timer = setTimeout(() => void loop(), waitMs);
     };
     void loop();
@@ -161,7 +149,8 @@ export class Watchdog {
   private async collectGuarded(collector: Collector, now: number): Promise<Signal[] | null> {
     const { log, metrics } = this.deps;
     const { name } = collector;
-    const ms = this.opts.collectorTimeoutMs;
+    // Its budget in this tick, past which it is abandoned: its HTTP budget plus slack, at most three tick intervals.
+    const ms = Math.max(1000, Math.min(this.config.httpTimeoutS * 1000 + 2000, this.config.tickS * 3000));
     const abort = new AbortController();
     const timedOut = new Error(`collector ${name} did not finish within ${ms} ms`);
     let timer: NodeJS.Timeout | undefined;
