@@ -26,9 +26,8 @@ import { StateStore } from './state/state-store.js';
 import type { Notifier } from './notify/notifier.js';
 import { AgentDirectory } from './watchdog/agent-directory.js';
 import type { Collector } from './watchdog/signal.js';
-import { createWatchdogMetrics } from './watchdog/metrics.js';
 import { RetestRegistry } from './watchdog/retest-registry.js';
-import { AlertSink, Watchdog } from './watchdog/tick.js';
+import { AlertSink, createWatchdogMetrics, Watchdog } from './watchdog/tick.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -5,8 +5,7 @@ import { systemClock } from '../clock.js';
 import { buildCollectors } from '../sources/index.js';
 import { loadConfig, logConfigWarnings } from '../config.js';
 import { createLogger } from '../logger.js';
-import { createWatchdogMetrics } from '../watchdog/metrics.js';
-import { AlertSink, Watchdog } from '../watchdog/tick.js';
+import { AlertSink, createWatchdogMetrics, Watchdog } from '../watchdog/tick.js';
 
 export const TICK_USAGE = `usage: orch-watchdog tick [--json]
 

@@ -25,7 +25,6 @@ function eligible(items: readonly Entry[]): Entry[] {
   });
 }
 
-/** The first entry with the lowest score. */
 function lowest(entries: readonly Entry[], score: (event: AlertEvent) => number): Entry | undefined {
   let best: Entry | undefined;
   for (const entry of entries) if (best === undefined || score(entry.event) < score(best.event)) best = entry;
@@ -61,7 +60,6 @@ export const DEFAULT_QUEUE_OPTIONS = {
 };
 export type QueueOptions = typeof DEFAULT_QUEUE_OPTIONS;
 
-/** Log fields of a send: one event by its key, a batch by its size. */
 function logFields(integration: string, events: readonly AlertEvent[]): Record<string, unknown> {
   const [first] = events;
   if (events.length === 1 && first) return { integration, action: first.action, key: first.signal.key, family: first.signal.family };
@@ -229,7 +227,7 @@ export class IntegrationQueue {
 
   private failed(
     events: readonly AlertEvent[],
-    failure: Extract<NotifyResult, { ok: false }>,
+    failure: { reason: string; detail?: string },
     retryInMs: number | null,
     attempt: number,
   ): void {

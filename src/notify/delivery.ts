@@ -61,9 +61,8 @@ export class QueuedDelivery {
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
     const outcome = await Promise.race([Promise.all(this.queues.map((q) => q.idle())), timeout]);
     clearTimeout(timer);
-    for (const [integration, pending] of outcome === 'timeout' ? this.depths() : []) {
+    for (const [integration, pending] of outcome === 'timeout' ? this.depths() : [])
       if (pending > 0) this.deps.log.warn({ integration, pending, timeout_s: timeoutMs / 1000 }, 'notifications still pending after flush');
-    }
   }
 
   /** Stops every queue: what is left counts as dropped. */
@@ -75,7 +74,6 @@ export class QueuedDelivery {
     return new Map(this.queues.map((q) => [q.notifier.name, q.pending().length]));
   }
 
-  /** The undelivered events per integration (for the state file). */
   pending(): Record<string, AlertEvent[]> {
     return Object.fromEntries(this.queues.map((q) => [q.notifier.name, q.pending()]));
   }

@@ -32,7 +32,6 @@ export function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** Telegram's HTML, or the same text without markup. */
 function markup(isHtml: boolean): { esc: (s: string) => string; b: (s: string) => string; code: (s: string) => string } {
   const tag = (name: string) => (s: string) => (isHtml ? `<${name}>${s}</${name}>` : s);
   return { esc: isHtml ? escapeHtml : (s) => s, b: tag('b'), code: tag('code') };

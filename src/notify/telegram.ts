@@ -22,7 +22,6 @@ function parseAnswer(text: string): BotAnswer | undefined {
 /** Bot API sendMessage with parse_mode HTML; a message Telegram cannot parse is re-sent once as plain text. */
 export class TelegramNotifier implements Notifier {
   readonly name = 'telegram';
-  /** Telegram allows about one message per second in one chat. */
   readonly minIntervalMs = 1000;
   /** At one message a second a burst of one family would take minutes (and bury what follows): it goes as one message. */
   readonly batching: Batching = { key: (e) => `${e.signal.family}\n${e.action}`, min: 3, max: 100_000 };
