@@ -86,7 +86,7 @@ function health(ctx: AppContext) {
   const last = ctx.watchdog.lastTick();
   const stale = last === null || ctx.clock() - last.at > 3 * ctx.config.tickS * 1000;
   const failed = last?.failed ?? [];
-  const pidWarnings = ctx.agents.pidWarnings();
+  const pidWarnings = ctx.agents.pidWarnings;
   const state = ctx.state?.health();
   const isDegraded = stale || failed.length > 0 || ctx.configWarnings.length > 0 || pidWarnings.length > 0 || state?.ok === false;
   const body: z.infer<typeof healthSchema> = {

@@ -54,7 +54,7 @@ async function checkAgentPids(config: Config): Promise<{ problems: ConfigWarning
   if (!outcome.ok) return { problems: [], note: `agent pids not checked: the envelope could not be read (${outcome.reason})` };
   const agents = new AgentDirectory();
   agents.update(agentsOf(outcome.envelope));
-  const listed = agents.list().filter((a) => a.pid !== null).length;
+  const listed = agents.listed.filter((a) => a.pid !== null).length;
   if (listed === 0) return { problems: [], note: 'agent pids not checked: the envelope lists no agent with a pid' };
   const proc = new ProcCollector(config, { agents, docker: dockerReaderFor(config), allowReap: false });
   try {
@@ -65,7 +65,7 @@ async function checkAgentPids(config: Config): Promise<{ problems: ConfigWarning
     if (view.kind === 'stopped') return { problems: [], note: `agent pids not checked: container ${view.container} is ${view.status}` };
     return {
       problems: warnings.map((w) => ({ key: w.key, value: w.value, message: w.message })),
-      note: `agent pids: ${agents.pids().size} of ${listed} placed ${where}`,
+      note: `agent pids: ${agents.byHostPid().size} of ${listed} placed ${where}`,
     };
   } finally {
     await proc.close();

@@ -25,7 +25,7 @@ function eligible(items: readonly Entry[]): Entry[] {
   });
 }
 
-function lowest(entries: readonly Entry[], score: (event: AlertEvent) => number): Entry | undefined {
+function lowest(score: (event: AlertEvent) => number, entries: readonly Entry[]): Entry | undefined {
   let best: Entry | undefined;
   for (const entry of entries) if (best === undefined || score(entry.event) < score(best.event)) best = entry;
   return best;
@@ -120,20 +120,17 @@ export class IntegrationQueue {
     if (event.action === 'RECOVERY') {
       // It cancels its pending ALERT (and what followed it); without one, the pending reminders go.
       const lastAlert = pending.findLastIndex((e) => e.event.action === 'ALERT');
-      for (const entry of lastAlert >= 0 ? pending.slice(lastAlert) : pending.filter((e) => e.event.action === 'REALERT')) {
-        this.remove(entry);
-        this.coalesced(entry.event);
-      }
+      const moot = lastAlert >= 0 ? pending.slice(lastAlert) : pending.filter((e) => e.event.action === 'REALERT');
+      this.removeAll(moot);
+      for (const entry of moot) this.coalesced(entry.event);
       if (lastAlert >= 0) return this.coalesced(event);
     }
     this.items.push({ event, attempts: 0, isInFlight: false });
     while (!this.notifier.isUnbounded && this.items.length > Math.max(1, this.opts.capacity)) {
-      const victim = lowest(
-        this.items.filter((e) => !e.isInFlight),
-        keepScore,
-      );
+      const waiting = this.items.filter((e) => !e.isInFlight);
+      const victim = lowest(keepScore, waiting);
       if (!victim) break;
-      this.remove(victim);
+      this.removeAll([victim]);
       this.droppedUntold += 1;
       this.drop(victim.event, 'overflow');
     }
@@ -172,7 +169,7 @@ export class IntegrationQueue {
         this.resent(await this.send((s) => this.notifier.resend!(s), []));
         continue;
       }
-      const head = lowest(eligible(this.items), rank);
+      const head = lowest(rank, eligible(this.items));
       if (!head) break;
       const batch = batchFor(this.items, head, this.notifier.notifyBatch ? this.notifier.batching : undefined);
       for (const entry of batch) entry.isInFlight = true;
@@ -225,16 +222,11 @@ export class IntegrationQueue {
     }
   }
 
-  private failed(
-    events: readonly AlertEvent[],
-    failure: { reason: string; detail?: string },
-    retryInMs: number | null,
-    attempt: number,
-  ): void {
+  private failed(events: readonly AlertEvent[], f: { reason: string; detail?: string }, retryInMs: number | null, attempt: number): void {
     const integration = this.notifier.name;
     // Reasons become label values: anything but a short snake_case code collapses to "other".
-    this.metrics.failures.inc({ integration, reason: /^[a-z][a-z0-9_]{0,31}$/.test(failure.reason) ? failure.reason : 'other' });
-    const fields = { ...logFields(integration, events), reason: failure.reason, detail: failure.detail, attempt };
+    this.metrics.failures.inc({ integration, reason: /^[a-z][a-z0-9_]{0,31}$/.test(f.reason) ? f.reason : 'other' });
+    const fields = { ...logFields(integration, events), reason: f.reason, detail: f.detail, attempt };
     if (retryInMs === null) this.log.error(fields, 'notification rejected; not retried');
     else this.log.warn({ ...fields, retry_in_s: retryInMs / 1000 }, 'notification failed; will retry');
   }
@@ -260,12 +252,7 @@ export class IntegrationQueue {
     this.isResendFailing = !result.ok;
   }
 
-  /** Coalescing or overflow may have removed the entry while it was being sent. */
-  private remove(entry: Entry): void {
-    const i = this.items.indexOf(entry);
-    if (i >= 0) this.items.splice(i, 1);
-  }
-
+  /** Coalescing or overflow may have removed some while they were being sent. */
   private removeAll(entries: readonly Entry[]): void {
     const gone = new Set(entries);
     this.items.splice(0, this.items.length, ...this.items.filter((e) => !gone.has(e)));

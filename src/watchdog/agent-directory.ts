@@ -119,21 +119,18 @@ export class WarningDebounce {
 
 /** The latest envelope's agents and where their pids live on this host. A failed fetch keeps the last list: an unknown agent is never signallable. */
 export class AgentDirectory {
-  private agents: readonly AgentInfo[] = [];
+  listed: readonly AgentInfo[] = [];
   pidView: PidView = { kind: 'shared' };
-  private warnings: readonly AgentPidWarning[] = [];
+  /** Envelope pids that look wrong on this host (GET /healthz `agent_pid_warnings`). */
+  pidWarnings: readonly AgentPidWarning[] = [];
 
   update(agents: readonly AgentInfo[]): void {
-    this.agents = agents.map((a) => ({ ...a }));
-  }
-
-  list(): readonly AgentInfo[] {
-    return this.agents;
+    this.listed = agents.map((a) => ({ ...a }));
   }
 
   /** What the scan must read to place the agents listed now, and `place` for its answer (a list replaced meanwhile waits for the next pass). */
   startPlacement(location: OrchLocation, debounce: WarningDebounce, procRoot: string) {
-    const agents = this.agents;
+    const agents = this.listed;
     const request: PidViewRequest = {
       containerId: location.kind === 'running' ? location.id : null,
       probePids: location.kind === 'shared' ? agents.map((a) => a.pid).filter((p): p is number => p !== null && p > 1) : [],
@@ -141,7 +138,7 @@ export class AgentDirectory {
     const place = (scan: { members: readonly NsMember[]; probes: readonly PidProbe[] }): void => {
       this.pidView = pidViewOf(location, scan.members, procRoot);
       const value = location.kind === 'shared' ? '' : location.container;
-      this.warnings = debounce.next(agentPidWarnings(agents, this.pidView, scan.probes, value));
+      this.pidWarnings = debounce.next(agentPidWarnings(agents, this.pidView, scan.probes, value));
     };
     return { request, place };
   }
@@ -150,7 +147,7 @@ export class AgentDirectory {
   byHostPid(): Map<number, AgentInfo> {
     const view = this.pidView;
     const out = new Map<number, AgentInfo>();
-    for (const a of this.agents) {
+    for (const a of this.listed) {
       if (a.pid === null || a.pid <= 1) continue;
       const pid = view.kind === 'shared' ? a.pid : view.kind === 'translated' ? view.hostPidOf.get(a.pid) : undefined;
       if (pid !== undefined && pid > 1 && !out.has(pid)) out.set(pid, a);
@@ -158,18 +155,9 @@ export class AgentDirectory {
     return out;
   }
 
-  pids(): Set<number> {
-    return new Set(this.byHostPid().keys());
-  }
-
   /** Why listed agents cannot be told apart from other host processes right now (nothing may be signalled), or null. */
   unlocatedReason(): string | null {
-    if (this.pidView.kind !== 'unknown' || !this.agents.some((a) => a.pid !== null)) return null;
+    if (this.pidView.kind !== 'unknown' || !this.listed.some((a) => a.pid !== null)) return null;
     return `${KEY}=${this.pidView.container}: ${this.pidView.reason}`;
-  }
-
-  /** Envelope pids that look wrong on this host (GET /healthz `agent_pid_warnings`). */
-  pidWarnings(): readonly AgentPidWarning[] {
-    return this.warnings;
   }
 }

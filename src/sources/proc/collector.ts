@@ -110,7 +110,7 @@ export class ProcCollector implements Collector {
       leftoverGraceS: this.config.procLeftoverGraceS,
       isExcluded: (argv) => this.matcher.isExcluded(argv),
       retestsInTimeout: new Set(retests.filter((r) => clock.nowMs < r.deadlineMs).map((r) => r.id)),
-      listedRunIds: agents ? new Set(agents.list().map((a) => a.runId)) : null,
+      listedRunIds: agents ? new Set(agents.listed.map((a) => a.runId)) : null,
       processesOf: (run) => this.runs.processesOf(run),
     });
   }
@@ -148,7 +148,7 @@ export class ProcCollector implements Collector {
   /** check-config: one placement of the agents now, every warning at once. */
   async checkAgentPids(ctx: CollectContext): Promise<readonly AgentPidWarning[]> {
     await this.scanPlacingAgents(ctx, new WarningDebounce(1));
-    return this.deps.agents?.pidWarnings() ?? [];
+    return this.deps.agents?.pidWarnings ?? [];
   }
 
   private observe(scan: ScanResult, candidates: Candidate[]): void {

@@ -89,7 +89,7 @@ describe('the directory answers in host pids', () => {
     const dir = new AgentDirectory();
     dir.update([agent(7), agent(12, '679')]);
     dir.pidView = { kind: 'translated', container: 'orch', hostPidOf: new Map([[7, 5007]]) };
-    expect([...dir.pids()]).toEqual([5007]);
+    expect([...dir.byHostPid().keys()]).toEqual([5007]);
     expect(dir.byHostPid().get(5007)?.runId).toBe('678');
     expect(dir.byHostPid().get(7)).toBeUndefined();
     expect(dir.unlocatedReason()).toBeNull();
@@ -100,14 +100,14 @@ describe('the directory answers in host pids', () => {
     dir.pidView = { kind: 'unknown', container: 'orch', reason: 'no container is named "orch"' };
     expect(dir.unlocatedReason()).toBeNull();
     dir.update([agent(7)]);
-    expect([...dir.pids()]).toEqual([]);
+    expect([...dir.byHostPid().keys()]).toEqual([]);
     expect(dir.unlocatedReason()).toBe('WATCHDOG_ORCH_CONTAINER=orch: no container is named "orch"');
   });
 
   it('shared: the envelope pids are the host pids, as before', () => {
     const dir = new AgentDirectory();
     dir.update([agent(4242), agent(1)]);
-    expect([...dir.pids()]).toEqual([4242]);
+    expect([...dir.byHostPid().keys()]).toEqual([4242]);
     expect(dir.byHostPid().get(4242)?.runId).toBe('678');
   });
 });
