@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { METRIC_PREFIX } from '../metrics.js';
-import { AlertStates, type AlertState, type Decision } from './alert-state.js';
+import { AlertStates, type Decision } from './alert-state.js';
 import { FAMILIES, type AlertEvent, type Collector, type Signal } from './signal.js';
 
 export type WatchdogMetrics = ReturnType<typeof createWatchdogMetrics>;
@@ -83,13 +83,13 @@ export interface TickResult {
 
 /** collect → signals → decide → dispatch. A tick never throws nor overlaps the last; a broken collector keeps its previous signals. */
 export class Watchdog {
-  private readonly states: AlertStates;
+  readonly states: AlertStates;
   private readonly lastByCollector = new Map<string, Signal[]>();
   private inFlight: Promise<TickResult> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
-  private last: TickResult | null = null;
-  private tickCount = 0;
+  lastTick: TickResult | null = null;
+  ticks = 0;
 
   constructor(
     private readonly config: Pick<Config, 'tickS' | 'cooldownS' | 'httpTimeoutS'>,
@@ -130,18 +130,6 @@ export class Watchdog {
     if (this.inFlight) await this.inFlight;
   }
 
-  lastTick(): TickResult | null {
-    return this.last;
-  }
-
-  ticks(): number {
-    return this.tickCount;
-  }
-
-  alertStates(): AlertState[] {
-    return this.states.list();
-  }
-
   /** The alert states, registered by the app as a StateSection: a restart neither repeats an ALERT nor forgets a RECOVERY. */
   stateSection() {
     return {
@@ -170,12 +158,12 @@ export class Watchdog {
     } catch (err) {
       // Only a bug gets here: log it with its stack and keep serving the last good signals.
       log.error({ err }, 'tick failed');
-      signals = this.last?.signals ?? [];
+      signals = this.lastTick?.signals ?? [];
     }
     const durationS = (performance.now() - startedHr) / 1000;
     const result: TickResult = { at: clock(), durationS, signals, failed };
-    this.last = result;
-    this.tickCount += 1;
+    this.lastTick = result;
+    this.ticks += 1;
     metrics.tickDuration.observe(durationS);
     metrics.ticks.inc();
     metrics.lastTick.set(result.at / 1000);
