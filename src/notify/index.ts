@@ -23,8 +23,7 @@ class LogNotifier implements Notifier {
       ...(droppedBefore ? { dropped_before: droppedBefore } : {}),
     };
     const line = `${action} ${key}: ${title}`;
-    if (action === 'RECOVERY') this.log.info(fields, line);
-    else this.log.warn(fields, line);
+    this.log[action === 'RECOVERY' ? 'info' : 'warn'](fields, line);
     return { ok: true };
   }
 }

@@ -72,7 +72,6 @@ export type LockResult =
   | { kind: 'busy'; holderPid: number | null }
   | { kind: 'refused'; why: string };
 
-/** The pid written by the holder (or the last holder), if the file holds one. */
 async function readPid(file: FileHandle): Promise<number | null> {
   const { buffer, bytesRead } = await file.read(Buffer.alloc(32), 0, 32, 0);
   const m = /^(\d{1,10})\s*$/.exec(buffer.toString('latin1', 0, bytesRead));

@@ -41,7 +41,6 @@ export class StateStore {
   private timer: NodeJS.Timeout | undefined;
   private lastWritten = '';
   private writing: Promise<boolean> = Promise.resolve(false);
-  /** Holds the flock while open. */
   private lock: FileHandle | null = null;
   /** Why the file is not in use (refused, or not loaded yet); null once it was locked, also after close. */
   private unusedWhy: string | null = 'not loaded';

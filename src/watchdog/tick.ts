@@ -122,7 +122,6 @@ export class Watchdog {
     void loop();
   }
 
-  /** Stops ticking and lets an in-flight tick finish. */
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
