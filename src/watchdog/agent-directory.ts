@@ -104,32 +104,21 @@ export function agentPidWarnings(
   });
 }
 
-/** A warning is shown once two passes in a row found it: an agent that just exited is not a misconfiguration. */
-export class WarningDebounce {
-  private seen = new Set<string>();
-
-  constructor(private readonly passes: 1 | 2) {}
-
-  next(current: readonly AgentPidWarning[]): AgentPidWarning[] {
-    const shown = this.passes === 1 ? [...current] : current.filter((w) => this.seen.has(w.message));
-    this.seen = new Set(current.map((w) => w.message));
-    return shown;
-  }
-}
-
 /** The latest envelope's agents and where their pids live on this host. A failed fetch keeps the last list: an unknown agent is never signallable. */
 export class AgentDirectory {
   listed: readonly AgentInfo[] = [];
   pidView: PidView = { kind: 'shared' };
   /** Envelope pids that look wrong on this host (GET /healthz `agent_pid_warnings`). */
   pidWarnings: readonly AgentPidWarning[] = [];
+  /** What the last placement found: debounced, a warning is shown once two passes in a row found it (an agent may just have exited). */
+  private found = new Set<string>();
 
   update(agents: readonly AgentInfo[]): void {
     this.listed = agents.map((a) => ({ ...a }));
   }
 
   /** What the scan must read to place the agents listed now, and `place` for its answer (a list replaced meanwhile waits for the next pass). */
-  startPlacement(location: OrchLocation, debounce: WarningDebounce, procRoot: string) {
+  startPlacement(location: OrchLocation, procRoot: string, isDebounced = true) {
     const agents = this.listed;
     const request: PidViewRequest = {
       containerId: location.kind === 'running' ? location.id : null,
@@ -137,8 +126,9 @@ export class AgentDirectory {
     };
     const place = (scan: { members: readonly NsMember[]; probes: readonly PidProbe[] }): void => {
       this.pidView = pidViewOf(location, scan.members, procRoot);
-      const value = location.kind === 'shared' ? '' : location.container;
-      this.pidWarnings = debounce.next(agentPidWarnings(agents, this.pidView, scan.probes, value));
+      const found = agentPidWarnings(agents, this.pidView, scan.probes, location.kind === 'shared' ? '' : location.container);
+      this.pidWarnings = isDebounced ? found.filter((w) => this.found.has(w.message)) : found;
+      this.found = new Set(found.map((w) => w.message));
     };
     return { request, place };
   }

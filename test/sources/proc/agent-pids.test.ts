@@ -8,7 +8,6 @@ import {
   agentPidWarnings,
   AgentDirectory,
   pidViewOf,
-  WarningDebounce,
   type AgentInfo,
   type OrchLocation,
   type PidProbe,
@@ -163,12 +162,17 @@ describe('warnings name WATCHDOG_ORCH_CONTAINER (pure)', () => {
   });
 
   it('shows a warning once two passes in a row found it: an agent that just exited is not a misconfiguration', () => {
-    const debounce = new WarningDebounce(2);
+    const dir = new AgentDirectory();
+    const pass = (agents: AgentInfo[]) => {
+      dir.update(agents);
+      dir.startPlacement({ kind: 'shared' }, '/proc').place({ members: [], probes: [] });
+      return dir.pidWarnings;
+    };
     const [w] = agentPidWarnings([agent(7)], { kind: 'shared' }, [], '');
-    expect(debounce.next([w!])).toEqual([]);
-    expect(debounce.next([w!])).toEqual([w]);
-    expect(debounce.next([])).toEqual([]);
-    expect(debounce.next([w!])).toEqual([]);
+    expect(pass([agent(7)])).toEqual([]);
+    expect(pass([agent(7)])).toEqual([w]);
+    expect(pass([])).toEqual([]);
+    expect(pass([agent(7)])).toEqual([]);
   });
 });
 
