@@ -47,10 +47,7 @@ export function alertFields(event: AlertEvent): { title: string; detail: string;
 }
 
 /** `html` for Telegram's parse_mode HTML (every dynamic part escaped); `plain` the same without markup (webhook `text`, fallback). */
-export interface AlertText {
-  html: string;
-  plain: string;
-}
+export type AlertText = Record<'html' | 'plain', string>;
 
 /** Each variant at most `maxChars`; only the detail is shortened, so the markup stays whole. */
 export function formatAlert(event: AlertEvent, locale: Locale, maxChars = TELEGRAM_MAX_CHARS): AlertText {
