@@ -76,12 +76,10 @@ function pidProblem(pid: number, view: PidView, probes: readonly PidProbe[]): st
     return `pid ${pid} is no process of container ${view.container}; check that ${KEY} names the orchestrator's container`;
   }
   const probe = probes.find((p) => p.pid === pid);
-  let problem: string | null = null;
-  if (probe === undefined) problem = `no process has pid ${pid} on this host`;
-  else if (probe.isKernelThread) problem = `pid ${pid} is a kernel thread (${probe.name}) on this host`;
-  else if (probe.nsPids.length > 1)
-    problem = `pid ${pid} is ${probe.name}, a process of another PID namespace (pid ${probe.nsPids.at(-1)} there)`;
-  return problem === null ? null : `${problem}; ${HINT_SHARED}`;
+  if (probe === undefined) return `no process has pid ${pid} on this host; ${HINT_SHARED}`;
+  if (probe.isKernelThread) return `pid ${pid} is a kernel thread (${probe.name}) on this host; ${HINT_SHARED}`;
+  if (probe.nsPids.length <= 1) return null;
+  return `pid ${pid} is ${probe.name}, a process of another PID namespace (pid ${probe.nsPids.at(-1)} there); ${HINT_SHARED}`;
 }
 
 /** Pure: the envelope pids that cannot be the agents' on this host, each with the key that fixes it. */
