@@ -47,11 +47,8 @@ export class DropLog {
 
   /** Ends the restore: the total, when some were dropped beyond the ones logged. */
   done(): void {
-    if (this.count > LOGGED_DROPS)
-      this.log.warn(
-        { section: this.section, dropped: this.count },
-        `state file: ${this.count - LOGGED_DROPS} more malformed entries dropped`,
-      );
+    const more = this.count - LOGGED_DROPS;
+    if (more > 0) this.log.warn({ section: this.section, dropped: this.count }, `state file: ${more} more malformed entries dropped`);
   }
 }
 
