@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   const runs = spawnRuns(LEFTOVER_RUNS);
   await sleep(1500); // every run older than the 1 s alert age
   const agents = new AgentDirectory();
-  agents.update([{ runId: '678', pid: agentPid, task: 'ORCH-111', stage: 'tester' }], Date.now());
+  agents.update([{ runId: '678', pid: agentPid, task: 'ORCH-111', stage: 'tester' }]);
   const config = { ...defaultConfig(), procEnabled: true, procPatterns: ['pytest'], procAgeMin: 1 / 60, procLeftoverGraceS: 0 };
   const collector = new ProcCollector(config, { log, agents, allowReap: false });
   const collect = () => collector.collect({ abortSignal: new AbortController().signal, now: Date.now(), log });

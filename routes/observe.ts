@@ -83,16 +83,16 @@ const healthSchema = z
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : isoUtc(ms));
 
 function health(ctx: AppContext) {
-  const last = ctx.watchdog.lastTick();
+  const last = ctx.watchdog.lastTick;
   const stale = last === null || ctx.clock() - last.at > 3 * ctx.config.tickS * 1000;
   const failed = last?.failed ?? [];
-  const pidWarnings = ctx.agents.pidWarnings();
+  const pidWarnings = ctx.agents.pidWarnings;
   const state = ctx.state?.health();
   const isDegraded = stale || failed.length > 0 || ctx.configWarnings.length > 0 || pidWarnings.length > 0 || state?.ok === false;
   const body: z.infer<typeof healthSchema> = {
     status: isDegraded ? 'degraded' : 'ok',
     last_tick_at: last ? isoUtc(last.at) : null,
-    tick_count: ctx.watchdog.ticks(),
+    tick_count: ctx.watchdog.ticks,
     last_tick_duration_s: last ? Number(last.durationS.toFixed(6)) : null,
     config_warnings: ctx.configWarnings,
     failed_collectors: failed,
@@ -130,7 +130,7 @@ export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     '/signals',
     { schema: { summary: "The last tick's signals, active and inactive", response: { 200: signalsResponse } } },
     async (_req, reply) => {
-      const last = ctx.watchdog.lastTick();
+      const last = ctx.watchdog.lastTick;
       if (cached?.tick !== last) {
         cached = { tick: last, body: serialize({ generated_at: last ? isoUtc(last.at) : null, signals: last?.signals ?? [] }) };
       }
@@ -147,7 +147,7 @@ export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
         response: { 200: z.object({ states: z.array(stateSchema) }) },
       },
     },
-    async () => ({ states: ctx.watchdog.alertStates().map(({ lastAlertAt, ...s }) => ({ ...s, last_alert_at: isoOrNull(lastAlertAt) })) }),
+    async () => ({ states: ctx.watchdog.states.list().map(({ lastAlertAt, ...s }) => ({ ...s, last_alert_at: isoOrNull(lastAlertAt) })) }),
   );
 
   r.get(

@@ -19,16 +19,15 @@ import { createLogger } from './logger.js';
 import { registerSecretValues } from './redact.js';
 import { secretValuesOf } from './config/secret-values.js';
 import { createRegistry, exposeConfigWarnings } from './metrics.js';
-import { createDelivery, deliverySection } from './notify/delivery.js';
+import { QueuedDelivery } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
 import { alertmanagerSection } from './notify/alertmanager.js';
 import { StateStore } from './state/state-store.js';
 import type { Notifier } from './notify/notifier.js';
 import { AgentDirectory } from './watchdog/agent-directory.js';
 import type { Collector } from './watchdog/signal.js';
-import { createWatchdogMetrics } from './watchdog/metrics.js';
 import { RetestRegistry } from './watchdog/retest-registry.js';
-import { AlertSink, collectorBudgetMs, Watchdog } from './watchdog/tick.js';
+import { AlertSink, createWatchdogMetrics, Watchdog } from './watchdog/tick.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -58,7 +57,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const app = createFastify(log, apiServerFactory({ maxParallelRetests: config.mergeMaxParallel, registry, log }));
 
   const notifiers = deps.notifiers ?? buildNotifiers(config, { log, clock });
-  const delivery = createDelivery(notifiers, { log, registry });
+  const delivery = new QueuedDelivery(notifiers, { log, registry });
   const hostname = deps.hostname ?? osHostname();
   const alerts = new AlertSink(delivery, { clock, log, metrics: watchdogMetrics, hostname });
   // the orchestrator collector fills it, the /proc scan reads it: owners and never-signalled pids
@@ -70,10 +69,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const proc =
     deps.proc ?? new ProcCollector(config, { registry, log, emitEdge: (s) => alerts.emitEdge(s), agents, retests, clock, docker });
   const collectors = deps.collectors ?? buildCollectors(config, { proc, registry, docker, agents });
-  const watchdog = new Watchdog(
-    { tickS: config.tickS, cooldownS: config.cooldownS, collectorTimeoutMs: collectorBudgetMs(config) },
-    { collectors, sink: alerts, metrics: watchdogMetrics, clock, log },
-  );
+  const watchdog = new Watchdog(config, { collectors, sink: alerts, metrics: watchdogMetrics, clock, log });
   // what the /proc scan knows about a pid: the merge gate names it beside a lock holder
   const knownAs = (pid: number) => {
     const c = proc.view().candidates.find((x) => x.pid === pid);
@@ -90,7 +86,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     ctx.state = new StateStore({ path: config.stateFile, clock, log, registry });
     ctx.state.register(watchdog.stateSection());
     ctx.state.register(alertmanagerSection(notifiers, log));
-    ctx.state.register(deliverySection(delivery, log));
+    ctx.state.register(delivery.stateSection());
     // last: restoring it starts the queued re-tests
     ctx.state.register(mergeGate.stateSection());
   }

@@ -41,7 +41,7 @@ async function hostWarning(host: string): Promise<ConfigWarning | null> {
 /** A WATCHDOG_STATE_FILE the server would refuse (StrictModes) and run without. */
 function stateFileWarning(stateFile: string): ConfigWarning | null {
   if (stateFile === '') return null;
-  const verdict = checkStatePath(stateFile, process.getuid?.() ?? 0, [`${stateFile}.lock`]);
+  const verdict = checkStatePath(stateFile);
   return verdict.ok ? null : { key: 'WATCHDOG_STATE_FILE', value: stateFile, message: `would be refused: ${verdict.why}` };
 }
 
@@ -53,8 +53,8 @@ async function checkAgentPids(config: Config): Promise<{ problems: ConfigWarning
   const outcome = await fetchEnvelope(config.metricsUrl, config.httpTimeoutS * 1000);
   if (!outcome.ok) return { problems: [], note: `agent pids not checked: the envelope could not be read (${outcome.reason})` };
   const agents = new AgentDirectory();
-  agents.update(agentsOf(outcome.envelope), Date.now());
-  const listed = agents.list().filter((a) => a.pid !== null).length;
+  agents.update(agentsOf(outcome.envelope));
+  const listed = agents.listed.filter((a) => a.pid !== null).length;
   if (listed === 0) return { problems: [], note: 'agent pids not checked: the envelope lists no agent with a pid' };
   const proc = new ProcCollector(config, { agents, docker: dockerReaderFor(config), allowReap: false });
   try {
@@ -65,7 +65,7 @@ async function checkAgentPids(config: Config): Promise<{ problems: ConfigWarning
     if (view.kind === 'stopped') return { problems: [], note: `agent pids not checked: container ${view.container} is ${view.status}` };
     return {
       problems: warnings.map((w) => ({ key: w.key, value: w.value, message: w.message })),
-      note: `agent pids: ${agents.pids().size} of ${listed} placed ${where}`,
+      note: `agent pids: ${agents.byHostPid().size} of ${listed} placed ${where}`,
     };
   } finally {
     await proc.close();

@@ -5,8 +5,7 @@ import { systemClock } from '../clock.js';
 import { buildCollectors } from '../sources/index.js';
 import { loadConfig, logConfigWarnings } from '../config.js';
 import { createLogger } from '../logger.js';
-import { createWatchdogMetrics } from '../watchdog/metrics.js';
-import { AlertSink, collectorBudgetMs, Watchdog } from '../watchdog/tick.js';
+import { AlertSink, createWatchdogMetrics, Watchdog } from '../watchdog/tick.js';
 
 export const TICK_USAGE = `usage: orch-watchdog tick [--json]
 
@@ -34,14 +33,8 @@ export async function tickCommand(args: string[], io: CliIo): Promise<number> {
   const { config, warnings } = loadConfig(io.env);
   logConfigWarnings(log, warnings);
   const metrics = createWatchdogMetrics();
-  const nothingSent = new AlertSink(
-    { enqueue: () => undefined, flush: async () => undefined },
-    { clock: systemClock, log, metrics, hostname: hostname() },
-  );
-  const watchdog = new Watchdog(
-    { tickS: config.tickS, cooldownS: config.cooldownS, collectorTimeoutMs: collectorBudgetMs(config) },
-    { collectors: buildCollectors(config, {}), sink: nothingSent, metrics, clock: systemClock, log },
-  );
+  const nothingSent = new AlertSink({ enqueue: () => undefined }, { clock: systemClock, log, metrics, hostname: hostname() });
+  const watchdog = new Watchdog(config, { collectors: buildCollectors(config, {}), sink: nothingSent, metrics, clock: systemClock, log });
   const result = await watchdog.tick();
   if (json) {
     const body = {

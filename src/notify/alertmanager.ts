@@ -49,20 +49,18 @@ function sameLabels(a: Record<string, string>, b: Record<string, string>): boole
   return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }
 
-export interface AlertmanagerOptions {
-  url: string;
+const DEFAULTS = {
   /** The integration name (metric label); `alertmanager-2` etc. when several peers are configured. */
-  name?: string;
-  timeoutMs: number;
-  clock: Clock;
-  resendMs?: number;
-  /** endsAt of an active alert = now + this; Prometheus uses 4 × its re-send interval, so three lost re-sends resolve nothing. */
-  holdMs?: number;
+  name: 'alertmanager',
+  resendMs: 60_000,
   /** Edge families (job_failed, proc_reaped, merge_gate_exhausted) have no RECOVERY: they resolve on their own after this. */
-  edgeHoldMs?: number;
+  edgeHoldMs: 5 * 60_000,
   /** Resolved alerts are re-posted this long, as Prometheus does, so a peer that missed the resolve still learns of it. */
-  resolvedRetentionMs?: number;
-}
+  resolvedRetentionMs: 15 * 60_000,
+};
+
+/** `holdMs`: endsAt of an active alert = now + this; 4 × resendMs by default, as Prometheus, so three lost re-sends resolve nothing. */
+export type AlertmanagerOptions = Partial<typeof DEFAULTS> & { url: string; timeoutMs: number; clock: Clock; holdMs?: number };
 
 /** Alertmanager API v2, one instance per peer (peers dedup by gossip); re-sends run in queue order, never after a RECOVERY. */
 export class AlertmanagerNotifier implements Notifier {
@@ -72,22 +70,19 @@ export class AlertmanagerNotifier implements Notifier {
   /** Where it posts, without credentials (they go as Authorization: Basic): this peer's key in the state file. */
   readonly endpoint: string;
   private readonly url: string;
-  private readonly holdMs: number;
-  private readonly edgeHoldMs: number;
-  private readonly resolvedRetentionMs: number;
+  private readonly opts: Required<AlertmanagerOptions>;
   private readonly firing = new Map<string, Firing>();
   private readonly resolved = new Map<string, Resolved>();
   /** Re-sends posted so far, so a test can wait for one instead of sleeping. */
   resendCount = 0;
 
-  constructor(private readonly opts: AlertmanagerOptions) {
+  constructor(opts: AlertmanagerOptions) {
+    const withDefaults = { ...DEFAULTS, ...opts };
+    this.opts = { holdMs: 4 * withDefaults.resendMs, ...withDefaults };
+    this.name = this.opts.name;
+    this.resendEveryMs = this.opts.resendMs;
     this.url = `${opts.url.replace(/\/+$/, '')}/api/v2/alerts`;
     this.endpoint = splitUrlCredentials(this.url).url;
-    this.name = opts.name ?? 'alertmanager';
-    this.resendEveryMs = opts.resendMs ?? 60_000;
-    this.holdMs = opts.holdMs ?? 4 * this.resendEveryMs;
-    this.edgeHoldMs = opts.edgeHoldMs ?? 5 * 60_000;
-    this.resolvedRetentionMs = opts.resolvedRetentionMs ?? 15 * 60_000;
   }
 
   /** What is being re-sent, for tests and introspection. */
@@ -108,13 +103,13 @@ export class AlertmanagerNotifier implements Notifier {
     const refired: string[] = [];
     const resolve = (alert: AmAlert): void => {
       alerts.push(alert);
-      resolved.set(JSON.stringify(alert.labels), { alert, untilMs: now + this.resolvedRetentionMs });
+      resolved.set(JSON.stringify(alert.labels), { alert, untilMs: now + this.opts.resolvedRetentionMs });
     };
     for (const event of events) {
       const key = event.signal.key;
       const prev = firing.get(key);
       if (isEdge(event.signal)) {
-        alerts.push(amAlert(event, event.at, now + this.edgeHoldMs));
+        alerts.push(amAlert(event, event.at, now + this.opts.edgeHoldMs));
       } else if (event.action === 'RECOVERY') {
         // Exactly the label set that fired (its severity, not the RECOVERY's); unknown start: Alertmanager takes endsAt.
         resolve(amAlert(prev?.event ?? event, prev?.startsAtMs, now, prev?.labels));
@@ -125,7 +120,7 @@ export class AlertmanagerNotifier implements Notifier {
         const startsAtMs = prev && sameLabels(prev.labels, labels) ? prev.startsAtMs : event.at;
         firing.set(key, { event, labels, startsAtMs });
         refired.push(JSON.stringify(labels));
-        alerts.push(amAlert(event, startsAtMs, now + this.holdMs, labels));
+        alerts.push(amAlert(event, startsAtMs, now + this.opts.holdMs, labels));
       }
     }
     const result = await this.post(alerts, abortSignal);
@@ -149,7 +144,7 @@ export class AlertmanagerNotifier implements Notifier {
   /** The alerts a re-send posts now: active ones with a fresh endsAt, recently resolved ones as they were. */
   resendBatch(now: number): AmAlert[] {
     const batch: AmAlert[] = [];
-    for (const f of this.firing.values()) batch.push(amAlert(f.event, f.startsAtMs, now + this.holdMs, f.labels));
+    for (const f of this.firing.values()) batch.push(amAlert(f.event, f.startsAtMs, now + this.opts.holdMs, f.labels));
     for (const [key, r] of this.resolved) {
       if (r.untilMs <= now) this.resolved.delete(key);
       else batch.push(r.alert);
@@ -184,13 +179,10 @@ export function alertmanagerSection(notifiers: readonly Notifier[], log: Logger)
       peers.forEach((p, n) => {
         const snap = data[p.endpoint];
         if (snap === undefined) return;
-        if (!isObject(snap) || !Array.isArray(snap.firing) || !Array.isArray(snap.resolved)) {
-          drops.drop(`peer ${n + 1}`, 'expected {firing: [...], resolved: [...]}');
-          return;
-        }
-        const firing = drops.keep(snap.firing, firingSchema, (i) => `peer ${n + 1} firing[${i}]`);
+        if (!isObject(snap) || !Array.isArray(snap.firing) || !Array.isArray(snap.resolved))
+          return drops.drop(`peer ${n + 1}`, 'expected {firing: [...], resolved: [...]}');
         p.restore(
-          firing,
+          drops.keep(snap.firing, firingSchema, (i) => `peer ${n + 1} firing[${i}]`),
           drops.keep(snap.resolved, resolvedSchema, (i) => `peer ${n + 1} resolved[${i}]`),
         );
       });

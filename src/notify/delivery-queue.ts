@@ -1,3 +1,5 @@
+import type { Logger } from 'pino';
+import type { Counter } from 'prom-client';
 import type { AlertEvent } from '../watchdog/signal.js';
 import type { Batching, Notifier, NotifyResult } from './notifier.js';
 
@@ -23,8 +25,7 @@ function eligible(items: readonly Entry[]): Entry[] {
   });
 }
 
-/** The first entry with the lowest score. */
-function lowest(entries: readonly Entry[], score: (event: AlertEvent) => number): Entry | undefined {
+function lowest(score: (event: AlertEvent) => number, entries: readonly Entry[]): Entry | undefined {
   let best: Entry | undefined;
   for (const entry of entries) if (best === undefined || score(entry.event) < score(best.event)) best = entry;
   return best;
@@ -59,14 +60,10 @@ export const DEFAULT_QUEUE_OPTIONS = {
 };
 export type QueueOptions = typeof DEFAULT_QUEUE_OPTIONS;
 
-export interface QueueHooks {
-  sent(event: AlertEvent): void;
-  failed(events: readonly AlertEvent[], failure: Extract<NotifyResult, { ok: false }>, retryInMs: number | null, attempt: number): void;
-  dropped(event: AlertEvent, why: 'overflow' | 'shutdown'): void;
-  /** An ALERT/RECOVERY pair (or a superseded reminder) left the queue unsent because it no longer says anything. */
-  coalesced(event: AlertEvent): void;
-  crashed(events: readonly AlertEvent[], err: unknown): void;
-  resent(result: NotifyResult): void;
+function logFields(integration: string, events: readonly AlertEvent[]): Record<string, unknown> {
+  const [first] = events;
+  if (events.length === 1 && first) return { integration, action: first.action, key: first.signal.key, family: first.signal.family };
+  return { integration, batch: events.length, action: first?.action, family: first?.signal.family };
 }
 
 /** Exponential, capped, with jitter in [50 %, 100 %] so a fleet does not retry in lockstep. */
@@ -89,11 +86,13 @@ export class IntegrationQueue {
   private readonly resendTimer: NodeJS.Timeout | undefined;
   /** Drops since the last delivered message, told to the reader in the next one. */
   private droppedUntold = 0;
+  private isResendFailing = false;
 
   constructor(
     readonly notifier: Notifier,
     private readonly opts: QueueOptions,
-    private readonly hooks: QueueHooks,
+    private readonly log: Logger,
+    private readonly metrics: Record<'sent' | 'failures' | 'dropped' | 'coalesced', Counter<string>>,
   ) {
     if (notifier.resend && notifier.resendEveryMs) {
       this.resendTimer = setInterval(() => {
@@ -104,43 +103,36 @@ export class IntegrationQueue {
     }
   }
 
-  get depth(): number {
-    return this.items.length;
-  }
-
   /** The events not delivered yet (the one in flight included), oldest first: what a state file keeps. */
   pending(): AlertEvent[] {
     return this.items.map((e) => e.event);
   }
 
   enqueue(event: AlertEvent): void {
-    if (this.isClosed) return this.hooks.dropped(event, 'shutdown');
+    if (this.isClosed) return this.drop(event, 'shutdown');
     const pending = this.items.filter((e) => !e.isInFlight && e.event.signal.key === event.signal.key);
     const last = pending.at(-1);
     // A REALERT refreshes a pending ALERT/REALERT instead of queueing another.
     if (event.action === 'REALERT' && last !== undefined && last.event.action !== 'RECOVERY') {
       last.event = last.event.action === 'ALERT' ? { ...last.event, signal: event.signal } : event;
-      return this.hooks.coalesced(event);
+      return this.coalesced(event);
     }
     if (event.action === 'RECOVERY') {
       // It cancels its pending ALERT (and what followed it); without one, the pending reminders go.
       const lastAlert = pending.findLastIndex((e) => e.event.action === 'ALERT');
-      for (const entry of lastAlert >= 0 ? pending.slice(lastAlert) : pending.filter((e) => e.event.action === 'REALERT')) {
-        this.remove(entry);
-        this.hooks.coalesced(entry.event);
-      }
-      if (lastAlert >= 0) return this.hooks.coalesced(event);
+      const moot = lastAlert >= 0 ? pending.slice(lastAlert) : pending.filter((e) => e.event.action === 'REALERT');
+      this.removeAll(moot);
+      for (const entry of moot) this.coalesced(entry.event);
+      if (lastAlert >= 0) return this.coalesced(event);
     }
     this.items.push({ event, attempts: 0, isInFlight: false });
     while (!this.notifier.isUnbounded && this.items.length > Math.max(1, this.opts.capacity)) {
-      const victim = lowest(
-        this.items.filter((e) => !e.isInFlight),
-        keepScore,
-      );
+      const waiting = this.items.filter((e) => !e.isInFlight);
+      const victim = lowest(keepScore, waiting);
       if (!victim) break;
-      this.remove(victim);
+      this.removeAll([victim]);
       this.droppedUntold += 1;
-      this.hooks.dropped(victim.event, 'overflow');
+      this.drop(victim.event, 'overflow');
     }
     this.kick();
   }
@@ -161,7 +153,7 @@ export class IntegrationQueue {
     this.sendAbort?.abort();
     this.wake?.now();
     await this.idle();
-    for (const entry of this.items.splice(0)) this.hooks.dropped(entry.event, 'shutdown');
+    for (const entry of this.items.splice(0)) this.drop(entry.event, 'shutdown');
   }
 
   private kick(): void {
@@ -174,10 +166,10 @@ export class IntegrationQueue {
       if (this.isClosed) break;
       if (this.isResendDue) {
         this.isResendDue = false;
-        this.hooks.resent(await this.send((s) => this.notifier.resend!(s), []));
+        this.resent(await this.send((s) => this.notifier.resend!(s), []));
         continue;
       }
-      const head = lowest(eligible(this.items), rank);
+      const head = lowest(rank, eligible(this.items));
       if (!head) break;
       const batch = batchFor(this.items, head, this.notifier.notifyBatch ? this.notifier.batching : undefined);
       for (const entry of batch) entry.isInFlight = true;
@@ -199,7 +191,7 @@ export class IntegrationQueue {
       return await call(this.sendAbort.signal);
     } catch (err) {
       // A throwing notifier is a bug, not an outage: retrying would loop on it forever.
-      this.hooks.crashed(events, err);
+      this.log.error({ ...logFields(this.notifier.name, events), err }, 'notifier threw (a bug); notification given up');
       return { ok: false, retry: false, reason: 'internal_error', detail: err instanceof Error ? err.message : String(err) };
     } finally {
       this.sendAbort = undefined;
@@ -212,27 +204,55 @@ export class IntegrationQueue {
     if (result.ok) {
       if (events[0]?.droppedBefore) this.droppedUntold = Math.max(0, this.droppedUntold - events[0].droppedBefore);
       this.removeAll(batch);
-      for (const entry of batch) this.hooks.sent(entry.event);
+      for (const { event } of batch) {
+        this.metrics.sent.inc({ integration: this.notifier.name, action: event.action });
+        this.log.debug(logFields(this.notifier.name, [event]), 'notification delivered');
+      }
     } else if (result.retry && !this.isClosed) {
       const attempts = Math.max(...batch.map((e) => (e.attempts += 1)));
       const isServerPause = result.afterS !== undefined;
       const waitMs = isServerPause
         ? Math.min(Math.max(0, result.afterS! * 1000), this.opts.maxRetryAfterMs)
         : backoffMs(attempts, this.opts);
-      this.hooks.failed(events, result, waitMs, attempts);
+      this.failed(events, result, waitMs, attempts);
       await this.sleep(waitMs, !isServerPause);
     } else if (!result.retry) {
       this.removeAll(batch);
-      this.hooks.failed(events, result, null, Math.max(...batch.map((e) => e.attempts + 1)));
+      this.failed(events, result, null, Math.max(...batch.map((e) => e.attempts + 1)));
     }
   }
 
-  /** Coalescing or overflow may have removed the entry while it was being sent. */
-  private remove(entry: Entry): void {
-    const i = this.items.indexOf(entry);
-    if (i >= 0) this.items.splice(i, 1);
+  private failed(events: readonly AlertEvent[], f: { reason: string; detail?: string }, retryInMs: number | null, attempt: number): void {
+    const integration = this.notifier.name;
+    // Reasons become label values: anything but a short snake_case code collapses to "other".
+    this.metrics.failures.inc({ integration, reason: /^[a-z][a-z0-9_]{0,31}$/.test(f.reason) ? f.reason : 'other' });
+    const fields = { ...logFields(integration, events), reason: f.reason, detail: f.detail, attempt };
+    if (retryInMs === null) this.log.error(fields, 'notification rejected; not retried');
+    else this.log.warn({ ...fields, retry_in_s: retryInMs / 1000 }, 'notification failed; will retry');
   }
 
+  private drop(event: AlertEvent, why: 'overflow' | 'shutdown'): void {
+    this.metrics.dropped.inc({ integration: this.notifier.name });
+    const msg = why === 'overflow' ? 'notification dropped: queue full' : 'notification dropped: not delivered before shutdown';
+    this.log.error({ ...logFields(this.notifier.name, [event]), why }, msg);
+  }
+
+  /** An ALERT/RECOVERY pair (or a superseded reminder) left the queue unsent because it no longer says anything. */
+  private coalesced(event: AlertEvent): void {
+    this.metrics.coalesced.inc({ integration: this.notifier.name });
+    this.log.debug(logFields(this.notifier.name, [event]), 'notification coalesced before sending');
+  }
+
+  /** One line per change, not per interval: a dead peer would otherwise log every minute. */
+  private resent(result: NotifyResult): void {
+    const integration = this.notifier.name;
+    if (!result.ok && !this.isResendFailing)
+      this.log.warn({ integration, reason: result.reason, detail: result.detail }, 're-send of active alerts failed');
+    else if (result.ok && this.isResendFailing) this.log.info({ integration }, 're-send of active alerts works again');
+    this.isResendFailing = !result.ok;
+  }
+
+  /** Coalescing or overflow may have removed some while they were being sent. */
   private removeAll(entries: readonly Entry[]): void {
     const gone = new Set(entries);
     this.items.splice(0, this.items.length, ...this.items.filter((e) => !gone.has(e)));

@@ -32,7 +32,6 @@ export function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** Telegram's HTML, or the same text without markup. */
 function markup(isHtml: boolean): { esc: (s: string) => string; b: (s: string) => string; code: (s: string) => string } {
   const tag = (name: string) => (s: string) => (isHtml ? `<${name}>${s}</${name}>` : s);
   return { esc: isHtml ? escapeHtml : (s) => s, b: tag('b'), code: tag('code') };
@@ -48,10 +47,7 @@ export function alertFields(event: AlertEvent): { title: string; detail: string;
 }
 
 /** `html` for Telegram's parse_mode HTML (every dynamic part escaped); `plain` the same without markup (webhook `text`, fallback). */
-export interface AlertText {
-  html: string;
-  plain: string;
-}
+export type AlertText = Record<'html' | 'plain', string>;
 
 /** Each variant at most `maxChars`; only the detail is shortened, so the markup stays whole. */
 export function formatAlert(event: AlertEvent, locale: Locale, maxChars = TELEGRAM_MAX_CHARS): AlertText {

@@ -23,8 +23,7 @@ class LogNotifier implements Notifier {
       ...(droppedBefore ? { dropped_before: droppedBefore } : {}),
     };
     const line = `${action} ${key}: ${title}`;
-    if (action === 'RECOVERY') this.log.info(fields, line);
-    else this.log.warn(fields, line);
+    this.log[action === 'RECOVERY' ? 'info' : 'warn'](fields, line);
     return { ok: true };
   }
 }
@@ -32,19 +31,15 @@ class LogNotifier implements Notifier {
 /** The integrations the resolved WATCHDOG_NOTIFIERS list names; one missing its URL/token is left out (config warns). */
 export function buildNotifiers(config: Config, deps: { log: Logger; clock?: Clock }): Notifier[] {
   const notifiers: Notifier[] = [];
-  const { locale } = config;
+  const { locale, tgApiUrl: apiUrl, tgBotToken: token, tgChatId: chatId } = config;
   const timeoutMs = config.httpTimeoutS * 1000;
   const clock = deps.clock ?? systemClock;
   for (const name of config.notifiers) {
     if (name === 'log') notifiers.push(new LogNotifier(deps.log));
-    if (name === 'telegram' && config.tgBotToken !== '' && config.tgChatId !== '') {
-      notifiers.push(
-        new TelegramNotifier({ apiUrl: config.tgApiUrl, token: config.tgBotToken, chatId: config.tgChatId, locale, timeoutMs }),
-      );
-    }
-    if (name === 'webhook' && config.webhookUrl !== '') {
+    if (name === 'telegram' && token !== '' && chatId !== '')
+      notifiers.push(new TelegramNotifier({ apiUrl, token, chatId, locale, timeoutMs }));
+    if (name === 'webhook' && config.webhookUrl !== '')
       notifiers.push(new WebhookNotifier({ url: config.webhookUrl, secret: config.webhookSecret, locale, timeoutMs, clock }));
-    }
     if (name !== 'alertmanager') continue;
     // One integration (own ordered queue) per peer, so a dead peer delays nothing for the others.
     for (const [i, url] of config.alertmanagerUrls.entries()) {

@@ -29,8 +29,6 @@ export interface Notifier {
   /** Periodic work delivery runs in the queue's own order (Alertmanager's re-send of what fires). */
   readonly resendEveryMs?: number;
   resend?(abortSignal: AbortSignal): Promise<NotifyResult>;
-  /** Stops the integration's own resources; called once on shutdown. */
-  close?(): Promise<void>;
 }
 
 /** An integration's answer is kept up to this much: only its status, a JSON reply or an error's first line is read. */

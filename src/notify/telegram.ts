@@ -22,7 +22,6 @@ function parseAnswer(text: string): BotAnswer | undefined {
 /** Bot API sendMessage with parse_mode HTML; a message Telegram cannot parse is re-sent once as plain text. */
 export class TelegramNotifier implements Notifier {
   readonly name = 'telegram';
-  /** Telegram allows about one message per second in one chat. */
   readonly minIntervalMs = 1000;
   /** At one message a second a burst of one family would take minutes (and bury what follows): it goes as one message. */
   readonly batching: Batching = { key: (e) => `${e.signal.family}\n${e.action}`, min: 3, max: 100_000 };
@@ -44,25 +43,21 @@ export class TelegramNotifier implements Notifier {
   }
 
   private async sendText(text: AlertText, abortSignal: AbortSignal): Promise<NotifyResult> {
-    const first = await this.send({ text: text.html, parse_mode: 'HTML' }, abortSignal);
-    if (!first.parseError) return first.result;
-    return (await this.send({ text: text.plain }, abortSignal)).result;
+    const result = await this.send({ text: text.html, parse_mode: 'HTML' }, abortSignal);
+    // A 400 "can't parse entities": Telegram could not parse our HTML, so once more as plain text.
+    if (result.ok || !/^HTTP 400: .*can't parse entities/is.test(result.detail ?? '')) return result;
+    return this.send({ text: text.plain }, abortSignal);
   }
 
-  private async send(
-    message: { text: string; parse_mode?: 'HTML' },
-    abortSignal: AbortSignal,
-  ): Promise<{ result: NotifyResult; parseError: boolean }> {
+  private async send(message: { text: string; parse_mode?: 'HTML' }, abortSignal: AbortSignal): Promise<NotifyResult> {
     const body = JSON.stringify({ chat_id: this.opts.chatId, ...message, link_preview_options: { is_disabled: true } });
     const answer = await postJson(this.url, body, { timeoutMs: this.opts.timeoutMs, signal: abortSignal });
-    if ('ok' in answer) return { result: answer, parseError: false };
+    if ('ok' in answer) return answer;
     const bot = parseAnswer(answer.text);
     if (answer.status >= 200 && answer.status < 300 && bot?.ok !== true) {
       const detail = `HTTP ${answer.status} without {"ok":true}: ${bodySnippet(answer.text)}`;
-      return { result: { ok: false, retry: false, reason: 'bad_response', detail }, parseError: false };
+      return { ok: false, retry: false, reason: 'bad_response', detail };
     }
-    const result = judgeAnswer(answer, Date.now(), { description: bot?.description, afterS: bot?.parameters?.retry_after });
-    const parseError = answer.status === 400 && !result.ok && /can't parse entities/i.test(result.detail ?? '');
-    return { result, parseError };
+    return judgeAnswer(answer, Date.now(), { description: bot?.description, afterS: bot?.parameters?.retry_after });
   }
 }

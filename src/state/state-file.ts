@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants, lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 // The state file on disk: its path's trust (sshd's StrictModes), its flock, and its envelope.
@@ -21,27 +21,21 @@ function whyUntrusted(what: string, st: Stats, selfUid: number): string | null {
   return null;
 }
 
-/** A regular file of ours, or why it is refused. */
-function whyRefused(path: string, st: Stats, selfUid: number): string | null {
-  if (st.isSymbolicLink()) return `${path} is a symbolic link; point WATCHDOG_STATE_FILE at the file itself`;
-  if (st.isDirectory()) return `${path} names a directory; WATCHDOG_STATE_FILE is the path of a file in it`;
-  if (!st.isFile()) return `${path} is not a regular file`;
-  return whyUntrusted(path, st, selfUid);
-}
+export type PathVerdict = { ok: true; path: string } | { ok: false; why: string };
 
-export type PathVerdict = { ok: true; dir: string } | { ok: false; why: string };
-
-/** Checks `path`, `extra` files beside it and every ancestor directory: the real directory, or why the path is refused. */
-export function checkStatePath(path: string, selfUid: number, extra: readonly string[] = []): PathVerdict {
+/** Checks the file, its lock beside it and every ancestor directory: the path in the real directory, or why it is refused. */
+export function checkStatePath(path: string): PathVerdict {
   try {
-    return examine(path, selfUid, extra);
+    return examine(path, process.getuid?.() ?? 0);
   } catch (err) {
     if (errCode(err) === 'ENOENT') return { ok: false, why: `the directory ${dirname(path)} does not exist` };
     return { ok: false, why: `${dirname(path)} cannot be examined (${errCode(err)})` };
   }
 }
 
-function examine(path: string, selfUid: number, extra: readonly string[]): PathVerdict {
+// Once the directory is ours and no one else may write it or rename it away, no one else can swap a name in it:
+// what is checked here is what the store then opens.
+function examine(path: string, selfUid: number): PathVerdict {
   const dir = realpathSync(dirname(path));
   const dirStat = statSync(dir);
   if (!dirStat.isDirectory()) return { ok: false, why: `${dir} is not a directory` };
@@ -55,8 +49,7 @@ function examine(path: string, selfUid: number, extra: readonly string[]): PathV
     if (at === dirname(at)) break;
   }
   if (why) return { ok: false, why };
-  for (const name of [basename(path), ...extra.map((p) => basename(p))]) {
-    const file = join(dir, name);
+  for (const file of [join(dir, basename(path)), join(dir, `${basename(path)}.lock`)]) {
     let st: Stats;
     try {
       st = lstatSync(file);
@@ -64,10 +57,13 @@ function examine(path: string, selfUid: number, extra: readonly string[]): PathV
       if (errCode(err) === 'ENOENT') continue;
       return { ok: false, why: `${file} cannot be examined (${errCode(err)})` };
     }
-    const bad = whyRefused(file, st, selfUid);
+    if (st.isSymbolicLink()) return { ok: false, why: `${file} is a symbolic link; point WATCHDOG_STATE_FILE at the file itself` };
+    if (st.isDirectory()) return { ok: false, why: `${file} names a directory; WATCHDOG_STATE_FILE is the path of a file in it` };
+    if (!st.isFile()) return { ok: false, why: `${file} is not a regular file` };
+    const bad = whyUntrusted(file, st, selfUid);
     if (bad) return { ok: false, why: bad };
   }
-  return { ok: true, dir };
+  return { ok: true, path: join(dir, basename(path)) };
 }
 
 /** `held`: `file` holds the exclusive lock until it is closed (or we die); `previousPid` is the last holder's. */
@@ -76,7 +72,6 @@ export type LockResult =
   | { kind: 'busy'; holderPid: number | null }
   | { kind: 'refused'; why: string };
 
-/** The pid written by the holder (or the last holder), if the file holds one. */
 async function readPid(file: FileHandle): Promise<number | null> {
   const { buffer, bytesRead } = await file.read(Buffer.alloc(32), 0, 32, 0);
   const m = /^(\d{1,10})\s*$/.exec(buffer.toString('latin1', 0, bytesRead));
@@ -100,18 +95,12 @@ function flockFd(fd: number): Promise<{ code: number | null; why: string }> {
 }
 
 /** Takes `lockPath` (0600, never through a symlink) without waiting; exit 1 of flock(1) is another holder. */
-export async function lockStateFile(lockPath: string, selfUid: number): Promise<LockResult> {
+export async function lockStateFile(lockPath: string): Promise<LockResult> {
   let file: FileHandle;
   try {
     file = await open(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   } catch (err) {
-    const code = errCode(err);
-    return { kind: 'refused', why: code === 'ELOOP' ? `${lockPath} is a symbolic link` : `${lockPath} cannot be opened (${code})` };
-  }
-  const bad = whyRefused(lockPath, await file.stat(), selfUid);
-  if (bad) {
-    await file.close();
-    return { kind: 'refused', why: bad };
+    return { kind: 'refused', why: `${lockPath} cannot be opened (${errCode(err)})` };
   }
   const flock = await flockFd(file.fd);
   if (flock.code !== 0) {
@@ -132,29 +121,16 @@ export type ReadResult =
   | { kind: 'unusable'; why: string }
   | { kind: 'refused'; why: string };
 
-/** Never through a symlink, never blocking on a FIFO; what was opened is checked, not the name. */
-const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
-/** Reads and checks the envelope; what is inside a section is the section's own business. */
-export async function readStateFile(path: string, selfUid: number): Promise<ReadResult> {
-  let file: FileHandle;
-  try {
-    file = await open(path, READ_FLAGS);
-  } catch (err) {
-    const code = errCode(err);
-    if (code === 'ENOENT') return { kind: 'absent' };
-    return { kind: 'refused', why: code === 'ELOOP' ? `${path} is a symbolic link` : `${path} cannot be read (${code})` };
-  }
+/** Reads and checks the envelope (never through a symlink, never blocking on a FIFO); a section's content is its own business. */
+export async function readStateFile(path: string): Promise<ReadResult> {
   let text: string;
   try {
-    const bad = whyRefused(path, await file.stat(), selfUid);
-    if (bad) return { kind: 'refused', why: bad };
-    text = await file.readFile('utf8');
+    text = await readFile(path, { encoding: 'utf8', flag: constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK });
   } catch (err) {
-    return { kind: 'refused', why: `${path} cannot be read (${errCode(err)})` };
-  } finally {
-    await file.close();
+    const code = errCode(err);
+    return code === 'ENOENT' ? { kind: 'absent' } : { kind: 'refused', why: `${path} cannot be read (${code})` };
   }
   let doc: { format?: unknown; version?: unknown; pid?: unknown; sections?: unknown };
   try {
@@ -178,30 +154,15 @@ export async function writeStateFile(path: string, sections: Record<string, unkn
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
   const file = await open(tmp, TEMP_FLAGS, 0o600);
   try {
-    try {
-      await file.writeFile(JSON.stringify(doc));
-      await file.sync();
-    } finally {
-      await file.close();
-    }
+    await file
+      .writeFile(JSON.stringify(doc))
+      .then(() => file.sync())
+      .finally(() => file.close());
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
   const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
-
-/** Moves an unusable file out of the way (kept for a post-mortem), so the next start is clean. */
-export async function moveAside(path: string, nowMs: number): Promise<string | null> {
-  const aside = `${path}.unusable-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`;
-  return rename(path, aside).then(
-    () => aside,
-    () => null,
-  );
+  await dir.sync().finally(() => dir.close());
 }

@@ -1,11 +1,10 @@
-import type { FileHandle } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { rename, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { ConfigWarning } from '../config.js';
 import { METRIC_PREFIX } from '../metrics.js';
-import { checkStatePath, lockStateFile, moveAside, readStateFile, writeStateFile } from './state-file.js';
+import { checkStatePath, lockStateFile, readStateFile, writeStateFile } from './state-file.js';
 
 export interface RestoreContext {
   /** Watchdogs that held this state file before (its writer, the lock's last holder), never this one: all gone, since we hold the lock. */
@@ -18,15 +17,6 @@ export interface StateSection {
   snapshot(): unknown;
   /** Drops (and logs) malformed entries; throws only when the whole section is unusable (it then starts fresh). */
   restore(data: unknown, ctx: RestoreContext): void;
-}
-
-export interface StateStoreOptions {
-  path: string;
-  /** At most one write per interval (only when something changed), plus one on close. */
-  intervalMs?: number;
-  clock: Clock;
-  log: Logger;
-  registry?: Registry;
 }
 
 /** Another watchdog holds the state file's lock: this one must not start (src/server.ts exits 75). */
@@ -51,40 +41,41 @@ export class StateStore {
   private timer: NodeJS.Timeout | undefined;
   private lastWritten = '';
   private writing: Promise<boolean> = Promise.resolve(false);
-  /** Holds the flock while open. */
   private lock: FileHandle | null = null;
-  private refusedWhy: string | null = null;
-  /** The lock was taken (it stays true after close releases it). */
-  private isLoaded = false;
+  /** Why the file is not in use (refused, or not loaded yet); null once it was locked, also after close. */
+  private unusedWhy: string | null = 'not loaded';
   /** The path with its directory resolved once it was checked: a symlink on the way is never followed again. */
   private filePath: string;
   private saveError: string | null = null;
   private failuresInARow = 0;
   private lastSavedAt: number | null = null;
   private readonly failures?: Counter;
-  private readonly lastSaved?: Gauge;
 
-  constructor(private readonly opts: StateStoreOptions) {
+  /** `intervalMs`: at most one write per interval (only when something changed), plus one on close. */
+  constructor(private readonly opts: { path: string; intervalMs?: number; clock: Clock; log: Logger; registry?: Registry }) {
     this.path = this.filePath = opts.path;
     if (!opts.registry) return;
     const registers = [opts.registry];
-    const isOk = (): boolean => this.health().ok;
+    const health = (): ReturnType<StateStore['health']> => this.health();
     this.failures = new Counter({
       name: `${METRIC_PREFIX}state_save_failures_total`,
       help: 'Writes of WATCHDOG_STATE_FILE that failed (a full disk, a read-only mount); the next save retries.',
       registers,
     });
-    this.lastSaved = new Gauge({
+    new Gauge({
       name: `${METRIC_PREFIX}state_last_saved_timestamp_seconds`,
       help: 'Unix time WATCHDOG_STATE_FILE last held the current state (written, or found unchanged); 0 before the first save.',
       registers,
+      collect() {
+        this.set((health().lastSavedAt ?? 0) / 1000);
+      },
     });
     new Gauge({
       name: `${METRIC_PREFIX}state_ok`,
       help: '1 when WATCHDOG_STATE_FILE is in use and its last save succeeded; 0 when it was refused or a save failed.',
       registers,
       collect() {
-        this.set(isOk() ? 1 : 0);
+        this.set(health().ok ? 1 : 0);
       },
     });
   }
@@ -96,32 +87,35 @@ export class StateStore {
 
   /** /healthz `state`: `lastSavedAt` is when the file last held the current state (written, or found unchanged). */
   health(): { ok: boolean; lastSavedAt: number | null; error: string | null } {
-    const error = this.refusedWhy ?? this.saveError ?? (this.isLoaded ? null : 'not loaded');
+    const error = this.unusedWhy ?? this.saveError;
     return { ok: error === null, lastSavedAt: this.lastSavedAt, error };
   }
 
   /** Throws only StateLocked (another watchdog runs on this file). */
   async load(): Promise<ConfigWarning[]> {
     const { path, log, clock } = this.opts;
-    const uid = process.getuid?.() ?? 0;
-    const verdict = checkStatePath(path, uid, [`${path}.lock`]);
+    const verdict = checkStatePath(path);
     if (!verdict.ok) return [this.refuse(verdict.why)];
-    this.filePath = join(verdict.dir, basename(path));
-    const locked = await lockStateFile(`${this.filePath}.lock`, uid);
+    this.filePath = verdict.path;
+    const locked = await lockStateFile(`${this.filePath}.lock`);
     if (locked.kind === 'busy') throw new StateLocked(path, locked.holderPid);
     if (locked.kind === 'refused') return [this.refuse(locked.why)];
     this.lock = locked.file;
-    this.isLoaded = true;
-    const read = await readStateFile(this.filePath, uid);
+    this.unusedWhy = null;
+    const read = await readStateFile(this.filePath);
     if (read.kind === 'absent') return [];
     if (read.kind === 'refused') {
       await this.unlock();
-      this.isLoaded = false;
       return [this.refuse(read.why)];
     }
     if (read.kind === 'unusable') {
-      const aside = await moveAside(this.filePath, clock());
-      return [this.warn(`${read.why}; ${aside ? `moved aside to ${aside}` : 'could not be moved aside'}; starting fresh`)];
+      // kept for a post-mortem, so the next start is clean
+      const aside = `${this.filePath}.unusable-${new Date(clock()).toISOString().replace(/[:.]/g, '-')}`;
+      const moved = await rename(this.filePath, aside).then(
+        () => `moved aside to ${aside}`,
+        () => 'could not be moved aside',
+      );
+      return [this.warn(`${read.why}; ${moved}; starting fresh`)];
     }
     const stalePids = [...new Set([read.pid, locked.previousPid])].filter((p): p is number => p !== null && p !== process.pid);
     const out: ConfigWarning[] = [];
@@ -179,7 +173,12 @@ export class StateStore {
       try {
         await writeStateFile(this.filePath, sections, now);
       } catch (err) {
-        this.failed(err);
+        // Logged when saving starts failing or the reason changes, not on every retry.
+        if (errText(err) !== this.saveError)
+          this.opts.log.error({ err, path: this.path }, 'state file write failed; the previous file stays; retrying with the next save');
+        this.saveError = errText(err);
+        this.failures?.inc();
+        this.failuresInARow += 1;
         return false;
       }
       this.lastWritten = text;
@@ -188,23 +187,12 @@ export class StateStore {
     this.failuresInARow = 0;
     this.saveError = null;
     this.lastSavedAt = now;
-    this.lastSaved?.set(now / 1000);
     return true;
   }
 
-  /** Logged when saving starts failing or the reason changes, not on every retry. */
-  private failed(err: unknown): void {
-    const error = errText(err);
-    this.failures?.inc();
-    this.failuresInARow += 1;
-    if (error !== this.saveError)
-      this.opts.log.error({ err, path: this.path }, 'state file write failed; the previous file stays; retrying with the next save');
-    this.saveError = error;
-  }
-
   private refuse(why: string): ConfigWarning {
-    this.refusedWhy = `refused: ${why}`;
-    return this.warn(`${this.refusedWhy}; nothing is restored or saved (memory only) and the file is left untouched`, 'error');
+    this.unusedWhy = `refused: ${why}`;
+    return this.warn(`${this.unusedWhy}; nothing is restored or saved (memory only) and the file is left untouched`, 'error');
   }
 
   private warn(message: string, level: 'warn' | 'error' = 'warn'): ConfigWarning {

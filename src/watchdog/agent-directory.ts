@@ -47,13 +47,6 @@ export interface PidProbe extends NsMember {
   isKernelThread: boolean;
 }
 
-/** One pass of placing the agents: where the orchestrator is, the agents asked about, the scan's request. */
-export interface Placement {
-  location: OrchLocation;
-  agents: readonly AgentInfo[];
-  request: PidViewRequest;
-}
-
 const KEY = 'WATCHDOG_ORCH_CONTAINER';
 const HINT_SHARED = `the orchestrator reports pids of its own PID namespace: if it runs in a container, set ${KEY} to that container's name`;
 
@@ -83,12 +76,10 @@ function pidProblem(pid: number, view: PidView, probes: readonly PidProbe[]): st
     return `pid ${pid} is no process of container ${view.container}; check that ${KEY} names the orchestrator's container`;
   }
   const probe = probes.find((p) => p.pid === pid);
-  let problem: string | null = null;
-  if (probe === undefined) problem = `no process has pid ${pid} on this host`;
-  else if (probe.isKernelThread) problem = `pid ${pid} is a kernel thread (${probe.name}) on this host`;
-  else if (probe.nsPids.length > 1)
-    problem = `pid ${pid} is ${probe.name}, a process of another PID namespace (pid ${probe.nsPids.at(-1)} there)`;
-  return problem === null ? null : `${problem}; ${HINT_SHARED}`;
+  if (probe === undefined) return `no process has pid ${pid} on this host; ${HINT_SHARED}`;
+  if (probe.isKernelThread) return `pid ${pid} is a kernel thread (${probe.name}) on this host; ${HINT_SHARED}`;
+  if (probe.nsPids.length <= 1) return null;
+  return `pid ${pid} is ${probe.name}, a process of another PID namespace (pid ${probe.nsPids.at(-1)} there); ${HINT_SHARED}`;
 }
 
 /** Pure: the envelope pids that cannot be the agents' on this host, each with the key that fixes it. */
@@ -111,73 +102,40 @@ export function agentPidWarnings(
   });
 }
 
-/** A warning is shown once two passes in a row found it: an agent that just exited is not a misconfiguration. */
-export class WarningDebounce {
-  private seen = new Set<string>();
-
-  constructor(private readonly passes: 1 | 2) {}
-
-  next(current: readonly AgentPidWarning[]): AgentPidWarning[] {
-    const shown = this.passes === 1 ? [...current] : current.filter((w) => this.seen.has(w.message));
-    this.seen = new Set(current.map((w) => w.message));
-    return shown;
-  }
-}
-
 /** The latest envelope's agents and where their pids live on this host. A failed fetch keeps the last list: an unknown agent is never signallable. */
 export class AgentDirectory {
-  private agents: readonly AgentInfo[] = [];
-  private view: PidView = { kind: 'shared' };
-  private warnings: readonly AgentPidWarning[] = [];
+  listed: readonly AgentInfo[] = [];
+  pidView: PidView = { kind: 'shared' };
+  /** Envelope pids that look wrong on this host (GET /healthz `agent_pid_warnings`). */
+  pidWarnings: readonly AgentPidWarning[] = [];
+  /** What the last placement found: debounced, a warning is shown once two passes in a row found it (an agent may just have exited). */
+  private found = new Set<string>();
 
-  /** `_nowMs`, the envelope's time, is no longer kept: nothing read it. */
-  update(agents: readonly AgentInfo[], _nowMs: number): void {
-    this.agents = agents.map((a) => ({ ...a }));
+  update(agents: readonly AgentInfo[]): void {
+    this.listed = agents.map((a) => ({ ...a }));
   }
 
-  list(): readonly AgentInfo[] {
-    return this.agents;
-  }
-
-  /** One placement pass: the agents as they are now (a list replaced during the scan waits for the next pass), and what the scan must read. */
-  startPlacement(location: OrchLocation): Placement {
-    const agents = this.agents;
-    return {
-      location,
-      agents,
-      request: {
-        containerId: location.kind === 'running' ? location.id : null,
-        probePids: location.kind === 'shared' ? agents.map((a) => a.pid).filter((p): p is number => p !== null && p > 1) : [],
-      },
+  /** What the scan must read to place the agents listed now, and `place` for its answer (a list replaced meanwhile waits for the next pass). */
+  startPlacement(location: OrchLocation, procRoot: string, isDebounced = true) {
+    const agents = this.listed;
+    const request: PidViewRequest = {
+      containerId: location.kind === 'running' ? location.id : null,
+      probePids: location.kind === 'shared' ? agents.map((a) => a.pid).filter((p): p is number => p !== null && p > 1) : [],
     };
-  }
-
-  /** The scan's answer to a placement: the pid view and the warnings (shown once two passes in a row found them). */
-  place(
-    p: Placement,
-    scan: { members: readonly NsMember[]; probes: readonly PidProbe[] },
-    debounce: WarningDebounce,
-    procRoot: string,
-  ): void {
-    this.view = pidViewOf(p.location, scan.members, procRoot);
-    const value = p.location.kind === 'shared' ? '' : p.location.container;
-    this.warnings = debounce.next(agentPidWarnings(p.agents, this.view, scan.probes, value));
-  }
-
-  /** A pid view set directly (tests). */
-  setPidView(view: PidView): void {
-    this.view = view;
-  }
-
-  get pidView(): PidView {
-    return this.view;
+    const place = (scan: { members: readonly NsMember[]; probes: readonly PidProbe[] }): void => {
+      this.pidView = pidViewOf(location, scan.members, procRoot);
+      const found = agentPidWarnings(agents, this.pidView, scan.probes, location.kind === 'shared' ? '' : location.container);
+      this.pidWarnings = isDebounced ? found.filter((w) => this.found.has(w.message)) : found;
+      this.found = new Set(found.map((w) => w.message));
+    };
+    return { request, place };
   }
 
   /** The agents by this host's pid; one without a pid here (or pid <= 1, never an agent) is left out. */
   byHostPid(): Map<number, AgentInfo> {
-    const view = this.view;
+    const view = this.pidView;
     const out = new Map<number, AgentInfo>();
-    for (const a of this.agents) {
+    for (const a of this.listed) {
       if (a.pid === null || a.pid <= 1) continue;
       const pid = view.kind === 'shared' ? a.pid : view.kind === 'translated' ? view.hostPidOf.get(a.pid) : undefined;
       if (pid !== undefined && pid > 1 && !out.has(pid)) out.set(pid, a);
@@ -185,18 +143,9 @@ export class AgentDirectory {
     return out;
   }
 
-  pids(): Set<number> {
-    return new Set(this.byHostPid().keys());
-  }
-
   /** Why listed agents cannot be told apart from other host processes right now (nothing may be signalled), or null. */
   unlocatedReason(): string | null {
-    if (this.view.kind !== 'unknown' || !this.agents.some((a) => a.pid !== null)) return null;
-    return `${KEY}=${this.view.container}: ${this.view.reason}`;
-  }
-
-  /** Envelope pids that look wrong on this host (GET /healthz `agent_pid_warnings`). */
-  pidWarnings(): readonly AgentPidWarning[] {
-    return this.warnings;
+    if (this.pidView.kind !== 'unknown' || !this.listed.some((a) => a.pid !== null)) return null;
+    return `${KEY}=${this.pidView.container}: ${this.pidView.reason}`;
   }
 }

@@ -1,5 +1,6 @@
+import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { alertStateSchema, type DropLog } from './restore-entries.js';
+import { alertStateSchema, DropLog } from './restore-entries.js';
 import { isEdge, type AlertAction, type Signal } from './signal.js';
 
 export type AlertState = z.output<typeof alertStateSchema>;
@@ -39,13 +40,15 @@ export class AlertStates {
     return this.list().filter((s) => s.alerting);
   }
 
-  /** Keeps each entry the schema accepts; `drops` logs the others. */
-  restore(data: unknown, drops: DropLog): void {
+  /** Keeps each entry the schema accepts; the others are logged and dropped. */
+  restore(data: unknown, log: Logger): void {
     if (!Array.isArray(data)) throw new Error('alert states: expected a list');
+    const drops = new DropLog('alert-states', log);
     for (const s of drops.keep(data, alertStateSchema, (i) => `alert-states[${i}]`)) {
       this.states.set(s.key, s);
       this.unconfirmed.add(s.key);
     }
+    drops.done();
   }
 
   /** `isComplete` false: some source failed this tick, so a restored key it did not report is kept, not recovered. */

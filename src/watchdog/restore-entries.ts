@@ -47,11 +47,8 @@ export class DropLog {
 
   /** Ends the restore: the total, when some were dropped beyond the ones logged. */
   done(): void {
-    if (this.count > LOGGED_DROPS)
-      this.log.warn(
-        { section: this.section, dropped: this.count },
-        `state file: ${this.count - LOGGED_DROPS} more malformed entries dropped`,
-      );
+    const more = this.count - LOGGED_DROPS;
+    if (more > 0) this.log.warn({ section: this.section, dropped: this.count }, `state file: ${more} more malformed entries dropped`);
   }
 }
 
@@ -73,11 +70,7 @@ const signalSchema: z.ZodType<Signal> = z
       .optional()
       .transform((v) => (v === null ? Number.POSITIVE_INFINITY : v)),
   })
-  .refine((s) => s.key === signalKey(s.family, s.entity), { message: 'key does not match family and entity', path: ['key'] })
-  .transform((s) => {
-    const { cooldownS, ...rest } = s;
-    return cooldownS === undefined ? rest : { ...rest, cooldownS };
-  });
+  .refine((s) => s.key === signalKey(s.family, s.entity), { message: 'key does not match family and entity', path: ['key'] });
 
 export const alertEventSchema: z.ZodType<AlertEvent> = z.object({
   action: z.enum(['ALERT', 'REALERT', 'RECOVERY']),

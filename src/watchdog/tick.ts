@@ -1,22 +1,39 @@
 import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
-import { AlertStates, type AlertState, type Decision } from './alert-state.js';
-import type { WatchdogMetrics } from './metrics.js';
-import { DropLog } from './restore-entries.js';
+import type { Config } from '../config.js';
+import { METRIC_PREFIX } from '../metrics.js';
+import { AlertStates, type Decision } from './alert-state.js';
 import { FAMILIES, type AlertEvent, type Collector, type Signal } from './signal.js';
 
-/** Where alert events go (notify's delivery implements it); the watchdog never imports notify. */
-export interface AlertOutlet {
-  /** Never blocks and never throws: the tick hands events over and moves on. */
-  enqueue(event: AlertEvent): void;
-  /** Waits for pending deliveries, at most `timeoutMs` (shutdown); backoff waits are cut short once. */
-  flush(timeoutMs: number): Promise<void>;
+export type WatchdogMetrics = ReturnType<typeof createWatchdogMetrics>;
+
+/** The tick's own series; `registry` defaults to a private one (the CLI tick exposes nothing). */
+export function createWatchdogMetrics(registry = new Registry()) {
+  const opts = <L extends string = never>(name: string, help: string, ...labelNames: L[]) => ({
+    name: `${METRIC_PREFIX}${name}`,
+    help,
+    labelNames,
+    registers: [registry],
+  });
+  const buckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+  const m = {
+    tickDuration: new Histogram({ ...opts('tick_duration_seconds', 'Duration of a watchdog tick (collect, decide, dispatch).'), buckets }),
+    ticks: new Counter(opts('ticks_total', 'Watchdog ticks finished.')),
+    lastTick: new Gauge(opts('last_tick_timestamp_seconds', 'Unix time the last tick finished; alert when it goes stale.')),
+    collectorErrors: new Counter(opts('collector_errors_total', 'Collector runs that threw or timed out, by collector.', 'collector')),
+    signalsActive: new Gauge(opts('signals_active', 'Active signals of the last tick, by family.', 'family')),
+    alerts: new Counter(opts('alerts_total', 'Alert decisions dispatched to the notifiers, by family and action.', 'family', 'action')),
+  };
+  for (const family of FAMILIES) m.signalsActive.set({ family }, 0);
+  return m;
 }
 
 /** The one way an alert leaves the process, for the tick and for edge alerts raised outside it (reaper, merge gate). */
 export class AlertSink {
   constructor(
-    private readonly outlet: AlertOutlet,
+    /** notify's delivery (the watchdog never imports notify): never blocks and never throws, the tick hands events over and moves on. */
+    private readonly outlet: { enqueue(event: AlertEvent): void },
     private readonly deps: { clock: Clock; log: Logger; metrics: Pick<WatchdogMetrics, 'alerts'>; hostname: string },
   ) {}
 
@@ -45,27 +62,21 @@ export interface TickResult {
   failed: string[];
 }
 
-/** A collector gets its HTTP budget plus slack, but never more than three tick intervals. */
-export function collectorBudgetMs(config: { httpTimeoutS: number; tickS: number }): number {
-  return Math.max(1000, Math.min(config.httpTimeoutS * 1000 + 2000, config.tickS * 3000));
-}
-
 /** collect → signals → decide → dispatch. A tick never throws nor overlaps the last; a broken collector keeps its previous signals. */
 export class Watchdog {
-  private readonly states: AlertStates;
+  readonly states: AlertStates;
   private readonly lastByCollector = new Map<string, Signal[]>();
   private inFlight: Promise<TickResult> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
-  private last: TickResult | null = null;
-  private tickCount = 0;
+  lastTick: TickResult | null = null;
+  ticks = 0;
 
   constructor(
-    /** `collectorTimeoutMs`: one collector's budget in one tick; past it the collector is abandoned for this tick. */
-    private readonly opts: { tickS: number; cooldownS: number; collectorTimeoutMs: number },
+    private readonly config: Pick<Config, 'tickS' | 'cooldownS' | 'httpTimeoutS'>,
     private readonly deps: { collectors: readonly Collector[]; sink: AlertSink; metrics: WatchdogMetrics; clock: Clock; log: Logger },
   ) {
-    this.states = new AlertStates(opts.cooldownS);
+    this.states = new AlertStates(config.cooldownS);
     // Zero series from the start, so rate() and dashboards see 0 rather than "no data".
     for (const c of deps.collectors) deps.metrics.collectorErrors.inc({ collector: c.name }, 0);
   }
@@ -86,13 +97,12 @@ export class Watchdog {
       if (!this.running) return;
       const result = await this.tick();
       if (!this.running) return;
-      const waitMs = Math.max(0, this.opts.tickS * 1000 - result.durationS * 1000);
+      const waitMs = Math.max(0, this.config.tickS * 1000 - result.durationS * 1000);
       this.timer = setTimeout(() => void loop(), waitMs);
     };
     void loop();
   }
 
-  /** Stops ticking and lets an in-flight tick finish. */
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
@@ -100,28 +110,12 @@ export class Watchdog {
     if (this.inFlight) await this.inFlight;
   }
 
-  lastTick(): TickResult | null {
-    return this.last;
-  }
-
-  ticks(): number {
-    return this.tickCount;
-  }
-
-  alertStates(): AlertState[] {
-    return this.states.list();
-  }
-
   /** The alert states, registered by the app as a StateSection: a restart neither repeats an ALERT nor forgets a RECOVERY. */
   stateSection() {
     return {
       name: 'alert-states',
       snapshot: () => this.states.snapshot(),
-      restore: (data: unknown) => {
-        const drops = new DropLog('alert-states', this.deps.log);
-        this.states.restore(data, drops);
-        drops.done();
-      },
+      restore: (data: unknown) => this.states.restore(data, this.deps.log),
     };
   }
 
@@ -144,12 +138,12 @@ export class Watchdog {
     } catch (err) {
       // Only a bug gets here: log it with its stack and keep serving the last good signals.
       log.error({ err }, 'tick failed');
-      signals = this.last?.signals ?? [];
+      signals = this.lastTick?.signals ?? [];
     }
     const durationS = (performance.now() - startedHr) / 1000;
     const result: TickResult = { at: clock(), durationS, signals, failed };
-    this.last = result;
-    this.tickCount += 1;
+    this.lastTick = result;
+    this.ticks += 1;
     metrics.tickDuration.observe(durationS);
     metrics.ticks.inc();
     metrics.lastTick.set(result.at / 1000);
@@ -161,7 +155,8 @@ export class Watchdog {
   private async collectGuarded(collector: Collector, now: number): Promise<Signal[] | null> {
     const { log, metrics } = this.deps;
     const { name } = collector;
-    const ms = this.opts.collectorTimeoutMs;
+    // Its budget in this tick, past which it is abandoned: its HTTP budget plus slack, at most three tick intervals.
+    const ms = Math.max(1000, Math.min(this.config.httpTimeoutS * 1000 + 2000, this.config.tickS * 3000));
     const abort = new AbortController();
     const timedOut = new Error(`collector ${name} did not finish within ${ms} ms`);
     let timer: NodeJS.Timeout | undefined;

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../support/app.js';
-import { createDelivery, type QueuedDelivery } from '../../src/notify/delivery.js';
+import { QueuedDelivery } from '../../src/notify/delivery.js';
 import { buildNotifiers } from '../../src/notify/index.js';
 import { CLUSTER_TIMING, freePort, startAlertmanager, type RunningAlertmanager } from '../support/alertmanager.js';
 import { startHttpServer, type LoopbackServer } from '../support/http-server.js';
@@ -92,7 +92,7 @@ beforeAll(async () => {
   peers.push(await peer('B'));
   await waitForMesh();
   const config = testConfig({ notifiers: ['alertmanager'], alertmanagerUrls: peers.map((p) => p.url), httpTimeoutS: 1 });
-  delivery = createDelivery(buildNotifiers(config, { log: capturedLog().log }), {
+  delivery = new QueuedDelivery(buildNotifiers(config, { log: capturedLog().log }), {
     log: capturedLog().log,
     registry: new Registry(),
     queue: { backoffBaseMs: 100, backoffMaxMs: 500 },

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertmanagerNotifier, type AlertmanagerOptions } from '../../src/notify/alertmanager.js';
-import { createDelivery, type QueuedDelivery } from '../../src/notify/delivery.js';
+import { QueuedDelivery } from '../../src/notify/delivery.js';
 import { startAlertmanager, type AmApiAlert, type RunningAlertmanager } from '../support/alertmanager.js';
 import { refusedUrl } from '../support/http-server.js';
 import { waitFor } from '../support/wait-for.js';
@@ -25,7 +25,7 @@ function notifier(overrides: Partial<AlertmanagerOptions> = {}): AlertmanagerNot
 
 /** Re-sends are run by delivery, in the queue's order: these tests drive the notifier through it. */
 function delivered(n: AlertmanagerNotifier): QueuedDelivery {
-  const d = createDelivery([n], { log: capturedLog().log, registry: new Registry() });
+  const d = new QueuedDelivery([n], { log: capturedLog().log, registry: new Registry() });
   open.push(d);
   return d;
 }
@@ -162,7 +162,7 @@ describe('an Alertmanager behind basic auth', () => {
     const n = new AlertmanagerNotifier({ url, timeoutMs: 2_000, clock: Date.now });
     expect(n.endpoint).not.toContain(AM_PASSWORD);
     const { log, lines } = capturedLog();
-    const d = createDelivery([n], { log, registry: new Registry() });
+    const d = new QueuedDelivery([n], { log, registry: new Registry() });
     open.push(d);
     d.enqueue(alertEvent('ALERT', { entity: 'behind-auth' }));
     await d.flush(5_000);

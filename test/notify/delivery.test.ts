@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { backoffMs, type QueueOptions } from '../../src/notify/delivery-queue.js';
-import { createDelivery } from '../../src/notify/delivery.js';
+import { QueuedDelivery } from '../../src/notify/delivery.js';
 import type { AlertEvent } from '../../src/watchdog/signal.js';
 import { alertEvent } from '../support/alert-events.js';
 import { capturedLog, metricLines, Registry, ScriptedNotifier } from '../support/notify.js';
@@ -12,7 +12,7 @@ const retry = (reason = 'server_error') => ({ ok: false as const, retry: true as
 function setup(notifiers: ScriptedNotifier[], queue: Partial<QueueOptions> = {}) {
   const registry = new Registry();
   const captured = capturedLog();
-  const delivery = createDelivery(notifiers, { log: captured.log, registry, queue: { ...fast, ...queue } });
+  const delivery = new QueuedDelivery(notifiers, { log: captured.log, registry, queue: { ...fast, ...queue } });
   return { delivery, registry, ...captured };
 }
 
@@ -314,7 +314,7 @@ describe('shutdown', () => {
     expect(n.delivered).toEqual(['ALERT proc_blocking:a']);
   });
 
-  it('flush gives up after its timeout; close aborts the send, counts the rest as dropped and closes the notifiers', async () => {
+  it('flush gives up after its timeout; close aborts the send and counts the rest as dropped', async () => {
     const n = new ScriptedNotifier('tg', ['hang', 'hang']);
     const { delivery, registry, records } = setup([n]);
     delivery.enqueue(ev('ALERT', 'a'));
@@ -324,7 +324,6 @@ describe('shutdown', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(290);
     expect(records().find((r) => r.msg === 'notifications still pending after flush')).toMatchObject({ integration: 'tg', pending: 2 });
     await delivery.close();
-    expect(n.isClosed).toBe(true);
     expect(n.delivered).toEqual([]);
     expect(await metricLines(registry, 'orch_watchdog_notifications_dropped_total')).toEqual([
       'orch_watchdog_notifications_dropped_total{integration="tg"} 2',

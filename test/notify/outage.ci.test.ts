@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testConfig } from '../support/app.js';
-import { createDelivery, type QueuedDelivery } from '../../src/notify/delivery.js';
+import { QueuedDelivery } from '../../src/notify/delivery.js';
 import { buildNotifiers } from '../../src/notify/index.js';
 import type { AlertEvent } from '../../src/watchdog/signal.js';
 import { parseTelegramHtml, startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.js';
@@ -37,7 +37,7 @@ function telegramDelivery(apiUrl: string, timeoutS = 2) {
     tgChatId: '-1001234567890',
     httpTimeoutS: timeoutS,
   });
-  delivery = createDelivery(buildNotifiers(config, { log: captured.log }), {
+  delivery = new QueuedDelivery(buildNotifiers(config, { log: captured.log }), {
     log: captured.log,
     registry,
     // Seconds, not minutes: the retry rules are the same, only the base is shorter.

@@ -32,7 +32,7 @@ describe('every outbound deadline fits inside the tick', () => {
     );
     app.ctx.watchdog.start();
     await waitFor('the orch_down ALERT', () => notifier.actions().includes('ALERT orch_down'), { timeoutMs: 40_000 });
-    const last = app.ctx.watchdog.lastTick();
+    const last = app.ctx.watchdog.lastTick;
     // the fetch failed as a fetch (counted), the collector was not abandoned
     expect(last?.failed).toEqual([]);
     expect(last?.signals.find((s) => s.key === 'orch_down')?.detail).toMatch(/timeout/);

@@ -22,7 +22,6 @@ export class ScriptedNotifier implements Notifier {
   readonly delivered: string[] = [];
   readonly events: AlertEvent[] = [];
   readonly steps: Step[];
-  isClosed = false;
   private releases: (() => void)[] = [];
 
   constructor(
@@ -53,10 +52,6 @@ export class ScriptedNotifier implements Notifier {
   /** Lets every hanging send finish successfully. */
   release(): void {
     for (const r of this.releases.splice(0)) r();
-  }
-
-  async close(): Promise<void> {
-    this.isClosed = true;
   }
 }
 

@@ -129,7 +129,7 @@ describe('the tick', () => {
     release();
     expect(await a).toBe(await b);
     expect(maxRunning).toBe(1);
-    expect(app.ctx.watchdog.ticks()).toBe(1);
+    expect(app.ctx.watchdog.ticks).toBe(1);
     await app.close();
   });
 

@@ -23,7 +23,7 @@ export class OrchestratorCollector implements Collector {
     const timeoutMs = callTimeoutMs(this.config.httpTimeoutS * 1000, ctx.deadline);
     const outcome = await fetchEnvelope(this.config.metricsUrl, timeoutMs, ctx.abortSignal);
     if (!outcome.ok) ctx.log.warn({ reason: outcome.reason }, 'orchestrator envelope fetch failed');
-    else this.deps.agents?.update(agentsOf(outcome.envelope), ctx.now);
+    else this.deps.agents?.update(agentsOf(outcome.envelope));
     return this.signals.next(outcome, ctx.now);
   }
 }

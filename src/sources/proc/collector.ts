@@ -4,7 +4,7 @@ import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { readBootTimeS, readClockTicks } from '../../proc/read-proc.js';
 import { identityKey } from '../../proc/identity.js';
-import { WarningDebounce, type AgentDirectory, type AgentPidWarning, type OrchLocation } from '../../watchdog/agent-directory.js';
+import type { AgentDirectory, AgentPidWarning, OrchLocation } from '../../watchdog/agent-directory.js';
 import { callTimeoutMs, withTimeout } from '../../http.js';
 import { describeDockerError, type ContainerState, type DockerReader } from '../containers/docker-client.js';
 import type { RetestRegistry } from '../../watchdog/retest-registry.js';
@@ -49,7 +49,6 @@ export class ProcCollector implements Collector {
   private readonly log: Logger;
   /** The one stop path: POST /proc/candidates/:pid/terminate and the reaper. */
   readonly stops: RunStops;
-  private readonly pidWarnings = new WarningDebounce(2);
   private boot: Promise<{ btimeS: number; clkTck: number }> | null = null;
   private last: { scannedAt: number; candidates: Candidate[]; alerts: RunAlert[] } | null = null;
 
@@ -86,7 +85,7 @@ export class ProcCollector implements Collector {
   async collect(ctx: CollectContext): Promise<Signal[]> {
     if (!this.config.procEnabled) return [];
     const boot = await this.loadBoot();
-    const scan = await this.scanPlacingAgents(ctx, this.pidWarnings);
+    const scan = await this.scanPlacingAgents(ctx);
     const { candidates, alerts } = this.judge(scan, { ...boot, nowMs: ctx.now, thresholdS: this.config.procAgeMin * 60 });
     const { procReapAgeMin, procCooldownS: cooldownS, locale } = this.config;
     const settings = { reapAgeS: procReapAgeMin * 60, cooldownS, locale };
@@ -110,20 +109,20 @@ export class ProcCollector implements Collector {
       leftoverGraceS: this.config.procLeftoverGraceS,
       isExcluded: (argv) => this.matcher.isExcluded(argv),
       retestsInTimeout: new Set(retests.filter((r) => clock.nowMs < r.deadlineMs).map((r) => r.id)),
-      listedRunIds: agents ? new Set(agents.list().map((a) => a.runId)) : null,
+      listedRunIds: agents ? new Set(agents.listed.map((a) => a.runId)) : null,
       processesOf: (run) => this.runs.processesOf(run),
     });
   }
 
   /** One scan, which also places the envelope's agent pids on this host (AgentDirectory). */
-  private async scanPlacingAgents(ctx: CollectContext, debounce: WarningDebounce): Promise<ScanResult> {
+  private async scanPlacingAgents(ctx: CollectContext, isDebounced = true): Promise<ScanResult> {
     const { agents } = this.deps;
     const request: ScanRequest = { watch: this.runs.watched() };
     if (!agents) return this.worker.scan(ctx.abortSignal, request);
     const location = await this.locateOrchestrator(ctx);
-    const placement = agents.startPlacement(location);
+    const placement = agents.startPlacement(location, this.config.procRoot, isDebounced);
     const scan = await this.worker.scan(ctx.abortSignal, { ...request, ...placement.request });
-    agents.place(placement, scan, debounce, this.config.procRoot);
+    placement.place(scan);
     return scan;
   }
 
@@ -147,8 +146,8 @@ export class ProcCollector implements Collector {
 
   /** check-config: one placement of the agents now, every warning at once. */
   async checkAgentPids(ctx: CollectContext): Promise<readonly AgentPidWarning[]> {
-    await this.scanPlacingAgents(ctx, new WarningDebounce(1));
-    return this.deps.agents?.pidWarnings() ?? [];
+    await this.scanPlacingAgents(ctx, false);
+    return this.deps.agents?.pidWarnings ?? [];
   }
 
   private observe(scan: ScanResult, candidates: Candidate[]): void {

@@ -154,7 +154,7 @@ export class RunStops {
     const foreign = `WATCHDOG_PROC_ROOT ${procRoot} is not the /proc of the watchdog's pid namespace; its pids cannot be signalled from here`;
     if (!(await isOwnProcRoot(procRoot, selfPid))) return refuse('foreign_root', foreign);
     const tree = new ProcTree(readProcTable(procRoot));
-    const guard = protectedPids(tree.table, { selfPid, agentPids: agents?.pids() ?? [] });
+    const guard = protectedPids(tree.table, { selfPid, agentPids: agents?.byHostPid().keys() ?? [] });
     const refused = await this.refusal(target, tree, guard);
     if (refused) return refused;
     const started = await startSignalWithGrace(this.targetsOf(target, tree, guard), {

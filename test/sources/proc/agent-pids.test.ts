@@ -8,7 +8,6 @@ import {
   agentPidWarnings,
   AgentDirectory,
   pidViewOf,
-  WarningDebounce,
   type AgentInfo,
   type OrchLocation,
   type PidProbe,
@@ -87,9 +86,9 @@ describe('envelope pids to host pids (pure)', () => {
 describe('the directory answers in host pids', () => {
   it('translated: owners and protected pids are the host pids; an unresolved agent protects nothing', () => {
     const dir = new AgentDirectory();
-    dir.update([agent(7), agent(12, '679')], 0);
-    dir.setPidView({ kind: 'translated', container: 'orch', hostPidOf: new Map([[7, 5007]]) });
-    expect([...dir.pids()]).toEqual([5007]);
+    dir.update([agent(7), agent(12, '679')]);
+    dir.pidView = { kind: 'translated', container: 'orch', hostPidOf: new Map([[7, 5007]]) };
+    expect([...dir.byHostPid().keys()]).toEqual([5007]);
     expect(dir.byHostPid().get(5007)?.runId).toBe('678');
     expect(dir.byHostPid().get(7)).toBeUndefined();
     expect(dir.unlocatedReason()).toBeNull();
@@ -97,17 +96,17 @@ describe('the directory answers in host pids', () => {
 
   it('unknown: nothing is an agent, and while agents are listed nothing may be signalled', () => {
     const dir = new AgentDirectory();
-    dir.setPidView({ kind: 'unknown', container: 'orch', reason: 'no container is named "orch"' });
+    dir.pidView = { kind: 'unknown', container: 'orch', reason: 'no container is named "orch"' };
     expect(dir.unlocatedReason()).toBeNull();
-    dir.update([agent(7)], 0);
-    expect([...dir.pids()]).toEqual([]);
+    dir.update([agent(7)]);
+    expect([...dir.byHostPid().keys()]).toEqual([]);
     expect(dir.unlocatedReason()).toBe('WATCHDOG_ORCH_CONTAINER=orch: no container is named "orch"');
   });
 
   it('shared: the envelope pids are the host pids, as before', () => {
     const dir = new AgentDirectory();
-    dir.update([agent(4242), agent(1)], 0);
-    expect([...dir.pids()]).toEqual([4242]);
+    dir.update([agent(4242), agent(1)]);
+    expect([...dir.byHostPid().keys()]).toEqual([4242]);
     expect(dir.byHostPid().get(4242)?.runId).toBe('678');
   });
 });
@@ -163,12 +162,17 @@ describe('warnings name WATCHDOG_ORCH_CONTAINER (pure)', () => {
   });
 
   it('shows a warning once two passes in a row found it: an agent that just exited is not a misconfiguration', () => {
-    const debounce = new WarningDebounce(2);
+    const dir = new AgentDirectory();
+    const pass = (agents: AgentInfo[]) => {
+      dir.update(agents);
+      dir.startPlacement({ kind: 'shared' }, '/proc').place({ members: [], probes: [] });
+      return dir.pidWarnings;
+    };
     const [w] = agentPidWarnings([agent(7)], { kind: 'shared' }, [], '');
-    expect(debounce.next([w!])).toEqual([]);
-    expect(debounce.next([w!])).toEqual([w]);
-    expect(debounce.next([])).toEqual([]);
-    expect(debounce.next([w!])).toEqual([]);
+    expect(pass([agent(7)])).toEqual([]);
+    expect(pass([agent(7)])).toEqual([w]);
+    expect(pass([])).toEqual([]);
+    expect(pass([agent(7)])).toEqual([]);
   });
 });
 

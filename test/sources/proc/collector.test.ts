@@ -87,7 +87,7 @@ describe('proc_blocking through the tick', () => {
     const { tree, app, tick } = await setup();
     tree.add({ pid: 9, startTicks: startedAgo(4 * 3600), argv: ['pytest'] });
     await tick();
-    expect(app.ctx.watchdog.lastTick()?.signals[0]?.severity).toBe('critical');
+    expect(app.ctx.watchdog.lastTick?.signals[0]?.severity).toBe('critical');
   });
 
   // The reap age is the operator's own "surely stuck"; a fixed four times the alert age ignored it.
@@ -96,7 +96,7 @@ describe('proc_blocking through the tick', () => {
     tree.add({ pid: 9, startTicks: startedAgo(2 * 3600), argv: ['pytest'] });
     tree.add({ pid: 10, startTicks: startedAgo(80 * 60), argv: ['pytest'] });
     await tick();
-    const severities = app.ctx.watchdog.lastTick()?.signals.map((s) => [s.key, s.severity]);
+    const severities = app.ctx.watchdog.lastTick?.signals.map((s) => [s.key, s.severity]);
     expect(severities?.sort()).toEqual([
       ['proc_blocking:10', 'warning'],
       ['proc_blocking:9', 'critical'],

@@ -101,7 +101,7 @@ describe('an agent seen before the envelope lists it', () => {
     const w = await watchdog({ procMatch: 'cmdline', procExclude: ['vitest'] });
     await w.tick();
     expect(await w.candidate(agent.pid!)).toMatchObject({ owner: null, run_pid: agent.pid });
-    w.app.ctx.agents.update([{ runId: '678', pid: agent.pid!, task: 'ORCH-111', stage: 'tester' }], w.clock());
+    w.app.ctx.agents.update([{ runId: '678', pid: agent.pid!, task: 'ORCH-111', stage: 'tester' }]);
     await w.tick();
     expect(await w.candidate(agent.pid!)).toBeUndefined();
     expect(await w.candidate(pytest.pid)).toMatchObject({
@@ -120,7 +120,7 @@ describe('actions that can never hit the wrong process', () => {
     await w.tick();
     expect(await w.candidate(pytest.pid)).toBeDefined();
     // listed between the scan and the request: the terminator re-reads the agents before any signal
-    w.app.ctx.agents.update([{ runId: '9', pid: pytest.pid, task: null, stage: null }], w.clock());
+    w.app.ctx.agents.update([{ runId: '9', pid: pytest.pid, task: null, stage: null }]);
     const res = await w.terminate(pytest.pid);
     expect(res.statusCode).toBe(409);
     expect(res.json()).toEqual({ error: 'protected', message: expect.stringContaining('orchestrator agent') });
@@ -160,7 +160,7 @@ describe('actions that can never hit the wrong process', () => {
     lab.track(pid);
     await waitFor('the orphan to be pytest', () => readStat(pid)?.comm === 'pytest');
     const w = await watchdog({ procReapEnabled: true, procReapAgeMin: 0.0005 });
-    w.app.ctx.agents.update([{ runId: '1', pid, task: null, stage: null }], w.clock());
+    w.app.ctx.agents.update([{ runId: '1', pid, task: null, stage: null }]);
     await w.tick();
     await w.app.ctx.proc.settle();
     expect(await w.candidate(pid)).toBeUndefined();

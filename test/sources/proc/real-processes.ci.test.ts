@@ -219,14 +219,14 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
       dockerSock: `/tmp/owd-no-engine-${process.pid}/docker.sock`,
       httpTimeoutS: 2,
     });
-    a.ctx.agents.update([{ runId: '678', pid: 7, task: 'ORCH-111', stage: 'tester' }], Date.now());
+    a.ctx.agents.update([{ runId: '678', pid: 7, task: 'ORCH-111', stage: 'tester' }]);
     await tick();
     await tick();
     await a.ctx.proc.settle();
     for (const pid of orphans) expect(isAlive(pid)).toBe(true);
     expect(a.ctx.agents.unlocatedReason()).toMatch(/^WATCHDOG_ORCH_CONTAINER=orch: the Docker Engine could not be read: no socket at/);
     // the orchestrator lists no agent any more: nothing is left to protect, and the runs refused before are not remembered
-    a.ctx.agents.update([], Date.now());
+    a.ctx.agents.update([]);
     await tick();
     await a.ctx.proc.settle();
     for (const pid of orphans) expect(isAlive(pid)).toBe(false);
