@@ -20,11 +20,7 @@ export function readProcTable(procRoot = '/proc'): ProcTable {
   return table;
 }
 
-export interface LinkedProcess {
-  pid: number;
-  ppid: number;
-  startTicks: number;
-}
+export type LinkedProcess = Pick<ProcStat, 'pid' | 'ppid' | 'startTicks'>;
 
 /** Every process below `pid` by parent links, `pid` itself excluded. */
 function descendantsBy<T extends LinkedProcess>(pid: number, children: (pid: number) => Iterable<T>): T[] {

@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { readBootTimeS, readClockTicks } from '../../proc/read-proc.js';
-import { identityKey } from '../../proc/identity.js';
+import { identityKey } from '../../proc/parse-stat.js';
 import { WarningDebounce, type AgentDirectory, type AgentPidWarning, type OrchLocation } from '../../watchdog/agent-directory.js';
 import { callTimeoutMs, withTimeout } from '../../http.js';
 import { describeDockerError, type ContainerState, type DockerReader } from '../containers/docker-client.js';
@@ -42,7 +42,7 @@ interface ProcCollectorDeps {
 /** proc_blocking: test runs older than WATCHDOG_PROC_AGE_MIN and what finished runs left behind; the last view for the API. */
 export class ProcCollector implements Collector {
   readonly name = 'proc';
-  private readonly worker: ScanWorker;
+  readonly worker: ScanWorker;
   private readonly runs = new RunTracker();
   private readonly matcher: Matcher;
   private readonly metrics: ProcMetrics | null;
@@ -169,16 +169,6 @@ export class ProcCollector implements Collector {
       scannedAt: this.last?.scannedAt ?? null,
       candidates: this.config.procEnabled ? (this.last?.candidates ?? []) : [],
     };
-  }
-
-  /** Resolves when reaps/terminations in flight have finished (tests, graceful shutdown). */
-  async settle(): Promise<void> {
-    await this.stops.settle();
-  }
-
-  /** See ScanWorker.hasStuckThread: the server must not wait for such a thread at exit. */
-  get hasStuckScan(): boolean {
-    return this.worker.hasStuckThread;
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { identityKey, type ProcIdentity } from '../../proc/identity.js';
+import { identityKey, type ProcIdentity } from '../../proc/parse-stat.js';
 import { LineageTree } from '../../proc/proc-table.js';
 import type { AgentInfo } from '../../watchdog/agent-directory.js';
 import type { MatchedProcess } from './scanner.js';

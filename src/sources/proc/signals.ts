@@ -1,6 +1,5 @@
 import type { Locale } from '../../i18n.js';
-import { identityKey, type ProcIdentity } from '../../proc/identity.js';
-import type { ProcStat } from '../../proc/parse-stat.js';
+import { identityKey, type ProcIdentity, type ProcStat } from '../../proc/parse-stat.js';
 import { processAgeS } from '../../proc/read-proc.js';
 import { redactCommandLine } from '../../redact.js';
 import { makeSignal, type Severity, type Signal } from '../../watchdog/signal.js';

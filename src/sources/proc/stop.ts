@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import { isoUtc, type Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
-import { identityKey, isSameProcess, type ProcIdentity } from '../../proc/identity.js';
-import { isRunningState, type ProcStat } from '../../proc/parse-stat.js';
+import { identityKey, isRunningState, isSameProcess, type ProcIdentity, type ProcStat } from '../../proc/parse-stat.js';
 import { ProcTree, readProcTable } from '../../proc/proc-table.js';
 import { describeProtected, protectedPids, type ProtectedPids } from '../../proc/protected-pids.js';
 import { isOwnProcRoot, readCmdline } from '../../proc/read-proc.js';
@@ -29,13 +28,10 @@ type RefusalCode =
   | 'in_progress'
   | 'signal_failed';
 
-interface Refusal {
-  ok: false;
-  code: RefusalCode;
-  message: string;
-}
-
-type TerminateAnswer = { ok: true; pid: number; runPid: number; terminated: SignalledProcess[]; done: Promise<GraceReceipt> } | Refusal;
+type TerminateAnswer =
+  | { ok: true; pid: number; runPid: number; terminated: SignalledProcess[]; done: Promise<GraceReceipt> }
+  | { ok: false; code: RefusalCode; message: string };
+type Refusal = Extract<TerminateAnswer, { ok: false }>;
 
 /** What to stop: a live run (`topMatch`: its top must still match so) or the leftovers of a finished one (null). */
 interface StopTarget {
@@ -164,7 +160,6 @@ export class RunStops {
       check: async (stat) => {
         const isTop = target.topMatch !== null && stat.pid === target.top.pid;
         return (
-          describeProtected(stat.pid, guard) ??
           this.retestHolding(stat.pid, tree) ??
           (isTop && !(await this.stillMatches(stat, target.topMatch!)) ? 'no longer matches WATCHDOG_PROC_PATTERNS' : null)
         );
