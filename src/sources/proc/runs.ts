@@ -64,10 +64,8 @@ export interface Owners {
   retests: ReadonlyMap<string, string>;
 }
 
-/**
- * One run, one alert: a matching process below another one is a member of its run, whose top is the `run_pid`. A live run's
- * descendants are remembered by (pid, starttime): whatever survives the top is a leftover, whatever its command line says.
- */
+/** One run, one alert: a matching process below another one is a member of its run, whose top is the `run_pid`. A live run's
+ * descendants are remembered by (pid, starttime): whatever survives the top is a leftover, whatever its command line says. */
 export class RunTracker {
   private readonly runs = new Map<string, RunRecord>();
   /** identity key of a remembered member -> its run's key */

@@ -124,10 +124,8 @@ export function judgeRuns(
   return { candidates: candidates.sort((a, b) => b.ageS - a.ageS || a.pid - b.pid), alerts };
 }
 
-/**
- * proc_blocking, one per blocking run, its entity the run's top pid; a run that stopped blocking since `before` is said inactive
- * once, with why. A reused pid never inherits an alert: the old run's RECOVERY first, the new run's ALERT next tick.
- */
+/** proc_blocking, one per blocking run, its entity the run's top pid; a run that stopped blocking since `before` is said inactive
+ * once, with why. A reused pid never inherits an alert: the old run's RECOVERY first, the new run's ALERT next tick. */
 export function blockingSignals(
   before: readonly RunAlert[],
   alerts: readonly RunAlert[],

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Counter } from 'prom-client';
 import { isoUtc, type Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { identityKey, isRunningState, isSameProcess, type ProcIdentity, type ProcStat } from '../../proc/parse-stat.js';
@@ -9,7 +10,6 @@ import { startSignalWithGrace, type GraceReceipt, type GraceSignal, type Signall
 import type { AgentDirectory } from '../../watchdog/agent-directory.js';
 import type { RetestRegistry } from '../../watchdog/retest-registry.js';
 import { makeSignal, type Signal } from '../../watchdog/signal.js';
-import type { ProcMetrics } from './metrics.js';
 import type { Matcher, MatchMode } from './program.js';
 import type { Candidate, RunAlert } from './runs.js';
 import { isReapDue } from './signals.js';
@@ -44,11 +44,10 @@ interface StopTarget {
 
 interface RunStopsDeps {
   log: Logger;
-  metrics: ProcMetrics | null;
+  reaped?: Counter<'trigger'>;
   matcher: Matcher;
   /** the last tick's candidates and alerts: a terminate names one of them */
   last: () => { candidates: readonly Candidate[]; alerts: readonly RunAlert[] } | null;
-  selfPid: number;
   agents?: AgentDirectory;
   retests?: RetestRegistry;
   /** the clock re-test deadlines are set on */
@@ -59,10 +58,8 @@ interface RunStopsDeps {
 
 const refuse = (code: RefusalCode, message: string): Refusal => ({ ok: false, code, message });
 
-/**
- * The one way a run is stopped, by the API or the reaper: exactly its processes (never the shell or agent that started it),
- * each (pid, starttime) re-checked before every signal (same process, not protected, no re-test inside its timeout, the top still matching).
- */
+/** The one way a run is stopped, by the API or the reaper: exactly its processes (never the shell or agent that started it), each
+ * (pid, starttime) re-checked before every signal (same process, not protected, no re-test inside its timeout, the top still matching). */
 export class RunStops {
   /** stops from their first check to their last signal, by the run's top */
   private readonly inFlight = new Map<string, Promise<unknown>>();
@@ -141,16 +138,14 @@ export class RunStops {
   /** The checks and the SIGTERMs; `done` resolves with the receipt once the grace and the SIGKILLs are over. */
   async start(target: StopTarget): Promise<TerminateAnswer> {
     const { procRoot } = this.config;
-    const { selfPid, agents } = this.deps;
-    const init = describeProtected(target.candidate.pid);
-    if (init !== null) return refuse('protected', init);
+    const { agents } = this.deps;
     const unlocated = agents?.unlocatedReason() ?? null;
     if (unlocated !== null)
       return refuse('agents_unlocated', `the orchestrator's agents cannot be located (${unlocated}); nothing is signalled until they can`);
     const foreign = `WATCHDOG_PROC_ROOT ${procRoot} is not the /proc of the watchdog's pid namespace; its pids cannot be signalled from here`;
-    if (!(await isOwnProcRoot(procRoot, selfPid))) return refuse('foreign_root', foreign);
+    if (!(await isOwnProcRoot(procRoot))) return refuse('foreign_root', foreign);
     const tree = new ProcTree(readProcTable(procRoot));
-    const guard = protectedPids(tree.table, { selfPid, agentPids: agents?.pids() ?? [] });
+    const guard = protectedPids(tree.table, { agentPids: agents?.pids() ?? [] });
     const refused = await this.refusal(target, tree, guard);
     if (refused) return refused;
     const started = await startSignalWithGrace(this.targetsOf(target, tree, guard), {
@@ -225,10 +220,10 @@ export class RunStops {
 
   /** The log line, the counter and one `proc_reaped` alert. */
   private report(receipt: GraceReceipt, alert: RunAlert, trigger: Trigger): void {
-    const { log, metrics, emitEdge } = this.deps;
+    const { log, reaped, emitEdge } = this.deps;
     const killed = receipt.processes.some((p) => p.signal === 'SIGKILL');
     const outcome = !receipt.confirmedDead ? 'survived' : killed ? 'killed' : 'terminated';
-    metrics?.reaped.inc({ trigger });
+    reaped?.inc({ trigger });
     const pids = [...new Set(receipt.processes.map((p) => p.pid))];
     const { ageS, cmdline } = alert.lead;
     const texts = reapedTexts({ runPid: alert.top.pid, pids, trigger, outcome, ageS, cmdline }, this.config.locale);

@@ -250,10 +250,8 @@ describe('the terminator never signals pid 1, the watchdog or its ancestors', ()
       { procRoot: '/proc', procEnabled: true, killGraceS: 0.1, procReapAgeMin: 240, locale: 'en' },
       {
         log: createLogger({ level: 'silent' }),
-        metrics: null,
         matcher: createMatcher({ patterns: ['.'], exclude: [], mode: 'cmdline' }),
         last: () => null,
-        selfPid: process.pid,
         kill: (pid, signal) => void sent.push([pid, signal]),
       },
     );
