@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { isoUtc, type Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
+import { formatDuration, t, type Locale } from '../../i18n.js';
 import { identityKey, isRunningState, isSameProcess, type ProcIdentity, type ProcStat } from '../../proc/parse-stat.js';
 import { ProcTree, readProcTable } from '../../proc/proc-table.js';
 import { describeProtected, protectedPids, type ProtectedPids } from '../../proc/protected-pids.js';
@@ -13,7 +14,6 @@ import { makeSignal, type Signal } from '../../watchdog/signal.js';
 import type { Matcher, MatchMode } from './program.js';
 import type { Candidate, RunAlert } from './runs.js';
 import { isReapDue } from './signals.js';
-import { reapedTexts } from './texts.js';
 
 type Trigger = 'reaper' | 'api';
 
@@ -235,4 +235,37 @@ export class RunStops {
       log.error({ err }, 'could not dispatch proc_reaped');
     }
   }
+}
+
+interface ReapFacts {
+  runPid: number;
+  pids: number[];
+  trigger: Trigger;
+  outcome: 'terminated' | 'killed' | 'survived';
+  ageS: number;
+  cmdline: string;
+}
+
+export function reapedTexts(r: ReapFacts, locale: Locale): Pick<Signal, 'title' | 'detail'> {
+  const age = formatDuration(r.ageS, locale);
+  const whom = t(locale, { en: `the run's processes ${r.pids.join(', ')}`, ru: `процессы прогона ${r.pids.join(', ')}` });
+  const how = {
+    terminated: t(locale, { en: 'exited after SIGTERM', ru: 'завершение по SIGTERM' }),
+    killed: t(locale, { en: 'ignored SIGTERM and was killed with SIGKILL', ru: 'SIGTERM проигнорирован, добит SIGKILL' }),
+    survived: t(locale, { en: 'is STILL ALIVE after SIGKILL; check it by hand', ru: 'ВСЁ ЕЩЁ жив после SIGKILL, проверьте вручную' }),
+  }[r.outcome];
+  const by = {
+    reaper: t(locale, { en: 'the reaper (WATCHDOG_PROC_REAP_ENABLED)', ru: 'автоматическая очистка (WATCHDOG_PROC_REAP_ENABLED)' }),
+    api: t(locale, { en: 'an API request', ru: 'запрос через API' }),
+  }[r.trigger];
+  return {
+    title: t(locale, {
+      en: `Test process ${r.runPid} terminated after ${age}`,
+      ru: `Тестовый процесс ${r.runPid} остановлен через ${age}`,
+    }),
+    detail: t(locale, {
+      en: `Terminated by ${by}: ${whom}: ${how}. Command: ${r.cmdline}`,
+      ru: `Остановлен (${by}): ${whom}: ${how}. Команда: ${r.cmdline}`,
+    }),
+  };
 }
