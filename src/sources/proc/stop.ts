@@ -97,8 +97,7 @@ export class RunStops {
       if (!isReapDue(a, this.config.procReapAgeMin * 60) || this.inFlight.has(key) || this.refused.has(key)) continue;
       void this.stop(a, a.lead, 'reaper').then((answer) => {
         if (answer.ok) return;
-        // the agents unlocated is a passing state (the Engine back, the container found): tried again next tick
-        if (answer.code !== 'agents_unlocated') this.refused.add(key);
+        this.refused.add(key); // agents_unlocated cannot come back here: reap() has just checked it
         log.warn({ pid: a.top.pid, code: answer.code }, `reaper skipped the run of pid ${a.top.pid}: ${answer.message}`);
       });
     }
