@@ -93,7 +93,11 @@ export class RunTracker {
     }
     const finished: RunStep['finished'] = [];
     for (const [key, run] of this.runs) {
-      for (const [m, id] of run.members) if (!this.isLive(id)) this.forgetMember(m, run);
+      for (const [m, id] of run.members) {
+        if (this.isLive(id)) continue;
+        run.members.delete(m);
+        if (this.memberOf.get(m) === key) this.memberOf.delete(m);
+      }
       if (liveRuns.has(key)) {
         run.goneAtMs = null;
         this.remember(key, run);
@@ -170,11 +174,6 @@ export class RunTracker {
       run.members.set(key, { pid: d.pid, startTicks: d.startTicks });
       this.memberOf.set(key, runKey);
     }
-  }
-
-  private forgetMember(key: string, run: RunRecord): void {
-    run.members.delete(key);
-    if (this.memberOf.get(key) === identityKey(run.top)) this.memberOf.delete(key);
   }
 
   private forget(key: string, run: RunRecord): void {
