@@ -50,23 +50,13 @@ export function toCandidate(
   clock: TickClock,
   facts: { match: CandidateMatch; run: ProcIdentity; owner: Owner; isBlocking?: boolean },
 ): Candidate {
-  const ageS = round2(processAgeS(p.startTicks, clock));
-  return {
-    pid: p.pid,
-    ppid: p.ppid,
-    pgrp: p.pgrp,
-    startTicks: p.startTicks,
-    comm: p.comm,
-    parentComm: p.parentComm,
-    ageS,
-    cpuS: round2((p.utimeTicks + p.stimeTicks) / clock.clkTck),
-    cmdline: redactCommandLine(p.argv, CMDLINE_MAX_CHARS),
-    isOrphaned: isOrphaned(p.ppid, p.parentComm),
-    locks: p.locks,
-    ports: p.ports,
-    ...facts,
-    isBlocking: facts.isBlocking ?? ageS >= clock.thresholdS,
-  };
+  const { pid, ppid, pgrp, startTicks, comm, parentComm, locks, ports } = p;
+  const ageS = round2(processAgeS(startTicks, clock));
+  const cpuS = round2((p.utimeTicks + p.stimeTicks) / clock.clkTck);
+  const cmdline = redactCommandLine(p.argv, CMDLINE_MAX_CHARS);
+  const orphaned = isOrphaned(ppid, parentComm);
+  const isBlocking = facts.isBlocking ?? ageS >= clock.thresholdS;
+  return { pid, ppid, pgrp, startTicks, comm, parentComm, ageS, cpuS, cmdline, isOrphaned: orphaned, locks, ports, ...facts, isBlocking };
 }
 
 function leftovers(f: RunStep['finished'][number], facts: ReadonlyMap<number, ScannedProcess>, j: Judge): Candidate[] {
@@ -198,48 +188,41 @@ function resourcesText(a: RunAlert, locale: Locale): string {
   return parts.length > 0 ? ` ${parts.join('; ')}.` : '';
 }
 
-function liveRunTexts(a: RunAlert, locale: Locale): Texts {
+export function blockingTexts(a: RunAlert, locale: Locale): Texts {
   const c = a.lead;
+  const owner = ownerText(c.owner, a.isOwnerGone, locale);
+  const kill = killCommand(a);
+  if (a.goneForS !== null) {
+    const gone = formatDuration(a.goneForS, locale);
+    const list = a.leftovers.map((l) => `${l.pid} ${l.cmdline}`).join('; ');
+    const n = a.leftovers.length;
+    return {
+      title: t(locale, {
+        en: `Test run ${a.top.pid} left ${n} process(es) behind`,
+        ru: `Тестовый прогон ${a.top.pid} оставил после себя процессов: ${n}`,
+      }),
+      detail:
+        t(locale, {
+          en: `The test process ${a.top.pid} is gone since ${gone}, ${owner}. Leftovers: ${list}.`,
+          ru: `Тестового процесса ${a.top.pid} нет уже ${gone}, ${owner}. Оставшиеся процессы: ${list}.`,
+        }) +
+        resourcesText(a, locale) +
+        t(locale, { en: ` Stop them: ${kill}`, ru: ` Остановить: ${kill}` }),
+    };
+  }
   const age = formatDuration(c.ageS, locale);
-  const cpu = formatDuration(c.cpuS, locale);
   const below = a.processes.length - 1;
   const run =
     below > 0 ? t(locale, { en: ` It has ${below} live descendant process(es).`, ru: ` У него ${below} живых дочерних процесс(ов).` }) : '';
-  const facts = `PID ${c.pid}, ${t(locale, { en: 'age', ru: 'возраст' })} ${age}, CPU ${cpu}, ${parentText(c, locale)}, ${ownerText(c.owner, a.isOwnerGone, locale)}.`;
+  const facts = `PID ${c.pid}, ${t(locale, { en: 'age', ru: 'возраст' })} ${age}, CPU ${formatDuration(c.cpuS, locale)}, ${parentText(c, locale)}, ${owner}.`;
   return {
     title: t(locale, { en: `Test process ${c.pid} has been running for ${age}`, ru: `Тестовый процесс ${c.pid} работает уже ${age}` }),
     detail:
       facts +
       run +
       resourcesText(a, locale) +
-      t(locale, {
-        en: ` Command: ${c.cmdline}. Stop it: ${killCommand(a)}`,
-        ru: ` Команда: ${c.cmdline}. Остановить: ${killCommand(a)}`,
-      }),
+      t(locale, { en: ` Command: ${c.cmdline}. Stop it: ${kill}`, ru: ` Команда: ${c.cmdline}. Остановить: ${kill}` }),
   };
-}
-
-function leftoverTexts(a: RunAlert, locale: Locale): Texts {
-  const gone = formatDuration(a.goneForS ?? 0, locale);
-  const list = a.leftovers.map((l) => `${l.pid} ${l.cmdline}`).join('; ');
-  const n = a.leftovers.length;
-  return {
-    title: t(locale, {
-      en: `Test run ${a.top.pid} left ${n} process(es) behind`,
-      ru: `Тестовый прогон ${a.top.pid} оставил после себя процессов: ${n}`,
-    }),
-    detail:
-      t(locale, {
-        en: `The test process ${a.top.pid} is gone since ${gone}, ${ownerText(a.lead.owner, a.isOwnerGone, locale)}. Leftovers: ${list}.`,
-        ru: `Тестового процесса ${a.top.pid} нет уже ${gone}, ${ownerText(a.lead.owner, a.isOwnerGone, locale)}. Оставшиеся процессы: ${list}.`,
-      }) +
-      resourcesText(a, locale) +
-      t(locale, { en: ` Stop them: ${killCommand(a)}`, ru: ` Остановить: ${killCommand(a)}` }),
-  };
-}
-
-export function blockingTexts(a: RunAlert, locale: Locale): Texts {
-  return a.goneForS === null ? liveRunTexts(a, locale) : leftoverTexts(a, locale);
 }
 
 export type GoneReason = 'exited' | 'reused' | 'not_matching';
