@@ -1,5 +1,5 @@
 import * as nodeFs from 'node:fs';
-import { readOwnOpenFilesLimit } from '../../proc/read-proc.js';
+import { orElse, readOwnOpenFilesLimit } from '../../proc/read-proc.js';
 
 export type ReadErrorKind = 'eacces' | 'parse' | 'other';
 
@@ -74,11 +74,7 @@ export class StatReader {
     const fd = this.held.get(pid);
     if (fd === undefined) return;
     this.held.delete(pid);
-    try {
-      this.fs.closeSync(fd);
-    } catch {
-      // already closed
-    }
+    orElse(() => this.fs.closeSync(fd), undefined); // already closed
   }
 
   /** Closes the kept fds of pids `isKept` says no to (gone from the listing). */
@@ -137,12 +133,8 @@ export function heldFdBudgetOf(softLimit: number | null): number {
 
 /** Only procfs fds go stale with their process (ESRCH); a fixture tree's files would not. */
 export function readHeldFdBudget(root: string): number {
-  try {
-    // PROC_SUPER_MAGIC
-    return nodeFs.statfsSync(root).type === 0x9fa0 ? heldFdBudgetOf(readOwnOpenFilesLimit()) : 0;
-  } catch {
-    return 0;
-  }
+  // PROC_SUPER_MAGIC
+  return orElse(() => (nodeFs.statfsSync(root).type === 0x9fa0 ? heldFdBudgetOf(readOwnOpenFilesLimit()) : 0), 0);
 }
 
 /** (pid, ppid, starttime) triples in one buffer kept from scan to scan, not a large JS array each; `take` copies them out. */

@@ -108,12 +108,8 @@ export class RunStops {
     const key = identityKey(alert.top);
     if (this.inFlight.has(key)) return refuse('in_progress', `the run of pid ${alert.top.pid} is already being terminated`);
     const { log } = this.deps;
-    const answer = this.start({
-      candidate: { pid: candidate.pid, startTicks: candidate.startTicks },
-      top: alert.top,
-      topMatch: alert.goneForS === null && alert.lead.match !== 'leftover' ? alert.lead.match : null,
-      processes: alert.processes,
-    }).catch((err: unknown): Refusal => {
+    const topMatch = alert.lead.match === 'leftover' ? null : alert.lead.match; // a finished run's lead is a leftover
+    const answer = this.start({ candidate, top: alert.top, topMatch, processes: alert.processes }).catch((err: unknown): Refusal => {
       log.error({ err, pid: candidate.pid }, 'terminate failed before any signal');
       return refuse('signal_failed', `pid ${candidate.pid} could not be checked: ${(err as Error).message}`);
     });
