@@ -1,42 +1,31 @@
-import pino, { type Logger } from 'pino';
+import pino from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { readBootTimeS, readClockTicks } from '../../proc/read-proc.js';
 import { identityKey } from '../../proc/parse-stat.js';
-import { WarningDebounce, type AgentDirectory, type AgentPidWarning, type OrchLocation } from '../../watchdog/agent-directory.js';
+import { WarningDebounce, type AgentPidWarning, type OrchLocation } from '../../watchdog/agent-directory.js';
 import { callTimeoutMs, withTimeout } from '../../http.js';
 import { METRIC_PREFIX } from '../../metrics.js';
 import { describeDockerError, type ContainerState, type DockerReader } from '../containers/docker-client.js';
-import type { RetestRegistry } from '../../watchdog/retest-registry.js';
 import type { CollectContext, Collector, Signal } from '../../watchdog/signal.js';
 import { createMatcher, type Matcher } from './program.js';
 import { RunTracker, type Candidate, type Owners, type RunAlert } from './runs.js';
 import { ScanWorker } from './scan-worker.js';
 import type { ScanRequest, ScanResult } from './scanner.js';
 import { blockingSignals, judgeRuns, type TickClock } from './signals.js';
-import { RunStops } from './stop.js';
+import { RunStops, type RunStopsDeps } from './stop.js';
 
 /** Enough of the command line to match on; a huge argv (xdist node ids) is cut here. */
 const CMDLINE_READ_BYTES = 4096;
 /** A cached "does not match" is re-read within this time, so setproctitle is seen. */
 const CMDLINE_RECHECK_MS = 60_000;
 
-interface ProcCollectorDeps {
+interface ProcCollectorDeps extends Partial<Pick<RunStopsDeps, 'log' | 'agents' | 'retests' | 'clock' | 'emitEdge'>> {
   registry?: Registry;
-  /** the watchdog's edge dispatch for `proc_reaped` (alerts raised outside the tick) */
-  emitEdge?: (signal: Signal) => void;
-  log?: Logger;
   /** false turns the reaper off whatever WATCHDOG_PROC_REAP_ENABLED says (the one-shot CLI tick) */
   allowReap?: boolean;
-  /** the latest envelope's agents: owners, and pids that are never signalled */
-  agents?: AgentDirectory;
   /** locates WATCHDOG_ORCH_CONTAINER, whose namespace the envelope's pids are in */
   docker?: DockerReader;
-  /** merge-gate re-tests in flight: owners, never blocking nor signalled inside their timeout */
-  retests?: RetestRegistry;
-  /** the clock re-test deadlines are set on (the app's) */
-  clock?: Clock;
 }
 
 /** The /proc scan's metrics, registered on the app's own registry. */

@@ -42,16 +42,19 @@ interface StopTarget {
   processes: ProcIdentity[];
 }
 
-interface RunStopsDeps {
+export interface RunStopsDeps {
   log: Logger;
   reaped?: Counter<'trigger'>;
   matcher: Matcher;
   /** the last tick's candidates and alerts: a terminate names one of them */
   last: () => { candidates: readonly Candidate[]; alerts: readonly RunAlert[] } | null;
+  /** the latest envelope's agents: owners, and pids that are never signalled */
   agents?: AgentDirectory;
+  /** merge-gate re-tests in flight: owners, never blocking nor signalled inside their timeout */
   retests?: RetestRegistry;
-  /** the clock re-test deadlines are set on */
+  /** the clock re-test deadlines are set on (the app's) */
   clock?: Clock;
+  /** the watchdog's edge dispatch for `proc_reaped` (alerts raised outside the tick) */
   emitEdge?: (signal: Signal) => void;
   kill?: (pid: number, signal: GraceSignal | 0) => void;
 }
