@@ -54,12 +54,9 @@ export async function readBootTimeS(procRoot = '/proc'): Promise<number> {
 
 /** CLK_TCK of this machine (`getconf CLK_TCK`); 100, the Linux default, when getconf fails. */
 export async function readClockTicks(): Promise<number> {
-  try {
-    const n = Number((await promisify(execFile)('getconf', ['CLK_TCK'], { timeout: 2000 })).stdout.trim());
-    return Number.isInteger(n) && n > 0 ? n : 100;
-  } catch {
-    return 100;
-  }
+  const out = await promisify(execFile)('getconf', ['CLK_TCK'], { timeout: 2000 }).catch(() => null);
+  const n = Number(out?.stdout.trim());
+  return Number.isInteger(n) && n > 0 ? n : 100;
 }
 
 /** True when `procRoot` is the /proc of this process's pid namespace, so its pids can be signalled. */

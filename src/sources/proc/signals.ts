@@ -7,7 +7,7 @@ import type { Candidate, CandidateMatch, Owner, RunAlert, RunRecord, RunStep } f
 import type { ScannedProcess } from './scanner.js';
 
 /** The cmdline served and alerted is redacted, then cut to this many characters (docs/api.md). */
-export const CMDLINE_MAX_CHARS = 512;
+const CMDLINE_MAX_CHARS = 512;
 
 const MAX_LEFTOVERS_PER_RUN = 64;
 
