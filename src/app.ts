@@ -137,7 +137,7 @@ async function shutDown(ctx: AppContext): Promise<void> {
   await ctx.watchdog.stop();
   await ctx.mergeGate.close();
   // a termination still in its grace must still get its SIGKILL before the process exits
-  await ctx.proc.settle();
+  await ctx.proc.stops.settle();
   await ctx.proc.close();
   await ctx.delivery.flush(5000);
   // What is still undelivered is kept for the next start instead of being lost.

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
       () => {
         log.info('stopped');
         // Node's exit joins every thread, and one blocked in a /proc read of a hung process (or a PSI file) never returns.
-        if (app.ctx.proc.hasStuckScan || app.ctx.mergeGate.pressure.isStuck === true) process.kill(process.pid, 'SIGKILL');
+        if (app.ctx.proc.worker.hasStuckThread || app.ctx.mergeGate.pressure.isStuck === true) process.kill(process.pid, 'SIGKILL');
         process.exit(app.ctx.state && !app.ctx.state.health().ok ? EXIT_STATE_UNSAVED : 0);
       },
       (err: unknown) => {

@@ -1,46 +1,31 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { orElse } from './read-proc.js';
 
 /** The open fds of one process (at most 4096: 100k sockets are not read whole); empty when gone or not readable. */
 export function readFds(pid: number, procRoot = '/proc', max = 4096): { fd: number; target: string }[] {
-  let names: string[];
-  try {
-    names = readdirSync(`${procRoot}/${pid}/fd`);
-  } catch {
-    return [];
-  }
   const out: { fd: number; target: string }[] = [];
-  for (const name of names.slice(0, max)) {
-    try {
-      // a path, `socket:[inode]`, `pipe:[inode]`, `anon_inode:…`
-      out.push({ fd: Number(name), target: readlinkSync(`${procRoot}/${pid}/fd/${name}`) });
-    } catch {
-      // closed meanwhile
-    }
+  for (const name of orElse(() => readdirSync(`${procRoot}/${pid}/fd`), []).slice(0, max)) {
+    // a path, `socket:[inode]`, `pipe:[inode]`, `anon_inode:…`; null: closed meanwhile
+    const target = orElse(() => readlinkSync(`${procRoot}/${pid}/fd/${name}`), null);
+    if (target !== null) out.push({ fd: Number(name), target });
   }
   return out;
 }
 
 /** (device, inode) of the file behind an fd as /proc/locks writes them: `maj:min:inode`, maj and min in hex. */
 function fdFileId(pid: number, fd: number, procRoot: string): string | null {
-  try {
-    const { dev, ino } = statSync(`${procRoot}/${pid}/fd/${fd}`);
-    // glibc's dev_t encoding, the one the kernel's new_encode_dev mirrors
-    const major = ((dev >> 8) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff);
-    const minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
-    return `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${ino}`;
-  } catch {
-    return null;
-  }
+  const st = orElse(() => statSync(`${procRoot}/${pid}/fd/${fd}`), null);
+  if (st === null) return null;
+  // glibc's dev_t encoding, the one the kernel's new_encode_dev mirrors
+  const major = ((st.dev >> 8) & 0xfff) | (Math.floor(st.dev / 2 ** 32) & ~0xfff);
+  const minor = (st.dev & 0xff) | ((st.dev >> 12) & 0xfff00);
+  return `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${st.ino}`;
 }
 
 /** The `lock:` lines of /proc/<pid>/fdinfo/<fd>: the locks held through that very open file. */
 function fdInfoLocks(pid: number, fd: number, procRoot: string): string[] {
-  try {
-    const lines = readFileSync(`${procRoot}/${pid}/fdinfo/${fd}`, 'utf8').split('\n');
-    return lines.filter((l) => l.startsWith('lock:')).map((l) => l.slice(5).trim());
-  } catch {
-    return [];
-  }
+  const lines = orElse(() => readFileSync(`${procRoot}/${pid}/fdinfo/${fd}`, 'utf8'), '').split('\n');
+  return lines.filter((l) => l.startsWith('lock:')).map((l) => l.slice(5).trim());
 }
 
 /** A held row of /proc/locks (blocked waiters, `->`, are left out); pid -1 for OFD locks. */
@@ -76,13 +61,9 @@ export function parseLocks(text: string): LockRow[] {
 export function readHeldLocks(pids: Iterable<number>, procRoot = '/proc'): Map<number, HeldLock[]> {
   const out = new Map<number, HeldLock[]>();
   const byFile = new Map<string, LockRow[]>();
-  try {
-    for (const row of parseLocks(readFileSync(`${procRoot}/locks`, 'utf8'))) {
-      const key = `${row.majMin}:${row.inode}`;
-      byFile.set(key, [...(byFile.get(key) ?? []), row]);
-    }
-  } catch {
-    return out;
+  for (const row of parseLocks(orElse(() => readFileSync(`${procRoot}/locks`, 'utf8'), ''))) {
+    const key = `${row.majMin}:${row.inode}`;
+    byFile.set(key, [...(byFile.get(key) ?? []), row]);
   }
   for (const pid of byFile.size > 0 ? pids : []) {
     const held: HeldLock[] = [];
@@ -118,21 +99,14 @@ export function readListeningPorts(pids: Iterable<number>, procRoot = '/proc'): 
   for (const pid of pids) {
     const sockets = readFds(pid, procRoot).flatMap((fd) => /^socket:\[(\d+)\]$/.exec(fd.target)?.[1] ?? []);
     if (sockets.length === 0) continue;
-    let ns: string;
-    try {
-      ns = readlinkSync(`${procRoot}/${pid}/ns/net`);
-    } catch {
-      ns = `pid:${pid}`;
-    }
+    const ns = orElse(() => readlinkSync(`${procRoot}/${pid}/ns/net`), `pid:${pid}`);
     let listening = byNamespace.get(ns);
     if (!listening) {
       listening = new Map();
       for (const file of ['tcp', 'tcp6']) {
-        try {
-          for (const [inode, port] of parseListening(readFileSync(`${procRoot}/${pid}/net/${file}`, 'utf8'))) listening.set(inode, port);
-        } catch {
-          // no IPv6, or the process is gone
-        }
+        // '' when there is no IPv6, or the process is gone
+        const text = orElse(() => readFileSync(`${procRoot}/${pid}/net/${file}`, 'utf8'), '');
+        for (const [inode, port] of parseListening(text)) listening.set(inode, port);
       }
       byNamespace.set(ns, listening);
     }

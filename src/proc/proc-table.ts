@@ -1,30 +1,20 @@
 import { readdirSync } from 'node:fs';
 import type { ProcStat } from './parse-stat.js';
-import { readStat } from './read-proc.js';
+import { orElse, readStat } from './read-proc.js';
 
 export type ProcTable = Map<number, ProcStat>;
 
 /** Synchronous: the kill loop polls this every few ms, and ~100 small reads (~1-2 ms) beat a thread-pool round trip. */
 export function readProcTable(procRoot = '/proc'): ProcTable {
   const table: ProcTable = new Map();
-  let names: string[] = [];
-  try {
-    names = readdirSync(procRoot);
-  } catch {
-    // no table
-  }
-  for (const name of names) {
+  for (const name of orElse(() => readdirSync(procRoot), [])) {
     const stat = /^\d+$/.test(name) ? readStat(Number(name), procRoot) : null;
     if (stat) table.set(stat.pid, stat);
   }
   return table;
 }
 
-export interface LinkedProcess {
-  pid: number;
-  ppid: number;
-  startTicks: number;
-}
+export type LinkedProcess = Pick<ProcStat, 'pid' | 'ppid' | 'startTicks'>;
 
 /** Every process below `pid` by parent links, `pid` itself excluded. */
 function descendantsBy<T extends LinkedProcess>(pid: number, children: (pid: number) => Iterable<T>): T[] {

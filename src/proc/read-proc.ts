@@ -4,14 +4,19 @@ import { open, readFile, readlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { parseStat, type ProcStat } from './parse-stat.js';
 
+/** `read()`, or `fallback` when it throws: a /proc file vanishes with its process, or is not readable. */
+export function orElse<T>(read: () => T, fallback: T): T {
+  try {
+    return read();
+  } catch {
+    return fallback;
+  }
+}
+
 /** Synchronous on purpose: stat never takes the target's mmap lock (cmdline does), and kill loops poll it every few ms. */
 export function readStat(pid: number, procRoot = '/proc'): ProcStat | null {
-  try {
-    // byte for byte: the kernel cuts comm at 15 bytes, possibly inside a UTF-8 sequence; the scan worker decodes alike
-    return parseStat(readFileSync(`${procRoot}/${pid}/stat`, 'latin1'));
-  } catch {
-    return null;
-  }
+  // byte for byte: the kernel cuts comm at 15 bytes, possibly inside a UTF-8 sequence; the scan worker decodes alike
+  return orElse(() => parseStat(readFileSync(`${procRoot}/${pid}/stat`, 'latin1')), null);
 }
 
 /** Asynchronous: cmdline takes the target's mmap lock, which a hung process may hold for long. null when gone. */
@@ -49,12 +54,9 @@ export async function readBootTimeS(procRoot = '/proc'): Promise<number> {
 
 /** CLK_TCK of this machine (`getconf CLK_TCK`); 100, the Linux default, when getconf fails. */
 export async function readClockTicks(): Promise<number> {
-  try {
-    const n = Number((await promisify(execFile)('getconf', ['CLK_TCK'], { timeout: 2000 })).stdout.trim());
-    return Number.isInteger(n) && n > 0 ? n : 100;
-  } catch {
-    return 100;
-  }
+  const out = await promisify(execFile)('getconf', ['CLK_TCK'], { timeout: 2000 }).catch(() => null);
+  const n = Number(out?.stdout.trim());
+  return Number.isInteger(n) && n > 0 ? n : 100;
 }
 
 /** True when `procRoot` is the /proc of this process's pid namespace, so its pids can be signalled. */
@@ -68,11 +70,7 @@ export function processAgeS(startTicks: number, clock: { btimeS: number; clkTck:
 
 /** This boot's id: a (pid, starttime) saved before a reboot names nothing after it. null where it cannot be read. */
 export function readBootId(procRoot = '/proc'): string | null {
-  try {
-    return readFileSync(`${procRoot}/sys/kernel/random/boot_id`, 'utf8').trim() || null;
-  } catch {
-    return null;
-  }
+  return orElse(() => readFileSync(`${procRoot}/sys/kernel/random/boot_id`, 'utf8').trim() || null, null);
 }
 
 /** The soft `Max open files` of a /proc/<pid>/limits text: Infinity when unlimited, null when unreadable. */
@@ -83,9 +81,5 @@ export function openFilesSoftLimit(limitsText: string): number | null {
 
 /** This process's soft open-file limit (`ulimit -n`), or null where /proc/self/limits cannot be read. */
 export function readOwnOpenFilesLimit(): number | null {
-  try {
-    return openFilesSoftLimit(readFileSync('/proc/self/limits', 'utf8'));
-  } catch {
-    return null;
-  }
+  return orElse(() => openFilesSoftLimit(readFileSync('/proc/self/limits', 'utf8')), null);
 }

@@ -1,6 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { isSameProcess, type ProcIdentity } from './identity.js';
-import { isRunningState, type ProcStat } from './parse-stat.js';
+import { isRunningState, isSameProcess, type ProcIdentity, type ProcStat } from './parse-stat.js';
 import { readStat } from './read-proc.js';
 
 export type GraceSignal = 'SIGTERM' | 'SIGKILL';
@@ -21,7 +20,6 @@ export interface GraceReceipt {
   skipped: Skipped;
   /** every target is gone (or a zombie) at the end */
   confirmedDead: boolean;
-  survivors: ProcIdentity[];
 }
 
 interface GraceOptions {
@@ -89,7 +87,7 @@ export async function startSignalWithGrace(targets: readonly ProcIdentity[], opt
       skipped.push(...kill.skipped.filter((s) => s.reason !== 'gone'));
     }
     const survivors = await waitGone(left, Date.now() + (opts.killWaitMs ?? 2000), opts);
-    return { processes, skipped, confirmedDead: survivors.length === 0, survivors };
+    return { processes, skipped, confirmedDead: survivors.length === 0 };
   })();
   return { terminated: term.sent, skipped: term.skipped, done };
 }

@@ -4,7 +4,7 @@ import { defaultKillEnvironment, launch, watchLeader, type Chosen, type KillEnvi
 import { checkCwd, checkExecutable, trySignal, within, type Spawned, type StartError } from './spawn.js';
 import { killTree, type KillReceipt, type KillReport } from './tree-kill.js';
 import { liveMembers, newTracker, trackWhileRunning, type KillStrategy, type TreeHandle } from './tree-tracker.js';
-import type { ProcIdentity } from '../proc/identity.js';
+import type { ProcIdentity } from '../proc/parse-stat.js';
 import { readBootId, readStat } from '../proc/read-proc.js';
 
 /** What one run of a command produced (docs/api.md); field names are the wire names, shared with `run --json`. */

@@ -1,8 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { RunCgroup } from './cgroup.js';
-import { isSameProcess, type ProcIdentity } from '../proc/identity.js';
-import { isRunningState, type ProcStat } from '../proc/parse-stat.js';
+import { isRunningState, isSameProcess, type ProcIdentity, type ProcStat } from '../proc/parse-stat.js';
 import { ProcTree, readProcTable, type ProcTable } from '../proc/proc-table.js';
 import { isSignallable, isSignallableGroup, watchdogGuard, type ProtectedPids } from '../proc/protected-pids.js';
 import { readStat } from '../proc/read-proc.js';

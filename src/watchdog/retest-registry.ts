@@ -1,4 +1,4 @@
-import { identityKey, type ProcIdentity } from '../proc/identity.js';
+import { identityKey, type ProcIdentity } from '../proc/parse-stat.js';
 
 /** A merge-gate re-test process the watchdog itself runs, registered by the gate; its own timeout ends at `deadlineMs`. */
 export interface RetestProcess extends ProcIdentity {

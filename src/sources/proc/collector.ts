@@ -1,52 +1,71 @@
-import pino, { type Logger } from 'pino';
-import type { Registry } from 'prom-client';
-import type { Clock } from '../../clock.js';
+import pino from 'pino';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../../config.js';
 import { readBootTimeS, readClockTicks } from '../../proc/read-proc.js';
-import { identityKey } from '../../proc/identity.js';
-import type { AgentDirectory, AgentPidWarning, OrchLocation } from '../../watchdog/agent-directory.js';
+import { identityKey } from '../../proc/parse-stat.js';
+import type { AgentPidWarning, OrchLocation } from '../../watchdog/agent-directory.js';
 import { callTimeoutMs, withTimeout } from '../../http.js';
+import { METRIC_PREFIX } from '../../metrics.js';
 import { describeDockerError, type ContainerState, type DockerReader } from '../containers/docker-client.js';
-import type { RetestRegistry } from '../../watchdog/retest-registry.js';
 import type { CollectContext, Collector, Signal } from '../../watchdog/signal.js';
-import { createProcMetrics, type ProcMetrics } from './metrics.js';
 import { createMatcher, type Matcher } from './program.js';
 import { RunTracker, type Candidate, type Owners, type RunAlert } from './runs.js';
 import { ScanWorker } from './scan-worker.js';
 import type { ScanRequest, ScanResult } from './scanner.js';
 import { blockingSignals, judgeRuns, type TickClock } from './signals.js';
-import { RunStops } from './stop.js';
+import { RunStops, type RunStopsDeps } from './stop.js';
 
 /** Enough of the command line to match on; a huge argv (xdist node ids) is cut here. */
 const CMDLINE_READ_BYTES = 4096;
 /** A cached "does not match" is re-read within this time, so setproctitle is seen. */
 const CMDLINE_RECHECK_MS = 60_000;
 
-interface ProcCollectorDeps {
+interface ProcCollectorDeps extends Partial<Pick<RunStopsDeps, 'log' | 'agents' | 'retests' | 'clock' | 'emitEdge'>> {
   registry?: Registry;
-  /** the watchdog's edge dispatch for `proc_reaped` (alerts raised outside the tick) */
-  emitEdge?: (signal: Signal) => void;
-  log?: Logger;
   /** false turns the reaper off whatever WATCHDOG_PROC_REAP_ENABLED says (the one-shot CLI tick) */
   allowReap?: boolean;
-  /** the latest envelope's agents: owners, and pids that are never signalled */
-  agents?: AgentDirectory;
   /** locates WATCHDOG_ORCH_CONTAINER, whose namespace the envelope's pids are in */
   docker?: DockerReader;
-  /** merge-gate re-tests in flight: owners, never blocking nor signalled inside their timeout */
-  retests?: RetestRegistry;
-  /** the clock re-test deadlines are set on (the app's) */
-  clock?: Clock;
+}
+
+/** The /proc scan's metrics, registered on the app's own registry. */
+function createProcMetrics(registry: Registry) {
+  const registers = [registry];
+  const gauge = (name: string, help: string): Gauge => new Gauge({ name: `${METRIC_PREFIX}${name}`, help, registers });
+  const counter = <L extends string>(name: string, help: string, label: L): Counter<L> =>
+    new Counter<L>({ name: `${METRIC_PREFIX}${name}`, help, labelNames: [label], registers });
+  const m = {
+    candidates: gauge(
+      'proc_candidates',
+      'Candidates at the last scan: processes whose program (WATCHDOG_PROC_MATCH) matches WATCHDOG_PROC_PATTERNS, and leftovers of their runs.',
+    ),
+    blocking: gauge('proc_blocking', 'Matching processes older than WATCHDOG_PROC_AGE_MIN, at the last scan.'),
+    oldestAge: gauge('proc_oldest_age_seconds', 'Age of the oldest matching process at the last scan (0 when none).'),
+    scanDuration: new Histogram({
+      name: `${METRIC_PREFIX}proc_scan_duration_seconds`,
+      help: 'Duration of one /proc scan.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    readErrors: counter(
+      'proc_read_errors_total',
+      'Per-process /proc reads that failed, by kind (eacces, parse, other); vanished processes are not errors.',
+      'kind',
+    ),
+    reaped: counter('proc_reaped_total', 'Matching processes terminated, by trigger (reaper or api).', 'trigger'),
+  };
+  for (const kind of ['eacces', 'parse', 'other']) m.readErrors.inc({ kind }, 0);
+  for (const trigger of ['reaper', 'api']) m.reaped.inc({ trigger }, 0);
+  return m;
 }
 
 /** proc_blocking: test runs older than WATCHDOG_PROC_AGE_MIN and what finished runs left behind; the last view for the API. */
 export class ProcCollector implements Collector {
   readonly name = 'proc';
-  private readonly worker: ScanWorker;
+  readonly worker: ScanWorker;
   private readonly runs = new RunTracker();
   private readonly matcher: Matcher;
-  private readonly metrics: ProcMetrics | null;
-  private readonly log: Logger;
+  private readonly metrics: ReturnType<typeof createProcMetrics> | null;
   /** The one stop path: POST /proc/candidates/:pid/terminate and the reaper. */
   readonly stops: RunStops;
   private boot: Promise<{ btimeS: number; clkTck: number }> | null = null;
@@ -58,18 +77,17 @@ export class ProcCollector implements Collector {
   ) {
     const matcherOpts = { patterns: config.procPatterns, exclude: config.procExclude, mode: config.procMatch };
     this.matcher = createMatcher(matcherOpts);
-    this.log = deps.log ?? pino({ level: 'silent' });
+    const log = deps.log ?? pino({ level: 'silent' });
     const { broken } = this.matcher;
     if (broken.length > 0)
-      this.log.warn(
+      log.warn(
         { patterns: broken },
         'WATCHDOG_PROC_PATTERNS/EXCLUDE hold patterns that cannot run in linear time; matching and the reaper are off',
       );
     const scanOpts = { root: config.procRoot, ...matcherOpts, recheckMs: CMDLINE_RECHECK_MS, cmdlineMaxBytes: CMDLINE_READ_BYTES };
     this.worker = new ScanWorker(scanOpts);
     this.metrics = deps.registry ? createProcMetrics(deps.registry) : null;
-    const { log, metrics, matcher } = this;
-    this.stops = new RunStops(config, { ...deps, log, metrics, matcher, last: () => this.last, selfPid: process.pid });
+    this.stops = new RunStops(config, { ...deps, log, reaped: this.metrics?.reaped, matcher: this.matcher, last: () => this.last });
   }
 
   private loadBoot(): Promise<{ btimeS: number; clkTck: number }> {
@@ -168,16 +186,6 @@ export class ProcCollector implements Collector {
       scannedAt: this.last?.scannedAt ?? null,
       candidates: this.config.procEnabled ? (this.last?.candidates ?? []) : [],
     };
-  }
-
-  /** Resolves when reaps/terminations in flight have finished (tests, graceful shutdown). */
-  async settle(): Promise<void> {
-    await this.stops.settle();
-  }
-
-  /** See ScanWorker.hasStuckThread: the server must not wait for such a thread at exit. */
-  get hasStuckScan(): boolean {
-    return this.worker.hasStuckThread;
   }
 
   async close(): Promise<void> {

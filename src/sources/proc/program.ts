@@ -16,19 +16,15 @@ export interface MatcherOptions {
 
 export type Matcher = ReturnType<typeof createMatcher>;
 
-/**
- * The program a process runs: argv[0]'s basename; for a Python interpreter the module after
- * `-m` or the script's basename (`python3 /usr/bin/pytest` -> `pytest`); for a shell running a
- * script file the script's basename (`bash run-pytest.sh`, a `#!/bin/sh` script), but the shell
- * itself for `-c`, stdin or an interactive shell; `py.test` and `pytest-3` are pytest.
- */
+/** The program a process runs: argv[0]'s basename; for a Python interpreter the module after `-m` or the script's basename
+ * (`python3 /usr/bin/pytest` -> `pytest`); for a shell running a script file the script's basename (`bash run-pytest.sh`, a `#!/bin/sh`
+ * script), but the shell itself for `-c`, stdin or an interactive shell; `py.test` and `pytest-3` are pytest. */
 export function programOf(argv: readonly string[]): string {
   const base = (s: string): string => s.slice(s.lastIndexOf('/') + 1);
   const normal = (name: string): string => (/^(py\.test|pytest-\d[\d.]*)$/.test(name) ? 'pytest' : name);
   const isInterpreter = (name: string): boolean => /^(python|pypy)(\d+(\.\d+)*)?$/.test(name);
-  // A retitled process (setproctitle, `exec -a`) carries a whole line in argv[0], whatever follows it: its first
-  // word is the program. Only an interpreter's path may hold spaces (a venv's python in `My Project/`): a title
-  // ending in `…/test_pytest.py` must not pass for a path.
+  // A retitled process (setproctitle, `exec -a`) carries a whole line in argv[0]: its first word is the program. Only an
+  // interpreter's path may hold spaces (a venv's python in `My Project/`): a title ending in `…/test_pytest.py` is no path.
   const head = argv[0] ?? '';
   const isSpacedInterpreter = /^\.{0,2}\//.test(head) && isInterpreter(base(head));
   if (/\s/.test(head) && !isSpacedInterpreter) argv = [...head.trim().split(/\s+/), ...argv.slice(1)];

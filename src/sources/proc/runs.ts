@@ -1,4 +1,4 @@
-import { identityKey, type ProcIdentity } from '../../proc/identity.js';
+import { identityKey, type ProcIdentity } from '../../proc/parse-stat.js';
 import { LineageTree } from '../../proc/proc-table.js';
 import type { AgentInfo } from '../../watchdog/agent-directory.js';
 import type { MatchedProcess } from './scanner.js';
@@ -64,10 +64,8 @@ export interface Owners {
   retests: ReadonlyMap<string, string>;
 }
 
-/**
- * One run, one alert: a matching process below another one is a member of its run, whose top is the `run_pid`. A live run's
- * descendants are remembered by (pid, starttime): whatever survives the top is a leftover, whatever its command line says.
- */
+/** One run, one alert: a matching process below another one is a member of its run, whose top is the `run_pid`. A live run's
+ * descendants are remembered by (pid, starttime): whatever survives the top is a leftover, whatever its command line says. */
 export class RunTracker {
   private readonly runs = new Map<string, RunRecord>();
   /** identity key of a remembered member -> its run's key */
@@ -95,7 +93,11 @@ export class RunTracker {
     }
     const finished: RunStep['finished'] = [];
     for (const [key, run] of this.runs) {
-      for (const [m, id] of run.members) if (!this.isLive(id)) this.forgetMember(m, run);
+      for (const [m, id] of run.members) {
+        if (this.isLive(id)) continue;
+        run.members.delete(m);
+        if (this.memberOf.get(m) === key) this.memberOf.delete(m);
+      }
       if (liveRuns.has(key)) {
         run.goneAtMs = null;
         this.remember(key, run);
@@ -172,11 +174,6 @@ export class RunTracker {
       run.members.set(key, { pid: d.pid, startTicks: d.startTicks });
       this.memberOf.set(key, runKey);
     }
-  }
-
-  private forgetMember(key: string, run: RunRecord): void {
-    run.members.delete(key);
-    if (this.memberOf.get(key) === identityKey(run.top)) this.memberOf.delete(key);
   }
 
   private forget(key: string, run: RunRecord): void {

@@ -1,9 +1,9 @@
 import * as nodeFs from 'node:fs';
-import { readOwnOpenFilesLimit } from '../../proc/read-proc.js';
+import { orElse, readOwnOpenFilesLimit } from '../../proc/read-proc.js';
 
 export type ReadErrorKind = 'eacces' | 'parse' | 'other';
 
-type ReadOutcome = { bytes: number } | { error: 'vanished' | ReadErrorKind };
+type ReadOutcome = { bytes: number } | { error: 'vanished' | ReadErrorKind; errno?: string };
 
 export type ScanFs = Pick<typeof nodeFs, 'readdirSync' | 'openSync' | 'readSync' | 'closeSync'>;
 
@@ -14,20 +14,23 @@ function classifyReadError(err: unknown): 'vanished' | ReadErrorKind {
   return code === 'EACCES' || code === 'EPERM' ? 'eacces' : 'other';
 }
 
-/** One read: procfs fills the buffer in a single call, a second read would only return 0. */
-export function readFileInto(fs: ScanFs, path: string, buf: Buffer, limit = buf.length): ReadOutcome {
+/** One read: procfs fills the buffer in a single call, a second read would only return 0. `keep` may take the fd (not closed then). */
+export function readFileInto(fs: ScanFs, path: string, buf: Buffer, limit = buf.length, keep?: (fd: number) => boolean): ReadOutcome {
   let fd: number;
   try {
     fd = fs.openSync(path, 'r');
   } catch (err) {
-    return { error: classifyReadError(err) };
+    return { error: classifyReadError(err), errno: (err as { code?: string }).code };
   }
+  let isKept = false;
   try {
-    return { bytes: fs.readSync(fd, buf, 0, limit, 0) };
+    const bytes = fs.readSync(fd, buf, 0, limit, 0);
+    isKept = keep?.(fd) ?? false;
+    return { bytes };
   } catch (err) {
     return { error: classifyReadError(err) };
   } finally {
-    fs.closeSync(fd);
+    if (!isKept) fs.closeSync(fd);
   }
 }
 
@@ -53,26 +56,14 @@ export class StatReader {
         if (kind !== 'vanished') return { error: kind };
       }
     }
-    let opened: number;
-    try {
-      opened = this.fs.openSync(path, 'r');
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      // never starve the process (sockets!) of descriptors: stop keeping any open
-      if (code === 'EMFILE' || code === 'ENFILE') this.stopKeeping();
-      return { error: classifyReadError(err) };
-    }
-    let isKept = false;
-    try {
-      const bytes = this.fs.readSync(opened, this.buf, 0, this.buf.length, 0);
-      isKept = this.held.size < this.fdBudget;
+    const read = readFileInto(this.fs, path, this.buf, this.buf.length, (opened) => {
+      const isKept = this.held.size < this.fdBudget;
       if (isKept) this.held.set(pid, opened);
-      return { bytes };
-    } catch (err) {
-      return { error: classifyReadError(err) };
-    } finally {
-      if (!isKept) this.fs.closeSync(opened);
-    }
+      return isKept;
+    });
+    // never starve the process (sockets!) of descriptors: stop keeping any open
+    if ('errno' in read && (read.errno === 'EMFILE' || read.errno === 'ENFILE')) this.stopKeeping();
+    return read;
   }
 
   isKept(pid: number): boolean {
@@ -83,11 +74,7 @@ export class StatReader {
     const fd = this.held.get(pid);
     if (fd === undefined) return;
     this.held.delete(pid);
-    try {
-      this.fs.closeSync(fd);
-    } catch {
-      // already closed
-    }
+    orElse(() => this.fs.closeSync(fd), undefined); // already closed
   }
 
   /** Closes the kept fds of pids `isKept` says no to (gone from the listing). */
@@ -146,12 +133,8 @@ export function heldFdBudgetOf(softLimit: number | null): number {
 
 /** Only procfs fds go stale with their process (ESRCH); a fixture tree's files would not. */
 export function readHeldFdBudget(root: string): number {
-  try {
-    // PROC_SUPER_MAGIC
-    return nodeFs.statfsSync(root).type === 0x9fa0 ? heldFdBudgetOf(readOwnOpenFilesLimit()) : 0;
-  } catch {
-    return 0;
-  }
+  // PROC_SUPER_MAGIC
+  return orElse(() => (nodeFs.statfsSync(root).type === 0x9fa0 ? heldFdBudgetOf(readOwnOpenFilesLimit()) : 0), 0);
 }
 
 /** (pid, ppid, starttime) triples in one buffer kept from scan to scan, not a large JS array each; `take` copies them out. */

@@ -1,15 +1,13 @@
-import type { Locale } from '../../i18n.js';
-import { identityKey, type ProcIdentity } from '../../proc/identity.js';
-import type { ProcStat } from '../../proc/parse-stat.js';
+import { formatDuration, t, type Locale } from '../../i18n.js';
+import { identityKey, type ProcIdentity, type ProcStat } from '../../proc/parse-stat.js';
 import { processAgeS } from '../../proc/read-proc.js';
 import { redactCommandLine } from '../../redact.js';
 import { makeSignal, type Severity, type Signal } from '../../watchdog/signal.js';
 import type { Candidate, CandidateMatch, Owner, RunAlert, RunRecord, RunStep } from './runs.js';
 import type { ScannedProcess } from './scanner.js';
-import { blockingTexts, recoveredTexts, type GoneReason } from './texts.js';
 
 /** The cmdline served and alerted is redacted, then cut to this many characters (docs/api.md). */
-export const CMDLINE_MAX_CHARS = 512;
+const CMDLINE_MAX_CHARS = 512;
 
 const MAX_LEFTOVERS_PER_RUN = 64;
 
@@ -52,23 +50,13 @@ export function toCandidate(
   clock: TickClock,
   facts: { match: CandidateMatch; run: ProcIdentity; owner: Owner; isBlocking?: boolean },
 ): Candidate {
-  const ageS = round2(processAgeS(p.startTicks, clock));
-  return {
-    pid: p.pid,
-    ppid: p.ppid,
-    pgrp: p.pgrp,
-    startTicks: p.startTicks,
-    comm: p.comm,
-    parentComm: p.parentComm,
-    ageS,
-    cpuS: round2((p.utimeTicks + p.stimeTicks) / clock.clkTck),
-    cmdline: redactCommandLine(p.argv, CMDLINE_MAX_CHARS),
-    isOrphaned: isOrphaned(p.ppid, p.parentComm),
-    locks: p.locks,
-    ports: p.ports,
-    ...facts,
-    isBlocking: facts.isBlocking ?? ageS >= clock.thresholdS,
-  };
+  const { pid, ppid, pgrp, startTicks, comm, parentComm, locks, ports } = p;
+  const ageS = round2(processAgeS(startTicks, clock));
+  const cpuS = round2((p.utimeTicks + p.stimeTicks) / clock.clkTck);
+  const cmdline = redactCommandLine(p.argv, CMDLINE_MAX_CHARS);
+  const orphaned = isOrphaned(ppid, parentComm);
+  const isBlocking = facts.isBlocking ?? ageS >= clock.thresholdS;
+  return { pid, ppid, pgrp, startTicks, comm, parentComm, ageS, cpuS, cmdline, isOrphaned: orphaned, locks, ports, ...facts, isBlocking };
 }
 
 function leftovers(f: RunStep['finished'][number], facts: ReadonlyMap<number, ScannedProcess>, j: Judge): Candidate[] {
@@ -125,10 +113,8 @@ export function judgeRuns(
   return { candidates: candidates.sort((a, b) => b.ageS - a.ageS || a.pid - b.pid), alerts };
 }
 
-/**
- * proc_blocking, one per blocking run, its entity the run's top pid; a run that stopped blocking since `before` is said inactive
- * once, with why. A reused pid never inherits an alert: the old run's RECOVERY first, the new run's ALERT next tick.
- */
+/** proc_blocking, one per blocking run, its entity the run's top pid; a run that stopped blocking since `before` is said inactive
+ * once, with why. A reused pid never inherits an alert: the old run's RECOVERY first, the new run's ALERT next tick. */
 export function blockingSignals(
   before: readonly RunAlert[],
   alerts: readonly RunAlert[],
@@ -141,7 +127,7 @@ export function blockingSignals(
   const still = new Set(blocking.map((a) => identityKey(a.top)));
   const said = new Set<number>();
   const signals: Signal[] = [];
-  const signal = (a: RunAlert, active: boolean, severity: Severity, texts: Pick<Signal, 'title' | 'detail'>): void => {
+  const signal = (a: RunAlert, active: boolean, severity: Severity, texts: Texts): void => {
     signals.push(makeSignal({ family: 'proc_blocking', entity: String(a.top.pid), active, severity, ...texts, cooldownS }));
     said.add(a.top.pid);
   };
@@ -161,4 +147,100 @@ export function blockingSignals(
 /** The reaper's rule: a blocking run's leftovers, or an orphaned live run older than the reap age. */
 export function isReapDue(a: RunAlert, reapAgeS: number): boolean {
   return a.isBlocking && (a.goneForS !== null || (a.lead.isOrphaned && a.lead.ageS >= reapAgeS));
+}
+
+type Texts = Pick<Signal, 'title' | 'detail'>;
+
+/** The command an operator runs: exactly the run's processes, never a shell or agent that started it. */
+function killCommand(a: RunAlert): string {
+  const pids = a.processes.map((p) => p.pid).sort((x, y) => x - y);
+  return `kill -TERM ${pids.join(' ')}`;
+}
+
+function parentText(c: Candidate, locale: Locale): string {
+  if (c.isOrphaned) {
+    const via = c.ppid === 1 ? '' : ` (${c.parentComm ?? '?'} ${c.ppid})`;
+    return t(locale, { en: `orphaned${via}`, ru: `осиротел${via}` });
+  }
+  const name = c.parentComm === null ? '' : ` ${c.parentComm}`;
+  return t(locale, { en: `parent ${c.ppid}${name}`, ru: `родитель ${c.ppid}${name}` });
+}
+
+function ownerText(owner: Owner, isGone: boolean, locale: Locale): string {
+  if (owner === null) return t(locale, { en: 'owner unknown', ru: 'владелец неизвестен' });
+  if (owner.kind === 'retest') return t(locale, { en: `merge-gate re-test ${owner.id}`, ru: `повторный прогон merge-gate ${owner.id}` });
+  const who = [`${owner.runId}`, owner.task, owner.stage].filter((x) => x !== null).join(', ');
+  return isGone
+    ? t(locale, { en: `started by agent run ${who}, which is gone`, ru: `запущен агентом ${who}, которого больше нет` })
+    : t(locale, { en: `started by agent run ${who}`, ru: `запущен агентом ${who}` });
+}
+
+function resourcesText(a: RunAlert, locale: Locale): string {
+  const parts: string[] = [];
+  if (a.locks.length > 0) {
+    const list = a.locks.map((l) => `${l.path} (${l.kind})`).join(', ');
+    parts.push(t(locale, { en: `holds locks: ${list}`, ru: `держит блокировки: ${list}` }));
+  }
+  if (a.ports.length > 0) {
+    const list = a.ports.join(', ');
+    parts.push(t(locale, { en: `listens on TCP ${list}`, ru: `слушает TCP ${list}` }));
+  }
+  return parts.length > 0 ? ` ${parts.join('; ')}.` : '';
+}
+
+export function blockingTexts(a: RunAlert, locale: Locale): Texts {
+  const c = a.lead;
+  const owner = ownerText(c.owner, a.isOwnerGone, locale);
+  const kill = killCommand(a);
+  if (a.goneForS !== null) {
+    const gone = formatDuration(a.goneForS, locale);
+    const list = a.leftovers.map((l) => `${l.pid} ${l.cmdline}`).join('; ');
+    const n = a.leftovers.length;
+    return {
+      title: t(locale, {
+        en: `Test run ${a.top.pid} left ${n} process(es) behind`,
+        ru: `Тестовый прогон ${a.top.pid} оставил после себя процессов: ${n}`,
+      }),
+      detail:
+        t(locale, {
+          en: `The test process ${a.top.pid} is gone since ${gone}, ${owner}. Leftovers: ${list}.`,
+          ru: `Тестового процесса ${a.top.pid} нет уже ${gone}, ${owner}. Оставшиеся процессы: ${list}.`,
+        }) +
+        resourcesText(a, locale) +
+        t(locale, { en: ` Stop them: ${kill}`, ru: ` Остановить: ${kill}` }),
+    };
+  }
+  const age = formatDuration(c.ageS, locale);
+  const below = a.processes.length - 1;
+  const run =
+    below > 0 ? t(locale, { en: ` It has ${below} live descendant process(es).`, ru: ` У него ${below} живых дочерних процесс(ов).` }) : '';
+  const facts = `PID ${c.pid}, ${t(locale, { en: 'age', ru: 'возраст' })} ${age}, CPU ${formatDuration(c.cpuS, locale)}, ${parentText(c, locale)}, ${owner}.`;
+  return {
+    title: t(locale, { en: `Test process ${c.pid} has been running for ${age}`, ru: `Тестовый процесс ${c.pid} работает уже ${age}` }),
+    detail:
+      facts +
+      run +
+      resourcesText(a, locale) +
+      t(locale, { en: ` Command: ${c.cmdline}. Stop it: ${kill}`, ru: ` Команда: ${c.cmdline}. Остановить: ${kill}` }),
+  };
+}
+
+export type GoneReason = 'exited' | 'reused' | 'not_matching';
+
+export function recoveredTexts(pid: number, reason: GoneReason, locale: Locale): Texts {
+  const why = {
+    exited: t(locale, { en: 'the process exited', ru: 'процесс завершился' }),
+    reused: t(locale, {
+      en: 'the process exited and its pid now belongs to another process',
+      ru: 'процесс завершился, его pid занят другим процессом',
+    }),
+    not_matching: t(locale, {
+      en: 'its command line no longer matches WATCHDOG_PROC_PATTERNS, or its run ended and what it left is within WATCHDOG_PROC_LEFTOVER_GRACE_S',
+      ru: 'его командная строка больше не совпадает с WATCHDOG_PROC_PATTERNS, или прогон завершён и оставшиеся процессы ещё в WATCHDOG_PROC_LEFTOVER_GRACE_S',
+    }),
+  }[reason];
+  return {
+    title: t(locale, { en: `Test process ${pid} is gone`, ru: `Тестового процесса ${pid} больше нет` }),
+    detail: t(locale, { en: `PID ${pid}: ${why}.`, ru: `PID ${pid}: ${why}.` }),
+  };
 }

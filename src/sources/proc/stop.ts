@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
+import type { Counter } from 'prom-client';
 import { isoUtc, type Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
-import { identityKey, isSameProcess, type ProcIdentity } from '../../proc/identity.js';
-import { isRunningState, type ProcStat } from '../../proc/parse-stat.js';
+import { formatDuration, t, type Locale } from '../../i18n.js';
+import { identityKey, isRunningState, isSameProcess, type ProcIdentity, type ProcStat } from '../../proc/parse-stat.js';
 import { ProcTree, readProcTable } from '../../proc/proc-table.js';
 import { describeProtected, protectedPids, type ProtectedPids } from '../../proc/protected-pids.js';
 import { isOwnProcRoot, readCmdline } from '../../proc/read-proc.js';
@@ -10,11 +11,9 @@ import { startSignalWithGrace, type GraceReceipt, type GraceSignal, type Signall
 import type { AgentDirectory } from '../../watchdog/agent-directory.js';
 import type { RetestRegistry } from '../../watchdog/retest-registry.js';
 import { makeSignal, type Signal } from '../../watchdog/signal.js';
-import type { ProcMetrics } from './metrics.js';
 import type { Matcher, MatchMode } from './program.js';
 import type { Candidate, RunAlert } from './runs.js';
 import { isReapDue } from './signals.js';
-import { reapedTexts } from './texts.js';
 
 type Trigger = 'reaper' | 'api';
 
@@ -29,13 +28,10 @@ type RefusalCode =
   | 'in_progress'
   | 'signal_failed';
 
-interface Refusal {
-  ok: false;
-  code: RefusalCode;
-  message: string;
-}
-
-type TerminateAnswer = { ok: true; pid: number; runPid: number; terminated: SignalledProcess[]; done: Promise<GraceReceipt> } | Refusal;
+type TerminateAnswer =
+  | { ok: true; pid: number; runPid: number; terminated: SignalledProcess[]; done: Promise<GraceReceipt> }
+  | { ok: false; code: RefusalCode; message: string };
+type Refusal = Extract<TerminateAnswer, { ok: false }>;
 
 /** What to stop: a live run (`topMatch`: its top must still match so) or the leftovers of a finished one (null). */
 interface StopTarget {
@@ -46,27 +42,27 @@ interface StopTarget {
   processes: ProcIdentity[];
 }
 
-interface RunStopsDeps {
+export interface RunStopsDeps {
   log: Logger;
-  metrics: ProcMetrics | null;
+  reaped?: Counter<'trigger'>;
   matcher: Matcher;
   /** the last tick's candidates and alerts: a terminate names one of them */
   last: () => { candidates: readonly Candidate[]; alerts: readonly RunAlert[] } | null;
-  selfPid: number;
+  /** the latest envelope's agents: owners, and pids that are never signalled */
   agents?: AgentDirectory;
+  /** merge-gate re-tests in flight: owners, never blocking nor signalled inside their timeout */
   retests?: RetestRegistry;
-  /** the clock re-test deadlines are set on */
+  /** the clock re-test deadlines are set on (the app's) */
   clock?: Clock;
+  /** the watchdog's edge dispatch for `proc_reaped` (alerts raised outside the tick) */
   emitEdge?: (signal: Signal) => void;
   kill?: (pid: number, signal: GraceSignal | 0) => void;
 }
 
 const refuse = (code: RefusalCode, message: string): Refusal => ({ ok: false, code, message });
 
-/**
- * The one way a run is stopped, by the API or the reaper: exactly its processes (never the shell or agent that started it),
- * each (pid, starttime) re-checked before every signal (same process, not protected, no re-test inside its timeout, the top still matching).
- */
+/** The one way a run is stopped, by the API or the reaper: exactly its processes (never the shell or agent that started it), each
+ * (pid, starttime) re-checked before every signal (same process, not protected, no re-test inside its timeout, the top still matching). */
 export class RunStops {
   /** stops from their first check to their last signal, by the run's top */
   private readonly inFlight = new Map<string, Promise<unknown>>();
@@ -104,8 +100,7 @@ export class RunStops {
       if (!isReapDue(a, this.config.procReapAgeMin * 60) || this.inFlight.has(key) || this.refused.has(key)) continue;
       void this.stop(a, a.lead, 'reaper').then((answer) => {
         if (answer.ok) return;
-        // the agents unlocated is a passing state (the Engine back, the container found): tried again next tick
-        if (answer.code !== 'agents_unlocated') this.refused.add(key);
+        this.refused.add(key); // agents_unlocated cannot come back here: reap() has just checked it
         log.warn({ pid: a.top.pid, code: answer.code }, `reaper skipped the run of pid ${a.top.pid}: ${answer.message}`);
       });
     }
@@ -116,12 +111,8 @@ export class RunStops {
     const key = identityKey(alert.top);
     if (this.inFlight.has(key)) return refuse('in_progress', `the run of pid ${alert.top.pid} is already being terminated`);
     const { log } = this.deps;
-    const answer = this.start({
-      candidate: { pid: candidate.pid, startTicks: candidate.startTicks },
-      top: alert.top,
-      topMatch: alert.goneForS === null && alert.lead.match !== 'leftover' ? alert.lead.match : null,
-      processes: alert.processes,
-    }).catch((err: unknown): Refusal => {
+    const topMatch = alert.lead.match === 'leftover' ? null : alert.lead.match; // a finished run's lead is a leftover
+    const answer = this.start({ candidate, top: alert.top, topMatch, processes: alert.processes }).catch((err: unknown): Refusal => {
       log.error({ err, pid: candidate.pid }, 'terminate failed before any signal');
       return refuse('signal_failed', `pid ${candidate.pid} could not be checked: ${(err as Error).message}`);
     });
@@ -145,16 +136,14 @@ export class RunStops {
   /** The checks and the SIGTERMs; `done` resolves with the receipt once the grace and the SIGKILLs are over. */
   async start(target: StopTarget): Promise<TerminateAnswer> {
     const { procRoot } = this.config;
-    const { selfPid, agents } = this.deps;
-    const init = describeProtected(target.candidate.pid);
-    if (init !== null) return refuse('protected', init);
+    const { agents } = this.deps;
     const unlocated = agents?.unlocatedReason() ?? null;
     if (unlocated !== null)
       return refuse('agents_unlocated', `the orchestrator's agents cannot be located (${unlocated}); nothing is signalled until they can`);
     const foreign = `WATCHDOG_PROC_ROOT ${procRoot} is not the /proc of the watchdog's pid namespace; its pids cannot be signalled from here`;
-    if (!(await isOwnProcRoot(procRoot, selfPid))) return refuse('foreign_root', foreign);
+    if (!(await isOwnProcRoot(procRoot))) return refuse('foreign_root', foreign);
     const tree = new ProcTree(readProcTable(procRoot));
-    const guard = protectedPids(tree.table, { selfPid, agentPids: agents?.byHostPid().keys() ?? [] });
+    const guard = protectedPids(tree.table, { agentPids: agents?.byHostPid().keys() ?? [] });
     const refused = await this.refusal(target, tree, guard);
     if (refused) return refused;
     const started = await startSignalWithGrace(this.targetsOf(target, tree, guard), {
@@ -164,7 +153,6 @@ export class RunStops {
       check: async (stat) => {
         const isTop = target.topMatch !== null && stat.pid === target.top.pid;
         return (
-          describeProtected(stat.pid, guard) ??
           this.retestHolding(stat.pid, tree) ??
           (isTop && !(await this.stillMatches(stat, target.topMatch!)) ? 'no longer matches WATCHDOG_PROC_PATTERNS' : null)
         );
@@ -230,10 +218,10 @@ export class RunStops {
 
   /** The log line, the counter and one `proc_reaped` alert. */
   private report(receipt: GraceReceipt, alert: RunAlert, trigger: Trigger): void {
-    const { log, metrics, emitEdge } = this.deps;
+    const { log, reaped, emitEdge } = this.deps;
     const killed = receipt.processes.some((p) => p.signal === 'SIGKILL');
     const outcome = !receipt.confirmedDead ? 'survived' : killed ? 'killed' : 'terminated';
-    metrics?.reaped.inc({ trigger });
+    reaped?.inc({ trigger });
     const pids = [...new Set(receipt.processes.map((p) => p.pid))];
     const { ageS, cmdline } = alert.lead;
     const texts = reapedTexts({ runPid: alert.top.pid, pids, trigger, outcome, ageS, cmdline }, this.config.locale);
@@ -245,4 +233,37 @@ export class RunStops {
       log.error({ err }, 'could not dispatch proc_reaped');
     }
   }
+}
+
+interface ReapFacts {
+  runPid: number;
+  pids: number[];
+  trigger: Trigger;
+  outcome: 'terminated' | 'killed' | 'survived';
+  ageS: number;
+  cmdline: string;
+}
+
+export function reapedTexts(r: ReapFacts, locale: Locale): Pick<Signal, 'title' | 'detail'> {
+  const age = formatDuration(r.ageS, locale);
+  const whom = t(locale, { en: `the run's processes ${r.pids.join(', ')}`, ru: `процессы прогона ${r.pids.join(', ')}` });
+  const how = {
+    terminated: t(locale, { en: 'exited after SIGTERM', ru: 'завершение по SIGTERM' }),
+    killed: t(locale, { en: 'ignored SIGTERM and was killed with SIGKILL', ru: 'SIGTERM проигнорирован, добит SIGKILL' }),
+    survived: t(locale, { en: 'is STILL ALIVE after SIGKILL; check it by hand', ru: 'ВСЁ ЕЩЁ жив после SIGKILL, проверьте вручную' }),
+  }[r.outcome];
+  const by = {
+    reaper: t(locale, { en: 'the reaper (WATCHDOG_PROC_REAP_ENABLED)', ru: 'автоматическая очистка (WATCHDOG_PROC_REAP_ENABLED)' }),
+    api: t(locale, { en: 'an API request', ru: 'запрос через API' }),
+  }[r.trigger];
+  return {
+    title: t(locale, {
+      en: `Test process ${r.runPid} terminated after ${age}`,
+      ru: `Тестовый процесс ${r.runPid} остановлен через ${age}`,
+    }),
+    detail: t(locale, {
+      en: `Terminated by ${by}: ${whom}: ${how}. Command: ${r.cmdline}`,
+      ru: `Остановлен (${by}): ${whom}: ${how}. Команда: ${r.cmdline}`,
+    }),
+  };
 }

@@ -16,7 +16,7 @@ const servers: LoopbackServer[] = [];
 
 afterEach(async () => {
   for (const app of apps.splice(0)) {
-    await app.ctx.proc.settle();
+    await app.ctx.proc.stops.settle();
     await app.close();
   }
   for (const s of servers.splice(0)) await s.close();
@@ -162,7 +162,7 @@ describe('actions that can never hit the wrong process', () => {
     const w = await watchdog({ procReapEnabled: true, procReapAgeMin: 0.0005 });
     w.app.ctx.agents.update([{ runId: '1', pid, task: null, stage: null }]);
     await w.tick();
-    await w.app.ctx.proc.settle();
+    await w.app.ctx.proc.stops.settle();
     expect(await w.candidate(pid)).toBeUndefined();
     expect(isLive(pid)).toBe(true);
   });

@@ -14,7 +14,7 @@ const apps: FastifyInstance[] = [];
 
 afterEach(async () => {
   for (const app of apps.splice(0)) {
-    await app.ctx.proc.settle();
+    await app.ctx.proc.stops.settle();
     await app.close();
   }
   lab.cleanup();

@@ -20,7 +20,7 @@ const apps: FastifyInstance[] = [];
 
 afterEach(async () => {
   for (const app of apps.splice(0)) {
-    await app.ctx.proc.settle();
+    await app.ctx.proc.stops.settle();
     await app.close();
   }
   for (const pid of markedPids(MARKER)) {
@@ -126,7 +126,7 @@ describe('POST /proc/candidates/:pid/terminate on real processes', () => {
     expect(body.processes[0]).toMatchObject({ pid: child.pid, comm: 'sh', signal: 'SIGTERM', at: expect.stringMatching(/Z$/) });
     expect(body.processes.map((p: { comm: string }) => p.comm).sort()).toEqual(['sh', 'sleep']);
     expect(await exited(child)).toBe('SIGTERM');
-    await a.ctx.proc.settle();
+    await a.ctx.proc.stops.settle();
     await a.ctx.delivery.flush(2000);
     expect(notifier.actions()).toContain(`ALERT proc_reaped:${child.pid}`);
     expect(notifier.events.at(-1)!.signal.detail).toContain("Terminated by an API request: the run's processes");
@@ -140,7 +140,7 @@ describe('POST /proc/candidates/:pid/terminate on real processes', () => {
     await tick();
     expect((await terminate(child.pid!)).statusCode).toBe(202);
     expect(await exited(child)).toBe('SIGKILL');
-    await a.ctx.proc.settle();
+    await a.ctx.proc.stops.settle();
     await a.ctx.delivery.flush(2000);
     expect(notifier.events.at(-1)!.signal.detail).toContain('ignored SIGTERM and was killed with SIGKILL');
     expect(await a.inject('/metrics').then((r) => r.body)).toMatch(/^orch_watchdog_proc_reaped_total\{trigger="api"\} 1$/m);
@@ -197,7 +197,7 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
     const orphans = await settledOrphans();
     const { tick, notifier, app: a } = await app({ procReapEnabled: true, procReapAgeMin: 0.0005, killGraceS: 0.4 });
     await tick();
-    await a.ctx.proc.settle();
+    await a.ctx.proc.stops.settle();
     await a.ctx.delivery.flush(2000);
     for (const pid of orphans) expect(isAlive(pid)).toBe(false);
     expect(isAlive(attached.pid!)).toBe(true);
@@ -222,13 +222,13 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
     a.ctx.agents.update([{ runId: '678', pid: 7, task: 'ORCH-111', stage: 'tester' }]);
     await tick();
     await tick();
-    await a.ctx.proc.settle();
+    await a.ctx.proc.stops.settle();
     for (const pid of orphans) expect(isAlive(pid)).toBe(true);
     expect(a.ctx.agents.unlocatedReason()).toMatch(/^WATCHDOG_ORCH_CONTAINER=orch: the Docker Engine could not be read: no socket at/);
     // the orchestrator lists no agent any more: nothing is left to protect, and the runs refused before are not remembered
     a.ctx.agents.update([]);
     await tick();
-    await a.ctx.proc.settle();
+    await a.ctx.proc.stops.settle();
     for (const pid of orphans) expect(isAlive(pid)).toBe(false);
   });
 
@@ -236,7 +236,7 @@ describe('the reaper (WATCHDOG_PROC_REAP_ENABLED)', () => {
     const orphans = await settledOrphans();
     const { tick, app: a } = await app({ procReapEnabled: false });
     await tick();
-    await a.ctx.proc.settle();
+    await a.ctx.proc.stops.settle();
     for (const pid of orphans) expect(isAlive(pid)).toBe(true);
     const body = (await a.inject('/proc/candidates')).json();
     expect(body.candidates.filter((c: { orphaned: boolean }) => c.orphaned)).toHaveLength(2);
@@ -250,10 +250,8 @@ describe('the terminator never signals pid 1, the watchdog or its ancestors', ()
       { procRoot: '/proc', procEnabled: true, killGraceS: 0.1, procReapAgeMin: 240, locale: 'en' },
       {
         log: createLogger({ level: 'silent' }),
-        metrics: null,
         matcher: createMatcher({ patterns: ['.'], exclude: [], mode: 'cmdline' }),
         last: () => null,
-        selfPid: process.pid,
         kill: (pid, signal) => void sent.push([pid, signal]),
       },
     );

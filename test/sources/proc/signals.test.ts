@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunAlert } from '../../../src/sources/proc/runs.js';
 import type { MatchedProcess } from '../../../src/sources/proc/scanner.js';
-import { blockingSignals, isOrphaned, toCandidate } from '../../../src/sources/proc/signals.js';
-import { recoveredTexts, type GoneReason } from '../../../src/sources/proc/texts.js';
+import { blockingSignals, isOrphaned, recoveredTexts, toCandidate, type GoneReason } from '../../../src/sources/proc/signals.js';
 import type { Signal } from '../../../src/watchdog/signal.js';
 
 const raw = (over: Partial<MatchedProcess> = {}): MatchedProcess => ({

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Candidate, RunAlert } from '../../../src/sources/proc/runs.js';
-import { blockingTexts, reapedTexts, recoveredTexts } from '../../../src/sources/proc/texts.js';
+import { blockingTexts, recoveredTexts } from '../../../src/sources/proc/signals.js';
+import { reapedTexts } from '../../../src/sources/proc/stop.js';
 
 const c: Candidate = {
   pid: 4242,
