@@ -17,7 +17,6 @@ import {
   optionalAbsPath,
   optionalContainerName,
   optionalUrl,
-  secretText,
   userOrUid,
   group,
 } from './parsers.js';
@@ -118,9 +117,10 @@ export const KEY_SPECS = [
   notify('WATCHDOG_NOTIFIERS', 'notifiers', notifierList, '', {
     doc: 'Comma-separated: log, telegram, webhook, alertmanager; empty = log plus every integration whose settings are present; an explicit list wins.',
   }),
-  notify('WATCHDOG_TG_BOT_TOKEN', 'tgBotToken', secretText(/^(\d+:[A-Za-z0-9_-]+)?$/, 'expected <digits>:<token>'), '', {
+  notify('WATCHDOG_TG_BOT_TOKEN', 'tgBotToken', z.string().regex(/^(\d+:[A-Za-z0-9_-]+)?$/, 'expected <digits>:<token>'), '', {
     doc: 'Telegram Bot API token (<digits>:<token>); a secret, never logged; or WATCHDOG_TG_BOT_TOKEN_FILE, a file holding it.',
     secret: true,
+    requiredBy: 'telegram',
   }),
   notify(
     'WATCHDOG_TG_CHAT_ID',
@@ -130,21 +130,25 @@ export const KEY_SPECS = [
       .trim()
       .regex(/^(-?\d+|@[A-Za-z0-9_]{5,})?$/, 'expected a numeric chat id or @channel'),
     '',
-    { doc: 'Telegram chat id (numeric) or @channel the alerts go to.' },
+    { doc: 'Telegram chat id (numeric) or @channel the alerts go to.', requiredBy: 'telegram' },
   ),
   notify('WATCHDOG_TG_API_URL', 'tgApiUrl', baseUrl, 'https://api.telegram.org', {
     doc: 'Bot API base URL; change only for a self-hosted Bot API server.',
   }),
-  notify('WATCHDOG_WEBHOOK_URL', 'webhookUrl', optionalUrl, '', { doc: 'Generic JSON webhook URL (user:pass@ is sent as basic auth).' }),
-  notify('WATCHDOG_WEBHOOK_SECRET', 'webhookSecret', secretText(), '', {
+  notify('WATCHDOG_WEBHOOK_URL', 'webhookUrl', optionalUrl, '', {
+    doc: 'Generic JSON webhook URL (user:pass@ is sent as basic auth).',
+    requiredBy: 'webhook',
+  }),
+  notify('WATCHDOG_WEBHOOK_SECRET', 'webhookSecret', z.string(), '', {
     doc: 'Signs webhook bodies with HMAC-SHA256 so the receiver can trust them; a secret; or WATCHDOG_WEBHOOK_SECRET_FILE, a file holding it.',
     secret: true,
   }),
   notify('WATCHDOG_ALERTMANAGER_URL', 'alertmanagerUrls', baseUrlList, '', {
     doc: 'Comma-separated Alertmanager base URLs (API v2), every peer of the cluster: every alert goes to every peer; with the compose monitoring profile: http://alertmanager:9093',
+    requiredBy: 'alertmanager',
   }),
   notify('WATCHDOG_LOCALE', 'locale', z.enum(LOCALES, 'expected en or ru'), 'en', { doc: 'Alert text language: en or ru.' }),
-  api('WATCHDOG_API_TOKEN', 'apiToken', secretText(/^\S*$/, 'must not contain whitespace'), '', {
+  api('WATCHDOG_API_TOKEN', 'apiToken', z.string().regex(/^\S*$/, 'must not contain whitespace'), '', {
     doc: 'Bearer token for every non-GET route; empty = those routes answer 403; or WATCHDOG_API_TOKEN_FILE, a file holding it.',
     secret: true,
   }),

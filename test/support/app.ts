@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp, type AppDeps } from '../../src/app.js';
+import { buildApp } from '../../src/app.js';
+import type { AppDeps } from '../../src/app-context.js';
 import { defaultConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import type { Notifier } from '../../src/notify/notifier.js';
