@@ -82,26 +82,6 @@ const healthSchema = z
 
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : isoUtc(ms));
 
-function health(ctx: AppContext) {
-  const last = ctx.watchdog.lastTick();
-  const stale = last === null || ctx.clock() - last.at > 3 * ctx.config.tickS * 1000;
-  const failed = last?.failed ?? [];
-  const pidWarnings = ctx.agents.pidWarnings();
-  const state = ctx.state?.health();
-  const isDegraded = stale || failed.length > 0 || ctx.configWarnings.length > 0 || pidWarnings.length > 0 || state?.ok === false;
-  const body: z.infer<typeof healthSchema> = {
-    status: isDegraded ? 'degraded' : 'ok',
-    last_tick_at: last ? isoUtc(last.at) : null,
-    tick_count: ctx.watchdog.ticks(),
-    last_tick_duration_s: last ? Number(last.durationS.toFixed(6)) : null,
-    config_warnings: ctx.configWarnings,
-    failed_collectors: failed,
-    agent_pid_warnings: pidWarnings.map((w) => ({ key: w.key, value: w.value, run_id: w.runId, pid: w.pid, message: w.message })),
-    state: state ? { ok: state.ok, last_saved_at: isoOrNull(state.lastSavedAt), error: state.error } : null,
-  };
-  return { stale, body };
-}
-
 /** What the last tick saw, and the service's own liveness and metrics. */
 export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -118,8 +98,22 @@ export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
       },
     },
     async (_req, reply) => {
-      const { stale, body } = health(ctx);
-      return reply.code(stale ? 503 : 200).send(body);
+      const last = ctx.watchdog.lastTick();
+      const stale = last === null || ctx.clock() - last.at > 3 * ctx.config.tickS * 1000;
+      const failed = last?.failed ?? [];
+      const pidWarnings = ctx.agents.pidWarnings();
+      const state = ctx.state?.health();
+      const isDegraded = stale || failed.length > 0 || ctx.configWarnings.length > 0 || pidWarnings.length > 0 || state?.ok === false;
+      return reply.code(stale ? 503 : 200).send({
+        status: isDegraded ? 'degraded' : 'ok',
+        last_tick_at: last ? isoUtc(last.at) : null,
+        tick_count: ctx.watchdog.ticks(),
+        last_tick_duration_s: last ? Number(last.durationS.toFixed(6)) : null,
+        config_warnings: ctx.configWarnings,
+        failed_collectors: failed,
+        agent_pid_warnings: pidWarnings.map((w) => ({ key: w.key, value: w.value, run_id: w.runId, pid: w.pid, message: w.message })),
+        state: state ? { ok: state.ok, last_saved_at: isoOrNull(state.lastSavedAt), error: state.error } : null,
+      });
     },
   );
 

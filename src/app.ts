@@ -1,8 +1,11 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import { clientErrors, frameworkErrors, registerErrorHandlers } from '../routes/errors.js';
-import { registerRoutes } from '../routes/index.js';
+import { clientErrors, frameworkErrors, HttpError, registerErrorHandlers } from '../routes/errors.js';
+import { mergeGateRoutes } from '../routes/merge-gate.js';
+import { observeRoutes } from '../routes/observe.js';
 import { registerOpenApi } from '../routes/openapi.js';
+import { procRoutes } from '../routes/proc.js';
 import { createContext, type AppContext, type AppDeps } from './app-context.js';
 import { isoUtc } from './clock.js';
 import type { Config } from './config.js';
@@ -13,6 +16,19 @@ declare module 'fastify' {
   interface FastifyInstance {
     ctx: AppContext;
   }
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** Every non-GET route: 403 when WATCHDOG_API_TOKEN is empty (writes off), 401 on a wrong token (constant-time compare). */
+function requireBearer(apiToken: string) {
+  const expected = digest(apiToken);
+  return async (req: FastifyRequest): Promise<void> => {
+    if (apiToken === '') throw new HttpError('forbidden', 'write routes are disabled: set WATCHDOG_API_TOKEN on the server');
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (!m?.[1]) throw new HttpError('unauthorized', 'send Authorization: Bearer <WATCHDOG_API_TOKEN>');
+    if (!timingSafeEqual(digest(m[1]), expected)) throw new HttpError('unauthorized', 'the bearer token is not valid');
+  };
 }
 
 /** An unlistened app: routes, metrics, watchdog (not ticking until `ctx.watchdog.start()`). */
@@ -36,7 +52,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.removeContentTypeParser('text/plain');
   app.decorate('ctx', ctx);
   await registerOpenApi(app);
-  await registerRoutes(app, ctx);
+  // Deny by default: every write route, present or future, checks the token first, at onRequest,
+  // so an unauthenticated caller never reaches body validation (a 400 naming `cwd` would probe the disk).
+  const bearer = requireBearer(config.apiToken);
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (methods.every((m) => m === 'GET' || m === 'HEAD')) return;
+    const own = route.onRequest ? (Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]) : [];
+    route.onRequest = [bearer, ...own];
+  });
+  await app.register(observeRoutes, { ctx });
+  await app.register(procRoutes, { ctx });
+  await app.register(mergeGateRoutes, { ctx });
   if (state) {
     // another watchdog holding the file: this app is shut down before anything of it runs, and that is thrown
     try {

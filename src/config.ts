@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { crossCheck, resolveNotifiers, unknownKeyWarnings, type ConfigWarning } from './config/checks.js';
-import { KEY_SPECS, type Config, type ConfigKey, type KeySpec } from './config/keys.js';
-import { urlOrigin } from './config/parsers.js';
+import { KEY_SPECS, type Config, type ConfigKey } from './config/keys.js';
+import { urlOrigin, type KeySpec } from './config/parsers.js';
 import { basicCredentials, decodeUrlPart } from './http.js';
 import { REDACTED, redactSecrets, registerSecretValues } from './redact.js';
 
