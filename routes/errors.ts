@@ -47,11 +47,11 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 const CODES = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
 
 /** The one error shape of every route (docs/api.md, "Errors"). */
-export const errorSchema = z
+const errorSchema = z
   .object({ error: z.enum(CODES).describe('a stable code (docs/api.md, "Errors")'), message: z.string().describe('what to fix') })
   .meta({ id: 'Error' });
 
-export type ErrorBody = z.infer<typeof errorSchema>;
+type ErrorBody = z.infer<typeof errorSchema>;
 
 /** A route's `response` error entries, one per status, described by the codes it sends. */
 export function errorResponses(...codes: ErrorCode[]): Record<number, typeof errorSchema> {
@@ -68,11 +68,10 @@ export const writeErrorResponses = (...codes: ErrorCode[]) =>
 
 export class HttpError extends Error {
   readonly statusCode: number;
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
     super(message);
+    this.code = code;
     this.statusCode = ERROR_CODES[code].status;
   }
 }

@@ -56,7 +56,7 @@ export function urlOrigin(text: string): string {
 
 const withoutTrailingSlash = (v: string) => v.replace(/\/+$/, '');
 
-export const httpUrl = z.string().trim().refine(isHttpUrl, 'expected an http(s) URL');
+const httpUrl = z.string().trim().refine(isHttpUrl, 'expected an http(s) URL');
 export const baseUrl = httpUrl.transform(withoutTrailingSlash);
 export const optionalUrl = z.union([z.literal(''), httpUrl]);
 
@@ -66,7 +66,7 @@ const csvItems = (v: string): string[] =>
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
 
-export const csv = z.string().transform(csvItems);
+const csv = z.string().transform(csvItems);
 
 export const baseUrlList = csv.pipe(
   z.array(z.string().refine(isHttpUrl, 'expected comma-separated http(s) URLs').transform(withoutTrailingSlash)),
