@@ -138,16 +138,12 @@ export function registerErrorHandlers(app: FastifyInstance): void {
       });
       return reply.code(400).send({ error: 'bad_request', message: issues.join('; ') });
     }
-    if (isResponseSerializationError(err)) {
-      req.log.error({ err, issues: err.cause.issues }, 'response did not match its schema');
-      return reply.code(500).send({ error: 'internal', message: 'internal error' });
-    }
-    const status = err.statusCode ?? 500;
-    if (status >= 500) {
-      req.log.error({ err }, 'request failed');
-      return reply.code(status).send({ error: 'internal', message: 'internal error' });
-    }
-    return reply.code(status).send(fastifyClientError(err, req));
+    const isBadAnswer = isResponseSerializationError(err);
+    const status = isBadAnswer ? 500 : (err.statusCode ?? 500);
+    if (status < 500) return reply.code(status).send(fastifyClientError(err, req));
+    if (isBadAnswer) req.log.error({ err, issues: err.cause.issues }, 'response did not match its schema');
+    else req.log.error({ err }, 'request failed');
+    return reply.code(status).send({ error: 'internal', message: 'internal error' });
   });
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}; see GET /openapi.json` }),

@@ -60,11 +60,8 @@ const httpUrl = z.string().trim().refine(isHttpUrl, 'expected an http(s) URL');
 export const baseUrl = httpUrl.transform(withoutTrailingSlash);
 export const optionalUrl = z.union([z.literal(''), httpUrl]);
 
-const csvItems = (v: string): string[] =>
-  v
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+// trimmed, empty entries dropped
+const csvItems = (v: string): string[] => v.split(',').flatMap((s) => s.trim() || []);
 
 const csv = z.string().transform(csvItems);
 
