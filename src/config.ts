@@ -64,14 +64,10 @@ function readSecret(spec: KeySpec, env: NodeJS.ProcessEnv, warnings: ConfigWarni
 
 /** What a malformed value is replaced with, and how the warning says so. */
 function fallbackFor(spec: KeySpec, raw: string): { fallback: string; using: string } {
-  if (typeof spec.onInvalid === 'function') {
-    const kept = spec.onInvalid(raw);
-    if (kept === spec.default) return { fallback: kept, using: `no entry works; using the default "${kept}"` };
-    return { fallback: kept, using: kept === '' ? 'no entry works; using ""' : `the other entries stay: using "${kept}"` };
-  }
-  if (spec.onInvalid !== undefined)
-    return { fallback: spec.onInvalid, using: `using "${spec.onInvalid}" (not the default, which would widen it)` };
-  return { fallback: spec.default, using: `using the default "${spec.default}"` };
+  if (spec.onInvalid === undefined) return { fallback: spec.default, using: `using the default "${spec.default}"` };
+  const kept = spec.onInvalid(raw);
+  if (kept === spec.default) return { fallback: kept, using: `no entry works; using the default "${kept}"` };
+  return { fallback: kept, using: kept === '' ? 'no entry works; using ""' : `the other entries stay: using "${kept}"` };
 }
 
 function parseKey(spec: KeySpec, raw: string | undefined, warnings: ConfigWarning[]): { value: unknown; failed: boolean } {
@@ -105,11 +101,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   warnings.push(...unknownKeyWarnings(env, KNOWN_VARIABLES));
   registerSecretValues(secretValuesOf(config));
   return { config, warnings };
-}
-
-/** The built-in defaults (no WATCHDOG_* set): for tools such as scripts/write-openapi.ts. */
-export function defaultConfig(): Config {
-  return loadConfig({}).config;
 }
 
 /** The one place config warnings reach a log (server and `tick`), with the key as a field. */

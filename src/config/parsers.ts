@@ -14,8 +14,8 @@ export function group(name: string) {
       secret?: boolean;
       /** The notifier that cannot send without this key. */
       requiredBy?: Exclude<NotifierName, 'log'>;
-      /** Raw value used for a malformed one instead of the default (where the default would widen); a list keeps its good entries. */
-      onInvalid?: string | ((raw: string) => string);
+      /** A pattern list keeps its good entries when one is malformed, instead of the default (which could widen it). */
+      onInvalid?: (raw: string) => string;
     },
   ) => ({ key, field, schema, default: dflt, group: name, secret: false, ...extra });
 }
