@@ -1,5 +1,5 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyReply } from 'fastify';
+import { serializerCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
@@ -83,9 +83,8 @@ const healthSchema = z
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : isoUtc(ms));
 
 /** What the last tick saw, and the service's own liveness and metrics. */
-export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
-  const r = app.withTypeProvider<ZodTypeProvider>();
-  r.get(
+export const observeRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (app, { ctx }) => {
+  app.get(
     '/healthz',
     {
       schema: {
@@ -120,7 +119,7 @@ export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
   const serialize = serializerCompiler({ schema: signalsResponse, method: 'GET', url: '/signals', httpStatus: '200' });
   // Encoded once per tick, not per request: dashboards poll far more often than the tick runs.
   let cached: { tick: unknown; body: string } | null = null;
-  r.get(
+  app.get(
     '/signals',
     { schema: { summary: "The last tick's signals, active and inactive", response: { 200: signalsResponse } } },
     async (_req, reply) => {
@@ -133,7 +132,7 @@ export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     },
   );
 
-  r.get(
+  app.get(
     '/alert-states',
     {
       schema: {
@@ -144,7 +143,7 @@ export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     async () => ({ states: ctx.watchdog.alertStates().map(({ lastAlertAt, ...s }) => ({ ...s, last_alert_at: isoOrNull(lastAlertAt) })) }),
   );
 
-  r.get(
+  app.get(
     '/metrics',
     {
       schema: {
@@ -155,4 +154,4 @@ export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     },
     async (_req, reply) => reply.type(ctx.registry.contentType).send(await ctx.registry.metrics()),
   );
-}
+};

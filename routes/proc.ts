@@ -1,5 +1,4 @@
-import type { FastifyInstance } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
@@ -68,10 +67,8 @@ const terminatedSchema = z.object({
   kill_after_s: z.number().describe('WATCHDOG_KILL_GRACE_S: SIGKILL after this to whatever is left'),
 });
 
-export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
-  const r = app.withTypeProvider<ZodTypeProvider>();
-
-  r.get(
+export const procRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (app, { ctx }) => {
+  app.get(
     '/proc/candidates',
     {
       schema: {
@@ -96,7 +93,7 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
     },
   );
 
-  r.post(
+  app.post(
     '/proc/candidates/:pid/terminate',
     {
       schema: {
@@ -131,4 +128,4 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
       });
     },
   );
-}
+};

@@ -11,7 +11,6 @@ import { createDelivery, deliverySection } from './notify/delivery.js';
 import { buildNotifiers } from './notify/index.js';
 import type { Notifier } from './notify/notifier.js';
 import { registerSecretValues } from './redact.js';
-import type { DockerReader } from './sources/containers/docker-client.js';
 import { buildCollectors, dockerReaderFor } from './sources/index.js';
 import { ProcCollector } from './sources/proc/collector.js';
 import { StateStore } from './state/state-store.js';
@@ -31,7 +30,6 @@ export interface AppDeps {
   collectors?: Collector[];
   notifiers?: Notifier[];
   hostname?: string;
-  docker?: DockerReader;
 }
 
 /** What route plugins and services share inside one app instance. */
@@ -55,7 +53,7 @@ export function createContext(config: Config, deps: AppDeps) {
   // the merge gate registers its re-tests here, the /proc scan names them as owners
   const retests = new RetestRegistry();
   // one Engine client for the container checks and for locating the orchestrator's container
-  const docker = deps.docker ?? dockerReaderFor(config);
+  const docker = dockerReaderFor(config);
   const proc =
     deps.proc ?? new ProcCollector(config, { registry, log, emitEdge: (s) => alerts.emitEdge(s), agents, retests, clock, docker });
   const watchdog = new Watchdog(
