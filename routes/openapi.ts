@@ -1,5 +1,5 @@
 import fastifySwagger from '@fastify/swagger';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { VERSION } from '../src/version.js';
 
@@ -98,14 +98,10 @@ function docsRoutes(app: FastifyInstance): void {
 }
 
 async function buildUi(app: FastifyInstance): Promise<FastifyInstance> {
-  const [{ default: Fastify }, { default: swagger }, { default: swaggerUi }] = await Promise.all([
-    import('fastify'),
-    import('@fastify/swagger'),
-    import('@fastify/swagger-ui'),
-  ]);
+  const { default: swaggerUi } = await import('@fastify/swagger-ui');
   const ui = Fastify();
   // the outer app's generated document, served as it is (its routes are final once the app is ready)
-  await ui.register(swagger, { mode: 'static', specification: { document: app.swagger() as never } });
+  await ui.register(fastifySwagger, { mode: 'static', specification: { document: app.swagger() as never } });
   await ui.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
   await ui.ready();
   return ui;

@@ -1,5 +1,4 @@
 import type * as Undici from 'undici';
-import type { Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { redactSecrets } from './redact.js';
 
@@ -13,7 +12,7 @@ interface HttpOptions {
   maxBytes?: number;
   /** `throw` (the body must be whole, e.g. a JSON envelope) or `cut` (keep the head, drop the rest). */
   oversize?: 'throw' | 'cut';
-  dispatcher?: Dispatcher;
+  dispatcher?: Undici.Dispatcher;
 }
 
 /** Read past `maxBytes` at most this much more, so a small overflow still lets the socket be reused. */

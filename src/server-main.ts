@@ -47,13 +47,11 @@ async function main(): Promise<void> {
   };
   for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => shutdown(signal));
 
-  try {
-    const address = await listen(app, config, warnings, log);
-    log.info({ address, tick_s: config.tickS, notifiers: config.notifiers }, 'orch-watchdog listening');
-  } catch (err) {
+  const address = await listen(app, config, warnings, log).catch((err: unknown) => {
     log.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
-    process.exit(1);
-  }
+    return process.exit(1);
+  });
+  log.info({ address, tick_s: config.tickS, notifiers: config.notifiers }, 'orch-watchdog listening');
   app.ctx.watchdog.start();
 }
 
