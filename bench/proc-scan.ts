@@ -17,7 +17,7 @@ import { dirname } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { defaultConfig } from '../src/config.js';
+import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { ProcCollector } from '../src/sources/proc/collector.js';
 import { AgentDirectory } from '../src/watchdog/agent-directory.js';
@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   await sleep(1500); // every run older than the 1 s alert age
   const agents = new AgentDirectory();
   agents.update([{ runId: '678', pid: agentPid, task: 'ORCH-111', stage: 'tester' }]);
-  const config = { ...defaultConfig(), procEnabled: true, procPatterns: ['pytest'], procAgeMin: 1 / 60, procLeftoverGraceS: 0 };
+  const config = { ...loadConfig({}).config, procEnabled: true, procPatterns: ['pytest'], procAgeMin: 1 / 60, procLeftoverGraceS: 0 };
   const collector = new ProcCollector(config, { log, agents, allowReap: false });
   const collect = () => collector.collect({ abortSignal: new AbortController().signal, now: Date.now(), log });
   const cold = await timed(collect);

@@ -47,11 +47,11 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 const CODES = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
 
 /** The one error shape of every route (docs/api.md, "Errors"). */
-export const errorSchema = z
+const errorSchema = z
   .object({ error: z.enum(CODES).describe('a stable code (docs/api.md, "Errors")'), message: z.string().describe('what to fix') })
   .meta({ id: 'Error' });
 
-export type ErrorBody = z.infer<typeof errorSchema>;
+type ErrorBody = z.infer<typeof errorSchema>;
 
 /** A route's `response` error entries, one per status, described by the codes it sends. */
 export function errorResponses(...codes: ErrorCode[]): Record<number, typeof errorSchema> {
@@ -68,11 +68,10 @@ export const writeErrorResponses = (...codes: ErrorCode[]) =>
 
 export class HttpError extends Error {
   readonly statusCode: number;
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
     super(message);
+    this.code = code;
     this.statusCode = ERROR_CODES[code].status;
   }
 }
@@ -139,16 +138,12 @@ export function registerErrorHandlers(app: FastifyInstance): void {
       });
       return reply.code(400).send({ error: 'bad_request', message: issues.join('; ') });
     }
-    if (isResponseSerializationError(err)) {
-      req.log.error({ err, issues: err.cause.issues }, 'response did not match its schema');
-      return reply.code(500).send({ error: 'internal', message: 'internal error' });
-    }
-    const status = err.statusCode ?? 500;
-    if (status >= 500) {
-      req.log.error({ err }, 'request failed');
-      return reply.code(status).send({ error: 'internal', message: 'internal error' });
-    }
-    return reply.code(status).send(fastifyClientError(err, req));
+    const isBadAnswer = isResponseSerializationError(err);
+    const status = isBadAnswer ? 500 : (err.statusCode ?? 500);
+    if (status < 500) return reply.code(status).send(fastifyClientError(err, req));
+    if (isBadAnswer) req.log.error({ err, issues: err.cause.issues }, 'response did not match its schema');
+    else req.log.error({ err }, 'request failed');
+    return reply.code(status).send({ error: 'internal', message: 'internal error' });
   });
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}; see GET /openapi.json` }),

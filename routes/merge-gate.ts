@@ -1,5 +1,5 @@
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
@@ -167,11 +167,10 @@ function enqueueAudited(ctx: AppContext, request: RetestRequest, log: FastifyBas
   return id;
 }
 
-export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
-  const r = app.withTypeProvider<ZodTypeProvider>();
+export const mergeGateRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (app, { ctx }) => {
   const unknownRun = (id: string) => new HttpError('not_found', `no re-test ${id} (unknown, or older than the kept history)`);
 
-  r.get(
+  app.get(
     '/queue',
     {
       schema: {
@@ -184,7 +183,7 @@ export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
     async () => ({ merge_gate: snakeKeys(ctx.mergeGate.counters()) as z.infer<typeof countersSchema> }),
   );
 
-  r.post(
+  app.post(
     '/merge-gate/retests',
     {
       schema: {
@@ -208,7 +207,7 @@ export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
     },
   );
 
-  r.get(
+  app.get(
     '/merge-gate/retests/:id',
     {
       schema: {
@@ -224,7 +223,7 @@ export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
     },
   );
 
-  r.delete(
+  app.delete(
     '/merge-gate/retests/:id',
     {
       schema: {
@@ -244,4 +243,4 @@ export async function mergeGateRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
       return toWire(answer.run);
     },
   );
-}
+};

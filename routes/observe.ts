@@ -1,5 +1,5 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyReply } from 'fastify';
+import { serializerCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
@@ -82,30 +82,9 @@ const healthSchema = z
 
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : isoUtc(ms));
 
-function health(ctx: AppContext) {
-  const last = ctx.watchdog.lastTick;
-  const stale = last === null || ctx.clock() - last.at > 3 * ctx.config.tickS * 1000;
-  const failed = last?.failed ?? [];
-  const pidWarnings = ctx.agents.pidWarnings;
-  const state = ctx.state?.health();
-  const isDegraded = stale || failed.length > 0 || ctx.configWarnings.length > 0 || pidWarnings.length > 0 || state?.ok === false;
-  const body: z.infer<typeof healthSchema> = {
-    status: isDegraded ? 'degraded' : 'ok',
-    last_tick_at: last ? isoUtc(last.at) : null,
-    tick_count: ctx.watchdog.ticks,
-    last_tick_duration_s: last ? Number(last.durationS.toFixed(6)) : null,
-    config_warnings: ctx.configWarnings,
-    failed_collectors: failed,
-    agent_pid_warnings: pidWarnings.map((w) => ({ key: w.key, value: w.value, run_id: w.runId, pid: w.pid, message: w.message })),
-    state: state ? { ok: state.ok, last_saved_at: isoOrNull(state.lastSavedAt), error: state.error } : null,
-  };
-  return { stale, body };
-}
-
 /** What the last tick saw, and the service's own liveness and metrics. */
-export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
-  const r = app.withTypeProvider<ZodTypeProvider>();
-  r.get(
+export const observeRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (app, { ctx }) => {
+  app.get(
     '/healthz',
     {
       schema: {
@@ -118,15 +97,29 @@ export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
       },
     },
     async (_req, reply) => {
-      const { stale, body } = health(ctx);
-      return reply.code(stale ? 503 : 200).send(body);
+      const last = ctx.watchdog.lastTick;
+      const stale = last === null || ctx.clock() - last.at > 3 * ctx.config.tickS * 1000;
+      const failed = last?.failed ?? [];
+      const pidWarnings = ctx.agents.pidWarnings;
+      const state = ctx.state?.health();
+      const isDegraded = stale || failed.length > 0 || ctx.configWarnings.length > 0 || pidWarnings.length > 0 || state?.ok === false;
+      return reply.code(stale ? 503 : 200).send({
+        status: isDegraded ? 'degraded' : 'ok',
+        last_tick_at: last ? isoUtc(last.at) : null,
+        tick_count: ctx.watchdog.ticks,
+        last_tick_duration_s: last ? Number(last.durationS.toFixed(6)) : null,
+        config_warnings: ctx.configWarnings,
+        failed_collectors: failed,
+        agent_pid_warnings: pidWarnings.map((w) => ({ key: w.key, value: w.value, run_id: w.runId, pid: w.pid, message: w.message })),
+        state: state ? { ok: state.ok, last_saved_at: isoOrNull(state.lastSavedAt), error: state.error } : null,
+      });
     },
   );
 
   const serialize = serializerCompiler({ schema: signalsResponse, method: 'GET', url: '/signals', httpStatus: '200' });
   // Encoded once per tick, not per request: dashboards poll far more often than the tick runs.
   let cached: { tick: unknown; body: string } | null = null;
-  r.get(
+  app.get(
     '/signals',
     { schema: { summary: "The last tick's signals, active and inactive", response: { 200: signalsResponse } } },
     async (_req, reply) => {
@@ -139,7 +132,7 @@ export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     },
   );
 
-  r.get(
+  app.get(
     '/alert-states',
     {
       schema: {
@@ -150,7 +143,7 @@ export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     async () => ({ states: ctx.watchdog.states.list().map(({ lastAlertAt, ...s }) => ({ ...s, last_alert_at: isoOrNull(lastAlertAt) })) }),
   );
 
-  r.get(
+  app.get(
     '/metrics',
     {
       schema: {
@@ -161,4 +154,4 @@ export async function observeRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
     },
     async (_req, reply) => reply.type(ctx.registry.contentType).send(await ctx.registry.metrics()),
   );
-}
+};

@@ -1,5 +1,5 @@
 import fastifySwagger from '@fastify/swagger';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { VERSION } from '../src/version.js';
 
@@ -15,16 +15,8 @@ type Schemas = Record<string, unknown>;
 const REF_PREFIX = '#/components/schemas/';
 
 /** Component names `value` references, directly. */
-function refsIn(value: unknown, found = new Set<string>()): Set<string> {
-  if (Array.isArray(value)) for (const v of value) refsIn(v, found);
-  else if (value !== null && typeof value === 'object') {
-    for (const [key, v] of Object.entries(value)) {
-      if (key === '$ref' && typeof v === 'string' && v.startsWith(REF_PREFIX)) found.add(v.slice(REF_PREFIX.length));
-      else refsIn(v, found);
-    }
-  }
-  return found;
-}
+const refsIn = (value: unknown): string[] =>
+  [...(JSON.stringify(value) ?? '').matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]!);
 
 /** fastify-type-provider-zod emits every schema as `X` and `XInput`; keep what the paths reach, both only when both differ. */
 function mergeIoSchemas<D extends { paths?: unknown; components?: { schemas?: Schemas } }>(doc: D): D {
@@ -38,17 +30,13 @@ function mergeIoSchemas<D extends { paths?: unknown; components?: { schemas?: Sc
     reached.add(name);
     todo.push(...refsIn(schemas[name]));
   }
-  const rename = new Map<string, string>();
-  for (const name of reached) {
-    const base = name.endsWith('Input') ? name.slice(0, -'Input'.length) : null;
-    if (base !== null && !reached.has(base)) rename.set(name, base);
-  }
+  // an `XInput` whose `X` is not reached is the only one: it keeps the plain name
+  const rename = (name: string) => (name.endsWith('Input') && !reached.has(name.slice(0, -5)) ? name.slice(0, -5) : name);
   const kept: Schemas = {};
   // Sorted, so openapi/openapi.json does not churn with route registration order.
-  for (const name of [...reached].sort()) kept[rename.get(name) ?? name] = schemas[name];
-  const renamed = (ref: string) => REF_PREFIX + (rename.get(ref.slice(REF_PREFIX.length)) ?? ref.slice(REF_PREFIX.length));
+  for (const name of [...reached].sort()) kept[rename(name)] = schemas[name];
   return JSON.parse(JSON.stringify({ ...doc, components: { ...doc.components, schemas: kept } }), (key, v: unknown) =>
-    key === '$ref' && typeof v === 'string' && v.startsWith(REF_PREFIX) ? renamed(v) : v,
+    key === '$ref' && typeof v === 'string' && v.startsWith(REF_PREFIX) ? REF_PREFIX + rename(v.slice(REF_PREFIX.length)) : v,
   ) as D;
 }
 
@@ -110,14 +98,10 @@ function docsRoutes(app: FastifyInstance): void {
 }
 
 async function buildUi(app: FastifyInstance): Promise<FastifyInstance> {
-  const [{ default: Fastify }, { default: swagger }, { default: swaggerUi }] = await Promise.all([
-    import('fastify'),
-    import('@fastify/swagger'),
-    import('@fastify/swagger-ui'),
-  ]);
+  const { default: swaggerUi } = await import('@fastify/swagger-ui');
   const ui = Fastify();
   // the outer app's generated document, served as it is (its routes are final once the app is ready)
-  await ui.register(swagger, { mode: 'static', specification: { document: app.swagger() as never } });
+  await ui.register(fastifySwagger, { mode: 'static', specification: { document: app.swagger() as never } });
   await ui.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
   await ui.ready();
   return ui;

@@ -1,5 +1,4 @@
-import type { FastifyInstance } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../src/app-context.js';
 import { isoUtc } from '../src/clock.js';
@@ -68,16 +67,8 @@ const terminatedSchema = z.object({
   kill_after_s: z.number().describe('WATCHDOG_KILL_GRACE_S: SIGKILL after this to whatever is left'),
 });
 
-const TERMINATE_ERRORS = writeErrorResponses(
-  'bad_request',
-  'not_found',
-  ...(Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => ERROR_CODES[c].when.startsWith('terminate:')),
-);
-
-export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
-  const r = app.withTypeProvider<ZodTypeProvider>();
-
-  r.get(
+export const procRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (app, { ctx }) => {
+  app.get(
     '/proc/candidates',
     {
       schema: {
@@ -102,7 +93,7 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
     },
   );
 
-  r.post(
+  app.post(
     '/proc/candidates/:pid/terminate',
     {
       schema: {
@@ -115,17 +106,18 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
         params: z.object({ pid: z.string().regex(/^\d{1,10}$/, 'pid must be a positive whole number') }),
         response: {
           202: terminatedSchema,
-          ...TERMINATE_ERRORS,
+          ...writeErrorResponses(
+            'bad_request',
+            'not_found',
+            ...(Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => ERROR_CODES[c].when.startsWith('terminate:')),
+          ),
         },
       },
     },
     async (req, reply) => {
       const pid = Number(req.params.pid);
       const answer = await ctx.proc.stops.terminate(pid);
-      if (!answer.ok) {
-        if (answer.code === 'not_candidate') throw new HttpError('not_found', answer.message);
-        throw new HttpError(answer.code, answer.message);
-      }
+      if (!answer.ok) throw new HttpError(answer.code === 'not_candidate' ? 'not_found' : answer.code, answer.message);
       req.log.warn({ pid, runPid: answer.runPid, pids: answer.terminated.map((p) => p.pid) }, 'terminate requested over the API');
       return reply.code(202).send({
         pid,
@@ -136,4 +128,4 @@ export async function procRoutes(app: FastifyInstance, { ctx }: { ctx: AppContex
       });
     },
   );
-}
+};

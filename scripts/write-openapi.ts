@@ -1,12 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildApp } from '../src/app.js';
-import { defaultConfig } from '../src/config.js';
+import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 
 /** The OpenAPI document as the server serves it, with defaults for every key (stable output). */
 export async function renderOpenApi(): Promise<string> {
-  const app = await buildApp(defaultConfig(), { log: createLogger({ level: 'silent' }), hostname: 'openapi' });
+  const app = await buildApp(loadConfig({}).config, { log: createLogger({ level: 'silent' }), hostname: 'openapi' });
   await app.ready();
   const doc = app.swagger();
   await app.close();

@@ -1,33 +1,16 @@
-import { hostname as osHostname } from 'node:os';
-import type { Server } from 'node:http';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerFactory } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import type { Logger } from 'pino';
-import { clientErrors, frameworkErrors, registerErrorHandlers } from '../routes/errors.js';
-import { registerRoutes } from '../routes/index.js';
+import { clientErrors, frameworkErrors, HttpError, registerErrorHandlers } from '../routes/errors.js';
+import { mergeGateRoutes } from '../routes/merge-gate.js';
+import { observeRoutes } from '../routes/observe.js';
 import { registerOpenApi } from '../routes/openapi.js';
-import type { AppContext } from './app-context.js';
-import { isoUtc, systemClock } from './clock.js';
-import { buildCollectors, dockerReaderFor } from './sources/index.js';
-import type { DockerReader } from './sources/containers/docker-client.js';
-import { ProcCollector } from './sources/proc/collector.js';
-import { MergeGate } from './merge-gate/gate.js';
-import { mergeGateOptionsFrom } from './merge-gate/gate-options.js';
+import { procRoutes } from '../routes/proc.js';
+import { createContext, type AppContext, type AppDeps } from './app-context.js';
+import { isoUtc } from './clock.js';
 import type { Config } from './config.js';
 import { apiServerFactory } from './http-server.js';
-import { createLogger } from './logger.js';
-import { registerSecretValues } from './redact.js';
-import { secretValuesOf } from './config/secret-values.js';
-import { createRegistry, exposeConfigWarnings } from './metrics.js';
-import { QueuedDelivery } from './notify/delivery.js';
-import { buildNotifiers } from './notify/index.js';
-import { alertmanagerSection } from './notify/alertmanager.js';
-import { StateStore } from './state/state-store.js';
-import type { Notifier } from './notify/notifier.js';
-import { AgentDirectory } from './watchdog/agent-directory.js';
-import type { Collector } from './watchdog/signal.js';
-import { RetestRegistry } from './watchdog/retest-registry.js';
-import { AlertSink, createWatchdogMetrics, Watchdog } from './watchdog/tick.js';
+import type { StateStore } from './state/state-store.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -35,87 +18,25 @@ declare module 'fastify' {
   }
 }
 
-/** The collaborators a test (or another host) may replace; everything else is built from config. */
-export type AppDeps = Partial<Pick<AppContext, 'clock' | 'log' | 'configWarnings' | 'proc' | 'mergeGate'>> & {
-  collectors?: Collector[];
-  notifiers?: Notifier[];
-  hostname?: string;
-  docker?: DockerReader;
-};
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** Every non-GET route: 403 when WATCHDOG_API_TOKEN is empty (writes off), 401 on a wrong token (constant-time compare). */
+function requireBearer(apiToken: string) {
+  const expected = digest(apiToken);
+  return async (req: FastifyRequest): Promise<void> => {
+    if (apiToken === '') throw new HttpError('forbidden', 'write routes are disabled: set WATCHDOG_API_TOKEN on the server');
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (!m?.[1]) throw new HttpError('unauthorized', 'send Authorization: Bearer <WATCHDOG_API_TOKEN>');
+    if (!timingSafeEqual(digest(m[1]), expected)) throw new HttpError('unauthorized', 'the bearer token is not valid');
+  };
+}
 
 /** An unlistened app: routes, metrics, watchdog (not ticking until `ctx.watchdog.start()`). */
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
-  // whatever a peer echoes back (a receiver's 404 quoting its URL) is hidden before it is logged or kept
-  registerSecretValues(secretValuesOf(config));
-  const log = deps.log ?? createLogger();
-  const clock = deps.clock ?? systemClock;
-  const configWarnings = deps.configWarnings ?? [];
-  const registry = createRegistry();
-  exposeConfigWarnings(registry, configWarnings);
-  const watchdogMetrics = createWatchdogMetrics(registry);
-
-  const app = createFastify(log, apiServerFactory({ maxParallelRetests: config.mergeMaxParallel, registry, log }));
-
-  const notifiers = deps.notifiers ?? buildNotifiers(config, { log, clock });
-  const delivery = new QueuedDelivery(notifiers, { log, registry });
-  const hostname = deps.hostname ?? osHostname();
-  const alerts = new AlertSink(delivery, { clock, log, metrics: watchdogMetrics, hostname });
-  // the orchestrator collector fills it, the /proc scan reads it: owners and never-signalled pids
-  const agents = new AgentDirectory();
-  // the merge gate registers its re-tests here, the /proc scan names them as owners
-  const retests = new RetestRegistry();
-  // one Engine client for the container checks and for locating the orchestrator's container
-  const docker = deps.docker ?? dockerReaderFor(config);
-  const proc =
-    deps.proc ?? new ProcCollector(config, { registry, log, emitEdge: (s) => alerts.emitEdge(s), agents, retests, clock, docker });
-  const collectors = deps.collectors ?? buildCollectors(config, { proc, registry, docker, agents });
-  const watchdog = new Watchdog(config, { collectors, sink: alerts, metrics: watchdogMetrics, clock, log });
-  // what the /proc scan knows about a pid: the merge gate names it beside a lock holder
-  const knownAs = (pid: number) => {
-    const c = proc.view().candidates.find((x) => x.pid === pid);
-    if (!c) return null;
-    return c.match === 'leftover' ? 'leftover' : c.isBlocking ? 'blocking' : 'candidate';
-  };
-  const mergeGate =
-    deps.mergeGate ??
-    new MergeGate(mergeGateOptionsFrom(config), { clock, log, registry, onExhausted: (s) => alerts.emitEdge(s), knownAs, retests });
-
-  const ctx: AppContext = { config, configWarnings, clock, log, registry, watchdog, alerts, delivery, proc, mergeGate, agents, retests };
-  if (config.stateFile !== '') {
-    // restored in registration order: what Alertmanager fires before the undelivered events that refer to it
-    ctx.state = new StateStore({ path: config.stateFile, clock, log, registry });
-    ctx.state.register(watchdog.stateSection());
-    ctx.state.register(alertmanagerSection(notifiers, log));
-    ctx.state.register(delivery.stateSection());
-    // last: restoring it starts the queued re-tests
-    ctx.state.register(mergeGate.stateSection());
-  }
-  app.decorate('ctx', ctx);
-
-  await registerOpenApi(app);
-  await registerRoutes(app, ctx);
-  await loadState(ctx);
-
-  app.addHook('onClose', () => shutDown(ctx));
-  return app;
-}
-
-/** Restores the state file; when another watchdog holds it, this app is shut down before anything of it runs, and that is thrown. */
-async function loadState(ctx: AppContext): Promise<void> {
-  if (!ctx.state) return;
-  try {
-    ctx.configWarnings.push(...(await ctx.state.load()));
-  } catch (err) {
-    await shutDown(ctx);
-    throw err;
-  }
-  ctx.state.start();
-}
-
-/** Fastify with the zod compilers, the error answers, JSON-only bodies and the listening socket's limits. */
-function createFastify(log: Logger, serverFactory: FastifyServerFactory<Server>): FastifyInstance {
+  const ctx = createContext(config, deps);
+  const { log, registry, state } = ctx;
   const app = Fastify({
-    serverFactory,
+    serverFactory: apiServerFactory({ maxParallelRetests: config.mergeMaxParallel, registry, log }),
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- selects Fastify's logger type parameter
     loggerInstance: log as FastifyBaseLogger,
     // Scrapes and polls would flood the log; every write (terminate, re-test) is logged for audit.
@@ -129,6 +50,31 @@ function createFastify(log: Logger, serverFactory: FastifyServerFactory<Server>)
   registerErrorHandlers(app);
   // Every body is JSON: a text/plain one is a 415 naming the right type, not a 400 "expected object, received string".
   app.removeContentTypeParser('text/plain');
+  app.decorate('ctx', ctx);
+  await registerOpenApi(app);
+  // Deny by default: every write route, present or future, checks the token first, at onRequest,
+  // so an unauthenticated caller never reaches body validation (a 400 naming `cwd` would probe the disk).
+  const bearer = requireBearer(config.apiToken);
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (methods.every((m) => m === 'GET' || m === 'HEAD')) return;
+    const own = route.onRequest ? (Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]) : [];
+    route.onRequest = [bearer, ...own];
+  });
+  await app.register(observeRoutes, { ctx });
+  await app.register(procRoutes, { ctx });
+  await app.register(mergeGateRoutes, { ctx });
+  if (state) {
+    // another watchdog holding the file: this app is shut down before anything of it runs, and that is thrown
+    try {
+      ctx.configWarnings.push(...(await state.load()));
+    } catch (err) {
+      await shutDown(ctx);
+      throw err;
+    }
+    state.start();
+  }
+  app.addHook('onClose', () => shutDown(ctx));
   return app;
 }
 

@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * Node's on-disk compile cache for the entries (server, CLI), started before they import anything else. NODE_COMPILE_CACHE
- * (or NODE_DISABLE_COMPILE_CACHE) when set: Node already acted on it. Otherwise `orch-watchdog-compile-cache-<uid>` in the temp
- * dir, created 0700 and used only when it is this user's and nobody else can write it: the cache holds code this process runs,
- * the service runs as root, and /tmp is open to every local user. Never throws: on any trouble the process runs uncached.
+ * Node's on-disk compile cache for the entries (server, CLI), unless NODE_COMPILE_CACHE or NODE_DISABLE_COMPILE_CACHE is set
+ * (Node already acted on it). The cache holds code this process runs (as root, and /tmp is open to every local user): its temp dir
+ * is used only when it is this user's and nobody else can write it. Never throws: on any trouble the process runs uncached.
  */
 export function startCompileCache(): void {
   if (process.env.NODE_COMPILE_CACHE || process.env.NODE_DISABLE_COMPILE_CACHE) return;

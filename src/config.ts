@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { crossCheck, resolveNotifiers, unknownKeyWarnings, type ConfigWarning } from './config/checks.js';
-import { KEY_SPECS, type Config, type ConfigKey, type KeySpec } from './config/keys.js';
-import { urlOrigin } from './config/parsers.js';
-import { secretValuesOf } from './config/secret-values.js';
+import { KEY_SPECS, type Config, type ConfigKey } from './config/keys.js';
+import { urlOrigin, type KeySpec } from './config/parsers.js';
+import { basicCredentials, decodeUrlPart } from './http.js';
 import { REDACTED, redactSecrets, registerSecretValues } from './redact.js';
 
 // Each key parses on its own: a bad value falls back to its default with a warning instead of crashing the server.
@@ -11,10 +11,11 @@ export { KEY_SPECS, type Config } from './config/keys.js';
 export type { Dependency } from './config/parsers.js';
 export { checkPrivileges, type ConfigWarning } from './config/checks.js';
 
-export const CONFIG_KEYS: ConfigKey[] = KEY_SPECS.map((s) => s.key);
-
 /** Every variable the loader reads: the keys, and `<KEY>_FILE` of each secret. */
-const KNOWN_VARIABLES: readonly string[] = [...CONFIG_KEYS, ...KEY_SPECS.filter((s) => s.secret).map((s) => `${s.key}_FILE`)];
+const KNOWN_VARIABLES: readonly string[] = [
+  ...KEY_SPECS.map((s) => s.key),
+  ...KEY_SPECS.filter((s) => s.secret).map((s) => `${s.key}_FILE`),
+];
 
 export function defaultValue(key: ConfigKey): string {
   return KEY_SPECS.find((s) => s.key === key)!.default;
@@ -63,14 +64,10 @@ function readSecret(spec: KeySpec, env: NodeJS.ProcessEnv, warnings: ConfigWarni
 
 /** What a malformed value is replaced with, and how the warning says so. */
 function fallbackFor(spec: KeySpec, raw: string): { fallback: string; using: string } {
-  if (typeof spec.onInvalid === 'function') {
-    const kept = spec.onInvalid(raw);
-    if (kept === spec.default) return { fallback: kept, using: `no entry works; using the default "${kept}"` };
-    return { fallback: kept, using: kept === '' ? 'no entry works; using ""' : `the other entries stay: using "${kept}"` };
-  }
-  if (spec.onInvalid !== undefined)
-    return { fallback: spec.onInvalid, using: `using "${spec.onInvalid}" (not the default, which would widen it)` };
-  return { fallback: spec.default, using: `using the default "${spec.default}"` };
+  if (spec.onInvalid === undefined) return { fallback: spec.default, using: `using the default "${spec.default}"` };
+  const kept = spec.onInvalid(raw);
+  if (kept === spec.default) return { fallback: kept, using: `no entry works; using the default "${kept}"` };
+  return { fallback: kept, using: kept === '' ? 'no entry works; using ""' : `the other entries stay: using "${kept}"` };
 }
 
 function parseKey(spec: KeySpec, raw: string | undefined, warnings: ConfigWarning[]): { value: unknown; failed: boolean } {
@@ -92,8 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   const warnings: ConfigWarning[] = [];
   const failedKeys = new Set<string>();
   const values: Record<string, unknown> = {};
-  for (const s of KEY_SPECS) {
-    const spec = s as KeySpec;
+  for (const spec of KEY_SPECS) {
     const raw = spec.secret ? readSecret(spec, env, warnings) : env[spec.key];
     const { value, failed } = parseKey(spec, raw, warnings);
     if (failed) failedKeys.add(spec.key);
@@ -107,12 +103,55 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   return { config, warnings };
 }
 
-/** The built-in defaults (no WATCHDOG_* set): for tools such as scripts/write-openapi.ts. */
-export function defaultConfig(): Config {
-  return loadConfig({}).config;
-}
-
 /** The one place config warnings reach a log (server and `tick`), with the key as a field. */
 export function logConfigWarnings(log: { warn: (obj: object, msg: string) => void }, warnings: readonly ConfigWarning[]): void {
   for (const w of warnings) log.warn({ key: w.key, value: w.value }, `config: ${w.key} ${w.message}`);
+}
+
+/** Path segments at least this long are token-like (a Slack or Discord hook's last segment): hidden alone too. */
+const TOKEN_SEGMENT_CHARS = 16;
+
+/** The password of `user:pass@` (raw, decoded, and as the Basic credentials sent) and the query of a URL; with `withPath` its path too. */
+function urlSecrets(raw: string, withPath: boolean): string[] {
+  const u = URL.parse(raw);
+  if (!u) return [];
+  const out: string[] = [];
+  const basic = basicCredentials(u);
+  if (basic !== undefined) {
+    const user = decodeUrlPart(u.username);
+    out.push(u.password, decodeUrlPart(u.password), basic);
+    // a user name is a name (`admin`, `hook`), unless it is a key used as the whole userinfo (a Sentry DSN)
+    if (user.length >= TOKEN_SEGMENT_CHARS) out.push(u.username, user);
+  }
+  if (u.search.length > 1) {
+    out.push(u.search.slice(1), decodeUrlPart(u.search.slice(1)));
+    for (const value of u.searchParams.values()) out.push(value);
+  }
+  if (withPath && u.pathname !== '/' && u.pathname !== '') {
+    out.push(u.pathname, decodeUrlPart(u.pathname));
+    for (const segment of u.pathname.split('/')) if (segment.length >= TOKEN_SEGMENT_CHARS) out.push(segment, decodeUrlPart(segment));
+  }
+  return out;
+}
+
+/** Every configured secret, for redaction by value; a webhook URL's path counts (a receiver's path is often its token). */
+export function secretValuesOf(
+  config: Pick<
+    Config,
+    'apiToken' | 'tgBotToken' | 'tgChatId' | 'tgApiUrl' | 'webhookSecret' | 'webhookUrl' | 'alertmanagerUrls' | 'metricsUrl' | 'deps'
+  >,
+): string[] {
+  const token = config.tgBotToken;
+  return [
+    config.apiToken,
+    token,
+    token.slice(token.indexOf(':') + 1),
+    config.tgChatId,
+    config.webhookSecret,
+    ...urlSecrets(config.webhookUrl, true),
+    ...config.alertmanagerUrls.flatMap((url) => urlSecrets(url, true)),
+    ...urlSecrets(config.tgApiUrl, false),
+    ...urlSecrets(config.metricsUrl, false),
+    ...config.deps.flatMap((d) => urlSecrets(d.url, false)),
+  ].filter((v) => v !== '');
 }

@@ -33,16 +33,6 @@ export function connectionCap(openFilesLimit: number | null, maxParallelRetests:
   return Math.max(MIN_CONNECTIONS, Math.min(HTTP_LIMITS.maxConnections, openFilesLimit - reserve));
 }
 
-/** 414 before any work: no routing, no log line, no redaction of a target no route accepts. */
-function refuseLongUrl(res: ServerResponse): void {
-  const body = JSON.stringify({
-    error: 'uri_too_long',
-    message: `the request target is longer than ${HTTP_LIMITS.maxUrlChars} characters; no route takes one that long`,
-  });
-  res.writeHead(414, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
-  res.end(body);
-}
-
 /** Fastify's server with every limit set; `onDrop` hears of each connection refused at the cap. */
 export function limitedServerFactory(maxConnections: number, onDrop: () => void): FastifyServerFactory<Server> {
   return (handler) => {
@@ -54,8 +44,18 @@ export function limitedServerFactory(maxConnections: number, onDrop: () => void)
         connectionsCheckingInterval: HTTP_LIMITS.checkIntervalMs,
       },
       (req: IncomingMessage, res: ServerResponse) => {
-        if ((req.url ?? '').length > HTTP_LIMITS.maxUrlChars) refuseLongUrl(res);
-        else handler(req, res);
+        if ((req.url ?? '').length <= HTTP_LIMITS.maxUrlChars) return handler(req, res);
+        // 414 before any work: no routing, no log line, no redaction of a target no route accepts
+        const body = JSON.stringify({
+          error: 'uri_too_long',
+          message: `the request target is longer than ${HTTP_LIMITS.maxUrlChars} characters; no route takes one that long`,
+        });
+        const headers = {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': Buffer.byteLength(body),
+          connection: 'close',
+        };
+        res.writeHead(414, headers).end(body);
       },
     );
     server.setTimeout(HTTP_LIMITS.idleTimeoutMs);

@@ -1,16 +1,8 @@
 import type * as Undici from 'undici';
-import type { Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { redactSecrets } from './redact.js';
 
-export interface HttpAnswer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  /** The body as text, at most `maxBytes` of it. */
-  text: string;
-}
-
-export interface HttpOptions {
+interface HttpOptions {
   method?: 'GET' | 'POST';
   body?: string;
   headers?: Record<string, string>;
@@ -20,7 +12,7 @@ export interface HttpOptions {
   maxBytes?: number;
   /** `throw` (the body must be whole, e.g. a JSON envelope) or `cut` (keep the head, drop the rest). */
   oversize?: 'throw' | 'cut';
-  dispatcher?: Dispatcher;
+  dispatcher?: Undici.Dispatcher;
 }
 
 /** Read past `maxBytes` at most this much more, so a small overflow still lets the socket be reused. */
@@ -71,8 +63,8 @@ export function loadUndici(): Promise<typeof Undici> {
   return import('undici');
 }
 
-/** Every outbound HTTP call: one overall deadline, a bounded body, redirects never followed; throws on transport errors. */
-export async function httpRequest(url: string, opts: HttpOptions): Promise<HttpAnswer> {
+/** Every outbound HTTP call: one overall deadline, a body of at most `maxBytes`, redirects never followed; throws on transport errors. */
+export async function httpRequest(url: string, opts: HttpOptions) {
   const { request } = await loadUndici();
   const target = splitUrlCredentials(url);
   const res = await request(target.url, {
@@ -94,6 +86,8 @@ export async function httpRequest(url: string, opts: HttpOptions): Promise<HttpA
   const text = maxBytes === 0 ? '' : await readBody(res.body, maxBytes, opts.oversize ?? 'throw');
   return { status: res.statusCode, headers: res.headers, text };
 }
+
+export type HttpAnswer = Awaited<ReturnType<typeof httpRequest>>;
 
 /** The first `maxBytes` of a body, never buffered past them: `throw` fails, `cut` drains a little more (socket reuse), then drops it. */
 export async function readBody(body: Readable, maxBytes: number, oversize: 'throw' | 'cut'): Promise<string> {

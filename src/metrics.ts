@@ -4,25 +4,19 @@ import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 export const METRIC_PREFIX = 'orch_watchdog_';
 
 /** One registry per app instance (never prom-client's global), so two apps in a process never collide. */
-export function createRegistry(): Registry {
+export function createRegistry(configWarnings: readonly unknown[]): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
-  // prom-client names these gauges *_total, which promtool rejects; the per-type gauges without
-  // the suffix carry the same numbers.
-  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
-    registry.removeSingleMetric(`${METRIC_PREFIX}${name}`);
-  }
-  return registry;
-}
-
-/** How many configuration problems /healthz lists (a scrape sees a bad deploy); read live, the list grows after start. */
-export function exposeConfigWarnings(registry: Registry, warnings: readonly unknown[]): void {
+  // prom-client names these gauges *_total, which promtool rejects; the per-type gauges without the suffix carry the same numbers
+  for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`${METRIC_PREFIX}nodejs_active_${name}_total`);
+  // how many configuration problems /healthz lists (a scrape sees a bad deploy); read live, the list grows after start
   new Gauge({
     name: `${METRIC_PREFIX}config_warnings`,
     help: 'Configuration problems listed in /healthz config_warnings: malformed values that fell back to their default, unknown keys, missing privileges.',
     registers: [registry],
     collect() {
-      this.set(warnings.length);
+      this.set(configWarnings.length);
     },
   });
+  return registry;
 }

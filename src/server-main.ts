@@ -16,26 +16,22 @@ async function main(): Promise<void> {
   const { config, warnings } = loadConfig(process.env);
   warnings.push(...checkPrivileges(config));
   logConfigWarnings(log, warnings);
-  let app: Awaited<ReturnType<typeof buildApp>>;
-  try {
-    app = await buildApp(config, { log, configWarnings: warnings });
-  } catch (err) {
+  const app = await buildApp(config, { log, configWarnings: warnings }).catch((err: unknown) => {
     if (!(err instanceof StateLocked)) throw err;
     log.fatal({ path: err.path, holder_pid: err.holderPid }, err.message);
-    process.exit(EXIT_STATE_LOCKED);
-  }
+    return process.exit(EXIT_STATE_LOCKED);
+  });
 
   let closing = false;
   const shutdown = (signal: string): void => {
     if (closing) return;
     closing = true;
     log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
+    setTimeout(() => {
       log.error('shutdown took longer than 10 s; killing the process');
       // process.exit() itself can hang on a worker thread stuck in a /proc read; SIGKILL cannot.
       process.kill(process.pid, 'SIGKILL');
-    }, 10_000);
-    force.unref();
+    }, 10_000).unref();
     app.close().then(
       () => {
         log.info('stopped');
@@ -51,13 +47,11 @@ async function main(): Promise<void> {
   };
   for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => shutdown(signal));
 
-  try {
-    const address = await listen(app, config, warnings, log);
-    log.info({ address, tick_s: config.tickS, notifiers: config.notifiers }, 'orch-watchdog listening');
-  } catch (err) {
+  const address = await listen(app, config, warnings, log).catch((err: unknown) => {
     log.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
-    process.exit(1);
-  }
+    return process.exit(1);
+  });
+  log.info({ address, tick_s: config.tickS, notifiers: config.notifiers }, 'orch-watchdog listening');
   app.ctx.watchdog.start();
 }
 

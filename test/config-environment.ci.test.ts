@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultConfig, type Config } from '../src/config.js';
+import { loadConfig, type Config } from '../src/config.js';
 import { isHiddenProcMount, privilegeWarnings, type Capability, type ProcessFacts } from '../src/config/checks.js';
 import { startServerProcess, type ServerProcess } from './support/server-process.js';
 
 const BIN = new URL('../bin/orch-watchdog.js', import.meta.url).pathname;
 const NOBODY = { uid: 65534, gid: 65534 };
 
-const config = (overrides: Partial<Config>): Config => ({ ...defaultConfig(), ...overrides });
+const config = (overrides: Partial<Config>): Config => ({ ...loadConfig({}).config, ...overrides });
 const facts = (caps: Capability[], overrides: Partial<ProcessFacts> = {}): ProcessFacts => ({
   uid: 1000,
   capabilities: new Set(caps),

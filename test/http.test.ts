@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { secretValuesOf } from '../src/config/secret-values.js';
+import { secretValuesOf } from '../src/config.js';
 import { callTimeoutMs, describeHttpError, httpRequest, splitUrlCredentials, withTimeout } from '../src/http.js';
 import { createLogger } from '../src/logger.js';
 import { DepCollector } from '../src/sources/deps/collector.js';

@@ -7,9 +7,9 @@ const ROOT = new URL('..', import.meta.url).pathname;
 // built-in modules Node loaded by then.
 const BUILD_APP = `
 const { buildApp } = await import('./dist/src/app.js');
-const { defaultConfig } = await import('./dist/src/config.js');
+const { loadConfig } = await import('./dist/src/config.js');
 const { createLogger } = await import('./dist/src/logger.js');
-const app = await buildApp(defaultConfig(), { log: createLogger({ level: 'silent' }) });
+const app = await buildApp(loadConfig({}).config, { log: createLogger({ level: 'silent' }) });
 await app.ready();
 await app.inject({ method: 'GET', url: '/healthz' });
 console.log(JSON.stringify(process.moduleLoadList));

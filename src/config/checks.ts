@@ -1,7 +1,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { REDACTED } from '../redact.js';
-import type { Config } from './keys.js';
-import type { NotifierName } from './parsers.js';
+import { KEY_SPECS, type Config } from './keys.js';
+import { NOTIFIER_NAMES, type NotifierName } from './parsers.js';
 
 export interface ConfigWarning {
   key: string;
@@ -10,26 +10,15 @@ export interface ConfigWarning {
   message: string;
 }
 
-type Integration = Exclude<NotifierName, 'log'>;
-
-/** Each integration's required settings, with whether each is set. */
-function requiredSettings(c: Config): Record<Integration, [string, boolean][]> {
-  return {
-    telegram: [
-      ['WATCHDOG_TG_BOT_TOKEN', c.tgBotToken !== ''],
-      ['WATCHDOG_TG_CHAT_ID', c.tgChatId !== ''],
-    ],
-    webhook: [['WATCHDOG_WEBHOOK_URL', c.webhookUrl !== '']],
-    alertmanager: [['WATCHDOG_ALERTMANAGER_URL', c.alertmanagerUrls.length > 0]],
-  };
-}
+const isUnset = (v: unknown) => v === '' || (Array.isArray(v) && v.length === 0);
 
 /** Empty = log plus every fully configured integration. A half-configured or left-out one warns: silent, it goes unnoticed. */
 export function resolveNotifiers(c: Config, warnings: ConfigWarning[]): NotifierName[] {
   const explicit = c.notifiers.length > 0;
   const chosen: NotifierName[] = explicit ? [...c.notifiers] : ['log'];
-  for (const [name, settings] of Object.entries(requiredSettings(c)) as [Integration, [string, boolean][]][]) {
-    const missing = settings.filter(([, isSet]) => !isSet).map(([key]) => key);
+  for (const name of NOTIFIER_NAMES.filter((n) => n !== 'log')) {
+    const settings = KEY_SPECS.filter((s) => s.requiredBy === name);
+    const missing = settings.filter((s) => isUnset(c[s.field])).map((s) => s.key);
     const anySet = missing.length < settings.length;
     if (explicit && c.notifiers.includes(name)) {
       for (const key of missing)

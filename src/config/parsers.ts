@@ -2,23 +2,6 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { whyNotLinear } from '../safe-regex.js';
 
-/** One declaration per WATCHDOG_* key; README, .env.example and the config type follow from it. */
-export interface KeySpec<
-  K extends `WATCHDOG_${string}` = `WATCHDOG_${string}`,
-  F extends string = string,
-  S extends z.ZodType<unknown, string> = z.ZodType<unknown, string>,
-> {
-  key: K;
-  field: F;
-  schema: S;
-  default: string;
-  doc: string;
-  group: string;
-  secret: boolean;
-  /** Raw value used for a malformed one instead of the default (where the default would widen); a list keeps its good entries. */
-  onInvalid?: string | ((raw: string) => string);
-}
-
 /** The key declarations of one README group (`.env.example` section): the group is named once. */
 export function group(name: string) {
   return <const K extends `WATCHDOG_${string}`, const F extends string, S extends z.ZodType<unknown, string>>(
@@ -26,9 +9,19 @@ export function group(name: string) {
     field: F,
     schema: S,
     dflt: string,
-    extra: Pick<KeySpec, 'doc' | 'onInvalid'> & { secret?: boolean },
-  ): KeySpec<K, F, S> => ({ key, field, schema, default: dflt, group: name, ...extra, secret: extra.secret ?? false });
+    extra: {
+      doc: string;
+      secret?: boolean;
+      /** The notifier that cannot send without this key. */
+      requiredBy?: Exclude<NotifierName, 'log'>;
+      /** A pattern list keeps its good entries when one is malformed, instead of the default (which could widen it). */
+      onInvalid?: (raw: string) => string;
+    },
+  ) => ({ key, field, schema, default: dflt, group: name, secret: false, ...extra });
 }
+
+/** One declaration per WATCHDOG_* key; README, .env.example and the config type follow from it. */
+export type KeySpec = ReturnType<ReturnType<typeof group>>;
 
 /** Value parsers: each takes the raw WATCHDOG_* string and yields the typed value. */
 
@@ -63,17 +56,14 @@ export function urlOrigin(text: string): string {
 
 const withoutTrailingSlash = (v: string) => v.replace(/\/+$/, '');
 
-export const httpUrl = z.string().trim().refine(isHttpUrl, 'expected an http(s) URL');
+const httpUrl = z.string().trim().refine(isHttpUrl, 'expected an http(s) URL');
 export const baseUrl = httpUrl.transform(withoutTrailingSlash);
 export const optionalUrl = z.union([z.literal(''), httpUrl]);
 
-const csvItems = (v: string): string[] =>
-  v
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+// trimmed, empty entries dropped
+const csvItems = (v: string): string[] => v.split(',').flatMap((s) => s.trim() || []);
 
-export const csv = z.string().transform(csvItems);
+const csv = z.string().transform(csvItems);
 
 export const baseUrlList = csv.pipe(
   z.array(z.string().refine(isHttpUrl, 'expected comma-separated http(s) URLs').transform(withoutTrailingSlash)),
@@ -160,6 +150,3 @@ export const userOrUid = z
   .string()
   .trim()
   .regex(/^([a-z_][a-z0-9_-]*\$?|\d+)?$/, 'expected a user name or a numeric uid');
-
-/** The loader trims surrounding whitespace with a warning: a bearer token with it could never authenticate. */
-export const secretText = (pattern?: RegExp, message = '') => (pattern ? z.string().regex(pattern, message) : z.string());

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { secretValuesOf } from '../../src/config/secret-values.js';
+import { secretValuesOf } from '../../src/config.js';
 import { measureRedaction, registerSecretValues } from '../../src/redact.js';
 import { testConfig } from '../support/app.js';
 

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { CONFIG_KEYS } from '../../src/config.js';
+import { KEY_SPECS } from '../../src/config.js';
 
 /**
  * The invariants of deploy/kubernetes/ that keep the DaemonSet a sidecar and not a root shell on
@@ -144,7 +144,7 @@ describe('the DaemonSet', () => {
 
   it('sets only WATCHDOG_* keys the config knows (or a secret key _FILE), and keeps the state file on the node', () => {
     const names = (watchdog.env ?? []).map((e) => e.name).filter((n) => n.startsWith('WATCHDOG_'));
-    const known = new Set<string>([...CONFIG_KEYS, ...SECRET_KEYS.map((k) => `${k}_FILE`)]);
+    const known = new Set<string>([...KEY_SPECS.map((s) => s.key), ...SECRET_KEYS.map((k) => `${k}_FILE`)]);
     expect(names.filter((n) => !known.has(n))).toEqual([]);
     const stateFile = watchdog.env?.find((e) => e.name === 'WATCHDOG_STATE_FILE')?.value ?? '';
     const mount = watchdog.volumeMounts?.find((m) => stateFile.startsWith(`${m.mountPath}/`));

@@ -1,13 +1,14 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp, type AppDeps } from '../../src/app.js';
-import { defaultConfig, type Config } from '../../src/config.js';
+import { buildApp } from '../../src/app.js';
+import type { AppDeps } from '../../src/app-context.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import type { Notifier } from '../../src/notify/notifier.js';
 import type { AlertEvent } from '../../src/watchdog/signal.js';
 
 /** A config for tests: the built-in defaults, then the overrides. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return { ...defaultConfig(), ...overrides };
+  return { ...loadConfig({}).config, ...overrides };
 }
 
 /** A notifier that records what it was asked to send (the app's delivery still runs for real). */
