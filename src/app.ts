@@ -12,7 +12,7 @@ import { buildCollectors, dockerReaderFor } from './sources/index.js';
 import type { DockerReader } from './sources/containers/docker-client.js';
 import { ProcCollector } from './sources/proc/collector.js';
 import { MergeGate } from './merge-gate/gate.js';
-import { mergeGateOptionsFrom } from './merge-gate/gate-options.js';
+import { mergeGateOptionsFrom } from './merge-gate/types.js';
 import type { Config } from './config.js';
 import { apiServerFactory } from './http-server.js';
 import { createLogger } from './logger.js';

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
-import { DEFAULT_PRESSURE_POLL_MS, type MergeGateOptions } from './gate-options.js';
 import type { RunOptions, RunReport } from '../runner/run.js';
 import { PressureRecorder, type PressureProbe } from './pressure.js';
 import { isRunningState } from '../proc/parse-stat.js';
@@ -9,7 +8,7 @@ import { enterAs, type RunAs } from '../runner/account.js';
 import { defaultKillEnvironment, type KillEnvironment } from '../runner/launch.js';
 import { findOnPath } from '../runner/spawn.js';
 import { killOrphanTree } from '../runner/tree-kill.js';
-import type { PressureEvidence, RetestRequest, StartedTree } from './types.js';
+import { DEFAULT_PRESSURE_POLL_MS, type MergeGateOptions, type PressureEvidence, type RetestRequest, type StartedTree } from './types.js';
 import type { ProcIdentity } from '../proc/identity.js';
 
 /** `onStarted`: where the attempt's processes live, once its root exists; `register`: names the root as the re-test's until unregistered. */

@@ -1,7 +1,7 @@
-import type { MergeGateDeps } from './gate-options.js';
-import { procLockHolderFinder, toLockHolders } from './lock-holders.js';
+import type { Logger } from 'pino';
+import { procLockHolderFinder, toLockHolders, type LockHolderFinder } from './lock-holders.js';
 import { compileLockPatterns, scanOutputOffThread, type OutputFacts } from './output-scan.js';
-import type { LockHolder, Outcome, RunEvidence } from './types.js';
+import type { KnownAs, LockHolder, Outcome, RunEvidence } from './types.js';
 
 type ClassifiedOutcome = Exclude<Outcome, 'skipped' | 'cancelled'>;
 
@@ -35,7 +35,9 @@ export type Judge = (evidence: RunEvidence, cwd: string) => Promise<{ outcome: C
 /** Output scan and lock-holder walk off the event loop, then classify; a pattern the linear engine cannot run is logged and left out. */
 export function gateJudge(
   lockPatterns: readonly string[],
-  { findLockHolders = procLockHolderFinder(), knownAs = () => null, log }: Pick<MergeGateDeps, 'findLockHolders' | 'knownAs' | 'log'>,
+  log: Logger,
+  findLockHolders: LockHolderFinder = procLockHolderFinder(),
+  knownAs: (pid: number) => KnownAs | null = () => null,
 ): Judge {
   const patterns = compileLockPatterns(lockPatterns);
   for (const r of patterns.rejected)

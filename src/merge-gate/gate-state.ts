@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import { issueText, type DropLog } from '../watchdog/restore-entries.js';
-import { queueFull, type MergeGateOptions } from './gate-options.js';
+import { isObject, issueText, type DropLog } from '../watchdog/restore-entries.js';
 import type { QueuedJob } from './policy.js';
-import { recheckCwd } from './run-as.js';
-import { count, OUTCOMES, requestSchema, runId, runSchema, treeSchema, uid } from './types.js';
-import type { Outcome, RetestRequest, RetestRun, RunAsUser, StartedTree } from './types.js';
+import { recheckCwd, type RunAsUser } from '../runner/account.js';
+import { count, OUTCOMES, queueFull, requestSchema, runId, runSchema, treeSchema, uid } from './types.js';
+import type { MergeGateOptions, Outcome, RetestRequest, RetestRun, StartedTree } from './types.js';
 
 // The merge gate's part of WATCHDOG_STATE_FILE; every value is held to what the gate itself makes (a request to what POST accepts).
 const jobSchema = z.object({
@@ -62,8 +61,6 @@ export class RunHistory {
     return chain;
   }
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Keeps every well-formed entry and drops the others through `drops`; throws only for something that is not a merge-gate section. */
 export function parseGateSnapshot(data: unknown, drops: DropLog) {

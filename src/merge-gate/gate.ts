@@ -1,26 +1,48 @@
 import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Clock } from '../clock.js';
 import type { RestoreContext, StateSection } from '../state/state-store.js';
 import { DropLog } from '../watchdog/restore-entries.js';
-import { QueueFull, queueFull, type CancelAnswer, type MergeGateDeps, type MergeGateOptions } from './gate-options.js';
-import type { RunReport } from '../runner/run.js';
+import type { RetestRegistry } from '../watchdog/retest-registry.js';
+import type { Signal } from '../watchdog/signal.js';
 import { endStaleRuns, isHeadValidated, runAttempt } from './attempt.js';
 import { parseGateSnapshot, planRestore, RunHistory, savedJobs } from './gate-state.js';
 import { gateJudge, type Judge } from './classify.js';
-import { procLockHolderFinder } from './lock-holders.js';
+import type { LockHolderFinder } from './lock-holders.js';
 import { createMergeGateMetrics, zeroTotals, type MergeGateMetrics } from './metrics.js';
 import { admit, exhaustedSignal, InfraRequeueLedger, requeueDelayMs, type QueuedJob } from './policy.js';
 import { hostPressureProbe, psiFilesUnder, type PressureProbe } from './pressure.js';
-import { recheckCwd, resolveRunAs } from './run-as.js';
-import { defaultKillEnvironment } from '../runner/launch.js';
-import { runProcess } from '../runner/run.js';
-import type { MergeGateCounters, Outcome, RetestRequest, RetestRun, RunAsUser, StartedTree } from './types.js';
+import { recheckCwd, resolveRunAs, type RunAs, type RunAsUser } from '../runner/account.js';
+import { defaultKillEnvironment, type KillEnvironment } from '../runner/launch.js';
+import { runProcess, type RunOptions, type RunReport } from '../runner/run.js';
+import { QueueFull, queueFull, type KnownAs, type MergeGateCounters, type MergeGateOptions, type Outcome } from './types.js';
+import type { RetestRequest, RetestRun, StartedTree } from './types.js';
 
-/** `tree`: where its processes live, once started (saved: a restart after kill -9 ends them). */
+export interface MergeGateDeps {
+  clock: Clock;
+  log: Logger;
+  /** Called exactly once per exhaustion. */
+  onExhausted?: (signal: Signal) => void;
+  registry?: Registry;
+  run?: (opts: RunOptions) => Promise<RunReport>;
+  killEnv?: KillEnvironment;
+  /** Reads HEAD in cwd as the re-test's own account. */
+  isHeadValidated?: (cwd: string, validatedSha: string | undefined, runAs: RunAs) => Promise<boolean>;
+  pressure?: PressureProbe;
+  findLockHolders?: LockHolderFinder;
+  knownAs?: (pid: number) => KnownAs | null;
+  /** The watchdog's own uid; re-tests never run as it. */
+  selfUid?: number;
+  /** Each running attempt's root process is registered here, so the /proc scan names it as its owner. */
+  retests?: RetestRegistry;
+}
+
+/** `tree`: where its processes live, once started (saved: a restart after kill -9 ends them); aborted with reason 'cancelled' by cancel(). */
 interface InFlight {
   job: QueuedJob;
   abort: AbortController;
   done: Promise<void>;
-  cancelled: boolean;
   tree?: StartedTree;
 }
 
@@ -28,7 +50,6 @@ interface InFlight {
 export class MergeGate {
   private readonly history: RunHistory;
   private queued: QueuedJob[] = [];
-  private readonly runningRepos = new Set<string>();
   private readonly inFlight = new Map<string, InFlight>();
   private readonly ledger: InfraRequeueLedger;
   private totals = zeroTotals();
@@ -52,11 +73,7 @@ export class MergeGate {
     this.ledger = new InfraRequeueLedger(opts);
     this.metrics = deps.registry ? createMergeGateMetrics(deps.registry, () => this.counters()) : null;
     this.pressure = deps.pressure ?? hostPressureProbe(psiFilesUnder(opts.procRoot ?? '/proc'), deps.log);
-    this.judge = gateJudge(opts.lockPatterns, {
-      findLockHolders: deps.findLockHolders ?? procLockHolderFinder(),
-      knownAs: deps.knownAs ?? (() => null),
-      log: deps.log,
-    });
+    this.judge = gateJudge(opts.lockPatterns, deps.log, deps.findLockHolders, deps.knownAs);
   }
 
   /** Queues a fresh request; throws RunAsRefused (400) or QueueFull (429). */
@@ -76,14 +93,13 @@ export class MergeGate {
   }
 
   /** A queued run is dropped, a running one killed like a timeout; either ends `cancelled`. */
-  async cancel(id: string): Promise<CancelAnswer> {
+  async cancel(id: string): Promise<{ kind: 'cancelled' | 'done'; run: RetestRun } | { kind: 'unknown' }> {
     const run = this.history.runs.get(id);
     if (!run) return { kind: 'unknown' };
     if (run.status === 'done') return { kind: 'done', run: structuredClone(run) };
     const flight = this.inFlight.get(id);
     if (flight) {
-      flight.cancelled = true;
-      flight.abort.abort();
+      flight.abort.abort('cancelled');
       await flight.done;
     } else {
       this.queued = this.queued.filter((j) => j.run.id !== id);
@@ -107,7 +123,7 @@ export class MergeGate {
     for (const { abort } of this.inFlight.values()) abort.abort();
     await Promise.all([...this.inFlight.values()].map((f) => f.done));
     // Removes this process's (now empty) cgroup parent; a later run would simply recreate it.
-    await (this.deps.killEnv ?? defaultKillEnvironment()).dispose();
+    await (this.deps.killEnv ?? defaultKillEnvironment()).cgroups.dispose();
   }
 
   /** WATCHDOG_STATE_FILE: queued and interrupted re-tests run after a restart; history and counters carry on. */
@@ -154,15 +170,8 @@ export class MergeGate {
   /** `resumed`: the same attempt after an interruption: no back-off, and it goes first, as it was running. */
   private add(request: RetestRequest, runAs: RunAsUser, attempt: number, previous?: RetestRun, resumed = false): RetestRun {
     const now = this.deps.clock();
-    const run: RetestRun = {
-      id: randomUUID(),
-      repo: request.repo,
-      branch: request.branch,
-      status: 'queued',
-      attempt,
-      queuedAt: now,
-      waiting: null,
-    };
+    const { repo, branch } = request;
+    const run: RetestRun = { id: randomUUID(), repo, branch, status: 'queued', attempt, queuedAt: now, waiting: null };
     if (previous) {
       run.previousId = previous.id;
       const delayMs = resumed ? 0 : requeueDelayMs(previous.attempt, this.opts.requeueDelayS);
@@ -181,10 +190,9 @@ export class MergeGate {
     if (this.wake) clearTimeout(this.wake);
     this.wake = null;
     if (this.closing || this.held) return;
-    const now = this.deps.clock();
+    const runningRepos = [...this.inFlight.values()].map((f) => f.job.run.repo);
     const sampleCpu = () => this.pressure.sample().cpuSomeAvg10;
-    const ctx = { now, running: this.inFlight.size, runningRepos: this.runningRepos, sampleCpu, log: this.deps.log };
-    const { start, nextMs } = admit(this.queued, ctx, this.opts);
+    const { start, nextMs } = admit(this.queued, { now: this.deps.clock(), runningRepos, sampleCpu, log: this.deps.log }, this.opts);
     this.queued = this.queued.filter((j) => !start.includes(j));
     for (const job of start) this.start(job);
     if (nextMs < Infinity) {
@@ -199,12 +207,10 @@ export class MergeGate {
   private start(job: QueuedJob): void {
     const { run } = job;
     Object.assign(run, { status: 'running', startedAt: this.deps.clock(), waiting: null, waitingValue: undefined });
-    this.runningRepos.add(run.repo);
-    const flight: InFlight = { job, abort: new AbortController(), done: Promise.resolve(), cancelled: false };
+    const flight: InFlight = { job, abort: new AbortController(), done: Promise.resolve() };
     flight.done = this.execute(job, flight)
       .catch((err: unknown) => this.deps.log.error({ err, run_id: run.id }, 'merge gate: re-test failed internally'))
       .finally(() => {
-        this.runningRepos.delete(run.repo);
         this.inFlight.delete(run.id);
         this.pump();
       });
@@ -217,7 +223,7 @@ export class MergeGate {
     if (refusal) return this.finish(run, 'cancelled', null, undefined, refusal);
     const headCheck = this.deps.isHeadValidated ?? ((cwd, sha, runAs) => isHeadValidated(cwd, sha, runAs, this.deps.killEnv));
     if (this.opts.skipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha, job.runAs))) {
-      return this.finish(run, flight.cancelled ? 'cancelled' : 'skipped', null);
+      return this.finish(run, flight.abort.signal.reason === 'cancelled' ? 'cancelled' : 'skipped', null);
     }
     const { retests, killEnv } = this.deps;
     const { report, pressure } = await runAttempt(request, job.runAs, flight.abort.signal, {
@@ -229,7 +235,7 @@ export class MergeGate {
       register: retests && ((root, timeoutMs) => retests.register(root.pid, root.startTicks, run.id, this.deps.clock() + timeoutMs)),
     });
     run.pressure = pressure;
-    if (flight.cancelled) return this.finish(run, 'cancelled', report);
+    if (flight.abort.signal.reason === 'cancelled') return this.finish(run, 'cancelled', report);
     if (report.aborted) return this.interrupted(job, report);
     const verdict = await this.judge(report, request.cwd);
     if (verdict.lockHolders.length > 0) run.lockHolders = verdict.lockHolders;

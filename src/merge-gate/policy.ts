@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import { formatDuration, t, type Locale } from '../i18n.js';
 import { makeSignal, type Signal } from '../watchdog/signal.js';
-import { DEFAULT_PRESSURE_POLL_MS, type MergeGateOptions } from './gate-options.js';
-import type { LockHolder, MergeDecision, Outcome, RetestRequest, RetestRun, RunAsUser } from './types.js';
+import type { RunAsUser } from '../runner/account.js';
+import { DEFAULT_PRESSURE_POLL_MS, type LockHolder, type MergeDecision, type MergeGateOptions, type Outcome } from './types.js';
+import type { RetestRequest, RetestRun } from './types.js';
 
 /** `infraRequeue` false (WATCHDOG_MERGE_INFRA_REQUEUE): every failure rolls back, infra or not. */
 type DecisionPolicy = Pick<MergeGateOptions, 'retryMax' | 'infraRequeue'>;
@@ -69,7 +70,7 @@ export interface QueuedJob {
  */
 export function admit(
   queued: readonly QueuedJob[],
-  ctx: { now: number; running: number; runningRepos: ReadonlySet<string>; sampleCpu: () => number | null; log: Logger },
+  ctx: { now: number; runningRepos: readonly string[]; sampleCpu: () => number | null; log: Logger },
   opts: MergeGateOptions,
 ): { start: QueuedJob[]; nextMs: number } {
   const start: QueuedJob[] = [];
@@ -77,7 +78,7 @@ export function admit(
   let cpu: number | null | undefined;
   let nextMs = Infinity;
   for (const job of queued) {
-    if (ctx.running + start.length >= opts.maxParallel) break;
+    if (repos.size >= opts.maxParallel) break;
     if (repos.has(job.run.repo)) continue;
     if (job.run.notBefore !== undefined && ctx.now < job.run.notBefore) {
       nextMs = Math.min(nextMs, job.run.notBefore - ctx.now);

@@ -1,7 +1,8 @@
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
-import { requestEnvProblem, type RunAs } from '../runner/account.js';
+import type { Config } from '../config.js';
+import { requestEnvProblem } from '../runner/account.js';
 import type { RunReport } from '../runner/run.js';
 import { KILL_STRATEGIES } from '../runner/tree-tracker.js';
 import { epochMs } from '../watchdog/restore-entries.js';
@@ -15,9 +16,6 @@ export type MergeDecision = (typeof DECISIONS)[number];
 
 /** What classify needs of a finished run: the runner's report (a partial one classifies too: the CLI's, a test's). */
 export type RunEvidence = Pick<RunReport, 'result'> & Partial<Pick<RunReport, 'spawnError' | 'killedByGate' | 'oomKilled' | 'aborted'>>;
-
-/** The account a re-test runs as; `cwdUid`: who owned cwd when it was fixed, as at start it must still. */
-export type RunAsUser = RunAs & { user: string; cwdUid: number };
 
 const MAX_TIMEOUT_S = 86_400;
 /** PATH_MAX: the kernel would refuse a longer path anyway. */
@@ -167,3 +165,48 @@ export type RetestRun = z.infer<typeof runSchema> & { reason?: string };
 export type MergeGateCounters = Record<'runsTotal' | 'running' | 'queued' | 'infraRequeues' | 'infraExhausted', number> & {
   outcomes: Record<Outcome, number>;
 };
+
+/** The gate's options from the WATCHDOG_MERGE_* / tree-kill keys. */
+export function mergeGateOptionsFrom(config: Config) {
+  return {
+    maxParallel: config.mergeMaxParallel,
+    retryMax: config.mergeInfraRetryMax,
+    infraRequeue: config.mergeInfraRequeue,
+    skipWhenCurrent: config.mergeSkipWhenCurrent,
+    defaultTimeoutS: config.mergeRetestTimeoutS,
+    graceS: config.killGraceS,
+    treeKill: config.treeKillEnabled,
+    /** run by the linear-time engine */
+    lockPatterns: config.mergeLockPatterns,
+    locale: config.locale,
+    /** Percent of PSI cpu `some avg10` above which queued re-tests wait. */
+    maxCpuPressure: config.mergeMaxCpuPressure,
+    pressureWaitS: config.mergePressureWaitS,
+    requeueDelayS: config.mergeRequeueDelayS,
+    runAs: config.mergeRunAs,
+    allowRoot: config.mergeAllowRoot,
+    procRoot: config.procRoot,
+  };
+}
+
+/** `historyMax`: finished runs kept; `maxQueued(PerRepo)`: then POST answers 429; `pressurePollMs`: how often held and running re-tests look. */
+export type MergeGateOptions = Omit<ReturnType<typeof mergeGateOptionsFrom>, 'procRoot'> &
+  Partial<Record<'historyMax' | 'maxQueuedPerRepo' | 'maxQueued' | 'pressurePollMs', number> & { procRoot: string }>;
+
+export const DEFAULT_PRESSURE_POLL_MS = 2_000;
+
+/** POST answers 429 {error: "queue_full"}. */
+export class QueueFull extends Error {
+  readonly code = 'queue_full';
+}
+
+/** Why the queue, or the repo's share of it, has no room for one more (QueueFull's message), or null. */
+export function queueFull(queued: readonly { request: { repo: string } }[], repo: string, opts: MergeGateOptions): string | null {
+  const max = opts.maxQueued ?? 100;
+  if (queued.length >= max) return `${queued.length} re-tests are queued (at most ${max}); retry later or cancel one`;
+  const maxPerRepo = opts.maxQueuedPerRepo ?? 20;
+  const ofRepo = queued.filter((j) => j.request.repo === repo).length;
+  return ofRepo >= maxPerRepo
+    ? `${ofRepo} re-tests of ${repo} are queued (at most ${maxPerRepo} per repo); retry later or cancel one`
+    : null;
+}

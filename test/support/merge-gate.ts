@@ -1,7 +1,7 @@
 import { chownSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MergeGateOptions } from '../../src/merge-gate/gate-options.js';
+import type { MergeGateOptions } from '../../src/merge-gate/types.js';
 import type { RunOptions, RunReport } from '../../src/runner/run.js';
 import type { PressureProbe, PressureSample } from '../../src/merge-gate/pressure.js';
 import type { RetestRequest } from '../../src/merge-gate/types.js';
