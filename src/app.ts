@@ -12,7 +12,6 @@ import { buildCollectors, dockerReaderFor } from './sources/index.js';
 import type { DockerReader } from './sources/containers/docker-client.js';
 import { ProcCollector } from './sources/proc/collector.js';
 import { MergeGate } from './merge-gate/gate.js';
-import { mergeGateOptionsFrom } from './merge-gate/types.js';
 import type { Config } from './config.js';
 import { apiServerFactory } from './http-server.js';
 import { createLogger } from './logger.js';
@@ -81,8 +80,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     return c.match === 'leftover' ? 'leftover' : c.isBlocking ? 'blocking' : 'candidate';
   };
   const mergeGate =
-    deps.mergeGate ??
-    new MergeGate(mergeGateOptionsFrom(config), { clock, log, registry, onExhausted: (s) => alerts.emitEdge(s), knownAs, retests });
+    deps.mergeGate ?? new MergeGate(config, { clock, log, registry, onExhausted: (s) => alerts.emitEdge(s), knownAs, retests });
 
   const ctx: AppContext = { config, configWarnings, clock, log, registry, watchdog, alerts, delivery, proc, mergeGate, agents, retests };
   if (config.stateFile !== '') {

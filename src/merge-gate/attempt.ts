@@ -32,7 +32,7 @@ export async function runAttempt(
   const recorder = new PressureRecorder(ctx.pressure);
   const sampling = setInterval(() => recorder.observe(), opts.pressurePollMs ?? DEFAULT_PRESSURE_POLL_MS);
   sampling.unref();
-  const timeoutMs = (request.timeoutS ?? opts.defaultTimeoutS) * 1000;
+  const timeoutMs = (request.timeoutS ?? opts.mergeRetestTimeoutS) * 1000;
   let unregister: (() => void) | undefined;
   try {
     const report = await ctx.run({
@@ -40,8 +40,8 @@ export async function runAttempt(
       cwd: request.cwd,
       env: request.env ?? {},
       timeoutMs,
-      graceMs: opts.graceS * 1000,
-      treeKill: opts.treeKill,
+      graceMs: opts.killGraceS * 1000,
+      treeKill: opts.treeKillEnabled,
       abortSignal,
       runAs: { uid: runAs.uid, gid: runAs.gid },
       ...(ctx.killEnv ? { killEnv: ctx.killEnv } : {}),
@@ -94,10 +94,7 @@ export async function endStaleRuns(
   }
 }
 
-/**
- * `git rev-parse HEAD` in `cwd`, entered as the runner starts a re-test (enterAs): what the repo's config makes git run
- * (core.fsmonitor…) runs as the suite's account, never root. null on any error, timeout or odd output.
- */
+/** HEAD in `cwd`, read as the suite's account (what the repo's config makes git run never runs as root); null on any failure. */
 export function gitHead(cwd: string, runAs: RunAs, helper: string | null, timeoutMs = 10_000): Promise<string | null> {
   const git = findOnPath('git');
   const entry = git && enterAs(runAs, cwd, { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' }, helper);

@@ -102,10 +102,7 @@ function whyNotRunnable(job: SavedJob, run: RetestRun | undefined, kept: readonl
   return null;
 }
 
-/**
- * Each saved re-test is admitted again as at POST (its account resolved, the queue's bounds kept). A run
- * left without its request cannot run again: `timeout` when it was running, `cancelled` when it never started.
- */
+/** Saved re-tests admitted again as at POST; a run left without its request ends `timeout` if it was running, else `cancelled`. */
 export function planRestore(
   saved: ReturnType<typeof parseGateSnapshot>,
   resolveRunAs: (request: RetestRequest) => RunAsUser,

@@ -72,8 +72,8 @@ export class MergeGate {
     this.history = new RunHistory(opts.historyMax);
     this.ledger = new InfraRequeueLedger(opts);
     this.metrics = deps.registry ? createMergeGateMetrics(deps.registry, () => this.counters()) : null;
-    this.pressure = deps.pressure ?? hostPressureProbe(psiFilesUnder(opts.procRoot ?? '/proc'), deps.log);
-    this.judge = gateJudge(opts.lockPatterns, deps.log, deps.findLockHolders, deps.knownAs);
+    this.pressure = deps.pressure ?? hostPressureProbe(psiFilesUnder(opts.procRoot), deps.log);
+    this.judge = gateJudge(opts.mergeLockPatterns, deps.log, deps.findLockHolders, deps.knownAs);
   }
 
   /** Queues a fresh request; throws RunAsRefused (400) or QueueFull (429). */
@@ -156,7 +156,7 @@ export class MergeGate {
     for (const job of plan.interrupted) this.interrupted(job, null);
     this.queued.push(...plan.queued);
     log.info({ queued: this.queued.length, history: saved.history.length }, 'merge gate: queue restored');
-    const hint = { deadPids: stalePids, trees: saved.trees, graceMs: this.opts.graceS * 1000 };
+    const hint = { deadPids: stalePids, trees: saved.trees, graceMs: this.opts.killGraceS * 1000 };
     void endStaleRuns(this.deps.killEnv ?? defaultKillEnvironment(), log, hint).finally(() => {
       this.held = false;
       this.pump();
@@ -174,7 +174,7 @@ export class MergeGate {
     const run: RetestRun = { id: randomUUID(), repo, branch, status: 'queued', attempt, queuedAt: now, waiting: null };
     if (previous) {
       run.previousId = previous.id;
-      const delayMs = resumed ? 0 : requeueDelayMs(previous.attempt, this.opts.requeueDelayS);
+      const delayMs = resumed ? 0 : requeueDelayMs(previous.attempt, this.opts.mergeRequeueDelayS);
       if (delayMs > 0) Object.assign(run, { notBefore: now + delayMs, waiting: 'backoff' });
     }
     run.runAs = { uid: runAs.uid, user: runAs.user };
@@ -222,7 +222,7 @@ export class MergeGate {
     const refusal = recheckCwd(request.cwd, job.runAs);
     if (refusal) return this.finish(run, 'cancelled', null, undefined, refusal);
     const headCheck = this.deps.isHeadValidated ?? ((cwd, sha, runAs) => isHeadValidated(cwd, sha, runAs, this.deps.killEnv));
-    if (this.opts.skipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha, job.runAs))) {
+    if (this.opts.mergeSkipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha, job.runAs))) {
       return this.finish(run, flight.abort.signal.reason === 'cancelled' ? 'cancelled' : 'skipped', null);
     }
     const { retests, killEnv } = this.deps;
@@ -294,7 +294,7 @@ export class MergeGate {
     } else if (decision === 'exhausted') {
       this.totals.infraExhausted += 1;
       this.metrics?.exhausted();
-      this.deps.onExhausted?.(exhaustedSignal(this.history.chain(run), this.opts.retryMax, this.opts.locale));
+      this.deps.onExhausted?.(exhaustedSignal(this.history.chain(run), this.opts.mergeInfraRetryMax, this.opts.locale));
     }
   }
 }

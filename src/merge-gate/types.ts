@@ -166,32 +166,8 @@ export type MergeGateCounters = Record<'runsTotal' | 'running' | 'queued' | 'inf
   outcomes: Record<Outcome, number>;
 };
 
-/** The gate's options from the WATCHDOG_MERGE_* / tree-kill keys. */
-export function mergeGateOptionsFrom(config: Config) {
-  return {
-    maxParallel: config.mergeMaxParallel,
-    retryMax: config.mergeInfraRetryMax,
-    infraRequeue: config.mergeInfraRequeue,
-    skipWhenCurrent: config.mergeSkipWhenCurrent,
-    defaultTimeoutS: config.mergeRetestTimeoutS,
-    graceS: config.killGraceS,
-    treeKill: config.treeKillEnabled,
-    /** run by the linear-time engine */
-    lockPatterns: config.mergeLockPatterns,
-    locale: config.locale,
-    /** Percent of PSI cpu `some avg10` above which queued re-tests wait. */
-    maxCpuPressure: config.mergeMaxCpuPressure,
-    pressureWaitS: config.mergePressureWaitS,
-    requeueDelayS: config.mergeRequeueDelayS,
-    runAs: config.mergeRunAs,
-    allowRoot: config.mergeAllowRoot,
-    procRoot: config.procRoot,
-  };
-}
-
-/** `historyMax`: finished runs kept; `maxQueued(PerRepo)`: then POST answers 429; `pressurePollMs`: how often held and running re-tests look. */
-export type MergeGateOptions = Omit<ReturnType<typeof mergeGateOptionsFrom>, 'procRoot'> &
-  Partial<Record<'historyMax' | 'maxQueuedPerRepo' | 'maxQueued' | 'pressurePollMs', number> & { procRoot: string }>;
+/** The config, and for tests: `historyMax`: finished runs kept; `maxQueued(PerRepo)`: then POST answers 429; `pressurePollMs`: how often held and running re-tests look. */
+export type MergeGateOptions = Config & Partial<Record<'historyMax' | 'maxQueuedPerRepo' | 'maxQueued' | 'pressurePollMs', number>>;
 
 export const DEFAULT_PRESSURE_POLL_MS = 2_000;
 

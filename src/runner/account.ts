@@ -11,24 +11,17 @@ export interface RunAs {
 /** The account a re-test runs as; `cwdUid`: who owned cwd when it was fixed, as at start it must still. */
 export type RunAsUser = RunAs & { user: string; cwdUid: number };
 
-export interface PasswdEntry {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-  shell: string;
-}
-
-export type Account = Pick<PasswdEntry, 'name' | 'home' | 'shell'>;
-
 /** The entries of /etc/passwd (or `text`); malformed lines are skipped. */
-export function readPasswd(text: string | null = readText('/etc/passwd')): PasswdEntry[] {
+export function readPasswd(text: string | null = readText('/etc/passwd')) {
   return (text ?? '').split('\n').flatMap((line) => {
     const [name, , uid, gid, , home, shell] = line.split(':');
     if (!name || !/^\d+$/.test(uid ?? '') || !/^\d+$/.test(gid ?? '')) return [];
     return [{ name, uid: Number(uid), gid: Number(gid), home: home || '/', shell: shell || '/bin/sh' }];
   });
 }
+
+type PasswdEntry = ReturnType<typeof readPasswd>[number];
+export type Account = Pick<PasswdEntry, 'name' | 'home' | 'shell'>;
 
 /** The passwd entry of `uid`, or null (a uid without an entry still runs, with HOME=/). */
 export function lookupAccount(uid: number, passwdText?: string): Account | null {
@@ -195,16 +188,13 @@ function account(spec: string, owner: { uid: number; gid: number }, passwd: Pass
   return { uid: entry.uid, gid: entry.gid, user: entry.name };
 }
 
-/**
- * Whom a re-test runs as: WATCHDOG_MERGE_RUN_AS, else the owner of its checkout. Root only with
- * WATCHDOG_MERGE_ALLOW_ROOT; never the watchdog's own (non-root) uid, whose secrets it could read.
- */
-export function resolveRunAs(cwd: string, opts: { runAs: string; allowRoot: boolean }, selfUid: number): RunAsUser {
+/** WATCHDOG_MERGE_RUN_AS, else cwd's owner; root only with WATCHDOG_MERGE_ALLOW_ROOT; never the watchdog's own uid (its secrets). */
+export function resolveRunAs(cwd: string, opts: { mergeRunAs: string; mergeAllowRoot: boolean }, selfUid: number): RunAsUser {
   const passwd = readPasswd();
   const owner = cwdOwner(cwd);
-  const spec = opts.runAs.trim();
+  const spec = opts.mergeRunAs.trim();
   const runAs = { ...account(spec, owner, passwd), cwdUid: owner.uid };
-  if (runAs.uid === 0 && !opts.allowRoot) {
+  if (runAs.uid === 0 && !opts.mergeAllowRoot) {
     const why = spec === '' ? `${cwd} is owned by root` : 'WATCHDOG_MERGE_RUN_AS is root';
     throw new RunAsRefused(
       `${why}: re-tests do not run as root; chown the checkout to the test user, set WATCHDOG_MERGE_RUN_AS, or set WATCHDOG_MERGE_ALLOW_ROOT=true`,

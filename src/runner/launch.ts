@@ -42,10 +42,6 @@ export class KillEnvironment {
     }
     return this.helper;
   }
-
-  async dispose(): Promise<void> {
-    await this.cgroups.dispose();
-  }
 }
 
 let defaultEnv: KillEnvironment | null = null;
@@ -91,10 +87,7 @@ export interface LaunchRequest {
   onRoot?: (pid: number, cgroup: string | null) => void;
 }
 
-/**
- * Spawns helper -> cgroup wrapper -> enter prefix -> command (each part only when chosen); with a cgroup, the command
- * starts only once the run cgroup lists the wrapper, and a failed join stops the wrapper and tries the next strategy.
- */
+/** Spawns helper -> cgroup wrapper -> enter prefix -> command; a cgroup's command starts once the cgroup lists the wrapper, else next strategy. */
 export async function launch(req: LaunchRequest): Promise<{ chosen: Chosen; spawned: Spawned } | StartError> {
   const reasons: string[] = [];
   for (let joinFailed = false; ; joinFailed = true) {

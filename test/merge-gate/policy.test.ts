@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InfraRequeueLedger, mergeDecision, requeueDelayMs } from '../../src/merge-gate/policy.js';
 import type { Outcome } from '../../src/merge-gate/types.js';
 
-const policy = (retryMax: number, infraRequeue = true) => ({ retryMax, infraRequeue });
+const policy = (retryMax: number, infraRequeue = true) => ({ mergeInfraRetryMax: retryMax, mergeInfraRequeue: infraRequeue });
 
 describe('mergeDecision (the outcome -> decision table of docs/merge-gate.md)', () => {
   const table: [Outcome, number, number, string | null][] = [
