@@ -1,42 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
-import type { Clock } from '../clock.js';
 import type { RestoreContext, StateSection } from '../state/state-store.js';
 import { DropLog } from '../watchdog/restore-entries.js';
-import type { RetestRegistry } from '../watchdog/retest-registry.js';
-import type { Signal } from '../watchdog/signal.js';
-import { endStaleRuns, isHeadValidated, runAttempt } from './attempt.js';
+import { endStaleRuns, isHeadValidated, runAttempt, type MergeGateDeps } from './attempt.js';
 import { parseGateSnapshot, planRestore, RunHistory, savedJobs } from './gate-state.js';
 import { gateJudge, type Judge } from './classify.js';
-import type { LockHolderFinder } from './lock-holders.js';
 import { createMergeGateMetrics, zeroTotals, type MergeGateMetrics } from './metrics.js';
 import { admit, exhaustedSignal, InfraRequeueLedger, requeueDelayMs, type QueuedJob } from './policy.js';
 import { hostPressureProbe, psiFilesUnder, type PressureProbe } from './pressure.js';
-import { recheckCwd, resolveRunAs, type RunAs, type RunAsUser } from '../runner/account.js';
-import { defaultKillEnvironment, type KillEnvironment } from '../runner/launch.js';
-import { runProcess, type RunOptions, type RunReport } from '../runner/run.js';
-import { QueueFull, queueFull, type KnownAs, type MergeGateCounters, type MergeGateOptions, type Outcome } from './types.js';
+import { recheckCwd, resolveRunAs, type RunAsUser } from '../runner/account.js';
+import { defaultKillEnvironment } from '../runner/launch.js';
+import type { RunReport } from '../runner/run.js';
+import { QueueFull, queueFull, type MergeGateCounters, type MergeGateOptions, type Outcome } from './types.js';
 import type { RetestRequest, RetestRun, StartedTree } from './types.js';
-
-export interface MergeGateDeps {
-  clock: Clock;
-  log: Logger;
-  /** Called exactly once per exhaustion. */
-  onExhausted?: (signal: Signal) => void;
-  registry?: Registry;
-  run?: (opts: RunOptions) => Promise<RunReport>;
-  killEnv?: KillEnvironment;
-  /** Reads HEAD in cwd as the re-test's own account. */
-  isHeadValidated?: (cwd: string, validatedSha: string | undefined, runAs: RunAs) => Promise<boolean>;
-  pressure?: PressureProbe;
-  findLockHolders?: LockHolderFinder;
-  knownAs?: (pid: number) => KnownAs | null;
-  /** The watchdog's own uid; re-tests never run as it. */
-  selfUid?: number;
-  /** Each running attempt's root process is registered here, so the /proc scan names it as its owner. */
-  retests?: RetestRegistry;
-}
 
 /** `tree`: where its processes live, once started (saved: a restart after kill -9 ends them); aborted with reason 'cancelled' by cancel(). */
 interface InFlight {
@@ -225,15 +200,7 @@ export class MergeGate {
     if (this.opts.mergeSkipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha, job.runAs))) {
       return this.finish(run, flight.abort.signal.reason === 'cancelled' ? 'cancelled' : 'skipped', null);
     }
-    const { retests, killEnv } = this.deps;
-    const { report, pressure } = await runAttempt(request, job.runAs, flight.abort.signal, {
-      opts: this.opts,
-      run: this.deps.run ?? runProcess,
-      pressure: this.pressure,
-      onStarted: (tree) => (flight.tree = tree),
-      ...(killEnv ? { killEnv } : {}),
-      register: retests && ((root, timeoutMs) => retests.register(root.pid, root.startTicks, run.id, this.deps.clock() + timeoutMs)),
-    });
+    const { report, pressure } = await runAttempt(job, flight, this.opts, this.deps, this.pressure);
     run.pressure = pressure;
     if (flight.abort.signal.reason === 'cancelled') return this.finish(run, 'cancelled', report);
     if (report.aborted) return this.interrupted(job, report);

@@ -71,18 +71,14 @@ export type RetestRequest = z.infer<typeof requestSchema>;
 export const runId = z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be a run id (1..100 letters, digits, . _ -)');
 export const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const pid = z.number().int().min(1).max(4_194_304);
-const seconds = z
-  .number()
-  .nonnegative()
-  .max(100 * 365 * 86_400);
-export const uid = z
-  .number()
-  .int()
-  .min(0)
-  .max(2 ** 32 - 1);
+/** At most 100 years. */
+const seconds = z.number().nonnegative().max(3_153_600_000);
+/** 2^32 - 1 */
+export const uid = z.number().int().min(0).max(4_294_967_295);
 const share = z.number().min(0).max(1).nullable();
 const percent = z.number().min(0).max(100);
 const INT32 = 2 ** 31;
+const BOOT_ID = /^[0-9a-f-]{36}$/;
 
 /** A running attempt's tree, saved with the queue so a restart after kill -9 ends exactly what the dead watchdog left. */
 export const treeSchema = z.object({
@@ -91,11 +87,7 @@ export const treeSchema = z.object({
   /** The process the runner spawned (the command, or the subreaper helper over it). */
   root: z.object({ pid: pid.min(2), startTicks: count }),
   /** /proc/sys/kernel/random/boot_id when it started: after a reboot the root names nothing. */
-  boot: z
-    .string()
-    .regex(/^[0-9a-f-]{36}$/)
-    .nullable()
-    .default(null),
+  boot: z.string().regex(BOOT_ID).nullable().default(null),
 });
 export type StartedTree = z.infer<typeof treeSchema>;
 

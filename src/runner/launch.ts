@@ -144,15 +144,10 @@ async function stopWrapper(spawned: Spawned): Promise<void> {
 export type LeaderEnd =
   { kind: 'exited'; status: ExitStatus } | { kind: 'helper-died'; commandPid: number | null; helperStatus: ExitStatus };
 
-/** `rootExited`: Node has reaped the root (the command, or the helper). */
-export interface LeaderWatch {
-  end: Promise<LeaderEnd>;
-  rootExited: Promise<void>;
-  isRootReaped(): boolean;
-}
+export type LeaderWatch = ReturnType<typeof watchLeader>;
 
 /** Leader status: the child's own exit; with the subreaper helper, its fd-3 lines `pid N` (the command it forked) and `status S`. */
-export function watchLeader(child: ChildProcess, helper: ControlChannel | null): LeaderWatch {
+export function watchLeader(child: ChildProcess, helper: ControlChannel | null) {
   let rootStatus: ExitStatus | null = null;
   const rootExited = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {
@@ -172,5 +167,6 @@ export function watchLeader(child: ChildProcess, helper: ControlChannel | null):
     return { kind: 'helper-died', commandPid, helperStatus: rootStatus ?? { code: null, signal: null } };
   };
   const end = helper ? helperEnd(helper) : rootExited.then((): LeaderEnd => ({ kind: 'exited', status: rootStatus! }));
+  // rootExited: Node has reaped the root (the command, or the helper)
   return { end, rootExited, isRootReaped: () => rootStatus !== null };
 }

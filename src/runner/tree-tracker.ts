@@ -12,9 +12,7 @@ export const KILL_STRATEGIES = ['cgroup', 'subreaper', 'proc-sweep', 'single'] a
 export type KillStrategy = (typeof KILL_STRATEGIES)[number];
 
 /** A member as the receipt names it. */
-export interface TrackedProcess extends ProcIdentity {
-  comm: string;
-}
+export type TrackedProcess = ProcIdentity & { comm: string };
 
 /** Tracking reads child links and the cgroup list every 100 ms, the whole table (no cgroup) every 1 s at most... */
 const TRACK_INTERVAL_MS = 100;
