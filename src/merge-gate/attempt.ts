@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { RetestRegistry } from '../watchdog/retest-registry.js';
 import type { Signal } from '../watchdog/signal.js';
-import type { LockHolderFinder } from './lock-holders.js';
+import type { LockHolderFinder } from './classify.js';
 import type { QueuedJob } from './policy.js';
 import { runProcess, type RunOptions, type RunReport } from '../runner/run.js';
 import { PressureRecorder, type PressureProbe } from './pressure.js';

@@ -27,10 +27,6 @@ export class InfraRequeueLedger {
 
   constructor(private readonly policy: DecisionPolicy) {}
 
-  count(repo: string, branch: string): number {
-    return this.counts.get(JSON.stringify([repo, branch])) ?? 0;
-  }
-
   /** [repo, branch, count] for the state file. */
   entries(): [string, string, number][] {
     return [...this.counts].map(([key, n]) => [...(JSON.parse(key) as [string, string]), n]);
