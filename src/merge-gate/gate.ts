@@ -10,7 +10,7 @@ import { hostPressureProbe, psiFilesUnder, type PressureProbe } from './pressure
 import { recheckCwd, resolveRunAs, type RunAsUser } from '../runner/account.js';
 import { defaultKillEnvironment } from '../runner/launch.js';
 import type { RunReport } from '../runner/run.js';
-import { QueueFull, queueFull, type MergeGateCounters, type MergeGateOptions, type Outcome } from './types.js';
+import { QueueFull, queueFull, type MergeGateOptions, type Outcome } from './types.js';
 import type { RetestRequest, RetestRun, StartedTree } from './types.js';
 
 /** `tree`: where its processes live, once started (saved: a restart after kill -9 ends them); aborted with reason 'cancelled' by cancel(). */
@@ -63,7 +63,7 @@ export class MergeGate {
     return run && structuredClone(run);
   }
 
-  counters(): MergeGateCounters {
+  counters() {
     return { ...structuredClone(this.totals), running: this.inFlight.size, queued: this.queued.length };
   }
 

@@ -1,9 +1,9 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../metrics.js';
-import { OUTCOMES, type MergeGateCounters, type Outcome } from './types.js';
+import { OUTCOMES, type Outcome } from './types.js';
 
 /** The running totals behind GET /queue; the state file keeps them (running and queued are counted again). */
-export const zeroTotals = (): Omit<MergeGateCounters, 'running' | 'queued'> => ({
+export const zeroTotals = () => ({
   runsTotal: 0,
   infraRequeues: 0,
   infraExhausted: 0,
@@ -13,7 +13,7 @@ export const zeroTotals = (): Omit<MergeGateCounters, 'running' | 'queued'> => (
 export type MergeGateMetrics = ReturnType<typeof createMergeGateMetrics>;
 
 /** The merge gate's series on the app's registry; gauges are read from the gate at scrape time. */
-export function createMergeGateMetrics(registry: Registry, counters: () => MergeGateCounters) {
+export function createMergeGateMetrics(registry: Registry, counters: () => Record<'running' | 'queued', number>) {
   const name = (n: string) => ({ name: `${METRIC_PREFIX}merge_gate_${n}`, registers: [registry] });
   const runs = new Counter({ ...name('runs_total'), help: 'Merge-gate re-test attempts finished, by outcome.', labelNames: ['outcome'] });
   for (const outcome of OUTCOMES) runs.inc({ outcome }, 0);

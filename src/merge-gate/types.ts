@@ -154,10 +154,6 @@ export const runSchema = z
 /** `reason`: why the gate itself cancelled the run (its cwd changed owner, its account is gone); not restored. */
 export type RetestRun = z.infer<typeof runSchema> & { reason?: string };
 
-export type MergeGateCounters = Record<'runsTotal' | 'running' | 'queued' | 'infraRequeues' | 'infraExhausted', number> & {
-  outcomes: Record<Outcome, number>;
-};
-
 /** The config, and for tests: `historyMax`: finished runs kept; `maxQueued(PerRepo)`: then POST answers 429; `pressurePollMs`: how often held and running re-tests look. */
 export type MergeGateOptions = Config & Partial<Record<'historyMax' | 'maxQueuedPerRepo' | 'maxQueued' | 'pressurePollMs', number>>;
 
