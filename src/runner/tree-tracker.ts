@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { RunCgroup } from './cgroup.js';
+import { readText } from './spawn.js';
 import { isSameProcess, type ProcIdentity } from '../proc/identity.js';
 import { isRunningState, type ProcStat } from '../proc/parse-stat.js';
 import { ProcTree, readProcTable, type ProcTable } from '../proc/proc-table.js';
@@ -123,12 +124,8 @@ function walkChildren(roots: Iterable<number>): number[] {
       continue;
     }
     for (const tid of tasks) {
-      let text = '';
-      try {
-        text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1');
-      } catch {
-        // the task exited meanwhile
-      }
+      // null: the task exited meanwhile
+      const text = readText(`/proc/${pid}/task/${tid}/children`) ?? '';
       for (const child of text.split(' ').map(Number)) {
         if (!Number.isInteger(child) || child <= 1 || seen.has(child)) continue;
         seen.add(child);
