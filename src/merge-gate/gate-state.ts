@@ -88,20 +88,17 @@ export function parseGateSnapshot(data: unknown, drops: DropLog) {
   });
   const jobs: SavedJob[] = [];
   for (const job of drops.keep(savedJobs, jobSchema, (i) => `jobs[${i}]`)) {
-    const why = whyNotRunnable(job, byId.get(job.runId), jobs);
+    const run = byId.get(job.runId);
+    let why: string | null = null;
+    if (!run) why = 'it has no run in the history';
+    else if (run.status === 'done') why = 'its run is already done';
+    else if (jobs.some((j) => j.runId === job.runId)) why = 'a second job for the same run';
+    else if (run.repo !== job.request.repo || run.branch !== job.request.branch) why = 'its repo or branch differs from its run';
     if (why) drops.drop(`job ${job.runId}`, why);
     else jobs.push(job);
   }
   // counters null: malformed, they start at zero; trees: of every saved job, even one dropped for its request (its processes still run)
   return { jobs, history: [...byId.values()], counters: counters.success ? counters.data : null, ledger, trees };
-}
-
-function whyNotRunnable(job: SavedJob, run: RetestRun | undefined, kept: readonly SavedJob[]): string | null {
-  if (!run) return 'it has no run in the history';
-  if (run.status === 'done') return 'its run is already done';
-  if (kept.some((j) => j.runId === job.runId)) return 'a second job for the same run';
-  if (run.repo !== job.request.repo || run.branch !== job.request.branch) return 'its repo or branch differs from its run';
-  return null;
 }
 
 /** Saved re-tests admitted again as at POST; a run left without its request ends `timeout` if it was running, else `cancelled`. */

@@ -45,10 +45,7 @@ export class KillEnvironment {
 }
 
 let defaultEnv: KillEnvironment | null = null;
-export function defaultKillEnvironment(): KillEnvironment {
-  defaultEnv ??= new KillEnvironment();
-  return defaultEnv;
-}
+export const defaultKillEnvironment = (): KillEnvironment => (defaultEnv ??= new KillEnvironment());
 
 /** `helper`: the subreaper helper's path, when it forks the command; `reasons`: why better strategies were not used. */
 export interface Chosen {
