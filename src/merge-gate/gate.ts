@@ -12,11 +12,12 @@ import type { RunReport } from '../runner/run.js';
 import { QueueFull, queueFull, type MergeGateOptions, type Outcome } from './types.js';
 import type { RetestRequest, RetestRun, StartedTree } from './types.js';
 
-/** `tree`: where its processes live, once started (saved: a restart after kill -9 ends them); aborted with reason 'cancelled' by cancel(). */
+/** `tree`: where its processes live, once started (saved: a restart after kill -9 ends them). */
 interface InFlight {
   job: QueuedJob;
   abort: AbortController;
   done: Promise<void>;
+  cancelled: boolean;
   tree?: StartedTree;
 }
 
@@ -73,7 +74,8 @@ export class MergeGate {
     if (run.status === 'done') return { kind: 'done', run: structuredClone(run) };
     const flight = this.inFlight.get(id);
     if (flight) {
-      flight.abort.abort('cancelled');
+      flight.cancelled = true;
+      flight.abort.abort();
       await flight.done;
     } else {
       this.queued = this.queued.filter((j) => j.run.id !== id);
@@ -181,7 +183,7 @@ export class MergeGate {
   private start(job: QueuedJob): void {
     const { run } = job;
     Object.assign(run, { status: 'running', startedAt: this.deps.clock(), waiting: null, waitingValue: undefined });
-    const flight: InFlight = { job, abort: new AbortController(), done: Promise.resolve() };
+    const flight: InFlight = { job, abort: new AbortController(), done: Promise.resolve(), cancelled: false };
     flight.done = this.execute(job, flight)
       .catch((err: unknown) => this.deps.log.error({ err, run_id: run.id }, 'merge gate: re-test failed internally'))
       .finally(() => {
@@ -197,11 +199,11 @@ export class MergeGate {
     if (refusal) return this.finish(run, 'cancelled', null, undefined, refusal);
     const headCheck = this.deps.isHeadValidated ?? ((cwd, sha, runAs) => isHeadValidated(cwd, sha, runAs, this.deps.killEnv));
     if (this.opts.mergeSkipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha, job.runAs))) {
-      return this.finish(run, flight.abort.signal.reason === 'cancelled' ? 'cancelled' : 'skipped', null);
+      return this.finish(run, flight.cancelled ? 'cancelled' : 'skipped', null);
     }
     const { report, pressure } = await runAttempt(job, flight, this.opts, this.deps, this.pressure);
     run.pressure = pressure;
-    if (flight.abort.signal.reason === 'cancelled') return this.finish(run, 'cancelled', report);
+    if (flight.cancelled) return this.finish(run, 'cancelled', report);
     if (report.aborted) return this.interrupted(job, report);
     const verdict = await this.judge(report, request.cwd);
     if (verdict.lockHolders.length > 0) run.lockHolders = verdict.lockHolders;
