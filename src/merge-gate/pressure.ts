@@ -134,11 +134,10 @@ export class PressureRecorder {
     this.peak = this.first.cpuSomeAvg10;
   }
 
-  observe(sample: PressureSample = this.probe.sample()): PressureSample {
+  observe(sample: PressureSample = this.probe.sample()): void {
     this.last = sample;
     const v = sample.cpuSomeAvg10;
     if (v !== null && (this.peak === null || v > this.peak)) this.peak = v;
-    return sample;
   }
 
   /** Ends the record with a reading taken after the run (a short run would otherwise see one reading twice). */
