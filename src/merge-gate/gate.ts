@@ -59,8 +59,7 @@ export class MergeGate {
   }
 
   get(id: string): RetestRun | undefined {
-    const run = this.history.runs.get(id);
-    return run && structuredClone(run);
+    return structuredClone(this.history.runs.get(id));
   }
 
   counters() {
