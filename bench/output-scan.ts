@@ -1,5 +1,5 @@
 /**
- * Merge-gate output scan benchmark: scanOutput (src/merge-gate/output-scan.ts) on a 1 MiB stdout
+ * Merge-gate output scan benchmark: scanOutput (src/merge-gate/classify.ts) on a 1 MiB stdout
  * and stderr of ordinary pytest output (the reference), and of inputs shaped against each of its
  * regular expressions; it reads the last 64 KiB of each stream in 256-char windows, so every
  * input should cost about what the reference costs. Beside it, the summary regex it had before
@@ -7,7 +7,7 @@
  * Prints medians in ms and the ratio to the reference. Run with `bash bench/output-scan.sh`.
  */
 import { performance } from 'node:perf_hooks';
-import { compileLockPatterns, scanOutput } from '../src/merge-gate/output-scan.js';
+import { compileLockPatterns, scanOutput } from '../src/merge-gate/classify.js';
 import { testConfig } from '../test/support/app.js';
 
 const MIB = 1024 * 1024;

@@ -111,7 +111,7 @@ async function main(): Promise<void> {
     results.push(await benchRunner('leader only (tree kill off)', BASELINE_ROUNDS, { treeKill: false }));
     results.push(await benchCoreutils(BASELINE_ROUNDS));
   }
-  await cgroupEnv.dispose();
+  await cgroupEnv.cgroups.dispose();
   console.log('');
   console.log(
     '| path | strategy | rounds | processes/round | survivors (total) | rounds with survivors | kill p50 ms | kill p95 ms | kill max ms | over target | not ready at timeout |',

@@ -4,7 +4,6 @@ import { systemClock, type Clock } from './clock.js';
 import { secretValuesOf, type Config, type ConfigWarning } from './config.js';
 import { createLogger } from './logger.js';
 import { MergeGate } from './merge-gate/gate.js';
-import { mergeGateOptionsFrom } from './merge-gate/gate-options.js';
 import { createRegistry } from './metrics.js';
 import { alertmanagerSection } from './notify/alertmanager.js';
 import { QueuedDelivery } from './notify/delivery.js';
@@ -64,8 +63,7 @@ export function createContext(config: Config, deps: AppDeps) {
     return c.match === 'leftover' ? 'leftover' : c.isBlocking ? 'blocking' : 'candidate';
   };
   const mergeGate =
-    deps.mergeGate ??
-    new MergeGate(mergeGateOptionsFrom(config), { clock, log, registry, onExhausted: (s) => alerts.emitEdge(s), knownAs, retests });
+    deps.mergeGate ?? new MergeGate(config, { clock, log, registry, onExhausted: (s) => alerts.emitEdge(s), knownAs, retests });
   const state = config.stateFile === '' ? undefined : new StateStore({ path: config.stateFile, clock, log, registry });
   // restored in registration order: what Alertmanager fires before the undelivered events that refer to it; the merge gate
   // last: restoring it starts the queued re-tests

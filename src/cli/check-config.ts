@@ -7,7 +7,7 @@ import { agentsOf, fetchEnvelope } from '../sources/orchestrator/collector.js';
 import { ProcCollector } from '../sources/proc/collector.js';
 import { checkStatePath } from '../state/state-file.js';
 import { AgentDirectory } from '../watchdog/agent-directory.js';
-import type { CliIo } from './io.js';
+import { helpOrUnknown, type CliIo } from './io.js';
 
 export const CHECK_CONFIG_USAGE = `usage: orch-watchdog check-config
 
@@ -74,14 +74,8 @@ async function checkAgentPids(config: Config): Promise<{ problems: ConfigWarning
 
 /** `orch-watchdog check-config`: strict where the server is lenient — exit 1 listing every problem. */
 export async function checkConfigCommand(args: string[], io: CliIo): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    io.stdout(CHECK_CONFIG_USAGE);
-    return 0;
-  }
-  if (args.length > 0) {
-    io.stderr(`orch-watchdog check-config: unknown argument ${args[0]}\n\n${CHECK_CONFIG_USAGE}`);
-    return 2;
-  }
+  const early = helpOrUnknown('check-config', args, [], CHECK_CONFIG_USAGE, io);
+  if (early !== null) return early;
   const { config, warnings } = loadConfig(io.env);
   const found = [...warnings, await hostWarning(config.host), stateFileWarning(config.stateFile), ...checkPrivileges(config)];
   const problems = found.filter((w) => w !== null);

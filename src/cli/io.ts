@@ -19,6 +19,18 @@ function writer(stream: NodeJS.WriteStream): (chunk: Buffer | string) => void {
   };
 }
 
+/** `--help`: the usage on stdout (exit 0); an argument not in `known`: the usage error (exit 2); null: go on. */
+export function helpOrUnknown(command: string, args: string[], known: string[], usage: string, io: CliIo): number | null {
+  if (args.includes('--help') || args.includes('-h')) {
+    io.stdout(usage);
+    return 0;
+  }
+  const unknown = args.find((a) => !known.includes(a));
+  if (unknown === undefined) return null;
+  io.stderr(`orch-watchdog ${command}: unknown argument ${unknown}\n\n${usage}`);
+  return 2;
+}
+
 export function processIo(): CliIo {
   return { stdout: writer(process.stdout), stderr: writer(process.stderr), env: process.env, signals: process };
 }

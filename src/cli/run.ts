@@ -1,7 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { loadConfig } from '../config.js';
-import { classify } from '../merge-gate/classify.js';
-import { compileLockPatterns, scanOutput } from '../merge-gate/output-scan.js';
+import { classify, compileLockPatterns, scanOutput } from '../merge-gate/classify.js';
 import { callerEnv } from '../runner/account.js';
 import { runProcess, type RunReport } from '../runner/run.js';
 import { receiptToJson } from '../runner/tree-kill.js';

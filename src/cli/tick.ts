@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import pino from 'pino';
-import type { CliIo } from './io.js';
+import { helpOrUnknown, type CliIo } from './io.js';
 import { systemClock } from '../clock.js';
 import { buildCollectors } from '../sources/index.js';
 import { loadConfig, logConfigWarnings } from '../config.js';
@@ -18,15 +18,8 @@ invocation.
 
 /** `orch-watchdog tick [--json]`: one tick with the WATCHDOG_* settings of this shell; nothing is sent or reaped. */
 export async function tickCommand(args: string[], io: CliIo): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    io.stdout(TICK_USAGE);
-    return 0;
-  }
-  const unknown = args.filter((a) => a !== '--json');
-  if (unknown.length > 0) {
-    io.stderr(`orch-watchdog tick: unknown argument ${unknown[0]}\n\n${TICK_USAGE}`);
-    return 2;
-  }
+  const early = helpOrUnknown('tick', args, ['--json'], TICK_USAGE, io);
+  if (early !== null) return early;
   const json = args.includes('--json');
   // Logs go to stderr so stdout stays machine-readable.
   const log = createLogger({ level: io.env.LOG_LEVEL ?? 'warn', destination: pino.destination(2) });

@@ -1,53 +1,68 @@
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
-import { DEFAULT_PRESSURE_POLL_MS, type MergeGateOptions } from './gate-options.js';
-import type { RunOptions, RunReport } from '../runner/run.js';
+import type { Registry } from 'prom-client';
+import type { Clock } from '../clock.js';
+import type { RetestRegistry } from '../watchdog/retest-registry.js';
+import type { Signal } from '../watchdog/signal.js';
+import type { LockHolderFinder } from './classify.js';
+import type { QueuedJob } from './policy.js';
+import { runProcess, type RunOptions, type RunReport } from '../runner/run.js';
 import { PressureRecorder, type PressureProbe } from './pressure.js';
-import { isRunningState, type ProcIdentity } from '../proc/parse-stat.js';
+import { isRunningState } from '../proc/parse-stat.js';
 import { readStat } from '../proc/read-proc.js';
 import { enterAs, type RunAs } from '../runner/account.js';
 import { defaultKillEnvironment, type KillEnvironment } from '../runner/launch.js';
 import { findOnPath } from '../runner/spawn.js';
 import { killOrphanTree } from '../runner/tree-kill.js';
-import type { PressureEvidence, RetestRequest, StartedTree } from './types.js';
+import { DEFAULT_PRESSURE_POLL_MS, type KnownAs, type MergeGateOptions, type PressureEvidence, type StartedTree } from './types.js';
 
-/** `onStarted`: where the attempt's processes live, once its root exists; `register`: names the root as the re-test's until unregistered. */
-interface AttemptContext {
-  opts: MergeGateOptions;
-  run: (opts: RunOptions) => Promise<RunReport>;
-  pressure: PressureProbe;
+export interface MergeGateDeps {
+  clock: Clock;
+  log: Logger;
+  /** Called exactly once per exhaustion. */
+  onExhausted?: (signal: Signal) => void;
+  registry?: Registry;
+  run?: (opts: RunOptions) => Promise<RunReport>;
   killEnv?: KillEnvironment;
-  onStarted: (tree: StartedTree) => void;
-  register?: (root: ProcIdentity, timeoutMs: number) => () => void;
+  /** Reads HEAD in cwd as the re-test's own account. */
+  isHeadValidated?: (cwd: string, validatedSha: string | undefined, runAs: RunAs) => Promise<boolean>;
+  pressure?: PressureProbe;
+  findLockHolders?: LockHolderFinder;
+  knownAs?: (pid: number) => KnownAs | null;
+  /** The watchdog's own uid; re-tests never run as it. */
+  selfUid?: number;
+  /** Each running attempt's root process is registered here, so the /proc scan names it as its owner. */
+  retests?: RetestRegistry;
 }
 
-/** Runs one attempt's command (whole-tree kill on timeout or abort) while sampling the pressure it runs under. */
+/** Runs one attempt's command (whole-tree kill on timeout or abort) while sampling the pressure it runs under; `flight.tree`: where it runs. */
 export async function runAttempt(
-  request: RetestRequest,
-  runAs: RunAs,
-  abortSignal: AbortSignal,
-  ctx: AttemptContext,
+  { run, request, runAs }: QueuedJob,
+  flight: { abort: AbortController; tree?: StartedTree },
+  opts: MergeGateOptions,
+  deps: MergeGateDeps,
+  probe: PressureProbe,
 ): Promise<{ report: RunReport; pressure: PressureEvidence }> {
-  const { opts } = ctx;
-  const recorder = new PressureRecorder(ctx.pressure);
+  const recorder = new PressureRecorder(probe);
   const sampling = setInterval(() => recorder.observe(), opts.pressurePollMs ?? DEFAULT_PRESSURE_POLL_MS);
   sampling.unref();
-  const timeoutMs = (request.timeoutS ?? opts.defaultTimeoutS) * 1000;
+  const timeoutMs = (request.timeoutS ?? opts.mergeRetestTimeoutS) * 1000;
   let unregister: (() => void) | undefined;
   try {
-    const report = await ctx.run({
+    const report = await (deps.run ?? runProcess)({
       command: request.command,
       cwd: request.cwd,
       env: request.env ?? {},
       timeoutMs,
-      graceMs: opts.graceS * 1000,
-      treeKill: opts.treeKill,
-      abortSignal,
+      graceMs: opts.killGraceS * 1000,
+      treeKill: opts.treeKillEnabled,
+      abortSignal: flight.abort.signal,
       runAs: { uid: runAs.uid, gid: runAs.gid },
-      ...(ctx.killEnv ? { killEnv: ctx.killEnv } : {}),
+      ...(deps.killEnv ? { killEnv: deps.killEnv } : {}),
       onRoot: (root, where) => {
-        unregister = ctx.register?.(root, timeoutMs);
-        ctx.onStarted({ ...where, root });
+        // the /proc scan names the root as the re-test's until it is unregistered
+        unregister = deps.retests?.register(root.pid, root.startTicks, run.id, deps.clock() + timeoutMs);
+        flight.tree = { ...where, root };
       },
     });
     return { report, pressure: await recorder.finish() };
@@ -94,10 +109,7 @@ export async function endStaleRuns(
   }
 }
 
-/**
- * `git rev-parse HEAD` in `cwd`, entered as the runner starts a re-test (enterAs): what the repo's config makes git run
- * (core.fsmonitor…) runs as the suite's account, never root. null on any error, timeout or odd output.
- */
+/** HEAD in `cwd`, read as the suite's account (what the repo's config makes git run never runs as root); null on any failure. */
 export function gitHead(cwd: string, runAs: RunAs, helper: string | null, timeoutMs = 10_000): Promise<string | null> {
   const git = findOnPath('git');
   const entry = git && enterAs(runAs, cwd, { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' }, helper);

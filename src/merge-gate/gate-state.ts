@@ -1,10 +1,11 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
-import { issueText, type DropLog } from '../watchdog/restore-entries.js';
-import { queueFull, type MergeGateOptions } from './gate-options.js';
+import { METRIC_PREFIX } from '../metrics.js';
+import { isObject, issueText, type DropLog } from '../watchdog/restore-entries.js';
 import type { QueuedJob } from './policy.js';
-import { recheckCwd } from './run-as.js';
-import { count, OUTCOMES, requestSchema, runId, runSchema, treeSchema, uid } from './types.js';
-import type { Outcome, RetestRequest, RetestRun, RunAsUser, StartedTree } from './types.js';
+import { recheckCwd, type RunAsUser } from '../runner/account.js';
+import { count, OUTCOMES, queueFull, requestSchema, runId, runSchema, treeSchema, uid } from './types.js';
+import type { MergeGateOptions, Outcome, RetestRequest, RetestRun, StartedTree } from './types.js';
 
 // The merge gate's part of WATCHDOG_STATE_FILE; every value is held to what the gate itself makes (a request to what POST accepts).
 const jobSchema = z.object({
@@ -63,8 +64,6 @@ export class RunHistory {
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** Keeps every well-formed entry and drops the others through `drops`; throws only for something that is not a merge-gate section. */
 export function parseGateSnapshot(data: unknown, drops: DropLog) {
   if (!isObject(data)) throw new Error('merge gate: expected an object');
@@ -89,7 +88,12 @@ export function parseGateSnapshot(data: unknown, drops: DropLog) {
   });
   const jobs: SavedJob[] = [];
   for (const job of drops.keep(savedJobs, jobSchema, (i) => `jobs[${i}]`)) {
-    const why = whyNotRunnable(job, byId.get(job.runId), jobs);
+    const run = byId.get(job.runId);
+    let why: string | null = null;
+    if (!run) why = 'it has no run in the history';
+    else if (run.status === 'done') why = 'its run is already done';
+    else if (jobs.some((j) => j.runId === job.runId)) why = 'a second job for the same run';
+    else if (run.repo !== job.request.repo || run.branch !== job.request.branch) why = 'its repo or branch differs from its run';
     if (why) drops.drop(`job ${job.runId}`, why);
     else jobs.push(job);
   }
@@ -97,18 +101,7 @@ export function parseGateSnapshot(data: unknown, drops: DropLog) {
   return { jobs, history: [...byId.values()], counters: counters.success ? counters.data : null, ledger, trees };
 }
 
-function whyNotRunnable(job: SavedJob, run: RetestRun | undefined, kept: readonly SavedJob[]): string | null {
-  if (!run) return 'it has no run in the history';
-  if (run.status === 'done') return 'its run is already done';
-  if (kept.some((j) => j.runId === job.runId)) return 'a second job for the same run';
-  if (run.repo !== job.request.repo || run.branch !== job.request.branch) return 'its repo or branch differs from its run';
-  return null;
-}
-
-/**
- * Each saved re-test is admitted again as at POST (its account resolved, the queue's bounds kept). A run
- * left without its request cannot run again: `timeout` when it was running, `cancelled` when it never started.
- */
+/** Saved re-tests admitted again as at POST; a run left without its request ends `timeout` if it was running, else `cancelled`. */
 export function planRestore(
   saved: ReturnType<typeof parseGateSnapshot>,
   resolveRunAs: (request: RetestRequest) => RunAsUser,
@@ -145,4 +138,52 @@ export function planRestore(
     else plan.queued.push({ run, request, runAs });
   }
   return plan;
+}
+
+/** The running totals behind GET /queue; the state file keeps them (running and queued are counted again). */
+export const zeroTotals = () => ({
+  runsTotal: 0,
+  infraRequeues: 0,
+  infraExhausted: 0,
+  outcomes: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>,
+});
+
+/** The merge gate's series on the app's registry; gauges are read from the gate at scrape time. */
+export function createMergeGateMetrics(registry: Registry, counters: () => Record<'running' | 'queued', number>) {
+  const name = (n: string) => ({ name: `${METRIC_PREFIX}merge_gate_${n}`, registers: [registry] });
+  const runs = new Counter({ ...name('runs_total'), help: 'Merge-gate re-test attempts finished, by outcome.', labelNames: ['outcome'] });
+  for (const outcome of OUTCOMES) runs.inc({ outcome }, 0);
+  for (const [key, help] of [
+    ['running', 'Merge-gate re-tests running now.'],
+    ['queued', 'Merge-gate re-tests waiting to run.'],
+  ] as const) {
+    new Gauge({
+      ...name(key),
+      help,
+      collect() {
+        this.set(counters()[key]);
+      },
+    });
+  }
+  const requeues = new Counter({
+    ...name('infra_requeues_total'),
+    help: 'Re-tests re-queued because of an infra outcome (timeout, lock_busy).',
+  });
+  const exhausted = new Counter({
+    ...name('infra_exhausted_total'),
+    help: 'Branches whose infra re-queues ran out (each raised one merge_gate_exhausted alert).',
+  });
+  const duration = new Histogram({
+    ...name('duration_seconds'),
+    help: 'Wall time of a re-test attempt, including the tree kill on timeout.',
+    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600],
+  });
+  return {
+    finished(outcome: Outcome, durationS: number) {
+      runs.inc({ outcome });
+      duration.observe(durationS);
+    },
+    requeued: () => requeues.inc(),
+    exhausted: () => exhausted.inc(),
+  };
 }

@@ -1,19 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { RestoreContext, StateSection } from '../state/state-store.js';
 import { DropLog } from '../watchdog/restore-entries.js';
-import { QueueFull, queueFull, type CancelAnswer, type MergeGateDeps, type MergeGateOptions } from './gate-options.js';
-import type { RunReport } from '../runner/run.js';
-import { endStaleRuns, isHeadValidated, runAttempt } from './attempt.js';
-import { parseGateSnapshot, planRestore, RunHistory, savedJobs } from './gate-state.js';
+import { endStaleRuns, isHeadValidated, runAttempt, type MergeGateDeps } from './attempt.js';
+import { createMergeGateMetrics, parseGateSnapshot, planRestore, RunHistory, savedJobs, zeroTotals } from './gate-state.js';
 import { gateJudge, type Judge } from './classify.js';
-import { procLockHolderFinder } from './lock-holders.js';
-import { createMergeGateMetrics, zeroTotals, type MergeGateMetrics } from './metrics.js';
 import { admit, exhaustedSignal, InfraRequeueLedger, requeueDelayMs, type QueuedJob } from './policy.js';
 import { hostPressureProbe, psiFilesUnder, type PressureProbe } from './pressure.js';
-import { recheckCwd, resolveRunAs } from './run-as.js';
+import { recheckCwd, resolveRunAs, type RunAsUser } from '../runner/account.js';
 import { defaultKillEnvironment } from '../runner/launch.js';
-import { runProcess } from '../runner/run.js';
-import type { MergeGateCounters, Outcome, RetestRequest, RetestRun, RunAsUser, StartedTree } from './types.js';
+import type { RunReport } from '../runner/run.js';
+import { QueueFull, queueFull, type MergeGateOptions, type Outcome } from './types.js';
+import type { RetestRequest, RetestRun, StartedTree } from './types.js';
 
 /** `tree`: where its processes live, once started (saved: a restart after kill -9 ends them). */
 interface InFlight {
@@ -28,11 +25,10 @@ interface InFlight {
 export class MergeGate {
   private readonly history: RunHistory;
   private queued: QueuedJob[] = [];
-  private readonly runningRepos = new Set<string>();
   private readonly inFlight = new Map<string, InFlight>();
   private readonly ledger: InfraRequeueLedger;
   private totals = zeroTotals();
-  private readonly metrics: MergeGateMetrics | null;
+  private readonly metrics: ReturnType<typeof createMergeGateMetrics> | null;
   private readonly judge: Judge;
   readonly pressure: PressureProbe;
   private degradationLogged = false;
@@ -51,12 +47,8 @@ export class MergeGate {
     this.history = new RunHistory(opts.historyMax);
     this.ledger = new InfraRequeueLedger(opts);
     this.metrics = deps.registry ? createMergeGateMetrics(deps.registry, () => this.counters()) : null;
-    this.pressure = deps.pressure ?? hostPressureProbe(psiFilesUnder(opts.procRoot ?? '/proc'), deps.log);
-    this.judge = gateJudge(opts.lockPatterns, {
-      findLockHolders: deps.findLockHolders ?? procLockHolderFinder(),
-      knownAs: deps.knownAs ?? (() => null),
-      log: deps.log,
-    });
+    this.pressure = deps.pressure ?? hostPressureProbe(psiFilesUnder(opts.procRoot), deps.log);
+    this.judge = gateJudge(opts.mergeLockPatterns, deps.log, deps.findLockHolders, deps.knownAs);
   }
 
   /** Queues a fresh request; throws RunAsRefused (400) or QueueFull (429). */
@@ -67,16 +59,15 @@ export class MergeGate {
   }
 
   get(id: string): RetestRun | undefined {
-    const run = this.history.runs.get(id);
-    return run && structuredClone(run);
+    return structuredClone(this.history.runs.get(id));
   }
 
-  counters(): MergeGateCounters {
+  counters() {
     return { ...structuredClone(this.totals), running: this.inFlight.size, queued: this.queued.length };
   }
 
   /** A queued run is dropped, a running one killed like a timeout; either ends `cancelled`. */
-  async cancel(id: string): Promise<CancelAnswer> {
+  async cancel(id: string): Promise<{ kind: 'cancelled' | 'done'; run: RetestRun } | { kind: 'unknown' }> {
     const run = this.history.runs.get(id);
     if (!run) return { kind: 'unknown' };
     if (run.status === 'done') return { kind: 'done', run: structuredClone(run) };
@@ -107,7 +98,7 @@ export class MergeGate {
     for (const { abort } of this.inFlight.values()) abort.abort();
     await Promise.all([...this.inFlight.values()].map((f) => f.done));
     // Removes this process's (now empty) cgroup parent; a later run would simply recreate it.
-    await (this.deps.killEnv ?? defaultKillEnvironment()).dispose();
+    await (this.deps.killEnv ?? defaultKillEnvironment()).cgroups.dispose();
   }
 
   /** WATCHDOG_STATE_FILE: queued and interrupted re-tests run after a restart; history and counters carry on. */
@@ -140,7 +131,7 @@ export class MergeGate {
     for (const job of plan.interrupted) this.interrupted(job, null);
     this.queued.push(...plan.queued);
     log.info({ queued: this.queued.length, history: saved.history.length }, 'merge gate: queue restored');
-    const hint = { deadPids: stalePids, trees: saved.trees, graceMs: this.opts.graceS * 1000 };
+    const hint = { deadPids: stalePids, trees: saved.trees, graceMs: this.opts.killGraceS * 1000 };
     void endStaleRuns(this.deps.killEnv ?? defaultKillEnvironment(), log, hint).finally(() => {
       this.held = false;
       this.pump();
@@ -154,18 +145,11 @@ export class MergeGate {
   /** `resumed`: the same attempt after an interruption: no back-off, and it goes first, as it was running. */
   private add(request: RetestRequest, runAs: RunAsUser, attempt: number, previous?: RetestRun, resumed = false): RetestRun {
     const now = this.deps.clock();
-    const run: RetestRun = {
-      id: randomUUID(),
-      repo: request.repo,
-      branch: request.branch,
-      status: 'queued',
-      attempt,
-      queuedAt: now,
-      waiting: null,
-    };
+    const { repo, branch } = request;
+    const run: RetestRun = { id: randomUUID(), repo, branch, status: 'queued', attempt, queuedAt: now, waiting: null };
     if (previous) {
       run.previousId = previous.id;
-      const delayMs = resumed ? 0 : requeueDelayMs(previous.attempt, this.opts.requeueDelayS);
+      const delayMs = resumed ? 0 : requeueDelayMs(previous.attempt, this.opts.mergeRequeueDelayS);
       if (delayMs > 0) Object.assign(run, { notBefore: now + delayMs, waiting: 'backoff' });
     }
     run.runAs = { uid: runAs.uid, user: runAs.user };
@@ -181,10 +165,9 @@ export class MergeGate {
     if (this.wake) clearTimeout(this.wake);
     this.wake = null;
     if (this.closing || this.held) return;
-    const now = this.deps.clock();
+    const runningRepos = [...this.inFlight.values()].map((f) => f.job.run.repo);
     const sampleCpu = () => this.pressure.sample().cpuSomeAvg10;
-    const ctx = { now, running: this.inFlight.size, runningRepos: this.runningRepos, sampleCpu, log: this.deps.log };
-    const { start, nextMs } = admit(this.queued, ctx, this.opts);
+    const { start, nextMs } = admit(this.queued, { now: this.deps.clock(), runningRepos, sampleCpu, log: this.deps.log }, this.opts);
     this.queued = this.queued.filter((j) => !start.includes(j));
     for (const job of start) this.start(job);
     if (nextMs < Infinity) {
@@ -199,12 +182,10 @@ export class MergeGate {
   private start(job: QueuedJob): void {
     const { run } = job;
     Object.assign(run, { status: 'running', startedAt: this.deps.clock(), waiting: null, waitingValue: undefined });
-    this.runningRepos.add(run.repo);
     const flight: InFlight = { job, abort: new AbortController(), done: Promise.resolve(), cancelled: false };
     flight.done = this.execute(job, flight)
       .catch((err: unknown) => this.deps.log.error({ err, run_id: run.id }, 'merge gate: re-test failed internally'))
       .finally(() => {
-        this.runningRepos.delete(run.repo);
         this.inFlight.delete(run.id);
         this.pump();
       });
@@ -216,18 +197,10 @@ export class MergeGate {
     const refusal = recheckCwd(request.cwd, job.runAs);
     if (refusal) return this.finish(run, 'cancelled', null, undefined, refusal);
     const headCheck = this.deps.isHeadValidated ?? ((cwd, sha, runAs) => isHeadValidated(cwd, sha, runAs, this.deps.killEnv));
-    if (this.opts.skipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha, job.runAs))) {
+    if (this.opts.mergeSkipWhenCurrent && request.validatedSha && (await headCheck(request.cwd, request.validatedSha, job.runAs))) {
       return this.finish(run, flight.cancelled ? 'cancelled' : 'skipped', null);
     }
-    const { retests, killEnv } = this.deps;
-    const { report, pressure } = await runAttempt(request, job.runAs, flight.abort.signal, {
-      opts: this.opts,
-      run: this.deps.run ?? runProcess,
-      pressure: this.pressure,
-      onStarted: (tree) => (flight.tree = tree),
-      ...(killEnv ? { killEnv } : {}),
-      register: retests && ((root, timeoutMs) => retests.register(root.pid, root.startTicks, run.id, this.deps.clock() + timeoutMs)),
-    });
+    const { report, pressure } = await runAttempt(job, flight, this.opts, this.deps, this.pressure);
     run.pressure = pressure;
     if (flight.cancelled) return this.finish(run, 'cancelled', report);
     if (report.aborted) return this.interrupted(job, report);
@@ -288,7 +261,7 @@ export class MergeGate {
     } else if (decision === 'exhausted') {
       this.totals.infraExhausted += 1;
       this.metrics?.exhausted();
-      this.deps.onExhausted?.(exhaustedSignal(this.history.chain(run), this.opts.retryMax, this.opts.locale));
+      this.deps.onExhausted?.(exhaustedSignal(this.history.chain(run), this.opts.mergeInfraRetryMax, this.opts.locale));
     }
   }
 }

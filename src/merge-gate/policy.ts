@@ -1,21 +1,19 @@
 import type { Logger } from 'pino';
 import { formatDuration, t, type Locale } from '../i18n.js';
 import { makeSignal, type Signal } from '../watchdog/signal.js';
-import { DEFAULT_PRESSURE_POLL_MS, type MergeGateOptions } from './gate-options.js';
-import type { LockHolder, MergeDecision, Outcome, RetestRequest, RetestRun, RunAsUser } from './types.js';
+import type { RunAsUser } from '../runner/account.js';
+import { DEFAULT_PRESSURE_POLL_MS, type LockHolder, type MergeDecision, type MergeGateOptions, type Outcome } from './types.js';
+import type { RetestRequest, RetestRun } from './types.js';
 
-/** `infraRequeue` false (WATCHDOG_MERGE_INFRA_REQUEUE): every failure rolls back, infra or not. */
-type DecisionPolicy = Pick<MergeGateOptions, 'retryMax' | 'infraRequeue'>;
+/** `mergeInfraRequeue` false (WATCHDOG_MERGE_INFRA_REQUEUE): every failure rolls back, infra or not. */
+type DecisionPolicy = Pick<MergeGateOptions, 'mergeInfraRetryMax' | 'mergeInfraRequeue'>;
 
-/**
- * docs/merge-gate.md: pass/skipped merge, red/other roll back, timeout/lock_busy/infra re-queue while fewer
- * than `retryMax` infra re-queues happened for the branch, then `exhausted`; whoever cancelled a run decides.
- */
+/** docs/merge-gate.md: pass/skipped merge, red/other roll back, infra re-queues up to `mergeInfraRetryMax` per branch, then `exhausted`. */
 export function mergeDecision(outcome: Outcome, infraRequeuesSoFar: number, policy: DecisionPolicy): MergeDecision | null {
   if (outcome === 'pass' || outcome === 'skipped') return 'merge';
   if (outcome === 'cancelled') return null;
-  if (!['timeout', 'lock_busy', 'infra'].includes(outcome) || !policy.infraRequeue) return 'rollback';
-  return infraRequeuesSoFar < policy.retryMax ? 'requeue' : 'exhausted';
+  if (!['timeout', 'lock_busy', 'infra'].includes(outcome) || !policy.mergeInfraRequeue) return 'rollback';
+  return infraRequeuesSoFar < policy.mergeInfraRetryMax ? 'requeue' : 'exhausted';
 }
 
 /** How long an infra re-queue waits after attempt `attempt` failed: delay × 2^(attempt−1). */
@@ -28,10 +26,6 @@ export class InfraRequeueLedger {
   private readonly counts = new Map<string, number>();
 
   constructor(private readonly policy: DecisionPolicy) {}
-
-  count(repo: string, branch: string): number {
-    return this.counts.get(JSON.stringify([repo, branch])) ?? 0;
-  }
 
   /** [repo, branch, count] for the state file. */
   entries(): [string, string, number][] {
@@ -62,14 +56,10 @@ export interface QueuedJob {
   heldSince?: number;
 }
 
-/**
- * Which queued jobs may start, and in how many ms to look again (Infinity: nothing to wait for): FIFO, one per
- * repo, at most `maxParallel`; a back-off waits until `notBefore`; while the CPU is starved a job waits
- * (`waiting: "cpu_pressure"`, at most `pressureWaitS`) and then starts anyway, marked so. `sampleCpu`: PSI cpu some avg10, sampled once.
- */
+/** Which queued jobs start now (FIFO, one per repo, ≤ maxParallel, back-off and CPU-pressure waits) and in how many ms to look again. */
 export function admit(
   queued: readonly QueuedJob[],
-  ctx: { now: number; running: number; runningRepos: ReadonlySet<string>; sampleCpu: () => number | null; log: Logger },
+  ctx: { now: number; runningRepos: readonly string[]; sampleCpu: () => number | null; log: Logger },
   opts: MergeGateOptions,
 ): { start: QueuedJob[]; nextMs: number } {
   const start: QueuedJob[] = [];
@@ -77,16 +67,16 @@ export function admit(
   let cpu: number | null | undefined;
   let nextMs = Infinity;
   for (const job of queued) {
-    if (ctx.running + start.length >= opts.maxParallel) break;
+    if (repos.size >= opts.mergeMaxParallel) break;
     if (repos.has(job.run.repo)) continue;
     if (job.run.notBefore !== undefined && ctx.now < job.run.notBefore) {
       nextMs = Math.min(nextMs, job.run.notBefore - ctx.now);
       continue;
     }
     cpu = cpu === undefined ? ctx.sampleCpu() : cpu;
-    if (cpu !== null && cpu > opts.maxCpuPressure) {
+    if (cpu !== null && cpu > opts.mergeMaxCpuPressure) {
       job.heldSince ??= ctx.now;
-      const waitEnd = job.heldSince + opts.pressureWaitS * 1000;
+      const waitEnd = job.heldSince + opts.mergePressureWaitS * 1000;
       if (ctx.now < waitEnd) {
         Object.assign(job.run, { waiting: 'cpu_pressure', waitingValue: cpu });
         nextMs = Math.min(nextMs, opts.pressurePollMs ?? DEFAULT_PRESSURE_POLL_MS, waitEnd - ctx.now);

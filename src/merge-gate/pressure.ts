@@ -54,11 +54,7 @@ async function readPsiFiles(cpuFile: string, memoryFile: string): Promise<Pressu
   };
 }
 
-/**
- * Reads the PSI files off the event loop (the thread pool), once a second, one read at a time: a file that
- * blocks (a FIFO, a hung FUSE mount under WATCHDOG_PROC_ROOT) holds one pool thread, never the loop. Without
- * PSI, or while a read is overdue, the load average per core answers. `atMs` is monotonic: the PSI totals are real µs.
- */
+/** PSI read each second on the thread pool (a blocking file never holds the loop); the load average answers without PSI or while overdue. `atMs` is monotonic. */
 export function hostPressureProbe({ cpu: cpuFile, memory: memoryFile } = psiFilesUnder('/proc'), log?: Logger): PressureProbe {
   let latest: PressureSample | null = null;
   let pending = false;
@@ -138,11 +134,10 @@ export class PressureRecorder {
     this.peak = this.first.cpuSomeAvg10;
   }
 
-  observe(sample: PressureSample = this.probe.sample()): PressureSample {
+  observe(sample: PressureSample = this.probe.sample()): void {
     this.last = sample;
     const v = sample.cpuSomeAvg10;
     if (v !== null && (this.peak === null || v > this.peak)) this.peak = v;
-    return sample;
   }
 
   /** Ends the record with a reading taken after the run (a short run would otherwise see one reading twice). */

@@ -1,6 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { walkLockHolders, type LockHolderWalk } from './lock-holders.js';
-import { scanOutput, type ScanJob } from './output-scan.js';
+import { scanOutput, walkLockHolders, type LockHolderWalk, type ScanJob } from './classify.js';
 
 // The worker behind runThreadJob: the output scan or the lock-holder walk, off the event loop.
 const job = workerData as ScanJob | LockHolderWalk;

@@ -1,7 +1,8 @@
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
-import { requestEnvProblem, type RunAs } from '../runner/account.js';
+import type { Config } from '../config.js';
+import { requestEnvProblem } from '../runner/account.js';
 import type { RunReport } from '../runner/run.js';
 import { KILL_STRATEGIES } from '../runner/tree-tracker.js';
 import { epochMs } from '../watchdog/restore-entries.js';
@@ -15,9 +16,6 @@ export type MergeDecision = (typeof DECISIONS)[number];
 
 /** What classify needs of a finished run: the runner's report (a partial one classifies too: the CLI's, a test's). */
 export type RunEvidence = Pick<RunReport, 'result'> & Partial<Pick<RunReport, 'spawnError' | 'killedByGate' | 'oomKilled' | 'aborted'>>;
-
-/** The account a re-test runs as; `cwdUid`: who owned cwd when it was fixed, as at start it must still. */
-export type RunAsUser = RunAs & { user: string; cwdUid: number };
 
 const MAX_TIMEOUT_S = 86_400;
 /** PATH_MAX: the kernel would refuse a longer path anyway. */
@@ -73,18 +71,14 @@ export type RetestRequest = z.infer<typeof requestSchema>;
 export const runId = z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be a run id (1..100 letters, digits, . _ -)');
 export const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const pid = z.number().int().min(1).max(4_194_304);
-const seconds = z
-  .number()
-  .nonnegative()
-  .max(100 * 365 * 86_400);
-export const uid = z
-  .number()
-  .int()
-  .min(0)
-  .max(2 ** 32 - 1);
+/** At most 100 years. */
+const seconds = z.number().nonnegative().max(3_153_600_000);
+/** 2^32 - 1 */
+export const uid = z.number().int().min(0).max(4_294_967_295);
 const share = z.number().min(0).max(1).nullable();
 const percent = z.number().min(0).max(100);
 const INT32 = 2 ** 31;
+const BOOT_ID = /^[0-9a-f-]{36}$/;
 
 /** A running attempt's tree, saved with the queue so a restart after kill -9 ends exactly what the dead watchdog left. */
 export const treeSchema = z.object({
@@ -93,11 +87,7 @@ export const treeSchema = z.object({
   /** The process the runner spawned (the command, or the subreaper helper over it). */
   root: z.object({ pid: pid.min(2), startTicks: count }),
   /** /proc/sys/kernel/random/boot_id when it started: after a reboot the root names nothing. */
-  boot: z
-    .string()
-    .regex(/^[0-9a-f-]{36}$/)
-    .nullable()
-    .default(null),
+  boot: z.string().regex(BOOT_ID).nullable().default(null),
 });
 export type StartedTree = z.infer<typeof treeSchema>;
 
@@ -164,6 +154,23 @@ export const runSchema = z
 /** `reason`: why the gate itself cancelled the run (its cwd changed owner, its account is gone); not restored. */
 export type RetestRun = z.infer<typeof runSchema> & { reason?: string };
 
-export type MergeGateCounters = Record<'runsTotal' | 'running' | 'queued' | 'infraRequeues' | 'infraExhausted', number> & {
-  outcomes: Record<Outcome, number>;
-};
+/** The config, and for tests: `historyMax`: finished runs kept; `maxQueued(PerRepo)`: then POST answers 429; `pressurePollMs`: how often held and running re-tests look. */
+export type MergeGateOptions = Config & Partial<Record<'historyMax' | 'maxQueuedPerRepo' | 'maxQueued' | 'pressurePollMs', number>>;
+
+export const DEFAULT_PRESSURE_POLL_MS = 2_000;
+
+/** POST answers 429 {error: "queue_full"}. */
+export class QueueFull extends Error {
+  readonly code = 'queue_full';
+}
+
+/** Why the queue, or the repo's share of it, has no room for one more (QueueFull's message), or null. */
+export function queueFull(queued: readonly { request: { repo: string } }[], repo: string, opts: MergeGateOptions): string | null {
+  const max = opts.maxQueued ?? 100;
+  if (queued.length >= max) return `${queued.length} re-tests are queued (at most ${max}); retry later or cancel one`;
+  const maxPerRepo = opts.maxQueuedPerRepo ?? 20;
+  const ofRepo = queued.filter((j) => j.request.repo === repo).length;
+  return ofRepo >= maxPerRepo
+    ? `${ofRepo} re-tests of ${repo} are queued (at most ${maxPerRepo} per repo); retry later or cancel one`
+    : null;
+}

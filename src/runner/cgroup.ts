@@ -218,10 +218,7 @@ export class CgroupManager {
   }
 }
 
-/**
- * The wrapper that joins the run's cgroup, reports that (with its pid) on fd `controlFd`, and becomes the command only
- * when the runner, which checks the member list itself, answers `go`: a failed join never runs the command outside.
- */
+/** Joins the run cgroup, reports it on fd `controlFd`, and execs the command only on the runner's `go`: a failed join never runs it outside. */
 export function cgroupWrapperArgv(procsFile: string, controlFd: 3 | 4, command: string[]): string[] {
   const fd = String(controlFd);
   const script = [

@@ -42,17 +42,10 @@ export class KillEnvironment {
     }
     return this.helper;
   }
-
-  async dispose(): Promise<void> {
-    await this.cgroups.dispose();
-  }
 }
 
 let defaultEnv: KillEnvironment | null = null;
-export function defaultKillEnvironment(): KillEnvironment {
-  defaultEnv ??= new KillEnvironment();
-  return defaultEnv;
-}
+export const defaultKillEnvironment = (): KillEnvironment => (defaultEnv ??= new KillEnvironment());
 
 /** `helper`: the subreaper helper's path, when it forks the command; `reasons`: why better strategies were not used. */
 export interface Chosen {
@@ -91,10 +84,7 @@ export interface LaunchRequest {
   onRoot?: (pid: number, cgroup: string | null) => void;
 }
 
-/**
- * Spawns helper -> cgroup wrapper -> enter prefix -> command (each part only when chosen); with a cgroup, the command
- * starts only once the run cgroup lists the wrapper, and a failed join stops the wrapper and tries the next strategy.
- */
+/** Spawns helper -> cgroup wrapper -> enter prefix -> command; a cgroup's command starts once the cgroup lists the wrapper, else next strategy. */
 export async function launch(req: LaunchRequest): Promise<{ chosen: Chosen; spawned: Spawned } | StartError> {
   const reasons: string[] = [];
   for (let joinFailed = false; ; joinFailed = true) {
@@ -151,15 +141,10 @@ async function stopWrapper(spawned: Spawned): Promise<void> {
 export type LeaderEnd =
   { kind: 'exited'; status: ExitStatus } | { kind: 'helper-died'; commandPid: number | null; helperStatus: ExitStatus };
 
-/** `rootExited`: Node has reaped the root (the command, or the helper). */
-export interface LeaderWatch {
-  end: Promise<LeaderEnd>;
-  rootExited: Promise<void>;
-  isRootReaped(): boolean;
-}
+export type LeaderWatch = ReturnType<typeof watchLeader>;
 
 /** Leader status: the child's own exit; with the subreaper helper, its fd-3 lines `pid N` (the command it forked) and `status S`. */
-export function watchLeader(child: ChildProcess, helper: ControlChannel | null): LeaderWatch {
+export function watchLeader(child: ChildProcess, helper: ControlChannel | null) {
   let rootStatus: ExitStatus | null = null;
   const rootExited = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {
@@ -179,5 +164,6 @@ export function watchLeader(child: ChildProcess, helper: ControlChannel | null):
     return { kind: 'helper-died', commandPid, helperStatus: rootStatus ?? { code: null, signal: null } };
   };
   const end = helper ? helperEnd(helper) : rootExited.then((): LeaderEnd => ({ kind: 'exited', status: rootStatus! }));
+  // rootExited: Node has reaped the root (the command, or the helper)
   return { end, rootExited, isRootReaped: () => rootStatus !== null };
 }

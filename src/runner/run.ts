@@ -83,10 +83,7 @@ function failedStart(error: StartError, startedAt: number): RunReport {
   };
 }
 
-/**
- * Runs `command` as the leader of a new session and group; when it times out, is aborted, or
- * leaves children behind, the whole tree dies and is reaped before this returns. Never throws.
- */
+/** Runs `command` as a new session leader; on timeout, abort or leftovers the whole tree dies and is reaped first. Never throws. */
 export async function runProcess(opts: RunOptions): Promise<RunReport> {
   const startedAt = performance.now();
   try {
@@ -129,9 +126,11 @@ function prepare(opts: RunOptions, killEnv: KillEnvironment): { cwd: string; env
   return opts.abortSignal?.aborted ? aborted : { cwd, env, enterPrefix: [] };
 }
 
-function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch): TreeHandle {
+/** Budget, abort, leader status, and the kill: the run from spawn to the last member confirmed gone. */
+async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, startedAt: number): Promise<RunReport> {
+  const watch = watchLeader(spawned.child, chosen.helper ? spawned.controls[0]! : null);
   const rootIsHelper = chosen.helper !== null;
-  return {
+  const handle: TreeHandle = {
     strategy: chosen.strategy,
     rootPid: spawned.pid,
     rootIsHelper,
@@ -140,12 +139,6 @@ function treeHandle(chosen: Chosen, spawned: Spawned, watch: LeaderWatch): TreeH
     cgroup: chosen.cgroup,
     tracker: chosen.strategy === 'single' ? null : newTracker(spawned.pid, rootIsHelper),
   };
-}
-
-/** Budget, abort, leader status, and the kill: the run from spawn to the last member confirmed gone. */
-async function supervise(opts: RunOptions, chosen: Chosen, spawned: Spawned, startedAt: number): Promise<RunReport> {
-  const watch = watchLeader(spawned.child, chosen.helper ? spawned.controls[0]! : null);
-  const handle = treeHandle(chosen, spawned, watch);
   const stopTracking = trackWhileRunning(handle);
   let killing: Promise<KillReport> | null = null;
   let timedOut = false;

@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { RunCgroup } from './cgroup.js';
+import { readText } from './spawn.js';
 import { isRunningState, isSameProcess, type ProcIdentity, type ProcStat } from '../proc/parse-stat.js';
 import { ProcTree, readProcTable, type ProcTable } from '../proc/proc-table.js';
 import { isSignallable, isSignallableGroup, watchdogGuard, type ProtectedPids } from '../proc/protected-pids.js';
@@ -11,9 +12,7 @@ export const KILL_STRATEGIES = ['cgroup', 'subreaper', 'proc-sweep', 'single'] a
 export type KillStrategy = (typeof KILL_STRATEGIES)[number];
 
 /** A member as the receipt names it. */
-export interface TrackedProcess extends ProcIdentity {
-  comm: string;
-}
+export type TrackedProcess = ProcIdentity & { comm: string };
 
 /** Tracking reads child links and the cgroup list every 100 ms, the whole table (no cgroup) every 1 s at most... */
 const TRACK_INTERVAL_MS = 100;
@@ -124,12 +123,8 @@ function walkChildren(roots: Iterable<number>): number[] {
       continue;
     }
     for (const tid of tasks) {
-      let text = '';
-      try {
-        text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1');
-      } catch {
-        // the task exited meanwhile
-      }
+      // null: the task exited meanwhile
+      const text = readText(`/proc/${pid}/task/${tid}/children`) ?? '';
       for (const child of text.split(' ').map(Number)) {
         if (!Number.isInteger(child) || child <= 1 || seen.has(child)) continue;
         seen.add(child);

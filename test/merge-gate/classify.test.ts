@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classify, NO_LOCK_FACTS, type LockFacts } from '../../src/merge-gate/classify.js';
-import { compileLockPatterns, scanOutput } from '../../src/merge-gate/output-scan.js';
+import { classify, compileLockPatterns, NO_LOCK_FACTS, scanOutput, type LockFacts } from '../../src/merge-gate/classify.js';
 import { testConfig } from '../support/app.js';
 import type { RunEvidence } from '../../src/merge-gate/types.js';
 import type { ProcResult } from '../../src/runner/run.js';

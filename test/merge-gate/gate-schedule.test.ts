@@ -25,7 +25,7 @@ afterEach(() => {
 describe('back-off: an infra re-queue waits WATCHDOG_MERGE_REQUEUE_DELAY_S × 2^(attempt−1) (issue 12: three attempts burnt in minutes)', () => {
   it('60 s after attempt 1, 120 s after attempt 2; not_before says when; other repos are not held', async () => {
     const runner = manualRunner();
-    const gate = new MergeGate(options({ requeueDelayS: 60 }), { clock, log, run: runner.run, pressure: manualPressure(0) });
+    const gate = new MergeGate(options({ mergeRequeueDelayS: 60 }), { clock, log, run: runner.run, pressure: manualPressure(0) });
     const first = gate.enqueue(request('api', 'feat-x'));
     runner.started[0]!.finish(timedOut());
     await vi.advanceTimersByTimeAsync(0);
@@ -60,7 +60,7 @@ describe('pressure-aware start: nothing starts while the CPU is starved (issue 1
   it('a queued re-test waits with waiting cpu_pressure and the value, and starts when the pressure falls', async () => {
     const runner = manualRunner();
     const pressure = manualPressure(87.5);
-    const gate = new MergeGate(options({ maxCpuPressure: 50, pressureWaitS: 600, pressurePollMs: 2 * S }), {
+    const gate = new MergeGate(options({ mergeMaxCpuPressure: 50, mergePressureWaitS: 600, pressurePollMs: 2 * S }), {
       clock,
       log,
       run: runner.run,
@@ -82,7 +82,7 @@ describe('pressure-aware start: nothing starts while the CPU is starved (issue 1
 
   it('after WATCHDOG_MERGE_PRESSURE_WAIT_S it starts anyway and records that it did', async () => {
     const runner = manualRunner();
-    const gate = new MergeGate(options({ maxCpuPressure: 50, pressureWaitS: 600 }), {
+    const gate = new MergeGate(options({ mergeMaxCpuPressure: 50, mergePressureWaitS: 600 }), {
       clock,
       log,
       run: runner.run,
@@ -101,7 +101,7 @@ describe('pressure-aware start: nothing starts while the CPU is starved (issue 1
   it('the pressure wait starts after the back-off, not before it', async () => {
     const runner = manualRunner();
     const pressure = manualPressure(0);
-    const gate = new MergeGate(options({ requeueDelayS: 60, maxCpuPressure: 50, pressureWaitS: 30 }), {
+    const gate = new MergeGate(options({ mergeRequeueDelayS: 60, mergeMaxCpuPressure: 50, mergePressureWaitS: 30 }), {
       clock,
       log,
       run: runner.run,

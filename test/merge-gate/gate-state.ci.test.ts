@@ -28,7 +28,7 @@ beforeAll(async () => {
   killEnv = new KillEnvironment('/proc', new CgroupManager('/proc', process.pid, undefined, base));
 });
 afterAll(async () => {
-  await killEnv.dispose();
+  await killEnv.cgroups.dispose();
   removeCgroup?.();
 });
 
@@ -100,7 +100,7 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'owd-gate-orphan-'));
     const noCgroup = new KillEnvironment('/proc', new CgroupManager('/proc', process.pid, undefined, join(dir, 'no-cgroup')));
     // the crashed watchdog's own verdict on its run must not start it again (no infra re-queue)
-    const crashed = new MergeGate(options({ infraRequeue: false }), { clock, log, killEnv: noCgroup });
+    const crashed = new MergeGate(options({ mergeInfraRequeue: false }), { clock, log, killEnv: noCgroup });
     crashed.stateSection();
     const script = `setsid sh -c 'echo $$ > ${dir}/escaped.pid; exec sleep 600' & echo $$ > ${dir}/leader.pid; wait`;
     crashed.enqueue(request('a', 'main', { command: ['/bin/sh', '-c', script] }));
@@ -157,7 +157,7 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
 
   it('counters and the infra re-queue ledger carry over: the retry budget is not reset by a restart', async () => {
     const runner = manualRunner();
-    const first = new MergeGate(options({ retryMax: 2 }), { clock, log, killEnv, run: runner.run });
+    const first = new MergeGate(options({ mergeInfraRetryMax: 2 }), { clock, log, killEnv, run: runner.run });
     first.stateSection();
     first.enqueue(request('a', 'feat'));
     for (let i = 0; i < 2; i++) {
@@ -168,7 +168,7 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
     await first.close(); // attempt 3 is cut by the shutdown: re-queued for the next start
     const runner2 = manualRunner();
     const exhausted: string[] = [];
-    const second = new MergeGate(options({ retryMax: 2 }), {
+    const second = new MergeGate(options({ mergeInfraRetryMax: 2 }), {
       clock,
       log,
       killEnv,
@@ -193,7 +193,7 @@ describe('merge-gate state section (WATCHDOG_STATE_FILE)', () => {
     const queued = first.enqueue(request('b'));
     await first.close();
     // restarted with root refused: /tmp is root-owned, so b may no longer run
-    const second = new MergeGate(options({ allowRoot: false }), { clock, log, killEnv, run: manualRunner().run });
+    const second = new MergeGate(options({ mergeAllowRoot: false }), { clock, log, killEnv, run: manualRunner().run });
     carry(first, second);
     expect(second.get(queued.id)).toMatchObject({ status: 'done', outcome: 'cancelled', decision: 'repost' });
     expect(second.counters().queued).toBe(0);

@@ -10,7 +10,7 @@ import { waitFor } from '../support/wait-for.js';
 
 const log = createLogger({ level: 'silent' });
 // retryMax 0: an infra verdict is final at once (exhausted), so each case runs exactly once.
-const gate = () => new MergeGate(gateOptions({ retryMax: 0 }), { clock: Date.now, log, pressure: manualPressure(0) });
+const gate = () => new MergeGate(gateOptions({ mergeInfraRetryMax: 0 }), { clock: Date.now, log, pressure: manualPressure(0) });
 
 async function verdict(command: string[], cwd = tmpdir()) {
   const g = gate();

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { MergeGate } from '../../src/merge-gate/gate.js';
-import { QueueFull } from '../../src/merge-gate/gate-options.js';
-import { RunAsRefused } from '../../src/merge-gate/run-as.js';
+import { QueueFull } from '../../src/merge-gate/types.js';
+import { RunAsRefused } from '../../src/runner/account.js';
 import { defaultKillEnvironment } from '../../src/runner/launch.js';
 import type { Signal } from '../../src/watchdog/signal.js';
 import { survivors } from '../support/adversarial.js';
@@ -40,7 +40,7 @@ describe('queue order: FIFO per repo, one run per repo, WATCHDOG_MERGE_MAX_PARAL
 
   it('parallel 2: two repos at once, but never two runs of the same repo', async () => {
     const runner = manualRunner();
-    const gate = new MergeGate(options({ maxParallel: 2 }), { clock, log, run: runner.run });
+    const gate = new MergeGate(options({ mergeMaxParallel: 2 }), { clock, log, run: runner.run });
     for (const repo of ['a', 'a', 'b', 'c']) gate.enqueue(request(repo));
     expect(runner.names()).toEqual(['a', 'b']);
     expect(gate.counters()).toMatchObject({ running: 2, queued: 2 });
@@ -61,7 +61,7 @@ describe('queue order: FIFO per repo, one run per repo, WATCHDOG_MERGE_MAX_PARAL
     process.env.WATCHDOG_API_TOKEN = 'sekret-token';
     try {
       const runner = manualRunner();
-      const gate = new MergeGate(options({ maxParallel: 2 }), { clock, log, run: runner.run });
+      const gate = new MergeGate(options({ mergeMaxParallel: 2 }), { clock, log, run: runner.run });
       gate.enqueue(request('a', 'main', { env: { PYTEST_ADDOPTS: '-x' } }));
       gate.enqueue(request('b'));
       runner.started[0]!.finish(report({}));
@@ -75,7 +75,7 @@ describe('queue order: FIFO per repo, one run per repo, WATCHDOG_MERGE_MAX_PARAL
 
   it('each run gets its own timeout (or the default) and the configured grace', async () => {
     const runner = manualRunner();
-    const gate = new MergeGate(options({ defaultTimeoutS: 900, graceS: 5 }), { clock, log, run: runner.run });
+    const gate = new MergeGate(options({ mergeRetestTimeoutS: 900, killGraceS: 5 }), { clock, log, run: runner.run });
     gate.enqueue(request('a', 'main', { timeoutS: 60 }));
     gate.enqueue(request('b'));
     runner.started[0]!.finish(report({}));
@@ -92,7 +92,7 @@ describe('queue order: FIFO per repo, one run per repo, WATCHDOG_MERGE_MAX_PARAL
 describe('run-as: a re-test never runs with the watchdog identity (issue 14: it read every secret)', () => {
   it('runs as the owner of cwd: the runner gets its uid and gid', async () => {
     const runner = manualRunner();
-    const gate = new MergeGate(options({ allowRoot: false }), { clock, log, run: runner.run });
+    const gate = new MergeGate(options({ mergeAllowRoot: false }), { clock, log, run: runner.run });
     const run = gate.enqueue(request('a', 'main', { cwd: userOwnedDir() }));
     expect(runner.started[0]!.opts.runAs).toEqual({ uid: 65534, gid: 65534 });
     expect(run.runAs).toEqual({ uid: 65534, user: 'nobody' });
@@ -102,9 +102,9 @@ describe('run-as: a re-test never runs with the watchdog identity (issue 14: it 
 
   it('WATCHDOG_MERGE_RUN_AS names the user (name or uid)', () => {
     const runner = manualRunner();
-    const byName = new MergeGate(options({ allowRoot: false, runAs: 'nobody' }), { clock, log, run: runner.run });
+    const byName = new MergeGate(options({ mergeAllowRoot: false, mergeRunAs: 'nobody' }), { clock, log, run: runner.run });
     byName.enqueue(request('a'));
-    const byUid = new MergeGate(options({ allowRoot: false, runAs: '65534' }), { clock, log, run: runner.run });
+    const byUid = new MergeGate(options({ mergeAllowRoot: false, mergeRunAs: '65534' }), { clock, log, run: runner.run });
     byUid.enqueue(request('b'));
     expect(runner.started.map((s) => [s.opts.runAs?.uid, s.opts.runAs?.gid])).toEqual([
       [65534, 65534],
@@ -114,12 +114,12 @@ describe('run-as: a re-test never runs with the watchdog identity (issue 14: it 
 
   it('a root-owned cwd is refused unless WATCHDOG_MERGE_ALLOW_ROOT=true; an unknown user and the watchdog own uid too', () => {
     const runner = manualRunner();
-    const strict = new MergeGate(options({ allowRoot: false }), { clock, log, run: runner.run });
+    const strict = new MergeGate(options({ mergeAllowRoot: false }), { clock, log, run: runner.run });
     expect(() => strict.enqueue(request('a', 'main', { cwd: '/' }))).toThrow(/owned by root.*WATCHDOG_MERGE_ALLOW_ROOT=true/);
-    expect(() => new MergeGate(options({ runAs: 'no-such-user-x' }), { clock, log, run: runner.run }).enqueue(request('a'))).toThrow(
+    expect(() => new MergeGate(options({ mergeRunAs: 'no-such-user-x' }), { clock, log, run: runner.run }).enqueue(request('a'))).toThrow(
       RunAsRefused,
     );
-    const asSelf = new MergeGate(options({ allowRoot: false }), { clock, log, run: runner.run, selfUid: 65534 });
+    const asSelf = new MergeGate(options({ mergeAllowRoot: false }), { clock, log, run: runner.run, selfUid: 65534 });
     expect(() => asSelf.enqueue(request('a', 'main', { cwd: userOwnedDir() }))).toThrow(/the watchdog's own/);
     expect(runner.started).toHaveLength(0);
     expect(strict.counters()).toMatchObject({ queued: 0, running: 0 });
@@ -142,7 +142,7 @@ describe('decisions and re-queues', () => {
 
   it('an infra timeout is re-queued as the next attempt (not rolled back), until the budget runs out: one alert quoting the pressure', async () => {
     const alerts: Signal[] = [];
-    const gate = new MergeGate(options({ retryMax: 2 }), {
+    const gate = new MergeGate(options({ mergeInfraRetryMax: 2 }), {
       clock,
       log,
       pressure: manualPressure(0, 0.71),
@@ -176,7 +176,7 @@ describe('decisions and re-queues', () => {
     const results = [report({ returncode: 1, stderr: 'database is locked: /srv/app/state.db\n1 failed' }), report({})];
     const holder = { pid: 4242, argv: ['python', '-m', 'pytest', '--token=abc123'], ageS: 7300, via: 'lock' as const };
     const deps = { clock, log, findLockHolders: async () => [holder], knownAs: () => 'leftover' as const };
-    const gate = new MergeGate(options({ retryMax: 1 }), { ...deps, run: async () => results.shift()! });
+    const gate = new MergeGate(options({ mergeInfraRetryMax: 1 }), { ...deps, run: async () => results.shift()! });
     const first = gate.enqueue(request('api'));
     await gate.idle();
     const run1 = gate.get(first.id)!;
@@ -187,7 +187,7 @@ describe('decisions and re-queues', () => {
     ]);
 
     const alerts: Signal[] = [];
-    const locked = new MergeGate(options({ retryMax: 1 }), {
+    const locked = new MergeGate(options({ mergeInfraRetryMax: 1 }), {
       ...deps,
       run: async () => report({ returncode: 1, stderr: 'database is locked' }),
       onExhausted: (s) => alerts.push(s),
@@ -201,7 +201,7 @@ describe('decisions and re-queues', () => {
   });
 
   it('WATCHDOG_MERGE_INFRA_REQUEUE=false: a timeout rolls back and nothing is re-queued', async () => {
-    const gate = new MergeGate(options({ infraRequeue: false }), {
+    const gate = new MergeGate(options({ mergeInfraRequeue: false }), {
       clock,
       log,
       run: async () => report({ returncode: null, signal: 'SIGTERM', timed_out: true }),
@@ -238,7 +238,7 @@ describe('decisions and re-queues', () => {
 
   it('WATCHDOG_MERGE_SKIP_WHEN_CURRENT=false always runs', async () => {
     let runs = 0;
-    const gate = new MergeGate(options({ skipWhenCurrent: false }), {
+    const gate = new MergeGate(options({ mergeSkipWhenCurrent: false }), {
       clock,
       log,
       run: async () => {

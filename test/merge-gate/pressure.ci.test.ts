@@ -149,12 +149,16 @@ describe('a real CPU hog holds a queued re-test until it stops', () => {
             return s;
           },
         };
-        const held = new MergeGate(options({ maxCpuPressure: threshold, pressureWaitS: 600, pressurePollMs: 500 }), {
+        const held = new MergeGate(options({ mergeMaxCpuPressure: threshold, mergePressureWaitS: 600, pressurePollMs: 500 }), {
           clock: Date.now,
           log,
           pressure: heldProbe,
         });
-        const evidence = new MergeGate(options({ maxCpuPressure: 100, pressurePollMs: 250 }), { clock: Date.now, log, pressure: probe });
+        const evidence = new MergeGate(options({ mergeMaxCpuPressure: 100, pressurePollMs: 250 }), {
+          clock: Date.now,
+          log,
+          pressure: probe,
+        });
         const waiting = held.enqueue(request('api', 'main', { command: ['true'] }));
         const underHog = evidence.enqueue(request('web', 'main', { command: ['sleep', '2'] }));
         await evidence.idle();

@@ -21,7 +21,7 @@ class RecordingRegistry extends RetestRegistry {
 
 function gateWith(timeoutS = 900) {
   const retests = new RecordingRegistry();
-  const gate = new MergeGate(gateOptions({ defaultTimeoutS: timeoutS, graceS: 0.2, infraRequeue: false }), {
+  const gate = new MergeGate(gateOptions({ mergeRetestTimeoutS: timeoutS, killGraceS: 0.2, mergeInfraRequeue: false }), {
     clock: Date.now,
     log,
     retests,

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLogger } from '../../src/logger.js';
 import { MergeGate } from '../../src/merge-gate/gate.js';
-import type { MergeGateOptions } from '../../src/merge-gate/gate-options.js';
+import type { MergeGateOptions } from '../../src/merge-gate/types.js';
 import { RecordingNotifier, testApp } from '../support/app.js';
 import { gateOptions, manualRunner, runReport, userOwnedDir } from '../support/merge-gate.js';
 import { waitFor } from '../support/wait-for.js';

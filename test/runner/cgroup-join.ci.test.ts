@@ -50,7 +50,7 @@ describe('the runner knows whether the command really runs inside the run cgroup
     } finally {
       killRecorded(round.outDir);
       round.cleanup();
-      await killEnv.dispose();
+      await killEnv.cgroups.dispose();
     }
   });
 });

@@ -1,28 +1,30 @@
 import { chownSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MergeGateOptions } from '../../src/merge-gate/gate-options.js';
+import { loadConfig } from '../../src/config.js';
+import type { MergeGateOptions } from '../../src/merge-gate/types.js';
 import type { RunOptions, RunReport } from '../../src/runner/run.js';
 import type { PressureProbe, PressureSample } from '../../src/merge-gate/pressure.js';
 import type { RetestRequest } from '../../src/merge-gate/types.js';
 import type { ProcResult } from '../../src/runner/run.js';
 
-/** Gate options for tests: no pressure hold, no back-off, and /tmp (root-owned) allowed as cwd. */
+/** Gate options for tests: the default config, but no pressure hold, no back-off, and /tmp (root-owned) allowed as cwd. */
 export const gateOptions = (o: Partial<MergeGateOptions> = {}): MergeGateOptions => ({
-  maxParallel: 1,
-  retryMax: 3,
-  infraRequeue: true,
-  skipWhenCurrent: true,
-  defaultTimeoutS: 900,
-  graceS: 0.3,
-  treeKill: true,
-  lockPatterns: ['database is locked'],
+  ...loadConfig({}).config,
+  mergeMaxParallel: 1,
+  mergeInfraRetryMax: 3,
+  mergeInfraRequeue: true,
+  mergeSkipWhenCurrent: true,
+  mergeRetestTimeoutS: 900,
+  killGraceS: 0.3,
+  treeKillEnabled: true,
+  mergeLockPatterns: ['database is locked'],
   locale: 'en',
-  maxCpuPressure: 100,
-  pressureWaitS: 600,
-  requeueDelayS: 0,
-  runAs: '',
-  allowRoot: true,
+  mergeMaxCpuPressure: 100,
+  mergePressureWaitS: 600,
+  mergeRequeueDelayS: 0,
+  mergeRunAs: '',
+  mergeAllowRoot: true,
   ...o,
 });
 
