@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
-import type { Config } from '../config.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { AlertStates, type Decision } from './alert-state.js';
 import { FAMILIES, type AlertEvent, type Collector, type Signal } from './signal.js';
@@ -73,7 +72,7 @@ export class Watchdog {
   ticks = 0;
 
   constructor(
-    private readonly config: Pick<Config, 'tickS' | 'cooldownS' | 'httpTimeoutS'>,
+    private readonly config: { tickS: number; cooldownS: number; httpTimeoutS: number },
     private readonly deps: { collectors: readonly Collector[]; sink: AlertSink; metrics: WatchdogMetrics; clock: Clock; log: Logger },
   ) {
     this.states = new AlertStates(config.cooldownS);
