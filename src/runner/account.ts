@@ -41,7 +41,7 @@ export function accountPath(uid: number, loginDefsText: string | null = readText
   return value !== '' && value.split(':').every((dir) => dir.startsWith('/')) ? value : uid === 0 ? DEFAULT_SUPATH : DEFAULT_PATH;
 }
 
-/** Locale and terminal settings a re-test takes from the watchdog's environment. */
+/** Locale and terminal settings a re-test takes from the watchdog's own variables. */
 const CARRIED = /^(LANG|LANGUAGE|LC_[A-Z_]+|TZ|TERM)$/;
 /** Who the re-test is: the account's own, never the request's. */
 const IDENTITY_NAMES = ['HOME', 'USER', 'LOGNAME', 'SHELL'];

@@ -28,7 +28,7 @@ export interface RunOptions {
   /** argv, never a shell string. */
   command: string[];
   cwd?: string;
-  /** Without runAs: the command's whole environment (default ours). With runAs: what the request adds to accountEnv. */
+  /** Without runAs: the command's whole set of variables (default ours). With runAs: what the request adds to accountEnv. */
   env?: NodeJS.ProcessEnv;
   timeoutMs: number;
   graceMs: number;
@@ -41,7 +41,7 @@ export interface RunOptions {
   /** The CLI: the caller's own stdin, stdout and stderr, as under timeout(1); nothing is captured. */
   inheritStdio?: boolean;
   killEnv?: KillEnvironment;
-  /** The account the command runs as (enterAs); default: ours, in our environment. */
+  /** The account the command runs as (enterAs); default: ours, with our variables. */
   runAs?: RunAs;
   /** Called with the run's root (every process of the run descends from it) and what a restart needs to find the run again. */
   onRoot?: (root: ProcIdentity, where: { cgroup: string | null; boot: string | null }) => void;
